@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+)
+
+const auditCols = `id, timestamp, actor_type, actor_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at`
+
+// QueryAudit lists audit entries matching f, newest first, with the total.
+func (s *Store) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.ActorType != "" {
+		add("actor_type = $%d", f.ActorType)
+	}
+	if f.ActorID != nil {
+		add("actor_id = $%d", *f.ActorID)
+	}
+	if f.Action != "" {
+		if prefix, ok := strings.CutSuffix(f.Action, "*"); ok {
+			// Escape LIKE metacharacters so "agent_" matches literally.
+			prefix = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.TrimSuffix(prefix, "."))
+			if strings.HasSuffix(f.Action, ".*") {
+				prefix += "."
+			}
+			add("action LIKE $%d", prefix+"%")
+		} else {
+			add("action = $%d", f.Action)
+		}
+	}
+	if f.ResourceType != "" {
+		add("resource_type = $%d", f.ResourceType)
+	}
+	if f.ResourceID != nil {
+		add("resource_id = $%d", *f.ResourceID)
+	}
+	if f.From != nil {
+		add("timestamp >= $%d", *f.From)
+	}
+	if f.To != nil {
+		add("timestamp < $%d", *f.To)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM audit_logs`+cond, args...); err != nil {
+		return nil, 0, mapErr(err)
+	}
+	out := []audit.Entry{}
+	args = append(args, f.Limit, f.Offset)
+	err := s.q(ctx).SelectContext(ctx, &out, fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+cond+
+		` ORDER BY timestamp DESC, id LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...)
+	return out, total, mapErr(err)
+}

@@ -1,0 +1,98 @@
+// Package postgres is the PostgreSQL adapter: connection pool, migrations and
+// the sqlx repositories behind the use cases' ports. No SQL lives elsewhere.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+)
+
+var schemaName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
+
+// ValidSchema reports whether name is a safe tenant schema name: an ASCII
+// letter, then letters, digits or underscores, at most 63 bytes (PostgreSQL
+// would silently truncate longer names).
+func ValidSchema(name string) bool { return schemaName.MatchString(name) }
+
+// Options configures Open.
+type Options struct {
+	URL          string
+	Schema       string
+	MaxOpenConns int
+}
+
+// Open connects to PostgreSQL. With a Schema, the schema is created if absent
+// and every pooled connection runs with search_path=<schema> (no public
+// fallback, so tenant isolation is real).
+func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
+	if opts.Schema != "" && !ValidSchema(opts.Schema) {
+		return nil, fmt.Errorf("invalid schema name %q", opts.Schema)
+	}
+	cfg, err := pgx.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if opts.Schema != "" {
+		if err := createSchema(ctx, opts.URL, opts.Schema); err != nil {
+			return nil, err
+		}
+		cfg.RuntimeParams["search_path"] = opts.Schema
+	}
+	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	maxConns := opts.MaxOpenConns
+	if maxConns <= 0 {
+		maxConns = 50
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+func createSchema(ctx context.Context, dsn, schema string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	defer conn.Close(ctx)
+	// The name is validated above; identifiers cannot be bound as parameters.
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return fmt.Errorf("create schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// WithDatabase returns rawURL with its database name replaced.
+func WithDatabase(rawURL, name string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Ping checks the pool; used by /readyz.
+func Ping(ctx context.Context, db *sqlx.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// isNoRows reports whether err means an empty result.
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+)
+
+const stackCols = `id, created_at, updated_at, deleted_at, name, description, generator_id`
+
+// ListStacks returns live stacks, optionally only a generator's.
+func (s *Store) ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error) {
+	out := []stack.Stack{}
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+stackCols+` FROM stacks
+		WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR generator_id = $1) ORDER BY created_at, id`, generatorID)
+	return out, mapErr(err)
+}
+
+// CreateStack inserts st, filling id and timestamps.
+func (s *Store) CreateStack(ctx context.Context, st *stack.Stack) error {
+	err := s.q(ctx).GetContext(ctx, st, `INSERT INTO stacks (name, description, generator_id)
+		VALUES ($1, $2, $3) RETURNING `+stackCols, st.Name, st.Description, st.GeneratorID)
+	return mapErr(err)
+}
+
+// GetStack returns a live stack.
+func (s *Store) GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
+	var st stack.Stack
+	err := s.q(ctx).GetContext(ctx, &st, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
+	return st, notFound(err, "Stack not found")
+}
+
+// UpdateStack locks the row, lets fn change it and writes it back.
+func (s *Store) UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error) {
+	var out stack.Stack
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var st stack.Stack
+		err := s.q(ctx).GetContext(ctx, &st, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
+		if err != nil {
+			return notFound(err, "Stack not found")
+		}
+		if err := fn(&st); err != nil {
+			return err
+		}
+		err = s.q(ctx).GetContext(ctx, &out, `UPDATE stacks SET name = $2, description = $3, generator_id = $4
+			WHERE id = $1 RETURNING `+stackCols, id, st.Name, st.Description, st.GeneratorID)
+		return mapErr(err)
+	})
+	return out, err
+}
+
+// DeleteStack soft-deletes a live stack; the trigger soft-deletes its
+// objects and inserts a deletion marker.
+func (s *Store) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
+	var st stack.Stack
+	err := s.q(ctx).GetContext(ctx, &st, `UPDATE stacks SET deleted_at = now()
+		WHERE id = $1 AND deleted_at IS NULL RETURNING `+stackCols, id)
+	return st, notFound(err, "Stack not found")
+}
+
+// ListStackLabels returns a stack's labels.
+func (s *Store) ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error) {
+	out := []stack.Label{}
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, stack_id, label FROM stack_labels WHERE stack_id = $1 ORDER BY label`, stackID)
+	return out, mapErr(err)
+}
+
+// AddStackLabel inserts a label.
+func (s *Store) AddStackLabel(ctx context.Context, stackID uuid.UUID, label string) (stack.Label, error) {
+	var l stack.Label
+	err := s.q(ctx).GetContext(ctx, &l, `INSERT INTO stack_labels (stack_id, label) VALUES ($1, $2)
+		RETURNING id, stack_id, label`, stackID, label)
+	return l, mapErr(err)
+}
+
+// RemoveStackLabel deletes a label; 404 when absent.
+func (s *Store) RemoveStackLabel(ctx context.Context, stackID uuid.UUID, label string) error {
+	return s.deleteOne(ctx, "Label not found", `DELETE FROM stack_labels WHERE stack_id = $1 AND label = $2`, stackID, label)
+}
+
+// ListStackAnnotations returns a stack's annotations.
+func (s *Store) ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error) {
+	out := []stack.Annotation{}
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, stack_id, key, value FROM stack_annotations WHERE stack_id = $1 ORDER BY key, value`, stackID)
+	return out, mapErr(err)
+}
+
+// AddStackAnnotation inserts an annotation (keys may repeat, as in the original).
+func (s *Store) AddStackAnnotation(ctx context.Context, stackID uuid.UUID, key, value string) (stack.Annotation, error) {
+	var a stack.Annotation
+	err := s.q(ctx).GetContext(ctx, &a, `INSERT INTO stack_annotations (stack_id, key, value) VALUES ($1, $2, $3)
+		RETURNING id, stack_id, key, value`, stackID, key, value)
+	return a, mapErr(err)
+}
+
+// RemoveStackAnnotation deletes every annotation with key; 404 when none.
+func (s *Store) RemoveStackAnnotation(ctx context.Context, stackID uuid.UUID, key string) error {
+	return s.deleteOne(ctx, "Annotation not found", `DELETE FROM stack_annotations WHERE stack_id = $1 AND key = $2`, stackID, key)
+}
+
+const objectCols = `id, created_at, updated_at, deleted_at, sequence_id, stack_id, yaml_content, yaml_checksum, submitted_at, is_deletion_marker`
+
+// ListDeploymentObjects returns a stack's live objects, newest first.
+func (s *Store) ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error) {
+	out := []stack.DeploymentObject{}
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+objectCols+` FROM deployment_objects
+		WHERE stack_id = $1 AND deleted_at IS NULL ORDER BY sequence_id DESC`, stackID)
+	return out, mapErr(err)
+}
+
+// CreateDeploymentObject inserts d; its stack must be live.
+func (s *Store) CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error {
+	err := s.q(ctx).GetContext(ctx, d, `INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum, is_deletion_marker)
+		SELECT id, $2, $3, $4 FROM stacks WHERE id = $1 AND deleted_at IS NULL
+		RETURNING `+objectCols, d.StackID, d.YAMLContent, d.YAMLChecksum, d.IsDeletionMarker)
+	return notFound(err, "Stack not found")
+}
+
+// GetDeploymentObject returns a live object.
+func (s *Store) GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+	var d stack.DeploymentObject
+	err := s.q(ctx).GetContext(ctx, &d, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1 AND deleted_at IS NULL`, id)
+	return d, notFound(err, "Deployment object not found")
+}
+
+// AgentAssociated reports whether the stack is associated with the agent.
+func (s *Store) AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error) {
+	var ok bool
+	err := s.q(ctx).GetContext(ctx, &ok, `SELECT $2::uuid IN (`+associatedStackIDs+`)`, agentID, stackID)
+	return ok, mapErr(err)
+}
+
+// TargetState returns the latest live object of every stack associated with
+// the agent, ascending by sequence_id. A deleted stack contributes its
+// deletion marker to agents registered before the deletion, until they
+// acknowledge it (DECISIONS 16–17).
+func (s *Store) TargetState(ctx context.Context, agentID uuid.UUID, hideAcked bool) ([]stack.DeploymentObject, error) {
+	out := []stack.DeploymentObject{}
+	err := s.q(ctx).SelectContext(ctx, &out, `
+		WITH assoc AS (`+associatedStackIDs+`),
+		latest AS (
+			SELECT d.* FROM assoc
+			JOIN stacks st ON st.id = assoc.stack_id
+			CROSS JOIN LATERAL (
+				SELECT `+objectCols+` FROM deployment_objects
+				WHERE stack_id = st.id AND deleted_at IS NULL
+				ORDER BY sequence_id DESC LIMIT 1
+			) d
+			WHERE st.deleted_at IS NULL
+			   OR (d.is_deletion_marker AND st.deleted_at >= (SELECT created_at FROM agents WHERE id = $1))
+		)
+		SELECT `+objectCols+` FROM latest l
+		WHERE NOT ($2 AND EXISTS (
+			SELECT 1 FROM agent_events e
+			WHERE e.agent_id = $1 AND e.deployment_object_id = l.id
+			  AND e.deleted_at IS NULL AND e.status = 'SUCCESS'))
+		ORDER BY sequence_id`, agentID, hideAcked)
+	return out, mapErr(err)
+}
+
+// AssociatedStackIDs lists the ids of the live stacks associated with the agent.
+func (s *Store) AssociatedStackIDs(ctx context.Context, agentID uuid.UUID) ([]uuid.UUID, error) {
+	out := []uuid.UUID{}
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
+	return out, mapErr(err)
+}

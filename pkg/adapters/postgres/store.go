@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
+)
+
+// Store implements the repositories every use case declares. A transaction
+// opened by InTx travels in the context, so repository methods called with
+// that context join it: one transaction per use case without the use case
+// seeing SQL.
+type Store struct {
+	db *sqlx.DB
+}
+
+// NewStore wraps a pool.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+// DB exposes the pool for adapters that need it (readiness, benchmarks).
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+type txKey struct{}
+
+type querier interface {
+	sqlx.ExtContext
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+// q returns the transaction in ctx, or the pool.
+func (s *Store) q(ctx context.Context) querier {
+	if tx, ok := ctx.Value(txKey{}).(*sqlx.Tx); ok {
+		return tx
+	}
+	return s.db
+}
+
+// InTx runs fn in one transaction; a nested call joins the outer one.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*sqlx.Tx); ok {
+		return fn(ctx)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return mapErr(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// mapErr turns constraint violations into domain errors so a client mistake
+// never becomes a 500 (DECISIONS 2).
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return &domain.Error{Kind: domain.ErrConflict, Msg: "already exists", Cause: err}
+		case "23503":
+			return &domain.Error{Kind: domain.ErrUnprocessable, Msg: "referenced entity does not exist", Cause: err}
+		case "22001":
+			return &domain.Error{Kind: domain.ErrInvalid, Msg: "value too long", Cause: err}
+		case "23514", "23502", "22P02":
+			return &domain.Error{Kind: domain.ErrInvalid, Msg: "invalid value", Cause: err}
+		}
+	}
+	return err
+}
+
+// notFound maps sql.ErrNoRows to a domain 404 with msg.
+func notFound(err error, msg string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.NotFound(msg)
+	}
+	return mapErr(err)
+}
+
+// Audit writes one audit entry (inside the caller's transaction).
+func (s *Store) Audit(ctx context.Context, e audit.Entry) error {
+	var details any
+	if len(e.Details) > 0 {
+		details = string(e.Details)
+	}
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO audit_logs
+		(actor_type, actor_id, action, resource_type, resource_id, details, ip_address, user_agent)
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
+		e.ActorType, e.ActorID, e.Action, e.ResourceType, e.ResourceID, details, e.IPAddress, e.UserAgent)
+	return mapErr(err)
+}
+
+// Emit appends a domain event to the outbox (inside the caller's transaction).
+func (s *Store) Emit(ctx context.Context, ev event.Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = s.q(ctx).ExecContext(ctx,
+		`INSERT INTO outbox_events (id, event_type, payload, created_at) VALUES ($1, $2, $3::jsonb, $4)`,
+		ev.ID, ev.Type, string(payload), ev.Timestamp)
+	return mapErr(err)
+}

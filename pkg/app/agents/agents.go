@@ -1,0 +1,553 @@
+// Package agents holds the agent use cases: registration, identity, labels,
+// annotations, explicit targets, heartbeats, reported events and PAK
+// rotation, with the role and row scoping of DECISIONS 11–13 enforced here.
+package agents
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/labels"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/secret"
+)
+
+// Store is the persistence the agent use cases need.
+type Store interface {
+	journal.Transactor
+	journal.Recorder
+	ListAgents(ctx context.Context) ([]agent.Agent, error)
+	CreateAgent(ctx context.Context, a *agent.Agent) error
+	GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
+	FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error)
+	UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error)
+	DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
+	Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, error)
+
+	ListAgentLabels(ctx context.Context, agentID uuid.UUID) ([]agent.Label, error)
+	AddAgentLabel(ctx context.Context, agentID uuid.UUID, label string) (agent.Label, error)
+	RemoveAgentLabel(ctx context.Context, agentID uuid.UUID, label string) error
+	ListAgentAnnotations(ctx context.Context, agentID uuid.UUID) ([]agent.Annotation, error)
+	AddAgentAnnotation(ctx context.Context, agentID uuid.UUID, key, value string) (agent.Annotation, error)
+	RemoveAgentAnnotation(ctx context.Context, agentID uuid.UUID, key string) error
+	ListAgentTargets(ctx context.Context, agentID uuid.UUID) ([]agent.Target, error)
+	AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) (agent.Target, error)
+	RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) error
+	AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error)
+
+	ListAgentEvents(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error)
+	ListEvents(ctx context.Context, scope EventScope) ([]agent.Event, error)
+	GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error)
+	CreateAgentEvent(ctx context.Context, e *agent.Event) error
+	// EventVisibleTo reports whether generator gen owns the stack of the
+	// event's deployment object.
+	GeneratorOwnsObject(ctx context.Context, gen, deploymentObjectID uuid.UUID) (bool, error)
+}
+
+// EventScope narrows the global event list to what a principal may see.
+type EventScope struct {
+	AgentID     *uuid.UUID
+	GeneratorID *uuid.UUID
+}
+
+// PAKIssuer issues a new PAK and its stored hash (the auth service).
+type PAKIssuer interface {
+	Issue(ctx context.Context) (pak secret.String, hash string, err error)
+}
+
+// Invalidator drops PAK hashes from every api replica's auth cache.
+type Invalidator interface {
+	Invalidate(ctx context.Context, hashes ...string) error
+}
+
+// ChangeNotifier wakes target-state long-polls of an agent after commit.
+type ChangeNotifier interface {
+	AgentChanged(ctx context.Context, agentID uuid.UUID)
+}
+
+// Service implements the agent use cases.
+type Service struct {
+	store   Store
+	paks    PAKIssuer
+	inval   Invalidator
+	changes ChangeNotifier
+}
+
+// NewService wires the use cases.
+func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNotifier) *Service {
+	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+}
+
+var (
+	errUnauthorized = domain.Forbidden("Unauthorized")
+	errAdminOnly    = domain.Forbidden("Admin access required")
+)
+
+func adminOrSelf(p identity.Principal, id uuid.UUID) error {
+	if p.IsAdmin() || p.IsAgent(id) {
+		return nil
+	}
+	return errUnauthorized
+}
+
+func adminOrSystem(p identity.Principal) bool {
+	return p.IsAdmin() || p.Role == identity.RoleSystem
+}
+
+// CreateInput is the body of POST /agents.
+type CreateInput struct {
+	Name        string
+	ClusterName string
+}
+
+func validateNames(name, cluster string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return domain.Invalid("name cannot be empty")
+	case strings.TrimSpace(cluster) == "":
+		return domain.Invalid("cluster_name cannot be empty")
+	case len(name) > 255 || len(cluster) > 255:
+		return domain.Invalid("name and cluster_name cannot exceed 255 characters")
+	}
+	return nil
+}
+
+// List returns every live agent (admin only).
+func (s *Service) List(ctx context.Context, p identity.Principal) ([]agent.Agent, error) {
+	if !p.IsAdmin() {
+		return nil, errUnauthorized
+	}
+	return s.store.ListAgents(ctx)
+}
+
+// Create registers an agent and returns its initial PAK, shown once.
+func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (agent.Agent, secret.String, error) {
+	if !adminOrSystem(p) {
+		return agent.Agent{}, "", errUnauthorized
+	}
+	if err := validateNames(in.Name, in.ClusterName); err != nil {
+		return agent.Agent{}, "", err
+	}
+	pak, hash, err := s.paks.Issue(ctx)
+	if err != nil {
+		return agent.Agent{}, "", domain.Unavailable("Failed to create PAK", err)
+	}
+	a := agent.Agent{Name: in.Name, ClusterName: in.ClusterName, Status: agent.StatusActive, PakHash: hash}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateAgent(ctx, &a); err != nil {
+			return conflictMsg(err, "An agent with this name and cluster_name already exists")
+		}
+		ev := event.New(event.AgentRegistered, map[string]any{
+			"agent_id": a.ID, "name": a.Name, "cluster_name": a.ClusterName, "cluster": a.ClusterName,
+			"status": a.Status, "created_at": a.CreatedAt,
+		})
+		return journal.Record(ctx, s.store,
+			journal.Entry(ctx, p, audit.ActionAgentCreated, "agent", a.ID,
+				map[string]any{"name": a.Name, "cluster_name": a.ClusterName}), &ev)
+	})
+	if err != nil {
+		return agent.Agent{}, "", err
+	}
+	return a, pak, nil
+}
+
+// Search finds an agent by name and cluster (GET /agents/?name=&cluster_name=).
+func (s *Service) Search(ctx context.Context, p identity.Principal, name, cluster string) (agent.Agent, error) {
+	if name == "" || cluster == "" {
+		return agent.Agent{}, domain.Invalid("Invalid request: name and cluster_name are required")
+	}
+	if !p.IsAdmin() && p.Role != identity.RoleAgent {
+		return agent.Agent{}, errUnauthorized
+	}
+	a, err := s.store.FindAgent(ctx, name, cluster)
+	if err != nil {
+		return agent.Agent{}, err
+	}
+	if err := adminOrSelf(p, a.ID); err != nil {
+		return agent.Agent{}, err
+	}
+	return a, nil
+}
+
+// Get returns one agent (admin or the agent itself).
+func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return agent.Agent{}, err
+	}
+	return s.store.GetAgent(ctx, id)
+}
+
+// UpdateInput is a partial update; nil fields are unchanged.
+type UpdateInput struct {
+	Name        *string
+	ClusterName *string
+	Status      *string
+}
+
+// Update changes name, cluster or status. An agent may rename itself but
+// never change its own status (DECISIONS 12).
+func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (agent.Agent, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return agent.Agent{}, err
+	}
+	if in.Status != nil {
+		if !p.IsAdmin() {
+			return agent.Agent{}, domain.Forbidden("Agents cannot change their own status")
+		}
+		st := strings.ToUpper(strings.TrimSpace(*in.Status))
+		if st != agent.StatusActive && st != agent.StatusInactive {
+			return agent.Agent{}, domain.Invalid("status must be ACTIVE or INACTIVE")
+		}
+		in.Status = &st
+	}
+	var out agent.Agent
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.store.UpdateAgent(ctx, id, func(a *agent.Agent) error {
+			if in.Name != nil {
+				a.Name = *in.Name
+			}
+			if in.ClusterName != nil {
+				a.ClusterName = *in.ClusterName
+			}
+			if in.Status != nil {
+				a.Status = *in.Status
+			}
+			return validateNames(a.Name, a.ClusterName)
+		})
+		if err != nil {
+			return conflictMsg(err, "An agent with this name and cluster_name already exists")
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionAgentUpdated, "agent", id,
+			map[string]any{"name": out.Name, "cluster_name": out.ClusterName, "status": out.Status}))
+	})
+	if err != nil {
+		return agent.Agent{}, err
+	}
+	s.changes.AgentChanged(ctx, id)
+	return out, nil
+}
+
+// Delete soft-deletes an agent; its PAK stops working at once everywhere.
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+	if !p.IsAdmin() {
+		return errUnauthorized
+	}
+	var deleted agent.Agent
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if deleted, err = s.store.DeleteAgent(ctx, id); err != nil {
+			return err
+		}
+		ev := event.New(event.AgentDeregistered, map[string]any{
+			"agent_id": id, "name": deleted.Name, "deleted_at": deleted.DeletedAt,
+		})
+		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentDeleted, "agent", id, nil), &ev)
+	})
+	if err != nil {
+		return err
+	}
+	s.invalidate(ctx, deleted.PakHash)
+	return nil
+}
+
+// RotatePAK issues a new PAK for the agent; the old one fails at once.
+func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, secret.String, error) {
+	if !adminOrSystem(p) && !p.IsAgent(id) {
+		return agent.Agent{}, "", domain.Forbidden("Unauthorized access")
+	}
+	if _, err := s.store.GetAgent(ctx, id); err != nil {
+		return agent.Agent{}, "", err
+	}
+	pak, hash, err := s.paks.Issue(ctx)
+	if err != nil {
+		return agent.Agent{}, "", domain.Unavailable("Failed to create new PAK", err)
+	}
+	var old string
+	var out agent.Agent
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.store.UpdateAgent(ctx, id, func(a *agent.Agent) error {
+			old = a.PakHash
+			a.PakHash = hash
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
+			map[string]any{"agent_name": out.Name}))
+	})
+	if err != nil {
+		return agent.Agent{}, "", err
+	}
+	s.invalidate(ctx, old)
+	return out, pak, nil
+}
+
+func (s *Service) invalidate(ctx context.Context, hash string) {
+	if hash == "" {
+		return
+	}
+	// A failed publish only delays revocation until the cache TTL; the row
+	// is already changed, so the request itself has succeeded.
+	_ = s.inval.Invalidate(ctx, hash)
+}
+
+// Heartbeat records that the agent is alive and returns its record, so the
+// agent learns status changes on its next beat (DECISIONS 12).
+func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, error) {
+	if !p.IsAgent(id) {
+		return agent.Agent{}, errUnauthorized
+	}
+	return s.store.Heartbeat(ctx, id)
+}
+
+// Stacks returns the stacks associated with the agent.
+func (s *Service) Stacks(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Stack, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return nil, err
+	}
+	return s.store.AssociatedStacks(ctx, id)
+}
+
+// Labels lists the agent's labels.
+func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Label, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListAgentLabels(ctx, id)
+}
+
+// AddLabel adds a label (admin only).
+func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) (agent.Label, error) {
+	if !p.IsAdmin() {
+		return agent.Label{}, errUnauthorized
+	}
+	if err := labels.ValidateLabel(label); err != nil {
+		return agent.Label{}, err
+	}
+	var out agent.Label
+	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
+		out, err = s.store.AddAgentLabel(ctx, id, label)
+		return conflictMsg(err, "Label already exists")
+	}, audit.ActionLabelAdded, map[string]any{"label": label})
+	return out, err
+}
+
+// RemoveLabel removes a label (admin only).
+func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) error {
+	if !p.IsAdmin() {
+		return errUnauthorized
+	}
+	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+		return s.store.RemoveAgentLabel(ctx, id, label)
+	}, audit.ActionLabelRemoved, map[string]any{"label": label})
+}
+
+// Annotations lists the agent's annotations.
+func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Annotation, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListAgentAnnotations(ctx, id)
+}
+
+// AddAnnotation adds an annotation (admin only); one value per key.
+func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key, value string) (agent.Annotation, error) {
+	if !p.IsAdmin() {
+		return agent.Annotation{}, errUnauthorized
+	}
+	if err := labels.ValidateAnnotation(key, value); err != nil {
+		return agent.Annotation{}, err
+	}
+	var out agent.Annotation
+	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
+		out, err = s.store.AddAgentAnnotation(ctx, id, key, value)
+		return conflictMsg(err, "Annotation key already exists")
+	}, audit.ActionAnnotationAdded, map[string]any{"key": key, "value": value})
+	return out, err
+}
+
+// RemoveAnnotation removes an annotation by key (admin only).
+func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key string) error {
+	if !p.IsAdmin() {
+		return errUnauthorized
+	}
+	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+		return s.store.RemoveAgentAnnotation(ctx, id, key)
+	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
+}
+
+// Targets lists the agent's explicit stack targets.
+func (s *Service) Targets(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Target, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListAgentTargets(ctx, id)
+}
+
+// AddTarget binds the agent to a stack (admin only: DECISIONS 12).
+func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) (agent.Target, error) {
+	if !p.IsAdmin() {
+		return agent.Target{}, errUnauthorized
+	}
+	var out agent.Target
+	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
+		out, err = s.store.AddAgentTarget(ctx, id, stackID)
+		return conflictMsg(err, "Target already exists")
+	}, audit.ActionTargetAdded, map[string]any{"stack_id": stackID})
+	return out, err
+}
+
+// RemoveTarget unbinds the agent from a stack; nothing is deleted in the
+// cluster (DECISIONS 18).
+func (s *Service) RemoveTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) error {
+	if !p.IsAdmin() {
+		return errUnauthorized
+	}
+	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+		return s.store.RemoveAgentTarget(ctx, id, stackID)
+	}, audit.ActionTargetRemoved, map[string]any{"stack_id": stackID})
+}
+
+// mutate runs a change to one of the agent's associations with its audit
+// entry in one transaction, then wakes the agent's long-poll.
+func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.store.GetAgent(ctx, id); err != nil {
+			return err
+		}
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "agent", id, details))
+	})
+	if err == nil {
+		s.changes.AgentChanged(ctx, id)
+	}
+	return err
+}
+
+// Events lists the agent's events, newest first.
+func (s *Service) Events(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Event, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListAgentEvents(ctx, id)
+}
+
+// EventInput is the body of POST /agents/{id}/events.
+type EventInput struct {
+	AgentID            *uuid.UUID
+	DeploymentObjectID uuid.UUID
+	EventType          string
+	Status             string
+	Message            *string
+}
+
+// ReportEvent stores what the agent did with a deployment object and emits
+// deployment.applied or deployment.failed.
+func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid.UUID, in EventInput) (agent.Event, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return agent.Event{}, err
+	}
+	if in.AgentID != nil && *in.AgentID != id {
+		return agent.Event{}, domain.Invalid("agent_id in the body must match the path")
+	}
+	switch {
+	case in.DeploymentObjectID == uuid.Nil:
+		return agent.Event{}, domain.Invalid("deployment_object_id is required")
+	case strings.TrimSpace(in.EventType) == "" || len(in.EventType) > 50:
+		return agent.Event{}, domain.Invalid("event_type must be 1 to 50 characters")
+	case strings.TrimSpace(in.Status) == "" || len(in.Status) > 10:
+		return agent.Event{}, domain.Invalid("status must be 1 to 10 characters")
+	}
+	// Normalise the two statuses target state depends on, so "success" from
+	// a lenient client acknowledges the object too.
+	for _, known := range []string{agent.EventSuccess, agent.EventFailure} {
+		if strings.EqualFold(in.Status, known) {
+			in.Status = known
+		}
+	}
+	e := agent.Event{AgentID: id, DeploymentObjectID: in.DeploymentObjectID, EventType: in.EventType,
+		Status: in.Status, Message: in.Message}
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.store.GetAgent(ctx, id); err != nil {
+			return err
+		}
+		if err := s.store.CreateAgentEvent(ctx, &e); err != nil {
+			return err
+		}
+		typ := event.DeploymentFailed
+		if strings.EqualFold(e.Status, agent.EventSuccess) {
+			typ = event.DeploymentApplied
+		}
+		ev := event.New(typ, map[string]any{
+			"agent_event_id": e.ID, "agent_id": id, "deployment_object_id": e.DeploymentObjectID,
+			"event_type": e.EventType, "status": e.Status, "message": e.Message, "error": failureMessage(e),
+			"created_at": e.CreatedAt,
+		})
+		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentEventCreated, "agent_event", e.ID,
+			map[string]any{"agent_id": id, "deployment_object_id": e.DeploymentObjectID, "status": e.Status}), &ev)
+	})
+	return e, err
+}
+
+// failureMessage fills the docs' `error` field of deployment.failed.
+func failureMessage(e agent.Event) *string {
+	if strings.EqualFold(e.Status, agent.EventSuccess) {
+		return nil
+	}
+	return e.Message
+}
+
+// AllEvents lists events scoped to the caller: admin all, an agent its own,
+// a generator those on its stacks' objects (spec/broker.md §11 item 69).
+func (s *Service) AllEvents(ctx context.Context, p identity.Principal) ([]agent.Event, error) {
+	var scope EventScope
+	switch p.Role {
+	case identity.RoleAdmin:
+	case identity.RoleAgent:
+		scope.AgentID = &p.ID
+	case identity.RoleGenerator:
+		scope.GeneratorID = &p.ID
+	default:
+		return nil, errUnauthorized
+	}
+	return s.store.ListEvents(ctx, scope)
+}
+
+// GetEvent returns one event if the caller may see it.
+func (s *Service) GetEvent(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Event, error) {
+	e, err := s.store.GetEvent(ctx, id)
+	if err != nil {
+		return agent.Event{}, err
+	}
+	switch {
+	case p.IsAdmin(), p.IsAgent(e.AgentID):
+		return e, nil
+	case p.Role == identity.RoleGenerator:
+		ok, err := s.store.GeneratorOwnsObject(ctx, p.ID, e.DeploymentObjectID)
+		if err != nil {
+			return agent.Event{}, err
+		}
+		if ok {
+			return e, nil
+		}
+	}
+	return agent.Event{}, errUnauthorized
+}
+
+// conflictMsg gives a unique violation a message naming what clashed.
+func conflictMsg(err error, msg string) error {
+	return domain.Rephrase(err, domain.ErrConflict, msg)
+}

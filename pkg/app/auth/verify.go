@@ -1,0 +1,199 @@
+// Package auth holds the auth service's use cases: verifying PAKs with
+// per-client throttling and failure audit, the first-start admin bootstrap
+// and admin PAK rotation (DECISIONS 9–13).
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+)
+
+// Match is what one PAK hash resolves to in the database: the hash of the
+// first admin_role row (compared by the caller in constant time) and the
+// live agent and generator holding the hash, if any.
+type Match struct {
+	AdminHash   string
+	AgentID     *uuid.UUID
+	GeneratorID *uuid.UUID
+}
+
+// Lookup resolves a PAK hash in one round trip.
+type Lookup interface {
+	LookupPAK(ctx context.Context, hash string) (Match, error)
+}
+
+// AuditWriter writes one audit entry.
+type AuditWriter interface {
+	Audit(ctx context.Context, e audit.Entry) error
+}
+
+// FailureCounter counts failed verifications per key in fixed windows.
+type FailureCounter interface {
+	// Failures returns the count of the current window and the time left.
+	Failures(ctx context.Context, key string) (count int64, ttl time.Duration, err error)
+	// AddFailure increments the count, starting a window of length window
+	// when none is running, and returns the new count and the time left.
+	AddFailure(ctx context.Context, key string, window time.Duration) (count int64, ttl time.Duration, err error)
+}
+
+// ThrottleConfig is auth.failure_limit failures per client within
+// auth.failure_window_seconds. A limit <= 0 disables throttling.
+type ThrottleConfig struct {
+	FailureLimit  int
+	FailureWindow time.Duration
+}
+
+// Failure reasons recorded in auth.failed audit details.
+const (
+	ReasonMalformed = "malformed"
+	ReasonUnknown   = "unknown_pak"
+	ReasonThrottled = "throttled"
+)
+
+// ResourceTypePAK is the resource_type of auth.failed entries.
+const ResourceTypePAK = "pak"
+
+// Verifier resolves PAKs to principals in the original's lookup order:
+// admin (first admin_role row), live agent, live generator. It implements
+// authn.Authenticator.
+type Verifier struct {
+	lookup   Lookup
+	audit    AuditWriter
+	counter  FailureCounter
+	throttle ThrottleConfig
+	log      *slog.Logger
+}
+
+// NewVerifier wires the verifier. counter may be nil (no throttling).
+func NewVerifier(lookup Lookup, audit AuditWriter, counter FailureCounter, throttle ThrottleConfig, log *slog.Logger) *Verifier {
+	if log == nil {
+		log = slog.Default()
+	}
+	if throttle.FailureWindow <= 0 {
+		throttle.FailureWindow = time.Minute
+	}
+	return &Verifier{lookup: lookup, audit: audit, counter: counter, throttle: throttle, log: log}
+}
+
+var _ authn.Authenticator = (*Verifier)(nil)
+
+// Authenticate verifies token (a raw Authorization header value) for client.
+func (v *Verifier) Authenticate(ctx context.Context, token string, client authn.Client) (identity.Principal, error) {
+	key := clientKey(client)
+	if v.throttling() {
+		n, ttl, err := v.counter.Failures(ctx, key)
+		if err != nil {
+			// Redis trouble must not lock everybody out: fail open.
+			v.log.WarnContext(ctx, "auth failure counter unavailable; not throttling", "error", err)
+		} else if n >= int64(v.throttle.FailureLimit) {
+			// Count the attempt too, so exactly one throttled attempt per
+			// window is audited; the database is not consulted.
+			if n2, ttl2, err := v.counter.AddFailure(ctx, key, v.throttle.FailureWindow); err == nil {
+				ttl = ttl2
+				if n2 == int64(v.throttle.FailureLimit)+1 {
+					v.auditFailure(ctx, client, ReasonThrottled)
+				}
+			}
+			return identity.Principal{}, authn.Throttled(ttl)
+		}
+	}
+
+	long, err := pak.ParseHeader(token)
+	if err != nil {
+		return identity.Principal{}, v.fail(ctx, client, key, ReasonMalformed)
+	}
+	hash := pak.Hash(long)
+	m, err := v.lookup.LookupPAK(ctx, hash)
+	if err != nil {
+		return identity.Principal{}, domain.Unavailable("PAK lookup failed", err)
+	}
+	switch {
+	case m.AdminHash != "" && pak.Equal(m.AdminHash, hash):
+		return identity.Admin, nil
+	case m.AgentID != nil:
+		return identity.Agent(*m.AgentID), nil
+	case m.GeneratorID != nil:
+		return identity.Generator(*m.GeneratorID), nil
+	}
+	return identity.Principal{}, v.fail(ctx, client, key, ReasonUnknown)
+}
+
+func (v *Verifier) throttling() bool { return v.counter != nil && v.throttle.FailureLimit > 0 }
+
+// fail counts the failure and audits it, at most limit (+1 throttled) times
+// per client and window, so a flood of bad PAKs cannot flood audit_logs.
+func (v *Verifier) fail(ctx context.Context, client authn.Client, key, reason string) error {
+	if !v.throttling() {
+		v.auditFailure(ctx, client, reason)
+		return authn.Unauthenticated()
+	}
+	n, _, err := v.counter.AddFailure(ctx, key, v.throttle.FailureWindow)
+	if err != nil {
+		v.log.WarnContext(ctx, "auth failure counter unavailable", "error", err)
+	}
+	if err != nil || n <= int64(v.throttle.FailureLimit) {
+		v.auditFailure(ctx, client, reason)
+	}
+	return authn.Unauthenticated()
+}
+
+func (v *Verifier) auditFailure(ctx context.Context, client authn.Client, reason string) {
+	if v.audit == nil {
+		return
+	}
+	details, _ := json.Marshal(map[string]string{"reason": reason, "client_ip": clip(client.IP, maxIPLen)})
+	e := audit.Entry{
+		ActorType:    string(identity.RoleSystem),
+		Action:       audit.ActionAuthFailed,
+		ResourceType: ResourceTypePAK,
+		Details:      details,
+	}
+	if client.IP != "" {
+		ip := clip(client.IP, maxIPLen)
+		e.IPAddress = &ip
+	}
+	if client.UserAgent != "" {
+		ua := clip(client.UserAgent, maxUserAgentLen)
+		e.UserAgent = &ua
+	}
+	// Use a context that survives the caller giving up, so the record of a
+	// failed attempt is not lost because the client hung up.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := v.audit.Audit(actx, e); err != nil {
+		v.log.WarnContext(ctx, "writing auth.failed audit entry failed", "error", err, "reason", reason)
+	}
+}
+
+const (
+	maxIPLen        = 64
+	maxUserAgentLen = 512
+)
+
+// clientKey is the throttling key of a client: its IP, bounded.
+func clientKey(c authn.Client) string {
+	if c.IP == "" {
+		return "unknown"
+	}
+	return clip(c.IP, maxIPLen)
+}
+
+// clip bounds s to n bytes of valid UTF-8 without NUL (PostgreSQL text
+// rejects both), since client strings come from untrusted headers.
+func clip(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+}

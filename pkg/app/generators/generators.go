@@ -1,0 +1,227 @@
+// Package generators holds the generator use cases: CI/CD identities that
+// own stacks and templates.
+package generators
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/secret"
+)
+
+// Store is the persistence the generator use cases need.
+type Store interface {
+	journal.Transactor
+	journal.Recorder
+	ListGenerators(ctx context.Context) ([]generator.Generator, error)
+	CreateGenerator(ctx context.Context, g *generator.Generator) error
+	GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
+	UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error)
+	// DeleteGenerator soft-deletes the generator; its stacks follow (each
+	// with a deletion marker) and its templates.
+	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
+}
+
+// PAKIssuer issues a new PAK and its stored hash (the auth service).
+type PAKIssuer interface {
+	Issue(ctx context.Context) (pak secret.String, hash string, err error)
+}
+
+// Invalidator drops PAK hashes from every api replica's auth cache.
+type Invalidator interface {
+	Invalidate(ctx context.Context, hashes ...string) error
+}
+
+// ChangeNotifier wakes every target-state long-poll (a generator deletion
+// removes stacks from many agents at once).
+type ChangeNotifier interface {
+	EverythingChanged(ctx context.Context)
+}
+
+// Service implements the generator use cases.
+type Service struct {
+	store   Store
+	paks    PAKIssuer
+	inval   Invalidator
+	changes ChangeNotifier
+}
+
+// NewService wires the use cases.
+func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNotifier) *Service {
+	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+}
+
+var errAdminOnly = domain.Forbidden("Admin access required")
+
+func adminOrSelf(p identity.Principal, id uuid.UUID) error {
+	if p.IsAdmin() || p.Role == identity.RoleSystem || p.IsGenerator(id) {
+		return nil
+	}
+	return domain.Forbidden("Unauthorized access")
+}
+
+// CreateInput is the body of POST /generators.
+type CreateInput struct {
+	Name        string
+	Description *string
+}
+
+func validateName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return domain.Invalid("name cannot be empty")
+	}
+	if len(name) > 255 {
+		return domain.Invalid("name cannot exceed 255 characters")
+	}
+	return nil
+}
+
+// List returns every live generator (admin only).
+func (s *Service) List(ctx context.Context, p identity.Principal) ([]generator.Generator, error) {
+	if !p.IsAdmin() {
+		return nil, errAdminOnly
+	}
+	return s.store.ListGenerators(ctx)
+}
+
+// Create registers a generator and returns its PAK, shown once.
+func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (generator.Generator, secret.String, error) {
+	if !p.IsAdmin() && p.Role != identity.RoleSystem {
+		return generator.Generator{}, "", errAdminOnly
+	}
+	if err := validateName(in.Name); err != nil {
+		return generator.Generator{}, "", err
+	}
+	pak, hash, err := s.paks.Issue(ctx)
+	if err != nil {
+		return generator.Generator{}, "", domain.Unavailable("Failed to create PAK", err)
+	}
+	g := generator.Generator{Name: in.Name, Description: in.Description, IsActive: true, PakHash: &hash}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateGenerator(ctx, &g); err != nil {
+			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorCreated, "generator", g.ID,
+			map[string]any{"name": g.Name}))
+	})
+	if err != nil {
+		return generator.Generator{}, "", err
+	}
+	return g, pak, nil
+}
+
+// Get returns one generator (admin or itself).
+func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (generator.Generator, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return generator.Generator{}, err
+	}
+	return s.store.GetGenerator(ctx, id)
+}
+
+// UpdateInput is a partial update. ClearDescription sets it to null.
+type UpdateInput struct {
+	Name             *string
+	Description      *string
+	ClearDescription bool
+	IsActive         *bool
+}
+
+// Update changes a generator (admin or itself).
+func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (generator.Generator, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return generator.Generator{}, err
+	}
+	var out generator.Generator
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+			if in.Name != nil {
+				g.Name = *in.Name
+			}
+			switch {
+			case in.ClearDescription:
+				g.Description = nil
+			case in.Description != nil:
+				g.Description = in.Description
+			}
+			if in.IsActive != nil {
+				g.IsActive = *in.IsActive
+			}
+			return validateName(g.Name)
+		})
+		if err != nil {
+			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
+			map[string]any{"name": out.Name, "is_active": out.IsActive}))
+	})
+	return out, err
+}
+
+// Delete soft-deletes a generator with its stacks and templates.
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+	if err := adminOrSelf(p, id); err != nil {
+		return err
+	}
+	var g generator.Generator
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if g, err = s.store.DeleteGenerator(ctx, id); err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorDeleted, "generator", id, nil))
+	})
+	if err != nil {
+		return err
+	}
+	if g.PakHash != nil && *g.PakHash != "" {
+		_ = s.inval.Invalidate(ctx, *g.PakHash)
+	}
+	s.changes.EverythingChanged(ctx)
+	return nil
+}
+
+// RotatePAK issues a new PAK for the generator; the old one fails at once.
+func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.UUID) (generator.Generator, secret.String, error) {
+	if err := adminOrSelf(p, id); err != nil {
+		return generator.Generator{}, "", err
+	}
+	if _, err := s.store.GetGenerator(ctx, id); err != nil {
+		return generator.Generator{}, "", err
+	}
+	pak, hash, err := s.paks.Issue(ctx)
+	if err != nil {
+		return generator.Generator{}, "", domain.Unavailable("Failed to create new PAK", err)
+	}
+	var old string
+	var out generator.Generator
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+			if g.PakHash != nil {
+				old = *g.PakHash
+			}
+			g.PakHash = &hash
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
+			map[string]any{"generator_name": out.Name}))
+	})
+	if err != nil {
+		return generator.Generator{}, "", err
+	}
+	if old != "" {
+		_ = s.inval.Invalidate(ctx, old)
+	}
+	return out, pak, nil
+}

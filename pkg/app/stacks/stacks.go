@@ -1,0 +1,425 @@
+// Package stacks holds the stack use cases: stacks, their labels and
+// annotations, and their immutable deployment objects.
+package stacks
+
+import (
+	"context"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/labels"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+)
+
+// Store is the persistence the stack use cases need.
+type Store interface {
+	journal.Transactor
+	journal.Recorder
+	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
+	CreateStack(ctx context.Context, s *stack.Stack) error
+	GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
+	UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error)
+	DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
+	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
+
+	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error)
+	AddStackLabel(ctx context.Context, stackID uuid.UUID, label string) (stack.Label, error)
+	RemoveStackLabel(ctx context.Context, stackID uuid.UUID, label string) error
+	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error)
+	AddStackAnnotation(ctx context.Context, stackID uuid.UUID, key, value string) (stack.Annotation, error)
+	RemoveStackAnnotation(ctx context.Context, stackID uuid.UUID, key string) error
+
+	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
+	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+	// AgentAssociated reports whether the stack is associated with the agent
+	// (target, label or annotation).
+	AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error)
+}
+
+// ChangeNotifier wakes target-state long-polls after commit.
+type ChangeNotifier interface {
+	// StackChanged: the stack's latest object changed.
+	StackChanged(ctx context.Context, stackID uuid.UUID)
+	// EverythingChanged: associations may have changed for any agent.
+	EverythingChanged(ctx context.Context)
+}
+
+// Service implements the stack use cases.
+type Service struct {
+	store   Store
+	changes ChangeNotifier
+}
+
+// NewService wires the use cases.
+func NewService(store Store, changes ChangeNotifier) *Service {
+	return &Service{store: store, changes: changes}
+}
+
+var errAccess = domain.Forbidden("Access denied")
+
+// List returns live stacks: all for the admin, its own for a generator.
+func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
+	switch p.Role {
+	case identity.RoleAdmin:
+		return s.store.ListStacks(ctx, nil)
+	case identity.RoleGenerator:
+		return s.store.ListStacks(ctx, &p.ID)
+	}
+	return nil, domain.Forbidden("Admin or generator access required")
+}
+
+// CreateInput is the body of POST /stacks. GeneratorID nil (or the nil
+// UUID) from an admin makes a system stack (DECISIONS 14).
+type CreateInput struct {
+	Name        string
+	Description *string
+	GeneratorID *uuid.UUID
+}
+
+func validateStack(name string, description *string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return domain.Invalid("name cannot be empty")
+	case len(name) > 255:
+		return domain.Invalid("name cannot exceed 255 characters")
+	case description != nil && strings.TrimSpace(*description) == "":
+		return domain.Invalid("description cannot be blank")
+	}
+	return nil
+}
+
+// Create makes a stack.
+func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (stack.Stack, error) {
+	if in.GeneratorID != nil && *in.GeneratorID == uuid.Nil {
+		in.GeneratorID = nil
+	}
+	switch p.Role {
+	case identity.RoleAdmin:
+	case identity.RoleGenerator:
+		if in.GeneratorID != nil && *in.GeneratorID != p.ID {
+			return stack.Stack{}, domain.Forbidden("Generator can only create stacks for itself")
+		}
+		id := p.ID
+		in.GeneratorID = &id
+	default:
+		return stack.Stack{}, domain.Forbidden("Admin or generator access required")
+	}
+	if err := validateStack(in.Name, in.Description); err != nil {
+		return stack.Stack{}, err
+	}
+	st := stack.Stack{Name: in.Name, Description: in.Description, GeneratorID: in.GeneratorID}
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if st.GeneratorID != nil && p.IsAdmin() {
+			ok, err := s.store.GeneratorExists(ctx, *st.GeneratorID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return domain.Unprocessable("Generator not found")
+			}
+		}
+		if err := s.store.CreateStack(ctx, &st); err != nil {
+			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
+		}
+		ev := event.New(event.StackCreated, map[string]any{
+			"stack_id": st.ID, "name": st.Name, "description": st.Description, "generator_id": st.GeneratorID,
+			"created_at": st.CreatedAt,
+		})
+		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
+			map[string]any{"name": st.Name, "generator_id": st.GeneratorID}), &ev)
+	})
+	return st, err
+}
+
+// load returns a live stack the caller may manage: admin or owning generator.
+func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.Stack, error) {
+	if !p.IsAdmin() && p.Role != identity.RoleGenerator {
+		return stack.Stack{}, errAccess
+	}
+	st, err := s.store.GetStack(ctx, id)
+	if err != nil {
+		return stack.Stack{}, err
+	}
+	if !p.IsAdmin() && !st.OwnedBy(p.ID) {
+		return stack.Stack{}, errAccess
+	}
+	return st, nil
+}
+
+// loadForRead also admits an agent associated with the stack.
+func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.Stack, error) {
+	if p.Role != identity.RoleAgent {
+		return s.load(ctx, p, id)
+	}
+	st, err := s.store.GetStack(ctx, id)
+	if err != nil {
+		return stack.Stack{}, err
+	}
+	ok, err := s.store.AgentAssociated(ctx, p.ID, id)
+	if err != nil {
+		return stack.Stack{}, err
+	}
+	if !ok {
+		return stack.Stack{}, errAccess
+	}
+	return st, nil
+}
+
+// Get returns one stack.
+func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.Stack, error) {
+	return s.load(ctx, p, id)
+}
+
+// UpdateInput is a partial update; ClearDescription sets it to null.
+type UpdateInput struct {
+	ID               *uuid.UUID
+	Name             *string
+	Description      *string
+	ClearDescription bool
+}
+
+// Update renames or re-describes a stack.
+func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (stack.Stack, error) {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return stack.Stack{}, err
+	}
+	if in.ID != nil && *in.ID != id {
+		return stack.Stack{}, domain.Invalid("Stack ID mismatch")
+	}
+	var out stack.Stack
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.store.UpdateStack(ctx, id, func(st *stack.Stack) error {
+			if in.Name != nil {
+				st.Name = *in.Name
+			}
+			switch {
+			case in.ClearDescription:
+				st.Description = nil
+			case in.Description != nil:
+				st.Description = in.Description
+			}
+			return validateStack(st.Name, st.Description)
+		})
+		if err != nil {
+			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
+			map[string]any{"name": out.Name}))
+	})
+	return out, err
+}
+
+// Delete soft-deletes a stack; its objects go with it and a deletion marker
+// tells associated agents to remove what they applied (DECISIONS 17).
+func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return err
+	}
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.store.DeleteStack(ctx, id)
+		if err != nil {
+			return err
+		}
+		ev := event.New(event.StackDeleted, map[string]any{"stack_id": id, "name": st.Name, "deleted_at": st.DeletedAt})
+		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackDeleted, "stack", id, nil), &ev)
+	})
+	if err == nil {
+		s.changes.StackChanged(ctx, id)
+	}
+	return err
+}
+
+// Labels lists a stack's labels.
+func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Label, error) {
+	if _, err := s.loadForRead(ctx, p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListStackLabels(ctx, id)
+}
+
+// AddLabel labels a stack.
+func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) (stack.Label, error) {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return stack.Label{}, err
+	}
+	if err := labels.ValidateLabel(label); err != nil {
+		return stack.Label{}, err
+	}
+	var out stack.Label
+	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
+		out, err = s.store.AddStackLabel(ctx, id, label)
+		return domain.Rephrase(err, domain.ErrConflict, "Label already exists")
+	}, audit.ActionLabelAdded, map[string]any{"label": label})
+	return out, err
+}
+
+// RemoveLabel removes a stack label.
+func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) error {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return err
+	}
+	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+		return s.store.RemoveStackLabel(ctx, id, label)
+	}, audit.ActionLabelRemoved, map[string]any{"label": label})
+}
+
+// Annotations lists a stack's annotations.
+func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Annotation, error) {
+	if _, err := s.loadForRead(ctx, p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListStackAnnotations(ctx, id)
+}
+
+// AnnotationInput is the body of POST /stacks/{id}/annotations.
+type AnnotationInput struct {
+	StackID *uuid.UUID
+	Key     string
+	Value   string
+}
+
+// AddAnnotation annotates a stack.
+func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, in AnnotationInput) (stack.Annotation, error) {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return stack.Annotation{}, err
+	}
+	if in.StackID != nil && *in.StackID != id {
+		return stack.Annotation{}, domain.Invalid("Stack ID mismatch")
+	}
+	if err := labels.ValidateAnnotation(in.Key, in.Value); err != nil {
+		return stack.Annotation{}, err
+	}
+	var out stack.Annotation
+	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
+		out, err = s.store.AddStackAnnotation(ctx, id, in.Key, in.Value)
+		return err
+	}, audit.ActionAnnotationAdded, map[string]any{"key": in.Key, "value": in.Value})
+	return out, err
+}
+
+// RemoveAnnotation removes every annotation with key.
+func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key string) error {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return err
+	}
+	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+		return s.store.RemoveStackAnnotation(ctx, id, key)
+	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
+}
+
+// mutate runs a label/annotation change with its audit entry, then wakes
+// every long-poll: a label change can associate the stack with any agent.
+func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "stack", id, details))
+	})
+	if err == nil {
+		s.changes.EverythingChanged(ctx)
+	}
+	return err
+}
+
+// DeploymentObjects lists a stack's live objects, newest first.
+func (s *Service) DeploymentObjects(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.DeploymentObject, error) {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return nil, err
+	}
+	return s.store.ListDeploymentObjects(ctx, id)
+}
+
+// DeploymentInput is the body of POST /stacks/{id}/deployment-objects.
+type DeploymentInput struct {
+	YAMLContent      string
+	IsDeletionMarker bool
+}
+
+// CreateDeploymentObject stores a new immutable version of the stack's YAML.
+// Every document must parse, so a typo is a 400 now rather than a FAILURE
+// event in every cluster later.
+func (s *Service) CreateDeploymentObject(ctx context.Context, p identity.Principal, id uuid.UUID, in DeploymentInput) (stack.DeploymentObject, error) {
+	if _, err := s.load(ctx, p, id); err != nil {
+		return stack.DeploymentObject{}, err
+	}
+	if strings.TrimSpace(in.YAMLContent) == "" {
+		return stack.DeploymentObject{}, domain.Invalid("YAML content cannot be empty")
+	}
+	if _, err := stack.SplitYAML(in.YAMLContent); err != nil {
+		return stack.DeploymentObject{}, domain.Invalid("Invalid YAML: " + err.Error())
+	}
+	return s.Deploy(ctx, p, id, in, nil)
+}
+
+// Provenance is stored with an object in the same transaction (templates).
+type Provenance func(ctx context.Context, d stack.DeploymentObject) error
+
+// Deploy inserts a deployment object already validated by the caller, with
+// its outbox event and audit entry, plus optional provenance, in one
+// transaction. Exposed for template instantiation.
+func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID, in DeploymentInput, prov Provenance) (stack.DeploymentObject, error) {
+	d := stack.DeploymentObject{StackID: id, YAMLContent: in.YAMLContent,
+		YAMLChecksum: stack.Checksum(in.YAMLContent), IsDeletionMarker: in.IsDeletionMarker}
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateDeploymentObject(ctx, &d); err != nil {
+			return err
+		}
+		if prov != nil {
+			if err := prov(ctx, d); err != nil {
+				return err
+			}
+		}
+		ev := event.New(event.DeploymentCreated, map[string]any{
+			"deployment_object_id": d.ID, "stack_id": id, "sequence_id": d.SequenceID,
+			"is_deletion_marker": d.IsDeletionMarker, "created_at": d.CreatedAt,
+		})
+		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionDeploymentCreated, "deployment_object", d.ID,
+			map[string]any{"stack_id": id, "sequence_id": d.SequenceID, "is_deletion_marker": d.IsDeletionMarker}), &ev)
+	})
+	if err != nil {
+		return stack.DeploymentObject{}, err
+	}
+	s.changes.StackChanged(ctx, id)
+	return d, nil
+}
+
+// GetDeploymentObject returns one object if the caller may see it: admin,
+// the owning generator, or an agent the stack is associated with.
+func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.DeploymentObject, error) {
+	d, err := s.store.GetDeploymentObject(ctx, id)
+	if err != nil {
+		return stack.DeploymentObject{}, err
+	}
+	switch p.Role {
+	case identity.RoleAdmin:
+		return d, nil
+	case identity.RoleAgent:
+		ok, err := s.store.AgentAssociated(ctx, p.ID, d.StackID)
+		if err != nil {
+			return stack.DeploymentObject{}, err
+		}
+		if ok {
+			return d, nil
+		}
+		return stack.DeploymentObject{}, domain.Forbidden("Agent is not associated with this deployment object")
+	case identity.RoleGenerator:
+		st, err := s.store.GetStack(ctx, d.StackID)
+		if err != nil {
+			return stack.DeploymentObject{}, domain.NotFound("Stack not found for this deployment object")
+		}
+		if st.OwnedBy(p.ID) {
+			return d, nil
+		}
+		return stack.DeploymentObject{}, domain.Forbidden("Generator is not associated with this deployment object")
+	}
+	return stack.DeploymentObject{}, errAccess
+}

@@ -1,0 +1,34 @@
+// Package event describes domain events: what the outbox stores and webhooks
+// deliver, with the original's type names and envelope.
+package event
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event types (spec/api.md §5.2).
+const (
+	AgentRegistered   = "agent.registered"
+	AgentDeregistered = "agent.deregistered"
+	StackCreated      = "stack.created"
+	StackDeleted      = "stack.deleted"
+	DeploymentCreated = "deployment.created"
+	DeploymentApplied = "deployment.applied"
+	DeploymentFailed  = "deployment.failed"
+	DeploymentDeleted = "deployment.deleted"
+)
+
+// Event is a domain event recorded in the outbox.
+type Event struct {
+	ID        uuid.UUID      `json:"id"`
+	Type      string         `json:"event_type"`
+	Timestamp time.Time      `json:"timestamp"`
+	Data      map[string]any `json:"data"`
+}
+
+// New builds an event with a fresh id.
+func New(typ string, data map[string]any) Event {
+	return Event{ID: uuid.New(), Type: typ, Timestamp: time.Now().UTC(), Data: data}
+}

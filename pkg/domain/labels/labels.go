@@ -1,0 +1,38 @@
+// Package labels validates the label and annotation strings shared by agents,
+// stacks and templates.
+package labels
+
+import (
+	"strings"
+	"unicode"
+
+	"github.com/brokkr-go/brokkr/pkg/domain"
+)
+
+// MaxLen is the column limit for labels, annotation keys and values.
+const MaxLen = 64
+
+// ValidateLabel applies the original's rules with its messages.
+func ValidateLabel(l string) error {
+	return validate(l, "Label")
+}
+
+// ValidateAnnotation checks an annotation key and value.
+func ValidateAnnotation(key, value string) error {
+	if err := validate(key, "Annotation key"); err != nil {
+		return err
+	}
+	return validate(value, "Annotation value")
+}
+
+func validate(s, what string) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return domain.Invalid(what + " cannot be empty")
+	case len(s) > MaxLen:
+		return domain.Invalid(what + " cannot exceed 64 characters")
+	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
+		return domain.Invalid(what + " cannot contain whitespace")
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+// Package stack holds stacks and their immutable, sequence-numbered
+// deployment objects.
+package stack
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Stack groups Kubernetes resources delivered together. GeneratorID nil is a
+// system stack owned by the admin (DECISIONS 14).
+type Stack struct {
+	ID          uuid.UUID  `json:"id" db:"id"`
+	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
+	DeletedAt   *time.Time `json:"deleted_at" db:"deleted_at"`
+	Name        string     `json:"name" db:"name"`
+	Description *string    `json:"description" db:"description"`
+	GeneratorID *uuid.UUID `json:"generator_id" db:"generator_id"`
+}
+
+// OwnedBy reports whether generator id owns the stack.
+func (s Stack) OwnedBy(id uuid.UUID) bool { return s.GeneratorID != nil && *s.GeneratorID == id }
+
+// Label is one stack label.
+type Label struct {
+	ID      uuid.UUID `json:"id" db:"id"`
+	StackID uuid.UUID `json:"stack_id" db:"stack_id"`
+	Label   string    `json:"label" db:"label"`
+}
+
+// Annotation is one stack annotation; keys may repeat.
+type Annotation struct {
+	ID      uuid.UUID `json:"id" db:"id"`
+	StackID uuid.UUID `json:"stack_id" db:"stack_id"`
+	Key     string    `json:"key" db:"key"`
+	Value   string    `json:"value" db:"value"`
+}
+
+// DeploymentObject is one immutable version of a stack's YAML.
+type DeploymentObject struct {
+	ID               uuid.UUID  `json:"id" db:"id"`
+	CreatedAt        time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at" db:"updated_at"`
+	DeletedAt        *time.Time `json:"deleted_at" db:"deleted_at"`
+	SequenceID       int64      `json:"sequence_id" db:"sequence_id"`
+	StackID          uuid.UUID  `json:"stack_id" db:"stack_id"`
+	YAMLContent      string     `json:"yaml_content" db:"yaml_content"`
+	YAMLChecksum     string     `json:"yaml_checksum" db:"yaml_checksum"`
+	SubmittedAt      time.Time  `json:"submitted_at" db:"submitted_at"`
+	IsDeletionMarker bool       `json:"is_deletion_marker" db:"is_deletion_marker"`
+}
+
+// Checksum is the lowercase hex SHA-256 of the YAML, as the original computes.
+func Checksum(yaml string) string {
+	sum := sha256.Sum256([]byte(yaml))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,80 @@
+package stack
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSplitYAML(t *testing.T) {
+	tests := []struct {
+		name    string
+		src     string
+		kinds   []string
+		indexes []int
+		errSub  string
+	}{
+		{name: "single", src: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n", kinds: []string{"Namespace"}, indexes: []int{1}},
+		{name: "multi with empty", src: "---\napiVersion: v1\nkind: Namespace\n---\n---\napiVersion: v1\nkind: ConfigMap\n", kinds: []string{"Namespace", "ConfigMap"}, indexes: []int{1, 3}},
+		{name: "empty", src: "", kinds: nil},
+		{name: "comment only", src: "# nothing\n", kinds: nil},
+		{name: "bad second doc", src: "kind: A\n---\nkind: [unclosed\n", errSub: "document 2"},
+		{name: "scalar doc", src: "kind: A\n---\njust a string\n", errSub: "document 2: not a mapping"},
+		{name: "list doc", src: "- a\n- b\n", errSub: "document 1: not a mapping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, err := SplitYAML(tt.src)
+			if tt.errSub != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.errSub) {
+					t.Fatalf("err = %v, want containing %q", err, tt.errSub)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(docs) != len(tt.kinds) {
+				t.Fatalf("got %d docs, want %d", len(docs), len(tt.kinds))
+			}
+			for i, d := range docs {
+				if d.Value["kind"] != tt.kinds[i] {
+					t.Errorf("doc %d kind = %v, want %s", i, d.Value["kind"], tt.kinds[i])
+				}
+				if d.Index != tt.indexes[i] {
+					t.Errorf("doc %d index = %d, want %d", i, d.Index, tt.indexes[i])
+				}
+				if !strings.Contains(d.Source, "kind:") {
+					t.Errorf("doc %d source lost: %q", i, d.Source)
+				}
+			}
+		})
+	}
+}
+
+func FuzzSplitYAML(f *testing.F) {
+	for _, s := range []string{
+		"apiVersion: v1\nkind: Namespace\n",
+		"---\n---\nkind: A\n---\nkind: B\n",
+		"a: &x [1, *x]\n",
+		"key: {a: [b, {c: d}]}\n",
+		"!!binary foo",
+		"? complex\n: value\n",
+		"kind: [unclosed\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		docs, err := SplitYAML(src)
+		if err != nil {
+			return
+		}
+		for _, d := range docs {
+			if d.Value == nil {
+				t.Fatalf("nil value for doc %d", d.Index)
+			}
+			if d.Index < 1 {
+				t.Fatalf("bad index %d", d.Index)
+			}
+		}
+	})
+}

@@ -1,0 +1,154 @@
+// Package config holds Brokkr's settings: the original's sections and keys
+// (spec/broker.md §6) plus the keys this implementation adds. Loading is
+// layered: built-in defaults, then the TOML file named by BROKKR_CONFIG_FILE,
+// then BROKKR__SECTION__KEY environment variables.
+package config
+
+import "github.com/brokkr-go/brokkr/pkg/platform/secret"
+
+// Settings is the whole configuration tree. The koanf tags are the TOML keys;
+// the environment form is BROKKR__<SECTION>__<KEY> upper-cased.
+type Settings struct {
+	Database  Database  `koanf:"database"`
+	Redis     Redis     `koanf:"redis"`
+	Log       Log       `koanf:"log"`
+	PAK       PAK       `koanf:"pak"`
+	Broker    Broker    `koanf:"broker"`
+	CORS      CORS      `koanf:"cors"`
+	Telemetry Telemetry `koanf:"telemetry"`
+	HTTP      HTTP      `koanf:"http"`
+	Auth      Auth      `koanf:"auth"`
+	Agent     Agent     `koanf:"agent"`
+	TLS       TLS       `koanf:"tls"`
+}
+
+// Database configures PostgreSQL.
+type Database struct {
+	URL string `koanf:"url"`
+	// Schema, when set, isolates a tenant: every pooled connection gets
+	// search_path=<schema> and migrations run inside it.
+	Schema         string `koanf:"schema"`
+	MigrateOnStart bool   `koanf:"migrate_on_start"`
+	MaxOpenConns   int    `koanf:"max_open_conns"`
+}
+
+// Redis configures the Redis used for change notifications, auth-cache
+// invalidation, throttling and (later) asynq queues.
+type Redis struct {
+	URL string `koanf:"url"`
+}
+
+// Log configures log/slog output. Level is hot-reloadable.
+type Log struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// PAK configures the generation of prefixed API keys.
+type PAK struct {
+	Prefix           string `koanf:"prefix"`
+	ShortTokenPrefix string `koanf:"short_token_prefix"`
+	ShortTokenLength int    `koanf:"short_token_length"`
+	LongTokenLength  int    `koanf:"long_token_length"`
+	RNG              string `koanf:"rng"`
+	Digest           string `koanf:"digest"`
+}
+
+// Broker holds the broker section of the original configuration.
+type Broker struct {
+	// PakHash pins the admin PAK hash (64 hex characters) at first start.
+	PakHash string `koanf:"pak_hash"`
+	// AdminPakFile, when set, receives a generated admin PAK (mode 0600).
+	AdminPakFile                     string        `koanf:"admin_pak_file"`
+	DiagnosticCleanupIntervalSeconds int           `koanf:"diagnostic_cleanup_interval_seconds"`
+	DiagnosticMaxAgeHours            int           `koanf:"diagnostic_max_age_hours"`
+	WebhookEncryptionKey             secret.String `koanf:"webhook_encryption_key"`
+	WebhookDeliveryIntervalSeconds   int           `koanf:"webhook_delivery_interval_seconds"`
+	WebhookDeliveryBatchSize         int           `koanf:"webhook_delivery_batch_size"`
+	WebhookCleanupRetentionDays      int           `koanf:"webhook_cleanup_retention_days"`
+	AuditLogRetentionDays            int           `koanf:"audit_log_retention_days"`
+	AuthCacheTTLSeconds              int           `koanf:"auth_cache_ttl_seconds"`
+}
+
+// CORS configures the /api/v1 CORS layer. AllowedOrigins and MaxAgeSeconds
+// are hot-reloadable.
+type CORS struct {
+	AllowedOrigins []string `koanf:"allowed_origins"`
+	AllowedMethods []string `koanf:"allowed_methods"`
+	AllowedHeaders []string `koanf:"allowed_headers"`
+	MaxAgeSeconds  int      `koanf:"max_age_seconds"`
+}
+
+// Telemetry configures OpenTelemetry tracing. Broker and Agent hold the
+// original's per-component overrides ([telemetry.broker], [telemetry.agent]);
+// use ForBroker / ForAgent to get the resolved values.
+type Telemetry struct {
+	Enabled      bool    `koanf:"enabled"`
+	OTLPEndpoint string  `koanf:"otlp_endpoint"`
+	ServiceName  string  `koanf:"service_name"`
+	SamplingRate float64 `koanf:"sampling_rate"`
+
+	Broker TelemetryOverride `koanf:"broker"`
+	Agent  TelemetryOverride `koanf:"agent"`
+}
+
+// TelemetryOverride replaces a base telemetry value for one component. A nil
+// field inherits the base value, which is why these are pointers: false and
+// 0.0 are meaningful overrides.
+type TelemetryOverride struct {
+	Enabled      *bool    `koanf:"enabled"`
+	OTLPEndpoint *string  `koanf:"otlp_endpoint"`
+	ServiceName  *string  `koanf:"service_name"`
+	SamplingRate *float64 `koanf:"sampling_rate"`
+}
+
+// HTTP configures the listener of a service.
+type HTTP struct {
+	// Addr is host:port. The api defaults to 0.0.0.0:3000 as the original.
+	Addr                   string `koanf:"addr"`
+	MaxBodyBytes           int64  `koanf:"max_body_bytes"`
+	ShutdownTimeoutSeconds int    `koanf:"shutdown_timeout_seconds"`
+}
+
+// Auth configures the internal auth service and how api reaches it.
+type Auth struct {
+	// URL is the base URL of the auth service as seen by api.
+	URL string `koanf:"url"`
+	// Addr is the listen address of the auth service.
+	Addr string `koanf:"addr"`
+	// FailureLimit failed verifications per client within
+	// FailureWindowSeconds lead to 429 until the window ends.
+	FailureLimit         int `koanf:"failure_limit"`
+	FailureWindowSeconds int `koanf:"failure_window_seconds"`
+}
+
+// Agent is the agent section of the original configuration. The broker-side
+// services ignore it; it lives here so one file and one env namespace serve
+// both binaries, as in the original.
+type Agent struct {
+	BrokerURL   string        `koanf:"broker_url"`
+	PAK         secret.String `koanf:"pak"`
+	AgentName   string        `koanf:"agent_name"`
+	ClusterName string        `koanf:"cluster_name"`
+	// PollingInterval is in seconds (heartbeat, target state, work orders).
+	PollingInterval int `koanf:"polling_interval"`
+	// KubeconfigPath empty means in-cluster configuration.
+	KubeconfigPath string `koanf:"kubeconfig_path"`
+	// MaxRetries is the number of broker readiness probes at start-up, 1 s apart.
+	MaxRetries               int  `koanf:"max_retries"`
+	MaxEventMessageRetries   int  `koanf:"max_event_message_retries"`
+	EventMessageRetryDelay   int  `koanf:"event_message_retry_delay"`
+	HealthPort               int  `koanf:"health_port"`
+	DeploymentHealthEnabled  bool `koanf:"deployment_health_enabled"`
+	DeploymentHealthInterval int  `koanf:"deployment_health_interval"`
+}
+
+// TLS lets a service terminate TLS itself. The original's Helm chart writes
+// BROKKR__TLS__{ENABLED,CERT_PATH,KEY_PATH} although the original binary has
+// no such section; modelling it keeps those deployments starting (unknown
+// keys are rejected) and makes the keys do what the chart promises.
+type TLS struct {
+	Enabled  bool   `koanf:"enabled"`
+	CertPath string `koanf:"cert_path"`
+	KeyPath  string `koanf:"key_path"`
+}

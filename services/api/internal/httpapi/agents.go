@@ -1,0 +1,328 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+)
+
+type agentHandlers struct {
+	svc   *agents.Service
+	state *targetstate.Service
+}
+
+func (h agentHandlers) list(c *gin.Context) {
+	out, err := h.svc.List(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) create(c *gin.Context) {
+	var body struct {
+		Name        string `json:"name"`
+		ClusterName string `json:"cluster_name"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	a, pak, err := h.svc.Create(c.Request.Context(), principal(c), agents.CreateInput{Name: body.Name, ClusterName: body.ClusterName})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	// initial_pak is the original's field; pak is what the quick start reads.
+	c.JSON(http.StatusOK, gin.H{"agent": a, "initial_pak": pak.Reveal(), "pak": pak.Reveal()})
+}
+
+func (h agentHandlers) search(c *gin.Context) {
+	a, err := h.svc.Search(c.Request.Context(), principal(c), c.Query("name"), c.Query("cluster_name"))
+	respond(c, http.StatusOK, a, err)
+}
+
+func (h agentHandlers) get(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	a, err := h.svc.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, a, err)
+}
+
+func (h agentHandlers) update(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		Name        optional[string] `json:"name"`
+		ClusterName optional[string] `json:"cluster_name"`
+		Status      optional[string] `json:"status"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	a, err := h.svc.Update(c.Request.Context(), principal(c), id, agents.UpdateInput{
+		Name: body.Name.ptr(), ClusterName: body.ClusterName.ptr(), Status: body.Status.ptr()})
+	respond(c, http.StatusOK, a, err)
+}
+
+func (h agentHandlers) remove(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+}
+
+func (h agentHandlers) events(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Events(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) reportEvent(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		AgentID            *uuid.UUID `json:"agent_id"`
+		DeploymentObjectID uuid.UUID  `json:"deployment_object_id"`
+		EventType          string     `json:"event_type"`
+		Status             string     `json:"status"`
+		Message            *string    `json:"message"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	e, err := h.svc.ReportEvent(c.Request.Context(), principal(c), id, agents.EventInput{
+		AgentID: body.AgentID, DeploymentObjectID: body.DeploymentObjectID, EventType: body.EventType,
+		Status: body.Status, Message: body.Message})
+	respond(c, http.StatusOK, e, err)
+}
+
+func (h agentHandlers) labels(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Labels(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) addLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var owner struct {
+		AgentID *uuid.UUID `json:"agent_id"`
+	}
+	label, ok := stringOrObject(c, "label", &owner)
+	if !ok || !sameOwner(c, owner.AgentID, id, "agent_id") {
+		return
+	}
+	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) removeLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveLabel(c.Request.Context(), principal(c), id, c.Param("label")))
+}
+
+func (h agentHandlers) annotations(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Annotations(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) addAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		AgentID *uuid.UUID `json:"agent_id"`
+		Key     string     `json:"key"`
+		Value   string     `json:"value"`
+	}
+	if !bindJSON(c, &body) || !sameOwner(c, body.AgentID, id, "agent_id") {
+		return
+	}
+	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) removeAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveAnnotation(c.Request.Context(), principal(c), id, c.Param("key")))
+}
+
+func (h agentHandlers) targets(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Targets(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) addTarget(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		AgentID *uuid.UUID `json:"agent_id"`
+		StackID uuid.UUID  `json:"stack_id"`
+	}
+	if !bindJSON(c, &body) || !sameOwner(c, body.AgentID, id, "agent_id") {
+		return
+	}
+	if body.StackID == uuid.Nil {
+		failStatus(c, http.StatusBadRequest, "stack_id is required")
+		return
+	}
+	out, err := h.svc.AddTarget(c.Request.Context(), principal(c), id, body.StackID)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) removeTarget(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	stackID, ok := pathID(c, "stack_id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveTarget(c.Request.Context(), principal(c), id, stackID))
+}
+
+func (h agentHandlers) stacks(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Stacks(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) heartbeat(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	a, err := h.svc.Heartbeat(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, a, err)
+}
+
+func (h agentHandlers) rotate(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	a, pak, err := h.svc.RotatePAK(c.Request.Context(), principal(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"agent": a, "pak": pak.Reveal()})
+}
+
+// targetState answers GET /agents/{id}/target-state with ETag support and
+// an optional ?wait= long-poll.
+func (h agentHandlers) targetState(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	wait, err := parseWait(c.Query("wait"))
+	if err != nil {
+		failStatus(c, http.StatusBadRequest, "wait must be a duration such as 30s")
+		return
+	}
+	res, err := h.state.Get(c.Request.Context(), principal(c), targetstate.Query{
+		AgentID: id, Full: c.Query("mode") == "full", IfNoneMatch: c.GetHeader("If-None-Match"), Wait: wait})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Header("ETag", res.ETag)
+	if res.NotModified {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.JSON(http.StatusOK, res.Objects)
+}
+
+// parseWait accepts a Go duration ("30s") or whole seconds ("30").
+func parseWait(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func (h agentHandlers) allEvents(c *gin.Context) {
+	out, err := h.svc.AllEvents(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h agentHandlers) getEvent(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	e, err := h.svc.GetEvent(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, e, err)
+}
+
+// respond writes v with status, or the error.
+func respond(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(status, v)
+}
+
+// noContent answers 204 or the error.
+func noContent(c *gin.Context, err error) {
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// sameOwner enforces that an owner id sent in a body equals the path id
+// (DECISIONS 6).
+func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {
+	if body != nil && *body != path {
+		failStatus(c, http.StatusBadRequest, field+" in the body must match the path")
+		return false
+	}
+	return true
+}

@@ -1,0 +1,67 @@
+// Package httpapi is the api service's driving adapter: gin handlers that
+// decode requests, call the use cases and encode the original's JSON shapes.
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/brokkr-go/brokkr/pkg/domain"
+)
+
+// statusOf maps a domain error kind to its HTTP status. This is the one
+// place where that mapping lives.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, domain.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, domain.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, domain.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, domain.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, domain.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, domain.ErrUnprocessable):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, domain.ErrThrottled):
+		return http.StatusTooManyRequests
+	case errors.Is(err, domain.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail writes err as {"error": msg, ...fields} with its status. Unknown
+// errors become a generic 500 whose cause is logged, never shown.
+func fail(c *gin.Context, err error) {
+	status := statusOf(err)
+	body := gin.H{}
+	var de *domain.Error
+	switch {
+	case errors.As(err, &de):
+		body["error"] = de.Msg
+		for k, v := range de.Fields {
+			body[k] = v
+		}
+	default:
+		body["error"] = "internal server error"
+	}
+	if status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed", "status", status, "error", err,
+			"method", c.Request.Method, "route", c.FullPath())
+	}
+	if status == http.StatusTooManyRequests {
+		c.Header("Retry-After", "60")
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+// failStatus writes a JSON error with an explicit status (request decoding).
+func failStatus(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": msg})
+}

@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
+)
+
+type generatorHandlers struct{ svc *generators.Service }
+
+func (h generatorHandlers) list(c *gin.Context) {
+	out, err := h.svc.List(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h generatorHandlers) create(c *gin.Context) {
+	var body struct {
+		Name        string  `json:"name"`
+		Description *string `json:"description"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	g, pak, err := h.svc.Create(c.Request.Context(), principal(c), generators.CreateInput{Name: body.Name, Description: body.Description})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})
+}
+
+func (h generatorHandlers) get(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	g, err := h.svc.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, g, err)
+}
+
+func (h generatorHandlers) update(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		Name        optional[string] `json:"name"`
+		Description optional[string] `json:"description"`
+		IsActive    optional[bool]   `json:"is_active"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	g, err := h.svc.Update(c.Request.Context(), principal(c), id, generators.UpdateInput{
+		Name: body.Name.ptr(), Description: body.Description.ptr(), ClearDescription: body.Description.Null,
+		IsActive: body.IsActive.ptr()})
+	respond(c, http.StatusOK, g, err)
+}
+
+func (h generatorHandlers) remove(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+}
+
+func (h generatorHandlers) rotate(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	g, pak, err := h.svc.RotatePAK(c.Request.Context(), principal(c), id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})
+}

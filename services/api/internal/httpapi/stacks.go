@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+)
+
+type stackHandlers struct{ svc *stacks.Service }
+
+func (h stackHandlers) list(c *gin.Context) {
+	out, err := h.svc.List(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) create(c *gin.Context) {
+	var body struct {
+		Name        string     `json:"name"`
+		Description *string    `json:"description"`
+		GeneratorID *uuid.UUID `json:"generator_id"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	st, err := h.svc.Create(c.Request.Context(), principal(c), stacks.CreateInput{
+		Name: body.Name, Description: body.Description, GeneratorID: body.GeneratorID})
+	respond(c, http.StatusOK, st, err)
+}
+
+func (h stackHandlers) get(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	st, err := h.svc.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, st, err)
+}
+
+func (h stackHandlers) update(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		ID          *uuid.UUID       `json:"id"`
+		Name        optional[string] `json:"name"`
+		Description optional[string] `json:"description"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	st, err := h.svc.Update(c.Request.Context(), principal(c), id, stacks.UpdateInput{
+		ID: body.ID, Name: body.Name.ptr(), Description: body.Description.ptr(), ClearDescription: body.Description.Null})
+	respond(c, http.StatusOK, st, err)
+}
+
+func (h stackHandlers) remove(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+}
+
+func (h stackHandlers) labels(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Labels(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) addLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var owner struct {
+		StackID *uuid.UUID `json:"stack_id"`
+	}
+	label, ok := stringOrObject(c, "label", &owner)
+	if !ok || !sameOwner(c, owner.StackID, id, "stack_id") {
+		return
+	}
+	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) removeLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveLabel(c.Request.Context(), principal(c), id, c.Param("label")))
+}
+
+func (h stackHandlers) annotations(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Annotations(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) addAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		StackID *uuid.UUID `json:"stack_id"`
+		Key     string     `json:"key"`
+		Value   string     `json:"value"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, stacks.AnnotationInput{
+		StackID: body.StackID, Key: body.Key, Value: body.Value})
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) removeAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveAnnotation(c.Request.Context(), principal(c), id, c.Param("key")))
+}
+
+func (h stackHandlers) deploymentObjects(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.DeploymentObjects(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h stackHandlers) createDeploymentObject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		YAMLContent      *string `json:"yaml_content"`
+		IsDeletionMarker any     `json:"is_deletion_marker"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	if body.YAMLContent == nil {
+		failStatus(c, http.StatusBadRequest, "Missing or invalid yaml_content")
+		return
+	}
+	// The original treats a non-boolean marker flag as false.
+	marker, _ := body.IsDeletionMarker.(bool)
+	d, err := h.svc.CreateDeploymentObject(c.Request.Context(), principal(c), id, stacks.DeploymentInput{
+		YAMLContent: *body.YAMLContent, IsDeletionMarker: marker})
+	respond(c, http.StatusOK, d, err)
+}
+
+func (h stackHandlers) getDeploymentObject(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	d, err := h.svc.GetDeploymentObject(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, d, err)
+}
