@@ -123,9 +123,34 @@ func Alive(pid int, binary string) bool {
 	return filepath.Base(exe) == filepath.Base(binary)
 }
 
-// stopProcesses sends SIGTERM to every live process, waits up to grace for
-// them to disappear, then SIGKILLs the rest and waits again.
+// stopProcesses stops procs in tiers: the clients of the apiserver (KCM,
+// scheduler, kwok) first, then kube-apiserver, then etcd (an apiserver whose
+// etcd is gone hangs in its graceful shutdown). Each tier gets SIGTERM, up to
+// grace to disappear, then SIGKILL.
 func stopProcesses(procs []Process, grace time.Duration) error {
+	tier := func(p Process) int {
+		switch p.Name {
+		case Etcd:
+			return 2
+		case APIServer:
+			return 1
+		}
+		return 0
+	}
+	var errs []error
+	for t := 0; t <= 2; t++ {
+		var group []Process
+		for _, p := range procs {
+			if tier(p) == t {
+				group = append(group, p)
+			}
+		}
+		errs = append(errs, terminate(group, grace))
+	}
+	return errors.Join(errs...)
+}
+
+func terminate(procs []Process, grace time.Duration) error {
 	var live []Process
 	for _, p := range procs {
 		if Alive(p.PID, p.Binary) {
@@ -138,14 +163,11 @@ func stopProcesses(procs []Process, grace time.Duration) error {
 		_ = syscall.Kill(p.PID, syscall.SIGKILL)
 	}
 	live = waitGone(live, 10*time.Second)
-	if len(live) > 0 {
-		var errs []error
-		for _, p := range live {
-			errs = append(errs, fmt.Errorf("%s (pid %d) is still running after SIGKILL", p.Name, p.PID))
-		}
-		return errors.Join(errs...)
+	var errs []error
+	for _, p := range live {
+		errs = append(errs, fmt.Errorf("%s (pid %d) is still running after SIGKILL", p.Name, p.PID))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func waitGone(procs []Process, d time.Duration) []Process {

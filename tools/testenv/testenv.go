@@ -88,6 +88,20 @@ func DefaultBinDir() string {
 	return filepath.Join(CacheDir(), "bin")
 }
 
+// DefaultStagesDir is where the kwok stage files are looked up for binDir:
+// $BROKKR_TESTENV_STAGES if set, else <binDir>/../stages if it exists, else
+// CacheDir()/stages.
+func DefaultStagesDir(binDir string) string {
+	if d := os.Getenv("BROKKR_TESTENV_STAGES"); d != "" {
+		return d
+	}
+	d := filepath.Join(filepath.Dir(filepath.Clean(binDir)), "stages")
+	if _, err := os.Stat(d); err == nil {
+		return d
+	}
+	return filepath.Join(CacheDir(), "stages")
+}
+
 // CheckBinaries returns an error naming every missing binary or stage file
 // and telling how to build them.
 func CheckBinaries(binDir, stagesDir string) error {
@@ -117,7 +131,7 @@ type Options struct {
 	Dir string
 	// BinDir holds the binaries; default DefaultBinDir().
 	BinDir string
-	// StagesDir holds the kwok stage files; default <BinDir>/../stages.
+	// StagesDir holds the kwok stage files; default DefaultStagesDir(BinDir).
 	StagesDir string
 
 	// Without* leave out a component. Without the controller manager the
@@ -183,7 +197,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		opts.BinDir = DefaultBinDir()
 	}
 	if opts.StagesDir == "" {
-		opts.StagesDir = filepath.Join(filepath.Dir(filepath.Clean(opts.BinDir)), "stages")
+		opts.StagesDir = DefaultStagesDir(opts.BinDir)
 	}
 	if err := CheckBinaries(opts.BinDir, opts.StagesDir); err != nil {
 		return nil, err

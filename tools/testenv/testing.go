@@ -42,7 +42,7 @@ func ForTest(t testing.TB) *Env {
 	t.Helper()
 	shared.once.Do(func() {
 		bin := DefaultBinDir()
-		if err := CheckBinaries(bin, filepath.Join(filepath.Dir(filepath.Clean(bin)), "stages")); err != nil {
+		if err := CheckBinaries(bin, DefaultStagesDir(bin)); err != nil {
 			shared.err = err
 			return
 		}

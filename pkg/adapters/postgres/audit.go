@@ -8,7 +8,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 )
 
-const auditCols = `id, timestamp, actor_type, actor_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at`
+// details is NULL for entries without details; json.RawMessage cannot scan
+// a NULL, so it is read as the JSON literal null (rendered as null).
+const auditCols = `id, timestamp, actor_type, actor_id, action, resource_type, resource_id,
+	COALESCE(details, 'null'::jsonb) AS details, ip_address, user_agent, created_at`
 
 // QueryAudit lists audit entries matching f, newest first, with the total.
 func (s *Store) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error) {

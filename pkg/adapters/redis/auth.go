@@ -138,7 +138,7 @@ func (a *AuthInvalidation) Subscribe(ctx context.Context, cache AuthCache, log *
 				s.readyOnce.Do(func() { close(s.ready) })
 			})
 			s.healthy.Store(false)
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
 				return
 			}
 			setBypass(true)

@@ -98,6 +98,16 @@ func adminOrSelf(p identity.Principal, id uuid.UUID) error {
 	return errUnauthorized
 }
 
+// readable checks that the caller may read agent id and that it exists, so
+// a list under an unknown agent is a 404 rather than [] (DECISIONS 2).
+func (s *Service) readable(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+	if err := adminOrSelf(p, id); err != nil {
+		return err
+	}
+	_, err := s.store.GetAgent(ctx, id)
+	return err
+}
+
 func adminOrSystem(p identity.Principal) bool {
 	return p.IsAdmin() || p.Role == identity.RoleSystem
 }
@@ -313,7 +323,7 @@ func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.U
 
 // Stacks returns the stacks associated with the agent.
 func (s *Service) Stacks(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Stack, error) {
-	if err := adminOrSelf(p, id); err != nil {
+	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return s.store.AssociatedStacks(ctx, id)
@@ -321,7 +331,7 @@ func (s *Service) Stacks(ctx context.Context, p identity.Principal, id uuid.UUID
 
 // Labels lists the agent's labels.
 func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Label, error) {
-	if err := adminOrSelf(p, id); err != nil {
+	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return s.store.ListAgentLabels(ctx, id)
@@ -355,7 +365,7 @@ func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid
 
 // Annotations lists the agent's annotations.
 func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Annotation, error) {
-	if err := adminOrSelf(p, id); err != nil {
+	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return s.store.ListAgentAnnotations(ctx, id)
@@ -389,7 +399,7 @@ func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id
 
 // Targets lists the agent's explicit stack targets.
 func (s *Service) Targets(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Target, error) {
-	if err := adminOrSelf(p, id); err != nil {
+	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return s.store.ListAgentTargets(ctx, id)
@@ -439,7 +449,7 @@ func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID
 
 // Events lists the agent's events, newest first.
 func (s *Service) Events(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Event, error) {
-	if err := adminOrSelf(p, id); err != nil {
+	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
 	return s.store.ListAgentEvents(ctx, id)

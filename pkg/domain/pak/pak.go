@@ -24,13 +24,14 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
-// MaxLen bounds an accepted PAK (after an optional "Bearer " prefix). Real
-// PAKs are about 50 bytes; anything longer is garbage, not worth hashing.
-const MaxLen = 256
+// MaxLen bounds an accepted PAK (after an optional "Bearer " prefix).
+// Default PAKs are about 50 bytes; the bound leaves room for the longest
+// configurable ones while keeping garbage from being hashed.
+const MaxLen = 512
 
 // maxTokenBytes bounds the configured random lengths, so a bad config cannot
 // produce PAKs that ParseHeader would reject.
-const maxTokenBytes = 64
+const maxTokenBytes = 128
 
 // Config is the PAK generation configuration (BROKKR__PAK__*).
 type Config struct {

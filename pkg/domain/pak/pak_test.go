@@ -127,6 +127,7 @@ func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{
 		{Prefix: "p", ShortTokenLength: 1, LongTokenLength: 8},
 		{Prefix: "brokkr", ShortTokenPrefix: "BRLONGPREFIX", ShortTokenLength: 4, LongTokenLength: 64},
+		{Prefix: "brokkr", ShortTokenPrefix: "BR", ShortTokenLength: 64, LongTokenLength: 128},
 	} {
 		p, h, err := Generate(c, rand.Reader)
 		if err != nil {

@@ -216,7 +216,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{
 			name: "unknown env section",
 			env:  []string{"BROKKR__WEBHOOKS__ENCRYPTION_KEY=x"},
-			want: []string{"webhooks.encryption_key (BROKKR__WEBHOOKS__ENCRYPTION_KEY): unknown key"},
+			want: []string{"webhooks.encryption_key (BROKKR__WEBHOOKS__ENCRYPTION_KEY): unknown key; did you mean broker.webhook_encryption_key (BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY)?"},
 		},
 		{
 			name: "unknown file key",

@@ -24,6 +24,12 @@ const (
 	EnvWatcherDebounce = "BROKKR_CONFIG_WATCHER_DEBOUNCE_SECONDS"
 )
 
+// misnamed maps keys the original's documentation gets wrong to the real
+// ones (broker.md §11 #51), so the error says what to write instead.
+var misnamed = map[string]string{
+	"webhooks.encryption_key": "broker.webhook_encryption_key",
+}
+
 // DefaultDebounce is the watcher's coalescing window (the original's 5 s).
 const DefaultDebounce = 5 * time.Second
 
@@ -134,7 +140,11 @@ func Load(opts LoadOptions) (Settings, error) {
 			if m, isMap := raw.(map[string]any); isMap && len(m) == 0 && isSection(key) {
 				continue
 			}
-			problems = append(problems, Problem{Key: key, Msg: "unknown key"})
+			msg := "unknown key"
+			if alt, ok := misnamed[key]; ok {
+				msg += fmt.Sprintf("; did you mean %s (%s)?", alt, EnvName(alt))
+			}
+			problems = append(problems, Problem{Key: key, Msg: msg})
 			continue
 		}
 		if err := l.set(&s, raw); err != nil {

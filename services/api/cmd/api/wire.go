@@ -1,0 +1,53 @@
+//go:build wireinject
+
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/authclient"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
+	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
+)
+
+func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log *slog.Logger) (*app, func(), error) {
+	wire.Build(
+		provideDB, provideRedis, provideChanges, provideAuthClient, provideAuthCache,
+		provideRegistry, provideEngine, provideServer,
+		postgres.NewStore,
+		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,
+		auditlog.NewService, configreload.NewService,
+		wire.Bind(new(agents.Store), new(*postgres.Store)),
+		wire.Bind(new(generators.Store), new(*postgres.Store)),
+		wire.Bind(new(stacks.Store), new(*postgres.Store)),
+		wire.Bind(new(targetstate.Store), new(*postgres.Store)),
+		wire.Bind(new(auditlog.Store), new(*postgres.Store)),
+		wire.Bind(new(journal.Recorder), new(*postgres.Store)),
+		wire.Bind(new(agents.PAKIssuer), new(*authclient.Client)),
+		wire.Bind(new(generators.PAKIssuer), new(*authclient.Client)),
+		wire.Bind(new(agents.Invalidator), new(*redisadapter.AuthInvalidation)),
+		wire.Bind(new(generators.Invalidator), new(*redisadapter.AuthInvalidation)),
+		wire.Bind(new(configreload.CacheFlusher), new(*redisadapter.AuthInvalidation)),
+		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(stacks.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(targetstate.Waiter), new(*redisadapter.Changes)),
+		wire.Bind(new(configreload.Reloader), new(*config.Store)),
+		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
+		wire.Struct(new(httpapi.Services), "*"),
+	)
+	return nil, nil, nil
+}

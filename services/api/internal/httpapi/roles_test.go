@@ -1,0 +1,420 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
+	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
+)
+
+// who is the caller of one cell of the role matrix.
+type who int
+
+const (
+	asAdmin      who = iota
+	asOwnAgent       // the agent in the path, or an agent associated with the stack
+	asOtherAgent     // an unrelated agent
+	asOwnGen         // the generator in the path, or the owner of the stack
+	asOtherGen       // an unrelated generator
+	numWho
+)
+
+var whoNames = [numWho]string{"admin", "own agent", "other agent", "own generator", "other generator"}
+
+// matrixFixture is the world the role matrix runs in: agent A targets stack
+// S of generator G; agent B and generator H are strangers to both.
+type matrixFixture struct {
+	e               *apitest.Env
+	a, b            apitest.Agent
+	aName, aCluster string
+	g, h            apitest.Generator
+	stack           string
+	object          string
+	event           string
+}
+
+func newMatrixFixture(t *testing.T) *matrixFixture {
+	e := apitest.New(t)
+	f := &matrixFixture{e: e, aName: "matrix-a", aCluster: "cluster-a"}
+	f.a = e.CreateAgent(f.aName, f.aCluster)
+	f.b = e.CreateAgent("matrix-b", "cluster-b")
+	f.g = e.CreateGenerator("matrix-g")
+	f.h = e.CreateGenerator("matrix-h")
+	f.stack = e.CreateStack(f.g.PAK, "matrix-stack")
+	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/labels", f.g.PAK, `"matrix"`)
+	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/annotations", f.g.PAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": f.stack})
+	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/labels", e.AdminPAK, `"matrix-agent"`)
+	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
+	f.object, _ = e.Deploy(f.g.PAK, f.stack, cmYAML("matrix"))
+	var ev struct {
+		ID string `json:"id"`
+	}
+	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/events", f.a.PAK, map[string]any{
+		"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "FAILURE", "message": "x"}).JSON(t, &ev)
+	f.event = ev.ID
+	return f
+}
+
+func (f *matrixFixture) pak(w who) string {
+	switch w {
+	case asAdmin:
+		return f.e.AdminPAK
+	case asOwnAgent:
+		return f.a.PAK
+	case asOtherAgent:
+		return f.b.PAK
+	case asOwnGen:
+		return f.g.PAK
+	default:
+		return f.h.PAK
+	}
+}
+
+// call is one request of the matrix; pak "" means the caller's usual PAK.
+type call struct {
+	path string
+	body any
+	pak  string
+}
+
+type roleRow struct {
+	method, route string
+	// want is the expected status per caller, indexed by who.
+	want  [numWho]int
+	build func(f *matrixFixture, w who) call
+}
+
+const v1 = "/api/v1"
+
+// Expected-status shorthands.
+var (
+	adminOnly        = [numWho]int{200, 403, 403, 403, 403}
+	adminOnly204     = [numWho]int{204, 403, 403, 403, 403}
+	adminOrOwnAgent  = [numWho]int{200, 200, 403, 403, 403}
+	adminOrOwnGen    = [numWho]int{200, 403, 403, 200, 403}
+	adminOrOwnGen204 = [numWho]int{204, 403, 403, 204, 403}
+	// stack readers: admin, the owning generator and an associated agent.
+	stackReaders = [numWho]int{200, 200, 403, 200, 403}
+	everyone     = [numWho]int{200, 200, 200, 200, 200}
+)
+
+func path(p string) func(*matrixFixture, who) call {
+	return func(*matrixFixture, who) call { return call{path: v1 + p} }
+}
+
+// roleRows is the matrix: every /api/v1 route with its expected status per
+// caller (DECISIONS 11–14, api.md §2.7 as adapted). Rows that change state
+// build fresh resources per call so the callers do not disturb each other.
+func roleRows() []roleRow {
+	agentPath := func(suffix string) func(*matrixFixture, who) call {
+		return func(f *matrixFixture, _ who) call { return call{path: v1 + "/agents/" + f.a.ID + suffix} }
+	}
+	stackPath := func(suffix string) func(*matrixFixture, who) call {
+		return func(f *matrixFixture, _ who) call { return call{path: v1 + "/stacks/" + f.stack + suffix} }
+	}
+	genPath := func(suffix string) func(*matrixFixture, who) call {
+		return func(f *matrixFixture, _ who) call { return call{path: v1 + "/generators/" + f.g.ID + suffix} }
+	}
+	return []roleRow{
+		{"POST", "/auth/pak", everyone, path("/auth/pak")},
+
+		{"GET", "/agents", adminOnly, path("/agents")},
+		{"POST", "/agents", adminOnly, func(*matrixFixture, who) call {
+			return call{path: v1 + "/agents", body: map[string]string{"name": unique("a"), "cluster_name": "c"}}
+		}},
+		{"GET", "/agents/", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/?name=" + url.QueryEscape(f.aName) + "&cluster_name=" + url.QueryEscape(f.aCluster)}
+		}},
+		{"GET", "/agents/:id", adminOrOwnAgent, agentPath("")},
+		{"PUT", "/agents/:id", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/" + f.a.ID, body: map[string]string{"cluster_name": f.aCluster}}
+		}},
+		{"DELETE", "/agents/:id", adminOnly204, func(f *matrixFixture, w who) call {
+			x := f.e.CreateAgent(unique("del"), "c")
+			c := call{path: v1 + "/agents/" + x.ID}
+			if w == asOwnAgent {
+				c.pak = x.PAK
+			}
+			return c
+		}},
+		{"GET", "/agents/:id/events", adminOrOwnAgent, agentPath("/events")},
+		{"POST", "/agents/:id/events", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/" + f.a.ID + "/events", body: map[string]any{
+				"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "FAILURE"}}
+		}},
+		{"GET", "/agents/:id/labels", adminOrOwnAgent, agentPath("/labels")},
+		{"POST", "/agents/:id/labels", adminOnly, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/" + f.a.ID + "/labels", body: `"` + unique("l") + `"`}
+		}},
+		{"DELETE", "/agents/:id/labels/:label", adminOnly204, func(f *matrixFixture, _ who) call {
+			l := unique("l")
+			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			return call{path: v1 + "/agents/" + f.a.ID + "/labels/" + l}
+		}},
+		{"GET", "/agents/:id/annotations", adminOrOwnAgent, agentPath("/annotations")},
+		{"POST", "/agents/:id/annotations", adminOnly, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/" + f.a.ID + "/annotations", body: map[string]string{"key": unique("k"), "value": "v"}}
+		}},
+		{"DELETE", "/agents/:id/annotations/:key", adminOnly204, func(f *matrixFixture, _ who) call {
+			k := unique("k")
+			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			return call{path: v1 + "/agents/" + f.a.ID + "/annotations/" + k}
+		}},
+		{"GET", "/agents/:id/targets", adminOrOwnAgent, agentPath("/targets")},
+		{"POST", "/agents/:id/targets", adminOnly, func(f *matrixFixture, _ who) call {
+			st := f.e.CreateStack(f.e.AdminPAK, unique("t"))
+			return call{path: v1 + "/agents/" + f.a.ID + "/targets", body: map[string]string{"stack_id": st}}
+		}},
+		{"DELETE", "/agents/:id/targets/:stack_id", adminOnly204, func(f *matrixFixture, _ who) call {
+			st := f.e.CreateStack(f.e.AdminPAK, unique("t"))
+			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/targets", f.e.AdminPAK, map[string]string{"stack_id": st})
+			return call{path: v1 + "/agents/" + f.a.ID + "/targets/" + st}
+		}},
+		{"GET", "/agents/:id/target-state", adminOrOwnAgent, agentPath("/target-state")},
+		{"GET", "/agents/:id/stacks", adminOrOwnAgent, agentPath("/stacks")},
+		// Only the agent itself may heartbeat; the admin gets 403 (api.md §2.7).
+		{"POST", "/agents/:id/heartbeat", [numWho]int{403, 200, 403, 403, 403}, agentPath("/heartbeat")},
+		{"POST", "/agents/:id/rotate-pak", adminOrOwnAgent, func(f *matrixFixture, w who) call {
+			x := f.e.CreateAgent(unique("rot"), "c")
+			c := call{path: v1 + "/agents/" + x.ID + "/rotate-pak"}
+			if w == asOwnAgent {
+				c.pak = x.PAK
+			}
+			return c
+		}},
+		// Scoped per caller rather than forbidden (see TestRowScopingAgentEvents).
+		{"GET", "/agent-events", everyone, path("/agent-events")},
+		{"GET", "/agent-events/:id", stackReaders, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agent-events/" + f.event}
+		}},
+
+		{"GET", "/generators", adminOnly, path("/generators")},
+		{"POST", "/generators", adminOnly, func(*matrixFixture, who) call {
+			return call{path: v1 + "/generators", body: map[string]string{"name": unique("g")}}
+		}},
+		{"GET", "/generators/:id", adminOrOwnGen, genPath("")},
+		{"PUT", "/generators/:id", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/generators/" + f.g.ID, body: map[string]string{"description": "d"}}
+		}},
+		{"DELETE", "/generators/:id", adminOrOwnGen204, func(f *matrixFixture, w who) call {
+			x := f.e.CreateGenerator(unique("gdel"))
+			c := call{path: v1 + "/generators/" + x.ID}
+			if w == asOwnGen {
+				c.pak = x.PAK
+			}
+			return c
+		}},
+		{"POST", "/generators/:id/rotate-pak", adminOrOwnGen, func(f *matrixFixture, w who) call {
+			x := f.e.CreateGenerator(unique("grot"))
+			c := call{path: v1 + "/generators/" + x.ID + "/rotate-pak"}
+			if w == asOwnGen {
+				c.pak = x.PAK
+			}
+			return c
+		}},
+
+		// A generator lists its own stacks (TestRowScopingGeneratorStacks).
+		{"GET", "/stacks", [numWho]int{200, 403, 403, 200, 200}, path("/stacks")},
+		// Any generator may create a stack; it is always its own.
+		{"POST", "/stacks", [numWho]int{200, 403, 403, 200, 200}, func(*matrixFixture, who) call {
+			return call{path: v1 + "/stacks", body: map[string]string{"name": unique("s")}}
+		}},
+		{"GET", "/stacks/:id", adminOrOwnGen, stackPath("")},
+		{"PUT", "/stacks/:id", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack, body: map[string]string{"description": "d"}}
+		}},
+		{"DELETE", "/stacks/:id", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.e.CreateStack(f.g.PAK, unique("sdel"))}
+		}},
+		{"GET", "/stacks/:id/labels", stackReaders, stackPath("/labels")},
+		{"POST", "/stacks/:id/labels", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack + "/labels", body: `"` + unique("l") + `"`}
+		}},
+		{"DELETE", "/stacks/:id/labels/:label", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			l := unique("l")
+			f.e.Must(200, "POST", v1+"/stacks/"+f.stack+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			return call{path: v1 + "/stacks/" + f.stack + "/labels/" + l}
+		}},
+		{"GET", "/stacks/:id/annotations", stackReaders, stackPath("/annotations")},
+		{"POST", "/stacks/:id/annotations", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack + "/annotations", body: map[string]string{"key": unique("k"), "value": "v"}}
+		}},
+		{"DELETE", "/stacks/:id/annotations/:key", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			k := unique("k")
+			f.e.Must(200, "POST", v1+"/stacks/"+f.stack+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			return call{path: v1 + "/stacks/" + f.stack + "/annotations/" + k}
+		}},
+		{"GET", "/stacks/:id/deployment-objects", adminOrOwnGen, stackPath("/deployment-objects")},
+		{"POST", "/stacks/:id/deployment-objects", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack + "/deployment-objects", body: map[string]string{"yaml_content": cmYAML(unique("cm"))}}
+		}},
+		{"GET", "/deployment-objects/:id", stackReaders, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/deployment-objects/" + f.object}
+		}},
+
+		{"GET", "/admin/audit-logs", adminOnly, path("/admin/audit-logs")},
+		{"POST", "/admin/config/reload", adminOnly, path("/admin/config/reload")},
+	}
+}
+
+// registeredRoutes lists every "METHOD /path" that httpapi.Register mounts,
+// relative to /api/v1.
+func registeredRoutes(t *testing.T) []string {
+	t.Helper()
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	httpapi.Register(r, httpapi.Services{})
+	var out []string
+	for _, ri := range r.Routes() {
+		p, ok := strings.CutPrefix(ri.Path, v1)
+		if !ok {
+			t.Fatalf("route %s %s is not under %s", ri.Method, ri.Path, v1)
+		}
+		out = append(out, ri.Method+" "+p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestRoleMatrixCoversEveryRoute fails when a route is registered without a
+// row in the role matrix (or a row names a route that no longer exists).
+func TestRoleMatrixCoversEveryRoute(t *testing.T) {
+	t.Parallel()
+	rows := map[string]bool{}
+	for _, row := range roleRows() {
+		key := row.method + " " + row.route
+		if rows[key] {
+			t.Errorf("duplicate matrix row %s", key)
+		}
+		rows[key] = true
+	}
+	registered := registeredRoutes(t)
+	if len(registered) == 0 {
+		t.Fatal("no routes registered")
+	}
+	for _, r := range registered {
+		if !rows[r] {
+			t.Errorf("route %s has no row in the role matrix (roles_test.go)", r)
+		}
+		delete(rows, r)
+	}
+	for r := range rows {
+		t.Errorf("matrix row %s matches no registered route", r)
+	}
+}
+
+// TestRoleMatrix walks every route as: no PAK, a garbage PAK, a bare (no
+// "Bearer") garbage PAK, admin, the owning agent, another agent, the owning
+// generator and another generator.
+func TestRoleMatrix(t *testing.T) {
+	t.Parallel()
+	f := newMatrixFixture(t)
+	e, outer := f.e, f.e.T
+	for _, row := range roleRows() {
+		name := row.method + " " + row.route
+		t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
+			e.T = t
+			defer func() { e.T = outer }()
+			base := row.build(f, asAdmin)
+
+			r := e.Do(row.method, base.path, "", base.body)
+			wantError(t, r, http.StatusUnauthorized, name+" without PAK")
+			r = e.Do(row.method, base.path, garbagePAK, base.body)
+			wantError(t, r, http.StatusUnauthorized, name+" with a garbage PAK")
+			r = e.Do(row.method, base.path, "", base.body, bare("brokkr_BR123456_"+strings.Repeat("1", 32))...)
+			wantError(t, r, http.StatusUnauthorized, name+" with an unknown bare PAK")
+			r = e.Do(row.method, base.path, "", base.body, "Authorization", "Bearer")
+			wantError(t, r, http.StatusUnauthorized, name+" with an empty Bearer")
+
+			for w := who(0); w < numWho; w++ {
+				c := base
+				if w != asAdmin {
+					c = row.build(f, w)
+				}
+				pak := c.pak
+				if pak == "" {
+					pak = f.pak(w)
+				}
+				r := e.Do(row.method, c.path, pak, c.body)
+				ctx := name + " as " + whoNames[w]
+				if r.Status != row.want[w] {
+					t.Errorf("%s: status %d, want %d; body %s", ctx, r.Status, row.want[w], r.Body)
+					continue
+				}
+				switch {
+				case r.Status == http.StatusNoContent:
+					if len(r.Body) != 0 {
+						t.Errorf("%s: 204 with body %q", ctx, r.Body)
+					}
+				case r.Status >= 300:
+					errorMessage(t, r, ctx)
+				default:
+					if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+						t.Errorf("%s: Content-Type %q", ctx, ct)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestEveryRouteRejectsUnknownAndMalformedIDs: for every route with a path
+// id, an unknown UUID is a JSON 404 for the admin, and a non-UUID is a JSON
+// 400 (DECISIONS 1–3).
+func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
+	t.Parallel()
+	f := newMatrixFixture(t)
+	e, outer := f.e, f.e.T
+	unknown := uuid.NewString()
+	bodies := map[string]any{
+		"PUT /agents/:id":                     map[string]string{"name": "x"},
+		"POST /agents/:id/events":             map[string]any{"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "SUCCESS"},
+		"POST /agents/:id/labels":             `"x"`,
+		"POST /agents/:id/annotations":        map[string]string{"key": "k", "value": "v"},
+		"POST /agents/:id/targets":            map[string]string{"stack_id": f.stack},
+		"PUT /generators/:id":                 map[string]string{"description": "x"},
+		"PUT /stacks/:id":                     map[string]string{"description": "x"},
+		"POST /stacks/:id/labels":             `"x"`,
+		"POST /stacks/:id/annotations":        map[string]string{"key": "k", "value": "v"},
+		"POST /stacks/:id/deployment-objects": map[string]string{"yaml_content": cmYAML("x")},
+	}
+	for _, route := range registeredRoutes(t) {
+		method, p, _ := strings.Cut(route, " ")
+		if !strings.Contains(p, ":id") {
+			continue
+		}
+		t.Run(strings.ReplaceAll(route, "/", "_"), func(t *testing.T) {
+			e.T = t
+			defer func() { e.T = outer }()
+			fill := func(id string) string {
+				s := strings.ReplaceAll(p, ":id", id)
+				s = strings.ReplaceAll(s, ":stack_id", f.stack)
+				s = strings.ReplaceAll(s, ":label", "nolabel")
+				return strings.ReplaceAll(s, ":key", "nokey")
+			}
+			pak, want := e.AdminPAK, http.StatusNotFound
+			if route == "POST /agents/:id/heartbeat" {
+				// Nobody but the agent itself may heartbeat, so an unknown
+				// id is forbidden to every caller.
+				pak, want = f.a.PAK, http.StatusForbidden
+			}
+			r := e.Do(method, v1+fill(unknown), pak, bodies[route])
+			wantError(t, r, want, route+" with an unknown id")
+			r = e.Do(method, v1+fill("not-a-uuid"), pak, bodies[route])
+			wantError(t, r, http.StatusBadRequest, route+" with a non-UUID id")
+		})
+	}
+	// :stack_id is parsed too.
+	r := e.Do("DELETE", v1+"/agents/"+f.a.ID+"/targets/nope", e.AdminPAK, nil)
+	wantError(t, r, http.StatusBadRequest, "DELETE target with a non-UUID stack_id")
+	r = e.Do("DELETE", v1+"/agents/"+f.a.ID+"/targets/"+unknown, e.AdminPAK, nil)
+	wantError(t, r, http.StatusNotFound, "DELETE unknown target")
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/auth"
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/services/auth/internal/httpapi"
+)
+
+// server is what `auth serve` runs.
+type server struct {
+	http            *http.Server
+	admin           *auth.Admin
+	shutdownTimeout time.Duration
+}
+
+// cli is what the create/rotate subcommands use: the same use cases as the
+// api, so audit entries and outbox events are written the same way.
+type cli struct {
+	agents     *agents.Service
+	generators *generators.Service
+	admin      *auth.Admin
+}
+
+// migrated marks that the schema is ready (migrate_on_start honoured).
+type migrated struct{}
+
+func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
+	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
+		MaxOpenConns: cfg.Database.MaxOpenConns})
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
+	}
+	return db, func() { _ = db.Close() }, nil
+}
+
+func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *slog.Logger) (migrated, error) {
+	if !cfg.Database.MigrateOnStart {
+		return migrated{}, nil
+	}
+	// golang-migrate holds an advisory lock: replicas migrate once.
+	if err := postgres.NewMigrator(db, cfg.Database.Schema).Up(ctx); err != nil {
+		return migrated{}, fmt.Errorf("migrate on start: %w", err)
+	}
+	log.InfoContext(ctx, "migrations applied")
+	return migrated{}, nil
+}
+
+func provideRedis(cfg config.Settings) (*goredis.Client, func(), error) {
+	opt, err := goredis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+	}
+	c := goredis.NewClient(opt)
+	return c, func() { _ = c.Close() }, nil
+}
+
+func provideIssuer(cfg config.Settings) (*pak.Issuer, error) {
+	iss, err := pak.NewIssuer(pak.Config{
+		Prefix:           cfg.PAK.Prefix,
+		ShortTokenPrefix: cfg.PAK.ShortTokenPrefix,
+		ShortTokenLength: cfg.PAK.ShortTokenLength,
+		LongTokenLength:  cfg.PAK.LongTokenLength,
+	})
+	return iss, lifecycle.WithCode(lifecycle.ExitConfig, err)
+}
+
+func provideFailureCounter(rdb *goredis.Client) *redisadapter.FailureCounter {
+	return redisadapter.NewFailureCounter(rdb, "")
+}
+
+func provideVerifier(store *postgres.Store, counter *redisadapter.FailureCounter, cfg config.Settings, log *slog.Logger) *auth.Verifier {
+	return auth.NewVerifier(store, store, counter, auth.ThrottleConfig{
+		FailureLimit:  cfg.Auth.FailureLimit,
+		FailureWindow: time.Duration(cfg.Auth.FailureWindowSeconds) * time.Second,
+	}, log)
+}
+
+func provideInvalidation(rdb *goredis.Client) *redisadapter.AuthInvalidation {
+	return redisadapter.NewAuthInvalidation(rdb, nil)
+}
+
+func provideAdmin(store *postgres.Store, issuer *pak.Issuer, inval *redisadapter.AuthInvalidation,
+	cfg config.Settings, out io.Writer, log *slog.Logger) (*auth.Admin, error) {
+	a, err := auth.NewAdmin(store, issuer, inval,
+		auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}, out, log)
+	return a, lifecycle.WithCode(lifecycle.ExitConfig, err)
+}
+
+// provideChanges publishes target-state change notifications (the agent and
+// generator use cases announce their changes); nothing here listens.
+func provideChanges(rdb *goredis.Client, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
+	return redisadapter.NewChanges(rdb, cfg.Database.Schema, log)
+}
+
+func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
+
+func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB,
+	rdb *goredis.Client, verifier *auth.Verifier, issuer *pak.Issuer) (*gin.Engine, error) {
+	verifications, err := httpapi.NewVerificationMetric(reg)
+	if err != nil {
+		return nil, err
+	}
+	e := httpserver.New(httpserver.Options{Service: "brokkr-auth", Logger: log,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+	httpserver.Mount(e, httpserver.Ops{
+		Ready: []httpserver.Check{
+			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+			{Name: "redis", Probe: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		},
+		Metrics: reg,
+		Logger:  log,
+	})
+	httpapi.Register(e, httpapi.Handlers{Verifier: verifier, Issuer: issuer, Log: log, Verifications: verifications})
+	return e, nil
+}
+
+func provideServer(cfg config.Settings, e *gin.Engine, admin *auth.Admin, _ migrated) *server {
+	return &server{
+		http:            httpserver.NewServer(cfg.Auth.Addr, e),
+		admin:           admin,
+		shutdownTimeout: time.Duration(cfg.HTTP.ShutdownTimeoutSeconds) * time.Second,
+	}
+}
+
+func provideCLI(a *agents.Service, g *generators.Service, admin *auth.Admin) *cli {
+	return &cli{agents: a, generators: g, admin: admin}
+}

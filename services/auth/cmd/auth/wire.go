@@ -1,0 +1,53 @@
+//go:build wireinject
+
+//go:generate go run github.com/google/wire/cmd/wire@v0.7.0
+
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+)
+
+var common = wire.NewSet(
+	provideDB, provideRedis, provideIssuer, provideInvalidation, provideAdmin,
+	postgres.NewStore,
+)
+
+// buildServer assembles `auth serve`. out receives the one-time admin PAK.
+func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out io.Writer) (*server, func(), error) {
+	wire.Build(
+		common,
+		provideMigrations, provideFailureCounter, provideVerifier,
+		provideRegistry, provideEngine, provideServer,
+	)
+	return nil, nil, nil
+}
+
+// buildCLI assembles the create/rotate subcommands on the api's use cases.
+func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io.Writer) (*cli, func(), error) {
+	wire.Build(
+		common,
+		provideChanges, provideCLI,
+		agents.NewService, generators.NewService,
+		wire.Bind(new(agents.Store), new(*postgres.Store)),
+		wire.Bind(new(generators.Store), new(*postgres.Store)),
+		wire.Bind(new(agents.PAKIssuer), new(*pak.Issuer)),
+		wire.Bind(new(generators.PAKIssuer), new(*pak.Issuer)),
+		wire.Bind(new(agents.Invalidator), new(*redisadapter.AuthInvalidation)),
+		wire.Bind(new(generators.Invalidator), new(*redisadapter.AuthInvalidation)),
+		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),
+	)
+	return nil, nil, nil
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs the local Brokkr stack for `make up` / `make down`: PostgreSQL and
+# Redis (through devenv.sh), migrations, the auth and api services, and —
+# when its binaries are built — a local kube-apiserver. State lives in
+# .brokkr/ (git-ignored): logs, pids, the admin PAK and dev.env.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+state="$root/.brokkr"
+bin="$state/bin"
+logs="$state/logs"
+pids="$state/pids"
+devenv="$root/tools/devenv/devenv.sh"
+api_port=${BROKKR_API_PORT:-3000}
+auth_port=${BROKKR_AUTH_PORT:-3100}
+db_name=${BROKKR_DEV_DB:-brokkr_dev}
+
+say() { printf '%s\n' "$*" >&2; }
+
+alive() { [[ -f "$pids/$1" ]] && kill -0 "$(cat "$pids/$1")" 2>/dev/null; }
+
+wait_http() { # url name
+	for _ in $(seq 1 100); do
+		if curl -fsS -o /dev/null "$1"; then return 0; fi
+		sleep 0.2
+	done
+	say "$2 did not become ready; see $logs/$2.log"
+	tail -n 20 "$logs/$2.log" >&2 || true
+	return 1
+}
+
+start() { # name args...
+	local name=$1; shift
+	if alive "$name"; then say "$name already running (pid $(cat "$pids/$name"))"; return 0; fi
+	nohup "$bin/$name" "$@" >>"$logs/$name.log" 2>&1 &
+	echo $! >"$pids/$name"
+}
+
+up() {
+	mkdir -p "$logs" "$pids"
+	set -a
+	eval "$("$devenv" up)"
+	set +a
+	db_url=$("$devenv" createdb "$db_name")
+	redis_url=$BROKKR_TEST_REDIS_URL
+
+	export BROKKR__DATABASE__URL="$db_url"
+	export BROKKR__REDIS__URL="$redis_url"
+	export BROKKR__LOG__FORMAT=${BROKKR__LOG__FORMAT:-json}
+	export BROKKR__LOG__LEVEL=${BROKKR__LOG__LEVEL:-info}
+	export BROKKR__HTTP__ADDR="127.0.0.1:$api_port"
+	export BROKKR__AUTH__ADDR="127.0.0.1:$auth_port"
+	export BROKKR__AUTH__URL="http://127.0.0.1:$auth_port"
+	export BROKKR__BROKER__ADMIN_PAK_FILE="$state/admin.pak"
+
+	say "migrating $db_name"
+	"$bin/api" migrate up >>"$logs/migrate.log" 2>&1 || { tail -n 20 "$logs/migrate.log" >&2; exit 1; }
+
+	start auth serve
+	wait_http "http://127.0.0.1:$auth_port/readyz" auth
+	if [[ ! -s "$state/admin.pak" ]]; then
+		# The database was bootstrapped by an earlier run whose PAK file is
+		# gone: rotate so this run can print a working admin PAK.
+		"$bin/auth" rotate admin 2>>"$logs/auth.log" | sed -n 's/^New PAK: //p' >"$state/admin.pak"
+		chmod 600 "$state/admin.pak"
+	fi
+	start api serve
+	wait_http "http://127.0.0.1:$api_port/readyz" api
+
+	local kubeconfig=""
+	local k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
+	if [[ -x "$k8s_bin/kube-apiserver" && -x "$k8s_bin/etcd" ]]; then
+		if out=$(cd "$root" && go run ./tools/cmd/testenv up --dir "$state/testenv" 2>>"$logs/testenv.log"); then
+			kubeconfig=$(sed -n 's/^KUBECONFIG=//p' <<<"$out")
+		else
+			say "testenv did not start; see $logs/testenv.log"
+		fi
+	else
+		say "kube-apiserver not built yet: run 'make testenv-up' once (about 11 minutes) to add it"
+	fi
+
+	local pak
+	pak=$(cat "$state/admin.pak")
+	{
+		echo "BROKKR_URL=http://127.0.0.1:$api_port"
+		echo "BROKKR_ADMIN_PAK=$pak"
+		[[ -n "$kubeconfig" ]] && echo "KUBECONFIG=$kubeconfig"
+	} >"$state/dev.env"
+	chmod 600 "$state/dev.env"
+	echo "Brokkr is up."
+	echo "  broker URL: http://127.0.0.1:$api_port"
+	echo "  admin PAK:  $pak"
+	[[ -n "$kubeconfig" ]] && echo "  KUBECONFIG: $kubeconfig"
+	echo "  env file:   .brokkr/dev.env (set -a; . .brokkr/dev.env; set +a)"
+	echo "  logs:       .brokkr/logs/"
+}
+
+down() {
+	for name in api auth; do
+		if alive "$name"; then
+			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
+			for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done
+			alive "$name" && kill -KILL "$(cat "$pids/$name")" 2>/dev/null || true
+		fi
+		rm -f "$pids/$name"
+	done
+	if [[ -d "$state/testenv" ]]; then
+		(cd "$root" && go run ./tools/cmd/testenv down --dir "$state/testenv") >/dev/null 2>&1 || true
+	fi
+	"$devenv" down
+	say "Brokkr is down."
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+*) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
