@@ -21,7 +21,7 @@ alive() { [[ -f "$pids/$1" ]] && kill -0 "$(cat "$pids/$1")" 2>/dev/null; }
 
 wait_http() { # url name
 	for _ in $(seq 1 100); do
-		if curl -fsS -o /dev/null "$1"; then return 0; fi
+		if curl -fs -o /dev/null "$1"; then return 0; fi
 		sleep 0.2
 	done
 	say "$2 did not become ready; see $logs/$2.log"

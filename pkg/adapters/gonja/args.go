@@ -30,6 +30,16 @@ func bindArgs(kind, name string, positional, known []string, params *exec.VarArg
 	for i, v := range params.Args {
 		a.m[positional[i]] = native(v)
 	}
+	for _, v := range params.KwArgs {
+		if u, ok := native(v).(undefinedValue); ok {
+			return nil, u.err()
+		}
+	}
+	for _, v := range a.m {
+		if u, ok := v.(undefinedValue); ok {
+			return nil, u.err()
+		}
+	}
 	for k, v := range params.KwArgs {
 		isKnown := false
 		for _, n := range known {

@@ -280,6 +280,7 @@ const (
 	fNeg   = "brokkr:neg"
 	fPos   = "brokkr:pos"
 	fTest  = "brokkr:test"
+	fLit   = "brokkr:lit"
 )
 
 var binaryOps = map[tokens.Type]string{
@@ -346,7 +347,9 @@ func (rw *rewriter) node(n nodes.Node, depth int) {
 	case *nodes.Output:
 		if t.Condition != nil {
 			t.Condition = rw.boolean(t.Condition, 0)
-			t.Alternative = rw.expr(t.Alternative, 0)
+			if t.Alternative != nil {
+				t.Alternative = appendFilter(rw.expr(t.Alternative, 0), internalCall(t.Start, fPrint))
+			}
 		}
 		t.Expression = appendFilter(rw.expr(t.Expression, 0), internalCall(t.Start, fPrint))
 	case *nodes.Wrapper:
@@ -398,14 +401,20 @@ func (rw *rewriter) control(b *nodes.ControlStructureBlock, depth int) {
 }
 
 // boolean rewrites a condition: the result is always a bool, and a condition
-// based on a variable is false when the variable is undefined (Tera).
+// based on a variable is false when the variable is undefined or its filters
+// fail (Tera's eval_as_bool). Only then is the expression nested, so that its
+// errors reach brokkr:bool.
 func (rw *rewriter) boolean(e nodes.Expression, depth int) nodes.Expression {
 	if e == nil {
 		return nil
 	}
 	pathish := isPathish(e)
 	inner := rw.expr(e, depth)
-	return nestFilter(inner, internalCall(e.Position(), fBool, boolNode(e.Position(), pathish)))
+	fc := internalCall(e.Position(), fBool, boolNode(e.Position(), pathish))
+	if pathish {
+		return nestFilter(inner, fc)
+	}
+	return appendFilter(inner, fc)
 }
 
 // isPathish reports whether e is a variable reference, possibly followed by
@@ -438,18 +447,18 @@ func (rw *rewriter) expr(e nodes.Expression, depth int) nodes.Expression {
 		for i, v := range t.Val {
 			t.Val[i] = rw.expr(v, d)
 		}
-		return e
+		return appendFilter(e, internalCall(t.Location, fLit))
 	case *nodes.Tuple:
 		for i, v := range t.Val {
 			t.Val[i] = rw.expr(v, d)
 		}
-		return e
+		return appendFilter(e, internalCall(t.Location, fLit))
 	case *nodes.Dict:
 		for _, p := range t.Pairs {
 			p.Key = rw.expr(p.Key, d)
 			p.Value = rw.expr(p.Value, d)
 		}
-		return e
+		return appendFilter(e, internalCall(t.Token, fLit))
 	case *nodes.Name, *nodes.GetAttribute, *nodes.GetItem:
 		return rw.path(e, d)
 	case *nodes.GetSlice:
@@ -460,7 +469,7 @@ func (rw *rewriter) expr(e nodes.Expression, depth int) nodes.Expression {
 	case *nodes.Negation:
 		pathish := isPathish(t.Term)
 		inner := rw.expr(t.Term, d)
-		return nestFilter(inner, internalCall(t.Operator, fNot, boolNode(t.Operator, pathish)))
+		return appendFilter(inner, internalCall(t.Operator, fNot, boolNode(t.Operator, pathish)))
 	case *nodes.UnaryExpression:
 		inner := rw.expr(t.Term, d)
 		name := fPos
@@ -484,10 +493,17 @@ func (rw *rewriter) expr(e nodes.Expression, depth int) nodes.Expression {
 		right := rw.expr(t.Right, d)
 		return appendFilter(left, internalCall(op, name, right))
 	case *nodes.FilteredExpression:
-		t.Expression = rw.expr(t.Expression, d)
+		inner := rw.expr(t.Expression, d)
 		for _, fc := range t.Filters {
 			rw.userFilter(fc, d)
 		}
+		// Merge a rewritten inner chain into this one: same semantics, no
+		// extra nesting, and an error stops the whole chain at once.
+		if fe, ok := inner.(*nodes.FilteredExpression); ok {
+			fe.Filters = append(fe.Filters, t.Filters...)
+			return fe
+		}
+		t.Expression = inner
 		return e
 	case *nodes.TestExpression:
 		return rw.test(t, d)
@@ -530,7 +546,7 @@ func (rw *rewriter) test(t *nodes.TestExpression, depth int) nodes.Expression {
 		args = append(args, rw.expr(a, depth))
 	}
 	inner := rw.expr(t.Expression, depth)
-	return nestFilter(inner, internalCall(tc.Token, fTest, args...))
+	return appendFilter(inner, internalCall(tc.Token, fTest, args...))
 }
 
 func (rw *rewriter) call(c *nodes.Call, depth int) nodes.Expression {
@@ -610,7 +626,7 @@ func (rw *rewriter) path(e nodes.Expression, depth int) nodes.Expression {
 	rootExpr := rw.expr(root, depth)
 	fc := internalCall(e.Position(), fPath, segs...)
 	fc.Kwargs["path"] = strNode(e.Position(), "(expression)"+strings.Join(display, ""))
-	return nestFilter(rootExpr, fc)
+	return appendFilter(rootExpr, fc)
 }
 
 func subscriptDisplay(arg nodes.Expression) string {
@@ -658,8 +674,8 @@ func internalCall(at *tokens.Token, name string, args ...nodes.Expression) *node
 }
 
 // appendFilter applies fc to the result of e. When e already is a filter
-// chain, fc is appended to it (same semantics, no extra nesting). Only for
-// filters that propagate an error input unchanged.
+// chain, fc is appended to it (same semantics, no extra nesting): an error
+// anywhere in the chain stops it, so fc never sees an error input.
 func appendFilter(e nodes.Expression, fc *nodes.FilterCall) nodes.Expression {
 	if fe, ok := e.(*nodes.FilteredExpression); ok {
 		fe.Filters = append(fe.Filters, fc)
@@ -669,8 +685,8 @@ func appendFilter(e nodes.Expression, fc *nodes.FilterCall) nodes.Expression {
 }
 
 // nestFilter applies fc to e in a new chain: gonja hands an error produced by
-// e to the first filter of the enclosing chain, which is what the filters
-// that handle undefined values (bool, not, tests) need.
+// e to the first filter of the enclosing chain. Only brokkr:bool for
+// variable-based conditions wants that (it turns the error into false).
 func nestFilter(e nodes.Expression, fc *nodes.FilterCall) nodes.Expression {
 	return &nodes.FilteredExpression{Expression: e, Filters: []*nodes.FilterCall{fc}}
 }

@@ -54,7 +54,13 @@ func positioned(p parser.ControlStructureParser) parser.ControlStructureParser {
 		}
 		var pe *parser.SyntaxError
 		var se *template.SyntaxError
-		if errors.As(err, &pe) || errors.As(err, &se) {
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		if errors.As(err, &pe) {
+			if pe.Line == 0 && at != nil && at.Line > 0 {
+				pe.Line, pe.Column = at.Line, at.Col
+			}
 			return nil, err
 		}
 		if at != nil && at.Line > 0 {

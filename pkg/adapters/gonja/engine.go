@@ -138,7 +138,7 @@ func (e *Engine) render(ctx context.Context, source string, params map[string]an
 	}
 	r := exec.NewRenderer(env, w, c.cfg, c.loader, c.tpl)
 	if err := r.Execute(); err != nil {
-		return "", classify(err)
+		return "", classify(err, st)
 	}
 	if err := st.check(); err != nil {
 		return "", err

@@ -222,33 +222,28 @@ func wrapFilter(name string, f teraFilter) exec.FilterFunction {
 		known = f.pos
 	}
 	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-		st, stop := guard(e)
-		if stop != nil {
-			return stop
+		st := stateFrom(e.Environment.Context)
+		if err := st.check(); err != nil {
+			return st.fail("filter", name, err)
 		}
-		var input any
 		if in.IsError() {
-			if !f.undefinedOK || limitErr(in) || !undefinedIn(in) {
-				return in
-			}
-			input = undefinedSentinel{}
-		} else {
-			input = native(in)
+			return in
+		}
+		input := native(in)
+		if u, ok := input.(undefinedValue); ok && !f.undefinedOK {
+			return st.fail("filter", name, u.err())
 		}
 		a, err := bindArgs("Filter", name, f.pos, known, params)
 		if err != nil {
-			return errValue(err)
+			return st.fail("filter", name, err)
 		}
 		out, err := f.fn(&fcall{name: name, st: st, in: input, a: a})
 		if err != nil {
-			return errValue(err)
+			return st.fail("filter", name, err)
 		}
 		return exec.AsValue(out)
 	}
 }
-
-// undefinedSentinel is what an undefinedOK filter sees for an undefined input.
-type undefinedSentinel struct{}
 
 // ---------------------------------------------------------------------------
 // implementations
@@ -1052,7 +1047,7 @@ func fDefault(c *fcall) (any, error) {
 		return nil, err
 	}
 	switch c.in.(type) {
-	case undefinedSentinel, nil:
+	case undefinedValue, nil:
 		return def, nil
 	}
 	if boolean && !truthy(c.in) {

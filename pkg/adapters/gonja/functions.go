@@ -20,9 +20,17 @@ var functions = map[string]functionFn{
 // fnRange is Tera's range(end, start=0, step_by=1); positionally
 // range(end), range(start, end) or range(start, end, step_by) as in Jinja.
 func fnRange(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
-	st, stop := guard(e)
-	if stop != nil {
-		return stop
+	st := stateFrom(e.Environment.Context)
+	out, err := rangeValues(st, params)
+	if err != nil {
+		return st.fail("function", "range", err)
+	}
+	return exec.AsValue(out)
+}
+
+func rangeValues(st *renderState, params *exec.VarArgs) ([]any, error) {
+	if err := st.check(); err != nil {
+		return nil, err
 	}
 	var names []string
 	switch len(params.Args) {
@@ -35,28 +43,28 @@ func fnRange(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	}
 	a, err := bindArgs("Function", "range", names, []string{"start", "end", "step_by"}, params)
 	if err != nil {
-		return errValue(err)
+		return nil, err
 	}
 	if _, ok := a.m["end"]; !ok {
-		return errValue(errorf("Function `range` was called without a `end` argument"))
+		return nil, errorf("Function `range` was called without a `end` argument")
 	}
 	end, err := a.int("end", 0)
 	if err != nil {
-		return errValue(err)
+		return nil, err
 	}
 	start, err := a.int("start", 0)
 	if err != nil {
-		return errValue(err)
+		return nil, err
 	}
 	stepBy, err := a.int("step_by", 1)
 	if err != nil {
-		return errValue(err)
+		return nil, err
 	}
 	if stepBy == 0 {
-		return errValue(errorf("Function `range` was called with a `step_by` argument of 0"))
+		return nil, errorf("Function `range` was called with a `step_by` argument of 0")
 	}
 	if start > end && stepBy > 0 {
-		return errValue(errorf("Function `range` was called with a `start` argument greater than the `end` one"))
+		return nil, errorf("Function `range` was called with a `start` argument greater than the `end` one")
 	}
 	// Count in floating point first so that extreme bounds cannot overflow.
 	nf := math.Ceil((float64(end) - float64(start)) / float64(stepBy))
@@ -64,33 +72,35 @@ func fnRange(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 		nf = 0
 	}
 	if nf > float64(st.limitsLoop()) {
-		return errValue(st.checkLen(int(math.Min(nf, 1<<40))))
+		return nil, st.checkLen(int(math.Min(nf, 1<<40)))
 	}
 	n := int64(nf)
 	out := make([]any, 0, n)
 	for i, v := int64(0), start; i < n; i, v = i+1, v+stepBy {
 		out = append(out, v)
 	}
-	return exec.AsValue(out)
+	return out, nil
 }
 
 // fnThrow is Tera's throw(message): fail the render with message.
 func fnThrow(e *exec.Evaluator, params *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
+	st := stateFrom(e.Environment.Context)
+	if err := st.check(); err != nil {
+		return st.fail("function", "throw", err)
 	}
+	fail := func(err error) *exec.Value { return st.fail("function", "throw", err) }
 	a, err := bindArgs("Function", "throw", []string{"message"}, []string{"message"}, params)
 	if err != nil {
-		return errValue(err)
+		return fail(err)
 	}
 	msg, err := a.str("message", "")
 	if err != nil {
-		return errValue(err)
+		return fail(err)
 	}
 	if _, ok := a.m["message"]; !ok {
-		return errValue(errorf("Function `throw` was called without a `message` argument"))
+		return fail(errorf("Function `throw` was called without a `message` argument"))
 	}
-	return errValue(errorf("%s", msg))
+	return fail(errorf("%s", msg))
 }
 
 func (s *renderState) limitsLoop() int {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 
-	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
 
 // Internal filters the rewriter (compile.go) targets. They implement Tera's
@@ -17,79 +16,120 @@ import (
 
 func internalFilters() map[string]exec.FilterFunction {
 	m := map[string]exec.FilterFunction{
-		fVar:   filterVar,
-		fPath:  filterPath,
-		fPrint: filterPrint,
-		fBool:  filterBool,
-		fNot:   filterNot,
-		fNeg:   filterNeg,
-		fPos:   filterPos,
-		fTest:  filterTest,
+		fVar:   internal(fVar, opVar),
+		fPath:  internal(fPath, opPath),
+		fPrint: internal(fPrint, opPrint),
+		fBool:  internal(fBool, opBool),
+		fNot:   internal(fNot, opNot),
+		fNeg:   internal(fNeg, opNeg),
+		fPos:   internal(fPos, opPos),
+		fTest:  internal(fTest, opTest),
+		fLit:   internal(fLit, opLit),
 	}
 	for _, name := range binaryOps {
-		m[name] = binaryOp(name)
+		m[name] = internal(name, binaryOp(name))
 	}
 	return m
 }
 
-func guard(e *exec.Evaluator) (*renderState, *exec.Value) {
-	st := stateFrom(e.Environment.Context)
-	if err := st.check(); err != nil {
-		return st, errValue(err)
-	}
-	return st, nil
+// icall is one invocation of an internal filter.
+type icall struct {
+	e      *exec.Evaluator
+	st     *renderState
+	in     *exec.Value
+	params *exec.VarArgs
 }
 
-// filterVar looks a variable path up: Args = [name, segment...],
-// Kwargs["path"] = the path as written (for messages).
-func filterVar(e *exec.Evaluator, _ *exec.Value, params *exec.VarArgs) *exec.Value {
-	st, stop := guard(e)
-	if stop != nil {
-		return stop
+// input returns the input value; a gonja error is returned as error (it can
+// only reach here for the error-consuming filters, see nestFilter).
+func (c *icall) input() (any, error) {
+	if c.in.IsError() {
+		return nil, asError(c.in)
 	}
-	if len(params.Args) == 0 {
-		return errValue(errorf("invalid variable reference"))
+	return native(c.in), nil
+}
+
+func (c *icall) arg(i int) any {
+	if i < len(c.params.Args) {
+		return native(c.params.Args[i])
 	}
-	name := params.Args[0].String()
-	display := params.GetKeywordArgument("path", name).String()
-	var cur any
-	if name == "__tera_context" && st != nil {
-		s, err := jsonEncode(st.params, true, st.maxBytes())
+	return nil
+}
+
+// propagated marks an input error that must be passed on unchanged.
+type propagated struct{ v *exec.Value }
+
+func (propagated) Error() string { return "propagated" }
+
+func internal(name string, fn func(c *icall) (any, error)) exec.FilterFunction {
+	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+		st := stateFrom(e.Environment.Context)
+		if err := st.check(); err != nil {
+			return st.fail("filter", name, err)
+		}
+		out, err := fn(&icall{e: e, st: st, in: in, params: params})
 		if err != nil {
-			return errValue(err)
+			if p, ok := err.(propagated); ok {
+				return p.v
+			}
+			return st.fail("filter", name, err)
+		}
+		return exec.AsValue(out)
+	}
+}
+
+// opVar looks a variable path up: Args = [name, segment...],
+// Kwargs["path"] = the path as written (for messages). A missing variable,
+// key or index yields an undefinedValue.
+func opVar(c *icall) (any, error) {
+	if len(c.params.Args) == 0 {
+		return nil, errorf("invalid variable reference")
+	}
+	name := c.params.Args[0].String()
+	display := c.params.GetKeywordArgument("path", name).String()
+	var cur any
+	if name == "__tera_context" && c.st != nil {
+		s, err := jsonEncode(c.st.params, true, c.st.maxBytes())
+		if err != nil {
+			return nil, err
 		}
 		cur = s
 	} else {
-		raw, ok := e.Environment.Context.Get(varPrefix + name)
+		raw, ok := c.e.Environment.Context.Get(varPrefix + name)
 		if !ok {
-			return errValue(&undefinedError{path: display})
+			return undefinedValue{path: display}, nil
 		}
 		cur = nativeAny(raw, 0)
 	}
-	return walkPath(cur, params.Args[1:], display)
+	return walkPath(cur, c.params.Args[1:], display)
 }
 
-// filterPath looks a path up from a computed root (in).
-func filterPath(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
+// opPath looks a path up from a computed root (the input).
+func opPath(c *icall) (any, error) {
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
 	}
-	if in.IsError() {
-		return in
+	display := c.params.GetKeywordArgument("path", "expression").String()
+	if _, ok := in.(undefinedValue); ok {
+		return undefinedValue{path: display}, nil
 	}
-	display := params.GetKeywordArgument("path", "expression").String()
-	return walkPath(native(in), params.Args, display)
+	return walkPath(in, c.params.Args, display)
 }
 
-func walkPath(cur any, segs []*exec.Value, display string) *exec.Value {
+func walkPath(cur any, segs []*exec.Value, display string) (any, error) {
 	for _, seg := range segs {
-		next, ok := step(cur, native(seg))
+		key := native(seg)
+		if u, ok := key.(undefinedValue); ok {
+			return nil, u.err()
+		}
+		next, ok := step(cur, key)
 		if !ok {
-			return errValue(&undefinedError{path: display})
+			return undefinedValue{path: display}, nil
 		}
 		cur = next
 	}
-	return exec.AsValue(cur)
+	return cur, nil
 }
 
 // step follows one JSON-pointer-like segment: an object key (numbers are
@@ -139,126 +179,141 @@ func step(cur any, key any) (any, bool) {
 	return nil, false
 }
 
-// filterPrint renders the value the way Tera prints {{ }}.
-func filterPrint(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-	st, stop := guard(e)
-	if stop != nil {
-		return stop
-	}
-	if in.IsError() {
-		return in
-	}
-	s, err := renderString(native(in), st.maxBytes())
+// opPrint renders the value the way Tera prints {{ }}.
+func opPrint(c *icall) (any, error) {
+	in, err := c.input()
 	if err != nil {
-		return errValue(err)
+		return nil, propagated{c.in}
 	}
-	return exec.AsValue(s)
+	if u, ok := in.(undefinedValue); ok {
+		return nil, u.err()
+	}
+	return renderString(in, c.st.maxBytes())
 }
 
-func limitErr(v *exec.Value) bool {
-	return chainHas(asError(v), func(err error) bool {
-		_, ok := err.(*template.LimitError)
-		return ok
-	})
+// opBool: Args[0] tells whether the expression is a variable reference (with
+// optional filters). For those, undefined and any error count as false, as in
+// Tera's eval_as_bool; the rewriter then nests the expression so that its
+// errors reach this filter.
+func opBool(c *icall) (any, error) {
+	pathish, _ := c.arg(0).(bool)
+	in, err := c.input()
+	if err != nil {
+		if pathish {
+			return false, nil
+		}
+		return nil, propagated{c.in}
+	}
+	if _, ok := in.(undefinedValue); ok {
+		if pathish {
+			return false, nil
+		}
+		return nil, in.(undefinedValue).err()
+	}
+	return truthy(in), nil
 }
 
-// chainHas reports whether any error down err's chain satisfies pred.
-func chainHas(err error, pred func(error) bool) bool {
-	found := false
-	seen := 0
-	var walk func(e error, depth int)
-	walk = func(e error, depth int) {
-		if e == nil || found || depth > 200 || seen > 1000 {
-			return
-		}
-		seen++
-		if pred(e) {
-			found = true
-			return
-		}
-		for _, n := range unwrapOne(e) {
-			walk(n, depth+1)
-		}
+// opNot negates; `not undefined_var` is true (Tera).
+func opNot(c *icall) (any, error) {
+	pathish, _ := c.arg(0).(bool)
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
 	}
-	walk(err, 0)
-	return found
+	if u, ok := in.(undefinedValue); ok {
+		if pathish {
+			return true, nil
+		}
+		return nil, u.err()
+	}
+	return !truthy(in), nil
 }
 
-func undefinedIn(v *exec.Value) bool {
-	if v == nil || !v.IsError() {
-		return false
+func opNeg(c *icall) (any, error) {
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
 	}
-	return chainHas(asError(v), func(err error) bool {
-		_, ok := err.(*undefinedError)
-		return ok
-	})
-}
-
-// filterBool: Args[0] tells whether the expression is a variable reference
-// (with optional filters), in which case any (non-limit) error counts as
-// false, as in Tera's eval_as_bool.
-func filterBool(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
-	}
-	if in.IsError() {
-		if limitErr(in) {
-			return in
-		}
-		if params.First().Bool() {
-			return exec.AsValue(false)
-		}
-		return in
-	}
-	return exec.AsValue(truthy(native(in)))
-}
-
-// filterNot negates; `not undefined_var` is true (Tera).
-func filterNot(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
-	}
-	if in.IsError() {
-		if !limitErr(in) && params.First().Bool() {
-			return exec.AsValue(true)
-		}
-		return in
-	}
-	return exec.AsValue(!truthy(native(in)))
-}
-
-func filterNeg(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
-	}
-	if in.IsError() {
-		return in
-	}
-	switch t := native(in).(type) {
+	switch t := in.(type) {
+	case undefinedValue:
+		return nil, t.err()
 	case int64:
 		if t == math.MinInt64 {
-			return errValue(errorf("-(%d) results in an out of bounds i64", t))
+			return nil, errorf("-(%d) results in an out of bounds i64", t)
 		}
-		return exec.AsValue(-t)
+		return -t, nil
 	case float64:
-		return exec.AsValue(-t)
-	default:
-		return errValue(mathTypeError(t))
+		return -t, nil
 	}
+	return nil, mathTypeError(in)
 }
 
-func filterPos(e *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
+func opPos(c *icall) (any, error) {
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
 	}
-	if in.IsError() {
-		return in
+	if u, ok := in.(undefinedValue); ok {
+		return nil, u.err()
 	}
-	v := native(in)
-	if _, ok := asFloat(v); !ok {
-		return errValue(mathTypeError(v))
+	if _, ok := asFloat(in); !ok {
+		return nil, mathTypeError(in)
 	}
-	return exec.AsValue(v)
+	return in, nil
+}
+
+// opLit validates a list or dict literal: gonja evaluates the items without
+// checking them for errors.
+func opLit(c *icall) (any, error) {
+	if c.in.IsError() {
+		return nil, propagated{c.in}
+	}
+	if err := checkLiteral(c.in.Interface(), 0); err != nil {
+		return nil, err
+	}
+	return native(c.in), nil
+}
+
+func checkLiteral(x any, depth int) error {
+	if depth > 1000 {
+		return errorf("literal nested too deeply")
+	}
+	switch t := x.(type) {
+	case *exec.Value:
+		if t == nil {
+			return nil
+		}
+		if t.IsError() {
+			return asError(t)
+		}
+		return checkLiteral(t.Interface(), depth+1)
+	case exec.ValuesList:
+		for _, v := range t {
+			if err := checkLiteral(v, depth+1); err != nil {
+				return err
+			}
+		}
+	case *exec.Dict:
+		if t == nil {
+			return nil
+		}
+		for _, p := range t.Pairs {
+			if p == nil {
+				continue
+			}
+			if err := checkLiteral(p.Key, depth+1); err != nil {
+				return err
+			}
+			if err := checkLiteral(p.Value, depth+1); err != nil {
+				return err
+			}
+		}
+	case undefinedValue:
+		return t.err()
+	case error:
+		return t
+	}
+	return nil
 }
 
 func mathTypeError(v any) error {
@@ -271,23 +326,20 @@ func mathTypeError(v any) error {
 	return errorf("Tried to do math with a value that is not a number: `%s`", shortJSON(v))
 }
 
-func binaryOp(name string) exec.FilterFunction {
-	return func(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-		st, stop := guard(e)
-		if stop != nil {
-			return stop
-		}
-		if in.IsError() {
-			return in
-		}
-		if len(params.Args) != 1 {
-			return errValue(errorf("invalid operator call"))
-		}
-		out, err := applyOp(st, name, native(in), native(params.Args[0]))
+func binaryOp(name string) func(c *icall) (any, error) {
+	return func(c *icall) (any, error) {
+		l, err := c.input()
 		if err != nil {
-			return errValue(err)
+			return nil, propagated{c.in}
 		}
-		return exec.AsValue(out)
+		if len(c.params.Args) != 1 {
+			return nil, errorf("invalid operator call")
+		}
+		r := c.arg(0)
+		if u, ok := firstUndefined(l, r); ok {
+			return nil, u.err()
+		}
+		return applyOp(c.st, name, l, r)
 	}
 }
 

@@ -29,6 +29,41 @@ type renderState struct {
 	iterations int
 	root       *exec.Context
 	params     map[string]any
+	// limit is the first limit hit; once set, every later check fails with
+	// it, so a limit can never be swallowed by a boolean context.
+	limit *template.LimitError
+	// recorded maps the message gonja gives an error returned by one of our
+	// filters or functions ("invalid call to filter 'x': <msg>") back to the
+	// typed error: gonja flattens such errors with fmt.Errorf("%s").
+	recorded map[string]error
+}
+
+const maxRecorded = 4096
+
+// fail records err as returned by the filter (kind "filter") or function
+// (kind "function") name, and returns it as a gonja error value.
+func (s *renderState) fail(kind, name string, err error) *exec.Value {
+	if s != nil {
+		var le *template.LimitError
+		if errors.As(err, &le) && s.limit == nil {
+			s.limit = le
+		}
+		if s.recorded == nil {
+			s.recorded = map[string]error{}
+		}
+		if len(s.recorded) < maxRecorded {
+			s.recorded["invalid call to "+kind+" '"+name+"': "+err.Error()] = err
+		}
+	}
+	return exec.AsValue(err)
+}
+
+func (s *renderState) setLimit(err error) error {
+	var le *template.LimitError
+	if s != nil && errors.As(err, &le) && s.limit == nil {
+		s.limit = le
+	}
+	return err
 }
 
 func stateFrom(ctx *exec.Context) *renderState {
@@ -45,12 +80,18 @@ func stateFrom(ctx *exec.Context) *renderState {
 
 // check reports the deadline as a LimitError.
 func (s *renderState) check() error {
-	if s == nil || s.ctx == nil {
+	if s == nil {
+		return nil
+	}
+	if s.limit != nil {
+		return s.limit
+	}
+	if s.ctx == nil {
 		return nil
 	}
 	select {
 	case <-s.ctx.Done():
-		return timeoutError(s.limits.Timeout)
+		return s.setLimit(timeoutError(s.limits.Timeout))
 	default:
 		return nil
 	}
@@ -63,10 +104,10 @@ func (s *renderState) iterate() error {
 	}
 	s.iterations++
 	if s.iterations > s.limits.MaxLoopIterations {
-		return &template.LimitError{
+		return s.setLimit(&template.LimitError{
 			Limit:  template.LimitLoopIterations,
 			Detail: fmt.Sprintf("more than %d loop iterations", s.limits.MaxLoopIterations),
-		}
+		})
 	}
 	return nil
 }
@@ -78,10 +119,10 @@ func (s *renderState) checkLen(n int) error {
 		max = s.limits.MaxLoopIterations
 	}
 	if n > max {
-		return &template.LimitError{
+		return s.setLimit(&template.LimitError{
 			Limit:  template.LimitLoopIterations,
 			Detail: fmt.Sprintf("a generated list of %d items exceeds the limit of %d", n, max),
-		}
+		})
 	}
 	return nil
 }
@@ -96,7 +137,7 @@ func (s *renderState) maxBytes() int {
 // checkSize refuses strings larger than MaxOutputBytes.
 func (s *renderState) checkSize(n int) error {
 	if n > s.maxBytes() {
-		return errValueTooLarge(s.maxBytes())
+		return s.setLimit(errValueTooLarge(s.maxBytes()))
 	}
 	return nil
 }
@@ -125,7 +166,7 @@ func (w *limitWriter) WriteString(s string) (int, error) {
 		return 0, err
 	}
 	if w.b.Len()+len(s) > w.max {
-		return 0, errValueTooLarge(w.max)
+		return 0, w.st.setLimit(errValueTooLarge(w.max))
 	}
 	return w.b.WriteString(s)
 }
@@ -136,8 +177,9 @@ func (w *limitWriter) Write(p []byte) (int, error) { return w.WriteString(string
 // (exec.AsValue(err)) and gonja wraps them on the way up; classify digs them
 // out again.
 
-// undefinedError is Tera's "variable not found" error. It is the only error
-// the `default` filter, `is defined` and boolean contexts swallow.
+// undefinedError is Tera's "variable not found" error. A lookup yields an
+// undefinedValue (not an error) so that `default`, `is defined` and boolean
+// contexts can see it; every other consumer turns it into this error.
 type undefinedError struct{ path string }
 
 func (e *undefinedError) Error() string {
@@ -151,15 +193,20 @@ func (e *evalError) Error() string { return e.msg }
 
 func errorf(format string, args ...any) error { return &evalError{msg: fmt.Sprintf(format, args...)} }
 
-func errValue(err error) *exec.Value { return exec.AsValue(err) }
+// undefinedValue is the result of looking up a missing variable, key or
+// index. It is a plain value for gonja, so it flows into the next filter.
+type undefinedValue struct{ path string }
 
-// isUndefined reports whether v carries an undefinedError.
-func isUndefined(v *exec.Value) bool {
-	if v == nil || !v.IsError() {
-		return false
+func (u undefinedValue) err() error { return &undefinedError{path: u.path} }
+
+// firstUndefined returns the first undefined value among vs.
+func firstUndefined(vs ...any) (undefinedValue, bool) {
+	for _, v := range vs {
+		if u, ok := v.(undefinedValue); ok {
+			return u, true
+		}
 	}
-	var u *undefinedError
-	return errors.As(asError(v), &u)
+	return undefinedValue{}, false
 }
 
 // asError extracts the error inside a gonja value.
@@ -198,13 +245,17 @@ func unwrapOne(err error) []error {
 
 var lineRe = regexp.MustCompile(`at line (\d+)`)
 
-// classify turns whatever gonja returned into a domain error: the innermost
-// *LimitError, else the innermost undefined/eval error, else a RenderError
-// with the innermost message. The line is the innermost "at line N" gonja
-// recorded.
-func classify(err error) error {
+// classify turns whatever gonja returned into a domain error: the limit hit
+// (if any), else the typed error our code produced (found by type down the
+// chain or, where gonja flattened it into a string, through st.recorded),
+// else a RenderError with the innermost message. The line is the innermost
+// "at line N" gonja recorded.
+func classify(err error, st *renderState) error {
 	if err == nil {
 		return nil
+	}
+	if st != nil && st.limit != nil {
+		return st.limit
 	}
 	var (
 		limit *template.LimitError
@@ -227,8 +278,19 @@ func classify(err error) error {
 			ours = t
 			return
 		}
+		msg := e.Error()
+		if st != nil {
+			if typed, ok := st.recorded[msg]; ok {
+				if le, isLimit := typed.(*template.LimitError); isLimit {
+					limit = le
+				} else {
+					ours = typed
+				}
+				return
+			}
+		}
 		if _, isValue := e.(*exec.Value); !isValue {
-			if m := lineRe.FindStringSubmatch(firstLine(e.Error())); m != nil {
+			if m := lineRe.FindStringSubmatch(firstLine(msg)); m != nil {
 				if n, convErr := strconv.Atoi(m[1]); convErr == nil {
 					line = n
 				}
@@ -237,6 +299,15 @@ func classify(err error) error {
 		next := unwrapOne(e)
 		if len(next) == 0 {
 			last = e
+			// A flattened error: find the innermost recorded message it ends with.
+			if st != nil && ours == nil {
+				best := ""
+				for k, typed := range st.recorded {
+					if strings.HasSuffix(msg, k) && len(k) > len(best) {
+						best, ours = k, typed
+					}
+				}
+			}
 			return
 		}
 		for _, n := range next {
@@ -248,6 +319,9 @@ func classify(err error) error {
 	case limit != nil:
 		return limit
 	case ours != nil:
+		if le, ok := ours.(*template.LimitError); ok {
+			return le
+		}
 		return &template.RenderError{Msg: ours.Error(), Line: line}
 	case last != nil:
 		return &template.RenderError{Msg: cleanGonjaMessage(last.Error()), Line: line}

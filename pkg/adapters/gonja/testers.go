@@ -5,8 +5,6 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
-
-	"github.com/nikolalohinski/gonja/v2/exec"
 )
 
 // testerFn implements `x is name(args)`.
@@ -175,41 +173,38 @@ func testIn(in any, args []any) (bool, error) {
 	return containsValue(args[0], in)
 }
 
-// filterTest dispatches `x is name(args)`: Args = [name, arg...]. `defined`
-// and `undefined` consume an undefined input; every other tester propagates
-// errors.
-func filterTest(e *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if _, stop := guard(e); stop != nil {
-		return stop
+// opTest dispatches `x is name(args)`: Args = [name, arg...]. `defined` and
+// `undefined` look at an undefined input; every other tester fails on it.
+func opTest(c *icall) (any, error) {
+	if len(c.params.Args) == 0 {
+		return nil, errorf("invalid test")
 	}
-	if len(params.Args) == 0 {
-		return errValue(errorf("invalid test"))
+	name := c.params.Args[0].String()
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
 	}
-	name := params.Args[0].String()
+	_, undefined := in.(undefinedValue)
 	switch name {
-	case "defined", "undefined":
-		if in.IsError() {
-			if limitErr(in) || !undefinedIn(in) {
-				return in
-			}
-			return exec.AsValue(name == "undefined")
-		}
-		return exec.AsValue(name == "defined")
+	case "defined":
+		return !undefined, nil
+	case "undefined":
+		return undefined, nil
 	}
-	if in.IsError() {
-		return in
+	if undefined {
+		return nil, in.(undefinedValue).err()
 	}
 	fn := testers[name]
 	if fn == nil {
-		return errValue(errorf("Tester `%s` not found", name))
+		return nil, errorf("Tester `%s` not found", name)
 	}
-	args := make([]any, 0, len(params.Args)-1)
-	for _, a := range params.Args[1:] {
-		args = append(args, native(a))
+	args := make([]any, 0, len(c.params.Args)-1)
+	for i := 1; i < len(c.params.Args); i++ {
+		a := c.arg(i)
+		if u, ok := a.(undefinedValue); ok {
+			return nil, u.err()
+		}
+		args = append(args, a)
 	}
-	ok, err := fn(native(in), args)
-	if err != nil {
-		return errValue(err)
-	}
-	return exec.AsValue(ok)
+	return fn(in, args)
 }

@@ -142,7 +142,7 @@ func nativeAny(x any, depth int) any {
 	switch t := x.(type) {
 	case nil:
 		return nil
-	case bool, string, int64, float64, map[string]any, []any:
+	case bool, string, int64, float64, map[string]any, []any, undefinedValue:
 		return t
 	case int:
 		return int64(t)

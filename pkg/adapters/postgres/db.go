@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 )
@@ -47,7 +48,7 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 		}
 		cfg.RuntimeParams["search_path"] = opts.Schema
 	}
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimestamptzAsUTC)), "pgx")
 	maxConns := opts.MaxOpenConns
 	if maxConns <= 0 {
 		maxConns = 50
@@ -62,6 +63,15 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return db, nil
+}
+
+// scanTimestamptzAsUTC makes timestamptz values come back in UTC whatever
+// the process's local time zone, so every timestamp the API renders ends in
+// "Z" (DECISIONS 7).
+func scanTimestamptzAsUTC(_ context.Context, conn *pgx.Conn) error {
+	conn.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+		Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+	return nil
 }
 
 func createSchema(ctx context.Context, dsn, schema string) error {

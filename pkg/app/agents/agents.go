@@ -91,12 +91,33 @@ var (
 	errAdminOnly    = domain.Forbidden("Admin access required")
 )
 
-func adminOrSelf(p identity.Principal, id uuid.UUID) error {
+// RequireAdmin admits only the admin. The HTTP layer runs these policies
+// before decoding a body (DECISIONS 2: 403 before 400/422); the use cases
+// apply them again, so they hold for every caller.
+func RequireAdmin(p identity.Principal) error {
+	if p.IsAdmin() {
+		return nil
+	}
+	return errUnauthorized
+}
+
+// RequireAdminOrSelf admits the admin and agent id itself.
+func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
 	if p.IsAdmin() || p.IsAgent(id) {
 		return nil
 	}
 	return errUnauthorized
 }
+
+// RequireSelf admits only agent id itself (heartbeats).
+func RequireSelf(p identity.Principal, id uuid.UUID) error {
+	if p.IsAgent(id) {
+		return nil
+	}
+	return errUnauthorized
+}
+
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
 
 // readable checks that the caller may read agent id and that it exists, so
 // a list under an unknown agent is a 404 rather than [] (DECISIONS 2).
@@ -171,11 +192,12 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 
 // Search finds an agent by name and cluster (GET /agents/?name=&cluster_name=).
 func (s *Service) Search(ctx context.Context, p identity.Principal, name, cluster string) (agent.Agent, error) {
-	if name == "" || cluster == "" {
-		return agent.Agent{}, domain.Invalid("Invalid request: name and cluster_name are required")
-	}
+	// Role before validation (DECISIONS 2): a generator may never search.
 	if !p.IsAdmin() && p.Role != identity.RoleAgent {
 		return agent.Agent{}, errUnauthorized
+	}
+	if name == "" || cluster == "" {
+		return agent.Agent{}, domain.Invalid("Invalid request: name and cluster_name are required")
 	}
 	a, err := s.store.FindAgent(ctx, name, cluster)
 	if err != nil {

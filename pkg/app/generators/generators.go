@@ -60,12 +60,23 @@ func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNo
 
 var errAdminOnly = domain.Forbidden("Admin access required")
 
-func adminOrSelf(p identity.Principal, id uuid.UUID) error {
+// RequireAdmin admits only the admin (checked again by the use cases).
+func RequireAdmin(p identity.Principal) error {
+	if p.IsAdmin() {
+		return nil
+	}
+	return errAdminOnly
+}
+
+// RequireAdminOrSelf admits the admin, the CLI (system) and generator id.
+func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
 	if p.IsAdmin() || p.Role == identity.RoleSystem || p.IsGenerator(id) {
 		return nil
 	}
 	return domain.Forbidden("Unauthorized access")
 }
+
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
 
 // CreateInput is the body of POST /generators.
 type CreateInput struct {

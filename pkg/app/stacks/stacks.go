@@ -64,6 +64,15 @@ func NewService(store Store, changes ChangeNotifier) *Service {
 
 var errAccess = domain.Forbidden("Access denied")
 
+// RequireAdminOrGenerator admits the roles that may manage stacks at all;
+// ownership needs the row and is checked by the use cases.
+func RequireAdminOrGenerator(p identity.Principal) error {
+	if p.IsAdmin() || p.Role == identity.RoleGenerator {
+		return nil
+	}
+	return errAccess
+}
+
 // List returns live stacks: all for the admin, its own for a generator.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
 	switch p.Role {

@@ -67,12 +67,17 @@ func provideAuthClient(cfg config.Settings) *authclient.Client {
 }
 
 // provideAuthCache wraps the auth service in the TTL cache that every
-// replica drops entries from on rotation/deletion (Redis pub/sub).
-func provideAuthCache(ctx context.Context, client *authclient.Client, rdb *goredis.Client, cfg config.Settings, log *slog.Logger) (*authn.Cache, *redisadapter.AuthInvalidation) {
-	cache := authn.NewCache(client, time.Duration(cfg.Broker.AuthCacheTTLSeconds)*time.Second, 10000)
+// replica drops entries from on rotation/deletion.
+func provideAuthCache(client *authclient.Client, cfg config.Settings) *authn.Cache {
+	return authn.NewCache(client, time.Duration(cfg.Broker.AuthCacheTTLSeconds)*time.Second, 10000)
+}
+
+// provideAuthInvalidation publishes cache invalidations through Redis and
+// subscribes this replica's cache to them until ctx ends.
+func provideAuthInvalidation(ctx context.Context, rdb *goredis.Client, cache *authn.Cache, log *slog.Logger) *redisadapter.AuthInvalidation {
 	inval := redisadapter.NewAuthInvalidation(rdb, cache)
 	inval.Subscribe(ctx, cache, log)
-	return cache, inval
+	return inval
 }
 
 func provideRegistry(store *postgres.Store, log *slog.Logger) *prometheus.Registry {
@@ -101,4 +106,3 @@ func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, r
 func provideServer(cfg config.Settings, e *gin.Engine) *app {
 	return &app{server: httpserver.NewServer(cfg.HTTP.Addr, e)}
 }
-

@@ -25,7 +25,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
-		provideDB, provideRedis, provideChanges, provideAuthClient, provideAuthCache,
+		provideDB, provideRedis, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
 		provideRegistry, provideEngine, provideServer,
 		postgres.NewStore,
 		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,

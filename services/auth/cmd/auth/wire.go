@@ -1,6 +1,8 @@
 //go:build wireinject
 
-//go:generate go run github.com/google/wire/cmd/wire@v0.7.0
+// Regenerate wire_gen.go after changing the providers, in this directory:
+//
+//	go run github.com/google/wire/cmd/wire@v0.7.0
 
 package main
 
