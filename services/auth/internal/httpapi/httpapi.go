@@ -64,7 +64,9 @@ func (h Handlers) verify(c *gin.Context) {
 	if err := httpserver.BindJSON(c, &req); err != nil {
 		return
 	}
-	p, err := h.Verifier.Authenticate(c, req.Token, authn.Client{IP: req.ClientIP, UserAgent: req.UserAgent})
+	// The request's context, not c: database/sql watches it from its own
+	// goroutine, and gin mutates c when the handler returns.
+	p, err := h.Verifier.Authenticate(c.Request.Context(), req.Token, authn.Client{IP: req.ClientIP, UserAgent: req.UserAgent})
 	switch {
 	case err == nil:
 		h.count(string(p.Role))
@@ -84,7 +86,7 @@ func (h Handlers) verify(c *gin.Context) {
 }
 
 func (h Handlers) issue(c *gin.Context) {
-	p, hash, err := h.Issuer.Issue(c)
+	p, hash, err := h.Issuer.Issue(c.Request.Context())
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -100,6 +102,6 @@ func (h Handlers) fail(c *gin.Context, err error) {
 	if errors.Is(err, domain.ErrUnavailable) {
 		status, msg = http.StatusServiceUnavailable, "dependency unavailable"
 	}
-	h.Log.ErrorContext(c, "auth request failed", "path", c.FullPath(), "status", status, "error", err)
+	h.Log.ErrorContext(c.Request.Context(), "auth request failed", "path", c.FullPath(), "status", status, "error", err)
 	httpserver.AbortError(c, status, msg)
 }

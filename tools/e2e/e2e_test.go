@@ -1,0 +1,261 @@
+// Package e2e runs the real binaries (auth, api) as processes against real
+// PostgreSQL and Redis and follows the documentation's tutorials with plain
+// HTTP, as curl would.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "brokkr-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+"/", "github.com/brokkr-go/brokkr/services/api/cmd/api",
+		"github.com/brokkr-go/brokkr/services/auth/cmd/auth")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building binaries failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func pgAdminURL() string {
+	if u := os.Getenv("BROKKR_TEST_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+func redisURL() string {
+	if u := os.Getenv("BROKKR_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// freshDatabase creates an empty database and returns its URL.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgAdminURL())
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "brokkr_e2e_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgAdminURL())
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	})
+	cfg, _ := pgx.ParseConfig(pgAdminURL())
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a running service process with captured output.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
+
+func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+// exitCode waits for the process and returns its exit code.
+func (p *proc) exitCode(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("process did not exit within %v; output:\n%s", within, p.output())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// stack is auth + api on fresh ports and a fresh database.
+type stack struct {
+	t        *testing.T
+	env      []string
+	apiURL   string
+	authURL  string
+	adminPAK string
+	auth     *proc
+	api      *proc
+}
+
+func start(t *testing.T, env []string, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan struct{})}
+	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(10 * time.Second):
+				_ = p.cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output())
+		}
+	})
+	return p
+}
+
+func waitReady(t *testing.T, url string, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("process exited early: %v\n%s", p.err, p.output())
+		default:
+		}
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready; output:\n%s", url, p.output())
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	dbURL := freshDatabase(t)
+	apiPort, authPort := freePort(t), freePort(t)
+	pakFile := filepath.Join(t.TempDir(), "admin.pak")
+	env := append(os.Environ(),
+		"BROKKR__DATABASE__URL="+dbURL,
+		"BROKKR__DATABASE__MIGRATE_ON_START=true",
+		"BROKKR__REDIS__URL="+redisURL(),
+		"BROKKR__LOG__FORMAT=json",
+		"BROKKR__LOG__LEVEL=info",
+		fmt.Sprintf("BROKKR__HTTP__ADDR=127.0.0.1:%d", apiPort),
+		fmt.Sprintf("BROKKR__AUTH__ADDR=127.0.0.1:%d", authPort),
+		fmt.Sprintf("BROKKR__AUTH__URL=http://127.0.0.1:%d", authPort),
+		"BROKKR__BROKER__ADMIN_PAK_FILE="+pakFile,
+		"BROKKR_CONFIG_WATCHER_ENABLED=false",
+	)
+	s := &stack{t: t, env: env, apiURL: fmt.Sprintf("http://127.0.0.1:%d", apiPort), authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort)}
+	s.auth = start(t, env, "auth", "serve")
+	waitReady(t, s.authURL, s.auth)
+	s.api = start(t, env, "api", "serve")
+	waitReady(t, s.apiURL, s.api)
+	pak, err := os.ReadFile(pakFile)
+	if err != nil {
+		t.Fatalf("admin PAK file: %v", err)
+	}
+	s.adminPAK = strings.TrimSpace(string(pak))
+	return s
+}
+
+// call sends a request with the Authorization header exactly as given
+// (the tutorials use both "Bearer <pak>" and a bare PAK).
+func (s *stack) call(method, path, authorization, body string) (int, []byte) {
+	s.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.apiURL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+func (s *stack) must(want int, method, path, authorization, body string) map[string]any {
+	s.t.Helper()
+	status, data := s.call(method, path, authorization, body)
+	if status != want {
+		s.t.Fatalf("%s %s: %d, want %d: %s", method, path, status, want, data)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	return m
+}
+
+func (s *stack) list(method, path, authorization string) []map[string]any {
+	s.t.Helper()
+	status, data := s.call(method, path, authorization, "")
+	if status != 200 {
+		s.t.Fatalf("%s %s: %d: %s", method, path, status, data)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(data, &out); err != nil {
+		s.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+	}
+	return out
+}
