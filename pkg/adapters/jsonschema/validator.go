@@ -146,7 +146,7 @@ func (v *Validator) compile(schema string) (*compiledSchema, error) {
 	}
 	sch, err := c.Compile(schemaURL)
 	if err != nil {
-		return nil, &SchemaError{Detail: compileErrorDetail(err)}
+		return nil, &SchemaError{Detail: compileErrorDetail(err, doc)}
 	}
 	cs := &compiledSchema{doc: doc, schema: sch}
 	v.mu.Lock()
@@ -184,13 +184,13 @@ func offsetToLineCol(s string, off int) (int, int) {
 
 // compileErrorDetail turns the library's (multi-line) compile errors into
 // one line.
-func compileErrorDetail(err error) string {
+func compileErrorDetail(err error, doc any) string {
 	var sve *js.SchemaValidationError
 	if errors.As(err, &sve) {
 		var ve *js.ValidationError
 		if errors.As(sve.Err, &ve) {
 			var parts []string
-			for _, viol := range flatten(ve, nil) {
+			for _, viol := range flatten(ve, doc) {
 				parts = append(parts, viol.String())
 			}
 			if len(parts) > 0 {

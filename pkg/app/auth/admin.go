@@ -140,7 +140,20 @@ func (a *Admin) RotateAdmin(ctx context.Context) (secret.String, error) {
 	}
 	var previous string
 	err = a.store.InTx(ctx, func(ctx context.Context) error {
-		var err error
+		if err := a.store.LockBootstrap(ctx); err != nil {
+			return err
+		}
+		// Rotating before the first start counts as the bootstrap, so
+		// that start does not replace the PAK just handed out.
+		done, err := a.store.IsInitialized(ctx)
+		if err != nil {
+			return err
+		}
+		if !done {
+			if err := a.store.MarkInitialized(ctx); err != nil {
+				return err
+			}
+		}
 		if previous, err = a.store.SetAdminHash(ctx, hash); err != nil {
 			return err
 		}

@@ -274,3 +274,23 @@ func TestRotateAdmin(t *testing.T) {
 		t.Fatalf("audit %+v", last)
 	}
 }
+
+func TestRotateBeforeFirstStartCountsAsBootstrap(t *testing.T) {
+	st := &memAdminStore{}
+	var out bytes.Buffer
+	a, err := NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{}, &out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.RotateAdmin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if did, err := a.Bootstrap(context.Background()); err != nil || did || out.Len() != 0 {
+		t.Fatalf("bootstrap after rotate: %v %v %q", did, err, out.String())
+	}
+	long, _ := pak.ParseHeader(p.Reveal())
+	if st.adminHash != pak.Hash(long) {
+		t.Fatal("rotated PAK replaced")
+	}
+}
