@@ -152,6 +152,8 @@ func (f *forNode) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) erro
 	}
 	var items []loopItem
 	switch t := native(obj).(type) {
+	case undefinedValue:
+		return t.err()
 	case []any:
 		if f.keyVar != "" {
 			return errorf("Tried to iterate using key value on variable `%s`, but it isn't an object/map", f.display)
@@ -265,6 +267,9 @@ func (s *setNode) Execute(r *exec.Renderer, _ *nodes.ControlStructureBlock) erro
 		return v
 	}
 	val := native(v)
+	if u, ok := val.(undefinedValue); ok {
+		return u.err()
+	}
 	if s.global {
 		if st := stateFrom(r.Environment.Context); st != nil && st.root != nil {
 			st.root.Set(varPrefix+s.name, val)

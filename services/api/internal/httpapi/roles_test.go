@@ -418,3 +418,59 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 	r = e.Do("DELETE", v1+"/agents/"+f.a.ID+"/targets/"+unknown, e.AdminPAK, nil)
 	wantError(t, r, http.StatusNotFound, "DELETE unknown target")
 }
+
+// TestRoleCheckedBeforeBodyValidation: a caller without the role gets 403
+// even when its body is malformed or of the wrong shape (DECISIONS 2:
+// 401 → 403 → 404 → 400/422).
+func TestRoleCheckedBeforeBodyValidation(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	a := e.CreateAgent("order-a", "c")
+	b := e.CreateAgent("order-b", "c")
+	g := e.CreateGenerator("order-g")
+	h := e.CreateGenerator("order-h")
+	st := e.CreateStack(g.PAK, "order")
+	cases := []struct{ method, path, pak string }{
+		{"POST", v1 + "/agents", a.PAK},
+		{"POST", v1 + "/agents", g.PAK},
+		{"PUT", v1 + "/agents/" + a.ID, b.PAK},
+		{"PUT", v1 + "/agents/" + a.ID, g.PAK},
+		{"POST", v1 + "/agents/" + a.ID + "/events", b.PAK},
+		{"POST", v1 + "/agents/" + a.ID + "/labels", a.PAK},
+		{"POST", v1 + "/agents/" + a.ID + "/annotations", a.PAK},
+		{"POST", v1 + "/agents/" + a.ID + "/targets", a.PAK},
+		{"POST", v1 + "/generators", g.PAK},
+		{"PUT", v1 + "/generators/" + g.ID, h.PAK},
+		{"POST", v1 + "/stacks", a.PAK},
+		{"PUT", v1 + "/stacks/" + st, a.PAK},
+		{"PUT", v1 + "/stacks/" + st, h.PAK},
+		{"POST", v1 + "/stacks/" + st + "/labels", a.PAK},
+		{"POST", v1 + "/stacks/" + st + "/labels", h.PAK},
+		{"POST", v1 + "/stacks/" + st + "/annotations", h.PAK},
+		{"POST", v1 + "/stacks/" + st + "/deployment-objects", a.PAK},
+		{"POST", v1 + "/stacks/" + st + "/deployment-objects", h.PAK},
+	}
+	for _, c := range cases {
+		for _, body := range []string{`{"name": `, `[1, 2]`, `{"name": 5, "yaml_content": 7, "stack_id": "x"}`} {
+			wantError(t, e.Do(c.method, c.path, c.pak, body), 403, c.method+" "+c.path+" with body "+body)
+		}
+		wantError(t, e.Do(c.method, c.path, c.pak, `{}`, "Content-Type", "text/plain"), 403, c.method+" "+c.path+" as text/plain")
+	}
+	// 404 before 400/422: a body route under an unknown id is a 404 whatever the body.
+	unknown := uuid.NewString()
+	for _, p := range []string{
+		"PUT /agents/" + unknown, "POST /agents/" + unknown + "/events", "POST /agents/" + unknown + "/labels",
+		"POST /agents/" + unknown + "/annotations", "POST /agents/" + unknown + "/targets",
+		"PUT /generators/" + unknown,
+		"PUT /stacks/" + unknown, "POST /stacks/" + unknown + "/labels", "POST /stacks/" + unknown + "/annotations",
+		"POST /stacks/" + unknown + "/deployment-objects",
+	} {
+		method, path, _ := strings.Cut(p, " ")
+		for _, body := range []string{`{"name": `, `[1, 2]`} {
+			wantError(t, e.Do(method, v1+path, e.AdminPAK, body), 404, p+" with body "+body)
+		}
+	}
+	// 403 before 404: another agent asking about an unknown agent id learns nothing.
+	wantError(t, e.Do("GET", v1+"/agents/"+uuid.NewString(), a.PAK, nil), 403, "agent reading an unknown agent")
+	wantError(t, e.Do("GET", v1+"/generators/"+uuid.NewString(), g.PAK, nil), 403, "generator reading an unknown generator")
+}
