@@ -74,10 +74,12 @@ type compiled struct {
 	tpl    *exec.Template
 	loader loaders.Loader
 	cfg    *config.Config
+	pos    *posMapper
 }
 
 // compile runs the three steps. The returned error is a *template.SyntaxError
-// or a *template.LimitError.
+// or a *template.LimitError, located in the original source (1-based line,
+// column counted in characters).
 func (e *Engine) compile(source string) (*compiled, error) {
 	if len(source) > e.limits.MaxSourceBytes {
 		return nil, &template.LimitError{
@@ -89,26 +91,46 @@ func (e *Engine) compile(source string) (*compiled, error) {
 	// computed from token offsets refer to the same text.
 	norm := strings.ReplaceAll(source, "\r\n", "\n")
 	norm = strings.ReplaceAll(norm, "\r", "\n")
-	cfg := newConfig()
-	if err := prescan(norm, cfg, e.limits.MaxRecursionDepth); err != nil {
-		return nil, err
+	mod, err := preprocess(norm)
+	if err != nil {
+		return nil, locate(err, newPosMapper(norm, norm))
 	}
-	loader := &singleLoader{source: norm}
+	pm := newPosMapper(norm, mod)
+	cfg := newConfig()
+	if err := prescan(mod, cfg, e.limits.MaxRecursionDepth, pm); err != nil {
+		return nil, locate(err, pm)
+	}
+	loader := &singleLoader{source: mod}
 	tpl, err := exec.NewTemplate(templateName, cfg, loader, e.env)
 	if err != nil {
-		return nil, parseError(err, norm)
+		return nil, locate(parseError(err, mod), pm)
 	}
-	rw := &rewriter{engine: e, maxDepth: e.limits.MaxRecursionDepth}
+	rw := &rewriter{engine: e, maxDepth: e.limits.MaxRecursionDepth, pos: pm}
 	rw.nodes(tpl.Root().Nodes, 0)
 	if rw.err != nil {
-		return nil, rw.err
+		return nil, locate(rw.err, pm)
 	}
-	return &compiled{tpl: tpl, loader: loader, cfg: cfg}, nil
+	return &compiled{tpl: tpl, loader: loader, cfg: cfg, pos: pm}, nil
+}
+
+// locate converts positions of the preprocessed source into positions of the
+// original one.
+func locate(err error, pm *posMapper) error {
+	var oe *offsetError
+	if errors.As(err, &oe) {
+		line, col := pm.fromOffset(oe.off)
+		return &template.SyntaxError{Line: line, Column: col, Msg: oe.msg}
+	}
+	var se *template.SyntaxError
+	if errors.As(err, &se) && se.Line > 0 {
+		se.Line, se.Column = pm.original(se.Line, max(se.Column, 1))
+	}
+	return err
 }
 
 // prescan lexes the source, reports the first lexer error with its position
 // and bounds the nesting depth before the recursive parser sees the input.
-func prescan(src string, cfg *config.Config, maxDepth int) error {
+func prescan(src string, cfg *config.Config, maxDepth int, pm *posMapper) error {
 	stream := tokens.LexAll(src, cfg)
 	bracket, block := 0, 0
 	afterBlockBegin := false
@@ -121,12 +143,11 @@ func prescan(src string, cfg *config.Config, maxDepth int) error {
 		case tokens.EOF:
 			return nil
 		case tokens.Error:
-			line, col := position(src, tok.Pos)
-			return &template.SyntaxError{Line: line, Column: col, Msg: lexerMessage(tok.Val)}
+			return &offsetError{off: tok.Pos, msg: lexerMessage(tok.Val)}
 		case tokens.LeftParenthesis, tokens.LeftBracket, tokens.LeftBrace:
 			bracket++
 			if bracket > maxDepth {
-				return depthError(src, tok, maxDepth)
+				return depthError(pm, tok, maxDepth)
 			}
 		case tokens.RightParenthesis, tokens.RightBracket, tokens.RightBrace:
 			if bracket > 0 {
@@ -140,7 +161,7 @@ func prescan(src string, cfg *config.Config, maxDepth int) error {
 				case tok.Val == "if" || tok.Val == "for" || tok.Val == "filter":
 					block++
 					if block > maxDepth {
-						return depthError(src, tok, maxDepth)
+						return depthError(pm, tok, maxDepth)
 					}
 				case strings.HasPrefix(tok.Val, "end"):
 					if block > 0 {
@@ -160,8 +181,8 @@ func prescan(src string, cfg *config.Config, maxDepth int) error {
 	}
 }
 
-func depthError(src string, tok *tokens.Token, max int) error {
-	line, col := tokenPosition(src, tok)
+func depthError(pm *posMapper, tok *tokens.Token, max int) error {
+	line, col := pm.at(tok)
 	return &template.LimitError{
 		Limit:  template.LimitRecursionDepth,
 		Detail: fmt.Sprintf("line %d, column %d: nesting deeper than %d levels", line, col, max),
@@ -186,34 +207,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// position converts a byte offset into 1-based line and column (columns count
-// runes).
-func position(src string, off int) (int, int) {
-	if off < 0 {
-		off = 0
-	}
-	if off > len(src) {
-		off = len(src)
-	}
-	before := src[:off]
-	line := strings.Count(before, "\n") + 1
-	start := strings.LastIndexByte(before, '\n') + 1
-	return line, len([]rune(before[start:])) + 1
-}
-
-func tokenPosition(src string, tok *tokens.Token) (int, int) {
-	if tok == nil {
-		return 0, 0
-	}
-	if tok.Line > 0 {
-		return tok.Line, tok.Col
-	}
-	if tok.Pos > 0 || tok.Type != tokens.EOF {
-		return position(src, tok.Pos)
-	}
-	return 0, 0
 }
 
 // parseError converts gonja's parse failure into a SyntaxError.
@@ -303,6 +296,7 @@ var binaryOps = map[tokens.Type]string{
 
 type rewriter struct {
 	engine   *Engine
+	pos      *posMapper
 	maxDepth int
 	loops    int
 	err      error
@@ -319,8 +313,8 @@ func (rw *rewriter) tooDeep(tok *tokens.Token, depth int) bool {
 		return false
 	}
 	detail := fmt.Sprintf("nesting deeper than %d levels", rw.maxDepth)
-	if tok != nil && tok.Line > 0 {
-		detail = fmt.Sprintf("line %d, column %d: %s", tok.Line, tok.Col, detail)
+	if line, col := rw.pos.at(tok); line > 0 {
+		detail = fmt.Sprintf("line %d, column %d: %s", line, col, detail)
 	}
 	rw.fail(&template.LimitError{Limit: template.LimitRecursionDepth, Detail: detail})
 	return true

@@ -9,6 +9,7 @@ package gonja
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
@@ -138,7 +139,12 @@ func (e *Engine) render(ctx context.Context, source string, params map[string]an
 	}
 	r := exec.NewRenderer(env, w, c.cfg, c.loader, c.tpl)
 	if err := r.Execute(); err != nil {
-		return "", classify(err, st)
+		err = classify(err, st)
+		var re *template.RenderError
+		if errors.As(err, &re) {
+			re.Line = c.pos.originalLine(re.Line)
+		}
+		return "", err
 	}
 	if err := st.check(); err != nil {
 		return "", err

@@ -49,6 +49,9 @@ const (
 	ActionGeneratorUpdated = "generator.updated"
 	ActionGeneratorDeleted = "generator.deleted"
 	ActionAuthFailed       = "auth.failed"
+	ActionTemplateCreated  = "template.created"
+	ActionTemplateUpdated  = "template.updated"
+	ActionTemplateDeleted  = "template.deleted"
 	ActionConfigReloaded   = "config.reloaded"
 	// Label, annotation, target and deployment-object writes are audited too;
 	// the original records none of them (DECISIONS 32 asks for every action).

@@ -40,7 +40,9 @@ func (e *StatusError) Error() string {
 }
 
 // Is lets errors.Is(err, ErrUnauthorized) match a 401.
-func (e *StatusError) Is(target error) bool { return target == ErrUnauthorized && e.Code == http.StatusUnauthorized }
+func (e *StatusError) Is(target error) bool {
+	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized
+}
 
 // Permanent reports whether retrying the same request cannot succeed: a 4xx
 // other than 401/403 (the PAK may be fixed), 408 and 429.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -239,7 +240,7 @@ func (r *Reconciler) track(stackID uuid.UUID, u *unstructured.Unstructured) {
 	if err != nil {
 		return
 	}
-	res := kube.Resource{GVR: m.Resource, Kind: m.GroupVersionKind.Kind, Namespaced: m.Scope.Name() == "namespace"}
+	res := kube.Resource{GVR: m.Resource, Kind: m.GroupVersionKind.Kind, Namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	inv := r.inventory[stackID]

@@ -190,13 +190,15 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("missing %s", want)
 		}
 	}
-	if len(routes) != 51 {
+	// The exact set is checked against the router by the api's
+	// TestRouterMatchesSpec; here only that the spec is not truncated.
+	if len(routes) < 51 {
 		keys := make([]string, 0, len(have))
 		for k := range have {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		t.Errorf("%d routes, want 51:\n%s", len(routes), strings.Join(keys, "\n"))
+		t.Errorf("%d routes, want at least 51:\n%s", len(routes), strings.Join(keys, "\n"))
 	}
 
 	// The spec's routes, plus the assets route, can all live in one gin

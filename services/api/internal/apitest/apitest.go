@@ -19,6 +19,8 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/gonja"
+	"github.com/brokkr-go/brokkr/pkg/adapters/jsonschema"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
@@ -29,8 +31,11 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
@@ -71,9 +76,27 @@ type staticReloader struct{}
 
 func (staticReloader) Reload() ([]config.Change, error) { return nil, nil }
 
+// Option changes how New builds the api.
+type Option func(*options)
+
+type options struct {
+	renderer templates.Renderer
+}
+
+// WithRenderer replaces the in-process templating use case (e.g. with the
+// HTTP client of a real templating process).
+func WithRenderer(r templates.Renderer) Option { return func(o *options) { o.renderer = r } }
+
 // New starts an api on a fresh database and returns it with an admin PAK.
-func New(t testing.TB) *Env {
+func New(t testing.TB, opts ...Option) *Env {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.renderer == nil {
+		o.renderer = rendering.NewService(gonja.New(template.DefaultLimits()), jsonschema.New())
+	}
 	gin.SetMode(gin.ReleaseMode)
 	db := pgtest.New(t)
 	store := postgres.NewStore(db)
@@ -112,13 +135,15 @@ func New(t testing.TB) *Env {
 	cache := authn.NewCache(verifier, time.Minute, 10000)
 	inval := localInvalidator{cache: cache}
 
+	stackSvc := stacks.NewService(store, changes)
 	r := gin.New()
 	httpapi.Register(r, httpapi.Services{
 		Auth:         cache,
 		Agents:       agents.NewService(store, issuer, inval, changes),
 		TargetState:  targetstate.NewService(store, changes),
 		Generators:   generators.NewService(store, issuer, inval, changes),
-		Stacks:       stacks.NewService(store, changes),
+		Stacks:       stackSvc,
+		Templates:    templates.NewService(store, o.renderer, stackSvc),
 		AuditLog:     auditlog.NewService(store),
 		ConfigReload: configreload.NewService(staticReloader{}, inval, store),
 	})

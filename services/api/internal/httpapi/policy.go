@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
@@ -35,6 +38,26 @@ func guardID(check func(p identity.Principal, id uuid.UUID) error) gin.HandlerFu
 	}
 }
 
+// loadFn reads the :id resource as the caller would, failing with 403 when
+// the caller may not touch that row and 404 when it does not exist.
+type loadFn func(ctx context.Context, p identity.Principal, id uuid.UUID) error
+
+// guardLoad runs a use case's read of the :id resource before a handler
+// decodes its body, for routes whose ownership needs the row (a stack's
+// generator) or whose resource may be missing: 403 and 404 then come before
+// 400/422 (DECISIONS 2).
+func guardLoad(load loadFn) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if err := load(c.Request.Context(), principal(c), id); err != nil {
+			fail(c, err)
+		}
+	}
+}
+
 var (
 	adminOnly          = guard(agents.RequireAdmin)
 	agentAdminOrSelf   = guardID(agents.RequireAdminOrSelf)
@@ -42,4 +65,5 @@ var (
 	generatorAdminOnly = guard(generators.RequireAdmin)
 	generatorOrAdmin   = guardID(generators.RequireAdminOrSelf)
 	adminOrGenerator   = guard(stacks.RequireAdminOrGenerator)
+	templateRole       = guard(templates.RequireAdminOrGenerator)
 )

@@ -38,6 +38,7 @@ type matrixFixture struct {
 	stack           string
 	object          string
 	event           string
+	tpl             string
 }
 
 func newMatrixFixture(t *testing.T) *matrixFixture {
@@ -105,6 +106,36 @@ var (
 	stackReaders = [numWho]int{200, 200, 403, 200, 403}
 	everyone     = [numWho]int{200, 200, 200, 200, 200}
 )
+
+// templateBody is a valid template create/update body.
+func templateBody(name string) map[string]string {
+	return map[string]string{
+		"name":              name,
+		"template_content":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: default\n",
+		"parameters_schema": `{"type": "object", "properties": {"name": {"type": "string", "default": "tpl"}}}`,
+	}
+}
+
+// newTemplate creates a template owned by generator G and returns its id.
+func (f *matrixFixture) newTemplate(name string) string {
+	var out struct {
+		ID string `json:"id"`
+	}
+	f.e.Must(201, "POST", v1+"/templates", f.g.PAK, templateBody(name)).JSON(f.e.T, &out)
+	return out.ID
+}
+
+// template returns the fixture's template owned by G, creating it once.
+func (f *matrixFixture) template() string {
+	if f.tpl == "" {
+		f.tpl = f.newTemplate(unique("matrix-tpl"))
+	}
+	return f.tpl
+}
+
+func templatePath(suffix string) func(*matrixFixture, who) call {
+	return func(f *matrixFixture, _ who) call { return call{path: v1 + "/templates/" + f.template() + suffix} }
+}
 
 func path(p string) func(*matrixFixture, who) call {
 	return func(*matrixFixture, who) call { return call{path: v1 + p} }
@@ -260,6 +291,47 @@ func roleRows() []roleRow {
 			return call{path: v1 + "/deployment-objects/" + f.object}
 		}},
 
+		{"GET", "/templates", [numWho]int{200, 403, 403, 200, 200}, path("/templates")},
+		{"POST", "/templates", [numWho]int{201, 403, 403, 201, 201}, func(*matrixFixture, who) call {
+			return call{path: v1 + "/templates", body: templateBody(unique("tpl"))}
+		}},
+		{"GET", "/templates/:id", adminOrOwnGen, templatePath("")},
+		{"PUT", "/templates/:id", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			c := templatePath("")(f, asAdmin)
+			c.body = templateBody("ignored")
+			return c
+		}},
+		{"DELETE", "/templates/:id", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/templates/" + f.newTemplate(unique("tdel"))}
+		}},
+		{"GET", "/templates/:id/versions", adminOrOwnGen, templatePath("/versions")},
+		{"GET", "/templates/:id/labels", adminOrOwnGen, templatePath("/labels")},
+		{"POST", "/templates/:id/labels", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			c := templatePath("/labels")(f, asAdmin)
+			c.body = `"` + unique("l") + `"`
+			return c
+		}},
+		{"DELETE", "/templates/:id/labels/:label", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			id, l := f.newTemplate(unique("tl")), unique("l")
+			f.e.Must(200, "POST", v1+"/templates/"+id+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			return call{path: v1 + "/templates/" + id + "/labels/" + l}
+		}},
+		{"GET", "/templates/:id/annotations", adminOrOwnGen, templatePath("/annotations")},
+		{"POST", "/templates/:id/annotations", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			c := templatePath("/annotations")(f, asAdmin)
+			c.body = map[string]string{"key": unique("k"), "value": "v"}
+			return c
+		}},
+		{"DELETE", "/templates/:id/annotations/:key", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
+			id, k := f.newTemplate(unique("ta")), unique("k")
+			f.e.Must(200, "POST", v1+"/templates/"+id+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			return call{path: v1 + "/templates/" + id + "/annotations/" + k}
+		}},
+		{"POST", "/stacks/:id/deployment-objects/from-template", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack + "/deployment-objects/from-template",
+				body: map[string]any{"template_id": f.newTemplate(unique("inst")), "parameters": map[string]string{"name": unique("cm")}}}
+		}},
+
 		{"GET", "/admin/audit-logs", adminOnly, path("/admin/audit-logs")},
 		{"POST", "/admin/config/reload", adminOnly, path("/admin/config/reload")},
 	}
@@ -375,16 +447,20 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 	e, outer := f.e, f.e.T
 	unknown := uuid.NewString()
 	bodies := map[string]any{
-		"PUT /agents/:id":                     map[string]string{"name": "x"},
-		"POST /agents/:id/events":             map[string]any{"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "SUCCESS"},
-		"POST /agents/:id/labels":             `"x"`,
-		"POST /agents/:id/annotations":        map[string]string{"key": "k", "value": "v"},
-		"POST /agents/:id/targets":            map[string]string{"stack_id": f.stack},
-		"PUT /generators/:id":                 map[string]string{"description": "x"},
-		"PUT /stacks/:id":                     map[string]string{"description": "x"},
-		"POST /stacks/:id/labels":             `"x"`,
-		"POST /stacks/:id/annotations":        map[string]string{"key": "k", "value": "v"},
-		"POST /stacks/:id/deployment-objects": map[string]string{"yaml_content": cmYAML("x")},
+		"PUT /agents/:id":                                   map[string]string{"name": "x"},
+		"POST /agents/:id/events":                           map[string]any{"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "SUCCESS"},
+		"POST /agents/:id/labels":                           `"x"`,
+		"POST /agents/:id/annotations":                      map[string]string{"key": "k", "value": "v"},
+		"POST /agents/:id/targets":                          map[string]string{"stack_id": f.stack},
+		"PUT /generators/:id":                               map[string]string{"description": "x"},
+		"PUT /stacks/:id":                                   map[string]string{"description": "x"},
+		"POST /stacks/:id/labels":                           `"x"`,
+		"POST /stacks/:id/annotations":                      map[string]string{"key": "k", "value": "v"},
+		"POST /stacks/:id/deployment-objects":               map[string]string{"yaml_content": cmYAML("x")},
+		"PUT /templates/:id":                                templateBody("x"),
+		"POST /templates/:id/labels":                        `"x"`,
+		"POST /templates/:id/annotations":                   map[string]string{"key": "k", "value": "v"},
+		"POST /stacks/:id/deployment-objects/from-template": map[string]any{"template_id": uuid.NewString(), "parameters": map[string]string{}},
 	}
 	for _, route := range registeredRoutes(t) {
 		method, p, _ := strings.Cut(route, " ")

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"context"
+
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
@@ -10,6 +13,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
 // Services are the use cases the API exposes.
@@ -21,6 +26,7 @@ type Services struct {
 	Stacks       *stacks.Service
 	AuditLog     *auditlog.Service
 	ConfigReload *configreload.Service
+	Templates    *templates.Service
 }
 
 // Register mounts every /api/v1 route on r. Extra middleware (CORS) runs
@@ -31,23 +37,40 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 
 	v1.POST("/auth/pak", verifyPAK)
 
+	// Body routes under an :id load the row first (guardLoad).
+	agentFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := s.Agents.Get(ctx, p, id)
+		return err
+	})
+	generatorFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := s.Generators.Get(ctx, p, id)
+		return err
+	})
+	stackOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := s.Stacks.Get(ctx, p, id)
+		return err
+	})
+	templateOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		return s.Templates.CheckModify(ctx, p, id)
+	})
+
 	a := agentHandlers{svc: s.Agents, state: s.TargetState}
 	v1.GET("/agents", adminOnly, a.list)
 	v1.POST("/agents", adminOnly, a.create)
 	v1.GET("/agents/", a.search)
 	v1.GET("/agents/:id", agentAdminOrSelf, a.get)
-	v1.PUT("/agents/:id", agentAdminOrSelf, a.update)
+	v1.PUT("/agents/:id", agentAdminOrSelf, agentFound, a.update)
 	v1.DELETE("/agents/:id", adminOnly, a.remove)
 	v1.GET("/agents/:id/events", agentAdminOrSelf, a.events)
-	v1.POST("/agents/:id/events", agentAdminOrSelf, a.reportEvent)
+	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, a.reportEvent)
 	v1.GET("/agents/:id/labels", agentAdminOrSelf, a.labels)
-	v1.POST("/agents/:id/labels", adminOnly, a.addLabel)
+	v1.POST("/agents/:id/labels", adminOnly, agentFound, a.addLabel)
 	v1.DELETE("/agents/:id/labels/:label", adminOnly, a.removeLabel)
 	v1.GET("/agents/:id/annotations", agentAdminOrSelf, a.annotations)
-	v1.POST("/agents/:id/annotations", adminOnly, a.addAnnotation)
+	v1.POST("/agents/:id/annotations", adminOnly, agentFound, a.addAnnotation)
 	v1.DELETE("/agents/:id/annotations/:key", adminOnly, a.removeAnnotation)
 	v1.GET("/agents/:id/targets", agentAdminOrSelf, a.targets)
-	v1.POST("/agents/:id/targets", adminOnly, a.addTarget)
+	v1.POST("/agents/:id/targets", adminOnly, agentFound, a.addTarget)
 	v1.DELETE("/agents/:id/targets/:stack_id", adminOnly, a.removeTarget)
 	v1.GET("/agents/:id/target-state", agentAdminOrSelf, a.targetState)
 	v1.GET("/agents/:id/stacks", agentAdminOrSelf, a.stacks)
@@ -60,7 +83,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/generators", generatorAdminOnly, g.list)
 	v1.POST("/generators", generatorAdminOnly, g.create)
 	v1.GET("/generators/:id", generatorOrAdmin, g.get)
-	v1.PUT("/generators/:id", generatorOrAdmin, g.update)
+	v1.PUT("/generators/:id", generatorOrAdmin, generatorFound, g.update)
 	v1.DELETE("/generators/:id", generatorOrAdmin, g.remove)
 	v1.POST("/generators/:id/rotate-pak", generatorOrAdmin, g.rotate)
 
@@ -68,17 +91,32 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/stacks", st.list)
 	v1.POST("/stacks", adminOrGenerator, st.create)
 	v1.GET("/stacks/:id", st.get)
-	v1.PUT("/stacks/:id", adminOrGenerator, st.update)
+	v1.PUT("/stacks/:id", adminOrGenerator, stackOwned, st.update)
 	v1.DELETE("/stacks/:id", st.remove)
 	v1.GET("/stacks/:id/labels", st.labels)
-	v1.POST("/stacks/:id/labels", adminOrGenerator, st.addLabel)
+	v1.POST("/stacks/:id/labels", adminOrGenerator, stackOwned, st.addLabel)
 	v1.DELETE("/stacks/:id/labels/:label", st.removeLabel)
 	v1.GET("/stacks/:id/annotations", st.annotations)
-	v1.POST("/stacks/:id/annotations", adminOrGenerator, st.addAnnotation)
+	v1.POST("/stacks/:id/annotations", adminOrGenerator, stackOwned, st.addAnnotation)
 	v1.DELETE("/stacks/:id/annotations/:key", st.removeAnnotation)
 	v1.GET("/stacks/:id/deployment-objects", st.deploymentObjects)
-	v1.POST("/stacks/:id/deployment-objects", adminOrGenerator, st.createDeploymentObject)
+	v1.POST("/stacks/:id/deployment-objects", adminOrGenerator, stackOwned, st.createDeploymentObject)
 	v1.GET("/deployment-objects/:id", st.getDeploymentObject)
+
+	tp := templateHandlers{svc: s.Templates}
+	v1.GET("/templates", templateRole, tp.list)
+	v1.POST("/templates", templateRole, tp.create)
+	v1.GET("/templates/:id", templateRole, tp.get)
+	v1.PUT("/templates/:id", templateRole, templateOwned, tp.update)
+	v1.DELETE("/templates/:id", templateRole, tp.remove)
+	v1.GET("/templates/:id/versions", templateRole, tp.versions)
+	v1.GET("/templates/:id/labels", templateRole, tp.labels)
+	v1.POST("/templates/:id/labels", templateRole, templateOwned, tp.addLabel)
+	v1.DELETE("/templates/:id/labels/:label", templateRole, tp.removeLabel)
+	v1.GET("/templates/:id/annotations", templateRole, tp.annotations)
+	v1.POST("/templates/:id/annotations", templateRole, templateOwned, tp.addAnnotation)
+	v1.DELETE("/templates/:id/annotations/:key", templateRole, tp.removeAnnotation)
+	v1.POST("/stacks/:id/deployment-objects/from-template", adminOrGenerator, stackOwned, tp.instantiate)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
+)
+
+type templateHandlers struct{ svc *templates.Service }
+
+// templateBody accepts the documented field names and the aliases one docs
+// example uses (template_yaml, schema_json); the schema may be sent as a
+// JSON string (documented) or as a JSON object.
+type templateBody struct {
+	Name             string           `json:"name"`
+	Description      optional[string] `json:"description"`
+	TemplateContent  string           `json:"template_content"`
+	TemplateYAML     string           `json:"template_yaml"`
+	ParametersSchema json.RawMessage  `json:"parameters_schema"`
+	SchemaJSON       json.RawMessage  `json:"schema_json"`
+}
+
+func (b templateBody) content() string {
+	if b.TemplateContent != "" {
+		return b.TemplateContent
+	}
+	return b.TemplateYAML
+}
+
+func (b templateBody) schema() string {
+	raw := b.ParametersSchema
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = b.SchemaJSON
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(raw)
+}
+
+func (h templateHandlers) list(c *gin.Context) {
+	out, err := h.svc.List(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) create(c *gin.Context) {
+	var b templateBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	t, err := h.svc.Create(c.Request.Context(), principal(c), templates.CreateInput{
+		Name: b.Name, Description: b.Description.ptr(), TemplateContent: b.content(), ParametersSchema: b.schema()})
+	respond(c, http.StatusCreated, t, err)
+}
+
+func (h templateHandlers) get(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	t, err := h.svc.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, t, err)
+}
+
+func (h templateHandlers) versions(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Versions(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) update(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var b templateBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	t, err := h.svc.Update(c.Request.Context(), principal(c), id, templates.UpdateInput{
+		Description: b.Description.ptr(), TemplateContent: b.content(), ParametersSchema: b.schema()})
+	respond(c, http.StatusOK, t, err)
+}
+
+func (h templateHandlers) remove(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+}
+
+func (h templateHandlers) labels(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Labels(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) addLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	label, ok := stringOrObject(c, "label", nil)
+	if !ok {
+		return
+	}
+	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) removeLabel(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveLabel(c.Request.Context(), principal(c), id, c.Param("label")))
+}
+
+func (h templateHandlers) annotations(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Annotations(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) addAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h templateHandlers) removeAnnotation(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.RemoveAnnotation(c.Request.Context(), principal(c), id, c.Param("key")))
+}
+
+// instantiate answers POST /stacks/{id}/deployment-objects/from-template
+// with a JSON array holding the new object (DECISIONS 28).
+func (h templateHandlers) instantiate(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		TemplateID uuid.UUID       `json:"template_id"`
+		Version    *int            `json:"version"`
+		Parameters json.RawMessage `json:"parameters"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	d, err := h.svc.Instantiate(c.Request.Context(), principal(c), id, templates.InstantiateInput{
+		TemplateID: body.TemplateID, Version: body.Version, Parameters: body.Parameters})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, []any{d})
+}
