@@ -13,6 +13,7 @@ pids="$state/pids"
 devenv="$root/tools/devenv/devenv.sh"
 api_port=${BROKKR_API_PORT:-3000}
 auth_port=${BROKKR_AUTH_PORT:-3100}
+templating_port=${BROKKR_TEMPLATING_PORT:-3200}
 db_name=${BROKKR_DEV_DB:-brokkr_dev}
 
 say() { printf '%s\n' "$*" >&2; }
@@ -52,10 +53,14 @@ up() {
 	export BROKKR__AUTH__ADDR="127.0.0.1:$auth_port"
 	export BROKKR__AUTH__URL="http://127.0.0.1:$auth_port"
 	export BROKKR__BROKER__ADMIN_PAK_FILE="$state/admin.pak"
+	export BROKKR__TEMPLATING__ADDR="127.0.0.1:$templating_port"
+	export BROKKR__TEMPLATING__URL="http://127.0.0.1:$templating_port"
 
 	say "migrating $db_name"
 	"$bin/api" migrate up >>"$logs/migrate.log" 2>&1 || { tail -n 20 "$logs/migrate.log" >&2; exit 1; }
 
+	start templating serve
+	wait_http "http://127.0.0.1:$templating_port/readyz" templating
 	start auth serve
 	wait_http "http://127.0.0.1:$auth_port/readyz" auth
 	if [[ ! -s "$state/admin.pak" ]]; then
@@ -96,7 +101,7 @@ up() {
 }
 
 down() {
-	for name in api auth; do
+	for name in api auth templating; do
 		if alive "$name"; then
 			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
 			for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done

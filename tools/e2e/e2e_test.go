@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	build := exec.Command("go", "build", "-o", dir+"/", "github.com/brokkr-go/brokkr/services/api/cmd/api",
-		"github.com/brokkr-go/brokkr/services/auth/cmd/auth")
+		"github.com/brokkr-go/brokkr/services/auth/cmd/auth", "github.com/brokkr-go/brokkr/services/templating/cmd/templating")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building binaries failed:", err)
@@ -121,13 +121,15 @@ func (p *proc) exitCode(t *testing.T, within time.Duration) int {
 
 // stack is auth + api on fresh ports and a fresh database.
 type stack struct {
-	t        *testing.T
-	env      []string
-	apiURL   string
-	authURL  string
-	adminPAK string
-	auth     *proc
-	api      *proc
+	t             *testing.T
+	env           []string
+	apiURL        string
+	authURL       string
+	templatingURL string
+	adminPAK      string
+	auth          *proc
+	api           *proc
+	templating    *proc
 }
 
 func start(t *testing.T, env []string, name string, args ...string) *proc {
@@ -182,7 +184,7 @@ func waitReady(t *testing.T, url string, p *proc) {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	dbURL := freshDatabase(t)
-	apiPort, authPort := freePort(t), freePort(t)
+	apiPort, authPort, tplPort := freePort(t), freePort(t), freePort(t)
 	pakFile := filepath.Join(t.TempDir(), "admin.pak")
 	env := append(os.Environ(),
 		"BROKKR__DATABASE__URL="+dbURL,
@@ -194,9 +196,14 @@ func newStack(t *testing.T) *stack {
 		fmt.Sprintf("BROKKR__AUTH__ADDR=127.0.0.1:%d", authPort),
 		fmt.Sprintf("BROKKR__AUTH__URL=http://127.0.0.1:%d", authPort),
 		"BROKKR__BROKER__ADMIN_PAK_FILE="+pakFile,
+		fmt.Sprintf("BROKKR__TEMPLATING__ADDR=127.0.0.1:%d", tplPort),
+		fmt.Sprintf("BROKKR__TEMPLATING__URL=http://127.0.0.1:%d", tplPort),
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 	)
 	s := &stack{t: t, env: env, apiURL: fmt.Sprintf("http://127.0.0.1:%d", apiPort), authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort)}
+	s.templatingURL = fmt.Sprintf("http://127.0.0.1:%d", tplPort)
+	s.templating = start(t, env, "templating", "serve")
+	waitReady(t, s.templatingURL, s.templating)
 	s.auth = start(t, env, "auth", "serve")
 	waitReady(t, s.authURL, s.auth)
 	s.api = start(t, env, "api", "serve")

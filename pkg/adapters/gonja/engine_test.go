@@ -56,6 +56,8 @@ func TestNamedAndPositionalArguments(t *testing.T) {
 		{"default needs value", `{{ s | default() }}`, p, "", "The `default` filter requires a `value` argument."},
 		{"replace named", `{{ s | replace(from="-", to="+") }}`, p, "a+b+c", ""},
 		{"replace positional", `{{ s | replace("-", "") }}`, p, "abc", ""},
+		{"replace Jinja names", `{{ s | replace(old="-", new="=") }}`, p, "a=b=c", ""},
+		{"default Jinja name", `{{ missing | default(default_value="j") }}`, p, "j", ""},
 		{"replace missing arg", `{{ s | replace(from="-") }}`, p, "", "Filter `replace` expected an arg called `to`"},
 		{"replace wrong type", `{{ s | replace(from=1, to="x") }}`, p, "", "Filter `replace` received an incorrect type for arg `from`: got `1` but expected a String"},
 		{"join named", `{{ l | join(sep=", ") }}`, p, "x, y, z", ""},
@@ -261,5 +263,38 @@ func TestConcurrentRenders(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestPreprocessing(t *testing.T) {
+	p := map[string]any{"a": true, "b": 1, "name": "web"}
+	runCases(t, []renderCase{
+		{"multi-line if", "{% if a and\n      b == 1 %}yes{% endif %}\nline3: {{ name }}", p, "yes\nline3: web", ""},
+		{"multi-line output", "{{ name\n   | upper }}", p, "WEB", ""},
+		{"multi-line set", "{% set x = [\n  1,\n  2\n] %}{{ x | length }}", p, "2", ""},
+		{"backtick strings", "{{ `a\"b` }} {{ `plain` | upper }}", p, `a"b PLAIN`, ""},
+		{"dict literal containing }}", `{{ {"a": {"b": 1}}.a.b }}`, p, "1", ""},
+		{"braces inside strings", `{{ "}}" ~ '%}' }}`, p, "}}%}", ""},
+		{"raw blocks untouched", "{% raw %}{{ $x\n }}{% endraw %}", p, "{{ $x\n }}", ""},
+		{"comments untouched", "{# $ ? ; #}ok", p, "ok", ""},
+	})
+	e := gonja.New(template.Limits{})
+	cases := []struct{ src, want string }{
+		{"a\n{{ x $ y }}", `line 2, column 6: unexpected character "$"`},
+		{"{% if a and\n b %}\n{{ x ; }}", `line 3, column 6: unexpected character ";"`},
+		{"{% if a and\n b %}\n{{ x | nope }}{% endif %}", `line 3, column 8: unknown filter "nope"`},
+		{"{{ `it's \"x\"` }}", "line 1, column 4: a `backtick` string containing both quote characters or a backslash is not supported"},
+		{"é{{ x | nope }}", `line 1, column 9: unknown filter "nope"`},
+	}
+	for _, tc := range cases {
+		if err := e.Validate(context.Background(), tc.src); err == nil || err.Error() != tc.want {
+			t.Errorf("Validate(%q) = %v, want %q", tc.src, err, tc.want)
+		}
+	}
+	// Render errors after a multi-line tag report the original line.
+	_, err := e.Render(context.Background(), "{% if a and\n b %}\n{% endif %}\n{{ missing }}", p)
+	var re *template.RenderError
+	if !errors.As(err, &re) || re.Line != 4 {
+		t.Errorf("got %v (line %v), want a RenderError on line 4", err, re)
 	}
 }

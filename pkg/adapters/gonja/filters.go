@@ -118,7 +118,7 @@ var teraFilters = map[string]teraFilter{
 		}
 		return int64(len(strings.Fields(s))), nil
 	}},
-	"replace":          {pos: []string{"from", "to"}, fn: fReplace},
+	"replace":          {pos: []string{"from", "to"}, names: []string{"from", "to", "old", "new"}, fn: fReplace},
 	"capitalize":       strFilter(capitalize),
 	"title":            strFilter(title),
 	"striptags":        strFilter(func(s string) string { return stripTagsRe.ReplaceAllString(s, "") }),
@@ -165,7 +165,7 @@ var teraFilters = map[string]teraFilter{
 	"tojson":      {pos: []string{"pretty"}, names: []string{"pretty", "indent"}, fn: fJSON},
 	"as_str":      {fn: fAsStr},
 	"string":      {fn: fAsStr},
-	"default":     {pos: []string{"value", "boolean"}, fn: fDefault, undefinedOK: true},
+	"default":     {pos: []string{"value", "boolean"}, names: []string{"value", "boolean", "default_value"}, fn: fDefault, undefinedOK: true},
 	"get":         {pos: []string{"key", "default"}, fn: fGet},
 
 	// extras
@@ -308,6 +308,12 @@ func fReplace(c *fcall) (any, error) {
 	s, err := c.str()
 	if err != nil {
 		return nil, err
+	}
+	// Jinja's names old/new are accepted as aliases of Tera's from/to.
+	for alias, name := range map[string]string{"old": "from", "new": "to"} {
+		if v, ok := c.a.m[alias]; ok && !c.a.has(name) {
+			c.a.m[name] = v
+		}
 	}
 	from, err := c.a.strReq("from")
 	if err != nil {
@@ -1039,6 +1045,9 @@ func fAsStr(c *fcall) (any, error) {
 // undefined or null; with Jinja's boolean=true also when it is falsy.
 func fDefault(c *fcall) (any, error) {
 	def, ok := c.a.m["value"]
+	if !ok {
+		def, ok = c.a.m["default_value"] // Jinja's name
+	}
 	if !ok {
 		return nil, errorf("The `default` filter requires a `value` argument.")
 	}

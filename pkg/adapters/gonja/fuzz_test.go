@@ -39,6 +39,7 @@ func FuzzRender(f *testing.F) {
 		"{{ '\\u0000' }}{{ \"\\\"\" }}{{ 1e308 * 10 }}{{ -9223372036854775807 - 2 }}",
 		"{% set %}{% endset %}{% raw %}{% endfor %}{{",
 		"{{ a.b() }}{{ x[1:2] }}{% include 'x' %}{% macro m() %}{% endmacro %}",
+		"{% if name and\n  replicas > 1 %}{{ `x` ~ \"}}\" }}{% endif %}{{ {\"a\": {\"b\": 1}}.a.b }}{# $ #}{{ x $ }}",
 	}
 	for _, s := range seeds {
 		f.Add(s, params)

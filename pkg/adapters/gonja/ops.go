@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
-
 )
 
 // Internal filters the rewriter (compile.go) targets. They implement Tera's

@@ -232,25 +232,6 @@ func renderScalarKey(k any) string {
 	return b.String()
 }
 
-// typeName names a value's type the way serde_json/Tera messages do.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "bool"
-	case int64, float64:
-		return "number"
-	case string:
-		return "string"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 // truthy is Tera's ValueTruthy.
 func truthy(v any) bool {
 	switch t := v.(type) {

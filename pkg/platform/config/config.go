@@ -18,8 +18,10 @@ type Settings struct {
 	Telemetry Telemetry `koanf:"telemetry"`
 	HTTP      HTTP      `koanf:"http"`
 	Auth      Auth      `koanf:"auth"`
-	Agent     Agent     `koanf:"agent"`
-	TLS       TLS       `koanf:"tls"`
+	// Templating locates the templating service.
+	Templating Templating `koanf:"templating"`
+	Agent      Agent      `koanf:"agent"`
+	TLS        TLS        `koanf:"tls"`
 }
 
 // Database configures PostgreSQL.
@@ -120,6 +122,19 @@ type Auth struct {
 	// FailureWindowSeconds lead to 429 until the window ends.
 	FailureLimit         int `koanf:"failure_limit"`
 	FailureWindowSeconds int `koanf:"failure_window_seconds"`
+}
+
+// Templating configures the templating service and how api reaches it.
+type Templating struct {
+	// URL is the base URL of the templating service as seen by api.
+	URL string `koanf:"url"`
+	// Addr is the listen address of the templating service.
+	Addr string `koanf:"addr"`
+	// RenderTimeoutMillis bounds one render (the hard limit on untrusted
+	// templates); api waits a little longer before answering 503.
+	RenderTimeoutMillis int `koanf:"render_timeout_millis"`
+	// MaxOutputBytes caps a rendered template.
+	MaxOutputBytes int `koanf:"max_output_bytes"`
 }
 
 // Agent is the agent section of the original configuration. The broker-side

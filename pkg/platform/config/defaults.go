@@ -58,6 +58,12 @@ func Defaults() Settings {
 			FailureLimit:         20,
 			FailureWindowSeconds: 60,
 		},
+		Templating: Templating{
+			URL:                 "http://127.0.0.1:3200",
+			Addr:                "127.0.0.1:3200",
+			RenderTimeoutMillis: 2000,
+			MaxOutputBytes:      1 << 20,
+		},
 		Agent: Agent{
 			BrokerURL:       "http://localhost:3000",
 			AgentName:       "DEFAULT",

@@ -149,6 +149,10 @@ func (s Settings) Validate() error {
 
 	v.url("auth.url", s.Auth.URL, "http", "https")
 	v.hostPort("auth.addr", s.Auth.Addr)
+	v.url("templating.url", s.Templating.URL, "http", "https")
+	v.hostPort("templating.addr", s.Templating.Addr)
+	v.positive("templating.render_timeout_millis", s.Templating.RenderTimeoutMillis)
+	v.positive("templating.max_output_bytes", s.Templating.MaxOutputBytes)
 	v.positive("auth.failure_limit", s.Auth.FailureLimit)
 	v.positive("auth.failure_window_seconds", s.Auth.FailureWindowSeconds)
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
@@ -37,6 +38,10 @@ type Extra struct {
 	// (target_state_wait_seconds, default 30; 0 polls every
 	// polling_interval).
 	TargetStateWait time.Duration
+	// RetryBackoff paces retries of failed deployment objects; the zero
+	// value is the Manager's default (5 s … 5 min). Not read from the
+	// environment: tests shorten it.
+	RetryBackoff kube.Backoff
 }
 
 // ExtraKeys are the env names Extra reads.
@@ -171,8 +176,8 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// PollingInterval as a duration.
-func (s Settings) PollingInterval() time.Duration {
+// PollEvery is polling_interval as a duration.
+func (s Settings) PollEvery() time.Duration {
 	return time.Duration(max(s.Agent.PollingInterval, 1)) * time.Second
 }
 

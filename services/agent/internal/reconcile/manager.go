@@ -62,6 +62,8 @@ type ManagerOptions struct {
 	// OnApplied is told about every deployment object applied successfully
 	// (the health monitor's tracked set).
 	OnApplied func(stack.DeploymentObject)
+	// OnDrift observes every drift check that found drift (metrics).
+	OnDrift func(do stack.DeploymentObject, rep DriftReport)
 	// OnOutcome observes every reconcile (metrics).
 	OnOutcome func(do stack.DeploymentObject, err error, took time.Duration)
 }
@@ -166,6 +168,13 @@ func (m *Manager) MarkDone(ids ...uuid.UUID) {
 	for _, id := range ids {
 		m.done[id] = true
 	}
+}
+
+// IsDone reports whether the object's SUCCESS was reported or queued.
+func (m *Manager) IsDone(id uuid.UUID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.done[id]
 }
 
 // Forget undoes MarkDone, e.g. when a queued SUCCESS was dropped.
@@ -422,6 +431,9 @@ func (m *Manager) drift(ctx context.Context, sw *stackWork, do stack.DeploymentO
 		delete(sw.lastDriftReport, do.ID)
 		m.mu.Unlock()
 		return
+	}
+	if m.opts.OnDrift != nil {
+		m.opts.OnDrift(do, rep)
 	}
 	msg := rep.Message()
 	status := StatusFailure

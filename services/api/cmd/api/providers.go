@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/authclient"
+	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/templatingclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
@@ -78,6 +79,13 @@ func provideAuthInvalidation(ctx context.Context, rdb *goredis.Client, cache *au
 	inval := redisadapter.NewAuthInvalidation(rdb, cache)
 	inval.Subscribe(ctx, cache, log)
 	return inval
+}
+
+// provideTemplatingClient reaches the templating service; it waits a little
+// longer than the service's render limit, then answers 503.
+func provideTemplatingClient(cfg config.Settings) *templatingclient.Client {
+	return templatingclient.New(cfg.Templating.URL,
+		time.Duration(cfg.Templating.RenderTimeoutMillis)*time.Millisecond+3*time.Second)
 }
 
 func provideRegistry(store *postgres.Store, log *slog.Logger) *prometheus.Registry {

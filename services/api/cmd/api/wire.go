@@ -9,6 +9,7 @@ import (
 	"github.com/google/wire"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/authclient"
+	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/templatingclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
@@ -19,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
@@ -29,12 +31,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		provideRegistry, provideEngine, provideServer,
 		postgres.NewStore,
 		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,
-		auditlog.NewService, configreload.NewService,
+		auditlog.NewService, configreload.NewService, templates.NewService, provideTemplatingClient,
 		wire.Bind(new(agents.Store), new(*postgres.Store)),
 		wire.Bind(new(generators.Store), new(*postgres.Store)),
 		wire.Bind(new(stacks.Store), new(*postgres.Store)),
 		wire.Bind(new(targetstate.Store), new(*postgres.Store)),
 		wire.Bind(new(auditlog.Store), new(*postgres.Store)),
+		wire.Bind(new(templates.Store), new(*postgres.Store)),
+		wire.Bind(new(templates.Renderer), new(*templatingclient.Client)),
+		wire.Bind(new(templates.Deployer), new(*stacks.Service)),
 		wire.Bind(new(journal.Recorder), new(*postgres.Store)),
 		wire.Bind(new(agents.PAKIssuer), new(*authclient.Client)),
 		wire.Bind(new(generators.PAKIssuer), new(*authclient.Client)),

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 	"log/slog"
@@ -44,6 +45,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	stacksService := stacks.NewService(postgresStore, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
+	templatingclientClient := provideTemplatingClient(cfg)
+	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
 	services := httpapi.Services{
 		Auth:         cache,
 		Agents:       service,
@@ -52,6 +55,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Stacks:       stacksService,
 		AuditLog:     auditlogService,
 		ConfigReload: configreloadService,
+		Templates:    templatesService,
 	}
 	engine := provideEngine(cfg, store, log, registry, db, client, services)
 	mainApp := provideServer(cfg, engine)

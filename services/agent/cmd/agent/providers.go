@@ -1,0 +1,34 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
+	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
+	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
+)
+
+func provideBroker(s agent.Settings) (*broker.Client, error) {
+	return broker.New(s.BrokerURL, s.PAK, broker.Options{UserAgent: "brokkr-agent/" + s.Version})
+}
+
+// provideKubeFactory defers loading the cluster configuration until the
+// broker accepted the agent, as the original orders start-up.
+func provideKubeFactory(s agent.Settings) agent.KubeFactory {
+	return func() (*kube.Client, error) {
+		cfg, err := kube.LoadRESTConfig(s.KubeconfigPath)
+		if err != nil {
+			return nil, err
+		}
+		return kube.New(cfg, kube.Options{UserAgent: "brokkr-agent/" + s.Version})
+	}
+}
+
+func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
+
+func provideMetrics(reg *prometheus.Registry) *agent.Metrics { return agent.NewMetrics(reg) }
+
+// provideHooks lists the loops that plug into the runtime (deployment
+// health, diagnostics and work orders come here).
+func provideHooks() []agent.Hook { return nil }
