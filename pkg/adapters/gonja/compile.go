@@ -222,10 +222,10 @@ func parseError(err error, src string) error {
 	var pe *parser.SyntaxError
 	if errors.As(err, &pe) {
 		msg := pe.Message
-		if pe.Raw != "" && strings.HasPrefix(msg, "Unexpected EOF") == false && pe.Line == 0 {
+		if pe.Raw != "" && !strings.HasPrefix(msg, "Unexpected EOF") && pe.Line == 0 {
 			msg += ": " + pe.Raw
 		}
-		msg = friendlyParseMessage(msg, pe.Raw)
+		msg = friendlyParseMessage(msg)
 		return &template.SyntaxError{Line: pe.Line, Column: pe.Column, Msg: msg}
 	}
 	// Errors without a position; strip gonja's "failed to parse template
@@ -233,10 +233,10 @@ func parseError(err error, src string) error {
 	msg := err.Error()
 	prefix := "failed to parse template '" + src + "': "
 	msg = strings.TrimPrefix(msg, prefix)
-	return &template.SyntaxError{Msg: friendlyParseMessage(msg, "")}
+	return &template.SyntaxError{Msg: friendlyParseMessage(msg)}
 }
 
-func friendlyParseMessage(msg, raw string) string {
+func friendlyParseMessage(msg string) string {
 	switch {
 	case strings.HasPrefix(msg, "ControlStructure '"):
 		name := strings.TrimPrefix(msg, "ControlStructure '")

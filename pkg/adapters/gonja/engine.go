@@ -102,7 +102,7 @@ func (e *Engine) Render(ctx context.Context, source string, params map[string]an
 	case r := <-done:
 		return r.out, r.err
 	case <-ctx.Done():
-		if ctx.Err() == context.DeadlineExceeded {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return "", timeoutError(e.limits.Timeout)
 		}
 		return "", ctx.Err()
