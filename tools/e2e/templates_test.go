@@ -130,3 +130,44 @@ func TestTemplatingDownIs503(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 }
+
+// TestTemplateScopingAndMatching checks generator scoping, the AND matching
+// rule (422) and schema defaults through the real processes.
+func TestTemplateScopingAndMatching(t *testing.T) {
+	s := newStack(t)
+	admin := s.adminPAK
+	gen := func(name string) (string, string) {
+		m := s.must(200, "POST", "/api/v1/generators", admin, jsonBody(map[string]string{"name": name}))
+		return m["generator"].(map[string]any)["id"].(string), m["pak"].(string)
+	}
+	_, g1 := gen("ci-one")
+	_, g2 := gen("ci-two")
+	body := func(name string) string {
+		return jsonBody(map[string]string{"name": name,
+			"template_content":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: {{ namespace }}\n",
+			"parameters_schema": `{"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "namespace": {"type": "string", "default": "apps"}}}`})
+	}
+	system := s.must(201, "POST", "/api/v1/templates", admin, body("system-cm"))["id"].(string)
+	foreign := s.must(201, "POST", "/api/v1/templates", "Bearer "+g2, body("g2-cm"))["id"].(string)
+	s.must(200, "POST", "/api/v1/templates/"+system+"/labels", admin, `"env=prod"`)
+
+	stack := s.must(200, "POST", "/api/v1/stacks", g1, `{"name": "g1-app"}`)["id"].(string)
+	inst := func(pak, tpl string) (int, string) {
+		st, b := s.call("POST", "/api/v1/stacks/"+stack+"/deployment-objects/from-template", pak,
+			jsonBody(map[string]any{"template_id": tpl, "parameters": map[string]any{"name": "cfg"}}))
+		return st, string(b)
+	}
+	if st, b := inst(g1, system); st != 422 || !strings.Contains(b, `"missing_labels":["env=prod"]`) {
+		t.Fatalf("unlabelled stack: %d %s", st, b)
+	}
+	s.must(200, "POST", "/api/v1/stacks/"+stack+"/labels", g1, `"env=prod"`)
+	if st, b := inst(g1, system); st != 200 || !strings.Contains(b, `namespace: apps`) {
+		t.Fatalf("labelled stack: %d %s", st, b)
+	}
+	if st, b := inst(g1, foreign); st != 404 {
+		t.Fatalf("another generator's template: %d %s", st, b)
+	}
+	if st, _ := s.call("GET", "/api/v1/templates/"+foreign, g1, ""); st != 403 {
+		t.Fatalf("reading another generator's template: %d", st)
+	}
+}

@@ -1,0 +1,75 @@
+// Package maintenance holds the broker's periodic housekeeping that the
+// work-order-scheduler runs: diagnostic-request expiry and cleanup, and
+// audit-log retention (spec/broker.md §5). Every pass is a set of bounded
+// single statements, safe to run on several replicas at once.
+package maintenance
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence housekeeping needs.
+type Store interface {
+	// ExpireDiagnostics marks pending or claimed requests past expires_at
+	// expired and deletes finished ones older than maxAge. present is false
+	// (and nothing happens) when the diagnostics tables do not exist.
+	ExpireDiagnostics(ctx context.Context, maxAge time.Duration) (expired, deleted int, present bool, err error)
+	// PurgeAuditLogs deletes up to batch audit entries created before cutoff.
+	PurgeAuditLogs(ctx context.Context, cutoff time.Time, batch int) (int, error)
+}
+
+// Retention is the live housekeeping configuration, read on every pass so a
+// reloaded value applies at the next one.
+type Retention struct {
+	DiagnosticMaxAge time.Duration
+	AuditLog         time.Duration
+}
+
+// Service runs the housekeeping passes.
+type Service struct {
+	store     Store
+	retention func() Retention
+	now       func() time.Time
+}
+
+// NewService wires housekeeping; retention is read on every pass.
+func NewService(store Store, retention func() Retention) *Service {
+	return &Service{store: store, retention: retention, now: time.Now}
+}
+
+// DiagnosticsResult reports one diagnostics pass.
+type DiagnosticsResult struct {
+	Expired, Deleted int
+	// Skipped: the diagnostics tables do not exist in this schema.
+	Skipped bool
+}
+
+// ExpireDiagnostics runs one diagnostics pass.
+func (s *Service) ExpireDiagnostics(ctx context.Context) (DiagnosticsResult, error) {
+	expired, deleted, present, err := s.store.ExpireDiagnostics(ctx, s.retention().DiagnosticMaxAge)
+	return DiagnosticsResult{Expired: expired, Deleted: deleted, Skipped: !present}, err
+}
+
+const auditBatch = 5000
+
+// PurgeAuditLogs deletes audit entries older than the retention, in batches
+// so no single statement holds locks for long.
+func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
+	keep := s.retention().AuditLog
+	if keep <= 0 {
+		return 0, nil
+	}
+	cutoff := s.now().Add(-keep)
+	total := 0
+	for {
+		n, err := s.store.PurgeAuditLogs(ctx, cutoff, auditBatch)
+		total += n
+		if err != nil || n < auditBatch {
+			return total, err
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
