@@ -71,13 +71,6 @@ func (c *fcall) out(s string) (any, error) {
 }
 
 // list checks the length of a produced list.
-func (c *fcall) list(l []any) (any, error) {
-	if err := c.st.checkLen(len(l)); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
 // scalarString renders scalars for the lenient extra filters (quote, b64encode).
 func (c *fcall) scalarString() (string, error) {
 	switch c.in.(type) {

@@ -86,10 +86,7 @@ func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNo
 	return &Service{store: store, paks: paks, inval: inval, changes: changes}
 }
 
-var (
-	errUnauthorized = domain.Forbidden("Unauthorized")
-	errAdminOnly    = domain.Forbidden("Admin access required")
-)
+var errUnauthorized = domain.Forbidden("Unauthorized")
 
 // RequireAdmin admits only the admin. The HTTP layer runs these policies
 // before decoding a body (DECISIONS 2: 403 before 400/422); the use cases

@@ -1,0 +1,130 @@
+// Package asynq is the asynq adapter (DESIGN §3: no asynq elsewhere except
+// worker services): the task types Brokkr's queue carries, the enqueuer
+// behind the work-order RetryTimer port, and the worker and periodic
+// scheduler the work-order-scheduler runs. Redis only times work here;
+// PostgreSQL stays the source of truth, and every task is idempotent and
+// backed by a sweep, so a lost task delays work and never loses it.
+package asynq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	asynqlib "github.com/hibiken/asynq"
+	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// Task types.
+const (
+	// TypeReleaseRetry releases one RETRY_PENDING order when its retry is due.
+	TypeReleaseRetry = "workorder:release_retry"
+	// TypeWorkOrderMaintenance expires stale claims and sweeps due retries.
+	TypeWorkOrderMaintenance = "workorder:maintenance"
+	// TypeScheduleTick evaluates the cron schedules.
+	TypeScheduleTick = "workorder:schedule_tick"
+	// TypeDiagnosticsCleanup expires and deletes diagnostic requests.
+	TypeDiagnosticsCleanup = "maintenance:diagnostics"
+	// TypeAuditRetention deletes audit entries past their retention.
+	TypeAuditRetention = "maintenance:audit_retention"
+)
+
+// QueueName is the queue of one broker deployment: its database and
+// schema. Tenants (and test stacks) sharing one Redis never take each
+// other's tasks, because a task only means something to the database whose
+// rows it names.
+func QueueName(databaseURL, schema string) string {
+	db := "brokkr"
+	if u, err := url.Parse(databaseURL); err == nil && strings.Trim(u.Path, "/") != "" {
+		db = strings.Trim(u.Path, "/")
+	}
+	q := "brokkr:" + db
+	if schema != "" {
+		q += "." + schema
+	}
+	return q
+}
+
+// ConnOpt turns a redis.url into asynq's connection options; asynq then
+// owns (and closes) its own connections.
+func ConnOpt(redisURL string) (asynqlib.RedisConnOpt, error) {
+	o, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	return asynqlib.RedisClientOpt{Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password,
+		DB: o.DB, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		PoolSize: o.PoolSize, TLSConfig: o.TLSConfig}, nil
+}
+
+// RetryPayload names the retry a TypeReleaseRetry task releases.
+type RetryPayload struct {
+	WorkOrderID string `json:"work_order_id"`
+	RetryCount  int    `json:"retry_count"`
+}
+
+// newTask builds a task whose headers carry the caller's trace context, so
+// a trace continues from the api request into the worker.
+func newTask(ctx context.Context, typ string, payload []byte) *asynqlib.Task {
+	h := propagation.MapCarrier{}
+	otel.GetTextMapPropagator().Inject(ctx, h)
+	return asynqlib.NewTaskWithHeaders(typ, payload, h)
+}
+
+// taskContext restores the trace context a task carries.
+func taskContext(ctx context.Context, t *asynqlib.Task) context.Context {
+	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(t.Headers()))
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("asynq: marshal %T: %v", v, err)) // plain structs always marshal
+	}
+	return b
+}
+
+// slogLogger routes asynq's logs to slog.
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) emit(level slog.Level, args []any) {
+	l.log.Log(context.Background(), level, strings.TrimSpace(fmt.Sprint(args...)), "component", "asynq")
+}
+
+func (l slogLogger) Debug(args ...any) { l.emit(slog.LevelDebug, args) }
+func (l slogLogger) Info(args ...any)  { l.emit(slog.LevelInfo, args) }
+func (l slogLogger) Warn(args ...any)  { l.emit(slog.LevelWarn, args) }
+func (l slogLogger) Error(args ...any) { l.emit(slog.LevelError, args) }
+
+// Fatal is logged as an error: asynq's own code never calls it, and a
+// library must not end the process.
+func (l slogLogger) Fatal(args ...any) { l.emit(slog.LevelError, args) }
+
+func logLevel(log *slog.Logger) asynqlib.LogLevel {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return asynqlib.DebugLevel
+	}
+	return asynqlib.InfoLevel
+}
+
+func orDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
+
+// every renders an interval as an asynq (robfig/cron) spec; cron cannot go
+// below one second.
+func every(d time.Duration) string {
+	if d < time.Second {
+		d = time.Second
+	}
+	return "@every " + d.Truncate(time.Second).String()
+}
