@@ -20,8 +20,10 @@ type Settings struct {
 	Auth      Auth      `koanf:"auth"`
 	// Templating locates the templating service.
 	Templating Templating `koanf:"templating"`
-	Agent      Agent      `koanf:"agent"`
-	TLS        TLS        `koanf:"tls"`
+	// Scheduler configures the work-order-scheduler service.
+	Scheduler Scheduler `koanf:"scheduler"`
+	Agent     Agent     `koanf:"agent"`
+	TLS       TLS       `koanf:"tls"`
 }
 
 // Database configures PostgreSQL.

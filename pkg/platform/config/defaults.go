@@ -64,6 +64,15 @@ func Defaults() Settings {
 			RenderTimeoutMillis: 2000,
 			MaxOutputBytes:      1 << 20,
 		},
+		Scheduler: Scheduler{
+			Addr:        "127.0.0.1:3300",
+			Concurrency: 10,
+			// The original's fixed work-order maintenance period.
+			MaintenanceIntervalSeconds: 10,
+			ScheduleIntervalSeconds:    1,
+			// The original's fixed audit cleanup period (daily).
+			AuditCleanupIntervalSeconds: 86400,
+		},
 		Agent: Agent{
 			BrokerURL:       "http://localhost:3000",
 			AgentName:       "DEFAULT",

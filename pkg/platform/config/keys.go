@@ -39,6 +39,10 @@ var hotKeys = []string{
 	"broker.webhook_cleanup_retention_days",
 	"cors.allowed_origins",
 	"cors.max_age_seconds",
+	// The work-order-scheduler re-reads its periods on every sync.
+	"scheduler.maintenance_interval_seconds",
+	"scheduler.schedule_interval_seconds",
+	"scheduler.audit_cleanup_interval_seconds",
 }
 
 // commaLists accept a comma-separated string in place of a list; the original

@@ -153,6 +153,11 @@ func (s Settings) Validate() error {
 	v.hostPort("templating.addr", s.Templating.Addr)
 	v.positive("templating.render_timeout_millis", s.Templating.RenderTimeoutMillis)
 	v.positive("templating.max_output_bytes", s.Templating.MaxOutputBytes)
+	v.hostPort("scheduler.addr", s.Scheduler.Addr)
+	v.positive("scheduler.concurrency", s.Scheduler.Concurrency)
+	v.positive("scheduler.maintenance_interval_seconds", s.Scheduler.MaintenanceIntervalSeconds)
+	v.positive("scheduler.schedule_interval_seconds", s.Scheduler.ScheduleIntervalSeconds)
+	v.positive("scheduler.audit_cleanup_interval_seconds", s.Scheduler.AuditCleanupIntervalSeconds)
 	v.positive("auth.failure_limit", s.Auth.FailureLimit)
 	v.positive("auth.failure_window_seconds", s.Auth.FailureWindowSeconds)
 
