@@ -183,6 +183,12 @@ func waitReady(t *testing.T, url string, p *proc) {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, "BROKKR_CONFIG_WATCHER_ENABLED=false")
+}
+
+// newStackWith starts the stack with extra environment entries.
+func newStackWith(t *testing.T, extra ...string) *stack {
+	t.Helper()
 	dbURL := freshDatabase(t)
 	apiPort, authPort, tplPort := freePort(t), freePort(t), freePort(t)
 	pakFile := filepath.Join(t.TempDir(), "admin.pak")
@@ -198,8 +204,8 @@ func newStack(t *testing.T) *stack {
 		"BROKKR__BROKER__ADMIN_PAK_FILE="+pakFile,
 		fmt.Sprintf("BROKKR__TEMPLATING__ADDR=127.0.0.1:%d", tplPort),
 		fmt.Sprintf("BROKKR__TEMPLATING__URL=http://127.0.0.1:%d", tplPort),
-		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 	)
+	env = append(env, extra...)
 	s := &stack{t: t, env: env, apiURL: fmt.Sprintf("http://127.0.0.1:%d", apiPort), authURL: fmt.Sprintf("http://127.0.0.1:%d", authPort)}
 	s.templatingURL = fmt.Sprintf("http://127.0.0.1:%d", tplPort)
 	s.templating = start(t, env, "templating", "serve")
