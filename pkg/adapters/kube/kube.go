@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -82,6 +83,17 @@ type Options struct {
 	Timeout time.Duration
 	// UserAgent names the client in the apiserver's audit log.
 	UserAgent string
+	// Logger receives the apiserver's warning headers (deprecated APIs) at
+	// debug level instead of klog's stderr; nil discards them.
+	Logger *slog.Logger
+}
+
+type warningLogger struct{ log *slog.Logger }
+
+func (w warningLogger) HandleWarningHeader(code int, agent, text string) {
+	if w.log != nil && code == 299 && text != "" {
+		w.log.Debug("kubernetes API warning", "warning", text)
+	}
 }
 
 // Client talks to one cluster.
@@ -115,6 +127,7 @@ func New(cfg *rest.Config, opts Options) (*Client, error) {
 	if opts.UserAgent != "" {
 		c.UserAgent = opts.UserAgent
 	}
+	c.WarningHandler = warningLogger{log: opts.Logger}
 	dc, err := discovery.NewDiscoveryClientForConfig(c)
 	if err != nil {
 		return nil, fmt.Errorf("kube: discovery client: %w", err)

@@ -21,7 +21,19 @@ import (
 // seeing SQL.
 type Store struct {
 	db *sqlx.DB
+	// onOutboxCommit runs after a commit that wrote outbox events (the
+	// webhook relay's "right after commit" trigger); nil means nobody
+	// listens and the relay's periodic sweep alone moves events on.
+	onOutboxCommit func(ctx context.Context)
 }
+
+// OnOutboxCommit registers fn to run after every committed transaction that
+// wrote outbox events (and after an Emit outside a transaction). fn must
+// not block: it runs on the request path.
+func (s *Store) OnOutboxCommit(fn func(ctx context.Context)) { s.onOutboxCommit = fn }
+
+// emittedKey marks, inside InTx, that the transaction wrote an event.
+type emittedKey struct{}
 
 // NewStore wraps a pool.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
@@ -54,12 +66,17 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+	emitted := new(bool)
+	txCtx := context.WithValue(context.WithValue(ctx, txKey{}, tx), emittedKey{}, emitted)
+	if err := fn(txCtx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return mapErr(fmt.Errorf("commit: %w", err))
+	}
+	if *emitted && s.onOutboxCommit != nil {
+		s.onOutboxCommit(ctx)
 	}
 	return nil
 }
@@ -116,5 +133,13 @@ func (s *Store) Emit(ctx context.Context, ev event.Event) error {
 	_, err = s.q(ctx).ExecContext(ctx,
 		`INSERT INTO outbox_events (id, event_type, payload, created_at) VALUES ($1, $2, $3::jsonb, $4)`,
 		ev.ID, ev.Type, string(payload), ev.Timestamp)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	if emitted, ok := ctx.Value(emittedKey{}).(*bool); ok {
+		*emitted = true
+	} else if s.onOutboxCommit != nil {
+		s.onOutboxCommit(ctx)
+	}
+	return nil
 }

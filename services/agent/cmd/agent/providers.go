@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
@@ -15,13 +17,13 @@ func provideBroker(s agent.Settings) (*broker.Client, error) {
 
 // provideKubeFactory defers loading the cluster configuration until the
 // broker accepted the agent, as the original orders start-up.
-func provideKubeFactory(s agent.Settings) agent.KubeFactory {
+func provideKubeFactory(s agent.Settings, log *slog.Logger) agent.KubeFactory {
 	return func() (*kube.Client, error) {
 		cfg, err := kube.LoadRESTConfig(s.KubeconfigPath)
 		if err != nil {
 			return nil, err
 		}
-		return kube.New(cfg, kube.Options{UserAgent: "brokkr-agent/" + s.Version})
+		return kube.New(cfg, kube.Options{UserAgent: "brokkr-agent/" + s.Version, Logger: log})
 	}
 }
 

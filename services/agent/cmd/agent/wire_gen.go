@@ -18,7 +18,7 @@ func buildAgent(s agent.Settings, log *slog.Logger) (*agent.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	kubeFactory := provideKubeFactory(s)
+	kubeFactory := provideKubeFactory(s, log)
 	registry := provideRegistry()
 	metrics := provideMetrics(registry)
 	v := provideHooks()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/wire"
 
+	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/authclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/templatingclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
@@ -16,11 +17,14 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
@@ -52,6 +56,14 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(targetstate.Waiter), new(*redisadapter.Changes)),
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
+		workorders.NewService, workorders.NewSchedules, provideRetryTimer,
+		health.NewService, diagnostics.NewService,
+		wire.Bind(new(health.Store), new(*postgres.Store)),
+		wire.Bind(new(diagnostics.Store), new(*postgres.Store)),
+		wire.Bind(new(workorders.Store), new(*postgres.Store)),
+		wire.Bind(new(workorders.ScheduleStore), new(*postgres.Store)),
+		wire.Bind(new(workorders.RetryTimer), new(*asynqadapter.Enqueuer)),
+		wire.InterfaceValue(new(workorders.Clock), workorders.SystemClock{}),
 		wire.Struct(new(httpapi.Services), "*"),
 	)
 	return nil, nil, nil

@@ -12,10 +12,13 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 	"log/slog"
@@ -47,20 +50,40 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
 	templatingclientClient := provideTemplatingClient(cfg)
 	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
+	healthService := health.NewService(postgresStore)
+	diagnosticsService := diagnostics.NewService(postgresStore)
+	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	workordersService := workorders.NewService(postgresStore, enqueuer)
+	clock := _wireSystemClockValue
+	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
 	services := httpapi.Services{
-		Auth:         cache,
-		Agents:       service,
-		TargetState:  targetstateService,
-		Generators:   generatorsService,
-		Stacks:       stacksService,
-		AuditLog:     auditlogService,
-		ConfigReload: configreloadService,
-		Templates:    templatesService,
+		Auth:               cache,
+		Agents:             service,
+		TargetState:        targetstateService,
+		Generators:         generatorsService,
+		Stacks:             stacksService,
+		AuditLog:           auditlogService,
+		ConfigReload:       configreloadService,
+		Templates:          templatesService,
+		Health:             healthService,
+		Diagnostics:        diagnosticsService,
+		WorkOrders:         workordersService,
+		WorkOrderSchedules: schedules,
 	}
 	engine := provideEngine(cfg, store, log, registry, db, client, services)
 	mainApp := provideServer(cfg, engine)
 	return mainApp, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
 }
+
+var (
+	_wireSystemClockValue = workorders.SystemClock{}
+)

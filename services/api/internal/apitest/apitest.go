@@ -29,11 +29,14 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -48,6 +51,8 @@ type Env struct {
 	Store    *postgres.Store
 	Changes  *redisadapter.Changes
 	Server   *httptest.Server
+	// Queue is the asynq queue this api arms work-order retry timers on.
+	Queue string
 }
 
 // RedisURL is the Redis the tests use (BROKKR_TEST_REDIS_URL overrides).
@@ -80,7 +85,9 @@ func (staticReloader) Reload() ([]config.Change, error) { return nil, nil }
 type Option func(*options)
 
 type options struct {
-	renderer templates.Renderer
+	renderer   templates.Renderer
+	retryTimer workorders.RetryTimer
+	clock      workorders.Clock
 }
 
 // WithRenderer replaces the in-process templating use case (e.g. with the
@@ -136,20 +143,25 @@ func New(t testing.TB, opts ...Option) *Env {
 	inval := localInvalidator{cache: cache}
 
 	stackSvc := stacks.NewService(store, changes)
+	orders, schedules, queue := workOrderServices(t, store, o, log)
 	r := gin.New()
 	httpapi.Register(r, httpapi.Services{
-		Auth:         cache,
-		Agents:       agents.NewService(store, issuer, inval, changes),
-		TargetState:  targetstate.NewService(store, changes),
-		Generators:   generators.NewService(store, issuer, inval, changes),
-		Stacks:       stackSvc,
-		Templates:    templates.NewService(store, o.renderer, stackSvc),
-		AuditLog:     auditlog.NewService(store),
-		ConfigReload: configreload.NewService(staticReloader{}, inval, store),
+		Auth:               cache,
+		Agents:             agents.NewService(store, issuer, inval, changes),
+		TargetState:        targetstate.NewService(store, changes),
+		Generators:         generators.NewService(store, issuer, inval, changes),
+		Stacks:             stackSvc,
+		Templates:          templates.NewService(store, o.renderer, stackSvc),
+		Health:             health.NewService(store),
+		Diagnostics:        diagnostics.NewService(store),
+		AuditLog:           auditlog.NewService(store),
+		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
+		WorkOrders:         orders,
+		WorkOrderSchedules: schedules,
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Server: srv}
+	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Server: srv, Queue: queue}
 }
 
 // Response is a decoded answer.

@@ -133,6 +133,20 @@ func (f *matrixFixture) template() string {
 	return f.tpl
 }
 
+// diagnostic creates a diagnostic request for agent A on the fixture's
+// object, claimed by A when state is "claimed".
+func (f *matrixFixture) diagnostic(state string) string {
+	var out struct {
+		ID string `json:"id"`
+	}
+	f.e.Must(201, "POST", v1+"/deployment-objects/"+f.object+"/diagnostics", f.e.AdminPAK,
+		map[string]any{"agent_id": f.a.ID}).JSON(f.e.T, &out)
+	if state == "claimed" {
+		f.e.Must(200, "POST", v1+"/diagnostics/"+out.ID+"/claim", f.a.PAK, nil)
+	}
+	return out.ID
+}
+
 func templatePath(suffix string) func(*matrixFixture, who) call {
 	return func(f *matrixFixture, _ who) call { return call{path: v1 + "/templates/" + f.template() + suffix} }
 }
@@ -154,7 +168,7 @@ func roleRows() []roleRow {
 	genPath := func(suffix string) func(*matrixFixture, who) call {
 		return func(f *matrixFixture, _ who) call { return call{path: v1 + "/generators/" + f.g.ID + suffix} }
 	}
-	return []roleRow{
+	rows := []roleRow{
 		{"POST", "/auth/pak", everyone, path("/auth/pak")},
 
 		{"GET", "/agents", adminOnly, path("/agents")},
@@ -332,9 +346,34 @@ func roleRows() []roleRow {
 				body: map[string]any{"template_id": f.newTemplate(unique("inst")), "parameters": map[string]string{"name": unique("cm")}}}
 		}},
 
+		{"PATCH", "/agents/:id/health-status", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/agents/" + f.a.ID + "/health-status", body: map[string]any{
+				"deployment_objects": []map[string]any{{"id": f.object, "status": "healthy"}}}}
+		}},
+		{"GET", "/deployment-objects/:id/health", adminOnly, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/deployment-objects/" + f.object + "/health"}
+		}},
+		{"GET", "/stacks/:id/health", adminOnly, stackPath("/health")},
+		{"POST", "/deployment-objects/:id/diagnostics", [numWho]int{201, 403, 403, 403, 403}, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/deployment-objects/" + f.object + "/diagnostics", body: map[string]any{"agent_id": f.a.ID}}
+		}},
+		{"GET", "/agents/:id/diagnostics/pending", adminOrOwnAgent, agentPath("/diagnostics/pending")},
+		{"GET", "/diagnostics/:id", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/diagnostics/" + f.diagnostic("")}
+		}},
+		{"POST", "/diagnostics/:id/claim", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/diagnostics/" + f.diagnostic("") + "/claim"}
+		}},
+		// Only the request's agent may submit; the admin gets 403 too.
+		{"POST", "/diagnostics/:id/result", [numWho]int{403, 201, 403, 403, 403}, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/diagnostics/" + f.diagnostic("claimed") + "/result", body: map[string]any{
+				"pod_statuses": "[]", "events": "[]"}}
+		}},
+
 		{"GET", "/admin/audit-logs", adminOnly, path("/admin/audit-logs")},
 		{"POST", "/admin/config/reload", adminOnly, path("/admin/config/reload")},
 	}
+	return append(rows, workOrderRoleRows()...)
 }
 
 // registeredRoutes lists every "METHOD /path" that httpapi.Register mounts,
@@ -481,6 +520,11 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 				// Nobody but the agent itself may heartbeat, so an unknown
 				// id is forbidden to every caller.
 				pak, want = f.a.PAK, http.StatusForbidden
+			}
+			if route == "POST /work-orders/:id/progress" {
+				// Only agents report progress (the admin is refused before
+				// the lookup); an agent reporting on an unknown order gets 404.
+				pak = f.a.PAK
 			}
 			r := e.Do(method, v1+fill(unknown), pak, bodies[route])
 			wantError(t, r, want, route+" with an unknown id")

@@ -10,10 +10,13 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
@@ -27,6 +30,14 @@ type Services struct {
 	AuditLog     *auditlog.Service
 	ConfigReload *configreload.Service
 	Templates    *templates.Service
+	// Health and Diagnostics serve deployment health and on-demand
+	// diagnostics (health.go).
+	Health      *health.Service
+	Diagnostics *diagnostics.Service
+	// WorkOrders and WorkOrderSchedules serve /work-orders, /work-order-log
+	// and /work-order-schedules (workorders.go).
+	WorkOrders         *workorders.Service
+	WorkOrderSchedules *workorders.Schedules
 }
 
 // Register mounts every /api/v1 route on r. Extra middleware (CORS) runs
@@ -49,6 +60,14 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	stackOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 		_, err := s.Stacks.Get(ctx, p, id)
 		return err
+	})
+	objectFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := s.Stacks.GetDeploymentObject(ctx, p, id)
+		return err
+	})
+	// Only the request's agent submits a result; load before the body.
+	diagnosticOwner := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		return s.Diagnostics.CheckSubmit(ctx, p, id)
 	})
 	templateOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 		return s.Templates.CheckModify(ctx, p, id)
@@ -103,6 +122,16 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.POST("/stacks/:id/deployment-objects", adminOrGenerator, stackOwned, st.createDeploymentObject)
 	v1.GET("/deployment-objects/:id", st.getDeploymentObject)
 
+	hd := healthHandlers{health: s.Health, diagnostics: s.Diagnostics}
+	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, hd.report)
+	v1.GET("/deployment-objects/:id/health", adminOnly, hd.object)
+	v1.GET("/stacks/:id/health", adminOnly, hd.stack)
+	v1.POST("/deployment-objects/:id/diagnostics", adminOnly, objectFound, hd.requestDiagnostics)
+	v1.GET("/agents/:id/diagnostics/pending", agentAdminOrSelf, agentFound, hd.pendingDiagnostics)
+	v1.GET("/diagnostics/:id", hd.getDiagnostic)
+	v1.POST("/diagnostics/:id/claim", hd.claimDiagnostic)
+	v1.POST("/diagnostics/:id/result", diagnosticOwner, hd.submitDiagnostic)
+
 	tp := templateHandlers{svc: s.Templates}
 	v1.GET("/templates", templateRole, tp.list)
 	v1.POST("/templates", templateRole, tp.create)
@@ -117,6 +146,8 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.POST("/templates/:id/annotations", templateRole, templateOwned, tp.addAnnotation)
 	v1.DELETE("/templates/:id/annotations/:key", templateRole, tp.removeAnnotation)
 	v1.POST("/stacks/:id/deployment-objects/from-template", adminOrGenerator, stackOwned, tp.instantiate)
+
+	registerWorkOrders(v1, s)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -1,0 +1,138 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// OutboxSignal tells the webhook relay that outbox events were committed,
+// so it moves them on at once instead of at its next sweep. api publishes
+// (Notify, after commit), webhook-dispatch listens (Wake). A signal carries
+// no data and may be lost or repeated: the relay always reads the outbox
+// table itself, and its periodic sweep catches whatever a lost signal
+// would have announced.
+type OutboxSignal struct {
+	client  *goredis.Client
+	channel string
+	log     *slog.Logger
+	pending chan struct{}
+	healthy atomic.Bool
+}
+
+// NewOutboxSignal returns the signal of one tenant (schema).
+func NewOutboxSignal(client *goredis.Client, tenant string, log *slog.Logger) *OutboxSignal {
+	if tenant == "" {
+		tenant = "public"
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &OutboxSignal{client: client, channel: "brokkr:" + tenant + ":outbox", log: log, pending: make(chan struct{}, 1)}
+}
+
+// Channel is the pub/sub channel used.
+func (o *OutboxSignal) Channel() string { return o.channel }
+
+// Notify asks for a publish and returns at once: it runs on the request
+// path right after commit, and a burst of commits coalesces into few
+// messages. Run does the publishing.
+func (o *OutboxSignal) Notify() {
+	select {
+	case o.pending <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes requested signals until ctx ends. A failed publish is
+// dropped (the sweep covers it).
+func (o *OutboxSignal) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.pending:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := o.client.Publish(pctx, o.channel, "1").Err(); err != nil && ctx.Err() == nil {
+				o.log.Debug("outbox signal not published; the relay sweep will pick the events up", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Healthy reports whether Wake's subscription is active.
+func (o *OutboxSignal) Healthy() bool { return o.healthy.Load() }
+
+// Wake subscribes until ctx ends and returns a channel that receives a
+// value for each signal (coalesced), and once after every (re)subscription,
+// since anything published while the subscription was down is lost.
+func (o *OutboxSignal) Wake(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case out <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		backoff := 100 * time.Millisecond
+		for ctx.Err() == nil {
+			err := o.subscribeOnce(ctx, poke, func() { backoff = 100 * time.Millisecond })
+			o.healthy.Store(false)
+			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
+				return
+			}
+			o.log.Debug("outbox signal subscription lost; relying on the sweep", "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}()
+	return out
+}
+
+// subscribeOnce runs one subscription until it fails. go-redis reconnects
+// a subscription by itself; the "subscribe" confirmation that follows
+// every (re)connection pokes the relay, since messages published meanwhile
+// are lost.
+func (o *OutboxSignal) subscribeOnce(ctx context.Context, poke, up func()) error {
+	ps := o.client.Subscribe(ctx, o.channel)
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	pingPending := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
+		if err != nil {
+			var ne net.Error
+			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() && !pingPending {
+				if err := ps.Ping(ctx); err != nil {
+					return err
+				}
+				pingPending = true
+				continue
+			}
+			return err
+		}
+		pingPending = false
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" {
+				o.healthy.Store(true)
+				up()
+				poke()
+			}
+		case *goredis.Message:
+			poke()
+		}
+	}
+}

@@ -1,0 +1,215 @@
+// Package health holds the deployment-health use cases: agents report the
+// health of what they applied; admins read it per object and per stack. A
+// transition to failing emits deployment.failed (DECISIONS 31).
+package health
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/health"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+)
+
+// Store is the persistence the health use cases need.
+type Store interface {
+	journal.Transactor
+	journal.Recorder
+	// UpsertHealth stores r for (agent, object) and returns the status it
+	// replaced ("" when there was none).
+	UpsertHealth(ctx context.Context, r health.Record) (previous string, err error)
+	ObjectHealth(ctx context.Context, objectID uuid.UUID) ([]health.Record, error)
+	StackHealth(ctx context.Context, stackID uuid.UUID) ([]health.Record, error)
+	DeploymentObjectExists(ctx context.Context, id uuid.UUID) (bool, error)
+	StackExists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// Service implements the health use cases.
+type Service struct{ store Store }
+
+// NewService wires the use cases.
+func NewService(store Store) *Service { return &Service{store: store} }
+
+// MaxReports bounds one report so a client cannot hold a transaction open
+// over an unbounded batch.
+const MaxReports = 1000
+
+// Report is one entry of PATCH /agents/{id}/health-status.
+type Report struct {
+	DeploymentObjectID uuid.UUID
+	Status             string
+	// Summary is a JSON object ({pods_ready, pods_total, conditions,
+	// resources?}); a JSON string holding an object is accepted too, as the
+	// original's agent sent it.
+	Summary   json.RawMessage
+	CheckedAt time.Time
+}
+
+// ReportHealth stores an agent's health reports in one transaction.
+func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentID uuid.UUID, reports []Report) error {
+	if !p.IsAdmin() && !p.IsAgent(agentID) {
+		return domain.Forbidden("Unauthorized")
+	}
+	if len(reports) > MaxReports {
+		return domain.Invalid(fmt.Sprintf("at most %d reports per request", MaxReports))
+	}
+	records := make([]health.Record, len(reports))
+	for i, r := range reports {
+		if !health.Valid(r.Status) {
+			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].status must be healthy, degraded, failing or unknown", i))
+		}
+		if r.DeploymentObjectID == uuid.Nil {
+			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].id is required", i))
+		}
+		summary, err := normaliseSummary(r.Summary)
+		if err != nil {
+			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].summary: %v", i, err))
+		}
+		checked := r.CheckedAt
+		if checked.IsZero() {
+			checked = time.Now()
+		}
+		records[i] = health.Record{AgentID: agentID, DeploymentObjectID: r.DeploymentObjectID, Status: r.Status,
+			Summary: summary, CheckedAt: checked}
+	}
+	return s.store.InTx(ctx, func(ctx context.Context) error {
+		for _, r := range records {
+			prev, err := s.store.UpsertHealth(ctx, r)
+			if err != nil {
+				return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found: "+r.DeploymentObjectID.String())
+			}
+			if r.Status == health.Failing && prev != health.Failing {
+				ev := event.New(event.DeploymentFailed, map[string]any{
+					"agent_id": agentID, "deployment_object_id": r.DeploymentObjectID, "status": r.Status,
+					"reason": "health", "error": "deployment health is failing", "summary": r.Summary,
+					"checked_at": r.CheckedAt,
+				})
+				if err := s.store.Emit(ctx, ev); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// normaliseSummary accepts null, an object, or a string holding an object.
+func normaliseSummary(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		raw = json.RawMessage(s)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("must be a JSON object")
+	}
+	return json.Marshal(obj)
+}
+
+// ObjectHealthView is GET /deployment-objects/{id}/health.
+type ObjectHealthView struct {
+	DeploymentObjectID uuid.UUID       `json:"deployment_object_id"`
+	HealthRecords      []health.Record `json:"health_records"`
+	OverallStatus      string          `json:"overall_status"`
+}
+
+// ObjectHealth returns every agent's health of one object (admin only).
+func (s *Service) ObjectHealth(ctx context.Context, p identity.Principal, id uuid.UUID) (ObjectHealthView, error) {
+	if !p.IsAdmin() {
+		return ObjectHealthView{}, domain.Forbidden("Unauthorized")
+	}
+	ok, err := s.store.DeploymentObjectExists(ctx, id)
+	if err != nil {
+		return ObjectHealthView{}, err
+	}
+	if !ok {
+		return ObjectHealthView{}, domain.NotFound("Deployment object not found")
+	}
+	recs, err := s.store.ObjectHealth(ctx, id)
+	if err != nil {
+		return ObjectHealthView{}, err
+	}
+	statuses := make([]string, len(recs))
+	for i, r := range recs {
+		statuses[i] = r.Status
+	}
+	return ObjectHealthView{DeploymentObjectID: id, HealthRecords: recs, OverallStatus: health.Overall(statuses...)}, nil
+}
+
+// ObjectSummary is one object in a stack's health view.
+type ObjectSummary struct {
+	ID             uuid.UUID `json:"id"`
+	Status         string    `json:"status"`
+	HealthyAgents  int       `json:"healthy_agents"`
+	DegradedAgents int       `json:"degraded_agents"`
+	FailingAgents  int       `json:"failing_agents"`
+}
+
+// StackHealthView is GET /stacks/{id}/health.
+type StackHealthView struct {
+	StackID           uuid.UUID       `json:"stack_id"`
+	OverallStatus     string          `json:"overall_status"`
+	DeploymentObjects []ObjectSummary `json:"deployment_objects"`
+}
+
+// StackHealth aggregates the health of a stack's live objects (admin only).
+func (s *Service) StackHealth(ctx context.Context, p identity.Principal, id uuid.UUID) (StackHealthView, error) {
+	if !p.IsAdmin() {
+		return StackHealthView{}, domain.Forbidden("Unauthorized")
+	}
+	ok, err := s.store.StackExists(ctx, id)
+	if err != nil {
+		return StackHealthView{}, err
+	}
+	if !ok {
+		return StackHealthView{}, domain.NotFound("Stack not found")
+	}
+	recs, err := s.store.StackHealth(ctx, id)
+	if err != nil {
+		return StackHealthView{}, err
+	}
+	view := StackHealthView{StackID: id, DeploymentObjects: []ObjectSummary{}}
+	index := map[uuid.UUID]int{}
+	perObject := map[uuid.UUID][]string{}
+	var all []string
+	for _, r := range recs {
+		i, ok := index[r.DeploymentObjectID]
+		if !ok {
+			i = len(view.DeploymentObjects)
+			index[r.DeploymentObjectID] = i
+			view.DeploymentObjects = append(view.DeploymentObjects, ObjectSummary{ID: r.DeploymentObjectID})
+		}
+		o := &view.DeploymentObjects[i]
+		switch r.Status {
+		case health.Healthy:
+			o.HealthyAgents++
+		case health.Degraded:
+			o.DegradedAgents++
+		case health.Failing:
+			o.FailingAgents++
+		}
+		perObject[r.DeploymentObjectID] = append(perObject[r.DeploymentObjectID], r.Status)
+		all = append(all, r.Status)
+	}
+	for i := range view.DeploymentObjects {
+		o := &view.DeploymentObjects[i]
+		o.Status = health.Overall(perObject[o.ID]...)
+	}
+	view.OverallStatus = health.Overall(all...)
+	return view, nil
+}

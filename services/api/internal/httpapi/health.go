@@ -1,0 +1,130 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
+)
+
+type healthHandlers struct {
+	health      *health.Service
+	diagnostics *diagnostics.Service
+}
+
+// report answers PATCH /agents/{id}/health-status.
+func (h healthHandlers) report(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		DeploymentObjects []struct {
+			ID        uuid.UUID       `json:"id"`
+			Status    string          `json:"status"`
+			Summary   json.RawMessage `json:"summary"`
+			CheckedAt time.Time       `json:"checked_at"`
+		} `json:"deployment_objects"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	reports := make([]health.Report, len(body.DeploymentObjects))
+	for i, d := range body.DeploymentObjects {
+		reports[i] = health.Report{DeploymentObjectID: d.ID, Status: d.Status, Summary: d.Summary, CheckedAt: d.CheckedAt}
+	}
+	if err := h.health.ReportHealth(c.Request.Context(), principal(c), id, reports); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"updated": len(reports)})
+}
+
+func (h healthHandlers) object(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.health.ObjectHealth(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, v, err)
+}
+
+func (h healthHandlers) stack(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.health.StackHealth(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, v, err)
+}
+
+func (h healthHandlers) requestDiagnostics(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		AgentID          uuid.UUID `json:"agent_id"`
+		RequestedBy      *string   `json:"requested_by"`
+		RetentionMinutes *int      `json:"retention_minutes"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	r, err := h.diagnostics.Create(c.Request.Context(), principal(c), id, diagnostics.CreateInput{
+		AgentID: body.AgentID, RequestedBy: body.RequestedBy, RetentionMinutes: body.RetentionMinutes})
+	respond(c, http.StatusCreated, r, err)
+}
+
+func (h healthHandlers) getDiagnostic(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := h.diagnostics.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, v, err)
+}
+
+func (h healthHandlers) pendingDiagnostics(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.diagnostics.Pending(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h healthHandlers) claimDiagnostic(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	r, err := h.diagnostics.Claim(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, r, err)
+}
+
+func (h healthHandlers) submitDiagnostic(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var body struct {
+		PodStatuses json.RawMessage `json:"pod_statuses"`
+		Events      json.RawMessage `json:"events"`
+		LogTails    json.RawMessage `json:"log_tails"`
+		Error       *string         `json:"error"`
+		CollectedAt time.Time       `json:"collected_at"`
+	}
+	if !bindJSON(c, &body) {
+		return
+	}
+	res, err := h.diagnostics.SubmitResult(c.Request.Context(), principal(c), id, diagnostics.ResultInput{
+		PodStatuses: body.PodStatuses, Events: body.Events, LogTails: body.LogTails, Error: body.Error,
+		CollectedAt: body.CollectedAt})
+	respond(c, http.StatusCreated, res, err)
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	asynqlib "github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+
+	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/services/work-order-scheduler/internal/tasks"
+)
+
+// app is what main runs: the ops listener and one scheduler replica.
+type app struct {
+	server    *http.Server
+	scheduler *tasks.Scheduler
+}
+
+// queueName is this deployment's asynq queue (shared with the api).
+type queueName string
+
+func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
+	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
+		MaxOpenConns: cfg.Database.MaxOpenConns})
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
+	}
+	return db, func() { _ = db.Close() }, nil
+}
+
+func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
+	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
+	if err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+	}
+	return opt, nil
+}
+
+func provideQueue(cfg config.Settings) queueName {
+	return queueName(asynqadapter.QueueName(cfg.Database.URL, cfg.Database.Schema))
+}
+
+// provideEnqueuer arms retry timers: for claims this replica expires, and
+// again for timers that fired before the database said the retry was due.
+func provideEnqueuer(conn asynqlib.RedisConnOpt, q queueName, log *slog.Logger) (*asynqadapter.Enqueuer, func()) {
+	e := asynqadapter.NewEnqueuer(conn, string(q), log)
+	return e, func() { _ = e.Close() }
+}
+
+func provideClock() workorders.Clock { return workorders.SystemClock{} }
+
+func provideHousekeeping(store *postgres.Store, live *config.Store) *maintenance.Service {
+	return maintenance.NewService(store, tasks.Retention(live.Current))
+}
+
+func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
+
+func provideMetrics(reg *prometheus.Registry) *tasks.Metrics { return tasks.NewMetrics(reg) }
+
+// provideScheduler builds the replica and checks Redis, so an unreachable
+// Redis at start-up exits 69 like an unreachable database.
+func provideScheduler(orders *workorders.Service, schedules *workorders.Schedules,
+	house *maintenance.Service, timer *asynqadapter.Enqueuer, conn asynqlib.RedisConnOpt, q queueName,
+	cfg config.Settings, live *config.Store, metrics *tasks.Metrics, log *slog.Logger) (*tasks.Scheduler, error) {
+	s, err := tasks.New(orders, schedules, house, timer, tasks.Options{
+		Conn: conn, Queue: string(q), Concurrency: cfg.Scheduler.Concurrency, Settings: live.Current,
+		Log: log, Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(); err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
+	}
+	return s, nil
+}
+
+func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *tasks.Scheduler) *gin.Engine {
+	e := httpserver.New(httpserver.Options{Service: "brokkr-work-order-scheduler", Logger: log,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+	httpserver.Mount(e, httpserver.Ops{
+		Ready: []httpserver.Check{
+			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+			{Name: "redis", Probe: func(context.Context) error { return s.Ping() }},
+		},
+		Metrics: reg,
+		Logger:  log,
+	})
+	return e
+}
+
+func provideApp(cfg config.Settings, e *gin.Engine, s *tasks.Scheduler) *app {
+	return &app{server: httpserver.NewServer(cfg.Scheduler.Addr, e), scheduler: s}
+}
+
+// shutdownTimeout is the drain budget of the ops listener.
+func shutdownTimeout(cfg config.Settings) time.Duration {
+	return time.Duration(cfg.HTTP.ShutdownTimeoutSeconds) * time.Second
+}

@@ -1,0 +1,198 @@
+// Package tasks is the work-order-scheduler's driving adapter: the asynq
+// handlers that call the work-order, schedule and housekeeping use cases,
+// and the periodic scheduler that enqueues them. Every replica runs both;
+// the use cases make concurrent runs safe (single guarded statements, SKIP
+// LOCKED, a unique key per schedule window), so replicas need no leader.
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	asynqlib "github.com/hibiken/asynq"
+
+	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
+	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+)
+
+// Options configure a Scheduler.
+type Options struct {
+	Conn  asynqlib.RedisConnOpt
+	Queue string
+	// Concurrency is how many tasks run at once.
+	Concurrency int
+	// PollInterval: how often the worker looks for due tasks (0: 1 s).
+	PollInterval time.Duration
+	// SyncInterval: how often the periodic task list is re-read from the
+	// live settings (0: 10 s).
+	SyncInterval time.Duration
+	// Settings returns the live configuration (config.Store.Current).
+	Settings func() config.Settings
+	Log      *slog.Logger
+	Metrics  *Metrics
+}
+
+// Scheduler is one replica: an asynq worker plus a periodic scheduler.
+type Scheduler struct {
+	orders    *workorders.Service
+	schedules *workorders.Schedules
+	house     *maintenance.Service
+	timer     workorders.RetryTimer
+	settings  func() config.Settings
+	metrics   *Metrics
+	log       *slog.Logger
+
+	worker   *asynqadapter.Worker
+	periodic *asynqadapter.Periodic
+}
+
+// New builds a replica. timer re-arms retry timers that fired early.
+func New(orders *workorders.Service, schedules *workorders.Schedules, house *maintenance.Service,
+	timer workorders.RetryTimer, o Options) (*Scheduler, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	s := &Scheduler{orders: orders, schedules: schedules, house: house, timer: timer, settings: o.Settings,
+		metrics: o.Metrics, log: log}
+	s.worker = asynqadapter.NewWorker(o.Conn, o.Queue, asynqadapter.WorkerOptions{
+		Concurrency: o.Concurrency, PollInterval: o.PollInterval, Logger: log, Observe: o.Metrics.observe})
+	s.worker.Handle(asynqadapter.TypeReleaseRetry, s.releaseRetry)
+	s.worker.Handle(asynqadapter.TypeWorkOrderMaintenance, s.workOrderMaintenance)
+	s.worker.Handle(asynqadapter.TypeScheduleTick, s.scheduleTick)
+	s.worker.Handle(asynqadapter.TypeDiagnosticsCleanup, s.diagnostics)
+	s.worker.Handle(asynqadapter.TypeAuditRetention, s.auditRetention)
+	p, err := asynqadapter.NewPeriodic(o.Conn, o.Queue, s.periodicTasks, o.SyncInterval, log)
+	if err != nil {
+		return nil, err
+	}
+	s.periodic = p
+	return s, nil
+}
+
+// periodicTasks reads the intervals from the live settings, so a reloaded
+// interval applies at the next sync.
+func (s *Scheduler) periodicTasks() []asynqadapter.PeriodicTask {
+	cfg := s.settings()
+	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	return []asynqadapter.PeriodicTask{
+		{Type: asynqadapter.TypeWorkOrderMaintenance, Every: sec(cfg.Scheduler.MaintenanceIntervalSeconds)},
+		{Type: asynqadapter.TypeScheduleTick, Every: sec(cfg.Scheduler.ScheduleIntervalSeconds)},
+		{Type: asynqadapter.TypeDiagnosticsCleanup, Every: sec(cfg.Broker.DiagnosticCleanupIntervalSeconds)},
+		{Type: asynqadapter.TypeAuditRetention, Every: sec(cfg.Scheduler.AuditCleanupIntervalSeconds)},
+	}
+}
+
+// Start starts the worker, then the periodic scheduler (which runs every
+// periodic task once right away).
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.worker.Start(); err != nil {
+		return err
+	}
+	if err := s.periodic.Start(ctx); err != nil {
+		s.worker.Shutdown()
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops enqueuing, then drains running tasks. Tasks that do not
+// finish go back to the queue for another replica or the next start.
+func (s *Scheduler) Shutdown() {
+	s.periodic.Shutdown()
+	s.worker.Shutdown()
+}
+
+// Ping checks Redis (readiness).
+func (s *Scheduler) Ping() error { return s.worker.Ping() }
+
+func (s *Scheduler) releaseRetry(ctx context.Context, payload []byte) error {
+	var p asynqadapter.RetryPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return fmt.Errorf("bad release payload: %v: %w", err, asynqlib.SkipRetry)
+	}
+	id, err := uuid.Parse(p.WorkOrderID)
+	if err != nil {
+		return fmt.Errorf("bad work order id %q: %w", p.WorkOrderID, asynqlib.SkipRetry)
+	}
+	released, due, err := s.orders.ReleaseRetry(ctx, id, p.RetryCount)
+	if err != nil {
+		return err
+	}
+	switch {
+	case released:
+		s.metrics.released.WithLabelValues("timer").Inc()
+		s.log.DebugContext(ctx, "retry released", "work_order_id", id, "retry_count", p.RetryCount)
+	case due != nil:
+		// Redis's clock ran ahead of the database's: wait again.
+		return s.timer.ScheduleRetry(ctx, id, p.RetryCount, *due)
+	}
+	return nil
+}
+
+func (s *Scheduler) workOrderMaintenance(ctx context.Context, _ []byte) error {
+	expired, err := s.orders.ExpireStaleClaims(ctx)
+	s.metrics.expired.Add(float64(expired))
+	if expired > 0 {
+		s.log.InfoContext(ctx, "stale claims expired", "count", expired)
+	}
+	released, serr := s.orders.SweepRetries(ctx)
+	s.metrics.released.WithLabelValues("sweep").Add(float64(released))
+	if released > 0 {
+		s.log.InfoContext(ctx, "due retries released by the sweep", "count", released)
+	}
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+func (s *Scheduler) scheduleTick(ctx context.Context, _ []byte) error {
+	res, err := s.schedules.Tick(ctx)
+	s.metrics.scheduleRuns.WithLabelValues("created").Add(float64(res.Fired))
+	s.metrics.scheduleRuns.WithLabelValues("skipped").Add(float64(res.Skipped))
+	return err
+}
+
+func (s *Scheduler) diagnostics(ctx context.Context, _ []byte) error {
+	res, err := s.house.ExpireDiagnostics(ctx)
+	if res.Skipped {
+		s.log.DebugContext(ctx, "diagnostics housekeeping skipped: no diagnostics tables in this schema")
+		return err
+	}
+	s.metrics.purged.WithLabelValues("diagnostics_expired").Add(float64(res.Expired))
+	s.metrics.purged.WithLabelValues("diagnostics_deleted").Add(float64(res.Deleted))
+	if res.Expired+res.Deleted > 0 {
+		s.log.InfoContext(ctx, "diagnostic requests cleaned up", "expired", res.Expired, "deleted", res.Deleted)
+	}
+	return err
+}
+
+func (s *Scheduler) auditRetention(ctx context.Context, _ []byte) error {
+	n, err := s.house.PurgeAuditLogs(ctx)
+	s.metrics.purged.WithLabelValues("audit_logs_deleted").Add(float64(n))
+	if n > 0 {
+		s.log.InfoContext(ctx, "audit entries past retention deleted", "count", n)
+	}
+	return err
+}
+
+// Retention adapts the live settings to the housekeeping use case.
+func Retention(settings func() config.Settings) func() maintenance.Retention {
+	return func() maintenance.Retention {
+		b := settings().Broker
+		return maintenance.Retention{
+			DiagnosticMaxAge: time.Duration(b.DiagnosticMaxAgeHours) * time.Hour,
+			AuditLog:         time.Duration(b.AuditLogRetentionDays) * 24 * time.Hour,
+		}
+	}
+}
