@@ -36,7 +36,7 @@ test: ## run the whole test suite (starts what it needs)
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(TESTENV_BUILD) >&2; \
 	$(MAKE) --no-print-directory check-generated; \
-	$(GO) vet $(PACKAGES); \
+	$(MAKE) --no-print-directory lint; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES)
 
 .PHONY: test-short

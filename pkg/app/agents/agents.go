@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
@@ -58,16 +59,6 @@ type EventScope struct {
 	GeneratorID *uuid.UUID
 }
 
-// PAKIssuer issues a new PAK and its stored hash (the auth service).
-type PAKIssuer interface {
-	Issue(ctx context.Context) (pak secret.String, hash string, err error)
-}
-
-// Invalidator drops PAK hashes from every api replica's auth cache.
-type Invalidator interface {
-	Invalidate(ctx context.Context, hashes ...string) error
-}
-
 // ChangeNotifier wakes target-state long-polls of an agent after commit.
 type ChangeNotifier interface {
 	AgentChanged(ctx context.Context, agentID uuid.UUID)
@@ -76,13 +67,13 @@ type ChangeNotifier interface {
 // Service implements the agent use cases.
 type Service struct {
 	store   Store
-	paks    PAKIssuer
-	inval   Invalidator
+	paks    authn.PAKIssuer
+	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNotifier) *Service {
+func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
 	return &Service{store: store, paks: paks, inval: inval, changes: changes}
 }
 

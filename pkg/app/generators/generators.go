@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -29,16 +30,6 @@ type Store interface {
 	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
 }
 
-// PAKIssuer issues a new PAK and its stored hash (the auth service).
-type PAKIssuer interface {
-	Issue(ctx context.Context) (pak secret.String, hash string, err error)
-}
-
-// Invalidator drops PAK hashes from every api replica's auth cache.
-type Invalidator interface {
-	Invalidate(ctx context.Context, hashes ...string) error
-}
-
 // ChangeNotifier wakes every target-state long-poll (a generator deletion
 // removes stacks from many agents at once).
 type ChangeNotifier interface {
@@ -48,13 +39,13 @@ type ChangeNotifier interface {
 // Service implements the generator use cases.
 type Service struct {
 	store   Store
-	paks    PAKIssuer
-	inval   Invalidator
+	paks    authn.PAKIssuer
+	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks PAKIssuer, inval Invalidator, changes ChangeNotifier) *Service {
+func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
 	return &Service{store: store, paks: paks, inval: inval, changes: changes}
 }
 
