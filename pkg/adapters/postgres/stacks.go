@@ -166,3 +166,10 @@ func (s *Store) AssociatedStackIDs(ctx context.Context, agentID uuid.UUID) ([]uu
 	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
 	return out, mapErr(err)
 }
+
+// DeploymentObjectRef returns an object whether or not it is soft-deleted.
+func (s *Store) DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+	var d stack.DeploymentObject
+	err := s.q(ctx).GetContext(ctx, &d, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
+	return d, notFound(err, "Deployment object not found")
+}

@@ -48,6 +48,10 @@ type Store interface {
 	ListEvents(ctx context.Context, scope EventScope) ([]agent.Event, error)
 	GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error)
 	CreateAgentEvent(ctx context.Context, e *agent.Event) error
+	// DeploymentObjectRef returns an object's stack and marker flag, deleted
+	// objects included (an agent may report on an object of a stack deleted
+	// meanwhile).
+	DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
 	// EventVisibleTo reports whether generator gen owns the stack of the
 	// event's deployment object.
 	GeneratorOwnsObject(ctx context.Context, gen, deploymentObjectID uuid.UUID) (bool, error)
@@ -507,19 +511,39 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		if err := s.store.CreateAgentEvent(ctx, &e); err != nil {
 			return err
 		}
-		typ := event.DeploymentFailed
-		if strings.EqualFold(e.Status, agent.EventSuccess) {
-			typ = event.DeploymentApplied
+		obj, err := s.store.DeploymentObjectRef(ctx, e.DeploymentObjectID)
+		if err != nil {
+			return err
 		}
-		ev := event.New(typ, map[string]any{
+		ev := event.New(eventType(e, obj.IsDeletionMarker), map[string]any{
 			"agent_event_id": e.ID, "agent_id": id, "deployment_object_id": e.DeploymentObjectID,
-			"event_type": e.EventType, "status": e.Status, "message": e.Message, "error": failureMessage(e),
-			"created_at": e.CreatedAt,
+			"stack_id": obj.StackID, "event_type": e.EventType, "status": e.Status, "message": e.Message,
+			"error": failureMessage(e), "created_at": e.CreatedAt,
 		})
 		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentEventCreated, "agent_event", e.ID,
 			map[string]any{"agent_id": id, "deployment_object_id": e.DeploymentObjectID, "status": e.Status}), &ev)
 	})
+	if err == nil {
+		// The agent's own target state changed (a SUCCESS hides the object).
+		s.changes.AgentChanged(ctx, id)
+	}
 	return e, err
+}
+
+// eventType maps an agent event to the domain event it announces: drift
+// reports are deployment.drifted; a successfully processed deletion marker
+// is deployment.deleted (DECISIONS 31); otherwise applied or failed.
+func eventType(e agent.Event, marker bool) string {
+	success := strings.EqualFold(e.Status, agent.EventSuccess)
+	switch {
+	case strings.EqualFold(e.EventType, agent.EventTypeDrift):
+		return event.DeploymentDrifted
+	case marker && success:
+		return event.DeploymentDeleted
+	case success:
+		return event.DeploymentApplied
+	}
+	return event.DeploymentFailed
 }
 
 // failureMessage fills the docs' `error` field of deployment.failed.

@@ -68,3 +68,10 @@ const (
 	EventSuccess = "SUCCESS"
 	EventFailure = "FAILURE"
 )
+
+// Event types the agent sends: DEPLOY for an apply (or deletion) outcome,
+// DRIFT when a managed object no longer matches what was applied.
+const (
+	EventTypeDeploy = "DEPLOY"
+	EventTypeDrift  = "DRIFT"
+)

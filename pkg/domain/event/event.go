@@ -18,6 +18,9 @@ const (
 	DeploymentApplied = "deployment.applied"
 	DeploymentFailed  = "deployment.failed"
 	DeploymentDeleted = "deployment.deleted"
+	// DeploymentDrifted is new: an agent found a managed object changed by
+	// hand (and, in correct mode, restored it).
+	DeploymentDrifted = "deployment.drifted"
 )
 
 // Event is a domain event recorded in the outbox.

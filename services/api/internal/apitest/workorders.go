@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
@@ -40,4 +41,16 @@ func workOrderServices(t testing.TB, store *postgres.Store, o options, log *slog
 	}
 	svc := workorders.NewService(store, timer)
 	return svc, workorders.NewSchedules(store, svc, clock, log), queue
+}
+
+// Redis returns a client on the test Redis, closed when t ends.
+func Redis(t testing.TB) *goredis.Client {
+	t.Helper()
+	opt, err := goredis.ParseURL(RedisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -73,3 +73,42 @@ func TestMutationsWriteOutboxEvents(t *testing.T) {
 		t.Errorf("stack.created events = %d, want 2 (the duplicate must not emit)", seen["stack.created"])
 	}
 }
+
+// TestAgentEventTypes: a processed deletion marker announces
+// deployment.deleted, a drift report deployment.drifted.
+func TestAgentEventTypes(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	ag := e.CreateAgent("ev-agent", "c1")
+	stackID := e.CreateStack(e.AdminPAK, "ev-stack")
+	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
+	objID, _ := e.Deploy(e.AdminPAK, stackID, nsYAML)
+	report := func(obj, typ, status string) {
+		e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+			"deployment_object_id": obj, "event_type": typ, "status": status})
+	}
+	report(objID, "DEPLOY", "SUCCESS")
+	report(objID, "DRIFT", "SUCCESS")
+	e.Must(204, "DELETE", "/api/v1/stacks/"+stackID, e.AdminPAK, nil)
+	var objs []object
+	e.Must(200, "GET", "/api/v1/agents/"+ag.ID+"/target-state", ag.PAK, nil).JSON(t, &objs)
+	if len(objs) != 1 || !objs[0].IsDeletionMarker {
+		t.Fatalf("target state %+v", objs)
+	}
+	report(objs[0].ID, "DEPLOY", "SUCCESS")
+
+	var types []string
+	if err := e.Store.DB().SelectContext(context.Background(), &types,
+		`SELECT event_type FROM outbox_events WHERE event_type LIKE 'deployment.%' AND event_type <> 'deployment.created' ORDER BY created_at`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"deployment.applied", "deployment.drifted", "deployment.deleted"}
+	if len(types) != len(want) {
+		t.Fatalf("events %v, want %v", types, want)
+	}
+	for i := range want {
+		if types[i] != want[i] {
+			t.Fatalf("events %v, want %v", types, want)
+		}
+	}
+}
