@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := $(CURDIR)/.brokkr/bin
-MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./tools
+MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./services/work-order-scheduler ./tools
 PACKAGES  := github.com/brokkr-go/brokkr/...
 DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
@@ -29,7 +29,8 @@ down: ## stop everything `make up` started
 .PHONY: build
 build: ## build every service binary into .brokkr/bin
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./services/api/cmd/api ./services/auth/cmd/auth ./services/templating/cmd/templating
+	$(GO) build -o $(BIN)/ ./services/api/cmd/api ./services/auth/cmd/auth ./services/templating/cmd/templating \
+		./services/work-order-scheduler/cmd/work-order-scheduler
 
 .PHONY: test
 test: ## run the whole test suite (starts what it needs)
@@ -58,14 +59,15 @@ generate: ## regenerate wire_gen.go files and embedded copies
 	cd services/api && $(GO) run github.com/google/wire/cmd/wire ./cmd/api
 	cd services/auth && $(GO) run github.com/google/wire/cmd/wire ./cmd/auth
 	cd services/templating && $(GO) run github.com/google/wire/cmd/wire ./cmd/templating
+	cd services/work-order-scheduler && $(GO) run github.com/google/wire/cmd/wire ./cmd/work-order-scheduler
 	$(GO) generate ./services/api/internal/apidocs/
 
 .PHONY: check-generated
 check-generated: ## fail when generated files are stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	for m in api auth templating; do cp services/$$m/cmd/$$m/wire_gen.go "$$tmp/$$m.go"; done; \
+	for m in api auth templating work-order-scheduler; do cp services/$$m/cmd/$$m/wire_gen.go "$$tmp/$$m.go"; done; \
 	$(MAKE) --no-print-directory generate >/dev/null; \
-	for m in api auth templating; do \
+	for m in api auth templating work-order-scheduler; do \
 	  if ! diff -q "$$tmp/$$m.go" services/$$m/cmd/$$m/wire_gen.go >/dev/null; then \
 	    echo "services/$$m/cmd/$$m/wire_gen.go is stale: run 'make generate'" >&2; exit 1; fi; \
 	done

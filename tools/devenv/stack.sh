@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the local Brokkr stack for `make up` / `make down`: PostgreSQL and
-# Redis (through devenv.sh), migrations, the auth and api services, and —
-# when its binaries are built — a local kube-apiserver. State lives in
-# .brokkr/ (git-ignored): logs, pids, the admin PAK and dev.env.
+# Redis (through devenv.sh), migrations, the templating, auth, api and
+# work-order-scheduler services, and — when its binaries are built — a local
+# kube-apiserver. State lives in .brokkr/ (git-ignored): logs, pids, the
+# admin PAK and dev.env.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,6 +15,7 @@ devenv="$root/tools/devenv/devenv.sh"
 api_port=${BROKKR_API_PORT:-3000}
 auth_port=${BROKKR_AUTH_PORT:-3100}
 templating_port=${BROKKR_TEMPLATING_PORT:-3200}
+scheduler_port=${BROKKR_SCHEDULER_PORT:-3300}
 db_name=${BROKKR_DEV_DB:-brokkr_dev}
 
 say() { printf '%s\n' "$*" >&2; }
@@ -55,6 +57,7 @@ up() {
 	export BROKKR__BROKER__ADMIN_PAK_FILE="$state/admin.pak"
 	export BROKKR__TEMPLATING__ADDR="127.0.0.1:$templating_port"
 	export BROKKR__TEMPLATING__URL="http://127.0.0.1:$templating_port"
+	export BROKKR__SCHEDULER__ADDR="127.0.0.1:$scheduler_port"
 
 	say "migrating $db_name"
 	"$bin/api" migrate up >>"$logs/migrate.log" 2>&1 || { tail -n 20 "$logs/migrate.log" >&2; exit 1; }
@@ -71,6 +74,8 @@ up() {
 	fi
 	start api serve
 	wait_http "http://127.0.0.1:$api_port/readyz" api
+	start work-order-scheduler serve
+	wait_http "http://127.0.0.1:$scheduler_port/readyz" work-order-scheduler
 
 	local kubeconfig=""
 	local k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
@@ -101,7 +106,7 @@ up() {
 }
 
 down() {
-	for name in api auth templating; do
+	for name in work-order-scheduler api auth templating; do
 		if alive "$name"; then
 			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
 			for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done

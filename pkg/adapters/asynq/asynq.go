@@ -106,11 +106,12 @@ func (l slogLogger) Error(args ...any) { l.emit(slog.LevelError, args) }
 // library must not end the process.
 func (l slogLogger) Fatal(args ...any) { l.emit(slog.LevelError, args) }
 
+// logLevel never goes below info: asynq's debug output is a line per poll.
 func logLevel(log *slog.Logger) asynqlib.LogLevel {
-	if log.Enabled(context.Background(), slog.LevelDebug) {
-		return asynqlib.DebugLevel
+	if log.Enabled(context.Background(), slog.LevelInfo) {
+		return asynqlib.InfoLevel
 	}
-	return asynqlib.InfoLevel
+	return asynqlib.WarnLevel
 }
 
 func orDiscard(log *slog.Logger) *slog.Logger {

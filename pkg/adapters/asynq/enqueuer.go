@@ -50,7 +50,7 @@ func (e *Enqueuer) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, due t
 	payload := marshal(RetryPayload{WorkOrderID: id.String(), RetryCount: n})
 	taskID := fmt.Sprintf("workorder-retry:%s:%d:%d", id, n, due.UnixMilli())
 	_, err := e.client.EnqueueContext(ctx, newTask(ctx, TypeReleaseRetry, payload),
-		asynqlib.Queue(e.queue), asynqlib.ProcessAt(due), asynqlib.TaskID(taskID),
+		asynqlib.Queue(e.queue), asynqlib.ProcessAt(ceilSecond(due)), asynqlib.TaskID(taskID),
 		asynqlib.MaxRetry(retryTaskMaxRetry), asynqlib.Timeout(30*time.Second))
 	if errors.Is(err, asynqlib.ErrTaskIDConflict) {
 		return nil
@@ -61,6 +61,15 @@ func (e *Enqueuer) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, due t
 		return err
 	}
 	return nil
+}
+
+// ceilSecond rounds up to a whole second: asynq keeps due times in whole
+// seconds, truncated, so an unrounded time would fire up to a second early.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 // Enqueue puts a periodic task on the queue now (the scheduler runs each

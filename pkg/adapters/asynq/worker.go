@@ -28,6 +28,18 @@ type WorkerOptions struct {
 	Observe func(taskType string, took time.Duration, err error)
 }
 
+// RetryAt is a handler's answer "not yet, run me again at At": the task is
+// retried then, without counting as a failure.
+type RetryAt struct{ At time.Time }
+
+func (r *RetryAt) Error() string { return "not due until " + r.At.UTC().Format(time.RFC3339Nano) }
+
+func retryAt(err error) (*RetryAt, bool) {
+	var r *RetryAt
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
 // Worker runs handlers for the tasks of one queue.
 type Worker struct {
 	srv     *asynqlib.Server
@@ -58,8 +70,20 @@ func NewWorker(opt asynqlib.RedisConnOpt, queue string, o WorkerOptions) *Worker
 		Logger:                   slogLogger{log: log},
 		LogLevel:                 logLevel(log),
 		ErrorHandler: asynqlib.ErrorHandlerFunc(func(ctx context.Context, t *asynqlib.Task, err error) {
-			log.WarnContext(ctx, "task failed", "task", t.Type(), "error", err)
+			if _, ok := retryAt(err); !ok {
+				log.WarnContext(ctx, "task failed", "task", t.Type(), "error", err)
+			}
 		}),
+		RetryDelayFunc: func(n int, err error, t *asynqlib.Task) time.Duration {
+			if r, ok := retryAt(err); ok {
+				return max(time.Until(r.At), 100*time.Millisecond)
+			}
+			return asynqlib.DefaultRetryDelayFunc(n, err, t)
+		},
+		IsFailure: func(err error) bool {
+			_, deferred := retryAt(err)
+			return !deferred
+		},
 	})
 	return w
 }

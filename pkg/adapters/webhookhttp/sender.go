@@ -96,11 +96,11 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	}
 	u, err := url.Parse(r.URL.Reveal())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Result{Error: "invalid URL", Duration: time.Since(start)}
+		return Result{Error: "invalid URL", Duration: time.Since(start), Refused: true}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(r.Body))
 	if err != nil {
-		return Result{Error: "invalid URL", Duration: time.Since(start)}
+		return Result{Error: "invalid URL", Duration: time.Since(start), Refused: true}
 	}
 	req.Header.Set("Content-Type", webhook.ContentType)
 	req.Header.Set("User-Agent", s.userAgent)
@@ -118,7 +118,8 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Result{Error: Describe(err), Duration: time.Since(start)}
+		var blocked *BlockedError
+		return Result{Error: Describe(err), Duration: time.Since(start), Refused: errors.As(err, &blocked)}
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -71,7 +71,8 @@ func TestGuardRefusesLoopbackUnlessAllowed(t *testing.T) {
 	guarded := New(Options{})
 	for _, u := range []string{srv.URL, "http://localhost:" + port + "/x", "http://[::ffff:127.0.0.1]:" + port} {
 		res := guarded.Send(context.Background(), Request{URL: secret.String(u), Body: []byte("{}"), Timeout: 2 * time.Second})
-		if res.StatusCode != 0 || res.Error != "destination address not allowed (loopback)" {
+		if res.StatusCode != 0 || res.Error != "destination address not allowed (loopback)" || !res.Refused ||
+			res.Verdict() != webhook.Rejected {
 			t.Errorf("%s: %+v", u, res)
 		}
 		if strings.Contains(res.Error, port) || strings.Contains(res.Error, "localhost") {

@@ -147,6 +147,23 @@ func (r ResultOutput) MarshalJSON() ([]byte, error) {
 	return marshal(m)
 }
 
+// CheckReport runs Report's caller checks (agent, 404, holder) without
+// changing anything, so the HTTP layer answers 403/404 before it looks at
+// the body (DECISIONS 2).
+func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+	if err := RequireAgent(p); err != nil {
+		return err
+	}
+	c, err := s.store.LockDelivery(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.AcquiredBy == nil || *c.AcquiredBy != p.ID {
+		return domain.Forbidden("Delivery not acquired by this agent")
+	}
+	return nil
+}
+
 // Report records the outcome of an agent's attempt on a delivery it holds.
 // The classification of DECISIONS 30 applies to the status code the agent
 // saw: 2xx success; 408, 429, 5xx and no response retry with backoff; any

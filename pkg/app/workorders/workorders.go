@@ -105,10 +105,10 @@ func NewService(store Store, timer RetryTimer) *Service {
 }
 
 var (
-	errAdminOnly   = domain.Forbidden("Admin access required")
-	errAccess      = domain.Forbidden("Access denied")
-	errNotClaimed  = domain.Conflict("Work order is not claimed by this agent")
-	errNotFound    = domain.NotFound("Work order not found")
+	errAdminOnly  = domain.Forbidden("Admin access required")
+	errAccess     = domain.Forbidden("Access denied")
+	errNotClaimed = domain.Conflict("Work order is not claimed by this agent")
+	errNotFound   = domain.NotFound("Work order not found")
 )
 
 // System is the actor of the scheduler's transitions.

@@ -27,10 +27,19 @@ type Result struct {
 	Body     []byte
 	Error    string
 	Duration time.Duration
+	// Refused means the request was never sent because it could not be:
+	// the SSRF guard refused the destination or the URL is unusable.
+	// Retrying would not change that, so the attempt is final.
+	Refused bool
 }
 
 // Verdict classifies the result (DECISIONS 30).
-func (r Result) Verdict() Verdict { return Classify(r.StatusCode) }
+func (r Result) Verdict() Verdict {
+	if r.Refused {
+		return Rejected
+	}
+	return Classify(r.StatusCode)
+}
 
 // ErrorText is the last_error of a failed attempt, "" on success.
 func (r Result) ErrorText() string {

@@ -20,6 +20,8 @@ type Settings struct {
 	Auth      Auth      `koanf:"auth"`
 	// Templating locates the templating service.
 	Templating Templating `koanf:"templating"`
+	// WebhookDispatch configures the webhook-dispatch worker.
+	WebhookDispatch WebhookDispatch `koanf:"webhook_dispatch"`
 	// Scheduler configures the work-order-scheduler service.
 	Scheduler Scheduler `koanf:"scheduler"`
 	Agent     Agent     `koanf:"agent"`
@@ -72,6 +74,10 @@ type Broker struct {
 	WebhookCleanupRetentionDays      int           `koanf:"webhook_cleanup_retention_days"`
 	AuditLogRetentionDays            int           `koanf:"audit_log_retention_days"`
 	AuthCacheTTLSeconds              int           `koanf:"auth_cache_ttl_seconds"`
+	// WebhookAllowPrivate lets broker-mode webhook deliveries (and the test
+	// endpoint) reach loopback, link-local and cloud-metadata addresses,
+	// which the SSRF guard refuses by default. For local development only.
+	WebhookAllowPrivate bool `koanf:"webhook_allow_private"`
 }
 
 // CORS configures the /api/v1 CORS layer. AllowedOrigins and MaxAgeSeconds
@@ -139,6 +145,18 @@ type Templating struct {
 	MaxOutputBytes int `koanf:"max_output_bytes"`
 }
 
+// WebhookDispatch configures the webhook-dispatch service (an asynq
+// worker fed by the outbox relay).
+type WebhookDispatch struct {
+	// Addr is the listen address of its /healthz, /readyz and /metrics.
+	Addr string `koanf:"addr"`
+	// Concurrency is how many deliveries one replica attempts at once.
+	Concurrency int `koanf:"concurrency"`
+	// PerHostConcurrency bounds concurrent attempts to one receiver host
+	// per replica, so one slow endpoint cannot occupy every worker.
+	PerHostConcurrency int `koanf:"per_host_concurrency"`
+}
+
 // Agent is the agent section of the original configuration. The broker-side
 // services ignore it; it lives here so one file and one env namespace serve
 // both binaries, as in the original.
@@ -158,6 +176,31 @@ type Agent struct {
 	HealthPort               int  `koanf:"health_port"`
 	DeploymentHealthEnabled  bool `koanf:"deployment_health_enabled"`
 	DeploymentHealthInterval int  `koanf:"deployment_health_interval"`
+
+	// Keys the Go agent adds.
+
+	// DriftCheckInterval is in seconds; 0 disables drift checks.
+	DriftCheckInterval int `koanf:"drift_check_interval"`
+	// DriftMode is "correct" (re-apply drifted objects) or "report".
+	DriftMode string `koanf:"drift_mode"`
+	// OutboxDir holds the durable outbox (a subfolder per agent id); empty
+	// means $TMPDIR/brokkr-agent/outbox, "memory" keeps it in memory only.
+	OutboxDir string `koanf:"outbox_dir"`
+	// OutboxMaxBytes bounds the outbox; the oldest records go first.
+	OutboxMaxBytes int64 `koanf:"outbox_max_bytes"`
+	// StackConcurrency bounds how many stacks reconcile at once.
+	StackConcurrency int `koanf:"stack_concurrency"`
+	// ShutdownGraceSeconds is how long a drain waits for in-flight work.
+	ShutdownGraceSeconds int `koanf:"shutdown_grace_seconds"`
+	// TargetStateWaitSeconds is the long-poll wait asked of the broker
+	// (0 polls every polling_interval; at most 60).
+	TargetStateWaitSeconds int `koanf:"target_state_wait_seconds"`
+	// DiagnosticsEnabled turns the on-demand diagnostics loop on or off.
+	DiagnosticsEnabled bool `koanf:"diagnostics_enabled"`
+	// DiagnosticsPollInterval is in seconds (the original's fixed 10).
+	DiagnosticsPollInterval int `koanf:"diagnostics_poll_interval"`
+	// DiagnosticsLogLines is the log tail collected per container.
+	DiagnosticsLogLines int `koanf:"diagnostics_log_lines"`
 }
 
 // TLS lets a service terminate TLS itself. The original's Helm chart writes

@@ -325,6 +325,14 @@ func TestValidate(t *testing.T) {
 		{"redis url", func(s *Settings) { s.Redis.URL = "http://x" }, "redis.url (BROKKR__REDIS__URL)"},
 		{"tls needs cert", func(s *Settings) { s.TLS.Enabled = true; s.TLS.KeyPath = "/k" }, "tls.cert_path (BROKKR__TLS__CERT_PATH): must be set"},
 		{"agent health port", func(s *Settings) { s.Agent.HealthPort = 0 }, "agent.health_port (BROKKR__AGENT__HEALTH_PORT)"},
+		{"agent drift mode", func(s *Settings) { s.Agent.DriftMode = "never" }, `agent.drift_mode (BROKKR__AGENT__DRIFT_MODE): must be correct or report, got "never"`},
+		{"agent drift mode any case", func(s *Settings) { s.Agent.DriftMode = "Report" }, ""},
+		{"agent drift disabled", func(s *Settings) { s.Agent.DriftCheckInterval = 0 }, ""},
+		{"agent stack concurrency", func(s *Settings) { s.Agent.StackConcurrency = 0 }, "agent.stack_concurrency (BROKKR__AGENT__STACK_CONCURRENCY): must be between 1 and 64, got 0"},
+		{"agent long-poll wait", func(s *Settings) { s.Agent.TargetStateWaitSeconds = 61 }, "agent.target_state_wait_seconds (BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS): must be between 0 and 60"},
+		{"agent outbox bound", func(s *Settings) { s.Agent.OutboxMaxBytes = 100 }, "agent.outbox_max_bytes (BROKKR__AGENT__OUTBOX_MAX_BYTES): must be at least 4096"},
+		{"agent log lines", func(s *Settings) { s.Agent.DiagnosticsLogLines = 0 }, "agent.diagnostics_log_lines (BROKKR__AGENT__DIAGNOSTICS_LOG_LINES)"},
+		{"agent diagnostics poll", func(s *Settings) { s.Agent.DiagnosticsPollInterval = 0 }, "agent.diagnostics_poll_interval (BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

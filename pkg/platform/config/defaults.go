@@ -31,6 +31,7 @@ func Defaults() Settings {
 			WebhookCleanupRetentionDays:      7,
 			AuditLogRetentionDays:            90,
 			AuthCacheTTLSeconds:              60,
+			WebhookAllowPrivate:              false,
 		},
 		CORS: CORS{
 			AllowedOrigins: []string{"http://localhost:3001"},
@@ -73,6 +74,11 @@ func Defaults() Settings {
 			// The original's fixed audit cleanup period (daily).
 			AuditCleanupIntervalSeconds: 86400,
 		},
+		WebhookDispatch: WebhookDispatch{
+			Addr:               "127.0.0.1:3400",
+			Concurrency:        20,
+			PerHostConcurrency: 8,
+		},
 		Agent: Agent{
 			BrokerURL:       "http://localhost:3000",
 			AgentName:       "DEFAULT",
@@ -87,6 +93,16 @@ func Defaults() Settings {
 			HealthPort:               8080,
 			DeploymentHealthEnabled:  true,
 			DeploymentHealthInterval: 60,
+			DriftCheckInterval:       300,
+			DriftMode:                "correct",
+			OutboxDir:                "",
+			OutboxMaxBytes:           64 << 20,
+			StackConcurrency:         4,
+			ShutdownGraceSeconds:     30,
+			TargetStateWaitSeconds:   30,
+			DiagnosticsEnabled:       true,
+			DiagnosticsPollInterval:  10,
+			DiagnosticsLogLines:      100,
 		},
 	}
 }

@@ -158,6 +158,9 @@ func (s Settings) Validate() error {
 	v.positive("scheduler.maintenance_interval_seconds", s.Scheduler.MaintenanceIntervalSeconds)
 	v.positive("scheduler.schedule_interval_seconds", s.Scheduler.ScheduleIntervalSeconds)
 	v.positive("scheduler.audit_cleanup_interval_seconds", s.Scheduler.AuditCleanupIntervalSeconds)
+	v.hostPort("webhook_dispatch.addr", s.WebhookDispatch.Addr)
+	v.positive("webhook_dispatch.concurrency", s.WebhookDispatch.Concurrency)
+	v.positive("webhook_dispatch.per_host_concurrency", s.WebhookDispatch.PerHostConcurrency)
 	v.positive("auth.failure_limit", s.Auth.FailureLimit)
 	v.positive("auth.failure_window_seconds", s.Auth.FailureWindowSeconds)
 
@@ -170,6 +173,18 @@ func (s Settings) Validate() error {
 		v.add("agent.health_port", fmt.Sprintf("must be a port between 1 and 65535, got %d", s.Agent.HealthPort))
 	}
 	v.positive("agent.deployment_health_interval", s.Agent.DeploymentHealthInterval)
+	v.nonNegative("agent.drift_check_interval", s.Agent.DriftCheckInterval) // 0 disables
+	if m := strings.ToLower(strings.TrimSpace(s.Agent.DriftMode)); m != "correct" && m != "report" {
+		v.add("agent.drift_mode", fmt.Sprintf("must be correct or report, got %q", s.Agent.DriftMode))
+	}
+	if s.Agent.OutboxMaxBytes < 4096 {
+		v.add("agent.outbox_max_bytes", fmt.Sprintf("must be at least 4096, got %d", s.Agent.OutboxMaxBytes))
+	}
+	v.between("agent.stack_concurrency", s.Agent.StackConcurrency, 1, 64)
+	v.nonNegative("agent.shutdown_grace_seconds", s.Agent.ShutdownGraceSeconds)
+	v.between("agent.target_state_wait_seconds", s.Agent.TargetStateWaitSeconds, 0, 60)
+	v.positive("agent.diagnostics_poll_interval", s.Agent.DiagnosticsPollInterval)
+	v.between("agent.diagnostics_log_lines", s.Agent.DiagnosticsLogLines, 1, 10000)
 
 	if s.TLS.Enabled {
 		if s.TLS.CertPath == "" {
@@ -221,6 +236,12 @@ func (v *validator) positive(key string, n int) {
 func (v *validator) positive64(key string, n int64) {
 	if n <= 0 {
 		v.add(key, fmt.Sprintf("must be greater than 0, got %d", n))
+	}
+}
+
+func (v *validator) between(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(key, fmt.Sprintf("must be between %d and %d, got %d", lo, hi, n))
 	}
 }
 

@@ -132,6 +132,7 @@ func waitReady(t *testing.T, url string) {
 type brokerEnv struct {
 	url      string
 	adminPAK string
+	dbURL    string
 }
 
 // startBroker runs auth and api against a fresh database.
@@ -168,7 +169,7 @@ func startBroker(t *testing.T) brokerEnv {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return brokerEnv{url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak))}
+	return brokerEnv{url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), dbURL: dbURL}
 }
 
 func (b brokerEnv) call(t *testing.T, method, path string, body any, out any) int {
@@ -261,14 +262,14 @@ func TestQuickStart(t *testing.T) {
 	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 
 	// Run the agent with its own PAK.
-	set := agent.Settings{Agent: config.Defaults().Agent, Extra: agent.DefaultExtra()}
+	set := agent.Settings{Agent: config.Defaults().Agent}
 	set.BrokerURL, set.PAK = b.url, secret.String(created.InitialPAK)
 	set.AgentName, set.ClusterName = "e2e-agent", "e2e-cluster"
 	set.PollingInterval, set.MaxRetries = 1, 5
 	set.OutboxDir = t.TempDir()
-	set.TargetStateWait = 5 * time.Second
+	set.TargetStateWaitSeconds = 5
 	set.DriftCheckInterval = 0
-	set.ShutdownGrace = 5 * time.Second
+	set.ShutdownGraceSeconds = 5
 	bc, err := broker.New(set.BrokerURL, set.PAK, broker.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -41,14 +41,9 @@ func run(args []string, environ []string) int {
 		return lifecycle.ExitConfig
 	}
 
-	extra, rest, xerr := agent.SplitEnv(environ)
-	cfg, err := config.Load(config.LoadOptions{Environ: func() []string { return rest }})
+	cfg, err := config.Load(config.LoadOptions{Environ: func() []string { return environ }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return lifecycle.ExitConfig
-	}
-	if xerr != nil {
-		fmt.Fprintln(os.Stderr, xerr)
 		return lifecycle.ExitConfig
 	}
 	log, _ := logging.New("agent", cfg.Log, os.Stdout)
@@ -62,7 +57,7 @@ func run(args []string, environ []string) int {
 	}
 	defer func() { _ = shutdownTelemetry(context.Background()) }()
 
-	a, err := buildAgent(settings(cfg, extra), log)
+	a, err := buildAgent(agent.Settings{Agent: cfg.Agent, Version: version}, log)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
 		return lifecycle.CodeFor(err)
@@ -72,8 +67,4 @@ func run(args []string, environ []string) int {
 		log.Error("agent failed", "error", err, "exit_code", lifecycle.Exit(signalCode(), err))
 	}
 	return lifecycle.Exit(signalCode(), err)
-}
-
-func settings(cfg config.Settings, extra agent.Extra) agent.Settings {
-	return agent.Settings{Agent: cfg.Agent, Extra: extra, Version: version}
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
+	"github.com/brokkr-go/brokkr/services/agent/internal/diagnostics"
+	"github.com/brokkr-go/brokkr/services/agent/internal/health"
 )
 
 func provideBroker(s agent.Settings) (*broker.Client, error) {
@@ -31,6 +33,15 @@ func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 
 func provideMetrics(reg *prometheus.Registry) *agent.Metrics { return agent.NewMetrics(reg) }
 
-// provideHooks lists the loops that plug into the runtime (deployment
-// health, diagnostics and work orders come here).
-func provideHooks() []agent.Hook { return nil }
+// provideHooks lists the loops that plug into the runtime: deployment
+// health and diagnostics (work orders come here too).
+func provideHooks(s agent.Settings) []agent.Hook {
+	var hooks []agent.Hook
+	if s.DeploymentHealthEnabled {
+		hooks = append(hooks, health.Hook(health.Options{Interval: s.HealthInterval()}))
+	}
+	if s.DiagnosticsEnabled {
+		hooks = append(hooks, diagnostics.Hook(diagnostics.Options{Interval: s.DiagnosticsInterval(), LogLines: s.DiagnosticsLogLines}))
+	}
+	return hooks
+}

@@ -305,8 +305,8 @@ func olderThan(v string, major, minor int) (older, ok bool) {
 
 func (a *Agent) openOutbox(agentID uuid.UUID) {
 	opts := outbox.Options{MaxBytes: a.set.OutboxMaxBytes, Logger: a.log, OnDrop: a.onOutboxDrop}
-	if a.set.OutboxDir != "" && a.set.OutboxDir != "memory" {
-		opts.Dir = filepath.Join(a.set.OutboxDir, agentID.String())
+	if dir := a.set.OutboxPath(); dir != "" {
+		opts.Dir = filepath.Join(dir, agentID.String())
 	}
 	ob, err := outbox.Open(opts)
 	if err != nil {
@@ -362,7 +362,7 @@ func (a *Agent) runLoops(ctx context.Context) {
 	a.mgr = reconcile.NewManager(rec, reporter{a}, reconcile.ManagerOptions{
 		Concurrency: a.set.StackConcurrency,
 		Retry:       a.set.RetryBackoff,
-		DriftMode:   a.set.DriftMode,
+		DriftMode:   a.set.DriftModeName(),
 		Logger:      a.log,
 		OnDrift: func(stack.DeploymentObject, reconcile.DriftReport) {
 			a.metrics.DriftDetected.Inc()
@@ -390,7 +390,7 @@ func (a *Agent) runLoops(ctx context.Context) {
 	}
 	a.updateActivity(self.Status)
 	a.ready.Store(true)
-	a.log.Info("agent started", "state", string(a.State()), "drift_mode", a.set.DriftMode,
+	a.log.Info("agent started", "state", string(a.State()), "drift_mode", a.set.DriftModeName(),
 		"polling_interval", a.PollingInterval().String())
 
 	var wg sync.WaitGroup
@@ -420,7 +420,7 @@ func (a *Agent) runLoops(ctx context.Context) {
 	<-ctx.Done()
 	a.setState(StateDraining)
 	a.ready.Store(false)
-	grace := a.set.ShutdownGrace
+	grace := a.set.ShutdownGrace()
 	a.log.Info("draining", "grace", grace.String())
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
@@ -579,6 +579,7 @@ func (a *Agent) targetStateLoop(ctx context.Context) {
 	self := a.self()
 	etag := ""
 	failures := 0
+	seeded := false
 	for ctx.Err() == nil {
 		if !a.active() {
 			etag = ""
@@ -591,7 +592,7 @@ func (a *Agent) targetStateLoop(ctx context.Context) {
 			continue
 		}
 		start := time.Now()
-		ts, err := a.broker.TargetState(ctx, self.ID, broker.TargetStateQuery{ETag: etag, Wait: a.set.TargetStateWait})
+		ts, err := a.broker.TargetState(ctx, self.ID, broker.TargetStateQuery{ETag: etag, Wait: a.set.TargetStateWait()})
 		took := time.Since(start)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -618,13 +619,35 @@ func (a *Agent) targetStateLoop(ctx context.Context) {
 			a.incremental.Store(&ids)
 			a.log.Debug("target state", "objects", len(ts.Objects))
 			a.mgr.Submit(ts.Objects)
+			if !seeded {
+				seeded = a.seedApplied(ctx, ids)
+			}
 		}
 		// A broker that does not hold the request (or an empty ETag) must
 		// not make this loop spin.
-		if took < time.Second && (ts.NotModified || a.set.TargetStateWait == 0 || ts.ETag == "") {
+		if took < time.Second && (ts.NotModified || a.set.TargetStateWait() == 0 || ts.ETag == "") {
 			sleepCtx(ctx, a.PollingInterval())
 		}
 	}
+}
+
+// seedApplied tells the manager which objects earlier runs applied (in the
+// full target state, not in the incremental one, or queued as done), so the
+// health monitor reports them without waiting for a new deployment.
+func (a *Agent) seedApplied(ctx context.Context, pending map[uuid.UUID]bool) bool {
+	ts, err := a.broker.TargetState(ctx, a.self().ID, broker.TargetStateQuery{Full: true})
+	if err != nil {
+		a.log.Debug("fetching the full target state failed; retrying on the next change", "error", err)
+		return false
+	}
+	var applied []stack.DeploymentObject
+	for _, do := range ts.Objects {
+		if !pending[do.ID] || a.mgr.IsDone(do.ID) {
+			applied = append(applied, do)
+		}
+	}
+	a.mgr.Seed(applied)
+	return true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -637,10 +660,10 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 }
 
 func (a *Agent) driftLoop(ctx context.Context) {
-	if a.set.DriftCheckInterval <= 0 {
+	if a.set.DriftInterval() <= 0 {
 		return
 	}
-	t := time.NewTicker(a.set.DriftCheckInterval)
+	t := time.NewTicker(a.set.DriftInterval())
 	defer t.Stop()
 	for {
 		select {

@@ -41,7 +41,6 @@ func newHarness(t *testing.T, withCluster bool) *harness {
 	h := &harness{t: t, b: newFakeBroker(t)}
 	h.set = Settings{
 		Agent: config.Defaults().Agent,
-		Extra: DefaultExtra(),
 	}
 	h.set.BrokerURL = h.b.srv.URL
 	h.set.PAK = secret.String(h.b.pak)
@@ -49,9 +48,10 @@ func newHarness(t *testing.T, withCluster bool) *harness {
 	h.set.PollingInterval = 1
 	h.set.MaxRetries = 2
 	h.set.OutboxDir = t.TempDir()
-	h.set.TargetStateWait = 2 * time.Second
-	h.set.ShutdownGrace = 5 * time.Second
+	h.set.TargetStateWaitSeconds = 2
+	h.set.ShutdownGraceSeconds = 5
 	h.set.DriftCheckInterval = 0
+	h.set.DiagnosticsEnabled = false
 	h.set.RetryBackoff = kube.Backoff{Initial: 200 * time.Millisecond, Max: 400 * time.Millisecond, Deadline: -1}
 	h.newKube = func() (*kube.Client, error) { return nil, fmt.Errorf("no cluster in this test") }
 	if withCluster {
@@ -363,7 +363,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 
 func TestDriftIsReportedAndCorrected(t *testing.T) {
 	h := newHarness(t, true)
-	h.set.DriftCheckInterval = 500 * time.Millisecond
+	h.set.DriftEvery = 500 * time.Millisecond
 	env := testenv.ForTest(t)
 	ns := testenv.NewNamespace(t, env)
 	r := h.start()

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
@@ -317,3 +318,33 @@ func (c *Client) Stacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, 
 	err := c.getJSON(ctx, "/api/v1/agents/"+agentID.String()+"/stacks", &out)
 	return out, err
 }
+
+// GetDeploymentObject reads a deployment object of a stack the agent is
+// associated with.
+func (c *Client) GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+	var do stack.DeploymentObject
+	err := c.getJSON(ctx, "/api/v1/deployment-objects/"+id.String(), &do)
+	return do, err
+}
+
+// PendingDiagnostics lists the agent's pending diagnostic requests.
+func (c *Client) PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error) {
+	var out []diagnostic.Request
+	err := c.getJSON(ctx, "/api/v1/agents/"+agentID.String()+"/diagnostics/pending", &out)
+	return out, err
+}
+
+// ClaimDiagnostic claims a pending request; a 409 (claimed by someone else,
+// expired) comes back as a *StatusError.
+func (c *Client) ClaimDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error) {
+	var r diagnostic.Request
+	resp, err := c.Do(ctx, http.MethodPost, "/api/v1/diagnostics/"+id.String()+"/claim", nil, nil, 0)
+	if err != nil {
+		return r, err
+	}
+	err = decode(resp, &r)
+	return r, err
+}
+
+// DiagnosticResultPath is where the result of a request is posted.
+func DiagnosticResultPath(id uuid.UUID) string { return "/api/v1/diagnostics/" + id.String() + "/result" }

@@ -197,6 +197,22 @@ func (m *Manager) Applied() []stack.DeploymentObject {
 	return out
 }
 
+// Seed records deployment objects applied by an earlier run (the broker
+// holds their SUCCESS), so the health monitor tracks them after a restart.
+// A stack that already has an object applied in this process keeps it.
+func (m *Manager) Seed(objs []stack.DeploymentObject) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, do := range objs {
+		if do.IsDeletionMarker {
+			continue
+		}
+		if cur, ok := m.applied[do.StackID]; !ok || cur.SequenceID < do.SequenceID {
+			m.applied[do.StackID] = do
+		}
+	}
+}
+
 // Submit replaces the desired state with the broker's incremental target
 // state: per stack the deployment object still to reconcile. Stacks absent
 // from objs stop being retried; objects already reported SUCCESS are

@@ -8,11 +8,13 @@ import (
 
 	"github.com/google/wire"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/authclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/httpclients/templatingclient"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
@@ -24,6 +26,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
@@ -33,7 +36,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	wire.Build(
 		provideDB, provideRedis, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
 		provideRegistry, provideEngine, provideServer,
-		postgres.NewStore,
+		provideStore,
 		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,
 		auditlog.NewService, configreload.NewService, templates.NewService, provideTemplatingClient,
 		wire.Bind(new(agents.Store), new(*postgres.Store)),
@@ -62,6 +65,10 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(workorders.ScheduleStore), new(*postgres.Store)),
 		wire.Bind(new(workorders.RetryTimer), new(*asynqadapter.Enqueuer)),
 		wire.InterfaceValue(new(workorders.Clock), workorders.SystemClock{}),
+		webhooks.NewService, provideWebhookCipher, provideWebhookSender,
+		wire.Bind(new(webhooks.Store), new(*postgres.Store)),
+		wire.Bind(new(webhooks.Cipher), new(*aesgcm.Cipher)),
+		wire.Bind(new(webhooks.Sender), new(*webhookhttp.Sender)),
 		wire.Struct(new(httpapi.Services), "*"),
 	)
 	return nil, nil, nil

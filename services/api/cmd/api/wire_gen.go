@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
@@ -18,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
@@ -31,13 +31,13 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	if err != nil {
 		return nil, nil, err
 	}
-	postgresStore := postgres.NewStore(db)
-	registry := provideRegistry(postgresStore, log)
 	client, cleanup2, err := provideRedis(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	postgresStore := provideStore(ctx, db, client, cfg, log)
+	registry := provideRegistry(postgresStore, log)
 	authclientClient := provideAuthClient(cfg)
 	cache := provideAuthCache(authclientClient, cfg)
 	authInvalidation := provideAuthInvalidation(ctx, client, cache, log)
@@ -61,6 +61,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	workordersService := workorders.NewService(postgresStore, enqueuer)
 	clock := _wireSystemClockValue
 	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
+	cipher, err := provideWebhookCipher(ctx, cfg, client, log)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	sender := provideWebhookSender(cfg, log)
+	webhooksService := webhooks.NewService(postgresStore, cipher, sender)
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             service,
@@ -74,6 +83,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: schedules,
+		Webhooks:           webhooksService,
 	}
 	engine := provideEngine(cfg, store, log, registry, db, client, services)
 	mainApp := provideServer(cfg, engine)

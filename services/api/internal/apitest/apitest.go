@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	"github.com/brokkr-go/brokkr/pkg/adapters/gonja"
 	"github.com/brokkr-go/brokkr/pkg/adapters/jsonschema"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
@@ -53,6 +54,8 @@ type Env struct {
 	Server   *httptest.Server
 	// Queue is the asynq queue this api arms work-order retry timers on.
 	Queue string
+	// WebhookCipher seals this api's webhook secrets (webhooks.go).
+	WebhookCipher *aesgcm.Cipher
 }
 
 // RedisURL is the Redis the tests use (BROKKR_TEST_REDIS_URL overrides).
@@ -88,6 +91,9 @@ type options struct {
 	renderer   templates.Renderer
 	retryTimer workorders.RetryTimer
 	clock      workorders.Clock
+	webhooks   webhookOptions
+	// webhookCipher is set by webhookService.
+	webhookCipher *aesgcm.Cipher
 }
 
 // WithRenderer replaces the in-process templating use case (e.g. with the
@@ -158,10 +164,12 @@ func New(t testing.TB, opts ...Option) *Env {
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
+		Webhooks:           webhookService(store, &o),
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Server: srv, Queue: queue}
+	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Server: srv, Queue: queue,
+		WebhookCipher: o.webhookCipher}
 }
 
 // Response is a decoded answer.

@@ -373,7 +373,8 @@ func roleRows() []roleRow {
 		{"GET", "/admin/audit-logs", adminOnly, path("/admin/audit-logs")},
 		{"POST", "/admin/config/reload", adminOnly, path("/admin/config/reload")},
 	}
-	return append(rows, workOrderRoleRows()...)
+	rows = append(rows, workOrderRoleRows()...)
+	return append(rows, webhookRoleRows()...)
 }
 
 // registeredRoutes lists every "METHOD /path" that httpapi.Register mounts,
@@ -500,6 +501,8 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 		"POST /templates/:id/labels":                        `"x"`,
 		"POST /templates/:id/annotations":                   map[string]string{"key": "k", "value": "v"},
 		"POST /stacks/:id/deployment-objects/from-template": map[string]any{"template_id": uuid.NewString(), "parameters": map[string]string{}},
+		"PUT /webhooks/:id":                                 map[string]any{"enabled": false},
+		"POST /webhook-deliveries/:id/result":               map[string]any{"success": true},
 	}
 	for _, route := range registeredRoutes(t) {
 		method, p, _ := strings.Cut(route, " ")
@@ -520,6 +523,12 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 				// Nobody but the agent itself may heartbeat, so an unknown
 				// id is forbidden to every caller.
 				pak, want = f.a.PAK, http.StatusForbidden
+			}
+			if route == "POST /webhook-deliveries/:id/result" {
+				// Only agents report delivery results (the admin is refused
+				// before the lookup); an agent reporting on an unknown
+				// delivery gets 404.
+				pak = f.a.PAK
 			}
 			if route == "POST /work-orders/:id/progress" {
 				// Only agents report progress (the admin is refused before

@@ -16,6 +16,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
@@ -38,6 +39,9 @@ type Services struct {
 	// and /work-order-schedules (workorders.go).
 	WorkOrders         *workorders.Service
 	WorkOrderSchedules *workorders.Schedules
+	// Webhooks serves /webhooks, the agent's pending deliveries and
+	// /webhook-deliveries (webhooks.go).
+	Webhooks *webhooks.Service
 }
 
 // Register mounts every /api/v1 route on r. Extra middleware (CORS) runs
@@ -148,6 +152,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.POST("/stacks/:id/deployment-objects/from-template", adminOrGenerator, stackOwned, tp.instantiate)
 
 	registerWorkOrders(v1, s)
+	registerWebhooks(v1, s)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -52,8 +52,7 @@ func provideQueue(cfg config.Settings) queueName {
 	return queueName(asynqadapter.QueueName(cfg.Database.URL, cfg.Database.Schema))
 }
 
-// provideEnqueuer arms retry timers: for claims this replica expires, and
-// again for timers that fired before the database said the retry was due.
+// provideEnqueuer arms the retry timers of claims this replica expires.
 func provideEnqueuer(conn asynqlib.RedisConnOpt, q queueName, log *slog.Logger) (*asynqadapter.Enqueuer, func()) {
 	e := asynqadapter.NewEnqueuer(conn, string(q), log)
 	return e, func() { _ = e.Close() }
@@ -72,9 +71,9 @@ func provideMetrics(reg *prometheus.Registry) *tasks.Metrics { return tasks.NewM
 // provideScheduler builds the replica and checks Redis, so an unreachable
 // Redis at start-up exits 69 like an unreachable database.
 func provideScheduler(orders *workorders.Service, schedules *workorders.Schedules,
-	house *maintenance.Service, timer *asynqadapter.Enqueuer, conn asynqlib.RedisConnOpt, q queueName,
+	house *maintenance.Service, conn asynqlib.RedisConnOpt, q queueName,
 	cfg config.Settings, live *config.Store, metrics *tasks.Metrics, log *slog.Logger) (*tasks.Scheduler, error) {
-	s, err := tasks.New(orders, schedules, house, timer, tasks.Options{
+	s, err := tasks.New(orders, schedules, house, tasks.Options{
 		Conn: conn, Queue: string(q), Concurrency: cfg.Scheduler.Concurrency, Settings: live.Current,
 		Log: log, Metrics: metrics})
 	if err != nil {

@@ -35,7 +35,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	schedules := workorders.NewSchedules(store, service, clock, log)
 	maintenanceService := provideHousekeeping(store, live)
 	metrics := provideMetrics(registry)
-	scheduler, err := provideScheduler(service, schedules, maintenanceService, enqueuer, redisConnOpt, mainQueueName, cfg, live, metrics, log)
+	scheduler, err := provideScheduler(service, schedules, maintenanceService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
 	if err != nil {
 		cleanup2()
 		cleanup()

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 )
 
 // Metrics are the scheduler's own Prometheus series.
@@ -74,7 +76,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 func (m *Metrics) observe(task string, took time.Duration, err error) {
 	outcome := "ok"
-	if err != nil {
+	var later *asynqadapter.RetryAt
+	switch {
+	case errors.As(err, &later):
+		outcome = "deferred"
+	case err != nil:
 		outcome = "error"
 	}
 	m.tasks.WithLabelValues(task, outcome).Inc()

@@ -43,7 +43,6 @@ type Scheduler struct {
 	orders    *workorders.Service
 	schedules *workorders.Schedules
 	house     *maintenance.Service
-	timer     workorders.RetryTimer
 	settings  func() config.Settings
 	metrics   *Metrics
 	log       *slog.Logger
@@ -52,9 +51,8 @@ type Scheduler struct {
 	periodic *asynqadapter.Periodic
 }
 
-// New builds a replica. timer re-arms retry timers that fired early.
-func New(orders *workorders.Service, schedules *workorders.Schedules, house *maintenance.Service,
-	timer workorders.RetryTimer, o Options) (*Scheduler, error) {
+// New builds a replica.
+func New(orders *workorders.Service, schedules *workorders.Schedules, house *maintenance.Service, o Options) (*Scheduler, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -62,7 +60,7 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *mai
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	s := &Scheduler{orders: orders, schedules: schedules, house: house, timer: timer, settings: o.Settings,
+	s := &Scheduler{orders: orders, schedules: schedules, house: house, settings: o.Settings,
 		metrics: o.Metrics, log: log}
 	s.worker = asynqadapter.NewWorker(o.Conn, o.Queue, asynqadapter.WorkerOptions{
 		Concurrency: o.Concurrency, PollInterval: o.PollInterval, Logger: log, Observe: o.Metrics.observe})
@@ -133,8 +131,9 @@ func (s *Scheduler) releaseRetry(ctx context.Context, payload []byte) error {
 		s.metrics.released.WithLabelValues("timer").Inc()
 		s.log.DebugContext(ctx, "retry released", "work_order_id", id, "retry_count", p.RetryCount)
 	case due != nil:
-		// Redis's clock ran ahead of the database's: wait again.
-		return s.timer.ScheduleRetry(ctx, id, p.RetryCount, *due)
+		// The timer fired before the database's clock says the retry is
+		// due (clock skew): run again then.
+		return &asynqadapter.RetryAt{At: *due}
 	}
 	return nil
 }

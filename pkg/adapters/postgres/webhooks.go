@@ -1,0 +1,551 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+)
+
+var (
+	_ webhooks.Store         = (*Store)(nil)
+	_ webhooks.DispatchStore = (*Store)(nil)
+)
+
+// jsonStrings scans a text[] selected as to_json(...): database/sql cannot
+// scan a PostgreSQL array into []string, and JSON keeps NULL apart from [].
+type jsonStrings []string
+
+func (j *jsonStrings) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*j = nil
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("jsonStrings: cannot scan %T", src)
+	}
+	var out []string
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	*j = out
+	return nil
+}
+
+const subscriptionCols = `s.id, s.name, s.url_encrypted, s.auth_header_encrypted, s.signing_secret_encrypted,
+	to_json(s.event_types) AS event_types, s.filters, to_json(s.target_labels) AS target_labels, s.enabled,
+	s.max_retries, s.timeout_seconds, s.created_at, s.updated_at, s.created_by`
+
+type subscriptionRow struct {
+	webhook.Subscription
+	EventTypesJSON   jsonStrings `db:"event_types"`
+	FiltersJSON      []byte      `db:"filters"`
+	TargetLabelsJSON jsonStrings `db:"target_labels"`
+}
+
+func (r subscriptionRow) domain() webhook.Subscription {
+	s := r.Subscription
+	s.EventTypes = []string(r.EventTypesJSON)
+	if s.EventTypes == nil {
+		s.EventTypes = []string{}
+	}
+	s.TargetLabels = []string(r.TargetLabelsJSON)
+	if len(r.FiltersJSON) > 0 && string(r.FiltersJSON) != "null" {
+		var f webhook.Filters
+		if json.Unmarshal(r.FiltersJSON, &f) == nil {
+			s.Filters = &f
+		}
+	}
+	s.HasURL = len(s.URLEncrypted) > 0
+	s.HasAuthHeader = len(s.AuthHeaderEncrypted) > 0
+	s.HasSigningKey = len(s.SigningSecretEncrypted) > 0
+	return s
+}
+
+func subscriptions(rows []subscriptionRow) []webhook.Subscription {
+	out := make([]webhook.Subscription, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out
+}
+
+func filtersJSON(f *webhook.Filters) any {
+	if f == nil || f.Empty() {
+		return nil
+	}
+	b, _ := json.Marshal(f)
+	return string(b)
+}
+
+// ListSubscriptions returns every subscription, newest first.
+func (s *Store) ListSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
+	var rows []subscriptionRow
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+		ORDER BY s.created_at DESC, s.id`)
+	return subscriptions(rows), mapErr(err)
+}
+
+// EnabledSubscriptions returns the subscriptions fan-out considers.
+func (s *Store) EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
+	var rows []subscriptionRow
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+		WHERE s.enabled ORDER BY s.created_at, s.id`)
+	return subscriptions(rows), mapErr(err)
+}
+
+// CreateSubscription inserts sub (ciphertexts already set), filling id and
+// timestamps.
+func (s *Store) CreateSubscription(ctx context.Context, sub *webhook.Subscription) error {
+	var row subscriptionRow
+	err := s.q(ctx).GetContext(ctx, &row, `INSERT INTO webhook_subscriptions AS s
+		(name, url_encrypted, auth_header_encrypted, signing_secret_encrypted, event_types, filters, target_labels,
+		 enabled, max_retries, timeout_seconds, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING `+subscriptionCols,
+		sub.Name, sub.URLEncrypted, nilIfEmpty(sub.AuthHeaderEncrypted), nilIfEmpty(sub.SigningSecretEncrypted),
+		sub.EventTypes, filtersJSON(sub.Filters), nilSlice(sub.TargetLabels), sub.Enabled, sub.MaxRetries,
+		sub.TimeoutSeconds, sub.CreatedBy)
+	if err != nil {
+		return mapErr(err)
+	}
+	*sub = row.domain()
+	return nil
+}
+
+// GetSubscription returns one subscription.
+func (s *Store) GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
+	var row subscriptionRow
+	err := s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
+	if err != nil {
+		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
+	}
+	return row.domain(), nil
+}
+
+// UpdateSubscription locks the row, lets fn change it and writes it back.
+func (s *Store) UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*webhook.Subscription) error) (webhook.Subscription, error) {
+	var out webhook.Subscription
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		var row subscriptionRow
+		err := s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+			WHERE s.id = $1 FOR UPDATE`, id)
+		if err != nil {
+			return notFound(err, "Webhook subscription not found")
+		}
+		sub := row.domain()
+		if err := fn(&sub); err != nil {
+			return err
+		}
+		var updated subscriptionRow
+		err = s.q(ctx).GetContext(ctx, &updated, `UPDATE webhook_subscriptions AS s SET name = $2, url_encrypted = $3,
+			auth_header_encrypted = $4, signing_secret_encrypted = $5, event_types = $6, filters = $7::jsonb,
+			target_labels = $8, enabled = $9, max_retries = $10, timeout_seconds = $11
+			WHERE s.id = $1 RETURNING `+subscriptionCols,
+			id, sub.Name, sub.URLEncrypted, nilIfEmpty(sub.AuthHeaderEncrypted), nilIfEmpty(sub.SigningSecretEncrypted),
+			sub.EventTypes, filtersJSON(sub.Filters), nilSlice(sub.TargetLabels), sub.Enabled, sub.MaxRetries, sub.TimeoutSeconds)
+		if err != nil {
+			return mapErr(err)
+		}
+		out = updated.domain()
+		return nil
+	})
+	return out, err
+}
+
+// DeleteSubscription hard-deletes a subscription; its deliveries go by
+// cascade.
+func (s *Store) DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
+	var row subscriptionRow
+	err := s.q(ctx).GetContext(ctx, &row, `DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
+	if err != nil {
+		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
+	}
+	return row.domain(), nil
+}
+
+const deliveryCols = `d.id, d.subscription_id, d.event_type, d.event_id, d.payload, to_json(d.target_labels) AS target_labels,
+	d.status, d.acquired_by, d.acquired_until, d.attempts, d.last_attempt_at, d.next_retry_at, d.last_error,
+	d.last_status_code, d.created_at, d.completed_at`
+
+type deliveryRow struct {
+	webhook.Delivery
+	TargetLabelsJSON jsonStrings `db:"target_labels"`
+}
+
+func (r deliveryRow) domain() webhook.Delivery {
+	d := r.Delivery
+	d.TargetLabels = []string(r.TargetLabelsJSON)
+	return d
+}
+
+const claimedCols = deliveryCols + `, s.url_encrypted, s.auth_header_encrypted, s.signing_secret_encrypted,
+	s.timeout_seconds, s.max_retries`
+
+type claimedRow struct {
+	deliveryRow
+	URLEncrypted           []byte `db:"url_encrypted"`
+	AuthHeaderEncrypted    []byte `db:"auth_header_encrypted"`
+	SigningSecretEncrypted []byte `db:"signing_secret_encrypted"`
+	TimeoutSeconds         int    `db:"timeout_seconds"`
+	MaxRetries             int    `db:"max_retries"`
+}
+
+func (r claimedRow) domain() webhooks.Claimed {
+	return webhooks.Claimed{Delivery: r.deliveryRow.domain(), URLEncrypted: r.URLEncrypted,
+		AuthHeaderEncrypted: r.AuthHeaderEncrypted, SigningSecretEncrypted: r.SigningSecretEncrypted,
+		TimeoutSeconds: r.TimeoutSeconds, MaxRetries: r.MaxRetries}
+}
+
+func claimedList(rows []claimedRow) []webhooks.Claimed {
+	sort.Slice(rows, func(i, j int) bool {
+		if !rows[i].CreatedAt.Equal(rows[j].CreatedAt) {
+			return rows[i].CreatedAt.Before(rows[j].CreatedAt)
+		}
+		return rows[i].ID.String() < rows[j].ID.String()
+	})
+	out := make([]webhooks.Claimed, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out
+}
+
+// ListDeliveries returns a subscription's deliveries, newest first.
+func (s *Store) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([]webhook.Delivery, error) {
+	args := []any{q.SubscriptionID, q.Limit, q.Offset}
+	cond := ""
+	if q.Status != "" {
+		args = append(args, q.Status)
+		cond = " AND d.status = $4"
+	}
+	var rows []deliveryRow
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+deliveryCols+` FROM webhook_deliveries d
+		WHERE d.subscription_id = $1`+cond+` ORDER BY d.created_at DESC, d.id LIMIT $2 OFFSET $3`, args...)
+	out := make([]webhook.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, mapErr(err)
+}
+
+// WebhookAgent returns a live agent's status and labels.
+func (s *Store) WebhookAgent(ctx context.Context, id uuid.UUID) (webhooks.AgentInfo, error) {
+	var info webhooks.AgentInfo
+	if err := s.q(ctx).GetContext(ctx, &info.Status, `SELECT status FROM agents WHERE id = $1 AND deleted_at IS NULL`, id); err != nil {
+		return info, notFound(err, "Agent not found")
+	}
+	err := s.q(ctx).SelectContext(ctx, &info.Labels, `SELECT label FROM agent_labels WHERE agent_id = $1 ORDER BY label`, id)
+	return info, mapErr(err)
+}
+
+// claimable selects agent-mode deliveries an agent with labels $1 may
+// take: pending, due for retry, or held under an expired lease.
+const claimable = `d.target_labels IS NOT NULL AND d.target_labels <@ $1::text[]
+	AND (d.status = 'pending' OR (d.status = 'failed' AND d.next_retry_at <= now())
+	     OR (d.status = 'acquired' AND d.acquired_until < now()))`
+
+// ClaimAgentDeliveries atomically acquires up to limit deliveries for an
+// agent; concurrent claims skip each other's rows.
+func (s *Store) ClaimAgentDeliveries(ctx context.Context, agentID uuid.UUID, labels []string, limit int, lease time.Duration) ([]webhooks.Claimed, error) {
+	var rows []claimedRow
+	err := s.q(ctx).SelectContext(ctx, &rows, `WITH picked AS (
+			SELECT d.id FROM webhook_deliveries d WHERE `+claimable+`
+			ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		UPDATE webhook_deliveries d SET status = 'acquired', acquired_by = $3,
+			acquired_until = now() + $4 * interval '1 millisecond'
+		FROM picked, webhook_subscriptions s
+		WHERE d.id = picked.id AND s.id = d.subscription_id
+		RETURNING `+claimedCols, labels, limit, agentID, lease.Milliseconds())
+	return claimedList(rows), mapErr(err)
+}
+
+// ClaimableAgentDeliveries previews ClaimAgentDeliveries without claiming.
+func (s *Store) ClaimableAgentDeliveries(ctx context.Context, labels []string, limit int) ([]webhooks.Claimed, error) {
+	var rows []claimedRow
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+claimedCols+` FROM webhook_deliveries d
+		JOIN webhook_subscriptions s ON s.id = d.subscription_id
+		WHERE `+claimable+` ORDER BY d.created_at, d.id LIMIT $2`, labels, limit)
+	return claimedList(rows), mapErr(err)
+}
+
+// LockDelivery reads and locks a delivery with its subscription's secrets.
+func (s *Store) LockDelivery(ctx context.Context, id uuid.UUID) (webhooks.Claimed, error) {
+	var row claimedRow
+	err := s.q(ctx).GetContext(ctx, &row, `SELECT `+claimedCols+` FROM webhook_deliveries d
+		JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = $1 FOR UPDATE OF d`, id)
+	if err != nil {
+		return webhooks.Claimed{}, notFound(err, "Delivery not found")
+	}
+	return row.domain(), nil
+}
+
+// recordSet is the SET clause of an attempt: success keeps acquired_by
+// (who delivered), as the original does; anything else clears the claim.
+const recordSet = `status = $2::text, attempts = $3, next_retry_at = $4, last_error = $5, last_status_code = $6,
+	last_attempt_at = now(),
+	completed_at = CASE WHEN $2::text IN ('success', 'dead') THEN now() END,
+	acquired_until = NULL,
+	acquired_by = CASE WHEN $2::text = 'success' THEN acquired_by END`
+
+func recordArgs(id uuid.UUID, a webhooks.Attempt) []any {
+	return []any{id, a.Decision.Status, a.Decision.Attempts, a.Decision.NextRetryAt, a.LastError, a.StatusCode}
+}
+
+// RecordAgentAttempt stores an agent's attempt (the caller holds the row lock).
+func (s *Store) RecordAgentAttempt(ctx context.Context, id uuid.UUID, a webhooks.Attempt) error {
+	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+` WHERE id = $1`, recordArgs(id, a)...)
+	return mapErr(err)
+}
+
+// RecordBrokerAttempt stores a broker attempt if the lease is still ours.
+func (s *Store) RecordBrokerAttempt(ctx context.Context, id uuid.UUID, lease time.Time, a webhooks.Attempt) (bool, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+`
+		WHERE id = $1 AND status = 'acquired' AND acquired_by IS NULL AND acquired_until = $7`,
+		append(recordArgs(id, a), lease)...)
+	if err != nil {
+		return false, mapErr(err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// AcquireBroker takes a broker-mode delivery that is pending, due for
+// retry, or held under an expired lease.
+func (s *Store) AcquireBroker(ctx context.Context, id uuid.UUID, margin time.Duration) (webhooks.Claimed, bool, error) {
+	var row claimedRow
+	err := s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'acquired', acquired_by = NULL,
+			acquired_until = clock_timestamp() + make_interval(secs => s.timeout_seconds) + $2 * interval '1 millisecond'
+		FROM webhook_subscriptions s
+		WHERE d.id = $1 AND s.id = d.subscription_id AND d.target_labels IS NULL
+		  AND (d.status = 'pending' OR (d.status = 'failed' AND d.next_retry_at <= now())
+		       OR (d.status = 'acquired' AND d.acquired_until < now()))
+		RETURNING `+claimedCols, id, margin.Milliseconds())
+	if isNoRows(err) {
+		return webhooks.Claimed{}, false, nil
+	}
+	if err != nil {
+		return webhooks.Claimed{}, false, mapErr(err)
+	}
+	return row.domain(), true, nil
+}
+
+// DeliveryState reads a delivery's progress.
+func (s *Store) DeliveryState(ctx context.Context, id uuid.UUID) (webhooks.DeliveryState, error) {
+	var row struct {
+		Status        string     `db:"status"`
+		AgentMode     bool       `db:"agent_mode"`
+		NextRetryAt   *time.Time `db:"next_retry_at"`
+		AcquiredUntil *time.Time `db:"acquired_until"`
+	}
+	err := s.q(ctx).GetContext(ctx, &row, `SELECT status, target_labels IS NOT NULL AS agent_mode, next_retry_at, acquired_until
+		FROM webhook_deliveries WHERE id = $1`, id)
+	if isNoRows(err) {
+		return webhooks.DeliveryState{}, nil
+	}
+	if err != nil {
+		return webhooks.DeliveryState{}, mapErr(err)
+	}
+	return webhooks.DeliveryState{Found: true, Status: row.Status, AgentMode: row.AgentMode,
+		NextRetryAt: row.NextRetryAt, AcquiredUntil: row.AcquiredUntil}, nil
+}
+
+// ReleaseBroker hands an acquired delivery back to pending.
+func (s *Store) ReleaseBroker(ctx context.Context, id uuid.UUID, lease time.Time) error {
+	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_until = NULL
+		WHERE id = $1 AND status = 'acquired' AND acquired_by IS NULL AND acquired_until = $2`, id, lease)
+	return mapErr(err)
+}
+
+// ClaimOutbox locks undispatched events, oldest first.
+func (s *Store) ClaimOutbox(ctx context.Context, limit int) ([]webhooks.OutboxEvent, error) {
+	var out []webhooks.OutboxEvent
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, event_type, payload::text AS payload FROM outbox_events
+		WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	return out, mapErr(err)
+}
+
+// MarkDispatched stamps events as relayed.
+func (s *Store) MarkDispatched(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.q(ctx).ExecContext(ctx, `UPDATE outbox_events SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
+	return mapErr(err)
+}
+
+// InsertDeliveries inserts deliveries (target labels copied from the
+// subscription) and returns the ids inserted; existing (event,
+// subscription) pairs are skipped.
+func (s *Store) InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]uuid.UUID, error) {
+	if len(ds) == 0 {
+		return nil, nil
+	}
+	ids, subs, events := make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
+	types, payloads := make([]string, len(ds)), make([]string, len(ds))
+	for i, d := range ds {
+		ids[i], subs[i], events[i] = d.ID.String(), d.SubscriptionID.String(), d.EventID.String()
+		types[i], payloads[i] = d.EventType, d.Payload
+	}
+	var out []uuid.UUID
+	err := s.q(ctx).SelectContext(ctx, &out, `INSERT INTO webhook_deliveries
+			(id, subscription_id, event_id, event_type, payload, target_labels)
+		SELECT x.id, x.sub, x.ev, x.typ, x.payload, s.target_labels
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS x(id, sub, ev, typ, payload)
+		JOIN webhook_subscriptions s ON s.id = x.sub
+		ON CONFLICT (event_id, subscription_id) DO NOTHING
+		RETURNING id`, ids, subs, events, types, payloads)
+	return out, mapErr(err)
+}
+
+// MarkEnqueued stamps deliveries as handed to the queue.
+func (s *Store) MarkEnqueued(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
+	return mapErr(err)
+}
+
+// StaleBrokerDeliveries locks broker-mode deliveries whose queue entry may
+// be lost.
+func (s *Store) StaleBrokerDeliveries(ctx context.Context, grace time.Duration, limit int) ([]webhooks.StaleDelivery, error) {
+	var out []webhooks.StaleDelivery
+	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, status, attempts FROM webhook_deliveries
+		WHERE target_labels IS NULL AND COALESCE(enqueued_at, created_at) < now() - $1 * interval '1 millisecond'
+		  AND (status = 'pending'
+		       OR (status = 'failed' AND next_retry_at < now() - $1 * interval '1 millisecond')
+		       OR (status = 'acquired' AND acquired_by IS NULL AND acquired_until < now()))
+		ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, grace.Milliseconds(), limit)
+	return out, mapErr(err)
+}
+
+// ReleaseExpiredAgentLeases puts agent-held deliveries whose lease expired
+// back to pending.
+func (s *Store) ReleaseExpiredAgentLeases(ctx context.Context) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_by = NULL,
+		acquired_until = NULL WHERE status = 'acquired' AND target_labels IS NOT NULL AND acquired_until < now()`)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
+
+// DeleteTerminalDeliveries deletes up to limit success/dead deliveries
+// that completed before the cutoff.
+func (s *Store) DeleteTerminalDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+		SELECT id FROM webhook_deliveries WHERE status IN ('success', 'dead') AND completed_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
+
+// DeleteDispatchedOutbox deletes up to limit relayed outbox events older
+// than the cutoff.
+func (s *Store) DeleteDispatchedOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM outbox_events WHERE id IN (
+		SELECT id FROM outbox_events WHERE dispatched_at < $1 LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return res.RowsAffected()
+}
+
+// DeliveryStatusCounts counts deliveries per non-success status (metrics;
+// success rows are the bulk and are not counted on every scrape).
+func (s *Store) DeliveryStatusCounts(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int64  `db:"n"`
+	}
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM webhook_deliveries
+		WHERE status IN ('pending', 'acquired', 'failed', 'dead') GROUP BY status`)
+	out := map[string]int64{webhook.StatusPending: 0, webhook.StatusAcquired: 0, webhook.StatusFailed: 0, webhook.StatusDead: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, mapErr(err)
+}
+
+// UndispatchedEvents counts outbox events the relay has not moved on.
+func (s *Store) UndispatchedEvents(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL`)
+	return n, mapErr(err)
+}
+
+// EventSubject resolves the agent and stack an event is about and,
+// optionally, their labels and annotations.
+func (s *Store) EventSubject(ctx context.Context, agentID, stackID, objectID *uuid.UUID, labels bool) (webhook.Subject, error) {
+	subj := webhook.Subject{AgentID: agentID, StackID: stackID}
+	if stackID == nil && objectID != nil {
+		var sid uuid.UUID
+		err := s.q(ctx).GetContext(ctx, &sid, `SELECT stack_id FROM deployment_objects WHERE id = $1`, *objectID)
+		switch {
+		case err == nil:
+			subj.StackID = &sid
+		case !isNoRows(err):
+			return subj, mapErr(err)
+		}
+	}
+	if !labels || (subj.AgentID == nil && subj.StackID == nil) {
+		return subj, nil
+	}
+	var kv []struct {
+		Key   string  `db:"key"`
+		Value *string `db:"value"`
+	}
+	// Labels have a NULL value, annotations a key and a value.
+	err := s.q(ctx).SelectContext(ctx, &kv, `
+		SELECT label AS key, NULL::text AS value FROM agent_labels WHERE agent_id = $1
+		UNION ALL SELECT key, value FROM agent_annotations WHERE agent_id = $1
+		UNION ALL SELECT label, NULL FROM stack_labels WHERE stack_id = $2
+		UNION ALL SELECT key, value FROM stack_annotations WHERE stack_id = $2`, subj.AgentID, subj.StackID)
+	if err != nil {
+		return subj, mapErr(err)
+	}
+	subj.Labels = []string{}
+	subj.Annotations = map[string][]string{}
+	for _, r := range kv {
+		if r.Value == nil {
+			subj.Labels = append(subj.Labels, r.Key)
+		} else {
+			subj.Annotations[r.Key] = append(subj.Annotations[r.Key], *r.Value)
+		}
+	}
+	return subj, nil
+}
+
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nilSlice(s []string) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func webhookIDs(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+)
+
+type webhookHandlers struct{ svc *webhooks.Service }
+
+// registerWebhooks mounts the webhook routes. Role checks (and, for body
+// routes under an id, the 404) come before the body is read (DECISIONS 2).
+func registerWebhooks(v1 *gin.RouterGroup, s Services) {
+	h := webhookHandlers{svc: s.Webhooks}
+	admin := guard(webhooks.RequireAdmin)
+	subscriptionFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := s.Webhooks.Get(ctx, p, id)
+		return err
+	})
+	heldByCaller := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		return s.Webhooks.CheckReport(ctx, p, id)
+	})
+
+	v1.GET("/webhooks", admin, h.list)
+	v1.POST("/webhooks", admin, h.create)
+	v1.GET("/webhooks/event-types", admin, h.eventTypes)
+	v1.GET("/webhooks/:id", admin, h.get)
+	v1.PUT("/webhooks/:id", admin, subscriptionFound, h.update)
+	v1.DELETE("/webhooks/:id", admin, h.remove)
+	v1.GET("/webhooks/:id/deliveries", admin, h.deliveries)
+	v1.POST("/webhooks/:id/test", admin, h.test)
+	v1.GET("/agents/:id/webhooks/pending", guardID(webhooks.RequireAdminOrAgentSelf), h.pending)
+	v1.POST("/webhook-deliveries/:id/result", guard(webhooks.RequireAgent), heldByCaller, h.result)
+}
+
+// webhookBody is POST /webhooks and PUT /webhooks/{id}. Every field is
+// optional on PUT, where an explicit null clears auth_header,
+// signing_secret, filters and target_labels (DECISIONS 5). Read-only
+// fields a client echoes back (id, has_url, created_at …) are ignored.
+type webhookBody struct {
+	Name           optional[string]          `json:"name"`
+	URL            optional[string]          `json:"url"`
+	AuthHeader     optional[string]          `json:"auth_header"`
+	SigningSecret  optional[string]          `json:"signing_secret"`
+	EventTypes     optional[[]string]        `json:"event_types"`
+	Filters        optional[webhook.Filters] `json:"filters"`
+	TargetLabels   optional[[]string]        `json:"target_labels"`
+	Enabled        optional[bool]            `json:"enabled"`
+	MaxRetries     optional[int]             `json:"max_retries"`
+	TimeoutSeconds optional[int]             `json:"timeout_seconds"`
+	Validate       optional[bool]            `json:"validate"`
+}
+
+func nullable[T any](o optional[T]) webhooks.Nullable[T] {
+	return webhooks.Nullable[T]{Set: o.Set, Value: o.ptr()}
+}
+
+func (h webhookHandlers) list(c *gin.Context) {
+	out, err := h.svc.List(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h webhookHandlers) create(c *gin.Context) {
+	var b webhookBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	in := webhooks.CreateInput{Name: b.Name.Value, URL: b.URL.Value, AuthHeader: b.AuthHeader.ptr(),
+		SigningSecret: b.SigningSecret.ptr(), EventTypes: b.EventTypes.Value, Filters: b.Filters.ptr(),
+		TargetLabels: b.TargetLabels.Value, MaxRetries: b.MaxRetries.ptr(), TimeoutSeconds: b.TimeoutSeconds.ptr(),
+		Enabled: b.Enabled.ptr()}
+	if v := b.Validate.ptr(); v != nil {
+		in.Validate = *v
+	}
+	out, err := h.svc.Create(c.Request.Context(), principal(c), in)
+	respond(c, http.StatusCreated, out, err)
+}
+
+func (h webhookHandlers) eventTypes(c *gin.Context) {
+	out, err := h.svc.EventTypes(c.Request.Context(), principal(c))
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h webhookHandlers) get(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Get(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h webhookHandlers) update(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var b webhookBody
+	if !bindJSON(c, &b) {
+		return
+	}
+	in := webhooks.UpdateInput{Name: b.Name.ptr(), URL: b.URL.ptr(), AuthHeader: nullable(b.AuthHeader),
+		SigningSecret: nullable(b.SigningSecret), EventTypes: b.EventTypes.ptr(), Filters: nullable(b.Filters),
+		TargetLabels: nullable(b.TargetLabels), Enabled: b.Enabled.ptr(), MaxRetries: b.MaxRetries.ptr(),
+		TimeoutSeconds: b.TimeoutSeconds.ptr()}
+	for name, o := range map[string]bool{"name": b.Name.Null, "url": b.URL.Null, "event_types": b.EventTypes.Null,
+		"enabled": b.Enabled.Null, "max_retries": b.MaxRetries.Null, "timeout_seconds": b.TimeoutSeconds.Null} {
+		if o {
+			in.NullNotAllowed = append(in.NullNotAllowed, name)
+		}
+	}
+	out, err := h.svc.Update(c.Request.Context(), principal(c), id, in)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h webhookHandlers) remove(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+}
+
+func (h webhookHandlers) deliveries(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	q := webhooks.DeliveryQuery{SubscriptionID: id, Status: c.Query("status")}
+	for name, dst := range map[string]*int{"limit": &q.Limit, "offset": &q.Offset} {
+		if v := c.Query(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				failStatus(c, http.StatusBadRequest, "Failed to deserialize query string: "+name+" must be a non-negative integer")
+				return
+			}
+			*dst = n
+		}
+	}
+	out, err := h.svc.Deliveries(c.Request.Context(), principal(c), q)
+	respond(c, http.StatusOK, out, err)
+}
+
+func (h webhookHandlers) test(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Test(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, out, err)
+}
+
+// pending answers GET /agents/{id}/webhooks/pending (claims for the agent).
+func (h webhookHandlers) pending(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Pending(c.Request.Context(), principal(c), id)
+	if err == nil {
+		// Decrypted URLs and auth headers must not be cached anywhere.
+		c.Header("Cache-Control", "no-store")
+	}
+	respond(c, http.StatusOK, out, err)
+}
+
+// result answers POST /webhook-deliveries/{id}/result.
+func (h webhookHandlers) result(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var b struct {
+		Success    *bool   `json:"success"`
+		StatusCode *int    `json:"status_code"`
+		Error      *string `json:"error"`
+		DurationMS *int64  `json:"duration_ms"`
+	}
+	if !bindJSON(c, &b) {
+		return
+	}
+	if b.Success == nil {
+		failStatus(c, http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: missing field `success`")
+		return
+	}
+	out, err := h.svc.Report(c.Request.Context(), principal(c), id, webhooks.ResultInput{Success: *b.Success,
+		StatusCode: b.StatusCode, Error: b.Error, DurationMS: b.DurationMS})
+	respond(c, http.StatusOK, out, err)
+}

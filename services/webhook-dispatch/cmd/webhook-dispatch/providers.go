@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	asynqlib "github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
+	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/queue"
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/service"
+)
+
+// app is what main runs: the ops listener and one dispatcher replica.
+type app struct {
+	server  *http.Server
+	service *service.Service
+	queue   string
+}
+
+func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
+	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
+		MaxOpenConns: cfg.Database.MaxOpenConns})
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
+	}
+	return db, func() { _ = db.Close() }, nil
+}
+
+// provideRedis is the client of the outbox signal (and of the ephemeral
+// key); it must answer at start-up, like the database.
+func provideRedis(ctx context.Context, cfg config.Settings) (*goredis.Client, func(), error) {
+	opt, err := goredis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+	}
+	c := goredis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
+	}
+	return c, func() { _ = c.Close() }, nil
+}
+
+func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
+	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
+	if err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+	}
+	return opt, nil
+}
+
+// provideCipher opens webhook secrets with broker.webhook_encryption_key,
+// or with the ephemeral key api shares through Redis when none is set.
+func provideCipher(ctx context.Context, cfg config.Settings, rdb *goredis.Client, log *slog.Logger) (*aesgcm.Cipher, error) {
+	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
+		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
+	}, log)
+	if err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
+	}
+	return c, nil
+}
+
+// provideSender posts deliveries behind the SSRF guard unless
+// broker.webhook_allow_private is set.
+func provideSender(cfg config.Settings, log *slog.Logger) (*webhookhttp.Sender, func()) {
+	if cfg.Broker.WebhookAllowPrivate {
+		log.Warn("broker.webhook_allow_private is set: webhooks may reach loopback, link-local and metadata addresses")
+	}
+	s := webhookhttp.New(webhookhttp.Options{AllowPrivate: cfg.Broker.WebhookAllowPrivate,
+		MaxIdleConnsPerHost: cfg.WebhookDispatch.PerHostConcurrency})
+	return s, s.Close
+}
+
+func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
+
+// settingsFrom reads the hot settings on every use.
+func settingsFrom(live *config.Store) func() webhooks.DispatchSettings {
+	return func() webhooks.DispatchSettings {
+		b := live.Current().Broker
+		return webhooks.DispatchSettings{BatchSize: b.WebhookDeliveryBatchSize,
+			Interval: time.Duration(b.WebhookDeliveryIntervalSeconds) * time.Second, RetentionDays: b.WebhookCleanupRetentionDays}
+	}
+}
+
+// provideService builds the replica and checks the queue's Redis, so an
+// unreachable Redis at start-up exits 69 like an unreachable database.
+func provideService(cfg config.Settings, live *config.Store, store *postgres.Store, rdb *goredis.Client,
+	conn asynqlib.RedisConnOpt, cipher *aesgcm.Cipher, sender *webhookhttp.Sender, reg *prometheus.Registry,
+	log *slog.Logger) (*service.Service, error) {
+	s, err := service.New(service.Options{Store: store, Redis: rdb, QueueConn: conn,
+		Queue: queue.Name(cfg.Database.URL, cfg.Database.Schema), Tenant: cfg.Database.Schema, Cipher: cipher,
+		Sender: sender, Settings: settingsFrom(live), Concurrency: cfg.WebhookDispatch.Concurrency,
+		PerHost: cfg.WebhookDispatch.PerHostConcurrency, ShutdownTimeout: time.Duration(cfg.HTTP.ShutdownTimeoutSeconds) * time.Second,
+		Registry: reg, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(); err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
+	}
+	return s, nil
+}
+
+func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *service.Service) *gin.Engine {
+	e := httpserver.New(httpserver.Options{Service: "brokkr-webhook-dispatch", Logger: log,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+	httpserver.Mount(e, httpserver.Ops{
+		Ready: []httpserver.Check{
+			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+			{Name: "redis", Probe: func(context.Context) error { return s.Ping() }},
+		},
+		Metrics: reg,
+		Logger:  log,
+	})
+	return e
+}
+
+func provideApp(cfg config.Settings, e *gin.Engine, s *service.Service) *app {
+	return &app{server: httpserver.NewServer(cfg.WebhookDispatch.Addr, e), service: s,
+		queue: queue.Name(cfg.Database.URL, cfg.Database.Schema)}
+}
