@@ -2,8 +2,8 @@
 # Runs the local Brokkr stack for `make up` / `make down`: PostgreSQL and
 # Redis (through devenv.sh), migrations, the templating, auth, api and
 # work-order-scheduler services, and — when its binaries are built — a local
-# kube-apiserver. State lives in .brokkr/ (git-ignored): logs, pids, the
-# admin PAK and dev.env.
+# kube-apiserver with one registered agent applying to it. State lives in
+# .brokkr/ (git-ignored): logs, pids, the admin and agent PAKs and dev.env.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +16,9 @@ api_port=${BROKKR_API_PORT:-3000}
 auth_port=${BROKKR_AUTH_PORT:-3100}
 templating_port=${BROKKR_TEMPLATING_PORT:-3200}
 scheduler_port=${BROKKR_SCHEDULER_PORT:-3300}
+agent_port=${BROKKR_AGENT_HEALTH_PORT:-3500}
+agent_name=${BROKKR_AGENT_NAME:-local-agent}
+agent_cluster=${BROKKR_AGENT_CLUSTER:-local}
 db_name=${BROKKR_DEV_DB:-brokkr_dev}
 
 say() { printf '%s\n' "$*" >&2; }
@@ -37,6 +40,46 @@ start() { # name args...
 	if alive "$name"; then say "$name already running (pid $(cat "$pids/$name"))"; return 0; fi
 	nohup "$bin/$name" "$@" >>"$logs/$name.log" 2>&1 &
 	echo $! >"$pids/$name"
+}
+
+# start_agent registers the local agent with the broker (or gives the one an
+# earlier run registered a new PAK) and runs it against the local
+# kube-apiserver; it prints the agent id.
+start_agent() { # kubeconfig
+	local kubeconfig=$1 api="http://127.0.0.1:$api_port/api/v1" admin id reply pak
+	admin=$(cat "$state/admin.pak")
+	if ! command -v jq >/dev/null; then
+		say "jq not found: the agent is not started (apt-get install jq)"
+		return 1
+	fi
+	id=$(curl -fs "$api/agents/?name=$agent_name&cluster_name=$agent_cluster" \
+		-H "Authorization: Bearer $admin" | jq -r '.id // empty' || true)
+	if [[ -n "$id" ]] && alive agent; then
+		say "agent already running (pid $(cat "$pids/agent"))"
+		echo "$id"
+		return 0
+	fi
+	if [[ -z "$id" ]]; then
+		reply=$(curl -fsS -X POST "$api/agents" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+			-d "{\"name\": \"$agent_name\", \"cluster_name\": \"$agent_cluster\"}")
+		id=$(jq -r .agent.id <<<"$reply")
+		pak=$(jq -r .initial_pak <<<"$reply")
+	else
+		pak=$(curl -fsS -X POST "$api/agents/$id/rotate-pak" -H "Authorization: Bearer $admin" | jq -r .pak)
+	fi
+	(umask 077 && echo "$pak" >"$state/agent.pak")
+	export BROKKR__AGENT__BROKER_URL="http://127.0.0.1:$api_port"
+	export BROKKR__AGENT__PAK="$pak"
+	export BROKKR__AGENT__AGENT_NAME="$agent_name"
+	export BROKKR__AGENT__CLUSTER_NAME="$agent_cluster"
+	export BROKKR__AGENT__KUBECONFIG_PATH="$kubeconfig"
+	export BROKKR__AGENT__HEALTH_PORT="$agent_port"
+	export BROKKR__AGENT__OUTBOX_DIR="$state/agent-outbox"
+	export BROKKR__AGENT__POLLING_INTERVAL=${BROKKR__AGENT__POLLING_INTERVAL:-5}
+	export BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS=${BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS:-5}
+	start agent start
+	wait_http "http://127.0.0.1:$agent_port/readyz" agent || return 1
+	echo "$id"
 }
 
 up() {
@@ -77,11 +120,17 @@ up() {
 	start work-order-scheduler serve
 	wait_http "http://127.0.0.1:$scheduler_port/readyz" work-order-scheduler
 
-	local kubeconfig=""
+	local kubeconfig="" kubectl="" agent_id=""
 	local k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
 	if [[ -x "$k8s_bin/kube-apiserver" && -x "$k8s_bin/etcd" ]]; then
 		if out=$(cd "$root" && go run ./tools/cmd/testenv up --dir "$state/testenv" 2>>"$logs/testenv.log"); then
 			kubeconfig=$(sed -n 's/^KUBECONFIG=//p' <<<"$out")
+			kubectl=$(sed -n 's/^KUBECTL=//p' <<<"$out")
+			if [[ -x "$bin/agent" ]]; then
+				agent_id=$(start_agent "$kubeconfig") || agent_id=""
+			else
+				say "agent binary missing: run 'make build'"
+			fi
 		else
 			say "testenv did not start; see $logs/testenv.log"
 		fi
@@ -95,18 +144,22 @@ up() {
 		echo "BROKKR_URL=http://127.0.0.1:$api_port"
 		echo "BROKKR_ADMIN_PAK=$pak"
 		[[ -n "$kubeconfig" ]] && echo "KUBECONFIG=$kubeconfig"
+		[[ -n "$kubectl" ]] && echo "KUBECTL=$kubectl"
+		[[ -n "$agent_id" ]] && echo "BROKKR_AGENT_ID=$agent_id"
+		true
 	} >"$state/dev.env"
 	chmod 600 "$state/dev.env"
 	echo "Brokkr is up."
 	echo "  broker URL: http://127.0.0.1:$api_port"
 	echo "  admin PAK:  $pak"
 	[[ -n "$kubeconfig" ]] && echo "  KUBECONFIG: $kubeconfig"
+	[[ -n "$agent_id" ]] && echo "  agent:      $agent_name in cluster $agent_cluster ($agent_id), health on http://127.0.0.1:$agent_port/health"
 	echo "  env file:   .brokkr/dev.env (set -a; . .brokkr/dev.env; set +a)"
 	echo "  logs:       .brokkr/logs/"
 }
 
 down() {
-	for name in work-order-scheduler api auth templating; do
+	for name in agent work-order-scheduler api auth templating; do
 		if alive "$name"; then
 			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
 			for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done

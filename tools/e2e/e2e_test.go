@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	build := exec.Command("go", "build", "-o", dir+"/", "github.com/brokkr-go/brokkr/services/api/cmd/api",
 		"github.com/brokkr-go/brokkr/services/auth/cmd/auth", "github.com/brokkr-go/brokkr/services/templating/cmd/templating",
-		"github.com/brokkr-go/brokkr/services/work-order-scheduler/cmd/work-order-scheduler")
+		"github.com/brokkr-go/brokkr/services/work-order-scheduler/cmd/work-order-scheduler",
+		"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building binaries failed:", err)

@@ -315,7 +315,7 @@ type Outcome struct {
 
 // leaseMargin extends a broker lease beyond the HTTP timeout, so a live
 // worker's lease never expires mid-attempt.
-const leaseMargin = 15 * time.Second
+const leaseMargin = 5 * time.Second
 
 var systemActor = identity.Principal{Role: identity.RoleSystem}
 

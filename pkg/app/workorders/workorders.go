@@ -468,8 +468,16 @@ func (s *Service) arm(ctx context.Context, r *workorder.WorkOrder) {
 	if r == nil || r.NextRetryAfter == nil || s.timer == nil {
 		return
 	}
+	// Detached from the request (a client hanging up must not drop the
+	// timer of a committed retry) but bounded, so a slow Redis cannot hold
+	// the response.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), armTimeout)
+	defer cancel()
 	_ = s.timer.ScheduleRetry(ctx, r.ID, r.RetryCount, *r.NextRetryAfter)
 }
+
+// armTimeout bounds arming one retry timer.
+const armTimeout = 2 * time.Second
 
 // Log lists finished orders, newest first (admin only).
 func (s *Service) Log(ctx context.Context, p identity.Principal, f LogFilter) ([]workorder.LogEntry, error) {

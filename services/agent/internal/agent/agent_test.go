@@ -348,6 +348,15 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
+	// Objects applied before the restart are tracked again, so the health
+	// monitor reports them without a new deployment.
+	eventually(t, "the applied set seeded from the broker", 10*time.Second, func() bool {
+		ids := map[uuid.UUID]bool{}
+		for _, do := range r2.a.Manager().Applied() {
+			ids[do.ID] = true
+		}
+		return len(ids) == 2 && ids[doB.ID] && ids[doC.ID]
+	})
 	// Nothing was reported twice across the restart.
 	seen := map[string]int{}
 	for _, e := range h.b.allEvents() {

@@ -187,19 +187,30 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 	// Validate everything before changing anything else, so a bad update
 	// leaves the previous state intact; report every bad object.
 	var problems []string
+	var late []Object // bindings of roles this plan creates: applied last
+	var now []Object
 	for _, o := range plan.Regular {
 		if _, err := r.apply(ctx, o.U.DeepCopy(), true); err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
+			if apierrors.IsNotFound(err) && bindsPlannedRole(plan, o.U) {
+				// Without the "bind" verb the API checks a binding against
+				// its role, which a dry-run did not create; the real apply
+				// runs after the role exists.
+				late = append(late, o)
+				continue
+			}
 			problems = append(problems, fmt.Sprintf("%s: %s", o.Describe(), errorText(err)))
+			continue
 		}
+		now = append(now, o)
 	}
 	if len(problems) > 0 {
 		return res, &ValidationError{Problems: problems}
 	}
 
-	for _, o := range plan.Regular {
+	for _, o := range append(now, late...) {
 		u := o.U.DeepCopy()
 		if _, err := r.apply(ctx, u, false); err != nil {
 			return res, fmt.Errorf("applying %s: %w", o.Describe(), err)
@@ -212,6 +223,40 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 	pruned, err := r.prune(ctx, plan.StackID, plan.Checksum, false)
 	res.Pruned = pruned
 	return res, err
+}
+
+// bindsPlannedRole reports whether u is a RoleBinding or ClusterRoleBinding
+// whose role is declared in the same plan.
+func bindsPlannedRole(plan Plan, u *unstructured.Unstructured) bool {
+	if !strings.HasPrefix(u.GetAPIVersion(), "rbac.authorization.k8s.io/") {
+		return false
+	}
+	kind, _, _ := unstructured.NestedString(u.Object, "roleRef", "kind")
+	name, _, _ := unstructured.NestedString(u.Object, "roleRef", "name")
+	switch {
+	case u.GetKind() == "RoleBinding" && (kind == "Role" || kind == "ClusterRole"):
+	case u.GetKind() == "ClusterRoleBinding" && kind == "ClusterRole":
+	default:
+		return false
+	}
+	ns := u.GetNamespace()
+	if ns == "" {
+		ns = kube.DefaultNamespace
+	}
+	for _, o := range plan.Regular {
+		r := o.U
+		if r.GetKind() != kind || r.GetName() != name || !strings.HasPrefix(r.GetAPIVersion(), "rbac.authorization.k8s.io/") {
+			continue
+		}
+		rns := r.GetNamespace()
+		if rns == "" {
+			rns = kube.DefaultNamespace
+		}
+		if kind == "ClusterRole" || rns == ns {
+			return true
+		}
+	}
+	return false
 }
 
 func errorText(err error) string {

@@ -7,8 +7,8 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -117,17 +117,19 @@ func (g *Gauges) Describe(ch chan<- *prometheus.Desc) {
 func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	info, err := g.inspector.GetQueueInfo(g.queue)
-	switch {
-	case err == nil:
-		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
-			"retry": info.Retry, "archived": info.Archived} {
-			ch <- prometheus.MustNewConstMetric(g.depth, prometheus.GaugeValue, float64(n), state)
-		}
-	case errors.Is(err, asynq.ErrQueueNotFound):
+	depth := map[string]int{"pending": 0, "active": 0, "scheduled": 0, "retry": 0, "archived": 0}
+	queues, err := g.inspector.Queues()
+	if err == nil && slices.Contains(queues, g.queue) {
 		// A queue that never held a task does not exist yet: it is empty.
-		for _, state := range []string{"pending", "active", "scheduled", "retry", "archived"} {
-			ch <- prometheus.MustNewConstMetric(g.depth, prometheus.GaugeValue, 0, state)
+		var info *asynq.QueueInfo
+		if info, err = g.inspector.GetQueueInfo(g.queue); err == nil {
+			depth = map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
+				"retry": info.Retry, "archived": info.Archived}
+		}
+	}
+	if err == nil {
+		for state, n := range depth {
+			ch <- prometheus.MustNewConstMetric(g.depth, prometheus.GaugeValue, float64(n), state)
 		}
 	}
 	if counts, err := g.db.DeliveryStatusCounts(ctx); err == nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func environ(kv ...string) func() []string {
+	return func() []string {
+		return append([]string{"BROKKR__LOG__LEVEL=info", "BROKKR__LOG__FORMAT=json", "BROKKR_CONFIG_WATCHER_ENABLED=false"}, kv...)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func TestExitCodes(t *testing.T) {
+	type tc struct {
+		name string
+		args []string
+		env  func() []string
+		want int
+	}
+	cases := []tc{
+		{"help", []string{"--help"}, environ(), lifecycle.ExitOK},
+		{"extra argument", []string{"serve", "now"}, environ(), lifecycle.ExitConfig},
+		{"bad config", nil, environ("BROKKR__WEBHOOK_DISPATCH__CONCURRENCY=0"), lifecycle.ExitConfig},
+		{"bad key", nil, environ("BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY=abc"), lifecycle.ExitConfig},
+		{"database down", nil, environ("BROKKR__DATABASE__URL=postgres://nobody@127.0.0.1:1/none",
+			"BROKKR__WEBHOOK_DISPATCH__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable},
+	}
+	if !testing.Short() {
+		cases = append(cases, tc{"redis down", nil, environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t),
+			"BROKKR__REDIS__URL=redis://127.0.0.1:1/0", "BROKKR__WEBHOOK_DISPATCH__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable})
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		if got := run(context.Background(), c.args, c.env, &out, &errb); got != c.want {
+			t.Errorf("%s: exit %d, want %d; stderr %q stdout %q", c.name, got, c.want, errb.String(), out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	run(context.Background(), nil, environ("BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY=not-a-key-"+strings.Repeat("z", 20)), &out, &errb)
+	if !strings.Contains(errb.String(), "BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY") || strings.Contains(errb.String(), "not-a-key") {
+		t.Errorf("config error must name the key and not repeat its value: %q", errb.String())
+	}
+}
+
+// TestServeAndDrain runs the service until its context ends: ops endpoints
+// answer, and without a configured key it warns loudly and still starts.
+func TestServeAndDrain(t *testing.T) {
+	redistest.New(t)
+	addr := freeAddr(t)
+	env := environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL="+redistest.URL(),
+		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, env, out, io.Discard) }()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, _ := get("/readyz"); code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready; output:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "brokkr_webhook_queue_depth") {
+		t.Fatalf("/metrics: %d", code)
+	}
+	if !strings.Contains(out.String(), "WEBHOOK_ENCRYPTION_KEY is not set") {
+		t.Errorf("no loud warning about the missing key:\n%s", out.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != lifecycle.ExitOK {
+			t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop")
+	}
+}
