@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := $(CURDIR)/.brokkr/bin
-MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./services/work-order-scheduler ./services/agent ./tools
+MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./services/work-order-scheduler ./services/webhook-dispatch ./services/agent ./tools
 PACKAGES  := github.com/brokkr-go/brokkr/...
 DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
@@ -30,7 +30,8 @@ down: ## stop everything `make up` started
 build: ## build every service binary into .brokkr/bin
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./services/api/cmd/api ./services/auth/cmd/auth ./services/templating/cmd/templating \
-		./services/work-order-scheduler/cmd/work-order-scheduler ./services/agent/cmd/agent
+		./services/work-order-scheduler/cmd/work-order-scheduler ./services/webhook-dispatch/cmd/webhook-dispatch \
+		./services/agent/cmd/agent
 
 .PHONY: test
 test: ## run the whole test suite (starts what it needs)
@@ -61,15 +62,16 @@ generate: ## regenerate wire_gen.go files and embedded copies
 	cd services/auth && $(GO) run github.com/google/wire/cmd/wire ./cmd/auth
 	cd services/templating && $(GO) run github.com/google/wire/cmd/wire ./cmd/templating
 	cd services/work-order-scheduler && $(GO) run github.com/google/wire/cmd/wire ./cmd/work-order-scheduler
+	cd services/webhook-dispatch && $(GO) run github.com/google/wire/cmd/wire ./cmd/webhook-dispatch
 	cd services/agent && $(GO) run github.com/google/wire/cmd/wire ./cmd/agent
 	$(GO) generate ./services/api/internal/apidocs/
 
 .PHONY: check-generated
 check-generated: ## fail when generated files are stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	for m in api auth templating work-order-scheduler agent; do cp services/$$m/cmd/$$m/wire_gen.go "$$tmp/$$m.go"; done; \
+	for m in api auth templating work-order-scheduler webhook-dispatch agent; do cp services/$$m/cmd/$$m/wire_gen.go "$$tmp/$$m.go"; done; \
 	$(MAKE) --no-print-directory generate >/dev/null; \
-	for m in api auth templating work-order-scheduler agent; do \
+	for m in api auth templating work-order-scheduler webhook-dispatch agent; do \
 	  if ! diff -q "$$tmp/$$m.go" services/$$m/cmd/$$m/wire_gen.go >/dev/null; then \
 	    echo "services/$$m/cmd/$$m/wire_gen.go is stale: run 'make generate'" >&2; exit 1; fi; \
 	done

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the local Brokkr stack for `make up` / `make down`: PostgreSQL and
-# Redis (through devenv.sh), migrations, the templating, auth, api and
-# work-order-scheduler services, and — when its binaries are built — a local
-# kube-apiserver with one registered agent applying to it. State lives in
-# .brokkr/ (git-ignored): logs, pids, the admin and agent PAKs and dev.env.
+# Redis (through devenv.sh), migrations, the templating, auth, api,
+# work-order-scheduler and webhook-dispatch services, and — when its binaries
+# are built — a local kube-apiserver with one registered agent applying to
+# it. State lives in .brokkr/ (git-ignored): logs, pids, the admin and agent
+# PAKs, the webhook encryption key and dev.env.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,7 @@ api_port=${BROKKR_API_PORT:-3000}
 auth_port=${BROKKR_AUTH_PORT:-3100}
 templating_port=${BROKKR_TEMPLATING_PORT:-3200}
 scheduler_port=${BROKKR_SCHEDULER_PORT:-3300}
+webhook_port=${BROKKR_WEBHOOK_DISPATCH_PORT:-3400}
 agent_port=${BROKKR_AGENT_HEALTH_PORT:-3500}
 agent_name=${BROKKR_AGENT_NAME:-local-agent}
 agent_cluster=${BROKKR_AGENT_CLUSTER:-local}
@@ -101,6 +103,19 @@ up() {
 	export BROKKR__TEMPLATING__ADDR="127.0.0.1:$templating_port"
 	export BROKKR__TEMPLATING__URL="http://127.0.0.1:$templating_port"
 	export BROKKR__SCHEDULER__ADDR="127.0.0.1:$scheduler_port"
+	export BROKKR__WEBHOOK_DISPATCH__ADDR="127.0.0.1:$webhook_port"
+	# A local developer stack: webhook receivers on 127.0.0.1 must work, so
+	# the SSRF guard lets private addresses through here (never in production).
+	export BROKKR__BROKER__WEBHOOK_ALLOW_PRIVATE=${BROKKR__BROKER__WEBHOOK_ALLOW_PRIVATE:-true}
+	# One webhook encryption key per dev state, kept across `make up`s so
+	# stored webhook URLs stay readable.
+	if [[ -z "${BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY:-}" ]]; then
+		if [[ ! -s "$state/webhook.key" ]]; then
+			(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$state/webhook.key")
+		fi
+		BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY=$(cat "$state/webhook.key")
+		export BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY
+	fi
 
 	say "migrating $db_name"
 	"$bin/api" migrate up >>"$logs/migrate.log" 2>&1 || { tail -n 20 "$logs/migrate.log" >&2; exit 1; }
@@ -119,6 +134,8 @@ up() {
 	wait_http "http://127.0.0.1:$api_port/readyz" api
 	start work-order-scheduler serve
 	wait_http "http://127.0.0.1:$scheduler_port/readyz" work-order-scheduler
+	start webhook-dispatch serve
+	wait_http "http://127.0.0.1:$webhook_port/readyz" webhook-dispatch
 
 	local kubeconfig="" kubectl="" agent_id=""
 	local k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
@@ -154,12 +171,13 @@ up() {
 	echo "  admin PAK:  $pak"
 	[[ -n "$kubeconfig" ]] && echo "  KUBECONFIG: $kubeconfig"
 	[[ -n "$agent_id" ]] && echo "  agent:      $agent_name in cluster $agent_cluster ($agent_id), health on http://127.0.0.1:$agent_port/health"
+	echo "  webhooks:   webhook-dispatch on http://127.0.0.1:$webhook_port (receivers on 127.0.0.1 allowed)"
 	echo "  env file:   .brokkr/dev.env (set -a; . .brokkr/dev.env; set +a)"
 	echo "  logs:       .brokkr/logs/"
 }
 
 down() {
-	for name in agent work-order-scheduler api auth templating; do
+	for name in agent webhook-dispatch work-order-scheduler api auth templating; do
 		if alive "$name"; then
 			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
 			for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done

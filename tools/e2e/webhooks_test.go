@@ -586,4 +586,12 @@ func TestWebhookChaosRedisStop(t *testing.T) {
 		t.Fatal(restartErr)
 	}
 	checkExactlyOnceish(t, w, rcv, n, 20)
+	// The outage bit: the queue failed while Redis was away, and the sweep
+	// re-created the tasks Redis lost.
+	out := w.dispatch[0].output()
+	for _, want := range []string{"deliveries wait in PostgreSQL", "requeued_deliveries"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("webhook-dispatch never logged %q: the outage did not hit the queue", want)
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,24 +28,14 @@ type OutboxEvent struct {
 	Payload string    `db:"payload"`
 }
 
-// Task is a queue entry for a broker-mode delivery.
+// Task is a queue entry for a broker-mode delivery. Its queue id is the
+// delivery id, so the queue holds at most one live task per delivery.
 type Task struct {
 	DeliveryID uuid.UUID
-	// Recovery is 0 for a delivery's primary task, whose queue id is the
-	// delivery id (so the queue holds at most one of them). A worker that
-	// died holding a delivery leaves its task stuck in the queue until the
-	// queue's own recovery runs; the sweep then adds a recovery task
-	// "<id>:r<n>", n being the attempt it takes over.
-	Recovery int
 }
 
 // QueueID is the task's unique id in the queue.
-func (t Task) QueueID() string {
-	if t.Recovery == 0 {
-		return t.DeliveryID.String()
-	}
-	return t.DeliveryID.String() + ":r" + strconv.Itoa(t.Recovery)
-}
+func (t Task) QueueID() string { return t.DeliveryID.String() }
 
 // Enqueuer hands broker-mode deliveries to the work queue.
 type Enqueuer interface {
@@ -54,6 +43,13 @@ type Enqueuer interface {
 	// returns the deliveries now in the queue, counting tasks that were
 	// already queued under the same id.
 	Enqueue(ctx context.Context, tasks []Task) ([]uuid.UUID, error)
+	// Requeue makes sure each stale delivery has a task that will run: a
+	// task the queue lost (Redis restarted empty) is queued again, and one
+	// stuck as running whose worker died is replaced by a recovery task
+	// under a new id; a task still waiting in the queue is left alone. It
+	// returns the deliveries now covered, stopping at the first transport
+	// failure.
+	Requeue(ctx context.Context, stale []StaleDelivery) ([]uuid.UUID, error)
 }
 
 // DeliveryState is a delivery's progress, read when it cannot be acquired.
@@ -465,15 +461,8 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 			if stale, err = d.store.StaleBrokerDeliveries(ctx, grace, batch); err != nil || len(stale) == 0 {
 				return err
 			}
-			tasks := make([]Task, len(stale))
-			for i, s := range stale {
-				tasks[i] = Task{DeliveryID: s.ID}
-				if s.Status == webhook.StatusAcquired {
-					tasks[i].Recovery = s.Attempts + 1
-				}
-			}
 			var ok []uuid.UUID
-			ok, queueErr = d.queue.Enqueue(ctx, tasks)
+			ok, queueErr = d.queue.Requeue(ctx, stale)
 			r.Requeued += len(ok)
 			return d.store.MarkEnqueued(ctx, ok)
 		})

@@ -201,6 +201,21 @@ type Agent struct {
 	DiagnosticsPollInterval int `koanf:"diagnostics_poll_interval"`
 	// DiagnosticsLogLines is the log tail collected per container.
 	DiagnosticsLogLines int `koanf:"diagnostics_log_lines"`
+	// KubeQPS and KubeBurst are the client-side rate limit towards the
+	// Kubernetes API; KubeQPS ≤ 0 leaves flow control to the apiserver.
+	KubeQPS   float64 `koanf:"kube_qps"`
+	KubeBurst int     `koanf:"kube_burst"`
+	// WorkOrdersEnabled turns work-order execution (polling, claiming,
+	// running) on or off.
+	WorkOrdersEnabled bool `koanf:"work_orders_enabled"`
+	// WorkOrderPollInterval is in seconds between polls for pending work
+	// orders (the original polls every polling_interval).
+	WorkOrderPollInterval int `koanf:"work_order_poll_interval"`
+	// WorkOrderConcurrency bounds how many work orders run at once.
+	WorkOrderConcurrency int `koanf:"work_order_concurrency"`
+	// WorkOrderTimeoutSeconds bounds one work order: applying it and
+	// waiting for its Jobs or its BuildRun (the original's fixed 900).
+	WorkOrderTimeoutSeconds int `koanf:"work_order_timeout_seconds"`
 }
 
 // TLS lets a service terminate TLS itself. The original's Helm chart writes

@@ -333,6 +333,8 @@ func TestValidate(t *testing.T) {
 		{"agent outbox bound", func(s *Settings) { s.Agent.OutboxMaxBytes = 100 }, "agent.outbox_max_bytes (BROKKR__AGENT__OUTBOX_MAX_BYTES): must be at least 4096"},
 		{"agent log lines", func(s *Settings) { s.Agent.DiagnosticsLogLines = 0 }, "agent.diagnostics_log_lines (BROKKR__AGENT__DIAGNOSTICS_LOG_LINES)"},
 		{"agent diagnostics poll", func(s *Settings) { s.Agent.DiagnosticsPollInterval = 0 }, "agent.diagnostics_poll_interval (BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL)"},
+		{"agent unthrottled", func(s *Settings) { s.Agent.KubeQPS = -1 }, ""},
+		{"agent burst", func(s *Settings) { s.Agent.KubeBurst = 0 }, "agent.kube_burst (BROKKR__AGENT__KUBE_BURST): must be between 1 and 100000, got 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,6 +103,12 @@ func Defaults() Settings {
 			DiagnosticsEnabled:       true,
 			DiagnosticsPollInterval:  10,
 			DiagnosticsLogLines:      100,
+			KubeQPS:                  50,
+			KubeBurst:                100,
+			WorkOrdersEnabled:        true,
+			WorkOrderPollInterval:    10,
+			WorkOrderConcurrency:     1,
+			WorkOrderTimeoutSeconds:  900,
 		},
 	}
 }

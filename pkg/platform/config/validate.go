@@ -185,6 +185,13 @@ func (s Settings) Validate() error {
 	v.between("agent.target_state_wait_seconds", s.Agent.TargetStateWaitSeconds, 0, 60)
 	v.positive("agent.diagnostics_poll_interval", s.Agent.DiagnosticsPollInterval)
 	v.between("agent.diagnostics_log_lines", s.Agent.DiagnosticsLogLines, 1, 10000)
+	if !(s.Agent.KubeQPS <= 100000) { // also rejects NaN
+		v.add("agent.kube_qps", fmt.Sprintf("must be at most 100000, got %v", s.Agent.KubeQPS))
+	}
+	v.between("agent.kube_burst", s.Agent.KubeBurst, 1, 100000)
+	v.positive("agent.work_order_poll_interval", s.Agent.WorkOrderPollInterval)
+	v.between("agent.work_order_concurrency", s.Agent.WorkOrderConcurrency, 1, 64)
+	v.positive("agent.work_order_timeout_seconds", s.Agent.WorkOrderTimeoutSeconds)
 
 	if s.TLS.Enabled {
 		if s.TLS.CertPath == "" {

@@ -44,7 +44,7 @@ var build struct {
 
 // binaries builds api and auth once per test process (the Go build cache
 // makes this a relink).
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
 		build.dir, build.err = os.MkdirTemp("", "brokkr-e2e-bin-")
@@ -64,7 +64,7 @@ func binaries(t *testing.T) string {
 	return build.dir
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +74,7 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startProcess(t *testing.T, bin string, env []string, logPath string, args ...string) {
+func startProcess(t testing.TB, bin string, env []string, logPath string, args ...string) {
 	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -111,7 +111,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -136,7 +136,7 @@ type brokerEnv struct {
 }
 
 // startBroker runs auth and api against a fresh database.
-func startBroker(t *testing.T) brokerEnv {
+func startBroker(t testing.TB) brokerEnv {
 	t.Helper()
 	dbURL := pgtest.NewURL(t)
 	redisURL := os.Getenv("BROKKR_TEST_REDIS_URL")
@@ -172,7 +172,7 @@ func startBroker(t *testing.T) brokerEnv {
 	return brokerEnv{url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), dbURL: dbURL}
 }
 
-func (b brokerEnv) call(t *testing.T, method, path string, body any, out any) int {
+func (b brokerEnv) call(t testing.TB, method, path string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {

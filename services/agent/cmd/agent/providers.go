@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/diagnostics"
 	"github.com/brokkr-go/brokkr/services/agent/internal/health"
+	"github.com/brokkr-go/brokkr/services/agent/internal/workorders"
 )
 
 func provideBroker(s agent.Settings) (*broker.Client, error) {
@@ -25,7 +26,11 @@ func provideKubeFactory(s agent.Settings, log *slog.Logger) agent.KubeFactory {
 		if err != nil {
 			return nil, err
 		}
-		return kube.New(cfg, kube.Options{UserAgent: "brokkr-agent/" + s.Version, Logger: log})
+		qps := float32(s.KubeQPS)
+		if qps <= 0 {
+			qps = -1 // no client-side limit
+		}
+		return kube.New(cfg, kube.Options{QPS: qps, Burst: s.KubeBurst, UserAgent: "brokkr-agent/" + s.Version, Logger: log})
 	}
 }
 
@@ -34,7 +39,7 @@ func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 func provideMetrics(reg *prometheus.Registry) *agent.Metrics { return agent.NewMetrics(reg) }
 
 // provideHooks lists the loops that plug into the runtime: deployment
-// health and diagnostics (work orders come here too).
+// health, diagnostics and work orders.
 func provideHooks(s agent.Settings) []agent.Hook {
 	var hooks []agent.Hook
 	if s.DeploymentHealthEnabled {
@@ -42,6 +47,9 @@ func provideHooks(s agent.Settings) []agent.Hook {
 	}
 	if s.DiagnosticsEnabled {
 		hooks = append(hooks, diagnostics.Hook(diagnostics.Options{Interval: s.DiagnosticsInterval(), LogLines: s.DiagnosticsLogLines}))
+	}
+	if s.WorkOrdersEnabled {
+		hooks = append(hooks, workorders.Hook(workorders.FromConfig(s.Agent)))
 	}
 	return hooks
 }

@@ -347,4 +347,6 @@ func (c *Client) ClaimDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.
 }
 
 // DiagnosticResultPath is where the result of a request is posted.
-func DiagnosticResultPath(id uuid.UUID) string { return "/api/v1/diagnostics/" + id.String() + "/result" }
+func DiagnosticResultPath(id uuid.UUID) string {
+	return "/api/v1/diagnostics/" + id.String() + "/result"
+}

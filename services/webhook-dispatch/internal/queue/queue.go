@@ -48,8 +48,9 @@ const taskTimeout = 6 * time.Minute
 
 // Enqueuer implements webhooks.Enqueuer on an asynq client.
 type Enqueuer struct {
-	client *asynq.Client
-	queue  string
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	queue     string
 	// Parallel bounds concurrent enqueue calls (one Redis round trip each).
 	Parallel int
 }
@@ -58,11 +59,51 @@ var _ webhooks.Enqueuer = (*Enqueuer)(nil)
 
 // NewEnqueuer returns an enqueuer with its own connections.
 func NewEnqueuer(opt asynq.RedisConnOpt, queue string) *Enqueuer {
-	return &Enqueuer{client: asynq.NewClient(opt), queue: queue, Parallel: 8}
+	return &Enqueuer{client: asynq.NewClient(opt), inspector: asynq.NewInspector(opt), queue: queue, Parallel: 8}
 }
 
 // Close releases the connections.
-func (e *Enqueuer) Close() error { return e.client.Close() }
+func (e *Enqueuer) Close() error { return errors.Join(e.client.Close(), e.inspector.Close()) }
+
+func (e *Enqueuer) enqueue(ctx context.Context, deliveryID uuid.UUID, taskID string) error {
+	b, _ := json.Marshal(payload{DeliveryID: deliveryID.String()})
+	_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, b), asynq.Queue(e.queue),
+		asynq.TaskID(taskID), asynq.MaxRetry(maxRetry), asynq.Timeout(taskTimeout))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	return err
+}
+
+// Requeue implements webhooks.Enqueuer. A delivery found stale in
+// PostgreSQL (pending or overdue for long, or held under an expired lease)
+// has either lost its task (Redis restarted empty: queue it again under its
+// own id), or has a task stuck as active because its worker died (asynq
+// recovers those only after its 30 s lease and a minute's check: add a
+// recovery task under a new id, "<id>:r<unix seconds>", at most one per
+// sweep grace period), or a task still waiting its turn (leave it). A
+// duplicate task is harmless: the attempt acquires the row first.
+func (e *Enqueuer) Requeue(ctx context.Context, stale []webhooks.StaleDelivery) ([]uuid.UUID, error) {
+	var ok []uuid.UUID
+	for _, s := range stale {
+		if err := ctx.Err(); err != nil {
+			return ok, err
+		}
+		info, err := e.inspector.GetTaskInfo(e.queue, s.ID.String())
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			err = e.enqueue(ctx, s.ID, s.ID.String())
+		case err != nil:
+		case info.State == asynq.TaskStateActive, info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
+			err = e.enqueue(ctx, s.ID, fmt.Sprintf("%s:r%d", s.ID, time.Now().Unix()))
+		}
+		if err != nil {
+			return ok, err
+		}
+		ok = append(ok, s.ID)
+	}
+	return ok, nil
+}
 
 // Enqueue queues tasks; a task already queued under the same id counts as
 // queued. It stops at the first transport failure (Redis down) and
@@ -80,12 +121,10 @@ func (e *Enqueuer) Enqueue(ctx context.Context, tasks []webhooks.Task) ([]uuid.U
 	for range max(1, e.Parallel) {
 		wg.Go(func() {
 			for t := range work {
-				b, _ := json.Marshal(payload{DeliveryID: t.DeliveryID.String()})
-				_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, b), asynq.Queue(e.queue),
-					asynq.TaskID(t.QueueID()), asynq.MaxRetry(maxRetry), asynq.Timeout(taskTimeout))
+				err := e.enqueue(ctx, t.DeliveryID, t.QueueID())
 				mu.Lock()
 				switch {
-				case err == nil, errors.Is(err, asynq.ErrTaskIDConflict):
+				case err == nil:
 					ok = append(ok, t.DeliveryID)
 				case firstErr == nil:
 					firstErr = err
@@ -208,7 +247,7 @@ func ServerConfig(queue string, concurrency int, shutdown time.Duration, log *sl
 		IsFailure:      IsFailure,
 		// Idle polling and the move of due retries run often, so a delivery
 		// waits milliseconds, not seconds, for a free worker or its retry.
-		TaskCheckInterval:        100 * time.Millisecond,
+		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
 		ShutdownTimeout:          shutdown,
 		Logger:                   Logger{Log: log},

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,10 +37,6 @@ func TestOneTaskPerDelivery(t *testing.T) {
 	if ok, err = e.Enqueue(context.Background(), tasks[:1]); err != nil || len(ok) != 1 {
 		t.Fatalf("re-enqueue: %v %v", ok, err)
 	}
-	// A recovery task has its own id.
-	if _, err := e.Enqueue(context.Background(), []webhooks.Task{{DeliveryID: a, Recovery: 2}}); err != nil {
-		t.Fatal(err)
-	}
 	pending, err := in.ListPendingTasks(q)
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +48,8 @@ func TestOneTaskPerDelivery(t *testing.T) {
 			t.Errorf("task %+v", p)
 		}
 	}
-	if len(pending) != 3 || !ids[a.String()] || !ids[b.String()] || !ids[a.String()+":r2"] {
-		t.Fatalf("queued %v, want one task per delivery plus the recovery task", ids)
+	if len(pending) != 2 || !ids[a.String()] || !ids[b.String()] {
+		t.Fatalf("queued %v, want one task per delivery", ids)
 	}
 
 	// Redis unreachable: the enqueuer stops and reports.
@@ -69,6 +66,72 @@ func TestOneTaskPerDelivery(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("a dead Redis held the enqueuer for %v", took)
+	}
+}
+
+func TestRequeueCoversLostAndOrphanedTasks(t *testing.T) {
+	redistest.New(t)
+	conn, err := asynqadapter.ConnOpt(redistest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "brokkr_test_" + uuid.NewString()[:8] + ":webhooks"
+	e := NewEnqueuer(conn, q)
+	defer e.Close()
+	in := asynq.NewInspector(conn)
+	defer in.Close()
+	defer func() { _ = in.DeleteQueue(q, true) }()
+	ctx := context.Background()
+
+	// Lost: no task at all (not even a queue) -> queued under its own id.
+	lost := uuid.New()
+	ok, err := e.Requeue(ctx, []webhooks.StaleDelivery{{ID: lost, Status: "pending"}})
+	if err != nil || len(ok) != 1 {
+		t.Fatalf("requeue lost: %v %v", ok, err)
+	}
+	if info, err := in.GetTaskInfo(q, lost.String()); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("lost task not queued again: %+v %v", info, err)
+	}
+	// Waiting: a pending task is left alone (no second task).
+	if _, err := e.Requeue(ctx, []webhooks.StaleDelivery{{ID: lost, Status: "pending"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := in.ListPendingTasks(q); len(n) != 1 {
+		t.Fatalf("%d pending tasks, want 1", len(n))
+	}
+
+	// Orphaned: the task is "active" but nobody works on it.
+	release := make(chan struct{})
+	srv := asynq.NewServer(conn, asynq.Config{Concurrency: 1, Queues: map[string]int{q: 1}, TaskCheckInterval: 50 * time.Millisecond,
+		LogLevel: asynq.FatalLevel})
+	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, _ *asynq.Task) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	defer close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if info, err := in.GetTaskInfo(q, lost.String()); err == nil && info.State == asynq.TaskStateActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the task never became active")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ok, err = e.Requeue(ctx, []webhooks.StaleDelivery{{ID: lost, Status: "acquired", Attempts: 1}})
+	if err != nil || len(ok) != 1 {
+		t.Fatalf("requeue orphan: %v %v", ok, err)
+	}
+	pending, _ := in.ListPendingTasks(q)
+	if len(pending) != 1 || !strings.HasPrefix(pending[0].ID, lost.String()+":r") {
+		t.Fatalf("no recovery task beside the stuck one: %+v", pending)
 	}
 }
 

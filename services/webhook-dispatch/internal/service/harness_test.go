@@ -52,6 +52,7 @@ type harnessOptions struct {
 	perHost     int
 	concurrency int
 	interval    time.Duration
+	poolSize    int // database connections (default pgtest's)
 }
 
 func randomHex(n int) string {
@@ -62,7 +63,17 @@ func randomHex(n int) string {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	db := pgtest.New(t)
+	var db *sqlx.DB
+	if o.poolSize > 0 {
+		var err error
+		db, err = postgres.Open(context.Background(), postgres.Options{URL: pgtest.NewURL(t), MaxOpenConns: o.poolSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+	} else {
+		db = pgtest.New(t)
+	}
 	store := postgres.NewStore(db)
 	rdb := redistest.New(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
