@@ -595,3 +595,98 @@ func TestWebhookChaosRedisStop(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookSecretsNeverLogged drives every failure path with secret-laden
+// URLs, auth headers and signing secrets, with every process at debug
+// level; the stack's cleanup then scans all their output.
+func TestWebhookSecretsNeverLogged(t *testing.T) {
+	t.Parallel()
+	w := newWebhookStack(t, "BROKKR__LOG__LEVEL=debug")
+	admin := "Bearer " + w.adminPAK
+	failing := newSink(t, w)
+	failing.respond = func(int) int { return http.StatusInternalServerError }
+	slow := newSink(t, w)
+	slow.respond = func(int) int { time.Sleep(1500 * time.Millisecond); return http.StatusOK }
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "e2e-closed-" + randHex(8)
+	closedURL := "http://" + l.Addr().String() + "/" + token + "?t=" + token
+	_ = l.Close()
+	closedAuth := "Token token=" + randHex(8)
+	w.forbid(token, closedAuth)
+
+	subs := []string{
+		failing.subscribe(t, w, `,"event_types":["*"],"max_retries":1`),
+		slow.subscribe(t, w, `,"event_types":["*"],"max_retries":0,"timeout_seconds":1`),
+	}
+	status, data := w.call("POST", "/api/v1/webhooks", admin, fmt.Sprintf(
+		`{"name":"closed","url":%q,"auth_header":%q,"event_types":["*"],"max_retries":0}`, closedURL, closedAuth))
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, data)
+	}
+	var closed map[string]any
+	_ = json.Unmarshal(data, &closed)
+	subs = append(subs, closed["id"].(string))
+
+	// Validation errors, failing tests and an invalid update.
+	for _, sub := range subs {
+		if code, body := w.call("POST", "/api/v1/webhooks/"+sub+"/test", admin, ""); code != 400 || strings.Contains(string(body), token) {
+			t.Errorf("test of a failing receiver: %d %s", code, body)
+		}
+	}
+	if code, _ := w.call("PUT", "/api/v1/webhooks/"+subs[2], admin, `{"url":"gopher://`+token+`"}`); code != 400 {
+		t.Errorf("invalid URL accepted: %d", code)
+	}
+	if code, _ := w.call("PUT", "/api/v1/webhooks/"+subs[2], admin, `{"auth_header":"`+closedAuth+`\r\nX: y"}`); code != 400 {
+		t.Errorf("auth header with a line break accepted: %d", code)
+	}
+
+	// An agent that echoes the secrets in its error report.
+	agentSink := newSink(t, w)
+	agentSub := agentSink.subscribe(t, w, `,"event_types":["stack.created"],"target_labels":["edge"],"max_retries":0`)
+	ag := w.must(200, "POST", "/api/v1/agents", admin, `{"name":"echo","cluster_name":"c"}`)
+	agentID := ag["agent"].(map[string]any)["id"].(string)
+	agentPAK := "Bearer " + ag["initial_pak"].(string)
+	w.must(200, "POST", "/api/v1/agents/"+agentID+"/labels", admin, `"edge"`)
+
+	w.must(200, "POST", "/api/v1/stacks", admin, `{"name":"secrets"}`)
+	var claimed []map[string]any
+	waitFor(t, 10*time.Second, "an agent-mode delivery", func() bool {
+		claimed = w.list("GET", "/api/v1/agents/"+agentID+"/webhooks/pending", agentPAK)
+		return len(claimed) == 1
+	})
+	echo, _ := json.Marshal(map[string]any{"success": false, "status_code": 502,
+		"error": "POST " + claimed[0]["url"].(string) + " with " + claimed[0]["auth_header"].(string) + " failed"})
+	r := w.must(200, "POST", "/api/v1/webhook-deliveries/"+claimed[0]["id"].(string)+"/result", agentPAK, string(echo))
+	if r["status"] != "dead" {
+		t.Fatalf("agent failure: %v", r)
+	}
+	for _, d := range w.list("GET", "/api/v1/webhooks/"+agentSub+"/deliveries", admin) {
+		if e, _ := d["last_error"].(string); strings.Contains(e, agentSink.auth) || !strings.Contains(e, "[REDACTED]") {
+			t.Errorf("last_error %q", e)
+		}
+	}
+
+	waitFor(t, 30*time.Second, "every broker delivery dead", func() bool {
+		for _, sub := range subs {
+			ds := w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries", admin)
+			if len(ds) == 0 || ds[0]["status"] != "dead" {
+				return false
+			}
+		}
+		return true
+	})
+	errs := map[string]bool{}
+	for _, sub := range subs {
+		for _, d := range w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries", admin) {
+			errs[d["last_error"].(string)] = true
+		}
+	}
+	for _, want := range []string{"HTTP 500 Internal Server Error", "Request failed: request timed out", "Request failed: connection refused"} {
+		if !errs[want] {
+			t.Errorf("no delivery ended with %q: %v", want, errs)
+		}
+	}
+}

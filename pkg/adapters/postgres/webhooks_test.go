@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
@@ -253,5 +255,46 @@ func TestStaleSweepAndCleanup(t *testing.T) {
 	_ = db.Get(&left, `SELECT count(*) FROM webhook_deliveries`)
 	if left != 2 {
 		t.Fatalf("%d rows left, want 2", left)
+	}
+}
+
+func TestOutboxCommitHookRunsAfterCommitOnly(t *testing.T) {
+	t.Parallel()
+	st := postgres.NewStore(pgtest.New(t))
+	ctx := context.Background()
+	var calls []bool // whether the event was visible (committed) when the hook ran
+	st.OnOutboxCommit(func(ctx context.Context) {
+		var n int
+		_ = st.DB().GetContext(ctx, &n, `SELECT count(*) FROM outbox_events`)
+		calls = append(calls, n > 0)
+	})
+	emit := func(ctx context.Context) error { return st.Emit(ctx, event.New("stack.created", map[string]any{})) }
+	if err := st.InTx(ctx, func(ctx context.Context) error {
+		if err := emit(ctx); err != nil {
+			return err
+		}
+		if len(calls) != 0 {
+			t.Error("the hook ran before commit")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || !calls[0] {
+		t.Fatalf("after a commit with an event: %v", calls)
+	}
+	_ = st.InTx(ctx, func(ctx context.Context) error {
+		_ = emit(ctx)
+		return errors.New("roll back")
+	})
+	_ = st.InTx(ctx, func(ctx context.Context) error { return nil })
+	if len(calls) != 1 {
+		t.Fatalf("the hook ran for a rollback or an event-less commit: %v", calls)
+	}
+	if err := emit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("an Emit outside a transaction commits at once: %v", calls)
 	}
 }

@@ -236,6 +236,7 @@ func (d *Dispatcher) Relay(ctx context.Context) (int, error) {
 // match returns a delivery row for every subscription the event goes to.
 func (d *Dispatcher) match(ctx context.Context, ev OutboxEvent, subs []webhook.Subscription) ([]webhook.Delivery, error) {
 	var out []webhook.Delivery
+	payload := ""
 	var subject *webhook.Subject
 	withLabels := false
 	for _, s := range subs {
@@ -254,10 +255,51 @@ func (d *Dispatcher) match(ctx context.Context, ev OutboxEvent, subs []webhook.S
 				continue
 			}
 		}
+		if payload == "" {
+			payload = Canonical(ev.Payload)
+		}
 		out = append(out, webhook.Delivery{ID: uuid.New(), SubscriptionID: s.ID, EventID: ev.ID, EventType: ev.Type,
-			Payload: ev.Payload, TargetLabels: s.TargetLabels, Status: webhook.StatusPending})
+			Payload: payload, TargetLabels: s.TargetLabels, Status: webhook.StatusPending})
 	}
 	return out, nil
+}
+
+// Canonical renders an outbox payload (PostgreSQL jsonb reorders keys and
+// adds spaces) as the compact envelope the original sends: id,
+// event_type, timestamp, then data with its keys sorted; numbers keep
+// their exact digits. This string is what is sent and signed. A payload
+// that does not parse is kept as it is.
+func Canonical(payload string) string {
+	var env struct {
+		ID        json.RawMessage `json:"id"`
+		EventType json.RawMessage `json:"event_type"`
+		Timestamp json.RawMessage `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal([]byte(payload), &env) != nil || env.ID == nil || env.EventType == nil {
+		return payload
+	}
+	var data any
+	dec := json.NewDecoder(strings.NewReader(string(env.Data)))
+	dec.UseNumber()
+	if len(env.Data) == 0 {
+		data = map[string]any{}
+	} else if dec.Decode(&data) != nil {
+		return payload
+	}
+	type ordered struct {
+		ID        json.RawMessage `json:"id"`
+		EventType json.RawMessage `json:"event_type"`
+		Timestamp json.RawMessage `json:"timestamp,omitempty"`
+		Data      any             `json:"data"`
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // messages may hold <, > and &; keep them readable
+	if enc.Encode(ordered{env.ID, env.EventType, env.Timestamp, data}) != nil {
+		return payload
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func (d *Dispatcher) subject(ctx context.Context, ev OutboxEvent, labels bool) (webhook.Subject, error) {

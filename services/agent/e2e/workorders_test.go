@@ -272,6 +272,19 @@ func TestWorkOrdersCustom(t *testing.T) {
 	if l.Success || l.message() != want || l.RetriesAttempted != 0 {
 		t.Fatalf("log entry of the failed Job = success %v, retries %d, %q; want a non-retryable failure %q", l.Success, l.RetriesAttempted, l.message(), want)
 	}
+
+	// An admin cancels a running order: the next progress report gets 404,
+	// the agent abandons it and frees its only slot for the next order.
+	cancelled := createWorkOrder(t, b, ag.id, "custom", fmt.Sprintf(e2eJob, ns, "cancelled"))
+	waitProgress(t, b, cancelled, ag.id, "waiting for Job "+ns+"/cancelled")
+	b.call(t, http.MethodDelete, "/work-orders/"+cancelled.String(), nil, nil)
+	next := createWorkOrder(t, b, ag.id, "custom", fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-cancel, namespace: %s}\n", ns))
+	if l := waitLog(t, b, next); !l.Success {
+		t.Fatalf("the order after a cancellation = %+v (%s)", l, l.message())
+	}
+	if code := b.tryCall(t, http.MethodGet, "/work-order-log/"+cancelled.String(), nil); code != http.StatusNotFound {
+		t.Errorf("the cancelled order reached the log (%d)", code)
+	}
 }
 
 const e2eBuild = `apiVersion: v1

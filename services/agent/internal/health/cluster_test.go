@@ -333,11 +333,14 @@ func TestMonitorDoesNotPileUpUnchangedReports(t *testing.T) {
 	env := agent.Env{AgentID: uuid.New(), Kube: f.kube, Outbox: ob, Active: func() bool { return true },
 		Applied: func() []stack.DeploymentObject { return []stack.DeploymentObject{do} }}
 	m := NewMonitor(env, f.ev, Options{Interval: 50 * time.Millisecond, AppliedEvery: 20 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
-	defer cancel()
+	// Cancelled rather than given a deadline: client-go's rate limiter fails
+	// calls that would wait past a deadline, before the context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(600*time.Millisecond, cancel)
 	_ = m.Run(ctx) // about a dozen intervals
 	bodies := healthBodies(t, ob)
 	if len(bodies) != 1 || bodies[0].DeploymentObjects[0].Status != "healthy" {
-		t.Fatalf("queued %d reports: %+v", len(bodies), bodies)
+		b, _ := json.Marshal(bodies)
+		t.Fatalf("queued %d reports: %s", len(bodies), b)
 	}
 }

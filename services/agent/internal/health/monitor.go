@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -314,7 +315,7 @@ func (m *Monitor) check(ctx context.Context, ids []uuid.UUID, all bool) {
 			out = append(out, reports[i])
 		}
 		t.fingerprint = fp
-		if !equal(t.podNS, podNS[i]) {
+		if !slices.Equal(t.podNS, podNS[i]) {
 			t.podNS = podNS[i]
 			watchChange = true
 		}
@@ -331,18 +332,6 @@ func (m *Monitor) check(ctx context.Context, ids []uuid.UUID, all bool) {
 		return
 	}
 	m.queue(out)
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func fingerprint(r Report) string {

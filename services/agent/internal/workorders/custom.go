@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+
+	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
 
 // custom applies every document and waits until each applied object is
@@ -20,12 +22,51 @@ func (e *Executor) custom(ctx context.Context, t Task) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := e.checkJobs(ctx, t, objs); err != nil {
+		return "", err
+	}
 	t.progress(fmt.Sprintf("applying %d object(s)", len(objs)))
 	applied, err := e.applyAll(ctx, t, objs)
 	if err != nil {
 		return "", err
 	}
 	return e.waitObjects(ctx, t, applied)
+}
+
+// checkJobs refuses to take over a Job of the same name that this order
+// did not create (another order's, or one made by hand): re-applying it
+// would change nothing (a Job's template is immutable) and its old
+// outcome would be reported as this order's. A Job carrying this order's
+// label is its own, from an earlier attempt or before a restart, and is
+// watched again.
+func (e *Executor) checkJobs(ctx context.Context, t Task, objs []reconcile.Object) error {
+	for _, o := range objs {
+		if !isJob(o.U) {
+			continue
+		}
+		u := o.U.DeepCopy()
+		var live *unstructured.Unstructured
+		err := e.call(ctx, func(ctx context.Context) error {
+			var err error
+			live, err = e.kube.Get(ctx, u)
+			return err
+		})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return wrap(err, "reading %s", describe(u))
+		}
+		if owner := live.GetLabels()[LabelWorkOrderID]; owner != t.Order.ID.String() {
+			from := "was not created by a work order"
+			if owner != "" {
+				from = "belongs to work order " + owner
+			}
+			return fail(ReasonConflict, "%s already exists and %s; delete it first, or give Jobs of repeated orders "+
+				"a unique name or spec.ttlSecondsAfterFinished", describe(u), from)
+		}
+	}
+	return nil
 }
 
 type watched struct {

@@ -193,7 +193,8 @@ data: {mode: fast}
 
 func TestCustomJobFails(t *testing.T) {
 	f := newFixture(t)
-	ch, _ := f.start(t, order(workorder.TypeCustom, fmt.Sprintf(jobYAML, f.ns, "doomed")), time.Minute)
+	o := order(workorder.TypeCustom, fmt.Sprintf(jobYAML, f.ns, "doomed"))
+	ch, _ := f.start(t, o, time.Minute)
 	eventually(t, 30*time.Second, func() string {
 		_, err := f.cs.BatchV1().Jobs(f.ns).Get(context.Background(), "doomed", metav1.GetOptions{})
 		if err != nil {
@@ -209,6 +210,19 @@ func TestCustomJobFails(t *testing.T) {
 	want := "Job " + f.ns + "/doomed failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
 	if fl.Message != want {
 		t.Errorf("message = %q, want %q", fl.Message, want)
+	}
+
+	// The same order again (a restart) re-reads its own Job.
+	ch, _ = f.start(t, o, time.Minute)
+	if fl := failure(t, wait(t, ch).err); fl.Reason != ReasonJobFailed {
+		t.Errorf("re-running the order = %s: %s, want its Job's failure again", fl.Reason, fl.Message)
+	}
+	// Another order naming the same Job must not report that Job's outcome.
+	other := order(workorder.TypeCustom, o.YAMLContent)
+	ch, _ = f.start(t, other, time.Minute)
+	fl = failure(t, wait(t, ch).err)
+	if fl.Reason != ReasonConflict || fl.Retryable() || !strings.Contains(fl.Message, "belongs to work order "+o.ID.String()) {
+		t.Errorf("another order with the same Job = %s (retryable %v): %s", fl.Reason, fl.Retryable(), fl.Message)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
+	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
 )
 
 // CompletionKind marks work-order completions in the outbox.
@@ -129,7 +130,7 @@ func New(env agent.Env, opts Options) *Runner {
 		store, _ = OpenStore("")
 	}
 	return &Runner{env: env, opts: opts, store: store, log: log,
-		exec: NewExecutor(env.Kube, ExecutorOptions{AgentID: env.AgentID, CheckInterval: opts.CheckInterval, Logger: log}),
+		exec:    NewExecutor(env.Kube, ExecutorOptions{AgentID: env.AgentID, CheckInterval: opts.CheckInterval, Logger: log}),
 		running: map[uuid.UUID]bool{}, unverified: map[uuid.UUID]Claim{}, wake: make(chan struct{}, 1)}
 }
 
@@ -203,12 +204,11 @@ func (r *Runner) resume(ctx context.Context) {
 		id := c.Order.ID
 		log := r.log.With("work_order_id", id, "work_type", c.Order.WorkType)
 		msg := "agent restarted; resuming"
-		w, err := r.env.Broker.ReportWorkOrderProgress(ctx, id, broker.WorkOrderProgress{Message: &msg})
+		// The recorded order is the one claimed: its attempt (retry_count)
+		// cannot change while this agent holds the claim.
+		_, err := r.env.Broker.ReportWorkOrderProgress(ctx, id, broker.WorkOrderProgress{Message: &msg})
 		switch code := broker.StatusCode(err); {
 		case err == nil:
-			if w.ID == id {
-				c.Order = w
-			}
 			r.mu.Lock()
 			delete(r.unverified, id)
 			r.mu.Unlock()
@@ -354,11 +354,17 @@ func (r *Runner) execute(ctx context.Context, c Claim, resumed bool) {
 	lose(nil)
 	<-pdone
 
+	var f *Failure
+	if err != nil {
+		f = Classify(err)
+	}
 	switch {
 	case lost:
 		log.Warn("the claim is no longer this agent's (expired, released or cancelled); work abandoned without completing")
 		r.forget(log, id)
-	case ctx.Err() != nil:
+	case ctx.Err() != nil && f != nil && (f.Reason == ReasonInternal || f.Retryable()):
+		// Interrupted by the drain (an outcome reached just before it is
+		// still completed below).
 		if r.store.Durable() {
 			log.Info("agent stopping; the work order stays claimed and resumes at the next start")
 			return
@@ -367,7 +373,6 @@ func (r *Runner) execute(ctx context.Context, c Claim, resumed bool) {
 	case err == nil:
 		r.complete(log, id, true, msg, true, "", start)
 	default:
-		f := Classify(err)
 		if timedOut && f.Reason != ReasonTimeout {
 			f = &Failure{Reason: ReasonTimeout, Message: "timed out after " + r.opts.Timeout.String() + ": " + f.Message, Err: err}
 		}
@@ -391,7 +396,13 @@ func (r *Runner) progressEvery(c Claim) time.Duration {
 func (r *Runner) complete(log *slog.Logger, id uuid.UUID, success bool, msg string, retryable bool, reason string, start time.Time) {
 	msg = truncate(msg, maxMessage)
 	body := broker.WorkOrderCompletion{Success: success, Message: &msg, Retryable: retryable}
-	if _, err := r.env.Outbox.Append(CompletionKind, http.MethodPost, broker.WorkOrderCompletePath(id), body); err != nil {
+	_, err := r.env.Outbox.Append(CompletionKind, http.MethodPost, broker.WorkOrderCompletePath(id), body)
+	if errors.Is(err, outbox.ErrTooLarge) {
+		short := truncate(msg, 512)
+		body.Message = &short
+		_, err = r.env.Outbox.Append(CompletionKind, http.MethodPost, broker.WorkOrderCompletePath(id), body)
+	}
+	if err != nil {
 		log.Error("could not queue the work-order completion; the claim will expire and count as a failed attempt", "error", err)
 		return
 	}

@@ -6,8 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,8 +85,12 @@ func TestExitCodes(t *testing.T) {
 func TestServeAndDrain(t *testing.T) {
 	redistest.New(t)
 	addr := freeAddr(t)
+	file := filepath.Join(t.TempDir(), "brokkr.toml")
+	if err := os.WriteFile(file, []byte("[broker]\nwebhook_cleanup_retention_days = 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL="+redistest.URL(),
-		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=")
+		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=", "BROKKR_CONFIG_FILE="+file)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncBuffer{}
@@ -113,6 +120,19 @@ func TestServeAndDrain(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "WEBHOOK_ENCRYPTION_KEY is not set") {
 		t.Errorf("no loud warning about the missing key:\n%s", out.String())
+	}
+	// SIGHUP reloads the hot settings.
+	if err := os.WriteFile(file, []byte("[broker]\nwebhook_cleanup_retention_days = 30\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), `"key":"broker.webhook_cleanup_retention_days"`); {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not reload; output:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
 	select {
