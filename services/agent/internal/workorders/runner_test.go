@@ -312,3 +312,39 @@ func TestRunnerDrain(t *testing.T) {
 		}
 	})
 }
+
+// work_order_concurrency bounds the orders in flight; a finished one frees
+// its slot for the next.
+func TestRunnerConcurrencyBound(t *testing.T) {
+	f := newRunnerFixture(t, false)
+	f.opts.Concurrency = 2
+	var ids []uuid.UUID
+	for _, name := range []string{"one", "two", "three"} {
+		o := order(workorder.TypeCustom, fmt.Sprintf(jobYAML, f.ns, name))
+		ids = append(ids, o.ID)
+		f.b.add(o)
+	}
+	f.run(t)
+	f.waitJob(t, "one")
+	f.waitJob(t, "two")
+	// Two more progress reports of the first order (the periodic one,
+	// every second: ten poll intervals): the third stays unclaimed.
+	n := len(f.b.reports(ids[0]))
+	eventually(t, 10*time.Second, func() string {
+		if len(f.b.reports(ids[0])) < n+2 {
+			return "no periodic progress report"
+		}
+		return ""
+	})
+	if claims := f.b.claims(); len(claims) != 2 {
+		t.Fatalf("claims while two orders run = %v; want 2 with concurrency 2", claims)
+	}
+	wotest.FinishJob(t, f.cs, f.ns, "one", true, "CompletionsReached", "done")
+	f.waitJob(t, "three")
+	if claims := f.b.claims(); len(claims) != 3 || claims[2] != ids[2] {
+		t.Errorf("claims after the first finished = %v", claims)
+	}
+	if c, ok := f.completions(t)[ids[0]]; !ok || !c.Success {
+		t.Errorf("the first order's completion = %+v (%v)", c, ok)
+	}
+}
