@@ -21,6 +21,20 @@ const (
 	// DeploymentDrifted is new: an agent found a managed object changed by
 	// hand (and, in correct mode, restored it).
 	DeploymentDrifted = "deployment.drifted"
+
+	WorkOrderCreated   = "workorder.created"
+	WorkOrderClaimed   = "workorder.claimed"
+	WorkOrderCompleted = "workorder.completed"
+	WorkOrderFailed    = "workorder.failed"
+	// Added: a failed attempt (or an expired claim) scheduled a retry, and
+	// an admin (or a Replace schedule) cancelled an order.
+	WorkOrderRetryScheduled = "workorder.retry_scheduled"
+	WorkOrderCancelled      = "workorder.cancelled"
+
+	// Added: work-order schedules changed.
+	ScheduleCreated = "schedule.created"
+	ScheduleUpdated = "schedule.updated"
+	ScheduleDeleted = "schedule.deleted"
 )
 
 // Event is a domain event recorded in the outbox.

@@ -13,23 +13,31 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
 )
 
-// Event types a subscription may name (GET /webhooks/event-types returns
-// them in this order, api.md §3.12.3).
+// EventTypes are the event types a subscription may name, as GET
+// /webhooks/event-types returns them: the original's twelve (api.md
+// §3.12.3) in its order, then the ones this implementation adds.
 var EventTypes = []string{
-	"agent.registered",
-	"agent.deregistered",
-	"stack.created",
-	"stack.deleted",
-	"deployment.created",
-	"deployment.applied",
-	"deployment.failed",
-	"deployment.deleted",
-	"workorder.created",
-	"workorder.claimed",
-	"workorder.completed",
-	"workorder.failed",
+	event.AgentRegistered,
+	event.AgentDeregistered,
+	event.StackCreated,
+	event.StackDeleted,
+	event.DeploymentCreated,
+	event.DeploymentApplied,
+	event.DeploymentFailed,
+	event.DeploymentDeleted,
+	event.WorkOrderCreated,
+	event.WorkOrderClaimed,
+	event.WorkOrderCompleted,
+	event.WorkOrderFailed,
+	event.DeploymentDrifted,
+	event.WorkOrderRetryScheduled,
+	event.WorkOrderCancelled,
+	event.ScheduleCreated,
+	event.ScheduleUpdated,
+	event.ScheduleDeleted,
 }
 
 // TestEventType is the body type of POST /webhooks/{id}/test; it is never

@@ -1,19 +1,19 @@
 package workorder
 
-// Event types (spec/api.md §5.2) and the ones this implementation adds.
-const (
-	EventCreated   = "workorder.created"
-	EventClaimed   = "workorder.claimed"
-	EventCompleted = "workorder.completed"
-	EventFailed    = "workorder.failed"
-	// Added: a failed attempt (or an expired claim) scheduled a retry, and
-	// an admin (or a Replace schedule) cancelled an order.
-	EventRetryScheduled = "workorder.retry_scheduled"
-	EventCancelled      = "workorder.cancelled"
+import "github.com/brokkr-go/brokkr/pkg/domain/event"
 
-	EventScheduleCreated = "schedule.created"
-	EventScheduleUpdated = "schedule.updated"
-	EventScheduleDeleted = "schedule.deleted"
+// Event types of work orders and schedules (the catalog lives in
+// pkg/domain/event).
+const (
+	EventCreated         = event.WorkOrderCreated
+	EventClaimed         = event.WorkOrderClaimed
+	EventCompleted       = event.WorkOrderCompleted
+	EventFailed          = event.WorkOrderFailed
+	EventRetryScheduled  = event.WorkOrderRetryScheduled
+	EventCancelled       = event.WorkOrderCancelled
+	EventScheduleCreated = event.ScheduleCreated
+	EventScheduleUpdated = event.ScheduleUpdated
+	EventScheduleDeleted = event.ScheduleDeleted
 )
 
 // Audit actions. The original defines workorder.* but records none; here

@@ -207,7 +207,8 @@ func TestWebhookEventTypes(t *testing.T) {
 	e.Must(200, "GET", v1+"/webhooks/event-types", e.AdminPAK, nil).JSON(t, &got)
 	want := []string{"agent.registered", "agent.deregistered", "stack.created", "stack.deleted", "deployment.created",
 		"deployment.applied", "deployment.failed", "deployment.deleted", "workorder.created", "workorder.claimed",
-		"workorder.completed", "workorder.failed"}
+		"workorder.completed", "workorder.failed", "deployment.drifted", "workorder.retry_scheduled",
+		"workorder.cancelled", "schedule.created", "schedule.updated", "schedule.deleted"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("event types %v", got)
 	}
