@@ -11,9 +11,11 @@ import (
 	asynqlib "github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -56,6 +58,23 @@ func provideQueue(cfg config.Settings) queueName {
 func provideEnqueuer(conn asynqlib.RedisConnOpt, q queueName, log *slog.Logger) (*asynqadapter.Enqueuer, func()) {
 	e := asynqadapter.NewEnqueuer(conn, string(q), log)
 	return e, func() { _ = e.Close() }
+}
+
+// provideStore is the PostgreSQL store. Transitions the scheduler commits
+// (fired schedules, expired claims, released retries) write outbox events;
+// after each such commit it signals webhook-dispatch's relay through Redis,
+// as api does, so those webhooks do not wait for the relay's sweep.
+func provideStore(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *slog.Logger) (*postgres.Store, func(), error) {
+	opt, err := goredis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+	}
+	rdb := goredis.NewClient(opt)
+	s := postgres.NewStore(db)
+	sig := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log)
+	go sig.Run(ctx)
+	s.OnOutboxCommit(func(context.Context) { sig.Notify() })
+	return s, func() { _ = rdb.Close() }, nil
 }
 
 func provideClock() workorders.Clock { return workorders.SystemClock{} }

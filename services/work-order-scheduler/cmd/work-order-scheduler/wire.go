@@ -23,7 +23,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	wire.Build(
 		provideDB, provideConn, provideQueue, provideEnqueuer, provideClock, provideHousekeeping,
 		provideRegistry, provideMetrics, provideScheduler, provideEngine, provideApp,
-		postgres.NewStore,
+		provideStore,
 		workorders.NewService, workorders.NewSchedules,
 		wire.Bind(new(workorders.Store), new(*postgres.Store)),
 		wire.Bind(new(workorders.ScheduleStore), new(*postgres.Store)),

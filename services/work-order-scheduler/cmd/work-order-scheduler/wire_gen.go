@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"log/slog"
@@ -22,14 +21,19 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	if err != nil {
 		return nil, nil, err
 	}
-	store := postgres.NewStore(db)
-	redisConnOpt, err := provideConn(cfg)
+	store, cleanup2, err := provideStore(ctx, db, cfg, log)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
+	redisConnOpt, err := provideConn(cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	mainQueueName := provideQueue(cfg)
-	enqueuer, cleanup2 := provideEnqueuer(redisConnOpt, mainQueueName, log)
+	enqueuer, cleanup3 := provideEnqueuer(redisConnOpt, mainQueueName, log)
 	service := workorders.NewService(store, enqueuer)
 	clock := provideClock()
 	schedules := workorders.NewSchedules(store, service, clock, log)
@@ -37,6 +41,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	metrics := provideMetrics(registry)
 	scheduler, err := provideScheduler(service, schedules, maintenanceService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -44,6 +49,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	engine := provideEngine(cfg, log, registry, db, scheduler)
 	mainApp := provideApp(cfg, engine, scheduler)
 	return mainApp, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
