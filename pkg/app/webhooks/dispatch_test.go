@@ -29,8 +29,9 @@ func TestCanonicalPayload(t *testing.T) {
 
 func TestHostLimiter(t *testing.T) {
 	h := NewHostLimiter(2)
-	if !h.TryAcquire("a:1") || !h.TryAcquire("a:1") || h.TryAcquire("a:1") {
-		t.Fatal("limit 2 not enforced")
+	first, second, third := h.TryAcquire("a:1"), h.TryAcquire("a:1"), h.TryAcquire("a:1")
+	if !first || !second || third {
+		t.Fatalf("limit 2 not enforced: %v %v %v", first, second, third)
 	}
 	if !h.TryAcquire("b:1") {
 		t.Fatal("another host is limited separately")
