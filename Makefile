@@ -77,10 +77,11 @@ check-generated: ## fail when generated files are stale
 	done
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck, go mod tidy
 	@test -z "$$(gofmt -l migrations pkg services tools)" || { gofmt -l migrations pkg services tools; exit 1; }
 	$(GO) vet $(PACKAGES)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PACKAGES)
+	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod/go.sum not tidy: run 'make tidy'" >&2; exit 1; }; done
 
 .PHONY: tidy
 tidy: ## go mod tidy in every module

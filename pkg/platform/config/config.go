@@ -216,6 +216,15 @@ type Agent struct {
 	// WorkOrderTimeoutSeconds bounds one work order: applying it and
 	// waiting for its Jobs or its BuildRun (the original's fixed 900).
 	WorkOrderTimeoutSeconds int `koanf:"work_order_timeout_seconds"`
+	// WebhooksEnabled turns agent-side webhook delivery (claiming and
+	// POSTing the deliveries of subscriptions with target_labels) on or off.
+	WebhooksEnabled bool `koanf:"webhooks_enabled"`
+	// WebhookPollInterval is in seconds between claims of pending webhook
+	// deliveries while ACTIVE.
+	WebhookPollInterval int `koanf:"webhook_poll_interval"`
+	// WebhookConcurrency bounds how many webhook deliveries are in flight
+	// at once.
+	WebhookConcurrency int `koanf:"webhook_concurrency"`
 }
 
 // TLS lets a service terminate TLS itself. The original's Helm chart writes

@@ -109,6 +109,9 @@ func Defaults() Settings {
 			WorkOrderPollInterval:    10,
 			WorkOrderConcurrency:     1,
 			WorkOrderTimeoutSeconds:  900,
+			WebhooksEnabled:          true,
+			WebhookPollInterval:      10,
+			WebhookConcurrency:       10,
 		},
 	}
 }

@@ -192,6 +192,8 @@ func (s Settings) Validate() error {
 	v.positive("agent.work_order_poll_interval", s.Agent.WorkOrderPollInterval)
 	v.between("agent.work_order_concurrency", s.Agent.WorkOrderConcurrency, 1, 64)
 	v.positive("agent.work_order_timeout_seconds", s.Agent.WorkOrderTimeoutSeconds)
+	v.positive("agent.webhook_poll_interval", s.Agent.WebhookPollInterval)
+	v.between("agent.webhook_concurrency", s.Agent.WebhookConcurrency, 1, 100)
 
 	if s.TLS.Enabled {
 		if s.TLS.CertPath == "" {

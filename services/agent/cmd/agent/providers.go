@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/diagnostics"
 	"github.com/brokkr-go/brokkr/services/agent/internal/health"
+	"github.com/brokkr-go/brokkr/services/agent/internal/webhooks"
 	"github.com/brokkr-go/brokkr/services/agent/internal/workorders"
 )
 
@@ -39,8 +40,8 @@ func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 func provideMetrics(reg *prometheus.Registry) *agent.Metrics { return agent.NewMetrics(reg) }
 
 // provideHooks lists the loops that plug into the runtime: deployment
-// health, diagnostics and work orders.
-func provideHooks(s agent.Settings) []agent.Hook {
+// health, diagnostics, work orders and webhook delivery.
+func provideHooks(s agent.Settings, reg *prometheus.Registry) []agent.Hook {
 	var hooks []agent.Hook
 	if s.DeploymentHealthEnabled {
 		hooks = append(hooks, health.Hook(health.Options{Interval: s.HealthInterval()}))
@@ -50,6 +51,11 @@ func provideHooks(s agent.Settings) []agent.Hook {
 	}
 	if s.WorkOrdersEnabled {
 		hooks = append(hooks, workorders.Hook(workorders.FromConfig(s.Agent)))
+	}
+	if s.WebhooksEnabled {
+		opts := webhooks.FromConfig(s.Agent)
+		opts.Registerer = reg
+		hooks = append(hooks, webhooks.Hook(opts))
 	}
 	return hooks
 }

@@ -21,7 +21,7 @@ func buildAgent(s agent.Settings, log *slog.Logger) (*agent.Agent, error) {
 	kubeFactory := provideKubeFactory(s, log)
 	registry := provideRegistry()
 	metrics := provideMetrics(registry)
-	v := provideHooks(s)
+	v := provideHooks(s, registry)
 	agentAgent := agent.New(s, log, client, kubeFactory, metrics, registry, v)
 	return agentAgent, nil
 }
