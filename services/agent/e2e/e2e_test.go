@@ -133,10 +133,13 @@ type brokerEnv struct {
 	url      string
 	adminPAK string
 	dbURL    string
+	redisURL string
+	logDir   string // auth.log, api.log
 }
 
-// startBroker runs auth and api against a fresh database.
-func startBroker(t testing.TB) brokerEnv {
+// startBroker runs auth and api against a fresh database; extraEnv adds
+// settings (BROKKR__…=value) for both.
+func startBroker(t testing.TB, extraEnv ...string) brokerEnv {
 	t.Helper()
 	dbURL := pgtest.NewURL(t)
 	redisURL := os.Getenv("BROKKR_TEST_REDIS_URL")
@@ -156,6 +159,7 @@ func startBroker(t testing.TB) brokerEnv {
 		"BROKKR__HTTP__ADDR=" + apiAddr,
 		"BROKKR__BROKER__ADMIN_PAK_FILE=" + filepath.Join(dir, "admin.pak"),
 	}
+	env = append(env, extraEnv...)
 	startProcess(t, filepath.Join(bin, "auth"), env, filepath.Join(dir, "auth.log"), "serve")
 	waitReady(t, "http://"+authAddr+"/readyz")
 	startProcess(t, filepath.Join(bin, "api"), env, filepath.Join(dir, "api.log"), "serve")
@@ -169,7 +173,8 @@ func startBroker(t testing.TB) brokerEnv {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return brokerEnv{url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), dbURL: dbURL}
+	return brokerEnv{url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), dbURL: dbURL,
+		redisURL: redisURL, logDir: dir}
 }
 
 func (b brokerEnv) call(t testing.TB, method, path string, body any, out any) int {

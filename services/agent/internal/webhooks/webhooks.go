@@ -48,8 +48,8 @@ type Options struct {
 	// (default 10, the size of one claim).
 	Concurrency int
 	// DrainGrace is how long in-flight attempts may go on once the agent
-	// drains (default 30 s, shutdown_grace_seconds); then they are cancelled
-	// and reported as failed.
+	// drains (shutdown_grace_seconds; 0 cancels them at once); then they
+	// are cancelled and reported as failed.
 	DrainGrace time.Duration
 	// StartMargin: a claimed delivery whose lease ends sooner than this is
 	// not attempted (default 5 s); it returns to the pool when the lease
@@ -83,9 +83,7 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = webhook.AgentClaimBatch
 	}
-	if o.DrainGrace <= 0 {
-		o.DrainGrace = 30 * time.Second
-	}
+	o.DrainGrace = max(o.DrainGrace, 0)
 	if o.StartMargin <= 0 {
 		o.StartMargin = 5 * time.Second
 	}
@@ -180,7 +178,7 @@ func (d *Deliverer) Wait() { d.wg.Wait() }
 // most Concurrency at a time (waiting for a free slot). Attempts run under
 // work. It reports whether the claim was a full batch.
 func (d *Deliverer) Poll(ctx, work context.Context) bool {
-	if false && len(d.slots) == cap(d.slots) {
+	if len(d.slots) == cap(d.slots) {
 		// Every slot busy: claiming now would only let leases run out.
 		return false
 	}

@@ -246,8 +246,6 @@ func eventually(t *testing.T, d time.Duration, cond func() string) {
 	}
 }
 
-func strPtr(s string) *string { return &s }
-
 func payload(id uuid.UUID, eventType string) string {
 	return fmt.Sprintf(`{"id":%q,"event_type":%q,"timestamp":"2025-01-02T10:00:00Z","data":{"n":1}}`, id, eventType)
 }
@@ -487,6 +485,8 @@ func TestLeaseNearlyOver(t *testing.T) {
 func TestConcurrencyAndActivity(t *testing.T) {
 	f := newFixture(t)
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	var cur, peak atomic.Int32
 	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
 		n := cur.Add(1)
@@ -507,6 +507,9 @@ func TestConcurrencyAndActivity(t *testing.T) {
 		}
 		return out
 	}
+	// Registered after the receiver: runs before its Close, which waits
+	// for the blocked handlers.
+	t.Cleanup(unblock)
 	f.broker.queue(mk(3)...)
 	f.broker.queue(mk(webhook.AgentClaimBatch)...)
 	f.broker.queue(mk(1)...)
@@ -547,7 +550,7 @@ func TestConcurrencyAndActivity(t *testing.T) {
 	if v := f.metric("brokkr_agent_webhook_in_flight"); v != 3 {
 		t.Errorf("in-flight gauge %v, want 3", v)
 	}
-	close(release)
+	unblock()
 	want := 3 + webhook.AgentClaimBatch + 1
 	eventually(t, 5*time.Second, func() string {
 		if _, reps := f.broker.snapshot(); len(reps) != want {
