@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -102,13 +101,7 @@ func serve(cfg config.Settings, opts config.LoadOptions, log *slog.Logger, level
 		return lifecycle.CodeFor(err)
 	}
 	defer cleanup()
-	if w := opts.Watcher(); w.Enabled {
-		go func() {
-			if err := store.Watch(ctx, w.Debounce); err != nil && !errors.Is(err, context.Canceled) {
-				log.Warn("config watcher stopped", "error", err)
-			}
-		}()
-	}
+	go store.Follow(ctx)
 	log.Info("api listening", "addr", cfg.HTTP.Addr)
 	err = httpserver.Run(ctx, a.server, time.Duration(cfg.HTTP.ShutdownTimeoutSeconds)*time.Second)
 	return lifecycle.Exit(signalCode(), err)

@@ -25,8 +25,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -86,7 +84,7 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 		return lifecycle.Exit(signalCode(), err)
 	}
 	defer cleanup()
-	go reloadOnChange(ctx, live, opts, log)
+	go live.Follow(ctx)
 
 	worker := make(chan error, 1)
 	go func() { worker <- a.service.Run(ctx) }()
@@ -102,35 +100,4 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 	}
 	log.Info("webhook-dispatch stopped")
 	return lifecycle.Exit(signalCode(), err)
-}
-
-// reloadOnChange reloads the hot settings on SIGHUP and when the config file
-// changes, until ctx ends.
-func reloadOnChange(ctx context.Context, live *config.Store, opts config.LoadOptions, log *slog.Logger) {
-	if w := opts.Watcher(); w.Enabled {
-		go func() {
-			if err := live.Watch(ctx, w.Debounce); err != nil && !errors.Is(err, context.Canceled) {
-				log.Warn("config watcher stopped", "error", err)
-			}
-		}()
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			changes, err := live.Reload()
-			if err != nil {
-				log.Error("config reload failed; keeping the current settings", "error", err)
-				continue
-			}
-			log.Info("config reloaded", "changes", len(changes))
-			for _, c := range changes {
-				log.Info("config changed", "key", c.Key, "old_value", c.OldValue, "new_value", c.NewValue)
-			}
-		}
-	}
 }

@@ -16,13 +16,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -81,7 +78,7 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 		return lifecycle.Exit(signalCode(), err)
 	}
 	defer cleanup()
-	go reloadOnChange(ctx, live, opts, log)
+	go live.Follow(ctx)
 
 	if err := a.scheduler.Start(ctx); err != nil {
 		log.Error("scheduler start failed", "error", err)
@@ -97,35 +94,4 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 	}
 	log.Info("work-order-scheduler stopped")
 	return lifecycle.Exit(signalCode(), err)
-}
-
-// reloadOnChange reloads the hot settings on SIGHUP and when the config file
-// changes, until ctx ends.
-func reloadOnChange(ctx context.Context, live *config.Store, opts config.LoadOptions, log *slog.Logger) {
-	if w := opts.Watcher(); w.Enabled {
-		go func() {
-			if err := live.Watch(ctx, w.Debounce); err != nil && !errors.Is(err, context.Canceled) {
-				log.Warn("config watcher stopped", "error", err)
-			}
-		}()
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			changes, err := live.Reload()
-			if err != nil {
-				log.Error("config reload failed; keeping the current settings", "error", err)
-				continue
-			}
-			log.Info("config reloaded", "changes", len(changes))
-			for _, c := range changes {
-				log.Info("config changed", "key", c.Key, "old_value", c.OldValue, "new_value", c.NewValue)
-			}
-		}
-	}
 }
