@@ -15,6 +15,9 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 var schemaName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,62}$`)
@@ -106,3 +109,14 @@ func Ping(ctx context.Context, db *sqlx.DB) error {
 
 // isNoRows reports whether err means an empty result.
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// OpenConfigured opens the pool a service's configuration describes, for
+// the services' Wire graphs. An unreachable database is exit code 69
+// (DECISIONS 22); the cleanup closes the pool.
+func OpenConfigured(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
+	db, err := Open(ctx, Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema, MaxOpenConns: cfg.Database.MaxOpenConns})
+	if err != nil {
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
+	}
+	return db, func() { _ = db.Close() }, nil
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
-	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
@@ -30,30 +29,20 @@ type app struct {
 }
 
 func provideDB(ctx context.Context, cfg config.Settings, log *slog.Logger) (*sqlx.DB, func(), error) {
-	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
-		MaxOpenConns: cfg.Database.MaxOpenConns})
+	db, cleanup, err := postgres.OpenConfigured(ctx, cfg)
 	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
+		return nil, nil, err
 	}
 	if cfg.Database.MigrateOnStart {
 		// golang-migrate holds an advisory lock, so replicas starting
 		// together migrate once.
 		if err := postgres.NewMigrator(db, cfg.Database.Schema).Up(ctx); err != nil {
-			_ = db.Close()
+			cleanup()
 			return nil, nil, fmt.Errorf("migrate on start: %w", err)
 		}
 		log.Info("migrations applied")
 	}
-	return db, func() { _ = db.Close() }, nil
-}
-
-func provideRedis(cfg config.Settings) (*goredis.Client, func(), error) {
-	opt, err := goredis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
-	}
-	c := goredis.NewClient(opt)
-	return c, func() { _ = c.Close() }, nil
+	return db, cleanup, nil
 }
 
 // provideChanges starts the change-notification hub; it stops with ctx.

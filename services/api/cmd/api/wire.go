@@ -34,7 +34,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
-		provideDB, provideRedis, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
+		provideDB, redisadapter.NewConfiguredClient, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
 		provideRegistry, provideEngine, provideServer,
 		provideStore,
 		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,

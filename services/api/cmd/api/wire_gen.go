@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
@@ -31,7 +32,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	if err != nil {
 		return nil, nil, err
 	}
-	client, cleanup2, err := provideRedis(cfg)
+	client, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -43,15 +43,6 @@ type cli struct {
 // migrated marks that the schema is ready (migrate_on_start honoured).
 type migrated struct{}
 
-func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
-	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
-		MaxOpenConns: cfg.Database.MaxOpenConns})
-	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
-	}
-	return db, func() { _ = db.Close() }, nil
-}
-
 func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *slog.Logger) (migrated, error) {
 	if !cfg.Database.MigrateOnStart {
 		return migrated{}, nil
@@ -62,15 +53,6 @@ func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, lo
 	}
 	log.InfoContext(ctx, "migrations applied")
 	return migrated{}, nil
-}
-
-func provideRedis(cfg config.Settings) (*goredis.Client, func(), error) {
-	opt, err := goredis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
-	}
-	c := goredis.NewClient(opt)
-	return c, func() { _ = c.Close() }, nil
 }
 
 func provideIssuer(cfg config.Settings) (*pak.Issuer, error) {

@@ -23,7 +23,7 @@ import (
 )
 
 var common = wire.NewSet(
-	provideDB, provideRedis, provideIssuer, provideInvalidation, provideAdmin,
+	postgres.OpenConfigured, redisadapter.NewConfiguredClient, provideIssuer, provideInvalidation, provideAdmin,
 	postgres.NewStore,
 )
 

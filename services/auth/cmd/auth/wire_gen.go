@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -22,11 +23,11 @@ import (
 // buildServer assembles `auth serve`. out receives the one-time admin PAK.
 func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out io.Writer) (*server, func(), error) {
 	registry := provideRegistry()
-	db, cleanup, err := provideDB(ctx, cfg)
+	db, cleanup, err := postgres.OpenConfigured(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	client, cleanup2, err := provideRedis(cfg)
+	client, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -68,7 +69,7 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 
 // buildCLI assembles the create/rotate subcommands on the api's use cases.
 func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io.Writer) (*cli, func(), error) {
-	db, cleanup, err := provideDB(ctx, cfg)
+	db, cleanup, err := postgres.OpenConfigured(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,7 +79,7 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		cleanup()
 		return nil, nil, err
 	}
-	client, cleanup2, err := provideRedis(cfg)
+	client, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -102,6 +103,4 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 
 // wire.go:
 
-var common = wire.NewSet(
-	provideDB, provideRedis, provideIssuer, provideInvalidation, provideAdmin, postgres.NewStore,
-)
+var common = wire.NewSet(postgres.OpenConfigured, redis.NewConfiguredClient, provideIssuer, provideInvalidation, provideAdmin, postgres.NewStore)

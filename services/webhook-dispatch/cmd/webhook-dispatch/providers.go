@@ -33,30 +33,20 @@ type app struct {
 	queue   string
 }
 
-func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
-	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
-		MaxOpenConns: cfg.Database.MaxOpenConns})
-	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
-	}
-	return db, func() { _ = db.Close() }, nil
-}
-
 // provideRedis is the client of the outbox signal (and of the ephemeral
 // key); it must answer at start-up, like the database.
 func provideRedis(ctx context.Context, cfg config.Settings) (*goredis.Client, func(), error) {
-	opt, err := goredis.ParseURL(cfg.Redis.URL)
+	c, cleanup, err := redisadapter.NewConfiguredClient(cfg)
 	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+		return nil, nil, err
 	}
-	c := goredis.NewClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
-		_ = c.Close()
+		cleanup()
 		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
 	}
-	return c, func() { _ = c.Close() }, nil
+	return c, cleanup, nil
 }
 
 func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {

@@ -19,7 +19,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
-		provideDB, provideRedis, provideConn, provideCipher, provideSender, provideRegistry, provideService,
+		postgres.OpenConfigured, provideRedis, provideConn, provideCipher, provideSender, provideRegistry, provideService,
 		provideEngine, provideApp,
 		postgres.NewStore,
 	)

@@ -17,7 +17,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log *slog.Logger) (*app, func(), error) {
 	registry := provideRegistry()
-	db, cleanup, err := provideDB(ctx, cfg)
+	db, cleanup, err := postgres.OpenConfigured(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

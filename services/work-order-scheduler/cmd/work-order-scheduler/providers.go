@@ -11,7 +11,6 @@ import (
 	asynqlib "github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
-	goredis "github.com/redis/go-redis/v9"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
@@ -32,15 +31,6 @@ type app struct {
 
 // queueName is this deployment's asynq queue (shared with the api).
 type queueName string
-
-func provideDB(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
-	db, err := postgres.Open(ctx, postgres.Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema,
-		MaxOpenConns: cfg.Database.MaxOpenConns})
-	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
-	}
-	return db, func() { _ = db.Close() }, nil
-}
 
 func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
 	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
@@ -65,16 +55,15 @@ func provideEnqueuer(conn asynqlib.RedisConnOpt, q queueName, log *slog.Logger) 
 // after each such commit it signals webhook-dispatch's relay through Redis,
 // as api does, so those webhooks do not wait for the relay's sweep.
 func provideStore(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *slog.Logger) (*postgres.Store, func(), error) {
-	opt, err := goredis.ParseURL(cfg.Redis.URL)
+	rdb, cleanup, err := redisadapter.NewConfiguredClient(cfg)
 	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+		return nil, nil, err
 	}
-	rdb := goredis.NewClient(opt)
 	s := postgres.NewStore(db)
 	sig := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log)
 	go sig.Run(ctx)
 	s.OnOutboxCommit(func(context.Context) { sig.Notify() })
-	return s, func() { _ = rdb.Close() }, nil
+	return s, cleanup, nil
 }
 
 func provideClock() workorders.Clock { return workorders.SystemClock{} }

@@ -21,7 +21,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
-		provideDB, provideConn, provideQueue, provideEnqueuer, provideClock, provideHousekeeping,
+		postgres.OpenConfigured, provideConn, provideQueue, provideEnqueuer, provideClock, provideHousekeeping,
 		provideRegistry, provideMetrics, provideScheduler, provideEngine, provideApp,
 		provideStore,
 		workorders.NewService, workorders.NewSchedules,

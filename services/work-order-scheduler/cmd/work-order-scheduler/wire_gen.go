@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"log/slog"
@@ -17,7 +18,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log *slog.Logger) (*app, func(), error) {
 	registry := provideRegistry()
-	db, cleanup, err := provideDB(ctx, cfg)
+	db, cleanup, err := postgres.OpenConfigured(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
