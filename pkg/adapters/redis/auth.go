@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,10 +104,6 @@ func SubscribeAuthInvalidation(ctx context.Context, client goredis.UniversalClie
 	return NewAuthInvalidation(client, nil).Subscribe(ctx, cache, log)
 }
 
-// pingEvery is how long the subscriber waits for a message before it
-// checks the connection with a PING.
-var pingEvery = 5 * time.Second
-
 // Subscribe starts a goroutine that applies invalidations from a's channel
 // to cache until ctx ends. Messages published while the subscription is
 // down are lost, so whenever it is not active the cache is emptied and,
@@ -129,74 +124,33 @@ func (a *AuthInvalidation) Subscribe(ctx context.Context, cache AuthCache, log *
 	setBypass(true)
 	go func() {
 		defer close(s.done)
-		backoff := 100 * time.Millisecond
-		for ctx.Err() == nil {
-			err := a.subscribeOnce(ctx, cache, log, func() {
-				backoff = 100 * time.Millisecond
+		listen(ctx, a.client, a.channel, listener{
+			up: func() {
+				// Whatever was published while unsubscribed is lost.
+				cache.InvalidateAll()
 				s.healthy.Store(true)
 				setBypass(false)
 				s.readyOnce.Do(func() { close(s.ready) })
-			})
-			s.healthy.Store(false)
-			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
-				return
-			}
-			setBypass(true)
-			log.WarnContext(ctx, "auth invalidation subscription lost; caching paused", "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-		}
+			},
+			down: func(err error) {
+				s.healthy.Store(false)
+				setBypass(true)
+				log.WarnContext(ctx, "auth invalidation subscription lost; caching paused", "error", err)
+			},
+			message: func(payload string) {
+				switch {
+				case payload == invalidateAllPayload:
+					cache.InvalidateAll()
+				case pak.IsHash(payload):
+					cache.Invalidate(payload)
+				default:
+					log.DebugContext(ctx, "ignoring malformed auth invalidation message")
+				}
+			},
+		})
+		s.healthy.Store(false)
 	}()
 	return s
-}
-
-// subscribeOnce runs one subscription until it fails; up runs each time the
-// subscription is (re)established.
-func (a *AuthInvalidation) subscribeOnce(ctx context.Context, cache AuthCache, log *slog.Logger, up func()) error {
-	ps := a.client.Subscribe(ctx, a.channel)
-	defer ps.Close()
-	// A blocked read does not watch ctx; closing the connection ends it.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	pingPending := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
-		if err != nil {
-			var ne net.Error
-			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() && !pingPending {
-				if err := ps.Ping(ctx); err != nil {
-					return err
-				}
-				pingPending = true
-				continue
-			}
-			return err
-		}
-		pingPending = false
-		switch m := msg.(type) {
-		case *goredis.Subscription:
-			if m.Kind == "subscribe" {
-				// A first subscription, or go-redis reconnected under us:
-				// whatever was published meanwhile is lost.
-				cache.InvalidateAll()
-				up()
-			}
-		case *goredis.Message:
-			switch {
-			case m.Payload == invalidateAllPayload:
-				cache.InvalidateAll()
-			case pak.IsHash(m.Payload):
-				cache.Invalidate(m.Payload)
-			default:
-				log.DebugContext(ctx, "ignoring malformed auth invalidation message")
-			}
-		case *goredis.Pong:
-		}
-	}
 }
 
 // FailurePrefix prefixes the failure-counter keys.

@@ -2,9 +2,7 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -80,59 +78,16 @@ func (o *OutboxSignal) Wake(ctx context.Context) <-chan struct{} {
 		default:
 		}
 	}
-	go func() {
-		backoff := 100 * time.Millisecond
-		for ctx.Err() == nil {
-			err := o.subscribeOnce(ctx, poke, func() { backoff = 100 * time.Millisecond })
-			o.healthy.Store(false)
-			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
-				return
-			}
-			o.log.Debug("outbox signal subscription lost; relying on the sweep", "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-		}
-	}()
-	return out
-}
-
-// subscribeOnce runs one subscription until it fails. go-redis reconnects
-// a subscription by itself; the "subscribe" confirmation that follows
-// every (re)connection pokes the relay, since messages published meanwhile
-// are lost.
-func (o *OutboxSignal) subscribeOnce(ctx context.Context, poke, up func()) error {
-	ps := o.client.Subscribe(ctx, o.channel)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	pingPending := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
-		if err != nil {
-			var ne net.Error
-			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() && !pingPending {
-				if err := ps.Ping(ctx); err != nil {
-					return err
-				}
-				pingPending = true
-				continue
-			}
-			return err
-		}
-		pingPending = false
-		switch m := msg.(type) {
-		case *goredis.Subscription:
-			if m.Kind == "subscribe" {
-				o.healthy.Store(true)
-				up()
-				poke()
-			}
-		case *goredis.Message:
+	go listen(ctx, o.client, o.channel, listener{
+		up: func() {
+			o.healthy.Store(true)
 			poke()
-		}
-	}
+		},
+		down: func(err error) {
+			o.healthy.Store(false)
+			o.log.Debug("outbox signal subscription lost; relying on the sweep", "error", err)
+		},
+		message: func(string) { poke() },
+	})
+	return out
 }
