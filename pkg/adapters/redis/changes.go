@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
@@ -46,41 +45,19 @@ func NewChanges(client *goredis.Client, tenant string, log *slog.Logger) *Change
 // Run subscribes until ctx ends, resubscribing after Redis outages. While
 // the subscription is down, Subscribe reports ok=false so waiters poll.
 func (c *Changes) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		sub := c.client.Subscribe(ctx, c.channel)
-		if _, err := sub.Receive(ctx); err != nil {
+	listen(ctx, c.client, c.channel, listener{
+		up: func() {
+			c.healthy.Store(true)
+			// Anything published while we were away is lost: wake everyone.
+			c.dispatch("all")
+		},
+		down: func(err error) {
 			c.healthy.Store(false)
-			_ = sub.Close()
-			c.log.Debug("change subscription failed; long-polls fall back to polling", "error", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 5*time.Second)
-			continue
-		}
-		backoff = 100 * time.Millisecond
-		c.healthy.Store(true)
-		// Anything published while we were away is lost: wake everyone once.
-		c.dispatch("all")
-		ch := sub.Channel(goredis.WithChannelHealthCheckInterval(10 * time.Second))
-	recv:
-		for {
-			select {
-			case <-ctx.Done():
-				break recv
-			case m, ok := <-ch:
-				if !ok {
-					break recv
-				}
-				c.dispatch(m.Payload)
-			}
-		}
-		c.healthy.Store(false)
-		_ = sub.Close()
-	}
+			c.log.Debug("change subscription lost; long-polls fall back to polling", "error", err)
+		},
+		message: c.dispatch,
+	})
+	c.healthy.Store(false)
 }
 
 // Healthy reports whether notifications currently flow.
