@@ -152,7 +152,7 @@ up() {
 			say "testenv did not start; see $logs/testenv.log"
 		fi
 	else
-		say "kube-apiserver not built yet: run 'make testenv-up' once (about 11 minutes) to add it"
+		say "kube-apiserver not built: run tools/testenv/build.sh (make up does) to add it and the agent"
 	fi
 
 	local pak
