@@ -21,75 +21,37 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
-	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
-	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
-	"github.com/brokkr-go/brokkr/pkg/platform/logging"
-	"github.com/brokkr-go/brokkr/pkg/platform/telemetry"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], nil, os.Stdout, os.Stderr))
 }
 
-const usage = "usage: webhook-dispatch [serve]\n"
-
 // run is main without the process: environ nil means the process
 // environment. It returns the exit code.
 func run(ctx context.Context, args []string, environ func() []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "--help", "help":
-			fmt.Fprint(stdout, usage)
-			return lifecycle.ExitOK
-		case "serve":
-			args = args[1:]
-		}
+	p, code := daemon.Start(ctx, "webhook-dispatch", args, environ, stdout, stderr)
+	if p == nil {
+		return code
 	}
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n%s", args[0], usage)
-		return lifecycle.ExitConfig
-	}
-	opts := config.LoadOptions{Environ: environ}
-	cfg, err := config.Load(opts)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return lifecycle.ExitConfig
-	}
-	log, level := logging.New("webhook-dispatch", cfg.Log, stdout)
-	slog.SetDefault(log)
-	return serve(ctx, cfg, opts, log, level)
-}
-
-func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions, log *slog.Logger, level *slog.LevelVar) int {
-	ctx, signalCode := lifecycle.SignalContext(parent)
-	shutdownTelemetry, err := telemetry.Setup(ctx, cfg.Telemetry.ForBroker(), "brokkr-webhook-dispatch")
-	if err != nil {
-		log.Error("telemetry setup failed", "error", err)
-		return lifecycle.ExitConfig
-	}
-	defer func() { _ = shutdownTelemetry(context.Background()) }()
-
-	live := config.NewStore(cfg, opts, log)
-	live.Subscribe(logging.Follow(level))
-	a, cleanup, err := buildApp(ctx, cfg, live, log)
+	cfg, log := p.Config, p.Log
+	a, cleanup, err := buildApp(p.Ctx, cfg, p.Live, log)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
-		return lifecycle.Exit(signalCode(), err)
+		return p.Exit(err)
 	}
 	defer cleanup()
-	go live.Follow(ctx)
 
 	worker := make(chan error, 1)
-	go func() { worker <- a.service.Run(ctx) }()
+	go func() { worker <- a.service.Run(p.Ctx) }()
 	log.Info("webhook-dispatch running", "addr", cfg.WebhookDispatch.Addr, "queue", a.queue)
-	err = httpserver.Run(ctx, a.server, time.Duration(cfg.HTTP.ShutdownTimeoutSeconds)*time.Second)
+	err = httpserver.Run(p.Ctx, a.server, time.Duration(cfg.HTTP.ShutdownTimeoutSeconds)*time.Second)
 	if err != nil {
 		log.Error("ops server stopped", "error", err)
 	}
@@ -99,5 +61,5 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 		err = errors.Join(err, werr)
 	}
 	log.Info("webhook-dispatch stopped")
-	return lifecycle.Exit(signalCode(), err)
+	return p.Exit(err)
 }

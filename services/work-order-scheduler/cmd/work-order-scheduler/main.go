@@ -16,76 +16,39 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
-	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
-	"github.com/brokkr-go/brokkr/pkg/platform/logging"
-	"github.com/brokkr-go/brokkr/pkg/platform/telemetry"
 )
 
 func main() {
 	os.Exit(run(context.Background(), os.Args[1:], nil, os.Stdout, os.Stderr))
 }
 
-const usage = "usage: work-order-scheduler [serve]\n"
-
 // run is main without the process: environ nil means the process
 // environment. It returns the exit code.
 func run(ctx context.Context, args []string, environ func() []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "--help", "help":
-			fmt.Fprint(stdout, usage)
-			return lifecycle.ExitOK
-		case "serve":
-			args = args[1:]
-		}
+	p, code := daemon.Start(ctx, "work-order-scheduler", args, environ, stdout, stderr)
+	if p == nil {
+		return code
 	}
-	if len(args) > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n%s", args[0], usage)
-		return lifecycle.ExitConfig
-	}
-	opts := config.LoadOptions{Environ: environ}
-	cfg, err := config.Load(opts)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return lifecycle.ExitConfig
-	}
-	log, level := logging.New("work-order-scheduler", cfg.Log, stdout)
-	slog.SetDefault(log)
-	return serve(ctx, cfg, opts, log, level)
-}
-
-func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions, log *slog.Logger, level *slog.LevelVar) int {
-	ctx, signalCode := lifecycle.SignalContext(parent)
-	shutdownTelemetry, err := telemetry.Setup(ctx, cfg.Telemetry.ForBroker(), "brokkr-work-order-scheduler")
-	if err != nil {
-		log.Error("telemetry setup failed", "error", err)
-		return lifecycle.ExitConfig
-	}
-	defer func() { _ = shutdownTelemetry(context.Background()) }()
-
-	live := config.NewStore(cfg, opts, log)
-	live.Subscribe(logging.Follow(level))
-	a, cleanup, err := buildApp(ctx, cfg, live, log)
+	cfg, log := p.Config, p.Log
+	a, cleanup, err := buildApp(p.Ctx, cfg, p.Live, log)
 	if err != nil {
 		log.Error("start-up failed", "error", err)
-		return lifecycle.Exit(signalCode(), err)
+		return p.Exit(err)
 	}
 	defer cleanup()
-	go live.Follow(ctx)
 
-	if err := a.scheduler.Start(ctx); err != nil {
+	if err := a.scheduler.Start(p.Ctx); err != nil {
 		log.Error("scheduler start failed", "error", err)
-		return lifecycle.Exit(signalCode(), lifecycle.WithCode(lifecycle.ExitUnavailable, err))
+		return p.Exit(lifecycle.WithCode(lifecycle.ExitUnavailable, err))
 	}
 	log.Info("work-order-scheduler running", "addr", cfg.Scheduler.Addr)
-	err = httpserver.Run(ctx, a.server, shutdownTimeout(cfg))
+	err = httpserver.Run(p.Ctx, a.server, shutdownTimeout(cfg))
 	// Stop enqueuing, then drain running tasks; unfinished ones go back to
 	// the queue.
 	a.scheduler.Shutdown()
@@ -93,5 +56,5 @@ func serve(parent context.Context, cfg config.Settings, opts config.LoadOptions,
 		log.Error("server stopped", "error", err)
 	}
 	log.Info("work-order-scheduler stopped")
-	return lifecycle.Exit(signalCode(), err)
+	return p.Exit(err)
 }
