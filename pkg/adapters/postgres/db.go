@@ -32,6 +32,12 @@ type Options struct {
 	URL          string
 	Schema       string
 	MaxOpenConns int
+	// MaxIdleConns (capped at MaxOpenConns), ConnMaxIdle and ConnMaxLifetime
+	// let the pool shrink after a burst; zero values keep database/sql's
+	// defaults except MaxIdleConns, which then is min(4, MaxOpenConns).
+	MaxIdleConns    int
+	ConnMaxIdle     time.Duration
+	ConnMaxLifetime time.Duration
 }
 
 // Open connects to PostgreSQL. With a Schema, the schema is created if absent
@@ -52,13 +58,25 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 		cfg.RuntimeParams["search_path"] = opts.Schema
 	}
 	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimestamptzAsUTC)), "pgx")
+	// A bounded pool: max_open_conns per process is what the capacity guide
+	// adds up against PostgreSQL's max_connections. Requests beyond it wait
+	// for a connection (bounded by the api's in-flight limit), never fail.
 	maxConns := opts.MaxOpenConns
 	if maxConns <= 0 {
-		maxConns = 50
+		maxConns = config.Defaults().Database.MaxOpenConns
+	}
+	idle := opts.MaxIdleConns
+	if idle <= 0 {
+		idle = 4
 	}
 	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns)
-	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetMaxIdleConns(min(idle, maxConns))
+	idleTime := opts.ConnMaxIdle
+	if idleTime <= 0 {
+		idleTime = time.Minute
+	}
+	db.SetConnMaxIdleTime(idleTime)
+	db.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
@@ -114,7 +132,9 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 // the services' Wire graphs. An unreachable database is exit code 69
 // (DECISIONS 22); the cleanup closes the pool.
 func OpenConfigured(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
-	db, err := Open(ctx, Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema, MaxOpenConns: cfg.Database.MaxOpenConns})
+	db, err := Open(ctx, Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema, MaxOpenConns: cfg.Database.MaxOpenConns,
+		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxIdle: time.Duration(cfg.Database.ConnMaxIdleSeconds) * time.Second,
+		ConnMaxLifetime: time.Duration(cfg.Database.ConnMaxLifetimeSeconds) * time.Second})
 	if err != nil {
 		return nil, nil, lifecycle.WithCode(lifecycle.ExitUnavailable, err)
 	}

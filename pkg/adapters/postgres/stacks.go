@@ -5,6 +5,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
@@ -132,13 +135,57 @@ func (s *Store) AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID)
 	return ok, mapErr(err)
 }
 
-// TargetState returns the latest live object of every stack associated with
-// the agent, ascending by sequence_id. A deleted stack contributes its
-// deletion marker to agents registered before the deletion, until they
-// acknowledge it (DECISIONS 16–17).
-func (s *Store) TargetState(ctx context.Context, agentID uuid.UUID, hideAcked bool) ([]stack.DeploymentObject, error) {
-	out := []stack.DeploymentObject{}
-	err := s.q(ctx).SelectContext(ctx, &out, `
+// DeploymentObjectRef returns an object whether or not it is soft-deleted.
+func (s *Store) DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+	var d stack.DeploymentObject
+	err := s.q(ctx).GetContext(ctx, &d, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
+	return d, notFound(err, "Deployment object not found")
+}
+
+// AgentState loads everything the agent's target state depends on for the
+// api's in-memory index: status, own labels and annotation keys, live
+// associated stacks, and the latest object per associated stack with
+// whether the agent acknowledged it. Two statements: the agent's facts as
+// tagged rows, then the objects (only for an ACTIVE agent).
+func (s *Store) AgentState(ctx context.Context, agentID uuid.UUID) (targetstate.Snapshot, error) {
+	var rows []struct {
+		Kind  string `db:"kind"`
+		Value string `db:"value"`
+	}
+	err := s.q(ctx).SelectContext(ctx, &rows, `
+		SELECT 'status' AS kind, status AS value FROM agents WHERE id = $1 AND deleted_at IS NULL
+		UNION ALL SELECT 'label', label FROM agent_labels WHERE agent_id = $1
+		UNION ALL SELECT DISTINCT 'annotation', key FROM agent_annotations WHERE agent_id = $1
+		UNION ALL SELECT 'stack', id::text FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
+	if err != nil {
+		return targetstate.Snapshot{}, mapErr(err)
+	}
+	snap := targetstate.Snapshot{}
+	found := false
+	for _, r := range rows {
+		switch r.Kind {
+		case "status":
+			snap.Status, found = r.Value, true
+		case "label":
+			snap.Labels = append(snap.Labels, r.Value)
+		case "annotation":
+			snap.AnnotationKeys = append(snap.AnnotationKeys, r.Value)
+		case "stack":
+			id, err := uuid.Parse(r.Value)
+			if err != nil {
+				return targetstate.Snapshot{}, err
+			}
+			snap.Stacks = append(snap.Stacks, id)
+		}
+	}
+	if !found {
+		return targetstate.Snapshot{}, domain.NotFound("Agent not found")
+	}
+	snap.Objects = []targetstate.Object{}
+	if snap.Status != agent.StatusActive {
+		return snap, nil
+	}
+	err = s.q(ctx).SelectContext(ctx, &snap.Objects, `
 		WITH assoc AS (`+associatedStackIDs+`),
 		latest AS (
 			SELECT d.* FROM assoc
@@ -151,25 +198,27 @@ func (s *Store) TargetState(ctx context.Context, agentID uuid.UUID, hideAcked bo
 			WHERE st.deleted_at IS NULL
 			   OR (d.is_deletion_marker AND st.deleted_at >= (SELECT created_at FROM agents WHERE id = $1))
 		)
-		SELECT `+objectCols+` FROM latest l
-		WHERE NOT ($2 AND EXISTS (
+		SELECT `+objectCols+`, EXISTS (
 			SELECT 1 FROM agent_events e
 			WHERE e.agent_id = $1 AND e.deployment_object_id = l.id
-			  AND e.deleted_at IS NULL AND e.status = 'SUCCESS'))
-		ORDER BY sequence_id`, agentID, hideAcked)
-	return out, mapErr(err)
+			  AND e.deleted_at IS NULL AND e.status = 'SUCCESS') AS acked
+		FROM latest l
+		ORDER BY sequence_id`, agentID)
+	return snap, mapErr(err)
 }
 
-// AssociatedStackIDs lists the ids of the live stacks associated with the agent.
-func (s *Store) AssociatedStackIDs(ctx context.Context, agentID uuid.UUID) ([]uuid.UUID, error) {
-	out := []uuid.UUID{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
-	return out, mapErr(err)
-}
-
-// DeploymentObjectRef returns an object whether or not it is soft-deleted.
-func (s *Store) DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+// StackHead returns the latest live object of a live stack.
+func (s *Store) StackHead(ctx context.Context, stackID uuid.UUID) (stack.DeploymentObject, bool, error) {
 	var d stack.DeploymentObject
-	err := s.q(ctx).GetContext(ctx, &d, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
-	return d, notFound(err, "Deployment object not found")
+	err := s.q(ctx).GetContext(ctx, &d, `SELECT `+prefixed("d.", objectCols)+` FROM stacks st
+		JOIN deployment_objects d ON d.stack_id = st.id AND d.deleted_at IS NULL
+		WHERE st.id = $1 AND st.deleted_at IS NULL
+		ORDER BY d.sequence_id DESC LIMIT 1`, stackID)
+	if isNoRows(err) {
+		return stack.DeploymentObject{}, false, nil
+	}
+	if err != nil {
+		return stack.DeploymentObject{}, false, mapErr(err)
+	}
+	return d, true, nil
 }

@@ -1,130 +1,276 @@
-// Package redis holds the Redis adapters: change notifications that wake
-// target-state long-polls, auth-cache invalidation and failure counters.
-// Redis only speeds things up: PostgreSQL stays the source of truth.
+// Package redis holds the Redis adapters: change notifications that keep
+// every api replica's target-state index exact, auth-cache invalidation and
+// failure counters. Redis only speeds things up: PostgreSQL stays the source
+// of truth.
 package redis
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 )
 
-// Changes publishes "something changed" notifications through Redis and
-// dispatches them to the long-polls waiting in this process. It implements
-// the ChangeNotifier ports of the agents, stacks and generators use cases and
-// the Waiter port of target state.
+// Sink receives decoded changes in publication order: the api replica's
+// target-state index.
+type Sink interface {
+	Apply(ctx context.Context, c targetstate.Change)
+	// SetTrusted reports whether notifications flow; on → resynchronise.
+	SetTrusted(ctx context.Context, on bool)
+	// Resync recovers from a lost notification.
+	Resync(ctx context.Context)
+}
+
+// CheckEvery is how often a replica compares the published sequence number
+// with the last one it received: a message Redis dropped is noticed within
+// two periods and answered with a resync.
+var CheckEvery = time.Second
+
+// publishScript numbers every change (INCR) and publishes it in one atomic
+// step, so subscribers see consecutive numbers and can tell a gap.
+var publishScript = goredis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], n .. ' ' .. ARGV[1])
+return n`)
+
+// Changes publishes change notifications through Redis and applies every
+// replica's (its own included, synchronously) to the local Sink. It
+// implements the ChangeNotifier ports of the agents, stacks and generators
+// use cases.
+//
+// Wire format: "<seq> <origin> <kind>:<args>", seq from an INCR counter
+// (gap → resync), origin the publishing process (its own echo is skipped:
+// it was applied before publishing).
 type Changes struct {
 	client  *goredis.Client
 	channel string
+	seqKey  string
+	origin  string
+	sink    Sink
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	waiters map[*waiter]struct{}
 	healthy atomic.Bool
+	owed    atomic.Bool // a publish failed: other replicas must resync
+
+	mu      sync.Mutex
+	last    uint64 // last sequence number received
+	suspect uint64 // a published number not received at the last check
 }
 
-type waiter struct {
-	agent  uuid.UUID
-	stacks map[uuid.UUID]struct{}
-	ch     chan struct{}
-}
-
-// NewChanges returns a hub for one tenant (the schema keeps tenants apart).
-func NewChanges(client *goredis.Client, tenant string, log *slog.Logger) *Changes {
+// NewChanges returns the notification hub of one tenant (the schema keeps
+// tenants apart), delivering to sink; a nil sink only publishes (auth).
+func NewChanges(client *goredis.Client, tenant string, sink Sink, log *slog.Logger) *Changes {
 	if tenant == "" {
 		tenant = "public"
 	}
-	return &Changes{client: client, channel: "brokkr:" + tenant + ":changes", log: log, waiters: map[*waiter]struct{}{}}
+	if sink == nil {
+		sink = nopSink{}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Changes{client: client, channel: "brokkr:" + tenant + ":changes", seqKey: "brokkr:" + tenant + ":changes:seq",
+		origin: hex.EncodeToString(b[:]), sink: sink, log: log}
 }
 
 // Run subscribes until ctx ends, resubscribing after Redis outages. While
-// the subscription is down, Subscribe reports ok=false so waiters poll.
+// the subscription is down the sink is untrusted, so target state is read
+// from PostgreSQL and long-polls poll.
 func (c *Changes) Run(ctx context.Context) {
+	go c.checkLoop(ctx)
 	listen(ctx, c.client, c.channel, listener{
 		up: func() {
+			n, err := c.client.Get(ctx, c.seqKey).Uint64()
+			if err != nil && err != goredis.Nil {
+				c.log.Debug("reading the change sequence failed", "error", err)
+			}
+			c.mu.Lock()
+			c.last, c.suspect = n, 0
+			c.mu.Unlock()
 			c.healthy.Store(true)
-			// Anything published while we were away is lost: wake everyone.
-			c.dispatch("all")
+			// Anything published while we were away is lost: resync.
+			c.sink.SetTrusted(ctx, true)
 		},
 		down: func(err error) {
 			c.healthy.Store(false)
-			c.log.Debug("change subscription lost; long-polls fall back to polling", "error", err)
+			c.sink.SetTrusted(ctx, false)
+			c.log.Debug("change subscription lost; target state reads PostgreSQL and long-polls poll", "error", err)
 		},
-		message: c.dispatch,
+		message: func(payload string) { c.receive(ctx, payload) },
 	})
 	c.healthy.Store(false)
+	c.sink.SetTrusted(context.WithoutCancel(ctx), false)
 }
 
 // Healthy reports whether notifications currently flow.
 func (c *Changes) Healthy() bool { return c.healthy.Load() }
 
-// Subscribe implements targetstate.Waiter.
-func (c *Changes) Subscribe(agentID uuid.UUID, stackIDs []uuid.UUID) (<-chan struct{}, func(), bool) {
-	w := &waiter{agent: agentID, stacks: make(map[uuid.UUID]struct{}, len(stackIDs)), ch: make(chan struct{}, 1)}
-	for _, id := range stackIDs {
-		w.stacks[id] = struct{}{}
+func (c *Changes) receive(ctx context.Context, payload string) {
+	seqStr, rest, _ := strings.Cut(payload, " ")
+	origin, msg, _ := strings.Cut(rest, " ")
+	seq, err := strconv.ParseUint(seqStr, 10, 64)
+	if err != nil {
+		return
 	}
 	c.mu.Lock()
-	c.waiters[w] = struct{}{}
+	gap := c.last != 0 && seq > c.last+1
+	if seq > c.last {
+		c.last = seq
+	}
 	c.mu.Unlock()
-	cancel := func() {
-		c.mu.Lock()
-		delete(c.waiters, w)
-		c.mu.Unlock()
-	}
-	return w.ch, cancel, c.Healthy()
-}
-
-// AgentChanged wakes the agent's long-polls.
-func (c *Changes) AgentChanged(ctx context.Context, id uuid.UUID) {
-	c.publish(ctx, "agent:"+id.String())
-}
-
-// StackChanged wakes long-polls that hold the stack.
-func (c *Changes) StackChanged(ctx context.Context, id uuid.UUID) {
-	c.publish(ctx, "stack:"+id.String())
-}
-
-// EverythingChanged wakes every long-poll (associations may have moved).
-func (c *Changes) EverythingChanged(ctx context.Context) { c.publish(ctx, "all") }
-
-func (c *Changes) publish(ctx context.Context, msg string) {
-	if err := c.client.Publish(context.WithoutCancel(ctx), c.channel, msg).Err(); err != nil {
-		c.log.Debug("publish change failed; waiters will poll", "error", err)
-		// Still wake local waiters; other replicas poll.
-		c.dispatch(msg)
-	}
-}
-
-func (c *Changes) dispatch(msg string) {
-	kind, idStr, _ := strings.Cut(msg, ":")
-	var id uuid.UUID
-	if kind != "all" {
-		var err error
-		if id, err = uuid.Parse(idStr); err != nil {
-			return
+	if origin != c.origin {
+		if ch, ok := Decode(msg); ok {
+			c.sink.Apply(ctx, ch)
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for w := range c.waiters {
-		if kind == "all" || (kind == "agent" && w.agent == id) || (kind == "stack" && w.wantsStack(id)) {
-			select {
-			case w.ch <- struct{}{}:
-			default:
+	if gap {
+		c.log.Warn("change notifications were lost; resynchronising target state", "seq", seq)
+		c.sink.Resync(ctx)
+	}
+}
+
+// checkLoop notices messages Redis dropped (the counter moved past what we
+// received for two checks in a row) and pays off resyncs owed after a
+// failed publish.
+func (c *Changes) checkLoop(ctx context.Context) {
+	t := time.NewTicker(CheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !c.healthy.Load() {
+			continue
+		}
+		if c.owed.Load() {
+			if _, err := publishScript.Run(ctx, c.client, []string{c.seqKey, c.channel}, c.origin+" all").Result(); err == nil {
+				c.owed.Store(false)
 			}
 		}
+		n, err := c.client.Get(ctx, c.seqKey).Uint64()
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		lost := false
+		switch {
+		case n <= c.last:
+			c.suspect = 0
+		case c.suspect != 0 && c.last < c.suspect:
+			lost = true
+			c.last, c.suspect = n, 0
+		default:
+			c.suspect = n
+		}
+		c.mu.Unlock()
+		if lost {
+			c.log.Warn("change notifications were lost; resynchronising target state", "seq", n)
+			c.sink.Resync(ctx)
+		}
 	}
 }
 
-// wantsStack reports whether the stack is associated with the waiting agent
-// (whether or not it has an object yet).
-func (w *waiter) wantsStack(id uuid.UUID) bool {
-	_, ok := w.stacks[id]
-	return ok
+// AgentChanged: the agent's status, labels, annotations or targets changed.
+func (c *Changes) AgentChanged(ctx context.Context, id uuid.UUID) {
+	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeAgent, ID: id})
 }
+
+// ObjectAcknowledged: the agent reported SUCCESS for the object (it leaves
+// the agent's default target state).
+func (c *Changes) ObjectAcknowledged(ctx context.Context, agentID, objectID uuid.UUID) {
+	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeAck, ID: agentID, Object: objectID})
+}
+
+// StackChanged: the stack's latest object changed or the stack was deleted.
+func (c *Changes) StackChanged(ctx context.Context, id uuid.UUID) {
+	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeStack, ID: id})
+}
+
+// StackLabelChanged: a stack gained or lost label; only agents carrying it
+// may change association.
+func (c *Changes) StackLabelChanged(ctx context.Context, label string) {
+	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeLabel, Key: label})
+}
+
+// StackAnnotationChanged: a stack gained or lost an annotation with key.
+func (c *Changes) StackAnnotationChanged(ctx context.Context, key string) {
+	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeAnnotation, Key: key})
+}
+
+// publish applies the change here first (so this replica reads its own
+// writes at once), then tells the others.
+func (c *Changes) publish(ctx context.Context, ch targetstate.Change) {
+	c.sink.Apply(ctx, ch)
+	err := publishScript.Run(context.WithoutCancel(ctx), c.client, []string{c.seqKey, c.channel},
+		c.origin+" "+Encode(ch)).Err()
+	if err != nil {
+		c.log.Debug("publish change failed; other replicas resync when Redis is back", "error", err)
+		c.owed.Store(true)
+	}
+}
+
+// Encode is the wire form of a change.
+func Encode(ch targetstate.Change) string {
+	switch ch.Kind {
+	case targetstate.ChangeAgent:
+		return "agent:" + ch.ID.String()
+	case targetstate.ChangeStack:
+		return "stack:" + ch.ID.String()
+	case targetstate.ChangeAck:
+		return "ack:" + ch.ID.String() + ":" + ch.Object.String()
+	case targetstate.ChangeLabel:
+		return "label:" + ch.Key
+	case targetstate.ChangeAnnotation:
+		return "annotation:" + ch.Key
+	}
+	return "all"
+}
+
+// Decode parses Encode's output.
+func Decode(msg string) (targetstate.Change, bool) {
+	kind, arg, _ := strings.Cut(msg, ":")
+	switch kind {
+	case "all":
+		return targetstate.Change{Kind: targetstate.ChangeAll}, true
+	case "label":
+		return targetstate.Change{Kind: targetstate.ChangeLabel, Key: arg}, true
+	case "annotation":
+		return targetstate.Change{Kind: targetstate.ChangeAnnotation, Key: arg}, true
+	case "ack":
+		a, o, _ := strings.Cut(arg, ":")
+		aid, err1 := uuid.Parse(a)
+		oid, err2 := uuid.Parse(o)
+		if err1 != nil || err2 != nil {
+			return targetstate.Change{}, false
+		}
+		return targetstate.Change{Kind: targetstate.ChangeAck, ID: aid, Object: oid}, true
+	case "agent", "stack":
+		id, err := uuid.Parse(arg)
+		if err != nil {
+			return targetstate.Change{}, false
+		}
+		k := targetstate.ChangeAgent
+		if kind == "stack" {
+			k = targetstate.ChangeStack
+		}
+		return targetstate.Change{Kind: k, ID: id}, true
+	}
+	return targetstate.Change{}, false
+}
+
+type nopSink struct{}
+
+func (nopSink) Apply(context.Context, targetstate.Change) {}
+func (nopSink) SetTrusted(context.Context, bool)          {}
+func (nopSink) Resync(context.Context)                    {}

@@ -66,6 +66,9 @@ type EventScope struct {
 // ChangeNotifier wakes target-state long-polls of an agent after commit.
 type ChangeNotifier interface {
 	AgentChanged(ctx context.Context, agentID uuid.UUID)
+	// ObjectAcknowledged: a SUCCESS event hides the object from the agent's
+	// default target state.
+	ObjectAcknowledged(ctx context.Context, agentID, objectID uuid.UUID)
 }
 
 // Service implements the agent use cases.
@@ -280,6 +283,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 		return err
 	}
 	s.invalidate(ctx, deleted.PakHash)
+	s.changes.AgentChanged(ctx, id)
 	return nil
 }
 
@@ -523,9 +527,10 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentEventCreated, "agent_event", e.ID,
 			map[string]any{"agent_id": id, "deployment_object_id": e.DeploymentObjectID, "status": e.Status}), &ev)
 	})
-	if err == nil {
-		// The agent's own target state changed (a SUCCESS hides the object).
-		s.changes.AgentChanged(ctx, id)
+	if err == nil && e.Status == agent.EventSuccess {
+		// A SUCCESS hides the object from the agent's target state; other
+		// statuses change nothing there.
+		s.changes.ObjectAcknowledged(ctx, id, e.DeploymentObjectID)
 	}
 	return e, err
 }

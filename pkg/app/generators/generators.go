@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
@@ -28,12 +29,14 @@ type Store interface {
 	// DeleteGenerator soft-deletes the generator; its stacks follow (each
 	// with a deletion marker) and its templates.
 	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
+	// ListStacks lists live stacks, here the generator's own.
+	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
 }
 
-// ChangeNotifier wakes every target-state long-poll (a generator deletion
-// removes stacks from many agents at once).
+// ChangeNotifier tells target state which stacks a generator deletion
+// removed: only the agents associated with them are looked at again.
 type ChangeNotifier interface {
-	EverythingChanged(ctx context.Context)
+	StackChanged(ctx context.Context, stackID uuid.UUID)
 }
 
 // Service implements the generator use cases.
@@ -173,8 +176,13 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 		return err
 	}
 	var g generator.Generator
+	var owned []stack.Stack
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
+		// The stacks the deletion cascades to, read in the same transaction.
+		if owned, err = s.store.ListStacks(ctx, &id); err != nil {
+			return err
+		}
 		if g, err = s.store.DeleteGenerator(ctx, id); err != nil {
 			return err
 		}
@@ -186,7 +194,9 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if g.PakHash != nil && *g.PakHash != "" {
 		_ = s.inval.Invalidate(ctx, *g.PakHash)
 	}
-	s.changes.EverythingChanged(ctx)
+	for _, st := range owned {
+		s.changes.StackChanged(ctx, st.ID)
+	}
 	return nil
 }
 

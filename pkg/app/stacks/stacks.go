@@ -45,10 +45,13 @@ type Store interface {
 
 // ChangeNotifier wakes target-state long-polls after commit.
 type ChangeNotifier interface {
-	// StackChanged: the stack's latest object changed.
+	// StackChanged: the stack's latest object changed, or it was deleted.
 	StackChanged(ctx context.Context, stackID uuid.UUID)
-	// EverythingChanged: associations may have changed for any agent.
-	EverythingChanged(ctx context.Context)
+	// StackLabelChanged: a stack gained or lost label, which changes the
+	// association of exactly the agents carrying it.
+	StackLabelChanged(ctx context.Context, label string)
+	// StackAnnotationChanged: a stack gained or lost an annotation with key.
+	StackAnnotationChanged(ctx context.Context, key string)
 }
 
 // Service implements the stack use cases.
@@ -267,6 +270,9 @@ func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UU
 		out, err = s.store.AddStackLabel(ctx, id, label)
 		return domain.Rephrase(err, domain.ErrConflict, "Label already exists")
 	}, audit.ActionLabelAdded, map[string]any{"label": label})
+	if err == nil {
+		s.changes.StackLabelChanged(ctx, label)
+	}
 	return out, err
 }
 
@@ -275,9 +281,13 @@ func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid
 	if _, err := s.load(ctx, p, id); err != nil {
 		return err
 	}
-	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
 		return s.store.RemoveStackLabel(ctx, id, label)
 	}, audit.ActionLabelRemoved, map[string]any{"label": label})
+	if err == nil {
+		s.changes.StackLabelChanged(ctx, label)
+	}
+	return err
 }
 
 // Annotations lists a stack's annotations.
@@ -311,6 +321,9 @@ func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uu
 		out, err = s.store.AddStackAnnotation(ctx, id, in.Key, in.Value)
 		return err
 	}, audit.ActionAnnotationAdded, map[string]any{"key": in.Key, "value": in.Value})
+	if err == nil {
+		s.changes.StackAnnotationChanged(ctx, in.Key)
+	}
 	return out, err
 }
 
@@ -319,24 +332,25 @@ func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id
 	if _, err := s.load(ctx, p, id); err != nil {
 		return err
 	}
-	return s.mutate(ctx, p, id, func(ctx context.Context) error {
+	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
 		return s.store.RemoveStackAnnotation(ctx, id, key)
 	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
+	if err == nil {
+		s.changes.StackAnnotationChanged(ctx, key)
+	}
+	return err
 }
 
-// mutate runs a label/annotation change with its audit entry, then wakes
-// every long-poll: a label change can associate the stack with any agent.
+// mutate runs a label/annotation change with its audit entry. The caller
+// then names the label or annotation key, so only the agents carrying it
+// are looked at again (never every agent).
 func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := fn(ctx); err != nil {
 			return err
 		}
 		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "stack", id, details))
 	})
-	if err == nil {
-		s.changes.EverythingChanged(ctx)
-	}
-	return err
 }
 
 // DeploymentObjects lists a stack's live objects, newest first.

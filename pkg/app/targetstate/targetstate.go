@@ -13,31 +13,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
-
-// Store is the persistence target state needs.
-type Store interface {
-	GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
-	// TargetState returns, per associated stack, its latest live object,
-	// ascending by sequence_id; deleted stacks contribute their deletion
-	// marker. With hideAcked, objects the agent reported SUCCESS for are left
-	// out.
-	TargetState(ctx context.Context, agentID uuid.UUID, hideAcked bool) ([]stack.DeploymentObject, error)
-	// AssociatedStackIDs lists the live stacks associated with the agent,
-	// with or without objects: a long-poll must wake on a first deployment.
-	AssociatedStackIDs(ctx context.Context, agentID uuid.UUID) ([]uuid.UUID, error)
-}
-
-// Waiter blocks until something relevant to the agent may have changed.
-type Waiter interface {
-	// Subscribe returns a channel that receives when the agent, one of the
-	// given stacks, or everything changes; cancel releases it. When the
-	// notification path is down it returns ok=false and callers poll.
-	Subscribe(agentID uuid.UUID, stackIDs []uuid.UUID) (ch <-chan struct{}, cancel func(), ok bool)
-}
 
 // MaxWait bounds ?wait= so a connection is never held indefinitely.
 const MaxWait = 60 * time.Second
@@ -46,14 +24,14 @@ const MaxWait = 60 * time.Second
 // notification path (Redis) is unavailable.
 var PollInterval = 2 * time.Second
 
-// Service implements the target-state use case.
+// Service implements the target-state use case on top of the replica's
+// Index (index.go).
 type Service struct {
-	store  Store
-	waiter Waiter
+	index *Index
 }
 
 // NewService wires the use case.
-func NewService(store Store, waiter Waiter) *Service { return &Service{store: store, waiter: waiter} }
+func NewService(index *Index) *Service { return &Service{index: index} }
 
 // Query is one target-state request.
 type Query struct {
@@ -63,9 +41,11 @@ type Query struct {
 	Wait        time.Duration
 }
 
-// Result is the answer. NotModified means the client's ETag still holds.
+// Result is the answer. NotModified means the client's ETag still holds;
+// otherwise Body is the JSON of Objects, encoded once per distinct answer.
 type Result struct {
 	Objects     []stack.DeploymentObject
+	Body        []byte
 	ETag        string
 	NotModified bool
 }
@@ -81,31 +61,35 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, q Query) (Resul
 	if q.Wait > MaxWait {
 		q.Wait = MaxWait
 	}
-	res, err := s.compute(ctx, q)
-	if err != nil || res.ETag != q.IfNoneMatch || q.Wait == 0 {
-		return res, err
+	v, err := s.index.Get(ctx, q.AgentID)
+	if err != nil {
+		return Result{}, err
+	}
+	res := v.Result(q.Full, q.IfNoneMatch)
+	if !res.NotModified || q.Wait == 0 {
+		return res, nil
 	}
 	deadline := time.NewTimer(q.Wait)
 	defer deadline.Stop()
 	for {
-		ids, err := s.store.AssociatedStackIDs(ctx, q.AgentID)
-		if err != nil {
-			return Result{}, err
-		}
-		ids = append(ids, stackIDs(res.Objects)...)
-		ch, cancel, ok := s.waiter.Subscribe(q.AgentID, ids)
+		ch, cancel, ok := s.index.Subscribe(q.AgentID)
 		var poll <-chan time.Time
 		if !ok {
 			t := time.NewTimer(PollInterval)
 			poll = t.C
-			cancel = func() { t.Stop() }
+			stop := cancel
+			cancel = func() { t.Stop(); stop() }
 		}
 		// Re-read after subscribing so a change between the first read and
 		// the subscription is not missed.
-		res, err = s.compute(ctx, q)
-		if err != nil || res.ETag != q.IfNoneMatch {
+		v, err = s.index.Get(ctx, q.AgentID)
+		if err != nil {
 			cancel()
-			return res, err
+			return Result{}, err
+		}
+		if res = v.Result(q.Full, q.IfNoneMatch); !res.NotModified {
+			cancel()
+			return res, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -119,22 +103,6 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, q Query) (Resul
 		}
 		cancel()
 	}
-}
-
-func (s *Service) compute(ctx context.Context, q Query) (Result, error) {
-	a, err := s.store.GetAgent(ctx, q.AgentID)
-	if err != nil {
-		return Result{}, err
-	}
-	objs := []stack.DeploymentObject{}
-	// An INACTIVE agent receives no target state (DECISIONS 11).
-	if a.Status == agent.StatusActive {
-		if objs, err = s.store.TargetState(ctx, q.AgentID, !q.Full); err != nil {
-			return Result{}, err
-		}
-	}
-	etag := ETag(a.Status, q.Full, objs)
-	return Result{Objects: objs, ETag: etag, NotModified: etag == q.IfNoneMatch}, nil
 }
 
 // ETag identifies a target-state answer: the objects' ids and sequence ids,
@@ -152,12 +120,4 @@ func ETag(status string, full bool, objs []stack.DeploymentObject) string {
 		h.Write(buf[:])
 	}
 	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
-}
-
-func stackIDs(objs []stack.DeploymentObject) []uuid.UUID {
-	ids := make([]uuid.UUID, len(objs))
-	for i, o := range objs {
-		ids[i] = o.StackID
-	}
-	return ids
 }

@@ -36,6 +36,12 @@ type Database struct {
 	Schema         string `koanf:"schema"`
 	MigrateOnStart bool   `koanf:"migrate_on_start"`
 	MaxOpenConns   int    `koanf:"max_open_conns"`
+	// MaxIdleConns, ConnMaxIdleSeconds and ConnMaxLifetimeSeconds let the
+	// pool shrink after a burst, so a process does not sit on connections
+	// other clients of the same server need (docs/operations.md#capacity).
+	MaxIdleConns           int `koanf:"max_idle_conns"`
+	ConnMaxIdleSeconds     int `koanf:"conn_max_idle_seconds"`
+	ConnMaxLifetimeSeconds int `koanf:"conn_max_lifetime_seconds"`
 }
 
 // Redis configures the Redis used for change notifications, auth-cache
@@ -118,6 +124,11 @@ type HTTP struct {
 	Addr                   string `koanf:"addr"`
 	MaxBodyBytes           int64  `koanf:"max_body_bytes"`
 	ShutdownTimeoutSeconds int    `koanf:"shutdown_timeout_seconds"`
+	// MaxInFlight bounds the api requests being worked on at once (held
+	// long-polls do not count); beyond it a request queues for at most
+	// QueueWaitMillis and is then shed with 503 + Retry-After.
+	MaxInFlight     int `koanf:"max_in_flight"`
+	QueueWaitMillis int `koanf:"queue_wait_millis"`
 }
 
 // Auth configures the internal auth service and how api reaches it.

@@ -6,9 +6,12 @@ func Defaults() Settings {
 	return Settings{
 		Database: Database{
 			// Port 5433 as in the original's default.toml (DECISIONS/broker.md §11 #49).
-			URL:            "postgres://brokkr:brokkr@localhost:5433/brokkr",
-			MigrateOnStart: false,
-			MaxOpenConns:   50,
+			URL:                    "postgres://brokkr:brokkr@localhost:5433/brokkr",
+			MigrateOnStart:         false,
+			MaxOpenConns:           20,
+			MaxIdleConns:           4,
+			ConnMaxIdleSeconds:     60,
+			ConnMaxLifetimeSeconds: 1800,
 		},
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Log:   Log{Level: "debug", Format: "text"},
@@ -51,6 +54,8 @@ func Defaults() Settings {
 			Addr:                   "0.0.0.0:3000",
 			MaxBodyBytes:           2 << 20,
 			ShutdownTimeoutSeconds: 20,
+			MaxInFlight:            256,
+			QueueWaitMillis:        500,
 		},
 		Auth: Auth{
 			// Not 3001: that is the default CORS origin (a local UI).

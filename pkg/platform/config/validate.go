@@ -110,6 +110,11 @@ func (s Settings) Validate() error {
 		}
 	}
 	v.positive("database.max_open_conns", s.Database.MaxOpenConns)
+	v.nonNegative("database.max_idle_conns", s.Database.MaxIdleConns)
+	v.nonNegative("database.conn_max_idle_seconds", s.Database.ConnMaxIdleSeconds)         // 0: never closed for idleness
+	v.nonNegative("database.conn_max_lifetime_seconds", s.Database.ConnMaxLifetimeSeconds) // 0: unlimited
+	v.positive("http.max_in_flight", s.HTTP.MaxInFlight)
+	v.nonNegative("http.queue_wait_millis", s.HTTP.QueueWaitMillis)
 	v.url("redis.url", s.Redis.URL, "redis", "rediss", "unix")
 
 	v.pak(s.PAK)

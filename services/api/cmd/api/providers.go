@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
@@ -45,9 +46,19 @@ func provideDB(ctx context.Context, cfg config.Settings, log *slog.Logger) (*sql
 	return db, cleanup, nil
 }
 
-// provideChanges starts the change-notification hub; it stops with ctx.
-func provideChanges(ctx context.Context, rdb *goredis.Client, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
-	c := redisadapter.NewChanges(rdb, cfg.Database.Schema, log)
+// provideIndex is this replica's in-memory target-state index. Its loads
+// take at most half the pool, so the other routes keep connections while a
+// change re-reads many agents.
+func provideIndex(ctx context.Context, store targetstate.Store, cfg config.Settings, log *slog.Logger) *targetstate.Index {
+	idx := targetstate.NewIndex(store, targetstate.IndexOptions{MaxLoads: max(1, cfg.Database.MaxOpenConns/2), Logger: log})
+	go idx.Janitor(ctx)
+	return idx
+}
+
+// provideChanges starts the change-notification hub feeding the index; it
+// stops with ctx.
+func provideChanges(ctx context.Context, rdb *goredis.Client, index *targetstate.Index, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
+	c := redisadapter.NewChanges(rdb, cfg.Database.Schema, index, log)
 	go c.Run(ctx)
 	return c
 }
@@ -96,7 +107,9 @@ func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, r
 		Logger:  log,
 	})
 	apidocs.Mount(e)
-	httpapi.Register(e, services, httpserver.CORS(store.CORS))
+	httpapi.Register(e, services, httpserver.CORS(store.CORS), httpserver.Shed(httpserver.ShedOptions{
+		MaxInFlight: cfg.HTTP.MaxInFlight, QueueWait: time.Duration(cfg.HTTP.QueueWaitMillis) * time.Millisecond,
+		Registry: reg}))
 	return e
 }
 

@@ -34,7 +34,7 @@ import (
 
 func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
-		provideDB, redisadapter.NewConfiguredClient, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
+		provideDB, redisadapter.NewConfiguredClient, provideIndex, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
 		provideRegistry, provideEngine, provideServer,
 		provideStore,
 		agents.NewService, generators.NewService, stacks.NewService, targetstate.NewService,
@@ -54,7 +54,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(stacks.ChangeNotifier), new(*redisadapter.Changes)),
-		wire.Bind(new(targetstate.Waiter), new(*redisadapter.Changes)),
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,

@@ -51,7 +51,9 @@ type Env struct {
 	AdminPAK string
 	Store    *postgres.Store
 	Changes  *redisadapter.Changes
-	Server   *httptest.Server
+	// Index is the api's in-memory target-state index.
+	Index  *targetstate.Index
+	Server *httptest.Server
 	// Queue is the asynq queue this api arms work-order retry timers on.
 	Queue string
 	// WebhookCipher seals this api's webhook secrets (webhooks.go).
@@ -124,7 +126,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	// A tenant name per test keeps parallel tests' notifications apart.
-	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), log)
+	index := targetstate.NewIndex(store, targetstate.IndexOptions{MaxLoads: 4, Logger: log})
+	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), index, log)
 	go changes.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
 	for !changes.Healthy() && time.Now().Before(deadline) {
@@ -154,7 +157,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	httpapi.Register(r, httpapi.Services{
 		Auth:               cache,
 		Agents:             agents.NewService(store, issuer, inval, changes),
-		TargetState:        targetstate.NewService(store, changes),
+		TargetState:        targetstate.NewService(index),
 		Generators:         generators.NewService(store, issuer, inval, changes),
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(store, o.renderer, stackSvc),
@@ -168,7 +171,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Server: srv, Queue: queue,
+	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Index: index, Server: srv, Queue: queue,
 		WebhookCipher: o.webhookCipher}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type agentHandlers struct {
@@ -263,12 +265,21 @@ func (h agentHandlers) targetState(c *gin.Context) {
 	res, err := h.state.Get(c.Request.Context(), principal(c), targetstate.Query{
 		AgentID: id, Full: c.Query("mode") == "full", IfNoneMatch: c.GetHeader("If-None-Match"), Wait: wait})
 	if err != nil {
+		if errors.Is(err, targetstate.ErrOverloaded) {
+			// Load shedding: the agent backs off and comes back.
+			c.Header("Retry-After", httpserver.RetryAfter())
+		}
 		fail(c, err)
 		return
 	}
 	c.Header("ETag", res.ETag)
 	if res.NotModified {
 		c.Status(http.StatusNotModified)
+		return
+	}
+	if res.Body != nil {
+		// The index encodes each distinct answer once (same bytes as c.JSON).
+		c.Data(http.StatusOK, "application/json; charset=utf-8", res.Body)
 		return
 	}
 	c.JSON(http.StatusOK, res.Objects)

@@ -90,7 +90,7 @@ func provideAdmin(store *postgres.Store, issuer *pak.Issuer, inval *redisadapter
 // provideChanges publishes target-state change notifications (the agent and
 // generator use cases announce their changes); nothing here listens.
 func provideChanges(rdb *goredis.Client, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
-	return redisadapter.NewChanges(rdb, cfg.Database.Schema, log)
+	return redisadapter.NewChanges(rdb, cfg.Database.Schema, nil, log)
 }
 
 func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
