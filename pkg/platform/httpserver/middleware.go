@@ -69,7 +69,7 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		switch {
 		case status >= 500:
 			level = slog.LevelError
-		case isOpsPath(c.Request.URL.Path):
+		case isOpsPath(c.Request.URL.Path), status < 400 && pollingRoutes[c.FullPath()]:
 			level = slog.LevelDebug
 		}
 		log.LogAttrs(c.Request.Context(), level, "http request",
@@ -83,6 +83,18 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.Int("bytes", c.Writer.Size()),
 		)
 	}
+}
+
+// pollingRoutes are what every agent calls on a timer: one INFO line each
+// would be most of the log at fleet scale. They log at debug when they
+// succeed; brokkr_http_requests_total still counts every one.
+var pollingRoutes = map[string]bool{
+	"/api/v1/agents/:id/target-state":        true,
+	"/api/v1/agents/:id/heartbeat":           true,
+	"/api/v1/agents/:id/health-status":       true,
+	"/api/v1/agents/:id/diagnostics/pending": true,
+	"/api/v1/agents/:id/work-orders/pending": true,
+	"/api/v1/agents/:id/webhooks/pending":    true,
 }
 
 // recovery turns a handler panic into a JSON 500 and a logged stack trace,

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,8 @@ type StatusError struct {
 	Method, Path string
 	Code         int
 	Body         string
+	// RetryAfter is the response's Retry-After header, if any.
+	RetryAfter string
 }
 
 func (e *StatusError) Error() string {
@@ -121,7 +125,51 @@ type Response struct {
 // /api/v1/agents/x/events) and returns the response for 2xx and 304; any
 // other status is a *StatusError. extraWait lengthens the timeout for
 // long-polls.
+//
+// A 503 is load shedding or a dependency outage: the request is retried up
+// to MaxOverloadRetries times after the server's Retry-After (or an
+// exponential backoff for an idempotent GET without one), stretched by a
+// random 0–50 % so a fleet that was shed at once does not return at once.
+// Other methods are retried only with Retry-After: the server shed them
+// before doing anything.
 func (c *Client) Do(ctx context.Context, method, path string, body []byte, header http.Header, extraWait time.Duration) (*Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.do(ctx, method, path, body, header, extraWait)
+		var se *StatusError
+		if err == nil || attempt >= MaxOverloadRetries || !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
+			return resp, err
+		}
+		wait, ok := overloadBackoff(se.RetryAfter, method, attempt)
+		if !ok {
+			return resp, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return resp, err
+		case <-t.C:
+		}
+	}
+}
+
+// MaxOverloadRetries bounds Do's retries of a 503.
+var MaxOverloadRetries = 3
+
+// overloadBackoff is how long to wait before retrying a 503.
+func overloadBackoff(retryAfter, method string, attempt int) (time.Duration, bool) {
+	base := time.Duration(0)
+	if n, err := strconv.Atoi(strings.TrimSpace(retryAfter)); err == nil && n >= 0 {
+		base = min(time.Duration(n)*time.Second, time.Minute)
+	} else if method == http.MethodGet {
+		base = (250 * time.Millisecond) << attempt
+	} else {
+		return 0, false
+	}
+	return base + time.Duration(rand.Int64N(int64(base/2)+1)), true
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, header http.Header, extraWait time.Duration) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout+extraWait)
 	defer cancel()
 	var rd io.Reader
@@ -153,7 +201,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, heade
 		return nil, fmt.Errorf("%s %s: reading the response: %w", method, path, stripURL(err))
 	}
 	if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusNotModified {
-		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(data)}
+		return nil, &StatusError{Method: method, Path: path, Code: resp.StatusCode, Body: string(data),
+			RetryAfter: resp.Header.Get("Retry-After")}
 	}
 	return &Response{Code: resp.StatusCode, Header: resp.Header, Body: data}, nil
 }
