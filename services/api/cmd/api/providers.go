@@ -88,10 +88,40 @@ func provideTemplatingClient(cfg config.Settings) *templatingclient.Client {
 		time.Duration(cfg.Templating.RenderTimeoutMillis)*time.Millisecond+3*time.Second)
 }
 
-func provideRegistry(store *postgres.Store, log *slog.Logger) *prometheus.Registry {
+func provideRegistry(store *postgres.Store, index *targetstate.Index, log *slog.Logger) *prometheus.Registry {
 	reg := httpserver.NewRegistry()
 	reg.MustRegister(postgres.NewGauges(store, log))
+	registerIndexMetrics(reg, index)
 	return reg
+}
+
+// registerIndexMetrics exports the target-state index's counters: hits are
+// answers served without PostgreSQL, loads the agent reads it did.
+func registerIndexMetrics(reg prometheus.Registerer, idx *targetstate.Index) {
+	st := idx.Stats()
+	counters := []struct {
+		name, help string
+		v          func() uint64
+	}{
+		{"hits", "Target-state answers served from memory", st.Hits.Load},
+		{"loads", "Agents read from PostgreSQL", st.Loads.Load},
+		{"patches", "Cached answers updated in place by a change", st.Patches.Load},
+		{"drops", "Cached answers dropped by a change", st.Drops.Load},
+		{"wakes", "Long-polls woken", st.Wakes.Load},
+		{"resyncs", "Resynchronisations after lost notifications", st.Resyncs.Load},
+		{"shed", "Loads shed because PostgreSQL reads queued too long", st.Shed.Load},
+	}
+	for _, c := range counters {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "brokkr_target_state_index_" + c.name + "_total", Help: c.help,
+		}, func() float64 { return float64(c.v()) }))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "brokkr_target_state_index_entries", Help: "Agents whose answer is cached",
+	}, func() float64 { return float64(idx.Len()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "brokkr_target_state_index_waiting", Help: "Held target-state long-polls",
+	}, func() float64 { return float64(idx.Waiting()) }))
 }
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,

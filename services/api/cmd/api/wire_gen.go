@@ -38,11 +38,11 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	postgresStore := provideStore(ctx, db, client, cfg, log)
-	registry := provideRegistry(postgresStore, log)
+	index := provideIndex(ctx, postgresStore, cfg, log)
+	registry := provideRegistry(postgresStore, index, log)
 	authclientClient := provideAuthClient(cfg)
 	cache := provideAuthCache(authclientClient, cfg)
 	authInvalidation := provideAuthInvalidation(ctx, client, cache, log)
-	index := provideIndex(ctx, postgresStore, cfg, log)
 	changes := provideChanges(ctx, client, index, cfg, log)
 	service := agents.NewService(postgresStore, authclientClient, authInvalidation, changes)
 	targetstateService := targetstate.NewService(index)
