@@ -51,6 +51,14 @@ bench: ## run the benchmarks recorded in docs/benchmarks.md
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PACKAGES)
 
+# The fleet simulator's default scenario; see docs/benchmarks.md for others.
+LOADTEST_ARGS ?= -agents 1000 -throughput 10s -duration 30s -change-every 5s -label-churn 1 -restarts 1 -env BROKKR__DATABASE__MAX_OPEN_CONNS=10
+
+.PHONY: loadtest
+loadtest: build ## fleet simulator (tools/loadgen) against auth + api it starts on loopback and a fresh database; LOADTEST_ARGS to vary
+	@set -a; eval "$$($(DEVENV) up)"; set +a; \
+	$(GO) run ./tools/cmd/loadgen -spawn -bin $(BIN) $(LOADTEST_ARGS)
+
 .PHONY: fuzz
 fuzz: ## run each fuzz target briefly
 	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./pkg/domain/pak/

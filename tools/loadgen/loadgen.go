@@ -110,7 +110,7 @@ type Runner struct {
 	stackID string
 	churnID string
 
-	chMu    sync.Mutex
+	chMu      sync.Mutex
 	changes   map[string]*change // object id → change
 	order     []*change
 	sightings map[string][]time.Time
