@@ -311,11 +311,14 @@ feed:
 func (r *Runner) deploy(ctx context.Context) error {
 	n := len(r.order)
 	yaml := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loadgen\n  namespace: default\ndata:\n  change: \"%d\"\n", n)
-	c := &change{sent: time.Now()}
 	data, err := r.admin(ctx, "POST", "/api/v1/stacks/"+r.stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, 200)
 	if err != nil {
 		return err
 	}
+	// The commit happened just before this response: propagation counts
+	// from here (the POST's own latency is the "admin" route's). An agent
+	// may see the object a little earlier; that counts as 0.
+	c := &change{sent: time.Now()}
 	var obj struct {
 		ID string `json:"id"`
 	}
@@ -489,7 +492,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	for _, c := range r.order[firstChange:] {
 		res := ChangeResult{}
 		for _, t := range r.sightings[c.id] {
-			res.Latencies = append(res.Latencies, t.Sub(c.sent))
+			res.Latencies = append(res.Latencies, max(0, t.Sub(c.sent)))
 		}
 		res.Seen = len(res.Latencies)
 		res.Missing = r.cfg.Agents - res.Seen

@@ -109,7 +109,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintln(w)
 		if len(r.Changes) > 0 {
 			p := r.Propagation()
-			fmt.Fprintf(w, "Propagation (object POST sent → agent's response carries it), %d changes × %d agents: p50 %s, p90 %s, p99 %s, max %s, missing %d\n\n",
+			fmt.Fprintf(w, "Propagation (object committed, i.e. its POST answered → agent's response carries it), %d changes × %d agents: p50 %s, p90 %s, p99 %s, max %s, missing %d\n\n",
 				len(r.Changes), c.Agents, ms(Percentile(p, 50)), ms(Percentile(p, 90)), ms(Percentile(p, 99)), ms(Percentile(p, 100)), r.Missing())
 			fmt.Fprint(w, "Agents reached per change:")
 			for _, ch := range r.Changes {

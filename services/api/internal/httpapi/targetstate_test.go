@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
 )
@@ -319,4 +321,52 @@ func TestTargetStateStackDeletionByLabel(t *testing.T) {
 	}
 	ack(e, a, objs[0].ID, "SUCCESS")
 	wantObjects(t, targetState(e, a, ""), "after acknowledging")
+}
+
+// TestTargetStateWakesOnlyConcernedLongPolls: a held long-poll is not woken
+// by a label change on a stack it has nothing to do with (the former
+// wake-everyone), and is woken with the new answer by a label change that
+// associates a stack with it. Wakes are counted by the api's index.
+func TestTargetStateWakesOnlyConcernedLongPolls(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	a := e.CreateAgent("precise-wake", "c")
+	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:prod"`)
+	unrelated := e.CreateStack(e.AdminPAK, "precise-unrelated")
+	e.Deploy(e.AdminPAK, unrelated, cmYAML("unrelated"))
+	later := e.CreateStack(e.AdminPAK, "precise-later")
+	obj, _ := e.Deploy(e.AdminPAK, later, cmYAML("later"))
+	p := v1 + "/agents/" + a.ID + "/target-state"
+	etag := e.Must(200, "GET", p, a.PAK, nil).Header.Get("ETag")
+
+	done := make(chan apitest.Response, 1)
+	go func() { done <- e.Do("GET", p+"?wait=20s", a.PAK, nil, "If-None-Match", etag) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.Index.Waiting() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if e.Index.Waiting() == 0 {
+		t.Fatal("long-poll never held")
+	}
+	wakes := e.Index.Stats().Wakes.Load()
+	e.Must(200, "POST", v1+"/stacks/"+unrelated+"/labels", e.AdminPAK, `"env:dev"`)
+	e.Must(200, "POST", v1+"/stacks/"+unrelated+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(204, "DELETE", v1+"/stacks/"+unrelated+"/labels/env:dev", e.AdminPAK, nil)
+	if got := e.Index.Stats().Wakes.Load(); got != wakes {
+		t.Fatalf("label/annotation changes on an unrelated stack woke %d long-polls", got-wakes)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("long-poll returned early: %d %s", r.Status, r.Body)
+	default:
+	}
+	// Labelling a stack with the agent's label associates it: woken, 200.
+	e.Must(200, "POST", v1+"/stacks/"+later+"/labels", e.AdminPAK, `"env:prod"`)
+	r := <-done
+	if r.Status != 200 || !strings.Contains(string(r.Body), obj) {
+		t.Fatalf("after the concerning label: %d %s", r.Status, r.Body)
+	}
+	if e.Index.Stats().Wakes.Load() == wakes {
+		t.Fatal("the concerning label change woke nobody")
+	}
 }
