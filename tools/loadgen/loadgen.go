@@ -430,11 +430,12 @@ func (r *Runner) runAgent(ctx context.Context, a *simAgent) {
 			t.Reset(r.cfg.PollInterval)
 		}
 	}
-	// Long-poll: spread the first requests over a second.
+	// Long-poll: spread the first requests over the ramp (1 s per 1,000
+	// agents), as a fleet does not connect in one instant.
 	select {
 	case <-ctx.Done():
 		return
-	case <-time.After(time.Duration(rand.Int64N(int64(time.Second)))):
+	case <-time.After(time.Duration(rand.Int64N(int64(r.ramp())))):
 	}
 	for ctx.Err() == nil {
 		status, err := r.targetState(ctx, a, r.cfg.Wait)
@@ -468,20 +469,25 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	sampler := NewSampler(r.cfg.PIDs, r.cfg.DBURL, r.cfg.DBName)
 	sampler.Start(ctx)
 
-	fctx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	// Changes stop at Duration; agents run on until every change reached
+	// every agent (at most 15 s more), so a late commit is not counted as
+	// missing for want of time.
+	actx, acancel := context.WithTimeout(ctx, r.cfg.Duration+15*time.Second)
+	defer acancel()
+	fctx, cancel := context.WithTimeout(actx, r.cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, a := range r.agents {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.runAgent(fctx, a) }()
+		go func() { defer wg.Done(); r.runAgent(actx, a) }()
 	}
 	firstChange := len(r.order)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.driveChanges(fctx)
-	}()
 	start := time.Now()
+	r.driveChanges(fctx)
+	for actx.Err() == nil && !r.allDelivered(firstChange) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	acancel()
 	wg.Wait()
 	elapsed := time.Since(start)
 	rep.Fleet = r.stats.Snapshot().Since(before)
@@ -523,11 +529,15 @@ func (r *Runner) driveChanges(ctx context.Context) {
 		restartC = t.C
 	}
 	n := 0
+	connected := time.Now().Add(r.ramp())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changeC:
+			if time.Now().Before(connected) {
+				continue
+			}
 			// Leave the last 5 s (or a third of the run) for propagation.
 			if time.Until(deadline) < min(5*time.Second, r.cfg.Duration/3) {
 				continue
@@ -547,6 +557,23 @@ func (r *Runner) driveChanges(ctx context.Context) {
 			r.agents[rand.IntN(len(r.agents))].restart.Store(true)
 		}
 	}
+}
+
+// ramp is how long the fleet takes to connect: 1 s per 1,000 agents.
+func (r *Runner) ramp() time.Duration {
+	return max(time.Second, time.Duration(len(r.agents))*time.Millisecond)
+}
+
+// allDelivered reports whether every change since first reached every agent.
+func (r *Runner) allDelivered(first int) bool {
+	r.chMu.Lock()
+	defer r.chMu.Unlock()
+	for _, c := range r.order[first:] {
+		if len(r.sightings[c.id]) < len(r.agents) {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Runner) parallel(ctx context.Context, fn func(a *simAgent)) {

@@ -19,6 +19,9 @@ type ShedOptions struct {
 	QueueWait time.Duration
 	// Registry receives brokkr_http_shed_total; nil records nothing.
 	Registry prometheus.Registerer
+	// Exempt requests bypass the limit: cheap reads (the api's target
+	// state, answered from memory) must not queue behind slow writes.
+	Exempt func(r *http.Request) bool
 }
 
 // Shed bounds the requests a process works on at once. A request that finds
@@ -42,7 +45,7 @@ func Shed(opts ShedOptions) gin.HandlerFunc {
 	}
 	slots := make(chan struct{}, opts.MaxInFlight)
 	return func(c *gin.Context) {
-		if c.Query("wait") != "" {
+		if c.Query("wait") != "" || (opts.Exempt != nil && opts.Exempt(c.Request)) {
 			c.Next()
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -139,7 +140,12 @@ func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, r
 	apidocs.Mount(e)
 	httpapi.Register(e, services, httpserver.CORS(store.CORS), httpserver.Shed(httpserver.ShedOptions{
 		MaxInFlight: cfg.HTTP.MaxInFlight, QueueWait: time.Duration(cfg.HTTP.QueueWaitMillis) * time.Millisecond,
-		Registry: reg}))
+		Registry: reg,
+		// Target state is served from memory; its PostgreSQL reads are
+		// bounded by the index itself (half the pool, then 503).
+		Exempt: func(r *http.Request) bool {
+			return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/target-state")
+		}}))
 	return e
 }
 
