@@ -76,6 +76,9 @@ func NewChanges(client *goredis.Client, tenant string, sink Sink, log *slog.Logg
 	if sink == nil {
 		sink = nopSink{}
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Changes{client: client, channel: "brokkr:" + tenant + ":changes", seqKey: "brokkr:" + tenant + ":changes:seq",
