@@ -29,6 +29,8 @@ type Changes struct {
 }
 
 type waiter struct {
+	// any: woken by every notification (the console's live view).
+	any    bool
 	agent  uuid.UUID
 	stacks map[uuid.UUID]struct{}
 	ch     chan struct{}
@@ -80,6 +82,22 @@ func (c *Changes) Subscribe(agentID uuid.UUID, stackIDs []uuid.UUID) (<-chan str
 	return w.ch, cancel, c.Healthy()
 }
 
+// Watch returns a channel that receives a value (coalesced) after every
+// change notification of the tenant, whatever it is about, and once after
+// every (re)subscription. The console's live view waits on it instead of
+// polling; cancel releases it.
+func (c *Changes) Watch() (<-chan struct{}, func()) {
+	w := &waiter{any: true, ch: make(chan struct{}, 1)}
+	c.mu.Lock()
+	c.waiters[w] = struct{}{}
+	c.mu.Unlock()
+	return w.ch, func() {
+		c.mu.Lock()
+		delete(c.waiters, w)
+		c.mu.Unlock()
+	}
+}
+
 // AgentChanged wakes the agent's long-polls.
 func (c *Changes) AgentChanged(ctx context.Context, id uuid.UUID) {
 	c.publish(ctx, "agent:"+id.String())
@@ -113,7 +131,7 @@ func (c *Changes) dispatch(msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for w := range c.waiters {
-		if kind == "all" || (kind == "agent" && w.agent == id) || (kind == "stack" && w.wantsStack(id)) {
+		if w.any || kind == "all" || (kind == "agent" && w.agent == id) || (kind == "stack" && w.wantsStack(id)) {
 			select {
 			case w.ch <- struct{}{}:
 			default:

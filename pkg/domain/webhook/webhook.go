@@ -68,6 +68,8 @@ const (
 	ActionUpdated        = "webhook.updated"
 	ActionDeleted        = "webhook.deleted"
 	ActionDeliveryFailed = "webhook.delivery_failed"
+	// ActionDeliveryRetried: an admin sent a dead delivery back to pending.
+	ActionDeliveryRetried = "webhook.delivery_retried"
 	ResourceType         = "webhook_subscription"
 )
 
