@@ -70,7 +70,7 @@ const (
 	ActionDeliveryFailed = "webhook.delivery_failed"
 	// ActionDeliveryRetried: an admin sent a dead delivery back to pending.
 	ActionDeliveryRetried = "webhook.delivery_retried"
-	ResourceType         = "webhook_subscription"
+	ResourceType          = "webhook_subscription"
 )
 
 // Limits and defaults.
