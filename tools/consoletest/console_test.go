@@ -472,7 +472,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	// Cancel a work order (for the agent that never runs, so nobody claims it).
 	var wo created
 	b.must(201, b.adminPAK, "POST", "/work-orders", map[string]any{"work_type": "custom",
-		"yaml_content": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job, namespace: default}\n",
+		"yaml_content":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job, namespace: default}\n",
 		"target_agent_ids": []string{offlineID}}, &wo)
 	cancelBtn := fmt.Sprintf(`tr[data-order="%s"] button`, wo.ID)
 	run(t, ctx, "work orders", chromedp.Navigate(b.url+"/ui/work-orders"), chromedp.WaitVisible(cancelBtn, chromedp.ByQuery),
@@ -484,7 +484,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	// CSRF: a same-origin POST without the token is refused.
 	var wo2 created
 	b.must(201, b.adminPAK, "POST", "/work-orders", map[string]any{"work_type": "custom",
-		"yaml_content": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job2, namespace: default}\n",
+		"yaml_content":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job2, namespace: default}\n",
 		"target_agent_ids": []string{offlineID}}, &wo2)
 	var csrfStatus int
 	run(t, ctx, "csrf", chromedp.Evaluate(fmt.Sprintf(`fetch("/ui/work-orders/%s/cancel", {method: "POST",

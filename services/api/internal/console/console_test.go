@@ -142,7 +142,7 @@ func TestLoginSessionCSRFAndHeaders(t *testing.T) {
 		ID string `json:"id"`
 	}
 	env.Must(201, "POST", "/api/v1/work-orders", env.AdminPAK, map[string]any{"work_type": "custom",
-		"yaml_content": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\n",
+		"yaml_content":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\n",
 		"target_agent_ids": []string{ag.ID}}).JSON(t, &wo)
 	if p := b.do("POST", "/ui/work-orders/"+wo.ID+"/cancel", url.Values{}); p.status != http.StatusForbidden {
 		t.Fatalf("cancel without CSRF: %d", p.status)
