@@ -14,21 +14,30 @@ import (
 
 var _ overview.Store = (*Store)(nil)
 
-// fleetOrder maps a sort key to its ORDER BY; each has an index on agents
-// (migration 0009) so the first page needs no full sort of the fleet.
-var fleetOrder = map[string]string{
-	overview.SortName:      "a.name %[1]s, a.cluster_name %[1]s, a.id",
-	overview.SortCluster:   "a.cluster_name %[1]s, a.name %[1]s, a.id",
-	overview.SortHeartbeat: "a.last_heartbeat %[1]s NULLS LAST, a.id",
-	overview.SortCreated:   "a.created_at %[1]s, a.id",
+// fleetOrder maps a sort key and direction to its ORDER BY. Each matches an
+// index on live agents (name and cluster are unique together; migration 0009
+// adds the others), so the first page is an index range scan that stops
+// after LIMIT rows instead of a sort of the whole fleet. Agents never seen
+// sort as the oldest heartbeats.
+var fleetOrder = map[string][2]string{
+	overview.SortName:      {"a.name, a.cluster_name", "a.name DESC, a.cluster_name DESC"},
+	overview.SortCluster:   {"a.cluster_name, a.name", "a.cluster_name DESC, a.name DESC"},
+	overview.SortHeartbeat: {"a.last_heartbeat NULLS FIRST, a.id", "a.last_heartbeat DESC NULLS LAST, a.id DESC"},
+	overview.SortCreated:   {"a.created_at, a.id", "a.created_at DESC, a.id DESC"},
 }
 
-// failingAgent is true when one of the agent's latest objects is failing:
-// its health is failing or degraded.
-const failingAgent = `EXISTS (SELECT 1 FROM deployment_health h WHERE h.agent_id = a.id AND h.status IN ('failing', 'degraded'))
-	OR EXISTS (SELECT 1 FROM agent_events e WHERE e.agent_id = a.id AND e.deleted_at IS NULL AND e.status = 'FAILURE'
-	           AND NOT EXISTS (SELECT 1 FROM agent_events ok WHERE ok.agent_id = a.id AND ok.deployment_object_id = e.deployment_object_id
-	                           AND ok.deleted_at IS NULL AND ok.status = 'SUCCESS'))`
+// failingAgent is true when one of the agent's objects is failing: its
+// health is failing or degraded, or its latest word on it is a FAILURE not
+// followed by a SUCCESS. The SUCCESS probe is a LIMIT 1 subquery on
+// idx_agent_events_ack per failure, so the cost follows the number of
+// failures rather than the size of the event history.
+const failingAgent = `a.id IN (` + failingAgentIDs + `)`
+
+const failingAgentIDs = `SELECT h.agent_id FROM deployment_health h WHERE h.status IN ('failing', 'degraded')
+	UNION
+	SELECT e.agent_id FROM agent_events e WHERE e.deleted_at IS NULL AND e.status = 'FAILURE'
+		AND (SELECT 1 FROM agent_events ok WHERE ok.agent_id = e.agent_id AND ok.deployment_object_id = e.deployment_object_id
+			AND ok.deleted_at IS NULL AND ok.status = 'SUCCESS' LIMIT 1) IS NULL`
 
 // heartbeatState is the SQL of each heartbeat state ($1 = stale window in
 // seconds).
@@ -45,7 +54,7 @@ var heartbeatState = map[string]string{
 // state) is judged on this agent: acknowledged (a SUCCESS event), latest
 // event a FAILURE, and reported health.
 const fleetSummary = `
-SELECT p.id, p.name, p.cluster_name, p.status, p.last_heartbeat, p.created_at, p.matched,
+SELECT p.id, p.name, p.cluster_name, p.status, p.last_heartbeat, p.created_at,
 	(SELECT to_json(array_agg(l.label ORDER BY l.label)) FROM agent_labels l WHERE l.agent_id = p.id) AS labels,
 	COALESCE(s.objects, 0) AS objects, COALESCE(s.applied, 0) AS applied,
 	COALESCE(s.failing, 0) AS failing, COALESCE(s.healthy, 0) AS healthy,
@@ -79,12 +88,10 @@ LEFT JOIN LATERAL (
 			WHERE o.stack_id = assoc.stack_id AND o.deleted_at IS NULL
 			ORDER BY o.sequence_id DESC LIMIT 1) d
 	) x
-) s ON true
-ORDER BY p.ord`
+) s ON true`
 
 type fleetRow struct {
 	overview.AgentRow
-	Matched     int         `db:"matched"`
 	LabelsJSON  jsonStrings `db:"labels"`
 	ObjectsN    int         `db:"objects"`
 	AppliedN    int         `db:"applied"`
@@ -93,19 +100,10 @@ type fleetRow struct {
 	PendingWork int         `db:"pending_work"`
 }
 
-// Fleet returns one page of live agents with their summaries and how many
-// agents match the filter.
-func (s *Store) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.AgentRow, int, error) {
-	order, ok := fleetOrder[q.Sort]
-	if !ok {
-		return nil, 0, domain.Invalid("unknown sort")
-	}
-	dir := "ASC"
-	if q.Desc {
-		dir = "DESC"
-	}
+// fleetWhere builds the filter of q; $1 is always the stale window.
+func fleetWhere(q overview.FleetQuery) (string, []any, error) {
 	args := []any{int64(q.StaleAfter / time.Second)}
-	where := []string{"a.deleted_at IS NULL"}
+	where := []string{"a.deleted_at IS NULL", "$1::bigint IS NOT NULL"}
 	if q.Text != "" {
 		args = append(args, "%"+likeEscape(q.Text)+"%")
 		where = append(where, fmt.Sprintf("(a.name ILIKE $%[1]d OR a.cluster_name ILIKE $%[1]d)", len(args)))
@@ -117,39 +115,55 @@ func (s *Store) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.Ag
 	if q.State != "" {
 		cond, ok := heartbeatState[q.State]
 		if !ok {
-			return nil, 0, domain.Invalid("unknown state")
+			return "", nil, domain.Invalid("unknown state")
 		}
 		where = append(where, cond)
 	}
+	return strings.Join(where, " AND "), args, nil
+}
+
+// Fleet returns one page of live agents with their summaries.
+func (s *Store) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.AgentRow, error) {
+	orders, ok := fleetOrder[q.Sort]
+	if !ok {
+		return nil, domain.Invalid("unknown sort")
+	}
+	order := orders[0]
+	if q.Desc {
+		order = orders[1]
+	}
+	where, args, err := fleetWhere(q)
+	if err != nil {
+		return nil, err
+	}
 	args = append(args, q.Limit, q.Offset)
 	query := fmt.Sprintf(`WITH page AS (
-		SELECT a.id, a.name, a.cluster_name, a.status, a.last_heartbeat, a.created_at,
-			count(*) OVER () AS matched, row_number() OVER (ORDER BY %s) AS ord
-		FROM agents a WHERE %s AND $1::bigint IS NOT NULL
-		ORDER BY %s LIMIT $%d OFFSET $%d)`,
-		fmt.Sprintf(order, dir), strings.Join(where, " AND "), fmt.Sprintf(order, dir), len(args)-1, len(args)) + fleetSummary
+		SELECT a.id, a.name, a.cluster_name, a.status, a.last_heartbeat, a.created_at
+		FROM agents a WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d)`, where, order, len(args)-1, len(args)) +
+		fleetSummary + " ORDER BY " + strings.ReplaceAll(order, "a.", "p.")
 	var rows []fleetRow
 	if err := s.q(ctx).SelectContext(ctx, &rows, query, args...); err != nil {
-		return nil, 0, mapErr(err)
+		return nil, mapErr(err)
 	}
 	out := make([]overview.AgentRow, len(rows))
-	matched := 0
 	for i, r := range rows {
 		a := r.AgentRow
 		a.Labels = []string(r.LabelsJSON)
 		a.Objects, a.Applied, a.Failing, a.Healthy, a.PendingWork = r.ObjectsN, r.AppliedN, r.FailingN, r.HealthyN, r.PendingWork
 		out[i] = a
-		matched = r.Matched
 	}
-	if len(rows) == 0 && q.Offset > 0 {
-		// Past the end: count on its own so the pager still knows the total.
-		err := s.q(ctx).GetContext(ctx, &matched, fmt.Sprintf(`SELECT count(*) FROM agents a WHERE %s AND $1::bigint IS NOT NULL`,
-			strings.Join(where, " AND ")), args[:len(args)-2]...)
-		if err != nil {
-			return nil, 0, mapErr(err)
-		}
+	return out, nil
+}
+
+// CountFleet counts the live agents matching q's filters.
+func (s *Store) CountFleet(ctx context.Context, q overview.FleetQuery) (int, error) {
+	where, args, err := fleetWhere(q)
+	if err != nil {
+		return 0, err
 	}
-	return out, matched, nil
+	var n int
+	err = s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM agents a WHERE `+where, args...)
+	return n, mapErr(err)
 }
 
 // likeEscape makes s match literally inside a LIKE pattern.
@@ -172,8 +186,9 @@ func (s *Store) FleetCounts(ctx context.Context, staleAfter time.Duration) (over
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateStale]+`) AS stale,
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateNever]+`) AS never,
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateInactive]+`) AS inactive,
-		(SELECT count(*) FROM agents a WHERE a.deleted_at IS NULL AND `+heartbeatState[overview.StateFailing]+`) AS failing
-		FROM agents a WHERE a.deleted_at IS NULL`, int64(staleAfter/time.Second))
+		count(*) FILTER (WHERE a.status = 'ACTIVE' AND f.agent_id IS NOT NULL) AS failing
+		FROM agents a LEFT JOIN (`+failingAgentIDs+`) f ON f.agent_id = a.id
+		WHERE a.deleted_at IS NULL`, int64(staleAfter/time.Second))
 	return overview.Counts(c), mapErr(err)
 }
 

@@ -156,7 +156,8 @@ type ObjectAgent struct {
 
 // Store is the persistence the read models need.
 type Store interface {
-	Fleet(ctx context.Context, q FleetQuery) (rows []AgentRow, matched int, err error)
+	Fleet(ctx context.Context, q FleetQuery) ([]AgentRow, error)
+	CountFleet(ctx context.Context, q FleetQuery) (int, error)
 	FleetCounts(ctx context.Context, staleAfter time.Duration) (Counts, error)
 	AgentStacks(ctx context.Context, agentID uuid.UUID) ([]AgentStack, error)
 	StackObjects(ctx context.Context, stackID uuid.UUID, limit, offset int) ([]ObjectRow, int, error)
@@ -230,13 +231,21 @@ func (s *Service) Fleet(ctx context.Context, p identity.Principal, q FleetQuery)
 	if len(q.Text) > 255 || len(q.Label) > 255 {
 		return FleetPage{}, domain.Invalid("filters cannot exceed 255 characters")
 	}
-	rows, matched, err := s.store.Fleet(ctx, q)
+	rows, err := s.store.Fleet(ctx, q)
 	if err != nil {
 		return FleetPage{}, err
 	}
 	counts, err := s.store.FleetCounts(ctx, q.StaleAfter)
 	if err != nil {
 		return FleetPage{}, err
+	}
+	// Without a text or label filter the counts already say how many match.
+	matched := map[string]int{"": counts.Total, StateOnline: counts.Online, StateStale: counts.Stale,
+		StateNever: counts.Never, StateInactive: counts.Inactive, StateFailing: counts.Failing}[q.State]
+	if q.Text != "" || q.Label != "" {
+		if matched, err = s.store.CountFleet(ctx, q); err != nil {
+			return FleetPage{}, err
+		}
 	}
 	return FleetPage{Rows: rows, Matched: matched, Counts: counts, Query: q}, nil
 }
