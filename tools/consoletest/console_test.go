@@ -449,6 +449,16 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	run(t, ctx, "agent turns healthy", chromedp.WaitVisible(healthyRow, chromedp.ByQuery), shot.take("fleet-healthy"))
 	t.Logf("edge-1 showed healthy %v after the agent started", time.Since(began).Round(time.Millisecond))
 
+	// On a phone the page reflows: nothing wider than the screen but the
+	// tables, which scroll inside their box.
+	var overflow bool
+	run(t, ctx, "phone layout", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(healthyRow, chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow), shot.take("fleet-phone"),
+		chromedp.EmulateViewport(1280, 900))
+	if overflow {
+		t.Error("the fleet page is wider than a 390 px screen")
+	}
+
 	// Agent view: why it receives the stack, the applied object, events.
 	var agentText string
 	run(t, ctx, "agent page", chromedp.Navigate(b.url+"/ui/agents/"+agentID), chromedp.WaitVisible("#agent-stacks", chromedp.ByID),
