@@ -12,6 +12,7 @@ PACKAGES  := github.com/brokkr-go/brokkr/...
 DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
 TESTENV_BUILD := tools/testenv/build.sh
+CHROMIUM  := tools/devenv/chromium.sh
 TEST_TIMEOUT ?= 25m
 
 .PHONY: help
@@ -38,6 +39,7 @@ build: ## build every service binary into .brokkr/bin
 test: ## run the whole test suite (starts what it needs)
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(TESTENV_BUILD) >&2; \
+	$(CHROMIUM) >/dev/null; \
 	$(MAKE) --no-print-directory check-generated; \
 	$(MAKE) --no-print-directory lint; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES)
@@ -95,6 +97,13 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy
 .PHONY: tidy
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+.PHONY: test-console
+test-console: ## the fleet console's browser test (headless Chromium); screenshots into $$BROKKR_CONSOLE_SCREENSHOTS
+	@set -a; eval "$$($(DEVENV) up)"; set +a; \
+	$(TESTENV_BUILD) >&2; \
+	$(CHROMIUM) >/dev/null; \
+	$(GO) test -count=1 -v -run TestConsoleInTheBrowser ./tools/consoletest/
 
 .PHONY: testenv-up
 testenv-up: ## build (cached) and start a local kube-apiserver + etcd; prints KUBECONFIG

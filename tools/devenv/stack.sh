@@ -159,6 +159,7 @@ up() {
 	pak=$(cat "$state/admin.pak")
 	{
 		echo "BROKKR_URL=http://127.0.0.1:$api_port"
+		echo "BROKKR_CONSOLE_URL=http://127.0.0.1:$api_port/ui/"
 		echo "BROKKR_ADMIN_PAK=$pak"
 		[[ -n "$kubeconfig" ]] && echo "KUBECONFIG=$kubeconfig"
 		[[ -n "$kubectl" ]] && echo "KUBECTL=$kubectl"
@@ -168,6 +169,7 @@ up() {
 	chmod 600 "$state/dev.env"
 	echo "Brokkr is up."
 	echo "  broker URL: http://127.0.0.1:$api_port"
+	echo "  console:    http://127.0.0.1:$api_port/ui/ (sign in with the admin PAK)"
 	echo "  admin PAK:  $pak"
 	[[ -n "$kubeconfig" ]] && echo "  KUBECONFIG: $kubeconfig"
 	[[ -n "$agent_id" ]] && echo "  agent:      $agent_name in cluster $agent_cluster ($agent_id), health on http://127.0.0.1:$agent_port/health"

@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
@@ -237,6 +240,33 @@ func (s *Store) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([
 		out[i] = r.domain()
 	}
 	return out, mapErr(err)
+}
+
+// RetryDeadDelivery moves a dead delivery back to pending: attempts reset,
+// no lease, no retry time, not enqueued (so the relay's sweep queues a
+// broker-mode delivery at once).
+func (s *Store) RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error) {
+	var row deliveryRow
+	err := s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'pending', attempts = 0,
+			acquired_by = NULL, acquired_until = NULL, next_retry_at = NULL, enqueued_at = NULL, completed_at = NULL
+		WHERE d.id = $1 AND d.subscription_id = $2 AND d.status = 'dead'
+		RETURNING `+deliveryCols, deliveryID, subscriptionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		var status string
+		err = s.q(ctx).GetContext(ctx, &status, `SELECT status FROM webhook_deliveries WHERE id = $1 AND subscription_id = $2`,
+			deliveryID, subscriptionID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return webhook.Delivery{}, domain.NotFound("Delivery not found")
+		}
+		if err != nil {
+			return webhook.Delivery{}, mapErr(err)
+		}
+		return webhook.Delivery{}, domain.Conflict("Only a dead delivery can be retried (this one is " + status + ")")
+	}
+	if err != nil {
+		return webhook.Delivery{}, mapErr(err)
+	}
+	return row.domain(), nil
 }
 
 // WebhookAgent returns a live agent's status and labels.

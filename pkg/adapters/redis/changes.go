@@ -65,6 +65,9 @@ type Changes struct {
 	mu      sync.Mutex
 	last    uint64 // last sequence number received
 	suspect uint64 // a published number not received at the last check
+
+	watchMu  sync.Mutex
+	watchers map[chan struct{}]struct{} // the console's live views
 }
 
 // NewChanges returns the notification hub of one tenant (the schema keeps
@@ -102,6 +105,7 @@ func (c *Changes) Run(ctx context.Context) {
 			c.healthy.Store(true)
 			// Anything published while we were away is lost: resync.
 			c.sink.SetTrusted(ctx, true)
+			c.wakeWatchers()
 		},
 		down: func(err error) {
 			c.healthy.Store(false)
@@ -134,6 +138,7 @@ func (c *Changes) receive(ctx context.Context, payload string) {
 		if ch, ok := Decode(msg); ok {
 			c.sink.Apply(ctx, ch)
 		}
+		c.wakeWatchers()
 	}
 	if gap {
 		c.log.Warn("change notifications were lost; resynchronising target state", "seq", seq)
@@ -215,11 +220,42 @@ func (c *Changes) StackAnnotationChanged(ctx context.Context, key string) {
 // writes at once), then tells the others.
 func (c *Changes) publish(ctx context.Context, ch targetstate.Change) {
 	c.sink.Apply(ctx, ch)
+	c.wakeWatchers()
 	err := publishScript.Run(context.WithoutCancel(ctx), c.client, []string{c.seqKey, c.channel},
 		c.origin+" "+Encode(ch)).Err()
 	if err != nil {
 		c.log.Debug("publish change failed; other replicas resync when Redis is back", "error", err)
 		c.owed.Store(true)
+	}
+}
+
+// Watch returns a channel that receives a value (coalesced) after every
+// change of the tenant, whatever it is about and whichever replica made it,
+// and once after every (re)subscription. The console's live view waits on it
+// instead of polling; cancel releases it.
+func (c *Changes) Watch() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	c.watchMu.Lock()
+	if c.watchers == nil {
+		c.watchers = make(map[chan struct{}]struct{})
+	}
+	c.watchers[ch] = struct{}{}
+	c.watchMu.Unlock()
+	return ch, func() {
+		c.watchMu.Lock()
+		delete(c.watchers, ch)
+		c.watchMu.Unlock()
+	}
+}
+
+func (c *Changes) wakeWatchers() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	for ch := range c.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -78,6 +78,10 @@ type Store interface {
 	UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*webhook.Subscription) error) (webhook.Subscription, error)
 	DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error)
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]webhook.Delivery, error)
+	// RetryDeadDelivery moves a dead delivery of the subscription back to
+	// pending with a fresh attempt budget (404 when the subscription has no
+	// such delivery, 409 when it is not dead).
+	RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error)
 
 	// WebhookAgent returns a live agent's status and labels (404 when absent).
 	WebhookAgent(ctx context.Context, id uuid.UUID) (AgentInfo, error)
@@ -429,6 +433,31 @@ func (s *Service) Deliveries(ctx context.Context, p identity.Principal, q Delive
 		return []webhook.Delivery{}, nil
 	}
 	return s.store.ListDeliveries(ctx, q)
+}
+
+// RetryDelivery sends a dead delivery back to pending with its attempts
+// reset, so it gets the subscription's whole retry budget again; the
+// last error stays for the record until the next attempt. Broker-mode
+// deliveries are re-queued by webhook-dispatch's sweep, agent-mode ones
+// claimed by a matching agent. Only a dead delivery may be retried: the
+// others are still being retried or already delivered (409).
+func (s *Service) RetryDelivery(ctx context.Context, p identity.Principal, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error) {
+	if err := RequireAdmin(p); err != nil {
+		return webhook.Delivery{}, err
+	}
+	var out webhook.Delivery
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.store.GetSubscription(ctx, subscriptionID); err != nil {
+			return err
+		}
+		var err error
+		if out, err = s.store.RetryDeadDelivery(ctx, subscriptionID, deliveryID); err != nil {
+			return err
+		}
+		return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryRetried, webhook.ResourceType, subscriptionID,
+			map[string]any{"delivery_id": deliveryID, "event_type": out.EventType}))
+	})
+	return out, err
 }
 
 // TestResult is the answer of POST /webhooks/{id}/test for a 2xx.

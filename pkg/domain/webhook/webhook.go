@@ -68,7 +68,9 @@ const (
 	ActionUpdated        = "webhook.updated"
 	ActionDeleted        = "webhook.deleted"
 	ActionDeliveryFailed = "webhook.delivery_failed"
-	ResourceType         = "webhook_subscription"
+	// ActionDeliveryRetried: an admin sent a dead delivery back to pending.
+	ActionDeliveryRetried = "webhook.delivery_retried"
+	ResourceType          = "webhook_subscription"
 )
 
 // Limits and defaults.

@@ -19,9 +19,11 @@ import (
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
+	"github.com/brokkr-go/brokkr/services/api/internal/console"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
 
@@ -126,7 +128,7 @@ func registerIndexMetrics(reg prometheus.Registerer, idx *targetstate.Index) {
 }
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,
-	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services) *gin.Engine {
+	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services, ui *console.Console) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 		Registry: reg, CORS: store.CORS})
 	httpserver.Mount(e, httpserver.Ops{
@@ -138,6 +140,7 @@ func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, r
 		Logger:  log,
 	})
 	apidocs.Mount(e)
+	ui.Mount(e)
 	httpapi.Register(e, services, httpserver.CORS(store.CORS), httpserver.Shed(httpserver.ShedOptions{
 		MaxInFlight: cfg.HTTP.MaxInFlight, QueueWait: time.Duration(cfg.HTTP.QueueWaitMillis) * time.Millisecond,
 		Registry: reg,
@@ -151,4 +154,33 @@ func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, r
 
 func provideServer(cfg config.Settings, e *gin.Engine) *app {
 	return &app{server: httpserver.NewServer(cfg.HTTP.Addr, e)}
+}
+
+// Console sessions: idle for at most an hour, at most 12 hours in all.
+const (
+	consoleSessionIdle   = time.Hour
+	consoleSessionMaxAge = 12 * time.Hour
+)
+
+func provideConsoleSessions(rdb *goredis.Client, cfg config.Settings) *console.RedisSessions {
+	return console.NewRedisSessions(rdb, cfg.Database.Schema, consoleSessionIdle, consoleSessionMaxAge)
+}
+
+// provideConsoleHub feeds the console's live streams from the change hub
+// (target-state wake-ups) and the outbox signal (every commit that wrote a
+// domain event); both stop with ctx.
+func provideConsoleHub(ctx context.Context, changes *redisadapter.Changes, rdb *goredis.Client, cfg config.Settings,
+	log *slog.Logger) *console.Hub {
+	watch, _ := changes.Watch()
+	outbox := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log).Wake(ctx)
+	return console.NewHub(ctx, watch, outbox)
+}
+
+func provideConsole(s httpapi.Services, ov *overview.Service, sessions *console.RedisSessions, hub *console.Hub,
+	log *slog.Logger) (*console.Console, error) {
+	return console.New(console.Deps{
+		Auth: s.Auth, Sessions: sessions, Live: hub, Agents: s.Agents, Overview: ov, Stacks: s.Stacks,
+		Templates: s.Templates, WorkOrders: s.WorkOrders, Webhooks: s.Webhooks, AuditLog: s.AuditLog,
+		Diagnostics: s.Diagnostics, StatusOf: httpapi.StatusOf, Log: log,
+	})
 }

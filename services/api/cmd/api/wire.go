@@ -23,6 +23,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -69,6 +70,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(webhooks.Cipher), new(*aesgcm.Cipher)),
 		wire.Bind(new(webhooks.Sender), new(*webhookhttp.Sender)),
 		wire.Struct(new(httpapi.Services), "*"),
+		overview.NewService, provideConsoleSessions, provideConsoleHub, provideConsole,
+		wire.Bind(new(overview.Store), new(*postgres.Store)),
+		wire.Bind(new(overview.StackReader), new(*stacks.Service)),
 	)
 	return nil, nil, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -87,7 +88,17 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		WorkOrderSchedules: schedules,
 		Webhooks:           webhooksService,
 	}
-	engine := provideEngine(cfg, store, log, registry, db, client, services)
+	overviewService := overview.NewService(postgresStore, stacksService)
+	redisSessions := provideConsoleSessions(client, cfg)
+	hub := provideConsoleHub(ctx, changes, client, cfg, log)
+	console, err := provideConsole(services, overviewService, redisSessions, hub, log)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	engine := provideEngine(cfg, store, log, registry, db, client, services, console)
 	mainApp := provideServer(cfg, engine)
 	return mainApp, func() {
 		cleanup3()

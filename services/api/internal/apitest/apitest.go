@@ -33,6 +33,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -41,6 +42,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/services/api/internal/console"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
 
@@ -58,6 +60,8 @@ type Env struct {
 	Queue string
 	// WebhookCipher seals this api's webhook secrets (webhooks.go).
 	WebhookCipher *aesgcm.Cipher
+	// Hub feeds the console's live streams (console on /ui).
+	Hub *console.Hub
 }
 
 // RedisURL is the Redis the tests use (BROKKR_TEST_REDIS_URL overrides).
@@ -154,7 +158,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	r := gin.New()
-	httpapi.Register(r, httpapi.Services{
+	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             agents.NewService(store, issuer, inval, changes),
 		TargetState:        targetstate.NewService(index),
@@ -168,11 +172,24 @@ func New(t testing.TB, opts ...Option) *Env {
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
 		Webhooks:           webhookService(store, &o),
-	})
+	}
+	httpapi.Register(r, services)
+	// The console on the same router, as in the api binary: sessions in
+	// Redis under this test's tenant, live streams fed by the change hub.
+	watch, _ := changes.Watch()
+	hub := console.NewHub(ctx, watch)
+	ui, err := console.New(console.Deps{Auth: cache, Sessions: console.NewRedisSessions(rdb, "test_"+uuid.NewString(), time.Hour, 12*time.Hour),
+		Live: hub, Agents: services.Agents, Overview: overview.NewService(store, stackSvc), Stacks: stackSvc,
+		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
+		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui.Mount(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Index: index, Server: srv, Queue: queue,
-		WebhookCipher: o.webhookCipher}
+		WebhookCipher: o.webhookCipher, Hub: hub}
 }
 
 // Response is a decoded answer.

@@ -36,6 +36,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// StatusOf is statusOf for the api's other driving adapters (the console),
+// so the mapping stays in this one place.
+func StatusOf(err error) int { return statusOf(err) }
+
 // fail writes err as {"error": msg, ...fields} with its status. Unknown
 // errors become a generic 500 whose cause is logged, never shown.
 func fail(c *gin.Context, err error) {

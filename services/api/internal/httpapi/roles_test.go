@@ -515,6 +515,7 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 			fill := func(id string) string {
 				s := strings.ReplaceAll(p, ":id", id)
 				s = strings.ReplaceAll(s, ":stack_id", f.stack)
+				s = strings.ReplaceAll(s, ":delivery_id", uuid.NewString())
 				s = strings.ReplaceAll(s, ":label", "nolabel")
 				return strings.ReplaceAll(s, ":key", "nokey")
 			}

@@ -36,6 +36,7 @@ func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 	v1.DELETE("/webhooks/:id", admin, h.remove)
 	v1.GET("/webhooks/:id/deliveries", admin, h.deliveries)
 	v1.POST("/webhooks/:id/test", admin, h.test)
+	v1.POST("/webhooks/:id/deliveries/:delivery_id/retry", admin, h.retry)
 	v1.GET("/agents/:id/webhooks/pending", guardID(webhooks.RequireAdminOrAgentSelf), h.pending)
 	v1.POST("/webhook-deliveries/:id/result", guard(webhooks.RequireAgent), heldByCaller, h.result)
 }
@@ -145,6 +146,21 @@ func (h webhookHandlers) deliveries(c *gin.Context) {
 		}
 	}
 	out, err := h.svc.Deliveries(c.Request.Context(), principal(c), q)
+	respond(c, http.StatusOK, out, err)
+}
+
+// retry answers POST /webhooks/{id}/deliveries/{delivery_id}/retry: a dead
+// delivery goes back to pending with a fresh attempt budget.
+func (h webhookHandlers) retry(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	did, ok := pathID(c, "delivery_id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.RetryDelivery(c.Request.Context(), principal(c), id, did)
 	respond(c, http.StatusOK, out, err)
 }
 

@@ -37,6 +37,20 @@ func (f *matrixFixture) newWebhook(url string, targetLabels []string) string {
 	return out.ID
 }
 
+// deadDelivery creates a broker-mode delivery that ran out of attempts and
+// returns the retry path of it.
+func (f *matrixFixture) deadDelivery() string {
+	sub := uuid.MustParse(f.newWebhook("http://127.0.0.1:9/hook", nil))
+	id := uuid.New()
+	if _, err := f.e.Store.InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: sub,
+		EventID: uuid.New(), EventType: "stack.created", Payload: `{}`}}); err != nil {
+		f.e.T.Fatal(err)
+	}
+	f.e.Store.DB().MustExec(`UPDATE webhook_deliveries SET status = 'dead', attempts = 3, completed_at = now(),
+		last_error = 'HTTP 500' WHERE id = $1`, id)
+	return v1 + "/webhooks/" + sub.String() + "/deliveries/" + id.String() + "/retry"
+}
+
 // heldDelivery creates an agent-mode delivery and claims it as agent A.
 func (f *matrixFixture) heldDelivery() string {
 	sub := uuid.MustParse(f.newWebhook("http://127.0.0.1:9/hook", []string{"matrix-agent"}))
@@ -82,6 +96,9 @@ func webhookRoleRows() []roleRow {
 		{"GET", "/webhooks/:id/deliveries", adminOnly, hookPath("/deliveries")},
 		{"POST", "/webhooks/:id/test", adminOnly, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/webhooks/" + f.newWebhook(f.receiver(), nil) + "/test"}
+		}},
+		{"POST", "/webhooks/:id/deliveries/:delivery_id/retry", adminOnly, func(f *matrixFixture, _ who) call {
+			return call{path: f.deadDelivery()}
 		}},
 		{"GET", "/agents/:id/webhooks/pending", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/agents/" + f.a.ID + "/webhooks/pending"}

@@ -643,3 +643,36 @@ func TestWebhookRoleBeforeBody(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookRetryDeadDelivery(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	sub := createHook(t, e, map[string]any{"name": "r", "url": "https://x.example.com/" + hookToken, "event_types": []string{"*"}})["id"].(string)
+	other := createHook(t, e, map[string]any{"name": "o", "url": "https://y.example.com/" + hookToken, "event_types": []string{"*"}})["id"].(string)
+	dead, live := insertDelivery(t, e, sub), insertDelivery(t, e, sub)
+	e.Store.DB().MustExec(`UPDATE webhook_deliveries SET status = 'dead', attempts = 4, completed_at = now(),
+		last_attempt_at = now(), last_error = 'HTTP 500', last_status_code = 500, enqueued_at = now() WHERE id = $1`, dead)
+
+	var got map[string]any
+	e.Must(200, "POST", v1+"/webhooks/"+sub+"/deliveries/"+dead+"/retry", e.AdminPAK, nil).JSON(t, &got)
+	if got["status"] != "pending" || got["attempts"] != float64(0) || got["completed_at"] != nil || got["last_error"] != "HTTP 500" {
+		t.Fatalf("after retry: %v", got)
+	}
+	var enqueued *time.Time
+	if err := e.Store.DB().Get(&enqueued, `SELECT enqueued_at FROM webhook_deliveries WHERE id = $1`, dead); err != nil || enqueued != nil {
+		t.Fatalf("enqueued_at after retry: %v %v (the sweep must see it as never queued)", enqueued, err)
+	}
+	wantError(t, e.Do("POST", v1+"/webhooks/"+sub+"/deliveries/"+dead+"/retry", e.AdminPAK, nil), 409, "retry of a pending delivery")
+	wantError(t, e.Do("POST", v1+"/webhooks/"+sub+"/deliveries/"+live+"/retry", e.AdminPAK, nil), 409, "retry of a live delivery")
+	wantError(t, e.Do("POST", v1+"/webhooks/"+other+"/deliveries/"+dead+"/retry", e.AdminPAK, nil), 404, "delivery of another subscription")
+	wantError(t, e.Do("POST", v1+"/webhooks/"+sub+"/deliveries/"+uuid.NewString()+"/retry", e.AdminPAK, nil), 404, "unknown delivery")
+	wantError(t, e.Do("POST", v1+"/webhooks/"+sub+"/deliveries/nope/retry", e.AdminPAK, nil), 400, "bad delivery id")
+
+	var page struct {
+		Logs []map[string]any `json:"logs"`
+	}
+	e.Must(200, "GET", v1+"/admin/audit-logs?action=webhook.delivery_retried", e.AdminPAK, nil).JSON(t, &page)
+	if len(page.Logs) != 1 || page.Logs[0]["resource_id"] != sub {
+		t.Fatalf("audit: %v", page.Logs)
+	}
+}

@@ -1,0 +1,566 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/domain/template"
+	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+)
+
+// pager is the state of a paginated table.
+type pager struct {
+	Limit, Offset, Total, Shown int
+}
+
+func (p pager) From() int     { return min(p.Offset+1, p.Total) }
+func (p pager) To() int       { return p.Offset + p.Shown }
+func (p pager) HasPrev() bool { return p.Offset > 0 }
+func (p pager) HasNext() bool { return p.Offset+p.Shown < p.Total }
+func (p pager) Prev() int     { return max(p.Offset-p.Limit, 0) }
+func (p pager) Next() int     { return p.Offset + p.Limit }
+
+// pageParams reads limit/offset; bad values are a 400 page.
+func pageParams(g *gin.Context, def int) (int, int, error) {
+	limit, offset := def, 0
+	if s := g.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return 0, 0, domain.Invalid("limit must be a positive number")
+		}
+		limit = min(n, overview.MaxLimit)
+	}
+	if s := g.Query("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 0, 0, domain.Invalid("offset must be a number ≥ 0")
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func pathUUID(g *gin.Context, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(g.Param(name))
+	if err != nil {
+		return uuid.Nil, domain.Invalid("invalid id in the path")
+	}
+	return id, nil
+}
+
+// slicePage cuts one page out of an in-memory list.
+func slicePage[T any](all []T, limit, offset int) ([]T, pager) {
+	p := pager{Limit: limit, Offset: offset, Total: len(all)}
+	if offset >= len(all) {
+		return nil, p
+	}
+	out := all[offset:min(offset+limit, len(all))]
+	p.Shown = len(out)
+	return out, p
+}
+
+// ---- fleet -----------------------------------------------------------------
+
+type fleetData struct {
+	Page       overview.FleetPage
+	Pager      pager
+	StaleAfter time.Duration
+	Rows       []fleetRow
+}
+
+type fleetRow struct {
+	overview.AgentRow
+	State string
+	Stale bool
+}
+
+func (c *Console) fleet(g *gin.Context) {
+	p := principal(g)
+	if p.Role == identity.RoleGenerator {
+		g.Redirect(http.StatusSeeOther, Prefix+"/stacks")
+		return
+	}
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	q := overview.FleetQuery{Text: g.Query("q"), Label: g.Query("label"), State: g.Query("state"),
+		Sort: g.Query("sort"), Desc: g.Query("order") == "desc", Limit: limit, Offset: offset, StaleAfter: c.d.StaleAfter}
+	page, err := c.d.Overview.Fleet(g.Request.Context(), p, q)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	now := time.Now()
+	d := fleetData{Page: page, StaleAfter: c.d.StaleAfter,
+		Pager: pager{Limit: page.Query.Limit, Offset: page.Query.Offset, Total: page.Matched, Shown: len(page.Rows)}}
+	for _, r := range page.Rows {
+		d.Rows = append(d.Rows, fleetRow{AgentRow: r, State: r.State(now, c.d.StaleAfter),
+			Stale: r.LastHeartbeat != nil && now.Sub(*r.LastHeartbeat) > c.d.StaleAfter})
+	}
+	v := c.newView(g, "Fleet", "fleet", d)
+	v.Live = true
+	c.render(g, http.StatusOK, "fleet", v)
+}
+
+// ---- agent -----------------------------------------------------------------
+
+type agentData struct {
+	Agent       agent.Agent
+	Labels      []agent.Label
+	Annotations []agent.Annotation
+	Stacks      []overview.AgentStack
+	Events      []agent.Event
+	EventsTotal int
+	Pending     []workorder.WorkOrder
+	Diagnostics []diagnostic.Request
+	Stale       bool
+	NewPAK      string
+}
+
+func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
+	p, ctx := principal(g), g.Request.Context()
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return agentData{}, false
+	}
+	var d agentData
+	steps := []func() error{
+		func() (err error) { d.Agent, err = c.d.Agents.Get(ctx, p, id); return },
+		func() (err error) { d.Labels, err = c.d.Agents.Labels(ctx, p, id); return },
+		func() (err error) { d.Annotations, err = c.d.Agents.Annotations(ctx, p, id); return },
+		func() (err error) { d.Stacks, err = c.d.Overview.AgentStacks(ctx, p, id); return },
+		func() (err error) { d.Events, err = c.d.Agents.Events(ctx, p, id); return },
+		func() (err error) { d.Pending, err = c.d.WorkOrders.Pending(ctx, p, id, ""); return },
+		func() (err error) { d.Diagnostics, err = c.d.Diagnostics.Pending(ctx, p, id); return },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			c.fail(g, err)
+			return agentData{}, false
+		}
+	}
+	d.EventsTotal = len(d.Events)
+	d.Events = d.Events[:min(len(d.Events), 25)]
+	d.Stale = d.Agent.LastHeartbeat != nil && time.Since(*d.Agent.LastHeartbeat) > c.d.StaleAfter
+	return d, true
+}
+
+func (c *Console) agent(g *gin.Context) {
+	d, ok := c.loadAgent(g)
+	if !ok {
+		return
+	}
+	v := c.newView(g, "Agent "+d.Agent.Name, "fleet", d)
+	v.Live = true
+	c.render(g, http.StatusOK, "agent", v)
+}
+
+// rotateAgentPAK issues a new PAK and shows it once, in this response only
+// (no-store; never in a URL or a log line).
+func (c *Console) rotateAgentPAK(g *gin.Context) {
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	_, pak, err := c.d.Agents.RotatePAK(g.Request.Context(), principal(g), id)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	d, ok := c.loadAgent(g)
+	if !ok {
+		return
+	}
+	d.NewPAK = pak.Reveal()
+	v := c.newView(g, "Agent "+d.Agent.Name, "fleet", d)
+	v.Flash = "A new PAK was issued; the old one no longer works."
+	c.render(g, http.StatusOK, "agent", v)
+}
+
+// ---- stacks ----------------------------------------------------------------
+
+type stacksData struct {
+	Stacks []stack.Stack
+	Pager  pager
+}
+
+func (c *Console) stacks(g *gin.Context) {
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	all, err := c.d.Stacks.List(g.Request.Context(), principal(g))
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); text != "" {
+		kept := all[:0]
+		for _, s := range all {
+			if strings.Contains(strings.ToLower(s.Name), text) {
+				kept = append(kept, s)
+			}
+		}
+		all = kept
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	rows, pg := slicePage(all, limit, offset)
+	v := c.newView(g, "Stacks", "stacks", stacksData{Stacks: rows, Pager: pg})
+	v.Live = true
+	c.render(g, http.StatusOK, "stacks", v)
+}
+
+type stackData struct {
+	Stack       stack.Stack
+	Labels      []stack.Label
+	Annotations []stack.Annotation
+	Objects     []overview.ObjectRow
+	Pager       pager
+}
+
+func (c *Console) stack(g *gin.Context) {
+	p, ctx := principal(g), g.Request.Context()
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	var d stackData
+	if d.Stack, err = c.d.Stacks.Get(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.Labels, err = c.d.Stacks.Labels(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.Annotations, err = c.d.Stacks.Annotations(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	var total int
+	if d.Objects, total, err = c.d.Overview.StackObjects(ctx, p, id, limit, offset); err != nil {
+		c.fail(g, err)
+		return
+	}
+	d.Pager = pager{Limit: limit, Offset: offset, Total: total, Shown: len(d.Objects)}
+	v := c.newView(g, "Stack "+d.Stack.Name, "stacks", d)
+	v.Live = true
+	c.render(g, http.StatusOK, "stack", v)
+}
+
+type objectData struct {
+	Object stack.DeploymentObject
+	Stack  stack.Stack
+	Agents []overview.ObjectAgent
+}
+
+func (c *Console) object(g *gin.Context) {
+	p, ctx := principal(g), g.Request.Context()
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	var d objectData
+	if d.Object, err = c.d.Stacks.GetDeploymentObject(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.Stack, err = c.d.Stacks.Get(ctx, p, d.Object.StackID); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if p.IsAdmin() {
+		if d.Agents, err = c.d.Overview.ObjectAgents(ctx, p, id); err != nil {
+			c.fail(g, err)
+			return
+		}
+	}
+	v := c.newView(g, "Deployment object #"+strconv.FormatInt(d.Object.SequenceID, 10), "stacks", d)
+	v.Live = true
+	c.render(g, http.StatusOK, "object", v)
+}
+
+type diffData struct {
+	Stack    stack.Stack
+	From, To stack.DeploymentObject
+	Lines    []diffLine
+	Added    int
+	Removed  int
+}
+
+// diff compares two objects of one stack line by line.
+func (c *Console) diff(g *gin.Context) {
+	p, ctx := principal(g), g.Request.Context()
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	fromID, err1 := uuid.Parse(g.Query("from"))
+	toID, err2 := uuid.Parse(g.Query("to"))
+	if err1 != nil || err2 != nil {
+		c.fail(g, domain.Invalid("choose two deployment objects to compare (from and to)"))
+		return
+	}
+	var d diffData
+	if d.Stack, err = c.d.Stacks.Get(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.From, err = c.d.Stacks.GetDeploymentObject(ctx, p, fromID); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.To, err = c.d.Stacks.GetDeploymentObject(ctx, p, toID); err != nil {
+		c.fail(g, err)
+		return
+	}
+	if d.From.StackID != id || d.To.StackID != id {
+		c.fail(g, domain.Invalid("both deployment objects must belong to this stack"))
+		return
+	}
+	if d.From.SequenceID > d.To.SequenceID {
+		d.From, d.To = d.To, d.From
+	}
+	d.Lines, d.Added, d.Removed = lineDiff(d.From.YAMLContent, d.To.YAMLContent)
+	c.render(g, http.StatusOK, "diff", c.newView(g, "Diff #"+strconv.FormatInt(d.From.SequenceID, 10)+
+		" → #"+strconv.FormatInt(d.To.SequenceID, 10), "stacks", d))
+}
+
+// ---- templates -------------------------------------------------------------
+
+type templatesData struct {
+	Templates []template.Template
+	Pager     pager
+}
+
+func (c *Console) templates(g *gin.Context) {
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	all, err := c.d.Templates.List(g.Request.Context(), principal(g))
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	rows, pg := slicePage(all, limit, offset)
+	v := c.newView(g, "Templates", "templates", templatesData{Templates: rows, Pager: pg})
+	v.Live = true
+	c.render(g, http.StatusOK, "templates", v)
+}
+
+// ---- work orders -------------------------------------------------------------
+
+type workOrdersData struct {
+	Orders []workorder.WorkOrder
+	Pager  pager
+	Log    []workorder.LogEntry
+}
+
+func (c *Console) workOrders(g *gin.Context) {
+	c.showWorkOrders(g, "")
+}
+
+func (c *Console) showWorkOrders(g *gin.Context, flash string) {
+	p, ctx := principal(g), g.Request.Context()
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	all, err := c.d.WorkOrders.List(ctx, p, workorders.ListFilter{Status: g.Query("status"), WorkType: g.Query("type")})
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	n := 20
+	log, err := c.d.WorkOrders.Log(ctx, p, workorders.LogFilter{WorkType: g.Query("type"), Limit: &n})
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	rows, pg := slicePage(all, limit, offset)
+	v := c.newView(g, "Work orders", "work-orders", workOrdersData{Orders: rows, Pager: pg, Log: log})
+	v.Live, v.Flash = true, flash
+	c.render(g, http.StatusOK, "workorders", v)
+}
+
+func (c *Console) cancelWorkOrder(g *gin.Context) {
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	if err := c.d.WorkOrders.Cancel(g.Request.Context(), principal(g), id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	// Post/redirect/get, so a reload does not repeat the action.
+	g.Redirect(http.StatusSeeOther, Prefix+"/work-orders?"+url.Values{"cancelled": {id.String()}}.Encode())
+}
+
+// ---- webhooks ----------------------------------------------------------------
+
+type webhooksData struct {
+	Subscriptions []webhook.Subscription
+}
+
+func (c *Console) webhooks(g *gin.Context) {
+	subs, err := c.d.Webhooks.List(g.Request.Context(), principal(g))
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	v := c.newView(g, "Webhooks", "webhooks", webhooksData{Subscriptions: subs})
+	v.Live = true
+	c.render(g, http.StatusOK, "webhooks", v)
+}
+
+type webhookData struct {
+	Subscription webhook.Subscription
+	Deliveries   []webhook.Delivery
+	Pager        pager
+	Status       string
+}
+
+func (c *Console) webhook(g *gin.Context) {
+	p, ctx := principal(g), g.Request.Context()
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	var d webhookData
+	if d.Subscription, err = c.d.Webhooks.Get(ctx, p, id); err != nil {
+		c.fail(g, err)
+		return
+	}
+	d.Status = g.Query("status")
+	// One row more than the page tells whether a next page exists without
+	// counting every delivery.
+	if d.Deliveries, err = c.d.Webhooks.Deliveries(ctx, p, webhooks.DeliveryQuery{SubscriptionID: id, Status: d.Status,
+		Limit: limit + 1, Offset: offset}); err != nil {
+		c.fail(g, err)
+		return
+	}
+	d.Pager = pager{Limit: limit, Offset: offset, Total: offset + len(d.Deliveries)}
+	d.Deliveries = d.Deliveries[:min(len(d.Deliveries), limit)]
+	d.Pager.Shown = len(d.Deliveries)
+	v := c.newView(g, "Webhook "+d.Subscription.Name, "webhooks", d)
+	v.Live = true
+	if g.Query("retried") != "" {
+		v.Flash = "The delivery is pending again and will be sent shortly."
+	}
+	c.render(g, http.StatusOK, "webhook", v)
+}
+
+func (c *Console) retryDelivery(g *gin.Context) {
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	did, err := pathUUID(g, "delivery_id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	if _, err := c.d.Webhooks.RetryDelivery(g.Request.Context(), principal(g), id, did); err != nil {
+		c.fail(g, err)
+		return
+	}
+	g.Redirect(http.StatusSeeOther, Prefix+"/webhooks/"+id.String()+"?retried="+did.String())
+}
+
+// ---- audit -------------------------------------------------------------------
+
+type auditData struct {
+	Entries []audit.Entry
+	Pager   pager
+}
+
+func (c *Console) audit(g *gin.Context) {
+	limit, offset, err := pageParams(g, overview.DefaultLimit)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	f := audit.Filter{ActorType: g.Query("actor_type"), Action: strings.TrimSpace(g.Query("action")),
+		ResourceType: strings.TrimSpace(g.Query("resource_type")), Limit: limit, Offset: offset}
+	for name, dst := range map[string]**uuid.UUID{"actor_id": &f.ActorID, "resource_id": &f.ResourceID} {
+		if s := strings.TrimSpace(g.Query(name)); s != "" {
+			id, err := uuid.Parse(s)
+			if err != nil {
+				c.fail(g, domain.Invalid(name+" must be a UUID"))
+				return
+			}
+			*dst = &id
+		}
+	}
+	for name, dst := range map[string]**time.Time{"from": &f.From, "to": &f.To} {
+		if s := strings.TrimSpace(g.Query(name)); s != "" {
+			t, err := parseTime(s)
+			if err != nil {
+				c.fail(g, domain.Invalid(name+" must be a date and time (2006-01-02T15:04)"))
+				return
+			}
+			*dst = &t
+		}
+	}
+	page, err := c.d.AuditLog.Query(g.Request.Context(), principal(g), f)
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	v := c.newView(g, "Audit log", "audit", auditData{Entries: page.Logs,
+		Pager: pager{Limit: page.Limit, Offset: page.Offset, Total: page.Total, Shown: page.Count}})
+	v.Live = true
+	c.render(g, http.StatusOK, "audit", v)
+}
+
+// parseTime accepts RFC 3339 and the browser's datetime-local value (UTC).
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, domain.Invalid("bad time")
+}

@@ -1,0 +1,689 @@
+// Package consoletest drives the fleet console in headless Chromium
+// (Debian's chromium package, through chromedp) against the real
+// processes: auth, api, templating and webhook-dispatch on a fresh
+// PostgreSQL database and the real Redis, and a real agent applying to the
+// local kube-apiserver of tools/testenv. It takes screenshots of each view
+// into $BROKKR_CONSOLE_SCREENSHOTS (default: a directory under the temp
+// dir, printed by the test); docs/console/ holds copies of the main ones.
+package consoletest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/brokkr-go/brokkr/tools/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+var build struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// binaries builds the services and the agent once per test process.
+func binaries(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "brokkr-console-bin-")
+		if build.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", build.dir+"/",
+			"github.com/brokkr-go/brokkr/services/api/cmd/api", "github.com/brokkr-go/brokkr/services/auth/cmd/auth",
+			"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
+			"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch",
+			"github.com/brokkr-go/brokkr/services/agent/cmd/agent")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("building the binaries: %v\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.dir
+}
+
+// chromiumPath finds the browser. make test installs Debian's chromium
+// when it is missing (tools/devenv/chromium.sh); this test never skips.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BROKKR_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("no chromium found: run tools/devenv/chromium.sh (make test runs it) or set BROKKR_CHROMIUM")
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func pgAdminURL() string {
+	if u := os.Getenv("BROKKR_TEST_PG_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+func redisURL() string {
+	if u := os.Getenv("BROKKR_TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
+
+// freshDatabase creates an empty database, dropped when the test ends.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgAdminURL())
+	if err != nil {
+		t.Fatalf("connect to PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "brokkr_console_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), pgAdminURL()); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(context.Background())
+		}
+	})
+	cfg, _ := pgx.ParseConfig(pgAdminURL())
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running process whose output goes to a log file.
+type proc struct {
+	name string
+	log  string
+}
+
+func start(t *testing.T, bin, name string, env []string, args ...string) proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(bin, strings.Fields(name)[0]), args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		f.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			s := string(data)
+			if len(s) > 3000 {
+				s = s[len(s)-3000:]
+			}
+			t.Logf("%s log:\n%s", name, s)
+		}
+	})
+	return proc{name: name, log: logPath}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// broker is the running control plane.
+type broker struct {
+	t        *testing.T
+	url      string
+	adminPAK string
+	procs    []proc
+	bin      string
+}
+
+func startBroker(t *testing.T) *broker {
+	t.Helper()
+	bin := binaries(t)
+	dir := t.TempDir()
+	authAddr, apiAddr, tplAddr, whAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	env := []string{
+		"BROKKR_CONFIG_WATCHER_ENABLED=false",
+		"BROKKR__DATABASE__URL=" + freshDatabase(t),
+		"BROKKR__DATABASE__MIGRATE_ON_START=true",
+		"BROKKR__REDIS__URL=" + redisURL(),
+		"BROKKR__LOG__FORMAT=json",
+		"BROKKR__LOG__LEVEL=debug",
+		"BROKKR__AUTH__ADDR=" + authAddr,
+		"BROKKR__AUTH__URL=http://" + authAddr,
+		"BROKKR__HTTP__ADDR=" + apiAddr,
+		"BROKKR__TEMPLATING__ADDR=" + tplAddr,
+		"BROKKR__TEMPLATING__URL=http://" + tplAddr,
+		"BROKKR__WEBHOOK_DISPATCH__ADDR=" + whAddr,
+		"BROKKR__BROKER__ADMIN_PAK_FILE=" + filepath.Join(dir, "admin.pak"),
+		"BROKKR__BROKER__WEBHOOK_ALLOW_PRIVATE=true",
+		"BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY=" + randomHex(32),
+		"BROKKR__BROKER__WEBHOOK_DELIVERY_INTERVAL_SECONDS=1",
+	}
+	b := &broker{t: t, url: "http://" + apiAddr, bin: bin}
+	b.procs = append(b.procs, start(t, bin, "templating", env, "serve"))
+	waitReady(t, "http://"+tplAddr+"/readyz")
+	b.procs = append(b.procs, start(t, bin, "auth", env, "serve"))
+	waitReady(t, "http://"+authAddr+"/readyz")
+	b.procs = append(b.procs, start(t, bin, "api", env, "serve"))
+	waitReady(t, b.url+"/readyz")
+	b.procs = append(b.procs, start(t, bin, "webhook-dispatch", env, "serve"))
+	waitReady(t, "http://"+whAddr+"/readyz")
+	pak, err := os.ReadFile(filepath.Join(dir, "admin.pak"))
+	if err != nil || len(bytes.TrimSpace(pak)) == 0 {
+		t.Fatalf("admin PAK: %v", err)
+	}
+	b.adminPAK = strings.TrimSpace(string(pak))
+	return b
+}
+
+// call sends a REST request with pak and decodes the answer into out.
+func (b *broker) call(pak, method, path string, body, out any) int {
+	b.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, b.url+"/api/v1"+path, rd)
+	req.Header.Set("Authorization", "Bearer "+pak)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			b.t.Fatalf("%s %s: %v in %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (b *broker) must(want int, pak, method, path string, body, out any) {
+	b.t.Helper()
+	if got := b.call(pak, method, path, body, out); got != want {
+		b.t.Fatalf("%s %s: %d, want %d", method, path, got, want)
+	}
+}
+
+type created struct {
+	ID string `json:"id"`
+}
+
+func (b *broker) registerAgent(name string) (id, pak string) {
+	var out struct {
+		Agent      created `json:"agent"`
+		InitialPAK string  `json:"initial_pak"`
+	}
+	b.must(200, b.adminPAK, "POST", "/agents", map[string]string{"name": name, "cluster_name": "console-cluster"}, &out)
+	return out.Agent.ID, out.InitialPAK
+}
+
+func (b *broker) deploy(pak, stackID, yaml string) string {
+	var out created
+	b.must(200, pak, "POST", "/stacks/"+stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, &out)
+	return out.ID
+}
+
+// startAgent runs the agent binary for a registered agent.
+func (b *broker) startAgent(name, pak, kubeconfig string) proc {
+	b.t.Helper()
+	health := freeAddr(b.t)
+	_, port, _ := strings.Cut(health, ":")
+	env := []string{
+		"BROKKR__LOG__FORMAT=json",
+		"BROKKR__LOG__LEVEL=debug",
+		"BROKKR__AGENT__BROKER_URL=" + b.url,
+		"BROKKR__AGENT__PAK=" + pak,
+		"BROKKR__AGENT__AGENT_NAME=" + name,
+		"BROKKR__AGENT__CLUSTER_NAME=console-cluster",
+		"BROKKR__AGENT__KUBECONFIG_PATH=" + kubeconfig,
+		"BROKKR__AGENT__HEALTH_PORT=" + port,
+		"BROKKR__AGENT__POLLING_INTERVAL=1",
+		"BROKKR__AGENT__OUTBOX_DIR=" + filepath.Join(b.t.TempDir(), "outbox"),
+		"BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS=5",
+		"BROKKR__AGENT__DRIFT_CHECK_INTERVAL=0",
+		"BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS=5",
+		"BROKKR__AGENT__DIAGNOSTICS_ENABLED=false",
+		"BROKKR__AGENT__WORK_ORDERS_ENABLED=false",
+	}
+	p := start(b.t, b.bin, "agent", env, "start")
+	waitReady(b.t, "http://"+health+"/readyz")
+	return p
+}
+
+// shots saves numbered screenshots of the views.
+type shots struct {
+	t   *testing.T
+	dir string
+	n   int
+}
+
+func (s *shots) take(name string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var buf []byte
+		if err := chromedp.CaptureScreenshot(&buf).Do(ctx); err != nil {
+			return err
+		}
+		s.n++
+		return os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.n, name)), buf, 0o644)
+	})
+}
+
+func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Run(c, actions...); err != nil {
+		var loc, body string
+		_ = chromedp.Run(ctx, chromedp.Location(&loc), chromedp.OuterHTML("main", &body, chromedp.ByQuery))
+		t.Fatalf("%s: %v (at %s)\n%s", step, err, loc, body)
+	}
+}
+
+func login(b *broker, pak string) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.Navigate(b.url + "/ui/login"),
+		chromedp.WaitVisible("#pak", chromedp.ByID),
+		chromedp.SendKeys("#pak", pak, chromedp.ByID),
+		chromedp.Click(`form.login button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#whoami", chromedp.ByID),
+	}
+}
+
+const configMapYAML = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: %[1]s
+data:
+  color: %[2]s
+`
+
+func TestConsoleInTheBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end browser test skipped with -short")
+	}
+	chrome := chromiumPath(t)
+	kube := testenv.ForTest(t)
+	b := startBroker(t)
+
+	shotDir := os.Getenv("BROKKR_CONSOLE_SCREENSHOTS")
+	if shotDir == "" {
+		shotDir = filepath.Join(os.TempDir(), "brokkr-console-screenshots")
+	}
+	if err := os.MkdirAll(shotDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shotDir)
+	shot := &shots{t: t, dir: shotDir}
+
+	// The fleet: one agent that will run, one that never does.
+	agentID, agentPAK := b.registerAgent("edge-1")
+	offlineID, offlinePAK := b.registerAgent("edge-offline")
+	b.must(200, b.adminPAK, "POST", "/agents/"+offlineID+"/labels", "env:staging", nil)
+	b.must(200, b.adminPAK, "POST", "/agents/"+agentID+"/labels", "env:prod", nil)
+	var st created
+	b.must(200, b.adminPAK, "POST", "/stacks", map[string]string{"name": "web", "description": "the web tier"}, &st)
+	b.must(200, b.adminPAK, "POST", "/agents/"+agentID+"/targets", map[string]string{"stack_id": st.ID}, nil)
+	ns := "console-" + randomHex(4)
+	v1 := b.deploy(b.adminPAK, st.ID, fmt.Sprintf(configMapYAML, ns, "blue"))
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-dev-shm-usage", true))...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
+	defer cancel()
+
+	// Every URL the browser requests and the headers of every document.
+	var mu sync.Mutex
+	var urls []string
+	docHeaders := map[string]network.Headers{}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			urls = append(urls, e.Request.URL)
+		case *network.EventResponseReceived:
+			if e.Type == network.ResourceTypeDocument {
+				docHeaders[e.Response.URL] = e.Response.Headers
+			}
+		}
+	})
+	// Start the browser on ctx itself: a browser started by a Run on a
+	// derived context (with a timeout) closes when that context ends.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chrome, err)
+	}
+	run(t, ctx, "enable network events", network.Enable())
+
+	// Log in as admin; the fleet shows edge-1 pending (never seen, its
+	// object not applied).
+	pendingRow := fmt.Sprintf(`tr[data-agent="%s"][data-state="pending"]`, agentID)
+	healthyRow := fmt.Sprintf(`tr[data-agent="%s"][data-state="healthy"]`, agentID)
+	run(t, ctx, "login page", chromedp.Navigate(b.url+"/ui/login"), chromedp.WaitVisible("#pak", chromedp.ByID), shot.take("login"))
+	run(t, ctx, "admin login", login(b, b.adminPAK), chromedp.WaitVisible(pendingRow, chromedp.ByQuery), shot.take("fleet-pending"))
+
+	// The agent starts, applies the object and reports SUCCESS; the open
+	// page turns the row healthy through the live stream, without a reload.
+	b.procs = append(b.procs, b.startAgent("edge-1", agentPAK, kube.Kubeconfig))
+	began := time.Now()
+	run(t, ctx, "agent turns healthy", chromedp.WaitVisible(healthyRow, chromedp.ByQuery), shot.take("fleet-healthy"))
+	t.Logf("edge-1 showed healthy %v after the agent started", time.Since(began).Round(time.Millisecond))
+
+	// On a phone the page reflows: nothing wider than the screen but the
+	// tables, which scroll inside their box.
+	var overflow bool
+	run(t, ctx, "phone layout", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(healthyRow, chromedp.ByQuery),
+		chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow), shot.take("fleet-phone"),
+		chromedp.EmulateViewport(1280, 900))
+	if overflow {
+		t.Error("the fleet page is wider than a 390 px screen")
+	}
+
+	// Agent view: why it receives the stack, the applied object, events.
+	var agentText string
+	run(t, ctx, "agent page", chromedp.Navigate(b.url+"/ui/agents/"+agentID), chromedp.WaitVisible("#agent-stacks", chromedp.ByID),
+		chromedp.Text("#agent-stacks", &agentText, chromedp.ByID), shot.take("agent"))
+	if !strings.Contains(agentText, "target") || !strings.Contains(agentText, "applied") {
+		t.Errorf("agent stacks table: %q", agentText)
+	}
+
+	// Diff two versions from the stack page.
+	v2 := b.deploy(b.adminPAK, st.ID, fmt.Sprintf(configMapYAML, ns, "green"))
+	var diffText string
+	run(t, ctx, "diff", chromedp.Navigate(b.url+"/ui/stacks/"+st.ID), chromedp.WaitVisible("#objects", chromedp.ByID),
+		shot.take("stack"),
+		chromedp.Click("#from-"+seqOf(t, b, v1), chromedp.ByID), chromedp.Click("#to-"+seqOf(t, b, v2), chromedp.ByID),
+		chromedp.Click("#diff-button", chromedp.ByID), chromedp.WaitVisible("#diff", chromedp.ByID),
+		chromedp.Text("#diff", &diffText, chromedp.ByID), shot.take("diff"))
+	if !strings.Contains(diffText, "color: blue") || !strings.Contains(diffText, "color: green") {
+		t.Errorf("diff: %q", diffText)
+	}
+	var yamlText string
+	run(t, ctx, "object", chromedp.Navigate(b.url+"/ui/objects/"+v2), chromedp.WaitVisible("pre.yaml", chromedp.ByQuery),
+		chromedp.Text("pre.yaml", &yamlText, chromedp.ByQuery))
+	if !strings.Contains(yamlText, "color: green") {
+		t.Errorf("YAML view: %q", yamlText)
+	}
+
+	// Cancel a work order (for the agent that never runs, so nobody claims it).
+	var wo created
+	b.must(201, b.adminPAK, "POST", "/work-orders", map[string]any{"work_type": "custom",
+		"yaml_content":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job, namespace: default}\n",
+		"target_agent_ids": []string{offlineID}}, &wo)
+	cancelBtn := fmt.Sprintf(`tr[data-order="%s"] button`, wo.ID)
+	run(t, ctx, "work orders", chromedp.Navigate(b.url+"/ui/work-orders"), chromedp.WaitVisible(cancelBtn, chromedp.ByQuery),
+		shot.take("work-orders"), chromedp.Click(cancelBtn, chromedp.ByQuery), chromedp.WaitVisible("p.flash", chromedp.ByQuery))
+	if got := b.call(b.adminPAK, "GET", "/work-orders/"+wo.ID, nil, nil); got != 404 {
+		t.Errorf("work order after cancel: %d", got)
+	}
+
+	// CSRF: a same-origin POST without the token is refused.
+	var wo2 created
+	b.must(201, b.adminPAK, "POST", "/work-orders", map[string]any{"work_type": "custom",
+		"yaml_content":     "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: job2, namespace: default}\n",
+		"target_agent_ids": []string{offlineID}}, &wo2)
+	var csrfStatus int
+	run(t, ctx, "csrf", chromedp.Evaluate(fmt.Sprintf(`fetch("/ui/work-orders/%s/cancel", {method: "POST",
+		headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: ""}).then(r => r.status)`, wo2.ID), &csrfStatus,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if csrfStatus != http.StatusForbidden {
+		t.Errorf("POST without CSRF token: %d", csrfStatus)
+	}
+	if got := b.call(b.adminPAK, "GET", "/work-orders/"+wo2.ID, nil, nil); got != 200 {
+		t.Errorf("work order after a forged cancel: %d", got)
+	}
+
+	// CSP: an injected inline handler does not run.
+	var injected bool
+	run(t, ctx, "csp", chromedp.Evaluate(`document.body.insertAdjacentHTML("beforeend", '<img id="x" src="/ui/static/none.png" onerror="window.__inline = true">')`, nil),
+		chromedp.Sleep(500*time.Millisecond), chromedp.Evaluate(`window.__inline === true`, &injected))
+	if injected {
+		t.Error("an inline event handler ran: CSP does not hold")
+	}
+
+	// Retry a dead delivery: the receiver refuses (400 → dead) until it is
+	// fixed, then the console's Retry sends it again.
+	var accept atomic.Bool
+	var received atomic.Int32
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !accept.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		received.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer recv.Close()
+	var sub created
+	b.must(201, b.adminPAK, "POST", "/webhooks", map[string]any{"name": "ops-hook", "url": recv.URL + "/hook",
+		"event_types": []string{"stack.created"}, "max_retries": 2}, &sub)
+	var hooked created
+	b.must(200, b.adminPAK, "POST", "/stacks", map[string]string{"name": "hooked"}, &hooked)
+	var dead string
+	deadline := time.Now().Add(30 * time.Second)
+	for dead == "" && time.Now().Before(deadline) {
+		var ds []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+		b.must(200, b.adminPAK, "GET", "/webhooks/"+sub.ID+"/deliveries?status=dead", nil, &ds)
+		if len(ds) > 0 {
+			dead = ds[0].ID
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if dead == "" {
+		t.Fatal("no dead delivery")
+	}
+	accept.Store(true)
+	retryBtn := fmt.Sprintf(`tr[data-delivery="%s"] button`, dead)
+	run(t, ctx, "webhooks", chromedp.Navigate(b.url+"/ui/webhooks"), chromedp.WaitVisible("#webhooks", chromedp.ByID), shot.take("webhooks"),
+		chromedp.Navigate(b.url+"/ui/webhooks/"+sub.ID), chromedp.WaitVisible(retryBtn, chromedp.ByQuery), shot.take("webhook-dead"),
+		chromedp.Click(retryBtn, chromedp.ByQuery), chromedp.WaitVisible("p.flash", chromedp.ByQuery))
+	// Delivery outcomes send no change notification (the view refreshes on
+	// its 30 s tick), so the test reloads until the delivery succeeded.
+	success := fmt.Sprintf(`tr[data-delivery="%s"][data-status="success"]`, dead)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		run(t, ctx, "delivery status", chromedp.Navigate(b.url+"/ui/webhooks/"+sub.ID),
+			chromedp.WaitVisible("#deliveries", chromedp.ByID),
+			chromedp.Evaluate(fmt.Sprintf(`document.querySelectorAll('%s').length`, success), &n))
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the retried delivery did not succeed")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	run(t, ctx, "webhook retried", shot.take("webhook-retried"))
+	if received.Load() != 1 {
+		t.Errorf("receiver got %d deliveries after the retry, want 1", received.Load())
+	}
+
+	// Audit log, filtered.
+	run(t, ctx, "audit", chromedp.Navigate(b.url+"/ui/audit?action=webhook.*"), chromedp.WaitVisible("#audit", chromedp.ByID),
+		shot.take("audit"))
+	var auditText string
+	run(t, ctx, "audit text", chromedp.Text("#audit", &auditText, chromedp.ByID))
+	if !strings.Contains(auditText, "webhook.delivery_retried") {
+		t.Errorf("audit filtered by webhook.*: %q", auditText)
+	}
+	for _, line := range strings.Split(auditText, "\n")[1:] {
+		if f := strings.Split(line, "\t"); len(f) > 2 && !strings.HasPrefix(f[2], "webhook.") {
+			t.Errorf("audit filtered by webhook.* shows action %q", f[2])
+		}
+	}
+
+	// A generator signs in and sees only its stacks and templates.
+	var gen struct {
+		Generator created `json:"generator"`
+		PAK       string  `json:"pak"`
+	}
+	b.must(200, b.adminPAK, "POST", "/generators", map[string]string{"name": "team-a"}, &gen)
+	var genStack created
+	b.must(200, gen.PAK, "POST", "/stacks", map[string]string{"name": "team-a-app"}, &genStack)
+	var stacksText, navText, forbidden string
+	run(t, ctx, "generator view", chromedp.Click(`.who button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible("#pak", chromedp.ByID),
+		login(b, gen.PAK), chromedp.WaitVisible("#stacks", chromedp.ByID), chromedp.Text("#stacks", &stacksText, chromedp.ByID),
+		chromedp.Text("header nav", &navText, chromedp.ByQuery), shot.take("generator-stacks"),
+		chromedp.Navigate(b.url+"/ui/work-orders"), chromedp.Text("main", &forbidden, chromedp.ByQuery))
+	if !strings.Contains(stacksText, "team-a-app") || strings.Contains(stacksText, "web") || strings.Contains(stacksText, "hooked") {
+		t.Errorf("generator's stacks: %q", stacksText)
+	}
+	if strings.Contains(navText, "Fleet") || strings.Contains(navText, "Work orders") {
+		t.Errorf("generator's nav: %q", navText)
+	}
+	if !strings.Contains(forbidden, "Admin access required") {
+		t.Errorf("generator on /ui/work-orders: %q", forbidden)
+	}
+
+	// Where a PAK must never be: the browser's storage and cookies visible
+	// to script, any URL requested, and every process's log.
+	var storage string
+	run(t, ctx, "storage", chromedp.Evaluate(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie`, &storage))
+	paks := map[string]string{"admin": b.adminPAK, "generator": gen.PAK, "agent": agentPAK, "offline agent": offlinePAK}
+	for who, pak := range paks {
+		if strings.Contains(storage, pak) {
+			t.Errorf("the %s PAK is in browser storage", who)
+		}
+	}
+	mu.Lock()
+	for _, u := range urls {
+		for who, pak := range paks {
+			if strings.Contains(u, pak) {
+				t.Errorf("the %s PAK is in a URL: %s", who, u)
+			}
+		}
+	}
+	for u, h := range docHeaders {
+		if strings.HasPrefix(u, b.url+"/ui") {
+			csp, _ := h["Content-Security-Policy"].(string)
+			if csp == "" || strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("%s: Content-Security-Policy %q", u, csp)
+			}
+		}
+	}
+	if len(urls) < 10 {
+		t.Errorf("only %d URLs observed: the URL check proves little", len(urls))
+	}
+	mu.Unlock()
+	cancel() // close the browser before reading the logs
+	lines := 0
+	for _, p := range b.procs {
+		if p.name == "agent" {
+			continue // the agent's own PAK is its configuration, not the console's
+		}
+		data, err := os.ReadFile(p.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += bytes.Count(data, []byte("\n"))
+		if p.name == "auth" {
+			// The auth service prints a generated admin PAK once on stdout by
+			// design (the bootstrap); that line is not a log of its use.
+			data = bootstrapLine.ReplaceAll(data, nil)
+		}
+		for who, pak := range paks {
+			if bytes.Contains(data, []byte(pak)) {
+				t.Errorf("%s logged the %s PAK", p.name, who)
+			}
+		}
+	}
+	if lines < 20 {
+		t.Errorf("only %d log lines: the log scan proves little", lines)
+	}
+}
+
+var bootstrapLine = regexp.MustCompile(`(?m)^Admin PAK: \S+$`)
+
+// seqOf returns an object's sequence id (the radio buttons' ids use it).
+func seqOf(t *testing.T, b *broker, objectID string) string {
+	t.Helper()
+	var out struct {
+		SequenceID int64 `json:"sequence_id"`
+	}
+	b.must(200, b.adminPAK, "GET", "/deployment-objects/"+objectID, nil, &out)
+	return fmt.Sprint(out.SequenceID)
+}
