@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 )
 
 // Changes publishes "something changed" notifications through Redis and
@@ -93,7 +95,14 @@ func (c *Changes) StackChanged(ctx context.Context, id uuid.UUID) {
 // EverythingChanged wakes every long-poll (associations may have moved).
 func (c *Changes) EverythingChanged(ctx context.Context) { c.publish(ctx, "all") }
 
+// publish announces a change once the change is committed: right away, or
+// after the commit of an outer transaction that is still open (see
+// aftercommit), so no long-poll wakes up to read the old state.
 func (c *Changes) publish(ctx context.Context, msg string) {
+	aftercommit.Do(ctx, func() { c.publishNow(ctx, msg) })
+}
+
+func (c *Changes) publishNow(ctx context.Context, msg string) {
 	if err := c.client.Publish(context.WithoutCancel(ctx), c.channel, msg).Err(); err != nil {
 		c.log.Debug("publish change failed; waiters will poll", "error", err)
 		// Still wake local waiters; other replicas poll.

@@ -33,6 +33,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -150,6 +151,7 @@ func New(t testing.TB, opts ...Option) *Env {
 
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
+	whs := webhookService(store, &o)
 	r := gin.New()
 	httpapi.Register(r, httpapi.Services{
 		Auth:               cache,
@@ -164,7 +166,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
-		Webhooks:           webhookService(store, &o),
+		Webhooks:           whs,
+		Idempotency:        idempotency.NewService(store, o.webhookCipher),
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
