@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
 	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
@@ -352,9 +354,10 @@ func TestIdempotencyExpiry(t *testing.T) {
 	}
 }
 
-// TestIdempotentRoutesExist: every route in the list is a mounted route, so
-// a renamed route cannot silently drop out of idempotency.
-func TestIdempotentRoutesExist(t *testing.T) {
+// TestIdempotentRoutesMountedAndDocumented: every route in the list is a
+// mounted route (a renamed route cannot silently drop out), and the OpenAPI
+// spec references the IdempotencyKey parameter on exactly these operations.
+func TestIdempotentRoutesMountedAndDocumented(t *testing.T) {
 	r := gin.New()
 	httpapi.Register(r, httpapi.Services{})
 	mounted := map[string]bool{}
@@ -368,7 +371,40 @@ func TestIdempotentRoutesExist(t *testing.T) {
 			t.Errorf("idempotent route %q is not mounted", r)
 		}
 	}
-	if !slices.Contains(routes, "POST "+"/api/v1/stacks/:id/deployment-objects") || len(routes) < 20 {
-		t.Fatalf("route list looks truncated: %v", routes)
+	if !slices.Contains(routes, "POST /api/v1/stacks/:id/deployment-objects") || len(routes) != 22 {
+		t.Fatalf("route list changed (%d): %v", len(routes), routes)
+	}
+
+	raw, err := apidocs.SpecJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for p, item := range doc.Paths {
+		for m, op := range item {
+			var o struct {
+				Parameters []struct {
+					Ref string `json:"$ref"`
+				} `json:"parameters"`
+			}
+			if json.Unmarshal(op, &o) != nil {
+				continue
+			}
+			for _, prm := range o.Parameters {
+				if prm.Ref == "#/components/parameters/IdempotencyKey" {
+					documented = append(documented, strings.ToUpper(m)+" "+apidocs.GinPath(p))
+				}
+			}
+		}
+	}
+	sort.Strings(documented)
+	if !slices.Equal(documented, routes) {
+		t.Fatalf("spec documents Idempotency-Key on\n%v\nthe api honours it on\n%v", documented, routes)
 	}
 }
