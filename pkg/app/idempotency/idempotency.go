@@ -3,11 +3,11 @@
 // same transaction as its effect; a retry with the same key and the same
 // request gets that response back and changes nothing (docs/idempotency.md).
 //
-// Concurrency: the transaction first takes a transaction-scoped lock on
-// (scope, key). A second request with the key while the first is running
-// does not get the lock and is told so at once (ErrInFlight, 409) instead
-// of waiting; once the first commits, its stored response is visible to
-// the next attempt. A crash rolls the transaction back, which releases the
+// Concurrency: a key with a stored response is answered from it. Otherwise
+// the transaction takes a transaction-scoped lock on (scope, key). A second
+// request with the key while the first is running does not get the lock
+// and is told so at once (ErrInFlight, 409) instead of waiting; once the
+// first commits, its stored response is visible to the next attempt. A crash rolls the transaction back, which releases the
 // lock and leaves neither the effect nor a stored response behind.
 package idempotency
 
@@ -145,17 +145,26 @@ func (s *Service) Do(ctx context.Context, req Request, run func(ctx context.Cont
 	var out Outcome
 	var panicked any
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		ok, err := s.store.LockIdempotencyKey(ctx, req.Scope, req.Key)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &domain.Error{Kind: domain.ErrInFlight,
-				Msg: "A request with this Idempotency-Key is still in progress; retry later"}
-		}
+		// A stored key never changes until it expires, so it is answered
+		// without the lock: concurrent retries of a finished request all
+		// get the replay, none a 409.
 		rec, found, err := s.store.GetIdempotencyKey(ctx, req.Scope, req.Key)
 		if err != nil {
 			return err
+		}
+		if !found {
+			ok, err := s.store.LockIdempotencyKey(ctx, req.Scope, req.Key)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return &domain.Error{Kind: domain.ErrInFlight,
+					Msg: "A request with this Idempotency-Key is still in progress; retry later"}
+			}
+			// The holder may have committed between the read and the lock.
+			if rec, found, err = s.store.GetIdempotencyKey(ctx, req.Scope, req.Key); err != nil {
+				return err
+			}
 		}
 		if found {
 			if subtle.ConstantTimeCompare(rec.Fingerprint, fp) != 1 {
