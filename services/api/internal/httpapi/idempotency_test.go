@@ -13,8 +13,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
 	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
@@ -406,5 +410,46 @@ func TestIdempotentRoutesMountedAndDocumented(t *testing.T) {
 	sort.Strings(documented)
 	if !slices.Equal(documented, routes) {
 		t.Fatalf("spec documents Idempotency-Key on\n%v\nthe api honours it on\n%v", documented, routes)
+	}
+}
+
+// TestIdempotencyNotifiesAfterCommit: a keyed create wakes target-state
+// long-polls only once its transaction (which the use case merely joined)
+// has committed, so no agent wakes up to read the state before it.
+func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
+	e := apitest.New(t)
+	ag := e.CreateAgent("notify-agent", "c")
+	stackID := e.CreateStack(e.AdminPAK, "notify")
+	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
+	sid, agentID := uuid.MustParse(stackID), uuid.MustParse(ag.ID)
+	ch, cancel, healthy := e.Changes.Subscribe(agentID, []uuid.UUID{sid})
+	defer cancel()
+	if !healthy {
+		t.Fatal("change notifications are not flowing through Redis")
+	}
+	stacksSvc := stacks.NewService(e.Store, e.Changes)
+	svc := idempotency.NewService(e.Store, e.WebhookCipher)
+	ctx := context.Background()
+	out, err := svc.Do(ctx, idempotency.Request{Scope: "admin", Key: "notify", Method: "POST", Path: "/x"},
+		func(ctx context.Context) idempotency.Response {
+			if _, err := stacksSvc.CreateDeploymentObject(ctx, identity.Admin, sid, stacks.DeploymentInput{YAMLContent: cmYAML("n")}); err != nil {
+				t.Errorf("deploy: %v", err)
+				return idempotency.Response{Status: 500}
+			}
+			// Give a premature notification time to come back from Redis.
+			select {
+			case <-ch:
+				t.Error("long-polls were woken before the commit")
+			case <-time.After(500 * time.Millisecond):
+			}
+			return idempotency.Response{Status: 200, Body: []byte("{}")}
+		})
+	if err != nil || !out.Stored {
+		t.Fatalf("Do: %+v %v", out, err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("long-polls were not woken after the commit")
 	}
 }
