@@ -137,6 +137,34 @@ func TestIdempotencyEveryCreate(t *testing.T) {
 			}
 		})
 	}
+	// Targets, and instantiating the template created above.
+	stack2 := e.CreateStack(e.AdminPAK, "idem-every-2")
+	var tpl []struct {
+		ID string `json:"id"`
+	}
+	e.Must(200, "GET", "/api/v1/templates", e.AdminPAK, nil).JSON(t, &tpl)
+	if len(tpl) != 1 {
+		t.Fatalf("%d templates, want the one created above", len(tpl))
+	}
+	for _, c := range []struct {
+		name, path, table string
+		body              any
+	}{
+		{"targets", "/api/v1/agents/" + ag.ID + "/targets", "agent_targets", map[string]any{"agent_id": ag.ID, "stack_id": stack2}},
+		{"from-template", "/api/v1/stacks/" + stack2 + "/deployment-objects/from-template", "deployment_objects",
+			map[string]any{"template_id": tpl[0].ID, "parameters": map[string]any{"name": "x"}}},
+	} {
+		before := count(t, e, "SELECT count(*) FROM "+c.table)
+		first := withKey(e, "POST", c.path, e.AdminPAK, c.body, "more-"+c.name)
+		second := withKey(e, "POST", c.path, e.AdminPAK, c.body, "more-"+c.name)
+		if first.Status != 200 || second.Status != 200 || !bytes.Equal(first.Body, second.Body) || second.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("%s: %d %s / %d %s", c.name, first.Status, first.Body, second.Status, second.Body)
+		}
+		if after := count(t, e, "SELECT count(*) FROM "+c.table); after != before+1 {
+			t.Fatalf("%s: %d rows after, %d before", c.name, after, before)
+		}
+	}
+
 	// The stored response of an agent creation holds its PAK: it must be
 	// sealed at rest, never in clear.
 	r := withKey(e, "POST", "/api/v1/agents", e.AdminPAK, map[string]any{"name": "sealed", "cluster_name": "c"}, "sealed")
