@@ -15,6 +15,13 @@ var (
 	ErrUnprocessable   = errors.New("unprocessable")          // 422
 	ErrThrottled       = errors.New("too many requests")      // 429
 	ErrUnavailable     = errors.New("dependency unavailable") // 503
+
+	// ErrInFlight: a request with the same Idempotency-Key is still being
+	// processed (409 with Retry-After; the client retries later).
+	ErrInFlight = errors.New("idempotent request in flight") // 409
+	// ErrKeyReused: an Idempotency-Key was sent again with a different
+	// request (method, path or body).
+	ErrKeyReused = errors.New("idempotency key reused") // 422
 )
 
 // Error is a domain failure with a message safe to show to the client and

@@ -33,6 +33,8 @@ const (
 	TypeDiagnosticsCleanup = "maintenance:diagnostics"
 	// TypeAuditRetention deletes audit entries past their retention.
 	TypeAuditRetention = "maintenance:audit_retention"
+	// TypeIdempotencyKeys deletes idempotency keys past their window.
+	TypeIdempotencyKeys = "maintenance:idempotency_keys"
 )
 
 // QueueName is the queue of one broker deployment: its database and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
@@ -43,6 +44,24 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 
 type txKey struct{}
 
+// txHolder is the transaction a context carries. It is marked finished at
+// commit or rollback, so work deferred until after the commit
+// (aftercommit) with a context captured inside the transaction reads
+// through the pool instead of a closed transaction.
+type txHolder struct {
+	tx       *sqlx.Tx
+	finished atomic.Bool
+}
+
+// txFrom returns the open transaction ctx carries, if any.
+func txFrom(ctx context.Context) (*sqlx.Tx, bool) {
+	h, ok := ctx.Value(txKey{}).(*txHolder)
+	if !ok || h.finished.Load() {
+		return nil, false
+	}
+	return h.tx, true
+}
+
 type querier interface {
 	sqlx.ExtContext
 	GetContext(ctx context.Context, dest any, query string, args ...any) error
@@ -51,7 +70,7 @@ type querier interface {
 
 // q returns the transaction in ctx, or the pool.
 func (s *Store) q(ctx context.Context) querier {
-	if tx, ok := ctx.Value(txKey{}).(*sqlx.Tx); ok {
+	if tx, ok := txFrom(ctx); ok {
 		return tx
 	}
 	return s.db
@@ -59,7 +78,7 @@ func (s *Store) q(ctx context.Context) querier {
 
 // InTx runs fn in one transaction; a nested call joins the outer one.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*sqlx.Tx); ok {
+	if _, ok := txFrom(ctx); ok {
 		return fn(ctx)
 	}
 	tx, err := s.db.BeginTxx(ctx, nil)
@@ -67,11 +86,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		return fmt.Errorf("begin: %w", err)
 	}
 	emitted := new(bool)
-	txCtx := context.WithValue(context.WithValue(ctx, txKey{}, tx), emittedKey{}, emitted)
+	holder := &txHolder{tx: tx}
+	defer holder.finished.Store(true)
+	txCtx := context.WithValue(context.WithValue(ctx, txKey{}, holder), emittedKey{}, emitted)
 	if err := fn(txCtx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
+	holder.finished.Store(true)
 	if err := tx.Commit(); err != nil {
 		return mapErr(fmt.Errorf("commit: %w", err))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 )
 
@@ -216,9 +217,16 @@ func (c *Changes) StackAnnotationChanged(ctx context.Context, key string) {
 	c.publish(ctx, targetstate.Change{Kind: targetstate.ChangeAnnotation, Key: key})
 }
 
-// publish applies the change here first (so this replica reads its own
-// writes at once), then tells the others.
+// publish announces a change once it is committed: right away, or after
+// the commit of an outer transaction that is still open (see aftercommit),
+// so no long-poll wakes up to read the old state.
 func (c *Changes) publish(ctx context.Context, ch targetstate.Change) {
+	aftercommit.Do(ctx, func() { c.publishNow(ctx, ch) })
+}
+
+// publishNow applies the change here first (so this replica reads its own
+// writes at once), then tells the others.
+func (c *Changes) publishNow(ctx context.Context, ch targetstate.Change) {
 	c.sink.Apply(ctx, ch)
 	c.wakeWatchers()
 	err := publishScript.Run(context.WithoutCancel(ctx), c.client, []string{c.seqKey, c.channel},

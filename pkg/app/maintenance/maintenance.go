@@ -1,6 +1,7 @@
 // Package maintenance holds the broker's periodic housekeeping that the
-// work-order-scheduler runs: diagnostic-request expiry and cleanup, and
-// audit-log retention (spec/broker.md §5). Every pass is a set of bounded
+// work-order-scheduler runs: diagnostic-request expiry and cleanup,
+// audit-log retention (spec/broker.md §5) and the expiry of idempotency
+// keys (docs/idempotency.md). Every pass is a set of bounded
 // single statements, safe to run on several replicas at once.
 package maintenance
 
@@ -17,6 +18,9 @@ type Store interface {
 	ExpireDiagnostics(ctx context.Context, maxAge time.Duration) (expired, deleted int, present bool, err error)
 	// PurgeAuditLogs deletes up to batch audit entries created before cutoff.
 	PurgeAuditLogs(ctx context.Context, cutoff time.Time, batch int) (int, error)
+	// PurgeIdempotencyKeys deletes up to batch idempotency keys created
+	// before cutoff.
+	PurgeIdempotencyKeys(ctx context.Context, cutoff time.Time, batch int) (int, error)
 }
 
 // Retention is the live housekeeping configuration, read on every pass so a
@@ -24,6 +28,9 @@ type Store interface {
 type Retention struct {
 	DiagnosticMaxAge time.Duration
 	AuditLog         time.Duration
+	// IdempotencyKeys is how long a stored Idempotency-Key (and its
+	// response) is kept; ≤0 keeps them forever.
+	IdempotencyKeys time.Duration
 }
 
 // Service runs the housekeeping passes.
@@ -53,17 +60,21 @@ func (s *Service) ExpireDiagnostics(ctx context.Context) (DiagnosticsResult, err
 
 const auditBatch = 5000
 
-// PurgeAuditLogs deletes audit entries older than the retention, in batches
-// so no single statement holds locks for long.
-func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
-	keep := s.retention().AuditLog
+// PurgeIdempotencyKeys deletes idempotency keys older than their window,
+// in batches. A key is honoured for at least the window and forgotten by
+// the first pass after it.
+func (s *Service) PurgeIdempotencyKeys(ctx context.Context) (int, error) {
+	keep := s.retention().IdempotencyKeys
 	if keep <= 0 {
 		return 0, nil
 	}
-	cutoff := s.now().Add(-keep)
+	return purge(ctx, s.now().Add(-keep), s.store.PurgeIdempotencyKeys)
+}
+
+func purge(ctx context.Context, cutoff time.Time, fn func(context.Context, time.Time, int) (int, error)) (int, error) {
 	total := 0
 	for {
-		n, err := s.store.PurgeAuditLogs(ctx, cutoff, auditBatch)
+		n, err := fn(ctx, cutoff, auditBatch)
 		total += n
 		if err != nil || n < auditBatch {
 			return total, err
@@ -72,4 +83,14 @@ func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
 			return total, err
 		}
 	}
+}
+
+// PurgeAuditLogs deletes audit entries older than the retention, in batches
+// so no single statement holds locks for long.
+func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
+	keep := s.retention().AuditLog
+	if keep <= 0 {
+		return 0, nil
+	}
+	return purge(ctx, s.now().Add(-keep), s.store.PurgeAuditLogs)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
@@ -471,9 +472,12 @@ func (s *Service) arm(ctx context.Context, r *workorder.WorkOrder) {
 	// Detached from the request (a client hanging up must not drop the
 	// timer of a committed retry) but bounded, so a slow Redis cannot hold
 	// the response.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), armTimeout)
-	defer cancel()
-	_ = s.timer.ScheduleRetry(ctx, r.ID, r.RetryCount, *r.NextRetryAfter)
+	// After the commit of an outer transaction, if any (aftercommit).
+	aftercommit.Do(ctx, func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), armTimeout)
+		defer cancel()
+		_ = s.timer.ScheduleRetry(ctx, r.ID, r.RetryCount, *r.NextRetryAfter)
+	})
 }
 
 // armTimeout bounds arming one retry timer.

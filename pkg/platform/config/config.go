@@ -80,6 +80,9 @@ type Broker struct {
 	WebhookCleanupRetentionDays      int           `koanf:"webhook_cleanup_retention_days"`
 	AuditLogRetentionDays            int           `koanf:"audit_log_retention_days"`
 	AuthCacheTTLSeconds              int           `koanf:"auth_cache_ttl_seconds"`
+	// IdempotencyKeyTTLHours: how long an Idempotency-Key and its stored
+	// response are kept (docs/idempotency.md).
+	IdempotencyKeyTTLHours int `koanf:"idempotency_key_ttl_hours"`
 	// WebhookAllowPrivate lets broker-mode webhook deliveries (and the test
 	// endpoint) reach loopback, link-local and cloud-metadata addresses,
 	// which the SSRF guard refuses by default. For local development only.

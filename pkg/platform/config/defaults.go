@@ -34,6 +34,7 @@ func Defaults() Settings {
 			WebhookCleanupRetentionDays:      7,
 			AuditLogRetentionDays:            90,
 			AuthCacheTTLSeconds:              60,
+			IdempotencyKeyTTLHours:           24,
 			WebhookAllowPrivate:              false,
 		},
 		CORS: CORS{

@@ -128,6 +128,7 @@ func (s Settings) Validate() error {
 	v.positive("broker.webhook_cleanup_retention_days", s.Broker.WebhookCleanupRetentionDays)
 	v.positive("broker.audit_log_retention_days", s.Broker.AuditLogRetentionDays)
 	v.nonNegative("broker.auth_cache_ttl_seconds", s.Broker.AuthCacheTTLSeconds) // 0 disables the cache
+	v.positive("broker.idempotency_key_ttl_hours", s.Broker.IdempotencyKeyTTLHours)
 
 	v.nonNegative("cors.max_age_seconds", s.CORS.MaxAgeSeconds)
 

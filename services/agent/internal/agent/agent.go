@@ -449,7 +449,7 @@ func (e Env) with(log *slog.Logger) Env { e.Logger = log; return e }
 func (a *Agent) sender() outbox.Sender {
 	return outbox.Sender{
 		Send: func(ctx context.Context, r outbox.Record) error {
-			_, err := a.broker.Do(ctx, r.Method, r.Path, r.Body, nil, 0)
+			_, err := a.broker.Send(ctx, r.Method, r.Path, r.Body, r.Key)
 			return err
 		},
 		Verify:    a.verifyDelivered,
@@ -474,6 +474,8 @@ func (a *Agent) updateOutboxGauges() {
 
 // verifyDelivered checks whether an event left by a previous run already
 // reached the broker (identical event recorded), so it is not sent twice.
+// The outbox asks only about records without an Idempotency-Key (written
+// by an earlier version); keyed records are simply sent again.
 func (a *Agent) verifyDelivered(ctx context.Context, r outbox.Record) (bool, error) {
 	e, ok := eventOf(r)
 	if !ok {

@@ -50,7 +50,9 @@ func (e *StatusError) Is(target error) bool {
 }
 
 // Permanent reports whether retrying the same request cannot succeed: a 4xx
-// other than 401/403 (the PAK may be fixed), 408 and 429.
+// other than 401/403 (the PAK may be fixed), 408, 429 and a 409 with
+// Retry-After (the broker is still processing an earlier attempt with the
+// same Idempotency-Key).
 func Permanent(err error) bool {
 	var se *StatusError
 	if !errors.As(err, &se) {
@@ -59,6 +61,10 @@ func Permanent(err error) bool {
 	switch se.Code {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
 		return false
+	case http.StatusConflict:
+		if se.RetryAfter != "" {
+			return false
+		}
 	}
 	return se.Code >= 400 && se.Code < 500
 }
@@ -215,6 +221,20 @@ func stripURL(err error) error {
 		return fmt.Errorf("%s request failed: %w", ue.Op, ue.Err)
 	}
 	return err
+}
+
+// IdempotencyKeyHeader carries a request's Idempotency-Key.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// Send sends a queued report (an outbox record) with its Idempotency-Key,
+// so sending it again after a lost answer or a restart records it once.
+// An empty key sends the request without the header.
+func (c *Client) Send(ctx context.Context, method, path string, body []byte, key string) (*Response, error) {
+	var h http.Header
+	if key != "" {
+		h = http.Header{IdempotencyKeyHeader: {key}}
+	}
+	return c.Do(ctx, method, path, body, h, 0)
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -68,5 +70,32 @@ func TestOverloadBackoffJitter(t *testing.T) {
 	}
 	if _, ok := overloadBackoff("", http.MethodPost, 0); ok {
 		t.Fatal("POST without Retry-After must not be retried")
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("connection refused"), false},
+		{&StatusError{Code: 400}, true},
+		{&StatusError{Code: 401}, false},
+		{&StatusError{Code: 403}, false},
+		{&StatusError{Code: 404}, true},
+		{&StatusError{Code: 408}, false},
+		// 409 is permanent (e.g. a work order no longer claimed) unless the
+		// broker asks for a retry: an earlier attempt with the same
+		// Idempotency-Key is still in flight.
+		{&StatusError{Code: 409}, true},
+		{&StatusError{Code: 409, RetryAfter: "1"}, false},
+		{&StatusError{Code: 422}, true},
+		{&StatusError{Code: 429}, false},
+		{fmt.Errorf("wrapped: %w", &StatusError{Code: 503}), false},
+	}
+	for _, c := range cases {
+		if got := Permanent(c.err); got != c.want {
+			t.Errorf("Permanent(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

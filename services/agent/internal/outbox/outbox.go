@@ -4,15 +4,20 @@
 // directory fsync) and carrying a SHA-256 checksum; records are replayed
 // strictly in order, one at a time, and the spool is bounded in size.
 //
-// Delivery is at-least-once by construction, and made effectively
-// exactly-once: records go out one at a time, so after a crash only the
-// oldest record can have reached the broker without being removed, and that
-// one record is checked with the Verify hook before it is sent again.
+// Delivery is at-least-once by construction, and exactly-once in effect:
+// every record carries a random key fixed when it is appended and sent as
+// the Idempotency-Key header on every attempt, so a record that reached the
+// broker before a crash (or whose answer was lost) is answered from the
+// broker's stored response when it is sent again, and recorded once.
+// Records written by an earlier version have no key; for those, records go
+// out one at a time, so after a crash only the oldest can have reached the
+// broker without being removed, and it is checked with the Verify hook.
 package outbox
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -30,7 +35,11 @@ import (
 
 // Record is one pending request to the broker.
 type Record struct {
-	Seq       uint64          `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// Key is the record's Idempotency-Key: random, fixed at Append, so it
+	// is the same on every attempt, across restarts, and never reused by a
+	// later record (sequence numbers restart when the spool is empty).
+	Key       string          `json:"key,omitempty"`
 	Kind      string          `json:"kind"` // "event", later "health", "diagnostic_result", …
 	Method    string          `json:"method"`
 	Path      string          `json:"path"`
@@ -45,6 +54,15 @@ const (
 	badDir   = "corrupt"
 	seqWidth = 20
 )
+
+// newKey returns a fresh record key: "outbox-" and 128 random bits.
+func newKey() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("outbox: no randomness: " + err.Error())
+	}
+	return "outbox-" + hex.EncodeToString(b[:])
+}
 
 // ErrTooLarge means a single record exceeds the spool's bound.
 var ErrTooLarge = errors.New("outbox: record larger than the outbox bound")
@@ -239,7 +257,7 @@ func (o *Outbox) Append(kind, method, path string, body any) (Record, error) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	r := Record{Seq: o.nextSeq, Kind: kind, Method: method, Path: path, Body: raw, CreatedAt: time.Now().UTC()}
+	r := Record{Seq: o.nextSeq, Key: newKey(), Kind: kind, Method: method, Path: path, Body: raw, CreatedAt: time.Now().UTC()}
 	data, err := encodeRecord(r)
 	if err != nil {
 		return Record{}, fmt.Errorf("outbox: %w", err)
@@ -448,7 +466,9 @@ func (o *Outbox) sendHead(ctx context.Context, s Sender) (Record, bool, error) {
 }
 
 func (o *Outbox) deliver(ctx context.Context, s Sender, rec Record, uncertain bool) error {
-	if uncertain && s.Verify != nil {
+	// A keyed record is safe to send again as it is; Verify is only for
+	// records from before keys.
+	if uncertain && s.Verify != nil && rec.Key == "" {
 		delivered, err := s.Verify(ctx, rec)
 		if err != nil {
 			return err

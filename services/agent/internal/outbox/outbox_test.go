@@ -136,10 +136,82 @@ func TestReplayInOrderAfterOutageAndRestart(t *testing.T) {
 	}
 }
 
+// stripKeys rewrites o's records as an earlier version wrote them: no key.
+func stripKeys(t *testing.T, o *Outbox) {
+	t.Helper()
+	for i := range o.entries {
+		o.entries[i].rec.Key = ""
+		data, err := encodeRecord(o.entries[i].rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.writeAtomic(fileName(o.entries[i].rec.Seq), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestKeysAreStableAndUnique: a record keeps its key across a restart, and
+// no two records share one, even when sequence numbers start over.
+func TestKeysAreStableAndUnique(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := Open(Options{Dir: dir})
+	appendN(t, o, 1, 3)
+	keys := map[string]uint64{}
+	for _, r := range o.Pending() {
+		if r.Key == "" || keys[r.Key] != 0 {
+			t.Fatalf("record %d: key %q empty or reused", r.Seq, r.Key)
+		}
+		keys[r.Key] = r.Seq
+	}
+	o2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range o2.Pending() {
+		if keys[r.Key] != r.Seq {
+			t.Fatalf("record %d came back with key %q", r.Seq, r.Key)
+		}
+	}
+	if err := o2.Flush(context.Background(), sender(&fakeBroker{up: true})); err != nil {
+		t.Fatal(err)
+	}
+	// The spool is empty, so sequence numbers restart at 1; keys must not.
+	o3, _ := Open(Options{Dir: dir})
+	appendN(t, o3, 1, 1)
+	r := o3.Pending()[0]
+	if r.Seq != 1 || keys[r.Key] != 0 {
+		t.Fatalf("new record %d reuses key %q", r.Seq, r.Key)
+	}
+}
+
+// TestUncertainKeyedHeadIsResentWithItsKey: after a crash the keyed head is
+// sent again as it is (the broker dedups by key), without asking Verify.
+func TestUncertainKeyedHeadIsResentWithItsKey(t *testing.T) {
+	dir := t.TempDir()
+	o, _ := Open(Options{Dir: dir})
+	appendN(t, o, 1, 2)
+	head := o.Pending()[0]
+	o2, _ := Open(Options{Dir: dir})
+	var sentKeys []string
+	s := Sender{Send: func(_ context.Context, r Record) error { sentKeys = append(sentKeys, r.Key); return nil },
+		Verify: func(context.Context, Record) (bool, error) {
+			t.Error("Verify called for a keyed record")
+			return false, nil
+		}}
+	if err := o2.Flush(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if len(sentKeys) != 2 || sentKeys[0] != head.Key {
+		t.Fatalf("sent keys %v, want the head's key %q first", sentKeys, head.Key)
+	}
+}
+
 func TestUncertainHeadIsVerifiedNotResent(t *testing.T) {
 	dir := t.TempDir()
 	o, _ := Open(Options{Dir: dir})
 	appendN(t, o, 1, 3)
+	stripKeys(t, o) // records of an earlier version
 	// Simulate a crash right after record 1 reached the broker, before it
 	// was removed: the broker has it, the spool still has it.
 	b := &fakeBroker{up: true, delivered: []int{1}}

@@ -22,6 +22,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
@@ -69,6 +70,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(webhooks.Store), new(*postgres.Store)),
 		wire.Bind(new(webhooks.Cipher), new(*aesgcm.Cipher)),
 		wire.Bind(new(webhooks.Sender), new(*webhookhttp.Sender)),
+		idempotency.NewService,
+		wire.Bind(new(idempotency.Store), new(*postgres.Store)),
+		wire.Bind(new(idempotency.Sealer), new(*aesgcm.Cipher)),
 		wire.Struct(new(httpapi.Services), "*"),
 		overview.NewService, provideConsoleSessions, provideConsoleHub, provideConsole,
 		wire.Bind(new(overview.Store), new(*postgres.Store)),

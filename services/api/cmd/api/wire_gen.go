@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -73,6 +74,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	}
 	sender := provideWebhookSender(cfg, log)
 	webhooksService := webhooks.NewService(postgresStore, cipher, sender)
+	idempotencyService := idempotency.NewService(postgresStore, cipher)
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             service,
@@ -87,6 +89,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: schedules,
 		Webhooks:           webhooksService,
+		Idempotency:        idempotencyService,
 	}
 	overviewService := overview.NewService(postgresStore, stacksService)
 	redisSessions := provideConsoleSessions(client, cfg)

@@ -34,6 +34,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -157,6 +158,7 @@ func New(t testing.TB, opts ...Option) *Env {
 
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
+	whs := webhookService(store, &o)
 	r := gin.New()
 	services := httpapi.Services{
 		Auth:               cache,
@@ -171,7 +173,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
-		Webhooks:           webhookService(store, &o),
+		Webhooks:           whs,
+		Idempotency:        idempotency.NewService(store, o.webhookCipher),
 	}
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary: sessions in

@@ -16,6 +16,10 @@ import (
 // place where that mapping lives.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, domain.ErrInFlight):
+		return http.StatusConflict
+	case errors.Is(err, domain.ErrKeyReused):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, domain.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, domain.ErrUnauthenticated):
@@ -61,6 +65,10 @@ func fail(c *gin.Context, err error) {
 	}
 	if status == http.StatusTooManyRequests {
 		c.Header("Retry-After", "60")
+	}
+	if errors.Is(err, domain.ErrInFlight) {
+		// Tells clients (the agent's outbox) that this 409 is worth a retry.
+		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(status, body)
 }

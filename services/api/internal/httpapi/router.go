@@ -13,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -42,6 +43,9 @@ type Services struct {
 	// Webhooks serves /webhooks, the agent's pending deliveries and
 	// /webhook-deliveries (webhooks.go).
 	Webhooks *webhooks.Service
+	// Idempotency honours Idempotency-Key on the routes of
+	// idempotentRoutes; nil ignores the header.
+	Idempotency *idempotency.Service
 }
 
 // Register mounts every /api/v1 route on r. Extra middleware (CORS) runs
@@ -49,6 +53,9 @@ type Services struct {
 func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1 := r.Group("/api/v1", middleware...)
 	v1.Use(authenticate(s.Auth))
+	if s.Idempotency != nil {
+		v1.Use(idempotent(s.Idempotency))
+	}
 
 	v1.POST("/auth/pak", verifyPAK)
 

@@ -103,3 +103,32 @@ func TestDiagnosticsExpiry(t *testing.T) {
 		t.Fatalf("without tables: %+v %v", res, err)
 	}
 }
+
+// TestIdempotencyKeysSweep: the periodic maintenance deletes idempotency
+// keys older than broker.idempotency_key_ttl_hours and keeps younger ones.
+func TestIdempotencyKeysSweep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.setSettings(func(c *config.Settings) {
+		c.Broker.IdempotencyKeyTTLHours = 24
+		c.Scheduler.MaintenanceIntervalSeconds = 1
+	})
+	insert := func(key string, age time.Duration) {
+		if _, err := e.store.DB().ExecContext(e.ctx, `INSERT INTO idempotency_keys
+			(scope, key, fingerprint, method, path, status_code, body, created_at)
+			VALUES ('admin', $1, '\x00', 'POST', '/api/v1/stacks', 200, '\x00', now() - make_interval(secs => $2))`,
+			key, age.Seconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("old-1", 25*time.Hour)
+	insert("old-2", 72*time.Hour)
+	insert("young", 23*time.Hour)
+	e.startReplica()
+	e.eventually(10*time.Second, "sweep of expired keys", func() bool {
+		return e.count(`SELECT count(*) FROM idempotency_keys WHERE key LIKE 'old-%'`) == 0
+	})
+	if n := e.count(`SELECT count(*) FROM idempotency_keys WHERE key = 'young'`); n != 1 {
+		t.Fatalf("a key inside the window was deleted")
+	}
+}

@@ -69,6 +69,7 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *mai
 	s.worker.Handle(asynqadapter.TypeScheduleTick, s.scheduleTick)
 	s.worker.Handle(asynqadapter.TypeDiagnosticsCleanup, s.diagnostics)
 	s.worker.Handle(asynqadapter.TypeAuditRetention, s.auditRetention)
+	s.worker.Handle(asynqadapter.TypeIdempotencyKeys, s.idempotencyKeys)
 	p, err := asynqadapter.NewPeriodic(o.Conn, o.Queue, s.periodicTasks, o.SyncInterval, log)
 	if err != nil {
 		return nil, err
@@ -87,6 +88,7 @@ func (s *Scheduler) periodicTasks() []asynqadapter.PeriodicTask {
 		{Type: asynqadapter.TypeScheduleTick, Every: sec(cfg.Scheduler.ScheduleIntervalSeconds)},
 		{Type: asynqadapter.TypeDiagnosticsCleanup, Every: sec(cfg.Broker.DiagnosticCleanupIntervalSeconds)},
 		{Type: asynqadapter.TypeAuditRetention, Every: sec(cfg.Scheduler.AuditCleanupIntervalSeconds)},
+		{Type: asynqadapter.TypeIdempotencyKeys, Every: sec(cfg.Scheduler.MaintenanceIntervalSeconds)},
 	}
 }
 
@@ -185,6 +187,15 @@ func (s *Scheduler) auditRetention(ctx context.Context, _ []byte) error {
 	return err
 }
 
+func (s *Scheduler) idempotencyKeys(ctx context.Context, _ []byte) error {
+	n, err := s.house.PurgeIdempotencyKeys(ctx)
+	s.metrics.purged.WithLabelValues("idempotency_keys_deleted").Add(float64(n))
+	if n > 0 {
+		s.log.InfoContext(ctx, "idempotency keys past their window deleted", "count", n)
+	}
+	return err
+}
+
 // Retention adapts the live settings to the housekeeping use case.
 func Retention(settings func() config.Settings) func() maintenance.Retention {
 	return func() maintenance.Retention {
@@ -192,6 +203,7 @@ func Retention(settings func() config.Settings) func() maintenance.Retention {
 		return maintenance.Retention{
 			DiagnosticMaxAge: time.Duration(b.DiagnosticMaxAgeHours) * time.Hour,
 			AuditLog:         time.Duration(b.AuditLogRetentionDays) * 24 * time.Hour,
+			IdempotencyKeys:  time.Duration(b.IdempotencyKeyTTLHours) * time.Hour,
 		}
 	}
 }
