@@ -98,6 +98,12 @@ func mapErr(err error) error {
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "value too long", Cause: err}
 		case "23514", "23502", "22P02":
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "invalid value", Cause: err}
+		case "22021", "22P05":
+			// NUL or bytes that are not UTF-8: refused at the HTTP edge, so
+			// this is a backstop for other callers.
+			return &domain.Error{Kind: domain.ErrInvalid, Msg: "text must be valid UTF-8 without NUL", Cause: err}
+		case "22003":
+			return &domain.Error{Kind: domain.ErrUnprocessable, Msg: "number out of range", Cause: err}
 		}
 	}
 	return err

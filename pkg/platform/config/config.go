@@ -118,6 +118,11 @@ type HTTP struct {
 	Addr                   string `koanf:"addr"`
 	MaxBodyBytes           int64  `koanf:"max_body_bytes"`
 	ShutdownTimeoutSeconds int    `koanf:"shutdown_timeout_seconds"`
+	// TrustedProxies are the CIDRs or IPs of the proxies (ingress, load
+	// balancer) whose X-Forwarded-For / X-Real-IP is believed for the client
+	// IP used by auth throttling and the audit log. Empty (the default)
+	// trusts no forwarded header: the TCP peer is the client.
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // Auth configures the internal auth service and how api reaches it.

@@ -51,6 +51,7 @@ func Defaults() Settings {
 			Addr:                   "0.0.0.0:3000",
 			MaxBodyBytes:           2 << 20,
 			ShutdownTimeoutSeconds: 20,
+			TrustedProxies:         []string{},
 		},
 		Auth: Auth{
 			// Not 3001: that is the default CORS origin (a local UI).

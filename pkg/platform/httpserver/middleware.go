@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -69,12 +70,14 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		switch {
 		case status >= 500:
 			level = slog.LevelError
-		case isOpsPath(c.Request.URL.Path):
+		case isOpsPath(c.Request.URL.Path), status == StatusClientClosedRequest:
+			// A client that hung up is routine (a cancelled long-poll, a
+			// closed tab), not a failure of ours.
 			level = slog.LevelDebug
 		}
 		log.LogAttrs(c.Request.Context(), level, "http request",
 			slog.String("method", c.Request.Method),
-			slog.String("path", c.Request.URL.Path),
+			slog.String("path", strings.ToValidUTF8(c.Request.URL.Path, "\uFFFD")),
 			slog.String("route", c.FullPath()),
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
@@ -103,7 +106,7 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 				slog.String("panic", fmt.Sprint(rec)),
 				slog.String("stack", string(debug.Stack())),
 				slog.String("method", c.Request.Method),
-				slog.String("path", c.Request.URL.Path),
+				slog.String("path", strings.ToValidUTF8(c.Request.URL.Path, "\uFFFD")),
 			)
 			if c.Writer.Written() {
 				// Headers are gone; the client sees a truncated body,

@@ -85,7 +85,7 @@ func provideRegistry(store *postgres.Store, log *slog.Logger) *prometheus.Regist
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,
 	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies,
 		Registry: reg, CORS: store.CORS})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{

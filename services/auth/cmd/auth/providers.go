@@ -102,7 +102,7 @@ func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 		return nil, err
 	}
 	e := httpserver.New(httpserver.Options{Service: "brokkr-auth", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{
 			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
