@@ -87,6 +87,12 @@ func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	// Not reaching PostgreSQL at all (refused, down, not accepting
+	// connections) is a dependency failure: 503, never a 500.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return domain.Unavailable("database unavailable", err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {

@@ -433,6 +433,10 @@ func TestGenerators(t *testing.T) {
 	if _, present := got["description"]; !present || got["description"] != nil || got["name"] != "ci" {
 		t.Fatalf("description null: %v", got)
 	}
+	// Deactivated, the generator's PAK no longer authenticates (issue 10
+	// item 6) until the admin reactivates it.
+	wantError(t, e.Do("GET", v1+"/generators/"+id, gpak, nil), 401, "deactivated generator")
+	e.Must(200, "PUT", v1+"/generators/"+id, e.AdminPAK, map[string]any{"is_active": true})
 	got = e.Must(200, "GET", v1+"/generators/"+id, gpak, nil).Map(t)
 	if got["description"] != nil {
 		t.Fatalf("description not cleared: %v", got)
