@@ -362,6 +362,7 @@ func TestAgentEvents(t *testing.T) {
 	a := e.CreateAgent("reporter", "c")
 	st := e.CreateStack(e.AdminPAK, "ev")
 	obj, _ := e.Deploy(e.AdminPAK, st, cmYAML("ev"))
+	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	p := v1 + "/agents/" + a.ID + "/events"
 
 	ev := e.Must(200, "POST", p, a.PAK, map[string]any{
