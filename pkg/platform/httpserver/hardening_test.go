@@ -3,6 +3,7 @@ package httpserver
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -261,4 +263,43 @@ func TestClientGoneIs499AtDebug(t *testing.T) {
 	if r.StatusCode != 503 || r.Header.Get("Retry-After") == "" || !strings.Contains(string(b), `"error":"database unavailable"`) {
 		t.Errorf("AbortUnavailable: %d %q %q", r.StatusCode, r.Header.Get("Retry-After"), b)
 	}
+}
+
+// FuzzCheckJSONText: whatever passes the check decodes to strings without
+// NUL and is valid UTF-8, i.e. PostgreSQL can store it.
+func FuzzCheckJSONText(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{"a":"\u0000"}`, `["\\u0000"]`, "\"\xff\"", `{"k\u0000":1}`, `"\\\\\u0000"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) || CheckJSONText(b) != nil {
+			return
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case string:
+				if strings.ContainsRune(x, 0) {
+					t.Fatalf("NUL passed the check: %q", b)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			case map[string]any:
+				for k, e := range x {
+					walk(k)
+					walk(e)
+				}
+			}
+		}
+		walk(v)
+		if !utf8.Valid(b) {
+			t.Fatalf("invalid UTF-8 passed: %q", b)
+		}
+	})
 }
