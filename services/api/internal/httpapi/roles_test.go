@@ -18,12 +18,12 @@ import (
 type who int
 
 const (
-	asAdmin      who = iota
-	asOwnAgent       // the agent in the path, or an agent associated with the stack
-	asOtherAgent     // an unrelated agent
-	asOwnGen         // the generator in the path, or the owner of the stack
-	asOtherGen       // an unrelated generator
-	asInactiveGen    // a generator deactivated by the admin: 401 everywhere
+	asAdmin       who = iota
+	asOwnAgent        // the agent in the path, or an agent associated with the stack
+	asOtherAgent      // an unrelated agent
+	asOwnGen          // the generator in the path, or the owner of the stack
+	asOtherGen        // an unrelated generator
+	asInactiveGen     // a generator deactivated by the admin: 401 everywhere
 	numWho
 )
 
