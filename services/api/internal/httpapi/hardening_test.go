@@ -152,3 +152,23 @@ func TestDatabaseDownIs503(t *testing.T) {
 		t.Fatal("503 without Retry-After")
 	}
 }
+
+// Issue item 2: X-Forwarded-For from an untrusted peer (here loopback,
+// which used to be trusted) neither changes the audited client IP nor
+// spreads failures over addresses.
+func TestForwardedForIgnoredFromUntrustedPeer(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	for i := 0; i < 5; i++ {
+		r := e.Do("GET", v1+"/agents", "brokkr_BRnope_"+strings.Repeat("1", 30+i), nil,
+			"X-Forwarded-For", "198.51.100."+string(rune('1'+i)), "X-Real-IP", "203.0.113.7")
+		wantError(t, r, 401, "bad PAK")
+	}
+	var ips []string
+	if err := e.Store.DB().Select(&ips, `SELECT DISTINCT ip_address FROM audit_logs WHERE action = 'auth.failed'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(ips) != 1 || ips[0] != "127.0.0.1" {
+		t.Fatalf("audited client IPs %v, want only the TCP peer 127.0.0.1", ips)
+	}
+}
