@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
@@ -138,7 +137,7 @@ func TestDatabaseDownIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	quoted := pgx.Identifier{name}.Sanitize()
+	quoted := pgQuote(name)
 	if _, err := admin.Exec(`ALTER DATABASE ` + quoted + ` ALLOW_CONNECTIONS false`); err != nil {
 		t.Fatal(err)
 	}
