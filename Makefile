@@ -42,7 +42,8 @@ test: ## run the whole test suite (starts what it needs)
 	$(CHROMIUM) >/dev/null; \
 	$(MAKE) --no-print-directory check-generated; \
 	$(MAKE) --no-print-directory lint; \
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES); \
+	$(MAKE) --no-print-directory fuzz-short
 
 .PHONY: test-short
 test-short: ## unit tests only (no PostgreSQL/Redis/kube-apiserver)
@@ -61,11 +62,28 @@ loadtest: build ## fleet simulator (tools/loadgen) against auth + api it starts 
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(GO) run ./tools/cmd/loadgen -spawn -bin $(BIN) $(LOADTEST_ARGS)
 
+# Fuzz targets: every parser of untrusted input (name:package).
+FUZZ_TARGETS := \
+	FuzzParseHeader:./pkg/domain/pak/ \
+	FuzzSplitYAML:./pkg/domain/stack/ \
+	FuzzMatchPattern:./pkg/domain/webhook/ \
+	FuzzValidateSchema:./pkg/adapters/jsonschema/ \
+	FuzzRender:./pkg/adapters/gonja/ \
+	FuzzCheckTarget:./pkg/adapters/webhookhttp/ \
+	FuzzCheckJSONText:./pkg/platform/httpserver/ \
+	FuzzPrepare:./services/agent/internal/reconcile/
+FUZZTIME ?= 10m
+
 .PHONY: fuzz
-fuzz: ## run each fuzz target briefly
-	$(GO) test -run '^$$' -fuzz FuzzParseHeader -fuzztime 30s ./pkg/domain/pak/
-	$(GO) test -run '^$$' -fuzz FuzzSplitYAML -fuzztime 30s ./pkg/domain/stack/
-	$(GO) test -run '^$$' -fuzz FuzzPrepare -fuzztime 30s ./services/agent/internal/reconcile/
+fuzz: ## run every fuzz target for FUZZTIME each (default 10m; 0 crashes expected)
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t%%:*} ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(FUZZTIME) $${t#*:} || exit 1; \
+	done
+
+.PHONY: fuzz-short
+fuzz-short: ## a few seconds of each fuzz target (part of make test)
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 .PHONY: generate
 generate: ## regenerate wire_gen.go files and embedded copies

@@ -44,6 +44,12 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
+	if problems, lines := scanAllLogs(); len(problems) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: secrets in service logs (%d lines scanned):\n  %s\n", lines, strings.Join(problems, "\n  "))
+		code = 1
+	} else {
+		fmt.Fprintf(os.Stderr, "e2e: scanned %d log lines of %d processes: no PAK, secret or Authorization header\n", lines, len(scanProcs))
+	}
 	os.Exit(code)
 }
 
@@ -143,6 +149,7 @@ func start(t *testing.T, env []string, name string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	trackProc(name, p)
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		select {
@@ -221,6 +228,7 @@ func newStackWith(t *testing.T, extra ...string) *stack {
 		t.Fatalf("admin PAK file: %v", err)
 	}
 	s.adminPAK = strings.TrimSpace(string(pak))
+	forbidSecret(s.adminPAK)
 	return s
 }
 

@@ -52,6 +52,7 @@ func newWebhookStack(t *testing.T, extra ...string) *whStack {
 	w := &whStack{}
 	key := randHex(32)
 	w.secrets = append(w.secrets, key)
+	forbidSecret(key)
 	// Registered before any process starts, so it runs after they stopped.
 	t.Cleanup(func() { w.scanLogs(t) })
 	env := append([]string{"BROKKR_CONFIG_WATCHER_ENABLED=false", "BROKKR__BROKER__WEBHOOK_ALLOW_PRIVATE=true",
@@ -80,6 +81,7 @@ func (w *whStack) forbid(secrets ...string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.secrets = append(w.secrets, secrets...)
+	forbidSecret(secrets...)
 }
 
 // scanLogs fails the test when any process logged a secret.

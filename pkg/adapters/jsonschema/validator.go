@@ -24,6 +24,8 @@ import (
 
 	js "github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
@@ -131,6 +133,9 @@ func (v *Validator) compile(schema string) (*compiledSchema, error) {
 	}
 	v.mu.Unlock()
 
+	if err := checkText(schema); err != nil {
+		return nil, err
+	}
 	doc, err := js.UnmarshalJSON(strings.NewReader(schema))
 	if err != nil {
 		return nil, &SchemaError{NotJSON: true, Detail: jsonErrorDetail(err, schema)}
@@ -147,6 +152,9 @@ func (v *Validator) compile(schema string) (*compiledSchema, error) {
 	sch, err := c.Compile(schemaURL)
 	if err != nil {
 		return nil, &SchemaError{Detail: compileErrorDetail(err, doc)}
+	}
+	if err := checkCompiled(sch); err != nil {
+		return nil, err
 	}
 	cs := &compiledSchema{doc: doc, schema: sch}
 	v.mu.Lock()
@@ -493,6 +501,8 @@ func quoteList(items []string, q string) string {
 	return strings.Join(parts, ", ")
 }
 
+var printer = message.NewPrinter(language.English)
+
 // leaf renders one error in jsonschema-rs 0.18's words.
 func leaf(e *js.ValidationError, instance any) []template.Violation {
 	ptr := pointer(e.InstanceLocation)
@@ -590,5 +600,6 @@ func leaf(e *js.ValidationError, instance any) []template.Violation {
 	case *kind.InvalidJsonValue:
 		return one(fmt.Sprintf("%s is not a valid JSON value", display(fmt.Sprint(k.Value))))
 	}
-	return one(oneLine(e.ErrorKind.LocalizedString(nil)))
+	// The library's own wording; its kinds need a printer (nil panics).
+	return one(oneLine(e.ErrorKind.LocalizedString(printer)))
 }

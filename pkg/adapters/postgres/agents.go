@@ -156,6 +156,23 @@ const associatedStackIDs = `
 	SELECT sa.stack_id FROM stack_annotations sa
 	  JOIN agent_annotations aa ON aa.key = sa.key AND aa.value = sa.value WHERE aa.agent_id = $1`
 
+// AgentMayReport reports whether the agent may report events or health on
+// the deployment object: its stack is associated with the agent now
+// (target, label or annotation; deleted stacks included, for their deletion
+// markers), or was, which the agent's earlier events or health reports on
+// that stack's objects prove. false when the object does not exist.
+func (s *Store) AgentMayReport(ctx context.Context, agentID, objectID uuid.UUID) (bool, error) {
+	var ok bool
+	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (
+		SELECT 1 FROM deployment_objects d WHERE d.id = $2 AND (
+			d.stack_id IN (`+associatedStackIDs+`)
+			OR EXISTS (SELECT 1 FROM agent_events e JOIN deployment_objects o ON o.id = e.deployment_object_id
+			           WHERE e.agent_id = $1 AND o.stack_id = d.stack_id)
+			OR EXISTS (SELECT 1 FROM deployment_health h JOIN deployment_objects o ON o.id = h.deployment_object_id
+			           WHERE h.agent_id = $1 AND o.stack_id = d.stack_id)))`, agentID, objectID)
+	return ok, mapErr(err)
+}
+
 // AssociatedStacks returns the live stacks associated with the agent.
 func (s *Store) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
 	out := []stack.Stack{}

@@ -17,8 +17,9 @@ const bootstrapLockKey int64 = 0x62726f6b6b72_01
 const adminGeneratorDescription = "Linked to Admin PAK"
 
 var (
-	_ auth.Lookup     = (*Store)(nil)
-	_ auth.AdminStore = (*Store)(nil)
+	_ auth.Lookup          = (*Store)(nil)
+	_ auth.AdminStore      = (*Store)(nil)
+	_ auth.ShortTokenStore = (*Store)(nil)
 )
 
 // LookupPAK resolves a PAK hash in one round trip, in the original's order
@@ -30,15 +31,19 @@ func (s *Store) LookupPAK(ctx context.Context, hash string) (auth.Match, error) 
 		AdminHash   *string    `db:"admin_hash"`
 		AgentID     *uuid.UUID `db:"agent_id"`
 		GeneratorID *uuid.UUID `db:"generator_id"`
+		ShortToken  *string    `db:"short_token"`
 	}
+	// A deactivated generator (is_active = false) does not authenticate
+	// until an admin reactivates it.
 	err := s.q(ctx).GetContext(ctx, &row, `SELECT
 		(SELECT pak_hash FROM admin_role ORDER BY created_at, id LIMIT 1) AS admin_hash,
 		(SELECT id FROM agents
 		  WHERE pak_hash = $1 AND deleted_at IS NULL AND pak_hash <> ''
 		  ORDER BY created_at LIMIT 1) AS agent_id,
 		(SELECT id FROM generators
-		  WHERE pak_hash = $1 AND deleted_at IS NULL AND pak_hash IS NOT NULL
-		  ORDER BY created_at LIMIT 1) AS generator_id`, hash)
+		  WHERE pak_hash = $1 AND deleted_at IS NULL AND pak_hash IS NOT NULL AND is_active
+		  ORDER BY created_at LIMIT 1) AS generator_id,
+		(SELECT short_token FROM pak_short_tokens WHERE pak_hash = $1) AS short_token`, hash)
 	if err != nil {
 		return auth.Match{}, mapErr(err)
 	}
@@ -46,7 +51,17 @@ func (s *Store) LookupPAK(ctx context.Context, hash string) (auth.Match, error) 
 	if row.AdminHash != nil {
 		m.AdminHash = *row.AdminHash
 	}
+	if row.ShortToken != nil {
+		m.ShortToken = *row.ShortToken
+	}
 	return m, nil
+}
+
+// RecordShortToken remembers the short token of an issued PAK.
+func (s *Store) RecordShortToken(ctx context.Context, hash, short string) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO pak_short_tokens (pak_hash, short_token) VALUES ($1, $2)
+		ON CONFLICT (pak_hash) DO UPDATE SET short_token = EXCLUDED.short_token`, hash, short)
+	return mapErr(err)
 }
 
 // LockBootstrap takes the transaction-scoped bootstrap advisory lock. It

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -335,7 +336,11 @@ func TestVerifyThrottlingWithRedis(t *testing.T) {
 		}
 	}
 	for i := 0; i < 10; i++ {
-		if _, err := v.Authenticate(ctx, agentPAK, bad); !errors.Is(err, domain.ErrThrottled) {
+		if _, err := v.Authenticate(ctx, fmt.Sprintf("a_b_nope%d", i), bad); !errors.Is(err, domain.ErrThrottled) {
+			t.Fatal(i, err)
+		}
+		// A valid PAK from the same address is never refused (issue 10 item 3).
+		if _, err := v.Authenticate(ctx, agentPAK, bad); err != nil {
 			t.Fatal(i, err)
 		}
 	}
@@ -344,7 +349,7 @@ func TestVerifyThrottlingWithRedis(t *testing.T) {
 		t.Fatalf("audit entries %d (%v), want limit+1", n, err)
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if _, err := v.Authenticate(ctx, agentPAK, bad); err != nil {
+	if _, err := v.Authenticate(ctx, "c_d_nope", bad); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatalf("not recovered after the window: %v", err)
 	}
 }

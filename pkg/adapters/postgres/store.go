@@ -109,6 +109,12 @@ func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	// Not reaching PostgreSQL at all (refused, down, not accepting
+	// connections) is a dependency failure: 503, never a 500.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return domain.Unavailable("database unavailable", err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
@@ -120,6 +126,12 @@ func mapErr(err error) error {
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "value too long", Cause: err}
 		case "23514", "23502", "22P02":
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "invalid value", Cause: err}
+		case "22021", "22P05":
+			// NUL or bytes that are not UTF-8: refused at the HTTP edge, so
+			// this is a backstop for other callers.
+			return &domain.Error{Kind: domain.ErrInvalid, Msg: "text must be valid UTF-8 without NUL", Cause: err}
+		case "22003":
+			return &domain.Error{Kind: domain.ErrUnprocessable, Msg: "number out of range", Cause: err}
 		}
 	}
 	return err

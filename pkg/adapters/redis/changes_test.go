@@ -122,6 +122,7 @@ func TestChangeWireFormat(t *testing.T) {
 		}
 	}
 }
+
 // TestChangesWatchSeesEveryKind: a watcher (the console's live view) is
 // woken by agent, stack and "everything" notifications of its tenant from
 // another replica, and by nothing once it stopped watching.
@@ -147,8 +148,8 @@ func TestChangesWatchSeesEveryKind(t *testing.T) {
 	}
 	drain() // the wake-up of the subscription itself
 	for name, publish := range map[string]func(){
-		"agent":      func() { other.AgentChanged(ctx, uuid.New()) },
-		"stack":      func() { other.StackChanged(ctx, uuid.New()) },
+		"agent": func() { other.AgentChanged(ctx, uuid.New()) },
+		"stack": func() { other.StackChanged(ctx, uuid.New()) },
 		"label": func() { other.StackLabelChanged(ctx, "env=prod") },
 	} {
 		publish()

@@ -18,9 +18,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
@@ -45,8 +47,9 @@ type (
 // Sender posts deliveries. It is safe for concurrent use and keeps
 // connections alive across deliveries.
 type Sender struct {
-	client    *http.Client
-	userAgent string
+	client       *http.Client
+	userAgent    string
+	allowPrivate bool
 }
 
 // New returns a Sender.
@@ -79,7 +82,8 @@ func New(opts Options) *Sender {
 			// have refused.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		userAgent: ua,
+		userAgent:    ua,
+		allowPrivate: opts.AllowPrivate,
 	}
 }
 
@@ -170,6 +174,35 @@ func Describe(err error) string {
 		return "connection closed by the receiver"
 	}
 	return "request failed"
+}
+
+// CheckTarget refuses, when the SSRF guard is on, a URL whose host is a
+// literal address (or localhost) that the dial-time guard would refuse
+// anyway, so the mistake is a clear 422 at creation instead of failed
+// deliveries later. Host names are resolved only when dialling.
+func (s *Sender) CheckTarget(raw string) error {
+	if s.allowPrivate {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // ValidateURL reports unparsable URLs
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	reason := ""
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		reason = "loopback"
+	} else if i := strings.IndexByte(host, '%'); i >= 0 {
+		host = host[:i] // an IPv6 zone
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		reason = Forbidden(ip)
+	}
+	if reason == "" {
+		return nil
+	}
+	return domain.Unprocessable("URL targets a " + reason + " address, which webhook deliveries may not reach" +
+		" (broker.webhook_allow_private allows it for development)")
 }
 
 // guard is the dial-time SSRF check.

@@ -52,6 +52,9 @@ type Store interface {
 	// objects included (an agent may report on an object of a stack deleted
 	// meanwhile).
 	DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+	// AgentMayReport reports whether the agent is (or was) associated with
+	// the object's stack; false when the object does not exist.
+	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
 	// EventVisibleTo reports whether generator gen owns the stack of the
 	// event's deployment object.
 	GeneratorOwnsObject(ctx context.Context, gen, deploymentObjectID uuid.UUID) (bool, error)
@@ -512,6 +515,18 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		if _, err := s.store.GetAgent(ctx, id); err != nil {
 			return err
 		}
+		// An agent reports only on objects of stacks it is (or was)
+		// associated with; another tenant's object is answered exactly
+		// like a missing one, so its existence is not confirmed either.
+		if !p.IsAdmin() {
+			ok, err := s.store.AgentMayReport(ctx, id, e.DeploymentObjectID)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return errObjectNotFound
+			}
+		}
 		if err := s.store.CreateAgentEvent(ctx, &e); err != nil {
 			return err
 		}
@@ -595,6 +610,10 @@ func (s *Service) GetEvent(ctx context.Context, p identity.Principal, id uuid.UU
 	}
 	return agent.Event{}, errUnauthorized
 }
+
+// errObjectNotFound answers an event on an object the agent may not report
+// on, or that does not exist.
+var errObjectNotFound = domain.Unprocessable("Deployment object not found")
 
 // conflictMsg gives a unique violation a message naming what clashed.
 func conflictMsg(err error, msg string) error {

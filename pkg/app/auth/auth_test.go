@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,9 @@ func TestVerifierEmptyAdminRowNeverMatches(t *testing.T) {
 	}
 }
 
+// Issue item 3: failing attempts are throttled per client IP and per PAK
+// public part; a PAK that verifies is never refused, whoever failed before
+// from the same address.
 func TestVerifierThrottling(t *testing.T) {
 	agentPAK, agentHash := issue(t)
 	lk := &memLookup{admin: adminHash, agents: map[string]uuid.UUID{agentHash: uuid.New()}}
@@ -109,17 +113,15 @@ func TestVerifierThrottling(t *testing.T) {
 	fc := newMemCounter()
 	v := NewVerifier(lk, au, fc, ThrottleConfig{FailureLimit: 3, FailureWindow: 10 * time.Second}, nil)
 	ctx := context.Background()
-	attacker := authn.Client{IP: "6.6.6.6"}
+	nat := authn.Client{IP: "6.6.6.6"}
 
 	for i := 0; i < 3; i++ {
-		if _, err := v.Authenticate(ctx, "a_b_wrong", attacker); !errors.Is(err, domain.ErrUnauthenticated) {
+		if _, err := v.Authenticate(ctx, "a_b_wrong", nat); !errors.Is(err, domain.ErrUnauthenticated) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	lookups := lk.calls
 	for i := 0; i < 5; i++ {
-		// Throttled, even with a valid PAK, and without a database lookup.
-		_, err := v.Authenticate(ctx, agentPAK, attacker)
+		_, err := v.Authenticate(ctx, fmt.Sprintf("a_b%d_wrong", i), nat)
 		if !errors.Is(err, domain.ErrThrottled) {
 			t.Fatalf("throttled attempt %d: %v", i, err)
 		}
@@ -127,8 +129,11 @@ func TestVerifierThrottling(t *testing.T) {
 			t.Fatalf("retry after %v", d)
 		}
 	}
-	if lk.calls != lookups {
-		t.Fatal("database consulted while throttled")
+	// The valid agent and admin behind the same address still get in.
+	for _, good := range []string{agentPAK, adminPAK} {
+		if _, err := v.Authenticate(ctx, good, nat); err != nil {
+			t.Fatalf("valid PAK refused after others failed from its address: %v", err)
+		}
 	}
 	// limit failures plus exactly one throttled attempt are audited.
 	entries := au.all()
@@ -136,16 +141,60 @@ func TestVerifierThrottling(t *testing.T) {
 		t.Fatalf("audit: %d entries", len(entries))
 	}
 	// Other clients are unaffected.
-	if _, err := v.Authenticate(ctx, agentPAK, authn.Client{IP: "7.7.7.7"}); err != nil {
+	if _, err := v.Authenticate(ctx, "c_d_wrong", authn.Client{IP: "7.7.7.7"}); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatal(err)
 	}
 	// After the window the client recovers.
 	fc.advance(10 * time.Second)
-	if _, err := v.Authenticate(ctx, agentPAK, attacker); err != nil {
+	if _, err := v.Authenticate(ctx, "a_b_wrong", nat); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatalf("after window: %v", err)
 	}
-	if _, err := v.Authenticate(ctx, "a_b_wrong", attacker); !errors.Is(err, domain.ErrUnauthenticated) {
-		t.Fatalf("after window: %v", err)
+}
+
+// Guessing the long token of one key from rotating addresses (the XFF
+// bypass of issue item 2, had it still worked) is throttled per key.
+func TestVerifierThrottlesPerPAKAcrossAddresses(t *testing.T) {
+	fc := newMemCounter()
+	v := NewVerifier(&memLookup{}, &memAudit{}, fc, ThrottleConfig{FailureLimit: 3, FailureWindow: time.Minute}, nil)
+	var throttled int
+	for i := 0; i < 10; i++ {
+		_, err := v.Authenticate(context.Background(), "brokkr_BRvictim_guess"+strings.Repeat("x", i),
+			authn.Client{IP: fmt.Sprintf("10.0.0.%d", i)})
+		if errors.Is(err, domain.ErrThrottled) {
+			throttled++
+		}
+	}
+	if throttled != 7 {
+		t.Fatalf("%d of 10 guesses from 10 addresses throttled, want 7", throttled)
+	}
+}
+
+// Issue item 6: a PAK whose prefix or short token differs from the one
+// issued does not authenticate, even with the right long token.
+func TestVerifierChecksPublicPart(t *testing.T) {
+	lk := &memLookup{}
+	issuer := NewRecordingIssuer(pak.Issuer{Cfg: pak.DefaultConfig}, lk)
+	p, hash, err := issuer.Issue(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk.agents = map[string]uuid.UUID{hash: uuid.New()}
+	v := NewVerifier(lk, &memAudit{}, nil, ThrottleConfig{}, nil)
+	good := p.Reveal()
+	if _, err := v.Authenticate(context.Background(), good, authn.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.SplitN(good, "_", 3)
+	for _, forged := range []string{"x_y_" + parts[2], parts[0] + "_BRother1_" + parts[2], "other_" + parts[1] + "_" + parts[2]} {
+		if _, err := v.Authenticate(context.Background(), forged, authn.Client{}); !errors.Is(err, domain.ErrUnauthenticated) {
+			t.Errorf("%s...: %v, want 401", forged[:12], err)
+		}
+	}
+	// A hash without a record (pinned broker.pak_hash) is checked on the
+	// long token alone, as the original does.
+	delete(lk.shorts, hash)
+	if _, err := v.Authenticate(context.Background(), "x_y_"+parts[2], authn.Client{}); err != nil {
+		t.Fatalf("unrecorded hash: %v", err)
 	}
 }
 

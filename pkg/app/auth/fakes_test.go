@@ -15,8 +15,19 @@ type memLookup struct {
 	admin      string
 	agents     map[string]uuid.UUID
 	generators map[string]uuid.UUID
+	shorts     map[string]string // hash → recorded public part
 	calls      int
 	err        error
+}
+
+func (m *memLookup) RecordShortToken(_ context.Context, hash, public string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.shorts == nil {
+		m.shorts = map[string]string{}
+	}
+	m.shorts[hash] = public
+	return nil
 }
 
 func (m *memLookup) LookupPAK(_ context.Context, hash string) (Match, error) {
@@ -26,7 +37,7 @@ func (m *memLookup) LookupPAK(_ context.Context, hash string) (Match, error) {
 	if m.err != nil {
 		return Match{}, m.err
 	}
-	out := Match{AdminHash: m.admin}
+	out := Match{AdminHash: m.admin, ShortToken: m.shorts[hash]}
 	if id, ok := m.agents[hash]; ok {
 		out.AgentID = &id
 	}

@@ -5,6 +5,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -26,6 +27,10 @@ type Match struct {
 	AdminHash   string
 	AgentID     *uuid.UUID
 	GeneratorID *uuid.UUID
+	// ShortToken is the public part ("<prefix>_<short token>") recorded
+	// when the PAK was issued; "" when none was (a pinned hash, a PAK older
+	// than the record), and then only the long token is checked.
+	ShortToken string
 }
 
 // Lookup resolves a PAK hash in one round trip.
@@ -47,8 +52,9 @@ type FailureCounter interface {
 	AddFailure(ctx context.Context, key string, window time.Duration) (count int64, ttl time.Duration, err error)
 }
 
-// ThrottleConfig is auth.failure_limit failures per client within
-// auth.failure_window_seconds. A limit <= 0 disables throttling.
+// ThrottleConfig is auth.failure_limit failed attempts per client IP, and
+// per PAK short token, within auth.failure_window_seconds. A limit <= 0
+// disables throttling.
 type ThrottleConfig struct {
 	FailureLimit  int
 	FailureWindow time.Duration
@@ -65,8 +71,8 @@ const (
 const ResourceTypePAK = "pak"
 
 // Verifier resolves PAKs to principals in the original's lookup order:
-// admin (first admin_role row), live agent, live generator. It implements
-// authn.Authenticator.
+// admin (first admin_role row), live agent, live and active generator. It
+// implements authn.Authenticator.
 type Verifier struct {
 	lookup   Lookup
 	audit    AuditWriter
@@ -89,63 +95,80 @@ func NewVerifier(lookup Lookup, audit AuditWriter, counter FailureCounter, throt
 var _ authn.Authenticator = (*Verifier)(nil)
 
 // Authenticate verifies token (a raw Authorization header value) for client.
+//
+// A PAK that verifies is always accepted: throttling applies to failing
+// attempts only, so one bad client behind a shared NAT or ingress cannot
+// lock out the agents and admins behind the same address. Failures count
+// per client IP and, when the token is well-formed, per public part
+// (prefix and short token), so rotating source addresses does not help
+// against one key either.
 func (v *Verifier) Authenticate(ctx context.Context, token string, client authn.Client) (identity.Principal, error) {
-	key := clientKey(client)
-	if v.throttling() {
-		n, ttl, err := v.counter.Failures(ctx, key)
-		if err != nil {
-			// Redis trouble must not lock everybody out: fail open.
-			v.log.WarnContext(ctx, "auth failure counter unavailable; not throttling", "error", err)
-		} else if n >= int64(v.throttle.FailureLimit) {
-			// Count the attempt too, so exactly one throttled attempt per
-			// window is audited; the database is not consulted.
-			if n2, ttl2, err := v.counter.AddFailure(ctx, key, v.throttle.FailureWindow); err == nil {
-				ttl = ttl2
-				if n2 == int64(v.throttle.FailureLimit)+1 {
-					v.auditFailure(ctx, client, ReasonThrottled)
-				}
-			}
-			return identity.Principal{}, authn.Throttled(ttl)
-		}
-	}
-
-	long, err := pak.ParseHeader(token)
+	public, long, err := pak.Parse(token)
 	if err != nil {
-		return identity.Principal{}, v.fail(ctx, client, key, ReasonMalformed)
+		return identity.Principal{}, v.fail(ctx, client, "", ReasonMalformed)
 	}
 	hash := pak.Hash(long)
 	m, err := v.lookup.LookupPAK(ctx, hash)
 	if err != nil {
 		return identity.Principal{}, domain.Unavailable("PAK lookup failed", err)
 	}
-	switch {
-	case m.AdminHash != "" && pak.Equal(m.AdminHash, hash):
-		return identity.Admin, nil
-	case m.AgentID != nil:
-		return identity.Agent(*m.AgentID), nil
-	case m.GeneratorID != nil:
-		return identity.Generator(*m.GeneratorID), nil
+	// The prefix and short token are public (they identify a key), but a
+	// PAK is the whole string: one with another public part was never
+	// issued, whatever its long token.
+	if m.ShortToken == "" || subtle.ConstantTimeCompare([]byte(m.ShortToken), []byte(public)) == 1 {
+		switch {
+		case m.AdminHash != "" && pak.Equal(m.AdminHash, hash):
+			return identity.Admin, nil
+		case m.AgentID != nil:
+			return identity.Agent(*m.AgentID), nil
+		case m.GeneratorID != nil:
+			return identity.Generator(*m.GeneratorID), nil
+		}
 	}
-	return identity.Principal{}, v.fail(ctx, client, key, ReasonUnknown)
+	return identity.Principal{}, v.fail(ctx, client, public, ReasonUnknown)
 }
 
 func (v *Verifier) throttling() bool { return v.counter != nil && v.throttle.FailureLimit > 0 }
 
-// fail counts the failure and audits it, at most limit (+1 throttled) times
-// per client and window, so a flood of bad PAKs cannot flood audit_logs.
-func (v *Verifier) fail(ctx context.Context, client authn.Client, key, reason string) error {
+// fail counts a failed attempt against the client's IP and the short token
+// and answers 401, or 429 once either has failed more than the limit within
+// the window. Each key audits at most limit failures and one "throttled"
+// entry per window, so a flood of bad PAKs cannot flood audit_logs.
+func (v *Verifier) fail(ctx context.Context, client authn.Client, public, reason string) error {
 	if !v.throttling() {
 		v.auditFailure(ctx, client, reason)
 		return authn.Unauthenticated()
 	}
-	n, _, err := v.counter.AddFailure(ctx, key, v.throttle.FailureWindow)
-	if err != nil {
-		v.log.WarnContext(ctx, "auth failure counter unavailable", "error", err)
+	keys := []string{clientKey(client)}
+	if public != "" {
+		keys = append(keys, pakKey(public))
 	}
-	if err != nil || n <= int64(v.throttle.FailureLimit) {
+	var (
+		worst   int64
+		ttl     time.Duration
+		counted bool
+	)
+	for _, k := range keys {
+		n, t, err := v.counter.AddFailure(ctx, k, v.throttle.FailureWindow)
+		if err != nil {
+			// Redis trouble must not lock everybody out: fail open.
+			v.log.WarnContext(ctx, "auth failure counter unavailable; not throttling", "error", err)
+			continue
+		}
+		counted = true
+		if n > worst {
+			worst, ttl = n, t
+		}
+	}
+	limit := int64(v.throttle.FailureLimit)
+	switch {
+	case !counted || worst <= limit:
 		v.auditFailure(ctx, client, reason)
+		return authn.Unauthenticated()
+	case worst == limit+1:
+		v.auditFailure(ctx, client, ReasonThrottled)
 	}
-	return authn.Unauthenticated()
+	return authn.Throttled(ttl)
 }
 
 func (v *Verifier) auditFailure(ctx context.Context, client authn.Client, reason string) {
@@ -184,10 +207,13 @@ const (
 // clientKey is the throttling key of a client: its IP, bounded.
 func clientKey(c authn.Client) string {
 	if c.IP == "" {
-		return "unknown"
+		return "ip:unknown"
 	}
-	return clip(c.IP, maxIPLen)
+	return "ip:" + clip(c.IP, maxIPLen)
 }
+
+// pakKey is the throttling key of one PAK: its public part, bounded.
+func pakKey(public string) string { return "pak:" + clip(public, maxIPLen) }
 
 // clip bounds s to n bytes of valid UTF-8 without NUL (PostgreSQL text
 // rejects both), since client strings come from untrusted headers.

@@ -35,7 +35,11 @@ type Cache struct {
 }
 
 type cacheEntry struct {
-	hash      string
+	hash string
+	// public is the PAK's "<prefix>_<short>" part: an entry answers only
+	// the exact PAK that verified, not one with the same long token and
+	// another public part (which the auth service refuses).
+	public    string
 	principal identity.Principal
 	expires   time.Time
 }
@@ -59,7 +63,7 @@ func NewCache(next Authenticator, ttl time.Duration, capacity int) *Cache {
 // Authenticate answers from the cache when it can, else asks next and
 // caches a success.
 func (c *Cache) Authenticate(ctx context.Context, token string, client Client) (identity.Principal, error) {
-	long, err := pak.ParseHeader(token)
+	public, long, err := pak.Parse(token)
 	if err != nil {
 		// Malformed tokens still go to the auth service: it counts the
 		// failure towards throttling and audits it.
@@ -68,7 +72,7 @@ func (c *Cache) Authenticate(ctx context.Context, token string, client Client) (
 	hash := pak.Hash(long)
 
 	c.mu.Lock()
-	if p, ok := c.getLocked(hash); ok {
+	if p, ok := c.getLocked(hash, public); ok {
 		c.mu.Unlock()
 		return p, nil
 	}
@@ -82,18 +86,21 @@ func (c *Cache) Authenticate(ctx context.Context, token string, client Client) (
 
 	c.mu.Lock()
 	if c.gen == gen && c.ttl > 0 && !c.bypass {
-		c.putLocked(hash, p)
+		c.putLocked(hash, public, p)
 	}
 	c.mu.Unlock()
 	return p, nil
 }
 
-func (c *Cache) getLocked(hash string) (identity.Principal, bool) {
+func (c *Cache) getLocked(hash, public string) (identity.Principal, bool) {
 	el, ok := c.entries[hash]
 	if !ok {
 		return identity.Principal{}, false
 	}
 	e := el.Value.(*cacheEntry)
+	if e.public != public {
+		return identity.Principal{}, false
+	}
 	if !c.now().Before(e.expires) {
 		c.removeLocked(el)
 		return identity.Principal{}, false
@@ -101,7 +108,7 @@ func (c *Cache) getLocked(hash string) (identity.Principal, bool) {
 	return e.principal, true
 }
 
-func (c *Cache) putLocked(hash string, p identity.Principal) {
+func (c *Cache) putLocked(hash, public string, p identity.Principal) {
 	now := c.now()
 	if el, ok := c.entries[hash]; ok {
 		c.removeLocked(el)
@@ -114,7 +121,7 @@ func (c *Cache) putLocked(hash string, p identity.Principal) {
 		}
 		c.removeLocked(front)
 	}
-	c.entries[hash] = c.order.PushBack(&cacheEntry{hash: hash, principal: p, expires: now.Add(c.ttl)})
+	c.entries[hash] = c.order.PushBack(&cacheEntry{hash: hash, public: public, principal: p, expires: now.Add(c.ttl)})
 }
 
 func (c *Cache) removeLocked(el *list.Element) {

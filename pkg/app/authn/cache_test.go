@@ -80,8 +80,8 @@ func TestCacheHitsAndTTL(t *testing.T) {
 	}
 	// The key is the hash of the long token: a different header form of
 	// the same PAK hits the same entry, and the plain token is not a key.
-	if _, err := c.Authenticate(ctx, "x_y_abc123", Client{}); err != nil || f.count() != 1 {
-		t.Fatalf("want a hit for the same long token (calls %d, %v)", f.count(), err)
+	if _, err := c.Authenticate(ctx, "  bearer "+tok+" ", Client{}); err != nil || f.count() != 1 {
+		t.Fatalf("want a hit for the same PAK (calls %d, %v)", f.count(), err)
 	}
 	if _, ok := c.entries[tok]; ok {
 		t.Fatal("plain token used as key")
@@ -263,4 +263,24 @@ func TestThrottledRetryAfter(t *testing.T) {
 // tok returns a distinct well-formed token (base58 has no '0').
 func tok(i int) string {
 	return "a_b_t" + string("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"[i])
+}
+
+// Issue 10 item 6: a cached verification answers only the exact PAK that
+// verified; the same long token under another prefix or short token goes
+// to the auth service (which refuses it).
+func TestCacheKeysOnThePublicPartToo(t *testing.T) {
+	f := &fakeAuth{known: map[string]identity.Principal{}}
+	c := NewCache(f, time.Minute, 10)
+	good := "brokkr_BRabc123_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8"
+	f.set(good, &identity.Admin)
+	if _, err := c.Authenticate(context.Background(), good, Client{}); err != nil {
+		t.Fatal(err)
+	}
+	f.set(good, nil) // the auth service would refuse any other public part
+	if _, err := c.Authenticate(context.Background(), "x_y_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8", Client{}); !errors.Is(err, domain.ErrUnauthenticated) {
+		t.Fatalf("forged public part answered from the cache: %v", err)
+	}
+	if _, err := c.Authenticate(context.Background(), good, Client{}); err != nil {
+		t.Fatalf("the real PAK lost its entry: %v", err)
+	}
 }

@@ -167,6 +167,11 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
 			map[string]any{"name": out.Name, "is_active": out.IsActive}))
 	})
+	if err == nil && !out.IsActive && out.PakHash != nil && *out.PakHash != "" {
+		// A deactivated generator's PAK stops authenticating (the auth
+		// lookup skips inactive generators); forget cached verifications.
+		_ = s.inval.Invalidate(ctx, *out.PakHash)
+	}
 	return out, err
 }
 

@@ -29,6 +29,9 @@ type Store interface {
 	ObjectHealth(ctx context.Context, objectID uuid.UUID) ([]health.Record, error)
 	StackHealth(ctx context.Context, stackID uuid.UUID) ([]health.Record, error)
 	DeploymentObjectExists(ctx context.Context, id uuid.UUID) (bool, error)
+	// AgentMayReport reports whether the agent is (or was) associated with
+	// the object's stack; false when the object does not exist.
+	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
 	StackExists(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
@@ -82,6 +85,17 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 	}
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		for _, r := range records {
+			// Only objects of stacks the agent is (or was) associated with;
+			// another tenant's object reads like a missing one.
+			if !p.IsAdmin() {
+				ok, err := s.store.AgentMayReport(ctx, agentID, r.DeploymentObjectID)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return domain.Unprocessable("Deployment object not found: " + r.DeploymentObjectID.String())
+				}
+			}
 			prev, err := s.store.UpsertHealth(ctx, r)
 			if err != nil {
 				return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found: "+r.DeploymentObjectID.String())

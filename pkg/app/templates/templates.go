@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/google/uuid"
@@ -369,6 +371,10 @@ func (s *Service) Instantiate(ctx context.Context, p identity.Principal, stackID
 	// generator's template is reported as absent rather than confirmed.
 	if !canRead(p, t) {
 		return stack.DeploymentObject{}, errNotFound
+	}
+	if in.Version != nil && (*in.Version < 1 || *in.Version > math.MaxInt32) {
+		// Versions are PostgreSQL integers; a larger number can name none.
+		return stack.DeploymentObject{}, domain.Unprocessable(fmt.Sprintf("version must be between 1 and %d", math.MaxInt32))
 	}
 	if in.Version != nil && *in.Version != t.Version {
 		if t, err = s.store.GetTemplateVersion(ctx, in.TemplateID, *in.Version); err != nil {

@@ -36,6 +36,9 @@ type Cipher interface {
 // Sender performs one HTTP attempt.
 type Sender interface {
 	Send(ctx context.Context, r webhook.Request) webhook.Result
+	// CheckTarget refuses (422) a URL the sender would never reach, such
+	// as a literal metadata or loopback address under the SSRF guard.
+	CheckTarget(rawURL string) error
 }
 
 // DeliveryQuery selects a subscription's deliveries, newest first.
@@ -214,6 +217,13 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	); err != nil {
 		return webhook.Subscription{}, err
 	}
+	// The broker delivers (no target labels): refuse now what its guard
+	// would refuse at every attempt.
+	if len(in.TargetLabels) == 0 {
+		if err := s.sender.CheckTarget(in.URL); err != nil {
+			return webhook.Subscription{}, err
+		}
+	}
 	if in.AuthHeader != nil {
 		if err := webhook.ValidateAuthHeader(*in.AuthHeader); err != nil {
 			return webhook.Subscription{}, err
@@ -391,6 +401,11 @@ func (s *Service) apply(sub *webhook.Subscription, in UpdateInput) ([]string, er
 	}
 	if err := webhook.ValidateLimits(sub.MaxRetries, sub.TimeoutSeconds); err != nil {
 		return nil, err
+	}
+	if in.URL != nil && !sub.AgentMode() {
+		if err := s.sender.CheckTarget(*in.URL); err != nil {
+			return nil, err
+		}
 	}
 	sub.HasURL = len(sub.URLEncrypted) > 0
 	sub.HasAuthHeader = len(sub.AuthHeaderEncrypted) > 0

@@ -113,30 +113,39 @@ func IsHash(s string) bool {
 // ParseHeader extracts the long token from an Authorization header value:
 // an optional case-insensitive "Bearer " prefix, then exactly three
 // '_'-separated non-empty parts of visible ASCII, the third being base58.
-// Like the original, the prefix and the short token are not checked against
-// anything; unlike it, malformed input is an error, never a panic.
+// The prefix and the short token are checked by the verifier when they
+// were recorded at issue (the original checks neither). Malformed input is
+// an error, never a panic.
 func ParseHeader(value string) (string, error) {
+	_, long, err := Parse(value)
+	return long, err
+}
+
+// Parse is ParseHeader returning the public part too: "<prefix>_<short>",
+// everything before the long token, which verification compares with the
+// one recorded at issue.
+func Parse(value string) (public, long string, err error) {
 	v := strings.TrimSpace(value)
 	if len(v) >= 7 && strings.EqualFold(v[:7], "bearer ") {
 		v = strings.TrimSpace(v[7:])
 	}
 	if v == "" || len(v) > MaxLen {
-		return "", ErrMalformed
+		return "", "", ErrMalformed
 	}
 	first := strings.IndexByte(v, '_')
 	if first <= 0 {
-		return "", ErrMalformed
+		return "", "", ErrMalformed
 	}
 	rest := v[first+1:]
 	second := strings.IndexByte(rest, '_')
 	if second <= 0 {
-		return "", ErrMalformed
+		return "", "", ErrMalformed
 	}
 	prefix, short, long := v[:first], rest[:second], rest[second+1:]
 	if long == "" || !visible(prefix) || !visible(short) || !isBase58(long) {
-		return "", ErrMalformed
+		return "", "", ErrMalformed
 	}
-	return long, nil
+	return v[:first+1+second], long, nil
 }
 
 // visible reports whether s is printable ASCII without space and '_'.

@@ -78,3 +78,42 @@ func FuzzSplitYAML(f *testing.F) {
 		}
 	})
 }
+
+// Issue 10 item 10: alias expansion is bounded; exactly MaxDocuments
+// documents are accepted.
+func TestSplitYAMLLimits(t *testing.T) {
+	aliases := func(n int) string {
+		var b strings.Builder
+		b.WriteString("kind: A\nx: &a v\nl:\n")
+		for i := 0; i < n; i++ {
+			b.WriteString("- *a\n")
+		}
+		return b.String()
+	}
+	if _, err := SplitYAML(aliases(MaxAliases)); err != nil {
+		t.Fatalf("%d aliases: %v", MaxAliases, err)
+	}
+	if _, err := SplitYAML(aliases(100000)); err == nil || !strings.Contains(err.Error(), "too many YAML aliases") {
+		t.Fatalf("100,000 aliases: %v", err)
+	}
+	// Few aliases of a big anchor (a billion-laughs shape) hit the expansion bound.
+	var laughs strings.Builder
+	laughs.WriteString("kind: A\nbig: &b [")
+	for i := 0; i < 1000; i++ {
+		laughs.WriteString("x,")
+	}
+	laughs.WriteString("x]\nl:\n")
+	for i := 0; i < 200; i++ {
+		laughs.WriteString("- *b\n")
+	}
+	if _, err := SplitYAML(laughs.String()); err == nil || !strings.Contains(err.Error(), "expand to too many nodes") {
+		t.Fatalf("expansion: %v", err)
+	}
+	docs := func(n int) string { return strings.Repeat("---\nkind: A\n", n) }
+	if got, err := SplitYAML(docs(MaxDocuments)); err != nil || len(got) != MaxDocuments {
+		t.Fatalf("%d documents: %d, %v", MaxDocuments, len(got), err)
+	}
+	if _, err := SplitYAML(docs(MaxDocuments + 1)); err == nil || !strings.Contains(err.Error(), "too many YAML documents") {
+		t.Fatalf("%d documents: %v", MaxDocuments+1, err)
+	}
+}

@@ -1,6 +1,14 @@
 package template
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
+
+// ErrSchemaRefused marks a schema that is valid JSON Schema but exceeds
+// Brokkr's hard limits (size, depth, fan-out) or applies itself to the same
+// value forever (a $ref cycle); the HTTP layer answers 422.
+var ErrSchemaRefused = errors.New("JSON Schema refused")
 
 // SchemaValidator is the port for template parameter schemas (JSON Schema).
 //

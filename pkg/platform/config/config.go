@@ -132,6 +132,11 @@ type HTTP struct {
 	// QueueWaitMillis and is then shed with 503 + Retry-After.
 	MaxInFlight     int `koanf:"max_in_flight"`
 	QueueWaitMillis int `koanf:"queue_wait_millis"`
+	// TrustedProxies are the CIDRs or IPs of the proxies (ingress, load
+	// balancer) whose X-Forwarded-For / X-Real-IP is believed for the client
+	// IP used by auth throttling and the audit log. Empty (the default)
+	// trusts no forwarded header: the TCP peer is the client.
+	TrustedProxies []string `koanf:"trusted_proxies"`
 }
 
 // Auth configures the internal auth service and how api reaches it.

@@ -57,6 +57,7 @@ func Defaults() Settings {
 			ShutdownTimeoutSeconds: 20,
 			MaxInFlight:            256,
 			QueueWaitMillis:        500,
+			TrustedProxies:         []string{},
 		},
 		Auth: Auth{
 			// Not 3001: that is the default CORS origin (a local UI).

@@ -46,11 +46,12 @@ var hotKeys = []string{
 }
 
 // commaLists accept a comma-separated string in place of a list; the original
-// allows this for the three CORS lists only.
+// allows this for the three CORS lists; http.trusted_proxies is ours.
 var commaLists = map[string]bool{
 	"cors.allowed_origins": true,
 	"cors.allowed_methods": true,
 	"cors.allowed_headers": true,
+	"http.trusted_proxies": true,
 }
 
 // leaf is one settable key of Settings, found by walking the koanf tags, so

@@ -152,6 +152,11 @@ func (s Settings) Validate() error {
 	v.hostPort("http.addr", s.HTTP.Addr)
 	v.positive64("http.max_body_bytes", s.HTTP.MaxBodyBytes)
 	v.positive("http.shutdown_timeout_seconds", s.HTTP.ShutdownTimeoutSeconds)
+	for _, p := range s.HTTP.TrustedProxies {
+		if !validProxy(p) {
+			v.add("http.trusted_proxies", fmt.Sprintf("%q is neither an IP address nor a CIDR", p))
+		}
+	}
 
 	v.url("auth.url", s.Auth.URL, "http", "https")
 	v.hostPort("auth.addr", s.Auth.Addr)
@@ -369,4 +374,13 @@ func alnum(s string) bool {
 		}
 	}
 	return true
+}
+
+// validProxy accepts what gin's SetTrustedProxies accepts: an IP or a CIDR.
+func validProxy(p string) bool {
+	p = strings.TrimSpace(p)
+	if _, _, err := net.ParseCIDR(p); err == nil {
+		return true
+	}
+	return net.ParseIP(p) != nil
 }

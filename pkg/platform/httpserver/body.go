@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,18 +51,24 @@ func BindJSON(c *gin.Context, v any) error {
 		AbortError(c, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return err
 	}
-	dec := json.NewDecoder(c.Request.Body)
-	err := dec.Decode(v)
-	if err == nil {
-		// One JSON value only: trailing garbage is a client mistake that
-		// would otherwise be silently ignored.
-		var extra json.RawMessage
-		if terr := dec.Decode(&extra); terr != io.EOF {
-			if terr == nil {
-				terr = errTrailingData
-			}
-			err = terr
+	body, err := io.ReadAll(c.Request.Body)
+	if err == nil && len(bytes.TrimSpace(body)) == 0 {
+		err = io.EOF
+	}
+	if err == nil && !json.Valid(body) {
+		// Decode again for a precise syntax error (offset, trailing data).
+		dec := json.NewDecoder(bytes.NewReader(body))
+		var raw json.RawMessage
+		if err = dec.Decode(&raw); err == nil {
+			err = errTrailingData
 		}
+	}
+	if err == nil {
+		if terr := CheckJSONText(body); terr != nil {
+			AbortError(c, http.StatusBadRequest, terr.Error())
+			return terr
+		}
+		err = json.Unmarshal(body, v)
 	}
 	if err != nil {
 		status, msg := BodyStatus(err)

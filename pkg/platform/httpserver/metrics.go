@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -77,38 +76,29 @@ func (m *HTTPMetrics) middleware() gin.HandlerFunc {
 		}
 		start := time.Now()
 		c.Next()
-		status := c.Writer.Status()
-		ep := Endpoint(c.Request.URL.Path)
-		// A 404 that matched no route would give every scanner's probe its
-		// own series; such requests share one label value instead.
-		if c.FullPath() == "" && status == http.StatusNotFound {
-			ep = "unmatched"
-		}
-		m.Requests.WithLabelValues(ep, c.Request.Method, strconv.Itoa(status)).Inc()
-		m.Duration.WithLabelValues(ep, c.Request.Method).Observe(time.Since(start).Seconds())
+		ep, method := RouteLabel(c), methodLabel(c.Request.Method)
+		m.Requests.WithLabelValues(ep, method, strconv.Itoa(c.Writer.Status())).Inc()
+		m.Duration.WithLabelValues(ep, method).Observe(time.Since(start).Seconds())
 	}
 }
 
-// Endpoint is the original's label: the path with every UUID-like segment
-// (36 characters, 4 hyphens) and every all-digit segment replaced by ":id".
-func Endpoint(path string) string {
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if (len(s) == 36 && strings.Count(s, "-") == 4) || allDigits(s) {
-			segs[i] = ":id"
-		}
+// RouteLabel is the endpoint label of a request: the route template gin
+// matched ("/api/v1/agents/:id"), or "unmatched" when no route matched.
+// Never the raw path: that would give every scanner's probe its own series,
+// and a path that is not valid UTF-8 makes the Prometheus client panic.
+// The method is bounded the same way, since clients may send any token.
+func RouteLabel(c *gin.Context) string {
+	if p := c.FullPath(); p != "" {
+		return p
 	}
-	return strings.Join(segs, "/")
+	return "unmatched"
 }
 
-func allDigits(s string) bool {
-	if s == "" {
-		return false
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return "other"
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -69,12 +70,14 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		switch {
 		case status >= 500:
 			level = slog.LevelError
-		case isOpsPath(c.Request.URL.Path), status < 400 && pollingRoutes[c.FullPath()]:
+		case isOpsPath(c.Request.URL.Path), status < 400 && pollingRoutes[c.FullPath()], status == StatusClientClosedRequest:
+			// Polls that succeed are routine (metrics count them), and so is a
+			// client that hung up (a cancelled long-poll, a closed tab).
 			level = slog.LevelDebug
 		}
 		log.LogAttrs(c.Request.Context(), level, "http request",
 			slog.String("method", c.Request.Method),
-			slog.String("path", c.Request.URL.Path),
+			slog.String("path", strings.ToValidUTF8(c.Request.URL.Path, "\uFFFD")),
 			slog.String("route", c.FullPath()),
 			slog.Int("status", status),
 			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
@@ -115,7 +118,7 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 				slog.String("panic", fmt.Sprint(rec)),
 				slog.String("stack", string(debug.Stack())),
 				slog.String("method", c.Request.Method),
-				slog.String("path", c.Request.URL.Path),
+				slog.String("path", strings.ToValidUTF8(c.Request.URL.Path, "\uFFFD")),
 			)
 			if c.Writer.Written() {
 				// Headers are gone; the client sees a truncated body,

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -41,18 +42,19 @@ type Options struct {
 	CORS func() config.CORS
 	// APIPrefix is where CORS applies; "" means DefaultAPIPrefix.
 	APIPrefix string
-	// TrustedProxies are the CIDRs/IPs whose X-Forwarded-For is believed for
-	// the client IP (audit records it). nil trusts loopback and the private
-	// ranges, i.e. an in-cluster ingress; an empty non-nil slice trusts none.
+	// TrustedProxies (http.trusted_proxies) are the CIDRs/IPs whose
+	// X-Forwarded-For / X-Real-IP is believed for the client IP that auth
+	// throttles on and audit records. Empty trusts none: any client could
+	// otherwise pick its own address and evade throttling.
 	TrustedProxies []string
 }
 
-var privateNets = []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
-
 // New returns a gin engine with the shared middleware, outermost first:
-// request id → trace → access log → metrics → recovery → preflight CORS →
-// body limit. Logging and metrics sit outside recovery so that a request
-// whose handler panicked is still logged and counted, with its 500.
+// last-resort recovery → request id → trace → access log → metrics →
+// recovery → URL check → preflight CORS → body limit. Logging and metrics
+// sit outside the inner recovery so that a request whose handler panicked is
+// still logged and counted, with its 500; the outer one catches a panic in
+// those middlewares themselves, so no request ever loses its connection.
 func New(opts Options) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	log := opts.Logger
@@ -76,15 +78,12 @@ func New(opts Options) *gin.Engine {
 	// Handlers pass *gin.Context as a context.Context; fall back to the
 	// request's context so request id, trace and cancellation flow.
 	e.ContextWithFallback = true
-	proxies := opts.TrustedProxies
-	if proxies == nil {
-		proxies = privateNets
-	}
-	if err := e.SetTrustedProxies(proxies); err != nil {
+	if err := e.SetTrustedProxies(trimmed(opts.TrustedProxies)); err != nil {
 		panic(fmt.Sprintf("httpserver: trusted proxies: %v", err))
 	}
 
 	e.Use(
+		recovery(log),
 		requestID(),
 		otelgin.Middleware(opts.Service, otelgin.WithFilter(func(r *http.Request) bool { return !isOpsPath(r.URL.Path) })),
 		accessLog(log),
@@ -98,6 +97,7 @@ func New(opts Options) *gin.Engine {
 	}
 	e.Use(
 		recovery(log),
+		sanitizeURL(),
 		preflight(prefix, opts.CORS),
 		bodyLimit(maxBody),
 	)
@@ -110,6 +110,17 @@ func New(opts Options) *gin.Engine {
 // uses (DECISIONS 1).
 func AbortError(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
+}
+
+// trimmed drops blanks and surrounding space; nil (trust none) stays nil.
+func trimmed(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func isOpsPath(p string) bool {

@@ -448,22 +448,6 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-func TestEndpoint(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"/api/v1/agents", "/api/v1/agents"},
-		{"/api/v1/agents/4bf92f35-77b3-4da6-a3ce-929d0e0e4736/target-state", "/api/v1/agents/:id/target-state"},
-		{"/api/v1/work-orders/42/claim", "/api/v1/work-orders/:id/claim"},
-		{"/api/v1/agents/not-a-uuid", "/api/v1/agents/not-a-uuid"},
-		{"/api/v1/x/4bf92f35-77b3-4da6-a3ce-929d0e0e473", "/api/v1/x/4bf92f35-77b3-4da6-a3ce-929d0e0e473"}, // 35 chars
-		{"/", "/"},
-	}
-	for _, tt := range tests {
-		if got := Endpoint(tt.in); got != tt.want {
-			t.Errorf("Endpoint(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestRegisterHTTPMetricsTwiceReuses(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, err := RegisterHTTPMetrics(reg)

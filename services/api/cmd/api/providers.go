@@ -129,7 +129,7 @@ func registerIndexMetrics(reg prometheus.Registerer, idx *targetstate.Index) {
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,
 	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services, ui *console.Console) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies,
 		Registry: reg, CORS: store.CORS})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{

@@ -44,6 +44,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/console"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
 
@@ -101,7 +102,21 @@ type options struct {
 	webhooks   webhookOptions
 	// webhookCipher is set by webhookService.
 	webhookCipher *aesgcm.Cipher
+	// logs receives the engine's logs (access log, panics); nil discards.
+	logs io.Writer
 }
+
+func (o *options) logger() *slog.Logger {
+	w := o.logs
+	if w == nil {
+		w = io.Discard
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// WithLogs sends the engine's logs (access log, recovered panics) to w, for
+// tests that check what reaches the log pipeline.
+func WithLogs(w io.Writer) Option { return func(o *options) { o.logs = w } }
 
 // WithRenderer replaces the in-process templating use case (e.g. with the
 // HTTP client of a real templating process).
@@ -140,12 +155,14 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 
 	cfg := config.Defaults().PAK
-	issuer, err := pak.NewIssuer(pak.Config{Prefix: cfg.Prefix, ShortTokenPrefix: cfg.ShortTokenPrefix,
+	plain, err := pak.NewIssuer(pak.Config{Prefix: cfg.Prefix, ShortTokenPrefix: cfg.ShortTokenPrefix,
 		ShortTokenLength: cfg.ShortTokenLength, LongTokenLength: cfg.LongTokenLength})
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminPAK, adminHash, err := issuer.Issue(ctx)
+	// As the auth service does: record each PAK's public part.
+	issuer := auth.NewRecordingIssuer(plain, store)
+	adminPAK, adminHash, err := issuer.Issue(ctx) // recorded, as the auth service's bootstrap does
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +176,9 @@ func New(t testing.TB, opts ...Option) *Env {
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, &o)
-	r := gin.New()
+	// The production engine (recovery, URL checks, body limit, JSON 404/405,
+	// metrics), so tests see what clients see.
+	r := httpserver.New(httpserver.Options{Service: "brokkr-api-test", Logger: o.logger(), Registry: httpserver.NewRegistry()})
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             agents.NewService(store, issuer, inval, changes),

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // readJSON reads the body of a JSON request, answering 415/413/400 itself.
@@ -34,6 +36,12 @@ func readJSON(c *gin.Context) ([]byte, bool) {
 	}
 	if !json.Valid(body) {
 		failStatus(c, http.StatusBadRequest, "Failed to parse the request body as JSON")
+		return nil, false
+	}
+	// NUL and invalid UTF-8 cannot be stored: refuse them here, for every
+	// route at once, rather than as a database error deep inside.
+	if err := httpserver.CheckJSONText(body); err != nil {
+		failStatus(c, http.StatusBadRequest, "Failed to parse the request body as JSON: "+err.Error())
 		return nil, false
 	}
 	return body, true

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // statusOf maps a domain error kind to its HTTP status. This is the one
@@ -34,7 +36,9 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, domain.ErrThrottled):
 		return http.StatusTooManyRequests
-	case errors.Is(err, domain.ErrUnavailable):
+	case httpserver.DependencyDown(err):
+		// domain.ErrUnavailable, or PostgreSQL/Redis/a service unreachable:
+		// the client should retry, it is not a bug.
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
@@ -47,6 +51,14 @@ func StatusOf(err error) int { return statusOf(err) }
 // fail writes err as {"error": msg, ...fields} with its status. Unknown
 // errors become a generic 500 whose cause is logged, never shown.
 func fail(c *gin.Context, err error) {
+	if httpserver.ClientGone(c, err) {
+		// The client hung up (or its deadline passed) mid-request: nobody
+		// reads the answer and nothing is wrong on our side.
+		slog.DebugContext(c.Request.Context(), "client closed request", "error", err,
+			"method", c.Request.Method, "route", c.FullPath())
+		httpserver.AbortClientGone(c)
+		return
+	}
 	status := statusOf(err)
 	body := gin.H{}
 	var de *domain.Error
@@ -56,6 +68,8 @@ func fail(c *gin.Context, err error) {
 		for k, v := range de.Fields {
 			body[k] = v
 		}
+	case status == http.StatusServiceUnavailable:
+		body["error"] = "service temporarily unavailable"
 	default:
 		body["error"] = "internal server error"
 	}
@@ -63,8 +77,11 @@ func fail(c *gin.Context, err error) {
 		slog.ErrorContext(c.Request.Context(), "request failed", "status", status, "error", err,
 			"method", c.Request.Method, "route", c.FullPath())
 	}
-	if status == http.StatusTooManyRequests {
+	switch status {
+	case http.StatusTooManyRequests:
 		c.Header("Retry-After", "60")
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", strconv.Itoa(httpserver.RetryAfterSeconds))
 	}
 	if errors.Is(err, domain.ErrInFlight) {
 		// Tells clients (the agent's outbox) that this 409 is worth a retry.

@@ -15,6 +15,7 @@ func TestMutationsWriteOutboxEvents(t *testing.T) {
 	ag := e.CreateAgent("outbox-agent", "c1")
 	stackID := e.CreateStack(e.AdminPAK, "outbox-stack")
 	objID, _ := e.Deploy(e.AdminPAK, stackID, nsYAML)
+	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
 	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objID, "event_type": "DEPLOY", "status": "FAILURE", "message": "boom"})
 	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{

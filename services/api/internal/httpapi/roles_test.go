@@ -18,15 +18,16 @@ import (
 type who int
 
 const (
-	asAdmin      who = iota
-	asOwnAgent       // the agent in the path, or an agent associated with the stack
-	asOtherAgent     // an unrelated agent
-	asOwnGen         // the generator in the path, or the owner of the stack
-	asOtherGen       // an unrelated generator
+	asAdmin       who = iota
+	asOwnAgent        // the agent in the path, or an agent associated with the stack
+	asOtherAgent      // an unrelated agent
+	asOwnGen          // the generator in the path, or the owner of the stack
+	asOtherGen        // an unrelated generator
+	asInactiveGen     // a generator deactivated by the admin: 401 everywhere
 	numWho
 )
 
-var whoNames = [numWho]string{"admin", "own agent", "other agent", "own generator", "other generator"}
+var whoNames = [numWho]string{"admin", "own agent", "other agent", "own generator", "other generator", "deactivated generator"}
 
 // matrixFixture is the world the role matrix runs in: agent A targets stack
 // S of generator G; agent B and generator H are strangers to both.
@@ -34,7 +35,7 @@ type matrixFixture struct {
 	e               *apitest.Env
 	a, b            apitest.Agent
 	aName, aCluster string
-	g, h            apitest.Generator
+	g, h, inactive  apitest.Generator
 	stack           string
 	object          string
 	event           string
@@ -48,6 +49,9 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 	f.b = e.CreateAgent("matrix-b", "cluster-b")
 	f.g = e.CreateGenerator("matrix-g")
 	f.h = e.CreateGenerator("matrix-h")
+	f.inactive = e.CreateGenerator("matrix-inactive")
+	e.CreateStack(f.inactive.PAK, "matrix-inactive-stack")
+	e.Must(200, "PUT", "/api/v1/generators/"+f.inactive.ID, e.AdminPAK, map[string]any{"is_active": false})
 	f.stack = e.CreateStack(f.g.PAK, "matrix-stack")
 	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/labels", f.g.PAK, `"matrix"`)
 	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/annotations", f.g.PAK, map[string]string{"key": "tier", "value": "1"})
@@ -74,6 +78,8 @@ func (f *matrixFixture) pak(w who) string {
 		return f.b.PAK
 	case asOwnGen:
 		return f.g.PAK
+	case asInactiveGen:
+		return f.inactive.PAK
 	default:
 		return f.h.PAK
 	}
@@ -426,17 +432,59 @@ func TestRoleMatrixCoversEveryRoute(t *testing.T) {
 // TestRoleMatrix walks every route as: no PAK, a garbage PAK, a bare (no
 // "Bearer") garbage PAK, admin, the owning agent, another agent, the owning
 // generator and another generator.
+// dbSnapshot fingerprints every table's content except audit_logs (where
+// refused attempts are recorded by design) and the migration bookkeeping,
+// so a refused write can be shown to have changed nothing.
+func dbSnapshot(t *testing.T, e *apitest.Env) map[string]string {
+	t.Helper()
+	var tables []string
+	if err := e.Store.DB().Select(&tables, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+		  AND table_name NOT IN ('audit_logs', 'schema_migrations') ORDER BY table_name`); err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]string, len(tables))
+	for _, tb := range tables {
+		var sum string
+		q := `SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ` + pgQuote(tb) + ` x`
+		if err := e.Store.DB().Get(&sum, q); err != nil {
+			t.Fatal(err)
+		}
+		out[tb] = sum
+	}
+	return out
+}
+
+func pgQuote(ident string) string { return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"` }
+
+// unchanged reports the tables whose content differs between two snapshots.
+func changedTables(before, after map[string]string) []string {
+	var out []string
+	for k, v := range after {
+		if before[k] != v {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
 	f := newMatrixFixture(t)
 	e, outer := f.e, f.e.T
 	for _, row := range roleRows() {
 		name := row.method + " " + row.route
+		mutating := row.method != http.MethodGet
 		t.Run(strings.ReplaceAll(name, "/", "_"), func(t *testing.T) {
 			e.T = t
 			defer func() { e.T = outer }()
 			base := row.build(f, asAdmin)
 
+			var before map[string]string
+			if mutating {
+				before = dbSnapshot(t, e)
+			}
 			r := e.Do(row.method, base.path, "", base.body)
 			wantError(t, r, http.StatusUnauthorized, name+" without PAK")
 			r = e.Do(row.method, base.path, garbagePAK, base.body)
@@ -445,6 +493,11 @@ func TestRoleMatrix(t *testing.T) {
 			wantError(t, r, http.StatusUnauthorized, name+" with an unknown bare PAK")
 			r = e.Do(row.method, base.path, "", base.body, "Authorization", "Bearer")
 			wantError(t, r, http.StatusUnauthorized, name+" with an empty Bearer")
+			if mutating {
+				if ch := changedTables(before, dbSnapshot(t, e)); len(ch) > 0 {
+					t.Errorf("%s: unauthenticated attempts changed %v", name, ch)
+				}
+			}
 
 			for w := who(0); w < numWho; w++ {
 				c := base
@@ -452,13 +505,20 @@ func TestRoleMatrix(t *testing.T) {
 					c = row.build(f, w)
 				}
 				pak := c.pak
-				if pak == "" {
+				if pak == "" || w == asInactiveGen {
 					pak = f.pak(w)
+				}
+				want := row.want[w]
+				if w == asInactiveGen {
+					want = http.StatusUnauthorized
+				}
+				if mutating {
+					before = dbSnapshot(t, e)
 				}
 				r := e.Do(row.method, c.path, pak, c.body)
 				ctx := name + " as " + whoNames[w]
-				if r.Status != row.want[w] {
-					t.Errorf("%s: status %d, want %d; body %s", ctx, r.Status, row.want[w], r.Body)
+				if r.Status != want {
+					t.Errorf("%s: status %d, want %d; body %s", ctx, r.Status, want, r.Body)
 					continue
 				}
 				switch {
@@ -468,6 +528,11 @@ func TestRoleMatrix(t *testing.T) {
 					}
 				case r.Status >= 300:
 					errorMessage(t, r, ctx)
+					if mutating {
+						if ch := changedTables(before, dbSnapshot(t, e)); len(ch) > 0 {
+							t.Errorf("%s: refused with %d but changed %v", ctx, r.Status, ch)
+						}
+					}
 				default:
 					if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 						t.Errorf("%s: Content-Type %q", ctx, ct)

@@ -362,6 +362,7 @@ func TestAgentEvents(t *testing.T) {
 	a := e.CreateAgent("reporter", "c")
 	st := e.CreateStack(e.AdminPAK, "ev")
 	obj, _ := e.Deploy(e.AdminPAK, st, cmYAML("ev"))
+	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	p := v1 + "/agents/" + a.ID + "/events"
 
 	ev := e.Must(200, "POST", p, a.PAK, map[string]any{
@@ -433,6 +434,10 @@ func TestGenerators(t *testing.T) {
 	if _, present := got["description"]; !present || got["description"] != nil || got["name"] != "ci" {
 		t.Fatalf("description null: %v", got)
 	}
+	// Deactivated, the generator's PAK no longer authenticates (issue 10
+	// item 6) until the admin reactivates it.
+	wantError(t, e.Do("GET", v1+"/generators/"+id, gpak, nil), 401, "deactivated generator")
+	e.Must(200, "PUT", v1+"/generators/"+id, e.AdminPAK, map[string]any{"is_active": true})
 	got = e.Must(200, "GET", v1+"/generators/"+id, gpak, nil).Map(t)
 	if got["description"] != nil {
 		t.Fatalf("description not cleared: %v", got)

@@ -192,6 +192,12 @@ func TestRowScopingAgentEvents(t *testing.T) {
 	s2 := e.CreateStack(g2.PAK, "ev-s2")
 	o1, _ := e.Deploy(g1.PAK, s1, cmYAML("o1"))
 	o2, _ := e.Deploy(g2.PAK, s2, cmYAML("o2"))
+	// Agents report only on objects of their stacks (issue 10 item 1).
+	for _, ag := range []apitest.Agent{a, b} {
+		for _, st := range []string{s1, s2} {
+			e.Must(200, "POST", v1+"/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+		}
+	}
 
 	report := func(ag apitest.Agent, obj string) string {
 		var ev struct {

@@ -293,10 +293,28 @@ func TestWebhookTestHonoursSSRFGuard(t *testing.T) {
 	e := apitest.New(t, apitest.WithWebhookSSRFGuard())
 	url, got := receiverOf(t, 200, "ok")
 	for _, u := range []string{url, strings.Replace(url, "127.0.0.1", "localhost", 1)} {
-		id := createHook(t, e, map[string]any{"name": unique("g"), "url": u, "event_types": []string{"*"}})["id"].(string)
+		// Refused at creation (issue 10 item 7) ...
+		wantError(t, e.Do("POST", v1+"/webhooks", e.AdminPAK, map[string]any{"name": unique("g"), "url": u,
+			"event_types": []string{"*"}}), 422, "loopback URL at creation")
+		// ... and, for a URL stored before that check (or a name that
+		// resolves to loopback), at connect time.
+		id := createHook(t, e, map[string]any{"name": unique("g"), "url": "http://receiver.example/",
+			"event_types": []string{"*"}})["id"].(string)
+		if _, err := e.Store.DB().Exec(`UPDATE webhook_subscriptions SET url_encrypted = $1 WHERE id = $2`,
+			e.WebhookCipher.SealString(u), id); err != nil {
+			t.Fatal(err)
+		}
 		r := e.Do("POST", v1+"/webhooks/"+id+"/test", e.AdminPAK, nil)
 		wantErrorMsg(t, r, 400, "Request failed: destination address not allowed (loopback)", "guarded test")
 	}
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data", "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]:80/", "http://0.0.0.0/"} {
+		wantError(t, e.Do("POST", v1+"/webhooks", e.AdminPAK, map[string]any{"name": unique("m"), "url": u,
+			"event_types": []string{"*"}}), 422, u)
+	}
+	// Agent-delivered subscriptions reach in-cluster addresses from the
+	// agent, which has no such guard: not refused.
+	createHook(t, e, map[string]any{"name": unique("a"), "url": "http://127.0.0.1:8080/", "event_types": []string{"*"},
+		"target_labels": []string{"env:prod"}})
 	select {
 	case <-got:
 		t.Fatal("the guarded test reached the loopback receiver")

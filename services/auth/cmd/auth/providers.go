@@ -55,14 +55,19 @@ func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, lo
 	return migrated{}, nil
 }
 
-func provideIssuer(cfg config.Settings) (*pak.Issuer, error) {
+// provideIssuer issues PAKs and records each one's public part, which the
+// verifier checks.
+func provideIssuer(cfg config.Settings, store *postgres.Store) (*auth.RecordingIssuer, error) {
 	iss, err := pak.NewIssuer(pak.Config{
 		Prefix:           cfg.PAK.Prefix,
 		ShortTokenPrefix: cfg.PAK.ShortTokenPrefix,
 		ShortTokenLength: cfg.PAK.ShortTokenLength,
 		LongTokenLength:  cfg.PAK.LongTokenLength,
 	})
-	return iss, lifecycle.WithCode(lifecycle.ExitConfig, err)
+	if err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
+	}
+	return auth.NewRecordingIssuer(iss, store), nil
 }
 
 func provideFailureCounter(rdb *goredis.Client) *redisadapter.FailureCounter {
@@ -80,7 +85,7 @@ func provideInvalidation(rdb *goredis.Client) *redisadapter.AuthInvalidation {
 	return redisadapter.NewAuthInvalidation(rdb, nil)
 }
 
-func provideAdmin(store *postgres.Store, issuer *pak.Issuer, inval *redisadapter.AuthInvalidation,
+func provideAdmin(store *postgres.Store, issuer *auth.RecordingIssuer, inval *redisadapter.AuthInvalidation,
 	cfg config.Settings, out io.Writer, log *slog.Logger) (*auth.Admin, error) {
 	a, err := auth.NewAdmin(store, issuer, inval,
 		auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}, out, log)
@@ -96,13 +101,13 @@ func provideChanges(rdb *goredis.Client, cfg config.Settings, log *slog.Logger) 
 func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB,
-	rdb *goredis.Client, verifier *auth.Verifier, issuer *pak.Issuer) (*gin.Engine, error) {
+	rdb *goredis.Client, verifier *auth.Verifier, issuer *auth.RecordingIssuer) (*gin.Engine, error) {
 	verifications, err := httpapi.NewVerificationMetric(reg)
 	if err != nil {
 		return nil, err
 	}
 	e := httpserver.New(httpserver.Options{Service: "brokkr-auth", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{
 			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},

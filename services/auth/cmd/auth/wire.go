@@ -16,9 +16,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
@@ -45,7 +45,7 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		agents.NewService, generators.NewService,
 		wire.Bind(new(agents.Store), new(*postgres.Store)),
 		wire.Bind(new(generators.Store), new(*postgres.Store)),
-		wire.Bind(new(authn.PAKIssuer), new(*pak.Issuer)),
+		wire.Bind(new(authn.PAKIssuer), new(*auth.RecordingIssuer)),
 		wire.Bind(new(authn.Invalidator), new(*redisadapter.AuthInvalidation)),
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),

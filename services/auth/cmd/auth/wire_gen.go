@@ -35,20 +35,20 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 	store := postgres.NewStore(db)
 	failureCounter := provideFailureCounter(client)
 	verifier := provideVerifier(store, failureCounter, cfg, log)
-	issuer, err := provideIssuer(cfg)
+	recordingIssuer, err := provideIssuer(cfg, store)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	engine, err := provideEngine(cfg, log, registry, db, client, verifier, issuer)
+	engine, err := provideEngine(cfg, log, registry, db, client, verifier, recordingIssuer)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	authInvalidation := provideInvalidation(client)
-	admin, err := provideAdmin(store, issuer, authInvalidation, cfg, out, log)
+	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -74,7 +74,7 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		return nil, nil, err
 	}
 	store := postgres.NewStore(db)
-	issuer, err := provideIssuer(cfg)
+	recordingIssuer, err := provideIssuer(cfg, store)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -86,9 +86,9 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	}
 	authInvalidation := provideInvalidation(client)
 	changes := provideChanges(client, cfg, log)
-	service := agents.NewService(store, issuer, authInvalidation, changes)
-	generatorsService := generators.NewService(store, issuer, authInvalidation, changes)
-	admin, err := provideAdmin(store, issuer, authInvalidation, cfg, out, log)
+	service := agents.NewService(store, recordingIssuer, authInvalidation, changes)
+	generatorsService := generators.NewService(store, recordingIssuer, authInvalidation, changes)
+	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
 		cleanup()

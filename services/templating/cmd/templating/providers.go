@@ -34,7 +34,7 @@ func provideRouter(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 		return nil, err
 	}
 	e := httpserver.New(httpserver.Options{Service: "brokkr-templating", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	// Stateless: ready as soon as it listens.
 	httpserver.Mount(e, httpserver.Ops{Metrics: reg, Logger: log})
 	httpapi.Register(e, svc, metrics)

@@ -102,8 +102,17 @@ func answer(c *gin.Context, status int, body any, err error) {
 		c.JSON(status, body)
 		return
 	}
+	if httpserver.ClientGone(c, err) {
+		httpserver.AbortClientGone(c)
+		return
+	}
 	var de *domain.Error
-	if !errors.As(err, &de) || !errors.Is(err, domain.ErrInvalid) {
+	status = http.StatusBadRequest
+	switch {
+	case errors.As(err, &de) && errors.Is(err, domain.ErrInvalid):
+	case errors.As(err, &de) && errors.Is(err, domain.ErrUnprocessable):
+		status = http.StatusUnprocessableEntity
+	default:
 		c.JSON(http.StatusInternalServerError, templatingclient.ErrorResponse{Error: "internal error"})
 		return
 	}
@@ -111,5 +120,5 @@ func answer(c *gin.Context, status int, body any, err error) {
 	if v, ok := de.Fields["validation_errors"].([]string); ok {
 		resp.ValidationErrors = v
 	}
-	c.JSON(http.StatusBadRequest, resp)
+	c.JSON(status, resp)
 }

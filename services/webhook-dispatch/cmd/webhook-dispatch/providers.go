@@ -112,7 +112,7 @@ func provideService(cfg config.Settings, live *config.Store, store *postgres.Sto
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *service.Service) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-webhook-dispatch", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{
 			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},

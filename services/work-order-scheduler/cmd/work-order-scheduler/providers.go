@@ -95,7 +95,7 @@ func provideScheduler(orders *workorders.Service, schedules *workorders.Schedule
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *tasks.Scheduler) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-work-order-scheduler", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Registry: reg})
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{
 			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
