@@ -12,6 +12,7 @@ PACKAGES  := github.com/brokkr-go/brokkr/...
 DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
 TESTENV_BUILD := tools/testenv/build.sh
+DEPLOYTOOLS := tools/deploytools/build.sh
 TEST_TIMEOUT ?= 25m
 
 .PHONY: help
@@ -38,6 +39,7 @@ build: ## build every service binary into .brokkr/bin
 test: ## run the whole test suite (starts what it needs)
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(TESTENV_BUILD) >&2; \
+	$(DEPLOYTOOLS) helm >&2; \
 	$(MAKE) --no-print-directory check-generated; \
 	$(MAKE) --no-print-directory lint; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES)
@@ -87,6 +89,24 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy
 .PHONY: tidy
 tidy: ## go mod tidy in every module
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy); done
+
+.PHONY: images
+images: ## build the six service images as docker-archive tarballs in .brokkr/images (no Docker needed; build/images.yaml)
+	$(GO) run ./tools/cmd/imagebuild build -out $(CURDIR)/.brokkr/images
+
+.PHONY: dockerfile
+dockerfile: ## regenerate build/Dockerfile from build/images.yaml
+	$(GO) run ./tools/cmd/imagebuild dockerfile > build/Dockerfile
+
+.PHONY: deploy-tools
+deploy-tools: ## build (cached) helm and skaffold into ~/.cache/brokkr
+	@$(DEPLOYTOOLS) helm >&2
+	@$(DEPLOYTOOLS) skaffold >&2 || echo "skaffold could not be built; tools/deploytools/README.md" >&2
+
+.PHONY: test-charts
+test-charts: ## helm lint/template/dry-run/install/upgrade/uninstall of both charts on the local kube-apiserver, and the images
+	@$(TESTENV_BUILD) >&2; $(DEPLOYTOOLS) helm >&2
+	$(GO) test -count=1 -timeout 20m ./tools/images/ ./tools/charts/
 
 .PHONY: testenv-up
 testenv-up: ## build (cached) and start a local kube-apiserver + etcd; prints KUBECONFIG
