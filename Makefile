@@ -20,8 +20,7 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: up
-up: build ## start PostgreSQL/Redis if absent, migrate, run every service, a local kube-apiserver and one agent; print URL and admin PAK
-	@$(TESTENV_BUILD) >&2
+up: build ## start PostgreSQL/Redis if absent, migrate, run every service and print URL and admin PAK; then a local kube-apiserver and one agent (built in the background on first run)
 	@$(STACK) up
 
 .PHONY: down
