@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -200,7 +201,50 @@ func TestImagesBuildAndRunAsNonRoot(t *testing.T) {
 			if !strings.Contains(string(outb), "usage") {
 				t.Errorf("--help printed %q", outb)
 			}
+			runcHelp(t, rootfs, b.Image, cf.Config.User)
 		})
+	}
+}
+
+// runcHelp runs the entrypoint as a real OCI container (runc: namespaces,
+// read-only root, the image's user) when runc is installed (Debian's runc
+// works in the dev VM; the chroot run above does not need it).
+func runcHelp(t *testing.T, rootfs string, im Image, user string) {
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Logf("runc not installed: ran from the unpacked filesystem only (apt-get install runc for the container run)")
+		return
+	}
+	bundle := t.TempDir()
+	if out, err := exec.Command(runc, "spec", "--bundle", bundle).CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(filepath.Join(bundle, "config.json"))
+	var spec map[string]any
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	var uid, gid int
+	fmt.Sscanf(user, "%d:%d", &uid, &gid)
+	proc := spec["process"].(map[string]any)
+	proc["args"] = []string{im.Entrypoint(), "--help"}
+	proc["terminal"] = false
+	proc["cwd"] = "/home/nonroot"
+	proc["user"] = map[string]any{"uid": uid, "gid": gid}
+	spec["root"] = map[string]any{"path": rootfs, "readonly": true}
+	raw, _ = json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("brokkr-imagetest-%s-%d", im.Name, os.Getpid())
+	cmd := exec.Command(runc, "run", "--bundle", bundle, id)
+	out, err := cmd.CombinedOutput()
+	_ = exec.Command(runc, "delete", "--force", id).Run()
+	if err != nil {
+		t.Fatalf("runc run %s --help: %v\n%s", im.Name, err, out)
+	}
+	if !strings.Contains(string(out), "usage") {
+		t.Errorf("runc: --help printed %q", out)
 	}
 }
 
