@@ -498,4 +498,3 @@ func TestServerSideDryRun(t *testing.T) {
 func helmEnv(env *testenv.Env) []string {
 	return []string{"KUBECONFIG=" + env.Kubeconfig, "HELM_CACHE_HOME=" + os.TempDir() + "/brokkr-helm-cache", "HELM_CONFIG_HOME=" + os.TempDir() + "/brokkr-helm-config", "HELM_DATA_HOME=" + os.TempDir() + "/brokkr-helm-data"}
 }
-
