@@ -105,7 +105,7 @@ deploy-tools: ## build (cached) helm and skaffold into ~/.cache/brokkr
 .PHONY: test-charts
 test-charts: ## helm lint/template/dry-run/install/upgrade/uninstall of both charts on the local kube-apiserver, and the images
 	@$(TESTENV_BUILD) >&2; $(DEPLOYTOOLS) helm >&2
-	$(GO) test -count=1 -timeout 20m ./tools/images/ ./tools/charts/
+	$(GO) test -count=1 -timeout 30m ./tools/images/ ./tools/charts/
 
 .PHONY: testenv-up
 testenv-up: ## build (cached) and start a local kube-apiserver + etcd; prints KUBECONFIG

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,7 +76,7 @@ func TestDockerfileMatchesDescription(t *testing.T) {
 		t.Errorf("builder %q is not pinned to go %s", stages["build"]["FROM"], s.GoVersion)
 	}
 	gowork, _ := os.ReadFile(filepath.Join(root, "go.work"))
-	if !strings.Contains(string(gowork), "\ngo "+s.GoVersion+"\n") {
+	if !regexp.MustCompile(`(?m)^go ` + regexp.QuoteMeta(s.GoVersion) + `$`).Match(gowork) {
 		t.Errorf("go_version %s differs from go.work", s.GoVersion)
 	}
 }
@@ -138,7 +139,7 @@ func TestImagesBuildAndRunAsNonRoot(t *testing.T) {
 	s, root := loadSpec(t)
 	uid, gid, _ := s.UIDGID()
 	out := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	built, err := s.Build(ctx, BuildOptions{Root: root, OutDir: out, Version: "1.2.3-test", Revision: "0123abc"})
 	if err != nil {

@@ -135,5 +135,5 @@ app.kubernetes.io/component: {{ $c }}
 {{- define "brokkr.replicas" -}}
 {{- $root := index . 0 -}}{{- $c := index . 1 -}}
 {{- $v := index $root.Values $c.key -}}
-{{- if ne $v.replicas nil }}{{ $v.replicas }}{{ else if eq $c.name "api" }}{{ $root.Values.replicaCount }}{{ else }}1{{ end -}}
+{{- if not (kindIs "invalid" $v.replicas) }}{{ $v.replicas }}{{ else if eq $c.name "api" }}{{ $root.Values.replicaCount }}{{ else }}1{{ end -}}
 {{- end -}}
