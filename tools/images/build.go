@@ -26,13 +26,16 @@ type BuildOptions struct {
 	OutDir   string // <service>.tar files land here
 	Version  string // org.opencontainers.image.version and the tag
 	Revision string // org.opencontainers.image.revision
-	Registry string // image name prefix, e.g. ghcr.io/brokkr-go (default "brokkr")
+	Registry string // where the images are named to live (default DefaultRegistry): <registry>/brokkr-<service>:<version>
 	// CACerts is the CA bundle copied to /etc/ssl/certs/ca-certificates.crt
 	// (default: Debian's ca-certificates file).
 	CACerts string
 	Only    []string // image names; empty = all
 	Log     io.Writer
 }
+
+// DefaultRegistry is the registry the charts' image.registry defaults to.
+const DefaultRegistry = "ghcr.io/brokkr-go"
 
 // DefaultCACerts is the bundle Debian's ca-certificates package maintains.
 const DefaultCACerts = "/etc/ssl/certs/ca-certificates.crt"
@@ -49,7 +52,7 @@ type Built struct {
 // `crane push`, `ctr images import` all read it) at OutDir/<name>.tar.
 func (s Spec) Build(ctx context.Context, o BuildOptions) ([]Built, error) {
 	if o.Registry == "" {
-		o.Registry = "brokkr"
+		o.Registry = DefaultRegistry
 	}
 	if o.Version == "" {
 		o.Version = "dev"
@@ -88,7 +91,7 @@ func (s Spec) Build(ctx context.Context, o BuildOptions) ([]Built, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", im.Name, err)
 		}
-		ref, err := name.NewTag(fmt.Sprintf("%s/%s:%s", o.Registry, im.Name, o.Version))
+		ref, err := name.NewTag(fmt.Sprintf("%s/brokkr-%s:%s", o.Registry, im.Name, o.Version))
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", im.Name, err)
 		}

@@ -55,7 +55,7 @@ func run(args []string) int {
 	out := fs.String("out", filepath.Join(root, ".brokkr", "images"), "output directory")
 	version := fs.String("version", gitOr(root, "dev", "describe", "--tags", "--always", "--dirty"), "image version (tag and label)")
 	revision := fs.String("revision", gitOr(root, "unknown", "rev-parse", "HEAD"), "source revision label")
-	registry := fs.String("registry", "brokkr", "image name prefix")
+	registry := fs.String("registry", images.DefaultRegistry, "registry part of the image names (<registry>/brokkr-<service>:<version>)")
 	ca := fs.String("ca-certs", images.DefaultCACerts, "CA bundle to ship")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 64
