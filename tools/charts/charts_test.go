@@ -498,3 +498,28 @@ func TestServerSideDryRun(t *testing.T) {
 func helmEnv(env *testenv.Env) []string {
 	return []string{"KUBECONFIG=" + env.Kubeconfig, "HELM_CACHE_HOME=" + os.TempDir() + "/brokkr-helm-cache", "HELM_CONFIG_HOME=" + os.TempDir() + "/brokkr-helm-config", "HELM_DATA_HOME=" + os.TempDir() + "/brokkr-helm-data"}
 }
+
+// `helm package` (the release path) stores the content of the agent chart's
+// files/rbac.yaml symlink, so a packaged chart grants what the file says.
+func TestPackagedAgentChartCarriesRBACYAML(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Run(nil, helm(t), "package", agentDir, "--destination", dir); err != nil {
+		t.Fatal(err)
+	}
+	pkgs, _ := filepath.Glob(filepath.Join(dir, "brokkr-agent-*.tgz"))
+	if len(pkgs) != 1 {
+		t.Fatalf("packages: %v", pkgs)
+	}
+	out, err := Run(nil, helm(t), "template", "brokkr-agent", pkgs[0], "--namespace", "brokkr",
+		"--set", "broker.pak=x", "--set", "broker.agentName=a", "--set", "broker.clusterName=c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := Decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := roleRules(t, objs, "ClusterRole"), rbacYAMLRules(t); !reflect.DeepEqual(got, want) {
+		t.Fatalf("packaged chart's rules differ from services/agent/rbac.yaml")
+	}
+}
