@@ -13,6 +13,7 @@ DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
 TESTENV_BUILD := tools/testenv/build.sh
 CHROMIUM  := tools/devenv/chromium.sh
+DEPLOYTOOLS := tools/deploytools/build.sh
 TEST_TIMEOUT ?= 25m
 
 .PHONY: help
@@ -20,8 +21,7 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: up
-up: build ## start PostgreSQL/Redis if absent, migrate, run every service, a local kube-apiserver and one agent; print URL and admin PAK
-	@$(TESTENV_BUILD) >&2
+up: build ## start PostgreSQL/Redis if absent, migrate, run every service and print URL and admin PAK; then a local kube-apiserver and one agent (built in the background on first run)
 	@$(STACK) up
 
 .PHONY: down
@@ -40,6 +40,7 @@ test: ## run the whole test suite (starts what it needs)
 	@set -a; eval "$$($(DEVENV) up)"; set +a; \
 	$(TESTENV_BUILD) >&2; \
 	$(CHROMIUM) >/dev/null; \
+	$(DEPLOYTOOLS) helm >&2; \
 	$(MAKE) --no-print-directory check-generated; \
 	$(MAKE) --no-print-directory lint; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES); \
@@ -122,6 +123,23 @@ test-console: ## the fleet console's browser test (headless Chromium); screensho
 	$(TESTENV_BUILD) >&2; \
 	$(CHROMIUM) >/dev/null; \
 	$(GO) test -count=1 -v -run TestConsoleInTheBrowser ./tools/consoletest/
+.PHONY: images
+images: ## build the six service images as docker-archive tarballs in .brokkr/images (no Docker needed; build/images.yaml)
+	$(GO) run ./tools/cmd/imagebuild build -out $(CURDIR)/.brokkr/images
+
+.PHONY: dockerfile
+dockerfile: ## regenerate build/Dockerfile from build/images.yaml
+	$(GO) run ./tools/cmd/imagebuild dockerfile > build/Dockerfile
+
+.PHONY: deploy-tools
+deploy-tools: ## build (cached) helm and skaffold into ~/.cache/brokkr
+	@$(DEPLOYTOOLS) helm >&2
+	@$(DEPLOYTOOLS) skaffold >&2 || echo "skaffold could not be built; tools/deploytools/README.md" >&2
+
+.PHONY: test-charts
+test-charts: ## helm lint/template/dry-run/install/upgrade/uninstall of both charts on the local kube-apiserver, and the images
+	@$(TESTENV_BUILD) >&2; $(DEPLOYTOOLS) helm >&2
+	$(GO) test -count=1 -timeout 30m ./tools/images/ ./tools/charts/
 
 .PHONY: testenv-up
 testenv-up: ## build (cached) and start a local kube-apiserver + etcd; prints KUBECONFIG

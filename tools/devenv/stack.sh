@@ -137,48 +137,97 @@ up() {
 	start webhook-dispatch serve
 	wait_http "http://127.0.0.1:$webhook_port/readyz" webhook-dispatch
 
-	local kubeconfig="" kubectl="" agent_id=""
-	local k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
-	if [[ -x "$k8s_bin/kube-apiserver" && -x "$k8s_bin/etcd" ]]; then
-		if out=$(cd "$root" && go run ./tools/cmd/testenv up --dir "$state/testenv" 2>>"$logs/testenv.log"); then
-			kubeconfig=$(sed -n 's/^KUBECONFIG=//p' <<<"$out")
-			kubectl=$(sed -n 's/^KUBECTL=//p' <<<"$out")
-			if [[ -x "$bin/agent" ]]; then
-				agent_id=$(start_agent "$kubeconfig") || agent_id=""
-			else
-				say "agent binary missing: run 'make build'"
-			fi
-		else
-			say "testenv did not start; see $logs/testenv.log"
-		fi
-	else
-		say "kube-apiserver not built: run tools/testenv/build.sh (make up does) to add it and the agent"
-	fi
-
 	local pak
 	pak=$(cat "$state/admin.pak")
 	{
 		echo "BROKKR_URL=http://127.0.0.1:$api_port"
 		echo "BROKKR_CONSOLE_URL=http://127.0.0.1:$api_port/ui/"
 		echo "BROKKR_ADMIN_PAK=$pak"
-		[[ -n "$kubeconfig" ]] && echo "KUBECONFIG=$kubeconfig"
-		[[ -n "$kubectl" ]] && echo "KUBECTL=$kubectl"
-		[[ -n "$agent_id" ]] && echo "BROKKR_AGENT_ID=$agent_id"
-		true
 	} >"$state/dev.env"
 	chmod 600 "$state/dev.env"
 	echo "Brokkr is up."
 	echo "  broker URL: http://127.0.0.1:$api_port"
 	echo "  console:    http://127.0.0.1:$api_port/ui/ (sign in with the admin PAK)"
 	echo "  admin PAK:  $pak"
-	[[ -n "$kubeconfig" ]] && echo "  KUBECONFIG: $kubeconfig"
-	[[ -n "$agent_id" ]] && echo "  agent:      $agent_name in cluster $agent_cluster ($agent_id), health on http://127.0.0.1:$agent_port/health"
 	echo "  webhooks:   webhook-dispatch on http://127.0.0.1:$webhook_port (receivers on 127.0.0.1 allowed)"
 	echo "  env file:   .brokkr/dev.env (set -a; . .brokkr/dev.env; set +a)"
 	echo "  logs:       .brokkr/logs/"
+
+	# The local cluster and agent follow: at once when the kube-apiserver is
+	# built, otherwise a background job builds it first (about 11 minutes
+	# cold on two cores) so the broker is usable meanwhile.
+	if testenv_built; then
+		cluster || true
+	elif alive cluster; then
+		say "local cluster: still building in the background (pid $(cat "$pids/cluster")); progress: tools/devenv/stack.sh status"
+	else
+		# setsid: the job leads its own process group, so `make down` stops
+		# the build with it.
+		setsid nohup "$0" cluster >>"$logs/cluster.log" 2>&1 </dev/null &
+		echo $! >"$pids/cluster"
+		echo "  cluster:    kube-apiserver not built yet; building it in the background (~11 min cold),"
+		echo "              then the local cluster and agent start by themselves and .brokkr/dev.env gets KUBECONFIG."
+		echo "              progress: tools/devenv/stack.sh status (or tail -f .brokkr/logs/cluster.log)"
+	fi
+}
+
+k8s_bin=${BROKKR_TESTENV_BIN:-$HOME/.cache/brokkr/testenv/v1.37.2/bin}
+testenv_built() { [[ -x "$k8s_bin/kube-apiserver" && -x "$k8s_bin/etcd" && -f "$k8s_bin/.stamp" ]]; }
+
+# cluster builds the testenv binaries if needed (cached, flock), starts the
+# local kube-apiserver and the agent, and adds them to dev.env.
+cluster() {
+	mkdir -p "$logs" "$pids"
+	if ! testenv_built; then
+		say "[cluster $(date +%H:%M:%S)] building kube-apiserver, etcd and kwok (tools/testenv/build.sh)"
+		"$root/tools/testenv/build.sh" 2>&1 | tee -a "$logs/testenv-build.log" >&2 || { say "[cluster] build failed; see $logs/testenv-build.log"; return 1; }
+	fi
+	local out kubeconfig kubectl agent_id=""
+	if ! out=$(cd "$root" && go run ./tools/cmd/testenv up --dir "$state/testenv" 2>>"$logs/testenv.log"); then
+		say "[cluster] testenv did not start; see $logs/testenv.log"
+		return 1
+	fi
+	kubeconfig=$(sed -n 's/^KUBECONFIG=//p' <<<"$out")
+	kubectl=$(sed -n 's/^KUBECTL=//p' <<<"$out")
+	if [[ -x "$bin/agent" ]]; then
+		agent_id=$(start_agent "$kubeconfig") || agent_id=""
+	else
+		say "agent binary missing: run 'make build'"
+	fi
+	sed -i '/^KUBECONFIG=/d; /^KUBECTL=/d; /^BROKKR_AGENT_ID=/d' "$state/dev.env"
+	{
+		echo "KUBECONFIG=$kubeconfig"
+		echo "KUBECTL=$kubectl"
+		[[ -n "$agent_id" ]] && echo "BROKKR_AGENT_ID=$agent_id"
+		true
+	} >>"$state/dev.env"
+	echo "Local cluster is up."
+	echo "  KUBECONFIG: $kubeconfig"
+	[[ -n "$agent_id" ]] && echo "  agent:      $agent_name in cluster $agent_cluster ($agent_id), health on http://127.0.0.1:$agent_port/health"
+	echo "  env file:   .brokkr/dev.env now has KUBECONFIG, KUBECTL and BROKKR_AGENT_ID"
+}
+
+status() {
+	local name
+	for name in templating auth api work-order-scheduler webhook-dispatch agent; do
+		if alive "$name"; then echo "$name: running (pid $(cat "$pids/$name"))"; else echo "$name: stopped"; fi
+	done
+	if alive cluster; then
+		echo "cluster: building/starting in the background (pid $(cat "$pids/cluster")); last lines:"
+		tail -n 3 "$logs/cluster.log" 2>/dev/null | sed 's/^/  /'
+	elif [[ -d "$state/testenv" ]]; then
+		echo "cluster: started (.brokkr/testenv)"
+	else
+		echo "cluster: not started"
+	fi
 }
 
 down() {
+	if alive cluster; then
+		kill -TERM -- "-$(cat "$pids/cluster")" 2>/dev/null || true
+		say "stopped the background cluster build"
+	fi
+	rm -f "$pids/cluster"
 	for name in agent webhook-dispatch work-order-scheduler api auth templating; do
 		if alive "$name"; then
 			kill -TERM "$(cat "$pids/$name")" 2>/dev/null || true
@@ -197,5 +246,7 @@ down() {
 case "${1:-}" in
 up) up ;;
 down) down ;;
-*) echo "usage: $0 up|down" >&2; exit 2 ;;
+cluster) cluster ;;
+status) status ;;
+*) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

@@ -1,0 +1,64 @@
+// Package charts holds the tests of the Helm charts under deployments/helm
+// and of skaffold.yaml: lint, render, server-side dry-run, install, upgrade
+// and uninstall against the local kube-apiserver (tools/testenv), with the
+// helm and skaffold binaries built by tools/deploytools/build.sh.
+package charts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// Tool returns the cached binary of tool (helm or skaffold), or an error
+// that says how to build it.
+func Tool(root, tool string) (string, error) {
+	out, err := exec.Command(filepath.Join(root, "tools/deploytools/build.sh"), "--print-path", tool).Output()
+	if err != nil {
+		return "", fmt.Errorf("deploytools: %w", err)
+	}
+	p := strings.TrimSpace(string(out))
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s is not built (%s missing): run tools/deploytools/build.sh %s (make test does)", tool, p, tool)
+	}
+	return p, nil
+}
+
+// Run runs a binary and returns its stdout; the error carries stderr.
+func Run(env []string, bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// Decode splits a multi-document YAML stream into objects (empty documents dropped).
+func Decode(manifest string) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if len(m) == 0 {
+			continue
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+}

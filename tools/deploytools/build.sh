@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the deployment tools that the chart and image tests use, from the Go
+# module proxy, and caches them OUTSIDE the repository:
+#
+#   helm     ${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}/helm/<version>/bin/helm
+#   skaffold ${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}/skaffold/<version>/bin/skaffold
+#
+# Idempotent: exits at once when the binary and its stamp exist. One build per
+# tool at a time (flock), so concurrent `make test` runs wait instead of racing.
+#
+# Usage: tools/deploytools/build.sh helm|skaffold [--force]
+#        tools/deploytools/build.sh --print-path helm|skaffold
+set -euo pipefail
+
+HELM_VERSION="${HELM_VERSION:-v4.3.2}"
+SKAFFOLD_VERSION="${SKAFFOLD_VERSION:-v2.16.1}"
+CACHE_ROOT="${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}"
+
+log() { printf '[deploytools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+PRINT=0
+if [[ "${1:-}" == "--print-path" ]]; then PRINT=1; shift; fi
+TOOL="${1:?usage: build.sh helm|skaffold [--force]}"
+FORCE=0
+[[ "${2:-}" == "--force" ]] && FORCE=1
+
+case "$TOOL" in
+helm)
+	VERSION="$HELM_VERSION"
+	MODULE="helm.sh/helm/v4"
+	PKG="helm.sh/helm/v4/cmd/helm"
+	# helm prints this in `helm version`; without it it says v4.x-dev.
+	LDFLAGS="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+	;;
+skaffold)
+	VERSION="$SKAFFOLD_VERSION"
+	MODULE="github.com/GoogleContainerTools/skaffold/v2"
+	PKG="github.com/GoogleContainerTools/skaffold/v2/cmd/skaffold"
+	LDFLAGS="-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
+	;;
+*)
+	log "unknown tool $TOOL (helm|skaffold)"
+	exit 2
+	;;
+esac
+
+DEST="$CACHE_ROOT/$TOOL/$VERSION"
+BINARY="$DEST/bin/$TOOL"
+STAMP="$DEST/bin/.stamp"
+STAMP_WANT="$MODULE@$VERSION layout=1"
+
+if [[ $PRINT == 1 ]]; then
+	echo "$BINARY"
+	exit 0
+fi
+
+up_to_date() { [[ -x "$BINARY" && -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_WANT" ]]; }
+
+if [[ $FORCE == 0 ]] && up_to_date; then
+	log "up to date: $BINARY"
+	exit 0
+fi
+
+command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
+mkdir -p "$DEST/bin" "$DEST/src"
+exec 9>"$DEST/.build.lock"
+if ! flock -n 9; then
+	log "another build holds $DEST/.build.lock; waiting"
+	flock 9
+	if [[ $FORCE == 0 ]] && up_to_date; then
+		log "up to date after waiting: $BINARY"
+		exit 0
+	fi
+fi
+
+START=$(date +%s)
+rm -f "$STAMP"
+(
+	export GOWORK=off GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOTOOLCHAIN=local GO111MODULE=on
+	GOVER="$(go env GOVERSION)"
+	GOVER="${GOVER#go}"
+	cd "$DEST/src"
+	log "downloading $MODULE@$VERSION go.mod"
+	GOMOD="$(go mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+	[[ -f "$GOMOD" ]] || { log "cannot find go.mod of $MODULE@$VERSION"; exit 1; }
+	# `go install pkg@version` refuses modules with replace directives (skaffold
+	# pins docker, viper, ...). Build through a throwaway module that repeats
+	# every versioned replace of the upstream go.mod instead.
+	{
+		echo "module brokkr.local/deploytools-$TOOL"
+		echo
+		echo "go $GOVER"
+		echo
+		echo "require $MODULE $VERSION"
+		echo
+		sed -n 's#^replace[[:space:]]\+\([^[:space:]]\+\)[[:space:]]*=>[[:space:]]*\([^.][^[:space:]]*[[:space:]]\+v[^[:space:]]*\)$#replace \1 => \2#p' "$GOMOD"
+		# replace ( ... ) blocks
+		awk '/^replace \($/{b=1;next} b&&/^\)/{b=0} b&&/=>/&&$0!~/=>[[:space:]]*\./{sub(/^[[:space:]]+/,"");print "replace " $0}' "$GOMOD"
+	} >go.mod.new
+	if ! cmp -s go.mod.new go.mod 2>/dev/null; then
+		mv go.mod.new go.mod
+		rm -f go.sum
+	else
+		rm -f go.mod.new
+	fi
+	cat >tools.go <<-TOOLS
+	//go:build tools
+
+	package tools
+
+	import _ "$PKG"
+	TOOLS
+	log "resolving $MODULE@$VERSION dependencies"
+	go mod tidy -e >/dev/null 2>&1 || go mod download
+	log "building $TOOL $VERSION"
+	go build -trimpath -ldflags "$LDFLAGS" -o "$BINARY" "$PKG"
+)
+"$BINARY" version >/dev/null 2>&1 || { log "$BINARY does not run"; exit 1; }
+echo "$STAMP_WANT" >"$STAMP"
+log "built $TOOL $VERSION in $(($(date +%s) - START)) s: $BINARY"
