@@ -54,6 +54,9 @@ type ledger struct {
 	completes map[string]int       // work order → acknowledged completions
 	status    map[string]map[string]int
 	lastLoad  int // seq of the last object acknowledged in the real agent's load stack
+	// server errors other than 503 (a dependency being down should be
+	// 503 with Retry-After): when they were answered.
+	errors5xx []time.Time
 }
 
 func (l *ledger) count(op, outcome string) {
@@ -63,6 +66,9 @@ func (l *ledger) count(op, outcome string) {
 		l.status[op] = map[string]int{}
 	}
 	l.status[op][outcome]++
+	if strings.HasPrefix(outcome, "5") && outcome != "503" {
+		l.errors5xx = append(l.errors5xx, time.Now())
+	}
 }
 
 // outcome names a response for the tallies: the status code, or
@@ -450,10 +456,9 @@ func (ld *load) firstAttempt(id string) bool {
 	return len(ld.l.claims[id]) <= 1
 }
 
-// rates summarises what was acknowledged per second over the run.
+// rates summarises what was acknowledged per second over the run. The
+// caller holds ld.l.mu.
 func (ld *load) rates() (secs float64, lines []string) {
-	ld.l.mu.Lock()
-	defer ld.l.mu.Unlock()
 	secs = ld.stopped.Sub(ld.started).Seconds()
 	ops := make([]string, 0, len(ld.l.status))
 	for op := range ld.l.status {
