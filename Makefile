@@ -46,6 +46,13 @@ test: ## run the whole test suite (starts what it needs)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PACKAGES); \
 	$(MAKE) --no-print-directory fuzz-short
 
+.PHONY: chaos
+chaos: ## full chaos suite (~15 min): SIGKILL every service, restart Redis empty and PostgreSQL, 3 rounds under load; see docs/reliability.md
+	@$(TESTENV_BUILD) >&2
+	@mkdir -p .brokkr
+	BROKKR_CHAOS=full BROKKR_CHAOS_REPORT=$(CURDIR)/.brokkr/chaos-report.md \
+		$(GO) test -count=1 -timeout 40m -run '^TestChaos$$' -v ./tools/chaos/
+
 .PHONY: test-short
 test-short: ## unit tests only (no PostgreSQL/Redis/kube-apiserver)
 	$(GO) test -short -count=1 $(PACKAGES)
