@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -35,7 +36,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		}
 		rd = bytes.NewReader(b)
 	}
-	u := c.Server + path
+	u := strings.TrimSuffix(c.Server, "/") + path
 	var req *http.Request
 	var err error
 	if rd != nil {

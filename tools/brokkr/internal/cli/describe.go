@@ -82,11 +82,11 @@ func (a *App) describeAgent(ctx context.Context, ref string, out outputFlag) err
 		return err
 	}
 	type stackState struct {
-		Stack  api.Stack                `json:"stack"`
-		Latest *api.DeploymentObject    `json:"latest_deployment_object"`
-		Event  *api.AgentEvent          `json:"last_event"`
-		Health *api.HealthRecord        `json:"health"`
-		Via    string                   `json:"associated_by"`
+		Stack  api.Stack             `json:"stack"`
+		Latest *api.DeploymentObject `json:"latest_deployment_object"`
+		Event  *api.AgentEvent       `json:"last_event"`
+		Health *api.HealthRecord     `json:"health"`
+		Via    string                `json:"associated_by"`
 	}
 	explicit := map[uuid.UUID]bool{}
 	for _, t := range targets {
