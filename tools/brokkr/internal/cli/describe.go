@@ -132,7 +132,7 @@ func (a *App) describeAgent(ctx context.Context, ref string, out outputFlag) err
 		annStr = append(annStr, an.Key+"="+an.Value)
 	}
 	if err := a.fields("Name", ag.Name, "ID", ag.Id.String(), "Cluster", ag.ClusterName, "Status", ag.Status,
-		"Heartbeat", agePtr(now, ag.LastHeartbeat)+" ago", "Labels", joinOrNone(labels), "Annotations", joinOrNone(annStr),
+		"Heartbeat", ago(now, ag.LastHeartbeat), "Labels", joinOrNone(labels), "Annotations", joinOrNone(annStr),
 		"Created", ag.CreatedAt.UTC().Format(time.RFC3339)); err != nil {
 		return err
 	}

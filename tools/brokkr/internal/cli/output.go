@@ -100,6 +100,14 @@ func agePtr(now time.Time, t *time.Time) string {
 	return age(now, *t)
 }
 
+// ago is "12s ago", or "<never>".
+func ago(now time.Time, t *time.Time) string {
+	if t == nil {
+		return "<never>"
+	}
+	return age(now, *t) + " ago"
+}
+
 func str(p *string) string {
 	if p == nil || *p == "" {
 		return "<none>"

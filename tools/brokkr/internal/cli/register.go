@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -11,6 +12,14 @@ import (
 
 // register, deregister and registrations call the original's registration
 // routes; docs/cli.md says which brokers serve them.
+
+// registrationHint explains a 404 that may mean "route not served".
+func registrationHint(err error) error {
+	if api.IsStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("%w; hint: a broker without generator registration (this Go broker, for now) answers 404 to every registration call", err)
+	}
+	return err
+}
 
 func uuidFlags(agent, generator string) (uuid.UUID, uuid.UUID, error) {
 	a, err := uuid.Parse(agent)
@@ -42,7 +51,7 @@ func (a *App) registerCommand() *cobra.Command {
 			}
 			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(cmd.Context(), gen, ag))
 			if err != nil {
-				return err
+				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.ID)
 			return nil
@@ -75,7 +84,7 @@ their resources on its next reconcile.`,
 				return err
 			}
 			if _, err := api.Read(c.DeregisterAgent(cmd.Context(), gen, ag)); err != nil {
-				return err
+				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "deregistered agent %s from generator %s\n", ag, gen)
 			return nil
@@ -125,7 +134,7 @@ func (a *App) registrationsCommand() *cobra.Command {
 				regs, raw, err = api.Decode[[]api.Registration](c.ListGeneratorRegisteredAgents(cmd.Context(), id))
 			}
 			if err != nil {
-				return err
+				return registrationHint(err)
 			}
 			if out.structured() {
 				return printRaw(a.Out, out, raw)
