@@ -15,7 +15,7 @@ require (
 	github.com/brokkr-go/brokkr/tools v0.0.0-00010101000000-000000000000
 	github.com/google/uuid v1.6.0
 	github.com/oapi-codegen/runtime v1.9.0
-	github.com/pelletier/go-toml/v2 v2.4.3
+	github.com/pelletier/go-toml/v2 v2.2.4
 	github.com/spf13/cobra v1.10.2
 	sigs.k8s.io/yaml v1.6.0
 )
