@@ -244,6 +244,7 @@ func (w *world) createAgent(name, cluster string) {
 		"BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS=5",
 		"BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS=5",
 		"BROKKR__AGENT__DRIFT_CHECK_INTERVAL=0",
+		"BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL=1",
 		"BROKKR__LOG__FORMAT=json",
 	}, filepath.Join(dir, name+".log"), "start")
 }

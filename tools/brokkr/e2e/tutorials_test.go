@@ -149,6 +149,12 @@ func TestQuickStartWithCLI(t *testing.T) {
 		t.Fatalf("events --stack:\n%s", ev)
 	}
 
+	// diagnose: the agent collects pod statuses, events and log tails.
+	r = w.brokkr(nil, "diagnose", "quick-start-app", "--agent", "quick-start-agent", "--timeout", "90s")
+	if r.code != 0 || !strings.Contains(r.out, "Pod statuses:") || !strings.Contains(r.out, "quick-start-app") {
+		t.Fatalf("diagnose: exit %d\nstdout: %s\nstderr: %s", r.code, r.out, r.err)
+	}
+
 	// An object the cluster cannot apply: --wait exits 2 naming the agent.
 	bad := t.TempDir()
 	writeFile(t, filepath.Join(bad, "widget.yaml"), "apiVersion: example.brokkr.io/v1\nkind: Widget\nmetadata:\n  name: nope\n  namespace: quick-start\n")
