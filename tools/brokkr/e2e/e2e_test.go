@@ -42,7 +42,8 @@ func binaries(t testing.TB) string {
 		}
 		cmd := exec.Command("go", "build", "-o", build.dir+"/",
 			"github.com/brokkr-go/brokkr/services/api/cmd/api", "github.com/brokkr-go/brokkr/services/auth/cmd/auth",
-			"github.com/brokkr-go/brokkr/services/agent/cmd/agent", "github.com/brokkr-go/brokkr/tools/brokkr")
+			"github.com/brokkr-go/brokkr/services/agent/cmd/agent", "github.com/brokkr-go/brokkr/services/templating/cmd/templating",
+			"github.com/brokkr-go/brokkr/tools/brokkr")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			build.err = fmt.Errorf("building binaries: %v\n%s", err, out)
 		}
@@ -126,7 +127,7 @@ func waitReady(t testing.TB, url string) {
 	}
 }
 
-// world is one broker (auth + api on a fresh database), the shared local
+// world is one broker (templating, auth, api on a fresh database), the shared local
 // kube-apiserver and a HOME for the CLI's config file.
 type world struct {
 	t          *testing.T
@@ -151,7 +152,7 @@ func newWorld(t *testing.T) *world {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
 	dir := t.TempDir()
-	authAddr, apiAddr := freePort(t), freePort(t)
+	authAddr, apiAddr, tplAddr := freePort(t), freePort(t), freePort(t)
 	senv := []string{
 		"BROKKR__DATABASE__URL=" + dbURL,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS=5",
@@ -161,8 +162,12 @@ func newWorld(t *testing.T) *world {
 		"BROKKR__AUTH__URL=http://" + authAddr,
 		"BROKKR__HTTP__ADDR=" + apiAddr,
 		"BROKKR__BROKER__ADMIN_PAK_FILE=" + filepath.Join(dir, "admin.pak"),
+		"BROKKR__TEMPLATING__ADDR=" + tplAddr,
+		"BROKKR__TEMPLATING__URL=http://" + tplAddr,
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 	}
+	startProcess(t, filepath.Join(bin, "templating"), senv, filepath.Join(dir, "templating.log"), "serve")
+	waitReady(t, "http://"+tplAddr+"/readyz")
 	startProcess(t, filepath.Join(bin, "auth"), senv, filepath.Join(dir, "auth.log"), "serve")
 	waitReady(t, "http://"+authAddr+"/readyz")
 	startProcess(t, filepath.Join(bin, "api"), senv, filepath.Join(dir, "api.log"), "serve")

@@ -259,6 +259,27 @@ func TestMultiClusterTutorialWithCLI(t *testing.T) {
 		t.Fatalf("get stacks --agent prod-agent: %v %v", err, stacks)
 	}
 
+	// A template: checked locally, stored, instantiated into the staging
+	// stack, followed to the agent.
+	tpl := filepath.Join(t.TempDir(), "ns.yaml.tera")
+	schema := filepath.Join(t.TempDir(), "ns.schema.json")
+	writeFile(t, tpl, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: myapp-staging\ndata:\n  replicas: \"{{ replicas }}\"\n")
+	writeFile(t, schema, `{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"replicas":{"type":"integer","default":2}}}`)
+	if out := run("template", "validate", tpl, "--schema", schema, "--set", "name=web", "-o", "yaml"); !strings.Contains(out, "name: web") || !strings.Contains(out, `replicas: "2"`) {
+		t.Fatalf("template validate:\n%s", out)
+	}
+	if r := w.brokkr(env, "template", "validate", tpl, "--schema", schema, "--set", "replicas=two"); r.code != 1 || !strings.Contains(r.err, "parameters do not match the schema") {
+		t.Fatalf("template validate with bad parameters: %+v", r)
+	}
+	run("create", "template", "web-config", "--file", tpl, "--schema", schema)
+	out = run("template", "instantiate", "web-config", "--stack", "myapp-staging", "--set", "name=from-template", "--set", "replicas=3", "--wait", "--timeout", "2m")
+	if !strings.Contains(out, `instantiated template "web-config" into stack "myapp-staging"`) || !strings.Contains(out, "on 1 of 1 agents") {
+		t.Fatalf("template instantiate --wait:\n%s", out)
+	}
+	if got, err := kubeGet(t, w, "get", "configmap", "from-template", "-n", "myapp-staging", "-o", "jsonpath={.data.replicas}"); err != nil || got != "3" {
+		t.Fatalf("instantiated ConfigMap: %q %v", got, err)
+	}
+
 	// Clean up.
 	for _, s := range []string{"myapp-staging", "myapp-production", "monitoring-shared"} {
 		run("delete", "stack", s, "--yes")
