@@ -263,7 +263,9 @@ func TestMultiClusterTutorialWithCLI(t *testing.T) {
 	// stack, followed to the agent.
 	tpl := filepath.Join(t.TempDir(), "ns.yaml.tera")
 	schema := filepath.Join(t.TempDir(), "ns.schema.json")
-	writeFile(t, tpl, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: myapp-staging\ndata:\n  replicas: \"{{ replicas }}\"\n")
+	// The stack's desired state becomes the rendered objects, so the
+	// namespace stays in it.
+	writeFile(t, tpl, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: myapp-staging\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ name }}\n  namespace: myapp-staging\ndata:\n  replicas: \"{{ replicas }}\"\n")
 	writeFile(t, schema, `{"type":"object","required":["name"],"properties":{"name":{"type":"string"},"replicas":{"type":"integer","default":2}}}`)
 	if out := run("template", "validate", tpl, "--schema", schema, "--set", "name=web", "-o", "yaml"); !strings.Contains(out, "name: web") || !strings.Contains(out, `replicas: "2"`) {
 		t.Fatalf("template validate:\n%s", out)
