@@ -144,7 +144,6 @@ func newWorld(t *testing.T) *world {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
 	}
-	env := testenv.ForTest(t)
 	bin := binaries(t)
 	dbURL := pgtest.NewURL(t)
 	redisURL := os.Getenv("BROKKR_TEST_REDIS_URL")
@@ -185,8 +184,18 @@ func newWorld(t *testing.T) *world {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, bin: bin, url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), home: home,
-		kubeconfig: env.Kubeconfig, env: env}
+	return &world{t: t, bin: bin, url: "http://" + apiAddr, adminPAK: strings.TrimSpace(string(pak)), home: home}
+}
+
+// cluster starts (once per test process) the local kube-apiserver the
+// agents apply to.
+func (w *world) cluster() *testenv.Env {
+	w.t.Helper()
+	if w.env == nil {
+		w.env = testenv.ForTest(w.t)
+		w.kubeconfig = w.env.Kubeconfig
+	}
+	return w.env
 }
 
 type result struct {
@@ -227,15 +236,25 @@ func (w *world) ok(args ...string) string {
 
 var pakLine = regexp.MustCompile(`(?m)^Initial PAK: (brokkr_BR\S+)$`)
 
-// createAgent registers an agent with `brokkr create agent` and runs the
-// agent binary with the PAK it printed, against the local kube-apiserver.
-func (w *world) createAgent(name, cluster string) {
+// registerAgent registers an agent with `brokkr create agent` and returns
+// the PAK it printed.
+func (w *world) registerAgent(name, cluster string) string {
 	w.t.Helper()
 	out := w.ok("create", "agent", name, "--cluster", cluster)
 	m := pakLine.FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "Agent created successfully:") {
 		w.t.Fatalf("create agent output: %q", out)
 	}
+	return m[1]
+}
+
+// createAgent registers an agent and runs the agent binary with the PAK
+// `brokkr create agent` printed, against the local kube-apiserver.
+func (w *world) createAgent(name, cluster string) {
+	w.t.Helper()
+	w.cluster()
+	pak := w.registerAgent(name, cluster)
+	m := []string{"", pak}
 	dir := w.t.TempDir()
 	startProcess(w.t, filepath.Join(w.bin, "agent"), []string{
 		"BROKKR__AGENT__BROKER_URL=" + w.url,
@@ -274,7 +293,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 
 func kubeGet(t *testing.T, w *world, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.CommandContext(context.Background(), w.env.KubectlPath(), append([]string{"--kubeconfig", w.kubeconfig}, args...)...)
+	cmd := exec.CommandContext(context.Background(), w.cluster().KubectlPath(), append([]string{"--kubeconfig", w.kubeconfig}, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
