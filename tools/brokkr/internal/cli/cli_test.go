@@ -421,3 +421,24 @@ func TestRegistrationCommands(t *testing.T) {
 		t.Fatalf("deregister twice: %+v", r)
 	}
 }
+
+// On a terminal --wait keeps one progress line instead of one per agent.
+func TestApplyWaitTerminalProgress(t *testing.T) {
+	f, srv, ids := scriptedBroker(t, map[string]string{"cluster-a": "SUCCESS", "cluster-b": "FAILURE"})
+	defer srv.Close()
+	env := map[string]string{"BROKKR_BROKER_URL": srv.URL, "BROKKR_PAK": "admin"}
+	if r := runCLI(t, env, "apply", "-f", manifests(t, "v1"), "--stack", "web"); r.code != 0 {
+		t.Fatalf("setup: %+v", r)
+	}
+	sid := f.stacks[0]["id"].(string)
+	f.assoc[ids["cluster-a"]] = []string{sid}
+	f.assoc[ids["cluster-b"]] = []string{sid}
+	var out, errb bytes.Buffer
+	a := &App{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(k string) string { return env[k] },
+		IsTerminal: func(io.Writer) bool { return true }, PollMinimum: 5 * time.Millisecond}
+	code := a.Run([]string{"apply", "-f", manifests(t, "v2"), "--stack", "web", "--wait", "--config", filepath.Join(t.TempDir(), "c")})
+	if code != ExitFailed || !strings.Contains(out.String(), "\r\033[K1/2 applied, 1 failed: cluster-b (cluster-b): no matches for kind") ||
+		strings.Contains(out.String(), ": applied\n") {
+		t.Fatalf("exit %d, terminal output %q", code, out.String())
+	}
+}
