@@ -60,10 +60,16 @@ the template's schema and its labels against the stack's.`,
 			if version > 0 {
 				req.Version = &version
 			}
-			obj, _, err := api.Decode[api.DeploymentObject](c.InstantiateTemplate(ctx, st.Id, req))
+			// The broker answers with the created deployment objects (an array
+			// of one).
+			objs, _, err := api.Decode[[]api.DeploymentObject](c.InstantiateTemplate(ctx, st.Id, req))
 			if err != nil {
 				return err
 			}
+			if len(objs) == 0 {
+				return fmt.Errorf("the broker created no deployment object")
+			}
+			obj := objs[len(objs)-1]
 			fmt.Fprintf(a.Out, "instantiated template %q into stack %q: new revision (sequence %d)\n", tp.Name, st.Name, obj.SequenceId)
 			if !w.wait {
 				return nil
