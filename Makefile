@@ -7,7 +7,7 @@ SHELL := /bin/bash
 
 GO        ?= go
 BIN       := $(CURDIR)/.brokkr/bin
-MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./services/work-order-scheduler ./services/webhook-dispatch ./services/agent ./tools
+MODULES   := ./migrations ./pkg ./services/api ./services/auth ./services/templating ./services/work-order-scheduler ./services/webhook-dispatch ./services/agent ./tools ./tools/brokkr
 PACKAGES  := github.com/brokkr-go/brokkr/...
 DEVENV    := tools/devenv/devenv.sh
 STACK     := tools/devenv/stack.sh
@@ -29,11 +29,12 @@ down: ## stop everything `make up` started
 	@$(STACK) down
 
 .PHONY: build
-build: ## build every service binary into .brokkr/bin
+build: ## build every service binary and the brokkr CLI into .brokkr/bin
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./services/api/cmd/api ./services/auth/cmd/auth ./services/templating/cmd/templating \
 		./services/work-order-scheduler/cmd/work-order-scheduler ./services/webhook-dispatch/cmd/webhook-dispatch \
 		./services/agent/cmd/agent
+	$(GO) build -o $(BIN)/brokkr ./tools/brokkr
 
 .PHONY: test
 test: ## run the whole test suite (starts what it needs)
@@ -94,7 +95,7 @@ fuzz-short: ## a few seconds of each fuzz target (part of make test)
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 .PHONY: generate
-generate: ## regenerate wire_gen.go files and embedded copies
+generate: ## regenerate wire_gen.go files, embedded copies and the CLI's API client (oapi-codegen)
 	cd services/api && $(GO) run github.com/google/wire/cmd/wire ./cmd/api
 	cd services/auth && $(GO) run github.com/google/wire/cmd/wire ./cmd/auth
 	cd services/templating && $(GO) run github.com/google/wire/cmd/wire ./cmd/templating
@@ -102,16 +103,20 @@ generate: ## regenerate wire_gen.go files and embedded copies
 	cd services/webhook-dispatch && $(GO) run github.com/google/wire/cmd/wire ./cmd/webhook-dispatch
 	cd services/agent && $(GO) run github.com/google/wire/cmd/wire ./cmd/agent
 	$(GO) generate ./services/api/internal/apidocs/
+	$(GO) generate ./tools/brokkr/internal/apiclient/
 
 .PHONY: check-generated
 check-generated: ## fail when generated files are stale
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	for m in api auth templating work-order-scheduler webhook-dispatch agent; do cp services/$$m/cmd/$$m/wire_gen.go "$$tmp/$$m.go"; done; \
+	cp tools/brokkr/internal/apiclient/client.gen.go "$$tmp/client.gen.go"; \
 	$(MAKE) --no-print-directory generate >/dev/null; \
 	for m in api auth templating work-order-scheduler webhook-dispatch agent; do \
 	  if ! diff -q "$$tmp/$$m.go" services/$$m/cmd/$$m/wire_gen.go >/dev/null; then \
 	    echo "services/$$m/cmd/$$m/wire_gen.go is stale: run 'make generate'" >&2; exit 1; fi; \
-	done
+	done; \
+	if ! diff -q "$$tmp/client.gen.go" tools/brokkr/internal/apiclient/client.gen.go >/dev/null; then \
+	  echo "tools/brokkr/internal/apiclient/client.gen.go is stale (api-spec/openapi.yaml changed): run 'make generate'" >&2; exit 1; fi
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, go mod tidy

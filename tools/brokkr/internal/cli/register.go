@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	api "github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
+)
+
+// register, deregister and registrations call the original's registration
+// routes; docs/cli.md says which brokers serve them.
+
+// registrationHint explains a 404 that may mean "route not served".
+func registrationHint(err error) error {
+	if api.IsStatus(err, http.StatusNotFound) {
+		return fmt.Errorf("%w; hint: a broker without generator registration (this Go broker, for now) answers 404 to every registration call", err)
+	}
+	return err
+}
+
+func uuidFlags(agent, generator string) (uuid.UUID, uuid.UUID, error) {
+	a, err := uuid.Parse(agent)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, fmt.Errorf("--agent %q is not a UUID", agent)
+	}
+	g, err := uuid.Parse(generator)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, fmt.Errorf("--generator %q is not a UUID", generator)
+	}
+	return a, g, nil
+}
+
+func (a *App) registerCommand() *cobra.Command {
+	var agent, generator string
+	cmd := &cobra.Command{
+		Use:     "register --agent UUID --generator UUID",
+		Short:   "Register an agent with a generator scope (admin PAK)",
+		Example: "  brokkr register --agent 3f0c…-agent-id --generator 8a1d…-generator-id",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ag, gen, err := uuidFlags(agent, generator)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(cmd.Context(), gen, ag))
+			if err != nil {
+				return registrationHint(err)
+			}
+			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.ID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&agent, "agent", "", "the agent to register (UUID)")
+	cmd.Flags().StringVar(&generator, "generator", "", "the generator scope (UUID)")
+	_ = cmd.MarkFlagRequired("agent")
+	_ = cmd.MarkFlagRequired("generator")
+	return cmd
+}
+
+func (a *App) deregisterCommand() *cobra.Command {
+	var agent, generator string
+	cmd := &cobra.Command{
+		Use:   "deregister --agent UUID --generator UUID",
+		Short: "Remove an agent's registration with a generator scope (admin PAK)",
+		Long: `deregister removes an agent's registration with a generator scope. Destructive: the
+broker also removes the agent's targets on that generator's stacks, and the agent prunes
+their resources on its next reconcile.`,
+		Example: "  brokkr deregister --agent 3f0c…-agent-id --generator 8a1d…-generator-id",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ag, gen, err := uuidFlags(agent, generator)
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if _, err := api.Read(c.DeregisterAgent(cmd.Context(), gen, ag)); err != nil {
+				return registrationHint(err)
+			}
+			fmt.Fprintf(a.Out, "deregistered agent %s from generator %s\n", ag, gen)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&agent, "agent", "", "the agent to deregister (UUID)")
+	cmd.Flags().StringVar(&generator, "generator", "", "the generator scope to remove (UUID)")
+	_ = cmd.MarkFlagRequired("agent")
+	_ = cmd.MarkFlagRequired("generator")
+	return cmd
+}
+
+func (a *App) registrationsCommand() *cobra.Command {
+	var agent, generator string
+	var out outputFlag
+	cmd := &cobra.Command{
+		Use:   "registrations (--agent UUID | --generator UUID)",
+		Short: "List an agent's generator scopes, or a generator's registered agents",
+		Example: `  brokkr registrations --agent 3f0c…-agent-id
+  brokkr registrations --generator 8a1d…-generator-id -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			if (agent == "") == (generator == "") {
+				return fmt.Errorf("exactly one of --agent or --generator is required")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var regs []api.Registration
+			var raw []byte
+			byAgent := agent != ""
+			if byAgent {
+				id, perr := uuid.Parse(agent)
+				if perr != nil {
+					return fmt.Errorf("--agent %q is not a UUID", agent)
+				}
+				regs, raw, err = api.Decode[[]api.Registration](c.ListAgentRegistrations(cmd.Context(), id))
+			} else {
+				id, perr := uuid.Parse(generator)
+				if perr != nil {
+					return fmt.Errorf("--generator %q is not a UUID", generator)
+				}
+				regs, raw, err = api.Decode[[]api.Registration](c.ListGeneratorRegisteredAgents(cmd.Context(), id))
+			}
+			if err != nil {
+				return registrationHint(err)
+			}
+			if out.structured() {
+				return printRaw(a.Out, out, raw)
+			}
+			head := "GENERATOR"
+			if !byAgent {
+				head = "AGENT"
+			}
+			t := newTable(a.Out, head, "REGISTERED", "REGISTRATION")
+			for _, r := range regs {
+				id := r.GeneratorID
+				if !byAgent {
+					id = r.AgentID
+				}
+				t.row(id.String(), r.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), r.ID.String())
+			}
+			return t.flush()
+		},
+	}
+	cmd.Flags().StringVar(&agent, "agent", "", "list this agent's generator registrations")
+	cmd.Flags().StringVar(&generator, "generator", "", "list this generator's registered agents")
+	cmd.Flags().StringVarP((*string)(&out), "output", "o", "table", "table, json or yaml")
+	cmd.MarkFlagsMutuallyExclusive("agent", "generator")
+	return cmd
+}
