@@ -33,8 +33,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
-	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
+	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -43,8 +43,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/services/api/internal/console"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
+	"github.com/brokkr-go/brokkr/services/api/internal/console"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
 )
 
