@@ -1833,6 +1833,9 @@ type DeliveryId = openapi_types.UUID
 // GeneratorId defines model for GeneratorId.
 type GeneratorId = openapi_types.UUID
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
 // LabelParameter defines model for Label.
 type LabelParameter = string
 
@@ -1862,6 +1865,9 @@ type Conflict = Error
 
 // Forbidden Every error body. Some errors add documented fields.
 type Forbidden = Error
+
+// IdempotencyInFlight Every error body. Some errors add documented fields.
+type IdempotencyInFlight = Error
 
 // InternalError Every error body. Some errors add documented fields.
 type InternalError = Error
@@ -1911,10 +1917,100 @@ type ListAuditLogsParams struct {
 // ListAuditLogsParamsActorType defines parameters for ListAuditLogs.
 type ListAuditLogsParamsActorType string
 
+// CreateAgentParams defines parameters for CreateAgent.
+type CreateAgentParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // SearchAgentParams defines parameters for SearchAgent.
 type SearchAgentParams struct {
 	Name        string `form:"name" json:"name"`
 	ClusterName string `form:"cluster_name" json:"cluster_name"`
+}
+
+// AddAgentAnnotationParams defines parameters for AddAgentAnnotation.
+type AddAgentAnnotationParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ReportAgentEventParams defines parameters for ReportAgentEvent.
+type ReportAgentEventParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ReportDeploymentHealthParams defines parameters for ReportDeploymentHealth.
+type ReportDeploymentHealthParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AddAgentLabelParams defines parameters for AddAgentLabel.
+type AddAgentLabelParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // GetAgentTargetStateParams defines parameters for GetAgentTargetState.
@@ -1934,9 +2030,261 @@ type GetAgentTargetStateParams struct {
 // GetAgentTargetStateParamsMode defines parameters for GetAgentTargetState.
 type GetAgentTargetStateParamsMode string
 
+// AddAgentTargetParams defines parameters for AddAgentTarget.
+type AddAgentTargetParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListPendingWorkOrdersParams defines parameters for ListPendingWorkOrders.
 type ListPendingWorkOrdersParams struct {
 	WorkType *string `form:"work_type,omitempty" json:"work_type,omitempty"`
+}
+
+// RequestDiagnosticsParams defines parameters for RequestDiagnostics.
+type RequestDiagnosticsParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// SubmitDiagnosticResultParams defines parameters for SubmitDiagnosticResult.
+type SubmitDiagnosticResultParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CreateGeneratorParams defines parameters for CreateGenerator.
+type CreateGeneratorParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CreateStackParams defines parameters for CreateStack.
+type CreateStackParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AddStackAnnotationParams defines parameters for AddStackAnnotation.
+type AddStackAnnotationParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CreateDeploymentObjectParams defines parameters for CreateDeploymentObject.
+type CreateDeploymentObjectParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// InstantiateTemplateParams defines parameters for InstantiateTemplate.
+type InstantiateTemplateParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AddStackLabelParams defines parameters for AddStackLabel.
+type AddStackLabelParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CreateTemplateParams defines parameters for CreateTemplate.
+type CreateTemplateParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AddTemplateAnnotationParams defines parameters for AddTemplateAnnotation.
+type AddTemplateAnnotationParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// AddTemplateLabelParams defines parameters for AddTemplateLabel.
+type AddTemplateLabelParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ReportWebhookDeliveryResultParams defines parameters for ReportWebhookDeliveryResult.
+type ReportWebhookDeliveryResultParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
@@ -1962,6 +2310,24 @@ type ListWorkOrderLogParams struct {
 	Limit      *int                `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// CreateWorkOrderScheduleParams defines parameters for CreateWorkOrderSchedule.
+type CreateWorkOrderScheduleParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListWorkOrderScheduleRunsParams defines parameters for ListWorkOrderScheduleRuns.
 type ListWorkOrderScheduleRunsParams struct {
 	// Limit Default 100, at most 1000.
@@ -1976,6 +2342,42 @@ type ListWorkOrdersParams struct {
 
 	// ScheduleId Only orders made by this schedule.
 	ScheduleId *openapi_types.UUID `form:"schedule_id,omitempty" json:"schedule_id,omitempty"`
+}
+
+// CreateWorkOrderParams defines parameters for CreateWorkOrder.
+type CreateWorkOrderParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CompleteWorkOrderParams defines parameters for CompleteWorkOrder.
+type CompleteWorkOrderParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
 // CreateAgentJSONRequestBody defines body for CreateAgent for application/json ContentType.
@@ -2819,7 +3221,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-	CreateAgentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateAgentWithBody(ctx context.Context, params *CreateAgentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateAgent Register an agent
 	//
@@ -2830,7 +3232,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-	CreateAgent(ctx context.Context, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateAgent(ctx context.Context, params *CreateAgentParams, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SearchAgent Find an agent by name and cluster name
 	//
@@ -2896,7 +3298,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-	AddAgentAnnotationWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentAnnotationWithBody(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddAgentAnnotation Add an annotation to an agent
 	//
@@ -2908,7 +3310,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-	AddAgentAnnotation(ctx context.Context, id AgentId, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentAnnotation(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveAgentAnnotation Remove an annotation from an agent
 	//
@@ -2935,12 +3337,14 @@ type ClientInterface interface {
 	// `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 	// agent's incremental target state; a FAILURE does not (the agent retries it).
 	// Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+	// An agent may report only on objects of stacks it is (or was) associated with;
+	// any other object is 422 `Deployment object not found`, like a missing one.
 	// `agent_id` in the body is optional and must equal the path id (else 400).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-	ReportAgentEventWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportAgentEventWithBody(ctx context.Context, id AgentId, params *ReportAgentEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportAgentEvent Report the outcome of applying a deployment object
 	//
@@ -2948,12 +3352,14 @@ type ClientInterface interface {
 	// `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 	// agent's incremental target state; a FAILURE does not (the agent retries it).
 	// Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+	// An agent may report only on objects of stacks it is (or was) associated with;
+	// any other object is 422 `Deployment object not found`, like a missing one.
 	// `agent_id` in the body is optional and must equal the path id (else 400).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-	ReportAgentEvent(ctx context.Context, id AgentId, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportAgentEvent(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportDeploymentHealthWithBody Report deployment health (the agent itself or the admin)
 	//
@@ -2961,12 +3367,14 @@ type ClientInterface interface {
 	// failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 	// resources?}` (a JSON string holding an object is accepted, as the original's agent
 	// sent it). Any invalid entry rejects the whole request with 400 naming it. A
-	// transition to `failing` emits `deployment.failed` with `reason: health`.
+	// transition to `failing` emits `deployment.failed` with `reason: health`. An
+	// agent may report only on objects of stacks it is (or was) associated with
+	// (422 otherwise, like a missing object).
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-	ReportDeploymentHealthWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportDeploymentHealthWithBody(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportDeploymentHealth Report deployment health (the agent itself or the admin)
 	//
@@ -2974,12 +3382,14 @@ type ClientInterface interface {
 	// failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 	// resources?}` (a JSON string holding an object is accepted, as the original's agent
 	// sent it). Any invalid entry rejects the whole request with 400 naming it. A
-	// transition to `failing` emits `deployment.failed` with `reason: health`.
+	// transition to `failing` emits `deployment.failed` with `reason: health`. An
+	// agent may report only on objects of stacks it is (or was) associated with
+	// (422 otherwise, like a missing object).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-	ReportDeploymentHealth(ctx context.Context, id openapi_types.UUID, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportDeploymentHealth(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RecordAgentHeartbeat Record a heartbeat
 	//
@@ -3007,7 +3417,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-	AddAgentLabelWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentLabelWithBody(ctx context.Context, id AgentId, params *AddAgentLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddAgentLabel Add a label to an agent
 	//
@@ -3019,7 +3429,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-	AddAgentLabel(ctx context.Context, id AgentId, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentLabel(ctx context.Context, id AgentId, params *AddAgentLabelParams, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveAgentLabel Remove a label from an agent
 	//
@@ -3068,6 +3478,11 @@ type ClientInterface interface {
 	// `If-None-Match`, the request is held until the target state changes (then 200
 	// with the new state) or the wait ends (then 304).
 	//
+	// Each api replica answers from an in-memory index kept exact by change
+	// notifications, so an unchanged agent's poll costs no database query. Under
+	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
+	// request was not processed and may be retried after that delay plus jitter.
+	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 	GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -3086,7 +3501,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-	AddAgentTargetWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentTargetWithBody(ctx context.Context, id AgentId, params *AddAgentTargetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddAgentTarget Target a stack explicitly
 	//
@@ -3096,7 +3511,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-	AddAgentTarget(ctx context.Context, id AgentId, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddAgentTarget(ctx context.Context, id AgentId, params *AddAgentTargetParams, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveAgentTarget Remove an explicit stack target
 	//
@@ -3154,7 +3569,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-	RequestDiagnosticsWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RequestDiagnosticsWithBody(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RequestDiagnostics Ask an agent for diagnostics of a deployment object (admin)
 	//
@@ -3163,7 +3578,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-	RequestDiagnostics(ctx context.Context, id openapi_types.UUID, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RequestDiagnostics(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDeploymentObjectHealth Health of one deployment object on every agent (admin)
 	//
@@ -3191,7 +3606,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-	SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubmitDiagnosticResult Submit what the agent collected (only the request's agent)
 	//
@@ -3202,7 +3617,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-	SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGenerators List generators
 	//
@@ -3218,7 +3633,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-	CreateGeneratorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateGeneratorWithBody(ctx context.Context, params *CreateGeneratorParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateGenerator Create a generator
 	//
@@ -3227,7 +3642,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-	CreateGenerator(ctx context.Context, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateGenerator(ctx context.Context, params *CreateGeneratorParams, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteGenerator Delete a generator
 	//
@@ -3293,7 +3708,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-	CreateStackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateStackWithBody(ctx context.Context, params *CreateStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateStack Create a stack
 	//
@@ -3306,7 +3721,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-	CreateStack(ctx context.Context, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateStack(ctx context.Context, params *CreateStackParams, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteStack Delete a stack
 	//
@@ -3366,7 +3781,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-	AddStackAnnotationWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddStackAnnotationWithBody(ctx context.Context, id StackId, params *AddStackAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddStackAnnotation Add an annotation to a stack
 	//
@@ -3378,7 +3793,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-	AddStackAnnotation(ctx context.Context, id StackId, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddStackAnnotation(ctx context.Context, id StackId, params *AddStackAnnotationParams, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveStackAnnotation Remove an annotation from a stack
 	//
@@ -3405,7 +3820,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-	CreateDeploymentObjectWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateDeploymentObjectWithBody(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateDeploymentObject Publish a deployment object
 	//
@@ -3418,7 +3833,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-	CreateDeploymentObject(ctx context.Context, id StackId, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateDeploymentObject(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// InstantiateTemplateWithBody Render a template into a new deployment object
 	//
@@ -3436,7 +3851,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-	InstantiateTemplateWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	InstantiateTemplateWithBody(ctx context.Context, id StackId, params *InstantiateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// InstantiateTemplate Render a template into a new deployment object
 	//
@@ -3454,7 +3869,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-	InstantiateTemplate(ctx context.Context, id StackId, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	InstantiateTemplate(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetStackHealth Health of a stack's live deployment objects (admin)
 	//
@@ -3477,7 +3892,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-	AddStackLabelWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddStackLabelWithBody(ctx context.Context, id StackId, params *AddStackLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddStackLabel Add a label to a stack
 	//
@@ -3488,7 +3903,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-	AddStackLabel(ctx context.Context, id StackId, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddStackLabel(ctx context.Context, id StackId, params *AddStackLabelParams, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveStackLabel Remove a label from a stack
 	//
@@ -3512,12 +3927,14 @@ type ClientInterface interface {
 	// and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 	// sent as a JSON string (an object is accepted too). A live template with the same
 	// owner and name gets a new version instead, as in the original. The docs'
-	// aliases `template_yaml`/`schema_json` are accepted.
+	// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+	// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+	// value, or with a `$ref` cycle that never consumes the value is 422.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-	CreateTemplateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateTemplateWithBody(ctx context.Context, params *CreateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateTemplate Create a template
 	//
@@ -3526,12 +3943,14 @@ type ClientInterface interface {
 	// and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 	// sent as a JSON string (an object is accepted too). A live template with the same
 	// owner and name gets a new version instead, as in the original. The docs'
-	// aliases `template_yaml`/`schema_json` are accepted.
+	// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+	// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+	// value, or with a `$ref` cycle that never consumes the value is 422.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-	CreateTemplate(ctx context.Context, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateTemplate(ctx context.Context, params *CreateTemplateParams, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteTemplate Delete a template with all its versions
 	//
@@ -3577,14 +3996,14 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-	AddTemplateAnnotationWithBody(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddTemplateAnnotationWithBody(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddTemplateAnnotation Add an annotation (stacks must carry the same key and value)
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-	AddTemplateAnnotation(ctx context.Context, id TemplateId, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddTemplateAnnotation(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveTemplateAnnotation Remove an annotation
 	//
@@ -3603,7 +4022,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-	AddTemplateLabelWithBody(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddTemplateLabelWithBody(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// AddTemplateLabel Add a label (stacks must carry it to use the template)
 	//
@@ -3612,7 +4031,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-	AddTemplateLabel(ctx context.Context, id TemplateId, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	AddTemplateLabel(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RemoveTemplateLabel Remove a label
 	//
@@ -3638,7 +4057,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-	ReportWebhookDeliveryResultWithBody(ctx context.Context, id DeliveryId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportWebhookDeliveryResultWithBody(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportWebhookDeliveryResult Report the outcome of an agent's delivery attempt
 	//
@@ -3654,7 +4073,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-	ReportWebhookDeliveryResult(ctx context.Context, id DeliveryId, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ReportWebhookDeliveryResult(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhooks List webhook subscriptions
 	//
@@ -3670,12 +4089,15 @@ type ClientInterface interface {
 	// `<prefix>.*`; they are not checked against the catalog. A non-empty
 	// `target_labels` makes an agent holding every label deliver (agent mode); an
 	// empty list means broker delivery. `validate: true` sends a `webhook.test` event
-	// first and rejects the subscription (400) unless the receiver answers 2xx.
+	// first and rejects the subscription (400) unless the receiver answers 2xx. For
+	// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+	// unspecified address (or `localhost`) is 422 unless
+	// `broker.webhook_allow_private` is set.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-	CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWebhookWithBody(ctx context.Context, params *CreateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWebhook Create a webhook subscription
 	//
@@ -3684,12 +4106,15 @@ type ClientInterface interface {
 	// `<prefix>.*`; they are not checked against the catalog. A non-empty
 	// `target_labels` makes an agent holding every label deliver (agent mode); an
 	// empty list means broker delivery. `validate: true` sends a `webhook.test` event
-	// first and rejects the subscription (400) unless the receiver answers 2xx.
+	// first and rejects the subscription (400) unless the receiver answers 2xx. For
+	// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+	// unspecified address (or `localhost`) is 422 unless
+	// `broker.webhook_allow_private` is set.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-	CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWebhook(ctx context.Context, params *CreateWebhookParams, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhookEventTypes List the subscribable event types
 	//
@@ -3741,6 +4166,18 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RetryWebhookDelivery Send a dead delivery again
+	//
+	// Admin only. Added (the original has no way to retry a dead delivery). Moves a `dead`
+	// delivery of the subscription back to `pending` with `attempts` reset to 0, so it gets
+	// the subscription's whole retry budget again; `last_error` and `last_status_code` stay
+	// until the next attempt. webhook-dispatch's sweep queues a broker-mode delivery at
+	// once; an agent-mode delivery is claimed by a matching agent. Audited as
+	// `webhook.delivery_retried`. Any request body is ignored.
+	//
+	// Corresponds with POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+	RetryWebhookDelivery(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// TestWebhook Send a test delivery synchronously
 	//
 	// Admin only. POSTs `{"id", "event_type": "webhook.test", "timestamp", "data":
@@ -3788,7 +4225,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-	CreateWorkOrderScheduleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWorkOrderScheduleWithBody(ctx context.Context, params *CreateWorkOrderScheduleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWorkOrderSchedule Create a schedule
 	//
@@ -3801,7 +4238,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-	CreateWorkOrderSchedule(ctx context.Context, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWorkOrderSchedule(ctx context.Context, params *CreateWorkOrderScheduleParams, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteWorkOrderSchedule Delete a schedule
 	//
@@ -3888,7 +4325,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-	CreateWorkOrderWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWorkOrderWithBody(ctx context.Context, params *CreateWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateWorkOrder Create a work order
 	//
@@ -3903,7 +4340,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-	CreateWorkOrder(ctx context.Context, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateWorkOrder(ctx context.Context, params *CreateWorkOrderParams, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CancelWorkOrder Cancel a work order
 	//
@@ -3965,7 +4402,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-	CompleteWorkOrderWithBody(ctx context.Context, id WorkOrderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CompleteWorkOrderWithBody(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CompleteWorkOrder Complete a work order
 	//
@@ -3982,7 +4419,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-	CompleteWorkOrder(ctx context.Context, id WorkOrderId, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CompleteWorkOrder(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportWorkOrderProgressWithBody Report progress of a running work order
 	//
@@ -4145,8 +4582,8 @@ func (c *Client) ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) 
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-func (c *Client) CreateAgentWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateAgentRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateAgentWithBody(ctx context.Context, params *CreateAgentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAgentRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4166,8 +4603,8 @@ func (c *Client) CreateAgentWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-func (c *Client) CreateAgent(ctx context.Context, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateAgentRequest(c.Server, body)
+func (c *Client) CreateAgent(ctx context.Context, params *CreateAgentParams, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAgentRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4302,8 +4739,8 @@ func (c *Client) ListAgentAnnotations(ctx context.Context, id AgentId, reqEditor
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-func (c *Client) AddAgentAnnotationWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentAnnotationRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddAgentAnnotationWithBody(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentAnnotationRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4324,8 +4761,8 @@ func (c *Client) AddAgentAnnotationWithBody(ctx context.Context, id AgentId, con
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-func (c *Client) AddAgentAnnotation(ctx context.Context, id AgentId, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentAnnotationRequest(c.Server, id, body)
+func (c *Client) AddAgentAnnotation(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentAnnotationRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4391,13 +4828,15 @@ func (c *Client) ListEventsForAgent(ctx context.Context, id AgentId, reqEditors 
 // `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 // agent's incremental target state; a FAILURE does not (the agent retries it).
 // Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+// An agent may report only on objects of stacks it is (or was) associated with;
+// any other object is 422 `Deployment object not found`, like a missing one.
 // `agent_id` in the body is optional and must equal the path id (else 400).
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-func (c *Client) ReportAgentEventWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportAgentEventRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ReportAgentEventWithBody(ctx context.Context, id AgentId, params *ReportAgentEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentEventRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4414,13 +4853,15 @@ func (c *Client) ReportAgentEventWithBody(ctx context.Context, id AgentId, conte
 // `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 // agent's incremental target state; a FAILURE does not (the agent retries it).
 // Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+// An agent may report only on objects of stacks it is (or was) associated with;
+// any other object is 422 `Deployment object not found`, like a missing one.
 // `agent_id` in the body is optional and must equal the path id (else 400).
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-func (c *Client) ReportAgentEvent(ctx context.Context, id AgentId, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportAgentEventRequest(c.Server, id, body)
+func (c *Client) ReportAgentEvent(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportAgentEventRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4437,13 +4878,15 @@ func (c *Client) ReportAgentEvent(ctx context.Context, id AgentId, body ReportAg
 // failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 // resources?}` (a JSON string holding an object is accepted, as the original's agent
 // sent it). Any invalid entry rejects the whole request with 400 naming it. A
-// transition to `failing` emits `deployment.failed` with `reason: health`.
+// transition to `failing` emits `deployment.failed` with `reason: health`. An
+// agent may report only on objects of stacks it is (or was) associated with
+// (422 otherwise, like a missing object).
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-func (c *Client) ReportDeploymentHealthWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportDeploymentHealthRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ReportDeploymentHealthWithBody(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportDeploymentHealthRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4460,13 +4903,15 @@ func (c *Client) ReportDeploymentHealthWithBody(ctx context.Context, id openapi_
 // failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 // resources?}` (a JSON string holding an object is accepted, as the original's agent
 // sent it). Any invalid entry rejects the whole request with 400 naming it. A
-// transition to `failing` emits `deployment.failed` with `reason: health`.
+// transition to `failing` emits `deployment.failed` with `reason: health`. An
+// agent may report only on objects of stacks it is (or was) associated with
+// (422 otherwise, like a missing object).
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-func (c *Client) ReportDeploymentHealth(ctx context.Context, id openapi_types.UUID, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportDeploymentHealthRequest(c.Server, id, body)
+func (c *Client) ReportDeploymentHealth(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportDeploymentHealthRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4523,8 +4968,8 @@ func (c *Client) ListAgentLabels(ctx context.Context, id AgentId, reqEditors ...
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-func (c *Client) AddAgentLabelWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentLabelRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddAgentLabelWithBody(ctx context.Context, id AgentId, params *AddAgentLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentLabelRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4545,8 +4990,8 @@ func (c *Client) AddAgentLabelWithBody(ctx context.Context, id AgentId, contentT
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-func (c *Client) AddAgentLabel(ctx context.Context, id AgentId, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentLabelRequest(c.Server, id, body)
+func (c *Client) AddAgentLabel(ctx context.Context, id AgentId, params *AddAgentLabelParams, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentLabelRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4634,6 +5079,11 @@ func (c *Client) ListAgentStacks(ctx context.Context, id AgentId, reqEditors ...
 // `If-None-Match`, the request is held until the target state changes (then 200
 // with the new state) or the wait ends (then 304).
 //
+// Each api replica answers from an in-memory index kept exact by change
+// notifications, so an unchanged agent's poll costs no database query. Under
+// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
+// request was not processed and may be retried after that delay plus jitter.
+//
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 func (c *Client) GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAgentTargetStateRequest(c.Server, id, params)
@@ -4672,8 +5122,8 @@ func (c *Client) ListAgentTargets(ctx context.Context, id AgentId, reqEditors ..
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-func (c *Client) AddAgentTargetWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentTargetRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddAgentTargetWithBody(ctx context.Context, id AgentId, params *AddAgentTargetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentTargetRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4692,8 +5142,8 @@ func (c *Client) AddAgentTargetWithBody(ctx context.Context, id AgentId, content
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-func (c *Client) AddAgentTarget(ctx context.Context, id AgentId, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddAgentTargetRequest(c.Server, id, body)
+func (c *Client) AddAgentTarget(ctx context.Context, id AgentId, params *AddAgentTargetParams, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddAgentTargetRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4810,8 +5260,8 @@ func (c *Client) GetDeploymentObject(ctx context.Context, id openapi_types.UUID,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-func (c *Client) RequestDiagnosticsWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRequestDiagnosticsRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) RequestDiagnosticsWithBody(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestDiagnosticsRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4829,8 +5279,8 @@ func (c *Client) RequestDiagnosticsWithBody(ctx context.Context, id openapi_type
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-func (c *Client) RequestDiagnostics(ctx context.Context, id openapi_types.UUID, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewRequestDiagnosticsRequest(c.Server, id, body)
+func (c *Client) RequestDiagnostics(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestDiagnosticsRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4897,8 +5347,8 @@ func (c *Client) ClaimDiagnostic(ctx context.Context, id openapi_types.UUID, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-func (c *Client) SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSubmitDiagnosticResultRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitDiagnosticResultRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4918,8 +5368,8 @@ func (c *Client) SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-func (c *Client) SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewSubmitDiagnosticResultRequest(c.Server, id, body)
+func (c *Client) SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitDiagnosticResultRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4954,8 +5404,8 @@ func (c *Client) ListGenerators(ctx context.Context, reqEditors ...RequestEditor
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-func (c *Client) CreateGeneratorWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateGeneratorRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateGeneratorWithBody(ctx context.Context, params *CreateGeneratorParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGeneratorRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4973,8 +5423,8 @@ func (c *Client) CreateGeneratorWithBody(ctx context.Context, contentType string
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-func (c *Client) CreateGenerator(ctx context.Context, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateGeneratorRequest(c.Server, body)
+func (c *Client) CreateGenerator(ctx context.Context, params *CreateGeneratorParams, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateGeneratorRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5109,8 +5559,8 @@ func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) 
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-func (c *Client) CreateStackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateStackRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateStackWithBody(ctx context.Context, params *CreateStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateStackRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5132,8 +5582,8 @@ func (c *Client) CreateStackWithBody(ctx context.Context, contentType string, bo
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-func (c *Client) CreateStack(ctx context.Context, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateStackRequest(c.Server, body)
+func (c *Client) CreateStack(ctx context.Context, params *CreateStackParams, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateStackRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5252,8 +5702,8 @@ func (c *Client) ListStackAnnotations(ctx context.Context, id StackId, reqEditor
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-func (c *Client) AddStackAnnotationWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddStackAnnotationRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddStackAnnotationWithBody(ctx context.Context, id StackId, params *AddStackAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddStackAnnotationRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5274,8 +5724,8 @@ func (c *Client) AddStackAnnotationWithBody(ctx context.Context, id StackId, con
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-func (c *Client) AddStackAnnotation(ctx context.Context, id StackId, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddStackAnnotationRequest(c.Server, id, body)
+func (c *Client) AddStackAnnotation(ctx context.Context, id StackId, params *AddStackAnnotationParams, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddStackAnnotationRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5331,8 +5781,8 @@ func (c *Client) ListStackDeploymentObjects(ctx context.Context, id StackId, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-func (c *Client) CreateDeploymentObjectWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateDeploymentObjectRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) CreateDeploymentObjectWithBody(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDeploymentObjectRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5354,8 +5804,8 @@ func (c *Client) CreateDeploymentObjectWithBody(ctx context.Context, id StackId,
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-func (c *Client) CreateDeploymentObject(ctx context.Context, id StackId, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateDeploymentObjectRequest(c.Server, id, body)
+func (c *Client) CreateDeploymentObject(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateDeploymentObjectRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5382,8 +5832,8 @@ func (c *Client) CreateDeploymentObject(ctx context.Context, id StackId, body Cr
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-func (c *Client) InstantiateTemplateWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewInstantiateTemplateRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) InstantiateTemplateWithBody(ctx context.Context, id StackId, params *InstantiateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstantiateTemplateRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5410,8 +5860,8 @@ func (c *Client) InstantiateTemplateWithBody(ctx context.Context, id StackId, co
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-func (c *Client) InstantiateTemplate(ctx context.Context, id StackId, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewInstantiateTemplateRequest(c.Server, id, body)
+func (c *Client) InstantiateTemplate(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewInstantiateTemplateRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5463,8 +5913,8 @@ func (c *Client) ListStackLabels(ctx context.Context, id StackId, reqEditors ...
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-func (c *Client) AddStackLabelWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddStackLabelRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddStackLabelWithBody(ctx context.Context, id StackId, params *AddStackLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddStackLabelRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5484,8 +5934,8 @@ func (c *Client) AddStackLabelWithBody(ctx context.Context, id StackId, contentT
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-func (c *Client) AddStackLabel(ctx context.Context, id StackId, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddStackLabelRequest(c.Server, id, body)
+func (c *Client) AddStackLabel(ctx context.Context, id StackId, params *AddStackLabelParams, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddStackLabelRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5538,13 +5988,15 @@ func (c *Client) ListTemplates(ctx context.Context, reqEditors ...RequestEditorF
 // and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 // sent as a JSON string (an object is accepted too). A live template with the same
 // owner and name gets a new version instead, as in the original. The docs'
-// aliases `template_yaml`/`schema_json` are accepted.
+// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+// value, or with a `$ref` cycle that never consumes the value is 422.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-func (c *Client) CreateTemplateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateTemplateRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateTemplateWithBody(ctx context.Context, params *CreateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTemplateRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5562,13 +6014,15 @@ func (c *Client) CreateTemplateWithBody(ctx context.Context, contentType string,
 // and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 // sent as a JSON string (an object is accepted too). A live template with the same
 // owner and name gets a new version instead, as in the original. The docs'
-// aliases `template_yaml`/`schema_json` are accepted.
+// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+// value, or with a `$ref` cycle that never consumes the value is 422.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-func (c *Client) CreateTemplate(ctx context.Context, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateTemplateRequest(c.Server, body)
+func (c *Client) CreateTemplate(ctx context.Context, params *CreateTemplateParams, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTemplateRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5673,8 +6127,8 @@ func (c *Client) ListTemplateAnnotations(ctx context.Context, id TemplateId, req
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-func (c *Client) AddTemplateAnnotationWithBody(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddTemplateAnnotationRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddTemplateAnnotationWithBody(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddTemplateAnnotationRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5690,8 +6144,8 @@ func (c *Client) AddTemplateAnnotationWithBody(ctx context.Context, id TemplateI
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-func (c *Client) AddTemplateAnnotation(ctx context.Context, id TemplateId, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddTemplateAnnotationRequest(c.Server, id, body)
+func (c *Client) AddTemplateAnnotation(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddTemplateAnnotationRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5739,8 +6193,8 @@ func (c *Client) ListTemplateLabels(ctx context.Context, id TemplateId, reqEdito
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-func (c *Client) AddTemplateLabelWithBody(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddTemplateLabelRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) AddTemplateLabelWithBody(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddTemplateLabelRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5758,8 +6212,8 @@ func (c *Client) AddTemplateLabelWithBody(ctx context.Context, id TemplateId, co
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-func (c *Client) AddTemplateLabel(ctx context.Context, id TemplateId, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewAddTemplateLabelRequest(c.Server, id, body)
+func (c *Client) AddTemplateLabel(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddTemplateLabelRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5814,8 +6268,8 @@ func (c *Client) ListTemplateVersions(ctx context.Context, id TemplateId, reqEdi
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-func (c *Client) ReportWebhookDeliveryResultWithBody(ctx context.Context, id DeliveryId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportWebhookDeliveryResultRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ReportWebhookDeliveryResultWithBody(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportWebhookDeliveryResultRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5840,8 +6294,8 @@ func (c *Client) ReportWebhookDeliveryResultWithBody(ctx context.Context, id Del
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-func (c *Client) ReportWebhookDeliveryResult(ctx context.Context, id DeliveryId, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewReportWebhookDeliveryResultRequest(c.Server, id, body)
+func (c *Client) ReportWebhookDeliveryResult(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReportWebhookDeliveryResultRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5876,13 +6330,16 @@ func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn
 // `<prefix>.*`; they are not checked against the catalog. A non-empty
 // `target_labels` makes an agent holding every label deliver (agent mode); an
 // empty list means broker delivery. `validate: true` sends a `webhook.test` event
-// first and rejects the subscription (400) unless the receiver answers 2xx.
+// first and rejects the subscription (400) unless the receiver answers 2xx. For
+// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+// unspecified address (or `localhost`) is 422 unless
+// `broker.webhook_allow_private` is set.
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-func (c *Client) CreateWebhookWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWebhookRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5900,13 +6357,16 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, contentType string, 
 // `<prefix>.*`; they are not checked against the catalog. A non-empty
 // `target_labels` makes an agent holding every label deliver (agent mode); an
 // empty list means broker delivery. `validate: true` sends a `webhook.test` event
-// first and rejects the subscription (400) unless the receiver answers 2xx.
+// first and rejects the subscription (400) unless the receiver answers 2xx. For
+// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+// unspecified address (or `localhost`) is 422 unless
+// `broker.webhook_allow_private` is set.
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-func (c *Client) CreateWebhook(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWebhookRequest(c.Server, body)
+func (c *Client) CreateWebhook(ctx context.Context, params *CreateWebhookParams, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWebhookRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6027,6 +6487,28 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params
 	return c.Client.Do(req)
 }
 
+// RetryWebhookDelivery Send a dead delivery again
+//
+// Admin only. Added (the original has no way to retry a dead delivery). Moves a `dead`
+// delivery of the subscription back to `pending` with `attempts` reset to 0, so it gets
+// the subscription's whole retry budget again; `last_error` and `last_status_code` stay
+// until the next attempt. webhook-dispatch's sweep queues a broker-mode delivery at
+// once; an agent-mode delivery is claimed by a matching agent. Audited as
+// `webhook.delivery_retried`. Any request body is ignored.
+//
+// Corresponds with POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+func (c *Client) RetryWebhookDelivery(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRetryWebhookDeliveryRequest(c.Server, id, deliveryId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // TestWebhook Send a test delivery synchronously
 //
 // Admin only. POSTs `{"id", "event_type": "webhook.test", "timestamp", "data":
@@ -6114,8 +6596,8 @@ func (c *Client) ListWorkOrderSchedules(ctx context.Context, reqEditors ...Reque
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-func (c *Client) CreateWorkOrderScheduleWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWorkOrderScheduleRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateWorkOrderScheduleWithBody(ctx context.Context, params *CreateWorkOrderScheduleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWorkOrderScheduleRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6137,8 +6619,8 @@ func (c *Client) CreateWorkOrderScheduleWithBody(ctx context.Context, contentTyp
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-func (c *Client) CreateWorkOrderSchedule(ctx context.Context, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWorkOrderScheduleRequest(c.Server, body)
+func (c *Client) CreateWorkOrderSchedule(ctx context.Context, params *CreateWorkOrderScheduleParams, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWorkOrderScheduleRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6314,8 +6796,8 @@ func (c *Client) ListWorkOrders(ctx context.Context, params *ListWorkOrdersParam
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-func (c *Client) CreateWorkOrderWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWorkOrderRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateWorkOrderWithBody(ctx context.Context, params *CreateWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWorkOrderRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6339,8 +6821,8 @@ func (c *Client) CreateWorkOrderWithBody(ctx context.Context, contentType string
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-func (c *Client) CreateWorkOrder(ctx context.Context, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateWorkOrderRequest(c.Server, body)
+func (c *Client) CreateWorkOrder(ctx context.Context, params *CreateWorkOrderParams, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateWorkOrderRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6451,8 +6933,8 @@ func (c *Client) ClaimWorkOrder(ctx context.Context, id WorkOrderId, body ClaimW
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-func (c *Client) CompleteWorkOrderWithBody(ctx context.Context, id WorkOrderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteWorkOrderRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) CompleteWorkOrderWithBody(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteWorkOrderRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6478,8 +6960,8 @@ func (c *Client) CompleteWorkOrderWithBody(ctx context.Context, id WorkOrderId, 
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-func (c *Client) CompleteWorkOrder(ctx context.Context, id WorkOrderId, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCompleteWorkOrderRequest(c.Server, id, body)
+func (c *Client) CompleteWorkOrder(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCompleteWorkOrderRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6887,18 +7369,18 @@ func NewListAgentsRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateAgentRequest calls the generic CreateAgent builder with application/json body
-func NewCreateAgentRequest(server string, body CreateAgentJSONRequestBody) (*http.Request, error) {
+func NewCreateAgentRequest(server string, params *CreateAgentParams, body CreateAgentJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateAgentRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateAgentRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateAgentRequestWithBody constructs an http.Request for the CreateAgent method, with any body, and a specified content type
-func NewCreateAgentRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateAgentRequestWithBody(server string, params *CreateAgentParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -6922,6 +7404,21 @@ func NewCreateAgentRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7134,18 +7631,18 @@ func NewListAgentAnnotationsRequest(server string, id AgentId) (*http.Request, e
 }
 
 // NewAddAgentAnnotationRequest calls the generic AddAgentAnnotation builder with application/json body
-func NewAddAgentAnnotationRequest(server string, id AgentId, body AddAgentAnnotationJSONRequestBody) (*http.Request, error) {
+func NewAddAgentAnnotationRequest(server string, id AgentId, params *AddAgentAnnotationParams, body AddAgentAnnotationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddAgentAnnotationRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddAgentAnnotationRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddAgentAnnotationRequestWithBody constructs an http.Request for the AddAgentAnnotation method, with any body, and a specified content type
-func NewAddAgentAnnotationRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddAgentAnnotationRequestWithBody(server string, id AgentId, params *AddAgentAnnotationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7176,6 +7673,21 @@ func NewAddAgentAnnotationRequestWithBody(server string, id AgentId, contentType
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7290,18 +7802,18 @@ func NewListEventsForAgentRequest(server string, id AgentId) (*http.Request, err
 }
 
 // NewReportAgentEventRequest calls the generic ReportAgentEvent builder with application/json body
-func NewReportAgentEventRequest(server string, id AgentId, body ReportAgentEventJSONRequestBody) (*http.Request, error) {
+func NewReportAgentEventRequest(server string, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReportAgentEventRequestWithBody(server, id, "application/json", bodyReader)
+	return NewReportAgentEventRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewReportAgentEventRequestWithBody constructs an http.Request for the ReportAgentEvent method, with any body, and a specified content type
-func NewReportAgentEventRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
+func NewReportAgentEventRequestWithBody(server string, id AgentId, params *ReportAgentEventParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7333,22 +7845,37 @@ func NewReportAgentEventRequestWithBody(server string, id AgentId, contentType s
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewReportDeploymentHealthRequest calls the generic ReportDeploymentHealth builder with application/json body
-func NewReportDeploymentHealthRequest(server string, id openapi_types.UUID, body ReportDeploymentHealthJSONRequestBody) (*http.Request, error) {
+func NewReportDeploymentHealthRequest(server string, id openapi_types.UUID, params *ReportDeploymentHealthParams, body ReportDeploymentHealthJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReportDeploymentHealthRequestWithBody(server, id, "application/json", bodyReader)
+	return NewReportDeploymentHealthRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewReportDeploymentHealthRequestWithBody constructs an http.Request for the ReportDeploymentHealth method, with any body, and a specified content type
-func NewReportDeploymentHealthRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+func NewReportDeploymentHealthRequestWithBody(server string, id openapi_types.UUID, params *ReportDeploymentHealthParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7379,6 +7906,21 @@ func NewReportDeploymentHealthRequestWithBody(server string, id openapi_types.UU
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7452,18 +7994,18 @@ func NewListAgentLabelsRequest(server string, id AgentId) (*http.Request, error)
 }
 
 // NewAddAgentLabelRequest calls the generic AddAgentLabel builder with application/json body
-func NewAddAgentLabelRequest(server string, id AgentId, body AddAgentLabelJSONRequestBody) (*http.Request, error) {
+func NewAddAgentLabelRequest(server string, id AgentId, params *AddAgentLabelParams, body AddAgentLabelJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddAgentLabelRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddAgentLabelRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddAgentLabelRequestWithBody constructs an http.Request for the AddAgentLabel method, with any body, and a specified content type
-func NewAddAgentLabelRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddAgentLabelRequestWithBody(server string, id AgentId, params *AddAgentLabelParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7494,6 +8036,21 @@ func NewAddAgentLabelRequestWithBody(server string, id AgentId, contentType stri
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7730,18 +8287,18 @@ func NewListAgentTargetsRequest(server string, id AgentId) (*http.Request, error
 }
 
 // NewAddAgentTargetRequest calls the generic AddAgentTarget builder with application/json body
-func NewAddAgentTargetRequest(server string, id AgentId, body AddAgentTargetJSONRequestBody) (*http.Request, error) {
+func NewAddAgentTargetRequest(server string, id AgentId, params *AddAgentTargetParams, body AddAgentTargetJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddAgentTargetRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddAgentTargetRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddAgentTargetRequestWithBody constructs an http.Request for the AddAgentTarget method, with any body, and a specified content type
-func NewAddAgentTargetRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddAgentTargetRequestWithBody(server string, id AgentId, params *AddAgentTargetParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -7772,6 +8329,21 @@ func NewAddAgentTargetRequestWithBody(server string, id AgentId, contentType str
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -7974,18 +8546,18 @@ func NewGetDeploymentObjectRequest(server string, id openapi_types.UUID) (*http.
 }
 
 // NewRequestDiagnosticsRequest calls the generic RequestDiagnostics builder with application/json body
-func NewRequestDiagnosticsRequest(server string, id openapi_types.UUID, body RequestDiagnosticsJSONRequestBody) (*http.Request, error) {
+func NewRequestDiagnosticsRequest(server string, id openapi_types.UUID, params *RequestDiagnosticsParams, body RequestDiagnosticsJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewRequestDiagnosticsRequestWithBody(server, id, "application/json", bodyReader)
+	return NewRequestDiagnosticsRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewRequestDiagnosticsRequestWithBody constructs an http.Request for the RequestDiagnostics method, with any body, and a specified content type
-func NewRequestDiagnosticsRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+func NewRequestDiagnosticsRequestWithBody(server string, id openapi_types.UUID, params *RequestDiagnosticsParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8016,6 +8588,21 @@ func NewRequestDiagnosticsRequestWithBody(server string, id openapi_types.UUID, 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8123,18 +8710,18 @@ func NewClaimDiagnosticRequest(server string, id openapi_types.UUID) (*http.Requ
 }
 
 // NewSubmitDiagnosticResultRequest calls the generic SubmitDiagnosticResult builder with application/json body
-func NewSubmitDiagnosticResultRequest(server string, id openapi_types.UUID, body SubmitDiagnosticResultJSONRequestBody) (*http.Request, error) {
+func NewSubmitDiagnosticResultRequest(server string, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewSubmitDiagnosticResultRequestWithBody(server, id, "application/json", bodyReader)
+	return NewSubmitDiagnosticResultRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewSubmitDiagnosticResultRequestWithBody constructs an http.Request for the SubmitDiagnosticResult method, with any body, and a specified content type
-func NewSubmitDiagnosticResultRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+func NewSubmitDiagnosticResultRequestWithBody(server string, id openapi_types.UUID, params *SubmitDiagnosticResultParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8165,6 +8752,21 @@ func NewSubmitDiagnosticResultRequestWithBody(server string, id openapi_types.UU
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8197,18 +8799,18 @@ func NewListGeneratorsRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateGeneratorRequest calls the generic CreateGenerator builder with application/json body
-func NewCreateGeneratorRequest(server string, body CreateGeneratorJSONRequestBody) (*http.Request, error) {
+func NewCreateGeneratorRequest(server string, params *CreateGeneratorParams, body CreateGeneratorJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateGeneratorRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateGeneratorRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateGeneratorRequestWithBody constructs an http.Request for the CreateGenerator method, with any body, and a specified content type
-func NewCreateGeneratorRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateGeneratorRequestWithBody(server string, params *CreateGeneratorParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -8232,6 +8834,21 @@ func NewCreateGeneratorRequestWithBody(server string, contentType string, body i
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8413,18 +9030,18 @@ func NewListStacksRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateStackRequest calls the generic CreateStack builder with application/json body
-func NewCreateStackRequest(server string, body CreateStackJSONRequestBody) (*http.Request, error) {
+func NewCreateStackRequest(server string, params *CreateStackParams, body CreateStackJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateStackRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateStackRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateStackRequestWithBody constructs an http.Request for the CreateStack method, with any body, and a specified content type
-func NewCreateStackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateStackRequestWithBody(server string, params *CreateStackParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -8448,6 +9065,21 @@ func NewCreateStackRequestWithBody(server string, contentType string, body io.Re
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8602,18 +9234,18 @@ func NewListStackAnnotationsRequest(server string, id StackId) (*http.Request, e
 }
 
 // NewAddStackAnnotationRequest calls the generic AddStackAnnotation builder with application/json body
-func NewAddStackAnnotationRequest(server string, id StackId, body AddStackAnnotationJSONRequestBody) (*http.Request, error) {
+func NewAddStackAnnotationRequest(server string, id StackId, params *AddStackAnnotationParams, body AddStackAnnotationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddStackAnnotationRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddStackAnnotationRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddStackAnnotationRequestWithBody constructs an http.Request for the AddStackAnnotation method, with any body, and a specified content type
-func NewAddStackAnnotationRequestWithBody(server string, id StackId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddStackAnnotationRequestWithBody(server string, id StackId, params *AddStackAnnotationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8644,6 +9276,21 @@ func NewAddStackAnnotationRequestWithBody(server string, id StackId, contentType
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8724,18 +9371,18 @@ func NewListStackDeploymentObjectsRequest(server string, id StackId) (*http.Requ
 }
 
 // NewCreateDeploymentObjectRequest calls the generic CreateDeploymentObject builder with application/json body
-func NewCreateDeploymentObjectRequest(server string, id StackId, body CreateDeploymentObjectJSONRequestBody) (*http.Request, error) {
+func NewCreateDeploymentObjectRequest(server string, id StackId, params *CreateDeploymentObjectParams, body CreateDeploymentObjectJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateDeploymentObjectRequestWithBody(server, id, "application/json", bodyReader)
+	return NewCreateDeploymentObjectRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewCreateDeploymentObjectRequestWithBody constructs an http.Request for the CreateDeploymentObject method, with any body, and a specified content type
-func NewCreateDeploymentObjectRequestWithBody(server string, id StackId, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateDeploymentObjectRequestWithBody(server string, id StackId, params *CreateDeploymentObjectParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8767,22 +9414,37 @@ func NewCreateDeploymentObjectRequestWithBody(server string, id StackId, content
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewInstantiateTemplateRequest calls the generic InstantiateTemplate builder with application/json body
-func NewInstantiateTemplateRequest(server string, id StackId, body InstantiateTemplateJSONRequestBody) (*http.Request, error) {
+func NewInstantiateTemplateRequest(server string, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewInstantiateTemplateRequestWithBody(server, id, "application/json", bodyReader)
+	return NewInstantiateTemplateRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewInstantiateTemplateRequestWithBody constructs an http.Request for the InstantiateTemplate method, with any body, and a specified content type
-func NewInstantiateTemplateRequestWithBody(server string, id StackId, contentType string, body io.Reader) (*http.Request, error) {
+func NewInstantiateTemplateRequestWithBody(server string, id StackId, params *InstantiateTemplateParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8813,6 +9475,21 @@ func NewInstantiateTemplateRequestWithBody(server string, id StackId, contentTyp
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -8886,18 +9563,18 @@ func NewListStackLabelsRequest(server string, id StackId) (*http.Request, error)
 }
 
 // NewAddStackLabelRequest calls the generic AddStackLabel builder with application/json body
-func NewAddStackLabelRequest(server string, id StackId, body AddStackLabelJSONRequestBody) (*http.Request, error) {
+func NewAddStackLabelRequest(server string, id StackId, params *AddStackLabelParams, body AddStackLabelJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddStackLabelRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddStackLabelRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddStackLabelRequestWithBody constructs an http.Request for the AddStackLabel method, with any body, and a specified content type
-func NewAddStackLabelRequestWithBody(server string, id StackId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddStackLabelRequestWithBody(server string, id StackId, params *AddStackLabelParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -8928,6 +9605,21 @@ func NewAddStackLabelRequestWithBody(server string, id StackId, contentType stri
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9001,18 +9693,18 @@ func NewListTemplatesRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateTemplateRequest calls the generic CreateTemplate builder with application/json body
-func NewCreateTemplateRequest(server string, body CreateTemplateJSONRequestBody) (*http.Request, error) {
+func NewCreateTemplateRequest(server string, params *CreateTemplateParams, body CreateTemplateJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateTemplateRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateTemplateRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateTemplateRequestWithBody constructs an http.Request for the CreateTemplate method, with any body, and a specified content type
-func NewCreateTemplateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateTemplateRequestWithBody(server string, params *CreateTemplateParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -9036,6 +9728,21 @@ func NewCreateTemplateRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9190,18 +9897,18 @@ func NewListTemplateAnnotationsRequest(server string, id TemplateId) (*http.Requ
 }
 
 // NewAddTemplateAnnotationRequest calls the generic AddTemplateAnnotation builder with application/json body
-func NewAddTemplateAnnotationRequest(server string, id TemplateId, body AddTemplateAnnotationJSONRequestBody) (*http.Request, error) {
+func NewAddTemplateAnnotationRequest(server string, id TemplateId, params *AddTemplateAnnotationParams, body AddTemplateAnnotationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddTemplateAnnotationRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddTemplateAnnotationRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddTemplateAnnotationRequestWithBody constructs an http.Request for the AddTemplateAnnotation method, with any body, and a specified content type
-func NewAddTemplateAnnotationRequestWithBody(server string, id TemplateId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddTemplateAnnotationRequestWithBody(server string, id TemplateId, params *AddTemplateAnnotationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9232,6 +9939,21 @@ func NewAddTemplateAnnotationRequestWithBody(server string, id TemplateId, conte
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9312,18 +10034,18 @@ func NewListTemplateLabelsRequest(server string, id TemplateId) (*http.Request, 
 }
 
 // NewAddTemplateLabelRequest calls the generic AddTemplateLabel builder with application/json body
-func NewAddTemplateLabelRequest(server string, id TemplateId, body AddTemplateLabelJSONRequestBody) (*http.Request, error) {
+func NewAddTemplateLabelRequest(server string, id TemplateId, params *AddTemplateLabelParams, body AddTemplateLabelJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewAddTemplateLabelRequestWithBody(server, id, "application/json", bodyReader)
+	return NewAddTemplateLabelRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewAddTemplateLabelRequestWithBody constructs an http.Request for the AddTemplateLabel method, with any body, and a specified content type
-func NewAddTemplateLabelRequestWithBody(server string, id TemplateId, contentType string, body io.Reader) (*http.Request, error) {
+func NewAddTemplateLabelRequestWithBody(server string, id TemplateId, params *AddTemplateLabelParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9354,6 +10076,21 @@ func NewAddTemplateLabelRequestWithBody(server string, id TemplateId, contentTyp
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9434,18 +10171,18 @@ func NewListTemplateVersionsRequest(server string, id TemplateId) (*http.Request
 }
 
 // NewReportWebhookDeliveryResultRequest calls the generic ReportWebhookDeliveryResult builder with application/json body
-func NewReportWebhookDeliveryResultRequest(server string, id DeliveryId, body ReportWebhookDeliveryResultJSONRequestBody) (*http.Request, error) {
+func NewReportWebhookDeliveryResultRequest(server string, id DeliveryId, params *ReportWebhookDeliveryResultParams, body ReportWebhookDeliveryResultJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewReportWebhookDeliveryResultRequestWithBody(server, id, "application/json", bodyReader)
+	return NewReportWebhookDeliveryResultRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewReportWebhookDeliveryResultRequestWithBody constructs an http.Request for the ReportWebhookDeliveryResult method, with any body, and a specified content type
-func NewReportWebhookDeliveryResultRequestWithBody(server string, id DeliveryId, contentType string, body io.Reader) (*http.Request, error) {
+func NewReportWebhookDeliveryResultRequestWithBody(server string, id DeliveryId, params *ReportWebhookDeliveryResultParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -9476,6 +10213,21 @@ func NewReportWebhookDeliveryResultRequestWithBody(server string, id DeliveryId,
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9508,18 +10260,18 @@ func NewListWebhooksRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateWebhookRequest calls the generic CreateWebhook builder with application/json body
-func NewCreateWebhookRequest(server string, body CreateWebhookJSONRequestBody) (*http.Request, error) {
+func NewCreateWebhookRequest(server string, params *CreateWebhookParams, body CreateWebhookJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateWebhookRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateWebhookRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateWebhookRequestWithBody constructs an http.Request for the CreateWebhook method, with any body, and a specified content type
-func NewCreateWebhookRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateWebhookRequestWithBody(server string, params *CreateWebhookParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -9543,6 +10295,21 @@ func NewCreateWebhookRequestWithBody(server string, contentType string, body io.
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -9774,6 +10541,47 @@ func NewListWebhookDeliveriesRequest(server string, id WebhookId, params *ListWe
 	return req, nil
 }
 
+// NewRetryWebhookDeliveryRequest constructs an http.Request for the RetryWebhookDelivery method
+func NewRetryWebhookDeliveryRequest(server string, id WebhookId, deliveryId openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/webhooks/%s/deliveries/%s/retry", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewTestWebhookRequest constructs an http.Request for the TestWebhook method
 func NewTestWebhookRequest(server string, id WebhookId) (*http.Request, error) {
 	var err error
@@ -9972,18 +10780,18 @@ func NewListWorkOrderSchedulesRequest(server string) (*http.Request, error) {
 }
 
 // NewCreateWorkOrderScheduleRequest calls the generic CreateWorkOrderSchedule builder with application/json body
-func NewCreateWorkOrderScheduleRequest(server string, body CreateWorkOrderScheduleJSONRequestBody) (*http.Request, error) {
+func NewCreateWorkOrderScheduleRequest(server string, params *CreateWorkOrderScheduleParams, body CreateWorkOrderScheduleJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateWorkOrderScheduleRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateWorkOrderScheduleRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateWorkOrderScheduleRequestWithBody constructs an http.Request for the CreateWorkOrderSchedule method, with any body, and a specified content type
-func NewCreateWorkOrderScheduleRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateWorkOrderScheduleRequestWithBody(server string, params *CreateWorkOrderScheduleParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -10007,6 +10815,21 @@ func NewCreateWorkOrderScheduleRequestWithBody(server string, contentType string
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -10334,18 +11157,18 @@ func NewListWorkOrdersRequest(server string, params *ListWorkOrdersParams) (*htt
 }
 
 // NewCreateWorkOrderRequest calls the generic CreateWorkOrder builder with application/json body
-func NewCreateWorkOrderRequest(server string, body CreateWorkOrderJSONRequestBody) (*http.Request, error) {
+func NewCreateWorkOrderRequest(server string, params *CreateWorkOrderParams, body CreateWorkOrderJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateWorkOrderRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateWorkOrderRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateWorkOrderRequestWithBody constructs an http.Request for the CreateWorkOrder method, with any body, and a specified content type
-func NewCreateWorkOrderRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateWorkOrderRequestWithBody(server string, params *CreateWorkOrderParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -10369,6 +11192,21 @@ func NewCreateWorkOrderRequestWithBody(server string, contentType string, body i
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -10489,18 +11327,18 @@ func NewClaimWorkOrderRequestWithBody(server string, id WorkOrderId, contentType
 }
 
 // NewCompleteWorkOrderRequest calls the generic CompleteWorkOrder builder with application/json body
-func NewCompleteWorkOrderRequest(server string, id WorkOrderId, body CompleteWorkOrderJSONRequestBody) (*http.Request, error) {
+func NewCompleteWorkOrderRequest(server string, id WorkOrderId, params *CompleteWorkOrderParams, body CompleteWorkOrderJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCompleteWorkOrderRequestWithBody(server, id, "application/json", bodyReader)
+	return NewCompleteWorkOrderRequestWithBody(server, id, params, "application/json", bodyReader)
 }
 
 // NewCompleteWorkOrderRequestWithBody constructs an http.Request for the CompleteWorkOrder method, with any body, and a specified content type
-func NewCompleteWorkOrderRequestWithBody(server string, id WorkOrderId, contentType string, body io.Reader) (*http.Request, error) {
+func NewCompleteWorkOrderRequestWithBody(server string, id WorkOrderId, params *CompleteWorkOrderParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -10531,6 +11369,21 @@ func NewCompleteWorkOrderRequestWithBody(server string, id WorkOrderId, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -10820,7 +11673,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-	CreateAgentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error)
+	CreateAgentWithBodyWithResponse(ctx context.Context, params *CreateAgentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error)
 
 	// CreateAgentWithResponse Register an agent
 	//
@@ -10831,7 +11684,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-	CreateAgentWithResponse(ctx context.Context, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error)
+	CreateAgentWithResponse(ctx context.Context, params *CreateAgentParams, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error)
 
 	// SearchAgentWithResponse Find an agent by name and cluster name
 	//
@@ -10905,7 +11758,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-	AddAgentAnnotationWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error)
+	AddAgentAnnotationWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error)
 
 	// AddAgentAnnotationWithResponse Add an annotation to an agent
 	//
@@ -10917,7 +11770,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-	AddAgentAnnotationWithResponse(ctx context.Context, id AgentId, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error)
+	AddAgentAnnotationWithResponse(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error)
 
 	// RemoveAgentAnnotationWithResponse Remove an annotation from an agent
 	//
@@ -10950,12 +11803,14 @@ type ClientWithResponsesInterface interface {
 	// `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 	// agent's incremental target state; a FAILURE does not (the agent retries it).
 	// Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+	// An agent may report only on objects of stacks it is (or was) associated with;
+	// any other object is 422 `Deployment object not found`, like a missing one.
 	// `agent_id` in the body is optional and must equal the path id (else 400).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-	ReportAgentEventWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error)
+	ReportAgentEventWithBodyWithResponse(ctx context.Context, id AgentId, params *ReportAgentEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error)
 
 	// ReportAgentEventWithResponse Report the outcome of applying a deployment object
 	//
@@ -10963,12 +11818,14 @@ type ClientWithResponsesInterface interface {
 	// `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 	// agent's incremental target state; a FAILURE does not (the agent retries it).
 	// Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+	// An agent may report only on objects of stacks it is (or was) associated with;
+	// any other object is 422 `Deployment object not found`, like a missing one.
 	// `agent_id` in the body is optional and must equal the path id (else 400).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-	ReportAgentEventWithResponse(ctx context.Context, id AgentId, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error)
+	ReportAgentEventWithResponse(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error)
 
 	// ReportDeploymentHealthWithBodyWithResponse Report deployment health (the agent itself or the admin)
 	//
@@ -10976,12 +11833,14 @@ type ClientWithResponsesInterface interface {
 	// failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 	// resources?}` (a JSON string holding an object is accepted, as the original's agent
 	// sent it). Any invalid entry rejects the whole request with 400 naming it. A
-	// transition to `failing` emits `deployment.failed` with `reason: health`.
+	// transition to `failing` emits `deployment.failed` with `reason: health`. An
+	// agent may report only on objects of stacks it is (or was) associated with
+	// (422 otherwise, like a missing object).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-	ReportDeploymentHealthWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error)
+	ReportDeploymentHealthWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error)
 
 	// ReportDeploymentHealthWithResponse Report deployment health (the agent itself or the admin)
 	//
@@ -10989,12 +11848,14 @@ type ClientWithResponsesInterface interface {
 	// failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 	// resources?}` (a JSON string holding an object is accepted, as the original's agent
 	// sent it). Any invalid entry rejects the whole request with 400 naming it. A
-	// transition to `failing` emits `deployment.failed` with `reason: health`.
+	// transition to `failing` emits `deployment.failed` with `reason: health`. An
+	// agent may report only on objects of stacks it is (or was) associated with
+	// (422 otherwise, like a missing object).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-	ReportDeploymentHealthWithResponse(ctx context.Context, id openapi_types.UUID, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error)
+	ReportDeploymentHealthWithResponse(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error)
 
 	// RecordAgentHeartbeatWithResponse Record a heartbeat
 	//
@@ -11026,7 +11887,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-	AddAgentLabelWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error)
+	AddAgentLabelWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error)
 
 	// AddAgentLabelWithResponse Add a label to an agent
 	//
@@ -11038,7 +11899,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-	AddAgentLabelWithResponse(ctx context.Context, id AgentId, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error)
+	AddAgentLabelWithResponse(ctx context.Context, id AgentId, params *AddAgentLabelParams, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error)
 
 	// RemoveAgentLabelWithResponse Remove a label from an agent
 	//
@@ -11093,6 +11954,11 @@ type ClientWithResponsesInterface interface {
 	// `If-None-Match`, the request is held until the target state changes (then 200
 	// with the new state) or the wait ends (then 304).
 	//
+	// Each api replica answers from an in-memory index kept exact by change
+	// notifications, so an unchanged agent's poll costs no database query. Under
+	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
+	// request was not processed and may be retried after that delay plus jitter.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -11115,7 +11981,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-	AddAgentTargetWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error)
+	AddAgentTargetWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentTargetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error)
 
 	// AddAgentTargetWithResponse Target a stack explicitly
 	//
@@ -11125,7 +11991,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-	AddAgentTargetWithResponse(ctx context.Context, id AgentId, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error)
+	AddAgentTargetWithResponse(ctx context.Context, id AgentId, params *AddAgentTargetParams, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error)
 
 	// RemoveAgentTargetWithResponse Remove an explicit stack target
 	//
@@ -11193,7 +12059,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-	RequestDiagnosticsWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error)
+	RequestDiagnosticsWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error)
 
 	// RequestDiagnosticsWithResponse Ask an agent for diagnostics of a deployment object (admin)
 	//
@@ -11202,7 +12068,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-	RequestDiagnosticsWithResponse(ctx context.Context, id openapi_types.UUID, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error)
+	RequestDiagnosticsWithResponse(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error)
 
 	// GetDeploymentObjectHealthWithResponse Health of one deployment object on every agent (admin)
 	//
@@ -11236,7 +12102,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-	SubmitDiagnosticResultWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error)
+	SubmitDiagnosticResultWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error)
 
 	// SubmitDiagnosticResultWithResponse Submit what the agent collected (only the request's agent)
 	//
@@ -11247,7 +12113,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-	SubmitDiagnosticResultWithResponse(ctx context.Context, id openapi_types.UUID, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error)
+	SubmitDiagnosticResultWithResponse(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error)
 
 	// ListGeneratorsWithResponse List generators
 	//
@@ -11265,7 +12131,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-	CreateGeneratorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error)
+	CreateGeneratorWithBodyWithResponse(ctx context.Context, params *CreateGeneratorParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error)
 
 	// CreateGeneratorWithResponse Create a generator
 	//
@@ -11274,7 +12140,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-	CreateGeneratorWithResponse(ctx context.Context, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error)
+	CreateGeneratorWithResponse(ctx context.Context, params *CreateGeneratorParams, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error)
 
 	// DeleteGeneratorWithResponse Delete a generator
 	//
@@ -11348,7 +12214,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-	CreateStackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateStackResponse, error)
+	CreateStackWithBodyWithResponse(ctx context.Context, params *CreateStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateStackResponse, error)
 
 	// CreateStackWithResponse Create a stack
 	//
@@ -11361,7 +12227,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-	CreateStackWithResponse(ctx context.Context, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateStackResponse, error)
+	CreateStackWithResponse(ctx context.Context, params *CreateStackParams, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateStackResponse, error)
 
 	// DeleteStackWithResponse Delete a stack
 	//
@@ -11427,7 +12293,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-	AddStackAnnotationWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error)
+	AddStackAnnotationWithBodyWithResponse(ctx context.Context, id StackId, params *AddStackAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error)
 
 	// AddStackAnnotationWithResponse Add an annotation to a stack
 	//
@@ -11439,7 +12305,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-	AddStackAnnotationWithResponse(ctx context.Context, id StackId, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error)
+	AddStackAnnotationWithResponse(ctx context.Context, id StackId, params *AddStackAnnotationParams, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error)
 
 	// RemoveStackAnnotationWithResponse Remove an annotation from a stack
 	//
@@ -11470,7 +12336,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-	CreateDeploymentObjectWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error)
+	CreateDeploymentObjectWithBodyWithResponse(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error)
 
 	// CreateDeploymentObjectWithResponse Publish a deployment object
 	//
@@ -11483,7 +12349,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-	CreateDeploymentObjectWithResponse(ctx context.Context, id StackId, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error)
+	CreateDeploymentObjectWithResponse(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error)
 
 	// InstantiateTemplateWithBodyWithResponse Render a template into a new deployment object
 	//
@@ -11501,7 +12367,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-	InstantiateTemplateWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
+	InstantiateTemplateWithBodyWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
 
 	// InstantiateTemplateWithResponse Render a template into a new deployment object
 	//
@@ -11519,7 +12385,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-	InstantiateTemplateWithResponse(ctx context.Context, id StackId, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
+	InstantiateTemplateWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
 
 	// GetStackHealthWithResponse Health of a stack's live deployment objects (admin)
 	//
@@ -11546,7 +12412,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-	AddStackLabelWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error)
+	AddStackLabelWithBodyWithResponse(ctx context.Context, id StackId, params *AddStackLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error)
 
 	// AddStackLabelWithResponse Add a label to a stack
 	//
@@ -11557,7 +12423,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-	AddStackLabelWithResponse(ctx context.Context, id StackId, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error)
+	AddStackLabelWithResponse(ctx context.Context, id StackId, params *AddStackLabelParams, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error)
 
 	// RemoveStackLabelWithResponse Remove a label from a stack
 	//
@@ -11585,12 +12451,14 @@ type ClientWithResponsesInterface interface {
 	// and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 	// sent as a JSON string (an object is accepted too). A live template with the same
 	// owner and name gets a new version instead, as in the original. The docs'
-	// aliases `template_yaml`/`schema_json` are accepted.
+	// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+	// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+	// value, or with a `$ref` cycle that never consumes the value is 422.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-	CreateTemplateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error)
+	CreateTemplateWithBodyWithResponse(ctx context.Context, params *CreateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error)
 
 	// CreateTemplateWithResponse Create a template
 	//
@@ -11599,12 +12467,14 @@ type ClientWithResponsesInterface interface {
 	// and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 	// sent as a JSON string (an object is accepted too). A live template with the same
 	// owner and name gets a new version instead, as in the original. The docs'
-	// aliases `template_yaml`/`schema_json` are accepted.
+	// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+	// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+	// value, or with a `$ref` cycle that never consumes the value is 422.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-	CreateTemplateWithResponse(ctx context.Context, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error)
+	CreateTemplateWithResponse(ctx context.Context, params *CreateTemplateParams, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error)
 
 	// DeleteTemplateWithResponse Delete a template with all its versions
 	//
@@ -11656,14 +12526,14 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-	AddTemplateAnnotationWithBodyWithResponse(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error)
+	AddTemplateAnnotationWithBodyWithResponse(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error)
 
 	// AddTemplateAnnotationWithResponse Add an annotation (stacks must carry the same key and value)
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-	AddTemplateAnnotationWithResponse(ctx context.Context, id TemplateId, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error)
+	AddTemplateAnnotationWithResponse(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error)
 
 	// RemoveTemplateAnnotationWithResponse Remove an annotation
 	//
@@ -11686,7 +12556,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-	AddTemplateLabelWithBodyWithResponse(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error)
+	AddTemplateLabelWithBodyWithResponse(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error)
 
 	// AddTemplateLabelWithResponse Add a label (stacks must carry it to use the template)
 	//
@@ -11695,7 +12565,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-	AddTemplateLabelWithResponse(ctx context.Context, id TemplateId, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error)
+	AddTemplateLabelWithResponse(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error)
 
 	// RemoveTemplateLabelWithResponse Remove a label
 	//
@@ -11725,7 +12595,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-	ReportWebhookDeliveryResultWithBodyWithResponse(ctx context.Context, id DeliveryId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error)
+	ReportWebhookDeliveryResultWithBodyWithResponse(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error)
 
 	// ReportWebhookDeliveryResultWithResponse Report the outcome of an agent's delivery attempt
 	//
@@ -11741,7 +12611,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-	ReportWebhookDeliveryResultWithResponse(ctx context.Context, id DeliveryId, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error)
+	ReportWebhookDeliveryResultWithResponse(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error)
 
 	// ListWebhooksWithResponse List webhook subscriptions
 	//
@@ -11759,12 +12629,15 @@ type ClientWithResponsesInterface interface {
 	// `<prefix>.*`; they are not checked against the catalog. A non-empty
 	// `target_labels` makes an agent holding every label deliver (agent mode); an
 	// empty list means broker delivery. `validate: true` sends a `webhook.test` event
-	// first and rejects the subscription (400) unless the receiver answers 2xx.
+	// first and rejects the subscription (400) unless the receiver answers 2xx. For
+	// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+	// unspecified address (or `localhost`) is 422 unless
+	// `broker.webhook_allow_private` is set.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-	CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+	CreateWebhookWithBodyWithResponse(ctx context.Context, params *CreateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
 
 	// CreateWebhookWithResponse Create a webhook subscription
 	//
@@ -11773,12 +12646,15 @@ type ClientWithResponsesInterface interface {
 	// `<prefix>.*`; they are not checked against the catalog. A non-empty
 	// `target_labels` makes an agent holding every label deliver (agent mode); an
 	// empty list means broker delivery. `validate: true` sends a `webhook.test` event
-	// first and rejects the subscription (400) unless the receiver answers 2xx.
+	// first and rejects the subscription (400) unless the receiver answers 2xx. For
+	// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+	// unspecified address (or `localhost`) is 422 unless
+	// `broker.webhook_allow_private` is set.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-	CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
+	CreateWebhookWithResponse(ctx context.Context, params *CreateWebhookParams, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error)
 
 	// ListWebhookEventTypesWithResponse List the subscribable event types
 	//
@@ -11838,6 +12714,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveriesWithResponse(ctx context.Context, id WebhookId, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesResponse, error)
 
+	// RetryWebhookDeliveryWithResponse Send a dead delivery again
+	//
+	// Admin only. Added (the original has no way to retry a dead delivery). Moves a `dead`
+	// delivery of the subscription back to `pending` with `attempts` reset to 0, so it gets
+	// the subscription's whole retry budget again; `last_error` and `last_status_code` stay
+	// until the next attempt. webhook-dispatch's sweep queues a broker-mode delivery at
+	// once; an agent-mode delivery is claimed by a matching agent. Audited as
+	// `webhook.delivery_retried`. Any request body is ignored.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+	RetryWebhookDeliveryWithResponse(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryResponse, error)
+
 	// TestWebhookWithResponse Send a test delivery synchronously
 	//
 	// Admin only. POSTs `{"id", "event_type": "webhook.test", "timestamp", "data":
@@ -11893,7 +12783,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-	CreateWorkOrderScheduleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error)
+	CreateWorkOrderScheduleWithBodyWithResponse(ctx context.Context, params *CreateWorkOrderScheduleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error)
 
 	// CreateWorkOrderScheduleWithResponse Create a schedule
 	//
@@ -11906,7 +12796,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-	CreateWorkOrderScheduleWithResponse(ctx context.Context, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error)
+	CreateWorkOrderScheduleWithResponse(ctx context.Context, params *CreateWorkOrderScheduleParams, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error)
 
 	// DeleteWorkOrderScheduleWithResponse Delete a schedule
 	//
@@ -12005,7 +12895,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-	CreateWorkOrderWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error)
+	CreateWorkOrderWithBodyWithResponse(ctx context.Context, params *CreateWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error)
 
 	// CreateWorkOrderWithResponse Create a work order
 	//
@@ -12020,7 +12910,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-	CreateWorkOrderWithResponse(ctx context.Context, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error)
+	CreateWorkOrderWithResponse(ctx context.Context, params *CreateWorkOrderParams, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error)
 
 	// CancelWorkOrderWithResponse Cancel a work order
 	//
@@ -12086,7 +12976,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-	CompleteWorkOrderWithBodyWithResponse(ctx context.Context, id WorkOrderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error)
+	CompleteWorkOrderWithBodyWithResponse(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error)
 
 	// CompleteWorkOrderWithResponse Complete a work order
 	//
@@ -12103,7 +12993,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-	CompleteWorkOrderWithResponse(ctx context.Context, id WorkOrderId, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error)
+	CompleteWorkOrderWithResponse(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error)
 
 	// ReportWorkOrderProgressWithBodyWithResponse Report progress of a running work order
 	//
@@ -12182,6 +13072,11 @@ type ListAuditLogsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAuditLogsResponse503Headers the declared response headers of an HTTP 503 response for ListAuditLogs
+type ListAuditLogsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAuditLogsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12201,6 +13096,8 @@ type ListAuditLogsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAuditLogsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAuditLogsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12272,6 +13169,11 @@ type ReloadConfigResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ReloadConfigResponse503Headers the declared response headers of an HTTP 503 response for ReloadConfig
+type ReloadConfigResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReloadConfigResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12289,6 +13191,8 @@ type ReloadConfigResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ReloadConfigResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReloadConfigResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12355,6 +13259,11 @@ type ListAgentEventsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentEventsResponse503Headers the declared response headers of an HTTP 503 response for ListAgentEvents
+type ListAgentEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12370,6 +13279,8 @@ type ListAgentEventsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentEventsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentEventsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12431,6 +13342,11 @@ type GetAgentEventResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetAgentEventResponse503Headers the declared response headers of an HTTP 503 response for GetAgentEvent
+type GetAgentEventResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetAgentEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12452,6 +13368,8 @@ type GetAgentEventResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetAgentEventResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAgentEventResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12528,6 +13446,11 @@ type ListAgentsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentsResponse503Headers the declared response headers of an HTTP 503 response for ListAgents
+type ListAgentsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12545,6 +13468,8 @@ type ListAgentsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12611,6 +13536,11 @@ type CreateAgentResponse2429Headers struct {
 	RetryAfter *int
 }
 
+// CreateAgentResponse2503Headers the declared response headers of an HTTP 503 response for CreateAgent
+type CreateAgentResponse2503Headers struct {
+	RetryAfter *int
+}
+
 type CreateAgentResponse2 struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12638,6 +13568,8 @@ type CreateAgentResponse2 struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateAgentResponse2429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateAgentResponse2503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12729,6 +13661,11 @@ type SearchAgentResponse429Headers struct {
 	RetryAfter *int
 }
 
+// SearchAgentResponse503Headers the declared response headers of an HTTP 503 response for SearchAgent
+type SearchAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SearchAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12750,6 +13687,8 @@ type SearchAgentResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SearchAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SearchAgentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -12826,6 +13765,11 @@ type DeleteAgentResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteAgentResponse503Headers the declared response headers of an HTTP 503 response for DeleteAgent
+type DeleteAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12845,6 +13789,8 @@ type DeleteAgentResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteAgentResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -12916,6 +13862,11 @@ type GetAgentResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetAgentResponse503Headers the declared response headers of an HTTP 503 response for GetAgent
+type GetAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -12937,6 +13888,8 @@ type GetAgentResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAgentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13013,6 +13966,11 @@ type UpdateAgentResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateAgentResponse503Headers the declared response headers of an HTTP 503 response for UpdateAgent
+type UpdateAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13042,6 +14000,8 @@ type UpdateAgentResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateAgentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13138,6 +14098,11 @@ type ListAgentAnnotationsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentAnnotationsResponse503Headers the declared response headers of an HTTP 503 response for ListAgentAnnotations
+type ListAgentAnnotationsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentAnnotationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13157,6 +14122,8 @@ type ListAgentAnnotationsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentAnnotationsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentAnnotationsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13228,6 +14195,11 @@ type AddAgentAnnotationResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddAgentAnnotationResponse503Headers the declared response headers of an HTTP 503 response for AddAgentAnnotation
+type AddAgentAnnotationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddAgentAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13257,6 +14229,8 @@ type AddAgentAnnotationResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddAgentAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddAgentAnnotationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13353,6 +14327,11 @@ type RemoveAgentAnnotationResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveAgentAnnotationResponse503Headers the declared response headers of an HTTP 503 response for RemoveAgentAnnotation
+type RemoveAgentAnnotationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveAgentAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13372,6 +14351,8 @@ type RemoveAgentAnnotationResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveAgentAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveAgentAnnotationResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -13443,6 +14424,11 @@ type ListPendingDiagnosticsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListPendingDiagnosticsResponse503Headers the declared response headers of an HTTP 503 response for ListPendingDiagnostics
+type ListPendingDiagnosticsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListPendingDiagnosticsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13464,6 +14450,8 @@ type ListPendingDiagnosticsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListPendingDiagnosticsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPendingDiagnosticsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13540,6 +14528,11 @@ type ListEventsForAgentResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListEventsForAgentResponse503Headers the declared response headers of an HTTP 503 response for ListEventsForAgent
+type ListEventsForAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListEventsForAgentResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13559,6 +14552,8 @@ type ListEventsForAgentResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListEventsForAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListEventsForAgentResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13625,8 +14620,18 @@ func (r ListEventsForAgentResponse) ContentType() string {
 	return ""
 }
 
+// ReportAgentEventResponse409Headers the declared response headers of an HTTP 409 response for ReportAgentEvent
+type ReportAgentEventResponse409Headers struct {
+	RetryAfter *int
+}
+
 // ReportAgentEventResponse429Headers the declared response headers of an HTTP 429 response for ReportAgentEvent
 type ReportAgentEventResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ReportAgentEventResponse503Headers the declared response headers of an HTTP 503 response for ReportAgentEvent
+type ReportAgentEventResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -13643,6 +14648,8 @@ type ReportAgentEventResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -13655,8 +14662,12 @@ type ReportAgentEventResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReportAgentEventResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ReportAgentEventResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReportAgentEventResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13682,6 +14693,11 @@ func (r ReportAgentEventResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ReportAgentEventResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReportAgentEventResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -13743,8 +14759,18 @@ func (r ReportAgentEventResponse) ContentType() string {
 	return ""
 }
 
+// ReportDeploymentHealthResponse409Headers the declared response headers of an HTTP 409 response for ReportDeploymentHealth
+type ReportDeploymentHealthResponse409Headers struct {
+	RetryAfter *int
+}
+
 // ReportDeploymentHealthResponse429Headers the declared response headers of an HTTP 429 response for ReportDeploymentHealth
 type ReportDeploymentHealthResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ReportDeploymentHealthResponse503Headers the declared response headers of an HTTP 503 response for ReportDeploymentHealth
+type ReportDeploymentHealthResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -13761,6 +14787,8 @@ type ReportDeploymentHealthResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -13773,8 +14801,12 @@ type ReportDeploymentHealthResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ReportDeploymentHealthResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ReportDeploymentHealthResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReportDeploymentHealthResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13800,6 +14832,11 @@ func (r ReportDeploymentHealthResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ReportDeploymentHealthResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ReportDeploymentHealthResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -13866,6 +14903,11 @@ type RecordAgentHeartbeatResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RecordAgentHeartbeatResponse503Headers the declared response headers of an HTTP 503 response for RecordAgentHeartbeat
+type RecordAgentHeartbeatResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RecordAgentHeartbeatResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13887,6 +14929,8 @@ type RecordAgentHeartbeatResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RecordAgentHeartbeatResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RecordAgentHeartbeatResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -13963,6 +15007,11 @@ type ListAgentLabelsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentLabelsResponse503Headers the declared response headers of an HTTP 503 response for ListAgentLabels
+type ListAgentLabelsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentLabelsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -13982,6 +15031,8 @@ type ListAgentLabelsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentLabelsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentLabelsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14053,6 +15104,11 @@ type AddAgentLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddAgentLabelResponse503Headers the declared response headers of an HTTP 503 response for AddAgentLabel
+type AddAgentLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddAgentLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14082,6 +15138,8 @@ type AddAgentLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddAgentLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddAgentLabelResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14178,6 +15236,11 @@ type RemoveAgentLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveAgentLabelResponse503Headers the declared response headers of an HTTP 503 response for RemoveAgentLabel
+type RemoveAgentLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveAgentLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14197,6 +15260,8 @@ type RemoveAgentLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveAgentLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveAgentLabelResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -14268,6 +15333,11 @@ type RotateAgentPakResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RotateAgentPakResponse503Headers the declared response headers of an HTTP 503 response for RotateAgentPak
+type RotateAgentPakResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RotateAgentPakResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14289,6 +15359,8 @@ type RotateAgentPakResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RotateAgentPakResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RotateAgentPakResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14365,6 +15437,11 @@ type ListAgentStacksResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentStacksResponse503Headers the declared response headers of an HTTP 503 response for ListAgentStacks
+type ListAgentStacksResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentStacksResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14384,6 +15461,8 @@ type ListAgentStacksResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentStacksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentStacksResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14465,6 +15544,11 @@ type GetAgentTargetStateResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetAgentTargetStateResponse503Headers the declared response headers of an HTTP 503 response for GetAgentTargetState
+type GetAgentTargetStateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetAgentTargetStateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14490,6 +15574,8 @@ type GetAgentTargetStateResponse struct {
 	Headers304 *GetAgentTargetStateResponse304Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetAgentTargetStateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAgentTargetStateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14566,6 +15652,11 @@ type ListAgentTargetsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListAgentTargetsResponse503Headers the declared response headers of an HTTP 503 response for ListAgentTargets
+type ListAgentTargetsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListAgentTargetsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14585,6 +15676,8 @@ type ListAgentTargetsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListAgentTargetsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentTargetsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14656,6 +15749,11 @@ type AddAgentTargetResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddAgentTargetResponse503Headers the declared response headers of an HTTP 503 response for AddAgentTarget
+type AddAgentTargetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddAgentTargetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14685,6 +15783,8 @@ type AddAgentTargetResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddAgentTargetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddAgentTargetResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14781,6 +15881,11 @@ type RemoveAgentTargetResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveAgentTargetResponse503Headers the declared response headers of an HTTP 503 response for RemoveAgentTarget
+type RemoveAgentTargetResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveAgentTargetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14800,6 +15905,8 @@ type RemoveAgentTargetResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveAgentTargetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveAgentTargetResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -14871,6 +15978,11 @@ type ClaimPendingWebhookDeliveriesResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ClaimPendingWebhookDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ClaimPendingWebhookDeliveries
+type ClaimPendingWebhookDeliveriesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClaimPendingWebhookDeliveriesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14892,6 +16004,8 @@ type ClaimPendingWebhookDeliveriesResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ClaimPendingWebhookDeliveriesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimPendingWebhookDeliveriesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -14968,6 +16082,11 @@ type ListPendingWorkOrdersResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListPendingWorkOrdersResponse503Headers the declared response headers of an HTTP 503 response for ListPendingWorkOrders
+type ListPendingWorkOrdersResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListPendingWorkOrdersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -14989,6 +16108,8 @@ type ListPendingWorkOrdersResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListPendingWorkOrdersResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPendingWorkOrdersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15065,6 +16186,11 @@ type VerifyPakResponse429Headers struct {
 	RetryAfter *int
 }
 
+// VerifyPakResponse503Headers the declared response headers of an HTTP 503 response for VerifyPak
+type VerifyPakResponse503Headers struct {
+	RetryAfter *int
+}
+
 type VerifyPakResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15080,6 +16206,8 @@ type VerifyPakResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *VerifyPakResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyPakResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15141,6 +16269,11 @@ type GetDeploymentObjectResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetDeploymentObjectResponse503Headers the declared response headers of an HTTP 503 response for GetDeploymentObject
+type GetDeploymentObjectResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetDeploymentObjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15162,6 +16295,8 @@ type GetDeploymentObjectResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetDeploymentObjectResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDeploymentObjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15233,8 +16368,18 @@ func (r GetDeploymentObjectResponse) ContentType() string {
 	return ""
 }
 
+// RequestDiagnosticsResponse409Headers the declared response headers of an HTTP 409 response for RequestDiagnostics
+type RequestDiagnosticsResponse409Headers struct {
+	RetryAfter *int
+}
+
 // RequestDiagnosticsResponse429Headers the declared response headers of an HTTP 429 response for RequestDiagnostics
 type RequestDiagnosticsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RequestDiagnosticsResponse503Headers the declared response headers of an HTTP 503 response for RequestDiagnostics
+type RequestDiagnosticsResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -15251,6 +16396,8 @@ type RequestDiagnosticsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -15263,8 +16410,12 @@ type RequestDiagnosticsResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RequestDiagnosticsResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RequestDiagnosticsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RequestDiagnosticsResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -15290,6 +16441,11 @@ func (r RequestDiagnosticsResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RequestDiagnosticsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RequestDiagnosticsResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -15356,6 +16512,11 @@ type GetDeploymentObjectHealthResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetDeploymentObjectHealthResponse503Headers the declared response headers of an HTTP 503 response for GetDeploymentObjectHealth
+type GetDeploymentObjectHealthResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetDeploymentObjectHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15377,6 +16538,8 @@ type GetDeploymentObjectHealthResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetDeploymentObjectHealthResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDeploymentObjectHealthResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15453,6 +16616,11 @@ type GetDiagnosticResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetDiagnosticResponse503Headers the declared response headers of an HTTP 503 response for GetDiagnostic
+type GetDiagnosticResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetDiagnosticResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15474,6 +16642,8 @@ type GetDiagnosticResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetDiagnosticResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetDiagnosticResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15550,6 +16720,11 @@ type ClaimDiagnosticResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ClaimDiagnosticResponse503Headers the declared response headers of an HTTP 503 response for ClaimDiagnostic
+type ClaimDiagnosticResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClaimDiagnosticResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15573,6 +16748,8 @@ type ClaimDiagnosticResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ClaimDiagnosticResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimDiagnosticResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15654,6 +16831,11 @@ type SubmitDiagnosticResultResponse429Headers struct {
 	RetryAfter *int
 }
 
+// SubmitDiagnosticResultResponse503Headers the declared response headers of an HTTP 503 response for SubmitDiagnosticResult
+type SubmitDiagnosticResultResponse503Headers struct {
+	RetryAfter *int
+}
+
 type SubmitDiagnosticResultResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15683,6 +16865,8 @@ type SubmitDiagnosticResultResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *SubmitDiagnosticResultResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *SubmitDiagnosticResultResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -15779,6 +16963,11 @@ type ListGeneratorsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListGeneratorsResponse503Headers the declared response headers of an HTTP 503 response for ListGenerators
+type ListGeneratorsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListGeneratorsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15796,6 +16985,8 @@ type ListGeneratorsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListGeneratorsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListGeneratorsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15862,6 +17053,11 @@ type CreateGeneratorResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateGeneratorResponse503Headers the declared response headers of an HTTP 503 response for CreateGenerator
+type CreateGeneratorResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15889,6 +17085,8 @@ type CreateGeneratorResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateGeneratorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateGeneratorResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -15980,6 +17178,11 @@ type DeleteGeneratorResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteGeneratorResponse503Headers the declared response headers of an HTTP 503 response for DeleteGenerator
+type DeleteGeneratorResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -15999,6 +17202,8 @@ type DeleteGeneratorResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteGeneratorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteGeneratorResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -16070,6 +17275,11 @@ type GetGeneratorResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetGeneratorResponse503Headers the declared response headers of an HTTP 503 response for GetGenerator
+type GetGeneratorResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16091,6 +17301,8 @@ type GetGeneratorResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetGeneratorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetGeneratorResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16167,6 +17379,11 @@ type UpdateGeneratorResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateGeneratorResponse503Headers the declared response headers of an HTTP 503 response for UpdateGenerator
+type UpdateGeneratorResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16196,6 +17413,8 @@ type UpdateGeneratorResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateGeneratorResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateGeneratorResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16292,6 +17511,11 @@ type RotateGeneratorPakResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RotateGeneratorPakResponse503Headers the declared response headers of an HTTP 503 response for RotateGeneratorPak
+type RotateGeneratorPakResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RotateGeneratorPakResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16313,6 +17537,8 @@ type RotateGeneratorPakResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RotateGeneratorPakResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RotateGeneratorPakResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16389,6 +17615,11 @@ type ListStacksResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListStacksResponse503Headers the declared response headers of an HTTP 503 response for ListStacks
+type ListStacksResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListStacksResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16406,6 +17637,8 @@ type ListStacksResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListStacksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListStacksResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16472,6 +17705,11 @@ type CreateStackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateStackResponse503Headers the declared response headers of an HTTP 503 response for CreateStack
+type CreateStackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16499,6 +17737,8 @@ type CreateStackResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateStackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateStackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16590,6 +17830,11 @@ type DeleteStackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteStackResponse503Headers the declared response headers of an HTTP 503 response for DeleteStack
+type DeleteStackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16609,6 +17854,8 @@ type DeleteStackResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteStackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteStackResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -16680,6 +17927,11 @@ type GetStackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetStackResponse503Headers the declared response headers of an HTTP 503 response for GetStack
+type GetStackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16701,6 +17953,8 @@ type GetStackResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetStackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetStackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16777,6 +18031,11 @@ type UpdateStackResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateStackResponse503Headers the declared response headers of an HTTP 503 response for UpdateStack
+type UpdateStackResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16806,6 +18065,8 @@ type UpdateStackResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateStackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateStackResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16902,6 +18163,11 @@ type ListStackAnnotationsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListStackAnnotationsResponse503Headers the declared response headers of an HTTP 503 response for ListStackAnnotations
+type ListStackAnnotationsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListStackAnnotationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -16923,6 +18189,8 @@ type ListStackAnnotationsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListStackAnnotationsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListStackAnnotationsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -16994,8 +18262,18 @@ func (r ListStackAnnotationsResponse) ContentType() string {
 	return ""
 }
 
+// AddStackAnnotationResponse409Headers the declared response headers of an HTTP 409 response for AddStackAnnotation
+type AddStackAnnotationResponse409Headers struct {
+	RetryAfter *int
+}
+
 // AddStackAnnotationResponse429Headers the declared response headers of an HTTP 429 response for AddStackAnnotation
 type AddStackAnnotationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// AddStackAnnotationResponse503Headers the declared response headers of an HTTP 503 response for AddStackAnnotation
+type AddStackAnnotationResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -17012,6 +18290,8 @@ type AddStackAnnotationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -17024,8 +18304,12 @@ type AddStackAnnotationResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *AddStackAnnotationResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddStackAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddStackAnnotationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17051,6 +18335,11 @@ func (r AddStackAnnotationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r AddStackAnnotationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AddStackAnnotationResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -17117,6 +18406,11 @@ type RemoveStackAnnotationResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveStackAnnotationResponse503Headers the declared response headers of an HTTP 503 response for RemoveStackAnnotation
+type RemoveStackAnnotationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveStackAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17136,6 +18430,8 @@ type RemoveStackAnnotationResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveStackAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveStackAnnotationResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17207,6 +18503,11 @@ type ListStackDeploymentObjectsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListStackDeploymentObjectsResponse503Headers the declared response headers of an HTTP 503 response for ListStackDeploymentObjects
+type ListStackDeploymentObjectsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListStackDeploymentObjectsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17228,6 +18529,8 @@ type ListStackDeploymentObjectsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListStackDeploymentObjectsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListStackDeploymentObjectsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17299,8 +18602,18 @@ func (r ListStackDeploymentObjectsResponse) ContentType() string {
 	return ""
 }
 
+// CreateDeploymentObjectResponse409Headers the declared response headers of an HTTP 409 response for CreateDeploymentObject
+type CreateDeploymentObjectResponse409Headers struct {
+	RetryAfter *int
+}
+
 // CreateDeploymentObjectResponse429Headers the declared response headers of an HTTP 429 response for CreateDeploymentObject
 type CreateDeploymentObjectResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateDeploymentObjectResponse503Headers the declared response headers of an HTTP 503 response for CreateDeploymentObject
+type CreateDeploymentObjectResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -17317,6 +18630,8 @@ type CreateDeploymentObjectResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -17329,8 +18644,12 @@ type CreateDeploymentObjectResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateDeploymentObjectResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateDeploymentObjectResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateDeploymentObjectResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17356,6 +18675,11 @@ func (r CreateDeploymentObjectResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r CreateDeploymentObjectResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateDeploymentObjectResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -17417,8 +18741,18 @@ func (r CreateDeploymentObjectResponse) ContentType() string {
 	return ""
 }
 
+// InstantiateTemplateResponse409Headers the declared response headers of an HTTP 409 response for InstantiateTemplate
+type InstantiateTemplateResponse409Headers struct {
+	RetryAfter *int
+}
+
 // InstantiateTemplateResponse429Headers the declared response headers of an HTTP 429 response for InstantiateTemplate
 type InstantiateTemplateResponse429Headers struct {
+	RetryAfter *int
+}
+
+// InstantiateTemplateResponse503Headers the declared response headers of an HTTP 503 response for InstantiateTemplate
+type InstantiateTemplateResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -17435,6 +18769,8 @@ type InstantiateTemplateResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -17447,8 +18783,12 @@ type InstantiateTemplateResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *InstantiateTemplateResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *InstantiateTemplateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *InstantiateTemplateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17474,6 +18814,11 @@ func (r InstantiateTemplateResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r InstantiateTemplateResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r InstantiateTemplateResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -17540,6 +18885,11 @@ type GetStackHealthResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetStackHealthResponse503Headers the declared response headers of an HTTP 503 response for GetStackHealth
+type GetStackHealthResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetStackHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17561,6 +18911,8 @@ type GetStackHealthResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetStackHealthResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetStackHealthResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17637,6 +18989,11 @@ type ListStackLabelsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListStackLabelsResponse503Headers the declared response headers of an HTTP 503 response for ListStackLabels
+type ListStackLabelsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListStackLabelsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17658,6 +19015,8 @@ type ListStackLabelsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListStackLabelsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListStackLabelsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17734,6 +19093,11 @@ type AddStackLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddStackLabelResponse503Headers the declared response headers of an HTTP 503 response for AddStackLabel
+type AddStackLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddStackLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17763,6 +19127,8 @@ type AddStackLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddStackLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddStackLabelResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -17859,6 +19225,11 @@ type RemoveStackLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveStackLabelResponse503Headers the declared response headers of an HTTP 503 response for RemoveStackLabel
+type RemoveStackLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveStackLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17878,6 +19249,8 @@ type RemoveStackLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveStackLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveStackLabelResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17949,6 +19322,11 @@ type ListTemplatesResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListTemplatesResponse503Headers the declared response headers of an HTTP 503 response for ListTemplates
+type ListTemplatesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListTemplatesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -17966,6 +19344,8 @@ type ListTemplatesResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListTemplatesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTemplatesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18032,6 +19412,11 @@ type CreateTemplateResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateTemplateResponse503Headers the declared response headers of an HTTP 503 response for CreateTemplate
+type CreateTemplateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateTemplateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18059,6 +19444,8 @@ type CreateTemplateResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateTemplateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateTemplateResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -18150,6 +19537,11 @@ type DeleteTemplateResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteTemplateResponse503Headers the declared response headers of an HTTP 503 response for DeleteTemplate
+type DeleteTemplateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteTemplateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18169,6 +19561,8 @@ type DeleteTemplateResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteTemplateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteTemplateResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -18240,6 +19634,11 @@ type GetTemplateResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetTemplateResponse503Headers the declared response headers of an HTTP 503 response for GetTemplate
+type GetTemplateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetTemplateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18261,6 +19660,8 @@ type GetTemplateResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetTemplateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetTemplateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18337,6 +19738,11 @@ type UpdateTemplateResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateTemplateResponse503Headers the declared response headers of an HTTP 503 response for UpdateTemplate
+type UpdateTemplateResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateTemplateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18364,6 +19770,8 @@ type UpdateTemplateResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateTemplateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateTemplateResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18455,6 +19863,11 @@ type ListTemplateAnnotationsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListTemplateAnnotationsResponse503Headers the declared response headers of an HTTP 503 response for ListTemplateAnnotations
+type ListTemplateAnnotationsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListTemplateAnnotationsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18476,6 +19889,8 @@ type ListTemplateAnnotationsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListTemplateAnnotationsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTemplateAnnotationsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18552,6 +19967,11 @@ type AddTemplateAnnotationResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddTemplateAnnotationResponse503Headers the declared response headers of an HTTP 503 response for AddTemplateAnnotation
+type AddTemplateAnnotationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddTemplateAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18581,6 +20001,8 @@ type AddTemplateAnnotationResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddTemplateAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddTemplateAnnotationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18677,6 +20099,11 @@ type RemoveTemplateAnnotationResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveTemplateAnnotationResponse503Headers the declared response headers of an HTTP 503 response for RemoveTemplateAnnotation
+type RemoveTemplateAnnotationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveTemplateAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18696,6 +20123,8 @@ type RemoveTemplateAnnotationResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveTemplateAnnotationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveTemplateAnnotationResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -18767,6 +20196,11 @@ type ListTemplateLabelsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListTemplateLabelsResponse503Headers the declared response headers of an HTTP 503 response for ListTemplateLabels
+type ListTemplateLabelsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListTemplateLabelsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18788,6 +20222,8 @@ type ListTemplateLabelsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListTemplateLabelsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTemplateLabelsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18864,6 +20300,11 @@ type AddTemplateLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// AddTemplateLabelResponse503Headers the declared response headers of an HTTP 503 response for AddTemplateLabel
+type AddTemplateLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type AddTemplateLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -18893,6 +20334,8 @@ type AddTemplateLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *AddTemplateLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddTemplateLabelResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -18989,6 +20432,11 @@ type RemoveTemplateLabelResponse429Headers struct {
 	RetryAfter *int
 }
 
+// RemoveTemplateLabelResponse503Headers the declared response headers of an HTTP 503 response for RemoveTemplateLabel
+type RemoveTemplateLabelResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RemoveTemplateLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19008,6 +20456,8 @@ type RemoveTemplateLabelResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *RemoveTemplateLabelResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveTemplateLabelResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -19079,6 +20529,11 @@ type ListTemplateVersionsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListTemplateVersionsResponse503Headers the declared response headers of an HTTP 503 response for ListTemplateVersions
+type ListTemplateVersionsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListTemplateVersionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19100,6 +20555,8 @@ type ListTemplateVersionsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListTemplateVersionsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTemplateVersionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19176,6 +20633,11 @@ type ReportWebhookDeliveryResultResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ReportWebhookDeliveryResultResponse503Headers the declared response headers of an HTTP 503 response for ReportWebhookDeliveryResult
+type ReportWebhookDeliveryResultResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReportWebhookDeliveryResultResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19205,6 +20667,8 @@ type ReportWebhookDeliveryResultResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ReportWebhookDeliveryResultResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReportWebhookDeliveryResultResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19301,6 +20765,11 @@ type ListWebhooksResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWebhooksResponse503Headers the declared response headers of an HTTP 503 response for ListWebhooks
+type ListWebhooksResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWebhooksResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19318,6 +20787,8 @@ type ListWebhooksResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWebhooksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWebhooksResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19379,8 +20850,18 @@ func (r ListWebhooksResponse) ContentType() string {
 	return ""
 }
 
+// CreateWebhookResponse409Headers the declared response headers of an HTTP 409 response for CreateWebhook
+type CreateWebhookResponse409Headers struct {
+	RetryAfter *int
+}
+
 // CreateWebhookResponse429Headers the declared response headers of an HTTP 429 response for CreateWebhook
 type CreateWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateWebhookResponse503Headers the declared response headers of an HTTP 503 response for CreateWebhook
+type CreateWebhookResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -19395,6 +20876,8 @@ type CreateWebhookResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -19407,8 +20890,12 @@ type CreateWebhookResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateWebhookResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateWebhookResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -19429,6 +20916,11 @@ func (r CreateWebhookResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateWebhookResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateWebhookResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -19495,6 +20987,11 @@ type ListWebhookEventTypesResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWebhookEventTypesResponse503Headers the declared response headers of an HTTP 503 response for ListWebhookEventTypes
+type ListWebhookEventTypesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWebhookEventTypesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19512,6 +21009,8 @@ type ListWebhookEventTypesResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWebhookEventTypesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWebhookEventTypesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19578,6 +21077,11 @@ type DeleteWebhookResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteWebhookResponse503Headers the declared response headers of an HTTP 503 response for DeleteWebhook
+type DeleteWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19597,6 +21101,8 @@ type DeleteWebhookResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteWebhookResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -19668,6 +21174,11 @@ type GetWebhookResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetWebhookResponse503Headers the declared response headers of an HTTP 503 response for GetWebhook
+type GetWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19689,6 +21200,8 @@ type GetWebhookResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWebhookResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19765,6 +21278,11 @@ type UpdateWebhookResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateWebhookResponse503Headers the declared response headers of an HTTP 503 response for UpdateWebhook
+type UpdateWebhookResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateWebhookResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19792,6 +21310,8 @@ type UpdateWebhookResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateWebhookResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19883,6 +21403,11 @@ type ListWebhookDeliveriesResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWebhookDeliveriesResponse503Headers the declared response headers of an HTTP 503 response for ListWebhookDeliveries
+type ListWebhookDeliveriesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWebhookDeliveriesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -19904,6 +21429,8 @@ type ListWebhookDeliveriesResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWebhookDeliveriesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWebhookDeliveriesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -19975,8 +21502,124 @@ func (r ListWebhookDeliveriesResponse) ContentType() string {
 	return ""
 }
 
+// RetryWebhookDeliveryResponse429Headers the declared response headers of an HTTP 429 response for RetryWebhookDelivery
+type RetryWebhookDeliveryResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RetryWebhookDeliveryResponse503Headers the declared response headers of an HTTP 503 response for RetryWebhookDelivery
+type RetryWebhookDeliveryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RetryWebhookDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookDelivery
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RetryWebhookDeliveryResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RetryWebhookDeliveryResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON200() *WebhookDelivery {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RetryWebhookDeliveryResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RetryWebhookDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RetryWebhookDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RetryWebhookDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RetryWebhookDeliveryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // TestWebhookResponse429Headers the declared response headers of an HTTP 429 response for TestWebhook
 type TestWebhookResponse429Headers struct {
+	RetryAfter *int
+}
+
+// TestWebhookResponse503Headers the declared response headers of an HTTP 503 response for TestWebhook
+type TestWebhookResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -20001,6 +21644,8 @@ type TestWebhookResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *TestWebhookResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *TestWebhookResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20077,6 +21722,11 @@ type ListWorkOrderLogResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWorkOrderLogResponse503Headers the declared response headers of an HTTP 503 response for ListWorkOrderLog
+type ListWorkOrderLogResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWorkOrderLogResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20096,6 +21746,8 @@ type ListWorkOrderLogResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWorkOrderLogResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWorkOrderLogResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20167,6 +21819,11 @@ type GetWorkOrderLogEntryResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetWorkOrderLogEntryResponse503Headers the declared response headers of an HTTP 503 response for GetWorkOrderLogEntry
+type GetWorkOrderLogEntryResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetWorkOrderLogEntryResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20188,6 +21845,8 @@ type GetWorkOrderLogEntryResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetWorkOrderLogEntryResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWorkOrderLogEntryResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20264,6 +21923,11 @@ type ListWorkOrderSchedulesResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWorkOrderSchedulesResponse503Headers the declared response headers of an HTTP 503 response for ListWorkOrderSchedules
+type ListWorkOrderSchedulesResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWorkOrderSchedulesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20281,6 +21945,8 @@ type ListWorkOrderSchedulesResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWorkOrderSchedulesResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWorkOrderSchedulesResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20347,6 +22013,11 @@ type CreateWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CreateWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for CreateWorkOrderSchedule
+type CreateWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20374,6 +22045,8 @@ type CreateWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -20465,6 +22138,11 @@ type DeleteWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DeleteWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for DeleteWorkOrderSchedule
+type DeleteWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20484,6 +22162,8 @@ type DeleteWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DeleteWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20555,6 +22235,11 @@ type GetWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for GetWorkOrderSchedule
+type GetWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20576,6 +22261,8 @@ type GetWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20652,6 +22339,11 @@ type UpdateWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// UpdateWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for UpdateWorkOrderSchedule
+type UpdateWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type UpdateWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20681,6 +22373,8 @@ type UpdateWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *UpdateWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20777,6 +22471,11 @@ type DisableWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// DisableWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for DisableWorkOrderSchedule
+type DisableWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DisableWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20798,6 +22497,8 @@ type DisableWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DisableWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20874,6 +22575,11 @@ type EnableWorkOrderScheduleResponse429Headers struct {
 	RetryAfter *int
 }
 
+// EnableWorkOrderScheduleResponse503Headers the declared response headers of an HTTP 503 response for EnableWorkOrderSchedule
+type EnableWorkOrderScheduleResponse503Headers struct {
+	RetryAfter *int
+}
+
 type EnableWorkOrderScheduleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20895,6 +22601,8 @@ type EnableWorkOrderScheduleResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *EnableWorkOrderScheduleResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnableWorkOrderScheduleResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -20971,6 +22679,11 @@ type ListWorkOrderScheduleRunsResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWorkOrderScheduleRunsResponse503Headers the declared response headers of an HTTP 503 response for ListWorkOrderScheduleRuns
+type ListWorkOrderScheduleRunsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWorkOrderScheduleRunsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -20992,6 +22705,8 @@ type ListWorkOrderScheduleRunsResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWorkOrderScheduleRunsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWorkOrderScheduleRunsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -21068,6 +22783,11 @@ type ListWorkOrdersResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ListWorkOrdersResponse503Headers the declared response headers of an HTTP 503 response for ListWorkOrders
+type ListWorkOrdersResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListWorkOrdersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21087,6 +22807,8 @@ type ListWorkOrdersResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ListWorkOrdersResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWorkOrdersResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -21153,8 +22875,18 @@ func (r ListWorkOrdersResponse) ContentType() string {
 	return ""
 }
 
+// CreateWorkOrderResponse409Headers the declared response headers of an HTTP 409 response for CreateWorkOrder
+type CreateWorkOrderResponse409Headers struct {
+	RetryAfter *int
+}
+
 // CreateWorkOrderResponse429Headers the declared response headers of an HTTP 429 response for CreateWorkOrder
 type CreateWorkOrderResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateWorkOrderResponse503Headers the declared response headers of an HTTP 503 response for CreateWorkOrder
+type CreateWorkOrderResponse503Headers struct {
 	RetryAfter *int
 }
 
@@ -21169,6 +22901,8 @@ type CreateWorkOrderResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
@@ -21181,8 +22915,12 @@ type CreateWorkOrderResponse struct {
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
 	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CreateWorkOrderResponse409Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CreateWorkOrderResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateWorkOrderResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -21203,6 +22941,11 @@ func (r CreateWorkOrderResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CreateWorkOrderResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CreateWorkOrderResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -21269,6 +23012,11 @@ type CancelWorkOrderResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CancelWorkOrderResponse503Headers the declared response headers of an HTTP 503 response for CancelWorkOrder
+type CancelWorkOrderResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CancelWorkOrderResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21288,6 +23036,8 @@ type CancelWorkOrderResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CancelWorkOrderResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CancelWorkOrderResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -21359,6 +23109,11 @@ type GetWorkOrderResponse429Headers struct {
 	RetryAfter *int
 }
 
+// GetWorkOrderResponse503Headers the declared response headers of an HTTP 503 response for GetWorkOrder
+type GetWorkOrderResponse503Headers struct {
+	RetryAfter *int
+}
+
 type GetWorkOrderResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21380,6 +23135,8 @@ type GetWorkOrderResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetWorkOrderResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetWorkOrderResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -21456,6 +23213,11 @@ type ClaimWorkOrderResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ClaimWorkOrderResponse503Headers the declared response headers of an HTTP 503 response for ClaimWorkOrder
+type ClaimWorkOrderResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ClaimWorkOrderResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21483,6 +23245,8 @@ type ClaimWorkOrderResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ClaimWorkOrderResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ClaimWorkOrderResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -21574,6 +23338,11 @@ type CompleteWorkOrderResponse429Headers struct {
 	RetryAfter *int
 }
 
+// CompleteWorkOrderResponse503Headers the declared response headers of an HTTP 503 response for CompleteWorkOrder
+type CompleteWorkOrderResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CompleteWorkOrderResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21605,6 +23374,8 @@ type CompleteWorkOrderResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *CompleteWorkOrderResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CompleteWorkOrderResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -21706,6 +23477,11 @@ type ReportWorkOrderProgressResponse429Headers struct {
 	RetryAfter *int
 }
 
+// ReportWorkOrderProgressResponse503Headers the declared response headers of an HTTP 503 response for ReportWorkOrderProgress
+type ReportWorkOrderProgressResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ReportWorkOrderProgressResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -21735,6 +23511,8 @@ type ReportWorkOrderProgressResponse struct {
 	JSON503 *ServiceUnavailable
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *ReportWorkOrderProgressResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReportWorkOrderProgressResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -22092,8 +23870,8 @@ func (c *ClientWithResponses) ListAgentsWithResponse(ctx context.Context, reqEdi
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-func (c *ClientWithResponses) CreateAgentWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error) {
-	rsp, err := c.CreateAgentWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateAgentWithBodyWithResponse(ctx context.Context, params *CreateAgentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error) {
+	rsp, err := c.CreateAgentWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22109,8 +23887,8 @@ func (c *ClientWithResponses) CreateAgentWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents (the `CreateAgent` operationId).
-func (c *ClientWithResponses) CreateAgentWithResponse(ctx context.Context, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error) {
-	rsp, err := c.CreateAgent(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateAgentWithResponse(ctx context.Context, params *CreateAgentParams, body CreateAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentResponse2, error) {
+	rsp, err := c.CreateAgent(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22225,8 +24003,8 @@ func (c *ClientWithResponses) ListAgentAnnotationsWithResponse(ctx context.Conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-func (c *ClientWithResponses) AddAgentAnnotationWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error) {
-	rsp, err := c.AddAgentAnnotationWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentAnnotationWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error) {
+	rsp, err := c.AddAgentAnnotationWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22243,8 +24021,8 @@ func (c *ClientWithResponses) AddAgentAnnotationWithBodyWithResponse(ctx context
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/annotations (the `AddAgentAnnotation` operationId).
-func (c *ClientWithResponses) AddAgentAnnotationWithResponse(ctx context.Context, id AgentId, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error) {
-	rsp, err := c.AddAgentAnnotation(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentAnnotationWithResponse(ctx context.Context, id AgentId, params *AddAgentAnnotationParams, body AddAgentAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentAnnotationResponse, error) {
+	rsp, err := c.AddAgentAnnotation(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22300,13 +24078,15 @@ func (c *ClientWithResponses) ListEventsForAgentWithResponse(ctx context.Context
 // `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 // agent's incremental target state; a FAILURE does not (the agent retries it).
 // Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+// An agent may report only on objects of stacks it is (or was) associated with;
+// any other object is 422 `Deployment object not found`, like a missing one.
 // `agent_id` in the body is optional and must equal the path id (else 400).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-func (c *ClientWithResponses) ReportAgentEventWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error) {
-	rsp, err := c.ReportAgentEventWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ReportAgentEventWithBodyWithResponse(ctx context.Context, id AgentId, params *ReportAgentEventParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error) {
+	rsp, err := c.ReportAgentEventWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22319,13 +24099,15 @@ func (c *ClientWithResponses) ReportAgentEventWithBodyWithResponse(ctx context.C
 // `SUCCESS` or `FAILURE` (case-insensitive). A SUCCESS removes the object from the
 // agent's incremental target state; a FAILURE does not (the agent retries it).
 // Emits `deployment.applied` (SUCCESS) or `deployment.failed` (anything else).
+// An agent may report only on objects of stacks it is (or was) associated with;
+// any other object is 422 `Deployment object not found`, like a missing one.
 // `agent_id` in the body is optional and must equal the path id (else 400).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
-func (c *ClientWithResponses) ReportAgentEventWithResponse(ctx context.Context, id AgentId, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error) {
-	rsp, err := c.ReportAgentEvent(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) ReportAgentEventWithResponse(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error) {
+	rsp, err := c.ReportAgentEvent(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22338,13 +24120,15 @@ func (c *ClientWithResponses) ReportAgentEventWithResponse(ctx context.Context, 
 // failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 // resources?}` (a JSON string holding an object is accepted, as the original's agent
 // sent it). Any invalid entry rejects the whole request with 400 naming it. A
-// transition to `failing` emits `deployment.failed` with `reason: health`.
+// transition to `failing` emits `deployment.failed` with `reason: health`. An
+// agent may report only on objects of stacks it is (or was) associated with
+// (422 otherwise, like a missing object).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-func (c *ClientWithResponses) ReportDeploymentHealthWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error) {
-	rsp, err := c.ReportDeploymentHealthWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ReportDeploymentHealthWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error) {
+	rsp, err := c.ReportDeploymentHealthWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22357,13 +24141,15 @@ func (c *ClientWithResponses) ReportDeploymentHealthWithBodyWithResponse(ctx con
 // failing or unknown; `summary` is a JSON object `{pods_ready, pods_total, conditions,
 // resources?}` (a JSON string holding an object is accepted, as the original's agent
 // sent it). Any invalid entry rejects the whole request with 400 naming it. A
-// transition to `failing` emits `deployment.failed` with `reason: health`.
+// transition to `failing` emits `deployment.failed` with `reason: health`. An
+// agent may report only on objects of stacks it is (or was) associated with
+// (422 otherwise, like a missing object).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/agents/{id}/health-status (the `ReportDeploymentHealth` operationId).
-func (c *ClientWithResponses) ReportDeploymentHealthWithResponse(ctx context.Context, id openapi_types.UUID, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error) {
-	rsp, err := c.ReportDeploymentHealth(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) ReportDeploymentHealthWithResponse(ctx context.Context, id openapi_types.UUID, params *ReportDeploymentHealthParams, body ReportDeploymentHealthJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportDeploymentHealthResponse, error) {
+	rsp, err := c.ReportDeploymentHealth(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22412,8 +24198,8 @@ func (c *ClientWithResponses) ListAgentLabelsWithResponse(ctx context.Context, i
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-func (c *ClientWithResponses) AddAgentLabelWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error) {
-	rsp, err := c.AddAgentLabelWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentLabelWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error) {
+	rsp, err := c.AddAgentLabelWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22430,8 +24216,8 @@ func (c *ClientWithResponses) AddAgentLabelWithBodyWithResponse(ctx context.Cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/labels (the `AddAgentLabel` operationId).
-func (c *ClientWithResponses) AddAgentLabelWithResponse(ctx context.Context, id AgentId, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error) {
-	rsp, err := c.AddAgentLabel(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentLabelWithResponse(ctx context.Context, id AgentId, params *AddAgentLabelParams, body AddAgentLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentLabelResponse, error) {
+	rsp, err := c.AddAgentLabel(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22509,6 +24295,11 @@ func (c *ClientWithResponses) ListAgentStacksWithResponse(ctx context.Context, i
 // `If-None-Match`, the request is held until the target state changes (then 200
 // with the new state) or the wait ends (then 304).
 //
+// Each api replica answers from an in-memory index kept exact by change
+// notifications, so an unchanged agent's poll costs no database query. Under
+// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
+// request was not processed and may be retried after that delay plus jitter.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -22543,8 +24334,8 @@ func (c *ClientWithResponses) ListAgentTargetsWithResponse(ctx context.Context, 
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-func (c *ClientWithResponses) AddAgentTargetWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error) {
-	rsp, err := c.AddAgentTargetWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentTargetWithBodyWithResponse(ctx context.Context, id AgentId, params *AddAgentTargetParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error) {
+	rsp, err := c.AddAgentTargetWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22559,8 +24350,8 @@ func (c *ClientWithResponses) AddAgentTargetWithBodyWithResponse(ctx context.Con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/agents/{id}/targets (the `AddAgentTarget` operationId).
-func (c *ClientWithResponses) AddAgentTargetWithResponse(ctx context.Context, id AgentId, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error) {
-	rsp, err := c.AddAgentTarget(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddAgentTargetWithResponse(ctx context.Context, id AgentId, params *AddAgentTargetParams, body AddAgentTargetJSONRequestBody, reqEditors ...RequestEditorFn) (*AddAgentTargetResponse, error) {
+	rsp, err := c.AddAgentTarget(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22663,8 +24454,8 @@ func (c *ClientWithResponses) GetDeploymentObjectWithResponse(ctx context.Contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-func (c *ClientWithResponses) RequestDiagnosticsWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error) {
-	rsp, err := c.RequestDiagnosticsWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) RequestDiagnosticsWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error) {
+	rsp, err := c.RequestDiagnosticsWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22678,8 +24469,8 @@ func (c *ClientWithResponses) RequestDiagnosticsWithBodyWithResponse(ctx context
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/deployment-objects/{id}/diagnostics (the `RequestDiagnostics` operationId).
-func (c *ClientWithResponses) RequestDiagnosticsWithResponse(ctx context.Context, id openapi_types.UUID, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error) {
-	rsp, err := c.RequestDiagnostics(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) RequestDiagnosticsWithResponse(ctx context.Context, id openapi_types.UUID, params *RequestDiagnosticsParams, body RequestDiagnosticsJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestDiagnosticsResponse, error) {
+	rsp, err := c.RequestDiagnostics(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22736,8 +24527,8 @@ func (c *ClientWithResponses) ClaimDiagnosticWithResponse(ctx context.Context, i
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-func (c *ClientWithResponses) SubmitDiagnosticResultWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error) {
-	rsp, err := c.SubmitDiagnosticResultWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) SubmitDiagnosticResultWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error) {
+	rsp, err := c.SubmitDiagnosticResultWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22753,8 +24544,8 @@ func (c *ClientWithResponses) SubmitDiagnosticResultWithBodyWithResponse(ctx con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
-func (c *ClientWithResponses) SubmitDiagnosticResultWithResponse(ctx context.Context, id openapi_types.UUID, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error) {
-	rsp, err := c.SubmitDiagnosticResult(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) SubmitDiagnosticResultWithResponse(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error) {
+	rsp, err := c.SubmitDiagnosticResult(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22783,8 +24574,8 @@ func (c *ClientWithResponses) ListGeneratorsWithResponse(ctx context.Context, re
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-func (c *ClientWithResponses) CreateGeneratorWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error) {
-	rsp, err := c.CreateGeneratorWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateGeneratorWithBodyWithResponse(ctx context.Context, params *CreateGeneratorParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error) {
+	rsp, err := c.CreateGeneratorWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22798,8 +24589,8 @@ func (c *ClientWithResponses) CreateGeneratorWithBodyWithResponse(ctx context.Co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/generators (the `CreateGenerator` operationId).
-func (c *ClientWithResponses) CreateGeneratorWithResponse(ctx context.Context, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error) {
-	rsp, err := c.CreateGenerator(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateGeneratorWithResponse(ctx context.Context, params *CreateGeneratorParams, body CreateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateGeneratorResponse, error) {
+	rsp, err := c.CreateGenerator(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22914,8 +24705,8 @@ func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEdi
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateStackResponse, error) {
-	rsp, err := c.CreateStackWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Context, params *CreateStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateStackResponse, error) {
+	rsp, err := c.CreateStackWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -22933,8 +24724,8 @@ func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks (the `CreateStack` operationId).
-func (c *ClientWithResponses) CreateStackWithResponse(ctx context.Context, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateStackResponse, error) {
-	rsp, err := c.CreateStack(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateStackWithResponse(ctx context.Context, params *CreateStackParams, body CreateStackJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateStackResponse, error) {
+	rsp, err := c.CreateStack(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23035,8 +24826,8 @@ func (c *ClientWithResponses) ListStackAnnotationsWithResponse(ctx context.Conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-func (c *ClientWithResponses) AddStackAnnotationWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error) {
-	rsp, err := c.AddStackAnnotationWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddStackAnnotationWithBodyWithResponse(ctx context.Context, id StackId, params *AddStackAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error) {
+	rsp, err := c.AddStackAnnotationWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23053,8 +24844,8 @@ func (c *ClientWithResponses) AddStackAnnotationWithBodyWithResponse(ctx context
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/annotations (the `AddStackAnnotation` operationId).
-func (c *ClientWithResponses) AddStackAnnotationWithResponse(ctx context.Context, id StackId, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error) {
-	rsp, err := c.AddStackAnnotation(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddStackAnnotationWithResponse(ctx context.Context, id StackId, params *AddStackAnnotationParams, body AddStackAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackAnnotationResponse, error) {
+	rsp, err := c.AddStackAnnotation(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23102,8 +24893,8 @@ func (c *ClientWithResponses) ListStackDeploymentObjectsWithResponse(ctx context
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-func (c *ClientWithResponses) CreateDeploymentObjectWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error) {
-	rsp, err := c.CreateDeploymentObjectWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateDeploymentObjectWithBodyWithResponse(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error) {
+	rsp, err := c.CreateDeploymentObjectWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23121,8 +24912,8 @@ func (c *ClientWithResponses) CreateDeploymentObjectWithBodyWithResponse(ctx con
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects (the `CreateDeploymentObject` operationId).
-func (c *ClientWithResponses) CreateDeploymentObjectWithResponse(ctx context.Context, id StackId, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error) {
-	rsp, err := c.CreateDeploymentObject(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) CreateDeploymentObjectWithResponse(ctx context.Context, id StackId, params *CreateDeploymentObjectParams, body CreateDeploymentObjectJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeploymentObjectResponse, error) {
+	rsp, err := c.CreateDeploymentObject(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23145,8 +24936,8 @@ func (c *ClientWithResponses) CreateDeploymentObjectWithResponse(ctx context.Con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-func (c *ClientWithResponses) InstantiateTemplateWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error) {
-	rsp, err := c.InstantiateTemplateWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) InstantiateTemplateWithBodyWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error) {
+	rsp, err := c.InstantiateTemplateWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23169,8 +24960,8 @@ func (c *ClientWithResponses) InstantiateTemplateWithBodyWithResponse(ctx contex
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
-func (c *ClientWithResponses) InstantiateTemplateWithResponse(ctx context.Context, id StackId, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error) {
-	rsp, err := c.InstantiateTemplate(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) InstantiateTemplateWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error) {
+	rsp, err := c.InstantiateTemplate(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23214,8 +25005,8 @@ func (c *ClientWithResponses) ListStackLabelsWithResponse(ctx context.Context, i
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-func (c *ClientWithResponses) AddStackLabelWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error) {
-	rsp, err := c.AddStackLabelWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddStackLabelWithBodyWithResponse(ctx context.Context, id StackId, params *AddStackLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error) {
+	rsp, err := c.AddStackLabelWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23231,8 +25022,8 @@ func (c *ClientWithResponses) AddStackLabelWithBodyWithResponse(ctx context.Cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/stacks/{id}/labels (the `AddStackLabel` operationId).
-func (c *ClientWithResponses) AddStackLabelWithResponse(ctx context.Context, id StackId, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error) {
-	rsp, err := c.AddStackLabel(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddStackLabelWithResponse(ctx context.Context, id StackId, params *AddStackLabelParams, body AddStackLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddStackLabelResponse, error) {
+	rsp, err := c.AddStackLabel(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23277,13 +25068,15 @@ func (c *ClientWithResponses) ListTemplatesWithResponse(ctx context.Context, req
 // and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 // sent as a JSON string (an object is accepted too). A live template with the same
 // owner and name gets a new version instead, as in the original. The docs'
-// aliases `template_yaml`/`schema_json` are accepted.
+// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+// value, or with a `$ref` cycle that never consumes the value is 422.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-func (c *ClientWithResponses) CreateTemplateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error) {
-	rsp, err := c.CreateTemplateWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateTemplateWithBodyWithResponse(ctx context.Context, params *CreateTemplateParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error) {
+	rsp, err := c.CreateTemplateWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23297,13 +25090,15 @@ func (c *ClientWithResponses) CreateTemplateWithBodyWithResponse(ctx context.Con
 // and column) and `parameters_schema` must be a JSON Schema (2020-12 or draft-07),
 // sent as a JSON string (an object is accepted too). A live template with the same
 // owner and name gets a new version instead, as in the original. The docs'
-// aliases `template_yaml`/`schema_json` are accepted.
+// aliases `template_yaml`/`schema_json` are accepted. A schema over 256 KiB,
+// nested deeper than 64 levels, applying more than 10,000 subschemas to one
+// value, or with a `$ref` cycle that never consumes the value is 422.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates (the `CreateTemplate` operationId).
-func (c *ClientWithResponses) CreateTemplateWithResponse(ctx context.Context, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error) {
-	rsp, err := c.CreateTemplate(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateTemplateWithResponse(ctx context.Context, params *CreateTemplateParams, body CreateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTemplateResponse, error) {
+	rsp, err := c.CreateTemplate(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23390,8 +25185,8 @@ func (c *ClientWithResponses) ListTemplateAnnotationsWithResponse(ctx context.Co
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-func (c *ClientWithResponses) AddTemplateAnnotationWithBodyWithResponse(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error) {
-	rsp, err := c.AddTemplateAnnotationWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddTemplateAnnotationWithBodyWithResponse(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error) {
+	rsp, err := c.AddTemplateAnnotationWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23403,8 +25198,8 @@ func (c *ClientWithResponses) AddTemplateAnnotationWithBodyWithResponse(ctx cont
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates/{id}/annotations (the `AddTemplateAnnotation` operationId).
-func (c *ClientWithResponses) AddTemplateAnnotationWithResponse(ctx context.Context, id TemplateId, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error) {
-	rsp, err := c.AddTemplateAnnotation(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddTemplateAnnotationWithResponse(ctx context.Context, id TemplateId, params *AddTemplateAnnotationParams, body AddTemplateAnnotationJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateAnnotationResponse, error) {
+	rsp, err := c.AddTemplateAnnotation(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23444,8 +25239,8 @@ func (c *ClientWithResponses) ListTemplateLabelsWithResponse(ctx context.Context
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-func (c *ClientWithResponses) AddTemplateLabelWithBodyWithResponse(ctx context.Context, id TemplateId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error) {
-	rsp, err := c.AddTemplateLabelWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) AddTemplateLabelWithBodyWithResponse(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error) {
+	rsp, err := c.AddTemplateLabelWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23459,8 +25254,8 @@ func (c *ClientWithResponses) AddTemplateLabelWithBodyWithResponse(ctx context.C
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/templates/{id}/labels (the `AddTemplateLabel` operationId).
-func (c *ClientWithResponses) AddTemplateLabelWithResponse(ctx context.Context, id TemplateId, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error) {
-	rsp, err := c.AddTemplateLabel(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) AddTemplateLabelWithResponse(ctx context.Context, id TemplateId, params *AddTemplateLabelParams, body AddTemplateLabelJSONRequestBody, reqEditors ...RequestEditorFn) (*AddTemplateLabelResponse, error) {
+	rsp, err := c.AddTemplateLabel(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23507,8 +25302,8 @@ func (c *ClientWithResponses) ListTemplateVersionsWithResponse(ctx context.Conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-func (c *ClientWithResponses) ReportWebhookDeliveryResultWithBodyWithResponse(ctx context.Context, id DeliveryId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error) {
-	rsp, err := c.ReportWebhookDeliveryResultWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ReportWebhookDeliveryResultWithBodyWithResponse(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error) {
+	rsp, err := c.ReportWebhookDeliveryResultWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23529,8 +25324,8 @@ func (c *ClientWithResponses) ReportWebhookDeliveryResultWithBodyWithResponse(ct
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhook-deliveries/{id}/result (the `ReportWebhookDeliveryResult` operationId).
-func (c *ClientWithResponses) ReportWebhookDeliveryResultWithResponse(ctx context.Context, id DeliveryId, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error) {
-	rsp, err := c.ReportWebhookDeliveryResult(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) ReportWebhookDeliveryResultWithResponse(ctx context.Context, id DeliveryId, params *ReportWebhookDeliveryResultParams, body ReportWebhookDeliveryResultJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportWebhookDeliveryResultResponse, error) {
+	rsp, err := c.ReportWebhookDeliveryResult(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23559,13 +25354,16 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqE
 // `<prefix>.*`; they are not checked against the catalog. A non-empty
 // `target_labels` makes an agent holding every label deliver (agent mode); an
 // empty list means broker delivery. `validate: true` sends a `webhook.test` event
-// first and rejects the subscription (400) unless the receiver answers 2xx.
+// first and rejects the subscription (400) unless the receiver answers 2xx. For
+// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+// unspecified address (or `localhost`) is 422 unless
+// `broker.webhook_allow_private` is set.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
-	rsp, err := c.CreateWebhookWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Context, params *CreateWebhookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhookWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23579,13 +25377,16 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 // `<prefix>.*`; they are not checked against the catalog. A non-empty
 // `target_labels` makes an agent holding every label deliver (agent mode); an
 // empty list means broker delivery. `validate: true` sends a `webhook.test` event
-// first and rejects the subscription (400) unless the receiver answers 2xx.
+// first and rejects the subscription (400) unless the receiver answers 2xx. For
+// broker delivery, a URL whose host is a literal loopback, link-local, metadata or
+// unspecified address (or `localhost`) is 422 unless
+// `broker.webhook_allow_private` is set.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/webhooks (the `CreateWebhook` operationId).
-func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
-	rsp, err := c.CreateWebhook(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, params *CreateWebhookParams, body CreateWebhookJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWebhookResponse, error) {
+	rsp, err := c.CreateWebhook(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23686,6 +25487,26 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 	return ParseListWebhookDeliveriesResponse(rsp)
 }
 
+// RetryWebhookDeliveryWithResponse Send a dead delivery again
+//
+// Admin only. Added (the original has no way to retry a dead delivery). Moves a `dead`
+// delivery of the subscription back to `pending` with `attempts` reset to 0, so it gets
+// the subscription's whole retry budget again; `last_error` and `last_status_code` stay
+// until the next attempt. webhook-dispatch's sweep queues a broker-mode delivery at
+// once; an agent-mode delivery is claimed by a matching agent. Audited as
+// `webhook.delivery_retried`. Any request body is ignored.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
+func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryResponse, error) {
+	rsp, err := c.RetryWebhookDelivery(ctx, id, deliveryId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRetryWebhookDeliveryResponse(rsp)
+}
+
 // TestWebhookWithResponse Send a test delivery synchronously
 //
 // Admin only. POSTs `{"id", "event_type": "webhook.test", "timestamp", "data":
@@ -23765,8 +25586,8 @@ func (c *ClientWithResponses) ListWorkOrderSchedulesWithResponse(ctx context.Con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-func (c *ClientWithResponses) CreateWorkOrderScheduleWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error) {
-	rsp, err := c.CreateWorkOrderScheduleWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateWorkOrderScheduleWithBodyWithResponse(ctx context.Context, params *CreateWorkOrderScheduleParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error) {
+	rsp, err := c.CreateWorkOrderScheduleWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23784,8 +25605,8 @@ func (c *ClientWithResponses) CreateWorkOrderScheduleWithBodyWithResponse(ctx co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-order-schedules (the `CreateWorkOrderSchedule` operationId).
-func (c *ClientWithResponses) CreateWorkOrderScheduleWithResponse(ctx context.Context, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error) {
-	rsp, err := c.CreateWorkOrderSchedule(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateWorkOrderScheduleWithResponse(ctx context.Context, params *CreateWorkOrderScheduleParams, body CreateWorkOrderScheduleJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderScheduleResponse, error) {
+	rsp, err := c.CreateWorkOrderSchedule(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23937,8 +25758,8 @@ func (c *ClientWithResponses) ListWorkOrdersWithResponse(ctx context.Context, pa
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-func (c *ClientWithResponses) CreateWorkOrderWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error) {
-	rsp, err := c.CreateWorkOrderWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateWorkOrderWithBodyWithResponse(ctx context.Context, params *CreateWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error) {
+	rsp, err := c.CreateWorkOrderWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -23958,8 +25779,8 @@ func (c *ClientWithResponses) CreateWorkOrderWithBodyWithResponse(ctx context.Co
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-orders (the `CreateWorkOrder` operationId).
-func (c *ClientWithResponses) CreateWorkOrderWithResponse(ctx context.Context, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error) {
-	rsp, err := c.CreateWorkOrder(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateWorkOrderWithResponse(ctx context.Context, params *CreateWorkOrderParams, body CreateWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateWorkOrderResponse, error) {
+	rsp, err := c.CreateWorkOrder(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -24054,8 +25875,8 @@ func (c *ClientWithResponses) ClaimWorkOrderWithResponse(ctx context.Context, id
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-func (c *ClientWithResponses) CompleteWorkOrderWithBodyWithResponse(ctx context.Context, id WorkOrderId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error) {
-	rsp, err := c.CompleteWorkOrderWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CompleteWorkOrderWithBodyWithResponse(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error) {
+	rsp, err := c.CompleteWorkOrderWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -24077,8 +25898,8 @@ func (c *ClientWithResponses) CompleteWorkOrderWithBodyWithResponse(ctx context.
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/work-orders/{id}/complete (the `CompleteWorkOrder` operationId).
-func (c *ClientWithResponses) CompleteWorkOrderWithResponse(ctx context.Context, id WorkOrderId, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error) {
-	rsp, err := c.CompleteWorkOrder(ctx, id, body, reqEditors...)
+func (c *ClientWithResponses) CompleteWorkOrderWithResponse(ctx context.Context, id WorkOrderId, params *CompleteWorkOrderParams, body CompleteWorkOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CompleteWorkOrderResponse, error) {
+	rsp, err := c.CompleteWorkOrder(ctx, id, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -24274,6 +26095,16 @@ func ParseListAuditLogsResponse(rsp *http.Response) (*ListAuditLogsResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAuditLogsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24348,6 +26179,16 @@ func ParseReloadConfigResponse(rsp *http.Response) (*ReloadConfigResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReloadConfigResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24415,6 +26256,16 @@ func ParseListAgentEventsResponse(rsp *http.Response) (*ListAgentEventsResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24503,6 +26354,16 @@ func ParseGetAgentEventResponse(rsp *http.Response) (*GetAgentEventResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAgentEventResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24577,6 +26438,16 @@ func ParseListAgentsResponse(rsp *http.Response) (*ListAgentsResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24686,6 +26557,16 @@ func ParseCreateAgentResponse2(rsp *http.Response) (*CreateAgentResponse2, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateAgentResponse2503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24774,6 +26655,16 @@ func ParseSearchAgentResponse(rsp *http.Response) (*SearchAgentResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SearchAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24858,6 +26749,16 @@ func ParseDeleteAgentResponse(rsp *http.Response) (*DeleteAgentResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -24946,6 +26847,16 @@ func ParseGetAgentResponse(rsp *http.Response) (*GetAgentResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25062,6 +26973,16 @@ func ParseUpdateAgentResponse(rsp *http.Response) (*UpdateAgentResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25143,6 +27064,16 @@ func ParseListAgentAnnotationsResponse(rsp *http.Response) (*ListAgentAnnotation
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentAnnotationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25259,6 +27190,16 @@ func ParseAddAgentAnnotationResponse(rsp *http.Response) (*AddAgentAnnotationRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddAgentAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25343,6 +27284,16 @@ func ParseRemoveAgentAnnotationResponse(rsp *http.Response) (*RemoveAgentAnnotat
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveAgentAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25431,6 +27382,16 @@ func ParseListPendingDiagnosticsResponse(rsp *http.Response) (*ListPendingDiagno
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPendingDiagnosticsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25512,6 +27473,16 @@ func ParseListEventsForAgentResponse(rsp *http.Response) (*ListEventsForAgentRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListEventsForAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25566,6 +27537,13 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25611,6 +27589,16 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers ReportAgentEventResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers ReportAgentEventResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -25621,6 +27609,16 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReportAgentEventResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25675,6 +27673,13 @@ func ParseReportDeploymentHealthResponse(rsp *http.Response) (*ReportDeploymentH
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -25720,6 +27725,16 @@ func ParseReportDeploymentHealthResponse(rsp *http.Response) (*ReportDeploymentH
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers ReportDeploymentHealthResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers ReportDeploymentHealthResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -25730,6 +27745,16 @@ func ParseReportDeploymentHealthResponse(rsp *http.Response) (*ReportDeploymentH
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReportDeploymentHealthResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25818,6 +27843,16 @@ func ParseRecordAgentHeartbeatResponse(rsp *http.Response) (*RecordAgentHeartbea
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RecordAgentHeartbeatResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -25899,6 +27934,16 @@ func ParseListAgentLabelsResponse(rsp *http.Response) (*ListAgentLabelsResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentLabelsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26015,6 +28060,16 @@ func ParseAddAgentLabelResponse(rsp *http.Response) (*AddAgentLabelResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddAgentLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26099,6 +28154,16 @@ func ParseRemoveAgentLabelResponse(rsp *http.Response) (*RemoveAgentLabelRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveAgentLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26187,6 +28252,16 @@ func ParseRotateAgentPakResponse(rsp *http.Response) (*RotateAgentPakResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RotateAgentPakResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26268,6 +28343,16 @@ func ParseListAgentStacksResponse(rsp *http.Response) (*ListAgentStacksResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentStacksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26379,6 +28464,16 @@ func ParseGetAgentTargetStateResponse(rsp *http.Response) (*GetAgentTargetStateR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAgentTargetStateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26460,6 +28555,16 @@ func ParseListAgentTargetsResponse(rsp *http.Response) (*ListAgentTargetsRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentTargetsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26576,6 +28681,16 @@ func ParseAddAgentTargetResponse(rsp *http.Response) (*AddAgentTargetResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddAgentTargetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26660,6 +28775,16 @@ func ParseRemoveAgentTargetResponse(rsp *http.Response) (*RemoveAgentTargetRespo
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveAgentTargetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26748,6 +28873,16 @@ func ParseClaimPendingWebhookDeliveriesResponse(rsp *http.Response) (*ClaimPendi
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClaimPendingWebhookDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26836,6 +28971,16 @@ func ParseListPendingWorkOrdersResponse(rsp *http.Response) (*ListPendingWorkOrd
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPendingWorkOrdersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26903,6 +29048,16 @@ func ParseVerifyPakResponse(rsp *http.Response) (*VerifyPakResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyPakResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -26991,6 +29146,16 @@ func ParseGetDeploymentObjectResponse(rsp *http.Response) (*GetDeploymentObjectR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDeploymentObjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27045,6 +29210,13 @@ func ParseRequestDiagnosticsResponse(rsp *http.Response) (*RequestDiagnosticsRes
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -27090,6 +29262,16 @@ func ParseRequestDiagnosticsResponse(rsp *http.Response) (*RequestDiagnosticsRes
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers RequestDiagnosticsResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers RequestDiagnosticsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -27100,6 +29282,16 @@ func ParseRequestDiagnosticsResponse(rsp *http.Response) (*RequestDiagnosticsRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RequestDiagnosticsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27188,6 +29380,16 @@ func ParseGetDeploymentObjectHealthResponse(rsp *http.Response) (*GetDeploymentO
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDeploymentObjectHealthResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27276,6 +29478,16 @@ func ParseGetDiagnosticResponse(rsp *http.Response) (*GetDiagnosticResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetDiagnosticResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27371,6 +29583,16 @@ func ParseClaimDiagnosticResponse(rsp *http.Response) (*ClaimDiagnosticResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClaimDiagnosticResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27487,6 +29709,16 @@ func ParseSubmitDiagnosticResultResponse(rsp *http.Response) (*SubmitDiagnosticR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers SubmitDiagnosticResultResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27561,6 +29793,16 @@ func ParseListGeneratorsResponse(rsp *http.Response) (*ListGeneratorsResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListGeneratorsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27670,6 +29912,16 @@ func ParseCreateGeneratorResponse(rsp *http.Response) (*CreateGeneratorResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateGeneratorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27754,6 +30006,16 @@ func ParseDeleteGeneratorResponse(rsp *http.Response) (*DeleteGeneratorResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteGeneratorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27842,6 +30104,16 @@ func ParseGetGeneratorResponse(rsp *http.Response) (*GetGeneratorResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetGeneratorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -27958,6 +30230,16 @@ func ParseUpdateGeneratorResponse(rsp *http.Response) (*UpdateGeneratorResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateGeneratorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28046,6 +30328,16 @@ func ParseRotateGeneratorPakResponse(rsp *http.Response) (*RotateGeneratorPakRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RotateGeneratorPakResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28120,6 +30412,16 @@ func ParseListStacksResponse(rsp *http.Response) (*ListStacksResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListStacksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28229,6 +30531,16 @@ func ParseCreateStackResponse(rsp *http.Response) (*CreateStackResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateStackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28313,6 +30625,16 @@ func ParseDeleteStackResponse(rsp *http.Response) (*DeleteStackResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteStackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28401,6 +30723,16 @@ func ParseGetStackResponse(rsp *http.Response) (*GetStackResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetStackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28517,6 +30849,16 @@ func ParseUpdateStackResponse(rsp *http.Response) (*UpdateStackResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateStackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28605,6 +30947,16 @@ func ParseListStackAnnotationsResponse(rsp *http.Response) (*ListStackAnnotation
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListStackAnnotationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28659,6 +31011,13 @@ func ParseAddStackAnnotationResponse(rsp *http.Response) (*AddStackAnnotationRes
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28704,6 +31063,16 @@ func ParseAddStackAnnotationResponse(rsp *http.Response) (*AddStackAnnotationRes
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers AddStackAnnotationResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers AddStackAnnotationResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -28714,6 +31083,16 @@ func ParseAddStackAnnotationResponse(rsp *http.Response) (*AddStackAnnotationRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddStackAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28798,6 +31177,16 @@ func ParseRemoveStackAnnotationResponse(rsp *http.Response) (*RemoveStackAnnotat
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveStackAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28886,6 +31275,16 @@ func ParseListStackDeploymentObjectsResponse(rsp *http.Response) (*ListStackDepl
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListStackDeploymentObjectsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -28940,6 +31339,13 @@ func ParseCreateDeploymentObjectResponse(rsp *http.Response) (*CreateDeploymentO
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -28985,6 +31391,16 @@ func ParseCreateDeploymentObjectResponse(rsp *http.Response) (*CreateDeploymentO
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers CreateDeploymentObjectResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateDeploymentObjectResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -28995,6 +31411,16 @@ func ParseCreateDeploymentObjectResponse(rsp *http.Response) (*CreateDeploymentO
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateDeploymentObjectResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29049,6 +31475,13 @@ func ParseInstantiateTemplateResponse(rsp *http.Response) (*InstantiateTemplateR
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -29094,6 +31527,16 @@ func ParseInstantiateTemplateResponse(rsp *http.Response) (*InstantiateTemplateR
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers InstantiateTemplateResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers InstantiateTemplateResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -29104,6 +31547,16 @@ func ParseInstantiateTemplateResponse(rsp *http.Response) (*InstantiateTemplateR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers InstantiateTemplateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29192,6 +31645,16 @@ func ParseGetStackHealthResponse(rsp *http.Response) (*GetStackHealthResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetStackHealthResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29280,6 +31743,16 @@ func ParseListStackLabelsResponse(rsp *http.Response) (*ListStackLabelsResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListStackLabelsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29396,6 +31869,16 @@ func ParseAddStackLabelResponse(rsp *http.Response) (*AddStackLabelResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddStackLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29480,6 +31963,16 @@ func ParseRemoveStackLabelResponse(rsp *http.Response) (*RemoveStackLabelRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveStackLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29554,6 +32047,16 @@ func ParseListTemplatesResponse(rsp *http.Response) (*ListTemplatesResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTemplatesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29663,6 +32166,16 @@ func ParseCreateTemplateResponse(rsp *http.Response) (*CreateTemplateResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateTemplateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29747,6 +32260,16 @@ func ParseDeleteTemplateResponse(rsp *http.Response) (*DeleteTemplateResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteTemplateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29835,6 +32358,16 @@ func ParseGetTemplateResponse(rsp *http.Response) (*GetTemplateResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetTemplateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -29944,6 +32477,16 @@ func ParseUpdateTemplateResponse(rsp *http.Response) (*UpdateTemplateResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateTemplateResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30032,6 +32575,16 @@ func ParseListTemplateAnnotationsResponse(rsp *http.Response) (*ListTemplateAnno
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTemplateAnnotationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30148,6 +32701,16 @@ func ParseAddTemplateAnnotationResponse(rsp *http.Response) (*AddTemplateAnnotat
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddTemplateAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30232,6 +32795,16 @@ func ParseRemoveTemplateAnnotationResponse(rsp *http.Response) (*RemoveTemplateA
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveTemplateAnnotationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30320,6 +32893,16 @@ func ParseListTemplateLabelsResponse(rsp *http.Response) (*ListTemplateLabelsRes
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTemplateLabelsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30436,6 +33019,16 @@ func ParseAddTemplateLabelResponse(rsp *http.Response) (*AddTemplateLabelRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddTemplateLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30520,6 +33113,16 @@ func ParseRemoveTemplateLabelResponse(rsp *http.Response) (*RemoveTemplateLabelR
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveTemplateLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30608,6 +33211,16 @@ func ParseListTemplateVersionsResponse(rsp *http.Response) (*ListTemplateVersion
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTemplateVersionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30724,6 +33337,16 @@ func ParseReportWebhookDeliveryResultResponse(rsp *http.Response) (*ReportWebhoo
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReportWebhookDeliveryResultResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30798,6 +33421,16 @@ func ParseListWebhooksResponse(rsp *http.Response) (*ListWebhooksResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWebhooksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30845,6 +33478,13 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -30890,6 +33530,16 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers CreateWebhookResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateWebhookResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -30900,6 +33550,16 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -30974,6 +33634,16 @@ func ParseListWebhookEventTypesResponse(rsp *http.Response) (*ListWebhookEventTy
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWebhookEventTypesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31058,6 +33728,16 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31146,6 +33826,16 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31255,6 +33945,16 @@ func ParseUpdateWebhookResponse(rsp *http.Response) (*UpdateWebhookResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31343,6 +34043,121 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWebhookDeliveriesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRetryWebhookDeliveryResponse parses an HTTP response from a RetryWebhookDeliveryWithResponse call
+func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RetryWebhookDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookDelivery
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RetryWebhookDeliveryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RetryWebhookDeliveryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31431,6 +34246,16 @@ func ParseTestWebhookResponse(rsp *http.Response) (*TestWebhookResponse, error) 
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers TestWebhookResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31512,6 +34337,16 @@ func ParseListWorkOrderLogResponse(rsp *http.Response) (*ListWorkOrderLogRespons
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWorkOrderLogResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31600,6 +34435,16 @@ func ParseGetWorkOrderLogEntryResponse(rsp *http.Response) (*GetWorkOrderLogEntr
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWorkOrderLogEntryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31674,6 +34519,16 @@ func ParseListWorkOrderSchedulesResponse(rsp *http.Response) (*ListWorkOrderSche
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWorkOrderSchedulesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31783,6 +34638,16 @@ func ParseCreateWorkOrderScheduleResponse(rsp *http.Response) (*CreateWorkOrderS
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31867,6 +34732,16 @@ func ParseDeleteWorkOrderScheduleResponse(rsp *http.Response) (*DeleteWorkOrderS
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -31955,6 +34830,16 @@ func ParseGetWorkOrderScheduleResponse(rsp *http.Response) (*GetWorkOrderSchedul
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32071,6 +34956,16 @@ func ParseUpdateWorkOrderScheduleResponse(rsp *http.Response) (*UpdateWorkOrderS
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32159,6 +35054,16 @@ func ParseDisableWorkOrderScheduleResponse(rsp *http.Response) (*DisableWorkOrde
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DisableWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32247,6 +35152,16 @@ func ParseEnableWorkOrderScheduleResponse(rsp *http.Response) (*EnableWorkOrderS
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnableWorkOrderScheduleResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32335,6 +35250,16 @@ func ParseListWorkOrderScheduleRunsResponse(rsp *http.Response) (*ListWorkOrderS
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWorkOrderScheduleRunsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32416,6 +35341,16 @@ func ParseListWorkOrdersResponse(rsp *http.Response) (*ListWorkOrdersResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWorkOrdersResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32463,6 +35398,13 @@ func ParseCreateWorkOrderResponse(rsp *http.Response) (*CreateWorkOrderResponse,
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -32508,6 +35450,16 @@ func ParseCreateWorkOrderResponse(rsp *http.Response) (*CreateWorkOrderResponse,
 	}
 
 	switch {
+	case rsp.StatusCode == 409:
+		var headers CreateWorkOrderResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateWorkOrderResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -32518,6 +35470,16 @@ func ParseCreateWorkOrderResponse(rsp *http.Response) (*CreateWorkOrderResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateWorkOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32602,6 +35564,16 @@ func ParseCancelWorkOrderResponse(rsp *http.Response) (*CancelWorkOrderResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CancelWorkOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32690,6 +35662,16 @@ func ParseGetWorkOrderResponse(rsp *http.Response) (*GetWorkOrderResponse, error
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetWorkOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32799,6 +35781,16 @@ func ParseClaimWorkOrderResponse(rsp *http.Response) (*ClaimWorkOrderResponse, e
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ClaimWorkOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -32922,6 +35914,16 @@ func ParseCompleteWorkOrderResponse(rsp *http.Response) (*CompleteWorkOrderRespo
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CompleteWorkOrderResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -33038,6 +36040,16 @@ func ParseReportWorkOrderProgressResponse(rsp *http.Response) (*ReportWorkOrderP
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReportWorkOrderProgressResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

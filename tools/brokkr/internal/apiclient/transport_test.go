@@ -83,7 +83,7 @@ func TestRetry503HonoursRetryAfterAndReusesKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _, err := Decode[Stack](c.CreateStack(context.Background(), CreateStackRequest{Name: "s"}))
+	st, _, err := Decode[Stack](c.CreateStack(context.Background(), nil, CreateStackRequest{Name: "s"}))
 	if err != nil || st.Name != "s" {
 		t.Fatalf("create after two 503s: %v %+v", err, st)
 	}
@@ -100,7 +100,7 @@ func TestRetry503HonoursRetryAfterAndReusesKey(t *testing.T) {
 	if s.auths[0] != "Bearer brokkr_BRabcdef_secret" || s.paths[0] != "/api/v1/stacks" {
 		t.Fatalf("auth %q path %q", s.auths[0], s.paths[0])
 	}
-	if _, _, err := Decode[Stack](c.CreateStack(context.Background(), CreateStackRequest{Name: "s"})); err != nil {
+	if _, _, err := Decode[Stack](c.CreateStack(context.Background(), nil, CreateStackRequest{Name: "s"})); err != nil {
 		t.Fatal(err)
 	}
 	if s.keys[3] == "" || s.keys[3] == s.keys[0] {

@@ -75,7 +75,7 @@ func (a *App) apply(ctx context.Context, c *api.Client, name, content string, la
 	}
 	created := false
 	if st == nil {
-		s, _, err := api.Decode[api.Stack](c.CreateStack(ctx, api.CreateStackRequest{Name: name}))
+		s, _, err := api.Decode[api.Stack](c.CreateStack(ctx, nil, api.CreateStackRequest{Name: name}))
 		if err != nil {
 			return nil, fmt.Errorf("creating stack %q: %w", name, err)
 		}
@@ -93,7 +93,7 @@ func (a *App) apply(ctx context.Context, c *api.Client, name, content string, la
 		return &applied{stack: *st, object: *latest}, nil
 	}
 	marker := false
-	obj, _, err := api.Decode[api.DeploymentObject](c.CreateDeploymentObject(ctx, st.Id,
+	obj, _, err := api.Decode[api.DeploymentObject](c.CreateDeploymentObject(ctx, st.Id, nil,
 		api.CreateDeploymentObjectRequest{YamlContent: content, IsDeletionMarker: &marker}))
 	if err != nil {
 		return nil, fmt.Errorf("submitting the bundle to stack %q: %w", name, err)
@@ -133,7 +133,7 @@ func ensureStackLabels(ctx context.Context, c *api.Client, stack uuid.UUID, labe
 		if err := body.FromLabel(l); err != nil {
 			return err
 		}
-		if _, _, err := api.Decode[api.StackLabel](c.AddStackLabel(ctx, stack, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
+		if _, _, err := api.Decode[api.StackLabel](c.AddStackLabel(ctx, stack, nil, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
 			return fmt.Errorf("adding target label %q: %w", l, err)
 		}
 		present[l] = true

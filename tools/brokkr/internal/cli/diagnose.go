@@ -57,7 +57,7 @@ prints the pod statuses, Kubernetes events and log tails.`,
 				objID = obj.Id
 			}
 			who := "brokkr-cli"
-			req, _, err := api.Decode[api.DiagnosticRequest](c.RequestDiagnostics(ctx, objID, api.DiagnosticCreateRequest{AgentId: ag.Id, RequestedBy: &who}))
+			req, _, err := api.Decode[api.DiagnosticRequest](c.RequestDiagnostics(ctx, objID, nil, api.DiagnosticCreateRequest{AgentId: ag.Id, RequestedBy: &who}))
 			if err != nil {
 				return err
 			}

@@ -41,7 +41,7 @@ func (a *App) createCommand() *cobra.Command {
 				}
 				req.GeneratorId = &g.Id
 			}
-			st, raw, err := api.Decode[api.Stack](c.CreateStack(ctx, req))
+			st, raw, err := api.Decode[api.Stack](c.CreateStack(ctx, nil, req))
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ Cluster:, Initial PAK:).`,
 				return err
 			}
 			ctx := cmd.Context()
-			res, _, err := api.Decode[api.CreateAgentResponse](c.CreateAgent(ctx, api.CreateAgentRequest{Name: args[0], ClusterName: cluster}))
+			res, _, err := api.Decode[api.CreateAgentResponse](c.CreateAgent(ctx, nil, api.CreateAgentRequest{Name: args[0], ClusterName: cluster}))
 			if err != nil {
 				return err
 			}
@@ -113,7 +113,7 @@ Cluster:, Initial PAK:).`,
 			if genDesc != "" {
 				req.Description = &genDesc
 			}
-			res, _, err := api.Decode[api.GeneratorPakResponse](c.CreateGenerator(cmd.Context(), req))
+			res, _, err := api.Decode[api.GeneratorPakResponse](c.CreateGenerator(cmd.Context(), nil, req))
 			if err != nil {
 				return err
 			}
@@ -145,7 +145,7 @@ Cluster:, Initial PAK:).`,
 			if err := req.ParametersSchema.FromCreateTemplateRequestParametersSchema0(schema); err != nil {
 				return err
 			}
-			t, _, err := api.Decode[api.StackTemplate](c.CreateTemplate(cmd.Context(), req))
+			t, _, err := api.Decode[api.StackTemplate](c.CreateTemplate(cmd.Context(), nil, req))
 			if err != nil {
 				return err
 			}
@@ -183,7 +183,7 @@ their cluster.`,
 			if s := a.getenv("BROKKR_WEBHOOK_SECRET"); s != "" {
 				req.SigningSecret = &s
 			}
-			w, _, err := api.Decode[api.WebhookSubscription](c.CreateWebhook(cmd.Context(), req))
+			w, _, err := api.Decode[api.WebhookSubscription](c.CreateWebhook(cmd.Context(), nil, req))
 			if err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func addAgentLabel(ctx context.Context, c *api.Client, id uuid.UUID, l string) e
 	if err := body.FromLabel(l); err != nil {
 		return err
 	}
-	if _, err := api.Read(c.AddAgentLabel(ctx, id, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
+	if _, err := api.Read(c.AddAgentLabel(ctx, id, nil, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
 		return fmt.Errorf("label %q: %w", l, err)
 	}
 	return nil
@@ -387,7 +387,7 @@ func (a *App) labelCommand() *cobra.Command {
 					if err := body.FromLabel(l); err != nil {
 						return err
 					}
-					if _, err := api.Read(c.AddTemplateLabel(ctx, t.Id, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
+					if _, err := api.Read(c.AddTemplateLabel(ctx, t.Id, nil, body)); err != nil && !api.IsStatus(err, http.StatusConflict) {
 						return fmt.Errorf("label %q: %w", l, err)
 					}
 				}
@@ -439,7 +439,7 @@ func (a *App) annotateCommand() *cobra.Command {
 					return err
 				}
 				addFn = func(k, v string) (*http.Response, error) {
-					return c.AddAgentAnnotation(ctx, ag.Id, api.AgentAnnotationRequest{Key: k, Value: v})
+					return c.AddAgentAnnotation(ctx, ag.Id, nil, api.AgentAnnotationRequest{Key: k, Value: v})
 				}
 				rmFn = func(k string) (*http.Response, error) { return c.RemoveAgentAnnotation(ctx, ag.Id, k) }
 			case "stacks":
@@ -448,7 +448,7 @@ func (a *App) annotateCommand() *cobra.Command {
 					return err
 				}
 				addFn = func(k, v string) (*http.Response, error) {
-					return c.AddStackAnnotation(ctx, st.Id, api.StackAnnotationRequest{Key: k, Value: v})
+					return c.AddStackAnnotation(ctx, st.Id, nil, api.StackAnnotationRequest{Key: k, Value: v})
 				}
 				rmFn = func(k string) (*http.Response, error) { return c.RemoveStackAnnotation(ctx, st.Id, k) }
 			case "templates":
@@ -457,7 +457,7 @@ func (a *App) annotateCommand() *cobra.Command {
 					return err
 				}
 				addFn = func(k, v string) (*http.Response, error) {
-					return c.AddTemplateAnnotation(ctx, t.Id, api.TemplateAnnotationRequest{Key: k, Value: v})
+					return c.AddTemplateAnnotation(ctx, t.Id, nil, api.TemplateAnnotationRequest{Key: k, Value: v})
 				}
 				rmFn = func(k string) (*http.Response, error) { return c.RemoveTemplateAnnotation(ctx, t.Id, k) }
 			default:
@@ -499,7 +499,7 @@ func (a *App) targetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = api.Read(c.AddAgentTarget(ctx, ag.Id, api.AgentTargetRequest{StackId: st.Id}))
+			_, err = api.Read(c.AddAgentTarget(ctx, ag.Id, nil, api.AgentTargetRequest{StackId: st.Id}))
 			if api.IsStatus(err, http.StatusConflict) {
 				fmt.Fprintf(a.Out, "agent %s already targets stack %s\n", ag.Name, st.Name)
 				return nil

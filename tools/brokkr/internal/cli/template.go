@@ -62,7 +62,7 @@ the template's schema and its labels against the stack's.`,
 			}
 			// The broker answers with the created deployment objects (an array
 			// of one).
-			objs, _, err := api.Decode[[]api.DeploymentObject](c.InstantiateTemplate(ctx, st.Id, req))
+			objs, _, err := api.Decode[[]api.DeploymentObject](c.InstantiateTemplate(ctx, st.Id, nil, req))
 			if err != nil {
 				return err
 			}

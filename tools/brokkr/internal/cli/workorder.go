@@ -67,7 +67,7 @@ timeout (exit 3). See docs/work-orders.md.`,
 			if cmd.Flags().Changed("max-retries") {
 				req.MaxRetries = &maxRetries
 			}
-			wo, _, err := api.Decode[api.WorkOrder](c.CreateWorkOrder(ctx, req))
+			wo, _, err := api.Decode[api.WorkOrder](c.CreateWorkOrder(ctx, nil, req))
 			if err != nil {
 				return err
 			}
