@@ -338,8 +338,11 @@ func TestIdempotencyPerIdentity(t *testing.T) {
 	}
 	// An agent's key is its own too.
 	a1, a2 := e.CreateAgent("a1", "c"), e.CreateAgent("a2", "c")
-	objID, _ := e.Deploy(e.AdminPAK, e.CreateStack(e.AdminPAK, "ev-stack"), cmYAML("ev"))
+	evStack := e.CreateStack(e.AdminPAK, "ev-stack")
+	objID, _ := e.Deploy(e.AdminPAK, evStack, cmYAML("ev"))
 	for _, a := range []apitest.Agent{a1, a2} {
+		// Agents report only on objects of stacks they are associated with.
+		e.Must(200, "POST", "/api/v1/agents/"+a.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": a.ID, "stack_id": evStack})
 		r := withKey(e, "POST", "/api/v1/agents/"+a.ID+"/events", a.PAK,
 			map[string]any{"deployment_object_id": objID, "event_type": "DEPLOY", "status": "SUCCESS"}, "ev")
 		if r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "" || r.Map(t)["agent_id"] != a.ID {
