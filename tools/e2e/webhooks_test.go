@@ -578,7 +578,17 @@ func TestWebhookChaosRedisStop(t *testing.T) {
 			go func() {
 				defer outage.Done()
 				rd.stop()
-				time.Sleep(3 * time.Second) // events keep committing meanwhile
+				// Events keep committing meanwhile. Stay down until the
+				// dispatcher has met the outage (its relay or sweep tried the
+				// queue), at least 3 s and at most 30 s, so the fault is
+				// exercised however fast this machine is.
+				began := time.Now()
+				for time.Since(began) < 30*time.Second {
+					if time.Since(began) >= 3*time.Second && strings.Contains(w.dispatch[0].output(), "deliveries wait in PostgreSQL") {
+						break
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
 				restartErr = rd.start()
 			}()
 		}
