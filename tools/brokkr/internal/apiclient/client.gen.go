@@ -4048,7 +4048,7 @@ type ClientInterface interface {
 	// Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 	// otherwise; the admin and generators get 403 `Agent authentication required`).
 	// `success: true` marks it `success`. Otherwise the status code the agent saw decides
-	// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+	// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 	// with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 	// are used up); any other code is `dead` at once. `error` is stored as `last_error`
 	// with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -4064,7 +4064,7 @@ type ClientInterface interface {
 	// Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 	// otherwise; the admin and generators get 403 `Agent authentication required`).
 	// `success: true` marks it `success`. Otherwise the status code the agent saw decides
-	// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+	// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 	// with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 	// are used up); any other code is `dead` at once. `error` is stored as `last_error`
 	// with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -6259,7 +6259,7 @@ func (c *Client) ListTemplateVersions(ctx context.Context, id TemplateId, reqEdi
 // Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 // otherwise; the admin and generators get 403 `Agent authentication required`).
 // `success: true` marks it `success`. Otherwise the status code the agent saw decides
-// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 // with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 // are used up); any other code is `dead` at once. `error` is stored as `last_error`
 // with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -6285,7 +6285,7 @@ func (c *Client) ReportWebhookDeliveryResultWithBody(ctx context.Context, id Del
 // Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 // otherwise; the admin and generators get 403 `Agent authentication required`).
 // `success: true` marks it `success`. Otherwise the status code the agent saw decides
-// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 // with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 // are used up); any other code is `dead` at once. `error` is stored as `last_error`
 // with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -12586,7 +12586,7 @@ type ClientWithResponsesInterface interface {
 	// Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 	// otherwise; the admin and generators get 403 `Agent authentication required`).
 	// `success: true` marks it `success`. Otherwise the status code the agent saw decides
-	// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+	// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 	// with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 	// are used up); any other code is `dead` at once. `error` is stored as `last_error`
 	// with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -12602,7 +12602,7 @@ type ClientWithResponsesInterface interface {
 	// Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 	// otherwise; the admin and generators get 403 `Agent authentication required`).
 	// `success: true` marks it `success`. Otherwise the status code the agent saw decides
-	// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+	// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 	// with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 	// are used up); any other code is `dead` at once. `error` is stored as `last_error`
 	// with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -25293,7 +25293,7 @@ func (c *ClientWithResponses) ListTemplateVersionsWithResponse(ctx context.Conte
 // Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 // otherwise; the admin and generators get 403 `Agent authentication required`).
 // `success: true` marks it `success`. Otherwise the status code the agent saw decides
-// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 // with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 // are used up); any other code is `dead` at once. `error` is stored as `last_error`
 // with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
@@ -25315,7 +25315,7 @@ func (c *ClientWithResponses) ReportWebhookDeliveryResultWithBodyWithResponse(ct
 // Only the agent holding the delivery (403 `Delivery not acquired by this agent`
 // otherwise; the admin and generators get 403 `Agent authentication required`).
 // `success: true` marks it `success`. Otherwise the status code the agent saw decides
-// (DECISIONS 30): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
+// (docs/webhooks.md, "Retries"): 408, 429, 5xx or none (timeout, connection failure) schedule a retry
 // with exponential backoff and jitter (`failed`, or `dead` once `max_retries` retries
 // are used up); any other code is `dead` at once. `error` is stored as `last_error`
 // with the subscription's secrets blanked out; `duration_ms` is accepted and ignored.
