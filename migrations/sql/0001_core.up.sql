@@ -1,7 +1,7 @@
 -- Core data model of the broker: agents, generators, stacks, deployment
 -- objects, agent events, the admin role, audit logs and the domain-event
 -- outbox. Names, columns and triggers follow the original Brokkr schema
--- (spec/broker.md §1) except where docs/compatibility.md says otherwise.
+-- except where docs/compatibility.md says otherwise.
 
 CREATE OR REPLACE FUNCTION brokkr_touch_updated_at() RETURNS trigger AS $$
 BEGIN
@@ -63,7 +63,8 @@ CREATE TRIGGER update_generators_timestamp BEFORE UPDATE ON generators
     FOR EACH ROW EXECUTE FUNCTION brokkr_touch_updated_at();
 
 -- stacks -------------------------------------------------------------------
--- generator_id NULL is a system stack created by an admin (DECISIONS 14).
+-- generator_id NULL is a system stack created by an admin
+-- (docs/compatibility.md#system-stacks).
 CREATE TABLE stacks (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at   timestamptz NOT NULL DEFAULT now(),
@@ -106,7 +107,8 @@ CREATE TABLE agent_targets (
 CREATE INDEX idx_agent_targets_stack ON agent_targets (stack_id);
 
 -- deployment objects ---------------------------------------------------------
--- sequence_id comes from one global sequence (DECISIONS 8).
+-- sequence_id comes from one global sequence
+-- (docs/compatibility.md#global-sequence).
 CREATE TABLE deployment_objects (
     id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at         timestamptz NOT NULL DEFAULT now(),
@@ -138,7 +140,8 @@ CREATE TRIGGER prevent_deployment_object_update BEFORE UPDATE ON deployment_obje
     FOR EACH ROW EXECUTE FUNCTION brokkr_prevent_deployment_object_changes();
 
 -- Stack soft delete: soft-delete its objects and insert one deletion marker,
--- which associated agents receive until they acknowledge it (DECISIONS 17).
+-- which associated agents receive until they acknowledge it
+-- (docs/compatibility.md#deletion-markers).
 CREATE OR REPLACE FUNCTION brokkr_handle_stack_soft_delete() RETURNS trigger AS $$
 BEGIN
     IF OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL THEN

@@ -1,7 +1,8 @@
 -- Stack templates. A template keeps one stable id across versions
--- (DECISIONS 26): the row in stack_templates is the template, every PUT adds
--- a row to stack_template_versions, and labels/annotations belong to the
--- template so they carry forward to new versions.
+-- (docs/compatibility.md#template-versions): the row in stack_templates is the
+-- template, every PUT adds a row to stack_template_versions, and
+-- labels/annotations belong to the template so they carry forward to new
+-- versions.
 CREATE TABLE stack_templates (
     id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     created_at     timestamptz NOT NULL DEFAULT now(),

@@ -1,5 +1,6 @@
--- Work orders (spec/broker.md §1.1, §2.1): one-shot tasks claimed by exactly
--- one eligible agent, retried with exponential backoff (DECISIONS 24), moved
+-- Work orders (docs/work-orders.md): one-shot tasks claimed by exactly
+-- one eligible agent, retried with exponential backoff
+-- (docs/work-orders.md#backoff), moved
 -- to work_order_log when they finish. Added beyond the original: cron
 -- schedules that stamp out work orders, and progress reports from the agent
 -- that running orders show and that keep a long claim alive.
@@ -94,7 +95,7 @@ CREATE INDEX idx_work_orders_last_error ON work_orders (last_error_at) WHERE las
 CREATE TRIGGER update_work_orders_timestamp BEFORE UPDATE ON work_orders
     FOR EACH ROW EXECUTE FUNCTION brokkr_touch_updated_at();
 
--- Targeting, OR'ed within and across kinds (spec/broker.md §3.3). The unique
+-- Targeting, OR'ed within and across kinds (docs/work-orders.md#targeting). The unique
 -- keys lead with work_order_id, so they also serve the eligibility probes.
 CREATE TABLE work_order_targets (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),

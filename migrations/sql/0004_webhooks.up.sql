@@ -1,6 +1,6 @@
--- Webhooks (spec/broker.md §1.1, §2.3; DECISIONS 29–31): subscriptions whose
--- URL, auth header and signing secret are encrypted at rest (AES-256-GCM,
--- 0x01 ‖ nonce ‖ ciphertext+tag, broker.md §7.1), and one delivery row per
+-- Webhooks (docs/webhooks.md): subscriptions whose URL, auth header and
+-- signing secret are encrypted at rest (AES-256-GCM, 0x01 ‖ nonce ‖
+-- ciphertext+tag, docs/webhooks.md#encryption-key), and one delivery row per
 -- (event, subscription) created by the outbox relay of webhook-dispatch.
 
 -- subscriptions -----------------------------------------------------------------
@@ -11,16 +11,17 @@ CREATE TABLE webhook_subscriptions (
     name                     varchar(255) NOT NULL,
     url_encrypted            bytea NOT NULL,
     auth_header_encrypted    bytea,
-    -- New: HMAC-SHA256 key for X-Brokkr-Signature (DECISIONS 29).
+    -- New: HMAC-SHA256 key for X-Brokkr-Signature (docs/webhooks.md#signature).
     signing_secret_encrypted bytea,
     event_types              text[] NOT NULL CHECK (cardinality(event_types) > 0),
     -- {"agent_id"?, "stack_id"?, "labels"?: {"k": "v"}}; applied at fan-out.
     filters                  jsonb,
     -- NULL: the broker delivers. Non-empty: an agent holding every label
-    -- delivers. An empty array is stored as NULL (broker.md §11 #27).
+    -- delivers. An empty array is stored as NULL
+    -- (docs/compatibility.md#empty-target-labels).
     target_labels            text[] CHECK (target_labels IS NULL OR cardinality(target_labels) > 0),
     enabled                  boolean NOT NULL DEFAULT true,
-    -- Retries after the first attempt (DECISIONS 30).
+    -- Retries after the first attempt (docs/webhooks.md#retries).
     max_retries              integer NOT NULL DEFAULT 5 CHECK (max_retries BETWEEN 0 AND 100),
     timeout_seconds          integer NOT NULL DEFAULT 30 CHECK (timeout_seconds BETWEEN 1 AND 300),
     created_by               varchar(255)

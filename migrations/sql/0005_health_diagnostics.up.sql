@@ -5,7 +5,8 @@ CREATE TABLE deployment_health (
     agent_id             uuid NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
     deployment_object_id uuid NOT NULL REFERENCES deployment_objects(id) ON DELETE CASCADE,
     status               varchar(20) NOT NULL CHECK (status IN ('healthy', 'degraded', 'failing', 'unknown')),
-    -- A JSON object (DECISIONS 31): {pods_ready, pods_total, conditions, resources?}.
+    -- A JSON object (docs/compatibility.md#event-payloads): {pods_ready,
+    -- pods_total, conditions, resources?}.
     summary              jsonb,
     checked_at           timestamptz NOT NULL,
     created_at           timestamptz NOT NULL DEFAULT now(),

@@ -263,8 +263,9 @@ func TestWebhooksDeliverEveryDocumentedEvent(t *testing.T) {
 	}
 	w.must(204, "DELETE", "/api/v1/agents/"+agentID, admin, "")
 
-	// The documented data fields (api.md §5.2, with the docs' names where
-	// they differ from the original's code, DECISIONS 31).
+	// The documented data fields (docs/webhooks.md#events, with the docs'
+	// names where they differ from the original's code,
+	// docs/compatibility.md#event-payloads).
 	want := map[string][]string{
 		"agent.registered":    {"agent_id", "name", "cluster_name", "cluster", "status", "created_at"},
 		"agent.deregistered":  {"agent_id", "name", "deleted_at"},

@@ -1,8 +1,8 @@
 // Package aesgcm encrypts webhook URLs, auth headers and signing secrets at
-// rest with AES-256-GCM in the original broker's format (spec/broker.md
-// §7.1): version byte 0x01 ‖ 12-byte random nonce ‖ ciphertext ‖ 16-byte
-// tag, no associated data. It also reads the original's legacy format so a
-// database moved over from the original keeps working.
+// rest with AES-256-GCM in the original broker's format
+// (docs/webhooks.md#encryption-key): version byte 0x01 ‖ 12-byte random nonce ‖
+// ciphertext ‖ 16-byte tag, no associated data. It also reads the original's
+// legacy format so a database moved over from the original keeps working.
 package aesgcm
 
 import (
@@ -97,7 +97,7 @@ func (c *Cipher) SealString(s string) []byte { return c.Seal([]byte(s)) }
 // Open decrypts a blob written by Seal, or by the original in its legacy
 // format: a version byte 0x00, or any other first byte than 0x01 when the
 // blob is at least 16 bytes, is nonce(16) ‖ data XORed with SHA-256(key ‖
-// nonce) repeated (broker.md §7.1). The legacy format is not authenticated,
+// nonce) repeated, as the original wrote it. The legacy format is not authenticated,
 // so a wrong key there yields garbage rather than an error; the caller
 // validates the result (a URL must still parse).
 func (c *Cipher) Open(blob []byte) ([]byte, error) {

@@ -1,9 +1,9 @@
-// Package asynq is the asynq adapter (DESIGN §3: no asynq elsewhere except
-// worker services): the task types Brokkr's queue carries, the enqueuer
-// behind the work-order RetryTimer port, and the worker and periodic
+// Package asynq is the asynq adapter (docs/architecture.md#layering: no asynq
+// elsewhere except worker services): the task types Brokkr's queue carries, the
+// enqueuer behind the work-order RetryTimer port, and the worker and periodic
 // scheduler the work-order-scheduler runs. Redis only times work here;
-// PostgreSQL stays the source of truth, and every task is idempotent and
-// backed by a sweep, so a lost task delays work and never loses it.
+// PostgreSQL stays the source of truth, and every task is idempotent and backed
+// by a sweep, so a lost task delays work and never loses it.
 package asynq
 
 import (

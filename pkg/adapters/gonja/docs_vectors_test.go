@@ -13,11 +13,13 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
 
-// The template examples of the Brokkr docs (spec broker.md §4.4). The seed
-// text collapses runs of spaces, so the templates below are the docs'
-// templates with normal 2-space YAML indentation; TestDocTemplatesMatchSeed
-// checks they are the seed's templates up to leading whitespace, and
-// TestSeedTemplatesRenderVerbatim renders the seed's text as stored.
+// The template examples of the Brokkr docs (the templates reference and
+// how-to). The text extraction of the docs kept in
+// testdata/seed_templates.json collapses runs of spaces, so the templates
+// below are the docs' templates with normal 2-space YAML indentation;
+// TestDocTemplatesMatchSeed checks they are the extracted templates up to
+// leading whitespace, and TestSeedTemplatesRenderVerbatim renders the
+// extracted text as stored.
 
 const webServiceV1 = `apiVersion: v1
 kind: Namespace
@@ -466,7 +468,7 @@ type seedTemplate struct {
 }
 
 // loadSeed reads testdata/seed_templates.json: the docs' template_content and
-// parameters_schema strings, extracted verbatim from the seed (003_*.txt).
+// parameters_schema strings, extracted verbatim from the Brokkr docs.
 func loadSeed(t *testing.T) map[string]seedTemplate {
 	t.Helper()
 	b, err := os.ReadFile("testdata/seed_templates.json")
@@ -506,8 +508,8 @@ func TestDocTemplatesMatchSeed(t *testing.T) {
 	}
 }
 
-// instantiate runs the instantiation pipeline of spec §4.2 steps 5–6: apply
-// the schema defaults and validate (DECISION 27), then render.
+// instantiate runs the last steps of instantiation: apply the schema
+// defaults and validate (docs/templates.md#schema-defaults), then render.
 func instantiate(t *testing.T, schema, source string, params map[string]any) (string, []string, error) {
 	t.Helper()
 	v := jsonschema.New()
@@ -619,7 +621,7 @@ func TestDocVectors(t *testing.T) {
 	}
 }
 
-// TestSeedTemplatesRenderVerbatim renders the seed's template text exactly as
+// TestSeedTemplatesRenderVerbatim renders the extracted template text exactly as
 // stored (single-space indentation) and compares it with the tutorial's
 // published output after the same whitespace normalisation.
 func TestSeedTemplatesRenderVerbatim(t *testing.T) {
@@ -785,7 +787,8 @@ spec:
 
 // The syntax vectors: the original's validate_tera_syntax tests and the
 // troubleshooting list of the how-to (unclosed blocks, missing end tags,
-// invalid filter names — the latter rejected at creation, DECISION 40).
+// invalid filter names — the latter rejected at creation,
+// docs/templates.md#unknown-filters).
 func TestSyntaxVectors(t *testing.T) {
 	e := gonja.New(template.Limits{})
 	valid := []string{

@@ -45,7 +45,7 @@ var ErrNoConfig = errors.New("kube: no usable Kubernetes configuration")
 // path is empty and the process is not in a cluster, the standard kubeconfig
 // loading rules ($KUBECONFIG, ~/.kube/config), which is handy in
 // development. A path that does not exist falls back to in-cluster, as the
-// original does (spec/agent.md §1.3).
+// original does.
 func LoadRESTConfig(path string) (*rest.Config, error) {
 	if path != "" {
 		if _, err := os.Stat(path); err == nil {

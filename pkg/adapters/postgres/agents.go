@@ -146,7 +146,8 @@ func (s *Store) RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUI
 	return s.deleteOne(ctx, "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
 }
 
-// associatedStackIDs is the association rule of DECISIONS 15 as SQL: explicit
+// associatedStackIDs is the association rule as SQL
+// (docs/compatibility.md#stack-association): explicit
 // targets, any shared label, any shared annotation pair. $1 is the agent id.
 const associatedStackIDs = `
 	SELECT stack_id FROM agent_targets WHERE agent_id = $1

@@ -88,7 +88,7 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 
 // scanTimestamptzAsUTC makes timestamptz values come back in UTC whatever
 // the process's local time zone, so every timestamp the API renders ends in
-// "Z" (DECISIONS 7).
+// "Z" (docs/compatibility.md#timestamps).
 func scanTimestamptzAsUTC(_ context.Context, conn *pgx.Conn) error {
 	conn.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
 		Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
@@ -130,7 +130,7 @@ func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
 // OpenConfigured opens the pool a service's configuration describes, for
 // the services' Wire graphs. An unreachable database is exit code 69
-// (DECISIONS 22); the cleanup closes the pool.
+// (docs/configuration.md#exit-codes); the cleanup closes the pool.
 func OpenConfigured(ctx context.Context, cfg config.Settings) (*sqlx.DB, func(), error) {
 	db, err := Open(ctx, Options{URL: cfg.Database.URL, Schema: cfg.Database.Schema, MaxOpenConns: cfg.Database.MaxOpenConns,
 		MaxIdleConns: cfg.Database.MaxIdleConns, ConnMaxIdle: time.Duration(cfg.Database.ConnMaxIdleSeconds) * time.Second,

@@ -10,9 +10,9 @@ import (
 var _ maintenance.Store = (*Store)(nil)
 
 // ExpireDiagnostics expires pending and claimed diagnostic requests past
-// expires_at and deletes finished ones older than maxAge (broker.md §11
-// item 16). It does nothing, reporting present=false, when this schema has
-// no diagnostics tables yet.
+// expires_at and deletes finished ones older than maxAge
+// (docs/compatibility.md#diagnostics-expiry). It does nothing, reporting
+// present=false, when this schema has no diagnostics tables yet.
 func (s *Store) ExpireDiagnostics(ctx context.Context, maxAge time.Duration) (expired, deleted int, present bool, err error) {
 	if err := s.q(ctx).GetContext(ctx, &present, `SELECT to_regclass('diagnostic_requests') IS NOT NULL`); err != nil {
 		return 0, 0, false, mapErr(err)

@@ -104,7 +104,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 }
 
 // mapErr turns constraint violations into domain errors so a client mistake
-// never becomes a 500 (DECISIONS 2).
+// never becomes a 500 (docs/compatibility.md#client-errors-never-500).
 func mapErr(err error) error {
 	if err == nil {
 		return nil

@@ -19,9 +19,10 @@ const workOrderCols = `id, created_at, updated_at, work_type, yaml_content, stat
 const workOrderLogCols = `id, work_type, created_at, claimed_at, completed_at, claimed_by, success, retries_attempted,
 	result_message, yaml_content, schedule_id, scheduled_at`
 
-// eligibleFor is spec/broker.md §3.3 as SQL: the order aliased wo is open to
+// eligibleFor is docs/work-orders.md#targeting as SQL: the order aliased wo is open to
 // the agent in parameter $n by a hard target, any shared label or any shared
-// annotation pair, and the agent is live and ACTIVE (DECISIONS 11).
+// annotation pair, and the agent is live and ACTIVE
+// (docs/compatibility.md#agent-status-on-create).
 func eligibleFor(n int) string {
 	return strings.ReplaceAll(`EXISTS (SELECT 1 FROM agents a WHERE a.id = $N AND a.deleted_at IS NULL AND a.status = 'ACTIVE')
 	AND (EXISTS (SELECT 1 FROM work_order_targets t WHERE t.work_order_id = wo.id AND t.agent_id = $N)

@@ -32,7 +32,8 @@ type AuthCache interface {
 type bypasser interface{ SetBypass(on bool) }
 
 // AuthInvalidation publishes auth-cache invalidations to every replica
-// (DECISIONS 13). It implements authn.Invalidator and authn.AllInvalidator.
+// (docs/compatibility.md#pak-revocation). It implements authn.Invalidator and
+// authn.AllInvalidator.
 type AuthInvalidation struct {
 	client  goredis.UniversalClient
 	channel string

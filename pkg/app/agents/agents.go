@@ -1,6 +1,7 @@
 // Package agents holds the agent use cases: registration, identity, labels,
 // annotations, explicit targets, heartbeats, reported events and PAK
-// rotation, with the role and row scoping of DECISIONS 11–13 enforced here.
+// rotation, with the role and row scoping of
+// docs/compatibility.md#agent-permissions enforced here.
 package agents
 
 import (
@@ -90,7 +91,8 @@ func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, chan
 var errUnauthorized = domain.Forbidden("Unauthorized")
 
 // RequireAdmin admits only the admin. The HTTP layer runs these policies
-// before decoding a body (DECISIONS 2: 403 before 400/422); the use cases
+// before decoding a body (403 before 400/422:
+// docs/compatibility.md#check-order); the use cases
 // apply them again, so they hold for every caller.
 func RequireAdmin(p identity.Principal) error {
 	if p.IsAdmin() {
@@ -118,7 +120,8 @@ func RequireSelf(p identity.Principal, id uuid.UUID) error {
 func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
 
 // readable checks that the caller may read agent id and that it exists, so
-// a list under an unknown agent is a 404 rather than [] (DECISIONS 2).
+// a list under an unknown agent is a 404 rather than []
+// (docs/compatibility.md#check-order).
 func (s *Service) readable(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 	if err := adminOrSelf(p, id); err != nil {
 		return err
@@ -190,7 +193,8 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 
 // Search finds an agent by name and cluster (GET /agents/?name=&cluster_name=).
 func (s *Service) Search(ctx context.Context, p identity.Principal, name, cluster string) (agent.Agent, error) {
-	// Role before validation (DECISIONS 2): a generator may never search.
+	// Role before validation (docs/compatibility.md#check-order): a
+	// generator may never search.
 	if !p.IsAdmin() && p.Role != identity.RoleAgent {
 		return agent.Agent{}, errUnauthorized
 	}
@@ -223,7 +227,7 @@ type UpdateInput struct {
 }
 
 // Update changes name, cluster or status. An agent may rename itself but
-// never change its own status (DECISIONS 12).
+// never change its own status (docs/compatibility.md#agent-permissions).
 func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (agent.Agent, error) {
 	if err := adminOrSelf(p, id); err != nil {
 		return agent.Agent{}, err
@@ -334,7 +338,8 @@ func (s *Service) invalidate(ctx context.Context, hash string) {
 }
 
 // Heartbeat records that the agent is alive and returns its record, so the
-// agent learns status changes on its next beat (DECISIONS 12).
+// agent learns status changes on its next beat
+// (docs/compatibility.md#heartbeat-returns-agent).
 func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, error) {
 	if !p.IsAgent(id) {
 		return agent.Agent{}, errUnauthorized
@@ -426,7 +431,8 @@ func (s *Service) Targets(ctx context.Context, p identity.Principal, id uuid.UUI
 	return s.store.ListAgentTargets(ctx, id)
 }
 
-// AddTarget binds the agent to a stack (admin only: DECISIONS 12).
+// AddTarget binds the agent to a stack (admin only:
+// docs/compatibility.md#agent-permissions).
 func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) (agent.Target, error) {
 	if !p.IsAdmin() {
 		return agent.Target{}, errUnauthorized
@@ -440,7 +446,7 @@ func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stack
 }
 
 // RemoveTarget unbinds the agent from a stack; nothing is deleted in the
-// cluster (DECISIONS 18).
+// cluster (docs/compatibility.md#untarget-keeps-objects).
 func (s *Service) RemoveTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) error {
 	if !p.IsAdmin() {
 		return errUnauthorized
@@ -552,7 +558,8 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 
 // eventType maps an agent event to the domain event it announces: drift
 // reports are deployment.drifted; a successfully processed deletion marker
-// is deployment.deleted (DECISIONS 31); otherwise applied or failed.
+// is deployment.deleted (docs/compatibility.md#event-payloads); otherwise
+// applied or failed.
 func eventType(e agent.Event, marker bool) string {
 	success := strings.EqualFold(e.Status, agent.EventSuccess)
 	switch {
@@ -575,7 +582,8 @@ func failureMessage(e agent.Event) *string {
 }
 
 // AllEvents lists events scoped to the caller: admin all, an agent its own,
-// a generator those on its stacks' objects (spec/broker.md §11 item 69).
+// a generator those on its stacks' objects
+// (docs/compatibility.md#agent-events-scope).
 func (s *Service) AllEvents(ctx context.Context, p identity.Principal) ([]agent.Event, error) {
 	var scope EventScope
 	switch p.Role {

@@ -1,6 +1,7 @@
 // Package auth holds the auth service's use cases: verifying PAKs with
 // per-client throttling and failure audit, the first-start admin bootstrap
-// and admin PAK rotation (DECISIONS 9–13).
+// and admin PAK rotation (docs/compatibility.md#pak-format,
+// #admin-bootstrap, #pak-revocation).
 package auth
 
 import (

@@ -1,7 +1,8 @@
 // Package authn holds the api side of authentication: the Authenticator port
 // (answered by the auth service), an in-process TTL cache in front of it, and
 // the Invalidator port that use cases call after a rotation or deletion so
-// every api replica forgets the old PAK at once (DECISIONS 13).
+// every api replica forgets the old PAK at once
+// (docs/compatibility.md#pak-revocation).
 package authn
 
 import (

@@ -1,6 +1,7 @@
 // Package health holds the deployment-health use cases: agents report the
 // health of what they applied; admins read it per object and per stack. A
-// transition to failing emits deployment.failed (DECISIONS 31).
+// transition to failing emits deployment.failed
+// (docs/compatibility.md#event-payloads).
 package health
 
 import (

@@ -1,8 +1,8 @@
 // Package maintenance holds the broker's periodic housekeeping that the
-// work-order-scheduler runs: diagnostic-request expiry and cleanup,
-// audit-log retention (spec/broker.md §5) and the expiry of idempotency
-// keys (docs/idempotency.md). Every pass is a set of bounded
-// single statements, safe to run on several replicas at once.
+// work-order-scheduler runs: diagnostic-request expiry and cleanup, audit-log
+// retention (the original broker's background tasks) and the expiry of
+// idempotency keys (docs/idempotency.md). Every pass is a set of bounded single
+// statements, safe to run on several replicas at once.
 package maintenance
 
 import (

@@ -88,7 +88,8 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack
 }
 
 // CreateInput is the body of POST /stacks. GeneratorID nil (or the nil
-// UUID) from an admin makes a system stack (DECISIONS 14).
+// UUID) from an admin makes a system stack
+// (docs/compatibility.md#system-stacks).
 type CreateInput struct {
 	Name        string
 	Description *string
@@ -230,7 +231,8 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 }
 
 // Delete soft-deletes a stack; its objects go with it and a deletion marker
-// tells associated agents to remove what they applied (DECISIONS 17).
+// tells associated agents to remove what they applied
+// (docs/compatibility.md#deletion-markers).
 func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 	if _, err := s.load(ctx, p, id); err != nil {
 		return err

@@ -1,5 +1,6 @@
 // Package targetstate computes what an agent should have applied: per
-// associated stack the latest deployment object (DECISIONS 16–17), with an
+// associated stack the latest deployment object
+// (docs/compatibility.md#target-state, #deletion-markers), with an
 // ETag for conditional requests and a long-poll that wakes on change.
 package targetstate
 

@@ -35,11 +35,11 @@ type PendingDelivery struct {
 
 // Pending claims, for the agent itself, up to 10 deliveries it may make:
 // pending (or due for retry, or whose previous holder's lease expired)
-// agent-mode deliveries whose target labels are all among the agent's
-// labels, oldest first. The claim is atomic across api replicas; each
-// claimed delivery is the agent's for 60 s. An INACTIVE agent gets nothing
-// (DECISIONS 11). The admin gets a preview of what the agent would claim,
-// without claiming and without secrets.
+// agent-mode deliveries whose target labels are all among the agent's labels,
+// oldest first. The claim is atomic across api replicas; each claimed delivery
+// is the agent's for 60 s. An INACTIVE agent gets nothing
+// (docs/compatibility.md#agent-status-on-create). The admin gets a preview of
+// what the agent would claim, without claiming and without secrets.
 func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uuid.UUID) ([]PendingDelivery, error) {
 	if err := RequireAdminOrAgentSelf(p, agentID); err != nil {
 		return nil, err
@@ -149,7 +149,7 @@ func (r ResultOutput) MarshalJSON() ([]byte, error) {
 
 // CheckReport runs Report's caller checks (agent, 404, holder) without
 // changing anything, so the HTTP layer answers 403/404 before it looks at
-// the body (DECISIONS 2).
+// the body (docs/compatibility.md#check-order).
 func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 	if err := RequireAgent(p); err != nil {
 		return err
@@ -165,7 +165,7 @@ func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid
 }
 
 // Report records the outcome of an agent's attempt on a delivery it holds.
-// The classification of DECISIONS 30 applies to the status code the agent
+// The classification of docs/webhooks.md#retries applies to the status code the agent
 // saw: 2xx success; 408, 429, 5xx and no response retry with backoff; any
 // other code is dead at once. The agent's error text is stored with the
 // subscription's secrets blanked out, in case the agent echoed them.

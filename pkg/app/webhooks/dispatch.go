@@ -524,7 +524,8 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 
 // Cleanup deletes terminal deliveries (success, dead) and dispatched
 // outbox events that ended more than the retention period ago. Pending and
-// failed deliveries are never deleted (broker.md §11 #18).
+// failed deliveries are never deleted
+// (docs/compatibility.md#delivery-cleanup).
 func (d *Dispatcher) Cleanup(ctx context.Context) (int64, error) {
 	days := d.settings().RetentionDays
 	if days <= 0 {

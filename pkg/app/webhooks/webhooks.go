@@ -269,7 +269,8 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 }
 
 // Nullable is a PUT field: Set false leaves the field unchanged; Set with a
-// nil Value clears it (an explicit JSON null, DECISIONS 5).
+// nil Value clears it (an explicit JSON null,
+// docs/compatibility.md#partial-put).
 type Nullable[T any] struct {
 	Set   bool
 	Value *T
@@ -485,7 +486,8 @@ type TestResult struct {
 // Test sends a webhook.test event synchronously to the subscription's URL
 // (the SSRF guard applies) and reports the outcome; no delivery row is
 // created. A non-2xx answer or a transport error is a 400 whose body
-// carries success, status_code, error and body (api.md §3.12.8).
+// carries success, status_code, error and body
+// (docs/webhooks.md#managing-subscriptions).
 func (s *Service) Test(ctx context.Context, p identity.Principal, id uuid.UUID) (TestResult, error) {
 	if err := RequireAdmin(p); err != nil {
 		return TestResult{}, err

@@ -42,10 +42,10 @@ func (s *Service) SweepRetries(ctx context.Context) (int, error) {
 
 // ExpireStaleClaims ends every claim that outlived its claim_timeout_seconds
 // without a completion or a progress report. An expired claim counts as a
-// failed, retryable attempt (DECISIONS 24): it is retried with backoff, or
-// lands in the log with success=false once retries are exhausted, so work
-// that crashes its agent cannot loop forever. Rows are locked with SKIP
-// LOCKED, so replicas running this together split the work.
+// failed, retryable attempt (docs/work-orders.md#stale-claims): it is retried
+// with backoff, or lands in the log with success=false once retries are
+// exhausted, so work that crashes its agent cannot loop forever. Rows are
+// locked with SKIP LOCKED, so replicas running this together split the work.
 func (s *Service) ExpireStaleClaims(ctx context.Context) (int, error) {
 	total := 0
 	for {

@@ -1,6 +1,6 @@
 // Package workorders holds the work-order use cases: create, list, cancel,
 // the agent's pending list, the single-winner claim, progress reports and
-// completion with retry/backoff (DECISIONS 24); the maintenance the
+// completion with retry/backoff (docs/work-orders.md#backoff); the maintenance the
 // work-order-scheduler runs (retry release, stale-claim expiry); and cron
 // schedules that stamp out work orders.
 package workorders
@@ -381,7 +381,8 @@ type Completion struct {
 }
 
 // Complete finishes an attempt. Only a CLAIMED order can be completed, by
-// its claiming agent or the admin (409 otherwise, DECISIONS 24). Success
+// its claiming agent or the admin (409 otherwise, docs/work-orders.md#api).
+// Success
 // moves it to the log; a retryable failure with retries left schedules
 // retry n = retry_count+1 after 2^n × backoff_seconds; any other failure
 // moves it to the log with success=false.

@@ -8,7 +8,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Status values. New agents are ACTIVE (DECISIONS 11); only ACTIVE agents
+// Status values. New agents are ACTIVE
+// (docs/compatibility.md#agent-status-on-create); only ACTIVE agents
 // receive target state.
 const (
 	StatusActive   = "ACTIVE"

@@ -55,7 +55,8 @@ const (
 	ActionTemplateDeleted     = "template.deleted"
 	ActionConfigReloaded      = "config.reloaded"
 	// Label, annotation, target and deployment-object writes are audited too;
-	// the original records none of them (DECISIONS 32 asks for every action).
+	// the original records none of them (docs/compatibility.md#audit: every
+	// action is audited).
 	ActionLabelAdded        = "label.added"
 	ActionLabelRemoved      = "label.removed"
 	ActionAnnotationAdded   = "annotation.added"

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Event types (spec/api.md §5.2).
+// Event types (docs/webhooks.md#events).
 const (
 	AgentRegistered   = "agent.registered"
 	AgentDeregistered = "agent.deregistered"

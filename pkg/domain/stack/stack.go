@@ -11,7 +11,7 @@ import (
 )
 
 // Stack groups Kubernetes resources delivered together. GeneratorID nil is a
-// system stack owned by the admin (DECISIONS 14).
+// system stack owned by the admin (docs/compatibility.md#system-stacks).
 type Stack struct {
 	ID          uuid.UUID  `json:"id" db:"id"`
 	CreatedAt   time.Time  `json:"created_at" db:"created_at"`

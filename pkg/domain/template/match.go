@@ -16,7 +16,8 @@ type MatchResult struct {
 	MissingAnnotations []Annotation
 }
 
-// Match applies the instantiation guard (spec broker.md §3.2, DECISION 27):
+// Match applies the instantiation guard
+// (docs/compatibility.md#template-matching):
 // a template with neither labels nor annotations matches every stack;
 // otherwise every template label must be one of the stack's labels and every
 // template annotation (exact key and value) one of the stack's annotations.
@@ -62,7 +63,7 @@ func Match(templateLabels []string, templateAnnotations []Annotation, stackLabel
 }
 
 // MissingAnnotationStrings renders the missing annotations as "key=value"
-// strings (DECISION 38 / spec §11 item 38).
+// strings (docs/compatibility.md#template-matching).
 func (r MatchResult) MissingAnnotationStrings() []string {
 	out := make([]string, 0, len(r.MissingAnnotations))
 	for _, a := range r.MissingAnnotations {

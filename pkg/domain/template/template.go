@@ -9,7 +9,8 @@ import (
 )
 
 // Template is a stack template at one version. The id is stable across
-// versions (DECISIONS 26); GeneratorID nil is a system template.
+// versions (docs/compatibility.md#template-versions); GeneratorID nil is a
+// system template.
 type Template struct {
 	ID               uuid.UUID  `json:"id" db:"id"`
 	CreatedAt        time.Time  `json:"created_at" db:"created_at"`

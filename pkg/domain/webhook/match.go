@@ -6,7 +6,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// MatchPattern applies one event_types entry to an event type (api.md §5.3):
+// MatchPattern applies one event_types entry to an event type
+// (docs/webhooks.md#patterns):
 // "*" matches everything, "<prefix>.*" matches types starting with
 // "<prefix>." (the dot is required), anything else must match exactly.
 func MatchPattern(pattern, eventType string) bool {
@@ -59,7 +60,7 @@ func SubjectIDs(data map[string]any) (agentID, stackID, deploymentObjectID *uuid
 	return get("agent_id"), get("stack_id"), get("deployment_object_id")
 }
 
-// Matches applies a subscription's filters (DECISIONS 30; the original
+// Matches applies a subscription's filters (docs/webhooks.md#filters; the original
 // stored and ignored them). Every set filter must hold:
 //   - agent_id: the event is about that agent;
 //   - stack_id: the event is about that stack (directly or through its

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Request headers of every delivery (DECISIONS 29).
+// Request headers of every delivery (docs/webhooks.md#what-a-receiver-gets).
 const (
 	HeaderEventType  = "X-Brokkr-Event-Type"
 	HeaderDeliveryID = "X-Brokkr-Delivery-Id"
@@ -47,7 +47,8 @@ const (
 	Rejected
 )
 
-// Classify applies DECISIONS 30. statusCode is 0 when no response arrived.
+// Classify applies docs/webhooks.md#retries. statusCode is 0 when no
+// response arrived.
 func Classify(statusCode int) Verdict {
 	switch {
 	case statusCode == 0:
@@ -100,7 +101,7 @@ type Decision struct {
 
 // Decide turns an attempt's verdict into the delivery's next state.
 // attempts counts this attempt; maxRetries is the number of retries allowed
-// after the first attempt (DECISIONS 30), so a delivery gets at most
+// after the first attempt (docs/webhooks.md#retries), so a delivery gets at most
 // maxRetries+1 attempts before it is dead.
 func Decide(v Verdict, attempts, maxRetries int, now time.Time, jitter float64) Decision {
 	d := Decision{Attempts: attempts}

@@ -33,7 +33,7 @@ type Result struct {
 	Refused bool
 }
 
-// Verdict classifies the result (DECISIONS 30).
+// Verdict classifies the result (docs/webhooks.md#retries).
 func (r Result) Verdict() Verdict {
 	if r.Refused {
 		return Rejected

@@ -1,8 +1,8 @@
 // Package webhook holds the pure rules of webhook notifications: the event
 // catalog, subscription validation, event-type patterns and filters, which
 // agent may deliver what, how an attempt's outcome is classified, the
-// retry backoff and the request signature (spec/api.md §3.12, §5;
-// DECISIONS 29–31). No I/O happens here.
+// retry backoff and the request signature (docs/webhooks.md). No I/O
+// happens here.
 package webhook
 
 import (
@@ -17,8 +17,8 @@ import (
 )
 
 // EventTypes are the event types a subscription may name, as GET
-// /webhooks/event-types returns them: the original's twelve (api.md
-// §3.12.3) in its order, then the ones this implementation adds.
+// /webhooks/event-types returns them: the original's twelve in its order,
+// then the ones this implementation adds (docs/webhooks.md#events).
 var EventTypes = []string{
 	event.AgentRegistered,
 	event.AgentDeregistered,
@@ -44,7 +44,7 @@ var EventTypes = []string{
 // subscribable and never becomes a delivery row.
 const TestEventType = "webhook.test"
 
-// Delivery statuses (broker.md §2.3).
+// Delivery statuses (docs/webhooks.md#managing-subscriptions).
 const (
 	StatusPending  = "pending"
 	StatusAcquired = "acquired"
@@ -62,7 +62,7 @@ func ValidStatus(s string) bool {
 	return false
 }
 
-// Audit actions and resource type (the seed's audit reference).
+// Audit actions and resource type (the Brokkr docs' audit reference).
 const (
 	ActionCreated        = "webhook.created"
 	ActionUpdated        = "webhook.updated"
@@ -90,7 +90,8 @@ const (
 )
 
 // Filters narrow a subscription to events about one agent, one stack, or
-// agents/stacks carrying labels (api.md §3.12; see Subject.Matches).
+// agents/stacks carrying labels (docs/webhooks.md#filters; see
+// Subject.Matches).
 type Filters struct {
 	AgentID *uuid.UUID        `json:"agent_id,omitempty"`
 	StackID *uuid.UUID        `json:"stack_id,omitempty"`
@@ -181,7 +182,7 @@ func ValidateURL(raw string) error {
 }
 
 // ValidateEventTypes requires at least one non-blank pattern. Patterns are
-// not checked against the catalog (api.md §3.12.2): a subscription may name
+// not checked against the catalog: a subscription may name
 // event types that later versions add.
 func ValidateEventTypes(types []string) error {
 	if len(types) == 0 {
@@ -200,7 +201,7 @@ func ValidateEventTypes(types []string) error {
 
 // NormalizeTargetLabels validates target labels and maps an empty list to
 // nil (broker delivery), so an empty array is never claimable by both the
-// broker and agents (broker.md §11 #27).
+// broker and agents (docs/compatibility.md#empty-target-labels).
 func NormalizeTargetLabels(labels []string) ([]string, error) {
 	if len(labels) == 0 {
 		return nil, nil
@@ -271,10 +272,10 @@ func ValidateFilters(f *Filters) error {
 	return nil
 }
 
-// CanClaim reports whether an agent with agentLabels may deliver a
-// delivery with targetLabels: every target label must be one of the
-// agent's (broker.md §3.4). A delivery without target labels belongs to the
-// broker and is never claimable by an agent.
+// CanClaim reports whether an agent with agentLabels may deliver a delivery
+// with targetLabels: every target label must be one of the agent's
+// (docs/webhooks.md#agent-delivery). A delivery without target labels belongs
+// to the broker and is never claimable by an agent.
 func CanClaim(targetLabels, agentLabels []string) bool {
 	if len(targetLabels) == 0 {
 		return false

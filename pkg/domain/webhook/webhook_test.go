@@ -92,7 +92,7 @@ func TestSubjectIDs(t *testing.T) {
 }
 
 func TestCanClaim(t *testing.T) {
-	// The docs' label-matching table (broker.md §3.4).
+	// The docs' label-matching table (docs/webhooks.md#agent-delivery).
 	cases := []struct {
 		target, agent []string
 		want          bool

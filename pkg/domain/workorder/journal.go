@@ -17,7 +17,8 @@ const (
 )
 
 // Audit actions. The original defines workorder.* but records none; here
-// every state change is recorded with the real actor (DECISIONS 32).
+// every state change is recorded with the real actor
+// (docs/compatibility.md#audit).
 const (
 	ActionCreated        = "workorder.created"
 	ActionClaimed        = "workorder.claimed"

@@ -1,7 +1,7 @@
 // Package workorder holds work orders: one-shot tasks (a container build, a
 // migration Job) that exactly one eligible agent claims and runs, retried
-// with exponential backoff (DECISIONS 24), plus the cron schedules that stamp
-// them out. Pure types and rules; no I/O.
+// with exponential backoff (docs/work-orders.md#backoff), plus the cron
+// schedules that stamp them out. Pure types and rules; no I/O.
 package workorder
 
 import (
@@ -35,7 +35,7 @@ const (
 	TypeCustom = "custom"
 )
 
-// Defaults of the create body (spec/api.md §3.11.1).
+// Defaults of the create body (docs/work-orders.md#api).
 const (
 	DefaultMaxRetries          = 3
 	DefaultBackoffSeconds      = 60
@@ -118,7 +118,7 @@ type LogEntry struct {
 }
 
 // AsWorkOrder synthesises the WorkOrder that GET /work-orders/{id} returns
-// for an order that has left the active table (spec/api.md §3.11.3).
+// for an order that has left the active table (docs/work-orders.md#states).
 func (l LogEntry) AsWorkOrder() WorkOrder {
 	w := WorkOrder{
 		ID: l.ID, CreatedAt: l.CreatedAt, UpdatedAt: l.CompletedAt, WorkType: l.WorkType,
@@ -175,7 +175,8 @@ var errNoTargeting = domain.Invalid("At least one targeting method must be speci
 
 // Validate requires at least one method and well-formed labels and
 // annotations. Unlike the original, which drops bad labels silently, a bad
-// one is a 400 (DECISIONS: never silently ignore a field).
+// one is a 400 (docs/compatibility.md#never-copy-a-defect: never silently
+// ignore a field).
 func (t Targeting) Validate() error {
 	if t.Empty() {
 		return errNoTargeting
@@ -240,7 +241,8 @@ func (t Template) Validate() error {
 	return nil
 }
 
-// Backoff is the wait before retry n: 2^n × base (DECISIONS 24), so the first
+// Backoff is the wait before retry n: 2^n × base
+// (docs/work-orders.md#backoff), so the first
 // retry waits twice the base. It saturates instead of overflowing.
 func Backoff(baseSeconds, n int) time.Duration {
 	if n < 0 {
@@ -265,7 +267,7 @@ const (
 
 // AfterFailure decides what a failed attempt of w leads to: another retry
 // while the incremented count stays within max_retries and the failure is
-// retryable; the log otherwise (spec/broker.md §2.1 W4/W5).
+// retryable; the log otherwise (docs/work-orders.md#backoff).
 func AfterFailure(w WorkOrder, retryable bool) (Outcome, int) {
 	n := w.RetryCount + 1
 	if !retryable || n > w.MaxRetries {

@@ -13,7 +13,8 @@ import (
 )
 
 func TestBackoffIsTwoToTheNTimesBase(t *testing.T) {
-	// DECISIONS 24 and the docs' table: base 60 → 2, 4, 8 minutes.
+	// docs/work-orders.md#backoff and the docs' table: base 60 → 2, 4, 8
+	// minutes.
 	for n, want := range map[int]time.Duration{1: 2 * time.Minute, 2: 4 * time.Minute, 3: 8 * time.Minute, 0: time.Minute} {
 		if got := Backoff(60, n); got != want {
 			t.Errorf("Backoff(60, %d) = %v, want %v", n, got, want)

@@ -1,5 +1,5 @@
 // Package config holds Brokkr's settings: the original's sections and keys
-// (spec/broker.md §6) plus the keys this implementation adds. Loading is
+// (docs/configuration.md) plus the keys this implementation adds. Loading is
 // layered: built-in defaults, then the TOML file named by BROKKR_CONFIG_FILE,
 // then BROKKR__SECTION__KEY environment variables.
 package config

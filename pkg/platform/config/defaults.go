@@ -5,7 +5,8 @@ package config
 func Defaults() Settings {
 	return Settings{
 		Database: Database{
-			// Port 5433 as in the original's default.toml (DECISIONS/broker.md §11 #49).
+			// Port 5433 as in the original's default.toml
+			// (docs/compatibility.md#config-defaults).
 			URL:                    "postgres://brokkr:brokkr@localhost:5433/brokkr",
 			MigrateOnStart:         false,
 			MaxOpenConns:           20,
@@ -24,7 +25,8 @@ func Defaults() Settings {
 			Digest:           "8",
 		},
 		Broker: Broker{
-			// No well-known admin hash (DECISIONS 10): an empty value makes the
+			// No well-known admin hash (docs/compatibility.md#admin-bootstrap):
+			// an empty value makes the
 			// first start generate an admin PAK.
 			PakHash:                          "",
 			DiagnosticCleanupIntervalSeconds: 900,
@@ -92,7 +94,7 @@ func Defaults() Settings {
 			ClusterName:     "DEFAULT",
 			PollingInterval: 10,
 			// Empty means in-cluster, not the original's unexpanded
-			// "/home/${USER}/.kube/config" (broker.md §11 #52).
+			// "/home/${USER}/.kube/config" (docs/compatibility.md#config-defaults).
 			KubeconfigPath:           "",
 			MaxRetries:               60,
 			MaxEventMessageRetries:   2,

@@ -29,7 +29,7 @@ func envKey(name string) string {
 }
 
 // hotKeys are the settings the original documents as hot-reloadable
-// (broker.md §6.4). Nothing else changes without a restart.
+// (docs/compatibility.md#hot-reload). Nothing else changes without a restart.
 var hotKeys = []string{
 	"log.level",
 	"broker.diagnostic_cleanup_interval_seconds",

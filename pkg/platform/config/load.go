@@ -25,7 +25,7 @@ const (
 )
 
 // misnamed maps keys the original's documentation gets wrong to the real
-// ones (broker.md §11 #51), so the error says what to write instead.
+// ones (docs/compatibility.md#misnamed-keys), so the error says what to write instead.
 var misnamed = map[string]string{
 	"webhooks.encryption_key": "broker.webhook_encryption_key",
 }

@@ -13,9 +13,10 @@ import (
 // ErrInvalid matches every error from Load and Validate.
 var ErrInvalid = errors.New("invalid config")
 
-// ExitCode is the process exit code for a configuration error (DECISIONS 22,
-// EX_USAGE). Errors from Load report it through their ExitCode method, so
-// lifecycle.CodeFor maps them without importing this package.
+// ExitCode is the process exit code for a configuration error
+// (docs/configuration.md#exit-codes, EX_USAGE). Errors from Load report it
+// through their ExitCode method, so lifecycle.CodeFor maps them without
+// importing this package.
 const ExitCode = 64
 
 // Problem is one bad key.

@@ -72,7 +72,7 @@ func Start(parent context.Context, name string, args []string, environ func() []
 
 // Exit flushes telemetry and returns the exit code for err: the signal's
 // code after a drained SIGINT/SIGTERM, else the code err carries
-// (DECISIONS 22).
+// (docs/configuration.md#exit-codes).
 func (p *Process) Exit(err error) int {
 	_ = p.shutdownTelemetry(context.Background())
 	return lifecycle.Exit(p.signalCode(), err)

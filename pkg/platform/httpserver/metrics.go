@@ -24,7 +24,7 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // HTTPMetrics are the original broker's request metrics, same names,
-// labels and buckets (broker.md §8.2).
+// labels and buckets (docs/compatibility.md#http-metrics).
 type HTTPMetrics struct {
 	Requests *prometheus.CounterVec
 	Duration *prometheus.HistogramVec

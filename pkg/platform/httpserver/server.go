@@ -107,7 +107,7 @@ func New(opts Options) *gin.Engine {
 }
 
 // AbortError ends the request with the JSON error body every Brokkr error
-// uses (DECISIONS 1).
+// uses (docs/compatibility.md#json-errors).
 func AbortError(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
 }

@@ -1,4 +1,5 @@
-// Package lifecycle holds the process exit codes (DECISIONS 22) and the
+// Package lifecycle holds the process exit codes
+// (docs/configuration.md#exit-codes) and the
 // signal handling that turns SIGINT/SIGTERM into a graceful drain followed
 // by the matching exit code.
 package lifecycle

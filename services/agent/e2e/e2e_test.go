@@ -1,6 +1,6 @@
 // Package e2e runs the agent against the real broker (the api and auth
-// binaries, PostgreSQL, Redis) and the local kube-apiserver: the seed's quick
-// start as a Go test.
+// binaries, PostgreSQL, Redis) and the local kube-apiserver: the Brokkr
+// docs' quick start as a Go test.
 package e2e
 
 import (

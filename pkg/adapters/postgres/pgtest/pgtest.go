@@ -1,5 +1,5 @@
 // Package pgtest gives tests a fresh, migrated PostgreSQL database of their
-// own on the real server (DESIGN §6), dropped when the test ends.
+// own on the real server (docs/architecture.md#tests), dropped when the test ends.
 //
 // The migrations run once per migration set into a template database named
 // after a hash of the embedded SQL files; every test database is a copy of

@@ -1,6 +1,7 @@
-// Package redistest connects tests to the real Redis (DESIGN §6) and gives
-// each test its own namespace for keys and pub/sub channels, so test
-// processes running in parallel never see each other's data.
+// Package redistest connects tests to the real Redis
+// (docs/architecture.md#tests) and gives each test its own namespace for keys
+// and pub/sub channels, so test processes running in parallel never see each
+// other's data.
 //
 // BROKKR_TEST_REDIS_URL overrides the server (default
 // redis://127.0.0.1:6379/0). With -short, tests that need Redis are skipped.

@@ -19,8 +19,9 @@ import (
 )
 
 // fakeBroker is a small, real HTTP broker with the contract the agent uses
-// (DECISIONS 16–17): target state per stack (latest object, minus objects
-// acknowledged with SUCCESS), ETag and ?wait= long-poll, events, heartbeat.
+// (docs/compatibility.md#target-state): target state per stack (latest object,
+// minus objects acknowledged with SUCCESS), ETag and ?wait= long-poll, events,
+// heartbeat.
 type fakeBroker struct {
 	t   *testing.T
 	srv *httptest.Server

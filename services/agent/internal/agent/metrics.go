@@ -4,7 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the original agent's metric families (spec/agent.md §8.1),
+// Metrics are the original agent's metric families
+// (services/agent/README.md#metrics),
 // same names, labels and buckets, plus a few for what the Go agent adds
 // (outbox, drift, reconcile outcomes).
 type Metrics struct {

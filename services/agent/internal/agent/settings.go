@@ -85,7 +85,8 @@ func (s Settings) OutboxPath() string {
 	return s.OutboxDir
 }
 
-// Validate checks what the agent cannot run without (DECISIONS 22: 64).
+// Validate checks what the agent cannot run without (exit code 64,
+// docs/configuration.md#exit-codes).
 func (s Settings) Validate() error {
 	var problems []config.Problem
 	if s.PAK.IsZero() {

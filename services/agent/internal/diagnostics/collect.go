@@ -1,6 +1,6 @@
-// Package diagnostics answers on-demand diagnostic requests (spec/agent.md
-// §5 with the A8 decision): the agent polls its pending requests, claims
-// each atomically, collects pod statuses, the events of the involved objects
+// Package diagnostics answers on-demand diagnostic requests
+// (docs/compatibility.md#diagnostics-scope): the agent polls its pending
+// requests, claims each atomically, collects pod statuses, the events of the involved objects
 // and container log tails in the namespaces of the deployment object, and
 // submits the result through the outbox.
 package diagnostics

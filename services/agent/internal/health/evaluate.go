@@ -1,8 +1,8 @@
-// Package health is the agent's deployment health monitor (spec/agent.md §4,
-// with the A7 decision): for each applied deployment object it reads the
-// live objects and the Pods of their workloads, computes one status as a
-// severity maximum, and reports it to the broker on an interval and as soon
-// as it changes.
+// Package health is the agent's deployment health monitor
+// (docs/compatibility.md#deployment-health): for each applied deployment object
+// it reads the live objects and the Pods of their workloads, computes one
+// status as a severity maximum, and reports it to the broker on an interval and
+// as soon as it changes.
 package health
 
 import (

@@ -1,8 +1,9 @@
-// Package inspect reads back what a deployment object put into the cluster:
-// the live version of each applied object, and the Pods of its workloads,
-// found through each workload's own spec.selector (Deployment, StatefulSet,
-// DaemonSet, ReplicaSet, Job), never through a label stamped on pod
-// templates (DECISIONS 19). Deployment health and diagnostics build on it.
+// Package inspect reads back what a deployment object put into the cluster: the
+// live version of each applied object, and the Pods of its workloads, found
+// through each workload's own spec.selector (Deployment, StatefulSet,
+// DaemonSet, ReplicaSet, Job), never through a label stamped on pod templates
+// (docs/compatibility.md#tracking-metadata). Deployment health and diagnostics
+// build on it.
 package inspect
 
 import (

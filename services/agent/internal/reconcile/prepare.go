@@ -1,7 +1,8 @@
 // Package reconcile turns a deployment object into cluster state: it parses
 // and stamps the YAML, applies it in the documented order with server-side
 // apply, prunes what the stack no longer wants, processes deletion markers
-// and detects drift (DECISIONS 19–21, spec/agent.md §3).
+// and detects drift (services/agent/README.md#reconciliation,
+// docs/compatibility.md#apply-pipeline).
 package reconcile
 
 import (
@@ -18,7 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-// Tracking metadata (DECISIONS 19).
+// Tracking metadata (docs/compatibility.md#tracking-metadata).
 const (
 	AnnotationStack              = "k8s.brokkr.io/stack"
 	AnnotationChecksum           = "k8s.brokkr.io/deployment-checksum"

@@ -1,5 +1,5 @@
-// Package workorders executes work orders in the agent (spec/agent.md §6,
-// DECISIONS 24–25, docs/work-orders.md "Agent contract"): it polls the
+// Package workorders executes work orders in the agent
+// (docs/work-orders.md#agent-contract, #agent-execution): it polls the
 // pending list while the agent is ACTIVE, claims orders, runs up to
 // work_order_concurrency of them in their own goroutines (so heartbeats,
 // reconciliation and health never wait on a build), reports progress, and

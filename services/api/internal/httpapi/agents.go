@@ -329,7 +329,7 @@ func noContent(c *gin.Context, err error) {
 }
 
 // sameOwner enforces that an owner id sent in a body equals the path id
-// (DECISIONS 6).
+// (docs/compatibility.md#label-bodies).
 func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {
 	if body != nil && *body != path {
 		failStatus(c, http.StatusBadRequest, field+" in the body must match the path")

@@ -13,7 +13,8 @@ import (
 const principalKey = "brokkr.principal"
 
 // authenticate resolves the PAK in the Authorization header (bare or
-// Bearer) to a principal; anything else is a JSON 401 (DECISIONS 1, 9).
+// Bearer) to a principal; anything else is a JSON 401
+// (docs/compatibility.md#authorization-header).
 func authenticate(a authn.Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		client := journal.Client{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}

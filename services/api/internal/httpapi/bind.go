@@ -73,7 +73,8 @@ func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
 }
 
 // optional is a JSON field that distinguishes absent, null and a value, so
-// PUT can leave a field unchanged (absent) or clear it (null) (DECISIONS 5).
+// PUT can leave a field unchanged (absent) or clear it (null)
+// (docs/compatibility.md#partial-put).
 type optional[T any] struct {
 	Set   bool
 	Null  bool
@@ -99,7 +100,7 @@ func (o optional[T]) ptr() *T {
 }
 
 // stringOrObject decodes a body that may be a bare JSON string or an object
-// carrying the string under key (label bodies, DECISIONS 6). The object's
+// carrying the string under key (docs/compatibility.md#label-bodies). The object's
 // other fields are decoded into extra when non-nil.
 func stringOrObject(c *gin.Context, key string, extra any) (string, bool) {
 	body, ok := readJSON(c)

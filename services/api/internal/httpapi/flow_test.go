@@ -18,7 +18,7 @@ type object struct {
 	YAMLChecksum     string `json:"yaml_checksum"`
 }
 
-// TestQuickStartFlow walks the seed's quick start: agent, stack, target,
+// TestQuickStartFlow walks the Brokkr docs' quick start: agent, stack, target,
 // deploy, target state, acknowledgement, update, stack deletion marker.
 func TestQuickStartFlow(t *testing.T) {
 	e := apitest.New(t)

@@ -15,7 +15,8 @@ import (
 // garbagePAK is well-formed enough to reach the lookup but matches nothing.
 const garbagePAK = "brokkr_BRxxxxxx_notarealtoken"
 
-// pakPattern is DECISIONS 9 with the default lengths: "BR" + 6 base58
+// pakPattern is docs/compatibility.md#pak-format with the default lengths:
+// "BR" + 6 base58
 // characters, then the base58 of 24 random bytes (usually 32–33 characters).
 var pakPattern = regexp.MustCompile(`^brokkr_BR[1-9A-HJ-NP-Za-km-z]{6}_[1-9A-HJ-NP-Za-km-z]{30,34}$`)
 
@@ -34,7 +35,7 @@ func cmYAML(name string) string {
 }
 
 // wantError asserts r has status want and a JSON body {"error": "<non-empty>"},
-// and returns the message (DECISIONS 1).
+// and returns the message (docs/compatibility.md#json-errors).
 func wantError(t testing.TB, r apitest.Response, want int, context string) string {
 	t.Helper()
 	if r.Status != want {

@@ -13,9 +13,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
-// Route guards run the use cases' role policies before a handler decodes
-// its body, so a caller without the role gets 403 rather than a validation
-// error (DECISIONS 2). The use cases check again: they are the authority.
+// Route guards run the use cases' role policies before a handler decodes its
+// body, so a caller without the role gets 403 rather than a validation error
+// (docs/compatibility.md#check-order). The use cases check again: they are the
+// authority.
 
 func guard(check func(p identity.Principal) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -45,7 +46,7 @@ type loadFn func(ctx context.Context, p identity.Principal, id uuid.UUID) error
 // guardLoad runs a use case's read of the :id resource before a handler
 // decodes its body, for routes whose ownership needs the row (a stack's
 // generator) or whose resource may be missing: 403 and 404 then come before
-// 400/422 (DECISIONS 2).
+// 400/422 (docs/compatibility.md#check-order).
 func guardLoad(load loadFn) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := pathID(c, "id")

@@ -162,7 +162,8 @@ func path(p string) func(*matrixFixture, who) call {
 }
 
 // roleRows is the matrix: every /api/v1 route with its expected status per
-// caller (DECISIONS 11–14, api.md §2.7 as adapted). Rows that change state
+// caller (the docs' role table as adapted in docs/compatibility.md#identities).
+// Rows that change state
 // build fresh resources per call so the callers do not disturb each other.
 func roleRows() []roleRow {
 	agentPath := func(suffix string) func(*matrixFixture, who) call {
@@ -231,7 +232,8 @@ func roleRows() []roleRow {
 		}},
 		{"GET", "/agents/:id/target-state", adminOrOwnAgent, agentPath("/target-state")},
 		{"GET", "/agents/:id/stacks", adminOrOwnAgent, agentPath("/stacks")},
-		// Only the agent itself may heartbeat; the admin gets 403 (api.md §2.7).
+		// Only the agent itself may heartbeat; the admin gets 403
+		// (docs/compatibility.md#heartbeat-returns-agent).
 		{"POST", "/agents/:id/heartbeat", [numWho]int{403, 200, 403, 403, 403}, agentPath("/heartbeat")},
 		{"POST", "/agents/:id/rotate-pak", adminOrOwnAgent, func(f *matrixFixture, w who) call {
 			x := f.e.CreateAgent(unique("rot"), "c")
@@ -545,7 +547,7 @@ func TestRoleMatrix(t *testing.T) {
 
 // TestEveryRouteRejectsUnknownAndMalformedIDs: for every route with a path
 // id, an unknown UUID is a JSON 404 for the admin, and a non-UUID is a JSON
-// 400 (DECISIONS 1–3).
+// 400 (docs/compatibility.md#wire-format).
 func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 	t.Parallel()
 	f := newMatrixFixture(t)
@@ -615,8 +617,8 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 }
 
 // TestRoleCheckedBeforeBodyValidation: a caller without the role gets 403
-// even when its body is malformed or of the wrong shape (DECISIONS 2:
-// 401 → 403 → 404 → 400/422).
+// even when its body is malformed or of the wrong shape
+// (docs/compatibility.md#check-order: 401 → 403 → 404 → 400/422).
 func TestRoleCheckedBeforeBodyValidation(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)

@@ -121,7 +121,8 @@ func TestAgentsUpdatePartial(t *testing.T) {
 	wantError(t, e.Do("PUT", v1+"/agents/"+a.ID, e.AdminPAK, map[string]string{"status": "SLEEPY"}), 400, "unknown status")
 	wantError(t, e.Do("PUT", v1+"/agents/"+a.ID, e.AdminPAK, map[string]string{"name": "other"}), 409, "rename onto another agent")
 	wantError(t, e.Do("PUT", v1+"/agents/"+a.ID, e.AdminPAK, map[string]any{"name": 7}), 422, "wrong JSON type")
-	// An agent may not change its own status (DECISIONS 12).
+	// An agent may not change its own status
+	// (docs/compatibility.md#agent-permissions).
 	wantError(t, e.Do("PUT", v1+"/agents/"+a.ID, a.PAK, map[string]string{"status": "INACTIVE"}), 403, "agent sets own status")
 	got = e.Must(200, "GET", v1+"/agents/"+a.ID, e.AdminPAK, nil).Map(t)
 	if got["status"] != "ACTIVE" {
@@ -155,7 +156,8 @@ func TestAgentsPAKRotationAndBareHeader(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("rot", "c")
 
-	// A bare PAK (no "Bearer ") is accepted (DECISIONS 9).
+	// A bare PAK (no "Bearer ") is accepted
+	// (docs/compatibility.md#authorization-header).
 	r := e.Do("POST", v1+"/auth/pak", "", nil, bare(a.PAK)...)
 	if r.Status != 200 || r.Map(t)["agent"] != a.ID {
 		t.Fatalf("bare PAK: %d %s", r.Status, r.Body)
@@ -215,7 +217,8 @@ func TestAgentsSearch(t *testing.T) {
 	}
 	wantError(t, e.Do("GET", q("finder", "east"), b.PAK, nil), 403, "another agent searching")
 	wantError(t, e.Do("GET", q("finder", "east"), g.PAK, nil), 403, "generator searching")
-	// Role before validation (DECISIONS 2): a generator may never search.
+	// Role before validation (docs/compatibility.md#check-order): a
+	// generator may never search.
 	wantError(t, e.Do("GET", q("", ""), g.PAK, nil), 403, "generator searching without parameters")
 }
 
@@ -475,7 +478,8 @@ func TestStacks(t *testing.T) {
 	e := apitest.New(t)
 	g := e.CreateGenerator("stack-owner")
 
-	// Admin: a system stack, generator_id null (DECISIONS 14); the nil UUID means the same.
+	// Admin: a system stack, generator_id null; the nil UUID means the same
+	// (docs/compatibility.md#system-stacks).
 	sys := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system", "description": "d"}).Map(t)
 	wantKeys(t, sys, "stack", stackFields...)
 	wantUUID(t, sys["id"], "stack id")
@@ -768,7 +772,7 @@ func TestAuditLogs(t *testing.T) {
 			t.Errorf("%s: actor %s/%v, want %s/%v", want.action, en.ActorType, en.ActorID, want.actorType, want.actorID)
 		}
 		if en.IPAddress == nil || *en.IPAddress == "" || en.UserAgent == nil {
-			t.Errorf("%s: ip %v user agent %v, want both recorded (DECISIONS 32)", want.action, en.IPAddress, en.UserAgent)
+			t.Errorf("%s: ip %v user agent %v, want both recorded (docs/compatibility.md#audit)", want.action, en.IPAddress, en.UserAgent)
 		}
 	}
 	// The agent's own actions are attributed to it.
@@ -916,7 +920,8 @@ func TestAuthPAKPayload(t *testing.T) {
 
 // TestTimestampsAreUTCWhateverTheLocalZone re-runs shape tests in a child
 // process whose local time zone is Asia/Tokyo: every timestamp must still be
-// rendered in UTC with "Z" (DECISIONS 7), not in the server's zone.
+// rendered in UTC with "Z", not in the server's zone
+// (docs/compatibility.md#timestamps).
 func TestTimestampsAreUTCWhateverTheLocalZone(t *testing.T) {
 	if os.Getenv("BROKKR_TZ_CHILD") != "" {
 		t.Skip("running as the child")

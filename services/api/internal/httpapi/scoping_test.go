@@ -69,7 +69,8 @@ func TestRowScopingAgents(t *testing.T) {
 	// A still reads itself.
 	e.Must(200, "GET", v1+"/agents/"+a.ID, a.PAK, nil)
 	e.Must(200, "GET", v1+"/agents/?"+url.Values{"name": {"scope-a"}, "cluster_name": {"c"}}.Encode(), a.PAK, nil)
-	// Neither agent may change its own associations or list agents (DECISIONS 12).
+	// Neither agent may change its own associations or list agents
+	// (docs/compatibility.md#agent-permissions).
 	for _, c := range []struct {
 		method, path string
 		body         any

@@ -65,7 +65,7 @@ func postObject(client *http.Client, base, pak, stack, yaml string) (deployment,
 // unique; whenever one deployment finished before another started (as
 // the client saw it), it has the smaller sequence_id and a created_at no
 // later; per stack, the list and the target state agree with sequence order
-// (DECISIONS 8).
+// (docs/compatibility.md#global-sequence).
 func TestSequenceIDsStrictlyIncreaseUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)

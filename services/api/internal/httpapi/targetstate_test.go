@@ -241,7 +241,8 @@ func TestTargetStateETag(t *testing.T) {
 
 // TestTargetStateGeneratorDeletionDeliversMarkers: deleting a generator
 // deletes its stacks, and each associated agent receives one deletion
-// marker per stack until it acknowledges it (DECISIONS 17).
+// marker per stack until it acknowledges it
+// (docs/compatibility.md#deletion-markers).
 func TestTargetStateGeneratorDeletionDeliversMarkers(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)

@@ -162,7 +162,8 @@ func (h templateHandlers) removeAnnotation(c *gin.Context) {
 }
 
 // instantiate answers POST /stacks/{id}/deployment-objects/from-template
-// with a JSON array holding the new object (DECISIONS 28).
+// with a JSON array holding the new object
+// (docs/compatibility.md#instantiate-returns-array).
 func (h templateHandlers) instantiate(c *gin.Context) {
 	id, ok := pathID(c, "id")
 	if !ok {

@@ -16,7 +16,8 @@ import (
 type webhookHandlers struct{ svc *webhooks.Service }
 
 // registerWebhooks mounts the webhook routes. Role checks (and, for body
-// routes under an id, the 404) come before the body is read (DECISIONS 2).
+// routes under an id, the 404) come before the body is read
+// (docs/compatibility.md#check-order).
 func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 	h := webhookHandlers{svc: s.Webhooks}
 	admin := guard(webhooks.RequireAdmin)
@@ -43,7 +44,8 @@ func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 
 // webhookBody is POST /webhooks and PUT /webhooks/{id}. Every field is
 // optional on PUT, where an explicit null clears auth_header,
-// signing_secret, filters and target_labels (DECISIONS 5). Read-only
+// signing_secret, filters and target_labels
+// (docs/compatibility.md#partial-put). Read-only
 // fields a client echoes back (id, has_url, created_at …) are ignored.
 type webhookBody struct {
 	Name           optional[string]          `json:"name"`

@@ -10,11 +10,11 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
-// Role-matrix rows for the webhook routes (api.md §2.7 as adapted): the
+// Role-matrix rows for the webhook routes (the docs' role table as adapted): the
 // subscription API is admin-only; an agent claims its own pending
 // deliveries (the admin previews them); only the agent holding a delivery
 // reports its result (the original answered 400 to the admin; we answer 403,
-// DECISIONS 2).
+// docs/compatibility.md#check-order).
 
 // receiver starts a loopback receiver that answers 200, closed when the
 // current (sub)test ends.

@@ -13,7 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 )
 
-// registerWorkOrders mounts the work-order routes (api.md §3.11), the
+// registerWorkOrders mounts the work-order routes (docs/work-orders.md#api), the
 // progress route and /work-order-schedules.
 func registerWorkOrders(v1 *gin.RouterGroup, s Services) {
 	h := workOrderHandlers{svc: s.WorkOrders, sched: s.WorkOrderSchedules}

@@ -1,6 +1,6 @@
 package httpapi_test
 
-// Role-matrix rows for the work-order routes (api.md §2.7 as adapted:
+// Role-matrix rows for the work-order routes (the docs' role table as adapted:
 // management, the log and schedules are admin-only; claim and complete are
 // for the admin and the agent concerned; progress for the claiming agent).
 
@@ -73,7 +73,7 @@ func workOrderRoleRows() []roleRow {
 			return call{path: v1 + "/work-orders/" + f.newOrder() + "/claim", body: map[string]string{"agent_id": f.a.ID}}
 		}},
 		// The order is A's claim: another agent's completion is a conflict
-		// (DECISIONS 24: not CLAIMED by the caller).
+		// (not CLAIMED by the caller: docs/work-orders.md#api).
 		{"POST", "/work-orders/:id/complete", [numWho]int{200, 200, 409, 403, 403}, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/work-orders/" + f.claimedOrder() + "/complete", body: map[string]any{"success": true}}
 		}},

@@ -96,7 +96,7 @@ func TestWorkOrderCreateValidation(t *testing.T) {
 	// An unknown agent is a 422 and nothing is created, no event emitted.
 	wantError(t, e.Do("POST", wo, e.AdminPAK, with("targeting", map[string]any{"agent_ids": []string{uuid.NewString()}})), 422, "unknown agent")
 	wantError(t, e.Do("POST", wo, e.AdminPAK, with("max_retries", "three")), 422, "wrong type")
-	// Role before body (DECISIONS 2).
+	// Role before body (docs/compatibility.md#check-order).
 	wantError(t, e.Do("POST", wo, ag.PAK, `{"work_type": `), 403, "agent creating")
 	wantError(t, e.Do("POST", wo, g.PAK, `{"work_type": `), 403, "generator creating")
 
@@ -157,7 +157,8 @@ func TestWorkOrderEligibility(t *testing.T) {
 	e.Must(200, "POST", wo+"/"+mixed.ID+"/claim", e.AdminPAK, map[string]string{"agent_id": b.ID})
 	check(c, "", byTarget.ID)
 
-	// An INACTIVE agent sees and claims nothing (DECISIONS 11).
+	// An INACTIVE agent sees and claims nothing
+	// (docs/compatibility.md#agent-status-on-create).
 	e.Must(200, "PUT", "/api/v1/agents/"+c.ID, e.AdminPAK, map[string]string{"status": "INACTIVE"})
 	check(c, "")
 	wantError(t, e.Do("POST", wo+"/"+byTarget.ID+"/claim", c.PAK, nil), 404, "inactive claim")
@@ -201,7 +202,8 @@ func TestWorkOrderLifecycle(t *testing.T) {
 	wantError(t, e.Do("POST", wo+"/"+o.ID+"/progress", a.PAK, map[string]any{"percent": 101}), 400, "percent range")
 	wantError(t, e.Do("POST", wo+"/"+o.ID+"/progress", e.AdminPAK, map[string]any{"percent": 1}), 403, "admin progress")
 
-	// Only the claimer completes (409 for another agent, DECISIONS 24).
+	// Only the claimer completes (409 for another agent,
+	// docs/work-orders.md#api).
 	wantErrorMsg(t, e.Do("POST", wo+"/"+o.ID+"/complete", b.PAK, map[string]any{"success": true}), 409,
 		"Work order is not claimed by this agent", "foreign complete")
 	wantError(t, e.Do("POST", wo+"/"+o.ID+"/complete", a.PAK, map[string]any{"message": "x"}), 422, "missing success")
@@ -334,7 +336,8 @@ func TestWorkOrderFailurePaths(t *testing.T) {
 	if g.Status != "RETRY_PENDING" || g.RetryCount != 1 || g.ClaimedBy != nil || g.LastError == nil || *g.LastError != "registry timeout" {
 		t.Fatalf("after a retryable failure: %+v", g)
 	}
-	// First retry waits 2 × base (DECISIONS 24), by the database clock.
+	// First retry waits 2 × base (docs/work-orders.md#backoff), by the
+	// database clock.
 	if wait := g.NextRetryAfter.Sub(before); wait < 59*time.Second || wait > 62*time.Second {
 		t.Fatalf("next_retry_after is %v after the failure, want about 60s", wait)
 	}

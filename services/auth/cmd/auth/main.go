@@ -1,6 +1,6 @@
 // Command auth is Brokkr's internal authentication service: it owns PAKs
 // (issue, verify, rotate), bootstraps the admin PAK on first start and
-// throttles clients that keep failing (DECISIONS 9–13).
+// throttles clients that keep failing (docs/compatibility.md#identities).
 //
 //	auth [serve]                                          run the internal HTTP API
 //	auth create agent --name N --cluster-name C           register an agent, print its PAK
@@ -10,7 +10,7 @@
 //	auth rotate generator <uuid> | --uuid <uuid>          new generator PAK
 //
 // Exit codes: 0 success, 1 failure, 64 bad configuration or usage, 69 the
-// database unreachable at start-up (DECISIONS 22).
+// database unreachable at start-up (docs/configuration.md#exit-codes).
 package main
 
 import (

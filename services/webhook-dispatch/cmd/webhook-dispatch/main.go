@@ -13,9 +13,9 @@
 // settings (broker.webhook_delivery_interval_seconds, _batch_size,
 // _cleanup_retention_days, log.level).
 //
-// Exit codes (DECISIONS 22): 0 clean stop, 1 failure, 64 bad configuration,
-// 69 database or Redis unreachable at start-up, 130/143 after SIGINT/SIGTERM
-// once in-flight attempts have drained.
+// Exit codes (docs/configuration.md#exit-codes): 0 clean stop, 1 failure, 64
+// bad configuration, 69 database or Redis unreachable at start-up, 130/143
+// after SIGINT/SIGTERM once in-flight attempts have drained.
 package main
 
 import (

@@ -9,9 +9,9 @@
 // It serves /healthz, /readyz and /metrics on scheduler.addr. SIGHUP (or a
 // change of the file named by BROKKR_CONFIG_FILE) reloads the hot settings.
 //
-// Exit codes (DECISIONS 22): 0 clean stop, 1 failure, 64 bad configuration,
-// 69 database or Redis unreachable at start-up, 130/143 after SIGINT/SIGTERM
-// once running tasks have drained.
+// Exit codes (docs/configuration.md#exit-codes): 0 clean stop, 1 failure, 64
+// bad configuration, 69 database or Redis unreachable at start-up, 130/143
+// after SIGINT/SIGTERM once running tasks have drained.
 package main
 
 import (

@@ -116,7 +116,8 @@ func testutilSum(r *replica, path string) float64 {
 // TestStaleClaimExpiresAndCountsAsRetry: the claiming agent dies; after
 // claim_timeout_seconds its claim is released as a failed, retryable
 // attempt; once retries are exhausted the order lands in the log, so work
-// that crashes its agent cannot loop forever (DECISIONS 24).
+// that crashes its agent cannot loop forever
+// (docs/work-orders.md#stale-claims).
 func TestStaleClaimExpiresAndCountsAsRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
