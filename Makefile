@@ -119,8 +119,9 @@ check-generated: ## fail when generated files are stale
 	  echo "tools/brokkr/internal/apiclient/client.gen.go is stale (api-spec/openapi.yaml changed): run 'make generate'" >&2; exit 1; fi
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, go mod tidy
+lint: ## gofmt, go vet, staticcheck, go mod tidy, docs cite only the repository (tools/doccheck)
 	@test -z "$$(gofmt -l migrations pkg services tools)" || { gofmt -l migrations pkg services tools; exit 1; }
+	$(GO) test -count=1 ./tools/doccheck/
 	$(GO) vet $(PACKAGES)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PACKAGES)
 	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod/go.sum not tidy: run 'make tidy'" >&2; exit 1; }; done
