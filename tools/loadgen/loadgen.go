@@ -14,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,7 +468,14 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	r.parallel(ctx, func(a *simAgent) { _, _ = r.targetState(ctx, a, 0) })
 	before := r.stats.Snapshot()
 	metricsBefore := scrapeAll(ctx, r.client, r.cfg.URLs)
-	sampler := NewSampler(r.cfg.PIDs, r.cfg.DBURL, r.cfg.DBName)
+	// The simulator shares the machine with what it measures: its own CPU
+	// is reported next to the api's.
+	pids := maps.Clone(r.cfg.PIDs)
+	if pids == nil {
+		pids = map[string]int{}
+	}
+	pids["loadgen (this simulator)"] = os.Getpid()
+	sampler := NewSampler(pids, r.cfg.DBURL, r.cfg.DBName)
 	sampler.Start(ctx)
 
 	// Changes stop at Duration; agents run on until every change reached
@@ -630,7 +639,9 @@ func scrapeAll(ctx context.Context, c *http.Client, urls []string) map[string]fl
 func diffMetrics(before, after map[string]float64) map[string]float64 {
 	out := map[string]float64{}
 	for k, v := range after {
-		if strings.HasSuffix(k, "_total") {
+		name, _, _ := strings.Cut(k, "{")
+		if strings.HasSuffix(name, "_total") || strings.HasSuffix(name, "_bucket") ||
+			strings.HasSuffix(name, "_count") || strings.HasSuffix(name, "_sum") {
 			out[k] = v - before[k]
 		} else {
 			out[k] = v

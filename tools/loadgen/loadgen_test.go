@@ -110,3 +110,22 @@ func envOr(k, def string) string {
 	}
 	return def
 }
+
+func TestWakeQuantilesFromBuckets(t *testing.T) {
+	m := map[string]float64{
+		wakeHistogram + `_bucket{le="0.01"}`: 10,
+		wakeHistogram + `_bucket{le="0.1"}`:  60,
+		wakeHistogram + `_bucket{le="0.5"}`:  95,
+		wakeHistogram + `_bucket{le="1"}`:    100,
+		wakeHistogram + `_bucket{le="+Inf"}`: 100,
+		wakeHistogram + `_count`:             100,
+	}
+	q := wakeQuantiles(m)
+	want := []time.Duration{100, 100 * time.Millisecond, 500 * time.Millisecond, time.Second}
+	if len(q) != 4 || q[0] != want[0] || q[1] != want[1] || q[2] != want[2] || q[3] != want[3] {
+		t.Fatalf("quantiles %v, want %v", q, want)
+	}
+	if wakeQuantiles(map[string]float64{}) != nil {
+		t.Fatal("no histogram must give nil")
+	}
+}

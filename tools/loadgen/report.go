@@ -3,8 +3,11 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -127,10 +130,16 @@ func (r *Report) Print(w io.Writer) {
 			}
 			fmt.Fprintln(w)
 		}
+		if q := wakeQuantiles(r.Index); q != nil {
+			fmt.Fprintf(w, "Server-side fan-out (the api's own share: change notification received → woken long-poll's answer ready, %s over %.0f answers): p50 ≤ %s, p90 ≤ %s, p99 ≤ %s\n\n",
+				wakeHistogram, float64(q[0]), ms(q[1]), ms(q[2]), ms(q[3]))
+		}
 		if len(r.Index) > 0 {
 			keys := make([]string, 0, len(r.Index))
 			for k := range r.Index {
-				keys = append(keys, k)
+				if !strings.HasPrefix(k, wakeHistogram) {
+					keys = append(keys, k)
+				}
 			}
 			sort.Strings(keys)
 			fmt.Fprint(w, "Index over the fleet phase:")
@@ -142,4 +151,47 @@ func (r *Report) Print(w io.Writer) {
 	}
 	n5xx, n503 := r.Server5xx()
 	fmt.Fprintf(w, "\nResponses ≥ 500: %d (of which 503: %d)\n", n5xx, n503)
+}
+
+// wakeHistogram is the api's fan-out histogram (see
+// services/api/cmd/api/providers.go).
+const wakeHistogram = "brokkr_target_state_index_wake_seconds"
+
+// wakeQuantiles reads the fan-out histogram's buckets from the scraped
+// metrics (summed over replicas, diffed over the fleet phase) and returns
+// [count, p50, p90, p99], each the upper bound of the bucket the quantile
+// falls in; nil when nothing was observed.
+func wakeQuantiles(m map[string]float64) []time.Duration {
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range m {
+		rest, ok := strings.CutPrefix(k, wakeHistogram+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, v})
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
+		return nil
+	}
+	total := bs[len(bs)-1].n
+	out := []time.Duration{time.Duration(total)}
+	for _, q := range []float64{0.50, 0.90, 0.99} {
+		for _, b := range bs {
+			if b.n >= q*total {
+				if math.IsInf(b.le, 1) {
+					out = append(out, time.Duration(math.MaxInt64))
+				} else {
+					out = append(out, time.Duration(b.le*float64(time.Second)))
+				}
+				break
+			}
+		}
+	}
+	return out
 }

@@ -71,8 +71,12 @@ func (s *Store) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, err
 	return a, notFound(err, "Agent not found")
 }
 
-// Heartbeat stamps last_heartbeat.
+// Heartbeat stamps last_heartbeat. Outside a transaction the stamp joins
+// the next batch of heartbeats (see heartbeats); inside one it is part of it.
 func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
+	if _, inTx := txFrom(ctx); !inTx {
+		return s.beats.stamp(ctx, id)
+	}
 	var a agent.Agent
 	err := s.q(ctx).GetContext(ctx, &a, `UPDATE agents SET last_heartbeat = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)

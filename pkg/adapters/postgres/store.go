@@ -26,6 +26,8 @@ type Store struct {
 	// webhook relay's "right after commit" trigger); nil means nobody
 	// listens and the relay's periodic sweep alone moves events on.
 	onOutboxCommit func(ctx context.Context)
+	// beats groups heartbeats into one commit per batch.
+	beats *heartbeats
 }
 
 // OnOutboxCommit registers fn to run after every committed transaction that
@@ -37,7 +39,7 @@ func (s *Store) OnOutboxCommit(fn func(ctx context.Context)) { s.onOutboxCommit 
 type emittedKey struct{}
 
 // NewStore wraps a pool.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db, beats: &heartbeats{db: db}} }
 
 // DB exposes the pool for adapters that need it (readiness, benchmarks).
 func (s *Store) DB() *sqlx.DB { return s.db }

@@ -122,6 +122,9 @@ type Index struct {
 	bodies map[string][]byte
 
 	stats Stats
+	// onWake observes how long after a change was applied a woken
+	// long-poll had its new answer (see SetWakeObserver).
+	onWake func(time.Duration)
 }
 
 type record struct {
@@ -171,6 +174,10 @@ type entry struct {
 	etag     string // hide-acked view
 	etagFull string
 	lastUsed atomic.Int64
+	// changedAt is when a change notification started patching this
+	// answer (zero for answers loaded from PostgreSQL): a woken long-poll
+	// measures its fan-out latency from it.
+	changedAt time.Time
 }
 
 func newEntry(id uuid.UUID, snap Snapshot) *entry {
@@ -450,6 +457,19 @@ func (i *Index) Subscribe(agentID uuid.UUID) (<-chan struct{}, func(), bool) {
 	}, ok
 }
 
+// SetWakeObserver registers fn to receive, for every held long-poll woken
+// by a patched answer, the time from the change notification's arrival to
+// that answer being ready: the replica's own share of propagation, whatever
+// the clients' side costs. Set it before serving.
+func (i *Index) SetWakeObserver(fn func(time.Duration)) { i.onWake = fn }
+
+// observeWake reports a woken long-poll's new answer.
+func (v View) observeWake() {
+	if v.i.onWake != nil && !v.e.changedAt.IsZero() {
+		v.i.onWake(time.Since(v.e.changedAt))
+	}
+}
+
 // Waiting is the number of held long-polls.
 func (i *Index) Waiting() int {
 	i.mu.Lock()
@@ -483,11 +503,12 @@ func (i *Index) SetTrusted(ctx context.Context, on bool) {
 
 // Apply applies one change notification, in the order they were published.
 func (i *Index) Apply(ctx context.Context, c Change) {
+	at := time.Now()
 	switch c.Kind {
 	case ChangeAll:
 		i.Resync(ctx)
 	case ChangeStack:
-		i.applyStack(ctx, c)
+		i.applyStack(ctx, c, at)
 	default:
 		i.mu.Lock()
 		defer i.mu.Unlock()
@@ -496,6 +517,7 @@ func (i *Index) Apply(ctx context.Context, c Change) {
 			if e := i.entries[c.ID]; e != nil {
 				if ne := e.withAck(c.Object); ne != e {
 					i.stats.Patches.Add(1)
+					ne.changedAt = at
 					i.put(ne)
 				}
 			}
@@ -516,13 +538,13 @@ func (i *Index) Apply(ctx context.Context, c Change) {
 // applyStack patches every agent holding the stack with its new head
 // object, read once, instead of reloading each of them; a deleted stack
 // (deletion markers depend on each agent's registration time) drops them.
-func (i *Index) applyStack(ctx context.Context, c Change) {
+func (i *Index) applyStack(ctx context.Context, c Change, at time.Time) {
 	i.mu.Lock()
 	i.record(c)
-	var affected []uuid.UUID
-	for id, e := range i.entries {
+	var affected []*entry
+	for _, e := range i.entries {
 		if e.concerns(c) {
-			affected = append(affected, id)
+			affected = append(affected, e)
 		}
 	}
 	i.mu.Unlock()
@@ -535,21 +557,44 @@ func (i *Index) applyStack(ctx context.Context, c Change) {
 	if err != nil {
 		i.log.Warn("target-state index: reading stack head failed; dropping its agents", "stack_id", c.ID, "error", err)
 	}
+	if err != nil || !ok {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		for _, e := range affected {
+			if i.entries[e.id] != nil {
+				i.drop(e.id)
+			}
+		}
+		return
+	}
+	// The new answers are computed outside the lock (entries are
+	// immutable): with 10,000 agents on one stack that is the bulk of the
+	// work, and holding the lock for it would stall every request of the
+	// replica, not only the ones the change concerns.
+	type patch struct{ old, ne *entry }
+	patches := make([]patch, 0, len(affected))
+	for _, e := range affected {
+		if ne := e.withHead(obj); ne != e {
+			ne.changedAt = at
+			patches = append(patches, patch{e, ne})
+		}
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	for _, id := range affected {
-		e := i.entries[id]
-		if e == nil {
+	for _, p := range patches {
+		cur := i.entries[p.old.id]
+		if cur == nil {
 			continue
 		}
-		if err != nil || !ok {
-			i.drop(id)
-			continue
+		if cur != p.old {
+			// Replaced meanwhile (an ack, a reload): patch what is there now.
+			if p.ne = cur.withHead(obj); p.ne == cur {
+				continue
+			}
+			p.ne.changedAt = at
 		}
-		if ne := e.withHead(obj); ne != e {
-			i.stats.Patches.Add(1)
-			i.put(ne)
-		}
+		i.stats.Patches.Add(1)
+		i.put(p.ne)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
@@ -300,5 +301,62 @@ func TestIndexResyncWakesOnlyChangedAgents(t *testing.T) {
 	}
 	if _, _, ok := i.Subscribe(same); ok {
 		t.Fatal("untrusted Subscribe must ask to poll")
+	}
+}
+
+// TestWakeObserverMeasuresPatchedAnswers: a long-poll woken by a stack
+// change reports its fan-out latency once; an answer that was already new
+// when asked (no wait) reports nothing.
+func TestWakeObserverMeasuresPatchedAnswers(t *testing.T) {
+	t.Parallel()
+	i, f := newFixture(t)
+	var mu sync.Mutex
+	var seen []time.Duration
+	i.SetWakeObserver(func(d time.Duration) {
+		mu.Lock()
+		seen = append(seen, d)
+		mu.Unlock()
+	})
+	svc := NewService(i)
+	ctx := context.Background()
+	s := uuid.New()
+	a := uuid.New()
+	f.agents[a] = Snapshot{Status: agent.StatusActive, Stacks: []uuid.UUID{s}, Objects: []Object{{DeploymentObject: obj(s, 1)}}}
+	p := identity.Agent(a)
+	first, err := svc.Get(ctx, p, Query{AgentID: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Result, 1)
+	go func() {
+		r, err := svc.Get(ctx, p, Query{AgentID: a, IfNoneMatch: first.ETag, Wait: 10 * time.Second})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	for i.Waiting() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	f.mu.Lock()
+	f.heads[s] = obj(s, 2)
+	f.mu.Unlock()
+	i.Apply(ctx, Change{Kind: ChangeStack, ID: s})
+	select {
+	case r := <-done:
+		if r.NotModified || r.ETag == first.ETag {
+			t.Fatal("woken long-poll answered the old state")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("long-poll not woken by the stack change")
+	}
+	// Asked without waiting: nothing to measure.
+	if _, err := svc.Get(ctx, p, Query{AgentID: a, IfNoneMatch: first.ETag}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] < 0 || seen[0] > 5*time.Second {
+		t.Fatalf("observed %v, want one fan-out latency", seen)
 	}
 }

@@ -72,6 +72,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, q Query) (Resul
 	}
 	deadline := time.NewTimer(q.Wait)
 	defer deadline.Stop()
+	woken := false
 	for {
 		ch, cancel, ok := s.index.Subscribe(q.AgentID)
 		var poll <-chan time.Time
@@ -90,6 +91,9 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, q Query) (Resul
 		}
 		if res = v.Result(q.Full, q.IfNoneMatch); !res.NotModified {
 			cancel()
+			if woken {
+				v.observeWake()
+			}
 			return res, nil
 		}
 		select {
@@ -100,6 +104,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, q Query) (Resul
 			cancel()
 			return res, nil
 		case <-ch:
+			woken = true
 		case <-poll:
 		}
 		cancel()

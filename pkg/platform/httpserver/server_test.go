@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/logging"
@@ -551,4 +552,25 @@ func TestIncomingTraceReachesLogs(t *testing.T) {
 		}
 	}
 	t.Fatalf("access log lacks trace_id %s: %s", traceID, f.logs.String())
+}
+
+// TestNoTracingSkipsSpans: with NoTracing an incoming trace context is not
+// continued (no span middleware ran); without it, it is.
+func TestNoTracingSkipsSpans(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, noTracing := range []bool{false, true} {
+		e := New(Options{Service: "test", NoTracing: noTracing})
+		var got string
+		e.GET("/x", func(c *gin.Context) {
+			got = trace.SpanContextFromContext(c.Request.Context()).TraceID().String()
+			c.Status(http.StatusNoContent)
+		})
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		e.ServeHTTP(httptest.NewRecorder(), req)
+		if continued := got == traceID; continued == noTracing {
+			t.Fatalf("NoTracing=%v: trace id in the handler %q", noTracing, got)
+		}
+	}
 }

@@ -125,12 +125,19 @@ func registerIndexMetrics(reg prometheus.Registerer, idx *targetstate.Index) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "brokkr_target_state_index_waiting", Help: "Held target-state long-polls",
 	}, func() float64 { return float64(idx.Waiting()) }))
+	wake := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "brokkr_target_state_index_wake_seconds",
+		Help:    "From a change notification reaching this replica to each long-poll it woke having its new answer",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2, .25, .3, .4, .5, .75, 1, 1.5, 2, 3, 5, 10},
+	})
+	reg.MustRegister(wake)
+	idx.SetWakeObserver(func(d time.Duration) { wake.Observe(d.Seconds()) })
 }
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,
 	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services, ui *console.Console) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies,
-		Registry: reg, CORS: store.CORS})
+		Registry: reg, CORS: store.CORS, NoTracing: !cfg.Telemetry.ForBroker().Enabled})
 	httpserver.Mount(e, httpserver.Ops{
 		Ready: []httpserver.Check{
 			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
