@@ -619,11 +619,38 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Errorf("generator on /ui/work-orders: %q", forbidden)
 	}
 
+	// Rotating the generator's PAK ends its console session: the open page
+	// (its live stream) goes to the sign-in form by itself, a reload stays
+	// there, and the old PAK no longer signs in.
+	var rotated struct {
+		PAK string `json:"pak"`
+	}
+	var afterRotation, afterReload, oldPAKRefused string
+	run(t, ctx, "session ends with its PAK", chromedp.Navigate(b.url+"/ui/stacks"), chromedp.WaitVisible("#stacks", chromedp.ByID),
+		chromedp.Sleep(300*time.Millisecond), // the live stream is open
+		chromedp.ActionFunc(func(context.Context) error {
+			b.must(200, b.adminPAK, "POST", "/generators/"+gen.Generator.ID+"/rotate-pak", nil, &rotated)
+			return nil
+		}),
+		chromedp.WaitVisible("#pak", chromedp.ByID), chromedp.Location(&afterRotation), shot.take("signed-out-after-rotation"),
+		chromedp.Reload(), chromedp.WaitVisible("#pak", chromedp.ByID), chromedp.Location(&afterReload),
+		chromedp.SendKeys("#pak", gen.PAK, chromedp.ByID), chromedp.Click(`form.login button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#login-error`, chromedp.ByQuery),
+		chromedp.Text(`#login-error`, &oldPAKRefused, chromedp.ByQuery),
+		login(b, rotated.PAK), chromedp.WaitVisible("#stacks", chromedp.ByID))
+	if !strings.HasSuffix(afterRotation, "/ui/login") || !strings.HasSuffix(afterReload, "/ui/login") {
+		t.Errorf("after the rotation the page is at %q, after a reload at %q; want the sign-in page", afterRotation, afterReload)
+	}
+	if !strings.Contains(oldPAKRefused, "not valid") {
+		t.Errorf("signing in with the rotated-out PAK: %q", oldPAKRefused)
+	}
+
 	// Where a PAK must never be: the browser's storage and cookies visible
 	// to script, any URL requested, and every process's log.
 	var storage string
 	run(t, ctx, "storage", chromedp.Evaluate(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie`, &storage))
-	paks := map[string]string{"admin": b.adminPAK, "generator": gen.PAK, "agent": agentPAK, "offline agent": offlinePAK}
+	paks := map[string]string{"admin": b.adminPAK, "generator": gen.PAK, "rotated generator": rotated.PAK, "agent": agentPAK,
+		"offline agent": offlinePAK}
 	for who, pak := range paks {
 		if strings.Contains(storage, pak) {
 			t.Errorf("the %s PAK is in browser storage", who)

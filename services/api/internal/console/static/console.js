@@ -81,6 +81,18 @@
 
   var stream = new EventSource("/ui/live");
   stream.addEventListener("change", refresh);
+  // The session's PAK was rotated or revoked: the session is gone.
+  stream.addEventListener("signedout", function () {
+    stream.close();
+    window.location.assign("/ui/login");
+  });
+  // A reconnect the server refused (401 after the session ended): one
+  // refresh finds out and goes to the sign-in form.
+  stream.addEventListener("error", function () {
+    if (stream.readyState === EventSource.CLOSED) {
+      refresh();
+    }
+  });
   window.addEventListener("pagehide", function () {
     stream.close();
   });
