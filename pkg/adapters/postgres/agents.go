@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"time"
+
 	"context"
 	"strings"
 
@@ -71,12 +73,17 @@ func (s *Store) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, err
 	return a, notFound(err, "Agent not found")
 }
 
-// Heartbeat stamps last_heartbeat.
-func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var a agent.Agent
-	err := s.q(ctx).GetContext(ctx, &a, `UPDATE agents SET last_heartbeat = now()
-		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return a, notFound(err, "Agent not found")
+// Heartbeat stamps last_heartbeat and returns the agent with the previous
+// heartbeat (nil: never seen), in the same statement.
+func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error) {
+	var row struct {
+		agent.Agent
+		Previous *time.Time `db:"previous_heartbeat"`
+	}
+	err := s.q(ctx).GetContext(ctx, &row, `UPDATE agents SET last_heartbeat = now()
+		FROM (SELECT last_heartbeat AS previous_heartbeat FROM agents WHERE id = $1) p
+		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols+`, p.previous_heartbeat`, id)
+	return row.Agent, row.Previous, notFound(err, "Agent not found")
 }
 
 // ListAgentLabels returns the agent's labels.
