@@ -24,6 +24,23 @@
     return out;
   }
 
+  function openDetails() {
+    var out = [];
+    region.querySelectorAll("details[open][id]").forEach(function (el) {
+      out.push(el.id);
+    });
+    return out;
+  }
+
+  function restoreDetails(ids) {
+    ids.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && el.tagName === "DETAILS") {
+        el.open = true;
+      }
+    });
+  }
+
   function restoreRadios(saved) {
     Object.keys(saved).forEach(function (name) {
       region.querySelectorAll("input[type=radio]").forEach(function (el) {
@@ -54,11 +71,13 @@
       if (html === null || html === undefined) {
         return;
       }
-      // Keep keyboard focus and selections across the swap.
+      // Keep keyboard focus, selections and opened results across the swap.
       var focused = document.activeElement && region.contains(document.activeElement) ? document.activeElement.id : "";
       var saved = checkedRadios();
+      var opened = openDetails();
       region.innerHTML = html;
       restoreRadios(saved);
+      restoreDetails(opened);
       if (focused) {
         var el = document.getElementById(focused);
         if (el) {
