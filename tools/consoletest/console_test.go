@@ -315,7 +315,8 @@ func (b *broker) startAgent(name, pak, kubeconfig string) proc {
 		"BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS=5",
 		"BROKKR__AGENT__DRIFT_CHECK_INTERVAL=0",
 		"BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS=5",
-		"BROKKR__AGENT__DIAGNOSTICS_ENABLED=false",
+		"BROKKR__AGENT__DIAGNOSTICS_ENABLED=true",
+		"BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL=1",
 		"BROKKR__AGENT__WORK_ORDERS_ENABLED=false",
 	}
 	p := start(b.t, b.bin, "agent", env, "start")
@@ -465,6 +466,38 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.Text("#agent-stacks", &agentText, chromedp.ByID), shot.take("agent"))
 	if !strings.Contains(agentText, "target") || !strings.Contains(agentText, "applied") {
 		t.Errorf("agent stacks table: %q", agentText)
+	}
+
+	// Diagnostics: requested from the agent page, collected by the real
+	// agent from the kube-apiserver, the result shown on the page.
+	const diagDone = `#agent-diagnostics tr[data-status="completed"], #agent-diagnostics tr[data-status="failed"]`
+	var diagText string
+	run(t, ctx, "diagnostics", chromedp.Click(`form[action$="/diagnostics"] button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#agent-diagnostics tr[data-diagnostic]`, chromedp.ByQuery),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			// The result arrives with the agent's next poll; a submitted
+			// result sends no change notification, so reload until it shows.
+			for {
+				var n int
+				if err := chromedp.Evaluate(`document.querySelectorAll('`+diagDone+`').length`, &n).Do(ctx); err != nil {
+					return err
+				}
+				if n > 0 {
+					return nil
+				}
+				if err := chromedp.Sleep(time.Second).Do(ctx); err != nil {
+					return err
+				}
+				if err := chromedp.Reload().Do(ctx); err != nil {
+					return err
+				}
+			}
+		}),
+		chromedp.Click(`#agent-diagnostics details summary`, chromedp.ByQuery),
+		chromedp.ScrollIntoView(`#agent-diagnostics`, chromedp.ByQuery),
+		chromedp.Text(`#agent-diagnostics`, &diagText, chromedp.ByQuery), shot.take("agent-diagnostics"))
+	if !strings.Contains(diagText, "completed") || !strings.Contains(diagText, "pods") || !strings.Contains(diagText, "Pod statuses") {
+		t.Errorf("diagnostics result on the agent page: %q", diagText)
 	}
 
 	// Diff two versions from the stack page.
