@@ -315,7 +315,8 @@ func (b *broker) startAgent(name, pak, kubeconfig string) proc {
 		"BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS=5",
 		"BROKKR__AGENT__DRIFT_CHECK_INTERVAL=0",
 		"BROKKR__AGENT__SHUTDOWN_GRACE_SECONDS=5",
-		"BROKKR__AGENT__DIAGNOSTICS_ENABLED=false",
+		"BROKKR__AGENT__DIAGNOSTICS_ENABLED=true",
+		"BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL=1",
 		"BROKKR__AGENT__WORK_ORDERS_ENABLED=false",
 	}
 	p := start(b.t, b.bin, "agent", env, "start")
@@ -465,6 +466,38 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		chromedp.Text("#agent-stacks", &agentText, chromedp.ByID), shot.take("agent"))
 	if !strings.Contains(agentText, "target") || !strings.Contains(agentText, "applied") {
 		t.Errorf("agent stacks table: %q", agentText)
+	}
+
+	// Diagnostics: requested from the agent page, collected by the real
+	// agent from the kube-apiserver, the result shown on the page.
+	const diagDone = `#agent-diagnostics tr[data-status="completed"], #agent-diagnostics tr[data-status="failed"]`
+	var diagText string
+	run(t, ctx, "diagnostics", chromedp.Click(`form[action$="/diagnostics"] button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#agent-diagnostics tr[data-diagnostic]`, chromedp.ByQuery),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			// The result arrives with the agent's next poll; a submitted
+			// result sends no change notification, so reload until it shows.
+			for {
+				var n int
+				if err := chromedp.Evaluate(`document.querySelectorAll('`+diagDone+`').length`, &n).Do(ctx); err != nil {
+					return err
+				}
+				if n > 0 {
+					return nil
+				}
+				if err := chromedp.Sleep(time.Second).Do(ctx); err != nil {
+					return err
+				}
+				if err := chromedp.Reload().Do(ctx); err != nil {
+					return err
+				}
+			}
+		}),
+		chromedp.Click(`#agent-diagnostics details summary`, chromedp.ByQuery),
+		chromedp.ScrollIntoView(`#agent-diagnostics`, chromedp.ByQuery),
+		chromedp.Text(`#agent-diagnostics`, &diagText, chromedp.ByQuery), shot.take("agent-diagnostics"))
+	if !strings.Contains(diagText, "completed") || !strings.Contains(diagText, "pods") || !strings.Contains(diagText, "Pod statuses") {
+		t.Errorf("diagnostics result on the agent page: %q", diagText)
 	}
 
 	// Diff two versions from the stack page.
@@ -619,11 +652,38 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		t.Errorf("generator on /ui/work-orders: %q", forbidden)
 	}
 
+	// Rotating the generator's PAK ends its console session: the open page
+	// (its live stream) goes to the sign-in form by itself, a reload stays
+	// there, and the old PAK no longer signs in.
+	var rotated struct {
+		PAK string `json:"pak"`
+	}
+	var afterRotation, afterReload, oldPAKRefused string
+	run(t, ctx, "session ends with its PAK", chromedp.Navigate(b.url+"/ui/stacks"), chromedp.WaitVisible("#stacks", chromedp.ByID),
+		chromedp.Sleep(300*time.Millisecond), // the live stream is open
+		chromedp.ActionFunc(func(context.Context) error {
+			b.must(200, b.adminPAK, "POST", "/generators/"+gen.Generator.ID+"/rotate-pak", nil, &rotated)
+			return nil
+		}),
+		chromedp.WaitVisible("#pak", chromedp.ByID), chromedp.Location(&afterRotation), shot.take("signed-out-after-rotation"),
+		chromedp.Reload(), chromedp.WaitVisible("#pak", chromedp.ByID), chromedp.Location(&afterReload),
+		chromedp.SendKeys("#pak", gen.PAK, chromedp.ByID), chromedp.Click(`form.login button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#login-error`, chromedp.ByQuery),
+		chromedp.Text(`#login-error`, &oldPAKRefused, chromedp.ByQuery))
+	run(t, ctx, "sign in with the new PAK", login(b, rotated.PAK), chromedp.WaitVisible("#stacks", chromedp.ByID))
+	if !strings.HasSuffix(afterRotation, "/ui/login") || !strings.HasSuffix(afterReload, "/ui/login") {
+		t.Errorf("after the rotation the page is at %q, after a reload at %q; want the sign-in page", afterRotation, afterReload)
+	}
+	if !strings.Contains(oldPAKRefused, "not valid") {
+		t.Errorf("signing in with the rotated-out PAK: %q", oldPAKRefused)
+	}
+
 	// Where a PAK must never be: the browser's storage and cookies visible
 	// to script, any URL requested, and every process's log.
 	var storage string
 	run(t, ctx, "storage", chromedp.Evaluate(`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie`, &storage))
-	paks := map[string]string{"admin": b.adminPAK, "generator": gen.PAK, "agent": agentPAK, "offline agent": offlinePAK}
+	paks := map[string]string{"admin": b.adminPAK, "generator": gen.PAK, "rotated generator": rotated.PAK, "agent": agentPAK,
+		"offline agent": offlinePAK}
 	for who, pak := range paks {
 		if strings.Contains(storage, pak) {
 			t.Errorf("the %s PAK is in browser storage", who)

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"time"
+
 	"context"
 	"strings"
 
@@ -71,16 +73,17 @@ func (s *Store) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, err
 	return a, notFound(err, "Agent not found")
 }
 
-// Heartbeat stamps last_heartbeat. Outside a transaction the stamp joins
-// the next batch of heartbeats (see heartbeats); inside one it is part of it.
-func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
+// Heartbeat stamps last_heartbeat and returns the agent with the previous
+// heartbeat (nil: never seen), in the same statement. Outside a transaction
+// the stamp joins the next batch of heartbeats (see heartbeats); inside one
+// it is part of it.
+func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error) {
 	if _, inTx := txFrom(ctx); !inTx {
 		return s.beats.stamp(ctx, id)
 	}
-	var a agent.Agent
-	err := s.q(ctx).GetContext(ctx, &a, `UPDATE agents SET last_heartbeat = now()
-		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return a, notFound(err, "Agent not found")
+	var row beatRow
+	err := s.q(ctx).GetContext(ctx, &row, heartbeatSQL, []string{id.String()})
+	return row.Agent, row.Previous, notFound(err, "Agent not found")
 }
 
 // ListAgentLabels returns the agent's labels.

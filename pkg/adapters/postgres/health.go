@@ -119,6 +119,27 @@ func (s *Store) GetDiagnosticResult(ctx context.Context, requestID uuid.UUID) (*
 	return &res, nil
 }
 
+// RecentDiagnostics returns an agent's newest requests of any status,
+// newest first, and the results of those that have one.
+func (s *Store) RecentDiagnostics(ctx context.Context, agentID uuid.UUID, limit int) ([]diagnostic.Request, []diagnostic.Result, error) {
+	reqs := []diagnostic.Request{}
+	if err := s.q(ctx).SelectContext(ctx, &reqs, `SELECT `+diagnosticCols+` FROM diagnostic_requests
+		WHERE agent_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`, agentID, limit); err != nil {
+		return nil, nil, mapErr(err)
+	}
+	results := []diagnostic.Result{}
+	if len(reqs) == 0 {
+		return reqs, results, nil
+	}
+	ids := make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.ID
+	}
+	err := s.q(ctx).SelectContext(ctx, &results, `SELECT id, request_id, pod_statuses, events, log_tails, error, collected_at, created_at
+		FROM diagnostic_results WHERE request_id = ANY($1::uuid[])`, uuidStrings(ids))
+	return reqs, results, mapErr(err)
+}
+
 // PendingDiagnostics lists an agent's pending, unexpired requests.
 func (s *Store) PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error) {
 	out := []diagnostic.Request{}

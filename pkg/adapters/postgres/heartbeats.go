@@ -34,9 +34,21 @@ type heartbeats struct {
 type beat struct {
 	id   uuid.UUID
 	done chan struct{}
-	a    agent.Agent
+	row  beatRow
 	err  error
 }
+
+// beatRow is a stamped agent and its heartbeat before the stamp.
+type beatRow struct {
+	agent.Agent
+	Previous *time.Time `db:"previous_heartbeat"`
+}
+
+// heartbeatSQL stamps the agents whose ids are in $1 (a text array) and
+// returns each with its previous heartbeat, read in the same statement.
+const heartbeatSQL = `UPDATE agents SET last_heartbeat = now()
+	FROM (SELECT id AS beat_id, last_heartbeat AS previous_heartbeat FROM agents WHERE id = ANY($1::uuid[])) p
+	WHERE id = p.beat_id AND deleted_at IS NULL RETURNING ` + agentCols + `, p.previous_heartbeat`
 
 const (
 	// maxBeatFlushers flushes run at once: two keep the pool busy while a
@@ -49,8 +61,9 @@ const (
 )
 
 // stamp records a heartbeat of id and returns the agent's row as it is
-// after it, or domain.ErrNotFound when the agent is absent or deleted.
-func (h *heartbeats) stamp(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
+// after it with the heartbeat before it, or domain.ErrNotFound when the
+// agent is absent or deleted.
+func (h *heartbeats) stamp(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error) {
 	b := &beat{id: id, done: make(chan struct{})}
 	h.mu.Lock()
 	h.pending = append(h.pending, b)
@@ -66,11 +79,11 @@ func (h *heartbeats) stamp(ctx context.Context, id uuid.UUID) (agent.Agent, erro
 	}
 	select {
 	case <-b.done:
-		return b.a, b.err
+		return b.row.Agent, b.row.Previous, b.err
 	case <-ctx.Done():
 		// The beat may still be written by the flush: a heartbeat is
 		// idempotent, so that is harmless.
-		return agent.Agent{}, ctx.Err()
+		return agent.Agent{}, nil, ctx.Err()
 	}
 }
 
@@ -105,19 +118,18 @@ func (h *heartbeats) flush(batch []*beat) {
 	ctx, cancel := context.WithTimeout(context.Background(), beatFlushTimeout)
 	defer cancel()
 	h.flushes.Add(1)
-	var rows []agent.Agent
-	err := mapErr(h.db.SelectContext(ctx, &rows, `UPDATE agents SET last_heartbeat = now()
-		WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL RETURNING `+agentCols, ids))
-	byID := make(map[uuid.UUID]agent.Agent, len(rows))
-	for _, a := range rows {
-		byID[a.ID] = a
+	var rows []beatRow
+	err := mapErr(h.db.SelectContext(ctx, &rows, heartbeatSQL, ids))
+	byID := make(map[uuid.UUID]beatRow, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
 	}
 	for _, b := range batch {
-		switch a, ok := byID[b.id]; {
+		switch r, ok := byID[b.id]; {
 		case err != nil:
 			b.err = err
 		case ok:
-			b.a = a
+			b.row = r
 		default:
 			b.err = domain.NotFound("Agent not found")
 		}

@@ -47,8 +47,9 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	before := time.Now().Add(-time.Second)
 	start := make(chan struct{})
 	type answer struct {
-		a   agent.Agent
-		err error
+		a    agent.Agent
+		prev *time.Time
+		err  error
 	}
 	answers := make([]answer, len(ids)+1)
 	var wg sync.WaitGroup
@@ -57,8 +58,8 @@ func TestHeartbeatsGrouped(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			a, err := s.Heartbeat(ctx, id)
-			answers[i] = answer{a, err}
+			a, prev, err := s.Heartbeat(ctx, id)
+			answers[i] = answer{a, prev, err}
 		}()
 	}
 	close(start)
@@ -81,6 +82,9 @@ func TestHeartbeatsGrouped(t *testing.T) {
 		if got.a.LastHeartbeat == nil || got.a.LastHeartbeat.Before(before) {
 			t.Fatalf("beat of %s: last_heartbeat %v not stamped", id, got.a.LastHeartbeat)
 		}
+		if got.prev != nil {
+			t.Fatalf("first beat of %s: previous heartbeat %v, want none", id, got.prev)
+		}
 		if want := status[id]; got.a.Status != want {
 			t.Fatalf("beat of %s: status %q, want the row's %q", id, got.a.Status, want)
 		}
@@ -98,6 +102,12 @@ func TestHeartbeatsGrouped(t *testing.T) {
 		t.Logf("%d concurrent beats in %d statements", len(ids)+1, f)
 	}
 
+	// The next beat reports the one before it.
+	_, previous, err := s.Heartbeat(ctx, ids[3])
+	if err != nil || previous == nil || !previous.Equal(*answers[3].a.LastHeartbeat) {
+		t.Fatalf("second beat: previous %v (err %v), want the first stamp %v", previous, err, answers[3].a.LastHeartbeat)
+	}
+
 	// Inside a transaction the beat is the transaction's: rolled back with it.
 	var prev time.Time
 	if err := db.Get(&prev, `SELECT last_heartbeat FROM agents WHERE id = $1`, ids[1]); err != nil {
@@ -105,8 +115,8 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	}
 	flushes := postgres.BeatFlushes(s)
 	rollback := errors.New("roll back")
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		if _, err := s.Heartbeat(ctx, ids[1]); err != nil {
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		if _, _, err := s.Heartbeat(ctx, ids[1]); err != nil {
 			return err
 		}
 		return rollback
@@ -125,7 +135,7 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	// A caller that gives up gets its context's error; the flush goes on.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Heartbeat(cctx, ids[2]); err != nil && !errors.Is(err, context.Canceled) {
+	if _, _, err := s.Heartbeat(cctx, ids[2]); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled beat: %v", err)
 	}
 }

@@ -69,7 +69,16 @@ type Changes struct {
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{} // the console's live views
+
+	noteMu      sync.Mutex
+	noteLast    time.Time // when the last note was published
+	notePending bool      // a note waits for the end of the window
 }
+
+// NoteEvery is the shortest gap between two notes a process publishes
+// (see Noted): a burst of heartbeat transitions or delivery outcomes costs
+// at most one message per period and process.
+var NoteEvery = time.Second
 
 // NewChanges returns the notification hub of one tenant (the schema keeps
 // tenants apart), delivering to sink; a nil sink only publishes (auth).
@@ -237,6 +246,44 @@ func (c *Changes) publishNow(ctx context.Context, ch targetstate.Change) {
 	}
 }
 
+// Noted tells the console's live views, on every replica, that something
+// they show changed without changing any agent's target state (an agent
+// seen again after being stale, a webhook delivery's outcome). Notes are
+// coalesced: the first of a quiet period is published at once, the rest of
+// a burst as one note at the end of the NoteEvery window. A note wakes
+// watchers only; target-state indexes ignore it.
+func (c *Changes) Noted(ctx context.Context, what string) {
+	ctx = context.WithoutCancel(ctx)
+	c.noteMu.Lock()
+	defer c.noteMu.Unlock()
+	if c.notePending {
+		return
+	}
+	wait := NoteEvery - time.Since(c.noteLast)
+	if wait <= 0 {
+		c.noteLast = time.Now()
+		go c.publishNote(ctx, what)
+		return
+	}
+	c.notePending = true
+	time.AfterFunc(wait, func() {
+		c.noteMu.Lock()
+		c.notePending = false
+		c.noteLast = time.Now()
+		c.noteMu.Unlock()
+		c.publishNote(ctx, what)
+	})
+}
+
+func (c *Changes) publishNote(ctx context.Context, what string) {
+	c.wakeWatchers()
+	err := publishScript.Run(ctx, c.client, []string{c.seqKey, c.channel}, c.origin+" note:"+what).Err()
+	if err != nil {
+		// Only the console's refresh is late: its views tick anyway.
+		c.log.Debug("publish note failed", "error", err)
+	}
+}
+
 // Watch returns a channel that receives a value (coalesced) after every
 // change of the tenant, whatever it is about and whichever replica made it,
 // and once after every (re)subscription. The console's live view waits on it
@@ -284,10 +331,12 @@ func Encode(ch targetstate.Change) string {
 	return "all"
 }
 
-// Decode parses Encode's output.
+// Decode parses Encode's output; a note (see Noted) is no change.
 func Decode(msg string) (targetstate.Change, bool) {
 	kind, arg, _ := strings.Cut(msg, ":")
 	switch kind {
+	case "note":
+		return targetstate.Change{}, false
 	case "all":
 		return targetstate.Change{Kind: targetstate.ChangeAll}, true
 	case "label":

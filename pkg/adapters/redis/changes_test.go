@@ -173,3 +173,48 @@ func TestChangesWatchSeesEveryKind(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+// Notes wake every replica's watchers, are coalesced per publishing
+// process, and are not changes: no index applies them.
+func TestNotesWakeWatchersCoalesced(t *testing.T) {
+	c := redistest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tenant := "test_" + uuid.NewString()[:8]
+	seqKey := "brokkr:" + tenant + ":changes:seq"
+	t.Cleanup(func() { _ = c.Del(context.Background(), seqKey).Err() })
+	sink := &recordingSink{}
+	hub := NewChanges(c, tenant, sink, log)
+	go hub.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for !hub.Healthy() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	watch, stop := hub.Watch()
+	defer stop()
+	select {
+	case <-watch:
+	case <-time.After(200 * time.Millisecond):
+	}
+	other := NewChanges(c, tenant, nil, log) // webhook-dispatch, publishing only
+	for range 100 {
+		other.Noted(ctx, "delivery")
+	}
+	select {
+	case <-watch:
+	case <-time.After(3 * time.Second):
+		t.Fatal("a note did not wake the other replica's watchers")
+	}
+	time.Sleep(NoteEvery + 300*time.Millisecond) // the burst's trailing note
+	n, err := c.Get(ctx, seqKey).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 1 || n > 2 {
+		t.Fatalf("%d messages for a burst of 100 notes, want 1 (leading) or 2 (and trailing)", n)
+	}
+	if applied, resyncs := sink.counts(); applied != 0 || resyncs != 0 {
+		t.Fatalf("notes reached the index: %d applied, %d resyncs", applied, resyncs)
+	}
+}

@@ -7,6 +7,7 @@ package agents
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -32,7 +33,9 @@ type Store interface {
 	FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error)
 	UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error)
 	DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
-	Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, error)
+	// Heartbeat stamps the agent's heartbeat and returns the previous one
+	// (nil: never seen).
+	Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error)
 
 	ListAgentLabels(ctx context.Context, agentID uuid.UUID) ([]agent.Label, error)
 	AddAgentLabel(ctx context.Context, agentID uuid.UUID, label string) (agent.Label, error)
@@ -73,6 +76,9 @@ type ChangeNotifier interface {
 	// ObjectAcknowledged: a SUCCESS event hides the object from the agent's
 	// default target state.
 	ObjectAcknowledged(ctx context.Context, agentID, objectID uuid.UUID)
+	// Noted tells live views (the console) that something they show
+	// changed without a target-state change; coalesced by the notifier.
+	Noted(ctx context.Context, what string)
 }
 
 // Service implements the agent use cases.
@@ -344,7 +350,17 @@ func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.U
 	if !p.IsAgent(id) {
 		return agent.Agent{}, errUnauthorized
 	}
-	return s.store.Heartbeat(ctx, id)
+	a, previous, err := s.store.Heartbeat(ctx, id)
+	if err != nil {
+		return a, err
+	}
+	// The console shows heartbeat ages relative to the stamp, so only a
+	// transition needs a push: seen for the first time, or again after
+	// being stale. Steady heartbeats of a fleet publish nothing.
+	if a.LastHeartbeat != nil && (previous == nil || a.LastHeartbeat.Sub(*previous) > agent.StaleAfter) {
+		s.changes.Noted(ctx, "heartbeat")
+	}
+	return a, nil
 }
 
 // Stacks returns the stacks associated with the agent.

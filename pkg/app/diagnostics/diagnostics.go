@@ -30,6 +30,9 @@ type Store interface {
 	GetDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error)
 	GetDiagnosticResult(ctx context.Context, requestID uuid.UUID) (*diagnostic.Result, error)
 	PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error)
+	// RecentDiagnostics returns an agent's newest requests (any status),
+	// newest first, and the results of those that have one.
+	RecentDiagnostics(ctx context.Context, agentID uuid.UUID, limit int) ([]diagnostic.Request, []diagnostic.Result, error)
 	// ClaimDiagnostic moves a pending, unexpired request to claimed in one
 	// statement; ok is false when it was not pending (any more).
 	ClaimDiagnostic(ctx context.Context, id uuid.UUID) (r diagnostic.Request, ok bool, err error)
@@ -127,6 +130,30 @@ func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) 
 		return diagnostic.Request{}, errUnauthorized
 	}
 	return r, nil
+}
+
+// Recent lists an agent's newest requests of any status with their results,
+// newest first, at most limit (1–100) of them (admin or the agent itself).
+func (s *Service) Recent(ctx context.Context, p identity.Principal, agentID uuid.UUID, limit int) ([]View, error) {
+	if !p.IsAdmin() && !p.IsAgent(agentID) {
+		return nil, errUnauthorized
+	}
+	if limit < 1 || limit > 100 {
+		return nil, domain.Invalid("limit must be between 1 and 100")
+	}
+	reqs, results, err := s.store.RecentDiagnostics(ctx, agentID, limit)
+	if err != nil {
+		return nil, err
+	}
+	byRequest := make(map[uuid.UUID]*diagnostic.Result, len(results))
+	for i := range results {
+		byRequest[results[i].RequestID] = &results[i]
+	}
+	out := make([]View, len(reqs))
+	for i, r := range reqs {
+		out[i] = View{Request: r, Result: byRequest[r.ID]}
+	}
+	return out, nil
 }
 
 // Pending lists an agent's pending, unexpired requests, oldest first.

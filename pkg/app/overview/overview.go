@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
@@ -189,7 +190,7 @@ const (
 	DefaultLimit = 50
 	MaxLimit     = 200
 	// DefaultStaleAfter is used when the caller gives no window.
-	DefaultStaleAfter = 5 * time.Minute
+	DefaultStaleAfter = agent.StaleAfter
 )
 
 func clampPage(limit, offset int) (int, int, error) {

@@ -17,6 +17,10 @@ const (
 )
 
 // Agent is a registered cluster agent.
+// StaleAfter is how old a heartbeat may be before the agent counts as stale
+// (the console highlights it; a heartbeat after it is pushed to live views).
+const StaleAfter = 5 * time.Minute
+
 type Agent struct {
 	ID            uuid.UUID  `json:"id" db:"id"`
 	CreatedAt     time.Time  `json:"created_at" db:"created_at"`

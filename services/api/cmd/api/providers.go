@@ -77,11 +77,30 @@ func provideAuthCache(client *authclient.Client, cfg config.Settings) *authn.Cac
 }
 
 // provideAuthInvalidation publishes cache invalidations through Redis and
-// subscribes this replica's cache to them until ctx ends.
-func provideAuthInvalidation(ctx context.Context, rdb *goredis.Client, cache *authn.Cache, log *slog.Logger) *redisadapter.AuthInvalidation {
-	inval := redisadapter.NewAuthInvalidation(rdb, cache)
-	inval.Subscribe(ctx, cache, log)
+// subscribes this replica's cache to them until ctx ends. The console's
+// sessions follow the same invalidations: a rotated, deleted or
+// deactivated PAK's sessions end with its cache entries.
+func provideAuthInvalidation(ctx context.Context, rdb *goredis.Client, cache *authn.Cache, sessions *console.RedisSessions,
+	hub *console.Hub, log *slog.Logger) *redisadapter.AuthInvalidation {
+	both := authCaches{cache, console.Revoker{Sessions: sessions, Hub: hub, Log: log}}
+	inval := redisadapter.NewAuthInvalidation(rdb, both)
+	inval.Subscribe(ctx, both, log)
 	return inval
+}
+
+// authCaches fans invalidations out to the auth cache and the console.
+type authCaches []redisadapter.AuthCache
+
+func (a authCaches) Invalidate(hashes ...string) {
+	for _, c := range a {
+		c.Invalidate(hashes...)
+	}
+}
+
+func (a authCaches) InvalidateAll() {
+	for _, c := range a {
+		c.InvalidateAll()
+	}
 }
 
 // provideTemplatingClient reaches the templating service; it waits a little
@@ -190,4 +209,14 @@ func provideConsole(s httpapi.Services, ov *overview.Service, sessions *console.
 		Templates: s.Templates, WorkOrders: s.WorkOrders, Webhooks: s.Webhooks, AuditLog: s.AuditLog,
 		Diagnostics: s.Diagnostics, StatusOf: httpapi.StatusOf, Log: log,
 	})
+}
+
+// SetBypass keeps the auth cache's pause while invalidations cannot be
+// received (the subscriber looks for this method).
+func (a authCaches) SetBypass(on bool) {
+	for _, c := range a {
+		if b, ok := c.(interface{ SetBypass(bool) }); ok {
+			b.SetBypass(on)
+		}
+	}
 }

@@ -44,8 +44,10 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	registry := provideRegistry(postgresStore, index, log)
 	authclientClient := provideAuthClient(cfg)
 	cache := provideAuthCache(authclientClient, cfg)
-	authInvalidation := provideAuthInvalidation(ctx, client, cache, log)
+	redisSessions := provideConsoleSessions(client, cfg)
 	changes := provideChanges(ctx, client, index, cfg, log)
+	hub := provideConsoleHub(ctx, changes, client, cfg, log)
+	authInvalidation := provideAuthInvalidation(ctx, client, cache, redisSessions, hub, log)
 	service := agents.NewService(postgresStore, authclientClient, authInvalidation, changes)
 	targetstateService := targetstate.NewService(index)
 	generatorsService := generators.NewService(postgresStore, authclientClient, authInvalidation, changes)
@@ -92,8 +94,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Idempotency:        idempotencyService,
 	}
 	overviewService := overview.NewService(postgresStore, stacksService)
-	redisSessions := provideConsoleSessions(client, cfg)
-	hub := provideConsoleHub(ctx, changes, client, cfg, log)
 	console, err := provideConsole(services, overviewService, redisSessions, hub, log)
 	if err != nil {
 		cleanup3()

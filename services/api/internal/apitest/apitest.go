@@ -74,17 +74,23 @@ func RedisURL() string {
 	return "redis://127.0.0.1:6379/0"
 }
 
-// localInvalidator drops hashes from this process's cache; the cross-replica
-// path through Redis is tested with the redis adapter.
-type localInvalidator struct{ cache *authn.Cache }
+// localInvalidator drops hashes from this process's cache and ends the
+// console sessions of those PAKs, as the api's invalidator does; the
+// cross-replica path through Redis is tested with the redis adapter.
+type localInvalidator struct {
+	cache   *authn.Cache
+	revoker console.Revoker
+}
 
 func (l localInvalidator) Invalidate(_ context.Context, hashes ...string) error {
 	l.cache.Invalidate(hashes...)
+	l.revoker.Invalidate(hashes...)
 	return nil
 }
 
 func (l localInvalidator) InvalidateAll(context.Context) error {
 	l.cache.InvalidateAll()
+	l.revoker.InvalidateAll()
 	return nil
 }
 
@@ -171,7 +177,12 @@ func New(t testing.TB, opts ...Option) *Env {
 	}
 	verifier := auth.NewVerifier(store, store, nil, auth.ThrottleConfig{}, log)
 	cache := authn.NewCache(verifier, time.Minute, 10000)
-	inval := localInvalidator{cache: cache}
+	// The console's sessions in Redis under this test's tenant, live
+	// streams fed by the change hub.
+	watch, _ := changes.Watch()
+	hub := console.NewHub(ctx, watch)
+	sessions := console.NewRedisSessions(rdb, "test_"+uuid.NewString(), time.Hour, 12*time.Hour)
+	inval := localInvalidator{cache: cache, revoker: console.Revoker{Sessions: sessions, Hub: hub, Log: log}}
 
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
@@ -196,11 +207,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		Idempotency:        idempotency.NewService(store, o.webhookCipher),
 	}
 	httpapi.Register(r, services)
-	// The console on the same router, as in the api binary: sessions in
-	// Redis under this test's tenant, live streams fed by the change hub.
-	watch, _ := changes.Watch()
-	hub := console.NewHub(ctx, watch)
-	ui, err := console.New(console.Deps{Auth: cache, Sessions: console.NewRedisSessions(rdb, "test_"+uuid.NewString(), time.Hour, 12*time.Hour),
+	// The console on the same router, as in the api binary.
+	ui, err := console.New(console.Deps{Auth: cache, Sessions: sessions,
 		Live: hub, Agents: services.Agents, Overview: overview.NewService(store, stackSvc), Stacks: stackSvc,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
 		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})

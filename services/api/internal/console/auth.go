@@ -13,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 )
 
 type loginData struct {
@@ -45,12 +46,12 @@ func (c *Console) login(g *gin.Context) {
 		c.showLogin(g, http.StatusForbidden, "The sign-in form expired; try again.")
 		return
 	}
-	pak := strings.TrimSpace(g.PostForm("pak"))
-	if pak == "" {
+	secretPAK := strings.TrimSpace(g.PostForm("pak"))
+	if secretPAK == "" {
 		c.showLogin(g, http.StatusBadRequest, "Enter a PAK.")
 		return
 	}
-	p, err := c.d.Auth.Authenticate(g.Request.Context(), pak, authn.Client{IP: g.ClientIP(), UserAgent: g.Request.UserAgent()})
+	p, err := c.d.Auth.Authenticate(g.Request.Context(), secretPAK, authn.Client{IP: g.ClientIP(), UserAgent: g.Request.UserAgent()})
 	if err != nil {
 		status := c.statusOf(err)
 		msg := "That PAK is not valid."
@@ -74,12 +75,22 @@ func (c *Console) login(g *gin.Context) {
 		c.showLogin(g, http.StatusForbidden, "Agents cannot sign in to the console; use an admin or generator PAK.")
 		return
 	}
+	_, long, err := pak.Parse(secretPAK)
+	if err != nil { // verified above, so well-formed
+		c.showLogin(g, http.StatusUnauthorized, "That PAK is not valid.")
+		return
+	}
 	csrf, err := randomToken(32)
 	if err != nil {
 		c.fail(g, err)
 		return
 	}
-	token, err := c.d.Sessions.Create(g.Request.Context(), Session{Role: p.Role, ID: p.ID, CSRF: csrf, Created: time.Now().UTC()})
+	token, err := c.d.Sessions.Create(g.Request.Context(), Session{Role: p.Role, ID: p.ID, PAKHash: pak.Hash(long),
+		CSRF: csrf, Created: time.Now().UTC()})
+	if errors.Is(err, ErrRevoked) {
+		c.showLogin(g, http.StatusUnauthorized, "That PAK is not valid.")
+		return
+	}
 	if err != nil {
 		c.d.Log.ErrorContext(g.Request.Context(), "console session store unavailable", "error", err)
 		g.Header("Retry-After", "5")
@@ -110,7 +121,7 @@ func (c *Console) logout(g *gin.Context) {
 // keep-alives, closed after Hub.MaxStream or when the server stops.
 func (c *Console) live(g *gin.Context) {
 	h := c.d.Live
-	ch, cancel := h.subscribe()
+	ch, revoked, cancel := h.subscribe(session(g).PAKHash)
 	defer cancel()
 	w := g.Writer
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -147,6 +158,13 @@ func (c *Console) live(g *gin.Context) {
 		case <-ctx.Done():
 			return
 		case <-h.done():
+			return
+		case <-revoked:
+			// The session's PAK was rotated or revoked (its session is
+			// gone too): tell the page, which goes to the sign-in form,
+			// and end the stream.
+			_, _ = fmt.Fprint(w, "event: signedout\ndata: 1\n\n")
+			w.Flush()
 			return
 		case <-end.C:
 			return

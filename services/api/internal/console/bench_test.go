@@ -20,9 +20,10 @@ import (
 // stacks with 1,000 deployment objects each (100,000 objects), label
 // associations giving each agent 6 stacks, a SUCCESS or FAILURE event and
 // a health row for every agent × associated stack's latest object, and
-// work orders targeting some agents. Straight SQL: the benchmark measures
+// work orders targeting some agents, and three finished diagnostics
+// requests with results per agent. Straight SQL: the benchmark measures
 // reading, not the write path.
-func seedFleet(b *testing.B, e *apitest.Env) (stackID string) {
+func seedFleet(b *testing.B, e *apitest.Env) (stackID, agentID string) {
 	b.Helper()
 	db := e.Store.DB()
 	for _, q := range []string{
@@ -54,6 +55,13 @@ func seedFleet(b *testing.B, e *apitest.Env) (stackID string) {
 		`INSERT INTO deployment_health (agent_id, deployment_object_id, status, summary, checked_at)
 		 SELECT agent_id, deployment_object_id, CASE WHEN status = 'SUCCESS' THEN 'healthy' ELSE 'failing' END, '{}', now()
 		 FROM agent_events`,
+		// three finished diagnostics requests with results per agent
+		`INSERT INTO diagnostic_requests (agent_id, deployment_object_id, status, created_at, completed_at, expires_at)
+		 SELECT a.id, (SELECT id FROM deployment_objects LIMIT 1), 'completed', now() - g * interval '1 minute', now(),
+		        now() + interval '1 hour'
+		 FROM agents a, generate_series(1, 3) g`,
+		`INSERT INTO diagnostic_results (request_id, pod_statuses, events, log_tails, collected_at)
+		 SELECT id, '[{"name":"p","phase":"Running"}]', '[]', '{"p":"ok"}', now() FROM diagnostic_requests`,
 		`ANALYZE`,
 	} {
 		if _, err := db.Exec(q); err != nil {
@@ -63,7 +71,10 @@ func seedFleet(b *testing.B, e *apitest.Env) (stackID string) {
 	if err := db.Get(&stackID, `SELECT id FROM stacks WHERE name = 'stack-001'`); err != nil {
 		b.Fatal(err)
 	}
-	return stackID
+	if err := db.Get(&agentID, `SELECT id FROM agents WHERE name = 'agent-00013'`); err != nil {
+		b.Fatal(err)
+	}
+	return stackID, agentID
 }
 
 // BenchmarkFleetPage measures the server time of console pages at 10,000
@@ -73,7 +84,7 @@ func seedFleet(b *testing.B, e *apitest.Env) (stackID string) {
 // a bare gin handler returning a page of the same size, in the same run.
 func BenchmarkFleetPage(b *testing.B) {
 	e := apitest.New(b)
-	stackID := seedFleet(b, e)
+	stackID, agentID := seedFleet(b, e)
 	cookie := loginCookie(b, e)
 	handler := e.Server.Config.Handler
 
@@ -104,6 +115,7 @@ func BenchmarkFleetPage(b *testing.B) {
 	b.Run("fleet-filter-failing", page("/ui/?state=failing"))
 	b.Run("fleet-last-page", page("/ui/?offset=9950"))
 	b.Run("stack-1000-objects-first-page", page("/ui/stacks/"+stackID))
+	b.Run("agent-page", page("/ui/agents/"+agentID))
 	b.Run("baseline-bare-gin", func(b *testing.B) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/ui/", nil)

@@ -138,6 +138,7 @@ func (c *Console) Mount(r gin.IRouter) {
 	in.GET("/live", c.live)
 	in.GET("/agents/:id", c.agent)
 	in.POST("/agents/:id/rotate-pak", c.rotateAgentPAK)
+	in.POST("/agents/:id/diagnostics", c.requestDiagnostics)
 	in.GET("/stacks", c.stacks)
 	in.GET("/stacks/:id", c.stack)
 	in.GET("/stacks/:id/diff", c.diff)

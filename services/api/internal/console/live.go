@@ -14,7 +14,7 @@ import (
 // as at most one event per Coalesce.
 type Hub struct {
 	mu      sync.Mutex
-	clients map[chan struct{}]struct{}
+	clients map[chan struct{}]*stream
 	// Coalesce is the shortest gap between two events of one stream.
 	Coalesce time.Duration
 	// Tick refreshes open views even without a change (heartbeat ages and
@@ -33,7 +33,7 @@ func (h *Hub) done() <-chan struct{} { return h.stop }
 
 // NewHub starts forwarding every source until ctx ends.
 func NewHub(ctx context.Context, sources ...<-chan struct{}) *Hub {
-	h := &Hub{clients: map[chan struct{}]struct{}{}, Coalesce: time.Second, Tick: 30 * time.Second,
+	h := &Hub{clients: map[chan struct{}]*stream{}, Coalesce: time.Second, Tick: 30 * time.Second,
 		MaxStream: 10 * time.Minute, stop: ctx.Done()}
 	for _, src := range sources {
 		go func() {
@@ -65,16 +65,41 @@ func (h *Hub) Notify() {
 	}
 }
 
-// subscribe registers a stream.
-func (h *Hub) subscribe() (<-chan struct{}, func()) {
+// stream is one open live stream: the session's PAK hash, and ended,
+// closed when that PAK is revoked.
+type stream struct {
+	pakHash string
+	ended   chan struct{}
+	closed  bool
+}
+
+// subscribe registers a stream of a session signed in with pakHash: it
+// receives the (coalesced) change signals, and ended is closed when the
+// PAK is revoked.
+func (h *Hub) subscribe(pakHash string) (changes <-chan struct{}, ended <-chan struct{}, cancel func()) {
 	c := make(chan struct{}, 1)
+	s := &stream{pakHash: pakHash, ended: make(chan struct{})}
 	h.mu.Lock()
-	h.clients[c] = struct{}{}
+	h.clients[c] = s
 	h.mu.Unlock()
-	return c, func() {
+	return c, s.ended, func() {
 		h.mu.Lock()
 		delete(h.clients, c)
 		h.mu.Unlock()
+	}
+}
+
+// Revoke ends the open streams of sessions signed in with these PAK hashes.
+func (h *Hub) Revoke(pakHashes ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.clients {
+		for _, ph := range pakHashes {
+			if s.pakHash == ph && !s.closed {
+				s.closed = true
+				close(s.ended)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
@@ -132,8 +135,58 @@ type agentData struct {
 	EventsTotal int
 	Pending     []workorder.WorkOrder
 	Diagnostics []diagnostic.Request
-	Stale       bool
-	NewPAK      string
+	// Recent are the newest diagnostics requests of any status with their
+	// results; Objects the latest objects one can be requested for.
+	Recent  []diagView
+	Objects []overview.AgentStack
+	Stale   bool
+	NewPAK  string
+}
+
+// recentDiagnostics is how many diagnostics requests the agent page shows.
+const recentDiagnostics = 10
+
+// diagView is a diagnostics request and its result, with the result's JSON
+// documents indented for reading and their entries counted.
+type diagView struct {
+	diagnostics.View
+	Pods, Events     int // -1: not a JSON array
+	PodsJSON, EvJSON string
+	LogsJSON         string
+}
+
+func newDiagView(v diagnostics.View) diagView {
+	d := diagView{View: v, Pods: -1, Events: -1}
+	if r := v.Result; r != nil {
+		d.PodsJSON, d.Pods = indentJSON(r.PodStatuses)
+		d.EvJSON, d.Events = indentJSON(r.Events)
+		if r.LogTails != nil {
+			d.LogsJSON, _ = indentJSON(*r.LogTails)
+		}
+	}
+	return d
+}
+
+// indentJSON indents a JSON document for reading (returned as is when it is
+// not one; "<" and "&" stay readable, the template escapes them) and counts
+// its entries when it is an array (else -1).
+func indentJSON(doc string) (string, int) {
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		return doc, -1
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return doc, -1
+	}
+	n := -1
+	if arr, ok := v.([]any); ok {
+		n = len(arr)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), n
 }
 
 func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
@@ -152,11 +205,23 @@ func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
 		func() (err error) { d.Events, err = c.d.Agents.Events(ctx, p, id); return },
 		func() (err error) { d.Pending, err = c.d.WorkOrders.Pending(ctx, p, id, ""); return },
 		func() (err error) { d.Diagnostics, err = c.d.Diagnostics.Pending(ctx, p, id); return },
+		func() error {
+			recent, err := c.d.Diagnostics.Recent(ctx, p, id, recentDiagnostics)
+			for _, v := range recent {
+				d.Recent = append(d.Recent, newDiagView(v))
+			}
+			return err
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			c.fail(g, err)
 			return agentData{}, false
+		}
+	}
+	for _, st := range d.Stacks {
+		if st.ObjectID != nil && !st.Marker {
+			d.Objects = append(d.Objects, st)
 		}
 	}
 	d.EventsTotal = len(d.Events)
@@ -196,6 +261,37 @@ func (c *Console) rotateAgentPAK(g *gin.Context) {
 	v := c.newView(g, "Agent "+d.Agent.Name, "fleet", d)
 	v.Flash = "A new PAK was issued; the old one no longer works."
 	c.render(g, http.StatusOK, "agent", v)
+}
+
+// requestDiagnostics asks the agent for diagnostics of one of its latest
+// objects (admin only, as POST /deployment-objects/{id}/diagnostics).
+func (c *Console) requestDiagnostics(g *gin.Context) {
+	id, err := pathUUID(g, "id")
+	if err != nil {
+		c.fail(g, err)
+		return
+	}
+	objectID, err := uuid.Parse(g.PostForm("object_id"))
+	if err != nil {
+		c.fail(g, domain.Invalid("Choose a deployment object"))
+		return
+	}
+	in := diagnostics.CreateInput{AgentID: id}
+	if v := strings.TrimSpace(g.PostForm("retention_minutes")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.fail(g, domain.Invalid("Retention must be a whole number of minutes"))
+			return
+		}
+		in.RetentionMinutes = &n
+	}
+	by := "console"
+	in.RequestedBy = &by
+	if _, err := c.d.Diagnostics.Create(g.Request.Context(), principal(g), objectID, in); err != nil {
+		c.fail(g, err)
+		return
+	}
+	g.Redirect(http.StatusSeeOther, Prefix+"/agents/"+id.String()+"#diagnostics")
 }
 
 // ---- stacks ----------------------------------------------------------------

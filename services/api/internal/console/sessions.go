@@ -18,11 +18,13 @@ import (
 )
 
 // Session is what a console cookie maps to on the server: the principal the
-// PAK resolved to at login and the session's CSRF token. The PAK itself is
-// never stored.
+// PAK resolved to at login, the stored hash of that PAK (the same SHA-256
+// the database holds, so its rotation or revocation can end the session)
+// and the session's CSRF token. The PAK itself is never stored.
 type Session struct {
 	Role    identity.Role `json:"role"`
 	ID      uuid.UUID     `json:"id"`
+	PAKHash string        `json:"pak_hash"`
 	CSRF    string        `json:"csrf"`
 	Created time.Time     `json:"created"`
 }
@@ -33,16 +35,32 @@ func (s Session) Principal() identity.Principal { return identity.Principal{Role
 // ErrNoSession: the cookie names no live session.
 var ErrNoSession = errors.New("console: no session")
 
+// ErrRevoked: the PAK was rotated, deleted or deactivated while the
+// sign-in was under way; no session is started.
+var ErrRevoked = errors.New("console: PAK revoked")
+
 // Sessions keeps console sessions server-side.
 type Sessions interface {
 	Create(ctx context.Context, s Session) (token string, err error)
 	Get(ctx context.Context, token string) (Session, error)
 	Delete(ctx context.Context, token string) error
+	// Revoke ends every session started with the PAK of hash (it was
+	// rotated, or its identity deleted or deactivated) and refuses new ones
+	// for RevokeWindow.
+	Revoke(ctx context.Context, pakHash string) error
 }
+
+// RevokeWindow is how long Create refuses a revoked PAK's hash: longer than
+// a sign-in in flight (the PAK verified before its revocation, the session
+// not yet stored) and than other replicas take to drop the PAK from their
+// auth caches. A generator reactivated within it signs in a minute later.
+const RevokeWindow = time.Minute
 
 // RedisSessions stores sessions in Redis under the hash of the cookie's
 // token (so a Redis dump does not hold usable cookies) with an idle TTL
-// renewed on use and an absolute lifetime.
+// renewed on use and an absolute lifetime. An index per PAK hash lists the
+// sessions it started, so a rotation ends them without any per-request
+// check: a revoked session's key is simply gone.
 type RedisSessions struct {
 	client  *goredis.Client
 	prefix  string
@@ -65,6 +83,21 @@ func (r *RedisSessions) key(token string) string {
 	return r.prefix + hex.EncodeToString(sum[:])
 }
 
+// indexKey lists the session keys started with the PAK of hash;
+// revokedKey marks a hash revoked for RevokeWindow.
+func (r *RedisSessions) indexKey(pakHash string) string   { return r.prefix + "pak:" + pakHash }
+func (r *RedisSessions) revokedKey(pakHash string) string { return r.prefix + "revoked:" + pakHash }
+
+// createScript stores a session and indexes it under its PAK hash unless
+// the hash was just revoked (atomic, so a revocation either sees the new
+// session in the index or is seen by the sign-in).
+var createScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`)
+
 // randomToken returns n random bytes, base64url encoded.
 func randomToken(n int) (string, error) {
 	b := make([]byte, n)
@@ -84,8 +117,16 @@ func (r *RedisSessions) Create(ctx context.Context, s Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := r.client.Set(ctx, r.key(token), data, r.idle).Err(); err != nil {
+	if s.PAKHash == "" {
+		return "", errors.New("console: a session needs its PAK hash")
+	}
+	ok, err := createScript.Run(ctx, r.client, []string{r.key(token), r.indexKey(s.PAKHash), r.revokedKey(s.PAKHash)},
+		data, r.idle.Milliseconds(), r.maxAge.Milliseconds()).Int()
+	if err != nil {
 		return "", fmt.Errorf("console: store session: %w", err)
+	}
+	if ok == 0 {
+		return "", ErrRevoked
 	}
 	return token, nil
 }
@@ -103,7 +144,10 @@ func (r *RedisSessions) Get(ctx context.Context, token string) (Session, error) 
 		return Session{}, fmt.Errorf("console: read session: %w", err)
 	}
 	var s Session
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := json.Unmarshal(data, &s); err != nil || s.PAKHash == "" {
+		// Unreadable, or from before sessions recorded their PAK: such a
+		// session could not be revoked, so it is not honoured.
+		_ = r.client.Del(ctx, r.key(token)).Err()
 		return Session{}, ErrNoSession
 	}
 	if r.nowFunc().Sub(s.Created) > r.maxAge {
@@ -116,4 +160,25 @@ func (r *RedisSessions) Get(ctx context.Context, token string) (Session, error) 
 // Delete ends the session (logout).
 func (r *RedisSessions) Delete(ctx context.Context, token string) error {
 	return r.client.Del(ctx, r.key(token)).Err()
+}
+
+// Revoke marks pakHash revoked for RevokeWindow, then deletes every session
+// its index lists (the mark first: a sign-in that stores its session after
+// the deletion is refused by the mark).
+func (r *RedisSessions) Revoke(ctx context.Context, pakHash string) error {
+	if pakHash == "" {
+		return nil
+	}
+	if err := r.client.Set(ctx, r.revokedKey(pakHash), "1", RevokeWindow).Err(); err != nil {
+		return fmt.Errorf("console: revoke sessions: %w", err)
+	}
+	keys, err := r.client.SMembers(ctx, r.indexKey(pakHash)).Result()
+	if err != nil {
+		return fmt.Errorf("console: revoke sessions: %w", err)
+	}
+	keys = append(keys, r.indexKey(pakHash))
+	if err := r.client.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("console: revoke sessions: %w", err)
+	}
+	return nil
 }

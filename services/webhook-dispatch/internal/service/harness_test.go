@@ -17,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
@@ -44,6 +45,9 @@ type harness struct {
 	conn     asynq.RedisConnOpt
 	settings webhooks.DispatchSettings
 	mu       sync.Mutex
+	// rdb and tenant: the Redis and tenant this replica publishes on.
+	rdb    *goredis.Client
+	tenant string
 }
 
 type harnessOptions struct {
@@ -100,7 +104,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	cipher, _ := aesgcm.New(aesgcm.RandomKey())
 	h := &harness{t: t, db: db, store: store, cipher: cipher, registry: prometheus.NewRegistry(),
 		queue: "brokkr_test_" + randomHex(6) + ":webhooks", conn: conn,
-		settings: webhooks.DispatchSettings{BatchSize: 50, Interval: o.interval, RetentionDays: 7}}
+		settings: webhooks.DispatchSettings{BatchSize: 50, Interval: o.interval, RetentionDays: 7}, rdb: rdb, tenant: tenant}
 	sender := webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.guard})
 	h.svc, err = service.New(service.Options{Store: store, Redis: rdb, QueueConn: conn, Queue: h.queue, Tenant: tenant,
 		Cipher: cipher, Sender: sender, Settings: h.currentSettings, Concurrency: o.concurrency, PerHost: o.perHost,

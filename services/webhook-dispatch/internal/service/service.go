@@ -88,6 +88,10 @@ func New(o Options) (*Service, error) {
 		}
 		observer = obs
 	}
+	// Every recorded attempt is also a note to the api's live console views
+	// (coalesced to at most one message a second per replica), so a
+	// delivery's outcome shows within a second or two.
+	observer = noteObserver{next: observer, changes: redisadapter.NewChanges(o.Redis, o.Tenant, nil, o.Log)}
 	s.dispatcher = webhooks.NewDispatcher(o.Store, o.Cipher, o.Sender, s.enqueuer, webhooks.NewHostLimiter(o.PerHost),
 		o.Settings, observer, o.Log)
 	s.server = asynq.NewServer(o.QueueConn, queue.ServerConfig(o.Queue, o.Concurrency, o.ShutdownTimeout, o.Log))
@@ -167,5 +171,31 @@ func (s *Service) cleanupLoop(ctx context.Context) {
 			return
 		case <-time.After(s.opts.CleanupEvery):
 		}
+	}
+}
+
+// noteObserver passes measurements on and publishes a note after every
+// recorded attempt.
+type noteObserver struct {
+	next    webhooks.Observer // nil: no metrics
+	changes *redisadapter.Changes
+}
+
+func (n noteObserver) Attempted(status string, took time.Duration) {
+	if n.next != nil {
+		n.next.Attempted(status, took)
+	}
+	n.changes.Noted(context.Background(), "delivery")
+}
+
+func (n noteObserver) Relayed(events, deliveries int) {
+	if n.next != nil {
+		n.next.Relayed(events, deliveries)
+	}
+}
+
+func (n noteObserver) Throttled() {
+	if n.next != nil {
+		n.next.Throttled()
 	}
 }

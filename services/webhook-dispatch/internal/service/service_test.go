@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
@@ -392,4 +394,58 @@ func counterValue(t *testing.T, h *harness, name, label string) float64 {
 		}
 	}
 	return 0
+}
+
+// Every recorded attempt is a note to the api's live console views: a
+// replica's change hub on the same tenant is woken within a second or two
+// of a delivery's outcome, and a burst of outcomes costs few messages.
+func TestDeliveryOutcomesWakeConsoleViews(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	api := redisadapter.NewChanges(h.rdb, h.tenant, nil, nil) // an api replica's hub
+	go api.Run(ctx)
+	eventually(t, 5*time.Second, "change subscription", api.Healthy)
+	watch, stop := api.Watch()
+	defer stop()
+	select { // the wake-up of the subscription itself
+	case <-watch:
+	case <-time.After(300 * time.Millisecond):
+	}
+	seqKey := "brokkr:" + h.tenant + ":changes:seq"
+	before, _ := h.rdb.Get(ctx, seqKey).Int64()
+
+	rcv := newReceiver(t, func(string, int, http.ResponseWriter) {})
+	sub := h.subscribe(webhook.Subscription{EventTypes: []string{"stack.*"}, MaxRetries: 1}, rcv.URL+"/hook", "", "")
+	for i := range 20 {
+		h.emit("stack.created", map[string]any{"stack_id": uuid.NewString(), "name": fmt.Sprint("s", i)})
+	}
+	select {
+	case <-watch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no note reached the api's change hub after a delivery")
+	}
+	eventually(t, 20*time.Second, "20 deliveries", func() bool {
+		n := 0
+		for _, d := range h.deliveries(sub.ID) {
+			if d.Status == webhook.StatusSuccess {
+				n++
+			}
+		}
+		return n == 20
+	})
+	time.Sleep(1500 * time.Millisecond) // the last window's trailing note
+	after, _ := h.rdb.Get(ctx, seqKey).Int64()
+	took := after - before
+	if took < 1 {
+		t.Fatalf("%d notes published for 20 outcomes", took)
+	}
+	// Coalesced to one per second (plus the trailing one): far fewer
+	// than the 20 outcomes on any machine that delivers them in a few
+	// seconds.
+	if took >= 20 {
+		t.Errorf("%d notes published for 20 outcomes: not coalesced", took)
+	}
+	t.Logf("%d notes for 20 delivery outcomes", took)
 }

@@ -24,6 +24,23 @@
     return out;
   }
 
+  function openDetails() {
+    var out = [];
+    region.querySelectorAll("details[open][id]").forEach(function (el) {
+      out.push(el.id);
+    });
+    return out;
+  }
+
+  function restoreDetails(ids) {
+    ids.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && el.tagName === "DETAILS") {
+        el.open = true;
+      }
+    });
+  }
+
   function restoreRadios(saved) {
     Object.keys(saved).forEach(function (name) {
       region.querySelectorAll("input[type=radio]").forEach(function (el) {
@@ -54,11 +71,13 @@
       if (html === null || html === undefined) {
         return;
       }
-      // Keep keyboard focus and selections across the swap.
+      // Keep keyboard focus, selections and opened results across the swap.
       var focused = document.activeElement && region.contains(document.activeElement) ? document.activeElement.id : "";
       var saved = checkedRadios();
+      var opened = openDetails();
       region.innerHTML = html;
       restoreRadios(saved);
+      restoreDetails(opened);
       if (focused) {
         var el = document.getElementById(focused);
         if (el) {
@@ -81,6 +100,18 @@
 
   var stream = new EventSource("/ui/live");
   stream.addEventListener("change", refresh);
+  // The session's PAK was rotated or revoked: the session is gone.
+  stream.addEventListener("signedout", function () {
+    stream.close();
+    window.location.assign("/ui/login");
+  });
+  // A reconnect the server refused (401 after the session ended): one
+  // refresh finds out and goes to the sign-in form.
+  stream.addEventListener("error", function () {
+    if (stream.readyState === EventSource.CLOSED) {
+      refresh();
+    }
+  });
   window.addEventListener("pagehide", function () {
     stream.close();
   });

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS idx_diagnostic_requests_agent_created;
