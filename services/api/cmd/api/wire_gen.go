@@ -34,21 +34,21 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	if err != nil {
 		return nil, nil, err
 	}
-	client, cleanup2, err := redis.NewConfiguredClient(cfg)
+	universalClient, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	postgresStore := provideStore(ctx, db, client, cfg, log)
+	postgresStore := provideStore(ctx, db, universalClient, cfg, log)
 	index := provideIndex(ctx, postgresStore, cfg, log)
 	registry := provideRegistry(postgresStore, index, log)
-	authclientClient := provideAuthClient(cfg)
-	cache := provideAuthCache(authclientClient, cfg)
-	authInvalidation := provideAuthInvalidation(ctx, client, cache, log)
-	changes := provideChanges(ctx, client, index, cfg, log)
-	service := agents.NewService(postgresStore, authclientClient, authInvalidation, changes)
+	client := provideAuthClient(cfg)
+	cache := provideAuthCache(client, cfg)
+	authInvalidation := provideAuthInvalidation(ctx, universalClient, cache, log)
+	changes := provideChanges(ctx, universalClient, index, cfg, log)
+	service := agents.NewService(postgresStore, client, authInvalidation, changes)
 	targetstateService := targetstate.NewService(index)
-	generatorsService := generators.NewService(postgresStore, authclientClient, authInvalidation, changes)
+	generatorsService := generators.NewService(postgresStore, client, authInvalidation, changes)
 	stacksService := stacks.NewService(postgresStore, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -65,7 +65,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	workordersService := workorders.NewService(postgresStore, enqueuer)
 	clock := _wireSystemClockValue
 	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
-	cipher, err := provideWebhookCipher(ctx, cfg, client, log)
+	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -92,8 +92,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Idempotency:        idempotencyService,
 	}
 	overviewService := overview.NewService(postgresStore, stacksService)
-	redisSessions := provideConsoleSessions(client, cfg)
-	hub := provideConsoleHub(ctx, changes, client, cfg, log)
+	redisSessions := provideConsoleSessions(universalClient, cfg)
+	hub := provideConsoleHub(ctx, changes, universalClient, cfg, log)
 	console, err := provideConsole(services, overviewService, redisSessions, hub, log)
 	if err != nil {
 		cleanup3()
@@ -101,7 +101,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		cleanup()
 		return nil, nil, err
 	}
-	engine := provideEngine(cfg, store, log, registry, db, client, services, console)
+	engine := provideEngine(cfg, store, log, registry, db, universalClient, services, console)
 	mainApp := provideServer(cfg, engine)
 	return mainApp, func() {
 		cleanup3()

@@ -44,7 +44,7 @@ type Sessions interface {
 // token (so a Redis dump does not hold usable cookies) with an idle TTL
 // renewed on use and an absolute lifetime.
 type RedisSessions struct {
-	client  *goredis.Client
+	client  goredis.UniversalClient
 	prefix  string
 	idle    time.Duration
 	maxAge  time.Duration
@@ -52,7 +52,7 @@ type RedisSessions struct {
 }
 
 // NewRedisSessions returns the store of one tenant (schema).
-func NewRedisSessions(client *goredis.Client, tenant string, idle, maxAge time.Duration) *RedisSessions {
+func NewRedisSessions(client goredis.UniversalClient, tenant string, idle, maxAge time.Duration) *RedisSessions {
 	if tenant == "" {
 		tenant = "public"
 	}
