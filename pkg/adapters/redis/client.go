@@ -3,7 +3,9 @@ package redis
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"sync"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -88,10 +90,22 @@ func NewClient(cfg config.Redis) (goredis.UniversalClient, error) {
 	return goredis.NewUniversalClient(u), nil
 }
 
+// slogLogger sends go-redis's own messages (a sentinel naming a new
+// primary, a pool failing to dial) to the service's structured log instead
+// of bare lines on stderr.
+type slogLogger struct{}
+
+func (slogLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().Log(ctx, slog.LevelInfo, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+var setLogger sync.Once
+
 // NewConfiguredClient is the Redis client a service's configuration
 // describes, for the services' Wire graphs. A malformed redis section is
 // exit code 64; the cleanup closes the client.
 func NewConfiguredClient(cfg config.Settings) (goredis.UniversalClient, func(), error) {
+	setLogger.Do(func() { goredis.SetLogger(slogLogger{}) })
 	c, err := NewClient(cfg.Redis)
 	if err != nil {
 		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
