@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/brokkr-go/brokkr/tools/images"
@@ -98,5 +99,94 @@ func TestSkaffoldYAMLMatchesSchema(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(targets, ",") != strings.Join(want, ",") {
 		t.Errorf("skaffold builds %v, build/images.yaml has %v", targets, want)
+	}
+}
+
+// EnvRequireSkaffold makes TestSkaffoldRender fail instead of skipping when
+// the skaffold binary is not cached; `make test-charts` sets it after
+// building skaffold. `make test` runs it only when a cached skaffold exists
+// (a cold skaffold build takes longer than the rest of make test).
+const EnvRequireSkaffold = "BROKKR_REQUIRE_SKAFFOLD"
+
+// skaffold render of every config and profile, offline, with the images
+// given as tags (nothing is built): the real skaffold reads skaffold.yaml,
+// applies the profile's patches and renders the charts with helm.
+func TestSkaffoldRender(t *testing.T) {
+	bin, err := Tool(rootDir, "skaffold")
+	if err != nil {
+		if os.Getenv(EnvRequireSkaffold) != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("%v; the schema test above still validates skaffold.yaml (make test-charts builds skaffold and runs this)", err)
+	}
+	helmDir := filepath.Dir(helm(t))
+	images := func(names ...string) string {
+		var pairs []string
+		for _, n := range names {
+			pairs = append(pairs, "brokkr-"+n+"=registry.test/brokkr-"+n+":t1")
+		}
+		return strings.Join(pairs, ",")
+	}
+	broker := []string{"api", "auth", "templating", "work-order-scheduler", "webhook-dispatch"}
+	home := t.TempDir()
+	env := []string{"PATH=" + helmDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"HOME=" + home, "SKAFFOLD_UPDATE_CHECK=false", "KUBECONFIG=" + filepath.Join(home, "none"),
+		"HELM_CACHE_HOME=" + filepath.Join(home, "helm-cache"), "HELM_CONFIG_HOME=" + filepath.Join(home, "helm-config"),
+		"HELM_DATA_HOME=" + filepath.Join(home, "helm-data")}
+	for _, tc := range []struct {
+		module, profile string
+		images          []string
+		check           func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured)
+	}{
+		{"broker", "dev", broker, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+			if len(k["Deployment"]) != 5 || len(k["StatefulSet"]) != 2 || len(k["HorizontalPodAutoscaler"]) != 0 {
+				t.Errorf("dev renders %v", k)
+			}
+		}},
+		{"broker", "production-like", broker, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+			if len(k["Deployment"]) != 5 || len(k["HorizontalPodAutoscaler"]) == 0 || len(k["NetworkPolicy"]) == 0 ||
+				len(k["PodDisruptionBudget"]) == 0 || len(k["StatefulSet"]) != 2 || len(k["Ingress"]) != 0 {
+				t.Errorf("production-like renders %v", k)
+			}
+		}},
+		{"agent", "dev", []string{"agent"}, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+			if len(k["Deployment"]) != 1 || len(k["ClusterRole"]) != 1 {
+				t.Errorf("agent renders %v", k)
+			}
+		}},
+	} {
+		t.Run(tc.module+"/"+tc.profile, func(t *testing.T) {
+			cmd := exec.Command(bin, "render", "-m", tc.module, "-p", tc.profile, "--offline=true",
+				"--images", images(tc.images...), "--digest-source=tag")
+			cmd.Dir = rootDir
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr string
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = string(ee.Stderr)
+				}
+				t.Fatalf("skaffold render: %v\n%s", err, stderr)
+			}
+			objs, err := Decode(string(out))
+			if err != nil {
+				t.Fatalf("skaffold render output does not parse: %v", err)
+			}
+			k := kinds(objs)
+			tc.check(t, k, objs)
+			// Every container of every Deployment runs the image skaffold was given.
+			for _, o := range objs {
+				if o.GetKind() != "Deployment" {
+					continue
+				}
+				cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+				for _, c := range cs {
+					img, _ := c.(map[string]any)["image"].(string)
+					if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
+						t.Errorf("%s runs %q, not the image skaffold was given", o.GetName(), img)
+					}
+				}
+			}
+		})
 	}
 }
