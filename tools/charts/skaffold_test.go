@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -108,9 +109,13 @@ func TestSkaffoldYAMLMatchesSchema(t *testing.T) {
 // (a cold skaffold build takes longer than the rest of make test).
 const EnvRequireSkaffold = "BROKKR_REQUIRE_SKAFFOLD"
 
-// skaffold render of every config and profile, offline, with the images
-// given as tags (nothing is built): the real skaffold reads skaffold.yaml,
-// applies the profile's patches and renders the charts with helm.
+// The real skaffold reads skaffold.yaml and applies each profile
+// (`skaffold diagnose --yaml-only`, offline, nothing built); the effective
+// helm release it prints is then rendered with helm exactly as skaffold
+// would deploy it (values files, setValues, setValueTemplates with the
+// images given as tags). `skaffold render` itself cannot run with helm v4:
+// skaffold v2.16.1 calls `helm version --client` and passes its own binary
+// as `--post-renderer`, both refused by helm v4 (docs/install.md).
 func TestSkaffoldRender(t *testing.T) {
 	bin, err := Tool(rootDir, "skaffold")
 	if err != nil {
@@ -119,45 +124,40 @@ func TestSkaffoldRender(t *testing.T) {
 		}
 		t.Skipf("%v; the schema test above still validates skaffold.yaml (make test-charts builds skaffold and runs this)", err)
 	}
-	helmDir := filepath.Dir(helm(t))
-	images := func(names ...string) string {
-		var pairs []string
-		for _, n := range names {
-			pairs = append(pairs, "brokkr-"+n+"=registry.test/brokkr-"+n+":t1")
-		}
-		return strings.Join(pairs, ",")
-	}
-	broker := []string{"api", "auth", "templating", "work-order-scheduler", "webhook-dispatch"}
 	home := t.TempDir()
-	env := []string{"PATH=" + helmDir + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"HOME=" + home, "SKAFFOLD_UPDATE_CHECK=false", "KUBECONFIG=" + filepath.Join(home, "none"),
-		"HELM_CACHE_HOME=" + filepath.Join(home, "helm-cache"), "HELM_CONFIG_HOME=" + filepath.Join(home, "helm-config"),
-		"HELM_DATA_HOME=" + filepath.Join(home, "helm-data")}
+	env := []string{"HOME=" + home, "SKAFFOLD_UPDATE_CHECK=false", "KUBECONFIG=" + filepath.Join(home, "none")}
+	tmplRE := regexp.MustCompile(`\{\{\.IMAGE_(FULLY_QUALIFIED|REPO|TAG)_([a-z_]+)\}\}`)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(rootDir, p)
+	}
 	for _, tc := range []struct {
 		module, profile string
-		images          []string
-		check           func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured)
+		values          string // the values file the profile must select
+		check           func(t *testing.T, k map[string][]string)
 	}{
-		{"broker", "dev", broker, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+		{"broker", "dev", "development.yaml", func(t *testing.T, k map[string][]string) {
 			if len(k["Deployment"]) != 5 || len(k["StatefulSet"]) != 2 || len(k["HorizontalPodAutoscaler"]) != 0 {
 				t.Errorf("dev renders %v", k)
 			}
 		}},
-		{"broker", "production-like", broker, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+		{"broker", "production-like", "production.yaml", func(t *testing.T, k map[string][]string) {
 			if len(k["Deployment"]) != 5 || len(k["HorizontalPodAutoscaler"]) == 0 || len(k["NetworkPolicy"]) == 0 ||
-				len(k["PodDisruptionBudget"]) == 0 || len(k["StatefulSet"]) != 2 || len(k["Ingress"]) != 0 {
+				len(k["PodDisruptionBudget"]) == 0 || len(k["StatefulSet"]) != 2 || len(k["Ingress"]) != 0 ||
+				len(k["ServiceMonitor"]) != 0 {
 				t.Errorf("production-like renders %v", k)
 			}
 		}},
-		{"agent", "dev", []string{"agent"}, func(t *testing.T, k map[string][]string, objs []*unstructured.Unstructured) {
+		{"agent", "dev", "", func(t *testing.T, k map[string][]string) {
 			if len(k["Deployment"]) != 1 || len(k["ClusterRole"]) != 1 {
 				t.Errorf("agent renders %v", k)
 			}
 		}},
 	} {
 		t.Run(tc.module+"/"+tc.profile, func(t *testing.T) {
-			cmd := exec.Command(bin, "render", "-m", tc.module, "-p", tc.profile, "--offline=true",
-				"--images", images(tc.images...), "--digest-source=tag")
+			cmd := exec.Command(bin, "diagnose", "-m", tc.module, "-p", tc.profile, "--yaml-only")
 			cmd.Dir = rootDir
 			cmd.Env = append(os.Environ(), env...)
 			out, err := cmd.Output()
@@ -166,25 +166,70 @@ func TestSkaffoldRender(t *testing.T) {
 				if ee, ok := err.(*exec.ExitError); ok {
 					stderr = string(ee.Stderr)
 				}
-				t.Fatalf("skaffold render: %v\n%s", err, stderr)
+				t.Fatalf("skaffold diagnose: %v\n%s", err, stderr)
 			}
-			objs, err := Decode(string(out))
+			var cfg struct {
+				Deploy struct {
+					Helm struct {
+						Releases []struct {
+							Name              string            `json:"name"`
+							ChartPath         string            `json:"chartPath"`
+							ValuesFiles       []string          `json:"valuesFiles"`
+							SetValues         map[string]string `json:"setValues"`
+							SetValueTemplates map[string]string `json:"setValueTemplates"`
+						} `json:"releases"`
+					} `json:"helm"`
+				} `json:"deploy"`
+			}
+			if err := yaml.Unmarshal(out, &cfg); err != nil || len(cfg.Deploy.Helm.Releases) != 1 {
+				t.Fatalf("skaffold diagnose printed no single helm release (%v):\n%s", err, out)
+			}
+			r := cfg.Deploy.Helm.Releases[0]
+			if tc.values != "" && (len(r.ValuesFiles) != 1 || filepath.Base(r.ValuesFiles[0]) != tc.values) {
+				t.Errorf("profile %s selects values %v, want %s", tc.profile, r.ValuesFiles, tc.values)
+			}
+			args := []string{"template", r.Name, abs(r.ChartPath), "--namespace", "brokkr"}
+			for _, f := range r.ValuesFiles {
+				args = append(args, "-f", abs(f))
+			}
+			for k, v := range r.SetValues {
+				args = append(args, "--set", k+"="+v)
+			}
+			for k, v := range r.SetValueTemplates {
+				img := tmplRE.ReplaceAllStringFunc(v, func(m string) string {
+					sub := tmplRE.FindStringSubmatch(m)
+					repo := "registry.test/" + strings.ReplaceAll(sub[2], "_", "-")
+					switch sub[1] {
+					case "REPO":
+						return repo
+					case "TAG":
+						return "t1"
+					}
+					return repo + ":t1"
+				})
+				if img == v {
+					t.Fatalf("setValueTemplates %s=%s names no image", k, v)
+				}
+				args = append(args, "--set", k+"="+img)
+			}
+			manifest, err := Run(nil, helm(t), args...)
 			if err != nil {
-				t.Fatalf("skaffold render output does not parse: %v", err)
+				t.Fatal(err)
 			}
-			k := kinds(objs)
-			tc.check(t, k, objs)
-			// Every container of every Deployment runs the image skaffold was given.
+			objs, err := Decode(manifest)
+			if err != nil {
+				t.Fatalf("rendered YAML does not parse: %v", err)
+			}
+			tc.check(t, kinds(objs))
+			// Every Deployment runs the image skaffold builds for it.
 			for _, o := range objs {
 				if o.GetKind() != "Deployment" {
 					continue
 				}
 				cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
-				for _, c := range cs {
-					img, _ := c.(map[string]any)["image"].(string)
-					if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
-						t.Errorf("%s runs %q, not the image skaffold was given", o.GetName(), img)
-					}
+				img, _ := cs[0].(map[string]any)["image"].(string)
+				if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
+					t.Errorf("%s runs %q, not the image skaffold builds", o.GetName(), img)
 				}
 			}
 		})
