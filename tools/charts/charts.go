@@ -27,7 +27,11 @@ func Tool(root, tool string) (string, error) {
 	}
 	p := strings.TrimSpace(string(out))
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s is not built (%s missing): run tools/deploytools/build.sh %s (make test does)", tool, p, tool)
+		by := "make test does"
+		if tool == "skaffold" {
+			by = "make test-charts or make deploy-tools does"
+		}
+		return "", fmt.Errorf("%s is not built (%s missing): run tools/deploytools/build.sh %s (%s)", tool, p, tool, by)
 	}
 	return p, nil
 }

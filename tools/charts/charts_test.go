@@ -57,6 +57,15 @@ var agentDocsFlags = []string{
 type variant struct {
 	chart, values string // values: "" = the chart's defaults
 	flags         []string
+	tag           string // names a variant that adds flags to a values file
+}
+
+// The production values with Redis Sentinel instead of one endpoint
+// (docs/install.md#redis), the sentinels' password in redis.existingSecret.
+var sentinelFlags = []string{
+	"--set", "redis.external.sentinel.masterName=mymaster",
+	"--set", "redis.external.sentinel.addresses={sentinel-0.redis:26379,sentinel-1.redis:26379,sentinel-2.redis:26379}",
+	"--set", "redis.external.sentinel.existingSecretPasswordKey=sentinel-password",
 }
 
 func (v variant) name() string {
@@ -64,7 +73,11 @@ func (v variant) name() string {
 	if v.values == "" {
 		return n + "/defaults"
 	}
-	return n + "/" + strings.TrimSuffix(v.values, ".yaml")
+	n += "/" + strings.TrimSuffix(v.values, ".yaml")
+	if v.tag != "" {
+		n += "+" + v.tag
+	}
+	return n
 }
 
 func (v variant) args() []string {
@@ -81,7 +94,7 @@ func variants() []variant {
 		out = append(out, variant{chart: brokerDir, values: vf})
 		out = append(out, variant{chart: agentDir, values: vf, flags: agentDocsFlags})
 	}
-	return out
+	return append(out, variant{chart: brokerDir, values: "production.yaml", flags: sentinelFlags, tag: "sentinel"})
 }
 
 func render(t *testing.T, release, namespace string, v variant, extra ...string) []*unstructured.Unstructured {
@@ -282,6 +295,94 @@ func TestBrokerObjectsPerValuesFile(t *testing.T) {
 			t.Errorf("production env = %v", env)
 		}
 	})
+}
+
+// External Redis Sentinel and Cluster values become the services'
+// BROKKR__REDIS__* settings in every Deployment,
+// passwords by secretKeyRef only; half or contradictory settings fail the
+// render with a message naming the value.
+func TestBrokerRedisTopologies(t *testing.T) {
+	deployments := []string{"brokkr-broker", "brokkr-broker-auth", "brokkr-broker-templating",
+		"brokkr-broker-work-order-scheduler", "brokkr-broker-webhook-dispatch"}
+	for _, tc := range []struct {
+		name   string
+		v      variant
+		want   map[string]string
+		secret map[string]string // chart Secret keys expected
+	}{
+		{name: "sentinel from existingSecret", v: variant{chart: brokerDir, values: "production.yaml", flags: sentinelFlags},
+			want: map[string]string{
+				"BROKKR__REDIS__URL":               "rediss://:$(BROKKR_REDIS_PASSWORD)@sentinel-0.redis:26379/0",
+				"BROKKR__REDIS__SENTINEL_MASTER":   "mymaster",
+				"BROKKR__REDIS__SENTINEL_ADDRS":    "sentinel-0.redis:26379,sentinel-1.redis:26379,sentinel-2.redis:26379",
+				"BROKKR__REDIS__SENTINEL_PASSWORD": "secret:brokkr-broker-redis/sentinel-password",
+				"BROKKR_REDIS_PASSWORD":            "secret:brokkr-broker-redis/redis-password",
+			}},
+		{name: "sentinel with plain passwords", v: variant{chart: brokerDir, flags: []string{"--set", "redis.enabled=false",
+			"--set", "redis.external.password=data-pw", "--set", "redis.external.db=2",
+			"--set", "redis.external.sentinel.masterName=m", "--set", "redis.external.sentinel.addresses={s:26379}",
+			"--set", "redis.external.sentinel.password=sentinel-pw"}},
+			want: map[string]string{
+				"BROKKR__REDIS__URL":               "redis://:$(BROKKR_REDIS_PASSWORD)@s:26379/2",
+				"BROKKR__REDIS__SENTINEL_MASTER":   "m",
+				"BROKKR__REDIS__SENTINEL_ADDRS":    "s:26379",
+				"BROKKR__REDIS__SENTINEL_PASSWORD": "secret:brokkr-broker/redis-sentinel-password",
+				"BROKKR_REDIS_PASSWORD":            "secret:brokkr-broker/redis-password",
+			},
+			secret: map[string]string{"redis-password": "data-pw", "redis-sentinel-password": "sentinel-pw"}},
+		{name: "cluster", v: variant{chart: brokerDir, values: "staging.yaml", flags: []string{
+			"--set", "redis.external.cluster.addresses={n0:6379,n1:6379,n2:6379}"}},
+			want: map[string]string{
+				"BROKKR__REDIS__URL":           "redis://:$(BROKKR_REDIS_PASSWORD)@n0:6379/0",
+				"BROKKR__REDIS__CLUSTER_ADDRS": "n0:6379,n1:6379,n2:6379",
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, "brokkr-broker", "brokkr", tc.v)
+			for _, d := range deployments {
+				env := envOf(objs, d)
+				for k, want := range tc.want {
+					if env[k] != want {
+						t.Errorf("%s: %s = %q, want %q", d, k, env[k], want)
+					}
+				}
+				if _, ok := env["BROKKR__REDIS__CLUSTER_ADDRS"]; ok && tc.want["BROKKR__REDIS__CLUSTER_ADDRS"] == "" {
+					t.Errorf("%s: cluster addresses set with Sentinel", d)
+				}
+			}
+			for k, want := range tc.secret {
+				found := false
+				for _, o := range objs {
+					if o.GetKind() == "Secret" && o.GetName() == "brokkr-broker" {
+						got, _, _ := unstructured.NestedString(o.Object, "stringData", k)
+						found = got == want
+					}
+				}
+				if !found {
+					t.Errorf("Secret brokkr-broker has no %s=%q", k, want)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--set", "redis.external.sentinel.masterName=m"}, "redis.external.sentinel.addresses must list the sentinels"},
+		{[]string{"--set", "redis.external.sentinel.addresses={s:26379}"}, "redis.external.sentinel.masterName is required"},
+		{[]string{"--set", "redis.external.sentinel.masterName=m", "--set", "redis.external.sentinel.addresses={s:26379}",
+			"--set", "redis.external.cluster.addresses={n:6379}"}, "set sentinel or cluster, not both"},
+		{[]string{"--set", "redis.external.cluster.addresses={n:6379}", "--set", "redis.external.db=3"}, "redis.external.db must be 0"},
+		{[]string{"--set", "redis.external.cluster.addresses={n0}"}, "redis.external.cluster.addresses"},
+	} {
+		t.Run("refuses "+tc.want, func(t *testing.T) {
+			args := append([]string{"template", "x", brokerDir, "-f", filepath.Join(brokerDir, "values", "staging.yaml")}, tc.flags...)
+			_, err := Run(nil, helm(t), args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
 }
 
 // envOf flattens a Deployment's container env: values, or secret:name/key.

@@ -5,11 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/brokkr-go/brokkr/tools/images"
@@ -98,5 +100,138 @@ func TestSkaffoldYAMLMatchesSchema(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(targets, ",") != strings.Join(want, ",") {
 		t.Errorf("skaffold builds %v, build/images.yaml has %v", targets, want)
+	}
+}
+
+// EnvRequireSkaffold makes TestSkaffoldRender fail instead of skipping when
+// the skaffold binary is not cached; `make test-charts` sets it after
+// building skaffold. `make test` runs it only when a cached skaffold exists
+// (a cold skaffold build takes longer than the rest of make test).
+const EnvRequireSkaffold = "BROKKR_REQUIRE_SKAFFOLD"
+
+// The real skaffold reads skaffold.yaml and applies each profile
+// (`skaffold diagnose --yaml-only`, offline, nothing built); the effective
+// helm release it prints is then rendered with helm exactly as skaffold
+// would deploy it (values files, setValues, setValueTemplates with the
+// images given as tags). `skaffold render` itself cannot run with helm v4:
+// skaffold v2.16.1 calls `helm version --client` and passes its own binary
+// as `--post-renderer`, both refused by helm v4 (docs/install.md).
+func TestSkaffoldRender(t *testing.T) {
+	bin, err := Tool(rootDir, "skaffold")
+	if err != nil {
+		if os.Getenv(EnvRequireSkaffold) != "" {
+			t.Fatal(err)
+		}
+		t.Skipf("%v; the schema test above still validates skaffold.yaml (make test-charts builds skaffold and runs this)", err)
+	}
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "SKAFFOLD_UPDATE_CHECK=false", "KUBECONFIG=" + filepath.Join(home, "none")}
+	tmplRE := regexp.MustCompile(`\{\{\.IMAGE_(FULLY_QUALIFIED|REPO|TAG)_([a-z_]+)\}\}`)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(rootDir, p)
+	}
+	for _, tc := range []struct {
+		module, profile string
+		values          string // the values file the profile must select
+		check           func(t *testing.T, k map[string][]string)
+	}{
+		{"broker", "dev", "development.yaml", func(t *testing.T, k map[string][]string) {
+			if len(k["Deployment"]) != 5 || len(k["StatefulSet"]) != 2 || len(k["HorizontalPodAutoscaler"]) != 0 {
+				t.Errorf("dev renders %v", k)
+			}
+		}},
+		{"broker", "production-like", "production.yaml", func(t *testing.T, k map[string][]string) {
+			if len(k["Deployment"]) != 5 || len(k["HorizontalPodAutoscaler"]) == 0 || len(k["NetworkPolicy"]) == 0 ||
+				len(k["PodDisruptionBudget"]) == 0 || len(k["StatefulSet"]) != 2 || len(k["Ingress"]) != 0 ||
+				len(k["ServiceMonitor"]) != 0 {
+				t.Errorf("production-like renders %v", k)
+			}
+		}},
+		{"agent", "dev", "", func(t *testing.T, k map[string][]string) {
+			if len(k["Deployment"]) != 1 || len(k["ClusterRole"]) != 1 {
+				t.Errorf("agent renders %v", k)
+			}
+		}},
+	} {
+		t.Run(tc.module+"/"+tc.profile, func(t *testing.T) {
+			cmd := exec.Command(bin, "diagnose", "-m", tc.module, "-p", tc.profile, "--yaml-only")
+			cmd.Dir = rootDir
+			cmd.Env = append(os.Environ(), env...)
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr string
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = string(ee.Stderr)
+				}
+				t.Fatalf("skaffold diagnose: %v\n%s", err, stderr)
+			}
+			var cfg struct {
+				Deploy struct {
+					Helm struct {
+						Releases []struct {
+							Name              string            `json:"name"`
+							ChartPath         string            `json:"chartPath"`
+							ValuesFiles       []string          `json:"valuesFiles"`
+							SetValues         map[string]string `json:"setValues"`
+							SetValueTemplates map[string]string `json:"setValueTemplates"`
+						} `json:"releases"`
+					} `json:"helm"`
+				} `json:"deploy"`
+			}
+			if err := yaml.Unmarshal(out, &cfg); err != nil || len(cfg.Deploy.Helm.Releases) != 1 {
+				t.Fatalf("skaffold diagnose printed no single helm release (%v):\n%s", err, out)
+			}
+			r := cfg.Deploy.Helm.Releases[0]
+			if tc.values != "" && (len(r.ValuesFiles) != 1 || filepath.Base(r.ValuesFiles[0]) != tc.values) {
+				t.Errorf("profile %s selects values %v, want %s", tc.profile, r.ValuesFiles, tc.values)
+			}
+			args := []string{"template", r.Name, abs(r.ChartPath), "--namespace", "brokkr"}
+			for _, f := range r.ValuesFiles {
+				args = append(args, "-f", abs(f))
+			}
+			for k, v := range r.SetValues {
+				args = append(args, "--set", k+"="+v)
+			}
+			for k, v := range r.SetValueTemplates {
+				img := tmplRE.ReplaceAllStringFunc(v, func(m string) string {
+					sub := tmplRE.FindStringSubmatch(m)
+					repo := "registry.test/" + strings.ReplaceAll(sub[2], "_", "-")
+					switch sub[1] {
+					case "REPO":
+						return repo
+					case "TAG":
+						return "t1"
+					}
+					return repo + ":t1"
+				})
+				if img == v {
+					t.Fatalf("setValueTemplates %s=%s names no image", k, v)
+				}
+				args = append(args, "--set", k+"="+img)
+			}
+			manifest, err := Run(nil, helm(t), args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := Decode(manifest)
+			if err != nil {
+				t.Fatalf("rendered YAML does not parse: %v", err)
+			}
+			tc.check(t, kinds(objs))
+			// Every Deployment runs the image skaffold builds for it.
+			for _, o := range objs {
+				if o.GetKind() != "Deployment" {
+					continue
+				}
+				cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+				img, _ := cs[0].(map[string]any)["image"].(string)
+				if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
+					t.Errorf("%s runs %q, not the image skaffold builds", o.GetName(), img)
+				}
+			}
+		})
 	}
 }

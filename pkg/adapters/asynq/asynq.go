@@ -19,6 +19,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+
+	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
 // Task types.
@@ -53,16 +56,27 @@ func QueueName(databaseURL, schema string) string {
 	return q
 }
 
-// ConnOpt turns a redis.url into asynq's connection options; asynq then
-// owns (and closes) its own connections.
-func ConnOpt(redisURL string) (asynqlib.RedisConnOpt, error) {
-	o, err := goredis.ParseURL(redisURL)
+// ConnOpt is asynq's connection to the Redis the redis section describes
+// (one server, Sentinel or Cluster), built from the same options as every
+// other Redis client (redisadapter.Options); asynq then owns (and closes)
+// its own connections.
+func ConnOpt(cfg config.Redis) (asynqlib.RedisConnOpt, error) {
+	o, err := redisadapter.Options(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return asynqlib.RedisClientOpt{Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password,
-		DB: o.DB, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
-		PoolSize: o.PoolSize, TLSConfig: o.TLSConfig}, nil
+	return connOpt{o}, nil
+}
+
+// connOpt hands asynq a go-redis universal client. asynq's own
+// RedisFailoverClientOpt and RedisClusterClientOpt would drop options
+// (sentinel TLS, pool sizes, unix sockets); asynq accepts any
+// RedisConnOpt whose client is a redis.UniversalClient.
+type connOpt struct{ o *goredis.UniversalOptions }
+
+func (c connOpt) MakeRedisClient() any {
+	o := *c.o
+	return goredis.NewUniversalClient(&o)
 }
 
 // RetryPayload names the retry a TypeReleaseRetry task releases.

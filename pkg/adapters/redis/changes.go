@@ -38,10 +38,12 @@ type Sink interface {
 var CheckEvery = time.Second
 
 // publishScript numbers every change (INCR) and publishes it in one atomic
-// step, so subscribers see consecutive numbers and can tell a gap.
+// step, so subscribers see consecutive numbers and can tell a gap. The
+// channel is an argument, not a key: a channel has no hash slot, and
+// declaring it as a key fails with CROSSSLOT on Redis Cluster.
 var publishScript = goredis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
-redis.call('PUBLISH', KEYS[2], n .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[1], n .. ' ' .. ARGV[2])
 return n`)
 
 // Changes publishes change notifications through Redis and applies every
@@ -53,7 +55,7 @@ return n`)
 // (gap → resync), origin the publishing process (its own echo is skipped:
 // it was applied before publishing).
 type Changes struct {
-	client  *goredis.Client
+	client  goredis.UniversalClient
 	channel string
 	seqKey  string
 	origin  string
@@ -82,7 +84,7 @@ var NoteEvery = time.Second
 
 // NewChanges returns the notification hub of one tenant (the schema keeps
 // tenants apart), delivering to sink; a nil sink only publishes (auth).
-func NewChanges(client *goredis.Client, tenant string, sink Sink, log *slog.Logger) *Changes {
+func NewChanges(client goredis.UniversalClient, tenant string, sink Sink, log *slog.Logger) *Changes {
 	if tenant == "" {
 		tenant = "public"
 	}
@@ -172,7 +174,7 @@ func (c *Changes) checkLoop(ctx context.Context) {
 			continue
 		}
 		if c.owed.Load() {
-			if _, err := publishScript.Run(ctx, c.client, []string{c.seqKey, c.channel}, c.origin+" all").Result(); err == nil {
+			if _, err := publishScript.Run(ctx, c.client, []string{c.seqKey}, c.channel, c.origin+" all").Result(); err == nil {
 				c.owed.Store(false)
 			}
 		}
@@ -238,8 +240,8 @@ func (c *Changes) publish(ctx context.Context, ch targetstate.Change) {
 func (c *Changes) publishNow(ctx context.Context, ch targetstate.Change) {
 	c.sink.Apply(ctx, ch)
 	c.wakeWatchers()
-	err := publishScript.Run(context.WithoutCancel(ctx), c.client, []string{c.seqKey, c.channel},
-		c.origin+" "+Encode(ch)).Err()
+	err := publishScript.Run(context.WithoutCancel(ctx), c.client, []string{c.seqKey},
+		c.channel, c.origin+" "+Encode(ch)).Err()
 	if err != nil {
 		c.log.Debug("publish change failed; other replicas resync when Redis is back", "error", err)
 		c.owed.Store(true)

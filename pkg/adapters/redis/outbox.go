@@ -16,7 +16,7 @@ import (
 // table itself, and its periodic sweep catches whatever a lost signal
 // would have announced.
 type OutboxSignal struct {
-	client  *goredis.Client
+	client  goredis.UniversalClient
 	channel string
 	log     *slog.Logger
 	pending chan struct{}
@@ -24,7 +24,7 @@ type OutboxSignal struct {
 }
 
 // NewOutboxSignal returns the signal of one tenant (schema).
-func NewOutboxSignal(client *goredis.Client, tenant string, log *slog.Logger) *OutboxSignal {
+func NewOutboxSignal(client goredis.UniversalClient, tenant string, log *slog.Logger) *OutboxSignal {
 	if tenant == "" {
 		tenant = "public"
 	}

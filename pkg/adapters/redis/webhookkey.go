@@ -16,7 +16,7 @@ import (
 // first caller creates it (SET NX); it lives as long as Redis keeps it.
 // It exists only for setups without broker.webhook_encryption_key, which
 // are warned about loudly at start-up: production must configure a key.
-func EphemeralWebhookKey(ctx context.Context, client *goredis.Client, tenant string) ([]byte, error) {
+func EphemeralWebhookKey(ctx context.Context, client goredis.UniversalClient, tenant string) ([]byte, error) {
 	if tenant == "" {
 		tenant = "public"
 	}

@@ -45,9 +45,21 @@ type Database struct {
 }
 
 // Redis configures the Redis used for change notifications, auth-cache
-// invalidation, throttling and (later) asynq queues.
+// invalidation, throttling and the asynq queues. URL alone names one
+// server. With SentinelMaster (Sentinel) or ClusterAddrs (Redis Cluster)
+// the servers come from those keys instead, and URL still supplies the
+// data nodes' username, password, database, TLS (rediss://) and timeouts.
 type Redis struct {
 	URL string `koanf:"url"`
+	// SentinelMaster is the name the sentinels monitor the primary under.
+	SentinelMaster string `koanf:"sentinel_master"`
+	// SentinelAddrs are the sentinels' host:port addresses.
+	SentinelAddrs []string `koanf:"sentinel_addrs"`
+	// SentinelPassword authenticates to the sentinels (requirepass of
+	// the sentinel processes), when they have one.
+	SentinelPassword secret.String `koanf:"sentinel_password"`
+	// ClusterAddrs are seed nodes of a Redis Cluster (host:port).
+	ClusterAddrs []string `koanf:"cluster_addrs"`
 }
 
 // Log configures log/slog output. Level is hot-reloadable.

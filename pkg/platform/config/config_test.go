@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -323,6 +324,23 @@ func TestValidate(t *testing.T) {
 		{"pak short length", func(s *Settings) { s.PAK.ShortTokenLength = 2 }, "pak.short_token_length (BROKKR__PAK__SHORT_TOKEN_LENGTH)"},
 		{"pak long length", func(s *Settings) { s.PAK.LongTokenLength = 4 }, "pak.long_token_length (BROKKR__PAK__LONG_TOKEN_LENGTH)"},
 		{"redis url", func(s *Settings) { s.Redis.URL = "http://x" }, "redis.url (BROKKR__REDIS__URL)"},
+		{"redis sentinel ok", func(s *Settings) {
+			s.Redis.SentinelMaster, s.Redis.SentinelAddrs, s.Redis.SentinelPassword = "mymaster", []string{"s1:26379", "s2:26379"}, "pw"
+		}, ""},
+		{"redis sentinel without addrs", func(s *Settings) { s.Redis.SentinelMaster = "mymaster" }, "redis.sentinel_addrs (BROKKR__REDIS__SENTINEL_ADDRS): must name at least one sentinel"},
+		{"redis sentinel addrs without master", func(s *Settings) { s.Redis.SentinelAddrs = []string{"s1:26379"} }, "redis.sentinel_master (BROKKR__REDIS__SENTINEL_MASTER): must be set"},
+		{"redis sentinel bad addr", func(s *Settings) {
+			s.Redis.SentinelMaster, s.Redis.SentinelAddrs = "m", []string{"s1"}
+		}, `redis.sentinel_addrs (BROKKR__REDIS__SENTINEL_ADDRS): must be host:port, got "s1"`},
+		{"redis sentinel password alone", func(s *Settings) { s.Redis.SentinelPassword = "pw" }, "redis.sentinel_password (BROKKR__REDIS__SENTINEL_PASSWORD): only applies"},
+		{"redis sentinel and cluster", func(s *Settings) {
+			s.Redis.SentinelMaster, s.Redis.SentinelAddrs, s.Redis.ClusterAddrs = "m", []string{"s:1"}, []string{"n:1"}
+		}, "redis.cluster_addrs (BROKKR__REDIS__CLUSTER_ADDRS): must be empty when redis.sentinel_master is set"},
+		{"redis cluster ok", func(s *Settings) {
+			s.Redis.URL = "redis://:pw@x:6379"
+			s.Redis.ClusterAddrs = []string{"n1:6379", "n2:6379"}
+		}, ""},
+		{"redis cluster database", func(s *Settings) { s.Redis.ClusterAddrs = []string{"n1:6379"}; s.Redis.URL = "redis://x:6379/2" }, "redis.url (BROKKR__REDIS__URL): must name database 0"},
 		{"tls needs cert", func(s *Settings) { s.TLS.Enabled = true; s.TLS.KeyPath = "/k" }, "tls.cert_path (BROKKR__TLS__CERT_PATH): must be set"},
 		{"agent health port", func(s *Settings) { s.Agent.HealthPort = 0 }, "agent.health_port (BROKKR__AGENT__HEALTH_PORT)"},
 		{"agent drift mode", func(s *Settings) { s.Agent.DriftMode = "never" }, `agent.drift_mode (BROKKR__AGENT__DRIFT_MODE): must be correct or report, got "never"`},
@@ -453,4 +471,28 @@ func eq(t *testing.T, what string, got, want any) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("%s = %#v, want %#v", what, got, want)
 	}
+}
+
+// The Sentinel and Cluster keys come from the environment the Helm chart
+// sets: comma-separated address lists and a secret sentinel password.
+func TestLoadRedisTopology(t *testing.T) {
+	s, err := Load(LoadOptions{Environ: environ(
+		"BROKKR__REDIS__URL=redis://:pw@unused:6379/1",
+		"BROKKR__REDIS__SENTINEL_MASTER=mymaster",
+		"BROKKR__REDIS__SENTINEL_ADDRS=s1:26379, s2:26379",
+		"BROKKR__REDIS__SENTINEL_PASSWORD=sentinel-secret",
+	)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "addrs", s.Redis.SentinelAddrs, []string{"s1:26379", "s2:26379"})
+	eq(t, "master", s.Redis.SentinelMaster, "mymaster")
+	if s.Redis.SentinelPassword.Reveal() != "sentinel-secret" || strings.Contains(fmt.Sprint(s.Redis), "sentinel-secret") {
+		t.Errorf("sentinel password not loaded or printed: %v", s.Redis)
+	}
+	s, err = Load(LoadOptions{Environ: environ("BROKKR__REDIS__CLUSTER_ADDRS=n1:6379,n2:6379,n3:6379")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "cluster", s.Redis.ClusterAddrs, []string{"n1:6379", "n2:6379", "n3:6379"})
 }

@@ -14,7 +14,7 @@ func Defaults() Settings {
 			ConnMaxIdleSeconds:     60,
 			ConnMaxLifetimeSeconds: 1800,
 		},
-		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
+		Redis: Redis{URL: "redis://127.0.0.1:6379/0", SentinelAddrs: []string{}, ClusterAddrs: []string{}},
 		Log:   Log{Level: "debug", Format: "text"},
 		PAK: PAK{
 			Prefix:           "brokkr",

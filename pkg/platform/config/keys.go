@@ -52,6 +52,8 @@ var commaLists = map[string]bool{
 	"cors.allowed_methods": true,
 	"cors.allowed_headers": true,
 	"http.trusted_proxies": true,
+	"redis.sentinel_addrs": true,
+	"redis.cluster_addrs":  true,
 }
 
 // leaf is one settable key of Settings, found by walking the koanf tags, so

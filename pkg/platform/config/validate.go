@@ -117,6 +117,7 @@ func (s Settings) Validate() error {
 	v.positive("http.max_in_flight", s.HTTP.MaxInFlight)
 	v.nonNegative("http.queue_wait_millis", s.HTTP.QueueWaitMillis)
 	v.url("redis.url", s.Redis.URL, "redis", "rediss", "unix")
+	v.redisTopology(s.Redis)
 
 	v.pak(s.PAK)
 
@@ -323,6 +324,34 @@ func (v *validator) url(key, raw string, schemes ...string) {
 	// Redis names a path. Everything else needs a host.
 	if u.Host == "" && !strings.HasPrefix(u.Scheme, "postgres") && u.Scheme != "unix" {
 		v.add(key, "must name a host")
+	}
+}
+
+// redisTopology checks the Sentinel and Cluster keys: one topology at a
+// time, complete, and addresses that are host:port.
+func (v *validator) redisTopology(r Redis) {
+	master := strings.TrimSpace(r.SentinelMaster)
+	switch {
+	case master != "" && len(r.ClusterAddrs) > 0:
+		v.add("redis.cluster_addrs", "must be empty when redis.sentinel_master is set (Sentinel or Cluster, not both)")
+	case master != "" && len(r.SentinelAddrs) == 0:
+		v.add("redis.sentinel_addrs", "must name at least one sentinel when redis.sentinel_master is set")
+	case master == "" && len(r.SentinelAddrs) > 0:
+		v.add("redis.sentinel_master", "must be set when redis.sentinel_addrs is")
+	case master == "" && !r.SentinelPassword.IsZero():
+		v.add("redis.sentinel_password", "only applies with redis.sentinel_master")
+	}
+	for _, a := range r.SentinelAddrs {
+		v.hostPort("redis.sentinel_addrs", a)
+	}
+	for _, a := range r.ClusterAddrs {
+		v.hostPort("redis.cluster_addrs", a)
+	}
+	if len(r.ClusterAddrs) > 0 {
+		// A cluster has only database 0.
+		if u, err := url.Parse(r.URL); err == nil && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0" {
+			v.add("redis.url", "must name database 0 (or none) with redis.cluster_addrs: Redis Cluster has no other database")
+		}
 	}
 }
 

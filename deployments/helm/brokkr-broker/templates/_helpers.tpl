@@ -74,8 +74,35 @@ app.kubernetes.io/component: {{ $c }}
 {{- end -}}
 {{- end -}}
 
+{{/* "sentinel", "cluster" or "" (one endpoint) for external Redis; fails on a half or double setting. */}}
+{{- define "brokkr.redisTopology" -}}
+{{- $e := .Values.redis.external -}}
+{{- if not .Values.redis.enabled -}}
+{{- $s := $e.sentinel.masterName -}}
+{{- if and $s $e.cluster.addresses -}}{{ fail "redis.external: set sentinel or cluster, not both" }}{{- end -}}
+{{- if and $s (not $e.sentinel.addresses) -}}{{ fail "redis.external.sentinel.addresses must list the sentinels (host:port) when redis.external.sentinel.masterName is set" }}{{- end -}}
+{{- if and $e.sentinel.addresses (not $s) -}}{{ fail "redis.external.sentinel.masterName is required with redis.external.sentinel.addresses" }}{{- end -}}
+{{- if and $e.cluster.addresses (ne (int $e.db) 0) -}}{{ fail "redis.external.db must be 0 with redis.external.cluster (Redis Cluster has no other database)" }}{{- end -}}
+{{- if $s -}}sentinel{{- else if $e.cluster.addresses -}}cluster{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "brokkr.redisHostPort" -}}
-{{- if .Values.redis.enabled -}}{{ include "brokkr.redisName" . }}:6379{{- else -}}{{ required "redis.external.host is required when redis.enabled=false" .Values.redis.external.host }}:{{ .Values.redis.external.port }}{{- end -}}
+{{- $topo := include "brokkr.redisTopology" . -}}
+{{- if .Values.redis.enabled -}}{{ include "brokkr.redisName" . }}:6379
+{{- else if eq $topo "sentinel" -}}{{ first .Values.redis.external.sentinel.addresses }}
+{{- else if eq $topo "cluster" -}}{{ first .Values.redis.external.cluster.addresses }}
+{{- else -}}{{ required "redis.external.host is required when redis.enabled=false (or set redis.external.sentinel / redis.external.cluster)" .Values.redis.external.host }}:{{ .Values.redis.external.port }}{{- end -}}
+{{- end -}}
+
+{{/* Secret + key of the sentinels' password, or empty. */}}
+{{- define "brokkr.redisSentinelPasswordRef" -}}
+{{- $r := .Values.redis -}}
+{{- if eq (include "brokkr.redisTopology" .) "sentinel" -}}
+{{- if and $r.existingSecret $r.external.sentinel.existingSecretPasswordKey -}}{{ $r.existingSecret }}/{{ $r.external.sentinel.existingSecretPasswordKey }}
+{{- else if $r.external.sentinel.password -}}{{ include "brokkr.secretName" . }}/redis-sentinel-password
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Environment every broker container gets: the ConfigMap, then the credentials by secretKeyRef. */}}
@@ -96,6 +123,23 @@ app.kubernetes.io/component: {{ $c }}
 {{- $scheme := ternary "rediss" "redis" (and (not .Values.redis.enabled) .Values.redis.external.tls) }}
 - name: BROKKR__REDIS__URL
   value: {{ printf "%s://%s%s/%v" $scheme (ternary ":$(BROKKR_REDIS_PASSWORD)@" "" (ne $ref "")) (include "brokkr.redisHostPort" .) (ternary 0 .Values.redis.external.db .Values.redis.enabled) | quote }}
+{{- $topo := include "brokkr.redisTopology" . }}
+{{- if eq $topo "sentinel" }}
+- name: BROKKR__REDIS__SENTINEL_MASTER
+  value: {{ .Values.redis.external.sentinel.masterName | quote }}
+- name: BROKKR__REDIS__SENTINEL_ADDRS
+  value: {{ join "," .Values.redis.external.sentinel.addresses | quote }}
+{{- with include "brokkr.redisSentinelPasswordRef" . }}
+- name: BROKKR__REDIS__SENTINEL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ (splitList "/" .) | first }}
+      key: {{ (splitList "/" .) | last }}
+{{- end }}
+{{- else if eq $topo "cluster" }}
+- name: BROKKR__REDIS__CLUSTER_ADDRS
+  value: {{ join "," .Values.redis.external.cluster.addresses | quote }}
+{{- end }}
 {{- if or .Values.broker.pakHash .Values.broker.pakHashExistingSecret }}
 - name: BROKKR__BROKER__PAK_HASH
   valueFrom:

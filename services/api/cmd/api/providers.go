@@ -60,7 +60,7 @@ func provideIndex(ctx context.Context, store targetstate.Store, cfg config.Setti
 
 // provideChanges starts the change-notification hub feeding the index; it
 // stops with ctx.
-func provideChanges(ctx context.Context, rdb *goredis.Client, index *targetstate.Index, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
+func provideChanges(ctx context.Context, rdb goredis.UniversalClient, index *targetstate.Index, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
 	c := redisadapter.NewChanges(rdb, cfg.Database.Schema, index, log)
 	go c.Run(ctx)
 	return c
@@ -80,7 +80,7 @@ func provideAuthCache(client *authclient.Client, cfg config.Settings) *authn.Cac
 // subscribes this replica's cache to them until ctx ends. The console's
 // sessions follow the same invalidations: a rotated, deleted or
 // deactivated PAK's sessions end with its cache entries.
-func provideAuthInvalidation(ctx context.Context, rdb *goredis.Client, cache *authn.Cache, sessions *console.RedisSessions,
+func provideAuthInvalidation(ctx context.Context, rdb goredis.UniversalClient, cache *authn.Cache, sessions *console.RedisSessions,
 	hub *console.Hub, log *slog.Logger) *redisadapter.AuthInvalidation {
 	both := authCaches{cache, console.Revoker{Sessions: sessions, Hub: hub, Log: log}}
 	inval := redisadapter.NewAuthInvalidation(rdb, both)
@@ -154,7 +154,7 @@ func registerIndexMetrics(reg prometheus.Registerer, idx *targetstate.Index) {
 }
 
 func provideEngine(cfg config.Settings, store *config.Store, log *slog.Logger, reg *prometheus.Registry,
-	db *sqlx.DB, rdb *goredis.Client, services httpapi.Services, ui *console.Console) *gin.Engine {
+	db *sqlx.DB, rdb goredis.UniversalClient, services httpapi.Services, ui *console.Console) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-api", Logger: log, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies,
 		Registry: reg, CORS: store.CORS, NoTracing: !cfg.Telemetry.ForBroker().Enabled})
 	httpserver.Mount(e, httpserver.Ops{
@@ -188,14 +188,14 @@ const (
 	consoleSessionMaxAge = 12 * time.Hour
 )
 
-func provideConsoleSessions(rdb *goredis.Client, cfg config.Settings) *console.RedisSessions {
+func provideConsoleSessions(rdb goredis.UniversalClient, cfg config.Settings) *console.RedisSessions {
 	return console.NewRedisSessions(rdb, cfg.Database.Schema, consoleSessionIdle, consoleSessionMaxAge)
 }
 
 // provideConsoleHub feeds the console's live streams from the change hub
 // (target-state wake-ups) and the outbox signal (every commit that wrote a
 // domain event); both stop with ctx.
-func provideConsoleHub(ctx context.Context, changes *redisadapter.Changes, rdb *goredis.Client, cfg config.Settings,
+func provideConsoleHub(ctx context.Context, changes *redisadapter.Changes, rdb goredis.UniversalClient, cfg config.Settings,
 	log *slog.Logger) *console.Hub {
 	watch, _ := changes.Watch()
 	outbox := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log).Wake(ctx)

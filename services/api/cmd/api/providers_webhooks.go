@@ -20,7 +20,7 @@ import (
 // (fire-and-forget, coalesced, off the request path); the relay's periodic
 // sweep covers signals lost while Redis is down. api itself never touches
 // the webhook queue: fan-out and queueing happen in one place, the relay.
-func provideStore(ctx context.Context, db *sqlx.DB, rdb *goredis.Client, cfg config.Settings, log *slog.Logger) *postgres.Store {
+func provideStore(ctx context.Context, db *sqlx.DB, rdb goredis.UniversalClient, cfg config.Settings, log *slog.Logger) *postgres.Store {
 	s := postgres.NewStore(db)
 	sig := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log)
 	go sig.Run(ctx)
@@ -31,7 +31,7 @@ func provideStore(ctx context.Context, db *sqlx.DB, rdb *goredis.Client, cfg con
 // provideWebhookCipher seals webhook secrets with
 // broker.webhook_encryption_key, or with the tenant's ephemeral key shared
 // through Redis (and a loud warning) when none is configured.
-func provideWebhookCipher(ctx context.Context, cfg config.Settings, rdb *goredis.Client, log *slog.Logger) (*aesgcm.Cipher, error) {
+func provideWebhookCipher(ctx context.Context, cfg config.Settings, rdb goredis.UniversalClient, log *slog.Logger) (*aesgcm.Cipher, error) {
 	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
 		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
 	}, log)

@@ -34,23 +34,23 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	if err != nil {
 		return nil, nil, err
 	}
-	client, cleanup2, err := redis.NewConfiguredClient(cfg)
+	universalClient, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	postgresStore := provideStore(ctx, db, client, cfg, log)
+	postgresStore := provideStore(ctx, db, universalClient, cfg, log)
 	index := provideIndex(ctx, postgresStore, cfg, log)
 	registry := provideRegistry(postgresStore, index, log)
-	authclientClient := provideAuthClient(cfg)
-	cache := provideAuthCache(authclientClient, cfg)
-	redisSessions := provideConsoleSessions(client, cfg)
-	changes := provideChanges(ctx, client, index, cfg, log)
-	hub := provideConsoleHub(ctx, changes, client, cfg, log)
-	authInvalidation := provideAuthInvalidation(ctx, client, cache, redisSessions, hub, log)
-	service := agents.NewService(postgresStore, authclientClient, authInvalidation, changes)
+	client := provideAuthClient(cfg)
+	cache := provideAuthCache(client, cfg)
+	redisSessions := provideConsoleSessions(universalClient, cfg)
+	changes := provideChanges(ctx, universalClient, index, cfg, log)
+	hub := provideConsoleHub(ctx, changes, universalClient, cfg, log)
+	authInvalidation := provideAuthInvalidation(ctx, universalClient, cache, redisSessions, hub, log)
+	service := agents.NewService(postgresStore, client, authInvalidation, changes)
 	targetstateService := targetstate.NewService(index)
-	generatorsService := generators.NewService(postgresStore, authclientClient, authInvalidation, changes)
+	generatorsService := generators.NewService(postgresStore, client, authInvalidation, changes)
 	stacksService := stacks.NewService(postgresStore, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -67,7 +67,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	workordersService := workorders.NewService(postgresStore, enqueuer)
 	clock := _wireSystemClockValue
 	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
-	cipher, err := provideWebhookCipher(ctx, cfg, client, log)
+	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -101,7 +101,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		cleanup()
 		return nil, nil, err
 	}
-	engine := provideEngine(cfg, store, log, registry, db, client, services, console)
+	engine := provideEngine(cfg, store, log, registry, db, universalClient, services, console)
 	mainApp := provideServer(cfg, engine)
 	return mainApp, func() {
 		cleanup3()

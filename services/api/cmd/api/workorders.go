@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
@@ -12,9 +11,9 @@ import (
 // provideRetryTimer enqueues the release of each scheduled work-order retry
 // on this deployment's queue, for the work-order-scheduler to run.
 func provideRetryTimer(cfg config.Settings, log *slog.Logger) (*asynqadapter.Enqueuer, func(), error) {
-	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
+	opt, err := asynqadapter.ConnOpt(cfg.Redis)
 	if err != nil {
-		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+		return nil, nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
 	}
 	e := asynqadapter.NewEnqueuer(opt, asynqadapter.QueueName(cfg.Database.URL, cfg.Database.Schema), log)
 	return e, func() { _ = e.Close() }, nil

@@ -10,6 +10,7 @@ import (
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
 // WithRetryTimer replaces the asynq enqueuer that arms work-order retry
@@ -27,7 +28,7 @@ func workOrderServices(t testing.TB, store *postgres.Store, o options, log *slog
 	queue := "brokkr_test_" + uuid.NewString()
 	timer := o.retryTimer
 	if timer == nil {
-		conn, err := asynqadapter.ConnOpt(RedisURL())
+		conn, err := asynqadapter.ConnOpt(config.Redis{URL: RedisURL()})
 		if err != nil {
 			t.Fatal(err)
 		}

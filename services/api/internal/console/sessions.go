@@ -62,7 +62,7 @@ const RevokeWindow = time.Minute
 // sessions it started, so a rotation ends them without any per-request
 // check: a revoked session's key is simply gone.
 type RedisSessions struct {
-	client  *goredis.Client
+	client  goredis.UniversalClient
 	prefix  string
 	idle    time.Duration
 	maxAge  time.Duration
@@ -70,7 +70,7 @@ type RedisSessions struct {
 }
 
 // NewRedisSessions returns the store of one tenant (schema).
-func NewRedisSessions(client *goredis.Client, tenant string, idle, maxAge time.Duration) *RedisSessions {
+func NewRedisSessions(client goredis.UniversalClient, tenant string, idle, maxAge time.Duration) *RedisSessions {
 	if tenant == "" {
 		tenant = "public"
 	}

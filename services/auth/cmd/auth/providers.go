@@ -70,7 +70,7 @@ func provideIssuer(cfg config.Settings, store *postgres.Store) (*auth.RecordingI
 	return auth.NewRecordingIssuer(iss, store), nil
 }
 
-func provideFailureCounter(rdb *goredis.Client) *redisadapter.FailureCounter {
+func provideFailureCounter(rdb goredis.UniversalClient) *redisadapter.FailureCounter {
 	return redisadapter.NewFailureCounter(rdb, "")
 }
 
@@ -81,7 +81,7 @@ func provideVerifier(store *postgres.Store, counter *redisadapter.FailureCounter
 	}, log)
 }
 
-func provideInvalidation(rdb *goredis.Client) *redisadapter.AuthInvalidation {
+func provideInvalidation(rdb goredis.UniversalClient) *redisadapter.AuthInvalidation {
 	return redisadapter.NewAuthInvalidation(rdb, nil)
 }
 
@@ -94,14 +94,14 @@ func provideAdmin(store *postgres.Store, issuer *auth.RecordingIssuer, inval *re
 
 // provideChanges publishes target-state change notifications (the agent and
 // generator use cases announce their changes); nothing here listens.
-func provideChanges(rdb *goredis.Client, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
+func provideChanges(rdb goredis.UniversalClient, cfg config.Settings, log *slog.Logger) *redisadapter.Changes {
 	return redisadapter.NewChanges(rdb, cfg.Database.Schema, nil, log)
 }
 
 func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB,
-	rdb *goredis.Client, verifier *auth.Verifier, issuer *auth.RecordingIssuer) (*gin.Engine, error) {
+	rdb goredis.UniversalClient, verifier *auth.Verifier, issuer *auth.RecordingIssuer) (*gin.Engine, error) {
 	verifications, err := httpapi.NewVerificationMetric(reg)
 	if err != nil {
 		return nil, err

@@ -27,13 +27,13 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 	if err != nil {
 		return nil, nil, err
 	}
-	client, cleanup2, err := redis.NewConfiguredClient(cfg)
+	universalClient, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	store := postgres.NewStore(db)
-	failureCounter := provideFailureCounter(client)
+	failureCounter := provideFailureCounter(universalClient)
 	verifier := provideVerifier(store, failureCounter, cfg, log)
 	recordingIssuer, err := provideIssuer(cfg, store)
 	if err != nil {
@@ -41,13 +41,13 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 		cleanup()
 		return nil, nil, err
 	}
-	engine, err := provideEngine(cfg, log, registry, db, client, verifier, recordingIssuer)
+	engine, err := provideEngine(cfg, log, registry, db, universalClient, verifier, recordingIssuer)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	authInvalidation := provideInvalidation(client)
+	authInvalidation := provideInvalidation(universalClient)
 	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
@@ -79,13 +79,13 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		cleanup()
 		return nil, nil, err
 	}
-	client, cleanup2, err := redis.NewConfiguredClient(cfg)
+	universalClient, cleanup2, err := redis.NewConfiguredClient(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	authInvalidation := provideInvalidation(client)
-	changes := provideChanges(client, cfg, log)
+	authInvalidation := provideInvalidation(universalClient)
+	changes := provideChanges(universalClient, cfg, log)
 	service := agents.NewService(store, recordingIssuer, authInvalidation, changes)
 	generatorsService := generators.NewService(store, recordingIssuer, authInvalidation, changes)
 	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)

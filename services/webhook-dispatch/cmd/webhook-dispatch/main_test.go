@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -139,6 +140,63 @@ func TestServeAndDrain(t *testing.T) {
 	case code := <-done:
 		if code != lifecycle.ExitOK {
 			t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not stop")
+	}
+}
+
+// The service configured for Redis Sentinel through the environment the
+// Helm chart sets: ready on the primary the sentinels name, and ready again
+// after that primary is SIGKILLed and a replica promoted, without a restart.
+func TestServeOnRedisSentinel(t *testing.T) {
+	set := redistest.StartSentinel(t)
+	addr := freeAddr(t)
+	env := environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL=redis://unused:6379/0",
+		"BROKKR__REDIS__SENTINEL_MASTER="+redistest.SentinelMaster,
+		"BROKKR__REDIS__SENTINEL_ADDRS="+strings.Join(set.SentinelAddrs(), ","),
+		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, env, out, io.Discard) }()
+	ready := func(what string) {
+		t.Helper()
+		redistest.Eventually(t, 30*time.Second, what, func(ctx context.Context) error {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("/readyz %d: %s", resp.StatusCode, b)
+			}
+			return nil
+		})
+	}
+	ready("ready on the sentinels' primary")
+	// The ephemeral webhook key (no broker.webhook_encryption_key set) was
+	// written through the sentinels' primary.
+	if n, err := set.Primary.Client(t).Exists(context.Background(), "brokkr:public:webhook-ephemeral-key").Result(); err != nil || n != 1 {
+		t.Errorf("ephemeral key on the primary: %d, %v", n, err)
+	}
+	set.Primary.Kill()
+	redistest.Eventually(t, 30*time.Second, "replica promoted", func(ctx context.Context) error {
+		a, err := set.MasterAddr(ctx)
+		if err == nil && a != set.Replica.Addr {
+			err = fmt.Errorf("primary still %s", a)
+		}
+		return err
+	})
+	ready("ready again after the failover")
+	cancel()
+	select {
+	case code := <-done:
+		if code != lifecycle.ExitOK {
+			t.Fatalf("exit %d; output:\n%s", code, out.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not stop")

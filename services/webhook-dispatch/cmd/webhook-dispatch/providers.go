@@ -35,7 +35,7 @@ type app struct {
 
 // provideRedis is the client of the outbox signal (and of the ephemeral
 // key); it must answer at start-up, like the database.
-func provideRedis(ctx context.Context, cfg config.Settings) (*goredis.Client, func(), error) {
+func provideRedis(ctx context.Context, cfg config.Settings) (goredis.UniversalClient, func(), error) {
 	c, cleanup, err := redisadapter.NewConfiguredClient(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -50,16 +50,16 @@ func provideRedis(ctx context.Context, cfg config.Settings) (*goredis.Client, fu
 }
 
 func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
-	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
+	opt, err := asynqadapter.ConnOpt(cfg.Redis)
 	if err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
 	}
 	return opt, nil
 }
 
 // provideCipher opens webhook secrets with broker.webhook_encryption_key,
 // or with the ephemeral key api shares through Redis when none is set.
-func provideCipher(ctx context.Context, cfg config.Settings, rdb *goredis.Client, log *slog.Logger) (*aesgcm.Cipher, error) {
+func provideCipher(ctx context.Context, cfg config.Settings, rdb goredis.UniversalClient, log *slog.Logger) (*aesgcm.Cipher, error) {
 	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
 		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
 	}, log)
@@ -93,7 +93,7 @@ func settingsFrom(live *config.Store) func() webhooks.DispatchSettings {
 
 // provideService builds the replica and checks the queue's Redis, so an
 // unreachable Redis at start-up exits 69 like an unreachable database.
-func provideService(cfg config.Settings, live *config.Store, store *postgres.Store, rdb *goredis.Client,
+func provideService(cfg config.Settings, live *config.Store, store *postgres.Store, rdb goredis.UniversalClient,
 	conn asynqlib.RedisConnOpt, cipher *aesgcm.Cipher, sender *webhookhttp.Sender, reg *prometheus.Registry,
 	log *slog.Logger) (*service.Service, error) {
 	s, err := service.New(service.Options{Store: store, Redis: rdb, QueueConn: conn,

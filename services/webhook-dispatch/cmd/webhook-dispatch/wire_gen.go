@@ -22,7 +22,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 		return nil, nil, err
 	}
 	store := postgres.NewStore(db)
-	client, cleanup2, err := provideRedis(ctx, cfg)
+	universalClient, cleanup2, err := provideRedis(ctx, cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -33,14 +33,14 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 		cleanup()
 		return nil, nil, err
 	}
-	cipher, err := provideCipher(ctx, cfg, client, log)
+	cipher, err := provideCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	sender, cleanup3 := provideSender(cfg, log)
-	service, err := provideService(cfg, live, store, client, redisConnOpt, cipher, sender, registry, log)
+	service, err := provideService(cfg, live, store, universalClient, redisConnOpt, cipher, sender, registry, log)
 	if err != nil {
 		cleanup3()
 		cleanup2()

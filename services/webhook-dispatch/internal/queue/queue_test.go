@@ -13,11 +13,12 @@ import (
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
 func TestOneTaskPerDelivery(t *testing.T) {
 	redistest.New(t) // skips with -short, fails clearly without Redis
-	conn, err := asynqadapter.ConnOpt(redistest.URL())
+	conn, err := asynqadapter.ConnOpt(config.Redis{URL: redistest.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestOneTaskPerDelivery(t *testing.T) {
 
 func TestRequeueCoversLostAndOrphanedTasks(t *testing.T) {
 	redistest.New(t)
-	conn, err := asynqadapter.ConnOpt(redistest.URL())
+	conn, err := asynqadapter.ConnOpt(config.Redis{URL: redistest.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

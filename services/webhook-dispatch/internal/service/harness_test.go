@@ -29,6 +29,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/service"
 )
 
@@ -88,7 +89,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		go sig.Run(ctx)
 		store.OnOutboxCommit(func(context.Context) { sig.Notify() })
 	}
-	conn, err := asynqadapter.ConnOpt(redistest.URL())
+	conn, err := asynqadapter.ConnOpt(config.Redis{URL: redistest.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ import (
 type Options struct {
 	Store *postgres.Store
 	// Redis carries the outbox signal.
-	Redis *goredis.Client
+	Redis goredis.UniversalClient
 	// QueueConn and Queue locate the asynq queue.
 	QueueConn asynq.RedisConnOpt
 	Queue     string

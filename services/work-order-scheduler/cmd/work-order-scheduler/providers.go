@@ -33,9 +33,9 @@ type app struct {
 type queueName string
 
 func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
-	opt, err := asynqadapter.ConnOpt(cfg.Redis.URL)
+	opt, err := asynqadapter.ConnOpt(cfg.Redis)
 	if err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("redis.url: %w", err))
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
 	}
 	return opt, nil
 }

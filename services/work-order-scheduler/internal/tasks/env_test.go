@@ -85,7 +85,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e := &env{t: t, ctx: context.Background(), store: postgres.NewStore(pgtest.New(t)),
 		queue: "brokkr_test_" + uuid.NewString(), logs: &logBuffer{}}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	conn, err := asynqadapter.ConnOpt(redistest.URL())
+	conn, err := asynqadapter.ConnOpt(config.Redis{URL: redistest.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
