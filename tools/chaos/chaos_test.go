@@ -446,29 +446,33 @@ func (s *suite) check(base canaryResult) {
 	rep.add("")
 	rep.add("Receiver: %d requests, %d distinct delivery ids; %d repeated requests (%d explained by a fault of webhook-dispatch or PostgreSQL, %d unexplained); %d events under two delivery ids; %d bad signatures or auth headers.",
 		hitsTotal, hitsDistinct, extra, extra-unexplained, unexplained, fanOut, badSig+badAuth)
-	rep.add("Secret scan: %d log files, %d lines: no PAK, webhook secret, auth header or URL token.", files, lines)
-	if c.bootstrapPAKLogged {
-		rep.add("Known: auth writes the one-time `Admin PAK: …` bootstrap line to stdout, the stream its JSON logs go to (not counted above; see docs/reliability.md).")
-	}
+	rep.add("Secret scan: %d log files, %d lines: no PAK (the bootstrap admin PAK included: it is on auth's stdout only, apart from the logs), webhook secret, auth header or URL token.", files, lines)
 	rep.add("")
 	rep.add("Recovery, from the restart (or the dependency answering again) until every service answers /readyz, and until every flow went through again (bound %v):", s.cfg.bound)
 	rep.add("")
-	rep.add("| fault | down | all ready | flows back | slowest flow | %s | 5xx other than 503 |", strings.Join(canarySteps, " | "))
-	rep.add("|---|---|---|---|---|%s---|", strings.Repeat("---|", len(canarySteps)))
-	rep.add("| none (baseline) | – | – | %.1f s | %s | %s | – |", base.total.Seconds(), base.last, stepCells(base))
+	rep.add("| fault | down | all ready | flows back | slowest flow | %s | 503 | other 5xx |", strings.Join(canarySteps, " | "))
+	rep.add("|---|---|---|---|---|%s---|---|", strings.Repeat("---|", len(canarySteps)))
+	rep.add("| none (baseline) | – | – | %.1f s | %s | %s | – | – |", base.total.Seconds(), base.last, stepCells(base))
+	c.serverErrsMu.Lock()
+	serverErrs := append([]serverErr(nil), c.serverErrs...)
+	c.serverErrsMu.Unlock()
 	attributed := 0
 	worst := map[string]time.Duration{}
 	for _, f := range s.faults {
 		// Server errors answered from the fault until the flows were back.
-		n5xx := 0
-		for _, at := range ld.l.errors5xx {
-			if !at.Before(f.t0) && !at.After(f.back.Add(max(f.ready, f.canary.total))) {
-				n5xx++
+		n503, nBad := 0, 0
+		for _, e := range serverErrs {
+			if !e.at.Before(f.t0) && !e.at.After(f.back.Add(max(f.ready, f.canary.total))) {
+				attributed++
+				if e.bad() {
+					nBad++
+				} else {
+					n503++
+				}
 			}
 		}
-		attributed += n5xx
-		rep.add("| %d: %s | %.1f s | %.1f s | %.1f s | %s | %s | %d |", f.round, f.target, f.back.Sub(f.t0).Seconds(), f.ready.Seconds(),
-			f.canary.total.Seconds(), f.canary.last, stepCells(f.canary), n5xx)
+		rep.add("| %d: %s | %.1f s | %.1f s | %.1f s | %s | %s | %d | %d |", f.round, f.target, f.back.Sub(f.t0).Seconds(), f.ready.Seconds(),
+			f.canary.total.Seconds(), f.canary.last, stepCells(f.canary), n503, nBad)
 		worst[f.target] = max(worst[f.target], f.canary.total)
 		if f.canary.total > s.cfg.bound {
 			t.Errorf("%s: flows back after %v, above the bound %v", f.target, f.canary.total, s.cfg.bound)
@@ -480,7 +484,23 @@ func (s *suite) check(base canaryResult) {
 		ws = append(ws, fmt.Sprintf("%s %.1f s", f, worst[f].Seconds()))
 	}
 	rep.add("Worst recovery per fault: %s.", strings.Join(ws, ", "))
-	rep.add("Server errors other than 503: %d in total, %d of them outside any fault window.", len(ld.l.errors5xx), len(ld.l.errors5xx)-attributed)
+	// The contract: a dependency down or a process restarting is 503 with
+	// Retry-After; any other 5xx (or a 503 without Retry-After) is a bug.
+	var bad []serverErr
+	for _, e := range serverErrs {
+		if e.bad() {
+			bad = append(bad, e)
+		}
+	}
+	rep.add("Server errors: %d answers of 503, all with Retry-After; %d other 5xx or 503 without Retry-After (must be 0); %d of all of them outside any fault window.",
+		len(serverErrs)-len(bad), len(bad), len(serverErrs)-attributed)
+	for i, e := range bad {
+		if i == 20 {
+			t.Errorf("... and %d more", len(bad)-i)
+			break
+		}
+		t.Errorf("server error other than 503 with Retry-After: %s", e)
+	}
 	out := strings.Join(rep.lines, "\n") + "\n"
 	t.Log("\n" + out)
 	if path := os.Getenv("BROKKR_CHAOS_REPORT"); path != "" {

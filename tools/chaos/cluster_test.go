@@ -38,9 +38,29 @@ type cluster struct {
 	client      *http.Client
 	// secrets are strings no log line may hold (PAKs, webhook secrets).
 	secretsMu sync.Mutex
-	// bootstrapPAKLogged: auth printed "Admin PAK: ..." into its log stream.
-	bootstrapPAKLogged bool
-	secrets            []string
+	secrets   []string
+	// serverErrs are the api's answers of 500 and above (see call).
+	serverErrsMu sync.Mutex
+	serverErrs   []serverErr
+}
+
+// serverErr is one answer of 500 or above. The contract: a dependency
+// that is down (or a process restarting) is 503 with Retry-After; any
+// other 5xx is a bug and fails the suite.
+type serverErr struct {
+	at         time.Time
+	method     string
+	path       string
+	status     int
+	retryAfter string
+	body       string
+}
+
+// bad says whether the answer breaks the contract.
+func (e serverErr) bad() bool { return e.status != http.StatusServiceUnavailable || e.retryAfter == "" }
+
+func (e serverErr) String() string {
+	return fmt.Sprintf("%s %s answered %d (Retry-After %q) at %s: %s", e.method, e.path, e.status, e.retryAfter, e.at.Format("15:04:05.000"), e.body)
 }
 
 func (c *cluster) addSecret(s string) {
@@ -165,7 +185,7 @@ func newCluster(t *testing.T) *cluster {
 	}
 	for _, n := range []string{"templating", "auth", "api", "work-order-scheduler", "webhook-dispatch"} {
 		p := &proc{name: n, bin: filepath.Join(bin, n), args: []string{"serve"}, env: env,
-			logPath: filepath.Join(dir, n+".log"), readyURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[n])}
+			logPath: filepath.Join(dir, n+".log"), stdoutPath: filepath.Join(dir, n+".stdout"), readyURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[n])}
 		c.svc[n] = p
 		if err := p.start(); err != nil {
 			t.Fatal(err)
@@ -207,7 +227,7 @@ func newCluster(t *testing.T) *cluster {
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 	)
 	ag := &proc{name: "agent", bin: filepath.Join(bin, "agent"), args: []string{"start"}, env: agentEnv,
-		logPath: filepath.Join(dir, "agent.log"), readyURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["agent"])}
+		logPath: filepath.Join(dir, "agent.log"), stdoutPath: filepath.Join(dir, "agent.stdout"), readyURL: fmt.Sprintf("http://127.0.0.1:%d/readyz", ports["agent"])}
 	c.realAgentID = created.Agent.ID
 	c.svc["agent"] = ag
 	if err := ag.start(); err != nil {
@@ -245,6 +265,13 @@ func (c *cluster) call(method, path, pak string, body any) (int, []byte, error) 
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		e := serverErr{at: time.Now(), method: method, path: path, status: resp.StatusCode,
+			retryAfter: resp.Header.Get("Retry-After"), body: string(data[:min(len(data), 200)])}
+		c.serverErrsMu.Lock()
+		c.serverErrs = append(c.serverErrs, e)
+		c.serverErrsMu.Unlock()
+	}
 	if err != nil {
 		return resp.StatusCode, nil, err
 	}
@@ -294,13 +321,8 @@ func (c *cluster) scanLogs(t *testing.T) (files, lines int) {
 		c.secretsMu.Lock()
 		secrets := append([]string(nil), c.secrets...)
 		c.secretsMu.Unlock()
-		// The bootstrap line of auth on stdout is the one place the admin
-		// PAK is meant to appear; it is reported apart (see
-		// docs/reliability.md), every other occurrence fails.
-		data, bootstrap := cutBootstrapLine(data, c.adminPAK)
-		if bootstrap {
-			c.bootstrapPAKLogged = true
-		}
+		// The log stream (stderr) never carries a secret, the bootstrap
+		// admin PAK included: that goes to auth's stdout alone.
 		for _, s := range secrets {
 			if s != "" && bytes.Contains(data, []byte(s)) {
 				t.Errorf("%s logged a secret (%d characters long)", n, len(s))
@@ -310,14 +332,20 @@ func (c *cluster) scanLogs(t *testing.T) (files, lines int) {
 	if lines == 0 {
 		t.Error("no log lines captured: the secret scan proves nothing")
 	}
-	return files, lines
-}
-
-// cutBootstrapLine removes auth's one-time "Admin PAK: <pak>" line.
-func cutBootstrapLine(data []byte, pak string) ([]byte, bool) {
-	line := []byte("Admin PAK: " + pak + "\n")
-	if !bytes.Contains(data, line) {
-		return data, false
+	// auth's stdout holds the one-time bootstrap line and nothing else
+	// (later starts print nothing); no other service writes to stdout.
+	for _, n := range serviceOrder {
+		data, err := os.ReadFile(c.svc[n].stdoutPath)
+		if err != nil && !os.IsNotExist(err) {
+			t.Errorf("%s stdout: %v", n, err)
+		}
+		want := ""
+		if n == "auth" {
+			want = "Admin PAK: " + c.adminPAK + "\n"
+		}
+		if string(data) != want {
+			t.Errorf("%s wrote %d bytes to stdout, want only %q (logs go to stderr)", n, len(data), strings.ReplaceAll(want, c.adminPAK, "<admin PAK>"))
+		}
 	}
-	return bytes.Replace(data, line, nil, 1), true
+	return files, lines
 }

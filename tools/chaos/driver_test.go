@@ -54,9 +54,6 @@ type ledger struct {
 	completes map[string]int       // work order → acknowledged completions
 	status    map[string]map[string]int
 	lastLoad  int // seq of the last object acknowledged in the real agent's load stack
-	// server errors other than 503 (a dependency being down should be
-	// 503 with Retry-After): when they were answered.
-	errors5xx []time.Time
 }
 
 func (l *ledger) count(op, outcome string) {
@@ -66,9 +63,6 @@ func (l *ledger) count(op, outcome string) {
 		l.status[op] = map[string]int{}
 	}
 	l.status[op][outcome]++
-	if strings.HasPrefix(outcome, "5") && outcome != "503" {
-		l.errors5xx = append(l.errors5xx, time.Now())
-	}
 }
 
 // outcome names a response for the tallies: the status code, or

@@ -73,15 +73,19 @@ func freePort(t testing.TB) int {
 // proc is one long-running process that the suite kills and restarts. Its
 // output of every incarnation goes to one log file.
 type proc struct {
-	name     string
-	bin      string
-	args     []string
-	env      []string
-	logPath  string
-	readyURL string              // GET answers 200 when ready; empty: use ready
-	ready    func() error        // readiness probe when there is no URL
-	cred     *syscall.Credential // run as another OS user (PostgreSQL as postgres)
-	dir      string
+	name    string
+	bin     string
+	args    []string
+	env     []string
+	logPath string
+	// stdoutPath, when set, receives stdout apart from the log (stderr):
+	// the services' stdout carries one-time output such as the bootstrap
+	// admin PAK, never log records.
+	stdoutPath string
+	readyURL   string              // GET answers 200 when ready; empty: use ready
+	ready      func() error        // readiness probe when there is no URL
+	cred       *syscall.Credential // run as another OS user (PostgreSQL as postgres)
+	dir        string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -108,14 +112,28 @@ func (p *proc) start() error {
 	cmd.Env = p.env
 	cmd.Dir = p.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	var outf *os.File
+	if p.stdoutPath != "" {
+		if outf, err = os.OpenFile(p.stdoutPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+			logf.Close()
+			return err
+		}
+		cmd.Stdout = outf
+	}
+	closeFiles := func() {
+		logf.Close()
+		if outf != nil {
+			outf.Close()
+		}
+	}
 	// The kernel kills what is left should the test process die.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: p.cred}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		closeFiles()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	go func() { _ = cmd.Wait(); closeFiles(); close(done) }()
 	p.cmd, p.done = cmd, done
 	p.starts++
 	return nil

@@ -142,7 +142,9 @@ func podSpec(o *unstructured.Unstructured) (map[string]any, bool) {
 	return m, ok
 }
 
-// Every pod the charts create is hardened; only the agent gets a token.
+// Every pod the charts create is hardened; only the agent gets a token,
+// and the broker's auth (for the admin PAK Secret, see
+// TestAuthMayOnlyTouchTheAdminPAKSecret).
 func TestRenderedPodsAreHardened(t *testing.T) {
 	for _, v := range variants() {
 		t.Run(v.name(), func(t *testing.T) {
@@ -157,7 +159,7 @@ func TestRenderedPodsAreHardened(t *testing.T) {
 				n++
 				ps, _ := podSpec(o)
 				id := o.GetKind() + "/" + o.GetName()
-				wantToken := filepath.Base(v.chart) == "brokkr-agent"
+				wantToken := filepath.Base(v.chart) == "brokkr-agent" || o.GetName() == "brokkr-broker-auth"
 				if tok, _ := ps["automountServiceAccountToken"].(bool); tok != wantToken {
 					t.Errorf("%s: automountServiceAccountToken = %v, want %v", id, ps["automountServiceAccountToken"], wantToken)
 				}
@@ -438,6 +440,47 @@ func roleRules(t *testing.T, objs []*unstructured.Unstructured, kind string) []a
 	}
 	t.Fatalf("no %s rendered", kind)
 	return nil
+}
+
+// auth's Role lets it create Secrets and get/update its admin PAK Secret,
+// nothing else, bound to auth's own ServiceAccount; with
+// broker.adminPakSecret.enabled=false the broker has no RBAC and no token.
+func TestAuthMayOnlyTouchTheAdminPAKSecret(t *testing.T) {
+	objs := render(t, "brokkr-broker", "brokkr", variant{chart: brokerDir})
+	got, _ := json.Marshal(roleRules(t, objs, "Role"))
+	want := `[{"apiGroups":[""],"resources":["secrets"],"verbs":["create"]},{"apiGroups":[""],"resourceNames":["brokkr-broker-admin-pak"],"resources":["secrets"],"verbs":["get","update"]}]`
+	if string(got) != want {
+		t.Errorf("auth Role rules %s, want %s", got, want)
+	}
+	k := kinds(objs)
+	if !reflect.DeepEqual(k["Role"], []string{"brokkr-broker-auth"}) || !reflect.DeepEqual(k["RoleBinding"], []string{"brokkr-broker-auth"}) || len(k["ClusterRole"]) > 0 {
+		t.Errorf("RBAC objects %v %v %v", k["Role"], k["RoleBinding"], k["ClusterRole"])
+	}
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		ps, _ := podSpec(o)
+		env := envOf(objs, o.GetName())
+		if o.GetName() == "brokkr-broker-auth" {
+			if ps["serviceAccountName"] != "brokkr-broker-auth" || env["BROKKR__BROKER__ADMIN_PAK_SECRET"] != "brokkr-broker-admin-pak" {
+				t.Errorf("auth: service account %v, env %v", ps["serviceAccountName"], env)
+			}
+		} else if _, ok := env["BROKKR__BROKER__ADMIN_PAK_SECRET"]; ok || ps["serviceAccountName"] == "brokkr-broker-auth" {
+			t.Errorf("%s has auth's Secret setting or account", o.GetName())
+		}
+	}
+	off := render(t, "brokkr-broker", "brokkr", variant{chart: brokerDir}, "--set", "broker.adminPakSecret.enabled=false")
+	if k := kinds(off); len(k["Role"]) > 0 || len(k["RoleBinding"]) > 0 {
+		t.Errorf("adminPakSecret off still renders RBAC %v", k)
+	}
+	for _, o := range off {
+		if o.GetKind() == "Deployment" {
+			if ps, _ := podSpec(o); ps["automountServiceAccountToken"] != false {
+				t.Errorf("%s mounts a token with adminPakSecret off", o.GetName())
+			}
+		}
+	}
 }
 
 func TestAgentRulesAreServicesAgentRBACYAML(t *testing.T) {

@@ -105,16 +105,30 @@ func freePort(t *testing.T) int {
 
 // proc is a running service process with captured output.
 type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-	err  error
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer // stderr: the log stream
+	stdout bytes.Buffer // one-time output (the bootstrap admin PAK), never logs
+	done   chan struct{}
+	err    error
 }
 
 func (p *proc) Write(b []byte) (int, error) { p.mu.Lock(); defer p.mu.Unlock(); return p.out.Write(b) }
 
+// output is what the process logged (stderr).
 func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
+
+// stdoutText is what the process printed on stdout.
+func (p *proc) stdoutText() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
+
+// stdoutWriter collects a proc's stdout apart from its log.
+type stdoutWriter struct{ p *proc }
+
+func (w stdoutWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.stdout.Write(b)
+}
 
 // exitCode waits for the process and returns its exit code.
 func (p *proc) exitCode(t *testing.T, within time.Duration) int {
@@ -145,7 +159,7 @@ func start(t *testing.T, env []string, name string, args ...string) *proc {
 	p := &proc{done: make(chan struct{})}
 	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
 	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = stdoutWriter{p}, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +177,7 @@ func start(t *testing.T, env []string, name string, args ...string) *proc {
 			}
 		}
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.output())
+			t.Logf("%s output:\n%s%s", name, p.stdoutText(), p.output())
 		}
 	})
 	return p

@@ -45,6 +45,16 @@ type AdminConfig struct {
 	// PAKFile (broker.admin_pak_file), when set, receives a generated
 	// admin PAK with mode 0600.
 	PAKFile string
+	// Secret (broker.admin_pak_secret), when set, keeps a generated admin
+	// PAK instead of stdout: the first start stores it there and prints
+	// nothing, and a rotation replaces it.
+	Secret PAKStore
+}
+
+// PAKStore keeps the admin PAK out of band (a Kubernetes Secret).
+type PAKStore interface {
+	StorePAK(ctx context.Context, p secret.String) error
+	String() string // where, for logs
 }
 
 // Admin bootstraps and rotates the admin PAK.
@@ -80,8 +90,9 @@ const AdminResourceType = "admin_role"
 // is empty it stores the admin hash (pinned, or of a newly generated PAK)
 // in admin_role and admin-generator and records the initialisation, all in
 // one transaction under a lock, so of several replicas starting together
-// exactly one does it. A generated PAK is printed once to out and written
-// to the PAK file. Later starts change nothing and report false.
+// exactly one does it. A generated PAK is stored in the Secret when one is
+// configured (and then not printed), otherwise printed once to out; it is
+// also written to the PAK file. Later starts change nothing and report false.
 func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 	var generated secret.String
 	did := false
@@ -106,8 +117,20 @@ func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 		if err := a.store.MarkInitialized(ctx); err != nil {
 			return err
 		}
+		if err := a.store.Audit(ctx, adminEntry(audit.ActionPakCreated, source)); err != nil {
+			return err
+		}
+		// Stored before the commit: should it fail, nothing is committed
+		// and the next start tries again, so a hash is never stored whose
+		// PAK nobody can read. (A commit failing after it leaves an unused
+		// PAK in the Secret, which the next start overwrites.)
+		if !generated.IsZero() && a.cfg.Secret != nil {
+			if err := a.cfg.Secret.StorePAK(ctx, generated); err != nil {
+				return fmt.Errorf("store admin PAK in Secret %s: %w", a.cfg.Secret, err)
+			}
+		}
 		did = true
-		return a.store.Audit(ctx, adminEntry(audit.ActionPakCreated, source))
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("admin bootstrap: %w", err)
@@ -119,9 +142,13 @@ func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 		a.log.InfoContext(ctx, "admin PAK bootstrapped from broker.pak_hash")
 		return true, nil
 	}
-	a.log.InfoContext(ctx, "admin PAK generated; printed once on stdout", "pak_file", a.cfg.PAKFile)
-	if _, err := fmt.Fprintf(a.out, "Admin PAK: %s\n", generated.Reveal()); err != nil {
-		return true, fmt.Errorf("print admin PAK: %w", err)
+	if a.cfg.Secret != nil {
+		a.log.InfoContext(ctx, "admin PAK generated; stored in Kubernetes Secret", "secret", a.cfg.Secret.String(), "pak_file", a.cfg.PAKFile)
+	} else {
+		a.log.InfoContext(ctx, "admin PAK generated; printed once on stdout", "pak_file", a.cfg.PAKFile)
+		if _, err := fmt.Fprintf(a.out, "Admin PAK: %s\n", generated.Reveal()); err != nil {
+			return true, fmt.Errorf("print admin PAK: %w", err)
+		}
 	}
 	if err := a.writePAKFile(generated); err != nil {
 		return true, err
@@ -131,8 +158,8 @@ func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 
 // RotateAdmin replaces the admin PAK with a newly generated one (also on
 // admin-generator), drops the old hash from every api cache and rewrites
-// the PAK file when configured. The new PAK is returned for the caller to
-// show once.
+// the PAK file and the Secret when configured. The new PAK is returned for
+// the caller to show once.
 func (a *Admin) RotateAdmin(ctx context.Context) (secret.String, error) {
 	newPAK, hash, err := a.issuer.Issue(ctx)
 	if err != nil {
@@ -157,7 +184,15 @@ func (a *Admin) RotateAdmin(ctx context.Context) (secret.String, error) {
 		if previous, err = a.store.SetAdminHash(ctx, hash); err != nil {
 			return err
 		}
-		return a.store.Audit(ctx, adminEntry(audit.ActionPakRotated, "rotated"))
+		if err := a.store.Audit(ctx, adminEntry(audit.ActionPakRotated, "rotated")); err != nil {
+			return err
+		}
+		if a.cfg.Secret != nil {
+			if err := a.cfg.Secret.StorePAK(ctx, newPAK); err != nil {
+				return fmt.Errorf("store admin PAK in Secret %s: %w", a.cfg.Secret, err)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("rotate admin PAK: %w", err)

@@ -83,7 +83,12 @@ type Broker struct {
 	// PakHash pins the admin PAK hash (64 hex characters) at first start.
 	PakHash string `koanf:"pak_hash"`
 	// AdminPakFile, when set, receives a generated admin PAK (mode 0600).
-	AdminPakFile                     string        `koanf:"admin_pak_file"`
+	AdminPakFile string `koanf:"admin_pak_file"`
+	// AdminPakSecret, when set, names the Kubernetes Secret (in
+	// AdminPakSecretNamespace, default the pod's) that receives a
+	// generated admin PAK instead of stdout.
+	AdminPakSecret                   string        `koanf:"admin_pak_secret"`
+	AdminPakSecretNamespace          string        `koanf:"admin_pak_secret_namespace"`
 	DiagnosticCleanupIntervalSeconds int           `koanf:"diagnostic_cleanup_interval_seconds"`
 	DiagnosticMaxAgeHours            int           `koanf:"diagnostic_max_age_hours"`
 	WebhookEncryptionKey             secret.String `koanf:"webhook_encryption_key"`

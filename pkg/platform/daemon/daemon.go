@@ -32,7 +32,8 @@ type Process struct {
 
 // Start parses args (nothing, or `serve`; `-h` prints the usage), loads the
 // configuration through environ (nil: the process environment), and sets up
-// logging on stdout, telemetry and signals for the service called name.
+// logging on stderr (stdout is left to one-time output such as the
+// bootstrap admin PAK), telemetry and signals for the service called name.
 // When the process should stop at once it returns nil and the exit code.
 func Start(parent context.Context, name string, args []string, environ func() []string, stdout, stderr io.Writer) (*Process, int) {
 	usage := "usage: " + name + " [serve]\n"
@@ -55,7 +56,7 @@ func Start(parent context.Context, name string, args []string, environ func() []
 		fmt.Fprintln(stderr, err)
 		return nil, lifecycle.ExitConfig
 	}
-	log, level := logging.New(name, cfg.Log, stdout)
+	log, level := logging.New(name, cfg.Log, stderr)
 	slog.SetDefault(log)
 
 	ctx, signalCode := lifecycle.SignalContext(parent)

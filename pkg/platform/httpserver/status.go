@@ -4,12 +4,14 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
 )
@@ -57,6 +59,15 @@ func DependencyDown(err error) bool {
 	if errors.Is(err, domain.ErrUnavailable) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	// A connection that dies under a statement: PostgreSQL crashing or
+	// shutting down immediately closes its sockets without a word, and
+	// database/sql hands back pgx's bare io.ErrUnexpectedEOF; the same
+	// connection then answers "conn closed" (to a COMMIT, say). Request
+	// bodies are decoded (and their errors mapped to 400) before any of
+	// this runs, so an unexpected EOF here is a dependency's connection.
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) {
 		return true
 	}
 	var ne net.Error

@@ -181,3 +181,9 @@ app.kubernetes.io/component: {{ $c }}
 {{- $v := index $root.Values $c.key -}}
 {{- if not (kindIs "invalid" $v.replicas) }}{{ $v.replicas }}{{ else if eq $c.name "api" }}{{ $root.Values.replicaCount }}{{ else }}1{{ end -}}
 {{- end -}}
+
+{{/* The Secret auth keeps a generated admin PAK in (broker.adminPakSecret). */}}
+{{- define "brokkr.adminPakSecretName" -}}{{ default (printf "%s-admin-pak" (include "brokkr.fullname" .) | trunc 63 | trimSuffix "-") .Values.broker.adminPakSecret.name }}{{- end -}}
+
+{{/* auth's own ServiceAccount, the only one with a token (for the admin PAK Secret). */}}
+{{- define "brokkr.authServiceAccountName" -}}{{ printf "%s-auth" (include "brokkr.fullname" .) | trunc 63 | trimSuffix "-" }}{{- end -}}

@@ -46,7 +46,7 @@ func run(args []string, environ []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return lifecycle.ExitConfig
 	}
-	log, _ := logging.New("agent", cfg.Log, os.Stdout)
+	log, _ := logging.New("agent", cfg.Log, os.Stderr)
 	slog.SetDefault(log)
 
 	ctx, signalCode := lifecycle.SignalContext(context.Background())

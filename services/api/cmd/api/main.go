@@ -32,7 +32,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return lifecycle.ExitConfig
 	}
-	log, level := logging.New("api", cfg.Log, os.Stdout)
+	log, level := logging.New("api", cfg.Log, os.Stderr)
 	slog.SetDefault(log)
 
 	switch cmd {

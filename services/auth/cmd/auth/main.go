@@ -86,7 +86,10 @@ func run(ctx context.Context, args []string, environ func() []string, stdout, st
 			fmt.Fprintf(stderr, "serve takes no arguments\n%s", usage)
 			return lifecycle.ExitConfig
 		}
-		log, _ := logging.New("auth", cfg.Log, stdout)
+		// Logs go to stderr like every service's; stdout carries only
+		// the one-time "Admin PAK: ..." line of a first start (none when
+		// broker.admin_pak_secret stores it in a Kubernetes Secret).
+		log, _ := logging.New("auth", cfg.Log, stderr)
 		slog.SetDefault(log)
 		return serve(ctx, cfg, log, stdout)
 	}

@@ -262,6 +262,7 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 		"BROKKR__AUTH__ADDR":                 addr,
 		"BROKKR__BROKER__ADMIN_PAK_FILE":     pakFile,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS":   "4",
+		"BROKKR__LOG__LEVEL":                 "info",
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -295,6 +296,11 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 		t.Fatalf("want the admin PAK printed once, stdout:\n%s", out.String())
 	}
 	adminPAK := printed[0][1]
+	// stdout carries that one line and nothing else: the structured logs
+	// go to stderr, so a pipeline reading the log stream never sees it.
+	if out.String() != "Admin PAK: "+adminPAK+"\n" || !strings.Contains(errb.String(), "admin PAK generated") {
+		t.Fatalf("stdout must hold only the bootstrap line, logs go to stderr; stdout:\n%s", out.String())
+	}
 	b, err := os.ReadFile(pakFile)
 	if err != nil || string(b) != adminPAK {
 		t.Fatalf("pak file %q %v", b, err)

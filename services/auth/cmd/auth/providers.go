@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
@@ -87,8 +88,15 @@ func provideInvalidation(rdb goredis.UniversalClient) *redisadapter.AuthInvalida
 
 func provideAdmin(store *postgres.Store, issuer *auth.RecordingIssuer, inval *redisadapter.AuthInvalidation,
 	cfg config.Settings, out io.Writer, log *slog.Logger) (*auth.Admin, error) {
-	a, err := auth.NewAdmin(store, issuer, inval,
-		auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}, out, log)
+	acfg := auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}
+	if cfg.Broker.AdminPakSecret != "" {
+		sec, err := kube.NewPAKSecret(nil, cfg.Broker.AdminPakSecretNamespace, cfg.Broker.AdminPakSecret)
+		if err != nil {
+			return nil, lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("broker.admin_pak_secret: %w", err))
+		}
+		acfg.Secret = sec
+	}
+	a, err := auth.NewAdmin(store, issuer, inval, acfg, out, log)
 	return a, lifecycle.WithCode(lifecycle.ExitConfig, err)
 }
 

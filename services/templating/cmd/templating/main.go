@@ -29,7 +29,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return lifecycle.ExitConfig
 	}
-	log, _ := logging.New("templating", cfg.Log, os.Stdout)
+	log, _ := logging.New("templating", cfg.Log, os.Stderr)
 	ctx, signalCode := lifecycle.SignalContext(context.Background())
 	shutdown, err := telemetry.Setup(ctx, cfg.Telemetry.ForBroker(), "brokkr-templating")
 	if err != nil {
