@@ -279,7 +279,7 @@ func (c *Changes) Noted(ctx context.Context, what string) {
 
 func (c *Changes) publishNote(ctx context.Context, what string) {
 	c.wakeWatchers()
-	err := publishScript.Run(ctx, c.client, []string{c.seqKey, c.channel}, c.origin+" note:"+what).Err()
+	err := publishScript.Run(ctx, c.client, []string{c.seqKey}, c.channel, c.origin+" note:"+what).Err()
 	if err != nil {
 		// Only the console's refresh is late: its views tick anyway.
 		c.log.Debug("publish note failed", "error", err)
