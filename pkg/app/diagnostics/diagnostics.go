@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -42,11 +43,20 @@ type Store interface {
 	CompleteDiagnostic(ctx context.Context, res *diagnostic.Result, status string) (ok bool, err error)
 }
 
-// Service implements the diagnostics use cases.
-type Service struct{ store Store }
+// LiveNotes tells live views (the console) that something they show
+// changed; the notifier coalesces bursts.
+type LiveNotes interface {
+	Noted(ctx context.Context, what string)
+}
 
-// NewService wires the use cases.
-func NewService(store Store) *Service { return &Service{store: store} }
+// Service implements the diagnostics use cases.
+type Service struct {
+	store Store
+	notes LiveNotes
+}
+
+// NewService wires the use cases; notes may be nil (nobody watches).
+func NewService(store Store, notes LiveNotes) *Service { return &Service{store: store, notes: notes} }
 
 var errUnauthorized = domain.Forbidden("Unauthorized")
 
@@ -248,6 +258,10 @@ func (s *Service) SubmitResult(ctx context.Context, p identity.Principal, id uui
 	}
 	if !ok {
 		return diagnostic.Result{}, domain.Conflict("Request status changed, expected 'claimed'")
+	}
+	// The agent page shows results: open pages refresh at once.
+	if s.notes != nil {
+		aftercommit.Do(ctx, func() { s.notes.Noted(ctx, "diagnostics") })
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
@@ -217,6 +218,11 @@ func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID
 		}
 		return nil
 	})
+	// Deliveries made by agents show in the console like the broker's own
+	// (webhook-dispatch notes those): open pages refresh at once.
+	if err == nil && s.notes != nil {
+		aftercommit.Do(ctx, func() { s.notes.Noted(ctx, "delivery") })
+	}
 	return out, err
 }
 

@@ -108,13 +108,20 @@ type Service struct {
 	store  Store
 	cipher Cipher
 	sender Sender
+	notes  LiveNotes
 	now    func() time.Time
 	jitter func() float64
 }
 
-// NewService wires the use cases.
-func NewService(store Store, cipher Cipher, sender Sender) *Service {
-	return &Service{store: store, cipher: cipher, sender: sender, now: time.Now, jitter: rand.Float64}
+// LiveNotes tells live views (the console) that something they show
+// changed; the notifier coalesces bursts.
+type LiveNotes interface {
+	Noted(ctx context.Context, what string)
+}
+
+// NewService wires the use cases; notes may be nil (nobody watches).
+func NewService(store Store, cipher Cipher, sender Sender, notes LiveNotes) *Service {
+	return &Service{store: store, cipher: cipher, sender: sender, notes: notes, now: time.Now, jitter: rand.Float64}
 }
 
 var (

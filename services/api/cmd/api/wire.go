@@ -62,6 +62,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		health.NewService, diagnostics.NewService,
 		wire.Bind(new(health.Store), new(*postgres.Store)),
 		wire.Bind(new(diagnostics.Store), new(*postgres.Store)),
+		wire.Bind(new(diagnostics.LiveNotes), new(*redisadapter.Changes)),
+		wire.Bind(new(webhooks.LiveNotes), new(*redisadapter.Changes)),
 		wire.Bind(new(workorders.Store), new(*postgres.Store)),
 		wire.Bind(new(workorders.ScheduleStore), new(*postgres.Store)),
 		wire.Bind(new(workorders.RetryTimer), new(*asynqadapter.Enqueuer)),

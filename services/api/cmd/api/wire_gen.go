@@ -57,7 +57,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	templatingclientClient := provideTemplatingClient(cfg)
 	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
 	healthService := health.NewService(postgresStore)
-	diagnosticsService := diagnostics.NewService(postgresStore)
+	diagnosticsService := diagnostics.NewService(postgresStore, changes)
 	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
 	if err != nil {
 		cleanup2()
@@ -75,7 +75,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	sender := provideWebhookSender(cfg, log)
-	webhooksService := webhooks.NewService(postgresStore, cipher, sender)
+	webhooksService := webhooks.NewService(postgresStore, cipher, sender, changes)
 	idempotencyService := idempotency.NewService(postgresStore, cipher)
 	services := httpapi.Services{
 		Auth:               cache,

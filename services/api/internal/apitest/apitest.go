@@ -186,7 +186,7 @@ func New(t testing.TB, opts ...Option) *Env {
 
 	stackSvc := stacks.NewService(store, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
-	whs := webhookService(store, &o)
+	whs := webhookService(store, changes, &o)
 	// The production engine (recovery, URL checks, body limit, JSON 404/405,
 	// metrics), so tests see what clients see.
 	r := httpserver.New(httpserver.Options{Service: "brokkr-api-test", Logger: o.logger(), Registry: httpserver.NewRegistry()})
@@ -198,7 +198,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(store, o.renderer, stackSvc),
 		Health:             health.NewService(store),
-		Diagnostics:        diagnostics.NewService(store),
+		Diagnostics:        diagnostics.NewService(store, changes),
 		AuditLog:           auditlog.NewService(store),
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,

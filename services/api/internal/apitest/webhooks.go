@@ -20,7 +20,7 @@ func WithWebhookSSRFGuard() Option { return func(o *options) { o.webhooks.guard 
 // WithWebhookKey sets the webhook encryption key (default: a random one).
 func WithWebhookKey(key []byte) Option { return func(o *options) { o.webhooks.key = key } }
 
-func webhookService(store *postgres.Store, o *options) *webhooks.Service {
+func webhookService(store *postgres.Store, notes webhooks.LiveNotes, o *options) *webhooks.Service {
 	key := o.webhooks.key
 	if key == nil {
 		key = aesgcm.RandomKey()
@@ -30,5 +30,5 @@ func webhookService(store *postgres.Store, o *options) *webhooks.Service {
 		panic(err)
 	}
 	o.webhookCipher = c
-	return webhooks.NewService(store, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}))
+	return webhooks.NewService(store, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}), notes)
 }

@@ -66,13 +66,25 @@ func TestAgentPageDiagnostics(t *testing.T) {
 		t.Fatalf("pending row: %s", r)
 	}
 
-	// The agent claims and submits: the row shows the result.
+	// The agent claims and submits: open pages are told at once, and the
+	// row shows the result.
+	events := liveEvents(t, b)
 	env.Must(200, "POST", "/api/v1/diagnostics/"+first+"/claim", ag.PAK, nil)
+	drain(events)
+	submitted := time.Now()
 	env.Must(201, "POST", "/api/v1/diagnostics/"+first+"/result", ag.PAK, map[string]any{
 		"pod_statuses": []map[string]any{{"name": "web-1", "phase": "Running"}, {"name": "web-2", "phase": "CrashLoopBackOff"}},
 		"events":       []map[string]any{{"reason": "BackOff", "message": "restarting <failed> container"}},
 		"log_tails":    map[string]string{"web-2": "panic: boom"},
 		"collected_at": time.Now().UTC().Format(time.RFC3339)})
+	select {
+	case at := <-events:
+		if d := at.Sub(submitted); d > 3*time.Second {
+			t.Errorf("diagnostics result pushed after %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("diagnostics result was not pushed to the open page")
+	}
 	r := row(first)
 	for _, want := range []string{`data-status="completed"`, "2 pods, 1 events, log tails", "CrashLoopBackOff",
 		"restarting &lt;failed&gt; container", "panic: boom"} {
