@@ -96,7 +96,7 @@ func TestServeAndDrain(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, out, io.Discard) }()
+	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -160,7 +160,7 @@ func TestServeOnRedisSentinel(t *testing.T) {
 	defer cancel()
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, out, io.Discard) }()
+	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
 	ready := func(what string) {
 		t.Helper()
 		redistest.Eventually(t, 30*time.Second, what, func(ctx context.Context) error {
