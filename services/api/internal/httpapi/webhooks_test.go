@@ -694,3 +694,35 @@ func TestWebhookRetryDeadDelivery(t *testing.T) {
 		t.Fatalf("audit: %v", page.Logs)
 	}
 }
+
+// An agent's report of a delivery attempt wakes the console's live views
+// (a coalesced note), as webhook-dispatch's own outcomes do.
+func TestAgentDeliveryReportWakesLiveViews(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	sub := createHook(t, e, map[string]any{"name": "in-cluster-live", "url": "http://receiver.monitoring.svc:9093/hook",
+		"event_types": []string{"deployment.failed"}, "target_labels": []string{"env:live"}})["id"].(string)
+	a := e.CreateAgent("wh-live", "c")
+	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:live"`)
+	insertDelivery(t, e, sub)
+	claimed := pending(t, e, a.ID, a.PAK)
+	if len(claimed) != 1 {
+		t.Fatalf("claimed %d deliveries, want 1", len(claimed))
+	}
+	woken, cancel := e.Changes.Watch()
+	defer cancel()
+	// Watch signals once on subscription; drain until quiet.
+	for quiet := false; !quiet; {
+		select {
+		case <-woken:
+		case <-time.After(1500 * time.Millisecond):
+			quiet = true
+		}
+	}
+	e.Must(200, "POST", v1+"/webhook-deliveries/"+claimed[0].ID+"/result", a.PAK, map[string]any{"success": true, "status_code": 200})
+	select {
+	case <-woken:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the agent's delivery report did not wake the live views")
+	}
+}
