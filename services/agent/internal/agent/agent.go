@@ -249,11 +249,11 @@ func (a *Agent) startup(ctx context.Context) error {
 		self, err = a.broker.FindAgent(ctx, a.set.AgentName, a.set.ClusterName)
 		return err
 	})
-	switch code := broker.StatusCode(err); {
+	switch {
 	case err == nil:
-	case code == http.StatusNotFound:
+	case errors.Is(err, broker.ErrNotFound):
 		return lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("agent %q in cluster %q is not registered with the broker", a.set.AgentName, a.set.ClusterName))
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+	case errors.Is(err, broker.ErrUnauthorized) || errors.Is(err, broker.ErrForbidden):
 		return lifecycle.WithCode(lifecycle.ExitNoPermission, fmt.Errorf("the PAK may not read agent %q: %w", a.set.AgentName, err))
 	case broker.Permanent(err):
 		return fmt.Errorf("fetching the agent record: %w", err)
@@ -544,7 +544,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if broker.StatusCode(err) == 0 {
+		if !errors.Is(err, broker.ErrRejected) {
 			a.metrics.HeartbeatSent.Inc() // the original counts transport errors too
 		}
 		if a.brokerConnected.Swap(false) {

@@ -24,60 +24,6 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
-// ErrUnauthorized is a 401: the PAK was rejected.
-var ErrUnauthorized = errors.New("broker rejected the PAK (401)")
-
-// StatusError is an unexpected HTTP status.
-type StatusError struct {
-	Method, Path string
-	Code         int
-	Body         string
-	// RetryAfter is the response's Retry-After header, if any.
-	RetryAfter string
-}
-
-func (e *StatusError) Error() string {
-	body := strings.TrimSpace(e.Body)
-	if len(body) > 300 {
-		body = body[:300] + "…"
-	}
-	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Code, body)
-}
-
-// Is lets errors.Is(err, ErrUnauthorized) match a 401.
-func (e *StatusError) Is(target error) bool {
-	return target == ErrUnauthorized && e.Code == http.StatusUnauthorized
-}
-
-// Permanent reports whether retrying the same request cannot succeed: a 4xx
-// other than 401/403 (the PAK may be fixed), 408, 429 and a 409 with
-// Retry-After (the broker is still processing an earlier attempt with the
-// same Idempotency-Key).
-func Permanent(err error) bool {
-	var se *StatusError
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code {
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
-		return false
-	case http.StatusConflict:
-		if se.RetryAfter != "" {
-			return false
-		}
-	}
-	return se.Code >= 400 && se.Code < 500
-}
-
-// StatusCode returns the HTTP status of err, or 0 for a transport error.
-func StatusCode(err error) int {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Code
-	}
-	return 0
-}
-
 // Client calls the broker. It is safe for concurrent use.
 type Client struct {
 	base    string

@@ -103,7 +103,7 @@ func (p *Poller) Poll(ctx context.Context) {
 		log := p.log.With("diagnostic_request_id", r.ID, "deployment_object_id", r.DeploymentObjectID)
 		claimed, err := p.env.Broker.ClaimDiagnostic(ctx, r.ID)
 		if err != nil {
-			if broker.StatusCode(err) == http.StatusConflict {
+			if errors.Is(err, broker.ErrConflict) {
 				log.Info("diagnostic request already claimed or expired; skipped")
 			} else if ctx.Err() == nil {
 				log.Warn("claiming the diagnostic request failed", "error", err)

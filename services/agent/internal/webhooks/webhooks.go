@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -315,12 +314,12 @@ func (d *Deliverer) report(work context.Context, log *slog.Logger, p broker.Pend
 			log.Debug("webhook result recorded", attrs...)
 			return
 		}
-		switch code := broker.StatusCode(err); {
-		case code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusConflict:
+		switch {
+		case errors.Is(err, broker.ErrForbidden), errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrConflict):
 			// Not ours any more (lease expired and released or re-claimed),
 			// the subscription is gone, or it was already reported.
 			d.m.reports.WithLabelValues("refused").Inc()
-			log.Warn("webhook result refused by the broker; dropped", "status_code", code, "error", err)
+			log.Warn("webhook result refused by the broker; dropped", "status_code", broker.StatusCode(err), "error", err)
 			return
 		case broker.Permanent(err):
 			d.m.reports.WithLabelValues("refused").Inc()

@@ -207,14 +207,14 @@ func (r *Runner) resume(ctx context.Context) {
 		// The recorded order is the one claimed: its attempt (retry_count)
 		// cannot change while this agent holds the claim.
 		_, err := r.env.Broker.ReportWorkOrderProgress(ctx, id, broker.WorkOrderProgress{Message: &msg})
-		switch code := broker.StatusCode(err); {
+		switch {
 		case err == nil:
 			r.mu.Lock()
 			delete(r.unverified, id)
 			r.mu.Unlock()
 			log.Info("claim confirmed; resuming the work order")
 			r.start(ctx, c, true)
-		case code == http.StatusConflict || code == http.StatusNotFound:
+		case errors.Is(err, broker.ErrConflict) || errors.Is(err, broker.ErrNotFound):
 			r.mu.Lock()
 			delete(r.unverified, id)
 			r.mu.Unlock()
@@ -270,8 +270,7 @@ func (r *Runner) poll(ctx context.Context) {
 		}
 		w, err := r.env.Broker.ClaimWorkOrder(ctx, o.ID, r.env.AgentID)
 		if err != nil {
-			code := broker.StatusCode(err)
-			if code == 0 {
+			if !errors.Is(err, broker.ErrRejected) {
 				// The claim may or may not have happened: keep the record
 				// and confirm it like a claim found after a restart.
 				if ctx.Err() != nil {
@@ -284,7 +283,7 @@ func (r *Runner) poll(ctx context.Context) {
 				continue
 			}
 			r.forget(log, o.ID)
-			if code == http.StatusNotFound || code == http.StatusConflict {
+			if errors.Is(err, broker.ErrNotFound) || errors.Is(err, broker.ErrConflict) {
 				log.Debug("work order claimed by another agent or gone")
 				continue
 			}
@@ -461,9 +460,9 @@ func (p *progress) run(ctx context.Context) {
 		}
 		msg = truncate(msg, 4000)
 		_, err := p.r.env.Broker.ReportWorkOrderProgress(ctx, p.id, broker.WorkOrderProgress{Message: &msg})
-		switch code := broker.StatusCode(err); {
+		switch {
 		case err == nil:
-		case code == http.StatusConflict || code == http.StatusNotFound:
+		case errors.Is(err, broker.ErrConflict) || errors.Is(err, broker.ErrNotFound):
 			p.lost(errClaimLost)
 			return
 		case ctx.Err() == nil:
