@@ -91,6 +91,12 @@ func agentUserConfig(t *testing.T, env *testenv.Env) *rest.Config {
 					return err
 				}
 			}
+			inv := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "brokkr-agent-inventory-e2e-user", Namespace: "brokkr-system"},
+				RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "brokkr-agent-inventory"},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: "rbac.authorization.k8s.io", Name: env.UserName}}}
+			if _, err := cs.RbacV1().RoleBindings("brokkr-system").Create(ctx, inv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
 			return nil
 		}()
 	})

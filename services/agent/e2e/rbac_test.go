@@ -98,9 +98,10 @@ spec:
 // TestAgentRoleIsSufficient runs the reconciler, the health evaluation and
 // the diagnostics collection as a user holding only the ClusterRole in
 // services/agent/rbac.yaml (plus the documented rule for a custom-resource
-// group): apply with CRDs first, pruning (including the hourly full scan
-// over every type, some of which it may not list), drift correction, a
-// namespace rollback, health, diagnostics and a deletion marker.
+// group) and the Role brokkr-agent-inventory: apply with CRDs first, the
+// inventory in brokkr-system seeded by a scan over every type (some of
+// which it may not list), pruning, drift correction, a namespace rollback,
+// health, diagnostics and a deletion marker.
 func TestAgentRoleIsSufficient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped with -short")
@@ -120,7 +121,8 @@ func TestAgentRoleIsSufficient(t *testing.T) {
 	ns := "rbac-" + uuid.NewString()[:8]
 	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
 	agentID, stackID := uuid.New(), uuid.New()
-	rec := reconcile.New(uk, reconcile.Options{AgentID: agentID, FullScanInterval: time.Nanosecond})
+	rec := reconcile.New(uk, reconcile.Options{AgentID: agentID,
+		Inventory: reconcile.NewConfigMapInventory(uk.Dynamic, "brokkr-system", agentID)})
 	seq := int64(0)
 	do := func(yaml string, marker bool) stack.DeploymentObject {
 		seq++

@@ -358,7 +358,9 @@ func (a *Agent) runLoops(ctx context.Context) {
 	self := a.self()
 	k := a.kubeClient()
 	ob := a.outbox.Load()
-	rec := reconcile.New(k, reconcile.Options{AgentID: self.ID, Logger: a.log})
+	invNS := a.set.InventoryNamespace()
+	rec := reconcile.New(k, reconcile.Options{AgentID: self.ID, Logger: a.log,
+		Inventory: reconcile.NewConfigMapInventory(k.Dynamic, invNS, self.ID)})
 	a.mgr = reconcile.NewManager(rec, reporter{a}, reconcile.ManagerOptions{
 		Concurrency: a.set.StackConcurrency,
 		Retry:       a.set.RetryBackoff,
@@ -390,7 +392,7 @@ func (a *Agent) runLoops(ctx context.Context) {
 	}
 	a.updateActivity(self.Status)
 	a.ready.Store(true)
-	a.log.Info("agent started", "state", string(a.State()), "drift_mode", a.set.DriftModeName(),
+	a.log.Info("agent started", "state", string(a.State()), "drift_mode", a.set.DriftModeName(), "inventory_namespace", invNS,
 		"polling_interval", a.PollingInterval().String())
 
 	var wg sync.WaitGroup

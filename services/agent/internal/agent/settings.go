@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
@@ -29,6 +31,38 @@ type Settings struct {
 	DriftEvery       time.Duration
 	HealthEvery      time.Duration
 	DiagnosticsEvery time.Duration
+
+	// Namespace is the agent's own namespace, which holds its stack
+	// inventories (docs/compatibility.md#agent-inventory). Empty means
+	// InventoryNamespace's detection.
+	Namespace string
+}
+
+// serviceAccountNamespace is where a pod finds its own namespace.
+var serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// InventoryNamespace is the namespace holding the agent's inventories:
+// Namespace when set, else $POD_NAMESPACE, else the pod's own namespace
+// (its service account's), else the kubeconfig context's namespace, else
+// "default".
+func (s Settings) InventoryNamespace() string {
+	if ns := strings.TrimSpace(s.Namespace); ns != "" {
+		return ns
+	}
+	if ns := strings.TrimSpace(os.Getenv("POD_NAMESPACE")); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if s.KubeconfigPath != "" {
+		rules.ExplicitPath = s.KubeconfigPath
+	}
+	if ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).Namespace(); err == nil && ns != "" {
+		return ns
+	}
+	return "default"
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -77,12 +77,25 @@ func (r *Reconciler) Drift(ctx context.Context, do stack.DeploymentObject, corre
 	if !correct || len(drifted) == 0 {
 		return rep, nil
 	}
+	// A re-created object joins the stored inventory first, like any
+	// applied object, so pruning still finds it.
+	refs := make([]Ref, 0, len(drifted))
+	for _, u := range drifted {
+		refs = append(refs, RefOf(u))
+	}
+	inv, err := r.inventory(ctx, plan.StackID)
+	if err == nil {
+		err = r.remember(ctx, plan.StackID, inv, refs)
+	}
+	if err != nil {
+		rep.CorrectionErr = err
+		return rep, nil
+	}
 	for _, u := range drifted {
 		if _, err := r.apply(ctx, u, false); err != nil {
 			rep.CorrectionErr = fmt.Errorf("re-applying %s: %s", describe(u), errorText(err))
 			return rep, nil
 		}
-		r.track(plan.StackID, u)
 	}
 	rep.Corrected = true
 	return rep, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -32,25 +34,27 @@ type Options struct {
 	CallRetry kube.Backoff
 	// CRDTimeout bounds the wait for CRDs to become Established (60 s).
 	CRDTimeout time.Duration
-	// FullScanInterval is how often pruning re-discovers, across every
-	// listable resource type, which types hold this agent's objects (1 h).
-	// Between scans each stack's prune lists only the types it is known to
-	// use, so an idle cycle costs a handful of requests, not one per type.
-	FullScanInterval time.Duration
-	Logger           *slog.Logger
+	// Inventory keeps each stack's applied objects; pruning deletes what
+	// the previous inventory holds and the new apply did not. Nil keeps
+	// them in memory (tests); the agent passes a ConfigMapInventory, so
+	// they survive restarts.
+	Inventory InventoryStore
+	Logger    *slog.Logger
 }
 
 // Reconciler applies deployment objects to one cluster.
 type Reconciler struct {
-	kube *kube.Client
-	opts Options
-	log  *slog.Logger
+	kube  *kube.Client
+	opts  Options
+	log   *slog.Logger
+	store InventoryStore
 
-	scanMu    sync.Mutex // one full scan at a time
-	mu        sync.Mutex
-	inventory map[uuid.UUID]map[schema.GroupVersionResource]kube.Resource
-	scannedAt time.Time
-	scans     int
+	// The seeding scan: stacks without a stored inventory (reconciled
+	// before inventories existed) are seeded from one label-selected scan
+	// of the cluster, shared by every such stack of this process.
+	scanMu  sync.Mutex
+	scanned map[uuid.UUID][]Ref // nil: no scan yet; a stack's entry is consumed when seeded
+	scans   int
 }
 
 // New returns a reconciler.
@@ -61,14 +65,13 @@ func New(k *kube.Client, opts Options) *Reconciler {
 	if opts.CRDTimeout <= 0 {
 		opts.CRDTimeout = 60 * time.Second
 	}
-	if opts.FullScanInterval <= 0 {
-		opts.FullScanInterval = time.Hour
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{kube: k, opts: opts, log: opts.Logger,
-		inventory: map[uuid.UUID]map[schema.GroupVersionResource]kube.Resource{}}
+	if opts.Inventory == nil {
+		opts.Inventory = NewMemoryInventory()
+	}
+	return &Reconciler{kube: k, opts: opts, log: opts.Logger, store: opts.Inventory}
 }
 
 // AgentID is the owner id this reconciler stamps.
@@ -118,7 +121,11 @@ func Permanent(err error) bool {
 // object this agent applied for the stack, whatever YAML it carries.
 func (r *Reconciler) Apply(ctx context.Context, do stack.DeploymentObject) (Result, error) {
 	if do.IsDeletionMarker {
-		pruned, err := r.prune(ctx, do.StackID, "", true)
+		inv, err := r.inventory(ctx, do.StackID)
+		if err != nil {
+			return Result{}, err
+		}
+		pruned, err := r.prune(ctx, do.StackID, inv, nil)
 		return Result{Pruned: pruned}, err
 	}
 	plan, err := Prepare(do, r.opts.AgentID)
@@ -153,6 +160,17 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 		}
 	}()
 
+	inv, err := r.inventory(ctx, plan.StackID)
+	if err != nil {
+		return res, err
+	}
+	applied := NewInventory()
+	// Each phase's objects join the stored inventory before they are
+	// applied, so a run cut short (an error, a crash) never leaves an
+	// object behind that no inventory names.
+	if err := r.remember(ctx, plan.StackID, inv, r.refs(plan.Priority)); err != nil {
+		return res, err
+	}
 	var crds []string
 	for _, o := range plan.Priority {
 		u := o.U.DeepCopy()
@@ -172,7 +190,7 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 		if _, err := r.apply(ctx, u, false); err != nil {
 			return res, fmt.Errorf("applying %s: %w", o.Describe(), err)
 		}
-		r.track(plan.StackID, u)
+		applied.Add(RefOf(u))
 		res.Applied = append(res.Applied, describe(u))
 		if isCRD(u) {
 			crds = append(crds, u.GetName())
@@ -210,17 +228,21 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 		return res, &ValidationError{Problems: problems}
 	}
 
-	for _, o := range append(now, late...) {
+	regular := append(now, late...)
+	if err := r.remember(ctx, plan.StackID, inv, r.refs(regular)); err != nil {
+		return res, err
+	}
+	for _, o := range regular {
 		u := o.U.DeepCopy()
 		if _, err := r.apply(ctx, u, false); err != nil {
 			return res, fmt.Errorf("applying %s: %w", o.Describe(), err)
 		}
-		r.track(plan.StackID, u)
+		applied.Add(RefOf(u))
 		res.Applied = append(res.Applied, describe(u))
 	}
 	created = nil // applied: nothing to roll back any more
 
-	pruned, err := r.prune(ctx, plan.StackID, plan.Checksum, false)
+	pruned, err := r.prune(ctx, plan.StackID, inv, applied)
 	res.Pruned = pruned
 	return res, err
 }
@@ -279,168 +301,223 @@ func (r *Reconciler) rollback(ctx context.Context, created []*unstructured.Unstr
 	}
 }
 
-// track records that the stack uses the object's resource type.
-func (r *Reconciler) track(stackID uuid.UUID, u *unstructured.Unstructured) {
-	_, m, err := r.kube.Target(u)
-	if err != nil {
-		return
+// refs names the objects of a phase where they will land (Target puts a
+// namespaced object without a namespace in "default"). An object whose kind
+// does not resolve is left out: applying it fails anyway.
+func (r *Reconciler) refs(objs []Object) []Ref {
+	out := make([]Ref, 0, len(objs))
+	for _, o := range objs {
+		u := o.U.DeepCopy()
+		if _, _, err := r.kube.Target(u); err != nil {
+			continue
+		}
+		out = append(out, RefOf(u))
 	}
-	res := kube.Resource{GVR: m.Resource, Kind: m.GroupVersionKind.Kind, Namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	inv := r.inventory[stackID]
-	if inv == nil {
-		inv = map[schema.GroupVersionResource]kube.Resource{}
-		r.inventory[stackID] = inv
-	}
-	inv[res.GVR] = res
+	return out
 }
 
-// stackResources returns the resource types to list when pruning a stack,
-// running a full scan first when none ran yet or the last one is old.
-func (r *Reconciler) stackResources(ctx context.Context, stackID uuid.UUID) ([]kube.Resource, error) {
-	if err := r.ensureScan(ctx); err != nil {
+// inventory returns the stack's stored inventory. A stack without one
+// (first reconcile by this agent, or an agent upgraded from a version
+// without inventories) is seeded from the seeding scan and stored at once,
+// so no object applied before the upgrade leaks, and later reconciles
+// never scan again.
+func (r *Reconciler) inventory(ctx context.Context, stackID uuid.UUID) (Inventory, error) {
+	inv, found, err := r.store.Load(ctx, stackID)
+	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]kube.Resource, 0, len(r.inventory[stackID]))
-	for _, res := range r.inventory[stackID] {
-		out = append(out, res)
+	if found {
+		return inv, nil
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GVR.String() < out[j].GVR.String() })
-	return out, nil
+	refs, err := r.seed(ctx, stackID)
+	if err != nil {
+		return nil, err
+	}
+	inv = NewInventory(refs...)
+	if err := r.store.Save(ctx, stackID, inv); err != nil {
+		return nil, err
+	}
+	r.log.Info("stack inventory seeded from a scan of the cluster", "stack_id", stackID, "objects", len(inv))
+	return inv, nil
 }
 
-func (r *Reconciler) ensureScan(ctx context.Context) error {
+// seed returns what the seeding scan found for the stack: this agent's
+// objects carrying the stack label and annotation. The scan (one LIST per
+// listable type, selector "k8s.brokkr.io/stack exists") runs at most once
+// per process, on the first stack that needs it; every stack takes its
+// share once. Objects applied later always pass through a stored
+// inventory first (remember), so a share taken after a while misses
+// nothing.
+func (r *Reconciler) seed(ctx context.Context, stackID uuid.UUID) ([]Ref, error) {
 	r.scanMu.Lock()
 	defer r.scanMu.Unlock()
-	r.mu.Lock()
-	fresh := !r.scannedAt.IsZero() && time.Since(r.scannedAt) < r.opts.FullScanInterval
-	r.mu.Unlock()
-	if fresh {
-		return nil
-	}
-	resources, err := r.kube.Listable(ctx)
-	if err != nil {
-		return err
-	}
-	items, skipped, err := r.kube.ListMetadata(ctx, resources, LabelStack)
-	if err != nil {
-		return fmt.Errorf("scanning for managed objects: %w", err)
-	}
-	for _, s := range skipped {
-		r.log.Debug("prune scan: resource type skipped", "resource", s.Resource.GVR.String(), "error", s.Err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	// Merge, never replace: a stack may have applied new types while the
-	// scan ran.
-	for _, it := range items {
-		if it.Annotations[AnnotationOwnerID] != r.opts.AgentID.String() {
-			continue
-		}
-		id, err := uuid.Parse(it.Labels[LabelStack])
+	if r.scanned == nil {
+		var items []kube.Item
+		var skipped []kube.SkippedError
+		err := r.call(ctx, func(ctx context.Context) error {
+			resources, err := r.kube.Listable(ctx)
+			if err != nil {
+				return err
+			}
+			items, skipped, err = r.kube.ListMetadata(ctx, resources, LabelStack)
+			return err
+		})
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("scanning for managed objects: %w", err)
 		}
-		inv := r.inventory[id]
-		if inv == nil {
-			inv = map[schema.GroupVersionResource]kube.Resource{}
-			r.inventory[id] = inv
+		for _, s := range skipped {
+			r.log.Debug("seeding scan: resource type skipped", "resource", s.Resource.GVR.String(), "error", s.Err)
 		}
-		inv[it.Resource.GVR] = it.Resource
+		scanned := map[uuid.UUID][]Ref{}
+		for _, it := range items {
+			if it.Annotations[AnnotationOwnerID] != r.opts.AgentID.String() || it.Annotations[AnnotationStack] != it.Labels[LabelStack] {
+				continue
+			}
+			id, err := uuid.Parse(it.Labels[LabelStack])
+			if err != nil {
+				continue
+			}
+			gvr := it.Resource.GVR
+			scanned[id] = append(scanned[id], Ref{Group: gvr.Group, Version: gvr.Version, Kind: it.Resource.Kind,
+				Namespace: it.Namespace, Name: it.Name})
+		}
+		r.scanned = scanned
+		r.scans++
 	}
-	r.scannedAt = time.Now()
-	r.scans++
-	return nil
+	refs := r.scanned[stackID]
+	delete(r.scanned, stackID)
+	return refs, nil
 }
 
-// FullScans reports how many full scans ran (tests, metrics).
+// FullScans reports how many seeding scans ran (tests).
 func (r *Reconciler) FullScans() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.scanMu.Lock()
+	defer r.scanMu.Unlock()
 	return r.scans
 }
 
-// prune deletes this agent's objects of the stack whose checksum differs
-// from keep (all of them when all is set). Objects with ownerReferences are
-// left to their owners; objects of other agents are never touched.
-func (r *Reconciler) prune(ctx context.Context, stackID uuid.UUID, keep string, all bool) ([]string, error) {
-	resources, err := r.stackResources(ctx, stackID)
-	if err != nil {
-		return nil, err
-	}
-	var items []kube.Item
-	var skipped []kube.SkippedError
-	err = r.call(ctx, func(ctx context.Context) error {
-		var err error
-		items, skipped, err = r.kube.ListMetadata(ctx, resources, LabelStack+"="+stackID.String())
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("listing the stack's objects: %w", err)
-	}
-	for _, s := range skipped {
-		r.log.Debug("prune: resource type skipped", "resource", s.Resource.GVR.String(), "error", s.Err)
-	}
-	owner := r.opts.AgentID.String()
-	var doomed []kube.Item
-	remaining := map[schema.GroupVersionResource]kube.Resource{}
-	for _, s := range skipped {
-		remaining[s.Resource.GVR] = s.Resource
-	}
-	for _, it := range items {
-		if it.Annotations[AnnotationOwnerID] != owner || it.Annotations[AnnotationStack] != stackID.String() {
-			continue
+// remember adds refs to inv and stores it when that changed it.
+func (r *Reconciler) remember(ctx context.Context, stackID uuid.UUID, inv Inventory, refs []Ref) error {
+	changed := false
+	for _, ref := range refs {
+		if cur, ok := inv[ref.key()]; !ok || cur != ref {
+			changed = true
 		}
-		if len(it.OwnerReferences) > 0 || (!all && it.Annotations[AnnotationChecksum] == keep) {
-			remaining[it.Resource.GVR] = it.Resource
-			continue
-		}
-		doomed = append(doomed, it)
 	}
-	// Contents before containers: namespaced objects, then cluster-scoped
-	// ones, CRDs and Namespaces last.
-	rank := func(it kube.Item) int {
-		switch {
-		case it.Resource.Kind == "Namespace" && it.Resource.GVR.Group == "":
-			return 3
-		case it.Resource.GVR == kube.CRDResource:
-			return 2
-		case !it.Resource.Namespaced:
-			return 1
-		}
-		return 0
+	if !changed {
+		return nil
 	}
-	sort.SliceStable(doomed, func(i, j int) bool { return rank(doomed[i]) < rank(doomed[j]) })
-	var pruned, failures []string
-	for _, it := range doomed {
-		name := it.Resource.Kind + " " + it.Name
-		if it.Namespace != "" {
-			name = it.Resource.Kind + " " + it.Namespace + "/" + it.Name
+	inv.Add(refs...)
+	return r.store.Save(ctx, stackID, inv)
+}
+
+// doomed is one object to prune, resolved against the API.
+type doomed struct {
+	ref        Ref
+	gvr        schema.GroupVersionResource
+	namespaced bool
+}
+
+// rank orders deletes: contents before containers, so namespaced objects,
+// then cluster-scoped ones, CRDs and Namespaces last.
+func (d doomed) rank() int {
+	switch {
+	case d.ref.Kind == "Namespace" && d.ref.Group == "":
+		return 3
+	case d.gvr.GroupResource() == kube.CRDResource.GroupResource():
+		return 2
+	case !d.namespaced:
+		return 1
+	}
+	return 0
+}
+
+// prune deletes what inv holds and keep does not (everything, for a
+// deletion marker: keep nil), then stores keep plus what could not be
+// deleted; a deletion marker that deleted everything deletes the
+// inventory. Before each delete the live object's metadata is read: an
+// object another agent or stack took over, or one with ownerReferences, is
+// not deleted, only forgotten.
+func (r *Reconciler) prune(ctx context.Context, stackID uuid.UUID, inv, keep Inventory) ([]string, error) {
+	marker := keep == nil
+	remaining := keep.Clone()
+	if remaining == nil {
+		remaining = NewInventory()
+	}
+	var todo []doomed
+	for _, ref := range inv.Minus(keep) {
+		m, err := r.kube.Mapping(ref.GVK())
+		var unresolved *kube.UnresolvedKindError
+		if errors.As(err, &unresolved) {
+			continue // the type is gone, and its objects with it
 		}
-		if it.Terminating {
-			pruned = append(pruned, name)
-			continue
-		}
-		err := r.call(ctx, func(ctx context.Context) error {
-			return r.kube.Delete(ctx, it.Resource.GVR, it.Namespace, it.Name)
-		})
 		if err != nil {
-			remaining[it.Resource.GVR] = it.Resource
-			failures = append(failures, fmt.Sprintf("deleting %s: %s", name, errorText(err)))
+			remaining.Add(ref)
+			r.log.Warn("prune: resolving the kind failed; kept for the next run", "object", ref.String(), "error", err)
 			continue
 		}
-		pruned = append(pruned, name)
+		todo = append(todo, doomed{ref: ref, gvr: m.Resource, namespaced: m.Scope.Name() == meta.RESTScopeNameNamespace})
 	}
-	r.mu.Lock()
-	if len(remaining) == 0 {
-		delete(r.inventory, stackID)
-	} else {
-		r.inventory[stackID] = remaining
+	sort.SliceStable(todo, func(i, j int) bool { return todo[i].rank() < todo[j].rank() })
+
+	owner, stack := r.opts.AgentID.String(), stackID.String()
+	var pruned, failures []string
+	for _, d := range todo {
+		ns := d.ref.Namespace
+		if !d.namespaced {
+			ns = ""
+		}
+		var live *metav1.PartialObjectMetadata
+		err := r.call(ctx, func(ctx context.Context) error {
+			var err error
+			if ns != "" {
+				live, err = r.kube.Metadata.Resource(d.gvr).Namespace(ns).Get(ctx, d.ref.Name, metav1.GetOptions{})
+			} else {
+				live, err = r.kube.Metadata.Resource(d.gvr).Get(ctx, d.ref.Name, metav1.GetOptions{})
+			}
+			return err
+		})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue // already gone
+		case apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err):
+			// The agent may not read it (any more): skipped, as pruning
+			// always skipped types it may not list; kept to try again.
+			remaining.Add(d.ref)
+			r.log.Debug("prune: object skipped", "object", d.ref.String(), "error", err)
+			continue
+		case err != nil:
+			remaining.Add(d.ref)
+			failures = append(failures, fmt.Sprintf("reading %s: %s", d.ref, errorText(err)))
+			continue
+		}
+		if live.Annotations[AnnotationOwnerID] != owner || live.Annotations[AnnotationStack] != stack ||
+			len(live.OwnerReferences) > 0 {
+			continue // not ours (any more): never deleted
+		}
+		if live.DeletionTimestamp != nil {
+			pruned = append(pruned, d.ref.String())
+			continue
+		}
+		err = r.call(ctx, func(ctx context.Context) error { return r.kube.Delete(ctx, d.gvr, ns, d.ref.Name) })
+		if err != nil {
+			remaining.Add(d.ref)
+			failures = append(failures, fmt.Sprintf("deleting %s: %s", d.ref, errorText(err)))
+			continue
+		}
+		pruned = append(pruned, d.ref.String())
 	}
-	r.mu.Unlock()
+
+	var err error
+	switch {
+	case marker && len(remaining) == 0:
+		err = r.store.Delete(ctx, stackID)
+	case !maps.Equal(remaining, inv):
+		err = r.store.Save(ctx, stackID, remaining)
+	}
+	if err != nil {
+		failures = append(failures, err.Error())
+	}
 	if len(failures) > 0 {
 		return pruned, fmt.Errorf("pruning failed:\n%s", strings.Join(failures, "\n"))
 	}

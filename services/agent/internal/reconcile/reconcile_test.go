@@ -47,8 +47,10 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	agentID := uuid.New()
-	return &fixture{kube: kc, cs: cs, agent: agentID, stack: uuid.New(), ns: testenv.NewNamespace(t, env),
-		rec: New(kc, Options{AgentID: agentID})}
+	ns := testenv.NewNamespace(t, env)
+	// The inventories live in the test's namespace, deleted with it.
+	return &fixture{kube: kc, cs: cs, agent: agentID, stack: uuid.New(), ns: ns,
+		rec: New(kc, Options{AgentID: agentID, Inventory: NewConfigMapInventory(kc.Dynamic, ns, agentID)})}
 }
 
 func (f *fixture) do(yaml string) stack.DeploymentObject {
@@ -347,26 +349,6 @@ func TestPruneLeavesOthersAlone(t *testing.T) {
 	if cm, err := f.cm(t, f.ns, "child"); err == nil && cm.DeletionTimestamp == nil && len(cm.OwnerReferences) == 0 {
 		t.Errorf("child lost its owner reference")
 	}
-}
-
-func TestPruneDoesNotRescanEveryCycle(t *testing.T) {
-	f := newFixture(t)
-	ctx := ctxT(t)
-	for i := range 4 {
-		if _, err := f.rec.Apply(ctx, f.do(configMap(f.ns, "c", fmt.Sprint(i)))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := f.rec.FullScans(); n != 1 {
-		t.Fatalf("full scans = %d, want 1", n)
-	}
-	// A fresh reconciler (a restarted agent) finds the objects applied
-	// before, through its one full scan.
-	rec2 := New(f.kube, Options{AgentID: f.agent})
-	if _, err := rec2.Apply(ctx, f.do("")); err != nil {
-		t.Fatal(err)
-	}
-	f.mustGone(t, f.ns, "c")
 }
 
 func TestNamespaceAndConfigMapInOneObject(t *testing.T) {
