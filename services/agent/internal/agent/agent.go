@@ -6,28 +6,21 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	domainagent "github.com/brokkr-go/brokkr/pkg/domain/agent"
-	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
-	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
+	"github.com/brokkr-go/brokkr/services/agent/internal/hook"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
@@ -53,29 +46,13 @@ var allStates = []State{StateStarting, StateWaitingForBroker, StateAuthenticatin
 // agent (the original's order).
 type KubeFactory func() (*kube.Client, error)
 
-// Env is what a hook gets: the agent's identity and clients, once start-up
-// finished.
-type Env struct {
-	AgentID uuid.UUID
-	Broker  *broker.Client
-	Kube    *kube.Client
-	Outbox  *outbox.Outbox
-	Logger  *slog.Logger
-	// Active reports whether the broker says the agent is ACTIVE; inactive
-	// agents only heartbeat.
-	Active func() bool
-	// Applied lists the deployment objects applied in this process, one per
-	// stack (the health monitor's tracked set).
-	Applied func() []stack.DeploymentObject
-}
-
-// Hook is an independent loop started after start-up (deployment health,
-// diagnostics, work orders). It must return when ctx ends and must not
-// block other loops; a returned error is logged.
-type Hook struct {
-	Name string
-	Run  func(ctx context.Context, env Env) error
-}
+// Env and Hook are the hook contract (internal/hook): target state and
+// drift (internal/deploy) always, plus the optional hooks provideHooks
+// lists in cmd/agent/providers.go.
+type (
+	Env  = hook.Env
+	Hook = hook.Hook
+)
 
 // Agent is the runtime.
 type Agent struct {
@@ -95,10 +72,10 @@ type Agent struct {
 	record          atomic.Pointer[domainagent.Agent]
 	kube            atomic.Pointer[kube.Client]
 	outbox          atomic.Pointer[outbox.Outbox]
-	activeCh        chan struct{} // signalled when the agent turns ACTIVE
+	activeMu        sync.Mutex
+	activeCh        chan struct{} // closed (and replaced) when the agent turns ACTIVE
 
-	mgr         *reconcile.Manager
-	incremental atomic.Pointer[map[uuid.UUID]bool] // ids of the last incremental target state
+	mgr *reconcile.Manager
 
 	// Listener, when set, is used by the health server instead of binding
 	// health_port (tests).
@@ -108,7 +85,7 @@ type Agent struct {
 // New returns an agent. reg gathers /metrics.
 func New(set Settings, log *slog.Logger, b *broker.Client, newKube KubeFactory, m *Metrics, reg prometheus.Gatherer, hooks []Hook) *Agent {
 	a := &Agent{set: set, log: log, broker: b, newKube: newKube, metrics: m, gatherer: reg, hooks: hooks,
-		started: time.Now(), activeCh: make(chan struct{}, 1)}
+		started: time.Now(), activeCh: make(chan struct{})}
 	a.setState(StateStarting)
 	a.brokerConnected.Store(false)
 	return a
@@ -196,193 +173,12 @@ func (a *Agent) serve(ctx context.Context) (<-chan struct{}, error) {
 	return done, nil
 }
 
-// startupBackoff paces start-up retries: 1 s, ×2, at most 10 s apart.
-var startupBackoff = kube.Backoff{Initial: time.Second, Max: 10 * time.Second, Jitter: 0.2, Deadline: -1}
-
-// attempts is how many times start-up steps are tried (max_retries, at
-// least once).
-func (a *Agent) attempts() int { return max(a.set.MaxRetries, 1) }
-
-// retry runs fn until it succeeds, fails permanently or attempts run out.
-func (a *Agent) retry(ctx context.Context, what string, permanent func(error) bool, fn func(context.Context) error) error {
-	var err error
-	for i := range a.attempts() {
-		if err = fn(ctx); err == nil || (permanent != nil && permanent(err)) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if i+1 < a.attempts() {
-			d := startupBackoff.Delay(i)
-			a.log.Warn(what+" failed, retrying", "attempt", i+1, "of", a.attempts(), "retry_in", d.Round(time.Millisecond).String(), "error", err)
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-	}
-	return err
-}
-
-func (a *Agent) startup(ctx context.Context) error {
-	a.setState(StateWaitingForBroker)
-	if err := a.retry(ctx, "waiting for the broker", nil, a.broker.Ready); err != nil {
-		return lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("broker %s never became ready after %d attempt(s): %w", a.broker.BaseURL(), a.attempts(), err))
-	}
-	a.brokerConnected.Store(true)
-
-	a.setState(StateAuthenticating)
-	unauthorized := func(err error) bool { return errors.Is(err, broker.ErrUnauthorized) }
-	if err := a.retry(ctx, "verifying the PAK", unauthorized, a.broker.VerifyPAK); err != nil {
-		if unauthorized(err) {
-			return lifecycle.WithCode(lifecycle.ExitNoPermission, errors.New("the broker rejected the agent PAK (401)"))
-		}
-		return lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("verifying the PAK: %w", err))
-	}
-	var self domainagent.Agent
-	err := a.retry(ctx, "fetching the agent record", broker.Permanent, func(ctx context.Context) error {
-		var err error
-		self, err = a.broker.FindAgent(ctx, a.set.AgentName, a.set.ClusterName)
-		return err
-	})
-	switch {
-	case err == nil:
-	case errors.Is(err, broker.ErrNotFound):
-		return lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("agent %q in cluster %q is not registered with the broker", a.set.AgentName, a.set.ClusterName))
-	case errors.Is(err, broker.ErrUnauthorized) || errors.Is(err, broker.ErrForbidden):
-		return lifecycle.WithCode(lifecycle.ExitNoPermission, fmt.Errorf("the PAK may not read agent %q: %w", a.set.AgentName, err))
-	case broker.Permanent(err):
-		return fmt.Errorf("fetching the agent record: %w", err)
-	default:
-		return lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("fetching the agent record: %w", err))
-	}
-	a.record.Store(&self)
-	a.log = a.log.With("agent_id", self.ID.String())
-	a.log.Info("agent record fetched", "status", self.Status)
-
-	k, err := a.newKube()
-	if err != nil {
-		return lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("kubernetes client: %w", err))
-	}
-	var version string
-	if err := a.retry(ctx, "reaching the Kubernetes API", nil, func(ctx context.Context) error {
-		info, err := k.ServerVersion(ctx)
-		if err == nil {
-			version = info.GitVersion
-		}
-		return err
-	}); err != nil {
-		return lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("kubernetes API unreachable: %w", err))
-	}
-	a.kube.Store(k)
-	a.log.Info("connected to Kubernetes", "version", version)
-	if old, ok := olderThan(version, 1, 29); ok && old {
-		a.log.Warn("Kubernetes is older than the supported 1.29", "version", version)
-	}
-
-	a.openOutbox(self.ID)
-	return nil
-}
-
-// olderThan parses "v1.37.2" and reports whether it is older than
-// major.minor; ok is false when the version does not parse.
-func olderThan(v string, major, minor int) (older, ok bool) {
-	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
-	if len(parts) < 2 {
-		return false, false
-	}
-	ma, err1 := strconv.Atoi(parts[0])
-	mi, err2 := strconv.Atoi(strings.TrimRight(parts[1], "+"))
-	if err1 != nil || err2 != nil {
-		return false, false
-	}
-	return ma < major || (ma == major && mi < minor), true
-}
-
-func (a *Agent) openOutbox(agentID uuid.UUID) {
-	opts := outbox.Options{MaxBytes: a.set.OutboxMaxBytes, Logger: a.log, OnDrop: a.onOutboxDrop}
-	if dir := a.set.OutboxPath(); dir != "" {
-		opts.Dir = filepath.Join(dir, agentID.String())
-	}
-	ob, err := outbox.Open(opts)
-	if err != nil {
-		a.log.Error("outbox unavailable on disk; keeping reports in memory only", "dir", opts.Dir, "error", err)
-		opts.Dir = ""
-		ob, _ = outbox.Open(opts)
-	}
-	if n, _, _ := ob.Stats(); n > 0 {
-		a.log.Info("outbox holds reports from a previous run; they will be replayed in order", "records", n)
-	}
-	a.outbox.Store(ob)
-}
-
-func (a *Agent) onOutboxDrop(rec outbox.Record, reason string) {
-	a.metrics.OutboxDropped.Inc()
-	if e, ok := eventOf(rec); ok && e.EventType == broker.EventDeploy && e.Status == broker.StatusOK && a.mgr != nil {
-		// The broker will keep offering the object; let it be applied and
-		// reported again.
-		a.mgr.Forget(e.DeploymentObjectID)
-	}
-	a.log.Warn("report dropped from the outbox", "seq", rec.Seq, "kind", rec.Kind, "reason", reason)
-}
-
-func eventOf(rec outbox.Record) (broker.Event, bool) {
-	if rec.Kind != kindEvent {
-		return broker.Event{}, false
-	}
-	var e broker.Event
-	if err := json.Unmarshal(rec.Body, &e); err != nil {
-		return broker.Event{}, false
-	}
-	return e, true
-}
-
-const kindEvent = "event"
-
-// reporter queues events in the outbox.
-type reporter struct{ a *Agent }
-
-func (r reporter) Report(_ context.Context, e reconcile.Event) error {
-	self := r.a.self()
-	msg := e.Message
-	ev := broker.Event{AgentID: self.ID, DeploymentObjectID: e.DeploymentObjectID, EventType: e.Type, Status: e.Status, Message: &msg}
-	_, err := r.a.outbox.Load().Append(kindEvent, http.MethodPost, broker.EventsPath(self.ID), ev)
-	return err
-}
-
 func (a *Agent) runLoops(ctx context.Context) {
 	self := a.self()
 	k := a.kubeClient()
 	ob := a.outbox.Load()
 	invNS := a.set.InventoryNamespace()
-	rec := reconcile.New(k, reconcile.Options{AgentID: self.ID, Logger: a.log,
-		Inventory: reconcile.NewConfigMapInventory(k.Dynamic, invNS, self.ID)})
-	a.mgr = reconcile.NewManager(rec, reporter{a}, reconcile.ManagerOptions{
-		Concurrency: a.set.StackConcurrency,
-		Retry:       a.set.RetryBackoff,
-		DriftMode:   a.set.DriftModeName(),
-		Logger:      a.log,
-		OnDrift: func(stack.DeploymentObject, reconcile.DriftReport) {
-			a.metrics.DriftDetected.Inc()
-		},
-		OnOutcome: func(do stack.DeploymentObject, err error, took time.Duration) {
-			op := "apply"
-			if do.IsDeletionMarker {
-				op = "delete"
-			}
-			a.metrics.KubeOperations.WithLabelValues(op).Inc()
-			a.metrics.KubeOperationTime.WithLabelValues(op).Observe(took.Seconds())
-			result := "success"
-			if err != nil {
-				result = "failure"
-			}
-			a.metrics.Reconciles.WithLabelValues(result).Inc()
-		},
-	})
+	a.mgr = a.newManager(k, self.ID, invNS)
 	// SUCCESS events still queued from a previous run: do not apply and
 	// report those objects again.
 	for _, r := range ob.Pending() {
@@ -402,18 +198,17 @@ func (a *Agent) runLoops(ctx context.Context) {
 		a.mgr.Run(ctx)
 	}()
 	wg.Go(func() { a.heartbeatLoop(ctx) })
-	wg.Go(func() { a.targetStateLoop(ctx) })
-	wg.Go(func() { a.driftLoop(ctx) })
 	senderCtx, stopSender := context.WithCancel(context.WithoutCancel(ctx))
 	senderDone := make(chan struct{})
 	go func() {
 		defer close(senderDone)
 		ob.Run(senderCtx, a.sender())
 	}()
-	env := Env{AgentID: self.ID, Broker: a.broker, Kube: k, Outbox: ob, Logger: a.log, Active: a.active, Applied: a.mgr.Applied}
-	for _, h := range a.hooks {
+	env := Env{AgentID: self.ID, Broker: a.broker, Kube: k, Outbox: ob, Logger: a.log, Active: a.active,
+		WaitActive: a.waitActive, Applied: a.mgr.Applied, Deployments: a.mgr}
+	for _, h := range append(a.coreHooks(), a.hooks...) {
 		wg.Go(func() {
-			if err := h.Run(ctx, env.with(a.log.With("loop", h.Name))); err != nil && ctx.Err() == nil {
+			if err := h.Run(ctx, env.With(a.log.With("loop", h.Name))); err != nil && ctx.Err() == nil {
 				a.log.Error("loop stopped", "loop", h.Name, "error", err)
 			}
 		})
@@ -446,63 +241,6 @@ func (a *Agent) runLoops(ctx context.Context) {
 	cancel()
 }
 
-func (e Env) with(log *slog.Logger) Env { e.Logger = log; return e }
-
-func (a *Agent) sender() outbox.Sender {
-	return outbox.Sender{
-		Send: func(ctx context.Context, r outbox.Record) error {
-			_, err := a.broker.Send(ctx, r.Method, r.Path, r.Body, r.Key)
-			return err
-		},
-		Verify:    a.verifyDelivered,
-		Permanent: broker.Permanent,
-		Delay: func(n int) time.Duration {
-			return kube.Backoff{Initial: time.Second, Max: a.PollingInterval(), Deadline: -1}.Delay(n)
-		},
-		OnDelivered: func(r outbox.Record) {
-			a.metrics.EventsSent.WithLabelValues(r.Kind).Inc()
-			a.updateOutboxGauges()
-		},
-	}
-}
-
-func (a *Agent) updateOutboxGauges() {
-	if ob := a.outbox.Load(); ob != nil {
-		n, b, _ := ob.Stats()
-		a.metrics.OutboxRecords.Set(float64(n))
-		a.metrics.OutboxBytes.Set(float64(b))
-	}
-}
-
-// verifyDelivered checks whether an event left by a previous run already
-// reached the broker (identical event recorded), so it is not sent twice.
-// The outbox asks only about records without an Idempotency-Key (written
-// by an earlier version); keyed records are simply sent again.
-func (a *Agent) verifyDelivered(ctx context.Context, r outbox.Record) (bool, error) {
-	e, ok := eventOf(r)
-	if !ok {
-		return false, nil
-	}
-	events, err := a.broker.Events(ctx, e.AgentID)
-	if err != nil {
-		return false, err
-	}
-	for _, got := range events {
-		if got.DeploymentObjectID == e.DeploymentObjectID && got.EventType == e.EventType && got.Status == e.Status &&
-			ptrEq(got.Message, e.Message) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-func ptrEq(a, b *string) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
 // PollingInterval is the heartbeat and poll period.
 func (a *Agent) PollingInterval() time.Duration { return a.set.PollEvery() }
 
@@ -516,192 +254,26 @@ func (a *Agent) updateActivity(status string) {
 	if status == domainagent.StatusActive {
 		if a.State() != StateRunning {
 			a.setState(StateRunning)
-			select {
-			case a.activeCh <- struct{}{}:
-			default:
-			}
+			a.activeMu.Lock()
+			close(a.activeCh) // wakes every waitActive
+			a.activeCh = make(chan struct{})
+			a.activeMu.Unlock()
 		}
 		return
 	}
 	a.setState(StateInactive)
 }
 
-func (a *Agent) heartbeatLoop(ctx context.Context) {
-	t := time.NewTicker(a.PollingInterval())
-	defer t.Stop()
-	for {
-		a.heartbeat(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (a *Agent) heartbeat(ctx context.Context) {
-	self := a.self()
-	rec, ok, err := a.broker.Heartbeat(ctx, self.ID)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		if !errors.Is(err, broker.ErrRejected) {
-			a.metrics.HeartbeatSent.Inc() // the original counts transport errors too
-		}
-		if a.brokerConnected.Swap(false) {
-			a.log.Error("heartbeat failed; broker unreachable", "error", err)
-		} else {
-			a.log.Debug("heartbeat failed", "error", err)
-		}
-		return
-	}
-	a.metrics.HeartbeatSent.Inc()
-	a.metrics.LastSuccessfulPoll.SetToCurrentTime()
-	now := time.Now()
-	a.lastHeartbeat.Store(&now)
-	if !a.brokerConnected.Swap(true) {
-		a.log.Info("broker reachable again")
-		if ob := a.outbox.Load(); ob != nil {
-			ob.Kick()
-		}
-	}
-	if !ok {
-		if rec, err = a.broker.GetAgent(ctx, self.ID); err != nil {
-			a.log.Warn("refreshing the agent record failed", "error", err)
-			return
-		}
-	}
-	if rec.Status != self.Status {
-		a.log.Info("agent status changed", "status", rec.Status)
-	}
-	a.record.Store(&rec)
-	a.updateActivity(rec.Status)
-}
-
-func (a *Agent) targetStateLoop(ctx context.Context) {
-	self := a.self()
-	etag := ""
-	failures := 0
-	seeded := false
-	for ctx.Err() == nil {
-		if !a.active() {
-			etag = ""
-			select {
-			case <-ctx.Done():
-				return
-			case <-a.activeCh:
-			case <-time.After(a.PollingInterval()):
-			}
-			continue
-		}
-		start := time.Now()
-		ts, err := a.broker.TargetState(ctx, self.ID, broker.TargetStateQuery{ETag: etag, Wait: a.set.TargetStateWait()})
-		took := time.Since(start)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			a.metrics.PollRequests.WithLabelValues("error").Inc()
-			a.metrics.PollDuration.Observe(took.Seconds())
-			d := kube.Backoff{Initial: time.Second, Max: a.PollingInterval(), Deadline: -1}.Delay(failures)
-			failures++
-			a.log.Warn("fetching the target state failed", "error", err, "retry_in", d.Round(time.Millisecond).String())
-			sleepCtx(ctx, d)
-			continue
-		}
-		failures = 0
-		a.metrics.PollRequests.WithLabelValues("success").Inc()
-		a.metrics.PollDuration.Observe(took.Seconds())
-		a.metrics.LastSuccessfulPoll.SetToCurrentTime()
-		if !ts.NotModified {
-			etag = ts.ETag
-			ids := make(map[uuid.UUID]bool, len(ts.Objects))
-			for _, o := range ts.Objects {
-				ids[o.ID] = true
-			}
-			a.incremental.Store(&ids)
-			a.log.Debug("target state", "objects", len(ts.Objects))
-			a.mgr.Submit(ts.Objects)
-			if !seeded {
-				seeded = a.seedApplied(ctx, ids)
-			}
-		}
-		// A broker that does not hold the request (or an empty ETag) must
-		// not make this loop spin.
-		if took < time.Second && (ts.NotModified || a.set.TargetStateWait() == 0 || ts.ETag == "") {
-			sleepCtx(ctx, a.PollingInterval())
-		}
-	}
-}
-
-// seedApplied tells the manager which objects earlier runs applied (in the
-// full target state, not in the incremental one, or queued as done), so the
-// health monitor reports them without waiting for a new deployment.
-func (a *Agent) seedApplied(ctx context.Context, pending map[uuid.UUID]bool) bool {
-	ts, err := a.broker.TargetState(ctx, a.self().ID, broker.TargetStateQuery{Full: true})
-	if err != nil {
-		a.log.Debug("fetching the full target state failed; retrying on the next change", "error", err)
-		return false
-	}
-	var applied []stack.DeploymentObject
-	for _, do := range ts.Objects {
-		if !pending[do.ID] || a.mgr.IsDone(do.ID) {
-			applied = append(applied, do)
-		}
-	}
-	a.mgr.Seed(applied)
-	return true
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
+// waitActive blocks until the agent turns ACTIVE, d passed or ctx ended.
+func (a *Agent) waitActive(ctx context.Context, d time.Duration) {
+	a.activeMu.Lock()
+	ch := a.activeCh
+	a.activeMu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+	case <-ch:
 	case <-t.C:
 	}
-}
-
-func (a *Agent) driftLoop(ctx context.Context) {
-	if a.set.DriftInterval() <= 0 {
-		return
-	}
-	t := time.NewTicker(a.set.DriftInterval())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if a.active() {
-			a.CheckDrift(ctx)
-		}
-	}
-}
-
-// CheckDrift runs one drift check over every applied deployment object.
-func (a *Agent) CheckDrift(ctx context.Context) {
-	self := a.self()
-	ts, err := a.broker.TargetState(ctx, self.ID, broker.TargetStateQuery{Full: true})
-	if err != nil {
-		a.log.Warn("drift check: fetching the full target state failed", "error", err)
-		return
-	}
-	pending := map[uuid.UUID]bool{}
-	if p := a.incremental.Load(); p != nil {
-		pending = *p
-	}
-	var applied []stack.DeploymentObject
-	for _, do := range ts.Objects {
-		if pending[do.ID] && !a.mgr.IsDone(do.ID) {
-			continue // not applied yet; the reconcile loop owns it
-		}
-		applied = append(applied, do)
-	}
-	start := time.Now()
-	a.mgr.CheckDrift(ctx, applied)
-	a.metrics.KubeOperations.WithLabelValues("drift_check").Inc()
-	a.metrics.KubeOperationTime.WithLabelValues("drift_check").Observe(time.Since(start).Seconds())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/inspect"
@@ -44,12 +45,20 @@ func Hook(opts Options) agent.Hook {
 	}}
 }
 
+// Broker is the poller's part of the broker client.
+type Broker interface {
+	PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error)
+	ClaimDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error)
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+}
+
 // Poller polls pending requests, claims them and submits results.
 type Poller struct {
-	env  agent.Env
-	c    *Collector
-	opts Options
-	log  *slog.Logger
+	env    agent.Env
+	broker Broker
+	c      *Collector
+	opts   Options
+	log    *slog.Logger
 }
 
 // NewPoller returns a poller; Run starts it.
@@ -64,7 +73,7 @@ func NewPoller(env agent.Env, c *Collector, opts Options) *Poller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Poller{env: env, c: c, opts: opts, log: log}
+	return &Poller{env: env, broker: env.Broker, c: c, opts: opts, log: log}
 }
 
 // Run polls until ctx ends.
@@ -85,7 +94,7 @@ func (p *Poller) Run(ctx context.Context) error {
 
 // Poll handles the pending requests once, one at a time, oldest first.
 func (p *Poller) Poll(ctx context.Context) {
-	reqs, err := p.env.Broker.PendingDiagnostics(ctx, p.env.AgentID)
+	reqs, err := p.broker.PendingDiagnostics(ctx, p.env.AgentID)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Debug("fetching pending diagnostic requests failed", "error", err)
@@ -101,7 +110,7 @@ func (p *Poller) Poll(ctx context.Context) {
 			continue
 		}
 		log := p.log.With("diagnostic_request_id", r.ID, "deployment_object_id", r.DeploymentObjectID)
-		claimed, err := p.env.Broker.ClaimDiagnostic(ctx, r.ID)
+		claimed, err := p.broker.ClaimDiagnostic(ctx, r.ID)
 		if err != nil {
 			if errors.Is(err, broker.ErrConflict) {
 				log.Info("diagnostic request already claimed or expired; skipped")
@@ -129,7 +138,7 @@ type ResultBody struct {
 
 func (p *Poller) handle(ctx context.Context, log *slog.Logger, r diagnostic.Request) {
 	start := time.Now()
-	do, err := p.env.Broker.GetDeploymentObject(ctx, r.DeploymentObjectID)
+	do, err := p.broker.GetDeploymentObject(ctx, r.DeploymentObjectID)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // draining: the claim goes stale and the request expires

@@ -93,15 +93,17 @@ type Manager struct {
 	log  *slog.Logger
 	sem  chan struct{}
 
-	mu      sync.Mutex
-	stacks  map[uuid.UUID]*stackWork
-	done    map[uuid.UUID]bool // deployment objects whose SUCCESS was reported
-	applied map[uuid.UUID]stack.DeploymentObject
-	ctx     context.Context // stops taking work
-	workCtx context.Context // in-flight work; cancelled by Abort
-	abort   context.CancelFunc
-	wg      sync.WaitGroup
-	started bool
+	mu     sync.Mutex
+	stacks map[uuid.UUID]*stackWork
+	done   map[uuid.UUID]bool // deployment objects whose SUCCESS was reported
+	// submitted holds the ids of the last incremental target state.
+	submitted map[uuid.UUID]bool
+	applied   map[uuid.UUID]stack.DeploymentObject
+	ctx       context.Context // stops taking work
+	workCtx   context.Context // in-flight work; cancelled by Abort
+	abort     context.CancelFunc
+	wg        sync.WaitGroup
+	started   bool
 }
 
 // NewManager returns a manager; call Run to start it.
@@ -177,6 +179,15 @@ func (m *Manager) IsDone(id uuid.UUID) bool {
 	return m.done[id]
 }
 
+// Pending reports whether the object was in the last incremental target
+// state and its SUCCESS is not reported yet: not applied, the reconcile
+// loop owns it.
+func (m *Manager) Pending(id uuid.UUID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.submitted[id] && !m.done[id]
+}
+
 // Forget undoes MarkDone, e.g. when a queued SUCCESS was dropped.
 func (m *Manager) Forget(id uuid.UUID) {
 	m.mu.Lock()
@@ -225,6 +236,7 @@ func (m *Manager) Submit(objs []stack.DeploymentObject) {
 	for _, do := range objs {
 		present[do.ID] = true
 	}
+	m.submitted = present
 	// Forget acknowledged objects the broker no longer returns, so the set
 	// stays small; keep those it still returns (the event may be queued).
 	for id := range m.done {

@@ -99,9 +99,16 @@ func Hook(opts Options) agent.Hook {
 	}}
 }
 
+// Broker is the deliverer's part of the broker client.
+type Broker interface {
+	ClaimWebhooks(ctx context.Context, agentID uuid.UUID) ([]broker.PendingWebhook, error)
+	ReportWebhook(ctx context.Context, id uuid.UUID, r broker.WebhookResult) (broker.WebhookOutcome, error)
+}
+
 // Deliverer claims, sends and reports deliveries.
 type Deliverer struct {
 	env    agent.Env
+	broker Broker
 	opts   Options
 	log    *slog.Logger
 	sender Sender
@@ -125,7 +132,7 @@ func New(env agent.Env, opts Options) *Deliverer {
 	if s == nil {
 		s = webhookhttp.New(webhookhttp.Options{AllowPrivate: true})
 	}
-	return &Deliverer{env: env, opts: opts, log: log, sender: s, m: newMetrics(opts.Registerer),
+	return &Deliverer{env: env, broker: env.Broker, opts: opts, log: log, sender: s, m: newMetrics(opts.Registerer),
 		slots: make(chan struct{}, opts.Concurrency), inFlight: map[uuid.UUID]bool{}}
 }
 
@@ -181,7 +188,7 @@ func (d *Deliverer) Poll(ctx, work context.Context) bool {
 		// Every slot busy: claiming now would only let leases run out.
 		return false
 	}
-	claimed, err := d.env.Broker.ClaimWebhooks(ctx, d.env.AgentID)
+	claimed, err := d.broker.ClaimWebhooks(ctx, d.env.AgentID)
 	if err != nil {
 		d.m.polls.WithLabelValues("error").Inc()
 		if ctx.Err() != nil {
@@ -304,7 +311,7 @@ func (d *Deliverer) report(work context.Context, log *slog.Logger, p broker.Pend
 	defer stop()
 	delay := 500 * time.Millisecond
 	for {
-		out, err := d.env.Broker.ReportWebhook(ctx, p.ID, r)
+		out, err := d.broker.ReportWebhook(ctx, p.ID, r)
 		if err == nil {
 			d.m.reports.WithLabelValues("recorded").Inc()
 			attrs := []any{"status", out.Status}

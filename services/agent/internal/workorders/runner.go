@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
@@ -98,13 +99,21 @@ func Hook(opts Options) agent.Hook {
 	}}
 }
 
+// Broker is the runner's part of the broker client.
+type Broker interface {
+	PendingWorkOrders(ctx context.Context, agentID uuid.UUID) ([]workorder.WorkOrder, error)
+	ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error)
+	ReportWorkOrderProgress(ctx context.Context, id uuid.UUID, p broker.WorkOrderProgress) (workorder.WorkOrder, error)
+}
+
 // Runner polls, claims and runs work orders.
 type Runner struct {
-	env   agent.Env
-	opts  Options
-	exec  *Executor
-	store *Store
-	log   *slog.Logger
+	env    agent.Env
+	broker Broker
+	opts   Options
+	exec   *Executor
+	store  *Store
+	log    *slog.Logger
 
 	mu         sync.Mutex
 	running    map[uuid.UUID]bool
@@ -129,7 +138,7 @@ func New(env agent.Env, opts Options) *Runner {
 		log.Error("work-order state unavailable on disk; orders in flight will not be resumed after a restart", "dir", dir, "error", err)
 		store, _ = OpenStore("")
 	}
-	return &Runner{env: env, opts: opts, store: store, log: log,
+	return &Runner{env: env, broker: env.Broker, opts: opts, store: store, log: log,
 		exec:    NewExecutor(env.Kube, ExecutorOptions{AgentID: env.AgentID, CheckInterval: opts.CheckInterval, Logger: log}),
 		running: map[uuid.UUID]bool{}, unverified: map[uuid.UUID]Claim{}, wake: make(chan struct{}, 1)}
 }
@@ -206,7 +215,7 @@ func (r *Runner) resume(ctx context.Context) {
 		msg := "agent restarted; resuming"
 		// The recorded order is the one claimed: its attempt (retry_count)
 		// cannot change while this agent holds the claim.
-		_, err := r.env.Broker.ReportWorkOrderProgress(ctx, id, broker.WorkOrderProgress{Message: &msg})
+		_, err := r.broker.ReportWorkOrderProgress(ctx, id, broker.WorkOrderProgress{Message: &msg})
 		switch {
 		case err == nil:
 			r.mu.Lock()
@@ -247,7 +256,7 @@ func (r *Runner) poll(ctx context.Context) {
 	if free <= 0 {
 		return
 	}
-	orders, err := r.env.Broker.PendingWorkOrders(ctx, r.env.AgentID)
+	orders, err := r.broker.PendingWorkOrders(ctx, r.env.AgentID)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Debug("fetching pending work orders failed", "error", err)
@@ -268,7 +277,7 @@ func (r *Runner) poll(ctx context.Context) {
 		if err := r.store.Save(c); err != nil {
 			log.Error("recording the claim failed; a restart would not resume this order", "error", err)
 		}
-		w, err := r.env.Broker.ClaimWorkOrder(ctx, o.ID, r.env.AgentID)
+		w, err := r.broker.ClaimWorkOrder(ctx, o.ID, r.env.AgentID)
 		if err != nil {
 			if !errors.Is(err, broker.ErrRejected) {
 				// The claim may or may not have happened: keep the record
@@ -459,7 +468,7 @@ func (p *progress) run(ctx context.Context) {
 			msg = "running"
 		}
 		msg = truncate(msg, 4000)
-		_, err := p.r.env.Broker.ReportWorkOrderProgress(ctx, p.id, broker.WorkOrderProgress{Message: &msg})
+		_, err := p.r.broker.ReportWorkOrderProgress(ctx, p.id, broker.WorkOrderProgress{Message: &msg})
 		switch {
 		case err == nil:
 		case errors.Is(err, broker.ErrConflict) || errors.Is(err, broker.ErrNotFound):
