@@ -33,7 +33,7 @@ type Settings struct {
 	DiagnosticsEvery time.Duration
 
 	// Namespace is the agent's own namespace, which holds its stack
-	// inventories (docs/compatibility.md#agent-inventory). Empty means
+	// inventories (services/agent/README.md#inventory). Empty means
 	// InventoryNamespace's detection.
 	Namespace string
 }

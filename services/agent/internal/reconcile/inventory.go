@@ -149,7 +149,7 @@ var configMapResource = schema.GroupVersionResource{Version: "v1", Resource: "co
 
 // ConfigMapInventory stores each stack's inventory in a ConfigMap
 // brokkr-inventory-<agent id>-<stack id> in the agent's namespace, so it
-// survives restarts (docs/compatibility.md#agent-inventory). It needs get,
+// survives restarts (services/agent/README.md#inventory). It needs get,
 // create, patch and delete on configmaps in that namespace and nothing
 // else (services/agent/rbac.yaml, Role brokkr-agent-inventory).
 type ConfigMapInventory struct {
