@@ -27,8 +27,9 @@ func configMaps(ns string, n, version int) string {
 
 // BenchmarkApplyConfigMaps applies one deployment object of N ConfigMaps
 // with the agent's reconciler (parse, stamp, dry-run every object, apply
-// every object, prune) and, against the same apiserver in the same run, a
-// bare client-go loop that only server-side applies the same N objects.
+// every object, prune from the stored inventory) and, against the same
+// apiserver in the same run, a bare client-go loop that only server-side
+// applies the same N objects.
 // Every iteration changes every object. "qps=50" is the agent's client-side
 // rate limit (kube.Options default); "unlimited" removes it.
 func BenchmarkApplyConfigMaps(b *testing.B) {
@@ -48,7 +49,8 @@ func BenchmarkApplyConfigMaps(b *testing.B) {
 		for _, n := range []int{100, 1000} {
 			b.Run(fmt.Sprintf("%s/agent/%d", limit.name, n), func(b *testing.B) {
 				ns := testenv.NewNamespace(b, env)
-				rec := New(kc, Options{AgentID: uuid.New()})
+				agentID := uuid.New()
+				rec := New(kc, Options{AgentID: agentID, Inventory: NewConfigMapInventory(kc.Dynamic, ns, agentID)})
 				stackID := uuid.New()
 				version := 0
 				b.ResetTimer()
