@@ -13,6 +13,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -96,34 +97,16 @@ func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, chan
 
 var errUnauthorized = domain.Forbidden("Unauthorized")
 
-// RequireAdmin admits only the admin. The HTTP layer runs these policies
-// before decoding a body (403 before 400/422:
-// docs/compatibility.md#check-order); the use cases
-// apply them again, so they hold for every caller.
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errUnauthorized
-}
+// Policies of the agent use cases; the HTTP layer runs the same values as
+// route guards (see package policy).
+var (
+	AdminOnly   = policy.Allow(errUnauthorized, policy.Admin)
+	AdminOrSelf = policy.Allow(errUnauthorized, policy.Admin, policy.SelfAgent)
+	// SelfOnly admits only the agent itself (heartbeats).
+	SelfOnly = policy.Allow(errUnauthorized, policy.SelfAgent)
+)
 
-// RequireAdminOrSelf admits the admin and agent id itself.
-func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAdmin() || p.IsAgent(id) {
-		return nil
-	}
-	return errUnauthorized
-}
-
-// RequireSelf admits only agent id itself (heartbeats).
-func RequireSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAgent(id) {
-		return nil
-	}
-	return errUnauthorized
-}
-
-func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
 
 // readable checks that the caller may read agent id and that it exists, so
 // a list under an unknown agent is a 404 rather than []
@@ -160,8 +143,8 @@ func validateNames(name, cluster string) error {
 
 // List returns every live agent (admin only).
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]agent.Agent, error) {
-	if !p.IsAdmin() {
-		return nil, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return nil, err
 	}
 	return s.store.ListAgents(ctx)
 }
@@ -278,8 +261,8 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 
 // Delete soft-deletes an agent; its PAK stops working at once everywhere.
 func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	var deleted agent.Agent
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
@@ -347,8 +330,8 @@ func (s *Service) invalidate(ctx context.Context, hash string) {
 // agent learns status changes on its next beat
 // (docs/compatibility.md#heartbeat-returns-agent).
 func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, error) {
-	if !p.IsAgent(id) {
-		return agent.Agent{}, errUnauthorized
+	if err := SelfOnly.CheckID(p, id); err != nil {
+		return agent.Agent{}, err
 	}
 	a, previous, err := s.store.Heartbeat(ctx, id)
 	if err != nil {
@@ -381,8 +364,8 @@ func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID
 
 // AddLabel adds a label (admin only).
 func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) (agent.Label, error) {
-	if !p.IsAdmin() {
-		return agent.Label{}, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return agent.Label{}, err
 	}
 	if err := labels.ValidateLabel(label); err != nil {
 		return agent.Label{}, err
@@ -397,8 +380,8 @@ func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UU
 
 // RemoveLabel removes a label (admin only).
 func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
 		return s.store.RemoveAgentLabel(ctx, id, label)
@@ -415,8 +398,8 @@ func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid
 
 // AddAnnotation adds an annotation (admin only); one value per key.
 func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key, value string) (agent.Annotation, error) {
-	if !p.IsAdmin() {
-		return agent.Annotation{}, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return agent.Annotation{}, err
 	}
 	if err := labels.ValidateAnnotation(key, value); err != nil {
 		return agent.Annotation{}, err
@@ -431,8 +414,8 @@ func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uu
 
 // RemoveAnnotation removes an annotation by key (admin only).
 func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key string) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
 		return s.store.RemoveAgentAnnotation(ctx, id, key)
@@ -450,8 +433,8 @@ func (s *Service) Targets(ctx context.Context, p identity.Principal, id uuid.UUI
 // AddTarget binds the agent to a stack (admin only:
 // docs/compatibility.md#agent-permissions).
 func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) (agent.Target, error) {
-	if !p.IsAdmin() {
-		return agent.Target{}, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return agent.Target{}, err
 	}
 	var out agent.Target
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
@@ -464,8 +447,8 @@ func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stack
 // RemoveTarget unbinds the agent from a stack; nothing is deleted in the
 // cluster (docs/compatibility.md#untarget-keeps-objects).
 func (s *Service) RemoveTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
 		return s.store.RemoveAgentTarget(ctx, id, stackID)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/generator"
@@ -54,23 +55,15 @@ func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, chan
 
 var errAdminOnly = domain.Forbidden("Admin access required")
 
-// RequireAdmin admits only the admin (checked again by the use cases).
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errAdminOnly
-}
+// Policies of the generator use cases; the HTTP layer runs the same values
+// as route guards (see package policy).
+var (
+	AdminOnly = policy.Allow(errAdminOnly, policy.Admin)
+	// AdminOrSelf admits the admin, the CLI (system) and the generator itself.
+	AdminOrSelf = policy.Allow(domain.Forbidden("Unauthorized access"), policy.Admin, policy.System, policy.SelfGenerator)
+)
 
-// RequireAdminOrSelf admits the admin, the CLI (system) and generator id.
-func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAdmin() || p.Role == identity.RoleSystem || p.IsGenerator(id) {
-		return nil
-	}
-	return domain.Forbidden("Unauthorized access")
-}
-
-func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
 
 // CreateInput is the body of POST /generators.
 type CreateInput struct {
@@ -90,8 +83,8 @@ func validateName(name string) error {
 
 // List returns every live generator (admin only).
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]generator.Generator, error) {
-	if !p.IsAdmin() {
-		return nil, errAdminOnly
+	if err := AdminOnly.Check(p); err != nil {
+		return nil, err
 	}
 	return s.store.ListGenerators(ctx)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
@@ -67,14 +68,9 @@ func NewService(store Store, changes ChangeNotifier) *Service {
 
 var errAccess = domain.Forbidden("Access denied")
 
-// RequireAdminOrGenerator admits the roles that may manage stacks at all;
+// AdminOrGenerator admits the roles that may manage stacks at all;
 // ownership needs the row and is checked by the use cases.
-func RequireAdminOrGenerator(p identity.Principal) error {
-	if p.IsAdmin() || p.Role == identity.RoleGenerator {
-		return nil
-	}
-	return errAccess
-}
+var AdminOrGenerator = policy.Allow(errAccess, policy.Admin, policy.AnyGenerator)
 
 // List returns live stacks: all for the admin, its own for a generator.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
