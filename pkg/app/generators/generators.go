@@ -19,10 +19,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
-// Store is the persistence the generator use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// GeneratorRepository stores generators.
+type GeneratorRepository interface {
 	ListGenerators(ctx context.Context) ([]generator.Generator, error)
 	CreateGenerator(ctx context.Context, g *generator.Generator) error
 	GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
@@ -30,8 +28,21 @@ type Store interface {
 	// DeleteGenerator soft-deletes the generator; its stacks follow (each
 	// with a deletion marker) and its templates.
 	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
-	// ListStacks lists live stacks, here the generator's own.
+}
+
+// StackLister lists live stacks, here a generator's own (the ones its
+// deletion removes).
+type StackLister interface {
 	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
+}
+
+// Repos are the ports the generator use cases persist through; every
+// repository joins the transaction Tx carries in the context.
+type Repos struct {
+	Tx         journal.Transactor
+	Journal    journal.Recorder
+	Generators GeneratorRepository
+	Stacks     StackLister
 }
 
 // ChangeNotifier tells target state which stacks a generator deletion
@@ -42,15 +53,15 @@ type ChangeNotifier interface {
 
 // Service implements the generator use cases.
 type Service struct {
-	store   Store
+	repos   Repos
 	paks    authn.PAKIssuer
 	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, paks: paks, inval: inval, changes: changes}
 }
 
 var errAdminOnly = domain.Forbidden("Admin access required")
@@ -86,7 +97,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]generator.G
 	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
-	return s.store.ListGenerators(ctx)
+	return s.repos.Generators.ListGenerators(ctx)
 }
 
 // Create registers a generator and returns its PAK, shown once.
@@ -102,11 +113,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return generator.Generator{}, "", domain.Unavailable("Failed to create PAK", err)
 	}
 	g := generator.Generator{Name: in.Name, Description: in.Description, IsActive: true, PakHash: &hash}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateGenerator(ctx, &g); err != nil {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Generators.CreateGenerator(ctx, &g); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorCreated, "generator", g.ID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorCreated, "generator", g.ID,
 			map[string]any{"name": g.Name}))
 	})
 	if err != nil {
@@ -120,7 +131,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if err := adminOrSelf(p, id); err != nil {
 		return generator.Generator{}, err
 	}
-	return s.store.GetGenerator(ctx, id)
+	return s.repos.Generators.GetGenerator(ctx, id)
 }
 
 // UpdateInput is a partial update. ClearDescription sets it to null.
@@ -137,9 +148,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return generator.Generator{}, err
 	}
 	var out generator.Generator
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+		out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
 			if in.Name != nil {
 				g.Name = *in.Name
 			}
@@ -157,7 +168,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
 			map[string]any{"name": out.Name, "is_active": out.IsActive}))
 	})
 	if err == nil && !out.IsActive && out.PakHash != nil && *out.PakHash != "" {
@@ -175,16 +186,16 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	}
 	var g generator.Generator
 	var owned []stack.Stack
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		// The stacks the deletion cascades to, read in the same transaction.
-		if owned, err = s.store.ListStacks(ctx, &id); err != nil {
+		if owned, err = s.repos.Stacks.ListStacks(ctx, &id); err != nil {
 			return err
 		}
-		if g, err = s.store.DeleteGenerator(ctx, id); err != nil {
+		if g, err = s.repos.Generators.DeleteGenerator(ctx, id); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorDeleted, "generator", id, nil))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorDeleted, "generator", id, nil))
 	})
 	if err != nil {
 		return err
@@ -203,7 +214,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if err := adminOrSelf(p, id); err != nil {
 		return generator.Generator{}, "", err
 	}
-	if _, err := s.store.GetGenerator(ctx, id); err != nil {
+	if _, err := s.repos.Generators.GetGenerator(ctx, id); err != nil {
 		return generator.Generator{}, "", err
 	}
 	pak, hash, err := s.paks.Issue(ctx)
@@ -212,9 +223,9 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	}
 	var old string
 	var out generator.Generator
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+		out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
 			if g.PakHash != nil {
 				old = *g.PakHash
 			}
@@ -224,7 +235,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
 			map[string]any{"generator_name": out.Name}))
 	})
 	if err != nil {

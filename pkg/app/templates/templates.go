@@ -48,8 +48,8 @@ type Store interface {
 	AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error)
 	RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error
 
-	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error)
-	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error)
+	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]labels.Label, error)
+	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]labels.Annotation, error)
 	RecordProvenance(ctx context.Context, p template.Provenance) error
 }
 
