@@ -18,7 +18,9 @@ func TestLabelsContract(t *testing.T) {
 		labelingtest.RunRepositoryContract(t, func(t *testing.T) labelingtest.Subject {
 			db := pgtest.New(t)
 			return labelingtest.Subject{Repo: postgres.NewAgentLabels(postgres.NewStore(db)),
-				NewOwner: func(t *testing.T) uuid.UUID { return insertRow(t, db, `INSERT INTO agents (name, cluster_name) VALUES ($1, 'c') RETURNING id`) },
+				NewOwner: func(t *testing.T) uuid.UUID {
+					return insertRow(t, db, `INSERT INTO agents (name, cluster_name) VALUES ($1, 'c') RETURNING id`)
+				},
 				UniqueKeys: true}
 		})
 	})
@@ -26,7 +28,9 @@ func TestLabelsContract(t *testing.T) {
 		labelingtest.RunRepositoryContract(t, func(t *testing.T) labelingtest.Subject {
 			db := pgtest.New(t)
 			return labelingtest.Subject{Repo: postgres.NewStackLabels(postgres.NewStore(db)),
-				NewOwner: func(t *testing.T) uuid.UUID { return insertRow(t, db, `INSERT INTO stacks (name) VALUES ($1) RETURNING id`) }}
+				NewOwner: func(t *testing.T) uuid.UUID {
+					return insertRow(t, db, `INSERT INTO stacks (name) VALUES ($1) RETURNING id`)
+				}}
 		})
 	})
 }

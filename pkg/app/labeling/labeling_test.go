@@ -40,7 +40,9 @@ func (o *owner) CheckWrite(_ context.Context, p identity.Principal, id uuid.UUID
 	return o.check(p, id, true)
 }
 
-func (o *owner) Changed(_ context.Context, _ uuid.UUID, c labeling.Change) { o.changes = append(o.changes, c) }
+func (o *owner) Changed(_ context.Context, _ uuid.UUID, c labeling.Change) {
+	o.changes = append(o.changes, c)
+}
 
 type fixture struct {
 	svc   *labeling.Service
