@@ -15,6 +15,8 @@ func memorySubject(t *testing.T) agentstest.Subject {
 		NewObject: func(_ *testing.T, st uuid.UUID) uuid.UUID { return m.AddObject(st, false) }}
 }
 
-func TestMemoryAgentRepository(t *testing.T)  { agentstest.RunAgentRepositoryContract(t, memorySubject) }
-func TestMemoryTargetRepository(t *testing.T) { agentstest.RunTargetRepositoryContract(t, memorySubject) }
-func TestMemoryEventRepository(t *testing.T)  { agentstest.RunEventRepositoryContract(t, memorySubject) }
+func TestMemoryAgentRepository(t *testing.T) { agentstest.RunAgentRepositoryContract(t, memorySubject) }
+func TestMemoryTargetRepository(t *testing.T) {
+	agentstest.RunTargetRepositoryContract(t, memorySubject)
+}
+func TestMemoryEventRepository(t *testing.T) { agentstest.RunEventRepositoryContract(t, memorySubject) }
