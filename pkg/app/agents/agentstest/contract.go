@@ -174,7 +174,8 @@ func RunTargetRepositoryContract(t *testing.T, newSubject func(t *testing.T) Sub
 		t.Fatal(err)
 	}
 	is(t, s.Targets.RemoveAgentTarget(ctx, a.ID, st1), domain.ErrNotFound, "remove absent target")
-	if stacks, _ := s.Targets.AssociatedStacks(ctx, a.ID); len(stacks) != 1 || stacks[0].ID != st2 {
+	if stacks, _ := s.Targets.AssociatedStacks(ctx, a.ID); len(stacks) != 1 || stacks[0].ID != st2 ||
+		stacks[0].Name == "" || stacks[0].CreatedAt.IsZero() || stacks[0].DeletedAt != nil {
 		t.Fatalf("AssociatedStacks after removal = %+v", stacks)
 	}
 	other := create(t, s.Agents, "b", "c1")
