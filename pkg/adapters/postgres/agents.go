@@ -1,10 +1,9 @@
 package postgres
 
 import (
-	"time"
-
 	"context"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,143 +13,153 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
+var (
+	_ agents.AgentRepository  = (*Agents)(nil)
+	_ agents.TargetRepository = (*Agents)(nil)
+	_ agents.EventRepository  = (*AgentEvents)(nil)
+)
+
+// Agents is the repository of the agent aggregate: the agents themselves,
+// their heartbeats (grouped by Store's batcher) and their explicit stack
+// targets. Labels and annotations are AgentLabels (labels.go); reported
+// events are AgentEvents.
+type Agents struct{ s *Store }
+
+// NewAgents returns the agent repository on s.
+func NewAgents(s *Store) *Agents { return &Agents{s: s} }
+
 const agentCols = `id, created_at, updated_at, deleted_at, name, cluster_name, last_heartbeat, status, pak_hash`
 
+// agentRow is an agents row.
+type agentRow struct {
+	ID            uuid.UUID  `db:"id"`
+	CreatedAt     time.Time  `db:"created_at"`
+	UpdatedAt     time.Time  `db:"updated_at"`
+	DeletedAt     *time.Time `db:"deleted_at"`
+	Name          string     `db:"name"`
+	ClusterName   string     `db:"cluster_name"`
+	LastHeartbeat *time.Time `db:"last_heartbeat"`
+	Status        string     `db:"status"`
+	PakHash       string     `db:"pak_hash"`
+}
+
+func (r agentRow) domain() agent.Agent {
+	return agent.Agent{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		Name: r.Name, ClusterName: r.ClusterName, LastHeartbeat: r.LastHeartbeat, Status: r.Status, PakHash: r.PakHash}
+}
+
 // ListAgents returns live agents in creation order.
-func (s *Store) ListAgents(ctx context.Context) ([]agent.Agent, error) {
-	out := []agent.Agent{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+agentCols+` FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id`)
-	return out, mapErr(err)
+func (r *Agents) ListAgents(ctx context.Context) ([]agent.Agent, error) {
+	var rows []agentRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+agentCols+` FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id`)
+	return convertRows(rows, agentRow.domain), mapErr(err)
 }
 
 // CreateAgent inserts a, filling id and timestamps.
-func (s *Store) CreateAgent(ctx context.Context, a *agent.Agent) error {
-	err := s.q(ctx).GetContext(ctx, a, `INSERT INTO agents (name, cluster_name, status, pak_hash)
+func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
+	var row agentRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agents (name, cluster_name, status, pak_hash)
 		VALUES ($1, $2, $3, $4) RETURNING `+agentCols, a.Name, a.ClusterName, a.Status, a.PakHash)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	*a = row.domain()
+	return nil
 }
 
 // GetAgent returns a live agent.
-func (s *Store) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var a agent.Agent
-	err := s.q(ctx).GetContext(ctx, &a, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
-	return a, notFound(err, "Agent not found")
+func (r *Agents) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
+	var row agentRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
+	return row.domain(), notFound(err, "Agent not found")
 }
 
 // FindAgent looks an agent up by name and cluster.
-func (s *Store) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
-	var a agent.Agent
-	err := s.q(ctx).GetContext(ctx, &a, `SELECT `+agentCols+` FROM agents
+func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
+	var row agentRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
 		WHERE name = $1 AND cluster_name = $2 AND deleted_at IS NULL`, name, cluster)
-	return a, notFound(err, "Agent not found")
+	return row.domain(), notFound(err, "Agent not found")
 }
 
 // UpdateAgent locks the row, lets fn change it and writes it back.
-func (s *Store) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
-	var out agent.Agent
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		var a agent.Agent
-		err := s.q(ctx).GetContext(ctx, &a, `SELECT `+agentCols+` FROM agents
+func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
+	var out agentRow
+	err := r.s.InTx(ctx, func(ctx context.Context) error {
+		var row agentRow
+		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
 		if err != nil {
 			return notFound(err, "Agent not found")
 		}
+		a := row.domain()
 		if err := fn(&a); err != nil {
 			return err
 		}
-		err = s.q(ctx).GetContext(ctx, &out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
+		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+agentCols, id, a.Name, a.ClusterName, a.Status, a.PakHash)
 		return mapErr(err)
 	})
-	return out, err
+	return out.domain(), err
 }
 
 // DeleteAgent soft-deletes a live agent; the trigger soft-deletes its events.
-func (s *Store) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var a agent.Agent
-	err := s.q(ctx).GetContext(ctx, &a, `UPDATE agents SET deleted_at = now()
+func (r *Agents) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
+	var row agentRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE agents SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return a, notFound(err, "Agent not found")
+	return row.domain(), notFound(err, "Agent not found")
 }
 
 // Heartbeat stamps last_heartbeat and returns the agent with the previous
 // heartbeat (nil: never seen), in the same statement. Outside a transaction
 // the stamp joins the next batch of heartbeats (see heartbeats); inside one
 // it is part of it.
-func (s *Store) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error) {
+func (r *Agents) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error) {
 	if _, inTx := txFrom(ctx); !inTx {
-		return s.beats.stamp(ctx, id)
+		return r.s.beats.stamp(ctx, id)
 	}
 	var row beatRow
-	err := s.q(ctx).GetContext(ctx, &row, heartbeatSQL, []string{id.String()})
-	return row.Agent, row.Previous, notFound(err, "Agent not found")
+	err := r.s.q(ctx).GetContext(ctx, &row, heartbeatSQL, []string{id.String()})
+	return row.agentRow.domain(), row.Previous, notFound(err, "Agent not found")
 }
 
-// ListAgentLabels returns the agent's labels.
-func (s *Store) ListAgentLabels(ctx context.Context, agentID uuid.UUID) ([]agent.Label, error) {
-	out := []agent.Label{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, agent_id, label FROM agent_labels WHERE agent_id = $1 ORDER BY label`, agentID)
-	return out, mapErr(err)
+// targetRow is an agent_targets row.
+type targetRow struct {
+	ID      uuid.UUID `db:"id"`
+	AgentID uuid.UUID `db:"agent_id"`
+	StackID uuid.UUID `db:"stack_id"`
 }
 
-// AddAgentLabel inserts a label.
-func (s *Store) AddAgentLabel(ctx context.Context, agentID uuid.UUID, label string) (agent.Label, error) {
-	var l agent.Label
-	err := s.q(ctx).GetContext(ctx, &l, `INSERT INTO agent_labels (agent_id, label) VALUES ($1, $2)
-		RETURNING id, agent_id, label`, agentID, label)
-	return l, mapErr(err)
-}
-
-// RemoveAgentLabel deletes a label; 404 when absent.
-func (s *Store) RemoveAgentLabel(ctx context.Context, agentID uuid.UUID, label string) error {
-	return s.deleteOne(ctx, "Label not found", `DELETE FROM agent_labels WHERE agent_id = $1 AND label = $2`, agentID, label)
-}
-
-// ListAgentAnnotations returns the agent's annotations.
-func (s *Store) ListAgentAnnotations(ctx context.Context, agentID uuid.UUID) ([]agent.Annotation, error) {
-	out := []agent.Annotation{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, agent_id, key, value FROM agent_annotations WHERE agent_id = $1 ORDER BY key`, agentID)
-	return out, mapErr(err)
-}
-
-// AddAgentAnnotation inserts an annotation; the key is unique per agent.
-func (s *Store) AddAgentAnnotation(ctx context.Context, agentID uuid.UUID, key, value string) (agent.Annotation, error) {
-	var a agent.Annotation
-	err := s.q(ctx).GetContext(ctx, &a, `INSERT INTO agent_annotations (agent_id, key, value) VALUES ($1, $2, $3)
-		RETURNING id, agent_id, key, value`, agentID, key, value)
-	return a, mapErr(err)
-}
-
-// RemoveAgentAnnotation deletes an annotation by key; 404 when absent.
-func (s *Store) RemoveAgentAnnotation(ctx context.Context, agentID uuid.UUID, key string) error {
-	return s.deleteOne(ctx, "Annotation not found", `DELETE FROM agent_annotations WHERE agent_id = $1 AND key = $2`, agentID, key)
+func (r targetRow) domain() agent.Target {
+	return agent.Target{ID: r.ID, AgentID: r.AgentID, StackID: r.StackID}
 }
 
 // ListAgentTargets returns the agent's explicit targets.
-func (s *Store) ListAgentTargets(ctx context.Context, agentID uuid.UUID) ([]agent.Target, error) {
-	out := []agent.Target{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, agent_id, stack_id FROM agent_targets WHERE agent_id = $1 ORDER BY stack_id`, agentID)
-	return out, mapErr(err)
+func (r *Agents) ListAgentTargets(ctx context.Context, agentID uuid.UUID) ([]agent.Target, error) {
+	var rows []targetRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, agent_id, stack_id FROM agent_targets WHERE agent_id = $1 ORDER BY stack_id`, agentID)
+	return convertRows(rows, targetRow.domain), mapErr(err)
 }
 
 // AddAgentTarget binds an agent to a live stack.
-func (s *Store) AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) (agent.Target, error) {
+func (r *Agents) AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) (agent.Target, error) {
 	var live bool
-	if err := s.q(ctx).GetContext(ctx, &live, `SELECT EXISTS (SELECT 1 FROM stacks WHERE id = $1 AND deleted_at IS NULL)`, stackID); err != nil {
+	if err := r.s.q(ctx).GetContext(ctx, &live, `SELECT EXISTS (SELECT 1 FROM stacks WHERE id = $1 AND deleted_at IS NULL)`, stackID); err != nil {
 		return agent.Target{}, mapErr(err)
 	}
 	if !live {
 		return agent.Target{}, domain.Unprocessable("Stack not found")
 	}
-	var t agent.Target
-	err := s.q(ctx).GetContext(ctx, &t, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)
+	var row targetRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)
 		RETURNING id, agent_id, stack_id`, agentID, stackID)
-	return t, mapErr(err)
+	return row.domain(), mapErr(err)
 }
 
 // RemoveAgentTarget deletes a target; 404 when absent.
-func (s *Store) RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) error {
-	return s.deleteOne(ctx, "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
+func (r *Agents) RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) error {
+	return r.s.deleteOne(ctx, "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
 }
 
 // associatedStackIDs is the association rule as SQL
@@ -164,14 +173,67 @@ const associatedStackIDs = `
 	SELECT sa.stack_id FROM stack_annotations sa
 	  JOIN agent_annotations aa ON aa.key = sa.key AND aa.value = sa.value WHERE aa.agent_id = $1`
 
+// associatedStackRow is a stacks row as AssociatedStacks reads it (its own
+// type, so this file does not depend on how stacks.go scans stacks).
+type associatedStackRow struct {
+	ID          uuid.UUID  `db:"id"`
+	CreatedAt   time.Time  `db:"created_at"`
+	UpdatedAt   time.Time  `db:"updated_at"`
+	DeletedAt   *time.Time `db:"deleted_at"`
+	Name        string     `db:"name"`
+	Description *string    `db:"description"`
+	GeneratorID *uuid.UUID `db:"generator_id"`
+}
+
+func (r associatedStackRow) domain() stack.Stack {
+	return stack.Stack{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID}
+}
+
+// AssociatedStacks returns the live stacks associated with the agent.
+func (r *Agents) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
+	var rows []associatedStackRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, created_at, updated_at, deleted_at, name, description, generator_id
+		FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
+	return convertRows(rows, associatedStackRow.domain), mapErr(err)
+}
+
+// AgentEvents is the repository of what agents report about deployment
+// objects, and of who may see or report them.
+type AgentEvents struct{ s *Store }
+
+// NewAgentEvents returns the agent event repository on s.
+func NewAgentEvents(s *Store) *AgentEvents { return &AgentEvents{s: s} }
+
+const eventCols = `id, created_at, updated_at, deleted_at, agent_id, deployment_object_id, event_type, status, message`
+
+// eventRow is an agent_events row.
+type eventRow struct {
+	ID                 uuid.UUID  `db:"id"`
+	CreatedAt          time.Time  `db:"created_at"`
+	UpdatedAt          time.Time  `db:"updated_at"`
+	DeletedAt          *time.Time `db:"deleted_at"`
+	AgentID            uuid.UUID  `db:"agent_id"`
+	DeploymentObjectID uuid.UUID  `db:"deployment_object_id"`
+	EventType          string     `db:"event_type"`
+	Status             string     `db:"status"`
+	Message            *string    `db:"message"`
+}
+
+func (r eventRow) domain() agent.Event {
+	return agent.Event{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		AgentID: r.AgentID, DeploymentObjectID: r.DeploymentObjectID, EventType: r.EventType,
+		Status: r.Status, Message: r.Message}
+}
+
 // AgentMayReport reports whether the agent may report events or health on
 // the deployment object: its stack is associated with the agent now
 // (target, label or annotation; deleted stacks included, for their deletion
 // markers), or was, which the agent's earlier events or health reports on
 // that stack's objects prove. false when the object does not exist.
-func (s *Store) AgentMayReport(ctx context.Context, agentID, objectID uuid.UUID) (bool, error) {
+func (r *AgentEvents) AgentMayReport(ctx context.Context, agentID, objectID uuid.UUID) (bool, error) {
 	var ok bool
-	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (
 		SELECT 1 FROM deployment_objects d WHERE d.id = $2 AND (
 			d.stack_id IN (`+associatedStackIDs+`)
 			OR EXISTS (SELECT 1 FROM agent_events e JOIN deployment_objects o ON o.id = e.deployment_object_id
@@ -181,26 +243,16 @@ func (s *Store) AgentMayReport(ctx context.Context, agentID, objectID uuid.UUID)
 	return ok, mapErr(err)
 }
 
-// AssociatedStacks returns the live stacks associated with the agent.
-func (s *Store) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	out := []stack.Stack{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+stackCols+` FROM stacks
-		WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
-	return out, mapErr(err)
-}
-
-const eventCols = `id, created_at, updated_at, deleted_at, agent_id, deployment_object_id, event_type, status, message`
-
 // ListAgentEvents returns the agent's live events, newest first.
-func (s *Store) ListAgentEvents(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error) {
-	out := []agent.Event{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+eventCols+` FROM agent_events
+func (r *AgentEvents) ListAgentEvents(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error) {
+	var rows []eventRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+eventCols+` FROM agent_events
 		WHERE agent_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id`, agentID)
-	return out, mapErr(err)
+	return convertRows(rows, eventRow.domain), mapErr(err)
 }
 
 // ListEvents returns live events within scope, newest first.
-func (s *Store) ListEvents(ctx context.Context, scope agents.EventScope) ([]agent.Event, error) {
+func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) ([]agent.Event, error) {
 	var (
 		where = []string{"e.deleted_at IS NULL"}
 		args  []any
@@ -214,32 +266,47 @@ func (s *Store) ListEvents(ctx context.Context, scope agents.EventScope) ([]agen
 		where = append(where, `e.deployment_object_id IN (SELECT d.id FROM deployment_objects d
 			JOIN stacks st ON st.id = d.stack_id WHERE st.generator_id = $1)`)
 	}
-	out := []agent.Event{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+prefixed("e.", eventCols)+` FROM agent_events e
+	var rows []eventRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("e.", eventCols)+` FROM agent_events e
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY e.created_at DESC, e.id`, args...)
-	return out, mapErr(err)
+	return convertRows(rows, eventRow.domain), mapErr(err)
 }
 
 // GetEvent returns one live event.
-func (s *Store) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
-	var e agent.Event
-	err := s.q(ctx).GetContext(ctx, &e, `SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
-	return e, notFound(err, "Agent event not found")
+func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
+	var row eventRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
+	return row.domain(), notFound(err, "Agent event not found")
 }
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.
-func (s *Store) CreateAgentEvent(ctx context.Context, e *agent.Event) error {
-	err := s.q(ctx).GetContext(ctx, e, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
+func (r *AgentEvents) CreateAgentEvent(ctx context.Context, e *agent.Event) error {
+	var row eventRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+eventCols, e.AgentID, e.DeploymentObjectID, e.EventType, e.Status, e.Message)
-	return domain.Rephrase(mapErr(err), domain.ErrUnprocessable, "Deployment object not found")
+	if err != nil {
+		return domain.Rephrase(mapErr(err), domain.ErrUnprocessable, "Deployment object not found")
+	}
+	*e = row.domain()
+	return nil
 }
 
 // GeneratorOwnsObject reports whether gen owns the stack of the object.
-func (s *Store) GeneratorOwnsObject(ctx context.Context, gen, objectID uuid.UUID) (bool, error) {
+func (r *AgentEvents) GeneratorOwnsObject(ctx context.Context, gen, objectID uuid.UUID) (bool, error) {
 	var ok bool
-	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM deployment_objects d
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM deployment_objects d
 		JOIN stacks st ON st.id = d.stack_id WHERE d.id = $1 AND st.generator_id = $2)`, objectID, gen)
 	return ok, mapErr(err)
+}
+
+// convertRows converts scanned rows to domain values; never nil, so an empty
+// list is [] on the wire.
+func convertRows[R, D any](rows []R, conv func(R) D) []D {
+	out := make([]D, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
+	}
+	return out
 }
 
 // deleteOne runs a DELETE and maps "no row" to a 404 with msg.

@@ -17,16 +17,24 @@ const bootstrapLockKey int64 = 0x62726f6b6b72_01
 const adminGeneratorDescription = "Linked to Admin PAK"
 
 var (
-	_ auth.Lookup          = (*Store)(nil)
-	_ auth.AdminStore      = (*Store)(nil)
-	_ auth.ShortTokenStore = (*Store)(nil)
+	_ auth.Lookup          = (*PAKs)(nil)
+	_ auth.AdminStore      = (*PAKs)(nil)
+	_ auth.ShortTokenStore = (*PAKs)(nil)
 )
+
+// PAKs is the repository of pre-authentication keys: the lookup of a hash
+// across admin, agents and generators, the short tokens of issued PAKs and
+// the first-start admin bootstrap.
+type PAKs struct{ s *Store }
+
+// NewPAKs returns the PAK repository on s.
+func NewPAKs(s *Store) *PAKs { return &PAKs{s: s} }
 
 // LookupPAK resolves a PAK hash in one round trip, in the original's order
 // of precedence: the first admin_role row's hash (the caller compares it in
 // constant time), then a live agent, then a live generator holding the hash.
 // The agent and generator probes use the partial pak_hash indexes.
-func (s *Store) LookupPAK(ctx context.Context, hash string) (auth.Match, error) {
+func (r *PAKs) LookupPAK(ctx context.Context, hash string) (auth.Match, error) {
 	var row struct {
 		AdminHash   *string    `db:"admin_hash"`
 		AgentID     *uuid.UUID `db:"agent_id"`
@@ -35,7 +43,7 @@ func (s *Store) LookupPAK(ctx context.Context, hash string) (auth.Match, error) 
 	}
 	// A deactivated generator (is_active = false) does not authenticate
 	// until an admin reactivates it.
-	err := s.q(ctx).GetContext(ctx, &row, `SELECT
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT
 		(SELECT pak_hash FROM admin_role ORDER BY created_at, id LIMIT 1) AS admin_hash,
 		(SELECT id FROM agents
 		  WHERE pak_hash = $1 AND deleted_at IS NULL AND pak_hash <> ''
@@ -58,29 +66,29 @@ func (s *Store) LookupPAK(ctx context.Context, hash string) (auth.Match, error) 
 }
 
 // RecordShortToken remembers the short token of an issued PAK.
-func (s *Store) RecordShortToken(ctx context.Context, hash, short string) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO pak_short_tokens (pak_hash, short_token) VALUES ($1, $2)
+func (r *PAKs) RecordShortToken(ctx context.Context, hash, short string) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO pak_short_tokens (pak_hash, short_token) VALUES ($1, $2)
 		ON CONFLICT (pak_hash) DO UPDATE SET short_token = EXCLUDED.short_token`, hash, short)
 	return mapErr(err)
 }
 
 // LockBootstrap takes the transaction-scoped bootstrap advisory lock. It
 // must run inside InTx.
-func (s *Store) LockBootstrap(ctx context.Context) error {
-	_, err := s.q(ctx).ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLockKey)
+func (r *PAKs) LockBootstrap(ctx context.Context) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, bootstrapLockKey)
 	return mapErr(err)
 }
 
 // IsInitialized reports whether the first-start bootstrap has run.
-func (s *Store) IsInitialized(ctx context.Context) (bool, error) {
+func (r *PAKs) IsInitialized(ctx context.Context) (bool, error) {
 	var ok bool
-	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM app_initialization)`)
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM app_initialization)`)
 	return ok, mapErr(err)
 }
 
 // MarkInitialized records the first-start bootstrap.
-func (s *Store) MarkInitialized(ctx context.Context) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO app_initialization DEFAULT VALUES`)
+func (r *PAKs) MarkInitialized(ctx context.Context) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO app_initialization DEFAULT VALUES`)
 	return mapErr(err)
 }
 
@@ -88,26 +96,26 @@ func (s *Store) MarkInitialized(ctx context.Context) error {
 // row (inserted when there is none) and in the live admin-generator
 // (inserted when absent, as the original's upsert). It returns the previous
 // admin hash, "" when there was none.
-func (s *Store) SetAdminHash(ctx context.Context, hash string) (string, error) {
+func (r *PAKs) SetAdminHash(ctx context.Context, hash string) (string, error) {
 	var previous string
-	err := s.InTx(ctx, func(ctx context.Context) error {
+	err := r.s.InTx(ctx, func(ctx context.Context) error {
 		var row struct {
 			ID      uuid.UUID `db:"id"`
 			PakHash string    `db:"pak_hash"`
 		}
-		err := s.q(ctx).GetContext(ctx, &row,
+		err := r.s.q(ctx).GetContext(ctx, &row,
 			`SELECT id, pak_hash FROM admin_role ORDER BY created_at, id LIMIT 1 FOR UPDATE`)
 		switch {
 		case isNoRows(err):
-			_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO admin_role (pak_hash) VALUES ($1)`, hash)
+			_, err = r.s.q(ctx).ExecContext(ctx, `INSERT INTO admin_role (pak_hash) VALUES ($1)`, hash)
 		case err == nil:
 			previous = row.PakHash
-			_, err = s.q(ctx).ExecContext(ctx, `UPDATE admin_role SET pak_hash = $2 WHERE id = $1`, row.ID, hash)
+			_, err = r.s.q(ctx).ExecContext(ctx, `UPDATE admin_role SET pak_hash = $2 WHERE id = $1`, row.ID, hash)
 		}
 		if err != nil {
 			return mapErr(err)
 		}
-		_, err = s.q(ctx).ExecContext(ctx, `INSERT INTO generators (name, description, pak_hash, is_active)
+		_, err = r.s.q(ctx).ExecContext(ctx, `INSERT INTO generators (name, description, pak_hash, is_active)
 			VALUES ($1, $2, $3, true)
 			ON CONFLICT (name) WHERE deleted_at IS NULL
 			DO UPDATE SET pak_hash = EXCLUDED.pak_hash`,

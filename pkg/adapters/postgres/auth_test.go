@@ -68,7 +68,7 @@ func insertGenerator(t *testing.T, db *sqlx.DB, name, hash string, deleted bool)
 
 func newAdmin(t *testing.T, st *postgres.Store, cfg auth.AdminConfig, out *bytes.Buffer) *auth.Admin {
 	t.Helper()
-	a, err := auth.NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, cfg, out, nil)
+	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, cfg, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestVerifyAgainstPostgres(t *testing.T) {
 	insertGenerator(t, db, "g-dead", deadGenHash, true)
 	insertAgent(t, db, "a-nohash", "", false) // an agent mid-creation never matches
 
-	v := auth.NewVerifier(st, st, nil, auth.ThrottleConfig{}, nil)
+	v := auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil)
 	ok := map[string]identity.Principal{
 		wellKnownPAK:           identity.Admin, // admin wins over admin-generator (same hash)
 		"Bearer " + agentPAK:   identity.Agent(agentID),
@@ -189,7 +189,7 @@ func TestBootstrapGeneratesOnceAndWritesFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v %v", fi.Mode(), err)
 	}
-	p, err := auth.NewVerifier(st, st, nil, auth.ThrottleConfig{}, nil).Authenticate(ctx, printed, authn.Client{})
+	p, err := auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil).Authenticate(ctx, printed, authn.Client{})
 	if err != nil || p != identity.Admin {
 		t.Fatalf("printed PAK does not verify: %v %v", p, err)
 	}
@@ -216,7 +216,8 @@ func TestBootstrapConcurrentReplicas(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var out bytes.Buffer
-			a, err := auth.NewAdmin(postgres.NewStore(db), pak.Issuer{Cfg: pak.DefaultConfig}, nil, auth.AdminConfig{}, &out, nil)
+			st := postgres.NewStore(db)
+			a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, auth.AdminConfig{}, &out, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -256,11 +257,11 @@ func TestBootstrapPinnedHashAndRotateAdmin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // before the client closes
 	channel := redistest.Namespace(t, client) + "auth"
-	cache := authn.NewCache(auth.NewVerifier(st, st, nil, auth.ThrottleConfig{}, nil), time.Hour, 0)
+	cache := authn.NewCache(auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil), time.Hour, 0)
 	sub := redis.NewAuthInvalidation(client, nil).OnChannel(channel).Subscribe(ctx, cache, nil)
 	<-sub.Ready()
 
-	a, err := auth.NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, redis.NewAuthInvalidation(client, nil).OnChannel(channel),
+	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, redis.NewAuthInvalidation(client, nil).OnChannel(channel),
 		auth.AdminConfig{PinnedHash: wellKnownHash}, &out, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -306,7 +307,7 @@ func TestSetAdminHashRecreatesMissingAdminGenerator(t *testing.T) {
 	db := pgtest.New(t)
 	st := postgres.NewStore(db)
 	ctx := context.Background()
-	prev, err := st.SetAdminHash(ctx, wellKnownHash)
+	prev, err := postgres.NewPAKs(st).SetAdminHash(ctx, wellKnownHash)
 	if err != nil || prev != "" {
 		t.Fatal(prev, err)
 	}
@@ -314,7 +315,7 @@ func TestSetAdminHashRecreatesMissingAdminGenerator(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, h := newPAK(t)
-	if prev, err = st.SetAdminHash(ctx, h); err != nil || prev != wellKnownHash {
+	if prev, err = postgres.NewPAKs(st).SetAdminHash(ctx, h); err != nil || prev != wellKnownHash {
 		t.Fatal(prev, err)
 	}
 	assertAdminRows(t, db, h)
@@ -328,7 +329,7 @@ func TestVerifyThrottlingWithRedis(t *testing.T) {
 	ctx := context.Background()
 	agentPAK, agentHash := newPAK(t)
 	insertAgent(t, db, "a1", agentHash, false)
-	v := auth.NewVerifier(st, st, fc, auth.ThrottleConfig{FailureLimit: 3, FailureWindow: time.Second}, nil)
+	v := auth.NewVerifier(postgres.NewPAKs(st), st, fc, auth.ThrottleConfig{FailureLimit: 3, FailureWindow: time.Second}, nil)
 	bad := authn.Client{IP: "192.0.2.7"}
 	for i := 0; i < 3; i++ {
 		if _, err := v.Authenticate(ctx, "a_b_nope", bad); !errors.Is(err, domain.ErrUnauthenticated) {

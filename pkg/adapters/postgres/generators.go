@@ -2,67 +2,101 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
+var _ generators.GeneratorRepository = (*Generators)(nil)
+
+// Generators is the repository of the generator aggregate.
+type Generators struct{ s *Store }
+
+// NewGenerators returns the generator repository on s.
+func NewGenerators(s *Store) *Generators { return &Generators{s: s} }
+
 const generatorCols = `id, created_at, updated_at, deleted_at, name, description, last_active_at, is_active, pak_hash`
 
+// generatorRow is a generators row.
+type generatorRow struct {
+	ID           uuid.UUID  `db:"id"`
+	CreatedAt    time.Time  `db:"created_at"`
+	UpdatedAt    time.Time  `db:"updated_at"`
+	DeletedAt    *time.Time `db:"deleted_at"`
+	Name         string     `db:"name"`
+	Description  *string    `db:"description"`
+	LastActiveAt *time.Time `db:"last_active_at"`
+	IsActive     bool       `db:"is_active"`
+	PakHash      *string    `db:"pak_hash"`
+}
+
+func (r generatorRow) domain() generator.Generator {
+	return generator.Generator{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		Name: r.Name, Description: r.Description, LastActiveAt: r.LastActiveAt, IsActive: r.IsActive, PakHash: r.PakHash}
+}
+
 // ListGenerators returns live generators in creation order.
-func (s *Store) ListGenerators(ctx context.Context) ([]generator.Generator, error) {
-	out := []generator.Generator{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL ORDER BY created_at, id`)
-	return out, mapErr(err)
+func (r *Generators) ListGenerators(ctx context.Context) ([]generator.Generator, error) {
+	var rows []generatorRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL ORDER BY created_at, id`)
+	return convertRows(rows, generatorRow.domain), mapErr(err)
 }
 
 // CreateGenerator inserts g, filling id and timestamps.
-func (s *Store) CreateGenerator(ctx context.Context, g *generator.Generator) error {
-	err := s.q(ctx).GetContext(ctx, g, `INSERT INTO generators (name, description, is_active, pak_hash)
+func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator) error {
+	var row generatorRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO generators (name, description, is_active, pak_hash)
 		VALUES ($1, $2, $3, $4) RETURNING `+generatorCols, g.Name, g.Description, g.IsActive, g.PakHash)
-	return mapErr(err)
+	if err != nil {
+		return mapErr(err)
+	}
+	*g = row.domain()
+	return nil
 }
 
 // GetGenerator returns a live generator.
-func (s *Store) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var g generator.Generator
-	err := s.q(ctx).GetContext(ctx, &g, `SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
-	return g, notFound(err, "Generator not found")
+func (r *Generators) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
+	var row generatorRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
+	return row.domain(), notFound(err, "Generator not found")
 }
 
 // GeneratorExists reports whether a live generator has id.
-func (s *Store) GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error) {
+func (r *Generators) GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error) {
 	var ok bool
-	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM generators WHERE id = $1 AND deleted_at IS NULL)`, id)
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM generators WHERE id = $1 AND deleted_at IS NULL)`, id)
 	return ok, mapErr(err)
 }
 
 // UpdateGenerator locks the row, lets fn change it and writes it back.
-func (s *Store) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
-	var out generator.Generator
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		var g generator.Generator
-		err := s.q(ctx).GetContext(ctx, &g, `SELECT `+generatorCols+` FROM generators
+func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
+	var out generatorRow
+	err := r.s.InTx(ctx, func(ctx context.Context) error {
+		var row generatorRow
+		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
 		if err != nil {
 			return notFound(err, "Generator not found")
 		}
+		g := row.domain()
 		if err := fn(&g); err != nil {
 			return err
 		}
-		err = s.q(ctx).GetContext(ctx, &out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
+		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+generatorCols, id, g.Name, g.Description, g.IsActive, g.PakHash)
 		return mapErr(err)
 	})
-	return out, err
+	return out.domain(), err
 }
 
 // DeleteGenerator soft-deletes a live generator; triggers cascade to its
 // stacks (with deletion markers).
-func (s *Store) DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var g generator.Generator
-	err := s.q(ctx).GetContext(ctx, &g, `UPDATE generators SET deleted_at = now()
+func (r *Generators) DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
+	var row generatorRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE generators SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+generatorCols, id)
-	return g, notFound(err, "Generator not found")
+	return row.domain(), notFound(err, "Generator not found")
 }

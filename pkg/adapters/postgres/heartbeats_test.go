@@ -22,6 +22,7 @@ import (
 func TestHeartbeatsGrouped(t *testing.T) {
 	db := pgtest.New(t)
 	s := postgres.NewStore(db)
+	agents := postgres.NewAgents(s)
 	ctx := context.Background()
 
 	const n = 300
@@ -58,7 +59,7 @@ func TestHeartbeatsGrouped(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			a, prev, err := s.Heartbeat(ctx, id)
+			a, prev, err := agents.Heartbeat(ctx, id)
 			answers[i] = answer{a, prev, err}
 		}()
 	}
@@ -103,7 +104,7 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	}
 
 	// The next beat reports the one before it.
-	_, previous, err := s.Heartbeat(ctx, ids[3])
+	_, previous, err := agents.Heartbeat(ctx, ids[3])
 	if err != nil || previous == nil || !previous.Equal(*answers[3].a.LastHeartbeat) {
 		t.Fatalf("second beat: previous %v (err %v), want the first stamp %v", previous, err, answers[3].a.LastHeartbeat)
 	}
@@ -116,7 +117,7 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	flushes := postgres.BeatFlushes(s)
 	rollback := errors.New("roll back")
 	err = s.InTx(ctx, func(ctx context.Context) error {
-		if _, _, err := s.Heartbeat(ctx, ids[1]); err != nil {
+		if _, _, err := agents.Heartbeat(ctx, ids[1]); err != nil {
 			return err
 		}
 		return rollback
@@ -135,7 +136,7 @@ func TestHeartbeatsGrouped(t *testing.T) {
 	// A caller that gives up gets its context's error; the flush goes on.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, _, err := s.Heartbeat(cctx, ids[2]); err != nil && !errors.Is(err, context.Canceled) {
+	if _, _, err := agents.Heartbeat(cctx, ids[2]); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled beat: %v", err)
 	}
 }

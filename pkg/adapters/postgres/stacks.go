@@ -63,46 +63,6 @@ func (s *Store) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, err
 	return st, notFound(err, "Stack not found")
 }
 
-// ListStackLabels returns a stack's labels.
-func (s *Store) ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error) {
-	out := []stack.Label{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, stack_id, label FROM stack_labels WHERE stack_id = $1 ORDER BY label`, stackID)
-	return out, mapErr(err)
-}
-
-// AddStackLabel inserts a label.
-func (s *Store) AddStackLabel(ctx context.Context, stackID uuid.UUID, label string) (stack.Label, error) {
-	var l stack.Label
-	err := s.q(ctx).GetContext(ctx, &l, `INSERT INTO stack_labels (stack_id, label) VALUES ($1, $2)
-		RETURNING id, stack_id, label`, stackID, label)
-	return l, mapErr(err)
-}
-
-// RemoveStackLabel deletes a label; 404 when absent.
-func (s *Store) RemoveStackLabel(ctx context.Context, stackID uuid.UUID, label string) error {
-	return s.deleteOne(ctx, "Label not found", `DELETE FROM stack_labels WHERE stack_id = $1 AND label = $2`, stackID, label)
-}
-
-// ListStackAnnotations returns a stack's annotations.
-func (s *Store) ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error) {
-	out := []stack.Annotation{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, stack_id, key, value FROM stack_annotations WHERE stack_id = $1 ORDER BY key, value`, stackID)
-	return out, mapErr(err)
-}
-
-// AddStackAnnotation inserts an annotation (keys may repeat, as in the original).
-func (s *Store) AddStackAnnotation(ctx context.Context, stackID uuid.UUID, key, value string) (stack.Annotation, error) {
-	var a stack.Annotation
-	err := s.q(ctx).GetContext(ctx, &a, `INSERT INTO stack_annotations (stack_id, key, value) VALUES ($1, $2, $3)
-		RETURNING id, stack_id, key, value`, stackID, key, value)
-	return a, mapErr(err)
-}
-
-// RemoveStackAnnotation deletes every annotation with key; 404 when none.
-func (s *Store) RemoveStackAnnotation(ctx context.Context, stackID uuid.UUID, key string) error {
-	return s.deleteOne(ctx, "Annotation not found", `DELETE FROM stack_annotations WHERE stack_id = $1 AND key = $2`, stackID, key)
-}
-
 const objectCols = `id, created_at, updated_at, deleted_at, sequence_id, stack_id, yaml_content, yaml_checksum, submitted_at, is_deletion_marker`
 
 // ListDeploymentObjects returns a stack's live objects, newest first.

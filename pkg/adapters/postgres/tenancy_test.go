@@ -32,13 +32,13 @@ func TestSchemaTenantsAreIsolated(t *testing.T) {
 	a, b := open("tenant_a"), open("tenant_b")
 
 	ag := agent.Agent{Name: "only-in-a", ClusterName: "c", Status: agent.StatusActive}
-	if err := a.CreateAgent(ctx, &ag); err != nil {
+	if err := postgres.NewAgents(a).CreateAgent(ctx, &ag); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := a.ListAgents(ctx); len(got) != 1 {
+	if got, _ := postgres.NewAgents(a).ListAgents(ctx); len(got) != 1 {
 		t.Fatalf("tenant a sees %d agents, want 1", len(got))
 	}
-	if got, _ := b.ListAgents(ctx); len(got) != 0 {
+	if got, _ := postgres.NewAgents(b).ListAgents(ctx); len(got) != 0 {
 		t.Fatalf("tenant b sees %d agents, want 0", len(got))
 	}
 	var tables int

@@ -1,6 +1,6 @@
-// Package agents holds the agent use cases: registration, identity, labels,
-// annotations, explicit targets, heartbeats, reported events and PAK
-// rotation, with the role and row scoping of
+// Package agents holds the agent use cases: registration, identity,
+// explicit targets, heartbeats, reported events and PAK rotation, and the
+// agent side of labels and annotations (labels.go, on package labeling), with the role and row scoping of
 // docs/compatibility.md#agent-permissions enforced here.
 package agents
 
@@ -13,20 +13,18 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
-	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
-// Store is the persistence the agent use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// AgentRepository stores agents.
+type AgentRepository interface {
 	ListAgents(ctx context.Context) ([]agent.Agent, error)
 	CreateAgent(ctx context.Context, a *agent.Agent) error
 	GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
@@ -36,32 +34,48 @@ type Store interface {
 	// Heartbeat stamps the agent's heartbeat and returns the previous one
 	// (nil: never seen).
 	Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error)
+}
 
-	ListAgentLabels(ctx context.Context, agentID uuid.UUID) ([]agent.Label, error)
-	AddAgentLabel(ctx context.Context, agentID uuid.UUID, label string) (agent.Label, error)
-	RemoveAgentLabel(ctx context.Context, agentID uuid.UUID, label string) error
-	ListAgentAnnotations(ctx context.Context, agentID uuid.UUID) ([]agent.Annotation, error)
-	AddAgentAnnotation(ctx context.Context, agentID uuid.UUID, key, value string) (agent.Annotation, error)
-	RemoveAgentAnnotation(ctx context.Context, agentID uuid.UUID, key string) error
+// TargetRepository stores an agent's explicit stack targets and answers
+// which stacks are associated with it.
+type TargetRepository interface {
 	ListAgentTargets(ctx context.Context, agentID uuid.UUID) ([]agent.Target, error)
 	AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) (agent.Target, error)
 	RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) error
 	AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error)
+}
 
+// EventRepository stores what agents report and answers who may report or
+// see it.
+type EventRepository interface {
 	ListAgentEvents(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error)
 	ListEvents(ctx context.Context, scope EventScope) ([]agent.Event, error)
 	GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error)
 	CreateAgentEvent(ctx context.Context, e *agent.Event) error
-	// DeploymentObjectRef returns an object's stack and marker flag, deleted
-	// objects included (an agent may report on an object of a stack deleted
-	// meanwhile).
-	DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
 	// AgentMayReport reports whether the agent is (or was) associated with
 	// the object's stack; false when the object does not exist.
 	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
-	// EventVisibleTo reports whether generator gen owns the stack of the
-	// event's deployment object.
+	// GeneratorOwnsObject reports whether generator gen owns the stack of
+	// the deployment object.
 	GeneratorOwnsObject(ctx context.Context, gen, deploymentObjectID uuid.UUID) (bool, error)
+}
+
+// ObjectReader reads a deployment object's stack and marker flag, deleted
+// objects included (an agent may report on an object of a stack deleted
+// meanwhile).
+type ObjectReader interface {
+	DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+}
+
+// Repos are the ports the agent use cases persist through; every
+// repository joins the transaction Tx carries in the context.
+type Repos struct {
+	Tx      journal.Transactor
+	Journal journal.Recorder
+	Agents  AgentRepository
+	Targets TargetRepository
+	Events  EventRepository
+	Objects ObjectReader
 }
 
 // EventScope narrows the global event list to what a principal may see.
@@ -83,47 +97,29 @@ type ChangeNotifier interface {
 
 // Service implements the agent use cases.
 type Service struct {
-	store   Store
+	repos   Repos
 	paks    authn.PAKIssuer
 	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, paks: paks, inval: inval, changes: changes}
 }
 
 var errUnauthorized = domain.Forbidden("Unauthorized")
 
-// RequireAdmin admits only the admin. The HTTP layer runs these policies
-// before decoding a body (403 before 400/422:
-// docs/compatibility.md#check-order); the use cases
-// apply them again, so they hold for every caller.
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errUnauthorized
-}
+// Policies of the agent use cases; the HTTP layer runs the same values as
+// route guards (see package policy).
+var (
+	AdminOnly   = policy.Allow(errUnauthorized, policy.Admin)
+	AdminOrSelf = policy.Allow(errUnauthorized, policy.Admin, policy.SelfAgent)
+	// SelfOnly admits only the agent itself (heartbeats).
+	SelfOnly = policy.Allow(errUnauthorized, policy.SelfAgent)
+)
 
-// RequireAdminOrSelf admits the admin and agent id itself.
-func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAdmin() || p.IsAgent(id) {
-		return nil
-	}
-	return errUnauthorized
-}
-
-// RequireSelf admits only agent id itself (heartbeats).
-func RequireSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAgent(id) {
-		return nil
-	}
-	return errUnauthorized
-}
-
-func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
 
 // readable checks that the caller may read agent id and that it exists, so
 // a list under an unknown agent is a 404 rather than []
@@ -132,7 +128,7 @@ func (s *Service) readable(ctx context.Context, p identity.Principal, id uuid.UU
 	if err := adminOrSelf(p, id); err != nil {
 		return err
 	}
-	_, err := s.store.GetAgent(ctx, id)
+	_, err := s.repos.Agents.GetAgent(ctx, id)
 	return err
 }
 
@@ -160,10 +156,10 @@ func validateNames(name, cluster string) error {
 
 // List returns every live agent (admin only).
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]agent.Agent, error) {
-	if !p.IsAdmin() {
-		return nil, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return nil, err
 	}
-	return s.store.ListAgents(ctx)
+	return s.repos.Agents.ListAgents(ctx)
 }
 
 // Create registers an agent and returns its initial PAK, shown once.
@@ -179,15 +175,15 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return agent.Agent{}, "", domain.Unavailable("Failed to create PAK", err)
 	}
 	a := agent.Agent{Name: in.Name, ClusterName: in.ClusterName, Status: agent.StatusActive, PakHash: hash}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateAgent(ctx, &a); err != nil {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Agents.CreateAgent(ctx, &a); err != nil {
 			return conflictMsg(err, "An agent with this name and cluster_name already exists")
 		}
 		ev := event.New(event.AgentRegistered, map[string]any{
 			"agent_id": a.ID, "name": a.Name, "cluster_name": a.ClusterName, "cluster": a.ClusterName,
 			"status": a.Status, "created_at": a.CreatedAt,
 		})
-		return journal.Record(ctx, s.store,
+		return journal.Record(ctx, s.repos.Journal,
 			journal.Entry(ctx, p, audit.ActionAgentCreated, "agent", a.ID,
 				map[string]any{"name": a.Name, "cluster_name": a.ClusterName}), &ev)
 	})
@@ -207,7 +203,7 @@ func (s *Service) Search(ctx context.Context, p identity.Principal, name, cluste
 	if name == "" || cluster == "" {
 		return agent.Agent{}, domain.Invalid("Invalid request: name and cluster_name are required")
 	}
-	a, err := s.store.FindAgent(ctx, name, cluster)
+	a, err := s.repos.Agents.FindAgent(ctx, name, cluster)
 	if err != nil {
 		return agent.Agent{}, err
 	}
@@ -222,7 +218,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if err := adminOrSelf(p, id); err != nil {
 		return agent.Agent{}, err
 	}
-	return s.store.GetAgent(ctx, id)
+	return s.repos.Agents.GetAgent(ctx, id)
 }
 
 // UpdateInput is a partial update; nil fields are unchanged.
@@ -249,9 +245,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		in.Status = &st
 	}
 	var out agent.Agent
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateAgent(ctx, id, func(a *agent.Agent) error {
+		out, err = s.repos.Agents.UpdateAgent(ctx, id, func(a *agent.Agent) error {
 			if in.Name != nil {
 				a.Name = *in.Name
 			}
@@ -266,7 +262,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return conflictMsg(err, "An agent with this name and cluster_name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionAgentUpdated, "agent", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionAgentUpdated, "agent", id,
 			map[string]any{"name": out.Name, "cluster_name": out.ClusterName, "status": out.Status}))
 	})
 	if err != nil {
@@ -278,19 +274,19 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 
 // Delete soft-deletes an agent; its PAK stops working at once everywhere.
 func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	var deleted agent.Agent
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if deleted, err = s.store.DeleteAgent(ctx, id); err != nil {
+		if deleted, err = s.repos.Agents.DeleteAgent(ctx, id); err != nil {
 			return err
 		}
 		ev := event.New(event.AgentDeregistered, map[string]any{
 			"agent_id": id, "name": deleted.Name, "deleted_at": deleted.DeletedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentDeleted, "agent", id, nil), &ev)
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionAgentDeleted, "agent", id, nil), &ev)
 	})
 	if err != nil {
 		return err
@@ -305,7 +301,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if !adminOrSystem(p) && !p.IsAgent(id) {
 		return agent.Agent{}, "", domain.Forbidden("Unauthorized access")
 	}
-	if _, err := s.store.GetAgent(ctx, id); err != nil {
+	if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 		return agent.Agent{}, "", err
 	}
 	pak, hash, err := s.paks.Issue(ctx)
@@ -314,9 +310,9 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	}
 	var old string
 	var out agent.Agent
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateAgent(ctx, id, func(a *agent.Agent) error {
+		out, err = s.repos.Agents.UpdateAgent(ctx, id, func(a *agent.Agent) error {
 			old = a.PakHash
 			a.PakHash = hash
 			return nil
@@ -324,7 +320,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
 			map[string]any{"agent_name": out.Name}))
 	})
 	if err != nil {
@@ -347,10 +343,10 @@ func (s *Service) invalidate(ctx context.Context, hash string) {
 // agent learns status changes on its next beat
 // (docs/compatibility.md#heartbeat-returns-agent).
 func (s *Service) Heartbeat(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, error) {
-	if !p.IsAgent(id) {
-		return agent.Agent{}, errUnauthorized
+	if err := SelfOnly.CheckID(p, id); err != nil {
+		return agent.Agent{}, err
 	}
-	a, previous, err := s.store.Heartbeat(ctx, id)
+	a, previous, err := s.repos.Agents.Heartbeat(ctx, id)
 	if err != nil {
 		return a, err
 	}
@@ -368,75 +364,7 @@ func (s *Service) Stacks(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.AssociatedStacks(ctx, id)
-}
-
-// Labels lists the agent's labels.
-func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Label, error) {
-	if err := s.readable(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return s.store.ListAgentLabels(ctx, id)
-}
-
-// AddLabel adds a label (admin only).
-func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) (agent.Label, error) {
-	if !p.IsAdmin() {
-		return agent.Label{}, errUnauthorized
-	}
-	if err := labels.ValidateLabel(label); err != nil {
-		return agent.Label{}, err
-	}
-	var out agent.Label
-	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddAgentLabel(ctx, id, label)
-		return conflictMsg(err, "Label already exists")
-	}, audit.ActionLabelAdded, map[string]any{"label": label})
-	return out, err
-}
-
-// RemoveLabel removes a label (admin only).
-func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
-	}
-	return s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveAgentLabel(ctx, id, label)
-	}, audit.ActionLabelRemoved, map[string]any{"label": label})
-}
-
-// Annotations lists the agent's annotations.
-func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid.UUID) ([]agent.Annotation, error) {
-	if err := s.readable(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return s.store.ListAgentAnnotations(ctx, id)
-}
-
-// AddAnnotation adds an annotation (admin only); one value per key.
-func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key, value string) (agent.Annotation, error) {
-	if !p.IsAdmin() {
-		return agent.Annotation{}, errUnauthorized
-	}
-	if err := labels.ValidateAnnotation(key, value); err != nil {
-		return agent.Annotation{}, err
-	}
-	var out agent.Annotation
-	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddAgentAnnotation(ctx, id, key, value)
-		return conflictMsg(err, "Annotation key already exists")
-	}, audit.ActionAnnotationAdded, map[string]any{"key": key, "value": value})
-	return out, err
-}
-
-// RemoveAnnotation removes an annotation by key (admin only).
-func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key string) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
-	}
-	return s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveAgentAnnotation(ctx, id, key)
-	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
+	return s.repos.Targets.AssociatedStacks(ctx, id)
 }
 
 // Targets lists the agent's explicit stack targets.
@@ -444,18 +372,18 @@ func (s *Service) Targets(ctx context.Context, p identity.Principal, id uuid.UUI
 	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListAgentTargets(ctx, id)
+	return s.repos.Targets.ListAgentTargets(ctx, id)
 }
 
 // AddTarget binds the agent to a stack (admin only:
 // docs/compatibility.md#agent-permissions).
 func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) (agent.Target, error) {
-	if !p.IsAdmin() {
-		return agent.Target{}, errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return agent.Target{}, err
 	}
 	var out agent.Target
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddAgentTarget(ctx, id, stackID)
+		out, err = s.repos.Targets.AddAgentTarget(ctx, id, stackID)
 		return conflictMsg(err, "Target already exists")
 	}, audit.ActionTargetAdded, map[string]any{"stack_id": stackID})
 	return out, err
@@ -464,25 +392,25 @@ func (s *Service) AddTarget(ctx context.Context, p identity.Principal, id, stack
 // RemoveTarget unbinds the agent from a stack; nothing is deleted in the
 // cluster (docs/compatibility.md#untarget-keeps-objects).
 func (s *Service) RemoveTarget(ctx context.Context, p identity.Principal, id, stackID uuid.UUID) error {
-	if !p.IsAdmin() {
-		return errUnauthorized
+	if err := AdminOnly.Check(p); err != nil {
+		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveAgentTarget(ctx, id, stackID)
+		return s.repos.Targets.RemoveAgentTarget(ctx, id, stackID)
 	}, audit.ActionTargetRemoved, map[string]any{"stack_id": stackID})
 }
 
 // mutate runs a change to one of the agent's associations with its audit
 // entry in one transaction, then wakes the agent's long-poll.
 func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := s.store.GetAgent(ctx, id); err != nil {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 			return err
 		}
 		if err := fn(ctx); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "agent", id, details))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, action, "agent", id, details))
 	})
 	if err == nil {
 		s.changes.AgentChanged(ctx, id)
@@ -495,7 +423,7 @@ func (s *Service) Events(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := s.readable(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListAgentEvents(ctx, id)
+	return s.repos.Events.ListAgentEvents(ctx, id)
 }
 
 // EventInput is the body of POST /agents/{id}/events.
@@ -533,15 +461,15 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 	}
 	e := agent.Event{AgentID: id, DeploymentObjectID: in.DeploymentObjectID, EventType: in.EventType,
 		Status: in.Status, Message: in.Message}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := s.store.GetAgent(ctx, id); err != nil {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 			return err
 		}
 		// An agent reports only on objects of stacks it is (or was)
 		// associated with; another tenant's object is answered exactly
 		// like a missing one, so its existence is not confirmed either.
 		if !p.IsAdmin() {
-			ok, err := s.store.AgentMayReport(ctx, id, e.DeploymentObjectID)
+			ok, err := s.repos.Events.AgentMayReport(ctx, id, e.DeploymentObjectID)
 			if err != nil {
 				return err
 			}
@@ -549,10 +477,10 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 				return errObjectNotFound
 			}
 		}
-		if err := s.store.CreateAgentEvent(ctx, &e); err != nil {
+		if err := s.repos.Events.CreateAgentEvent(ctx, &e); err != nil {
 			return err
 		}
-		obj, err := s.store.DeploymentObjectRef(ctx, e.DeploymentObjectID)
+		obj, err := s.repos.Objects.DeploymentObjectRef(ctx, e.DeploymentObjectID)
 		if err != nil {
 			return err
 		}
@@ -561,7 +489,7 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 			"stack_id": obj.StackID, "event_type": e.EventType, "status": e.Status, "message": e.Message,
 			"error": failureMessage(e), "created_at": e.CreatedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionAgentEventCreated, "agent_event", e.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionAgentEventCreated, "agent_event", e.ID,
 			map[string]any{"agent_id": id, "deployment_object_id": e.DeploymentObjectID, "status": e.Status}), &ev)
 	})
 	if err == nil && e.Status == agent.EventSuccess {
@@ -611,12 +539,12 @@ func (s *Service) AllEvents(ctx context.Context, p identity.Principal) ([]agent.
 	default:
 		return nil, errUnauthorized
 	}
-	return s.store.ListEvents(ctx, scope)
+	return s.repos.Events.ListEvents(ctx, scope)
 }
 
 // GetEvent returns one event if the caller may see it.
 func (s *Service) GetEvent(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Event, error) {
-	e, err := s.store.GetEvent(ctx, id)
+	e, err := s.repos.Events.GetEvent(ctx, id)
 	if err != nil {
 		return agent.Event{}, err
 	}
@@ -624,7 +552,7 @@ func (s *Service) GetEvent(ctx context.Context, p identity.Principal, id uuid.UU
 	case p.IsAdmin(), p.IsAgent(e.AgentID):
 		return e, nil
 	case p.Role == identity.RoleGenerator:
-		ok, err := s.store.GeneratorOwnsObject(ctx, p.ID, e.DeploymentObjectID)
+		ok, err := s.repos.Events.GeneratorOwnsObject(ctx, p.ID, e.DeploymentObjectID)
 		if err != nil {
 			return agent.Event{}, err
 		}

@@ -20,10 +20,8 @@ import (
 )
 
 // AdminStore is the persistence of the admin PAK. Its methods join the
-// transaction that InTx carries in the context.
+// transaction that the Transactor carries in the context.
 type AdminStore interface {
-	journal.Transactor
-	AuditWriter
 	// LockBootstrap takes a transaction-scoped lock that serialises the
 	// first-start check of concurrently starting replicas.
 	LockBootstrap(ctx context.Context) error
@@ -59,6 +57,8 @@ type PAKStore interface {
 
 // Admin bootstraps and rotates the admin PAK.
 type Admin struct {
+	tx     journal.Transactor
+	audit  AuditWriter
 	store  AdminStore
 	issuer authn.PAKIssuer
 	inval  authn.Invalidator
@@ -69,7 +69,7 @@ type Admin struct {
 
 // NewAdmin validates cfg (the error names the bad key) and wires the use
 // cases. out receives the one-time "Admin PAK: ..." line; inval may be nil.
-func NewAdmin(store AdminStore, issuer authn.PAKIssuer, inval authn.Invalidator, cfg AdminConfig, out io.Writer, log *slog.Logger) (*Admin, error) {
+func NewAdmin(tx journal.Transactor, audit AuditWriter, store AdminStore, issuer authn.PAKIssuer, inval authn.Invalidator, cfg AdminConfig, out io.Writer, log *slog.Logger) (*Admin, error) {
 	cfg.PinnedHash = strings.ToLower(strings.TrimSpace(cfg.PinnedHash))
 	if cfg.PinnedHash != "" && !pak.IsHash(cfg.PinnedHash) {
 		return nil, fmt.Errorf("broker.pak_hash must be 64 hexadecimal characters (the SHA-256 of the PAK's long token)")
@@ -80,7 +80,7 @@ func NewAdmin(store AdminStore, issuer authn.PAKIssuer, inval authn.Invalidator,
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Admin{store: store, issuer: issuer, inval: inval, cfg: cfg, out: out, log: log}, nil
+	return &Admin{tx: tx, audit: audit, store: store, issuer: issuer, inval: inval, cfg: cfg, out: out, log: log}, nil
 }
 
 // AdminResourceType is the resource_type of admin PAK audit entries.
@@ -96,7 +96,7 @@ const AdminResourceType = "admin_role"
 func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 	var generated secret.String
 	did := false
-	err := a.store.InTx(ctx, func(ctx context.Context) error {
+	err := a.tx.InTx(ctx, func(ctx context.Context) error {
 		if err := a.store.LockBootstrap(ctx); err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (a *Admin) Bootstrap(ctx context.Context) (bool, error) {
 		if err := a.store.MarkInitialized(ctx); err != nil {
 			return err
 		}
-		if err := a.store.Audit(ctx, adminEntry(audit.ActionPakCreated, source)); err != nil {
+		if err := a.audit.Audit(ctx, adminEntry(audit.ActionPakCreated, source)); err != nil {
 			return err
 		}
 		// Stored before the commit: should it fail, nothing is committed
@@ -166,7 +166,7 @@ func (a *Admin) RotateAdmin(ctx context.Context) (secret.String, error) {
 		return "", domain.Unavailable("Failed to create PAK", err)
 	}
 	var previous string
-	err = a.store.InTx(ctx, func(ctx context.Context) error {
+	err = a.tx.InTx(ctx, func(ctx context.Context) error {
 		if err := a.store.LockBootstrap(ctx); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (a *Admin) RotateAdmin(ctx context.Context) (secret.String, error) {
 		if previous, err = a.store.SetAdminHash(ctx, hash); err != nil {
 			return err
 		}
-		if err := a.store.Audit(ctx, adminEntry(audit.ActionPakRotated, "rotated")); err != nil {
+		if err := a.audit.Audit(ctx, adminEntry(audit.ActionPakRotated, "rotated")); err != nil {
 			return err
 		}
 		if a.cfg.Secret != nil {

@@ -245,7 +245,7 @@ func TestBootstrapGenerated(t *testing.T) {
 	st := &memAdminStore{}
 	var out bytes.Buffer
 	file := filepath.Join(t.TempDir(), "keys", "admin.pak")
-	a, err := NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{PAKFile: file}, &out, nil)
+	a, err := NewAdmin(st, st, st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{PAKFile: file}, &out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestBootstrapGenerated(t *testing.T) {
 func TestBootstrapPinned(t *testing.T) {
 	st := &memAdminStore{}
 	var out bytes.Buffer
-	a, err := NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{PinnedHash: strings.ToUpper(adminHash)}, &out, nil)
+	a, err := NewAdmin(st, st, st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{PinnedHash: strings.ToUpper(adminHash)}, &out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestBootstrapPinned(t *testing.T) {
 		t.Fatalf("hash %q out %q", st.adminHash, out.String())
 	}
 	for _, bad := range []string{"abc", strings.Repeat("g", 64), adminHash + "0"} {
-		if _, err := NewAdmin(st, nil, nil, AdminConfig{PinnedHash: bad}, nil, nil); err == nil || !strings.Contains(err.Error(), "broker.pak_hash") {
+		if _, err := NewAdmin(st, st, st, nil, nil, AdminConfig{PinnedHash: bad}, nil, nil); err == nil || !strings.Contains(err.Error(), "broker.pak_hash") {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
@@ -297,7 +297,7 @@ func TestRotateAdmin(t *testing.T) {
 	st := &memAdminStore{}
 	inv := &memInvalidator{}
 	file := filepath.Join(t.TempDir(), "admin.pak")
-	a, err := NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, inv, AdminConfig{PinnedHash: adminHash, PAKFile: file}, nil, nil)
+	a, err := NewAdmin(st, st, st, pak.Issuer{Cfg: pak.DefaultConfig}, inv, AdminConfig{PinnedHash: adminHash, PAKFile: file}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestRotateAdmin(t *testing.T) {
 func TestRotateBeforeFirstStartCountsAsBootstrap(t *testing.T) {
 	st := &memAdminStore{}
 	var out bytes.Buffer
-	a, err := NewAdmin(st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{}, &out, nil)
+	a, err := NewAdmin(st, st, st, pak.Issuer{Cfg: pak.DefaultConfig}, nil, AdminConfig{}, &out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/generator"
@@ -18,10 +19,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
-// Store is the persistence the generator use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// GeneratorRepository stores generators.
+type GeneratorRepository interface {
 	ListGenerators(ctx context.Context) ([]generator.Generator, error)
 	CreateGenerator(ctx context.Context, g *generator.Generator) error
 	GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
@@ -29,8 +28,21 @@ type Store interface {
 	// DeleteGenerator soft-deletes the generator; its stacks follow (each
 	// with a deletion marker) and its templates.
 	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
-	// ListStacks lists live stacks, here the generator's own.
+}
+
+// StackLister lists live stacks, here a generator's own (the ones its
+// deletion removes).
+type StackLister interface {
 	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
+}
+
+// Repos are the ports the generator use cases persist through; every
+// repository joins the transaction Tx carries in the context.
+type Repos struct {
+	Tx         journal.Transactor
+	Journal    journal.Recorder
+	Generators GeneratorRepository
+	Stacks     StackLister
 }
 
 // ChangeNotifier tells target state which stacks a generator deletion
@@ -41,36 +53,28 @@ type ChangeNotifier interface {
 
 // Service implements the generator use cases.
 type Service struct {
-	store   Store
+	repos   Repos
 	paks    authn.PAKIssuer
 	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, paks: paks, inval: inval, changes: changes}
 }
 
 var errAdminOnly = domain.Forbidden("Admin access required")
 
-// RequireAdmin admits only the admin (checked again by the use cases).
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errAdminOnly
-}
+// Policies of the generator use cases; the HTTP layer runs the same values
+// as route guards (see package policy).
+var (
+	AdminOnly = policy.Allow(errAdminOnly, policy.Admin)
+	// AdminOrSelf admits the admin, the CLI (system) and the generator itself.
+	AdminOrSelf = policy.Allow(domain.Forbidden("Unauthorized access"), policy.Admin, policy.System, policy.SelfGenerator)
+)
 
-// RequireAdminOrSelf admits the admin, the CLI (system) and generator id.
-func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAdmin() || p.Role == identity.RoleSystem || p.IsGenerator(id) {
-		return nil
-	}
-	return domain.Forbidden("Unauthorized access")
-}
-
-func adminOrSelf(p identity.Principal, id uuid.UUID) error { return RequireAdminOrSelf(p, id) }
+func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
 
 // CreateInput is the body of POST /generators.
 type CreateInput struct {
@@ -90,10 +94,10 @@ func validateName(name string) error {
 
 // List returns every live generator (admin only).
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]generator.Generator, error) {
-	if !p.IsAdmin() {
-		return nil, errAdminOnly
+	if err := AdminOnly.Check(p); err != nil {
+		return nil, err
 	}
-	return s.store.ListGenerators(ctx)
+	return s.repos.Generators.ListGenerators(ctx)
 }
 
 // Create registers a generator and returns its PAK, shown once.
@@ -109,11 +113,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return generator.Generator{}, "", domain.Unavailable("Failed to create PAK", err)
 	}
 	g := generator.Generator{Name: in.Name, Description: in.Description, IsActive: true, PakHash: &hash}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateGenerator(ctx, &g); err != nil {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Generators.CreateGenerator(ctx, &g); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorCreated, "generator", g.ID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorCreated, "generator", g.ID,
 			map[string]any{"name": g.Name}))
 	})
 	if err != nil {
@@ -127,7 +131,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if err := adminOrSelf(p, id); err != nil {
 		return generator.Generator{}, err
 	}
-	return s.store.GetGenerator(ctx, id)
+	return s.repos.Generators.GetGenerator(ctx, id)
 }
 
 // UpdateInput is a partial update. ClearDescription sets it to null.
@@ -144,9 +148,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return generator.Generator{}, err
 	}
 	var out generator.Generator
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+		out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
 			if in.Name != nil {
 				g.Name = *in.Name
 			}
@@ -164,7 +168,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A generator with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
 			map[string]any{"name": out.Name, "is_active": out.IsActive}))
 	})
 	if err == nil && !out.IsActive && out.PakHash != nil && *out.PakHash != "" {
@@ -182,16 +186,16 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	}
 	var g generator.Generator
 	var owned []stack.Stack
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		// The stacks the deletion cascades to, read in the same transaction.
-		if owned, err = s.store.ListStacks(ctx, &id); err != nil {
+		if owned, err = s.repos.Stacks.ListStacks(ctx, &id); err != nil {
 			return err
 		}
-		if g, err = s.store.DeleteGenerator(ctx, id); err != nil {
+		if g, err = s.repos.Generators.DeleteGenerator(ctx, id); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorDeleted, "generator", id, nil))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorDeleted, "generator", id, nil))
 	})
 	if err != nil {
 		return err
@@ -210,7 +214,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if err := adminOrSelf(p, id); err != nil {
 		return generator.Generator{}, "", err
 	}
-	if _, err := s.store.GetGenerator(ctx, id); err != nil {
+	if _, err := s.repos.Generators.GetGenerator(ctx, id); err != nil {
 		return generator.Generator{}, "", err
 	}
 	pak, hash, err := s.paks.Issue(ctx)
@@ -219,9 +223,9 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	}
 	var old string
 	var out generator.Generator
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+		out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
 			if g.PakHash != nil {
 				old = *g.PakHash
 			}
@@ -231,7 +235,7 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
 			map[string]any{"generator_name": out.Name}))
 	})
 	if err != nil {

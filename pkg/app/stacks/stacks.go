@@ -1,5 +1,6 @@
-// Package stacks holds the stack use cases: stacks, their labels and
-// annotations, and their immutable deployment objects.
+// Package stacks holds the stack use cases: stacks, their immutable
+// deployment objects, and the stack side of labels and annotations
+// (labels.go, on package labeling).
 package stacks
 
 import (
@@ -9,11 +10,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
-	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
@@ -27,13 +28,6 @@ type Store interface {
 	UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error)
 	DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
 	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
-
-	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error)
-	AddStackLabel(ctx context.Context, stackID uuid.UUID, label string) (stack.Label, error)
-	RemoveStackLabel(ctx context.Context, stackID uuid.UUID, label string) error
-	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error)
-	AddStackAnnotation(ctx context.Context, stackID uuid.UUID, key, value string) (stack.Annotation, error)
-	RemoveStackAnnotation(ctx context.Context, stackID uuid.UUID, key string) error
 
 	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
 	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
@@ -67,14 +61,9 @@ func NewService(store Store, changes ChangeNotifier) *Service {
 
 var errAccess = domain.Forbidden("Access denied")
 
-// RequireAdminOrGenerator admits the roles that may manage stacks at all;
+// AdminOrGenerator admits the roles that may manage stacks at all;
 // ownership needs the row and is checked by the use cases.
-func RequireAdminOrGenerator(p identity.Principal) error {
-	if p.IsAdmin() || p.Role == identity.RoleGenerator {
-		return nil
-	}
-	return errAccess
-}
+var AdminOrGenerator = policy.Allow(errAccess, policy.Admin, policy.AnyGenerator)
 
 // List returns live stacks: all for the admin, its own for a generator.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
@@ -249,110 +238,6 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 		s.changes.StackChanged(ctx, id)
 	}
 	return err
-}
-
-// Labels lists a stack's labels.
-func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Label, error) {
-	if _, err := s.loadForRead(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return s.store.ListStackLabels(ctx, id)
-}
-
-// AddLabel labels a stack.
-func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) (stack.Label, error) {
-	if _, err := s.load(ctx, p, id); err != nil {
-		return stack.Label{}, err
-	}
-	if err := labels.ValidateLabel(label); err != nil {
-		return stack.Label{}, err
-	}
-	var out stack.Label
-	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddStackLabel(ctx, id, label)
-		return domain.Rephrase(err, domain.ErrConflict, "Label already exists")
-	}, audit.ActionLabelAdded, map[string]any{"label": label})
-	if err == nil {
-		s.changes.StackLabelChanged(ctx, label)
-	}
-	return out, err
-}
-
-// RemoveLabel removes a stack label.
-func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid.UUID, label string) error {
-	if _, err := s.load(ctx, p, id); err != nil {
-		return err
-	}
-	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveStackLabel(ctx, id, label)
-	}, audit.ActionLabelRemoved, map[string]any{"label": label})
-	if err == nil {
-		s.changes.StackLabelChanged(ctx, label)
-	}
-	return err
-}
-
-// Annotations lists a stack's annotations.
-func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid.UUID) ([]stack.Annotation, error) {
-	if _, err := s.loadForRead(ctx, p, id); err != nil {
-		return nil, err
-	}
-	return s.store.ListStackAnnotations(ctx, id)
-}
-
-// AnnotationInput is the body of POST /stacks/{id}/annotations.
-type AnnotationInput struct {
-	StackID *uuid.UUID
-	Key     string
-	Value   string
-}
-
-// AddAnnotation annotates a stack.
-func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, in AnnotationInput) (stack.Annotation, error) {
-	if _, err := s.load(ctx, p, id); err != nil {
-		return stack.Annotation{}, err
-	}
-	if in.StackID != nil && *in.StackID != id {
-		return stack.Annotation{}, domain.Invalid("Stack ID mismatch")
-	}
-	if err := labels.ValidateAnnotation(in.Key, in.Value); err != nil {
-		return stack.Annotation{}, err
-	}
-	var out stack.Annotation
-	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddStackAnnotation(ctx, id, in.Key, in.Value)
-		return err
-	}, audit.ActionAnnotationAdded, map[string]any{"key": in.Key, "value": in.Value})
-	if err == nil {
-		s.changes.StackAnnotationChanged(ctx, in.Key)
-	}
-	return out, err
-}
-
-// RemoveAnnotation removes every annotation with key.
-func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id uuid.UUID, key string) error {
-	if _, err := s.load(ctx, p, id); err != nil {
-		return err
-	}
-	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveStackAnnotation(ctx, id, key)
-	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
-	if err == nil {
-		s.changes.StackAnnotationChanged(ctx, key)
-	}
-	return err
-}
-
-// mutate runs a label/annotation change with its audit entry. The caller
-// then names the label or annotation key, so only the agents carrying it
-// are looked at again (never every agent).
-func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
-	return s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := fn(ctx); err != nil {
-			return err
-		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "stack", id, details))
-	})
 }
 
 // DeploymentObjects lists a stack's live objects, newest first.

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -47,8 +48,8 @@ type Store interface {
 	AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error)
 	RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error
 
-	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error)
-	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error)
+	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]labels.Label, error)
+	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]labels.Annotation, error)
 	RecordProvenance(ctx context.Context, p template.Provenance) error
 }
 
@@ -87,13 +88,8 @@ var (
 	errNotFound = domain.NotFound("Template not found")
 )
 
-// RequireAdminOrGenerator admits the roles that may use templates at all.
-func RequireAdminOrGenerator(p identity.Principal) error {
-	if p.IsAdmin() || p.Role == identity.RoleGenerator {
-		return nil
-	}
-	return errRole
-}
+// AdminOrGenerator admits the roles that may use templates at all.
+var AdminOrGenerator = policy.Allow(errRole, policy.Admin, policy.AnyGenerator)
 
 // canRead: the admin reads every template, a generator system ones and its own.
 func canRead(p identity.Principal, t template.Template) bool {
@@ -106,7 +102,7 @@ func canModify(p identity.Principal, t template.Template) bool {
 }
 
 func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid.UUID) (template.Template, error) {
-	if err := RequireAdminOrGenerator(p); err != nil {
+	if err := AdminOrGenerator.Check(p); err != nil {
 		return template.Template{}, err
 	}
 	t, err := s.store.GetTemplate(ctx, id)
@@ -139,7 +135,7 @@ func (s *Service) CheckModify(ctx context.Context, p identity.Principal, id uuid
 
 // List returns the templates the caller may see, at their latest version.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]template.Template, error) {
-	if err := RequireAdminOrGenerator(p); err != nil {
+	if err := AdminOrGenerator.Check(p); err != nil {
 		return nil, err
 	}
 	return s.store.ListTemplates(ctx, p.IsAdmin(), p.ID)
@@ -172,7 +168,7 @@ func (s *Service) validateSource(ctx context.Context, content, schema string, de
 // own for a generator. A live template with the same owner and name gets a
 // new version instead, as in the original.
 func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (template.Template, error) {
-	if err := RequireAdminOrGenerator(p); err != nil {
+	if err := AdminOrGenerator.Check(p); err != nil {
 		return template.Template{}, err
 	}
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 255 {

@@ -42,7 +42,7 @@ type PendingDelivery struct {
 // (docs/compatibility.md#agent-status-on-create). The admin gets a preview of
 // what the agent would claim, without claiming and without secrets.
 func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uuid.UUID) ([]PendingDelivery, error) {
-	if err := RequireAdminOrAgentSelf(p, agentID); err != nil {
+	if err := AdminOrAgentSelf.CheckID(p, agentID); err != nil {
 		return nil, err
 	}
 	info, err := s.store.WebhookAgent(ctx, agentID)
@@ -152,7 +152,7 @@ func (r ResultOutput) MarshalJSON() ([]byte, error) {
 // changing anything, so the HTTP layer answers 403/404 before it looks at
 // the body (docs/compatibility.md#check-order).
 func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	if err := RequireAgent(p); err != nil {
+	if err := AgentOnly.Check(p); err != nil {
 		return err
 	}
 	c, err := s.store.LockDelivery(ctx, id)
@@ -171,7 +171,7 @@ func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid
 // other code is dead at once. The agent's error text is stored with the
 // subscription's secrets blanked out, in case the agent echoed them.
 func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID, in ResultInput) (ResultOutput, error) {
-	if err := RequireAgent(p); err != nil {
+	if err := AgentOnly.Check(p); err != nil {
 		return ResultOutput{}, err
 	}
 	var out ResultOutput

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
@@ -134,29 +135,16 @@ var (
 		Msg: "Webhook secrets cannot be decrypted with the current encryption key; set the URL (and auth header) again"}
 )
 
-// RequireAdmin admits only the admin (every subscription route).
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errAdminOnly
-}
-
-// RequireAdminOrAgentSelf admits the admin and the agent in the path.
-func RequireAdminOrAgentSelf(p identity.Principal, agentID uuid.UUID) error {
-	if p.IsAdmin() || p.IsAgent(agentID) {
-		return nil
-	}
-	return errAgentOrAdm
-}
-
-// RequireAgent admits only agents (delivery results).
-func RequireAgent(p identity.Principal) error {
-	if p.Role == identity.RoleAgent {
-		return nil
-	}
-	return errAgentOnly
-}
+// Policies of the webhook use cases; the HTTP layer runs the same values as
+// route guards (see package policy).
+var (
+	// AdminOnly guards every subscription route.
+	AdminOnly = policy.Allow(errAdminOnly, policy.Admin)
+	// AdminOrAgentSelf admits the admin and the agent in the path.
+	AdminOrAgentSelf = policy.Allow(errAgentOrAdm, policy.Admin, policy.SelfAgent)
+	// AgentOnly admits only agents (delivery results).
+	AgentOnly = policy.Allow(errAgentOnly, policy.AnyAgent)
+)
 
 // CreateInput is the body of POST /webhooks.
 type CreateInput struct {
@@ -177,7 +165,7 @@ type CreateInput struct {
 
 // List returns every subscription, newest first.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]webhook.Subscription, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
 	return s.store.ListSubscriptions(ctx)
@@ -185,7 +173,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]webhook.Sub
 
 // Get returns one subscription.
 func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (webhook.Subscription, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Subscription{}, err
 	}
 	return s.store.GetSubscription(ctx, id)
@@ -193,7 +181,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 
 // EventTypes lists the subscribable event types.
 func (s *Service) EventTypes(_ context.Context, p identity.Principal) ([]string, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
 	return append([]string(nil), webhook.EventTypes...), nil
@@ -201,7 +189,7 @@ func (s *Service) EventTypes(_ context.Context, p identity.Principal) ([]string,
 
 // Create stores a subscription with its secrets sealed.
 func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (webhook.Subscription, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Subscription{}, err
 	}
 	sub := webhook.Subscription{Name: in.Name, EventTypes: in.EventTypes, Filters: in.Filters, Enabled: true,
@@ -301,7 +289,7 @@ type UpdateInput struct {
 
 // Update applies a partial update; secrets sent are sealed anew.
 func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (webhook.Subscription, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Subscription{}, err
 	}
 	if _, err := s.store.GetSubscription(ctx, id); err != nil {
@@ -423,7 +411,7 @@ func (s *Service) apply(sub *webhook.Subscription, in UpdateInput) ([]string, er
 
 // Delete removes a subscription and, by cascade, its deliveries.
 func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return err
 	}
 	return s.store.InTx(ctx, func(ctx context.Context) error {
@@ -439,7 +427,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 // Deliveries lists a subscription's deliveries, newest first. An unknown
 // status yields an empty list, as in the original.
 func (s *Service) Deliveries(ctx context.Context, p identity.Principal, q DeliveryQuery) ([]webhook.Delivery, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
 	if q.Limit < 0 || q.Offset < 0 {
@@ -465,7 +453,7 @@ func (s *Service) Deliveries(ctx context.Context, p identity.Principal, q Delive
 // claimed by a matching agent. Only a dead delivery may be retried: the
 // others are still being retried or already delivered (409).
 func (s *Service) RetryDelivery(ctx context.Context, p identity.Principal, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Delivery{}, err
 	}
 	var out webhook.Delivery
@@ -496,7 +484,7 @@ type TestResult struct {
 // carries success, status_code, error and body
 // (docs/webhooks.md#managing-subscriptions).
 func (s *Service) Test(ctx context.Context, p identity.Principal, id uuid.UUID) (TestResult, error) {
-	if err := RequireAdmin(p); err != nil {
+	if err := AdminOnly.Check(p); err != nil {
 		return TestResult{}, err
 	}
 	sub, err := s.store.GetSubscription(ctx, id)

@@ -41,7 +41,7 @@ func setup(t *testing.T, orders int) (*postgres.Store, *workorders.Service, *rec
 	ctx := context.Background()
 	store := postgres.NewStore(pgtest.New(t))
 	a := agent.Agent{Name: "replicas", ClusterName: "c", Status: agent.StatusActive}
-	if err := store.CreateAgent(ctx, &a); err != nil {
+	if err := postgres.NewAgents(store).CreateAgent(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
 	timer := &recordingTimer{armed: map[uuid.UUID]int{}}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/aftercommit"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -115,39 +116,19 @@ var (
 // System is the actor of the scheduler's transitions.
 var System = identity.Principal{Role: identity.RoleSystem}
 
-// RequireAdmin admits only the admin (work-order management, the log and
-// schedules). The HTTP layer runs it before decoding a body.
-func RequireAdmin(p identity.Principal) error {
-	if p.IsAdmin() {
-		return nil
-	}
-	return errAdminOnly
-}
-
-// RequireAdminOrAgent admits the admin and any agent (claim, complete): the
-// row decides which agent.
-func RequireAdminOrAgent(p identity.Principal) error {
-	if p.IsAdmin() || p.Role == identity.RoleAgent {
-		return nil
-	}
-	return errAccess
-}
-
-// RequireAgent admits agents only (progress reports).
-func RequireAgent(p identity.Principal) error {
-	if p.Role == identity.RoleAgent {
-		return nil
-	}
-	return errAccess
-}
-
-// RequireAdminOrSelf admits the admin and agent id (its pending list).
-func RequireAdminOrSelf(p identity.Principal, id uuid.UUID) error {
-	if p.IsAdmin() || p.IsAgent(id) {
-		return nil
-	}
-	return errAccess
-}
+// Policies of the work-order use cases; the HTTP layer runs the same values
+// before decoding a body (see package policy).
+var (
+	// AdminOnly guards work-order management, the log and schedules.
+	AdminOnly = policy.Allow(errAdminOnly, policy.Admin)
+	// AdminOrAgent admits the admin and any agent (claim, complete): the row
+	// decides which agent.
+	AdminOrAgent = policy.Allow(errAccess, policy.Admin, policy.AnyAgent)
+	// AgentOnly admits agents only (progress reports).
+	AgentOnly = policy.Allow(errAccess, policy.AnyAgent)
+	// AdminOrSelf admits the admin and agent id (its pending list).
+	AdminOrSelf = policy.Allow(errAccess, policy.Admin, policy.SelfAgent)
+)
 
 // CreateInput is the body of POST /work-orders.
 type CreateInput struct {
@@ -257,7 +238,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 // Active checks that id is an active order the caller may act on; the
 // HTTP layer runs it before decoding a body, so 404 precedes 400/422.
 func (s *Service) Active(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	if err := RequireAdminOrAgent(p); err != nil {
+	if err := AdminOrAgent.Check(p); err != nil {
 		return err
 	}
 	_, err := s.store.GetWorkOrder(ctx, id)
@@ -291,7 +272,7 @@ func (s *Service) cancel(ctx context.Context, p identity.Principal, id uuid.UUID
 // Pending lists the PENDING orders agentID may claim, oldest first (admin
 // or the agent itself). RETRY_PENDING orders are not listed until due.
 func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uuid.UUID, workType string) ([]workorder.WorkOrder, error) {
-	if err := RequireAdminOrSelf(p, agentID); err != nil {
+	if err := AdminOrSelf.CheckID(p, agentID); err != nil {
 		return nil, err
 	}
 	ok, err := s.store.AgentLive(ctx, agentID)
@@ -346,7 +327,7 @@ type ProgressInput struct {
 // agent holding the claim may report (409 otherwise). Like a heartbeat it
 // is neither audited nor emitted.
 func (s *Service) Progress(ctx context.Context, p identity.Principal, id uuid.UUID, in ProgressInput) (workorder.WorkOrder, error) {
-	if err := RequireAgent(p); err != nil {
+	if err := AgentOnly.Check(p); err != nil {
 		return workorder.WorkOrder{}, err
 	}
 	if in.Percent != nil && (*in.Percent < 0 || *in.Percent > 100) {
@@ -387,7 +368,7 @@ type Completion struct {
 // retry n = retry_count+1 after 2^n × backoff_seconds; any other failure
 // moves it to the log with success=false.
 func (s *Service) Complete(ctx context.Context, p identity.Principal, id uuid.UUID, in CompleteInput) (Completion, error) {
-	if err := RequireAdminOrAgent(p); err != nil {
+	if err := AdminOrAgent.Check(p); err != nil {
 		return Completion{}, err
 	}
 	var out Completion

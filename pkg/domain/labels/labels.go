@@ -1,13 +1,33 @@
-// Package labels validates the label and annotation strings shared by agents,
-// stacks and templates.
+// Package labels holds the labels and annotations that agents and stacks
+// carry (matching ones associate a stack with an agent:
+// docs/compatibility.md#stack-association), and validates the label and
+// annotation strings shared by agents, stacks and templates.
 package labels
 
 import (
 	"strings"
 	"unicode"
 
+	"github.com/google/uuid"
+
 	"github.com/brokkr-go/brokkr/pkg/domain"
 )
+
+// Label is one label of an owner (an agent or a stack, OwnerID its id).
+type Label struct {
+	ID      uuid.UUID
+	OwnerID uuid.UUID
+	Label   string
+}
+
+// Annotation is one key/value annotation of an owner. An agent has one
+// value per key; a stack's keys may repeat.
+type Annotation struct {
+	ID      uuid.UUID
+	OwnerID uuid.UUID
+	Key     string
+	Value   string
+}
 
 // MaxLen is the column limit for labels, annotation keys and values.
 const MaxLen = 64

@@ -205,7 +205,8 @@ func provideConsoleHub(ctx context.Context, changes *redisadapter.Changes, rdb g
 func provideConsole(s httpapi.Services, ov *overview.Service, sessions *console.RedisSessions, hub *console.Hub,
 	log *slog.Logger) (*console.Console, error) {
 	return console.New(console.Deps{
-		Auth: s.Auth, Sessions: sessions, Live: hub, Agents: s.Agents, Overview: ov, Stacks: s.Stacks,
+		Auth: s.Auth, Sessions: sessions, Live: hub, Agents: s.Agents, AgentLabels: s.AgentLabels, Overview: ov,
+		Stacks: s.Stacks, StackLabels: s.StackLabels,
 		Templates: s.Templates, WorkOrders: s.WorkOrders, Webhooks: s.Webhooks, AuditLog: s.AuditLog,
 		Diagnostics: s.Diagnostics, StatusOf: httpapi.StatusOf, Log: log,
 	})

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
@@ -44,14 +45,35 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	registry := provideRegistry(postgresStore, index, log)
 	client := provideAuthClient(cfg)
 	cache := provideAuthCache(client, cfg)
+	postgresAgents := postgres.NewAgents(postgresStore)
+	agentEvents := postgres.NewAgentEvents(postgresStore)
+	repos := agents.Repos{
+		Tx:      postgresStore,
+		Journal: postgresStore,
+		Agents:  postgresAgents,
+		Targets: postgresAgents,
+		Events:  agentEvents,
+		Objects: postgresStore,
+	}
 	redisSessions := provideConsoleSessions(universalClient, cfg)
 	changes := provideChanges(ctx, universalClient, index, cfg, log)
 	hub := provideConsoleHub(ctx, changes, universalClient, cfg, log)
 	authInvalidation := provideAuthInvalidation(ctx, universalClient, cache, redisSessions, hub, log)
-	service := agents.NewService(postgresStore, client, authInvalidation, changes)
-	targetstateService := targetstate.NewService(index)
-	generatorsService := generators.NewService(postgresStore, client, authInvalidation, changes)
+	service := agents.NewService(repos, client, authInvalidation, changes)
+	agentLabels := postgres.NewAgentLabels(postgresStore)
+	labels := agents.NewLabels(service, postgresStore, postgresStore, agentLabels)
 	stacksService := stacks.NewService(postgresStore, changes)
+	stackLabels := postgres.NewStackLabels(postgresStore)
+	stacksLabels := stacks.NewLabels(stacksService, postgresStore, postgresStore, stackLabels)
+	targetstateService := targetstate.NewService(index)
+	postgresGenerators := postgres.NewGenerators(postgresStore)
+	generatorsRepos := generators.Repos{
+		Tx:         postgresStore,
+		Journal:    postgresStore,
+		Generators: postgresGenerators,
+		Stacks:     postgresStore,
+	}
+	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
 	templatingclientClient := provideTemplatingClient(cfg)
@@ -80,6 +102,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             service,
+		AgentLabels:        labels,
+		StackLabels:        stacksLabels,
 		TargetState:        targetstateService,
 		Generators:         generatorsService,
 		Stacks:             stacksService,

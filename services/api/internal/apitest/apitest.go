@@ -167,15 +167,16 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	// As the auth service does: record each PAK's public part.
-	issuer := auth.NewRecordingIssuer(plain, store)
+	paks := postgres.NewPAKs(store)
+	issuer := auth.NewRecordingIssuer(plain, paks)
 	adminPAK, adminHash, err := issuer.Issue(ctx) // recorded, as the auth service's bootstrap does
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.SetAdminHash(ctx, adminHash); err != nil {
+	if _, err := paks.SetAdminHash(ctx, adminHash); err != nil {
 		t.Fatal(err)
 	}
-	verifier := auth.NewVerifier(store, store, nil, auth.ThrottleConfig{}, log)
+	verifier := auth.NewVerifier(paks, store, nil, auth.ThrottleConfig{}, log)
 	cache := authn.NewCache(verifier, time.Minute, 10000)
 	// The console's sessions in Redis under this test's tenant, live
 	// streams fed by the change hub.
@@ -185,16 +186,21 @@ func New(t testing.TB, opts ...Option) *Env {
 	inval := localInvalidator{cache: cache, revoker: console.Revoker{Sessions: sessions, Hub: hub, Log: log}}
 
 	stackSvc := stacks.NewService(store, changes)
+	agentSvc := agents.NewService(agents.Repos{Tx: store, Journal: store, Agents: postgres.NewAgents(store),
+		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: store}, issuer, inval, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, changes, &o)
 	// The production engine (recovery, URL checks, body limit, JSON 404/405,
 	// metrics), so tests see what clients see.
 	r := httpserver.New(httpserver.Options{Service: "brokkr-api-test", Logger: o.logger(), Registry: httpserver.NewRegistry()})
 	services := httpapi.Services{
-		Auth:               cache,
-		Agents:             agents.NewService(store, issuer, inval, changes),
-		TargetState:        targetstate.NewService(index),
-		Generators:         generators.NewService(store, issuer, inval, changes),
+		Auth:        cache,
+		Agents:      agentSvc,
+		AgentLabels: agents.NewLabels(agentSvc, store, store, postgres.NewAgentLabels(store)),
+		StackLabels: stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),
+		TargetState: targetstate.NewService(index),
+		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
+			Generators: postgres.NewGenerators(store), Stacks: store}, issuer, inval, changes),
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(store, o.renderer, stackSvc),
 		Health:             health.NewService(store),
@@ -209,7 +215,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary.
 	ui, err := console.New(console.Deps{Auth: cache, Sessions: sessions,
-		Live: hub, Agents: services.Agents, Overview: overview.NewService(store, stackSvc), Stacks: stackSvc,
+		Live: hub, Agents: services.Agents, AgentLabels: services.AgentLabels, Overview: overview.NewService(store, stackSvc),
+		Stacks: stackSvc, StackLabels: services.StackLabels,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
 		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})
 	if err != nil {

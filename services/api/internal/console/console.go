@@ -71,8 +71,10 @@ type Deps struct {
 	Sessions    Sessions
 	Live        *Hub
 	Agents      *agents.Service
+	AgentLabels *agents.Labels
 	Overview    *overview.Service
 	Stacks      *stacks.Service
+	StackLabels *stacks.Labels
 	Templates   *templates.Service
 	WorkOrders  *workorders.Service
 	Webhooks    *webhooks.Service

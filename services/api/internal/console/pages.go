@@ -22,6 +22,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
@@ -128,8 +129,8 @@ func (c *Console) fleet(g *gin.Context) {
 
 type agentData struct {
 	Agent       agent.Agent
-	Labels      []agent.Label
-	Annotations []agent.Annotation
+	Labels      []labels.Label
+	Annotations []labels.Annotation
 	Stacks      []overview.AgentStack
 	Events      []agent.Event
 	EventsTotal int
@@ -199,8 +200,8 @@ func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
 	var d agentData
 	steps := []func() error{
 		func() (err error) { d.Agent, err = c.d.Agents.Get(ctx, p, id); return },
-		func() (err error) { d.Labels, err = c.d.Agents.Labels(ctx, p, id); return },
-		func() (err error) { d.Annotations, err = c.d.Agents.Annotations(ctx, p, id); return },
+		func() (err error) { d.Labels, err = c.d.AgentLabels.Labels(ctx, p, id); return },
+		func() (err error) { d.Annotations, err = c.d.AgentLabels.Annotations(ctx, p, id); return },
 		func() (err error) { d.Stacks, err = c.d.Overview.AgentStacks(ctx, p, id); return },
 		func() (err error) { d.Events, err = c.d.Agents.Events(ctx, p, id); return },
 		func() (err error) { d.Pending, err = c.d.WorkOrders.Pending(ctx, p, id, ""); return },
@@ -330,8 +331,8 @@ func (c *Console) stacks(g *gin.Context) {
 
 type stackData struct {
 	Stack       stack.Stack
-	Labels      []stack.Label
-	Annotations []stack.Annotation
+	Labels      []labels.Label
+	Annotations []labels.Annotation
 	Objects     []overview.ObjectRow
 	Pager       pager
 }
@@ -353,11 +354,11 @@ func (c *Console) stack(g *gin.Context) {
 		c.fail(g, err)
 		return
 	}
-	if d.Labels, err = c.d.Stacks.Labels(ctx, p, id); err != nil {
+	if d.Labels, err = c.d.StackLabels.Labels(ctx, p, id); err != nil {
 		c.fail(g, err)
 		return
 	}
-	if d.Annotations, err = c.d.Stacks.Annotations(ctx, p, id); err != nil {
+	if d.Annotations, err = c.d.StackLabels.Annotations(ctx, p, id); err != nil {
 		c.fail(g, err)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -18,22 +19,22 @@ import (
 // (docs/compatibility.md#check-order). The use cases check again: they are the
 // authority.
 
-func guard(check func(p identity.Principal) error) gin.HandlerFunc {
+func guard(pol policy.Policy) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if err := check(principal(c)); err != nil {
+		if err := pol.Check(principal(c)); err != nil {
 			fail(c, err)
 		}
 	}
 }
 
 // guardID is guard for policies about the principal and the :id path param.
-func guardID(check func(p identity.Principal, id uuid.UUID) error) gin.HandlerFunc {
+func guardID(pol policy.Policy) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id, ok := pathID(c, "id")
 		if !ok {
 			return
 		}
-		if err := check(principal(c), id); err != nil {
+		if err := pol.CheckID(principal(c), id); err != nil {
 			fail(c, err)
 		}
 	}
@@ -60,11 +61,11 @@ func guardLoad(load loadFn) gin.HandlerFunc {
 }
 
 var (
-	adminOnly          = guard(agents.RequireAdmin)
-	agentAdminOrSelf   = guardID(agents.RequireAdminOrSelf)
-	agentSelf          = guardID(agents.RequireSelf)
-	generatorAdminOnly = guard(generators.RequireAdmin)
-	generatorOrAdmin   = guardID(generators.RequireAdminOrSelf)
-	adminOrGenerator   = guard(stacks.RequireAdminOrGenerator)
-	templateRole       = guard(templates.RequireAdminOrGenerator)
+	adminOnly          = guard(agents.AdminOnly)
+	agentAdminOrSelf   = guardID(agents.AdminOrSelf)
+	agentSelf          = guardID(agents.SelfOnly)
+	generatorAdminOnly = guard(generators.AdminOnly)
+	generatorOrAdmin   = guardID(generators.AdminOrSelf)
+	adminOrGenerator   = guard(stacks.AdminOrGenerator)
+	templateRole       = guard(templates.AdminOrGenerator)
 )

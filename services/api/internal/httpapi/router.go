@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
+	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -24,8 +25,12 @@ import (
 
 // Services are the use cases the API exposes.
 type Services struct {
-	Auth         authn.Authenticator
-	Agents       *agents.Service
+	Auth   authn.Authenticator
+	Agents *agents.Service
+	// AgentLabels and StackLabels serve the label and annotation routes
+	// of agents and stacks (labels.go).
+	AgentLabels  *agents.Labels
+	StackLabels  *stacks.Labels
 	TargetState  *targetstate.Service
 	Generators   *generators.Service
 	Stacks       *stacks.Service
@@ -93,12 +98,20 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.DELETE("/agents/:id", adminOnly, a.remove)
 	v1.GET("/agents/:id/events", agentAdminOrSelf, a.events)
 	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, a.reportEvent)
-	v1.GET("/agents/:id/labels", agentAdminOrSelf, a.labels)
-	v1.POST("/agents/:id/labels", adminOnly, agentFound, a.addLabel)
-	v1.DELETE("/agents/:id/labels/:label", adminOnly, a.removeLabel)
-	v1.GET("/agents/:id/annotations", agentAdminOrSelf, a.annotations)
-	v1.POST("/agents/:id/annotations", adminOnly, agentFound, a.addAnnotation)
-	v1.DELETE("/agents/:id/annotations/:key", adminOnly, a.removeAnnotation)
+	var agentLabels, stackLabels *labeling.Service // nil in route-only tests
+	if s.AgentLabels != nil {
+		agentLabels = s.AgentLabels.Service
+	}
+	if s.StackLabels != nil {
+		stackLabels = s.StackLabels.Service
+	}
+	al := labelHandlers{svc: agentLabels, ownerField: "agent_id"}
+	v1.GET("/agents/:id/labels", agentAdminOrSelf, al.list)
+	v1.POST("/agents/:id/labels", adminOnly, agentFound, al.add)
+	v1.DELETE("/agents/:id/labels/:label", adminOnly, al.remove)
+	v1.GET("/agents/:id/annotations", agentAdminOrSelf, al.annotations)
+	v1.POST("/agents/:id/annotations", adminOnly, agentFound, al.addAnnotation)
+	v1.DELETE("/agents/:id/annotations/:key", adminOnly, al.removeAnnotation)
 	v1.GET("/agents/:id/targets", agentAdminOrSelf, a.targets)
 	v1.POST("/agents/:id/targets", adminOnly, agentFound, a.addTarget)
 	v1.DELETE("/agents/:id/targets/:stack_id", adminOnly, a.removeTarget)
@@ -123,12 +136,13 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/stacks/:id", st.get)
 	v1.PUT("/stacks/:id", adminOrGenerator, stackOwned, st.update)
 	v1.DELETE("/stacks/:id", st.remove)
-	v1.GET("/stacks/:id/labels", st.labels)
-	v1.POST("/stacks/:id/labels", adminOrGenerator, stackOwned, st.addLabel)
-	v1.DELETE("/stacks/:id/labels/:label", st.removeLabel)
-	v1.GET("/stacks/:id/annotations", st.annotations)
-	v1.POST("/stacks/:id/annotations", adminOrGenerator, stackOwned, st.addAnnotation)
-	v1.DELETE("/stacks/:id/annotations/:key", st.removeAnnotation)
+	sl := labelHandlers{svc: stackLabels, ownerField: "stack_id", annotationMismatch: "Stack ID mismatch"}
+	v1.GET("/stacks/:id/labels", sl.list)
+	v1.POST("/stacks/:id/labels", adminOrGenerator, stackOwned, sl.add)
+	v1.DELETE("/stacks/:id/labels/:label", sl.remove)
+	v1.GET("/stacks/:id/annotations", sl.annotations)
+	v1.POST("/stacks/:id/annotations", adminOrGenerator, stackOwned, sl.addAnnotation)
+	v1.DELETE("/stacks/:id/annotations/:key", sl.removeAnnotation)
 	v1.GET("/stacks/:id/deployment-objects", st.deploymentObjects)
 	v1.POST("/stacks/:id/deployment-objects", adminOrGenerator, stackOwned, st.createDeploymentObject)
 	v1.GET("/deployment-objects/:id", st.getDeploymentObject)

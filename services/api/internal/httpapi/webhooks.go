@@ -20,7 +20,7 @@ type webhookHandlers struct{ svc *webhooks.Service }
 // (docs/compatibility.md#check-order).
 func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 	h := webhookHandlers{svc: s.Webhooks}
-	admin := guard(webhooks.RequireAdmin)
+	admin := guard(webhooks.AdminOnly)
 	subscriptionFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 		_, err := s.Webhooks.Get(ctx, p, id)
 		return err
@@ -38,8 +38,8 @@ func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 	v1.GET("/webhooks/:id/deliveries", admin, h.deliveries)
 	v1.POST("/webhooks/:id/test", admin, h.test)
 	v1.POST("/webhooks/:id/deliveries/:delivery_id/retry", admin, h.retry)
-	v1.GET("/agents/:id/webhooks/pending", guardID(webhooks.RequireAdminOrAgentSelf), h.pending)
-	v1.POST("/webhook-deliveries/:id/result", guard(webhooks.RequireAgent), heldByCaller, h.result)
+	v1.GET("/agents/:id/webhooks/pending", guardID(webhooks.AdminOrAgentSelf), h.pending)
+	v1.POST("/webhook-deliveries/:id/result", guard(webhooks.AgentOnly), heldByCaller, h.result)
 }
 
 // webhookBody is POST /webhooks and PUT /webhooks/{id}. Every field is

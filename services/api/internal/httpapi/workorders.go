@@ -17,9 +17,9 @@ import (
 // progress route and /work-order-schedules.
 func registerWorkOrders(v1 *gin.RouterGroup, s Services) {
 	h := workOrderHandlers{svc: s.WorkOrders, sched: s.WorkOrderSchedules}
-	admin := guard(workorders.RequireAdmin)
-	adminOrAgent := guard(workorders.RequireAdminOrAgent)
-	agentOnly := guard(workorders.RequireAgent)
+	admin := guard(workorders.AdminOnly)
+	adminOrAgent := guard(workorders.AdminOrAgent)
+	agentOnly := guard(workorders.AgentOnly)
 	active := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
 		return s.WorkOrders.Active(ctx, p, id)
 	})
@@ -35,7 +35,7 @@ func registerWorkOrders(v1 *gin.RouterGroup, s Services) {
 	v1.POST("/work-orders/:id/claim", adminOrAgent, active, h.claim)
 	v1.POST("/work-orders/:id/complete", adminOrAgent, active, h.complete)
 	v1.POST("/work-orders/:id/progress", agentOnly, active, h.progress)
-	v1.GET("/agents/:id/work-orders/pending", guardID(workorders.RequireAdminOrSelf), h.pending)
+	v1.GET("/agents/:id/work-orders/pending", guardID(workorders.AdminOrSelf), h.pending)
 	v1.GET("/work-order-log", admin, h.log)
 	v1.GET("/work-order-log/:id", admin, h.logEntry)
 

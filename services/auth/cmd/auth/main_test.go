@@ -76,7 +76,8 @@ func newCLIEnv(t *testing.T) cliEnv {
 	t.Cleanup(func() { db.Close() })
 	e := cliEnv{env: environ(map[string]string{"BROKKR__DATABASE__URL": url, "BROKKR__BROKER__PAK_HASH": wellKnownHash}), db: db}
 	// Bootstrap as `serve` would, so admin-generator exists.
-	a, err := auth.NewAdmin(postgres.NewStore(db), nil, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
+	st := postgres.NewStore(db)
+	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), nil, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func (e cliEnv) run(t *testing.T, args ...string) (int, string, string) {
 func (e cliEnv) verify(t *testing.T, p string) (identity.Principal, error) {
 	t.Helper()
 	st := postgres.NewStore(e.db)
-	return auth.NewVerifier(st, st, nil, auth.ThrottleConfig{}, nil).Authenticate(context.Background(), p, authn.Client{})
+	return auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil).Authenticate(context.Background(), p, authn.Client{})
 }
 
 var (

@@ -58,7 +58,7 @@ func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, lo
 
 // provideIssuer issues PAKs and records each one's public part, which the
 // verifier checks.
-func provideIssuer(cfg config.Settings, store *postgres.Store) (*auth.RecordingIssuer, error) {
+func provideIssuer(cfg config.Settings, paks *postgres.PAKs) (*auth.RecordingIssuer, error) {
 	iss, err := pak.NewIssuer(pak.Config{
 		Prefix:           cfg.PAK.Prefix,
 		ShortTokenPrefix: cfg.PAK.ShortTokenPrefix,
@@ -68,15 +68,15 @@ func provideIssuer(cfg config.Settings, store *postgres.Store) (*auth.RecordingI
 	if err != nil {
 		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
 	}
-	return auth.NewRecordingIssuer(iss, store), nil
+	return auth.NewRecordingIssuer(iss, paks), nil
 }
 
 func provideFailureCounter(rdb goredis.UniversalClient) *redisadapter.FailureCounter {
 	return redisadapter.NewFailureCounter(rdb, "")
 }
 
-func provideVerifier(store *postgres.Store, counter *redisadapter.FailureCounter, cfg config.Settings, log *slog.Logger) *auth.Verifier {
-	return auth.NewVerifier(store, store, counter, auth.ThrottleConfig{
+func provideVerifier(store *postgres.Store, paks *postgres.PAKs, counter *redisadapter.FailureCounter, cfg config.Settings, log *slog.Logger) *auth.Verifier {
+	return auth.NewVerifier(paks, store, counter, auth.ThrottleConfig{
 		FailureLimit:  cfg.Auth.FailureLimit,
 		FailureWindow: time.Duration(cfg.Auth.FailureWindowSeconds) * time.Second,
 	}, log)
@@ -86,7 +86,7 @@ func provideInvalidation(rdb goredis.UniversalClient) *redisadapter.AuthInvalida
 	return redisadapter.NewAuthInvalidation(rdb, nil)
 }
 
-func provideAdmin(store *postgres.Store, issuer *auth.RecordingIssuer, inval *redisadapter.AuthInvalidation,
+func provideAdmin(store *postgres.Store, paks *postgres.PAKs, issuer *auth.RecordingIssuer, inval *redisadapter.AuthInvalidation,
 	cfg config.Settings, out io.Writer, log *slog.Logger) (*auth.Admin, error) {
 	acfg := auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}
 	if cfg.Broker.AdminPakSecret != "" {
@@ -96,7 +96,7 @@ func provideAdmin(store *postgres.Store, issuer *auth.RecordingIssuer, inval *re
 		}
 		acfg.Secret = sec
 	}
-	a, err := auth.NewAdmin(store, issuer, inval, acfg, out, log)
+	a, err := auth.NewAdmin(store, store, paks, issuer, inval, acfg, out, log)
 	return a, lifecycle.WithCode(lifecycle.ExitConfig, err)
 }
 

@@ -19,12 +19,13 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
 var common = wire.NewSet(
 	postgres.OpenConfigured, redisadapter.NewConfiguredClient, provideIssuer, provideInvalidation, provideAdmin,
-	postgres.NewStore,
+	postgres.NewStore, postgres.NewPAKs,
 )
 
 // buildServer assembles `auth serve`. out receives the one-time admin PAK.
@@ -43,8 +44,16 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		common,
 		provideChanges, provideCLI,
 		agents.NewService, generators.NewService,
-		wire.Bind(new(agents.Store), new(*postgres.Store)),
-		wire.Bind(new(generators.Store), new(*postgres.Store)),
+		postgres.NewAgents, postgres.NewAgentEvents, postgres.NewGenerators,
+		wire.Struct(new(agents.Repos), "*"), wire.Struct(new(generators.Repos), "*"),
+		wire.Bind(new(journal.Transactor), new(*postgres.Store)),
+		wire.Bind(new(journal.Recorder), new(*postgres.Store)),
+		wire.Bind(new(agents.AgentRepository), new(*postgres.Agents)),
+		wire.Bind(new(agents.TargetRepository), new(*postgres.Agents)),
+		wire.Bind(new(agents.EventRepository), new(*postgres.AgentEvents)),
+		wire.Bind(new(agents.ObjectReader), new(*postgres.Store)),
+		wire.Bind(new(generators.GeneratorRepository), new(*postgres.Generators)),
+		wire.Bind(new(generators.StackLister), new(*postgres.Store)),
 		wire.Bind(new(authn.PAKIssuer), new(*auth.RecordingIssuer)),
 		wire.Bind(new(authn.Invalidator), new(*redisadapter.AuthInvalidation)),
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),

@@ -33,9 +33,10 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 		return nil, nil, err
 	}
 	store := postgres.NewStore(db)
+	paKs := postgres.NewPAKs(store)
 	failureCounter := provideFailureCounter(universalClient)
-	verifier := provideVerifier(store, failureCounter, cfg, log)
-	recordingIssuer, err := provideIssuer(cfg, store)
+	verifier := provideVerifier(store, paKs, failureCounter, cfg, log)
+	recordingIssuer, err := provideIssuer(cfg, paKs)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -48,7 +49,7 @@ func buildServer(ctx context.Context, cfg config.Settings, log *slog.Logger, out
 		return nil, nil, err
 	}
 	authInvalidation := provideInvalidation(universalClient)
-	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
+	admin, err := provideAdmin(store, paKs, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -74,7 +75,18 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		return nil, nil, err
 	}
 	store := postgres.NewStore(db)
-	recordingIssuer, err := provideIssuer(cfg, store)
+	postgresAgents := postgres.NewAgents(store)
+	agentEvents := postgres.NewAgentEvents(store)
+	repos := agents.Repos{
+		Tx:      store,
+		Journal: store,
+		Agents:  postgresAgents,
+		Targets: postgresAgents,
+		Events:  agentEvents,
+		Objects: store,
+	}
+	paKs := postgres.NewPAKs(store)
+	recordingIssuer, err := provideIssuer(cfg, paKs)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -86,9 +98,16 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	}
 	authInvalidation := provideInvalidation(universalClient)
 	changes := provideChanges(universalClient, cfg, log)
-	service := agents.NewService(store, recordingIssuer, authInvalidation, changes)
-	generatorsService := generators.NewService(store, recordingIssuer, authInvalidation, changes)
-	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
+	service := agents.NewService(repos, recordingIssuer, authInvalidation, changes)
+	postgresGenerators := postgres.NewGenerators(store)
+	generatorsRepos := generators.Repos{
+		Tx:         store,
+		Journal:    store,
+		Generators: postgresGenerators,
+		Stacks:     store,
+	}
+	generatorsService := generators.NewService(generatorsRepos, recordingIssuer, authInvalidation, changes)
+	admin, err := provideAdmin(store, paKs, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -103,4 +122,4 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 
 // wire.go:
 
-var common = wire.NewSet(postgres.OpenConfigured, redis.NewConfiguredClient, provideIssuer, provideInvalidation, provideAdmin, postgres.NewStore)
+var common = wire.NewSet(postgres.OpenConfigured, redis.NewConfiguredClient, provideIssuer, provideInvalidation, provideAdmin, postgres.NewStore, postgres.NewPAKs)

@@ -48,14 +48,14 @@ func start(t *testing.T, limit int, window time.Duration) env {
 	rdb := redistest.New(t)
 	ns := redistest.Namespace(t, rdb)
 	issuer := &pak.Issuer{Cfg: pak.DefaultConfig}
-	admin, err := auth.NewAdmin(st, issuer, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
+	admin, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), issuer, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	verifier := auth.NewVerifier(st, st, redis.NewFailureCounter(rdb, ns+"fail:"),
+	verifier := auth.NewVerifier(postgres.NewPAKs(st), st, redis.NewFailureCounter(rdb, ns+"fail:"),
 		auth.ThrottleConfig{FailureLimit: limit, FailureWindow: window}, nil)
 	reg := httpserver.NewRegistry()
 	verifications, err := httpapi.NewVerificationMetric(reg)

@@ -197,7 +197,7 @@ func tail(s string, n int) string {
 func (e *env) agent(name string) uuid.UUID {
 	e.t.Helper()
 	a := agent.Agent{Name: name, ClusterName: "c", Status: agent.StatusActive}
-	if err := e.store.CreateAgent(e.ctx, &a); err != nil {
+	if err := postgres.NewAgents(e.store).CreateAgent(e.ctx, &a); err != nil {
 		e.t.Fatal(err)
 	}
 	return a.ID
