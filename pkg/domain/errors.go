@@ -91,3 +91,6 @@ func Rephrase(err error, kind error, msg string) error {
 	}
 	return err
 }
+
+// Unauthenticated is a 401-class failure: no valid credential.
+func Unauthenticated(msg string) error { return &Error{Kind: ErrUnauthenticated, Msg: msg} }

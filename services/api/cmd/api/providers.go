@@ -207,7 +207,7 @@ func provideConsole(s httpapi.Services, ov *overview.Service, sessions *console.
 	return console.New(console.Deps{
 		Auth: s.Auth, Sessions: sessions, Live: hub, Agents: s.Agents, Overview: ov, Stacks: s.Stacks,
 		Templates: s.Templates, WorkOrders: s.WorkOrders, Webhooks: s.Webhooks, AuditLog: s.AuditLog,
-		Diagnostics: s.Diagnostics, StatusOf: httpapi.StatusOf, Log: log,
+		Diagnostics: s.Diagnostics, Log: log,
 	})
 }
 

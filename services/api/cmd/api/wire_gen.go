@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"log/slog"
+
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
@@ -24,7 +26,6 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/services/api/internal/httpapi"
-	"log/slog"
 )
 
 // Injectors from wire.go:

@@ -211,7 +211,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	ui, err := console.New(console.Deps{Auth: cache, Sessions: sessions,
 		Live: hub, Agents: services.Agents, Overview: overview.NewService(store, stackSvc), Stacks: stackSvc,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
-		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})
+		Diagnostics: services.Diagnostics, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

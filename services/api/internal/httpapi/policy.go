@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Route guards run the use cases' role policies before a handler decodes its
@@ -21,7 +22,7 @@ import (
 func guard(check func(p identity.Principal) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := check(principal(c)); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }
@@ -34,7 +35,7 @@ func guardID(check func(p identity.Principal, id uuid.UUID) error) gin.HandlerFu
 			return
 		}
 		if err := check(principal(c), id); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }
@@ -54,7 +55,7 @@ func guardLoad(load loadFn) gin.HandlerFunc {
 			return
 		}
 		if err := load(c.Request.Context(), principal(c), id); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }
