@@ -36,23 +36,24 @@ func TestFailMapsEveryKindThroughTheTable(t *testing.T) {
 		status     int
 		retryAfter string
 		msg        string
+		code       string
 	}{
-		{"invalid", domain.Invalid("bad name"), 400, "", "bad name"},
-		{"unauthenticated", domain.Unauthenticated("invalid PAK"), 401, "", "invalid PAK"},
-		{"forbidden", domain.Forbidden("admin only"), 403, "", "admin only"},
-		{"not found", domain.NotFound("agent not found"), 404, "", "agent not found"},
-		{"conflict", domain.Conflict("already exists"), 409, "", "already exists"},
-		{"unprocessable", domain.Unprocessable("no such stack"), 422, "", "no such stack"},
-		{"throttled without a hint", &domain.Error{Kind: domain.ErrThrottled, Msg: "slow"}, 429, "60", "slow"},
-		{"throttled with its own retry_after", throttled, 429, "7", "slow down"},
-		{"unavailable", domain.Unavailable("database unavailable", errors.New("dial")), 503, "5", "database unavailable"},
+		{"invalid", domain.Invalid("bad name"), 400, "", "bad name", "bad_request"},
+		{"unauthenticated", domain.Unauthenticated("invalid PAK"), 401, "", "invalid PAK", "unauthorized"},
+		{"forbidden", domain.Forbidden("admin only"), 403, "", "admin only", "forbidden"},
+		{"not found", domain.NotFound("agent not found"), 404, "", "agent not found", "not_found"},
+		{"conflict", domain.Conflict("already exists"), 409, "", "already exists", "conflict"},
+		{"unprocessable", domain.Unprocessable("no such stack"), 422, "", "no such stack", "unprocessable_entity"},
+		{"throttled without a hint", &domain.Error{Kind: domain.ErrThrottled, Msg: "slow"}, 429, "60", "slow", "rate_limited"},
+		{"throttled with its own retry_after", throttled, 429, "7", "slow down", "rate_limited"},
+		{"unavailable", domain.Unavailable("database unavailable", errors.New("dial")), 503, "5", "database unavailable", "service_unavailable"},
 		// An in-flight idempotent request is a conflict worth retrying at
 		// once: the specific kind wins over the general one it wraps.
-		{"in flight", &domain.Error{Kind: domain.ErrInFlight, Msg: "in flight"}, 409, "1", "in flight"},
-		{"key reused", &domain.Error{Kind: domain.ErrKeyReused, Msg: "reused"}, 422, "", "reused"},
-		{"wrapped domain error", fmt.Errorf("create: %w", domain.NotFound("stack not found")), 404, "", "stack not found"},
-		{"refused connection", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), 503, "5", msgUnavailable},
-		{"a bug", errors.New("nil map"), 500, "", msgInternal},
+		{"in flight", &domain.Error{Kind: domain.ErrInFlight, Msg: "in flight"}, 409, "1", "in flight", "request_in_flight"},
+		{"key reused", &domain.Error{Kind: domain.ErrKeyReused, Msg: "reused"}, 422, "", "reused", "idempotency_key_reused"},
+		{"wrapped domain error", fmt.Errorf("create: %w", domain.NotFound("stack not found")), 404, "", "stack not found", "not_found"},
+		{"refused connection", fmt.Errorf("dial: %w", syscall.ECONNREFUSED), 503, "5", msgUnavailable, "service_unavailable"},
+		{"a bug", errors.New("nil map"), 500, "", msgInternal, "internal_error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +68,9 @@ func TestFailMapsEveryKindThroughTheTable(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 				t.Fatalf("body %q: %v", w.Body, err)
 			}
-			if body["error"] != tt.msg {
-				t.Errorf("error %q, want %q", body["error"], tt.msg)
+			// Both wire shapes: the seed's "error" and 0.9.1's code and message.
+			if body["error"] != tt.msg || body["message"] != tt.msg || body["code"] != tt.code {
+				t.Errorf("body %v, want error=message=%q code %q", body, tt.msg, tt.code)
 			}
 			if StatusOf(tt.err) != tt.status {
 				t.Errorf("StatusOf %d, want %d", StatusOf(tt.err), tt.status)
@@ -88,6 +90,10 @@ func TestFailKeepsFieldsAndHidesCauses(t *testing.T) {
 	if v, ok := body["validation_errors"].([]any); !ok || len(v) != 1 || v[0] != "x is required" {
 		t.Errorf("validation_errors %v", body["validation_errors"])
 	}
+	details, _ := body["details"].(map[string]any)
+	if v, ok := details["validation_errors"].([]any); !ok || len(v) != 1 {
+		t.Errorf("details %v, want the same fields", body["details"])
+	}
 	if strings.Contains(w.Body.String(), "secret detail") {
 		t.Errorf("the cause leaked: %s", w.Body)
 	}
@@ -99,5 +105,19 @@ func TestFailRecordsAGoneClientAs499(t *testing.T) {
 	w := failOnce(t, ctx, fmt.Errorf("query: %w", context.Canceled))
 	if w.Code != StatusClientClosedRequest || w.Body.Len() != 0 {
 		t.Fatalf("got %d %q, want 499 and no body", w.Code, w.Body)
+	}
+}
+
+func TestFailPrefersTheErrorsOwnCode(t *testing.T) {
+	err := domain.WithCode(domain.NotFound("agent not found"), "agent_not_found")
+	// A code set closer to the failure is not overwritten.
+	err = domain.WithCode(err, "not_found")
+	w := failOnce(t, context.Background(), fmt.Errorf("get: %w", err))
+	var body map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 404 || body["code"] != "agent_not_found" || body["details"] != nil {
+		t.Fatalf("%d %v", w.Code, body)
 	}
 }
