@@ -27,7 +27,11 @@ var (
 // Error is a domain failure with a message safe to show to the client and
 // optional extra fields for the JSON error body.
 type Error struct {
-	Kind   error
+	Kind error
+	// Code is the stable, machine-readable name of this failure that
+	// clients match on (docs/error-codes.md), such as "agent_not_found".
+	// Empty means the kind's general code.
+	Code   string
 	Msg    string
 	Fields map[string]any
 	// Cause is kept for logs; it is never shown to the client.
@@ -87,7 +91,23 @@ func WithFields(err error, fields map[string]any) error {
 func Rephrase(err error, kind error, msg string) error {
 	var de *Error
 	if err != nil && errors.As(err, &de) && de.Kind == kind {
-		return &Error{Kind: kind, Msg: msg, Cause: de.Cause}
+		return &Error{Kind: kind, Code: de.Code, Msg: msg, Cause: de.Cause}
 	}
 	return err
 }
+
+// WithCode returns err with the stable code when err is an *Error without
+// one: the use case that knows what was not found (or clashed) names it,
+// and a code set closer to the failure wins.
+func WithCode(err error, code string) error {
+	var de *Error
+	if errors.As(err, &de) && de.Code == "" {
+		cp := *de
+		cp.Code = code
+		return &cp
+	}
+	return err
+}
+
+// Unauthenticated is a 401-class failure: no valid credential.
+func Unauthenticated(msg string) error { return &Error{Kind: ErrUnauthenticated, Msg: msg} }

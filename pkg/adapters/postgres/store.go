@@ -120,13 +120,18 @@ func mapErr(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
+		// The codes are 0.9.1's database-mapped ones (docs/error-codes.md).
 		case "23505":
-			return &domain.Error{Kind: domain.ErrConflict, Msg: "already exists", Cause: err}
+			return &domain.Error{Kind: domain.ErrConflict, Code: "unique_violation", Msg: "already exists", Cause: err}
 		case "23503":
-			return &domain.Error{Kind: domain.ErrUnprocessable, Msg: "referenced entity does not exist", Cause: err}
+			return &domain.Error{Kind: domain.ErrUnprocessable, Code: "foreign_key_violation", Msg: "referenced entity does not exist", Cause: err}
 		case "22001":
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "value too long", Cause: err}
-		case "23514", "23502", "22P02":
+		case "23514":
+			return &domain.Error{Kind: domain.ErrInvalid, Code: "check_violation", Msg: "invalid value", Cause: err}
+		case "23502":
+			return &domain.Error{Kind: domain.ErrInvalid, Code: "not_null_violation", Msg: "invalid value", Cause: err}
+		case "22P02":
 			return &domain.Error{Kind: domain.ErrInvalid, Msg: "invalid value", Cause: err}
 		case "22021", "22P05":
 			// NUL or bytes that are not UTF-8: refused at the HTTP edge, so

@@ -54,7 +54,7 @@ func TestInvalidUTF8PathIsJSON400AndBoundedSeries(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", target, err)
 		}
-		if status != http.StatusBadRequest || !strings.Contains(body, `{"error":"invalid`) {
+		if status != http.StatusBadRequest || !strings.Contains(body, `"error":"invalid`) || !strings.Contains(body, `"code":"bad_request"`) {
 			t.Errorf("%s: status %d body %q, want a JSON 400", target, status, body)
 		}
 	}
@@ -110,7 +110,7 @@ func TestPanicOutsideInnerRecoveryIsJSON500(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if name == "handler chain" && (status != 500 || !strings.Contains(body, `{"error":"internal server error"}`)) {
+		if name == "handler chain" && (status != 500 || !strings.Contains(body, `{"code":"internal_error","error":"internal server error","message":"internal server error"}`)) {
 			t.Errorf("%s: status %d body %q", name, status, body)
 		}
 		if name == "metrics" && status != http.StatusOK {

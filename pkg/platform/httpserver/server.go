@@ -110,12 +110,6 @@ func New(opts Options) *gin.Engine {
 	return e
 }
 
-// AbortError ends the request with the JSON error body every Brokkr error
-// uses (docs/compatibility.md#json-errors).
-func AbortError(c *gin.Context, status int, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": msg})
-}
-
 // trimmed drops blanks and surrounding space; nil (trust none) stays nil.
 func trimmed(list []string) []string {
 	var out []string

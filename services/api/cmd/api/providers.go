@@ -208,7 +208,7 @@ func provideConsole(s httpapi.Services, ov *overview.Service, sessions *console.
 		Auth: s.Auth, Sessions: sessions, Live: hub, Agents: s.Agents, AgentLabels: s.AgentLabels, Overview: ov,
 		Stacks: s.Stacks, StackLabels: s.StackLabels,
 		Templates: s.Templates, WorkOrders: s.WorkOrders, Webhooks: s.Webhooks, AuditLog: s.AuditLog,
-		Diagnostics: s.Diagnostics, StatusOf: httpapi.StatusOf, Log: log,
+		Diagnostics: s.Diagnostics, Log: log,
 	})
 }
 

@@ -218,7 +218,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		Live: hub, Agents: services.Agents, AgentLabels: services.AgentLabels, Overview: overview.NewService(store, stackSvc),
 		Stacks: stackSvc, StackLabels: services.StackLabels,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
-		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})
+		Diagnostics: services.Diagnostics, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type loginData struct {
@@ -53,7 +54,7 @@ func (c *Console) login(g *gin.Context) {
 	}
 	p, err := c.d.Auth.Authenticate(g.Request.Context(), secretPAK, authn.Client{IP: g.ClientIP(), UserAgent: g.Request.UserAgent()})
 	if err != nil {
-		status := c.statusOf(err)
+		status := httpserver.StatusOf(err)
 		msg := "That PAK is not valid."
 		switch {
 		case errors.Is(err, domain.ErrThrottled):

@@ -42,6 +42,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Paths and names.
@@ -80,10 +81,7 @@ type Deps struct {
 	Webhooks    *webhooks.Service
 	AuditLog    *auditlog.Service
 	Diagnostics *diagnostics.Service
-	// StatusOf maps a use case error to its HTTP status (httpapi's one
-	// mapping).
-	StatusOf func(error) int
-	Log      *slog.Logger
+	Log         *slog.Logger
 	// StaleAfter is when a heartbeat counts as stale.
 	StaleAfter time.Duration
 }
@@ -219,18 +217,10 @@ func session(g *gin.Context) Session {
 
 func principal(g *gin.Context) identity.Principal { return session(g).Principal() }
 
-// statusOf maps a use case error through httpapi's mapping.
-func (c *Console) statusOf(err error) int {
-	if c.d.StatusOf != nil {
-		return c.d.StatusOf(err)
-	}
-	return http.StatusInternalServerError
-}
-
 // fail renders a use case error as an HTML error page with its status;
 // the message is the domain error's (never an internal cause).
 func (c *Console) fail(g *gin.Context, err error) {
-	status := c.statusOf(err)
+	status := httpserver.StatusOf(err)
 	msg := "Something went wrong; the error has been logged."
 	var de *domain.Error
 	if errors.As(err, &de) && status < 500 {

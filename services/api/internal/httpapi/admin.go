@@ -10,7 +10,9 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type adminHandlers struct {
@@ -67,7 +69,7 @@ func (h adminHandlers) auditLogs(c *gin.Context) {
 	f.Limit = intParam("limit")
 	f.Offset = intParam("offset")
 	if bad != "" {
-		failStatus(c, http.StatusBadRequest, "Failed to deserialize query string: "+bad)
+		httpserver.Fail(c, domain.Invalid("Failed to deserialize query string: "+bad))
 		return
 	}
 	page, err := h.audit.Query(c.Request.Context(), principal(c), f)

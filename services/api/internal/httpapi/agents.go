@@ -11,6 +11,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
@@ -34,7 +35,7 @@ func (h agentHandlers) create(c *gin.Context) {
 	}
 	a, pak, err := h.svc.Create(c.Request.Context(), principal(c), agents.CreateInput{Name: body.Name, ClusterName: body.ClusterName})
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	// initial_pak is the original's field; pak is what the quick start reads.
@@ -133,7 +134,7 @@ func (h agentHandlers) addTarget(c *gin.Context) {
 		return
 	}
 	if body.StackID == uuid.Nil {
-		failStatus(c, http.StatusBadRequest, "stack_id is required")
+		httpserver.Fail(c, domain.Invalid("stack_id is required"))
 		return
 	}
 	out, err := h.svc.AddTarget(c.Request.Context(), principal(c), id, body.StackID)
@@ -177,7 +178,7 @@ func (h agentHandlers) rotate(c *gin.Context) {
 	}
 	a, pak, err := h.svc.RotatePAK(c.Request.Context(), principal(c), id)
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"agent": a, "pak": pak.Reveal()})
@@ -192,7 +193,7 @@ func (h agentHandlers) targetState(c *gin.Context) {
 	}
 	wait, err := parseWait(c.Query("wait"))
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "wait must be a duration such as 30s")
+		httpserver.Fail(c, domain.Invalid("wait must be a duration such as 30s"))
 		return
 	}
 	res, err := h.state.Get(c.Request.Context(), principal(c), targetstate.Query{
@@ -202,7 +203,7 @@ func (h agentHandlers) targetState(c *gin.Context) {
 			// Load shedding: the agent backs off and comes back.
 			c.Header("Retry-After", httpserver.RetryAfter())
 		}
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.Header("ETag", res.ETag)
@@ -246,7 +247,7 @@ func (h agentHandlers) getEvent(c *gin.Context) {
 // respond writes v with status, or the error.
 func respond(c *gin.Context, status int, v any, err error) {
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(status, v)
@@ -255,7 +256,7 @@ func respond(c *gin.Context, status int, v any, err error) {
 // noContent answers 204 or the error.
 func noContent(c *gin.Context, err error) {
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -265,7 +266,7 @@ func noContent(c *gin.Context, err error) {
 // (docs/compatibility.md#label-bodies).
 func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {
 	if body != nil && *body != path {
-		failStatus(c, http.StatusBadRequest, field+" in the body must match the path")
+		httpserver.Fail(c, domain.Invalid(field+" in the body must match the path"))
 		return false
 	}
 	return true

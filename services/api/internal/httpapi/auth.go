@@ -1,13 +1,13 @@
 package httpapi
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 const principalKey = "brokkr.principal"
@@ -20,12 +20,12 @@ func authenticate(a authn.Authenticator) gin.HandlerFunc {
 		client := journal.Client{IP: c.ClientIP(), UserAgent: c.Request.UserAgent()}
 		header := c.GetHeader("Authorization")
 		if header == "" {
-			failStatus(c, http.StatusUnauthorized, "Unauthorized")
+			httpserver.Fail(c, domain.Unauthenticated("Unauthorized"))
 			return
 		}
 		p, err := a.Authenticate(c.Request.Context(), header, authn.Client{IP: client.IP, UserAgent: client.UserAgent})
 		if err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 			return
 		}
 		c.Set(principalKey, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
@@ -21,27 +22,27 @@ func readJSON(c *gin.Context) ([]byte, bool) {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
-		failStatus(c, http.StatusUnsupportedMediaType, "Expected request with `Content-Type: application/json`")
+		httpserver.AbortError(c, http.StatusUnsupportedMediaType, "Expected request with `Content-Type: application/json`")
 		return nil, false
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			failStatus(c, http.StatusRequestEntityTooLarge, "request body too large")
+			httpserver.AbortError(c, http.StatusRequestEntityTooLarge, "request body too large")
 			return nil, false
 		}
-		failStatus(c, http.StatusBadRequest, "could not read request body")
+		httpserver.Fail(c, domain.Invalid("could not read request body"))
 		return nil, false
 	}
 	if !json.Valid(body) {
-		failStatus(c, http.StatusBadRequest, "Failed to parse the request body as JSON")
+		httpserver.Fail(c, domain.Invalid("Failed to parse the request body as JSON"))
 		return nil, false
 	}
 	// NUL and invalid UTF-8 cannot be stored: refuse them here, for every
 	// route at once, rather than as a database error deep inside.
 	if err := httpserver.CheckJSONText(body); err != nil {
-		failStatus(c, http.StatusBadRequest, "Failed to parse the request body as JSON: "+err.Error())
+		httpserver.Fail(c, domain.Invalid("Failed to parse the request body as JSON: "+err.Error()))
 		return nil, false
 	}
 	return body, true
@@ -56,7 +57,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		failStatus(c, http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: "+err.Error())
+		httpserver.Fail(c, domain.Unprocessable("Failed to deserialize the JSON body into the target type: "+err.Error()))
 		return false
 	}
 	return true
@@ -66,7 +67,7 @@ func bindJSON(c *gin.Context, v any) bool {
 func pathID(c *gin.Context, name string) (uuid.UUID, bool) {
 	id, err := uuid.Parse(c.Param(name))
 	if err != nil {
-		failStatus(c, http.StatusBadRequest, "Invalid URL: "+name+" must be a UUID")
+		httpserver.Fail(c, domain.Invalid("Invalid URL: "+name+" must be a UUID"))
 		return uuid.Nil, false
 	}
 	return id, true
@@ -113,17 +114,17 @@ func stringOrObject(c *gin.Context, key string, extra any) (string, bool) {
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
-		failStatus(c, http.StatusUnprocessableEntity, "expected a JSON string or an object with \""+key+"\"")
+		httpserver.Fail(c, domain.Unprocessable("expected a JSON string or an object with \""+key+"\""))
 		return "", false
 	}
 	raw, found := obj[key]
 	if !found || json.Unmarshal(raw, &s) != nil {
-		failStatus(c, http.StatusUnprocessableEntity, "missing or invalid field \""+key+"\"")
+		httpserver.Fail(c, domain.Unprocessable("missing or invalid field \""+key+"\""))
 		return "", false
 	}
 	if extra != nil {
 		if err := json.Unmarshal(body, extra); err != nil {
-			failStatus(c, http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: "+err.Error())
+			httpserver.Fail(c, domain.Unprocessable("Failed to deserialize the JSON body into the target type: "+err.Error()))
 			return "", false
 		}
 	}

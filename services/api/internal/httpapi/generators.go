@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type generatorHandlers struct{ svc *generators.Service }
@@ -25,7 +26,7 @@ func (h generatorHandlers) create(c *gin.Context) {
 	}
 	g, pak, err := h.svc.Create(c.Request.Context(), principal(c), generators.CreateInput{Name: body.Name, Description: body.Description})
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})
@@ -74,7 +75,7 @@ func (h generatorHandlers) rotate(c *gin.Context) {
 	}
 	g, pak, err := h.svc.RotatePAK(c.Request.Context(), principal(c), id)
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type healthHandlers struct {
@@ -39,7 +40,7 @@ func (h healthHandlers) report(c *gin.Context) {
 		reports[i] = health.Report{DeploymentObjectID: d.ID, Status: d.Status, Summary: d.Summary, CheckedAt: d.CheckedAt}
 	}
 	if err := h.health.ReportHealth(c.Request.Context(), principal(c), id, reports); err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"updated": len(reports)})

@@ -34,8 +34,9 @@ func cmYAML(name string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n  namespace: default\ndata:\n  k: v\n"
 }
 
-// wantError asserts r has status want and a JSON body {"error": "<non-empty>"},
-// and returns the message (docs/compatibility.md#json-errors).
+// wantError asserts r has status want and a JSON error body in both shapes
+// ({"error"} and 0.9.1's {"code", "message"}), and returns the message
+// (docs/compatibility.md#json-errors).
 func wantError(t testing.TB, r apitest.Response, want int, context string) string {
 	t.Helper()
 	if r.Status != want {
@@ -44,7 +45,8 @@ func wantError(t testing.TB, r apitest.Response, want int, context string) strin
 	return errorMessage(t, r, context)
 }
 
-// errorMessage asserts the body is a JSON object with a non-empty "error".
+// errorMessage asserts the body is a JSON object with a non-empty "error",
+// the same "message" and a snake_case "code" (docs/error-codes.md).
 func errorMessage(t testing.TB, r apitest.Response, context string) string {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -58,7 +60,26 @@ func errorMessage(t testing.TB, r apitest.Response, context string) string {
 	if !ok || strings.TrimSpace(msg) == "" {
 		t.Fatalf("%s: status %d body has no non-empty \"error\" string: %s", context, r.Status, r.Body)
 	}
+	if m["message"] != msg {
+		t.Fatalf("%s: status %d body's \"message\" differs from \"error\": %s", context, r.Status, r.Body)
+	}
+	if code, _ := m["code"].(string); !errorCode.MatchString(code) {
+		t.Fatalf("%s: status %d body has no snake_case \"code\": %s", context, r.Status, r.Body)
+	}
 	return msg
+}
+
+var errorCode = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// wantErrorCode asserts status and the stable code of an error body.
+func wantErrorCode(t testing.TB, r apitest.Response, want int, code, context string) {
+	t.Helper()
+	wantError(t, r, want, context)
+	var m map[string]any
+	_ = json.Unmarshal(r.Body, &m)
+	if m["code"] != code {
+		t.Fatalf("%s: code %v, want %q; body %s", context, m["code"], code, r.Body)
+	}
 }
 
 // wantErrorMsg asserts status and the exact error message.

@@ -10,6 +10,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Header names of docs/idempotency.md.
@@ -69,7 +71,7 @@ func idempotent(svc *idempotency.Service) gin.HandlerFunc {
 			return
 		}
 		if len(key) != 1 {
-			failStatus(c, http.StatusBadRequest, "send one Idempotency-Key header")
+			httpserver.Fail(c, domain.Invalid("send one Idempotency-Key header"))
 			return
 		}
 		var body []byte
@@ -78,10 +80,10 @@ func idempotent(svc *idempotency.Service) gin.HandlerFunc {
 			if body, err = io.ReadAll(c.Request.Body); err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
-					failStatus(c, http.StatusRequestEntityTooLarge, "request body too large")
+					httpserver.AbortError(c, http.StatusRequestEntityTooLarge, "request body too large")
 					return
 				}
-				failStatus(c, http.StatusBadRequest, "could not read request body")
+				httpserver.Fail(c, domain.Invalid("could not read request body"))
 				return
 			}
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
@@ -98,7 +100,7 @@ func idempotent(svc *idempotency.Service) gin.HandlerFunc {
 		})
 		c.Writer, c.Request = orig, origReq
 		if err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 			return
 		}
 		if out.Replayed {

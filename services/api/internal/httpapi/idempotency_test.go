@@ -291,7 +291,7 @@ func TestIdempotencyInFlightIs409(t *testing.T) {
 	}()
 	<-held
 	r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "slow"}, "slow")
-	wantError(t, r, 409, "in flight")
+	wantErrorCode(t, r, 409, "request_in_flight", "in flight")
 	if r.Header.Get("Retry-After") == "" {
 		t.Fatal("in-flight 409 has no Retry-After")
 	}

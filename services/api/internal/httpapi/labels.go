@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/labels"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // labelHandlers serve the label and annotation routes of one owner kind
@@ -77,7 +78,7 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 	}
 	if h.annotationMismatch != "" {
 		if body.owner.id != nil && *body.owner.id != id {
-			fail(c, domain.Invalid(h.annotationMismatch))
+			httpserver.Fail(c, domain.Invalid(h.annotationMismatch))
 			return
 		}
 	} else if !sameOwner(c, body.owner.id, id, h.ownerField) {

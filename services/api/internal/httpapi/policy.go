@@ -12,6 +12,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Route guards run the use cases' role policies before a handler decodes its
@@ -22,7 +23,7 @@ import (
 func guard(pol policy.Policy) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := pol.Check(principal(c)); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }
@@ -35,7 +36,7 @@ func guardID(pol policy.Policy) gin.HandlerFunc {
 			return
 		}
 		if err := pol.CheckID(principal(c), id); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }
@@ -55,7 +56,7 @@ func guardLoad(load loadFn) gin.HandlerFunc {
 			return
 		}
 		if err := load(c.Request.Context(), principal(c), id); err != nil {
-			fail(c, err)
+			httpserver.Fail(c, err)
 		}
 	}
 }

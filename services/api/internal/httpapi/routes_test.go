@@ -424,7 +424,8 @@ func TestGenerators(t *testing.T) {
 		t.Fatalf("auth/pak as generator = %v", who)
 	}
 
-	wantError(t, e.Do("POST", v1+"/generators", e.AdminPAK, map[string]string{"name": "ci"}), 409, "duplicate generator name")
+	// 0.9.1's stable code for a duplicate (docs/error-codes.md).
+	wantErrorCode(t, e.Do("POST", v1+"/generators", e.AdminPAK, map[string]string{"name": "ci"}), 409, "unique_violation", "duplicate generator name")
 	wantError(t, e.Do("POST", v1+"/generators", e.AdminPAK, map[string]string{"name": ""}), 400, "empty generator name")
 	wantError(t, e.Do("POST", v1+"/generators", e.AdminPAK, map[string]any{"name": []int{1}}), 422, "wrong type")
 

@@ -7,6 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type stackHandlers struct{ svc *stacks.Service }
@@ -87,7 +89,7 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 		return
 	}
 	if body.YAMLContent == nil {
-		failStatus(c, http.StatusBadRequest, "Missing or invalid yaml_content")
+		httpserver.Fail(c, domain.Invalid("Missing or invalid yaml_content"))
 		return
 	}
 	// The original treats a non-boolean marker flag as false.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type templateHandlers struct{ svc *templates.Service }
@@ -180,7 +181,7 @@ func (h templateHandlers) instantiate(c *gin.Context) {
 	d, err := h.svc.Instantiate(c.Request.Context(), principal(c), id, templates.InstantiateInput{
 		TemplateID: body.TemplateID, Version: body.Version, Parameters: body.Parameters})
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, []any{d})

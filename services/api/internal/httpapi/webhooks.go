@@ -9,8 +9,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type webhookHandlers struct{ svc *webhooks.Service }
@@ -141,7 +143,7 @@ func (h webhookHandlers) deliveries(c *gin.Context) {
 		if v := c.Query(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				failStatus(c, http.StatusBadRequest, "Failed to deserialize query string: "+name+" must be a non-negative integer")
+				httpserver.Fail(c, domain.Invalid("Failed to deserialize query string: "+name+" must be a non-negative integer"))
 				return
 			}
 			*dst = n
@@ -205,7 +207,7 @@ func (h webhookHandlers) result(c *gin.Context) {
 		return
 	}
 	if b.Success == nil {
-		failStatus(c, http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: missing field `success`")
+		httpserver.Fail(c, domain.Unprocessable("Failed to deserialize the JSON body into the target type: missing field `success`"))
 		return
 	}
 	out, err := h.svc.Report(c.Request.Context(), principal(c), id, webhooks.ResultInput{Success: *b.Success,

@@ -9,8 +9,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // registerWorkOrders mounts the work-order routes (docs/work-orders.md#api), the
@@ -108,7 +110,7 @@ func (q *query) int(name string) *int {
 // ok answers 400 when a parameter was bad.
 func (q *query) ok() bool {
 	if q.bad != "" {
-		failStatus(q.c, http.StatusBadRequest, "Failed to deserialize query string: "+q.bad)
+		httpserver.Fail(q.c, domain.Invalid("Failed to deserialize query string: "+q.bad))
 		return false
 	}
 	return true
@@ -241,7 +243,7 @@ func (h workOrderHandlers) complete(c *gin.Context) {
 		return
 	}
 	if body.Success == nil {
-		failStatus(c, http.StatusUnprocessableEntity, "Failed to deserialize the JSON body into the target type: missing field `success`")
+		httpserver.Fail(c, domain.Unprocessable("Failed to deserialize the JSON body into the target type: missing field `success`"))
 		return
 	}
 	in := workorders.CompleteInput{Success: *body.Success, Message: body.Message, Retryable: true}
@@ -250,7 +252,7 @@ func (h workOrderHandlers) complete(c *gin.Context) {
 	}
 	out, err := h.svc.Complete(c.Request.Context(), principal(c), id, in)
 	if err != nil {
-		fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	if out.Retry != nil {

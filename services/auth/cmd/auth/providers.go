@@ -124,7 +124,7 @@ func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 		Metrics: reg,
 		Logger:  log,
 	})
-	httpapi.Register(e, httpapi.Handlers{Verifier: verifier, Issuer: issuer, Log: log, Verifications: verifications})
+	httpapi.Register(e, httpapi.Handlers{Verifier: verifier, Issuer: issuer, Verifications: verifications})
 	return e, nil
 }
 

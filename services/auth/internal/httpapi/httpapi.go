@@ -5,9 +5,7 @@ package httpapi
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +20,6 @@ import (
 type Handlers struct {
 	Verifier authn.Authenticator
 	Issuer   authn.PAKIssuer
-	Log      *slog.Logger
 	// Verifications counts outcomes by result; nil records nothing.
 	Verifications *prometheus.CounterVec
 }
@@ -46,9 +43,6 @@ func NewVerificationMetric(reg prometheus.Registerer) (*prometheus.CounterVec, e
 
 // Register mounts POST /internal/v1/verify and POST /internal/v1/paks.
 func Register(r gin.IRoutes, h Handlers) {
-	if h.Log == nil {
-		h.Log = slog.Default()
-	}
 	r.POST(authclient.VerifyPath, h.verify)
 	r.POST(authclient.IssuePath, h.issue)
 }
@@ -71,37 +65,23 @@ func (h Handlers) verify(c *gin.Context) {
 	case err == nil:
 		h.count(string(p.Role))
 		c.JSON(http.StatusOK, authclient.NewVerifyResponse(p))
+		return
 	case errors.Is(err, domain.ErrUnauthenticated):
 		h.count("unauthenticated")
-		httpserver.AbortError(c, http.StatusUnauthorized, authn.MsgInvalidPAK)
 	case errors.Is(err, domain.ErrThrottled):
 		h.count("throttled")
-		d, _ := authn.RetryAfter(err)
-		c.Header("Retry-After", strconv.Itoa(authn.Seconds(d)))
-		httpserver.AbortError(c, http.StatusTooManyRequests, authn.MsgThrottled)
 	default:
 		h.count("error")
-		h.fail(c, err)
 	}
+	httpserver.Fail(c, err)
 }
 
 func (h Handlers) issue(c *gin.Context) {
 	p, hash, err := h.Issuer.Issue(c.Request.Context())
 	if err != nil {
-		h.fail(c, err)
+		httpserver.Fail(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, authclient.IssueResponse{PAK: p.Reveal(), Hash: hash})
-}
-
-// fail answers 503 for a dependency outage and 500 otherwise; the cause is
-// logged, never sent.
-func (h Handlers) fail(c *gin.Context, err error) {
-	status, msg := http.StatusInternalServerError, "internal error"
-	if errors.Is(err, domain.ErrUnavailable) {
-		status, msg = http.StatusServiceUnavailable, "dependency unavailable"
-	}
-	h.Log.ErrorContext(c.Request.Context(), "auth request failed", "path", c.FullPath(), "status", status, "error", err)
-	httpserver.AbortError(c, status, msg)
 }

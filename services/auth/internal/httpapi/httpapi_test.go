@@ -131,7 +131,7 @@ func TestVerifyEndToEnd(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	resp, body = post(t, e.url+authclient.VerifyPath, `{"token":"nope","client_ip":"198.51.100.1"}`)
-	if resp.StatusCode != 401 || body != `{"error":"invalid PAK"}` {
+	if resp.StatusCode != 401 || body != `{"code":"unauthorized","error":"invalid PAK","message":"invalid PAK"}` {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
 	resp, body = post(t, e.url+authclient.VerifyPath, `{"token":`)
@@ -185,7 +185,10 @@ func TestThrottlingEndToEnd(t *testing.T) {
 		t.Fatalf("%v retry-after %v", err, d)
 	}
 	resp, body := post(t, e.url+authclient.VerifyPath, `{"token":"x_y_wrong","client_ip":"`+nat.IP+`"}`)
-	if resp.StatusCode != 429 || body != `{"error":"too many failed attempts"}` || resp.Header.Get("Retry-After") == "" {
+	// The body carries the same wait as the header (as the api's 429 does).
+	if resp.StatusCode != 429 || body != `{"code":"rate_limited","details":{"retry_after":`+resp.Header.Get("Retry-After")+
+		`},"error":"too many failed attempts","message":"too many failed attempts","retry_after":`+resp.Header.Get("Retry-After")+`}` ||
+		resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("%d %s %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 	// But a valid PAK from the same address is never refused (issue 10

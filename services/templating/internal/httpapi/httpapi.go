@@ -102,23 +102,8 @@ func answer(c *gin.Context, status int, body any, err error) {
 		c.JSON(status, body)
 		return
 	}
-	if httpserver.ClientGone(c, err) {
-		httpserver.AbortClientGone(c)
-		return
-	}
-	var de *domain.Error
-	status = http.StatusBadRequest
-	switch {
-	case errors.As(err, &de) && errors.Is(err, domain.ErrInvalid):
-	case errors.As(err, &de) && errors.Is(err, domain.ErrUnprocessable):
-		status = http.StatusUnprocessableEntity
-	default:
-		c.JSON(http.StatusInternalServerError, templatingclient.ErrorResponse{Error: "internal error"})
-		return
-	}
-	resp := templatingclient.ErrorResponse{Error: de.Msg}
-	if v, ok := de.Fields["validation_errors"].([]string); ok {
-		resp.ValidationErrors = v
-	}
-	c.JSON(status, resp)
+	// The table maps ErrInvalid to 400 and ErrUnprocessable to 422; a
+	// validation failure's "validation_errors" field travels as the
+	// domain error's field (templatingclient.ErrorResponse).
+	httpserver.Fail(c, err)
 }

@@ -986,10 +986,19 @@ type DiagnosticView struct {
 	Result  *DiagnosticResult `json:"result"`
 }
 
-// Error Every error body. Some errors add documented fields.
+// Error Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type Error struct {
-	// Error A human-readable message.
-	Error                string                 `json:"error"`
+	// Code Stable, machine-readable error code, such as `agent_not_found`.
+	Code string `json:"code"`
+
+	// Details Structured context (the extra fields), when there is any.
+	Details *map[string]interface{} `json:"details,omitempty"`
+
+	// Error A human-readable message (the same as `message`).
+	Error string `json:"error"`
+
+	// Message A human-readable message; not stable.
+	Message              string                 `json:"message"`
 	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
@@ -1385,8 +1394,17 @@ type TemplateVersion struct {
 
 // ThrottledError defines model for ThrottledError.
 type ThrottledError struct {
-	// Error A human-readable message.
+	// Code Stable, machine-readable error code, such as `agent_not_found`.
+	Code string `json:"code"`
+
+	// Details Structured context (the extra fields), when there is any.
+	Details *map[string]interface{} `json:"details,omitempty"`
+
+	// Error A human-readable message (the same as `message`).
 	Error string `json:"error"`
+
+	// Message A human-readable message; not stable.
+	Message string `json:"message"`
 
 	// RetryAfter Seconds to wait (also in the `Retry-After` header).
 	RetryAfter           int                    `json:"retry_after"`
@@ -1611,8 +1629,17 @@ type WebhookSubscription struct {
 type WebhookTestFailure struct {
 	Body *string `json:"body,omitempty"`
 
-	// Error A human-readable message.
-	Error                string                     `json:"error"`
+	// Code Stable, machine-readable error code, such as `agent_not_found`.
+	Code string `json:"code"`
+
+	// Details Structured context (the extra fields), when there is any.
+	Details *map[string]interface{} `json:"details,omitempty"`
+
+	// Error A human-readable message (the same as `message`).
+	Error string `json:"error"`
+
+	// Message A human-readable message; not stable.
+	Message              string                     `json:"message"`
 	StatusCode           *int                       `json:"status_code,omitempty"`
 	Success              *WebhookTestFailureSuccess `json:"success,omitempty"`
 	AdditionalProperties map[string]interface{}     `json:"-"`
@@ -1857,40 +1884,40 @@ type WebhookId = openapi_types.UUID
 // WorkOrderId defines model for WorkOrderId.
 type WorkOrderId = openapi_types.UUID
 
-// BadRequest Every error body. Some errors add documented fields.
+// BadRequest Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type BadRequest = Error
 
-// Conflict Every error body. Some errors add documented fields.
+// Conflict Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type Conflict = Error
 
-// Forbidden Every error body. Some errors add documented fields.
+// Forbidden Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type Forbidden = Error
 
-// IdempotencyInFlight Every error body. Some errors add documented fields.
+// IdempotencyInFlight Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type IdempotencyInFlight = Error
 
-// InternalError Every error body. Some errors add documented fields.
+// InternalError Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type InternalError = Error
 
-// NotFound Every error body. Some errors add documented fields.
+// NotFound Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type NotFound = Error
 
-// PayloadTooLarge Every error body. Some errors add documented fields.
+// PayloadTooLarge Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type PayloadTooLarge = Error
 
-// ServiceUnavailable Every error body. Some errors add documented fields.
+// ServiceUnavailable Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type ServiceUnavailable = Error
 
 // TooManyRequests defines model for TooManyRequests.
 type TooManyRequests = ThrottledError
 
-// Unauthorized Every error body. Some errors add documented fields.
+// Unauthorized Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type Unauthorized = Error
 
-// UnprocessableEntity Every error body. Some errors add documented fields.
+// UnprocessableEntity Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type UnprocessableEntity = Error
 
-// UnsupportedMediaType Every error body. Some errors add documented fields.
+// UnsupportedMediaType Every error body, in both shapes its clients read: 0.9.1's `code`, `message` and `details`, and the seed's `error` (the same text as `message`) with any extra fields also at the top level. `code` is stable (docs/error-codes.md); messages are not.
 type UnsupportedMediaType = Error
 
 // ListAuditLogsParams defines parameters for ListAuditLogs.
@@ -2495,12 +2522,36 @@ func (a *Error) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["details"]; found {
+		err = json.Unmarshal(raw, &a.Details)
+		if err != nil {
+			return fmt.Errorf("error reading 'details': %w", err)
+		}
+		delete(object, "details")
+	}
+
 	if raw, found := object["error"]; found {
 		err = json.Unmarshal(raw, &a.Error)
 		if err != nil {
 			return fmt.Errorf("error reading 'error': %w", err)
 		}
 		delete(object, "error")
+	}
+
+	if raw, found := object["message"]; found {
+		err = json.Unmarshal(raw, &a.Message)
+		if err != nil {
+			return fmt.Errorf("error reading 'message': %w", err)
+		}
+		delete(object, "message")
 	}
 
 	if len(object) != 0 {
@@ -2522,9 +2573,26 @@ func (a Error) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
 
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Details != nil {
+		object["details"], err = json.Marshal(a.Details)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'details': %w", err)
+		}
+	}
+
 	object["error"], err = json.Marshal(a.Error)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error': %w", err)
+	}
+
+	object["message"], err = json.Marshal(a.Message)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'message': %w", err)
 	}
 
 	for fieldName, field := range a.AdditionalProperties {
@@ -2561,12 +2629,36 @@ func (a *ThrottledError) UnmarshalJSON(b []byte) error {
 		return err
 	}
 
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["details"]; found {
+		err = json.Unmarshal(raw, &a.Details)
+		if err != nil {
+			return fmt.Errorf("error reading 'details': %w", err)
+		}
+		delete(object, "details")
+	}
+
 	if raw, found := object["error"]; found {
 		err = json.Unmarshal(raw, &a.Error)
 		if err != nil {
 			return fmt.Errorf("error reading 'error': %w", err)
 		}
 		delete(object, "error")
+	}
+
+	if raw, found := object["message"]; found {
+		err = json.Unmarshal(raw, &a.Message)
+		if err != nil {
+			return fmt.Errorf("error reading 'message': %w", err)
+		}
+		delete(object, "message")
 	}
 
 	if raw, found := object["retry_after"]; found {
@@ -2596,9 +2688,26 @@ func (a ThrottledError) MarshalJSON() ([]byte, error) {
 	var err error
 	object := make(map[string]json.RawMessage)
 
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Details != nil {
+		object["details"], err = json.Marshal(a.Details)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'details': %w", err)
+		}
+	}
+
 	object["error"], err = json.Marshal(a.Error)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error': %w", err)
+	}
+
+	object["message"], err = json.Marshal(a.Message)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'message': %w", err)
 	}
 
 	object["retry_after"], err = json.Marshal(a.RetryAfter)
@@ -2648,12 +2757,36 @@ func (a *WebhookTestFailure) UnmarshalJSON(b []byte) error {
 		delete(object, "body")
 	}
 
+	if raw, found := object["code"]; found {
+		err = json.Unmarshal(raw, &a.Code)
+		if err != nil {
+			return fmt.Errorf("error reading 'code': %w", err)
+		}
+		delete(object, "code")
+	}
+
+	if raw, found := object["details"]; found {
+		err = json.Unmarshal(raw, &a.Details)
+		if err != nil {
+			return fmt.Errorf("error reading 'details': %w", err)
+		}
+		delete(object, "details")
+	}
+
 	if raw, found := object["error"]; found {
 		err = json.Unmarshal(raw, &a.Error)
 		if err != nil {
 			return fmt.Errorf("error reading 'error': %w", err)
 		}
 		delete(object, "error")
+	}
+
+	if raw, found := object["message"]; found {
+		err = json.Unmarshal(raw, &a.Message)
+		if err != nil {
+			return fmt.Errorf("error reading 'message': %w", err)
+		}
+		delete(object, "message")
 	}
 
 	if raw, found := object["status_code"]; found {
@@ -2698,9 +2831,26 @@ func (a WebhookTestFailure) MarshalJSON() ([]byte, error) {
 		}
 	}
 
+	object["code"], err = json.Marshal(a.Code)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'code': %w", err)
+	}
+
+	if a.Details != nil {
+		object["details"], err = json.Marshal(a.Details)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling 'details': %w", err)
+		}
+	}
+
 	object["error"], err = json.Marshal(a.Error)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling 'error': %w", err)
+	}
+
+	object["message"], err = json.Marshal(a.Message)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'message': %w", err)
 	}
 
 	if a.StatusCode != nil {
