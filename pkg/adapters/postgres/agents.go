@@ -183,10 +183,10 @@ func (s *Store) AgentMayReport(ctx context.Context, agentID, objectID uuid.UUID)
 
 // AssociatedStacks returns the live stacks associated with the agent.
 func (s *Store) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	out := []stack.Stack{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+stackCols+` FROM stacks
+	rows := []stackRow{}
+	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
 		WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
-	return out, mapErr(err)
+	return stacksToDomain(rows), mapErr(err)
 }
 
 const eventCols = `id, created_at, updated_at, deleted_at, agent_id, deployment_object_id, event_type, status, message`

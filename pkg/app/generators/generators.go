@@ -29,7 +29,11 @@ type Store interface {
 	// DeleteGenerator soft-deletes the generator; its stacks follow (each
 	// with a deletion marker) and its templates.
 	DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error)
-	// ListStacks lists live stacks, here the generator's own.
+}
+
+// StackLister lists live stacks, here the generator's own (the stack
+// repository).
+type StackLister interface {
 	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
 }
 
@@ -42,14 +46,15 @@ type ChangeNotifier interface {
 // Service implements the generator use cases.
 type Service struct {
 	store   Store
+	stacks  StackLister
 	paks    authn.PAKIssuer
 	inval   authn.Invalidator
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{store: store, paks: paks, inval: inval, changes: changes}
+func NewService(store Store, stacks StackLister, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
+	return &Service{store: store, stacks: stacks, paks: paks, inval: inval, changes: changes}
 }
 
 var errAdminOnly = domain.Forbidden("Admin access required")
@@ -185,7 +190,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		// The stacks the deletion cascades to, read in the same transaction.
-		if owned, err = s.store.ListStacks(ctx, &id); err != nil {
+		if owned, err = s.stacks.ListStacks(ctx, &id); err != nil {
 			return err
 		}
 		if g, err = s.store.DeleteGenerator(ctx, id); err != nil {

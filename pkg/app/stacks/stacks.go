@@ -17,30 +17,61 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-// Store is the persistence the stack use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// StackRepository stores stacks.
+type StackRepository interface {
+	// ListStacks returns live stacks, all or only generatorID's.
 	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
+	// CreateStack inserts s, filling id and timestamps; domain.ErrConflict
+	// when a live stack has the name.
 	CreateStack(ctx context.Context, s *stack.Stack) error
+	// GetStack returns a live stack (404 "Stack not found").
 	GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
+	// UpdateStack locks a live stack, lets fn change it and writes it back.
 	UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error)
+	// DeleteStack soft-deletes a live stack, which soft-deletes its objects
+	// and adds a deletion marker (docs/compatibility.md#deletion-markers).
 	DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
-	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
+	// AgentAssociated reports whether the stack is associated with the agent
+	// (target, label or annotation).
+	AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error)
+}
 
+// DeploymentObjectRepository stores a stack's immutable deployment objects.
+type DeploymentObjectRepository interface {
+	// ListDeploymentObjects returns a stack's live objects, newest first.
+	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
+	// CreateDeploymentObject inserts d with the next sequence id; 404 "Stack
+	// not found" unless its stack is live.
+	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
+	// GetDeploymentObject returns a live object (404).
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+}
+
+// StackLabelRepository stores a stack's labels and annotations.
+type StackLabelRepository interface {
 	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]stack.Label, error)
 	AddStackLabel(ctx context.Context, stackID uuid.UUID, label string) (stack.Label, error)
 	RemoveStackLabel(ctx context.Context, stackID uuid.UUID, label string) error
 	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]stack.Annotation, error)
 	AddStackAnnotation(ctx context.Context, stackID uuid.UUID, key, value string) (stack.Annotation, error)
 	RemoveStackAnnotation(ctx context.Context, stackID uuid.UUID, key string) error
+}
 
-	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
-	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
-	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
-	// AgentAssociated reports whether the stack is associated with the agent
-	// (target, label or annotation).
-	AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error)
+// GeneratorChecker tells whether a generator exists (an admin may create a
+// stack for any existing generator).
+type GeneratorChecker interface {
+	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// Repos is the persistence the stack use cases need; every port shares the
+// transaction Tx opens.
+type Repos struct {
+	Tx         journal.Transactor
+	Journal    journal.Recorder
+	Stacks     StackRepository
+	Objects    DeploymentObjectRepository
+	Labels     StackLabelRepository
+	Generators GeneratorChecker
 }
 
 // ChangeNotifier wakes target-state long-polls after commit.
@@ -56,13 +87,13 @@ type ChangeNotifier interface {
 
 // Service implements the stack use cases.
 type Service struct {
-	store   Store
+	repos   Repos
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, changes ChangeNotifier) *Service {
-	return &Service{store: store, changes: changes}
+func NewService(repos Repos, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, changes: changes}
 }
 
 var errAccess = domain.Forbidden("Access denied")
@@ -80,9 +111,9 @@ func RequireAdminOrGenerator(p identity.Principal) error {
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
 	switch p.Role {
 	case identity.RoleAdmin:
-		return s.store.ListStacks(ctx, nil)
+		return s.repos.Stacks.ListStacks(ctx, nil)
 	case identity.RoleGenerator:
-		return s.store.ListStacks(ctx, &p.ID)
+		return s.repos.Stacks.ListStacks(ctx, &p.ID)
 	}
 	return nil, domain.Forbidden("Admin or generator access required")
 }
@@ -128,9 +159,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return stack.Stack{}, err
 	}
 	st := stack.Stack{Name: in.Name, Description: in.Description, GeneratorID: in.GeneratorID}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if st.GeneratorID != nil && p.IsAdmin() {
-			ok, err := s.store.GeneratorExists(ctx, *st.GeneratorID)
+			ok, err := s.repos.Generators.GeneratorExists(ctx, *st.GeneratorID)
 			if err != nil {
 				return err
 			}
@@ -138,14 +169,14 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 				return domain.Unprocessable("Generator not found")
 			}
 		}
-		if err := s.store.CreateStack(ctx, &st); err != nil {
+		if err := s.repos.Stacks.CreateStack(ctx, &st); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
 		ev := event.New(event.StackCreated, map[string]any{
 			"stack_id": st.ID, "name": st.Name, "description": st.Description, "generator_id": st.GeneratorID,
 			"created_at": st.CreatedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
 			map[string]any{"name": st.Name, "generator_id": st.GeneratorID}), &ev)
 	})
 	return st, err
@@ -156,7 +187,7 @@ func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) 
 	if !p.IsAdmin() && p.Role != identity.RoleGenerator {
 		return stack.Stack{}, errAccess
 	}
-	st, err := s.store.GetStack(ctx, id)
+	st, err := s.repos.Stacks.GetStack(ctx, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
@@ -171,11 +202,11 @@ func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid
 	if p.Role != identity.RoleAgent {
 		return s.load(ctx, p, id)
 	}
-	st, err := s.store.GetStack(ctx, id)
+	st, err := s.repos.Stacks.GetStack(ctx, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
-	ok, err := s.store.AgentAssociated(ctx, p.ID, id)
+	ok, err := s.repos.Stacks.AgentAssociated(ctx, p.ID, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
@@ -207,9 +238,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return stack.Stack{}, domain.Invalid("Stack ID mismatch")
 	}
 	var out stack.Stack
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateStack(ctx, id, func(st *stack.Stack) error {
+		out, err = s.repos.Stacks.UpdateStack(ctx, id, func(st *stack.Stack) error {
 			if in.Name != nil {
 				st.Name = *in.Name
 			}
@@ -224,7 +255,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
 			map[string]any{"name": out.Name}))
 	})
 	return out, err
@@ -237,13 +268,13 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if _, err := s.load(ctx, p, id); err != nil {
 		return err
 	}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		st, err := s.store.DeleteStack(ctx, id)
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.repos.Stacks.DeleteStack(ctx, id)
 		if err != nil {
 			return err
 		}
 		ev := event.New(event.StackDeleted, map[string]any{"stack_id": id, "name": st.Name, "deleted_at": st.DeletedAt})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackDeleted, "stack", id, nil), &ev)
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionStackDeleted, "stack", id, nil), &ev)
 	})
 	if err == nil {
 		s.changes.StackChanged(ctx, id)
@@ -256,7 +287,7 @@ func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID
 	if _, err := s.loadForRead(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListStackLabels(ctx, id)
+	return s.repos.Labels.ListStackLabels(ctx, id)
 }
 
 // AddLabel labels a stack.
@@ -269,7 +300,7 @@ func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UU
 	}
 	var out stack.Label
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddStackLabel(ctx, id, label)
+		out, err = s.repos.Labels.AddStackLabel(ctx, id, label)
 		return domain.Rephrase(err, domain.ErrConflict, "Label already exists")
 	}, audit.ActionLabelAdded, map[string]any{"label": label})
 	if err == nil {
@@ -284,7 +315,7 @@ func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid
 		return err
 	}
 	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveStackLabel(ctx, id, label)
+		return s.repos.Labels.RemoveStackLabel(ctx, id, label)
 	}, audit.ActionLabelRemoved, map[string]any{"label": label})
 	if err == nil {
 		s.changes.StackLabelChanged(ctx, label)
@@ -297,7 +328,7 @@ func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid
 	if _, err := s.loadForRead(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListStackAnnotations(ctx, id)
+	return s.repos.Labels.ListStackAnnotations(ctx, id)
 }
 
 // AnnotationInput is the body of POST /stacks/{id}/annotations.
@@ -320,7 +351,7 @@ func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uu
 	}
 	var out stack.Annotation
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddStackAnnotation(ctx, id, in.Key, in.Value)
+		out, err = s.repos.Labels.AddStackAnnotation(ctx, id, in.Key, in.Value)
 		return err
 	}, audit.ActionAnnotationAdded, map[string]any{"key": in.Key, "value": in.Value})
 	if err == nil {
@@ -335,7 +366,7 @@ func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id
 		return err
 	}
 	err := s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveStackAnnotation(ctx, id, key)
+		return s.repos.Labels.RemoveStackAnnotation(ctx, id, key)
 	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
 	if err == nil {
 		s.changes.StackAnnotationChanged(ctx, key)
@@ -347,11 +378,11 @@ func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id
 // then names the label or annotation key, so only the agents carrying it
 // are looked at again (never every agent).
 func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if err := fn(ctx); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "stack", id, details))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, action, "stack", id, details))
 	})
 }
 
@@ -360,7 +391,7 @@ func (s *Service) DeploymentObjects(ctx context.Context, p identity.Principal, i
 	if _, err := s.load(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListDeploymentObjects(ctx, id)
+	return s.repos.Objects.ListDeploymentObjects(ctx, id)
 }
 
 // DeploymentInput is the body of POST /stacks/{id}/deployment-objects.
@@ -394,8 +425,8 @@ type Provenance func(ctx context.Context, d stack.DeploymentObject) error
 func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID, in DeploymentInput, prov Provenance) (stack.DeploymentObject, error) {
 	d := stack.DeploymentObject{StackID: id, YAMLContent: in.YAMLContent,
 		YAMLChecksum: stack.Checksum(in.YAMLContent), IsDeletionMarker: in.IsDeletionMarker}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateDeploymentObject(ctx, &d); err != nil {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Objects.CreateDeploymentObject(ctx, &d); err != nil {
 			return err
 		}
 		if prov != nil {
@@ -407,7 +438,7 @@ func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID
 			"deployment_object_id": d.ID, "stack_id": id, "sequence_id": d.SequenceID,
 			"is_deletion_marker": d.IsDeletionMarker, "created_at": d.CreatedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionDeploymentCreated, "deployment_object", d.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionDeploymentCreated, "deployment_object", d.ID,
 			map[string]any{"stack_id": id, "sequence_id": d.SequenceID, "is_deletion_marker": d.IsDeletionMarker}), &ev)
 	})
 	if err != nil {
@@ -420,7 +451,7 @@ func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID
 // GetDeploymentObject returns one object if the caller may see it: admin,
 // the owning generator, or an agent the stack is associated with.
 func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.DeploymentObject, error) {
-	d, err := s.store.GetDeploymentObject(ctx, id)
+	d, err := s.repos.Objects.GetDeploymentObject(ctx, id)
 	if err != nil {
 		return stack.DeploymentObject{}, err
 	}
@@ -428,7 +459,7 @@ func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal,
 	case identity.RoleAdmin:
 		return d, nil
 	case identity.RoleAgent:
-		ok, err := s.store.AgentAssociated(ctx, p.ID, d.StackID)
+		ok, err := s.repos.Stacks.AgentAssociated(ctx, p.ID, d.StackID)
 		if err != nil {
 			return stack.DeploymentObject{}, err
 		}
@@ -437,7 +468,7 @@ func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal,
 		}
 		return stack.DeploymentObject{}, domain.Forbidden("Agent is not associated with this deployment object")
 	case identity.RoleGenerator:
-		st, err := s.store.GetStack(ctx, d.StackID)
+		st, err := s.repos.Stacks.GetStack(ctx, d.StackID)
 		if err != nil {
 			return stack.DeploymentObject{}, domain.NotFound("Stack not found for this deployment object")
 		}

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
@@ -40,7 +41,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	postgresStore := provideStore(ctx, db, universalClient, cfg, log)
-	index := provideIndex(ctx, postgresStore, cfg, log)
+	targetStates := postgres.NewTargetStates(postgresStore)
+	index := provideIndex(ctx, targetStates, cfg, log)
 	registry := provideRegistry(postgresStore, index, log)
 	client := provideAuthClient(cfg)
 	cache := provideAuthCache(client, cfg)
@@ -50,23 +52,59 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	authInvalidation := provideAuthInvalidation(ctx, universalClient, cache, redisSessions, hub, log)
 	service := agents.NewService(postgresStore, client, authInvalidation, changes)
 	targetstateService := targetstate.NewService(index)
-	generatorsService := generators.NewService(postgresStore, client, authInvalidation, changes)
-	stacksService := stacks.NewService(postgresStore, changes)
+	postgresStacks := postgres.NewStacks(postgresStore)
+	generatorsService := generators.NewService(postgresStore, postgresStacks, client, authInvalidation, changes)
+	deploymentObjects := postgres.NewDeploymentObjects(postgresStore)
+	repos := stacks.Repos{
+		Tx:         postgresStore,
+		Journal:    postgresStore,
+		Stacks:     postgresStacks,
+		Objects:    deploymentObjects,
+		Labels:     postgresStore,
+		Generators: postgresStore,
+	}
+	stacksService := stacks.NewService(repos, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
+	postgresTemplates := postgres.NewTemplates(postgresStore)
+	templatesRepos := templates.Repos{
+		Tx:          postgresStore,
+		Journal:     postgresStore,
+		Templates:   postgresTemplates,
+		Labels:      postgresTemplates,
+		StackLabels: postgresStore,
+		Provenance:  postgresTemplates,
+	}
 	templatingclientClient := provideTemplatingClient(cfg)
-	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
+	templatesService := templates.NewService(templatesRepos, templatingclientClient, stacksService)
 	healthService := health.NewService(postgresStore)
 	diagnosticsService := diagnostics.NewService(postgresStore, changes)
+	workOrders := postgres.NewWorkOrders(postgresStore)
+	workordersRepos := workorders.Repos{
+		Tx:      postgresStore,
+		Journal: postgresStore,
+		Orders:  workOrders,
+		Claims:  workOrders,
+		Log:     workOrders,
+		Agents:  workOrders,
+		Retries: workOrders,
+	}
 	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	workordersService := workorders.NewService(postgresStore, enqueuer)
+	workordersService := workorders.NewService(workordersRepos, enqueuer)
+	schedules := postgres.NewSchedules(postgresStore)
+	scheduleRepos := workorders.ScheduleRepos{
+		Tx:        postgresStore,
+		Journal:   postgresStore,
+		Schedules: schedules,
+		Runs:      schedules,
+	}
 	clock := _wireSystemClockValue
-	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
+	workordersSchedules := workorders.NewSchedules(scheduleRepos, workordersService, clock, log)
 	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
@@ -89,7 +127,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Health:             healthService,
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
-		WorkOrderSchedules: schedules,
+		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
 		Idempotency:        idempotencyService,
 	}

@@ -45,6 +45,8 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		agents.NewService, generators.NewService,
 		wire.Bind(new(agents.Store), new(*postgres.Store)),
 		wire.Bind(new(generators.Store), new(*postgres.Store)),
+		postgres.NewStacks,
+		wire.Bind(new(generators.StackLister), new(*postgres.Stacks)),
 		wire.Bind(new(authn.PAKIssuer), new(*auth.RecordingIssuer)),
 		wire.Bind(new(authn.Invalidator), new(*redisadapter.AuthInvalidation)),
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),

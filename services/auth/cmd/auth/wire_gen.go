@@ -87,7 +87,8 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	authInvalidation := provideInvalidation(universalClient)
 	changes := provideChanges(universalClient, cfg, log)
 	service := agents.NewService(store, recordingIssuer, authInvalidation, changes)
-	generatorsService := generators.NewService(store, recordingIssuer, authInvalidation, changes)
+	stacks := postgres.NewStacks(store)
+	generatorsService := generators.NewService(store, stacks, recordingIssuer, authInvalidation, changes)
 	admin, err := provideAdmin(store, recordingIssuer, authInvalidation, cfg, out, log)
 	if err != nil {
 		cleanup2()
