@@ -53,3 +53,15 @@ func TestStackRepositoryContract(t *testing.T) {
 			Fixtures: pgFixtures{s}}
 	})
 }
+
+func (f pgFixtures) DeploymentObject(t *testing.T) uuid.UUID {
+	t.Helper()
+	var id uuid.UUID
+	if err := f.s.DB().GetContext(context.Background(), &id, `WITH st AS (
+			INSERT INTO stacks (name) VALUES ($1) RETURNING id)
+		INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum) SELECT id, 'a: 1', 'x' FROM st RETURNING id`,
+		"stack-"+uuid.NewString()); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
