@@ -46,3 +46,12 @@ func TestWorkOrderContract(t *testing.T) {
 		return workorderstest.Subject{Orders: w, Claims: w, Log: w, Agents: w, Retries: w, Fixtures: pgAgents{s}}
 	})
 }
+
+func TestScheduleContract(t *testing.T) {
+	t.Parallel()
+	workorderstest.RunScheduleContract(t, func(t *testing.T) workorderstest.ScheduleSubject {
+		s := postgres.NewStore(pgtest.New(t))
+		sc := postgres.NewSchedules(s)
+		return workorderstest.ScheduleSubject{Schedules: sc, Runs: sc, Orders: postgres.NewWorkOrders(s)}
+	})
+}

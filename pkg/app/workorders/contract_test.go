@@ -20,3 +20,10 @@ func TestMemoryContract(t *testing.T) {
 		return workorderstest.Subject{Orders: m, Claims: m, Log: m, Agents: m, Retries: m, Fixtures: memAgents{m}}
 	})
 }
+
+func TestMemoryScheduleContract(t *testing.T) {
+	workorderstest.RunScheduleContract(t, func(*testing.T) workorderstest.ScheduleSubject {
+		m := workorderstest.NewMemory()
+		return workorderstest.ScheduleSubject{Schedules: m, Runs: m, Orders: m}
+	})
+}

@@ -38,23 +38,28 @@ type Memory struct {
 	targeting map[uuid.UUID]workorder.Targeting
 	logs      map[uuid.UUID]workorder.LogEntry
 	agents    map[uuid.UUID]agentRec
+	schedules map[uuid.UUID]workorder.Schedule
+	runs      map[uuid.UUID][]workorder.Run
 	tick      int64
 	audits    []audit.Entry
 	events    []event.Event
 }
 
 var (
-	_ workorders.OrderRepository = (*Memory)(nil)
-	_ workorders.ClaimRepository = (*Memory)(nil)
-	_ workorders.LogRepository   = (*Memory)(nil)
-	_ workorders.AgentDirectory  = (*Memory)(nil)
-	_ workorders.RetryRepository = (*Memory)(nil)
+	_ workorders.OrderRepository    = (*Memory)(nil)
+	_ workorders.ClaimRepository    = (*Memory)(nil)
+	_ workorders.LogRepository      = (*Memory)(nil)
+	_ workorders.AgentDirectory     = (*Memory)(nil)
+	_ workorders.RetryRepository    = (*Memory)(nil)
+	_ workorders.ScheduleRepository = (*Memory)(nil)
+	_ workorders.RunRepository      = (*Memory)(nil)
 )
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
 	return &Memory{orders: map[uuid.UUID]workorder.WorkOrder{}, targeting: map[uuid.UUID]workorder.Targeting{},
-		logs: map[uuid.UUID]workorder.LogEntry{}, agents: map[uuid.UUID]agentRec{}}
+		logs: map[uuid.UUID]workorder.LogEntry{}, agents: map[uuid.UUID]agentRec{},
+		schedules: map[uuid.UUID]workorder.Schedule{}, runs: map[uuid.UUID][]workorder.Run{}}
 }
 
 // AddAgent records a live agent with labels and annotations.
@@ -89,10 +94,12 @@ func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) e
 	}
 	m.mu.Lock()
 	orders, targeting, logs, na, ne := maps.Clone(m.orders), maps.Clone(m.targeting), maps.Clone(m.logs), len(m.audits), len(m.events)
+	schedules, runs := maps.Clone(m.schedules), maps.Clone(m.runs)
 	m.mu.Unlock()
 	if err := fn(context.WithValue(ctx, txKey{}, true)); err != nil {
 		m.mu.Lock()
 		m.orders, m.targeting, m.logs, m.audits, m.events = orders, targeting, logs, m.audits[:na], m.events[:ne]
+		m.schedules, m.runs = schedules, runs
 		m.mu.Unlock()
 		return err
 	}
@@ -133,6 +140,11 @@ func (m *Memory) CreateWorkOrder(_ context.Context, w *workorder.WorkOrder, t wo
 		return domain.Invalid("invalid value")
 	case len(w.WorkType) > workorder.MaxWorkTypeLen:
 		return domain.Invalid("value too long")
+	}
+	if w.ScheduleID != nil {
+		if _, ok := m.schedules[*w.ScheduleID]; !ok {
+			return domain.Unprocessable("referenced entity does not exist")
+		}
 	}
 	n := *w
 	n.ID, n.Status, n.CreatedAt = uuid.New(), workorder.StatusPending, m.now()
@@ -422,4 +434,169 @@ func (m *Memory) LockStaleClaims(_ context.Context, limit int) ([]workorder.Work
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+var errScheduleNotFound = domain.NotFound("Schedule not found")
+
+func (m *Memory) checkSchedule(sc workorder.Schedule) error {
+	switch {
+	case sc.BackoffSeconds <= 0, sc.ClaimTimeoutSeconds <= 0, sc.MaxRetries < 0:
+		return domain.Invalid("invalid value")
+	case sc.ConcurrencyPolicy != workorder.PolicyForbid && sc.ConcurrencyPolicy != workorder.PolicyAllow &&
+		sc.ConcurrencyPolicy != workorder.PolicyReplace:
+		return domain.Invalid("invalid value")
+	}
+	for _, o := range m.schedules {
+		if o.Name == sc.Name && o.ID != sc.ID {
+			return domain.Conflict("already exists")
+		}
+	}
+	return nil
+}
+
+// CreateSchedule inserts sc; names are unique.
+func (m *Memory) CreateSchedule(_ context.Context, sc *workorder.Schedule) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := *sc
+	n.ID, n.NextRunAt = uuid.New(), nil
+	if err := m.checkSchedule(n); err != nil {
+		return err
+	}
+	n.CreatedAt = m.now()
+	n.UpdatedAt = n.CreatedAt
+	n.Targeting = n.Targeting.Normalize()
+	m.schedules[n.ID] = n
+	*sc = n
+	return nil
+}
+
+// ListSchedules returns every schedule by name.
+func (m *Memory) ListSchedules(_ context.Context) ([]workorder.Schedule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []workorder.Schedule{}
+	for _, sc := range m.schedules {
+		out = append(out, sc)
+	}
+	slices.SortFunc(out, func(a, b workorder.Schedule) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// GetSchedule returns one schedule.
+func (m *Memory) GetSchedule(_ context.Context, id uuid.UUID) (workorder.Schedule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sc, ok := m.schedules[id]
+	if !ok {
+		return workorder.Schedule{}, errScheduleNotFound
+	}
+	return sc, nil
+}
+
+// LockSchedule is GetSchedule (the mutex serialises callers).
+func (m *Memory) LockSchedule(ctx context.Context, id uuid.UUID) (workorder.Schedule, error) {
+	return m.GetSchedule(ctx, id)
+}
+
+// SaveSchedule writes back every field of sc.
+func (m *Memory) SaveSchedule(_ context.Context, sc *workorder.Schedule) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.schedules[sc.ID]
+	if !ok {
+		return errScheduleNotFound
+	}
+	n := *sc
+	if err := m.checkSchedule(n); err != nil {
+		return err
+	}
+	n.CreatedAt, n.UpdatedAt, n.LastScheduledAt, n.NextRunAt = cur.CreatedAt, m.now(), cur.LastScheduledAt, nil
+	n.Targeting = n.Targeting.Normalize()
+	m.schedules[n.ID] = n
+	*sc = n
+	return nil
+}
+
+// DeleteSchedule deletes a schedule and its runs; its orders stay, no
+// longer linked to it.
+func (m *Memory) DeleteSchedule(_ context.Context, id uuid.UUID) (workorder.Schedule, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sc, ok := m.schedules[id]
+	if !ok {
+		return workorder.Schedule{}, errScheduleNotFound
+	}
+	delete(m.schedules, id)
+	delete(m.runs, id)
+	for oid, w := range m.orders {
+		if w.ScheduleID != nil && *w.ScheduleID == id {
+			w.ScheduleID = nil
+			m.orders[oid] = w
+		}
+	}
+	return sc, nil
+}
+
+// ListScheduleRuns returns up to limit runs, newest window first.
+func (m *Memory) ListScheduleRuns(_ context.Context, id uuid.UUID, limit int) ([]workorder.Run, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := slices.Clone(m.runs[id])
+	slices.SortFunc(out, func(a, b workorder.Run) int { return b.ScheduledAt.Compare(a.ScheduledAt) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	if out == nil {
+		out = []workorder.Run{}
+	}
+	return out, nil
+}
+
+// OpenScheduleOrders returns the schedule's active orders, oldest first.
+func (m *Memory) OpenScheduleOrders(_ context.Context, id uuid.UUID) ([]workorder.WorkOrder, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []workorder.WorkOrder{}
+	for _, w := range m.orders {
+		if w.ScheduleID != nil && *w.ScheduleID == id {
+			out = append(out, w)
+		}
+	}
+	slices.SortFunc(out, func(a, b workorder.WorkOrder) int { return newestFirst(b, a) })
+	return out, nil
+}
+
+// InsertScheduleRun records a window once; false when already recorded.
+func (m *Memory) InsertScheduleRun(_ context.Context, r *workorder.Run) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.schedules[r.ScheduleID]; !ok {
+		return false, domain.Unprocessable("referenced entity does not exist")
+	}
+	for _, x := range m.runs[r.ScheduleID] {
+		if x.ScheduledAt.Equal(r.ScheduledAt) {
+			return false, nil
+		}
+	}
+	n := *r
+	n.ID, n.CreatedAt = uuid.New(), m.now()
+	m.runs[r.ScheduleID] = append(slices.Clone(m.runs[r.ScheduleID]), n)
+	*r = n
+	return true, nil
+}
+
+// MarkScheduled moves last_scheduled_at forward to at, never back.
+func (m *Memory) MarkScheduled(_ context.Context, id uuid.UUID, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sc, ok := m.schedules[id]
+	if !ok {
+		return nil
+	}
+	if sc.LastScheduledAt == nil || at.After(*sc.LastScheduledAt) {
+		sc.LastScheduledAt = &at
+		m.schedules[id] = sc
+	}
+	return nil
 }
