@@ -173,29 +173,12 @@ const associatedStackIDs = `
 	SELECT sa.stack_id FROM stack_annotations sa
 	  JOIN agent_annotations aa ON aa.key = sa.key AND aa.value = sa.value WHERE aa.agent_id = $1`
 
-// associatedStackRow is a stacks row as AssociatedStacks reads it (its own
-// type, so this file does not depend on how stacks.go scans stacks).
-type associatedStackRow struct {
-	ID          uuid.UUID  `db:"id"`
-	CreatedAt   time.Time  `db:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at"`
-	DeletedAt   *time.Time `db:"deleted_at"`
-	Name        string     `db:"name"`
-	Description *string    `db:"description"`
-	GeneratorID *uuid.UUID `db:"generator_id"`
-}
-
-func (r associatedStackRow) domain() stack.Stack {
-	return stack.Stack{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID}
-}
-
 // AssociatedStacks returns the live stacks associated with the agent.
 func (r *Agents) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	var rows []associatedStackRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, created_at, updated_at, deleted_at, name, description, generator_id
-		FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
-	return convertRows(rows, associatedStackRow.domain), mapErr(err)
+	rows := []stackRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
+		WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
+	return stacksToDomain(rows), mapErr(err)
 }
 
 // AgentEvents is the repository of what agents report about deployment

@@ -14,7 +14,7 @@ func TestGeneratorRepositoryContract(t *testing.T) {
 	generatorstest.RunGeneratorRepositoryContract(t, func(t *testing.T) generatorstest.Subject {
 		db := pgtest.New(t)
 		s := postgres.NewStore(db)
-		return generatorstest.Subject{Generators: postgres.NewGenerators(s), Stacks: s,
+		return generatorstest.Subject{Generators: postgres.NewGenerators(s), Stacks: postgres.NewStacks(s),
 			NewStack: func(t *testing.T, gen uuid.UUID) uuid.UUID {
 				var id uuid.UUID
 				if err := db.Get(&id, `INSERT INTO stacks (name, generator_id) VALUES ($1, $2) RETURNING id`,

@@ -2,12 +2,67 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
+
+// templateRow is a template joined with one of its versions.
+type templateRow struct {
+	ID               uuid.UUID  `db:"id"`
+	CreatedAt        time.Time  `db:"created_at"`
+	UpdatedAt        time.Time  `db:"updated_at"`
+	DeletedAt        *time.Time `db:"deleted_at"`
+	GeneratorID      *uuid.UUID `db:"generator_id"`
+	Name             string     `db:"name"`
+	Description      *string    `db:"description"`
+	Version          int        `db:"version"`
+	TemplateContent  string     `db:"template_content"`
+	ParametersSchema string     `db:"parameters_schema"`
+	Checksum         string     `db:"checksum"`
+}
+
+func (r templateRow) toDomain() template.Template {
+	return template.Template{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
+		GeneratorID: r.GeneratorID, Name: r.Name, Description: r.Description, Version: r.Version,
+		TemplateContent: r.TemplateContent, ParametersSchema: r.ParametersSchema, Checksum: r.Checksum}
+}
+
+type templateVersionRow struct {
+	TemplateID       uuid.UUID `db:"template_id"`
+	Version          int       `db:"version"`
+	CreatedAt        time.Time `db:"created_at"`
+	Description      *string   `db:"description"`
+	TemplateContent  string    `db:"template_content"`
+	ParametersSchema string    `db:"parameters_schema"`
+	Checksum         string    `db:"checksum"`
+}
+
+type templateLabelRow struct {
+	ID         uuid.UUID `db:"id"`
+	TemplateID uuid.UUID `db:"template_id"`
+	Label      string    `db:"label"`
+	CreatedAt  time.Time `db:"created_at"`
+}
+
+type templateAnnotationRow struct {
+	ID         uuid.UUID `db:"id"`
+	TemplateID uuid.UUID `db:"template_id"`
+	Key        string    `db:"key"`
+	Value      string    `db:"value"`
+	CreatedAt  time.Time `db:"created_at"`
+}
+
+// Templates is the template repository: templates with their immutable
+// versions, their labels and annotations (which stacks they fit), and the
+// provenance of the objects they rendered.
+type Templates struct{ s *Store }
+
+// NewTemplates returns the template repository over s.
+func NewTemplates(s *Store) *Templates { return &Templates{s: s} }
 
 // templateSelect joins a template with one of its versions; the caller adds
 // the version condition.
@@ -16,93 +71,101 @@ const templateSelect = `SELECT t.id, t.created_at, t.updated_at, t.deleted_at, t
 	FROM stack_templates t JOIN stack_template_versions v ON v.template_id = t.id`
 
 // ListTemplates returns live templates at their latest version.
-func (s *Store) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) ([]template.Template, error) {
-	out := []template.Template{}
-	err := s.q(ctx).SelectContext(ctx, &out, templateSelect+`
+func (r *Templates) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) ([]template.Template, error) {
+	rows := []templateRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND ($1 OR t.generator_id IS NULL OR t.generator_id = $2)
 		ORDER BY t.created_at, t.id`, all, gen)
+	out := make([]template.Template, len(rows))
+	for i, row := range rows {
+		out[i] = row.toDomain()
+	}
 	return out, mapErr(err)
 }
 
 // FindTemplateByName returns the live template of an owner (nil = system)
 // with name, at its latest version.
-func (s *Store) FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error) {
-	var t template.Template
-	err := s.q(ctx).GetContext(ctx, &t, templateSelect+`
+func (r *Templates) FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error) {
+	var t templateRow
+	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND t.generator_id IS NOT DISTINCT FROM $1 AND t.name = $2`, generatorID, name)
-	return t, notFound(err, "Template not found")
+	return t.toDomain(), notFound(err, "Template not found")
 }
 
 // CreateTemplate inserts a template with its first version.
-func (s *Store) CreateTemplate(ctx context.Context, t *template.Template) error {
-	return s.InTx(ctx, func(ctx context.Context) error {
+func (r *Templates) CreateTemplate(ctx context.Context, t *template.Template) error {
+	return r.s.InTx(ctx, func(ctx context.Context) error {
 		var id uuid.UUID
-		if err := s.q(ctx).GetContext(ctx, &id, `INSERT INTO stack_templates (generator_id, name)
+		if err := r.s.q(ctx).GetContext(ctx, &id, `INSERT INTO stack_templates (generator_id, name)
 			VALUES ($1, $2) RETURNING id`, t.GeneratorID, t.Name); err != nil {
 			return mapErr(err)
 		}
-		if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO stack_template_versions
+		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO stack_template_versions
 			(template_id, version, description, template_content, parameters_schema, checksum)
 			VALUES ($1, 1, $2, $3, $4, $5)`, id, t.Description, t.TemplateContent, t.ParametersSchema, t.Checksum); err != nil {
 			return mapErr(err)
 		}
 		var err error
-		*t, err = s.GetTemplate(ctx, id)
+		*t, err = r.GetTemplate(ctx, id)
 		return err
 	})
 }
 
 // AddTemplateVersion stores version latest+1 under the same id.
-func (s *Store) AddTemplateVersion(ctx context.Context, id uuid.UUID, v template.Version) (template.Template, error) {
+func (r *Templates) AddTemplateVersion(ctx context.Context, id uuid.UUID, v template.Version) (template.Template, error) {
 	var out template.Template
-	err := s.InTx(ctx, func(ctx context.Context) error {
+	err := r.s.InTx(ctx, func(ctx context.Context) error {
 		var next int
-		if err := s.q(ctx).GetContext(ctx, &next, `UPDATE stack_templates SET latest_version = latest_version + 1
+		if err := r.s.q(ctx).GetContext(ctx, &next, `UPDATE stack_templates SET latest_version = latest_version + 1
 			WHERE id = $1 AND deleted_at IS NULL RETURNING latest_version`, id); err != nil {
 			return notFound(err, "Template not found")
 		}
-		if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO stack_template_versions
+		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO stack_template_versions
 			(template_id, version, description, template_content, parameters_schema, checksum)
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, next, v.Description, v.TemplateContent, v.ParametersSchema, v.Checksum); err != nil {
 			return mapErr(err)
 		}
 		var err error
-		out, err = s.GetTemplate(ctx, id)
+		out, err = r.GetTemplate(ctx, id)
 		return err
 	})
 	return out, err
 }
 
 // GetTemplate returns a live template at its latest version.
-func (s *Store) GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error) {
-	var t template.Template
-	err := s.q(ctx).GetContext(ctx, &t, templateSelect+`
+func (r *Templates) GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error) {
+	var t templateRow
+	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE t.id = $1 AND v.version = t.latest_version AND t.deleted_at IS NULL`, id)
-	return t, notFound(err, "Template not found")
+	return t.toDomain(), notFound(err, "Template not found")
 }
 
 // GetTemplateVersion returns a live template at a given version.
-func (s *Store) GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error) {
-	var t template.Template
-	err := s.q(ctx).GetContext(ctx, &t, templateSelect+`
+func (r *Templates) GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error) {
+	var t templateRow
+	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE t.id = $1 AND v.version = $2 AND t.deleted_at IS NULL`, id, version)
-	return t, notFound(err, "Template version not found")
+	return t.toDomain(), notFound(err, "Template version not found")
 }
 
 // ListTemplateVersions returns every version, oldest first.
-func (s *Store) ListTemplateVersions(ctx context.Context, id uuid.UUID) ([]template.Version, error) {
-	out := []template.Version{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT template_id, version, created_at, description,
+func (r *Templates) ListTemplateVersions(ctx context.Context, id uuid.UUID) ([]template.Version, error) {
+	rows := []templateVersionRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT template_id, version, created_at, description,
 		template_content, parameters_schema, checksum FROM stack_template_versions
 		WHERE template_id = $1 ORDER BY version`, id)
+	out := make([]template.Version, len(rows))
+	for i, v := range rows {
+		out[i] = template.Version(v)
+	}
 	return out, mapErr(err)
 }
 
 // DeleteTemplate soft-deletes a live template.
-func (s *Store) DeleteTemplate(ctx context.Context, id uuid.UUID) error {
-	res, err := s.q(ctx).ExecContext(ctx, `UPDATE stack_templates SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL`, id)
+func (r *Templates) DeleteTemplate(ctx context.Context, id uuid.UUID) error {
+	res, err := r.s.q(ctx).ExecContext(ctx, `UPDATE stack_templates SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL`, id)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -113,50 +176,58 @@ func (s *Store) DeleteTemplate(ctx context.Context, id uuid.UUID) error {
 }
 
 // ListTemplateLabels returns a template's labels.
-func (s *Store) ListTemplateLabels(ctx context.Context, id uuid.UUID) ([]template.Label, error) {
-	out := []template.Label{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, template_id, label, created_at FROM template_labels
+func (r *Templates) ListTemplateLabels(ctx context.Context, id uuid.UUID) ([]template.Label, error) {
+	rows := []templateLabelRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, template_id, label, created_at FROM template_labels
 		WHERE template_id = $1 ORDER BY label`, id)
+	out := make([]template.Label, len(rows))
+	for i, l := range rows {
+		out[i] = template.Label(l)
+	}
 	return out, mapErr(err)
 }
 
 // AddTemplateLabel inserts a label.
-func (s *Store) AddTemplateLabel(ctx context.Context, id uuid.UUID, label string) (template.Label, error) {
-	var l template.Label
-	err := s.q(ctx).GetContext(ctx, &l, `INSERT INTO template_labels (template_id, label) VALUES ($1, $2)
+func (r *Templates) AddTemplateLabel(ctx context.Context, id uuid.UUID, label string) (template.Label, error) {
+	var l templateLabelRow
+	err := r.s.q(ctx).GetContext(ctx, &l, `INSERT INTO template_labels (template_id, label) VALUES ($1, $2)
 		RETURNING id, template_id, label, created_at`, id, label)
-	return l, mapErr(err)
+	return template.Label(l), mapErr(err)
 }
 
 // RemoveTemplateLabel deletes a label; 404 when absent.
-func (s *Store) RemoveTemplateLabel(ctx context.Context, id uuid.UUID, label string) error {
-	return s.deleteOne(ctx, "Label not found", `DELETE FROM template_labels WHERE template_id = $1 AND label = $2`, id, label)
+func (r *Templates) RemoveTemplateLabel(ctx context.Context, id uuid.UUID, label string) error {
+	return r.s.deleteOne(ctx, "Label not found", `DELETE FROM template_labels WHERE template_id = $1 AND label = $2`, id, label)
 }
 
 // ListTemplateAnnotations returns a template's annotations.
-func (s *Store) ListTemplateAnnotations(ctx context.Context, id uuid.UUID) ([]template.TemplateAnnotation, error) {
-	out := []template.TemplateAnnotation{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, template_id, key, value, created_at FROM template_annotations
+func (r *Templates) ListTemplateAnnotations(ctx context.Context, id uuid.UUID) ([]template.TemplateAnnotation, error) {
+	rows := []templateAnnotationRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, template_id, key, value, created_at FROM template_annotations
 		WHERE template_id = $1 ORDER BY key`, id)
+	out := make([]template.TemplateAnnotation, len(rows))
+	for i, a := range rows {
+		out[i] = template.TemplateAnnotation(a)
+	}
 	return out, mapErr(err)
 }
 
 // AddTemplateAnnotation inserts an annotation (one value per key).
-func (s *Store) AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error) {
-	var a template.TemplateAnnotation
-	err := s.q(ctx).GetContext(ctx, &a, `INSERT INTO template_annotations (template_id, key, value) VALUES ($1, $2, $3)
+func (r *Templates) AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error) {
+	var a templateAnnotationRow
+	err := r.s.q(ctx).GetContext(ctx, &a, `INSERT INTO template_annotations (template_id, key, value) VALUES ($1, $2, $3)
 		RETURNING id, template_id, key, value, created_at`, id, key, value)
-	return a, mapErr(err)
+	return template.TemplateAnnotation(a), mapErr(err)
 }
 
 // RemoveTemplateAnnotation deletes an annotation by key; 404 when absent.
-func (s *Store) RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error {
-	return s.deleteOne(ctx, "Annotation not found", `DELETE FROM template_annotations WHERE template_id = $1 AND key = $2`, id, key)
+func (r *Templates) RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error {
+	return r.s.deleteOne(ctx, "Annotation not found", `DELETE FROM template_annotations WHERE template_id = $1 AND key = $2`, id, key)
 }
 
 // RecordProvenance stores which template version produced an object.
-func (s *Store) RecordProvenance(ctx context.Context, p template.Provenance) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO rendered_deployment_objects
+func (r *Templates) RecordProvenance(ctx context.Context, p template.Provenance) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO rendered_deployment_objects
 		(deployment_object_id, template_id, template_version, template_parameters) VALUES ($1, $2, $3, $4::jsonb)`,
 		p.DeploymentObjectID, p.TemplateID, p.TemplateVersion, string(p.Parameters))
 	return mapErr(err)

@@ -19,6 +19,64 @@ const workOrderCols = `id, created_at, updated_at, work_type, yaml_content, stat
 const workOrderLogCols = `id, work_type, created_at, claimed_at, completed_at, claimed_by, success, retries_attempted,
 	result_message, yaml_content, schedule_id, scheduled_at`
 
+// workOrderRow is a work_orders row as sqlx scans it; it converts to
+// workorder.WorkOrder field for field.
+type workOrderRow struct {
+	ID                  uuid.UUID  `db:"id"`
+	CreatedAt           time.Time  `db:"created_at"`
+	UpdatedAt           time.Time  `db:"updated_at"`
+	WorkType            string     `db:"work_type"`
+	YAMLContent         string     `db:"yaml_content"`
+	Status              string     `db:"status"`
+	ClaimedBy           *uuid.UUID `db:"claimed_by"`
+	ClaimedAt           *time.Time `db:"claimed_at"`
+	ClaimTimeoutSeconds int        `db:"claim_timeout_seconds"`
+	MaxRetries          int        `db:"max_retries"`
+	RetryCount          int        `db:"retry_count"`
+	BackoffSeconds      int        `db:"backoff_seconds"`
+	NextRetryAfter      *time.Time `db:"next_retry_after"`
+	LastError           *string    `db:"last_error"`
+	LastErrorAt         *time.Time `db:"last_error_at"`
+	ScheduleID          *uuid.UUID `db:"schedule_id"`
+	ScheduledAt         *time.Time `db:"scheduled_at"`
+	ProgressMessage     *string    `db:"progress_message"`
+	ProgressPercent     *int       `db:"progress_percent"`
+	ProgressUpdatedAt   *time.Time `db:"progress_updated_at"`
+}
+
+func workOrders(rows []workOrderRow) []workorder.WorkOrder {
+	out := make([]workorder.WorkOrder, len(rows))
+	for i, r := range rows {
+		out[i] = workorder.WorkOrder(r)
+	}
+	return out
+}
+
+// logEntryRow is a work_order_log row.
+type logEntryRow struct {
+	ID               uuid.UUID  `db:"id"`
+	WorkType         string     `db:"work_type"`
+	CreatedAt        time.Time  `db:"created_at"`
+	ClaimedAt        *time.Time `db:"claimed_at"`
+	CompletedAt      time.Time  `db:"completed_at"`
+	ClaimedBy        *uuid.UUID `db:"claimed_by"`
+	Success          bool       `db:"success"`
+	RetriesAttempted int        `db:"retries_attempted"`
+	ResultMessage    *string    `db:"result_message"`
+	YAMLContent      string     `db:"yaml_content"`
+	ScheduleID       *uuid.UUID `db:"schedule_id"`
+	ScheduledAt      *time.Time `db:"scheduled_at"`
+}
+
+// WorkOrders is the work-order repository: active orders with their
+// targeting, the agent's pending list and single-winner claim, retries,
+// stale claims and the log of finished orders. The claim and pending
+// queries are benchmarked (docs/benchmarks.md); keep them as they are.
+type WorkOrders struct{ s *Store }
+
+// NewWorkOrders returns the work-order repository over s.
+func NewWorkOrders(s *Store) *WorkOrders { return &WorkOrders{s: s} }
+
 // eligibleFor is docs/work-orders.md#targeting as SQL: the order aliased wo is open to
 // the agent in parameter $n by a hard target, any shared label or any shared
 // annotation pair, and the agent is live and ACTIVE
@@ -42,22 +100,24 @@ func uuidStrings(ids []uuid.UUID) []string {
 
 // CreateWorkOrder inserts w and its targeting; agent ids that name no live
 // agent are skipped (the use case checks them first where it matters).
-func (s *Store) CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t workorder.Targeting) error {
-	err := s.q(ctx).GetContext(ctx, w, `INSERT INTO work_orders
+func (r *WorkOrders) CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t workorder.Targeting) error {
+	var row workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO work_orders
 		(work_type, yaml_content, max_retries, backoff_seconds, claim_timeout_seconds, schedule_id, scheduled_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+workOrderCols,
 		w.WorkType, w.YAMLContent, w.MaxRetries, w.BackoffSeconds, w.ClaimTimeoutSeconds, w.ScheduleID, w.ScheduledAt)
 	if err != nil {
 		return mapErr(err)
 	}
+	*w = workorder.WorkOrder(row)
 	if len(t.AgentIDs) > 0 {
-		if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_targets (work_order_id, agent_id)
+		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_targets (work_order_id, agent_id)
 			SELECT $1, id FROM agents WHERE id = ANY($2::uuid[]) AND deleted_at IS NULL`, w.ID, uuidStrings(t.AgentIDs)); err != nil {
 			return mapErr(err)
 		}
 	}
 	if len(t.Labels) > 0 {
-		if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_labels (work_order_id, label)
+		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_labels (work_order_id, label)
 			SELECT $1, l FROM unnest($2::text[]) AS l ON CONFLICT DO NOTHING`, w.ID, t.Labels); err != nil {
 			return mapErr(err)
 		}
@@ -68,7 +128,7 @@ func (s *Store) CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t w
 		for k, v := range t.Annotations {
 			keys, values = append(keys, k), append(values, v)
 		}
-		if _, err := s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_annotations (work_order_id, key, value)
+		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_annotations (work_order_id, key, value)
 			SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS x(k, v) ON CONFLICT DO NOTHING`, w.ID, keys, values); err != nil {
 			return mapErr(err)
 		}
@@ -77,9 +137,9 @@ func (s *Store) CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t w
 }
 
 // LiveAgents returns which of ids name live agents.
-func (s *Store) LiveAgents(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+func (r *WorkOrders) LiveAgents(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	var found []uuid.UUID
-	if err := s.q(ctx).SelectContext(ctx, &found, `SELECT id FROM agents WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`,
+	if err := r.s.q(ctx).SelectContext(ctx, &found, `SELECT id FROM agents WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`,
 		uuidStrings(ids)); err != nil {
 		return nil, mapErr(err)
 	}
@@ -91,14 +151,14 @@ func (s *Store) LiveAgents(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]
 }
 
 // AgentLive reports whether id names a live agent.
-func (s *Store) AgentLive(ctx context.Context, id uuid.UUID) (bool, error) {
+func (r *WorkOrders) AgentLive(ctx context.Context, id uuid.UUID) (bool, error) {
 	var ok bool
-	err := s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND deleted_at IS NULL)`, id)
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM agents WHERE id = $1 AND deleted_at IS NULL)`, id)
 	return ok, mapErr(err)
 }
 
 // ListWorkOrders returns active orders matching f, newest first.
-func (s *Store) ListWorkOrders(ctx context.Context, f workorders.ListFilter) ([]workorder.WorkOrder, error) {
+func (r *WorkOrders) ListWorkOrders(ctx context.Context, f workorders.ListFilter) ([]workorder.WorkOrder, error) {
 	var (
 		where []string
 		args  []any
@@ -120,96 +180,96 @@ func (s *Store) ListWorkOrders(ctx context.Context, f workorders.ListFilter) ([]
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
-	out := []workorder.WorkOrder{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+workOrderCols+` FROM work_orders`+cond+` ORDER BY created_at DESC, id`, args...)
-	return out, mapErr(err)
+	rows := []workOrderRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders`+cond+` ORDER BY created_at DESC, id`, args...)
+	return workOrders(rows), mapErr(err)
 }
 
 // GetWorkOrder returns an active order.
-func (s *Store) GetWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1`, id)
-	return w, notFound(err, "Work order not found")
+func (r *WorkOrders) GetWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1`, id)
+	return workorder.WorkOrder(w), notFound(err, "Work order not found")
 }
 
 // LockWorkOrder returns an active order locked until the transaction ends.
-func (s *Store) LockWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1 FOR UPDATE`, id)
-	return w, notFound(err, "Work order not found")
+func (r *WorkOrders) LockWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1 FOR UPDATE`, id)
+	return workorder.WorkOrder(w), notFound(err, "Work order not found")
 }
 
 // DeleteWorkOrder hard-deletes an active order; targeting goes by cascade.
-func (s *Store) DeleteWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `DELETE FROM work_orders WHERE id = $1 RETURNING `+workOrderCols, id)
-	return w, notFound(err, "Work order not found")
+func (r *WorkOrders) DeleteWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `DELETE FROM work_orders WHERE id = $1 RETURNING `+workOrderCols, id)
+	return workorder.WorkOrder(w), notFound(err, "Work order not found")
 }
 
 // PendingForAgent lists the PENDING orders the agent is eligible for,
 // oldest first.
-func (s *Store) PendingForAgent(ctx context.Context, agentID uuid.UUID, workType string) ([]workorder.WorkOrder, error) {
-	out := []workorder.WorkOrder{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+prefixed("wo.", workOrderCols)+` FROM work_orders wo
+func (r *WorkOrders) PendingForAgent(ctx context.Context, agentID uuid.UUID, workType string) ([]workorder.WorkOrder, error) {
+	rows := []workOrderRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("wo.", workOrderCols)+` FROM work_orders wo
 		WHERE wo.status = 'PENDING' AND ($2 = '' OR wo.work_type = $2) AND `+eligibleFor(1)+`
 		ORDER BY wo.created_at, wo.id`, agentID, workType)
-	return out, mapErr(err)
+	return workOrders(rows), mapErr(err)
 }
 
 // ClaimWorkOrder is the claim: one UPDATE whose WHERE re-checks PENDING and
 // eligibility. Concurrent claimers queue on the row lock and every one
 // after the first finds the row no longer PENDING, so exactly one wins.
-func (s *Store) ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders wo SET status = 'CLAIMED', claimed_by = $2, claimed_at = now(),
+func (r *WorkOrders) ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders wo SET status = 'CLAIMED', claimed_by = $2, claimed_at = now(),
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE wo.id = $1 AND wo.status = 'PENDING' AND `+eligibleFor(2)+`
 		RETURNING `+prefixed("wo.", workOrderCols), id, agentID)
-	return w, notFound(err, "Work order not found or not claimable")
+	return workorder.WorkOrder(w), notFound(err, "Work order not found or not claimable")
 }
 
 // ReportProgress stores a progress report on an order CLAIMED by agentID.
-func (s *Store) ReportProgress(ctx context.Context, id, agentID uuid.UUID, message *string, percent *int) (workorder.WorkOrder, bool, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET progress_message = $3, progress_percent = $4,
+func (r *WorkOrders) ReportProgress(ctx context.Context, id, agentID uuid.UUID, message *string, percent *int) (workorder.WorkOrder, bool, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET progress_message = $3, progress_percent = $4,
 			progress_updated_at = now()
 		WHERE id = $1 AND status = 'CLAIMED' AND claimed_by = $2 RETURNING `+workOrderCols, id, agentID, message, percent)
 	if err == nil {
-		return w, true, nil
+		return workorder.WorkOrder(w), true, nil
 	}
 	if !isNoRows(err) {
-		return w, false, mapErr(err)
+		return workorder.WorkOrder{}, false, mapErr(err)
 	}
-	w, err = s.GetWorkOrder(ctx, id)
-	return w, false, err
+	cur, err := r.GetWorkOrder(ctx, id)
+	return cur, false, err
 }
 
 // ScheduleRetry moves an order to RETRY_PENDING with retry n due after
 // 2^n × backoff_seconds by the database clock.
-func (s *Store) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, lastError string) (workorder.WorkOrder, error) {
-	var w workorder.WorkOrder
-	err := s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET status = 'RETRY_PENDING', retry_count = $2,
+func (r *WorkOrders) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, lastError string) (workorder.WorkOrder, error) {
+	var w workOrderRow
+	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET status = 'RETRY_PENDING', retry_count = $2,
 			next_retry_after = now() + make_interval(secs => backoff_seconds * power(2, $2::int)),
 			claimed_by = NULL, claimed_at = NULL, last_error = $3, last_error_at = now(),
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE id = $1 RETURNING `+workOrderCols, id, n, lastError)
-	return w, notFound(err, "Work order not found")
+	return workorder.WorkOrder(w), notFound(err, "Work order not found")
 }
 
 // MoveToLog deletes the active order and writes its log entry, in one
 // statement.
-func (s *Store) MoveToLog(ctx context.Context, id uuid.UUID, success bool, message *string, retries int) (workorder.LogEntry, error) {
-	var l workorder.LogEntry
-	err := s.q(ctx).GetContext(ctx, &l, `WITH moved AS (DELETE FROM work_orders WHERE id = $1 RETURNING *)
+func (r *WorkOrders) MoveToLog(ctx context.Context, id uuid.UUID, success bool, message *string, retries int) (workorder.LogEntry, error) {
+	var l logEntryRow
+	err := r.s.q(ctx).GetContext(ctx, &l, `WITH moved AS (DELETE FROM work_orders WHERE id = $1 RETURNING *)
 		INSERT INTO work_order_log (id, work_type, created_at, claimed_at, claimed_by, success, retries_attempted,
 			result_message, yaml_content, schedule_id, scheduled_at)
 		SELECT id, work_type, created_at, claimed_at, claimed_by, $2, $3, $4, yaml_content, schedule_id, scheduled_at
 		FROM moved RETURNING `+workOrderLogCols, id, success, retries, message)
-	return l, notFound(err, "Work order not found")
+	return workorder.LogEntry(l), notFound(err, "Work order not found")
 }
 
 // ListLog returns log entries matching f, newest first.
-func (s *Store) ListLog(ctx context.Context, f workorders.LogFilter) ([]workorder.LogEntry, error) {
+func (r *WorkOrders) ListLog(ctx context.Context, f workorders.LogFilter) ([]workorder.LogEntry, error) {
 	var (
 		where []string
 		args  []any
@@ -239,22 +299,26 @@ func (s *Store) ListLog(ctx context.Context, f workorders.LogFilter) ([]workorde
 		args = append(args, *f.Limit)
 		q += fmt.Sprintf(" LIMIT $%d", len(args))
 	}
-	out := []workorder.LogEntry{}
-	err := s.q(ctx).SelectContext(ctx, &out, q, args...)
+	rows := []logEntryRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, q, args...)
+	out := make([]workorder.LogEntry, len(rows))
+	for i, l := range rows {
+		out[i] = workorder.LogEntry(l)
+	}
 	return out, mapErr(err)
 }
 
 // GetLogEntry returns one log entry.
-func (s *Store) GetLogEntry(ctx context.Context, id uuid.UUID) (workorder.LogEntry, error) {
-	var l workorder.LogEntry
-	err := s.q(ctx).GetContext(ctx, &l, `SELECT `+workOrderLogCols+` FROM work_order_log WHERE id = $1`, id)
-	return l, notFound(err, "Work order log entry not found")
+func (r *WorkOrders) GetLogEntry(ctx context.Context, id uuid.UUID) (workorder.LogEntry, error) {
+	var l logEntryRow
+	err := r.s.q(ctx).GetContext(ctx, &l, `SELECT `+workOrderLogCols+` FROM work_order_log WHERE id = $1`, id)
+	return workorder.LogEntry(l), notFound(err, "Work order log entry not found")
 }
 
 // ReleaseRetry moves order id back to PENDING if it still waits for retry n
 // and that retry is due.
-func (s *Store) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (bool, *time.Time, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `UPDATE work_orders SET status = 'PENDING', next_retry_after = NULL
+func (r *WorkOrders) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (bool, *time.Time, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `UPDATE work_orders SET status = 'PENDING', next_retry_after = NULL
 		WHERE id = $1 AND status = 'RETRY_PENDING' AND retry_count = $2 AND next_retry_after <= now()`, id, n)
 	if err != nil {
 		return false, nil, mapErr(err)
@@ -263,7 +327,7 @@ func (s *Store) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (bool, *t
 		return true, nil, nil
 	}
 	var due []time.Time
-	if err := s.q(ctx).SelectContext(ctx, &due, `SELECT next_retry_after FROM work_orders
+	if err := r.s.q(ctx).SelectContext(ctx, &due, `SELECT next_retry_after FROM work_orders
 		WHERE id = $1 AND status = 'RETRY_PENDING' AND retry_count = $2`, id, n); err != nil {
 		return false, nil, mapErr(err)
 	}
@@ -274,8 +338,8 @@ func (s *Store) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (bool, *t
 }
 
 // ReleaseDueRetries releases up to limit due RETRY_PENDING orders.
-func (s *Store) ReleaseDueRetries(ctx context.Context, limit int) (int, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `WITH due AS (
+func (r *WorkOrders) ReleaseDueRetries(ctx context.Context, limit int) (int, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `WITH due AS (
 			SELECT id FROM work_orders WHERE status = 'RETRY_PENDING' AND next_retry_after <= now()
 			ORDER BY next_retry_after LIMIT $1 FOR UPDATE SKIP LOCKED)
 		UPDATE work_orders wo SET status = 'PENDING', next_retry_after = NULL FROM due WHERE wo.id = due.id`, limit)
@@ -288,17 +352,11 @@ func (s *Store) ReleaseDueRetries(ctx context.Context, limit int) (int, error) {
 
 // LockStaleClaims locks up to limit claims that outlived their timeout,
 // counted from the claim or the latest progress report.
-func (s *Store) LockStaleClaims(ctx context.Context, limit int) ([]workorder.WorkOrder, error) {
-	out := []workorder.WorkOrder{}
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT `+workOrderCols+` FROM work_orders
+func (r *WorkOrders) LockStaleClaims(ctx context.Context, limit int) ([]workorder.WorkOrder, error) {
+	rows := []workOrderRow{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders
 		WHERE status = 'CLAIMED'
 		  AND GREATEST(claimed_at, progress_updated_at) + make_interval(secs => claim_timeout_seconds) < now()
 		ORDER BY claimed_at LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
-	return out, mapErr(err)
+	return workOrders(rows), mapErr(err)
 }
-
-// compile-time check that the store serves the use cases.
-var (
-	_ workorders.Store         = (*Store)(nil)
-	_ workorders.ScheduleStore = (*Store)(nil)
-)

@@ -2,7 +2,7 @@
 // asks an agent for pod statuses, events and log tails of a deployment
 // object; the agent claims the request atomically, collects and submits the
 // result. Expiry and clean-up run in the work-order-scheduler's maintenance
-// (pkg/app/maintenance).
+// (pkg/app/housekeeping).
 package diagnostics
 
 import (

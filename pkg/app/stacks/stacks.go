@@ -1,6 +1,5 @@
-// Package stacks holds the stack use cases: stacks, their immutable
-// deployment objects, and the stack side of labels and annotations
-// (labels.go, on package labeling).
+// Package stacks holds the stack use cases: stacks, their labels and
+// annotations, and their immutable deployment objects.
 package stacks
 
 import (
@@ -18,23 +17,50 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-// Store is the persistence the stack use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// StackRepository stores stacks.
+type StackRepository interface {
+	// ListStacks returns live stacks, all or only generatorID's.
 	ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error)
+	// CreateStack inserts s, filling id and timestamps; domain.ErrConflict
+	// when a live stack has the name.
 	CreateStack(ctx context.Context, s *stack.Stack) error
+	// GetStack returns a live stack (404 "Stack not found").
 	GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
+	// UpdateStack locks a live stack, lets fn change it and writes it back.
 	UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error)
+	// DeleteStack soft-deletes a live stack, which soft-deletes its objects
+	// and adds a deletion marker (docs/compatibility.md#deletion-markers).
 	DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error)
-	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
-
-	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
-	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
-	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
 	// AgentAssociated reports whether the stack is associated with the agent
 	// (target, label or annotation).
 	AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error)
+}
+
+// DeploymentObjectRepository stores a stack's immutable deployment objects.
+type DeploymentObjectRepository interface {
+	// ListDeploymentObjects returns a stack's live objects, newest first.
+	ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error)
+	// CreateDeploymentObject inserts d with the next sequence id; 404 "Stack
+	// not found" unless its stack is live.
+	CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error
+	// GetDeploymentObject returns a live object (404).
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+}
+
+// GeneratorChecker tells whether a generator exists (an admin may create a
+// stack for any existing generator).
+type GeneratorChecker interface {
+	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// Repos is the persistence the stack use cases need; every port shares the
+// transaction Tx opens.
+type Repos struct {
+	Tx         journal.Transactor
+	Journal    journal.Recorder
+	Stacks     StackRepository
+	Objects    DeploymentObjectRepository
+	Generators GeneratorChecker
 }
 
 // ChangeNotifier wakes target-state long-polls after commit.
@@ -50,13 +76,13 @@ type ChangeNotifier interface {
 
 // Service implements the stack use cases.
 type Service struct {
-	store   Store
+	repos   Repos
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
-func NewService(store Store, changes ChangeNotifier) *Service {
-	return &Service{store: store, changes: changes}
+func NewService(repos Repos, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, changes: changes}
 }
 
 var errAccess = domain.Forbidden("Access denied")
@@ -69,9 +95,9 @@ var AdminOrGenerator = policy.Allow(errAccess, policy.Admin, policy.AnyGenerator
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
 	switch p.Role {
 	case identity.RoleAdmin:
-		return s.store.ListStacks(ctx, nil)
+		return s.repos.Stacks.ListStacks(ctx, nil)
 	case identity.RoleGenerator:
-		return s.store.ListStacks(ctx, &p.ID)
+		return s.repos.Stacks.ListStacks(ctx, &p.ID)
 	}
 	return nil, domain.Forbidden("Admin or generator access required")
 }
@@ -117,9 +143,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return stack.Stack{}, err
 	}
 	st := stack.Stack{Name: in.Name, Description: in.Description, GeneratorID: in.GeneratorID}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if st.GeneratorID != nil && p.IsAdmin() {
-			ok, err := s.store.GeneratorExists(ctx, *st.GeneratorID)
+			ok, err := s.repos.Generators.GeneratorExists(ctx, *st.GeneratorID)
 			if err != nil {
 				return err
 			}
@@ -127,14 +153,14 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 				return domain.Unprocessable("Generator not found")
 			}
 		}
-		if err := s.store.CreateStack(ctx, &st); err != nil {
+		if err := s.repos.Stacks.CreateStack(ctx, &st); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
 		ev := event.New(event.StackCreated, map[string]any{
 			"stack_id": st.ID, "name": st.Name, "description": st.Description, "generator_id": st.GeneratorID,
 			"created_at": st.CreatedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
 			map[string]any{"name": st.Name, "generator_id": st.GeneratorID}), &ev)
 	})
 	return st, err
@@ -145,7 +171,7 @@ func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) 
 	if !p.IsAdmin() && p.Role != identity.RoleGenerator {
 		return stack.Stack{}, errAccess
 	}
-	st, err := s.store.GetStack(ctx, id)
+	st, err := s.repos.Stacks.GetStack(ctx, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
@@ -160,11 +186,11 @@ func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid
 	if p.Role != identity.RoleAgent {
 		return s.load(ctx, p, id)
 	}
-	st, err := s.store.GetStack(ctx, id)
+	st, err := s.repos.Stacks.GetStack(ctx, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
-	ok, err := s.store.AgentAssociated(ctx, p.ID, id)
+	ok, err := s.repos.Stacks.AgentAssociated(ctx, p.ID, id)
 	if err != nil {
 		return stack.Stack{}, err
 	}
@@ -196,9 +222,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return stack.Stack{}, domain.Invalid("Stack ID mismatch")
 	}
 	var out stack.Stack
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateStack(ctx, id, func(st *stack.Stack) error {
+		out, err = s.repos.Stacks.UpdateStack(ctx, id, func(st *stack.Stack) error {
 			if in.Name != nil {
 				st.Name = *in.Name
 			}
@@ -213,7 +239,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
 			map[string]any{"name": out.Name}))
 	})
 	return out, err
@@ -226,13 +252,13 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if _, err := s.load(ctx, p, id); err != nil {
 		return err
 	}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		st, err := s.store.DeleteStack(ctx, id)
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		st, err := s.repos.Stacks.DeleteStack(ctx, id)
 		if err != nil {
 			return err
 		}
 		ev := event.New(event.StackDeleted, map[string]any{"stack_id": id, "name": st.Name, "deleted_at": st.DeletedAt})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionStackDeleted, "stack", id, nil), &ev)
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionStackDeleted, "stack", id, nil), &ev)
 	})
 	if err == nil {
 		s.changes.StackChanged(ctx, id)
@@ -245,7 +271,7 @@ func (s *Service) DeploymentObjects(ctx context.Context, p identity.Principal, i
 	if _, err := s.load(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListDeploymentObjects(ctx, id)
+	return s.repos.Objects.ListDeploymentObjects(ctx, id)
 }
 
 // DeploymentInput is the body of POST /stacks/{id}/deployment-objects.
@@ -279,8 +305,8 @@ type Provenance func(ctx context.Context, d stack.DeploymentObject) error
 func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID, in DeploymentInput, prov Provenance) (stack.DeploymentObject, error) {
 	d := stack.DeploymentObject{StackID: id, YAMLContent: in.YAMLContent,
 		YAMLChecksum: stack.Checksum(in.YAMLContent), IsDeletionMarker: in.IsDeletionMarker}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateDeploymentObject(ctx, &d); err != nil {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Objects.CreateDeploymentObject(ctx, &d); err != nil {
 			return err
 		}
 		if prov != nil {
@@ -292,7 +318,7 @@ func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID
 			"deployment_object_id": d.ID, "stack_id": id, "sequence_id": d.SequenceID,
 			"is_deletion_marker": d.IsDeletionMarker, "created_at": d.CreatedAt,
 		})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, audit.ActionDeploymentCreated, "deployment_object", d.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionDeploymentCreated, "deployment_object", d.ID,
 			map[string]any{"stack_id": id, "sequence_id": d.SequenceID, "is_deletion_marker": d.IsDeletionMarker}), &ev)
 	})
 	if err != nil {
@@ -305,7 +331,7 @@ func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID
 // GetDeploymentObject returns one object if the caller may see it: admin,
 // the owning generator, or an agent the stack is associated with.
 func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.DeploymentObject, error) {
-	d, err := s.store.GetDeploymentObject(ctx, id)
+	d, err := s.repos.Objects.GetDeploymentObject(ctx, id)
 	if err != nil {
 		return stack.DeploymentObject{}, err
 	}
@@ -313,7 +339,7 @@ func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal,
 	case identity.RoleAdmin:
 		return d, nil
 	case identity.RoleAgent:
-		ok, err := s.store.AgentAssociated(ctx, p.ID, d.StackID)
+		ok, err := s.repos.Stacks.AgentAssociated(ctx, p.ID, d.StackID)
 		if err != nil {
 			return stack.DeploymentObject{}, err
 		}
@@ -322,7 +348,7 @@ func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal,
 		}
 		return stack.DeploymentObject{}, domain.Forbidden("Agent is not associated with this deployment object")
 	case identity.RoleGenerator:
-		st, err := s.store.GetStack(ctx, d.StackID)
+		st, err := s.repos.Stacks.GetStack(ctx, d.StackID)
 		if err != nil {
 			return stack.DeploymentObject{}, domain.NotFound("Stack not found for this deployment object")
 		}

@@ -38,11 +38,11 @@ type Snapshot struct {
 // Object is one object of a snapshot.
 type Object struct {
 	stack.DeploymentObject
-	Acked bool `db:"acked"`
+	Acked bool
 }
 
-// Store is the persistence the index loads from.
-type Store interface {
+// SnapshotReader is the persistence the index loads from.
+type SnapshotReader interface {
 	// AgentState loads one live agent's snapshot; domain.ErrNotFound when
 	// the agent does not exist.
 	AgentState(ctx context.Context, agentID uuid.UUID) (Snapshot, error)
@@ -103,7 +103,7 @@ type IndexOptions struct {
 // the notification path is trusted (SetTrusted), every request reads
 // PostgreSQL as if there were no index.
 type Index struct {
-	store    Store
+	store    SnapshotReader
 	log      *slog.Logger
 	loadSem  chan struct{}
 	loadWait time.Duration
@@ -138,7 +138,7 @@ type Stats struct {
 }
 
 // NewIndex returns an untrusted, empty index.
-func NewIndex(store Store, opts IndexOptions) *Index {
+func NewIndex(store SnapshotReader, opts IndexOptions) *Index {
 	if opts.MaxLoads <= 0 {
 		opts.MaxLoads = 8
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-// fakeStore is an in-memory Store for the index's pure logic; the real
+// fakeStore is an in-memory SnapshotReader for the index's pure logic; the real
 // PostgreSQL store is exercised through the api's HTTP tests.
 type fakeStore struct {
 	mu     sync.Mutex

@@ -26,31 +26,65 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
 
-// Store is the persistence the template use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// TemplateRepository stores templates and their immutable versions.
+type TemplateRepository interface {
 	// ListTemplates returns live templates at their latest version: all when
 	// all is set, else system templates plus those of generator gen.
 	ListTemplates(ctx context.Context, all bool, gen uuid.UUID) ([]template.Template, error)
+	// FindTemplateByName returns the live template of an owner (nil =
+	// system) with name, at its latest version (404).
 	FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error)
+	// CreateTemplate inserts t as version 1; domain.ErrConflict when the
+	// owner already has a live template with the name.
 	CreateTemplate(ctx context.Context, t *template.Template) error
+	// AddTemplateVersion stores version latest+1 of a live template (404).
 	AddTemplateVersion(ctx context.Context, id uuid.UUID, v template.Version) (template.Template, error)
+	// GetTemplate returns a live template at its latest version (404).
 	GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error)
+	// GetTemplateVersion returns a live template at version (404).
 	GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error)
+	// ListTemplateVersions returns every version, oldest first.
 	ListTemplateVersions(ctx context.Context, id uuid.UUID) ([]template.Version, error)
+	// DeleteTemplate soft-deletes a live template (404).
 	DeleteTemplate(ctx context.Context, id uuid.UUID) error
+}
 
+// TemplateLabelRepository stores the labels and annotations a stack must
+// carry for a template to apply to it.
+type TemplateLabelRepository interface {
 	ListTemplateLabels(ctx context.Context, id uuid.UUID) ([]template.Label, error)
+	// AddTemplateLabel: domain.ErrConflict when the label exists.
 	AddTemplateLabel(ctx context.Context, id uuid.UUID, label string) (template.Label, error)
+	// RemoveTemplateLabel: 404 "Label not found" when absent.
 	RemoveTemplateLabel(ctx context.Context, id uuid.UUID, label string) error
 	ListTemplateAnnotations(ctx context.Context, id uuid.UUID) ([]template.TemplateAnnotation, error)
+	// AddTemplateAnnotation: domain.ErrConflict when the key exists.
 	AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error)
+	// RemoveTemplateAnnotation: 404 "Annotation not found" when absent.
 	RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error
+}
 
-	ListStackLabels(ctx context.Context, stackID uuid.UUID) ([]labels.Label, error)
-	ListStackAnnotations(ctx context.Context, stackID uuid.UUID) ([]labels.Annotation, error)
+// StackLabelReader reads the labels and annotations of the stack a
+// template is instantiated into.
+type StackLabelReader interface {
+	ListLabels(ctx context.Context, stackID uuid.UUID) ([]labels.Label, error)
+	ListAnnotations(ctx context.Context, stackID uuid.UUID) ([]labels.Annotation, error)
+}
+
+// ProvenanceRecorder stores which template version produced an object.
+type ProvenanceRecorder interface {
 	RecordProvenance(ctx context.Context, p template.Provenance) error
+}
+
+// Repos is the persistence the template use cases need; every port shares
+// the transaction Tx opens.
+type Repos struct {
+	Tx          journal.Transactor
+	Journal     journal.Recorder
+	Templates   TemplateRepository
+	Labels      TemplateLabelRepository
+	StackLabels StackLabelReader
+	Provenance  ProvenanceRecorder
 }
 
 // Renderer is the templating service: syntax and schema checks, parameter
@@ -72,14 +106,14 @@ type Deployer interface {
 
 // Service implements the template use cases.
 type Service struct {
-	store    Store
+	repos    Repos
 	renderer Renderer
 	deployer Deployer
 }
 
 // NewService wires the use cases.
-func NewService(store Store, renderer Renderer, deployer Deployer) *Service {
-	return &Service{store: store, renderer: renderer, deployer: deployer}
+func NewService(repos Repos, renderer Renderer, deployer Deployer) *Service {
+	return &Service{repos: repos, renderer: renderer, deployer: deployer}
 }
 
 var (
@@ -105,7 +139,7 @@ func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid
 	if err := AdminOrGenerator.Check(p); err != nil {
 		return template.Template{}, err
 	}
-	t, err := s.store.GetTemplate(ctx, id)
+	t, err := s.repos.Templates.GetTemplate(ctx, id)
 	if err != nil {
 		return template.Template{}, err
 	}
@@ -138,7 +172,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]template.Te
 	if err := AdminOrGenerator.Check(p); err != nil {
 		return nil, err
 	}
-	return s.store.ListTemplates(ctx, p.IsAdmin(), p.ID)
+	return s.repos.Templates.ListTemplates(ctx, p.IsAdmin(), p.ID)
 }
 
 // CreateInput is the body of POST /templates.
@@ -183,23 +217,23 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		owner = &id
 	}
 	var out template.Template
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		existing, err := s.store.FindTemplateByName(ctx, owner, in.Name)
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		existing, err := s.repos.Templates.FindTemplateByName(ctx, owner, in.Name)
 		switch {
 		case err == nil:
-			out, err = s.store.AddTemplateVersion(ctx, existing.ID, template.Version{
+			out, err = s.repos.Templates.AddTemplateVersion(ctx, existing.ID, template.Version{
 				Description: coalesce(in.Description, existing.Description), TemplateContent: in.TemplateContent,
 				ParametersSchema: in.ParametersSchema, Checksum: template.Checksum(in.TemplateContent)})
 		case isNotFound(err):
 			out = template.Template{GeneratorID: owner, Name: in.Name, Description: in.Description,
 				TemplateContent: in.TemplateContent, ParametersSchema: in.ParametersSchema,
 				Checksum: template.Checksum(in.TemplateContent)}
-			err = s.store.CreateTemplate(ctx, &out)
+			err = s.repos.Templates.CreateTemplate(ctx, &out)
 		}
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A template with this name already exists")
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateCreated, "template", out.ID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateCreated, "template", out.ID,
 			map[string]any{"name": out.Name, "version": out.Version}))
 	})
 	return out, err
@@ -215,7 +249,7 @@ func (s *Service) Versions(ctx context.Context, p identity.Principal, id uuid.UU
 	if _, err := s.loadForRead(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListTemplateVersions(ctx, id)
+	return s.repos.Templates.ListTemplateVersions(ctx, id)
 }
 
 // UpdateInput is the body of PUT /templates/{id}; a nil Description keeps
@@ -237,15 +271,15 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return template.Template{}, err
 	}
 	var out template.Template
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.AddTemplateVersion(ctx, id, template.Version{
+		out, err = s.repos.Templates.AddTemplateVersion(ctx, id, template.Version{
 			Description: coalesce(in.Description, cur.Description), TemplateContent: in.TemplateContent,
 			ParametersSchema: in.ParametersSchema, Checksum: template.Checksum(in.TemplateContent)})
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateUpdated, "template", id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateUpdated, "template", id,
 			map[string]any{"name": out.Name, "version": out.Version}))
 	})
 	return out, err
@@ -256,11 +290,11 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if _, err := s.loadForModify(ctx, p, id); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.DeleteTemplate(ctx, id); err != nil {
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Templates.DeleteTemplate(ctx, id); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateDeleted, "template", id, nil))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionTemplateDeleted, "template", id, nil))
 	})
 }
 
@@ -269,7 +303,7 @@ func (s *Service) Labels(ctx context.Context, p identity.Principal, id uuid.UUID
 	if _, err := s.loadForRead(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListTemplateLabels(ctx, id)
+	return s.repos.Labels.ListTemplateLabels(ctx, id)
 }
 
 // AddLabel restricts the template to stacks carrying label.
@@ -282,7 +316,7 @@ func (s *Service) AddLabel(ctx context.Context, p identity.Principal, id uuid.UU
 	}
 	var out template.Label
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddTemplateLabel(ctx, id, label)
+		out, err = s.repos.Labels.AddTemplateLabel(ctx, id, label)
 		return domain.Rephrase(err, domain.ErrConflict, "Label already exists")
 	}, audit.ActionLabelAdded, map[string]any{"label": label})
 	return out, err
@@ -294,7 +328,7 @@ func (s *Service) RemoveLabel(ctx context.Context, p identity.Principal, id uuid
 		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveTemplateLabel(ctx, id, label)
+		return s.repos.Labels.RemoveTemplateLabel(ctx, id, label)
 	}, audit.ActionLabelRemoved, map[string]any{"label": label})
 }
 
@@ -303,7 +337,7 @@ func (s *Service) Annotations(ctx context.Context, p identity.Principal, id uuid
 	if _, err := s.loadForRead(ctx, p, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListTemplateAnnotations(ctx, id)
+	return s.repos.Labels.ListTemplateAnnotations(ctx, id)
 }
 
 // AddAnnotation restricts the template to stacks carrying key=value.
@@ -316,7 +350,7 @@ func (s *Service) AddAnnotation(ctx context.Context, p identity.Principal, id uu
 	}
 	var out template.TemplateAnnotation
 	err := s.mutate(ctx, p, id, func(ctx context.Context) (err error) {
-		out, err = s.store.AddTemplateAnnotation(ctx, id, key, value)
+		out, err = s.repos.Labels.AddTemplateAnnotation(ctx, id, key, value)
 		return domain.Rephrase(err, domain.ErrConflict, "Annotation key already exists")
 	}, audit.ActionAnnotationAdded, map[string]any{"key": key, "value": value})
 	return out, err
@@ -328,16 +362,16 @@ func (s *Service) RemoveAnnotation(ctx context.Context, p identity.Principal, id
 		return err
 	}
 	return s.mutate(ctx, p, id, func(ctx context.Context) error {
-		return s.store.RemoveTemplateAnnotation(ctx, id, key)
+		return s.repos.Labels.RemoveTemplateAnnotation(ctx, id, key)
 	}, audit.ActionAnnotationRemoved, map[string]any{"key": key})
 }
 
 func (s *Service) mutate(ctx context.Context, p identity.Principal, id uuid.UUID, fn func(ctx context.Context) error, action string, details map[string]any) error {
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if err := fn(ctx); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, action, "template", id, details))
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, action, "template", id, details))
 	})
 }
 
@@ -359,7 +393,7 @@ func (s *Service) Instantiate(ctx context.Context, p identity.Principal, stackID
 	if in.TemplateID == uuid.Nil {
 		return stack.DeploymentObject{}, domain.Invalid("template_id is required")
 	}
-	t, err := s.store.GetTemplate(ctx, in.TemplateID)
+	t, err := s.repos.Templates.GetTemplate(ctx, in.TemplateID)
 	if err != nil {
 		return stack.DeploymentObject{}, err
 	}
@@ -373,7 +407,7 @@ func (s *Service) Instantiate(ctx context.Context, p identity.Principal, stackID
 		return stack.DeploymentObject{}, domain.Unprocessable(fmt.Sprintf("version must be between 1 and %d", math.MaxInt32))
 	}
 	if in.Version != nil && *in.Version != t.Version {
-		if t, err = s.store.GetTemplateVersion(ctx, in.TemplateID, *in.Version); err != nil {
+		if t, err = s.repos.Templates.GetTemplateVersion(ctx, in.TemplateID, *in.Version); err != nil {
 			return stack.DeploymentObject{}, err
 		}
 	}
@@ -402,29 +436,29 @@ func (s *Service) Instantiate(ctx context.Context, p identity.Principal, stackID
 	}
 	return s.deployer.Deploy(ctx, p, stackID, stacks.DeploymentInput{YAMLContent: yaml},
 		func(ctx context.Context, d stack.DeploymentObject) error {
-			return s.store.RecordProvenance(ctx, template.Provenance{DeploymentObjectID: d.ID, TemplateID: t.ID,
+			return s.repos.Provenance.RecordProvenance(ctx, template.Provenance{DeploymentObjectID: d.ID, TemplateID: t.ID,
 				TemplateVersion: t.Version, Parameters: stored})
 		})
 }
 
 // match applies the AND rule over the template's labels and annotations.
 func (s *Service) match(ctx context.Context, templateID, stackID uuid.UUID) error {
-	tl, err := s.store.ListTemplateLabels(ctx, templateID)
+	tl, err := s.repos.Labels.ListTemplateLabels(ctx, templateID)
 	if err != nil {
 		return err
 	}
-	ta, err := s.store.ListTemplateAnnotations(ctx, templateID)
+	ta, err := s.repos.Labels.ListTemplateAnnotations(ctx, templateID)
 	if err != nil {
 		return err
 	}
 	if len(tl) == 0 && len(ta) == 0 {
 		return nil
 	}
-	sl, err := s.store.ListStackLabels(ctx, stackID)
+	sl, err := s.repos.StackLabels.ListLabels(ctx, stackID)
 	if err != nil {
 		return err
 	}
-	sa, err := s.store.ListStackAnnotations(ctx, stackID)
+	sa, err := s.repos.StackLabels.ListAnnotations(ctx, stackID)
 	if err != nil {
 		return err
 	}

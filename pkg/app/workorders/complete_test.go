@@ -21,7 +21,7 @@ import (
 // method panics through the nil embedded interface. InTx keeps the
 // all-or-nothing contract by snapshotting.
 type memStore struct {
-	workorders.Store
+	workorders.OrderRepository
 	orders map[uuid.UUID]workorder.WorkOrder
 	logs   map[uuid.UUID]workorder.LogEntry
 	audits []audit.Entry
@@ -100,7 +100,7 @@ func TestCompleteDecisions(t *testing.T) {
 		m := &memStore{orders: map[uuid.UUID]workorder.WorkOrder{}, logs: map[uuid.UUID]workorder.LogEntry{},
 			now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 		timer := &armedTimer{}
-		return m, timer, workorders.NewService(m, timer)
+		return m, timer, workorders.NewService(workorders.Repos{Tx: m, Journal: m, Orders: m}, timer)
 	}
 	ctx := context.Background()
 

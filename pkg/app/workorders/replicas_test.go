@@ -45,7 +45,7 @@ func setup(t *testing.T, orders int) (*postgres.Store, *workorders.Service, *rec
 		t.Fatal(err)
 	}
 	timer := &recordingTimer{armed: map[uuid.UUID]int{}}
-	svc := workorders.NewService(store, timer)
+	svc := workorders.NewService(postgres.WorkOrderRepos(store), timer)
 	ids := make([]uuid.UUID, orders)
 	for i := range ids {
 		w, err := svc.Create(ctx, identity.Admin, workorders.CreateInput{
@@ -164,7 +164,7 @@ func TestConcurrentTicksFireEachWindowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	sched := workorders.NewSchedules(store, svc, fixedClock{start}, nil)
+	sched := workorders.NewSchedules(postgres.ScheduleRepos(store), svc, fixedClock{start}, nil)
 	sc, err := sched.CreateSchedule(ctx, identity.Admin, workorders.ScheduleInput{Name: "race", CronExpression: "* * * * *",
 		ConcurrencyPolicy: workorder.PolicyAllow,
 		Template:          workorder.Template{WorkType: "custom", YAMLContent: "kind: Job\n", BackoffSeconds: 1, ClaimTimeoutSeconds: 1},
@@ -173,7 +173,7 @@ func TestConcurrentTicksFireEachWindowOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for minute := 1; minute <= 3; minute++ {
-		replica := workorders.NewSchedules(store, svc, fixedClock{start.Add(time.Duration(minute)*time.Minute + time.Second)}, nil)
+		replica := workorders.NewSchedules(postgres.ScheduleRepos(store), svc, fixedClock{start.Add(time.Duration(minute)*time.Minute + time.Second)}, nil)
 		fired := concurrently(6, func() int {
 			res, err := replica.Tick(ctx)
 			if err != nil {

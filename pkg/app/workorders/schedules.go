@@ -17,10 +17,12 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 )
 
-// ScheduleStore is the persistence the schedule use cases need.
-type ScheduleStore interface {
-	Store
+// ScheduleRepository stores work-order schedules.
+type ScheduleRepository interface {
+	// CreateSchedule inserts s, filling id and timestamps; domain.ErrConflict
+	// when the name is taken.
 	CreateSchedule(ctx context.Context, s *workorder.Schedule) error
+	// ListSchedules returns every schedule by name.
 	ListSchedules(ctx context.Context) ([]workorder.Schedule, error)
 	// GetSchedule returns a schedule (404 "Schedule not found").
 	GetSchedule(ctx context.Context, id uuid.UUID) (workorder.Schedule, error)
@@ -30,14 +32,29 @@ type ScheduleStore interface {
 	// SaveSchedule writes back every field of a locked schedule.
 	SaveSchedule(ctx context.Context, s *workorder.Schedule) error
 	DeleteSchedule(ctx context.Context, id uuid.UUID) (workorder.Schedule, error)
+}
+
+// RunRepository records the windows a schedule fired and finds the orders
+// it has open.
+type RunRepository interface {
+	// ListScheduleRuns returns up to limit runs, newest window first.
 	ListScheduleRuns(ctx context.Context, id uuid.UUID, limit int) ([]workorder.Run, error)
-	// OpenScheduleOrders locks the schedule's active orders.
+	// OpenScheduleOrders locks the schedule's active orders, oldest first.
 	OpenScheduleOrders(ctx context.Context, id uuid.UUID) ([]workorder.WorkOrder, error)
 	// InsertScheduleRun records a fired window; false when that window of
 	// the schedule is already recorded (fired by another replica).
 	InsertScheduleRun(ctx context.Context, r *workorder.Run) (bool, error)
-	// MarkScheduled sets last_scheduled_at.
+	// MarkScheduled moves last_scheduled_at forward to at (never back).
 	MarkScheduled(ctx context.Context, id uuid.UUID, at time.Time) error
+}
+
+// ScheduleRepos is the persistence the schedule use cases need, sharing the
+// transaction Tx opens.
+type ScheduleRepos struct {
+	Tx        journal.Transactor
+	Journal   journal.Recorder
+	Schedules ScheduleRepository
+	Runs      RunRepository
 }
 
 // Clock tells the time; schedules are evaluated against it so tests can
@@ -55,7 +72,7 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // Schedules implements the schedule use cases: CRUD for the admin, and
 // Tick, which the work-order-scheduler runs every second or so.
 type Schedules struct {
-	store  ScheduleStore
+	repos  ScheduleRepos
 	orders *Service
 	clock  Clock
 	log    *slog.Logger
@@ -65,11 +82,11 @@ type Schedules struct {
 }
 
 // NewSchedules wires the schedule use cases.
-func NewSchedules(store ScheduleStore, orders *Service, clock Clock, log *slog.Logger) *Schedules {
+func NewSchedules(repos ScheduleRepos, orders *Service, clock Clock, log *slog.Logger) *Schedules {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Schedules{store: store, orders: orders, clock: clock, log: log, noted: map[uuid.UUID]string{}}
+	return &Schedules{repos: repos, orders: orders, clock: clock, log: log, noted: map[uuid.UUID]string{}}
 }
 
 const msgScheduleName = "A schedule with this name already exists"
@@ -104,17 +121,17 @@ func (s *Schedules) CreateSchedule(ctx context.Context, p identity.Principal, in
 	sc := workorder.Schedule{Name: spec.Name, Description: spec.Description, CronExpression: spec.CronExpression,
 		TimeZone: spec.TimeZone, Enabled: spec.Enabled, ConcurrencyPolicy: spec.ConcurrencyPolicy,
 		Template: spec.Template, Targeting: spec.Targeting, AnchorAt: now.UTC()}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if err := s.orders.requireAgents(ctx, sc.Targeting.AgentIDs); err != nil {
 			return err
 		}
-		if err := s.store.CreateSchedule(ctx, &sc); err != nil {
+		if err := s.repos.Schedules.CreateSchedule(ctx, &sc); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, msgScheduleName)
 		}
 		ev := event.New(workorder.EventScheduleCreated, map[string]any{"schedule_id": sc.ID, "name": sc.Name,
 			"cron_expression": sc.CronExpression, "time_zone": sc.TimeZone, "enabled": sc.Enabled,
 			"concurrency_policy": sc.ConcurrencyPolicy, "work_type": sc.WorkType, "created_at": sc.CreatedAt})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, workorder.ActionScheduleCreated, workorder.ResourceSchedule, sc.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, workorder.ActionScheduleCreated, workorder.ResourceSchedule, sc.ID,
 			map[string]any{"name": sc.Name, "cron_expression": sc.CronExpression, "time_zone": sc.TimeZone,
 				"enabled": sc.Enabled, "concurrency_policy": sc.ConcurrencyPolicy, "work_type": sc.WorkType}), &ev)
 	})
@@ -129,7 +146,7 @@ func (s *Schedules) ListSchedules(ctx context.Context, p identity.Principal) ([]
 	if !p.IsAdmin() {
 		return nil, errAdminOnly
 	}
-	out, err := s.store.ListSchedules(ctx)
+	out, err := s.repos.Schedules.ListSchedules(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +162,7 @@ func (s *Schedules) GetSchedule(ctx context.Context, p identity.Principal, id uu
 	if !p.IsAdmin() {
 		return workorder.Schedule{}, errAdminOnly
 	}
-	sc, err := s.store.GetSchedule(ctx, id)
+	sc, err := s.repos.Schedules.GetSchedule(ctx, id)
 	if err != nil {
 		return sc, err
 	}
@@ -223,9 +240,9 @@ func set[T any](dst *T, v *T) {
 func (s *Schedules) edit(ctx context.Context, p identity.Principal, id uuid.UUID, action string, change func(*workorder.Schedule)) (workorder.Schedule, error) {
 	now := s.clock.Now()
 	var sc workorder.Schedule
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if sc, err = s.store.LockSchedule(ctx, id); err != nil {
+		if sc, err = s.repos.Schedules.LockSchedule(ctx, id); err != nil {
 			return err
 		}
 		before := sc
@@ -243,13 +260,13 @@ func (s *Schedules) edit(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err := s.orders.requireAgents(ctx, newAgents(before.Targeting.AgentIDs, sc.Targeting.AgentIDs)); err != nil {
 			return err
 		}
-		if err := s.store.SaveSchedule(ctx, &sc); err != nil {
+		if err := s.repos.Schedules.SaveSchedule(ctx, &sc); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, msgScheduleName)
 		}
 		ev := event.New(workorder.EventScheduleUpdated, map[string]any{"schedule_id": sc.ID, "name": sc.Name,
 			"cron_expression": sc.CronExpression, "time_zone": sc.TimeZone, "enabled": sc.Enabled,
 			"concurrency_policy": sc.ConcurrencyPolicy, "updated_at": sc.UpdatedAt})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, action, workorder.ResourceSchedule, sc.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, action, workorder.ResourceSchedule, sc.ID,
 			map[string]any{"name": sc.Name, "cron_expression": sc.CronExpression, "time_zone": sc.TimeZone,
 				"enabled": sc.Enabled, "concurrency_policy": sc.ConcurrencyPolicy}), &ev)
 	})
@@ -282,14 +299,14 @@ func (s *Schedules) DeleteSchedule(ctx context.Context, p identity.Principal, id
 	if !p.IsAdmin() {
 		return errAdminOnly
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
-		sc, err := s.store.DeleteSchedule(ctx, id)
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		sc, err := s.repos.Schedules.DeleteSchedule(ctx, id)
 		if err != nil {
 			return err
 		}
 		ev := event.New(workorder.EventScheduleDeleted, map[string]any{"schedule_id": sc.ID, "name": sc.Name,
 			"deleted_at": time.Now().UTC()})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, workorder.ActionScheduleDeleted, workorder.ResourceSchedule, sc.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, workorder.ActionScheduleDeleted, workorder.ResourceSchedule, sc.ID,
 			map[string]any{"name": sc.Name}), &ev)
 	})
 }
@@ -306,10 +323,10 @@ func (s *Schedules) Runs(ctx context.Context, p identity.Principal, id uuid.UUID
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	if _, err := s.store.GetSchedule(ctx, id); err != nil {
+	if _, err := s.repos.Schedules.GetSchedule(ctx, id); err != nil {
 		return nil, err
 	}
-	return s.store.ListScheduleRuns(ctx, id, limit)
+	return s.repos.Runs.ListScheduleRuns(ctx, id, limit)
 }
 
 // present fills the computed next_run_at.
@@ -354,7 +371,7 @@ var errFiredElsewhere = errors.New("window already fired")
 func (s *Schedules) Tick(ctx context.Context) (TickResult, error) {
 	var res TickResult
 	now := s.clock.Now()
-	all, err := s.store.ListSchedules(ctx)
+	all, err := s.repos.Schedules.ListSchedules(ctx)
 	if err != nil {
 		return res, err
 	}
@@ -406,8 +423,8 @@ func (s *Schedules) note(sc workorder.Schedule, level slog.Level, reason string)
 // concurrency policy, create the order, record the run and advance
 // last_scheduled_at. created is false when the policy skipped the window.
 func (s *Schedules) fire(ctx context.Context, id uuid.UUID, now time.Time) (created bool, err error) {
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		sc, err := s.store.LockSchedule(ctx, id)
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		sc, err := s.repos.Schedules.LockSchedule(ctx, id)
 		if errors.Is(err, domain.ErrNotFound) {
 			return errFiredElsewhere // deleted meanwhile
 		}
@@ -425,7 +442,7 @@ func (s *Schedules) fire(ctx context.Context, id uuid.UUID, now time.Time) (crea
 		if !ok {
 			return errFiredElsewhere // another replica fired it first
 		}
-		open, err := s.store.OpenScheduleOrders(ctx, sc.ID)
+		open, err := s.repos.Runs.OpenScheduleOrders(ctx, sc.ID)
 		if err != nil {
 			return err
 		}
@@ -451,7 +468,7 @@ func (s *Schedules) fire(ctx context.Context, id uuid.UUID, now time.Time) (crea
 			}
 			run.WorkOrderID = &w.ID
 		}
-		ok, err = s.store.InsertScheduleRun(ctx, &run)
+		ok, err = s.repos.Runs.InsertScheduleRun(ctx, &run)
 		if err != nil {
 			return err
 		}
@@ -459,7 +476,7 @@ func (s *Schedules) fire(ctx context.Context, id uuid.UUID, now time.Time) (crea
 			return errFiredElsewhere
 		}
 		created = run.Status == workorder.RunCreated
-		return s.store.MarkScheduled(ctx, sc.ID, due)
+		return s.repos.Runs.MarkScheduled(ctx, sc.ID, due)
 	})
 	return created, err
 }

@@ -1,6 +1,6 @@
 // Package workorders holds the work-order use cases: create, list, cancel,
 // the agent's pending list, the single-winner claim, progress reports and
-// completion with retry/backoff (docs/work-orders.md#backoff); the maintenance the
+// completion with retry/backoff (docs/work-orders.md#backoff); the sweeps the
 // work-order-scheduler runs (retry release, stale-claim expiry); and cron
 // schedules that stamp out work orders.
 package workorders
@@ -22,16 +22,12 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 )
 
-// Store is the persistence the work-order use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
-
+// OrderRepository stores active work orders (PENDING, CLAIMED,
+// RETRY_PENDING) and moves finished ones to the log.
+type OrderRepository interface {
 	// CreateWorkOrder inserts w (filling id, timestamps and status) with its
 	// targeting; agent ids that name no live agent are skipped.
 	CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t workorder.Targeting) error
-	// LiveAgents returns which of ids name live agents.
-	LiveAgents(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 	ListWorkOrders(ctx context.Context, f ListFilter) ([]workorder.WorkOrder, error)
 	// GetWorkOrder returns an active order (404 "Work order not found").
 	GetWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error)
@@ -40,6 +36,15 @@ type Store interface {
 	LockWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error)
 	// DeleteWorkOrder hard-deletes an active order and its targeting.
 	DeleteWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error)
+	// ScheduleRetry moves an order to RETRY_PENDING with retry_count n and
+	// next_retry_after = now + 2^n × backoff_seconds (database clock).
+	ScheduleRetry(ctx context.Context, id uuid.UUID, n int, lastError string) (workorder.WorkOrder, error)
+	// MoveToLog deletes the active order and writes its log entry.
+	MoveToLog(ctx context.Context, id uuid.UUID, success bool, message *string, retries int) (workorder.LogEntry, error)
+}
+
+// ClaimRepository is the agent's side of work orders.
+type ClaimRepository interface {
 	// PendingForAgent lists the PENDING orders the agent is eligible for,
 	// oldest first; an inactive agent gets none.
 	PendingForAgent(ctx context.Context, agentID uuid.UUID, workType string) ([]workorder.WorkOrder, error)
@@ -49,16 +54,24 @@ type Store interface {
 	// ReportProgress records progress on an order CLAIMED by agentID; ok is
 	// false when the order exists but is not claimed by that agent.
 	ReportProgress(ctx context.Context, id, agentID uuid.UUID, message *string, percent *int) (w workorder.WorkOrder, ok bool, err error)
-	// ScheduleRetry moves an order to RETRY_PENDING with retry_count n and
-	// next_retry_after = now + 2^n × backoff_seconds (database clock).
-	ScheduleRetry(ctx context.Context, id uuid.UUID, n int, lastError string) (workorder.WorkOrder, error)
-	// MoveToLog deletes the active order and writes its log entry.
-	MoveToLog(ctx context.Context, id uuid.UUID, success bool, message *string, retries int) (workorder.LogEntry, error)
+}
+
+// LogRepository reads the write-once log of finished orders.
+type LogRepository interface {
 	ListLog(ctx context.Context, f LogFilter) ([]workorder.LogEntry, error)
 	// GetLogEntry returns a log entry (404 "Work order log entry not found").
 	GetLogEntry(ctx context.Context, id uuid.UUID) (workorder.LogEntry, error)
-	AgentLive(ctx context.Context, id uuid.UUID) (bool, error)
+}
 
+// AgentDirectory tells which agents exist (targeting and pending lists).
+type AgentDirectory interface {
+	// LiveAgents returns which of ids name live agents.
+	LiveAgents(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	AgentLive(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// RetryRepository is what the work-order-scheduler's sweeps need.
+type RetryRepository interface {
 	// ReleaseRetry moves one RETRY_PENDING order whose retry n is due back to
 	// PENDING. When it is not released, due is set if the order still waits
 	// for that retry (the timer fired early).
@@ -70,6 +83,18 @@ type Store interface {
 	// claim_timeout_seconds since the claim or the last progress report,
 	// skipping rows another replica holds.
 	LockStaleClaims(ctx context.Context, limit int) ([]workorder.WorkOrder, error)
+}
+
+// Repos is the persistence the work-order use cases need; every port shares
+// the transaction Tx opens.
+type Repos struct {
+	Tx      journal.Transactor
+	Journal journal.Recorder
+	Orders  OrderRepository
+	Claims  ClaimRepository
+	Log     LogRepository
+	Agents  AgentDirectory
+	Retries RetryRepository
 }
 
 // ListFilter narrows GET /work-orders (exact matches).
@@ -97,13 +122,13 @@ type RetryTimer interface {
 
 // Service implements the work-order use cases.
 type Service struct {
-	store Store
+	repos Repos
 	timer RetryTimer
 }
 
 // NewService wires the use cases.
-func NewService(store Store, timer RetryTimer) *Service {
-	return &Service{store: store, timer: timer}
+func NewService(repos Repos, timer RetryTimer) *Service {
+	return &Service{repos: repos, timer: timer}
 }
 
 var (
@@ -156,7 +181,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return workorder.WorkOrder{}, err
 	}
 	var w workorder.WorkOrder
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if err := s.requireAgents(ctx, t.AgentIDs); err != nil {
 			return err
 		}
@@ -171,7 +196,7 @@ func (s *Service) requireAgents(ctx context.Context, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	live, err := s.store.LiveAgents(ctx, ids)
+	live, err := s.repos.Agents.LiveAgents(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -192,7 +217,7 @@ func (s *Service) create(ctx context.Context, p identity.Principal, tmpl workord
 		id, at := o.scheduleID, o.scheduledAt
 		w.ScheduleID, w.ScheduledAt = &id, &at
 	}
-	if err := s.store.CreateWorkOrder(ctx, &w, t); err != nil {
+	if err := s.repos.Orders.CreateWorkOrder(ctx, &w, t); err != nil {
 		return workorder.WorkOrder{}, err
 	}
 	data := map[string]any{"work_order_id": w.ID, "work_type": w.WorkType, "status": w.Status,
@@ -203,7 +228,7 @@ func (s *Service) create(ctx context.Context, p identity.Principal, tmpl workord
 	if o != nil {
 		details["schedule_id"], details["scheduled_at"] = w.ScheduleID, w.ScheduledAt
 	}
-	return w, journal.Record(ctx, s.store,
+	return w, journal.Record(ctx, s.repos.Journal,
 		journal.Entry(ctx, p, workorder.ActionCreated, workorder.ResourceWorkOrder, w.ID, details), &ev)
 }
 
@@ -212,7 +237,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal, f ListFilter) 
 	if !p.IsAdmin() {
 		return nil, errAdminOnly
 	}
-	return s.store.ListWorkOrders(ctx, f)
+	return s.repos.Orders.ListWorkOrders(ctx, f)
 }
 
 // Get returns an active order, or the synthesised COMPLETED/FAILED order of
@@ -221,11 +246,11 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if !p.IsAdmin() {
 		return workorder.WorkOrder{}, errAdminOnly
 	}
-	w, err := s.store.GetWorkOrder(ctx, id)
+	w, err := s.repos.Orders.GetWorkOrder(ctx, id)
 	if err == nil || !isNotFound(err) {
 		return w, err
 	}
-	l, err := s.store.GetLogEntry(ctx, id)
+	l, err := s.repos.Log.GetLogEntry(ctx, id)
 	if isNotFound(err) {
 		return workorder.WorkOrder{}, errNotFound
 	}
@@ -241,7 +266,7 @@ func (s *Service) Active(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := AdminOrAgent.Check(p); err != nil {
 		return err
 	}
-	_, err := s.store.GetWorkOrder(ctx, id)
+	_, err := s.repos.Orders.GetWorkOrder(ctx, id)
 	return err
 }
 
@@ -251,21 +276,21 @@ func (s *Service) Cancel(ctx context.Context, p identity.Principal, id uuid.UUID
 	if !p.IsAdmin() {
 		return errAdminOnly
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		_, err := s.cancel(ctx, p, id, "cancelled by admin")
 		return err
 	})
 }
 
 func (s *Service) cancel(ctx context.Context, p identity.Principal, id uuid.UUID, reason string) (workorder.WorkOrder, error) {
-	w, err := s.store.DeleteWorkOrder(ctx, id)
+	w, err := s.repos.Orders.DeleteWorkOrder(ctx, id)
 	if err != nil {
 		return w, err
 	}
 	ev := event.New(workorder.EventCancelled, map[string]any{"work_order_id": w.ID, "work_type": w.WorkType,
 		"status": w.Status, "claimed_by": w.ClaimedBy, "schedule_id": w.ScheduleID, "reason": reason,
 		"cancelled_at": time.Now().UTC()})
-	return w, journal.Record(ctx, s.store, journal.Entry(ctx, p, workorder.ActionCancelled, workorder.ResourceWorkOrder, w.ID,
+	return w, journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, workorder.ActionCancelled, workorder.ResourceWorkOrder, w.ID,
 		map[string]any{"work_type": w.WorkType, "status": w.Status, "reason": reason}), &ev)
 }
 
@@ -275,14 +300,14 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 	if err := AdminOrSelf.CheckID(p, agentID); err != nil {
 		return nil, err
 	}
-	ok, err := s.store.AgentLive(ctx, agentID)
+	ok, err := s.repos.Agents.AgentLive(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, domain.NotFound("Agent not found")
 	}
-	return s.store.PendingForAgent(ctx, agentID, workType)
+	return s.repos.Claims.PendingForAgent(ctx, agentID, workType)
 }
 
 // Claim gives the order to agentID if it is PENDING and the agent is
@@ -302,14 +327,14 @@ func (s *Service) Claim(ctx context.Context, p identity.Principal, id, agentID u
 		return workorder.WorkOrder{}, domain.Invalid("agent_id is required")
 	}
 	var w workorder.WorkOrder
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if w, err = s.store.ClaimWorkOrder(ctx, id, agentID); err != nil {
+		if w, err = s.repos.Claims.ClaimWorkOrder(ctx, id, agentID); err != nil {
 			return err
 		}
 		ev := event.New(workorder.EventClaimed, map[string]any{"work_order_id": w.ID, "work_type": w.WorkType,
 			"agent_id": agentID, "claimed_at": w.ClaimedAt, "retry_count": w.RetryCount})
-		return journal.Record(ctx, s.store, journal.Entry(ctx, p, workorder.ActionClaimed, workorder.ResourceWorkOrder, w.ID,
+		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, workorder.ActionClaimed, workorder.ResourceWorkOrder, w.ID,
 			map[string]any{"agent_id": agentID, "retry_count": w.RetryCount}), &ev)
 	})
 	return w, err
@@ -336,7 +361,7 @@ func (s *Service) Progress(ctx context.Context, p identity.Principal, id uuid.UU
 	if in.Message != nil && len(*in.Message) > workorder.MaxProgressMessageLen {
 		return workorder.WorkOrder{}, domain.Invalid("message cannot exceed 4096 characters")
 	}
-	w, ok, err := s.store.ReportProgress(ctx, id, p.ID, in.Message, in.Percent)
+	w, ok, err := s.repos.Claims.ReportProgress(ctx, id, p.ID, in.Message, in.Percent)
 	if err != nil {
 		return workorder.WorkOrder{}, err
 	}
@@ -372,8 +397,8 @@ func (s *Service) Complete(ctx context.Context, p identity.Principal, id uuid.UU
 		return Completion{}, err
 	}
 	var out Completion
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		w, err := s.store.LockWorkOrder(ctx, id)
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		w, err := s.repos.Orders.LockWorkOrder(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -414,20 +439,20 @@ func (s *Service) fail(ctx context.Context, p identity.Principal, w workorder.Wo
 		l, err := s.finish(ctx, p, w, false, &msg, w.RetryCount, workorder.ActionFailed)
 		return Completion{Log: &l}, err
 	}
-	r, err := s.store.ScheduleRetry(ctx, w.ID, n, msg)
+	r, err := s.repos.Orders.ScheduleRetry(ctx, w.ID, n, msg)
 	if err != nil {
 		return Completion{}, err
 	}
 	ev := event.New(workorder.EventRetryScheduled, map[string]any{"work_order_id": w.ID, "work_type": w.WorkType,
 		"agent_id": w.ClaimedBy, "retry_count": n, "next_retry_after": r.NextRetryAfter, "last_error": msg})
-	err = journal.Record(ctx, s.store, journal.Entry(ctx, p, retryAction, workorder.ResourceWorkOrder, w.ID,
+	err = journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, retryAction, workorder.ResourceWorkOrder, w.ID,
 		map[string]any{"agent_id": w.ClaimedBy, "retry_count": n, "next_retry_after": r.NextRetryAfter, "error": msg}), &ev)
 	return Completion{Retry: &r}, err
 }
 
 // finish moves the locked order w to the log with its event and audit entry.
 func (s *Service) finish(ctx context.Context, p identity.Principal, w workorder.WorkOrder, success bool, msg *string, retries int, action string) (workorder.LogEntry, error) {
-	l, err := s.store.MoveToLog(ctx, w.ID, success, msg, retries)
+	l, err := s.repos.Orders.MoveToLog(ctx, w.ID, success, msg, retries)
 	if err != nil {
 		return l, err
 	}
@@ -439,7 +464,7 @@ func (s *Service) finish(ctx context.Context, p identity.Principal, w workorder.
 	ev := event.New(typ, map[string]any{"work_order_log_id": l.ID, "work_order_id": l.ID, "work_type": l.WorkType,
 		"success": success, "result_message": l.ResultMessage, "agent_id": l.ClaimedBy, "completed_at": l.CompletedAt,
 		"retries_attempted": l.RetriesAttempted, "schedule_id": l.ScheduleID})
-	return l, journal.Record(ctx, s.store, journal.Entry(ctx, p, action, workorder.ResourceWorkOrder, l.ID,
+	return l, journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, action, workorder.ResourceWorkOrder, l.ID,
 		map[string]any{"success": success, "agent_id": l.ClaimedBy, "retries_attempted": l.RetriesAttempted,
 			"result_message": l.ResultMessage}), &ev)
 }
@@ -473,7 +498,7 @@ func (s *Service) Log(ctx context.Context, p identity.Principal, f LogFilter) ([
 	if f.Limit != nil && *f.Limit < 0 {
 		return nil, domain.Invalid("limit must not be negative")
 	}
-	return s.store.ListLog(ctx, f)
+	return s.repos.Log.ListLog(ctx, f)
 }
 
 // LogEntry returns one finished order (admin only).
@@ -481,7 +506,7 @@ func (s *Service) LogEntry(ctx context.Context, p identity.Principal, id uuid.UU
 	if !p.IsAdmin() {
 		return workorder.LogEntry{}, errAdminOnly
 	}
-	return s.store.GetLogEntry(ctx, id)
+	return s.repos.Log.GetLogEntry(ctx, id)
 }
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, domain.ErrNotFound) }

@@ -13,13 +13,13 @@ import (
 // Stack groups Kubernetes resources delivered together. GeneratorID nil is a
 // system stack owned by the admin (docs/compatibility.md#system-stacks).
 type Stack struct {
-	ID          uuid.UUID  `json:"id" db:"id"`
-	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
-	DeletedAt   *time.Time `json:"deleted_at" db:"deleted_at"`
-	Name        string     `json:"name" db:"name"`
-	Description *string    `json:"description" db:"description"`
-	GeneratorID *uuid.UUID `json:"generator_id" db:"generator_id"`
+	ID          uuid.UUID  `json:"id"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	DeletedAt   *time.Time `json:"deleted_at"`
+	Name        string     `json:"name"`
+	Description *string    `json:"description"`
+	GeneratorID *uuid.UUID `json:"generator_id"`
 }
 
 // OwnedBy reports whether generator id owns the stack.
@@ -42,16 +42,16 @@ type Annotation struct {
 
 // DeploymentObject is one immutable version of a stack's YAML.
 type DeploymentObject struct {
-	ID               uuid.UUID  `json:"id" db:"id"`
-	CreatedAt        time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at" db:"updated_at"`
-	DeletedAt        *time.Time `json:"deleted_at" db:"deleted_at"`
-	SequenceID       int64      `json:"sequence_id" db:"sequence_id"`
-	StackID          uuid.UUID  `json:"stack_id" db:"stack_id"`
-	YAMLContent      string     `json:"yaml_content" db:"yaml_content"`
-	YAMLChecksum     string     `json:"yaml_checksum" db:"yaml_checksum"`
-	SubmittedAt      time.Time  `json:"submitted_at" db:"submitted_at"`
-	IsDeletionMarker bool       `json:"is_deletion_marker" db:"is_deletion_marker"`
+	ID               uuid.UUID  `json:"id"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	DeletedAt        *time.Time `json:"deleted_at"`
+	SequenceID       int64      `json:"sequence_id"`
+	StackID          uuid.UUID  `json:"stack_id"`
+	YAMLContent      string     `json:"yaml_content"`
+	YAMLChecksum     string     `json:"yaml_checksum"`
+	SubmittedAt      time.Time  `json:"submitted_at"`
+	IsDeletionMarker bool       `json:"is_deletion_marker"`
 }
 
 // Checksum is the lowercase hex SHA-256 of the YAML, as the original computes.

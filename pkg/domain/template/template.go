@@ -12,17 +12,17 @@ import (
 // versions (docs/compatibility.md#template-versions); GeneratorID nil is a
 // system template.
 type Template struct {
-	ID               uuid.UUID  `json:"id" db:"id"`
-	CreatedAt        time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt        time.Time  `json:"updated_at" db:"updated_at"`
-	DeletedAt        *time.Time `json:"deleted_at" db:"deleted_at"`
-	GeneratorID      *uuid.UUID `json:"generator_id" db:"generator_id"`
-	Name             string     `json:"name" db:"name"`
-	Description      *string    `json:"description" db:"description"`
-	Version          int        `json:"version" db:"version"`
-	TemplateContent  string     `json:"template_content" db:"template_content"`
-	ParametersSchema string     `json:"parameters_schema" db:"parameters_schema"`
-	Checksum         string     `json:"checksum" db:"checksum"`
+	ID               uuid.UUID  `json:"id"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+	DeletedAt        *time.Time `json:"deleted_at"`
+	GeneratorID      *uuid.UUID `json:"generator_id"`
+	Name             string     `json:"name"`
+	Description      *string    `json:"description"`
+	Version          int        `json:"version"`
+	TemplateContent  string     `json:"template_content"`
+	ParametersSchema string     `json:"parameters_schema"`
+	Checksum         string     `json:"checksum"`
 }
 
 // IsSystem reports whether the admin owns the template.
@@ -33,39 +33,39 @@ func (t Template) OwnedBy(id uuid.UUID) bool { return t.GeneratorID != nil && *t
 
 // Version is one immutable version of a template.
 type Version struct {
-	TemplateID       uuid.UUID `json:"template_id" db:"template_id"`
-	Version          int       `json:"version" db:"version"`
-	CreatedAt        time.Time `json:"created_at" db:"created_at"`
-	Description      *string   `json:"description" db:"description"`
-	TemplateContent  string    `json:"template_content" db:"template_content"`
-	ParametersSchema string    `json:"parameters_schema" db:"parameters_schema"`
-	Checksum         string    `json:"checksum" db:"checksum"`
+	TemplateID       uuid.UUID `json:"template_id"`
+	Version          int       `json:"version"`
+	CreatedAt        time.Time `json:"created_at"`
+	Description      *string   `json:"description"`
+	TemplateContent  string    `json:"template_content"`
+	ParametersSchema string    `json:"parameters_schema"`
+	Checksum         string    `json:"checksum"`
 }
 
 // Label is one template label.
 type Label struct {
-	ID         uuid.UUID `json:"id" db:"id"`
-	TemplateID uuid.UUID `json:"template_id" db:"template_id"`
-	Label      string    `json:"label" db:"label"`
-	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+	ID         uuid.UUID `json:"id"`
+	TemplateID uuid.UUID `json:"template_id"`
+	Label      string    `json:"label"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // TemplateAnnotation is one template annotation (one value per key).
 type TemplateAnnotation struct {
-	ID         uuid.UUID `json:"id" db:"id"`
-	TemplateID uuid.UUID `json:"template_id" db:"template_id"`
-	Key        string    `json:"key" db:"key"`
-	Value      string    `json:"value" db:"value"`
-	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+	ID         uuid.UUID `json:"id"`
+	TemplateID uuid.UUID `json:"template_id"`
+	Key        string    `json:"key"`
+	Value      string    `json:"value"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // Provenance records which template version and parameters produced a
 // deployment object.
 type Provenance struct {
-	DeploymentObjectID uuid.UUID `json:"deployment_object_id" db:"deployment_object_id"`
-	TemplateID         uuid.UUID `json:"template_id" db:"template_id"`
-	TemplateVersion    int       `json:"template_version" db:"template_version"`
-	Parameters         []byte    `json:"template_parameters" db:"template_parameters"`
+	DeploymentObjectID uuid.UUID `json:"deployment_object_id"`
+	TemplateID         uuid.UUID `json:"template_id"`
+	TemplateVersion    int       `json:"template_version"`
+	Parameters         []byte    `json:"template_parameters"`
 }
 
 // Checksum is the SHA-256 hex of the template source.

@@ -42,25 +42,25 @@ func NormalizePolicy(p string) (string, error) {
 // Schedule fires a work order built from its template each time its cron
 // expression matches, in its time zone.
 type Schedule struct {
-	ID                uuid.UUID `json:"id" db:"id"`
-	CreatedAt         time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at" db:"updated_at"`
-	Name              string    `json:"name" db:"name"`
-	Description       *string   `json:"description" db:"description"`
-	CronExpression    string    `json:"cron_expression" db:"cron_expression"`
-	TimeZone          string    `json:"time_zone" db:"time_zone"`
-	Enabled           bool      `json:"enabled" db:"enabled"`
-	ConcurrencyPolicy string    `json:"concurrency_policy" db:"concurrency_policy"`
+	ID                uuid.UUID `json:"id"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	Name              string    `json:"name"`
+	Description       *string   `json:"description"`
+	CronExpression    string    `json:"cron_expression"`
+	TimeZone          string    `json:"time_zone"`
+	Enabled           bool      `json:"enabled"`
+	ConcurrencyPolicy string    `json:"concurrency_policy"`
 	Template
-	Targeting Targeting `json:"targeting" db:"-"`
+	Targeting Targeting `json:"targeting"`
 	// AnchorAt: no window at or before it fires (creation, enabling and a
 	// change of expression or zone move it to "now").
-	AnchorAt time.Time `json:"-" db:"anchor_at"`
+	AnchorAt time.Time `json:"-"`
 	// LastScheduledAt is the window most recently fired or skipped.
-	LastScheduledAt *time.Time `json:"last_scheduled_at" db:"last_scheduled_at"`
+	LastScheduledAt *time.Time `json:"last_scheduled_at"`
 	// NextRunAt is computed on read: the window the scheduler fires next
 	// (in the past when it is due now); null while disabled.
-	NextRunAt *time.Time `json:"next_run_at" db:"-"`
+	NextRunAt *time.Time `json:"next_run_at"`
 }
 
 // From is the instant after which the next window lies.
@@ -79,13 +79,13 @@ const (
 
 // Run records one fired window of a schedule.
 type Run struct {
-	ID          uuid.UUID  `json:"id" db:"id"`
-	ScheduleID  uuid.UUID  `json:"schedule_id" db:"schedule_id"`
-	ScheduledAt time.Time  `json:"scheduled_at" db:"scheduled_at"`
-	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
-	Status      string     `json:"status" db:"status"`
-	WorkOrderID *uuid.UUID `json:"work_order_id" db:"work_order_id"`
-	Message     *string    `json:"message" db:"message"`
+	ID          uuid.UUID  `json:"id"`
+	ScheduleID  uuid.UUID  `json:"schedule_id"`
+	ScheduledAt time.Time  `json:"scheduled_at"`
+	CreatedAt   time.Time  `json:"created_at"`
+	Status      string     `json:"status"`
+	WorkOrderID *uuid.UUID `json:"work_order_id"`
+	Message     *string    `json:"message"`
 }
 
 // cronParser accepts the standard 5 fields, 6 with leading seconds, and the

@@ -52,29 +52,29 @@ const (
 // WorkOrder is an active work order (PENDING, CLAIMED or RETRY_PENDING).
 // Its targeting is not part of the JSON, as in the original.
 type WorkOrder struct {
-	ID                  uuid.UUID  `json:"id" db:"id"`
-	CreatedAt           time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt           time.Time  `json:"updated_at" db:"updated_at"`
-	WorkType            string     `json:"work_type" db:"work_type"`
-	YAMLContent         string     `json:"yaml_content" db:"yaml_content"`
-	Status              string     `json:"status" db:"status"`
-	ClaimedBy           *uuid.UUID `json:"claimed_by" db:"claimed_by"`
-	ClaimedAt           *time.Time `json:"claimed_at" db:"claimed_at"`
-	ClaimTimeoutSeconds int        `json:"claim_timeout_seconds" db:"claim_timeout_seconds"`
-	MaxRetries          int        `json:"max_retries" db:"max_retries"`
-	RetryCount          int        `json:"retry_count" db:"retry_count"`
-	BackoffSeconds      int        `json:"backoff_seconds" db:"backoff_seconds"`
-	NextRetryAfter      *time.Time `json:"next_retry_after" db:"next_retry_after"`
-	LastError           *string    `json:"last_error" db:"last_error"`
-	LastErrorAt         *time.Time `json:"last_error_at" db:"last_error_at"`
+	ID                  uuid.UUID  `json:"id"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+	WorkType            string     `json:"work_type"`
+	YAMLContent         string     `json:"yaml_content"`
+	Status              string     `json:"status"`
+	ClaimedBy           *uuid.UUID `json:"claimed_by"`
+	ClaimedAt           *time.Time `json:"claimed_at"`
+	ClaimTimeoutSeconds int        `json:"claim_timeout_seconds"`
+	MaxRetries          int        `json:"max_retries"`
+	RetryCount          int        `json:"retry_count"`
+	BackoffSeconds      int        `json:"backoff_seconds"`
+	NextRetryAfter      *time.Time `json:"next_retry_after"`
+	LastError           *string    `json:"last_error"`
+	LastErrorAt         *time.Time `json:"last_error_at"`
 	// Added: the schedule that created the order and the window it fired for.
-	ScheduleID  *uuid.UUID `json:"schedule_id" db:"schedule_id"`
-	ScheduledAt *time.Time `json:"scheduled_at" db:"scheduled_at"`
+	ScheduleID  *uuid.UUID `json:"schedule_id"`
+	ScheduledAt *time.Time `json:"scheduled_at"`
 	// Added: the latest progress report of the claiming agent (rendered as
 	// the "progress" object, null when there is none).
-	ProgressMessage   *string    `json:"-" db:"progress_message"`
-	ProgressPercent   *int       `json:"-" db:"progress_percent"`
-	ProgressUpdatedAt *time.Time `json:"-" db:"progress_updated_at"`
+	ProgressMessage   *string    `json:"-"`
+	ProgressPercent   *int       `json:"-"`
+	ProgressUpdatedAt *time.Time `json:"-"`
 }
 
 // Progress is what the claiming agent last reported about a running order.
@@ -103,18 +103,18 @@ func (w WorkOrder) MarshalJSON() ([]byte, error) {
 
 // LogEntry is a finished work order: write-once history in work_order_log.
 type LogEntry struct {
-	ID               uuid.UUID  `json:"id" db:"id"`
-	WorkType         string     `json:"work_type" db:"work_type"`
-	CreatedAt        time.Time  `json:"created_at" db:"created_at"`
-	ClaimedAt        *time.Time `json:"claimed_at" db:"claimed_at"`
-	CompletedAt      time.Time  `json:"completed_at" db:"completed_at"`
-	ClaimedBy        *uuid.UUID `json:"claimed_by" db:"claimed_by"`
-	Success          bool       `json:"success" db:"success"`
-	RetriesAttempted int        `json:"retries_attempted" db:"retries_attempted"`
-	ResultMessage    *string    `json:"result_message" db:"result_message"`
-	YAMLContent      string     `json:"yaml_content" db:"yaml_content"`
-	ScheduleID       *uuid.UUID `json:"schedule_id" db:"schedule_id"`
-	ScheduledAt      *time.Time `json:"scheduled_at" db:"scheduled_at"`
+	ID               uuid.UUID  `json:"id"`
+	WorkType         string     `json:"work_type"`
+	CreatedAt        time.Time  `json:"created_at"`
+	ClaimedAt        *time.Time `json:"claimed_at"`
+	CompletedAt      time.Time  `json:"completed_at"`
+	ClaimedBy        *uuid.UUID `json:"claimed_by"`
+	Success          bool       `json:"success"`
+	RetriesAttempted int        `json:"retries_attempted"`
+	ResultMessage    *string    `json:"result_message"`
+	YAMLContent      string     `json:"yaml_content"`
+	ScheduleID       *uuid.UUID `json:"schedule_id"`
+	ScheduledAt      *time.Time `json:"scheduled_at"`
 }
 
 // AsWorkOrder synthesises the WorkOrder that GET /work-orders/{id} returns
@@ -202,11 +202,11 @@ func (t Targeting) Validate() error {
 // Template is what a work order is made of: the create body without its
 // targeting, shared by POST /work-orders and schedules.
 type Template struct {
-	WorkType            string `json:"work_type" db:"work_type"`
-	YAMLContent         string `json:"yaml_content" db:"yaml_content"`
-	MaxRetries          int    `json:"max_retries" db:"max_retries"`
-	BackoffSeconds      int    `json:"backoff_seconds" db:"backoff_seconds"`
-	ClaimTimeoutSeconds int    `json:"claim_timeout_seconds" db:"claim_timeout_seconds"`
+	WorkType            string `json:"work_type"`
+	YAMLContent         string `json:"yaml_content"`
+	MaxRetries          int    `json:"max_retries"`
+	BackoffSeconds      int    `json:"backoff_seconds"`
+	ClaimTimeoutSeconds int    `json:"claim_timeout_seconds"`
 }
 
 // DefaultTemplate returns a template with the documented defaults.

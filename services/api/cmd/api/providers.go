@@ -52,7 +52,7 @@ func provideDB(ctx context.Context, cfg config.Settings, log *slog.Logger) (*sql
 // provideIndex is this replica's in-memory target-state index. Its loads
 // take at most half the pool, so the other routes keep connections while a
 // change re-reads many agents.
-func provideIndex(ctx context.Context, store targetstate.Store, cfg config.Settings, log *slog.Logger) *targetstate.Index {
+func provideIndex(ctx context.Context, store targetstate.SnapshotReader, cfg config.Settings, log *slog.Logger) *targetstate.Index {
 	idx := targetstate.NewIndex(store, targetstate.IndexOptions{MaxLoads: max(1, cfg.Database.MaxOpenConns/2), Logger: log})
 	go idx.Janitor(ctx)
 	return idx

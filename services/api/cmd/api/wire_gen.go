@@ -41,19 +41,21 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	postgresStore := provideStore(ctx, db, universalClient, cfg, log)
-	index := provideIndex(ctx, postgresStore, cfg, log)
+	targetStates := postgres.NewTargetStates(postgresStore)
+	index := provideIndex(ctx, targetStates, cfg, log)
 	registry := provideRegistry(postgresStore, index, log)
 	client := provideAuthClient(cfg)
 	cache := provideAuthCache(client, cfg)
 	postgresAgents := postgres.NewAgents(postgresStore)
 	agentEvents := postgres.NewAgentEvents(postgresStore)
+	deploymentObjects := postgres.NewDeploymentObjects(postgresStore)
 	repos := agents.Repos{
 		Tx:      postgresStore,
 		Journal: postgresStore,
 		Agents:  postgresAgents,
 		Targets: postgresAgents,
 		Events:  agentEvents,
-		Objects: postgresStore,
+		Objects: deploymentObjects,
 	}
 	redisSessions := provideConsoleSessions(universalClient, cfg)
 	changes := provideChanges(ctx, universalClient, index, cfg, log)
@@ -62,33 +64,67 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	service := agents.NewService(repos, client, authInvalidation, changes)
 	agentLabels := postgres.NewAgentLabels(postgresStore)
 	labels := agents.NewLabels(service, postgresStore, postgresStore, agentLabels)
-	stacksService := stacks.NewService(postgresStore, changes)
+	postgresStacks := postgres.NewStacks(postgresStore)
+	postgresGenerators := postgres.NewGenerators(postgresStore)
+	stacksRepos := stacks.Repos{
+		Tx:         postgresStore,
+		Journal:    postgresStore,
+		Stacks:     postgresStacks,
+		Objects:    deploymentObjects,
+		Generators: postgresGenerators,
+	}
+	stacksService := stacks.NewService(stacksRepos, changes)
 	stackLabels := postgres.NewStackLabels(postgresStore)
 	stacksLabels := stacks.NewLabels(stacksService, postgresStore, postgresStore, stackLabels)
 	targetstateService := targetstate.NewService(index)
-	postgresGenerators := postgres.NewGenerators(postgresStore)
 	generatorsRepos := generators.Repos{
 		Tx:         postgresStore,
 		Journal:    postgresStore,
 		Generators: postgresGenerators,
-		Stacks:     postgresStore,
+		Stacks:     postgresStacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
 	auditlogService := auditlog.NewService(postgresStore)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
+	postgresTemplates := postgres.NewTemplates(postgresStore)
+	templatesRepos := templates.Repos{
+		Tx:          postgresStore,
+		Journal:     postgresStore,
+		Templates:   postgresTemplates,
+		Labels:      postgresTemplates,
+		StackLabels: stackLabels,
+		Provenance:  postgresTemplates,
+	}
 	templatingclientClient := provideTemplatingClient(cfg)
-	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
+	templatesService := templates.NewService(templatesRepos, templatingclientClient, stacksService)
 	healthService := health.NewService(postgresStore)
 	diagnosticsService := diagnostics.NewService(postgresStore, changes)
+	workOrders := postgres.NewWorkOrders(postgresStore)
+	workordersRepos := workorders.Repos{
+		Tx:      postgresStore,
+		Journal: postgresStore,
+		Orders:  workOrders,
+		Claims:  workOrders,
+		Log:     workOrders,
+		Agents:  workOrders,
+		Retries: workOrders,
+	}
 	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	workordersService := workorders.NewService(postgresStore, enqueuer)
+	workordersService := workorders.NewService(workordersRepos, enqueuer)
+	schedules := postgres.NewSchedules(postgresStore)
+	scheduleRepos := workorders.ScheduleRepos{
+		Tx:        postgresStore,
+		Journal:   postgresStore,
+		Schedules: schedules,
+		Runs:      schedules,
+	}
 	clock := _wireSystemClockValue
-	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
+	workordersSchedules := workorders.NewSchedules(scheduleRepos, workordersService, clock, log)
 	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
@@ -113,7 +149,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Health:             healthService,
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
-		WorkOrderSchedules: schedules,
+		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
 		Idempotency:        idempotencyService,
 	}

@@ -152,7 +152,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	// A tenant name per test keeps parallel tests' notifications apart.
-	index := targetstate.NewIndex(store, targetstate.IndexOptions{MaxLoads: 4, Logger: log})
+	index := targetstate.NewIndex(postgres.NewTargetStates(store), targetstate.IndexOptions{MaxLoads: 4, Logger: log})
 	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), index, log)
 	go changes.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
@@ -185,9 +185,10 @@ func New(t testing.TB, opts ...Option) *Env {
 	sessions := console.NewRedisSessions(rdb, "test_"+uuid.NewString(), time.Hour, 12*time.Hour)
 	inval := localInvalidator{cache: cache, revoker: console.Revoker{Sessions: sessions, Hub: hub, Log: log}}
 
-	stackSvc := stacks.NewService(store, changes)
+	stackSvc := stacks.NewService(postgres.StackRepos(store), changes)
 	agentSvc := agents.NewService(agents.Repos{Tx: store, Journal: store, Agents: postgres.NewAgents(store),
-		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: store}, issuer, inval, changes)
+		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store)},
+		issuer, inval, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, changes, &o)
 	// The production engine (recovery, URL checks, body limit, JSON 404/405,
@@ -200,9 +201,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		StackLabels: stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),
 		TargetState: targetstate.NewService(index),
 		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
-			Generators: postgres.NewGenerators(store), Stacks: store}, issuer, inval, changes),
+			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
 		Stacks:             stackSvc,
-		Templates:          templates.NewService(store, o.renderer, stackSvc),
+		Templates:          templates.NewService(postgres.TemplateRepos(store), o.renderer, stackSvc),
 		Health:             health.NewService(store),
 		Diagnostics:        diagnostics.NewService(store, changes),
 		AuditLog:           auditlog.NewService(store),

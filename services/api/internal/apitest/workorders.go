@@ -40,8 +40,8 @@ func workOrderServices(t testing.TB, store *postgres.Store, o options, log *slog
 	if clock == nil {
 		clock = workorders.SystemClock{}
 	}
-	svc := workorders.NewService(store, timer)
-	return svc, workorders.NewSchedules(store, svc, clock, log), queue
+	svc := workorders.NewService(postgres.WorkOrderRepos(store), timer)
+	return svc, workorders.NewSchedules(postgres.ScheduleRepos(store), svc, clock, log), queue
 }
 
 // Redis returns a client on the test Redis, closed when t ends.

@@ -15,8 +15,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
-	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/services/api/internal/apidocs"
@@ -370,8 +371,8 @@ func TestIdempotencyExpiry(t *testing.T) {
 	if _, err := e.Store.DB().ExecContext(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '23 hours' WHERE key = 'recent'`); err != nil {
 		t.Fatal(err)
 	}
-	house := maintenance.NewService(e.Store, func() maintenance.Retention {
-		return maintenance.Retention{IdempotencyKeys: 24 * time.Hour}
+	house := housekeeping.NewService(postgres.HousekeepingRepos(e.Store), func() housekeeping.Retention {
+		return housekeeping.Retention{IdempotencyKeys: 24 * time.Hour}
 	})
 	n, err := house.PurgeIdempotencyKeys(ctx)
 	if err != nil || n != 1 {
@@ -463,7 +464,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	case <-ch:
 	default:
 	}
-	stacksSvc := stacks.NewService(e.Store, e.Changes)
+	stacksSvc := stacks.NewService(postgres.StackRepos(e.Store), e.Changes)
 	svc := idempotency.NewService(e.Store, e.WebhookCipher)
 	ctx := context.Background()
 	out, err := svc.Do(ctx, idempotency.Request{Scope: "admin", Key: "notify", Method: "POST", Path: "/x"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
@@ -42,7 +43,7 @@ func BenchmarkClaimWorkOrders(b *testing.B) {
 		e.Must(200, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"bench"`)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClaimers, MaxConnsPerHost: benchClaimers}}
-	svc := workorders.NewService(e.Store, nil)
+	svc := workorders.NewService(postgres.WorkOrderRepos(e.Store), nil)
 
 	// seed creates n PENDING orders targeted at the "bench" label.
 	seed := func(b *testing.B, n int) []uuid.UUID {
@@ -124,9 +125,10 @@ func BenchmarkClaimWorkOrders(b *testing.B) {
 			return err
 		})
 	})
+	orders := postgres.NewWorkOrders(e.Store)
 	b.Run("claim-statement", func(b *testing.B) {
 		run(b, func(ctx context.Context, c int, id uuid.UUID) error {
-			_, err := e.Store.ClaimWorkOrder(ctx, id, uuid.MustParse(agents[c].ID))
+			_, err := orders.ClaimWorkOrder(ctx, id, uuid.MustParse(agents[c].ID))
 			return err
 		})
 	})

@@ -77,13 +77,14 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	store := postgres.NewStore(db)
 	postgresAgents := postgres.NewAgents(store)
 	agentEvents := postgres.NewAgentEvents(store)
+	deploymentObjects := postgres.NewDeploymentObjects(store)
 	repos := agents.Repos{
 		Tx:      store,
 		Journal: store,
 		Agents:  postgresAgents,
 		Targets: postgresAgents,
 		Events:  agentEvents,
-		Objects: store,
+		Objects: deploymentObjects,
 	}
 	paKs := postgres.NewPAKs(store)
 	recordingIssuer, err := provideIssuer(cfg, paKs)
@@ -100,11 +101,12 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	changes := provideChanges(universalClient, cfg, log)
 	service := agents.NewService(repos, recordingIssuer, authInvalidation, changes)
 	postgresGenerators := postgres.NewGenerators(store)
+	stacks := postgres.NewStacks(store)
 	generatorsRepos := generators.Repos{
 		Tx:         store,
 		Journal:    store,
 		Generators: postgresGenerators,
-		Stacks:     store,
+		Stacks:     stacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, recordingIssuer, authInvalidation, changes)
 	admin, err := provideAdmin(store, paKs, recordingIssuer, authInvalidation, cfg, out, log)

@@ -15,7 +15,7 @@ import (
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
-	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -68,8 +68,8 @@ func provideStore(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *sl
 
 func provideClock() workorders.Clock { return workorders.SystemClock{} }
 
-func provideHousekeeping(store *postgres.Store, live *config.Store) *maintenance.Service {
-	return maintenance.NewService(store, tasks.Retention(live.Current))
+func provideHousekeeping(store *postgres.Store, live *config.Store) *housekeeping.Service {
+	return housekeeping.NewService(postgres.HousekeepingRepos(store), tasks.Retention(live.Current))
 }
 
 func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
@@ -79,7 +79,7 @@ func provideMetrics(reg *prometheus.Registry) *tasks.Metrics { return tasks.NewM
 // provideScheduler builds the replica and checks Redis, so an unreachable
 // Redis at start-up exits 69 like an unreachable database.
 func provideScheduler(orders *workorders.Service, schedules *workorders.Schedules,
-	house *maintenance.Service, conn asynqlib.RedisConnOpt, q queueName,
+	house *housekeeping.Service, conn asynqlib.RedisConnOpt, q queueName,
 	cfg config.Settings, live *config.Store, metrics *tasks.Metrics, log *slog.Logger) (*tasks.Scheduler, error) {
 	s, err := tasks.New(orders, schedules, house, tasks.Options{
 		Conn: conn, Queue: string(q), Concurrency: cfg.Scheduler.Concurrency, Settings: live.Current,

@@ -27,6 +27,16 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 		cleanup()
 		return nil, nil, err
 	}
+	workOrders := postgres.NewWorkOrders(store)
+	repos := workorders.Repos{
+		Tx:      store,
+		Journal: store,
+		Orders:  workOrders,
+		Claims:  workOrders,
+		Log:     workOrders,
+		Agents:  workOrders,
+		Retries: workOrders,
+	}
 	redisConnOpt, err := provideConn(cfg)
 	if err != nil {
 		cleanup2()
@@ -35,12 +45,19 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	}
 	mainQueueName := provideQueue(cfg)
 	enqueuer, cleanup3 := provideEnqueuer(redisConnOpt, mainQueueName, log)
-	service := workorders.NewService(store, enqueuer)
+	service := workorders.NewService(repos, enqueuer)
+	schedules := postgres.NewSchedules(store)
+	scheduleRepos := workorders.ScheduleRepos{
+		Tx:        store,
+		Journal:   store,
+		Schedules: schedules,
+		Runs:      schedules,
+	}
 	clock := provideClock()
-	schedules := workorders.NewSchedules(store, service, clock, log)
-	maintenanceService := provideHousekeeping(store, live)
+	workordersSchedules := workorders.NewSchedules(scheduleRepos, service, clock, log)
+	housekeepingService := provideHousekeeping(store, live)
 	metrics := provideMetrics(registry)
-	scheduler, err := provideScheduler(service, schedules, maintenanceService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
+	scheduler, err := provideScheduler(service, workordersSchedules, housekeepingService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
 	if err != nil {
 		cleanup3()
 		cleanup2()

@@ -19,7 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
-	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -73,7 +73,7 @@ type envOption func(*env)
 
 // withoutTimers makes the api drop retry timers (Redis lost them).
 func withoutTimers() envOption {
-	return func(e *env) { e.api = workorders.NewService(e.store, droppedTimer{}) }
+	return func(e *env) { e.api = workorders.NewService(postgres.WorkOrderRepos(e.store), droppedTimer{}) }
 }
 
 type droppedTimer struct{}
@@ -113,11 +113,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.clock = &fakeClock{t: time.Now()}
 	enq := asynqadapter.NewEnqueuer(conn, e.queue, e.log)
 	t.Cleanup(func() { _ = enq.Close() })
-	e.api = workorders.NewService(e.store, enq)
+	e.api = workorders.NewService(postgres.WorkOrderRepos(e.store), enq)
 	for _, o := range opts {
 		o(e)
 	}
-	e.apiSched = workorders.NewSchedules(e.store, e.api, e.clock, e.log)
+	e.apiSched = workorders.NewSchedules(postgres.ScheduleRepos(e.store), e.api, e.clock, e.log)
 	return e
 }
 
@@ -140,10 +140,10 @@ func (e *env) startReplica() *replica {
 	e.t.Helper()
 	enq := asynqadapter.NewEnqueuer(e.conn, e.queue, e.log)
 	e.t.Cleanup(func() { _ = enq.Close() })
-	orders := workorders.NewService(e.store, enq)
-	schedules := workorders.NewSchedules(e.store, orders, e.clock, e.log)
+	orders := workorders.NewService(postgres.WorkOrderRepos(e.store), enq)
+	schedules := workorders.NewSchedules(postgres.ScheduleRepos(e.store), orders, e.clock, e.log)
 	settings := func() config.Settings { return *e.settings.Load() }
-	house := maintenance.NewService(e.store, Retention(settings))
+	house := housekeeping.NewService(postgres.HousekeepingRepos(e.store), Retention(settings))
 	m := NewMetrics(nil)
 	s, err := New(orders, schedules, house, Options{Conn: e.conn, Queue: e.queue, Concurrency: 4,
 		PollInterval: 100 * time.Millisecond, SyncInterval: 500 * time.Millisecond, Settings: settings, Log: e.log, Metrics: m})

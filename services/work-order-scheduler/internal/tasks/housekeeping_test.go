@@ -4,7 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
@@ -57,11 +58,11 @@ func TestDiagnosticsExpiry(t *testing.T) {
 	e := newEnv(t)
 	a := e.agent("diag-a")
 	st := stack.Stack{Name: "diag"}
-	if err := e.store.CreateStack(e.ctx, &st); err != nil {
+	if err := postgres.NewStacks(e.store).CreateStack(e.ctx, &st); err != nil {
 		t.Fatal(err)
 	}
 	obj := stack.DeploymentObject{StackID: st.ID, YAMLContent: "kind: ConfigMap\n", YAMLChecksum: stack.Checksum("kind: ConfigMap\n")}
-	if err := e.store.CreateDeploymentObject(e.ctx, &obj); err != nil {
+	if err := postgres.NewDeploymentObjects(e.store).CreateDeploymentObject(e.ctx, &obj); err != nil {
 		t.Fatal(err)
 	}
 	insert := func(status, expires, completed string) string {
@@ -98,7 +99,7 @@ func TestDiagnosticsExpiry(t *testing.T) {
 	if _, err := e.store.DB().ExecContext(e.ctx, `DROP TABLE diagnostic_results, diagnostic_requests`); err != nil {
 		t.Fatal(err)
 	}
-	res, err := maintenance.NewService(e.store, Retention(func() config.Settings { return *e.settings.Load() })).ExpireDiagnostics(e.ctx)
+	res, err := housekeeping.NewService(postgres.HousekeepingRepos(e.store), Retention(func() config.Settings { return *e.settings.Load() })).ExpireDiagnostics(e.ctx)
 	if err != nil || !res.Skipped {
 		t.Fatalf("without tables: %+v %v", res, err)
 	}

@@ -16,7 +16,7 @@ import (
 	asynqlib "github.com/hibiken/asynq"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
-	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
+	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
@@ -42,7 +42,7 @@ type Options struct {
 type Scheduler struct {
 	orders    *workorders.Service
 	schedules *workorders.Schedules
-	house     *maintenance.Service
+	house     *housekeeping.Service
 	settings  func() config.Settings
 	metrics   *Metrics
 	log       *slog.Logger
@@ -52,7 +52,7 @@ type Scheduler struct {
 }
 
 // New builds a replica.
-func New(orders *workorders.Service, schedules *workorders.Schedules, house *maintenance.Service, o Options) (*Scheduler, error) {
+func New(orders *workorders.Service, schedules *workorders.Schedules, house *housekeeping.Service, o Options) (*Scheduler, error) {
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -197,10 +197,10 @@ func (s *Scheduler) idempotencyKeys(ctx context.Context, _ []byte) error {
 }
 
 // Retention adapts the live settings to the housekeeping use case.
-func Retention(settings func() config.Settings) func() maintenance.Retention {
-	return func() maintenance.Retention {
+func Retention(settings func() config.Settings) func() housekeeping.Retention {
+	return func() housekeeping.Retention {
 		b := settings().Broker
-		return maintenance.Retention{
+		return housekeeping.Retention{
 			DiagnosticMaxAge: time.Duration(b.DiagnosticMaxAgeHours) * time.Hour,
 			AuditLog:         time.Duration(b.AuditLogRetentionDays) * 24 * time.Hour,
 			IdempotencyKeys:  time.Duration(b.IdempotencyKeyTTLHours) * time.Hour,

@@ -1,26 +1,43 @@
-// Package maintenance holds the broker's periodic housekeeping that the
+// Package housekeeping holds the broker's data retention that the
 // work-order-scheduler runs: diagnostic-request expiry and cleanup, audit-log
 // retention (the original broker's background tasks) and the expiry of
 // idempotency keys (docs/idempotency.md). Every pass is a set of bounded single
-// statements, safe to run on several replicas at once.
-package maintenance
+// statements, safe to run on several replicas at once. The work-order sweeps
+// (stale claims, due retries) are work-order rules and live in
+// pkg/app/workorders/sweeps.go.
+package housekeeping
 
 import (
 	"context"
 	"time"
 )
 
-// Store is the persistence housekeeping needs.
-type Store interface {
+// DiagnosticsExpirer ends diagnostic requests nobody will answer.
+type DiagnosticsExpirer interface {
 	// ExpireDiagnostics marks pending or claimed requests past expires_at
 	// expired and deletes finished ones older than maxAge. present is false
 	// (and nothing happens) when the diagnostics tables do not exist.
 	ExpireDiagnostics(ctx context.Context, maxAge time.Duration) (expired, deleted int, present bool, err error)
+}
+
+// AuditPurger deletes old audit entries.
+type AuditPurger interface {
 	// PurgeAuditLogs deletes up to batch audit entries created before cutoff.
 	PurgeAuditLogs(ctx context.Context, cutoff time.Time, batch int) (int, error)
+}
+
+// IdempotencyPurger deletes old idempotency keys.
+type IdempotencyPurger interface {
 	// PurgeIdempotencyKeys deletes up to batch idempotency keys created
 	// before cutoff.
 	PurgeIdempotencyKeys(ctx context.Context, cutoff time.Time, batch int) (int, error)
+}
+
+// Repos is the persistence housekeeping needs.
+type Repos struct {
+	Diagnostics DiagnosticsExpirer
+	Audit       AuditPurger
+	Idempotency IdempotencyPurger
 }
 
 // Retention is the live housekeeping configuration, read on every pass so a
@@ -35,14 +52,14 @@ type Retention struct {
 
 // Service runs the housekeeping passes.
 type Service struct {
-	store     Store
+	repos     Repos
 	retention func() Retention
 	now       func() time.Time
 }
 
 // NewService wires housekeeping; retention is read on every pass.
-func NewService(store Store, retention func() Retention) *Service {
-	return &Service{store: store, retention: retention, now: time.Now}
+func NewService(repos Repos, retention func() Retention) *Service {
+	return &Service{repos: repos, retention: retention, now: time.Now}
 }
 
 // DiagnosticsResult reports one diagnostics pass.
@@ -54,7 +71,7 @@ type DiagnosticsResult struct {
 
 // ExpireDiagnostics runs one diagnostics pass.
 func (s *Service) ExpireDiagnostics(ctx context.Context) (DiagnosticsResult, error) {
-	expired, deleted, present, err := s.store.ExpireDiagnostics(ctx, s.retention().DiagnosticMaxAge)
+	expired, deleted, present, err := s.repos.Diagnostics.ExpireDiagnostics(ctx, s.retention().DiagnosticMaxAge)
 	return DiagnosticsResult{Expired: expired, Deleted: deleted, Skipped: !present}, err
 }
 
@@ -68,7 +85,7 @@ func (s *Service) PurgeIdempotencyKeys(ctx context.Context) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
-	return purge(ctx, s.now().Add(-keep), s.store.PurgeIdempotencyKeys)
+	return purge(ctx, s.now().Add(-keep), s.repos.Idempotency.PurgeIdempotencyKeys)
 }
 
 func purge(ctx context.Context, cutoff time.Time, fn func(context.Context, time.Time, int) (int, error)) (int, error) {
@@ -92,5 +109,5 @@ func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
 	if keep <= 0 {
 		return 0, nil
 	}
-	return purge(ctx, s.now().Add(-keep), s.store.PurgeAuditLogs)
+	return purge(ctx, s.now().Add(-keep), s.repos.Audit.PurgeAuditLogs)
 }

@@ -23,7 +23,7 @@ const (
 // does nothing. When the timer fired before the database's clock says the
 // retry is due, due is returned so the caller can wait again.
 func (s *Service) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (released bool, due *time.Time, err error) {
-	return s.store.ReleaseRetry(ctx, id, n)
+	return s.repos.Retries.ReleaseRetry(ctx, id, n)
 }
 
 // SweepRetries releases every due RETRY_PENDING order whose timer was lost
@@ -32,7 +32,7 @@ func (s *Service) ReleaseRetry(ctx context.Context, id uuid.UUID, n int) (releas
 func (s *Service) SweepRetries(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := s.store.ReleaseDueRetries(ctx, sweepBatch)
+		n, err := s.repos.Retries.ReleaseDueRetries(ctx, sweepBatch)
 		total += n
 		if err != nil || n < sweepBatch {
 			return total, err
@@ -51,8 +51,8 @@ func (s *Service) ExpireStaleClaims(ctx context.Context) (int, error) {
 	for {
 		var retries []*workorder.WorkOrder
 		n := 0
-		err := s.store.InTx(ctx, func(ctx context.Context) error {
-			stale, err := s.store.LockStaleClaims(ctx, staleBatch)
+		err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+			stale, err := s.repos.Retries.LockStaleClaims(ctx, staleBatch)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,117 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+)
+
+// TargetStates reads what the api's target-state index (pkg/app/targetstate)
+// loads: one agent's snapshot and one stack's head. Both queries are
+// benchmarked (docs/benchmarks.md); keep them as they are.
+type TargetStates struct{ s *Store }
+
+// NewTargetStates returns the target-state reader over s.
+func NewTargetStates(s *Store) *TargetStates { return &TargetStates{s: s} }
+
+var _ targetstate.SnapshotReader = (*TargetStates)(nil)
+
+// ackedObjectRow is a deployment object with whether the agent acknowledged it.
+type ackedObjectRow struct {
+	objectRow
+	Acked bool `db:"acked"`
+}
+
+// AgentState loads everything the agent's target state depends on for the
+// api's in-memory index: status, own labels and annotation keys, live
+// associated stacks, and the latest object per associated stack with
+// whether the agent acknowledged it. Two statements: the agent's facts as
+// tagged rows, then the objects (only for an ACTIVE agent).
+func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targetstate.Snapshot, error) {
+	var rows []struct {
+		Kind  string `db:"kind"`
+		Value string `db:"value"`
+	}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
+		SELECT 'status' AS kind, status AS value FROM agents WHERE id = $1 AND deleted_at IS NULL
+		UNION ALL SELECT 'label', label FROM agent_labels WHERE agent_id = $1
+		UNION ALL SELECT DISTINCT 'annotation', key FROM agent_annotations WHERE agent_id = $1
+		UNION ALL SELECT 'stack', id::text FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
+	if err != nil {
+		return targetstate.Snapshot{}, mapErr(err)
+	}
+	snap := targetstate.Snapshot{}
+	found := false
+	for _, r := range rows {
+		switch r.Kind {
+		case "status":
+			snap.Status, found = r.Value, true
+		case "label":
+			snap.Labels = append(snap.Labels, r.Value)
+		case "annotation":
+			snap.AnnotationKeys = append(snap.AnnotationKeys, r.Value)
+		case "stack":
+			id, err := uuid.Parse(r.Value)
+			if err != nil {
+				return targetstate.Snapshot{}, err
+			}
+			snap.Stacks = append(snap.Stacks, id)
+		}
+	}
+	if !found {
+		return targetstate.Snapshot{}, domain.NotFound("Agent not found")
+	}
+	snap.Objects = []targetstate.Object{}
+	if snap.Status != agent.StatusActive {
+		return snap, nil
+	}
+	var objects []ackedObjectRow
+	err = r.s.q(ctx).SelectContext(ctx, &objects, `
+		WITH assoc AS (`+associatedStackIDs+`),
+		latest AS (
+			SELECT d.* FROM assoc
+			JOIN stacks st ON st.id = assoc.stack_id
+			CROSS JOIN LATERAL (
+				SELECT `+objectCols+` FROM deployment_objects
+				WHERE stack_id = st.id AND deleted_at IS NULL
+				ORDER BY sequence_id DESC LIMIT 1
+			) d
+			WHERE st.deleted_at IS NULL
+			   OR (d.is_deletion_marker AND st.deleted_at >= (SELECT created_at FROM agents WHERE id = $1))
+		)
+		SELECT `+objectCols+`, EXISTS (
+			SELECT 1 FROM agent_events e
+			WHERE e.agent_id = $1 AND e.deployment_object_id = l.id
+			  AND e.deleted_at IS NULL AND e.status = 'SUCCESS') AS acked
+		FROM latest l
+		ORDER BY sequence_id`, agentID)
+	if err != nil {
+		return snap, mapErr(err)
+	}
+	snap.Objects = make([]targetstate.Object, len(objects))
+	for i, o := range objects {
+		snap.Objects[i] = targetstate.Object{DeploymentObject: o.toDomain(), Acked: o.Acked}
+	}
+	return snap, nil
+}
+
+// StackHead returns the latest live object of a live stack.
+func (r *TargetStates) StackHead(ctx context.Context, stackID uuid.UUID) (stack.DeploymentObject, bool, error) {
+	var d objectRow
+	err := r.s.q(ctx).GetContext(ctx, &d, `SELECT `+prefixed("d.", objectCols)+` FROM stacks st
+		JOIN deployment_objects d ON d.stack_id = st.id AND d.deleted_at IS NULL
+		WHERE st.id = $1 AND st.deleted_at IS NULL
+		ORDER BY d.sequence_id DESC LIMIT 1`, stackID)
+	if isNoRows(err) {
+		return stack.DeploymentObject{}, false, nil
+	}
+	if err != nil {
+		return stack.DeploymentObject{}, false, mapErr(err)
+	}
+	return d.toDomain(), true, nil
+}

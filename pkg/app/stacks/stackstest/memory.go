@@ -1,0 +1,288 @@
+// Package stackstest holds what tests of the stack use cases share: an
+// in-memory implementation of their ports (Memory) and the contract every
+// implementation must meet (contract.go), run against Memory here and
+// against PostgreSQL in pkg/adapters/postgres.
+package stackstest
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+)
+
+// Memory implements every port of pkg/app/stacks in memory, with the rules
+// PostgreSQL enforces: one live stack per name, a generator must exist, an
+// object needs a live stack, deleting a stack soft-deletes its objects and
+// adds a deletion marker. InTx is all-or-nothing.
+type Memory struct {
+	mu         sync.Mutex
+	stacks     map[uuid.UUID]stack.Stack
+	objects    map[uuid.UUID]stack.DeploymentObject
+	generators map[uuid.UUID]bool
+	targets    map[[2]uuid.UUID]bool
+	seq        int64
+	audits     []audit.Entry
+	events     []event.Event
+}
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory {
+	return &Memory{stacks: map[uuid.UUID]stack.Stack{}, objects: map[uuid.UUID]stack.DeploymentObject{},
+		generators: map[uuid.UUID]bool{}, targets: map[[2]uuid.UUID]bool{}}
+}
+
+// AddGenerator records a generator, as the generators table would hold it.
+func (m *Memory) AddGenerator(id uuid.UUID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.generators[id] = true
+}
+
+// Target associates a stack with an agent, as an agent target would.
+func (m *Memory) Target(agentID, stackID uuid.UUID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.targets[[2]uuid.UUID{agentID, stackID}] = true
+}
+
+// Audits returns the audit entries written so far (committed or not yet).
+func (m *Memory) Audits() []audit.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.audits)
+}
+
+// Events returns the outbox events written so far.
+func (m *Memory) Events() []event.Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.events)
+}
+
+type txKey struct{}
+
+// InTx runs fn; when fn fails every change it made is undone. A nested
+// call joins the outer transaction.
+func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if ctx.Value(txKey{}) != nil {
+		return fn(ctx)
+	}
+	m.mu.Lock()
+	stacks, objects := maps.Clone(m.stacks), maps.Clone(m.objects)
+	seq, na, ne := m.seq, len(m.audits), len(m.events)
+	m.mu.Unlock()
+	if err := fn(context.WithValue(ctx, txKey{}, true)); err != nil {
+		m.mu.Lock()
+		m.stacks, m.objects, m.seq = stacks, objects, seq
+		m.audits, m.events = m.audits[:na], m.events[:ne]
+		m.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Audit records e.
+func (m *Memory) Audit(_ context.Context, e audit.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.audits = append(m.audits, e)
+	return nil
+}
+
+// Emit records ev.
+func (m *Memory) Emit(_ context.Context, ev event.Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, ev)
+	return nil
+}
+
+var (
+	errStackNotFound  = domain.NotFound("Stack not found")
+	errObjectNotFound = domain.NotFound("Deployment object not found")
+)
+
+func (m *Memory) nameTaken(name string, except uuid.UUID) bool {
+	for _, s := range m.stacks {
+		if s.DeletedAt == nil && s.Name == name && s.ID != except {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Memory) check(s stack.Stack) error {
+	switch {
+	case len(s.Name) > 255:
+		return domain.Invalid("value too long")
+	case s.GeneratorID != nil && !m.generators[*s.GeneratorID]:
+		return domain.Unprocessable("referenced entity does not exist")
+	case m.nameTaken(s.Name, s.ID):
+		return domain.Conflict("already exists")
+	}
+	return nil
+}
+
+// ListStacks returns live stacks, optionally only a generator's, oldest first.
+func (m *Memory) ListStacks(_ context.Context, generatorID *uuid.UUID) ([]stack.Stack, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []stack.Stack{}
+	for _, s := range m.stacks {
+		if s.DeletedAt == nil && (generatorID == nil || s.OwnedBy(*generatorID)) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b stack.Stack) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID.String(), b.ID.String())
+	})
+	return out, nil
+}
+
+// CreateStack inserts s, filling id and timestamps.
+func (m *Memory) CreateStack(_ context.Context, s *stack.Stack) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := *s
+	n.ID, n.DeletedAt = uuid.New(), nil
+	if err := m.check(n); err != nil {
+		return err
+	}
+	n.CreatedAt = m.tick()
+	n.UpdatedAt = n.CreatedAt
+	m.stacks[n.ID] = n
+	*s = n
+	return nil
+}
+
+// tick returns a strictly increasing time, so creation order is total.
+func (m *Memory) tick() time.Time {
+	m.seq++
+	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.seq) * time.Microsecond)
+}
+
+// GetStack returns a live stack.
+func (m *Memory) GetStack(_ context.Context, id uuid.UUID) (stack.Stack, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.stacks[id]
+	if !ok || s.DeletedAt != nil {
+		return stack.Stack{}, errStackNotFound
+	}
+	return s, nil
+}
+
+// UpdateStack lets fn change a live stack and stores it.
+func (m *Memory) UpdateStack(_ context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error) {
+	m.mu.Lock()
+	s, ok := m.stacks[id]
+	m.mu.Unlock()
+	if !ok || s.DeletedAt != nil {
+		return stack.Stack{}, errStackNotFound
+	}
+	if err := fn(&s); err != nil {
+		return stack.Stack{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.ID = id
+	if err := m.check(s); err != nil {
+		return stack.Stack{}, err
+	}
+	s.UpdatedAt = m.tick()
+	m.stacks[id] = s
+	return s, nil
+}
+
+// DeleteStack soft-deletes a live stack and its objects and adds a
+// deletion marker, as the database trigger does.
+func (m *Memory) DeleteStack(_ context.Context, id uuid.UUID) (stack.Stack, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.stacks[id]
+	if !ok || s.DeletedAt != nil {
+		return stack.Stack{}, errStackNotFound
+	}
+	now := m.tick()
+	s.DeletedAt, s.UpdatedAt = &now, now
+	m.stacks[id] = s
+	for oid, o := range m.objects {
+		if o.StackID == id && o.DeletedAt == nil {
+			o.DeletedAt = &now
+			m.objects[oid] = o
+		}
+	}
+	m.insertObject(stack.DeploymentObject{StackID: id, YAMLChecksum: stack.Checksum(""), IsDeletionMarker: true})
+	return s, nil
+}
+
+// AgentAssociated reports whether the agent targets the stack.
+func (m *Memory) AgentAssociated(_ context.Context, agentID, stackID uuid.UUID) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.targets[[2]uuid.UUID{agentID, stackID}], nil
+}
+
+// GeneratorExists reports whether AddGenerator recorded id.
+func (m *Memory) GeneratorExists(_ context.Context, id uuid.UUID) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.generators[id], nil
+}
+
+func (m *Memory) insertObject(d stack.DeploymentObject) stack.DeploymentObject {
+	now := m.tick()
+	d.ID, d.SequenceID, d.CreatedAt, d.UpdatedAt, d.SubmittedAt, d.DeletedAt = uuid.New(), m.seq, now, now, now, nil
+	m.objects[d.ID] = d
+	return d
+}
+
+// ListDeploymentObjects returns a stack's live objects, newest first.
+func (m *Memory) ListDeploymentObjects(_ context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []stack.DeploymentObject{}
+	for _, o := range m.objects {
+		if o.StackID == stackID && o.DeletedAt == nil {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b stack.DeploymentObject) int { return int(b.SequenceID - a.SequenceID) })
+	return out, nil
+}
+
+// CreateDeploymentObject inserts d into a live stack.
+func (m *Memory) CreateDeploymentObject(_ context.Context, d *stack.DeploymentObject) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.stacks[d.StackID]
+	if !ok || s.DeletedAt != nil {
+		return errStackNotFound
+	}
+	*d = m.insertObject(*d)
+	return nil
+}
+
+// GetDeploymentObject returns a live object.
+func (m *Memory) GetDeploymentObject(_ context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.objects[id]
+	if !ok || o.DeletedAt != nil {
+		return stack.DeploymentObject{}, errObjectNotFound
+	}
+	return o, nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"github.com/google/wire"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
+	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/templates"
+	"github.com/brokkr-go/brokkr/pkg/app/workorders"
+)
+
+// stackRepos binds the ports of the stack, template, target-state and
+// work-order use cases to their PostgreSQL repositories. The ports still
+// served by the shared Store (transactions, stack labels, the generator
+// check) are bound in wire.go, where the Store's provider is.
+var stackRepos = wire.NewSet(
+	postgres.NewStacks, postgres.NewDeploymentObjects, postgres.NewTargetStates, postgres.NewTemplates,
+	postgres.NewWorkOrders, postgres.NewSchedules,
+	wire.Struct(new(stacks.Repos), "*"),
+	wire.Bind(new(stacks.StackRepository), new(*postgres.Stacks)),
+	wire.Bind(new(stacks.DeploymentObjectRepository), new(*postgres.DeploymentObjects)),
+	wire.Bind(new(generators.StackLister), new(*postgres.Stacks)),
+	wire.Bind(new(targetstate.SnapshotReader), new(*postgres.TargetStates)),
+	wire.Struct(new(templates.Repos), "*"),
+	wire.Bind(new(templates.TemplateRepository), new(*postgres.Templates)),
+	wire.Bind(new(templates.TemplateLabelRepository), new(*postgres.Templates)),
+	wire.Bind(new(templates.ProvenanceRecorder), new(*postgres.Templates)),
+	wire.Struct(new(workorders.Repos), "*"),
+	wire.Bind(new(workorders.OrderRepository), new(*postgres.WorkOrders)),
+	wire.Bind(new(workorders.ClaimRepository), new(*postgres.WorkOrders)),
+	wire.Bind(new(workorders.LogRepository), new(*postgres.WorkOrders)),
+	wire.Bind(new(workorders.AgentDirectory), new(*postgres.WorkOrders)),
+	wire.Bind(new(workorders.RetryRepository), new(*postgres.WorkOrders)),
+	wire.Struct(new(workorders.ScheduleRepos), "*"),
+	wire.Bind(new(workorders.ScheduleRepository), new(*postgres.Schedules)),
+	wire.Bind(new(workorders.RunRepository), new(*postgres.Schedules)),
+)
