@@ -155,8 +155,8 @@ type ObjectAgent struct {
 	Health      *string   `db:"health"`
 }
 
-// Store is the persistence the read models need.
-type Store interface {
+// ReadModel runs the read models' queries.
+type ReadModel interface {
 	Fleet(ctx context.Context, q FleetQuery) ([]AgentRow, error)
 	CountFleet(ctx context.Context, q FleetQuery) (int, error)
 	FleetCounts(ctx context.Context, staleAfter time.Duration) (Counts, error)
@@ -174,12 +174,12 @@ type StackReader interface {
 
 // Service implements the read models.
 type Service struct {
-	store  Store
+	store  ReadModel
 	stacks StackReader
 }
 
 // NewService wires the read models.
-func NewService(store Store, stacks StackReader) *Service {
+func NewService(store ReadModel, stacks StackReader) *Service {
 	return &Service{store: store, stacks: stacks}
 }
 

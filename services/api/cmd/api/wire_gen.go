@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
@@ -52,12 +53,29 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	targetstateService := targetstate.NewService(index)
 	generatorsService := generators.NewService(postgresStore, client, authInvalidation, changes)
 	stacksService := stacks.NewService(postgresStore, changes)
-	auditlogService := auditlog.NewService(postgresStore)
+	auditLog := postgres.NewAuditLog(postgresStore)
+	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
 	templatingclientClient := provideTemplatingClient(cfg)
 	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
-	healthService := health.NewService(postgresStore)
-	diagnosticsService := diagnostics.NewService(postgresStore, changes)
+	deploymentHealth := postgres.NewDeploymentHealth(postgresStore)
+	existence := postgres.NewExistence(postgresStore)
+	repos := health.Repos{
+		Tx:          postgresStore,
+		Journal:     postgresStore,
+		Records:     deploymentHealth,
+		Refs:        existence,
+		Permissions: postgresStore,
+	}
+	healthService := health.NewService(repos)
+	postgresDiagnostics := postgres.NewDiagnostics(postgresStore)
+	diagnosticsRepos := diagnostics.Repos{
+		Tx:       postgresStore,
+		Journal:  postgresStore,
+		Requests: postgresDiagnostics,
+		Refs:     existence,
+	}
+	diagnosticsService := diagnostics.NewService(diagnosticsRepos, changes)
 	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
 	if err != nil {
 		cleanup2()
@@ -67,6 +85,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	workordersService := workorders.NewService(postgresStore, enqueuer)
 	clock := _wireSystemClockValue
 	schedules := workorders.NewSchedules(postgresStore, workordersService, clock, log)
+	subscriptions := postgres.NewSubscriptions(postgresStore)
+	deliveries := postgres.NewDeliveries(postgresStore)
+	webhooksRepos := webhooks.Repos{
+		Tx:              postgresStore,
+		Journal:         postgresStore,
+		Subscriptions:   subscriptions,
+		Deliveries:      deliveries,
+		AgentDeliveries: deliveries,
+	}
 	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
@@ -75,8 +102,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	sender := provideWebhookSender(cfg, log)
-	webhooksService := webhooks.NewService(postgresStore, cipher, sender, changes)
-	idempotencyService := idempotency.NewService(postgresStore, cipher)
+	webhooksService := webhooks.NewService(webhooksRepos, cipher, sender, changes)
+	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
+	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             service,
@@ -93,7 +121,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Webhooks:           webhooksService,
 		Idempotency:        idempotencyService,
 	}
-	overviewService := overview.NewService(postgresStore, stacksService)
+	postgresOverview := postgres.NewOverview(postgresStore)
+	overviewService := overview.NewService(postgresOverview, stacksService)
 	console, err := provideConsole(services, overviewService, redisSessions, hub, log)
 	if err != nil {
 		cleanup3()

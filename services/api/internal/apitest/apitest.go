@@ -197,19 +197,19 @@ func New(t testing.TB, opts ...Option) *Env {
 		Generators:         generators.NewService(store, issuer, inval, changes),
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(store, o.renderer, stackSvc),
-		Health:             health.NewService(store),
-		Diagnostics:        diagnostics.NewService(store, changes),
-		AuditLog:           auditlog.NewService(store),
+		Health:             health.NewService(healthRepos(store)),
+		Diagnostics:        diagnostics.NewService(diagnosticsRepos(store), changes),
+		AuditLog:           auditlog.NewService(postgres.NewAuditLog(store)),
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
 		Webhooks:           whs,
-		Idempotency:        idempotency.NewService(store, o.webhookCipher),
+		Idempotency:        idempotency.NewService(store, postgres.NewIdempotencyKeys(store), o.webhookCipher),
 	}
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary.
 	ui, err := console.New(console.Deps{Auth: cache, Sessions: sessions,
-		Live: hub, Agents: services.Agents, Overview: overview.NewService(store, stackSvc), Stacks: stackSvc,
+		Live: hub, Agents: services.Agents, Overview: overview.NewService(postgres.NewOverview(store), stackSvc), Stacks: stackSvc,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
 		Diagnostics: services.Diagnostics, StatusOf: httpapi.StatusOf, Log: log})
 	if err != nil {

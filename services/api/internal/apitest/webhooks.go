@@ -4,8 +4,22 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 )
+
+// healthRepos and diagnosticsRepos wire those use cases' repositories over
+// one store, as the api's wire graph does.
+func healthRepos(store *postgres.Store) health.Repos {
+	return health.Repos{Tx: store, Journal: store, Records: postgres.NewDeploymentHealth(store),
+		Refs: postgres.NewExistence(store), Permissions: store}
+}
+
+func diagnosticsRepos(store *postgres.Store) diagnostics.Repos {
+	return diagnostics.Repos{Tx: store, Journal: store, Requests: postgres.NewDiagnostics(store),
+		Refs: postgres.NewExistence(store)}
+}
 
 type webhookOptions struct {
 	guard bool
@@ -30,5 +44,8 @@ func webhookService(store *postgres.Store, notes webhooks.LiveNotes, o *options)
 		panic(err)
 	}
 	o.webhookCipher = c
-	return webhooks.NewService(store, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}), notes)
+	deliveries := postgres.NewDeliveries(store)
+	repos := webhooks.Repos{Tx: store, Journal: store, Subscriptions: postgres.NewSubscriptions(store),
+		Deliveries: deliveries, AgentDeliveries: deliveries}
+	return webhooks.NewService(repos, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}), notes)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
@@ -280,7 +281,7 @@ func TestIdempotencyInFlightIs409(t *testing.T) {
 	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		done <- e.Store.InTx(context.Background(), func(ctx context.Context) error {
-			ok, err := e.Store.LockIdempotencyKey(ctx, "admin", "slow")
+			ok, err := postgres.NewIdempotencyKeys(e.Store).LockIdempotencyKey(ctx, "admin", "slow")
 			if err != nil || !ok {
 				return fmt.Errorf("lock: %v %v", ok, err)
 			}
@@ -464,7 +465,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	default:
 	}
 	stacksSvc := stacks.NewService(e.Store, e.Changes)
-	svc := idempotency.NewService(e.Store, e.WebhookCipher)
+	svc := idempotency.NewService(e.Store, postgres.NewIdempotencyKeys(e.Store), e.WebhookCipher)
 	ctx := context.Background()
 	out, err := svc.Do(ctx, idempotency.Request{Scope: "admin", Key: "notify", Method: "POST", Path: "/x"},
 		func(ctx context.Context) idempotency.Response {
