@@ -15,8 +15,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	dh "github.com/brokkr-go/brokkr/pkg/domain/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	dh "github.com/brokkr-go/brokkr/pkg/domain/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
@@ -49,17 +49,27 @@ func TestReportHealthRules(t *testing.T) {
 		msg     string
 	}{
 		{"the agent itself", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}} }, nil, ""},
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			}, nil, ""},
 		{"admin on any object", func(fixture) identity.Principal { return identity.Admin },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: f.object, Status: dh.Degraded}} }, nil, ""},
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Degraded}}
+			}, nil, ""},
 		{"another agent", func(fixture) identity.Principal { return identity.Agent(uuid.New()) },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}} },
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			},
 			domain.ErrForbidden, "Unauthorized"},
 		{"a generator", func(fixture) identity.Principal { return identity.Generator(uuid.New()) },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}} },
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			},
 			domain.ErrForbidden, "Unauthorized"},
 		{"unknown status", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: f.object, Status: "fine"}} },
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: f.object, Status: "fine"}}
+			},
 			domain.ErrInvalid, "deployment_objects[0].status"},
 		{"missing object id", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
 			func(fixture) []health.Report { return []health.Report{{Status: dh.Healthy}} },
@@ -73,10 +83,14 @@ func TestReportHealthRules(t *testing.T) {
 				return slices.Repeat([]health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}, health.MaxReports+1)
 			}, domain.ErrInvalid, "at most 1000"},
 		{"object of a stack the agent never had", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report { return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}} },
+			func(f fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
+			},
 			domain.ErrUnprocessable, "Deployment object not found"},
 		{"admin on a missing object", func(fixture) identity.Principal { return identity.Admin },
-			func(fixture) []health.Report { return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}} },
+			func(fixture) []health.Report {
+				return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
+			},
 			domain.ErrUnprocessable, "Deployment object not found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
