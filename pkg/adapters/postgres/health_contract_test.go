@@ -8,6 +8,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/app/diagnostics/diagnosticstest"
 	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
 )
 
@@ -53,5 +54,13 @@ func TestDeploymentHealthContract(t *testing.T) {
 		db := pgtest.New(t)
 		s := postgres.NewStore(db)
 		return healthtest.Repos{Records: postgres.NewDeploymentHealth(s), Refs: postgres.NewExistence(s), World: pgWorld{db}}
+	})
+}
+
+func TestDiagnosticsContract(t *testing.T) {
+	diagnosticstest.RunRequestRepositoryContract(t, func(t *testing.T) diagnosticstest.Repos {
+		db := pgtest.New(t)
+		s := postgres.NewStore(db)
+		return diagnosticstest.Repos{Requests: postgres.NewDiagnostics(s), Refs: postgres.NewExistence(s), World: pgWorld{db}}
 	})
 }
