@@ -156,7 +156,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), index, log)
 	go changes.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for !changes.Healthy() && time.Now().Before(deadline) {
+	for !changes.Subscribed() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 

@@ -454,7 +454,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	stackID := e.CreateStack(e.AdminPAK, "notify")
 	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
 	sid := uuid.MustParse(stackID)
-	if !e.Changes.Healthy() {
+	if !e.Changes.Subscribed() {
 		t.Fatal("change notifications are not flowing through Redis")
 	}
 	// Every published change wakes a watcher, so a premature one shows.
