@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
-	apphealth "github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/health"
 )
@@ -35,10 +35,10 @@ type Existence struct{ s *Store }
 func NewExistence(s *Store) *Existence { return &Existence{s: s} }
 
 var (
-	_ apphealth.RecordRepository    = (*DeploymentHealth)(nil)
-	_ apphealth.References          = (*Existence)(nil)
-	_ diagnostics.RequestRepository = (*Diagnostics)(nil)
-	_ diagnostics.References        = (*Existence)(nil)
+	_ deploymenthealth.RecordRepository = (*DeploymentHealth)(nil)
+	_ deploymenthealth.References       = (*Existence)(nil)
+	_ diagnostics.RequestRepository     = (*Diagnostics)(nil)
+	_ diagnostics.References            = (*Existence)(nil)
 )
 
 // healthRow is a deployment_health row as healthCols selects it.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth/deploymenthealthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics/diagnosticstest"
-	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
 )
 
 // pgWorld creates the rows health records and diagnostic requests refer
@@ -50,10 +50,10 @@ func (w pgWorld) DeleteObject(t *testing.T, id uuid.UUID) {
 }
 
 func TestDeploymentHealthContract(t *testing.T) {
-	healthtest.RunRecordRepositoryContract(t, func(t *testing.T) healthtest.Repos {
+	deploymenthealthtest.RunRecordRepositoryContract(t, func(t *testing.T) deploymenthealthtest.Repos {
 		db := pgtest.New(t)
 		s := postgres.NewStore(db)
-		return healthtest.Repos{Records: postgres.NewDeploymentHealth(s), Refs: postgres.NewExistence(s), World: pgWorld{db}}
+		return deploymenthealthtest.Repos{Records: postgres.NewDeploymentHealth(s), Refs: postgres.NewExistence(s), World: pgWorld{db}}
 	})
 }
 

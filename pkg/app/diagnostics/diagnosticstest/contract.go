@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth/deploymenthealthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
-	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 )
@@ -18,7 +18,7 @@ import (
 type Repos struct {
 	Requests diagnostics.RequestRepository
 	Refs     diagnostics.References
-	World    healthtest.World
+	World    deploymenthealthtest.World
 }
 
 // RunRequestRepositoryContract checks the rules every RequestRepository

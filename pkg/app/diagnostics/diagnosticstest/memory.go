@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth/deploymenthealthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
-	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 )
@@ -22,7 +22,7 @@ import (
 // completions are guarded by the current status, one result per request.
 // Its World (agents, stacks, objects) is healthtest's.
 type Memory struct {
-	*healthtest.Memory
+	*deploymenthealthtest.Memory
 	mu       sync.Mutex
 	requests map[uuid.UUID]diagnostic.Request
 	results  map[uuid.UUID]diagnostic.Result // by request id
@@ -32,7 +32,7 @@ type Memory struct {
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{Memory: healthtest.NewMemory(), requests: map[uuid.UUID]diagnostic.Request{},
+	return &Memory{Memory: deploymenthealthtest.NewMemory(), requests: map[uuid.UUID]diagnostic.Request{},
 		results: map[uuid.UUID]diagnostic.Result{}}
 }
 

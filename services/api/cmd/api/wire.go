@@ -19,9 +19,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -62,11 +62,11 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,
-		health.NewService, diagnostics.NewService,
-		wire.Struct(new(health.Repos), "*"), wire.Struct(new(diagnostics.Repos), "*"),
-		wire.Bind(new(health.RecordRepository), new(*postgres.DeploymentHealth)),
-		wire.Bind(new(health.References), new(*postgres.Existence)),
-		wire.Bind(new(health.ReportPermission), new(*postgres.Store)),
+		deploymenthealth.NewService, diagnostics.NewService,
+		wire.Struct(new(deploymenthealth.Repos), "*"), wire.Struct(new(diagnostics.Repos), "*"),
+		wire.Bind(new(deploymenthealth.RecordRepository), new(*postgres.DeploymentHealth)),
+		wire.Bind(new(deploymenthealth.References), new(*postgres.Existence)),
+		wire.Bind(new(deploymenthealth.ReportPermission), new(*postgres.Store)),
 		wire.Bind(new(diagnostics.RequestRepository), new(*postgres.Diagnostics)),
 		wire.Bind(new(diagnostics.References), new(*postgres.Existence)),
 		wire.Bind(new(diagnostics.LiveNotes), new(*redisadapter.Changes)),

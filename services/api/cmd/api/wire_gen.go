@@ -13,9 +13,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
@@ -60,14 +60,14 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	templatesService := templates.NewService(postgresStore, templatingclientClient, stacksService)
 	deploymentHealth := postgres.NewDeploymentHealth(postgresStore)
 	existence := postgres.NewExistence(postgresStore)
-	repos := health.Repos{
+	repos := deploymenthealth.Repos{
 		Tx:          postgresStore,
 		Journal:     postgresStore,
 		Records:     deploymentHealth,
 		Refs:        existence,
 		Permissions: postgresStore,
 	}
-	healthService := health.NewService(repos)
+	deploymenthealthService := deploymenthealth.NewService(repos)
 	postgresDiagnostics := postgres.NewDiagnostics(postgresStore)
 	diagnosticsRepos := diagnostics.Repos{
 		Tx:       postgresStore,
@@ -114,7 +114,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,
 		Templates:          templatesService,
-		Health:             healthService,
+		Health:             deploymenthealthService,
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: schedules,

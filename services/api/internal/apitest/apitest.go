@@ -30,9 +30,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
@@ -197,7 +197,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		Generators:         generators.NewService(store, issuer, inval, changes),
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(store, o.renderer, stackSvc),
-		Health:             health.NewService(healthRepos(store)),
+		Health:             deploymenthealth.NewService(healthRepos(store)),
 		Diagnostics:        diagnostics.NewService(diagnosticsRepos(store), changes),
 		AuditLog:           auditlog.NewService(postgres.NewAuditLog(store)),
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),

@@ -4,15 +4,15 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 )
 
 // healthRepos and diagnosticsRepos wire those use cases' repositories over
 // one store, as the api's wire graph does.
-func healthRepos(store *postgres.Store) health.Repos {
-	return health.Repos{Tx: store, Journal: store, Records: postgres.NewDeploymentHealth(store),
+func healthRepos(store *postgres.Store) deploymenthealth.Repos {
+	return deploymenthealth.Repos{Tx: store, Journal: store, Records: postgres.NewDeploymentHealth(store),
 		Refs: postgres.NewExistence(store), Permissions: store}
 }
 

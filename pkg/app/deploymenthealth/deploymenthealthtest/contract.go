@@ -1,4 +1,4 @@
-package healthtest
+package deploymenthealthtest
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	apphealth "github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/health"
 )
@@ -27,8 +27,8 @@ type World interface {
 
 // Repos is one implementation under test.
 type Repos struct {
-	Records apphealth.RecordRepository
-	Refs    apphealth.References
+	Records deploymenthealth.RecordRepository
+	Refs    deploymenthealth.References
 	World   World
 }
 
@@ -163,7 +163,7 @@ func RunRecordRepositoryContract(t *testing.T, newRepos func(t *testing.T) Repos
 	})
 }
 
-func mustUpsert(t *testing.T, r apphealth.RecordRepository, rec health.Record) {
+func mustUpsert(t *testing.T, r deploymenthealth.RecordRepository, rec health.Record) {
 	t.Helper()
 	if _, err := r.UpsertHealth(context.Background(), rec); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package health_test
+package deploymenthealth_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/brokkr-go/brokkr/pkg/app/health"
-	"github.com/brokkr-go/brokkr/pkg/app/health/healthtest"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth/deploymenthealthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
@@ -21,8 +21,8 @@ import (
 )
 
 type fixture struct {
-	svc     *health.Service
-	mem     *healthtest.Memory
+	svc     *deploymenthealth.Service
+	mem     *deploymenthealthtest.Memory
 	journal *journaltest.Journal
 	agent   uuid.UUID
 	stack   uuid.UUID
@@ -30,12 +30,12 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) fixture {
-	m := healthtest.NewMemory()
+	m := deploymenthealthtest.NewMemory()
 	j := &journaltest.Journal{}
 	f := fixture{mem: m, journal: j, agent: m.Agent(t), stack: m.Stack(t)}
 	f.object = m.Object(t, f.stack)
 	m.Allow(f.agent, f.object)
-	f.svc = health.NewService(health.Repos{Tx: j, Journal: j, Records: m, Refs: m, Permissions: m})
+	f.svc = deploymenthealth.NewService(deploymenthealth.Repos{Tx: j, Journal: j, Records: m, Refs: m, Permissions: m})
 	return f
 }
 
@@ -44,52 +44,52 @@ func TestReportHealthRules(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		caller  func(f fixture) identity.Principal
-		reports func(f fixture) []health.Report
+		reports func(f fixture) []deploymenthealth.Report
 		want    error
 		msg     string
 	}{
 		{"the agent itself", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
 			}, nil, ""},
 		{"admin on any object", func(fixture) identity.Principal { return identity.Admin },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Degraded}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Degraded}}
 			}, nil, ""},
 		{"another agent", func(fixture) identity.Principal { return identity.Agent(uuid.New()) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
 			},
 			domain.ErrForbidden, "Unauthorized"},
 		{"a generator", func(fixture) identity.Principal { return identity.Generator(uuid.New()) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}
 			},
 			domain.ErrForbidden, "Unauthorized"},
 		{"unknown status", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: "fine"}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: "fine"}}
 			},
 			domain.ErrInvalid, "deployment_objects[0].status"},
 		{"missing object id", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(fixture) []health.Report { return []health.Report{{Status: dh.Healthy}} },
+			func(fixture) []deploymenthealth.Report { return []deploymenthealth.Report{{Status: dh.Healthy}} },
 			domain.ErrInvalid, "deployment_objects[0].id is required"},
 		{"summary not an object", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy, Summary: json.RawMessage(`[1]`)}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Healthy, Summary: json.RawMessage(`[1]`)}}
 			}, domain.ErrInvalid, "deployment_objects[0].summary"},
 		{"too many reports", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report {
-				return slices.Repeat([]health.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}, health.MaxReports+1)
+			func(f fixture) []deploymenthealth.Report {
+				return slices.Repeat([]deploymenthealth.Report{{DeploymentObjectID: f.object, Status: dh.Healthy}}, deploymenthealth.MaxReports+1)
 			}, domain.ErrInvalid, "at most 1000"},
 		{"object of a stack the agent never had", func(f fixture) identity.Principal { return identity.Agent(f.agent) },
-			func(f fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
+			func(f fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
 			},
 			domain.ErrUnprocessable, "Deployment object not found"},
 		{"admin on a missing object", func(fixture) identity.Principal { return identity.Admin },
-			func(fixture) []health.Report {
-				return []health.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
+			func(fixture) []deploymenthealth.Report {
+				return []deploymenthealth.Report{{DeploymentObjectID: uuid.New(), Status: dh.Healthy}}
 			},
 			domain.ErrUnprocessable, "Deployment object not found"},
 	} {
@@ -122,7 +122,7 @@ func TestReportHealthEmitsOnTransitionToFailing(t *testing.T) {
 	p := identity.Agent(f.agent)
 	report := func(status string) {
 		t.Helper()
-		if err := f.svc.ReportHealth(ctx, p, f.agent, []health.Report{{DeploymentObjectID: f.object, Status: status,
+		if err := f.svc.ReportHealth(ctx, p, f.agent, []deploymenthealth.Report{{DeploymentObjectID: f.object, Status: status,
 			Summary: json.RawMessage(`"{\"pods_ready\": 0}"`), CheckedAt: time.Unix(1700000000, 0)}}); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestReportHealthEmitsOnTransitionToFailing(t *testing.T) {
 func TestReportHealthIsOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	err := f.svc.ReportHealth(ctx, identity.Agent(f.agent), f.agent, []health.Report{
+	err := f.svc.ReportHealth(ctx, identity.Agent(f.agent), f.agent, []deploymenthealth.Report{
 		{DeploymentObjectID: f.object, Status: dh.Failing},
 		{DeploymentObjectID: uuid.New(), Status: dh.Healthy}, // refused
 	})
@@ -169,7 +169,7 @@ func TestObjectAndStackHealth(t *testing.T) {
 		agent, obj uuid.UUID
 		status     string
 	}{{f.agent, f.object, dh.Healthy}, {other, f.object, dh.Degraded}, {f.agent, second, dh.Failing}} {
-		if err := f.svc.ReportHealth(ctx, identity.Admin, r.agent, []health.Report{{DeploymentObjectID: r.obj, Status: r.status}}); err != nil {
+		if err := f.svc.ReportHealth(ctx, identity.Admin, r.agent, []deploymenthealth.Report{{DeploymentObjectID: r.obj, Status: r.status}}); err != nil {
 			t.Fatal(err)
 		}
 	}

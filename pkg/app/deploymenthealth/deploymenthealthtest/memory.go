@@ -1,7 +1,7 @@
-// Package healthtest holds an in-memory implementation of the
+// Package deploymenthealthtest holds an in-memory implementation of the
 // deployment-health ports and the contract suite that both it and the
 // PostgreSQL adapter must pass.
-package healthtest
+package deploymenthealthtest
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	apphealth "github.com/brokkr-go/brokkr/pkg/app/health"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/health"
 )
@@ -48,10 +48,10 @@ func NewMemory() *Memory {
 }
 
 var (
-	_ apphealth.RecordRepository = (*Memory)(nil)
-	_ apphealth.References       = (*Memory)(nil)
-	_ apphealth.ReportPermission = (*Memory)(nil)
-	_ World                      = (*Memory)(nil)
+	_ deploymenthealth.RecordRepository = (*Memory)(nil)
+	_ deploymenthealth.References       = (*Memory)(nil)
+	_ deploymenthealth.ReportPermission = (*Memory)(nil)
+	_ World                             = (*Memory)(nil)
 )
 
 // Agent adds a live agent.

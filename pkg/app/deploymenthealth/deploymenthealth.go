@@ -1,8 +1,9 @@
-// Package health holds the deployment-health use cases: agents report the
-// health of what they applied; admins read it per object and per stack. A
-// transition to failing emits deployment.failed
-// (docs/compatibility.md#event-payloads).
-package health
+// Package deploymenthealth holds the deployment-health use cases: agents
+// report the health of what they applied; admins read it per object and per
+// stack. A transition to failing emits deployment.failed
+// (docs/compatibility.md#event-payloads). Not the services' /healthz nor the
+// agent's own /health (docs/architecture.md#names).
+package deploymenthealth
 
 import (
 	"bytes"
