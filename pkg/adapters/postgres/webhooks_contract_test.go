@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,7 +10,9 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks/webhookstest"
+	"github.com/brokkr-go/brokkr/pkg/domain/event"
 )
 
 // webhookWorld creates agents and moves deliveries with plain SQL.
@@ -46,3 +49,27 @@ func pgWebhookRepos(t *testing.T) webhookstest.Repos {
 func TestSubscriptionsContract(t *testing.T) { webhookstest.RunSubscriptionContract(t, pgWebhookRepos) }
 
 func TestDeliveriesContract(t *testing.T) { webhookstest.RunDeliveryContract(t, pgWebhookRepos) }
+
+// dispatchWorld adds outbox events to webhookWorld.
+type dispatchWorld struct {
+	webhookWorld
+	s *postgres.Store
+}
+
+func (w dispatchWorld) Publish(t *testing.T, ev event.Event) {
+	t.Helper()
+	if err := w.s.Emit(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDispatchContract(t *testing.T) {
+	webhookstest.RunDispatchContract(t, func(t *testing.T) webhookstest.DispatchRepos {
+		db := pgtest.New(t)
+		s := postgres.NewStore(db)
+		subs, deliveries := postgres.NewSubscriptions(s), postgres.NewDeliveries(s)
+		return webhookstest.DispatchRepos{DispatchRepos: webhooks.DispatchRepos{Tx: s, Journal: s, Subscriptions: subs,
+			Outbox: postgres.NewOutbox(s), Queue: deliveries, Attempts: deliveries, Cleanup: deliveries},
+			Subscriptions: subs, Agents: deliveries, World: dispatchWorld{webhookWorld{db}, s}}
+	})
+}

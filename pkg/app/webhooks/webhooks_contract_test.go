@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"testing"
 
+	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks/webhookstest"
 )
 
@@ -17,4 +18,12 @@ func TestMemorySubscriptionContract(t *testing.T) {
 
 func TestMemoryDeliveryContract(t *testing.T) {
 	webhookstest.RunDeliveryContract(t, memoryRepos)
+}
+
+func TestMemoryDispatchContract(t *testing.T) {
+	webhookstest.RunDispatchContract(t, func(*testing.T) webhookstest.DispatchRepos {
+		m := webhookstest.NewMemory()
+		return webhookstest.DispatchRepos{DispatchRepos: webhooks.DispatchRepos{Tx: m, Journal: nil, Subscriptions: m,
+			Outbox: m, Queue: m, Attempts: m, Cleanup: m}, Subscriptions: m, Agents: m, World: m}
+	})
 }

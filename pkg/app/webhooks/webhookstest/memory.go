@@ -35,12 +35,14 @@ type Memory struct {
 	subs       map[uuid.UUID]webhook.Subscription
 	deliveries map[uuid.UUID]webhook.Delivery
 	agents     map[uuid.UUID]agentRow
+	outbox     []*outboxRow
+	enqueued   map[uuid.UUID]time.Time
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
 	return &Memory{subs: map[uuid.UUID]webhook.Subscription{}, deliveries: map[uuid.UUID]webhook.Delivery{},
-		agents: map[uuid.UUID]agentRow{}}
+		agents: map[uuid.UUID]agentRow{}, enqueued: map[uuid.UUID]time.Time{}}
 }
 
 var (
@@ -65,7 +67,11 @@ func (m *Memory) SetDelivery(_ *testing.T, id uuid.UUID, status string, attempts
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d := m.deliveries[id]
-	d.Status, d.Attempts, d.NextRetryAt = status, attempts, nextRetry
+	d.Status, d.Attempts, d.NextRetryAt, d.AcquiredBy, d.AcquiredUntil, d.CompletedAt = status, attempts, nextRetry, nil, nil, nil
+	if status == webhook.StatusSuccess || status == webhook.StatusDead {
+		now := time.Now()
+		d.CompletedAt = &now
+	}
 	m.deliveries[id] = d
 }
 
@@ -364,10 +370,14 @@ func (m *Memory) LockDelivery(_ context.Context, id uuid.UUID) (webhooks.Claimed
 func (m *Memory) RecordAgentAttempt(_ context.Context, id uuid.UUID, a webhooks.Attempt) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d, ok := m.deliveries[id]
-	if !ok {
-		return nil // an UPDATE of no row
+	if d, ok := m.deliveries[id]; ok { // else an UPDATE of no row
+		m.deliveries[id] = recorded(d, a)
 	}
+	return nil
+}
+
+// recorded applies an attempt's outcome to d.
+func recorded(d webhook.Delivery, a webhooks.Attempt) webhook.Delivery {
 	now := time.Now()
 	d.Status, d.Attempts, d.NextRetryAt = a.Decision.Status, a.Decision.Attempts, a.Decision.NextRetryAt
 	d.LastError, d.LastStatusCode, d.LastAttemptAt, d.AcquiredUntil = a.LastError, a.StatusCode, &now, nil
@@ -378,6 +388,5 @@ func (m *Memory) RecordAgentAttempt(_ context.Context, id uuid.UUID, a webhooks.
 	if d.Status != webhook.StatusSuccess {
 		d.AcquiredBy = nil
 	}
-	m.deliveries[id] = d
-	return nil
+	return d
 }
