@@ -97,14 +97,26 @@ LEFT JOIN LATERAL (
 	) x
 ) s ON true`
 
+// fleetRow is one row of fleetSummary.
 type fleetRow struct {
-	overview.AgentRow
-	LabelsJSON  jsonStrings `db:"labels"`
-	ObjectsN    int         `db:"objects"`
-	AppliedN    int         `db:"applied"`
-	FailingN    int         `db:"failing"`
-	HealthyN    int         `db:"healthy"`
-	PendingWork int         `db:"pending_work"`
+	ID            uuid.UUID   `db:"id"`
+	Name          string      `db:"name"`
+	ClusterName   string      `db:"cluster_name"`
+	Status        string      `db:"status"`
+	LastHeartbeat *time.Time  `db:"last_heartbeat"`
+	CreatedAt     time.Time   `db:"created_at"`
+	Labels        jsonStrings `db:"labels"`
+	Objects       int         `db:"objects"`
+	Applied       int         `db:"applied"`
+	Failing       int         `db:"failing"`
+	Healthy       int         `db:"healthy"`
+	PendingWork   int         `db:"pending_work"`
+}
+
+func (r fleetRow) domain() overview.AgentRow {
+	return overview.AgentRow{ID: r.ID, Name: r.Name, ClusterName: r.ClusterName, Status: r.Status,
+		LastHeartbeat: r.LastHeartbeat, CreatedAt: r.CreatedAt, Labels: []string(r.Labels), Objects: r.Objects,
+		Applied: r.Applied, Failing: r.Failing, Healthy: r.Healthy, PendingWork: r.PendingWork}
 }
 
 // fleetWhere builds the filter of q; $1 is always the stale window.
@@ -154,10 +166,7 @@ func (r *Overview) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview
 	}
 	out := make([]overview.AgentRow, len(rows))
 	for i, row := range rows {
-		a := row.AgentRow
-		a.Labels = []string(row.LabelsJSON)
-		a.Objects, a.Applied, a.Failing, a.Healthy, a.PendingWork = row.ObjectsN, row.AppliedN, row.FailingN, row.HealthyN, row.PendingWork
-		out[i] = a
+		out[i] = row.domain()
 	}
 	return out, nil
 }
@@ -199,10 +208,46 @@ func (r *Overview) FleetCounts(ctx context.Context, staleAfter time.Duration) (o
 	return overview.Counts(c), mapErr(err)
 }
 
+// agentStackRow is one row of AgentStacks' query.
 type agentStackRow struct {
-	overview.AgentStack
-	Labels      jsonStrings `db:"by_label"`
-	Annotations jsonStrings `db:"by_annotation"`
+	StackID      uuid.UUID   `db:"stack_id"`
+	StackName    string      `db:"stack_name"`
+	ByTarget     bool        `db:"by_target"`
+	ByLabel      jsonStrings `db:"by_label"`
+	ByAnnotation jsonStrings `db:"by_annotation"`
+	ObjectID     *uuid.UUID  `db:"object_id"`
+	SequenceID   *int64      `db:"sequence_id"`
+	Marker       bool        `db:"marker"`
+	Applied      bool        `db:"applied"`
+	EventStatus  *string     `db:"event_status"`
+	EventMsg     *string     `db:"event_message"`
+	Health       *string     `db:"health"`
+}
+
+// objectRow is one row of StackObjects' query.
+type objectRow struct {
+	ID               uuid.UUID  `db:"id"`
+	SequenceID       int64      `db:"sequence_id"`
+	YAMLChecksum     string     `db:"yaml_checksum"`
+	SubmittedAt      time.Time  `db:"submitted_at"`
+	IsDeletionMarker bool       `db:"is_deletion_marker"`
+	Size             int        `db:"size"`
+	Applied          int        `db:"applied"`
+	Failed           int        `db:"failed"`
+	TemplateID       *uuid.UUID `db:"template_id"`
+	TemplateVersion  *int       `db:"template_version"`
+}
+
+// objectAgentRow is one row of ObjectAgents' query.
+type objectAgentRow struct {
+	AgentID     uuid.UUID `db:"agent_id"`
+	AgentName   string    `db:"agent_name"`
+	ClusterName string    `db:"cluster_name"`
+	EventStatus string    `db:"event_status"`
+	EventType   string    `db:"event_type"`
+	Message     *string   `db:"message"`
+	At          time.Time `db:"at"`
+	Health      *string   `db:"health"`
 }
 
 // AgentStacks lists the live stacks associated with the agent, the reasons,
@@ -234,9 +279,10 @@ func (r *Overview) AgentStacks(ctx context.Context, agentID uuid.UUID) ([]overvi
 	}
 	out := make([]overview.AgentStack, len(rows))
 	for i, row := range rows {
-		out[i] = row.AgentStack
-		out[i].ByLabel = []string(row.Labels)
-		out[i].ByAnnotation = []string(row.Annotations)
+		out[i] = overview.AgentStack{StackID: row.StackID, StackName: row.StackName, ByTarget: row.ByTarget,
+			ByLabel: []string(row.ByLabel), ByAnnotation: []string(row.ByAnnotation), ObjectID: row.ObjectID,
+			SequenceID: row.SequenceID, Marker: row.Marker, Applied: row.Applied, EventStatus: row.EventStatus,
+			EventMsg: row.EventMsg, Health: row.Health}
 	}
 	return out, nil
 }
@@ -249,8 +295,8 @@ func (r *Overview) StackObjects(ctx context.Context, stackID uuid.UUID, limit, o
 		WHERE stack_id = $1 AND deleted_at IS NULL`, stackID); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	out := []overview.ObjectRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &out, `
+	var rows []objectRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 	SELECT o.id, o.sequence_id, o.yaml_checksum, o.submitted_at, o.is_deletion_marker, octet_length(o.yaml_content) AS size,
 		(SELECT count(DISTINCT e.agent_id) FROM agent_events e WHERE e.deployment_object_id = o.id
 			AND e.deleted_at IS NULL AND e.status = 'SUCCESS') AS applied,
@@ -261,14 +307,20 @@ func (r *Overview) StackObjects(ctx context.Context, stackID uuid.UUID, limit, o
 	LEFT JOIN rendered_deployment_objects r ON r.deployment_object_id = o.id
 	WHERE o.stack_id = $1 AND o.deleted_at IS NULL
 	ORDER BY o.sequence_id DESC LIMIT $2 OFFSET $3`, stackID, limit, offset)
+	out := make([]overview.ObjectRow, len(rows))
+	for i, o := range rows {
+		out[i] = overview.ObjectRow{ID: o.ID, SequenceID: o.SequenceID, YAMLChecksum: o.YAMLChecksum,
+			SubmittedAt: o.SubmittedAt, IsDeletionMarker: o.IsDeletionMarker, Size: o.Size, Applied: o.Applied,
+			Failed: o.Failed, TemplateID: o.TemplateID, TemplateVersion: o.TemplateVersion}
+	}
 	return out, total, mapErr(err)
 }
 
 // ObjectAgents lists each agent's latest event on the object and its
 // health, newest first.
 func (r *Overview) ObjectAgents(ctx context.Context, objectID uuid.UUID, limit int) ([]overview.ObjectAgent, error) {
-	out := []overview.ObjectAgent{}
-	err := r.s.q(ctx).SelectContext(ctx, &out, `
+	var rows []objectAgentRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 	SELECT * FROM (
 		SELECT DISTINCT ON (e.agent_id) e.agent_id, a.name AS agent_name, a.cluster_name,
 			e.status AS event_status, e.event_type, e.message, e.created_at AS at,
@@ -277,5 +329,10 @@ func (r *Overview) ObjectAgents(ctx context.Context, objectID uuid.UUID, limit i
 		WHERE e.deployment_object_id = $1 AND e.deleted_at IS NULL
 		ORDER BY e.agent_id, e.created_at DESC
 	) x ORDER BY at DESC LIMIT $2`, objectID, limit)
+	out := make([]overview.ObjectAgent, len(rows))
+	for i, a := range rows {
+		out[i] = overview.ObjectAgent{AgentID: a.AgentID, AgentName: a.AgentName, ClusterName: a.ClusterName,
+			EventStatus: a.EventStatus, EventType: a.EventType, Message: a.Message, At: a.At, Health: a.Health}
+	}
 	return out, mapErr(err)
 }

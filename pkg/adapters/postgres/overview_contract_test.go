@@ -36,7 +36,7 @@ func (w fleetWorld) Agent(t *testing.T, a overviewtest.Agent) uuid.UUID {
 		w.db.MustExec(`INSERT INTO agent_labels (agent_id, label) VALUES ($1, $2)`, id, l)
 	}
 	if a.Failing {
-		pw := pgWorld{w.db}
+		pw := pgWorld(w)
 		obj := pw.Object(t, pw.Stack(t))
 		w.db.MustExec(`INSERT INTO deployment_health (agent_id, deployment_object_id, status, checked_at) VALUES ($1, $2, 'failing', now())`, id, obj)
 	}
