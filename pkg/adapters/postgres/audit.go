@@ -2,11 +2,43 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 )
+
+// AuditLog reads the audit log (entries are written by Store.Audit inside
+// each use case's transaction).
+type AuditLog struct{ s *Store }
+
+// NewAuditLog returns the audit-log reader over s.
+func NewAuditLog(s *Store) *AuditLog { return &AuditLog{s: s} }
+
+// auditRow is an audit_logs row as auditCols selects it.
+type auditRow struct {
+	ID           uuid.UUID       `db:"id"`
+	Timestamp    time.Time       `db:"timestamp"`
+	ActorType    string          `db:"actor_type"`
+	ActorID      *uuid.UUID      `db:"actor_id"`
+	Action       string          `db:"action"`
+	ResourceType string          `db:"resource_type"`
+	ResourceID   *uuid.UUID      `db:"resource_id"`
+	Details      json.RawMessage `db:"details"`
+	IPAddress    *string         `db:"ip_address"`
+	UserAgent    *string         `db:"user_agent"`
+	CreatedAt    time.Time       `db:"created_at"`
+}
+
+func (r auditRow) domain() audit.Entry {
+	return audit.Entry{ID: r.ID, Timestamp: r.Timestamp, ActorType: r.ActorType, ActorID: r.ActorID, Action: r.Action,
+		ResourceType: r.ResourceType, ResourceID: r.ResourceID, Details: r.Details, IPAddress: r.IPAddress,
+		UserAgent: r.UserAgent, CreatedAt: r.CreatedAt}
+}
 
 // details is NULL for entries without details; json.RawMessage cannot scan
 // a NULL, so it is read as the JSON literal null (rendered as null).
@@ -14,7 +46,7 @@ const auditCols = `id, timestamp, actor_type, actor_id, action, resource_type, r
 	COALESCE(details, 'null'::jsonb) AS details, ip_address, user_agent, created_at`
 
 // QueryAudit lists audit entries matching f, newest first, with the total.
-func (s *Store) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error) {
+func (r *AuditLog) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error) {
 	var (
 		where []string
 		args  []any
@@ -58,12 +90,16 @@ func (s *Store) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, 
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	var total int
-	if err := s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM audit_logs`+cond, args...); err != nil {
+	if err := r.s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM audit_logs`+cond, args...); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	out := []audit.Entry{}
+	var rows []auditRow
 	args = append(args, f.Limit, f.Offset)
-	err := s.q(ctx).SelectContext(ctx, &out, fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+cond+
+	err := r.s.q(ctx).SelectContext(ctx, &rows, fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+cond+
 		` ORDER BY timestamp DESC, id LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...)
+	out := make([]audit.Entry, len(rows))
+	for i, row := range rows {
+		out[i] = row.domain()
+	}
 	return out, total, mapErr(err)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
 // Gauges computes the broker's inventory gauges when /metrics is scraped
@@ -77,4 +79,34 @@ func (g *Gauges) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range beats {
 		ch <- prometheus.MustNewConstMetric(g.heartbeatAge, prometheus.GaugeValue, b.Age, b.ID, b.Name)
 	}
+}
+
+// WebhookCounts answers webhook-dispatch's gauges: deliveries by status and
+// the outbox backlog.
+type WebhookCounts struct{ s *Store }
+
+// NewWebhookCounts returns the webhook gauges' queries over s.
+func NewWebhookCounts(s *Store) *WebhookCounts { return &WebhookCounts{s: s} }
+
+// DeliveryStatusCounts counts deliveries per non-success status (metrics;
+// success rows are the bulk and are not counted on every scrape).
+func (r *WebhookCounts) DeliveryStatusCounts(ctx context.Context) (map[string]int64, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int64  `db:"n"`
+	}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM webhook_deliveries
+		WHERE status IN ('pending', 'acquired', 'failed', 'dead') GROUP BY status`)
+	out := map[string]int64{webhook.StatusPending: 0, webhook.StatusAcquired: 0, webhook.StatusFailed: 0, webhook.StatusDead: 0}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, mapErr(err)
+}
+
+// UndispatchedEvents counts outbox events the relay has not moved on.
+func (r *WebhookCounts) UndispatchedEvents(ctx context.Context) (int64, error) {
+	var n int64
+	err := r.s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL`)
+	return n, mapErr(err)
 }

@@ -12,7 +12,14 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 )
 
-var _ overview.Store = (*Store)(nil)
+// Overview answers the console's read models: the fleet page, an agent's
+// stacks, a stack's objects and an object's agents.
+type Overview struct{ s *Store }
+
+// NewOverview returns the console's read-model queries over s.
+func NewOverview(s *Store) *Overview { return &Overview{s: s} }
+
+var _ overview.ReadModel = (*Overview)(nil)
 
 // fleetOrder maps a sort key and direction to its ORDER BY. Each matches an
 // index on live agents (name and cluster are unique together; migration 0009
@@ -90,14 +97,26 @@ LEFT JOIN LATERAL (
 	) x
 ) s ON true`
 
+// fleetRow is one row of fleetSummary.
 type fleetRow struct {
-	overview.AgentRow
-	LabelsJSON  jsonStrings `db:"labels"`
-	ObjectsN    int         `db:"objects"`
-	AppliedN    int         `db:"applied"`
-	FailingN    int         `db:"failing"`
-	HealthyN    int         `db:"healthy"`
-	PendingWork int         `db:"pending_work"`
+	ID            uuid.UUID   `db:"id"`
+	Name          string      `db:"name"`
+	ClusterName   string      `db:"cluster_name"`
+	Status        string      `db:"status"`
+	LastHeartbeat *time.Time  `db:"last_heartbeat"`
+	CreatedAt     time.Time   `db:"created_at"`
+	Labels        jsonStrings `db:"labels"`
+	Objects       int         `db:"objects"`
+	Applied       int         `db:"applied"`
+	Failing       int         `db:"failing"`
+	Healthy       int         `db:"healthy"`
+	PendingWork   int         `db:"pending_work"`
+}
+
+func (r fleetRow) domain() overview.AgentRow {
+	return overview.AgentRow{ID: r.ID, Name: r.Name, ClusterName: r.ClusterName, Status: r.Status,
+		LastHeartbeat: r.LastHeartbeat, CreatedAt: r.CreatedAt, Labels: []string(r.Labels), Objects: r.Objects,
+		Applied: r.Applied, Failing: r.Failing, Healthy: r.Healthy, PendingWork: r.PendingWork}
 }
 
 // fleetWhere builds the filter of q; $1 is always the stale window.
@@ -123,7 +142,7 @@ func fleetWhere(q overview.FleetQuery) (string, []any, error) {
 }
 
 // Fleet returns one page of live agents with their summaries.
-func (s *Store) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.AgentRow, error) {
+func (r *Overview) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.AgentRow, error) {
 	orders, ok := fleetOrder[q.Sort]
 	if !ok {
 		return nil, domain.Invalid("unknown sort")
@@ -142,27 +161,24 @@ func (s *Store) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview.Ag
 		FROM agents a WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d)`, where, order, len(args)-1, len(args)) +
 		fleetSummary + " ORDER BY " + strings.ReplaceAll(order, "a.", "p.")
 	var rows []fleetRow
-	if err := s.q(ctx).SelectContext(ctx, &rows, query, args...); err != nil {
+	if err := r.s.q(ctx).SelectContext(ctx, &rows, query, args...); err != nil {
 		return nil, mapErr(err)
 	}
 	out := make([]overview.AgentRow, len(rows))
-	for i, r := range rows {
-		a := r.AgentRow
-		a.Labels = []string(r.LabelsJSON)
-		a.Objects, a.Applied, a.Failing, a.Healthy, a.PendingWork = r.ObjectsN, r.AppliedN, r.FailingN, r.HealthyN, r.PendingWork
-		out[i] = a
+	for i, row := range rows {
+		out[i] = row.domain()
 	}
 	return out, nil
 }
 
 // CountFleet counts the live agents matching q's filters.
-func (s *Store) CountFleet(ctx context.Context, q overview.FleetQuery) (int, error) {
+func (r *Overview) CountFleet(ctx context.Context, q overview.FleetQuery) (int, error) {
 	where, args, err := fleetWhere(q)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	err = s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM agents a WHERE `+where, args...)
+	err = r.s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM agents a WHERE `+where, args...)
 	return n, mapErr(err)
 }
 
@@ -172,7 +188,7 @@ func likeEscape(s string) string {
 }
 
 // FleetCounts counts live agents by heartbeat state, and those failing.
-func (s *Store) FleetCounts(ctx context.Context, staleAfter time.Duration) (overview.Counts, error) {
+func (r *Overview) FleetCounts(ctx context.Context, staleAfter time.Duration) (overview.Counts, error) {
 	var c struct {
 		Total    int `db:"total"`
 		Online   int `db:"online"`
@@ -181,7 +197,7 @@ func (s *Store) FleetCounts(ctx context.Context, staleAfter time.Duration) (over
 		Inactive int `db:"inactive"`
 		Failing  int `db:"failing"`
 	}
-	err := s.q(ctx).GetContext(ctx, &c, `SELECT count(*) AS total,
+	err := r.s.q(ctx).GetContext(ctx, &c, `SELECT count(*) AS total,
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateOnline]+`) AS online,
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateStale]+`) AS stale,
 		count(*) FILTER (WHERE `+heartbeatState[overview.StateNever]+`) AS never,
@@ -192,17 +208,53 @@ func (s *Store) FleetCounts(ctx context.Context, staleAfter time.Duration) (over
 	return overview.Counts(c), mapErr(err)
 }
 
+// agentStackRow is one row of AgentStacks' query.
 type agentStackRow struct {
-	overview.AgentStack
-	Labels      jsonStrings `db:"by_label"`
-	Annotations jsonStrings `db:"by_annotation"`
+	StackID      uuid.UUID   `db:"stack_id"`
+	StackName    string      `db:"stack_name"`
+	ByTarget     bool        `db:"by_target"`
+	ByLabel      jsonStrings `db:"by_label"`
+	ByAnnotation jsonStrings `db:"by_annotation"`
+	ObjectID     *uuid.UUID  `db:"object_id"`
+	SequenceID   *int64      `db:"sequence_id"`
+	Marker       bool        `db:"marker"`
+	Applied      bool        `db:"applied"`
+	EventStatus  *string     `db:"event_status"`
+	EventMsg     *string     `db:"event_message"`
+	Health       *string     `db:"health"`
+}
+
+// overviewObjectRow is one row of StackObjects' query.
+type overviewObjectRow struct {
+	ID               uuid.UUID  `db:"id"`
+	SequenceID       int64      `db:"sequence_id"`
+	YAMLChecksum     string     `db:"yaml_checksum"`
+	SubmittedAt      time.Time  `db:"submitted_at"`
+	IsDeletionMarker bool       `db:"is_deletion_marker"`
+	Size             int        `db:"size"`
+	Applied          int        `db:"applied"`
+	Failed           int        `db:"failed"`
+	TemplateID       *uuid.UUID `db:"template_id"`
+	TemplateVersion  *int       `db:"template_version"`
+}
+
+// objectAgentRow is one row of ObjectAgents' query.
+type objectAgentRow struct {
+	AgentID     uuid.UUID `db:"agent_id"`
+	AgentName   string    `db:"agent_name"`
+	ClusterName string    `db:"cluster_name"`
+	EventStatus string    `db:"event_status"`
+	EventType   string    `db:"event_type"`
+	Message     *string   `db:"message"`
+	At          time.Time `db:"at"`
+	Health      *string   `db:"health"`
 }
 
 // AgentStacks lists the live stacks associated with the agent, the reasons,
 // and the agent's view of each stack's latest object.
-func (s *Store) AgentStacks(ctx context.Context, agentID uuid.UUID) ([]overview.AgentStack, error) {
+func (r *Overview) AgentStacks(ctx context.Context, agentID uuid.UUID) ([]overview.AgentStack, error) {
 	var rows []agentStackRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 	SELECT st.id AS stack_id, st.name AS stack_name,
 		EXISTS (SELECT 1 FROM agent_targets t WHERE t.agent_id = $1 AND t.stack_id = st.id) AS by_target,
 		(SELECT to_json(array_agg(sl.label ORDER BY sl.label)) FROM stack_labels sl JOIN agent_labels al ON al.label = sl.label
@@ -226,24 +278,25 @@ func (s *Store) AgentStacks(ctx context.Context, agentID uuid.UUID) ([]overview.
 		return nil, mapErr(err)
 	}
 	out := make([]overview.AgentStack, len(rows))
-	for i, r := range rows {
-		out[i] = r.AgentStack
-		out[i].ByLabel = []string(r.Labels)
-		out[i].ByAnnotation = []string(r.Annotations)
+	for i, row := range rows {
+		out[i] = overview.AgentStack{StackID: row.StackID, StackName: row.StackName, ByTarget: row.ByTarget,
+			ByLabel: []string(row.ByLabel), ByAnnotation: []string(row.ByAnnotation), ObjectID: row.ObjectID,
+			SequenceID: row.SequenceID, Marker: row.Marker, Applied: row.Applied, EventStatus: row.EventStatus,
+			EventMsg: row.EventMsg, Health: row.Health}
 	}
 	return out, nil
 }
 
 // StackObjects lists one page of a stack's live objects, newest first,
 // with how many agents applied or failed each, and template provenance.
-func (s *Store) StackObjects(ctx context.Context, stackID uuid.UUID, limit, offset int) ([]overview.ObjectRow, int, error) {
+func (r *Overview) StackObjects(ctx context.Context, stackID uuid.UUID, limit, offset int) ([]overview.ObjectRow, int, error) {
 	var total int
-	if err := s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM deployment_objects
+	if err := r.s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM deployment_objects
 		WHERE stack_id = $1 AND deleted_at IS NULL`, stackID); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	out := []overview.ObjectRow{}
-	err := s.q(ctx).SelectContext(ctx, &out, `
+	var rows []overviewObjectRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 	SELECT o.id, o.sequence_id, o.yaml_checksum, o.submitted_at, o.is_deletion_marker, octet_length(o.yaml_content) AS size,
 		(SELECT count(DISTINCT e.agent_id) FROM agent_events e WHERE e.deployment_object_id = o.id
 			AND e.deleted_at IS NULL AND e.status = 'SUCCESS') AS applied,
@@ -254,14 +307,20 @@ func (s *Store) StackObjects(ctx context.Context, stackID uuid.UUID, limit, offs
 	LEFT JOIN rendered_deployment_objects r ON r.deployment_object_id = o.id
 	WHERE o.stack_id = $1 AND o.deleted_at IS NULL
 	ORDER BY o.sequence_id DESC LIMIT $2 OFFSET $3`, stackID, limit, offset)
+	out := make([]overview.ObjectRow, len(rows))
+	for i, o := range rows {
+		out[i] = overview.ObjectRow{ID: o.ID, SequenceID: o.SequenceID, YAMLChecksum: o.YAMLChecksum,
+			SubmittedAt: o.SubmittedAt, IsDeletionMarker: o.IsDeletionMarker, Size: o.Size, Applied: o.Applied,
+			Failed: o.Failed, TemplateID: o.TemplateID, TemplateVersion: o.TemplateVersion}
+	}
 	return out, total, mapErr(err)
 }
 
 // ObjectAgents lists each agent's latest event on the object and its
 // health, newest first.
-func (s *Store) ObjectAgents(ctx context.Context, objectID uuid.UUID, limit int) ([]overview.ObjectAgent, error) {
-	out := []overview.ObjectAgent{}
-	err := s.q(ctx).SelectContext(ctx, &out, `
+func (r *Overview) ObjectAgents(ctx context.Context, objectID uuid.UUID, limit int) ([]overview.ObjectAgent, error) {
+	var rows []objectAgentRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 	SELECT * FROM (
 		SELECT DISTINCT ON (e.agent_id) e.agent_id, a.name AS agent_name, a.cluster_name,
 			e.status AS event_status, e.event_type, e.message, e.created_at AS at,
@@ -270,5 +329,10 @@ func (s *Store) ObjectAgents(ctx context.Context, objectID uuid.UUID, limit int)
 		WHERE e.deployment_object_id = $1 AND e.deleted_at IS NULL
 		ORDER BY e.agent_id, e.created_at DESC
 	) x ORDER BY at DESC LIMIT $2`, objectID, limit)
+	out := make([]overview.ObjectAgent, len(rows))
+	for i, a := range rows {
+		out[i] = overview.ObjectAgent{AgentID: a.AgentID, AgentName: a.AgentName, ClusterName: a.ClusterName,
+			EventStatus: a.EventStatus, EventType: a.EventType, Message: a.Message, At: a.At, Health: a.Health}
+	}
 	return out, mapErr(err)
 }

@@ -58,7 +58,7 @@ func TestFleetQueries(t *testing.T) {
 	q := overview.FleetQuery{Sort: overview.SortName, Limit: 50, StaleAfter: 5 * time.Minute}
 	names := func(q overview.FleetQuery) []string {
 		t.Helper()
-		rows, err := s.Fleet(ctx, q)
+		rows, err := postgres.NewOverview(s).Fleet(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,10 +97,10 @@ func TestFleetQueries(t *testing.T) {
 			}
 		})
 	}
-	if n, err := s.CountFleet(ctx, overview.FleetQuery{Label: "env:prod", StaleAfter: time.Minute}); err != nil || n != 2 {
+	if n, err := postgres.NewOverview(s).CountFleet(ctx, overview.FleetQuery{Label: "env:prod", StaleAfter: time.Minute}); err != nil || n != 2 {
 		t.Errorf("CountFleet(label) = %d, %v", n, err)
 	}
-	counts, err := s.FleetCounts(ctx, 5*time.Minute)
+	counts, err := postgres.NewOverview(s).FleetCounts(ctx, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestFleetQueries(t *testing.T) {
 		t.Errorf("counts %+v, want %+v", counts, want)
 	}
 
-	rows, err := s.Fleet(ctx, q)
+	rows, err := postgres.NewOverview(s).Fleet(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,16 +147,16 @@ func TestFleetQueries(t *testing.T) {
 	}
 
 	// The agent's stacks say why; the stack's objects come newest first.
-	as, err := s.AgentStacks(ctx, id("a-online"))
+	as, err := postgres.NewOverview(s).AgentStacks(ctx, id("a-online"))
 	if err != nil || len(as) != 1 || as[0].ByTarget || !slices.Equal(as[0].ByLabel, []string{"env:prod"}) || !as[0].Applied ||
 		as[0].ObjectID == nil || *as[0].ObjectID != latest || as[0].Health == nil || *as[0].Health != "healthy" {
 		t.Fatalf("AgentStacks: %+v, %v", as, err)
 	}
-	objRows, total, err := s.StackObjects(ctx, stackID, 2, 0)
+	objRows, total, err := postgres.NewOverview(s).StackObjects(ctx, stackID, 2, 0)
 	if err != nil || total != 3 || len(objRows) != 2 || objRows[0].ID != latest || objRows[0].Applied != 2 || objRows[0].Failed != 1 {
 		t.Fatalf("StackObjects: %+v total %d, %v", objRows, total, err)
 	}
-	agentsOn, err := s.ObjectAgents(ctx, latest, 10)
+	agentsOn, err := postgres.NewOverview(s).ObjectAgents(ctx, latest, 10)
 	if err != nil || len(agentsOn) != 2 {
 		t.Fatalf("ObjectAgents: %+v, %v", agentsOn, err)
 	}

@@ -16,10 +16,24 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
-var (
-	_ webhooks.Store         = (*Store)(nil)
-	_ webhooks.DispatchStore = (*Store)(nil)
+// Subscriptions, Deliveries and Outbox are the webhook repositories:
+// subscriptions (with their encrypted secrets), deliveries (fan-out rows,
+// broker leases and agent claims) and the outbox relay's side of
+// outbox_events. All join the transaction InTx put in the context.
+type (
+	Subscriptions struct{ s *Store }
+	Deliveries    struct{ s *Store }
+	Outbox        struct{ s *Store }
 )
+
+// NewSubscriptions returns the subscription repository over s.
+func NewSubscriptions(s *Store) *Subscriptions { return &Subscriptions{s: s} }
+
+// NewDeliveries returns the delivery repository over s.
+func NewDeliveries(s *Store) *Deliveries { return &Deliveries{s: s} }
+
+// NewOutbox returns the outbox relay's repository over s.
+func NewOutbox(s *Store) *Outbox { return &Outbox{s: s} }
 
 // jsonStrings scans a text[] selected as to_json(...): database/sql cannot
 // scan a PostgreSQL array into []string, and JSON keeps NULL apart from [].
@@ -50,23 +64,37 @@ const subscriptionCols = `s.id, s.name, s.url_encrypted, s.auth_header_encrypted
 	to_json(s.event_types) AS event_types, s.filters, to_json(s.target_labels) AS target_labels, s.enabled,
 	s.max_retries, s.timeout_seconds, s.created_at, s.updated_at, s.created_by`
 
+// subscriptionRow is a webhook_subscriptions row as subscriptionCols
+// selects it; arrays come as JSON (jsonStrings), filters as jsonb text.
 type subscriptionRow struct {
-	webhook.Subscription
-	EventTypesJSON   jsonStrings `db:"event_types"`
-	FiltersJSON      []byte      `db:"filters"`
-	TargetLabelsJSON jsonStrings `db:"target_labels"`
+	ID                     uuid.UUID   `db:"id"`
+	Name                   string      `db:"name"`
+	URLEncrypted           []byte      `db:"url_encrypted"`
+	AuthHeaderEncrypted    []byte      `db:"auth_header_encrypted"`
+	SigningSecretEncrypted []byte      `db:"signing_secret_encrypted"`
+	EventTypes             jsonStrings `db:"event_types"`
+	Filters                []byte      `db:"filters"`
+	TargetLabels           jsonStrings `db:"target_labels"`
+	Enabled                bool        `db:"enabled"`
+	MaxRetries             int         `db:"max_retries"`
+	TimeoutSeconds         int         `db:"timeout_seconds"`
+	CreatedAt              time.Time   `db:"created_at"`
+	UpdatedAt              time.Time   `db:"updated_at"`
+	CreatedBy              *string     `db:"created_by"`
 }
 
 func (r subscriptionRow) domain() webhook.Subscription {
-	s := r.Subscription
-	s.EventTypes = []string(r.EventTypesJSON)
+	s := webhook.Subscription{ID: r.ID, Name: r.Name, URLEncrypted: r.URLEncrypted,
+		AuthHeaderEncrypted: r.AuthHeaderEncrypted, SigningSecretEncrypted: r.SigningSecretEncrypted,
+		EventTypes: []string(r.EventTypes), TargetLabels: []string(r.TargetLabels), Enabled: r.Enabled,
+		MaxRetries: r.MaxRetries, TimeoutSeconds: r.TimeoutSeconds, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		CreatedBy: r.CreatedBy}
 	if s.EventTypes == nil {
 		s.EventTypes = []string{}
 	}
-	s.TargetLabels = []string(r.TargetLabelsJSON)
-	if len(r.FiltersJSON) > 0 && string(r.FiltersJSON) != "null" {
+	if len(r.Filters) > 0 && string(r.Filters) != "null" {
 		var f webhook.Filters
-		if json.Unmarshal(r.FiltersJSON, &f) == nil {
+		if json.Unmarshal(r.Filters, &f) == nil {
 			s.Filters = &f
 		}
 	}
@@ -93,26 +121,26 @@ func filtersJSON(f *webhook.Filters) any {
 }
 
 // ListSubscriptions returns every subscription, newest first.
-func (s *Store) ListSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
+func (r *Subscriptions) ListSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
 	var rows []subscriptionRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 		ORDER BY s.created_at DESC, s.id`)
 	return subscriptions(rows), mapErr(err)
 }
 
 // EnabledSubscriptions returns the subscriptions fan-out considers.
-func (s *Store) EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
+func (r *Subscriptions) EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
 	var rows []subscriptionRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 		WHERE s.enabled ORDER BY s.created_at, s.id`)
 	return subscriptions(rows), mapErr(err)
 }
 
 // CreateSubscription inserts sub (ciphertexts already set), filling id and
 // timestamps.
-func (s *Store) CreateSubscription(ctx context.Context, sub *webhook.Subscription) error {
+func (r *Subscriptions) CreateSubscription(ctx context.Context, sub *webhook.Subscription) error {
 	var row subscriptionRow
-	err := s.q(ctx).GetContext(ctx, &row, `INSERT INTO webhook_subscriptions AS s
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO webhook_subscriptions AS s
 		(name, url_encrypted, auth_header_encrypted, signing_secret_encrypted, event_types, filters, target_labels,
 		 enabled, max_retries, timeout_seconds, created_by)
 		VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING `+subscriptionCols,
@@ -127,9 +155,9 @@ func (s *Store) CreateSubscription(ctx context.Context, sub *webhook.Subscriptio
 }
 
 // GetSubscription returns one subscription.
-func (s *Store) GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
+func (r *Subscriptions) GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
 	var row subscriptionRow
-	err := s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
 	if err != nil {
 		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
 	}
@@ -137,11 +165,11 @@ func (s *Store) GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subs
 }
 
 // UpdateSubscription locks the row, lets fn change it and writes it back.
-func (s *Store) UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*webhook.Subscription) error) (webhook.Subscription, error) {
+func (r *Subscriptions) UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*webhook.Subscription) error) (webhook.Subscription, error) {
 	var out webhook.Subscription
-	err := s.InTx(ctx, func(ctx context.Context) error {
+	err := r.s.InTx(ctx, func(ctx context.Context) error {
 		var row subscriptionRow
-		err := s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 			WHERE s.id = $1 FOR UPDATE`, id)
 		if err != nil {
 			return notFound(err, "Webhook subscription not found")
@@ -151,7 +179,7 @@ func (s *Store) UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*w
 			return err
 		}
 		var updated subscriptionRow
-		err = s.q(ctx).GetContext(ctx, &updated, `UPDATE webhook_subscriptions AS s SET name = $2, url_encrypted = $3,
+		err = r.s.q(ctx).GetContext(ctx, &updated, `UPDATE webhook_subscriptions AS s SET name = $2, url_encrypted = $3,
 			auth_header_encrypted = $4, signing_secret_encrypted = $5, event_types = $6, filters = $7::jsonb,
 			target_labels = $8, enabled = $9, max_retries = $10, timeout_seconds = $11
 			WHERE s.id = $1 RETURNING `+subscriptionCols,
@@ -168,9 +196,9 @@ func (s *Store) UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*w
 
 // DeleteSubscription hard-deletes a subscription; its deliveries go by
 // cascade.
-func (s *Store) DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
+func (r *Subscriptions) DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
 	var row subscriptionRow
-	err := s.q(ctx).GetContext(ctx, &row, `DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
+	err := r.s.q(ctx).GetContext(ctx, &row, `DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
 	if err != nil {
 		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
 	}
@@ -181,15 +209,31 @@ const deliveryCols = `d.id, d.subscription_id, d.event_type, d.event_id, d.paylo
 	d.status, d.acquired_by, d.acquired_until, d.attempts, d.last_attempt_at, d.next_retry_at, d.last_error,
 	d.last_status_code, d.created_at, d.completed_at`
 
+// deliveryRow is a webhook_deliveries row as deliveryCols selects it.
 type deliveryRow struct {
-	webhook.Delivery
-	TargetLabelsJSON jsonStrings `db:"target_labels"`
+	ID             uuid.UUID   `db:"id"`
+	SubscriptionID uuid.UUID   `db:"subscription_id"`
+	EventType      string      `db:"event_type"`
+	EventID        uuid.UUID   `db:"event_id"`
+	Payload        string      `db:"payload"`
+	TargetLabels   jsonStrings `db:"target_labels"`
+	Status         string      `db:"status"`
+	AcquiredBy     *uuid.UUID  `db:"acquired_by"`
+	AcquiredUntil  *time.Time  `db:"acquired_until"`
+	Attempts       int         `db:"attempts"`
+	LastAttemptAt  *time.Time  `db:"last_attempt_at"`
+	NextRetryAt    *time.Time  `db:"next_retry_at"`
+	LastError      *string     `db:"last_error"`
+	LastStatusCode *int        `db:"last_status_code"`
+	CreatedAt      time.Time   `db:"created_at"`
+	CompletedAt    *time.Time  `db:"completed_at"`
 }
 
 func (r deliveryRow) domain() webhook.Delivery {
-	d := r.Delivery
-	d.TargetLabels = []string(r.TargetLabelsJSON)
-	return d
+	return webhook.Delivery{ID: r.ID, SubscriptionID: r.SubscriptionID, EventType: r.EventType, EventID: r.EventID,
+		Payload: r.Payload, TargetLabels: []string(r.TargetLabels), Status: r.Status, AcquiredBy: r.AcquiredBy,
+		AcquiredUntil: r.AcquiredUntil, Attempts: r.Attempts, LastAttemptAt: r.LastAttemptAt, NextRetryAt: r.NextRetryAt,
+		LastError: r.LastError, LastStatusCode: r.LastStatusCode, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt}
 }
 
 const claimedCols = deliveryCols + `, s.url_encrypted, s.auth_header_encrypted, s.signing_secret_encrypted,
@@ -225,7 +269,7 @@ func claimedList(rows []claimedRow) []webhooks.Claimed {
 }
 
 // ListDeliveries returns a subscription's deliveries, newest first.
-func (s *Store) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([]webhook.Delivery, error) {
+func (r *Deliveries) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([]webhook.Delivery, error) {
 	args := []any{q.SubscriptionID, q.Limit, q.Offset}
 	cond := ""
 	if q.Status != "" {
@@ -233,11 +277,11 @@ func (s *Store) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([
 		cond = " AND d.status = $4"
 	}
 	var rows []deliveryRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+deliveryCols+` FROM webhook_deliveries d
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+deliveryCols+` FROM webhook_deliveries d
 		WHERE d.subscription_id = $1`+cond+` ORDER BY d.created_at DESC, d.id LIMIT $2 OFFSET $3`, args...)
 	out := make([]webhook.Delivery, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
+	for i, row := range rows {
+		out[i] = row.domain()
 	}
 	return out, mapErr(err)
 }
@@ -245,15 +289,15 @@ func (s *Store) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuery) ([
 // RetryDeadDelivery moves a dead delivery back to pending: attempts reset,
 // no lease, no retry time, not enqueued (so the relay's sweep queues a
 // broker-mode delivery at once).
-func (s *Store) RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error) {
+func (r *Deliveries) RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error) {
 	var row deliveryRow
-	err := s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'pending', attempts = 0,
+	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'pending', attempts = 0,
 			acquired_by = NULL, acquired_until = NULL, next_retry_at = NULL, enqueued_at = NULL, completed_at = NULL
 		WHERE d.id = $1 AND d.subscription_id = $2 AND d.status = 'dead'
 		RETURNING `+deliveryCols, deliveryID, subscriptionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		var status string
-		err = s.q(ctx).GetContext(ctx, &status, `SELECT status FROM webhook_deliveries WHERE id = $1 AND subscription_id = $2`,
+		err = r.s.q(ctx).GetContext(ctx, &status, `SELECT status FROM webhook_deliveries WHERE id = $1 AND subscription_id = $2`,
 			deliveryID, subscriptionID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return webhook.Delivery{}, domain.NotFound("Delivery not found")
@@ -270,12 +314,12 @@ func (s *Store) RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryI
 }
 
 // WebhookAgent returns a live agent's status and labels.
-func (s *Store) WebhookAgent(ctx context.Context, id uuid.UUID) (webhooks.AgentInfo, error) {
+func (r *Deliveries) WebhookAgent(ctx context.Context, id uuid.UUID) (webhooks.AgentInfo, error) {
 	var info webhooks.AgentInfo
-	if err := s.q(ctx).GetContext(ctx, &info.Status, `SELECT status FROM agents WHERE id = $1 AND deleted_at IS NULL`, id); err != nil {
+	if err := r.s.q(ctx).GetContext(ctx, &info.Status, `SELECT status FROM agents WHERE id = $1 AND deleted_at IS NULL`, id); err != nil {
 		return info, notFound(err, "Agent not found")
 	}
-	err := s.q(ctx).SelectContext(ctx, &info.Labels, `SELECT label FROM agent_labels WHERE agent_id = $1 ORDER BY label`, id)
+	err := r.s.q(ctx).SelectContext(ctx, &info.Labels, `SELECT label FROM agent_labels WHERE agent_id = $1 ORDER BY label`, id)
 	return info, mapErr(err)
 }
 
@@ -287,9 +331,9 @@ const claimable = `d.target_labels IS NOT NULL AND d.target_labels <@ $1::text[]
 
 // ClaimAgentDeliveries atomically acquires up to limit deliveries for an
 // agent; concurrent claims skip each other's rows.
-func (s *Store) ClaimAgentDeliveries(ctx context.Context, agentID uuid.UUID, labels []string, limit int, lease time.Duration) ([]webhooks.Claimed, error) {
+func (r *Deliveries) ClaimAgentDeliveries(ctx context.Context, agentID uuid.UUID, labels []string, limit int, lease time.Duration) ([]webhooks.Claimed, error) {
 	var rows []claimedRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `WITH picked AS (
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `WITH picked AS (
 			SELECT d.id FROM webhook_deliveries d WHERE `+claimable+`
 			ORDER BY d.created_at, d.id LIMIT $2 FOR UPDATE SKIP LOCKED)
 		UPDATE webhook_deliveries d SET status = 'acquired', acquired_by = $3,
@@ -301,18 +345,18 @@ func (s *Store) ClaimAgentDeliveries(ctx context.Context, agentID uuid.UUID, lab
 }
 
 // ClaimableAgentDeliveries previews ClaimAgentDeliveries without claiming.
-func (s *Store) ClaimableAgentDeliveries(ctx context.Context, labels []string, limit int) ([]webhooks.Claimed, error) {
+func (r *Deliveries) ClaimableAgentDeliveries(ctx context.Context, labels []string, limit int) ([]webhooks.Claimed, error) {
 	var rows []claimedRow
-	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT `+claimedCols+` FROM webhook_deliveries d
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+claimedCols+` FROM webhook_deliveries d
 		JOIN webhook_subscriptions s ON s.id = d.subscription_id
 		WHERE `+claimable+` ORDER BY d.created_at, d.id LIMIT $2`, labels, limit)
 	return claimedList(rows), mapErr(err)
 }
 
 // LockDelivery reads and locks a delivery with its subscription's secrets.
-func (s *Store) LockDelivery(ctx context.Context, id uuid.UUID) (webhooks.Claimed, error) {
+func (r *Deliveries) LockDelivery(ctx context.Context, id uuid.UUID) (webhooks.Claimed, error) {
 	var row claimedRow
-	err := s.q(ctx).GetContext(ctx, &row, `SELECT `+claimedCols+` FROM webhook_deliveries d
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+claimedCols+` FROM webhook_deliveries d
 		JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = $1 FOR UPDATE OF d`, id)
 	if err != nil {
 		return webhooks.Claimed{}, notFound(err, "Delivery not found")
@@ -333,14 +377,14 @@ func recordArgs(id uuid.UUID, a webhooks.Attempt) []any {
 }
 
 // RecordAgentAttempt stores an agent's attempt (the caller holds the row lock).
-func (s *Store) RecordAgentAttempt(ctx context.Context, id uuid.UUID, a webhooks.Attempt) error {
-	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+` WHERE id = $1`, recordArgs(id, a)...)
+func (r *Deliveries) RecordAgentAttempt(ctx context.Context, id uuid.UUID, a webhooks.Attempt) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+` WHERE id = $1`, recordArgs(id, a)...)
 	return mapErr(err)
 }
 
 // RecordBrokerAttempt stores a broker attempt if the lease is still ours.
-func (s *Store) RecordBrokerAttempt(ctx context.Context, id uuid.UUID, lease time.Time, a webhooks.Attempt) (bool, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+`
+func (r *Deliveries) RecordBrokerAttempt(ctx context.Context, id uuid.UUID, lease time.Time, a webhooks.Attempt) (bool, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET `+recordSet+`
 		WHERE id = $1 AND status = 'acquired' AND acquired_by IS NULL AND acquired_until = $7`,
 		append(recordArgs(id, a), lease)...)
 	if err != nil {
@@ -352,9 +396,9 @@ func (s *Store) RecordBrokerAttempt(ctx context.Context, id uuid.UUID, lease tim
 
 // AcquireBroker takes a broker-mode delivery that is pending, due for
 // retry, or held under an expired lease.
-func (s *Store) AcquireBroker(ctx context.Context, id uuid.UUID, margin time.Duration) (webhooks.Claimed, bool, error) {
+func (r *Deliveries) AcquireBroker(ctx context.Context, id uuid.UUID, margin time.Duration) (webhooks.Claimed, bool, error) {
 	var row claimedRow
-	err := s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'acquired', acquired_by = NULL,
+	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE webhook_deliveries d SET status = 'acquired', acquired_by = NULL,
 			acquired_until = clock_timestamp() + make_interval(secs => s.timeout_seconds) + $2 * interval '1 millisecond'
 		FROM webhook_subscriptions s
 		WHERE d.id = $1 AND s.id = d.subscription_id AND d.target_labels IS NULL
@@ -371,14 +415,14 @@ func (s *Store) AcquireBroker(ctx context.Context, id uuid.UUID, margin time.Dur
 }
 
 // DeliveryState reads a delivery's progress.
-func (s *Store) DeliveryState(ctx context.Context, id uuid.UUID) (webhooks.DeliveryState, error) {
+func (r *Deliveries) DeliveryState(ctx context.Context, id uuid.UUID) (webhooks.DeliveryState, error) {
 	var row struct {
 		Status        string     `db:"status"`
 		AgentMode     bool       `db:"agent_mode"`
 		NextRetryAt   *time.Time `db:"next_retry_at"`
 		AcquiredUntil *time.Time `db:"acquired_until"`
 	}
-	err := s.q(ctx).GetContext(ctx, &row, `SELECT status, target_labels IS NOT NULL AS agent_mode, next_retry_at, acquired_until
+	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT status, target_labels IS NOT NULL AS agent_mode, next_retry_at, acquired_until
 		FROM webhook_deliveries WHERE id = $1`, id)
 	if isNoRows(err) {
 		return webhooks.DeliveryState{}, nil
@@ -391,33 +435,41 @@ func (s *Store) DeliveryState(ctx context.Context, id uuid.UUID) (webhooks.Deliv
 }
 
 // ReleaseBroker hands an acquired delivery back to pending.
-func (s *Store) ReleaseBroker(ctx context.Context, id uuid.UUID, lease time.Time) error {
-	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_until = NULL
+func (r *Deliveries) ReleaseBroker(ctx context.Context, id uuid.UUID, lease time.Time) error {
+	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_until = NULL
 		WHERE id = $1 AND status = 'acquired' AND acquired_by IS NULL AND acquired_until = $2`, id, lease)
 	return mapErr(err)
 }
 
 // ClaimOutbox locks undispatched events, oldest first.
-func (s *Store) ClaimOutbox(ctx context.Context, limit int) ([]webhooks.OutboxEvent, error) {
-	var out []webhooks.OutboxEvent
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, event_type, payload::text AS payload FROM outbox_events
+func (r *Outbox) ClaimOutbox(ctx context.Context, limit int) ([]webhooks.OutboxEvent, error) {
+	var rows []struct {
+		ID      uuid.UUID `db:"id"`
+		Type    string    `db:"event_type"`
+		Payload string    `db:"payload"`
+	}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, event_type, payload::text AS payload FROM outbox_events
 		WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+	out := make([]webhooks.OutboxEvent, len(rows))
+	for i, row := range rows {
+		out[i] = webhooks.OutboxEvent{ID: row.ID, Type: row.Type, Payload: row.Payload}
+	}
 	return out, mapErr(err)
 }
 
 // MarkDispatched stamps events as relayed.
-func (s *Store) MarkDispatched(ctx context.Context, ids []uuid.UUID) error {
+func (r *Outbox) MarkDispatched(ctx context.Context, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.q(ctx).ExecContext(ctx, `UPDATE outbox_events SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
+	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE outbox_events SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
 	return mapErr(err)
 }
 
 // InsertDeliveries inserts deliveries (target labels copied from the
 // subscription) and returns the ids inserted; existing (event,
 // subscription) pairs are skipped.
-func (s *Store) InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]uuid.UUID, error) {
+func (r *Deliveries) InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]uuid.UUID, error) {
 	if len(ds) == 0 {
 		return nil, nil
 	}
@@ -428,7 +480,7 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]
 		types[i], payloads[i] = d.EventType, d.Payload
 	}
 	var out []uuid.UUID
-	err := s.q(ctx).SelectContext(ctx, &out, `INSERT INTO webhook_deliveries
+	err := r.s.q(ctx).SelectContext(ctx, &out, `INSERT INTO webhook_deliveries
 			(id, subscription_id, event_id, event_type, payload, target_labels)
 		SELECT x.id, x.sub, x.ev, x.typ, x.payload, s.target_labels
 		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS x(id, sub, ev, typ, payload)
@@ -439,31 +491,39 @@ func (s *Store) InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]
 }
 
 // MarkEnqueued stamps deliveries as handed to the queue.
-func (s *Store) MarkEnqueued(ctx context.Context, ids []uuid.UUID) error {
+func (r *Deliveries) MarkEnqueued(ctx context.Context, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
+	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
 	return mapErr(err)
 }
 
 // StaleBrokerDeliveries locks broker-mode deliveries whose queue entry may
 // be lost.
-func (s *Store) StaleBrokerDeliveries(ctx context.Context, grace time.Duration, limit int) ([]webhooks.StaleDelivery, error) {
-	var out []webhooks.StaleDelivery
-	err := s.q(ctx).SelectContext(ctx, &out, `SELECT id, status, attempts FROM webhook_deliveries
+func (r *Deliveries) StaleBrokerDeliveries(ctx context.Context, grace time.Duration, limit int) ([]webhooks.StaleDelivery, error) {
+	var rows []struct {
+		ID       uuid.UUID `db:"id"`
+		Status   string    `db:"status"`
+		Attempts int       `db:"attempts"`
+	}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, status, attempts FROM webhook_deliveries
 		WHERE target_labels IS NULL AND COALESCE(enqueued_at, created_at) < now() - $1 * interval '1 millisecond'
 		  AND (status = 'pending'
 		       OR (status = 'failed' AND next_retry_at < now() - $1 * interval '1 millisecond')
 		       OR (status = 'acquired' AND acquired_by IS NULL AND acquired_until < now()))
 		ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`, grace.Milliseconds(), limit)
+	out := make([]webhooks.StaleDelivery, len(rows))
+	for i, row := range rows {
+		out[i] = webhooks.StaleDelivery{ID: row.ID, Status: row.Status, Attempts: row.Attempts}
+	}
 	return out, mapErr(err)
 }
 
 // ReleaseExpiredAgentLeases puts agent-held deliveries whose lease expired
 // back to pending.
-func (s *Store) ReleaseExpiredAgentLeases(ctx context.Context) (int64, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_by = NULL,
+func (r *Deliveries) ReleaseExpiredAgentLeases(ctx context.Context) (int64, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET status = 'pending', acquired_by = NULL,
 		acquired_until = NULL WHERE status = 'acquired' AND target_labels IS NOT NULL AND acquired_until < now()`)
 	if err != nil {
 		return 0, mapErr(err)
@@ -473,8 +533,8 @@ func (s *Store) ReleaseExpiredAgentLeases(ctx context.Context) (int64, error) {
 
 // DeleteTerminalDeliveries deletes up to limit success/dead deliveries
 // that completed before the cutoff.
-func (s *Store) DeleteTerminalDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+func (r *Deliveries) DeleteTerminalDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
 		SELECT id FROM webhook_deliveries WHERE status IN ('success', 'dead') AND completed_at < $1 LIMIT $2)`, before, limit)
 	if err != nil {
 		return 0, mapErr(err)
@@ -484,8 +544,8 @@ func (s *Store) DeleteTerminalDeliveries(ctx context.Context, before time.Time, 
 
 // DeleteDispatchedOutbox deletes up to limit relayed outbox events older
 // than the cutoff.
-func (s *Store) DeleteDispatchedOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
-	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM outbox_events WHERE id IN (
+func (r *Outbox) DeleteDispatchedOutbox(ctx context.Context, before time.Time, limit int) (int64, error) {
+	res, err := r.s.q(ctx).ExecContext(ctx, `DELETE FROM outbox_events WHERE id IN (
 		SELECT id FROM outbox_events WHERE dispatched_at < $1 LIMIT $2)`, before, limit)
 	if err != nil {
 		return 0, mapErr(err)
@@ -493,36 +553,13 @@ func (s *Store) DeleteDispatchedOutbox(ctx context.Context, before time.Time, li
 	return res.RowsAffected()
 }
 
-// DeliveryStatusCounts counts deliveries per non-success status (metrics;
-// success rows are the bulk and are not counted on every scrape).
-func (s *Store) DeliveryStatusCounts(ctx context.Context) (map[string]int64, error) {
-	var rows []struct {
-		Status string `db:"status"`
-		N      int64  `db:"n"`
-	}
-	err := s.q(ctx).SelectContext(ctx, &rows, `SELECT status, count(*) AS n FROM webhook_deliveries
-		WHERE status IN ('pending', 'acquired', 'failed', 'dead') GROUP BY status`)
-	out := map[string]int64{webhook.StatusPending: 0, webhook.StatusAcquired: 0, webhook.StatusFailed: 0, webhook.StatusDead: 0}
-	for _, r := range rows {
-		out[r.Status] = r.N
-	}
-	return out, mapErr(err)
-}
-
-// UndispatchedEvents counts outbox events the relay has not moved on.
-func (s *Store) UndispatchedEvents(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.q(ctx).GetContext(ctx, &n, `SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL`)
-	return n, mapErr(err)
-}
-
 // EventSubject resolves the agent and stack an event is about and,
 // optionally, their labels and annotations.
-func (s *Store) EventSubject(ctx context.Context, agentID, stackID, objectID *uuid.UUID, labels bool) (webhook.Subject, error) {
+func (r *Outbox) EventSubject(ctx context.Context, agentID, stackID, objectID *uuid.UUID, labels bool) (webhook.Subject, error) {
 	subj := webhook.Subject{AgentID: agentID, StackID: stackID}
 	if stackID == nil && objectID != nil {
 		var sid uuid.UUID
-		err := s.q(ctx).GetContext(ctx, &sid, `SELECT stack_id FROM deployment_objects WHERE id = $1`, *objectID)
+		err := r.s.q(ctx).GetContext(ctx, &sid, `SELECT stack_id FROM deployment_objects WHERE id = $1`, *objectID)
 		switch {
 		case err == nil:
 			subj.StackID = &sid
@@ -533,12 +570,12 @@ func (s *Store) EventSubject(ctx context.Context, agentID, stackID, objectID *uu
 	if !labels || (subj.AgentID == nil && subj.StackID == nil) {
 		return subj, nil
 	}
-	var kv []struct {
+	var rows []struct {
 		Key   string  `db:"key"`
 		Value *string `db:"value"`
 	}
 	// Labels have a NULL value, annotations a key and a value.
-	err := s.q(ctx).SelectContext(ctx, &kv, `
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `
 		SELECT label AS key, NULL::text AS value FROM agent_labels WHERE agent_id = $1
 		UNION ALL SELECT key, value FROM agent_annotations WHERE agent_id = $1
 		UNION ALL SELECT label, NULL FROM stack_labels WHERE stack_id = $2
@@ -548,11 +585,11 @@ func (s *Store) EventSubject(ctx context.Context, agentID, stackID, objectID *uu
 	}
 	subj.Labels = []string{}
 	subj.Annotations = map[string][]string{}
-	for _, r := range kv {
-		if r.Value == nil {
-			subj.Labels = append(subj.Labels, r.Key)
+	for _, kv := range rows {
+		if kv.Value == nil {
+			subj.Labels = append(subj.Labels, kv.Key)
 		} else {
-			subj.Annotations[r.Key] = append(subj.Annotations[r.Key], *r.Value)
+			subj.Annotations[kv.Key] = append(subj.Annotations[kv.Key], *kv.Value)
 		}
 	}
 	return subj, nil
@@ -579,3 +616,14 @@ func webhookIDs(ids []uuid.UUID) []string {
 	}
 	return out
 }
+
+var (
+	_ webhooks.SubscriptionRepository  = (*Subscriptions)(nil)
+	_ webhooks.SubscriptionSource      = (*Subscriptions)(nil)
+	_ webhooks.DeliveryRepository      = (*Deliveries)(nil)
+	_ webhooks.AgentDeliveryRepository = (*Deliveries)(nil)
+	_ webhooks.DeliveryQueue           = (*Deliveries)(nil)
+	_ webhooks.BrokerAttempts          = (*Deliveries)(nil)
+	_ webhooks.DeliveryCleanup         = (*Deliveries)(nil)
+	_ webhooks.OutboxRepository        = (*Outbox)(nil)
+)

@@ -21,7 +21,7 @@ func newSubscription(t *testing.T, st *postgres.Store, labels []string) webhook.
 	t.Helper()
 	sub := webhook.Subscription{Name: "s-" + uuid.NewString()[:8], URLEncrypted: []byte{1, 2, 3},
 		EventTypes: []string{"*"}, TargetLabels: labels, Enabled: true, MaxRetries: 5, TimeoutSeconds: 30}
-	if err := st.CreateSubscription(context.Background(), &sub); err != nil {
+	if err := postgres.NewSubscriptions(st).CreateSubscription(context.Background(), &sub); err != nil {
 		t.Fatal(err)
 	}
 	return sub
@@ -33,7 +33,7 @@ func insertDeliveries(t *testing.T, st *postgres.Store, sub webhook.Subscription
 	for i := range ds {
 		ds[i] = webhook.Delivery{ID: uuid.New(), SubscriptionID: sub.ID, EventID: uuid.New(), EventType: "stack.created", Payload: "{}"}
 	}
-	ids, err := st.InsertDeliveries(context.Background(), ds)
+	ids, err := postgres.NewDeliveries(st).InsertDeliveries(context.Background(), ds)
 	if err != nil || len(ids) != n {
 		t.Fatalf("insert: %v (%d of %d)", err, len(ids), n)
 	}
@@ -58,18 +58,18 @@ func TestWebhookFanOutIsIdempotent(t *testing.T) {
 		{ID: uuid.New(), SubscriptionID: broker.ID, EventID: ev, EventType: "stack.created", Payload: `{"a":1}`},
 		{ID: uuid.New(), SubscriptionID: agentSub.ID, EventID: ev, EventType: "stack.created", Payload: `{"a":1}`},
 	}
-	ids, err := st.InsertDeliveries(ctx, rows)
+	ids, err := postgres.NewDeliveries(st).InsertDeliveries(ctx, rows)
 	if err != nil || len(ids) != 2 {
 		t.Fatalf("first insert: %v %v", ids, err)
 	}
 	// A replay of the same event (fresh row ids) inserts nothing.
 	replay := []webhook.Delivery{rows[0], rows[1]}
 	replay[0].ID, replay[1].ID = uuid.New(), uuid.New()
-	ids, err = st.InsertDeliveries(ctx, replay)
+	ids, err = postgres.NewDeliveries(st).InsertDeliveries(ctx, replay)
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("replay inserted %v (%v)", ids, err)
 	}
-	list, err := st.ListDeliveries(ctx, webhooks.DeliveryQuery{SubscriptionID: agentSub.ID, Limit: 10})
+	list, err := postgres.NewDeliveries(st).ListDeliveries(ctx, webhooks.DeliveryQuery{SubscriptionID: agentSub.ID, Limit: 10})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %v %v", list, err)
 	}
@@ -77,7 +77,7 @@ func TestWebhookFanOutIsIdempotent(t *testing.T) {
 	if got := list[0]; got.Status != webhook.StatusPending || len(got.TargetLabels) != 1 || got.TargetLabels[0] != "env:prod" {
 		t.Fatalf("delivery %+v", got)
 	}
-	list, _ = st.ListDeliveries(ctx, webhooks.DeliveryQuery{SubscriptionID: broker.ID, Limit: 10})
+	list, _ = postgres.NewDeliveries(st).ListDeliveries(ctx, webhooks.DeliveryQuery{SubscriptionID: broker.ID, Limit: 10})
 	if len(list) != 1 || list[0].TargetLabels != nil {
 		t.Fatalf("a broker-mode delivery must have null target labels: %+v", list)
 	}
@@ -101,7 +101,7 @@ func TestAgentClaimsAreAtomicAndLabelScoped(t *testing.T) {
 		labelAgent(t, db, a, "env:prod", "region:us", "extra")
 	}
 
-	got, err := st.ClaimAgentDeliveries(ctx, half, []string{"env:prod"}, 10, time.Minute)
+	got, err := postgres.NewDeliveries(st).ClaimAgentDeliveries(ctx, half, []string{"env:prod"}, 10, time.Minute)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("an agent lacking a target label claimed %d (%v)", len(got), err)
 	}
@@ -115,7 +115,7 @@ func TestAgentClaimsAreAtomicAndLabelScoped(t *testing.T) {
 				var rows []webhooks.Claimed
 				err := st.InTx(ctx, func(ctx context.Context) error {
 					var err error
-					rows, err = st.ClaimAgentDeliveries(ctx, a, []string{"env:prod", "extra", "region:us"}, 3, time.Minute)
+					rows, err = postgres.NewDeliveries(st).ClaimAgentDeliveries(ctx, a, []string{"env:prod", "extra", "region:us"}, 3, time.Minute)
 					return err
 				})
 				if err != nil {
@@ -151,7 +151,7 @@ func TestAgentClaimsAreAtomicAndLabelScoped(t *testing.T) {
 		break
 	}
 	db.MustExec(`UPDATE webhook_deliveries SET acquired_until = now() - interval '1 second' WHERE id = $1`, victim)
-	again, err := st.ClaimAgentDeliveries(ctx, labelled[0], []string{"env:prod", "region:us"}, 10, time.Minute)
+	again, err := postgres.NewDeliveries(st).ClaimAgentDeliveries(ctx, labelled[0], []string{"env:prod", "region:us"}, 10, time.Minute)
 	if err != nil || len(again) != 1 || again[0].ID != victim {
 		t.Fatalf("re-claim after expiry: %+v %v", again, err)
 	}
@@ -165,11 +165,11 @@ func TestBrokerLeaseGuardsRecording(t *testing.T) {
 	sub := newSubscription(t, st, nil)
 	id := insertDeliveries(t, st, sub, 1)[0]
 
-	c, ok, err := st.AcquireBroker(ctx, id, time.Second)
+	c, ok, err := postgres.NewDeliveries(st).AcquireBroker(ctx, id, time.Second)
 	if err != nil || !ok || c.AcquiredUntil == nil || c.AcquiredBy != nil {
 		t.Fatalf("acquire: %+v %v %v", c, ok, err)
 	}
-	if _, ok, _ := st.AcquireBroker(ctx, id, time.Second); ok {
+	if _, ok, _ := postgres.NewDeliveries(st).AcquireBroker(ctx, id, time.Second); ok {
 		t.Fatal("a held delivery was acquired twice")
 	}
 	// The lease expires; a second worker takes over with a new lease.
@@ -178,35 +178,35 @@ func TestBrokerLeaseGuardsRecording(t *testing.T) {
 	if err := db.Get(&expired, `SELECT acquired_until FROM webhook_deliveries WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	c2, ok, err := st.AcquireBroker(ctx, id, time.Second)
+	c2, ok, err := postgres.NewDeliveries(st).AcquireBroker(ctx, id, time.Second)
 	if err != nil || !ok {
 		t.Fatalf("take-over: %v %v", ok, err)
 	}
 	// The first worker's late result is refused; the second one's is stored.
 	a := webhooks.Attempt{Decision: webhook.Decision{Status: webhook.StatusSuccess, Attempts: 1}}
-	if stored, err := st.RecordBrokerAttempt(ctx, id, expired, a); err != nil || stored {
+	if stored, err := postgres.NewDeliveries(st).RecordBrokerAttempt(ctx, id, expired, a); err != nil || stored {
 		t.Fatalf("stale lease recorded: %v %v", stored, err)
 	}
 	code := 200
 	a.StatusCode = &code
-	if stored, err := st.RecordBrokerAttempt(ctx, id, *c2.AcquiredUntil, a); err != nil || !stored {
+	if stored, err := postgres.NewDeliveries(st).RecordBrokerAttempt(ctx, id, *c2.AcquiredUntil, a); err != nil || !stored {
 		t.Fatalf("current lease not recorded: %v %v", stored, err)
 	}
-	st2, _ := st.DeliveryState(ctx, id)
+	st2, _ := postgres.NewDeliveries(st).DeliveryState(ctx, id)
 	if st2.Status != webhook.StatusSuccess {
 		t.Fatalf("state %+v", st2)
 	}
 	// A failed delivery is acquirable only once due.
 	id2 := insertDeliveries(t, st, sub, 1)[0]
-	c3, _, _ := st.AcquireBroker(ctx, id2, time.Second)
+	c3, _, _ := postgres.NewDeliveries(st).AcquireBroker(ctx, id2, time.Second)
 	next := time.Now().Add(time.Hour)
-	_, _ = st.RecordBrokerAttempt(ctx, id2, *c3.AcquiredUntil, webhooks.Attempt{Decision: webhook.Decision{
+	_, _ = postgres.NewDeliveries(st).RecordBrokerAttempt(ctx, id2, *c3.AcquiredUntil, webhooks.Attempt{Decision: webhook.Decision{
 		Status: webhook.StatusFailed, Attempts: 1, NextRetryAt: &next}})
-	if _, ok, _ := st.AcquireBroker(ctx, id2, time.Second); ok {
+	if _, ok, _ := postgres.NewDeliveries(st).AcquireBroker(ctx, id2, time.Second); ok {
 		t.Fatal("a failed delivery was acquired before its retry time")
 	}
 	db.MustExec(`UPDATE webhook_deliveries SET next_retry_at = now() - interval '1 second' WHERE id = $1`, id2)
-	if _, ok, _ := st.AcquireBroker(ctx, id2, time.Second); !ok {
+	if _, ok, _ := postgres.NewDeliveries(st).AcquireBroker(ctx, id2, time.Second); !ok {
 		t.Fatal("a due failed delivery was not acquirable")
 	}
 }
@@ -222,7 +222,7 @@ func TestStaleSweepAndCleanup(t *testing.T) {
 		var out []webhooks.StaleDelivery
 		if err := st.InTx(ctx, func(ctx context.Context) error {
 			var err error
-			out, err = st.StaleBrokerDeliveries(ctx, time.Second, 100)
+			out, err = postgres.NewDeliveries(st).StaleBrokerDeliveries(ctx, time.Second, 100)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -236,7 +236,7 @@ func TestStaleSweepAndCleanup(t *testing.T) {
 	if got := lockedStale(); len(got) != 4 {
 		t.Fatalf("never-enqueued deliveries must be stale: %d", len(got))
 	}
-	if err := st.MarkEnqueued(ctx, ids[:2]); err != nil {
+	if err := postgres.NewDeliveries(st).MarkEnqueued(ctx, ids[:2]); err != nil {
 		t.Fatal(err)
 	}
 	if got := lockedStale(); len(got) != 2 {
@@ -247,7 +247,7 @@ func TestStaleSweepAndCleanup(t *testing.T) {
 	db.MustExec(`UPDATE webhook_deliveries SET status = 'success', completed_at = now() - interval '10 days' WHERE id = $1`, ids[0])
 	db.MustExec(`UPDATE webhook_deliveries SET status = 'dead', completed_at = now() - interval '10 days' WHERE id = $1`, ids[1])
 	db.MustExec(`UPDATE webhook_deliveries SET status = 'success', completed_at = now() WHERE id = $1`, ids[2])
-	n, err := st.DeleteTerminalDeliveries(ctx, time.Now().Add(-7*24*time.Hour), 100)
+	n, err := postgres.NewDeliveries(st).DeleteTerminalDeliveries(ctx, time.Now().Add(-7*24*time.Hour), 100)
 	if err != nil || n != 2 {
 		t.Fatalf("cleanup deleted %d (%v)", n, err)
 	}

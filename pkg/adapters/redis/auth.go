@@ -84,10 +84,10 @@ func (a *AuthInvalidation) InvalidateAll(ctx context.Context) error {
 
 // AuthSubscriber applies invalidations received from Redis to a cache.
 type AuthSubscriber struct {
-	ready     chan struct{}
-	readyOnce sync.Once
-	done      chan struct{}
-	healthy   atomic.Bool
+	ready      chan struct{}
+	readyOnce  sync.Once
+	done       chan struct{}
+	subscribed atomic.Bool
 }
 
 // Ready is closed once the first subscription is active.
@@ -96,8 +96,8 @@ func (s *AuthSubscriber) Ready() <-chan struct{} { return s.ready }
 // Done is closed when the subscriber has stopped (ctx ended).
 func (s *AuthSubscriber) Done() <-chan struct{} { return s.done }
 
-// Healthy reports whether invalidations currently flow.
-func (s *AuthSubscriber) Healthy() bool { return s.healthy.Load() }
+// Subscribed reports whether invalidations currently flow.
+func (s *AuthSubscriber) Subscribed() bool { return s.subscribed.Load() }
 
 // SubscribeAuthInvalidation subscribes cache to AuthInvalidationChannel
 // until ctx ends; see (*AuthInvalidation).Subscribe.
@@ -129,12 +129,12 @@ func (a *AuthInvalidation) Subscribe(ctx context.Context, cache AuthCache, log *
 			up: func() {
 				// Whatever was published while unsubscribed is lost.
 				cache.InvalidateAll()
-				s.healthy.Store(true)
+				s.subscribed.Store(true)
 				setBypass(false)
 				s.readyOnce.Do(func() { close(s.ready) })
 			},
 			down: func(err error) {
-				s.healthy.Store(false)
+				s.subscribed.Store(false)
 				setBypass(true)
 				log.WarnContext(ctx, "auth invalidation subscription lost; caching paused", "error", err)
 			},
@@ -149,7 +149,7 @@ func (a *AuthInvalidation) Subscribe(ctx context.Context, cache AuthCache, log *
 				}
 			},
 		})
-		s.healthy.Store(false)
+		s.subscribed.Store(false)
 	}()
 	return s
 }

@@ -156,7 +156,7 @@ func TestAuthSubscriberDropsCacheOnReconnect(t *testing.T) {
 		t.Fatal("no connection to kill")
 	}
 	eventually(t, "cache dropped after losing the subscription", func() bool { return cache.Len() == 0 })
-	eventually(t, "resubscribed", sub.Healthy)
+	eventually(t, "resubscribed", sub.Subscribed)
 
 	// Caching and invalidation work again after the reconnect.
 	eventually(t, "caching resumed", func() bool {
@@ -188,8 +188,8 @@ func TestAuthSubscriberBypassesUntilSubscribed(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		_, _ = cache.Authenticate(ctx, tokA, authn.Client{})
 	}
-	if cache.Len() != 0 || backend.calls.Load() != 3 || sub.Healthy() {
-		t.Fatalf("len %d calls %d healthy %v", cache.Len(), backend.calls.Load(), sub.Healthy())
+	if cache.Len() != 0 || backend.calls.Load() != 3 || sub.Subscribed() {
+		t.Fatalf("len %d calls %d subscribed %v", cache.Len(), backend.calls.Load(), sub.Subscribed())
 	}
 	cancel()
 	<-sub.Done()

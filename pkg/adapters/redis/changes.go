@@ -62,8 +62,8 @@ type Changes struct {
 	sink    Sink
 	log     *slog.Logger
 
-	healthy atomic.Bool
-	owed    atomic.Bool // a publish failed: other replicas must resync
+	subscribed atomic.Bool
+	owed       atomic.Bool // a publish failed: other replicas must resync
 
 	mu      sync.Mutex
 	last    uint64 // last sequence number received
@@ -114,24 +114,24 @@ func (c *Changes) Run(ctx context.Context) {
 			c.mu.Lock()
 			c.last, c.suspect = n, 0
 			c.mu.Unlock()
-			c.healthy.Store(true)
+			c.subscribed.Store(true)
 			// Anything published while we were away is lost: resync.
 			c.sink.SetTrusted(ctx, true)
 			c.wakeWatchers()
 		},
 		down: func(err error) {
-			c.healthy.Store(false)
+			c.subscribed.Store(false)
 			c.sink.SetTrusted(ctx, false)
 			c.log.Debug("change subscription lost; target state reads PostgreSQL and long-polls poll", "error", err)
 		},
 		message: func(payload string) { c.receive(ctx, payload) },
 	})
-	c.healthy.Store(false)
+	c.subscribed.Store(false)
 	c.sink.SetTrusted(context.WithoutCancel(ctx), false)
 }
 
-// Healthy reports whether notifications currently flow.
-func (c *Changes) Healthy() bool { return c.healthy.Load() }
+// Subscribed reports whether notifications currently flow.
+func (c *Changes) Subscribed() bool { return c.subscribed.Load() }
 
 func (c *Changes) receive(ctx context.Context, payload string) {
 	seqStr, rest, _ := strings.Cut(payload, " ")
@@ -170,7 +170,7 @@ func (c *Changes) checkLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !c.healthy.Load() {
+		if !c.subscribed.Load() {
 			continue
 		}
 		if c.owed.Load() {

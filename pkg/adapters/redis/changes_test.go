@@ -62,7 +62,7 @@ func TestChangesDeliverInOrderAndResyncOnLoss(t *testing.T) {
 	b := NewChanges(c, tenant, sb, nil)
 	go a.Run(ctx)
 	go b.Run(ctx)
-	eventually(t, "both subscribed", func() bool { return a.Healthy() && b.Healthy() })
+	eventually(t, "both subscribed", func() bool { return a.Subscribed() && b.Subscribed() })
 
 	stack := uuid.New()
 	a.StackChanged(ctx, stack)
@@ -136,7 +136,7 @@ func TestChangesWatchSeesEveryKind(t *testing.T) {
 	other := NewChanges(c, tenant, nil, log) // another api replica
 	go hub.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for !hub.Healthy() && time.Now().Before(deadline) {
+	for !hub.Subscribed() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	watch, stop := hub.Watch()
@@ -188,7 +188,7 @@ func TestNotesWakeWatchersCoalesced(t *testing.T) {
 	hub := NewChanges(c, tenant, sink, log)
 	go hub.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for !hub.Healthy() && time.Now().Before(deadline) {
+	for !hub.Subscribed() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	watch, stop := hub.Watch()

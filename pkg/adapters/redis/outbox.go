@@ -16,11 +16,11 @@ import (
 // table itself, and its periodic sweep catches whatever a lost signal
 // would have announced.
 type OutboxSignal struct {
-	client  goredis.UniversalClient
-	channel string
-	log     *slog.Logger
-	pending chan struct{}
-	healthy atomic.Bool
+	client     goredis.UniversalClient
+	channel    string
+	log        *slog.Logger
+	pending    chan struct{}
+	subscribed atomic.Bool
 }
 
 // NewOutboxSignal returns the signal of one tenant (schema).
@@ -64,8 +64,8 @@ func (o *OutboxSignal) Run(ctx context.Context) {
 	}
 }
 
-// Healthy reports whether Wake's subscription is active.
-func (o *OutboxSignal) Healthy() bool { return o.healthy.Load() }
+// Subscribed reports whether Wake's subscription is active.
+func (o *OutboxSignal) Subscribed() bool { return o.subscribed.Load() }
 
 // Wake subscribes until ctx ends and returns a channel that receives a
 // value for each signal (coalesced), and once after every (re)subscription,
@@ -80,11 +80,11 @@ func (o *OutboxSignal) Wake(ctx context.Context) <-chan struct{} {
 	}
 	go listen(ctx, o.client, o.channel, listener{
 		up: func() {
-			o.healthy.Store(true)
+			o.subscribed.Store(true)
 			poke()
 		},
 		down: func(err error) {
-			o.healthy.Store(false)
+			o.subscribed.Store(false)
 			o.log.Debug("outbox signal subscription lost; relying on the sweep", "error", err)
 		},
 		message: func(string) { poke() },

@@ -178,8 +178,8 @@ func startPaths(t *testing.T, cfg config.Redis) *paths {
 		}
 	})
 	redistest.Eventually(t, 15*time.Second, "both change hubs subscribed", func(context.Context) error {
-		if !p.pub.Healthy() || !p.sub.Healthy() {
-			return fmt.Errorf("pub healthy %v, sub healthy %v", p.pub.Healthy(), p.sub.Healthy())
+		if !p.pub.Subscribed() || !p.sub.Subscribed() {
+			return fmt.Errorf("pub subscribed %v, sub subscribed %v", p.pub.Subscribed(), p.sub.Subscribed())
 		}
 		return nil
 	})

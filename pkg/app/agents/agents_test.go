@@ -123,7 +123,7 @@ func TestCreate(t *testing.T) {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tc.wantErr)
 				}
-				if len(f.j.Entries()) != 0 || len(f.j.Events()) != 0 {
+				if len(f.j.Audits()) != 0 || len(f.j.Events()) != 0 {
 					t.Fatal("a refused create left a trace")
 				}
 				return
@@ -231,13 +231,13 @@ func TestUpdate(t *testing.T) {
 			if tc.self {
 				p = identity.Agent(a.ID)
 			}
-			before := len(f.j.Entries())
+			before := len(f.j.Audits())
 			got, err := f.svc.Update(ctx, p, a.ID, tc.in)
 			if tc.want != nil {
 				if !errors.Is(err, tc.want) || (tc.wantMsg != "" && err.Error() != tc.wantMsg) {
 					t.Fatalf("err = %v, want %v %q", err, tc.want, tc.wantMsg)
 				}
-				if len(f.j.Entries()) != before || len(f.notes.agent) != 0 {
+				if len(f.j.Audits()) != before || len(f.notes.agent) != 0 {
 					t.Fatal("a refused update left a trace")
 				}
 				return
@@ -363,7 +363,7 @@ func TestLabels(t *testing.T) {
 	if !slices.Equal(f.notes.agent, []uuid.UUID{a.ID, a.ID}) {
 		t.Fatalf("notes = %v", f.notes.agent)
 	}
-	last := f.j.Entries()[len(f.j.Entries())-1]
+	last := f.j.Audits()[len(f.j.Audits())-1]
 	if last.Action != audit.ActionAnnotationAdded || last.ResourceType != "agent" || *last.ResourceID != a.ID {
 		t.Fatalf("audit = %+v", last)
 	}

@@ -21,15 +21,17 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
-// Store is the persistence the diagnostics use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
-	DeploymentObjectExists(ctx context.Context, id uuid.UUID) (bool, error)
-	AgentExists(ctx context.Context, id uuid.UUID) (bool, error)
+// RequestRepository stores diagnostic requests and their results.
+type RequestRepository interface {
+	// CreateDiagnostic inserts a pending request and fills its id and
+	// timestamps.
 	CreateDiagnostic(ctx context.Context, r *diagnostic.Request) error
+	// GetDiagnostic returns one request (404 when absent).
 	GetDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error)
+	// GetDiagnosticResult returns a request's result, nil when none.
 	GetDiagnosticResult(ctx context.Context, requestID uuid.UUID) (*diagnostic.Result, error)
+	// PendingDiagnostics lists an agent's pending, unexpired requests,
+	// oldest first.
 	PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error)
 	// RecentDiagnostics returns an agent's newest requests (any status),
 	// newest first, and the results of those that have one.
@@ -43,6 +45,20 @@ type Store interface {
 	CompleteDiagnostic(ctx context.Context, res *diagnostic.Result, status string) (ok bool, err error)
 }
 
+// References checks that what a request names exists (live rows only).
+type References interface {
+	DeploymentObjectExists(ctx context.Context, id uuid.UUID) (bool, error)
+	AgentExists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
+// Repos are the ports of the diagnostics use cases.
+type Repos struct {
+	Tx       journal.Transactor
+	Journal  journal.Recorder
+	Requests RequestRepository
+	Refs     References
+}
+
 // LiveNotes tells live views (the console) that something they show
 // changed; the notifier coalesces bursts.
 type LiveNotes interface {
@@ -51,12 +67,12 @@ type LiveNotes interface {
 
 // Service implements the diagnostics use cases.
 type Service struct {
-	store Store
+	repos Repos
 	notes LiveNotes
 }
 
 // NewService wires the use cases; notes may be nil (nobody watches).
-func NewService(store Store, notes LiveNotes) *Service { return &Service{store: store, notes: notes} }
+func NewService(repos Repos, notes LiveNotes) *Service { return &Service{repos: repos, notes: notes} }
 
 var errUnauthorized = domain.Forbidden("Unauthorized")
 
@@ -72,7 +88,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, objectID uui
 	if !p.IsAdmin() {
 		return diagnostic.Request{}, errUnauthorized
 	}
-	ok, err := s.store.DeploymentObjectExists(ctx, objectID)
+	ok, err := s.repos.Refs.DeploymentObjectExists(ctx, objectID)
 	if err != nil {
 		return diagnostic.Request{}, err
 	}
@@ -82,7 +98,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, objectID uui
 	if in.AgentID == uuid.Nil {
 		return diagnostic.Request{}, domain.Invalid("agent_id is required")
 	}
-	if ok, err = s.store.AgentExists(ctx, in.AgentID); err != nil {
+	if ok, err = s.repos.Refs.AgentExists(ctx, in.AgentID); err != nil {
 		return diagnostic.Request{}, err
 	} else if !ok {
 		return diagnostic.Request{}, domain.NotFound("Agent not found")
@@ -99,11 +115,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, objectID uui
 	}
 	r := diagnostic.Request{AgentID: in.AgentID, DeploymentObjectID: objectID, Status: diagnostic.Pending,
 		RequestedBy: in.RequestedBy, ExpiresAt: time.Now().Add(time.Duration(retention) * time.Minute)}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateDiagnostic(ctx, &r); err != nil {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Requests.CreateDiagnostic(ctx, &r); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, audit.ActionDiagnosticRequested, "diagnostic_request", r.ID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionDiagnosticRequested, "diagnostic_request", r.ID,
 			map[string]any{"agent_id": r.AgentID, "deployment_object_id": objectID}))
 	})
 	return r, err
@@ -121,7 +137,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if err != nil {
 		return View{}, err
 	}
-	res, err := s.store.GetDiagnosticResult(ctx, id)
+	res, err := s.repos.Requests.GetDiagnosticResult(ctx, id)
 	if err != nil {
 		return View{}, err
 	}
@@ -132,7 +148,7 @@ func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) 
 	if !p.IsAdmin() && p.Role != identity.RoleAgent {
 		return diagnostic.Request{}, errUnauthorized
 	}
-	r, err := s.store.GetDiagnostic(ctx, id)
+	r, err := s.repos.Requests.GetDiagnostic(ctx, id)
 	if err != nil {
 		return diagnostic.Request{}, err
 	}
@@ -151,7 +167,7 @@ func (s *Service) Recent(ctx context.Context, p identity.Principal, agentID uuid
 	if limit < 1 || limit > 100 {
 		return nil, domain.Invalid("limit must be between 1 and 100")
 	}
-	reqs, results, err := s.store.RecentDiagnostics(ctx, agentID, limit)
+	reqs, results, err := s.repos.Requests.RecentDiagnostics(ctx, agentID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +187,7 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 	if !p.IsAdmin() && !p.IsAgent(agentID) {
 		return nil, errUnauthorized
 	}
-	return s.store.PendingDiagnostics(ctx, agentID)
+	return s.repos.Requests.PendingDiagnostics(ctx, agentID)
 }
 
 // Claim takes a pending request; exactly one of concurrent claimers wins.
@@ -179,12 +195,12 @@ func (s *Service) Claim(ctx context.Context, p identity.Principal, id uuid.UUID)
 	if _, err := s.load(ctx, p, id); err != nil {
 		return diagnostic.Request{}, err
 	}
-	r, ok, err := s.store.ClaimDiagnostic(ctx, id)
+	r, ok, err := s.repos.Requests.ClaimDiagnostic(ctx, id)
 	if err != nil {
 		return diagnostic.Request{}, err
 	}
 	if !ok {
-		cur, err := s.store.GetDiagnostic(ctx, id)
+		cur, err := s.repos.Requests.GetDiagnostic(ctx, id)
 		if err != nil {
 			return diagnostic.Request{}, err
 		}
@@ -212,7 +228,7 @@ type ResultInput struct {
 // for an unknown request, 403 for anyone but the request's agent (even the
 // admin), 409 unless it is claimed.
 func (s *Service) CheckSubmit(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-	r, err := s.store.GetDiagnostic(ctx, id)
+	r, err := s.repos.Requests.GetDiagnostic(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -252,7 +268,7 @@ func (s *Service) SubmitResult(ctx context.Context, p identity.Principal, id uui
 	if lt := document(in.LogTails); lt != "" {
 		res.LogTails = &lt
 	}
-	ok, err := s.store.CompleteDiagnostic(ctx, &res, status)
+	ok, err := s.repos.Requests.CompleteDiagnostic(ctx, &res, status)
 	if err != nil {
 		return diagnostic.Result{}, err
 	}

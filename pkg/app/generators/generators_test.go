@@ -84,7 +84,7 @@ func TestCreate(t *testing.T) {
 			f := newFixture()
 			g, pak, err := f.svc.Create(context.Background(), tc.p, generators.CreateInput{Name: tc.in})
 			if tc.want != nil {
-				if !errors.Is(err, tc.want) || len(f.j.Entries()) != 0 {
+				if !errors.Is(err, tc.want) || len(f.j.Audits()) != 0 {
 					t.Fatalf("err = %v, want %v; audit %v", err, tc.want, f.j.Actions())
 				}
 				return

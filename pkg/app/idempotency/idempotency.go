@@ -58,9 +58,9 @@ type Record struct {
 	CreatedAt time.Time
 }
 
-// Store is the persistence the service needs.
-type Store interface {
-	journal.Transactor
+// KeyRepository stores idempotency records; every method joins the
+// transaction the context carries.
+type KeyRepository interface {
 	// LockIdempotencyKey takes a lock on (scope, key) held until the
 	// current transaction ends; false when another transaction holds it.
 	LockIdempotencyKey(ctx context.Context, scope, key string) (bool, error)
@@ -79,12 +79,15 @@ type Sealer interface {
 
 // Service runs requests under their idempotency keys.
 type Service struct {
-	store Store
-	seal  Sealer
+	tx   journal.Transactor
+	keys KeyRepository
+	seal Sealer
 }
 
 // NewService wires the service.
-func NewService(store Store, seal Sealer) *Service { return &Service{store: store, seal: seal} }
+func NewService(tx journal.Transactor, keys KeyRepository, seal Sealer) *Service {
+	return &Service{tx: tx, keys: keys, seal: seal}
+}
 
 // ScopeOf names the identity keys are scoped to.
 func ScopeOf(p identity.Principal) string {
@@ -144,16 +147,16 @@ func (s *Service) Do(ctx context.Context, req Request, run func(ctx context.Cont
 	ctx, after := aftercommit.Defer(ctx)
 	var out Outcome
 	var panicked any
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		// A stored key never changes until it expires, so it is answered
 		// without the lock: concurrent retries of a finished request all
 		// get the replay, none a 409.
-		rec, found, err := s.store.GetIdempotencyKey(ctx, req.Scope, req.Key)
+		rec, found, err := s.keys.GetIdempotencyKey(ctx, req.Scope, req.Key)
 		if err != nil {
 			return err
 		}
 		if !found {
-			ok, err := s.store.LockIdempotencyKey(ctx, req.Scope, req.Key)
+			ok, err := s.keys.LockIdempotencyKey(ctx, req.Scope, req.Key)
 			if err != nil {
 				return err
 			}
@@ -162,7 +165,7 @@ func (s *Service) Do(ctx context.Context, req Request, run func(ctx context.Cont
 					Msg: "A request with this Idempotency-Key is still in progress; retry later"}
 			}
 			// The holder may have committed between the read and the lock.
-			if rec, found, err = s.store.GetIdempotencyKey(ctx, req.Scope, req.Key); err != nil {
+			if rec, found, err = s.keys.GetIdempotencyKey(ctx, req.Scope, req.Key); err != nil {
 				return err
 			}
 		}
@@ -191,7 +194,7 @@ func (s *Service) Do(ctx context.Context, req Request, run func(ctx context.Cont
 		}
 		sealed := resp
 		sealed.Body = s.seal.Seal(resp.Body)
-		if err := s.store.SaveIdempotencyKey(ctx, Record{Scope: req.Scope, Key: req.Key, Fingerprint: fp,
+		if err := s.keys.SaveIdempotencyKey(ctx, Record{Scope: req.Scope, Key: req.Key, Fingerprint: fp,
 			Method: req.Method, Path: req.Path, Response: sealed}); err != nil {
 			return err
 		}

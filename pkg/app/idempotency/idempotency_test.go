@@ -74,7 +74,7 @@ func req(key, body string) Request {
 func TestDo(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	svc := NewService(f, xorSealer{})
+	svc := NewService(f, f, xorSealer{})
 	runs := 0
 	var effectSawCommit []bool
 	ok := func(ctx context.Context) Response {
@@ -123,7 +123,7 @@ func TestDo(t *testing.T) {
 func TestDoDoesNotStoreFailures(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	svc := NewService(f, xorSealer{})
+	svc := NewService(f, f, xorSealer{})
 	ran := false
 	out, err := svc.Do(ctx, req("k", `{}`), func(ctx context.Context) Response {
 		aftercommit.Do(ctx, func() { ran = true })

@@ -42,7 +42,7 @@ func TestRecord(t *testing.T) {
 	if err := journal.Record(ctx, j, journal.Entry(ctx, identity.Admin, "b", "t", uuid.Nil, nil), nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(j.Entries()) != 2 || len(j.Events()) != 1 || j.Events()[0].ID != ev.ID {
+	if len(j.Audits()) != 2 || len(j.Events()) != 1 || j.Events()[0].ID != ev.ID {
 		t.Fatalf("entries %v events %v", j.Actions(), j.EventTypes())
 	}
 	// A failed audit write stops before the event.
@@ -55,7 +55,7 @@ func TestRecord(t *testing.T) {
 		_ = journal.Record(ctx, j, journal.Entry(ctx, identity.Admin, "c", "t", uuid.Nil, nil), &ev)
 		return errors.New("rolled back")
 	})
-	if err == nil || len(j.Entries()) != 2 || len(j.Events()) != 1 {
+	if err == nil || len(j.Audits()) != 2 || len(j.Events()) != 1 {
 		t.Fatalf("a rolled-back transaction left %v %v", j.Actions(), j.EventTypes())
 	}
 }

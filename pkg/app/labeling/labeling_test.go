@@ -99,7 +99,7 @@ func TestAddLabel(t *testing.T) {
 				if tc.wantMsg != "" && err.Error() != tc.wantMsg {
 					t.Fatalf("message %q, want %q", err.Error(), tc.wantMsg)
 				}
-				if len(f.j.Entries()) != 0 || len(f.owner.changes) != 0 {
+				if len(f.j.Audits()) != 0 || len(f.owner.changes) != 0 {
 					t.Fatalf("a refused change was audited or announced: %v %v", f.j.Actions(), f.owner.changes)
 				}
 				return
@@ -107,7 +107,7 @@ func TestAddLabel(t *testing.T) {
 			if err != nil || got.Label != tc.label || got.OwnerID != id {
 				t.Fatalf("AddLabel = %+v, %v", got, err)
 			}
-			entries := f.j.Entries()
+			entries := f.j.Audits()
 			if len(entries) != 1 || entries[0].Action != audit.ActionLabelAdded || entries[0].ResourceType != "thing" ||
 				*entries[0].ResourceID != id {
 				t.Fatalf("audit = %+v", entries)

@@ -66,13 +66,13 @@ type FleetQuery struct {
 
 // AgentRow is one agent of the fleet with its summaries.
 type AgentRow struct {
-	ID            uuid.UUID  `db:"id"`
-	Name          string     `db:"name"`
-	ClusterName   string     `db:"cluster_name"`
-	Status        string     `db:"status"`
-	LastHeartbeat *time.Time `db:"last_heartbeat"`
-	CreatedAt     time.Time  `db:"created_at"`
-	Labels        []string   `db:"-"`
+	ID            uuid.UUID
+	Name          string
+	ClusterName   string
+	Status        string
+	LastHeartbeat *time.Time
+	CreatedAt     time.Time
+	Labels        []string
 	// Objects is the number of associated stacks with a live latest
 	// object; Applied of those acknowledged with SUCCESS; Failing of those
 	// whose latest event is a FAILURE or whose health is failing/degraded;
@@ -115,48 +115,48 @@ type FleetPage struct {
 // AgentStack is a stack an agent receives, why, and how its latest object
 // fares on that agent.
 type AgentStack struct {
-	StackID      uuid.UUID  `db:"stack_id"`
-	StackName    string     `db:"stack_name"`
-	ByTarget     bool       `db:"by_target"`
-	ByLabel      []string   `db:"-"`
-	ByAnnotation []string   `db:"-"`
-	ObjectID     *uuid.UUID `db:"object_id"`
-	SequenceID   *int64     `db:"sequence_id"`
-	Marker       bool       `db:"marker"`
-	Applied      bool       `db:"applied"`
-	EventStatus  *string    `db:"event_status"`
-	EventMsg     *string    `db:"event_message"`
-	Health       *string    `db:"health"`
+	StackID      uuid.UUID
+	StackName    string
+	ByTarget     bool
+	ByLabel      []string
+	ByAnnotation []string
+	ObjectID     *uuid.UUID
+	SequenceID   *int64
+	Marker       bool
+	Applied      bool
+	EventStatus  *string
+	EventMsg     *string
+	Health       *string
 }
 
 // ObjectRow is a deployment object without its YAML (lists stay small).
 type ObjectRow struct {
-	ID               uuid.UUID  `db:"id"`
-	SequenceID       int64      `db:"sequence_id"`
-	YAMLChecksum     string     `db:"yaml_checksum"`
-	SubmittedAt      time.Time  `db:"submitted_at"`
-	IsDeletionMarker bool       `db:"is_deletion_marker"`
-	Size             int        `db:"size"`
-	Applied          int        `db:"applied"`
-	Failed           int        `db:"failed"`
-	TemplateID       *uuid.UUID `db:"template_id"`
-	TemplateVersion  *int       `db:"template_version"`
+	ID               uuid.UUID
+	SequenceID       int64
+	YAMLChecksum     string
+	SubmittedAt      time.Time
+	IsDeletionMarker bool
+	Size             int
+	Applied          int
+	Failed           int
+	TemplateID       *uuid.UUID
+	TemplateVersion  *int
 }
 
 // ObjectAgent is an agent's latest word on one object.
 type ObjectAgent struct {
-	AgentID     uuid.UUID `db:"agent_id"`
-	AgentName   string    `db:"agent_name"`
-	ClusterName string    `db:"cluster_name"`
-	EventStatus string    `db:"event_status"`
-	EventType   string    `db:"event_type"`
-	Message     *string   `db:"message"`
-	At          time.Time `db:"at"`
-	Health      *string   `db:"health"`
+	AgentID     uuid.UUID
+	AgentName   string
+	ClusterName string
+	EventStatus string
+	EventType   string
+	Message     *string
+	At          time.Time
+	Health      *string
 }
 
-// Store is the persistence the read models need.
-type Store interface {
+// ReadModel runs the read models' queries.
+type ReadModel interface {
 	Fleet(ctx context.Context, q FleetQuery) ([]AgentRow, error)
 	CountFleet(ctx context.Context, q FleetQuery) (int, error)
 	FleetCounts(ctx context.Context, staleAfter time.Duration) (Counts, error)
@@ -174,12 +174,12 @@ type StackReader interface {
 
 // Service implements the read models.
 type Service struct {
-	store  Store
+	store  ReadModel
 	stacks StackReader
 }
 
 // NewService wires the read models.
-func NewService(store Store, stacks StackReader) *Service {
+func NewService(store ReadModel, stacks StackReader) *Service {
 	return &Service{store: store, stacks: stacks}
 }
 

@@ -45,7 +45,7 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 	if err := AdminOrAgentSelf.CheckID(p, agentID); err != nil {
 		return nil, err
 	}
-	info, err := s.store.WebhookAgent(ctx, agentID)
+	info, err := s.repos.AgentDeliveries.WebhookAgent(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 		return out, nil
 	}
 	if p.IsAdmin() {
-		rows, err := s.store.ClaimableAgentDeliveries(ctx, info.Labels, webhook.AgentClaimBatch)
+		rows, err := s.repos.AgentDeliveries.ClaimableAgentDeliveries(ctx, info.Labels, webhook.AgentClaimBatch)
 		if err != nil {
 			return nil, err
 		}
@@ -63,8 +63,8 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 		}
 		return out, nil
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		rows, err := s.store.ClaimAgentDeliveries(ctx, agentID, info.Labels, webhook.AgentClaimBatch, webhook.AgentLease)
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		rows, err := s.repos.AgentDeliveries.ClaimAgentDeliveries(ctx, agentID, info.Labels, webhook.AgentClaimBatch, webhook.AgentLease)
 		if err != nil {
 			return err
 		}
@@ -110,10 +110,10 @@ const undecryptable = "Webhook secrets cannot be decrypted with the current encr
 func (s *Service) finishUndecryptable(ctx context.Context, p identity.Principal, c Claimed) error {
 	msg := undecryptable
 	d := webhook.Decision{Status: webhook.StatusDead, Attempts: c.Attempts}
-	if err := s.store.RecordAgentAttempt(ctx, c.ID, Attempt{Decision: d, LastError: &msg}); err != nil {
+	if err := s.repos.AgentDeliveries.RecordAgentAttempt(ctx, c.ID, Attempt{Decision: d, LastError: &msg}); err != nil {
 		return err
 	}
-	return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryFailed, webhook.ResourceType, c.SubscriptionID,
+	return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryFailed, webhook.ResourceType, c.SubscriptionID,
 		map[string]any{"delivery_id": c.ID, "event_type": c.EventType, "attempts": c.Attempts, "reason": "decryption failed"}))
 }
 
@@ -155,7 +155,7 @@ func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid
 	if err := AgentOnly.Check(p); err != nil {
 		return err
 	}
-	c, err := s.store.LockDelivery(ctx, id)
+	c, err := s.repos.AgentDeliveries.LockDelivery(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -175,8 +175,8 @@ func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID
 		return ResultOutput{}, err
 	}
 	var out ResultOutput
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err := s.store.LockDelivery(ctx, id)
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.repos.AgentDeliveries.LockDelivery(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -202,7 +202,7 @@ func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID
 			}
 			a.LastError = &msg
 		}
-		if err := s.store.RecordAgentAttempt(ctx, id, a); err != nil {
+		if err := s.repos.AgentDeliveries.RecordAgentAttempt(ctx, id, a); err != nil {
 			return err
 		}
 		out = ResultOutput{Status: d.Status, DeliveryID: id}
@@ -212,7 +212,7 @@ func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID
 			out.nextRetrySet = true
 		}
 		if d.Status == webhook.StatusDead {
-			return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryFailed, webhook.ResourceType,
+			return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryFailed, webhook.ResourceType,
 				c.SubscriptionID, map[string]any{"delivery_id": id, "event_type": c.EventType,
 					"attempts": d.Attempts, "last_status_code": in.StatusCode}))
 		}

@@ -23,9 +23,9 @@ var marshal = json.Marshal
 
 // OutboxEvent is a committed domain event the relay has not moved on yet.
 type OutboxEvent struct {
-	ID      uuid.UUID `db:"id"`
-	Type    string    `db:"event_type"`
-	Payload string    `db:"payload"`
+	ID      uuid.UUID
+	Type    string
+	Payload string
 }
 
 // Task is a queue entry for a broker-mode delivery. Its queue id is the
@@ -63,28 +63,47 @@ type DeliveryState struct {
 
 // StaleDelivery is a broker-mode delivery whose queue entry may be lost.
 type StaleDelivery struct {
-	ID       uuid.UUID `db:"id"`
-	Status   string    `db:"status"`
-	Attempts int       `db:"attempts"`
+	ID       uuid.UUID
+	Status   string
+	Attempts int
 }
 
-// DispatchStore is the persistence of the dispatcher.
-type DispatchStore interface {
-	journal.Transactor
-	journal.Recorder
+// SubscriptionSource gives fan-out the subscriptions to match.
+type SubscriptionSource interface {
+	EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error)
+}
+
+// OutboxRepository is the relay's side of the transactional outbox.
+type OutboxRepository interface {
 	// ClaimOutbox locks up to limit undispatched events, oldest first,
 	// skipping rows another relay holds (inside a transaction).
 	ClaimOutbox(ctx context.Context, limit int) ([]OutboxEvent, error)
 	MarkDispatched(ctx context.Context, ids []uuid.UUID) error
-	EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error)
 	// EventSubject resolves the agent and stack an event is about (the
 	// stack of a deployment object when only that is named) and, when
 	// labels is true, their labels and annotations.
 	EventSubject(ctx context.Context, agentID, stackID, deploymentObjectID *uuid.UUID, labels bool) (webhook.Subject, error)
+	// DeleteDispatchedOutbox deletes up to limit relayed events older than
+	// before.
+	DeleteDispatchedOutbox(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// DeliveryQueue creates deliveries and tracks their hand-over to the
+// queue.
+type DeliveryQueue interface {
 	// InsertDeliveries inserts deliveries, skipping (event, subscription)
 	// pairs that exist, and returns the ids inserted.
 	InsertDeliveries(ctx context.Context, ds []webhook.Delivery) ([]uuid.UUID, error)
 	MarkEnqueued(ctx context.Context, ids []uuid.UUID) error
+	// StaleBrokerDeliveries locks broker-mode deliveries whose queue entry
+	// may be lost: pending and not enqueued for grace, failed and overdue by
+	// grace, or acquired under a lease that expired (inside a transaction).
+	StaleBrokerDeliveries(ctx context.Context, grace time.Duration, limit int) ([]StaleDelivery, error)
+}
+
+// BrokerAttempts holds a broker-mode delivery under a lease while one
+// attempt is made.
+type BrokerAttempts interface {
 	// AcquireBroker takes a broker-mode delivery that is pending, due for
 	// retry or held under an expired lease; the lease lasts the
 	// subscription's timeout plus margin. ok is false when the delivery is
@@ -97,15 +116,27 @@ type DispatchStore interface {
 	// RecordBrokerAttempt stores an attempt's outcome if the lease is still
 	// the one given (false when another worker took the delivery over).
 	RecordBrokerAttempt(ctx context.Context, id uuid.UUID, lease time.Time, a Attempt) (bool, error)
-	// StaleBrokerDeliveries locks broker-mode deliveries whose queue entry
-	// may be lost: pending and not enqueued for grace, failed and overdue by
-	// grace, or acquired under a lease that expired (inside a transaction).
-	StaleBrokerDeliveries(ctx context.Context, grace time.Duration, limit int) ([]StaleDelivery, error)
+}
+
+// DeliveryCleanup frees expired agent leases and applies retention.
+type DeliveryCleanup interface {
 	// ReleaseExpiredAgentLeases returns agent-held deliveries whose lease
 	// expired to pending, so another agent may claim them.
 	ReleaseExpiredAgentLeases(ctx context.Context) (int64, error)
+	// DeleteTerminalDeliveries deletes up to limit success/dead deliveries
+	// completed before before.
 	DeleteTerminalDeliveries(ctx context.Context, before time.Time, limit int) (int64, error)
-	DeleteDispatchedOutbox(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// DispatchRepos are the dispatcher's ports.
+type DispatchRepos struct {
+	Tx            journal.Transactor
+	Journal       journal.Recorder
+	Subscriptions SubscriptionSource
+	Outbox        OutboxRepository
+	Queue         DeliveryQueue
+	Attempts      BrokerAttempts
+	Cleanup       DeliveryCleanup
 }
 
 // Observer receives the dispatcher's measurements (metrics).
@@ -139,7 +170,7 @@ type DispatchSettings struct {
 
 // Dispatcher is webhook-dispatch's use cases.
 type Dispatcher struct {
-	store    DispatchStore
+	repos    DispatchRepos
 	cipher   Cipher
 	sender   Sender
 	queue    Enqueuer
@@ -152,7 +183,7 @@ type Dispatcher struct {
 }
 
 // NewDispatcher wires the dispatcher. observer may be nil.
-func NewDispatcher(store DispatchStore, cipher Cipher, sender Sender, queue Enqueuer, hosts *HostLimiter,
+func NewDispatcher(repos DispatchRepos, cipher Cipher, sender Sender, queue Enqueuer, hosts *HostLimiter,
 	settings func() DispatchSettings, observer Observer, log *slog.Logger) *Dispatcher {
 	if observer == nil {
 		observer = noObserver{}
@@ -160,7 +191,7 @@ func NewDispatcher(store DispatchStore, cipher Cipher, sender Sender, queue Enqu
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Dispatcher{store: store, cipher: cipher, sender: sender, queue: queue, hosts: hosts, settings: settings,
+	return &Dispatcher{repos: repos, cipher: cipher, sender: sender, queue: queue, hosts: hosts, settings: settings,
 		observer: observer, log: log, now: time.Now, jitter: rand.Float64}
 }
 
@@ -184,13 +215,13 @@ func (d *Dispatcher) Relay(ctx context.Context) (int, error) {
 		batch := d.batch()
 		var tasks []Task
 		n, created := 0, 0
-		err := d.store.InTx(ctx, func(ctx context.Context) error {
-			events, err := d.store.ClaimOutbox(ctx, batch)
+		err := d.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+			events, err := d.repos.Outbox.ClaimOutbox(ctx, batch)
 			if err != nil || len(events) == 0 {
 				return err
 			}
 			n = len(events)
-			subs, err := d.store.EnabledSubscriptions(ctx)
+			subs, err := d.repos.Subscriptions.EnabledSubscriptions(ctx)
 			if err != nil {
 				return err
 			}
@@ -204,7 +235,7 @@ func (d *Dispatcher) Relay(ctx context.Context) (int, error) {
 				}
 				rows = append(rows, matched...)
 			}
-			inserted, err := d.store.InsertDeliveries(ctx, rows)
+			inserted, err := d.repos.Queue.InsertDeliveries(ctx, rows)
 			if err != nil {
 				return err
 			}
@@ -218,7 +249,7 @@ func (d *Dispatcher) Relay(ctx context.Context) (int, error) {
 					tasks = append(tasks, Task{DeliveryID: r.ID})
 				}
 			}
-			return d.store.MarkDispatched(ctx, ids)
+			return d.repos.Outbox.MarkDispatched(ctx, ids)
 		})
 		if err != nil {
 			return total, err
@@ -310,7 +341,7 @@ func (d *Dispatcher) subject(ctx context.Context, ev OutboxEvent, labels bool) (
 		return webhook.Subject{}, nil
 	}
 	a, s, o := webhook.SubjectIDs(env.Data)
-	return d.store.EventSubject(ctx, a, s, o, labels)
+	return d.repos.Outbox.EventSubject(ctx, a, s, o, labels)
 }
 
 // enqueue queues tasks and records which made it; failures are left to
@@ -325,7 +356,7 @@ func (d *Dispatcher) enqueue(ctx context.Context, tasks []Task) {
 			"queued", len(ok), "error", err)
 	}
 	if len(ok) > 0 {
-		if err := d.store.MarkEnqueued(context.WithoutCancel(ctx), ok); err != nil {
+		if err := d.repos.Queue.MarkEnqueued(context.WithoutCancel(ctx), ok); err != nil {
 			d.log.Warn("recording queued deliveries failed", "error", err)
 		}
 	}
@@ -361,7 +392,7 @@ var systemActor = identity.Principal{Role: identity.RoleSystem}
 // one else holds it, and records the outcome.
 func (d *Dispatcher) Deliver(ctx context.Context, id uuid.UUID) Outcome {
 	now := d.now()
-	c, ok, err := d.store.AcquireBroker(ctx, id, leaseMargin)
+	c, ok, err := d.repos.Attempts.AcquireBroker(ctx, id, leaseMargin)
 	if err != nil {
 		d.log.Warn("acquiring a webhook delivery failed", "delivery_id", id, "error", err)
 		return Outcome{Kind: Requeue, At: now.Add(time.Second + time.Duration(d.jitter()*float64(time.Second)))}
@@ -379,7 +410,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, id uuid.UUID) Outcome {
 	host := hostOf(url)
 	if !d.hosts.TryAcquire(host) {
 		d.observer.Throttled()
-		if err := d.store.ReleaseBroker(ctx, id, lease); err != nil {
+		if err := d.repos.Attempts.ReleaseBroker(ctx, id, lease); err != nil {
 			d.log.Warn("releasing a throttled webhook delivery failed", "delivery_id", id, "error", err)
 		}
 		return Outcome{Kind: Requeue, At: d.now().Add(200*time.Millisecond + time.Duration(d.jitter()*float64(500*time.Millisecond)))}
@@ -389,7 +420,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, id uuid.UUID) Outcome {
 	d.hosts.Release(host)
 	if ctx.Err() != nil && res.StatusCode == 0 {
 		// Shutting down mid-attempt: hand the delivery back untouched.
-		_ = d.store.ReleaseBroker(context.WithoutCancel(ctx), id, lease)
+		_ = d.repos.Attempts.ReleaseBroker(context.WithoutCancel(ctx), id, lease)
 		return Outcome{Kind: Requeue, At: d.now()}
 	}
 	dec := webhook.Decide(res.Verdict(), c.Attempts+1, c.MaxRetries, d.now().UTC(), d.jitter())
@@ -405,7 +436,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, id uuid.UUID) Outcome {
 }
 
 func (d *Dispatcher) notAcquired(ctx context.Context, id uuid.UUID, now time.Time) Outcome {
-	st, err := d.store.DeliveryState(ctx, id)
+	st, err := d.repos.Attempts.DeliveryState(ctx, id)
 	switch {
 	case err != nil:
 		return Outcome{Kind: Requeue, At: now.Add(time.Second)}
@@ -427,9 +458,9 @@ func (d *Dispatcher) notAcquired(ctx context.Context, id uuid.UUID, now time.Tim
 func (d *Dispatcher) record(ctx context.Context, c Claimed, lease time.Time, a Attempt, took time.Duration, reason string) Outcome {
 	ctx = context.WithoutCancel(ctx) // the attempt happened; record it even while stopping
 	var stored bool
-	err := d.store.InTx(ctx, func(ctx context.Context) error {
+	err := d.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if stored, err = d.store.RecordBrokerAttempt(ctx, c.ID, lease, a); err != nil || !stored {
+		if stored, err = d.repos.Attempts.RecordBrokerAttempt(ctx, c.ID, lease, a); err != nil || !stored {
 			return err
 		}
 		if a.Decision.Status != webhook.StatusDead {
@@ -440,7 +471,7 @@ func (d *Dispatcher) record(ctx context.Context, c Claimed, lease time.Time, a A
 		if reason != "" {
 			details["reason"] = reason
 		}
-		return d.store.Audit(ctx, journal.Entry(ctx, systemActor, webhook.ActionDeliveryFailed, webhook.ResourceType,
+		return d.repos.Journal.Audit(ctx, journal.Entry(ctx, systemActor, webhook.ActionDeliveryFailed, webhook.ResourceType,
 			c.SubscriptionID, details))
 	})
 	if err != nil {
@@ -490,7 +521,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 	if r.Relayed, err = d.Relay(ctx); err != nil {
 		return r, err
 	}
-	if r.Released, err = d.store.ReleaseExpiredAgentLeases(ctx); err != nil {
+	if r.Released, err = d.repos.Cleanup.ReleaseExpiredAgentLeases(ctx); err != nil {
 		return r, err
 	}
 	grace := max(2*d.settings().Interval, 2*time.Second)
@@ -498,15 +529,15 @@ func (d *Dispatcher) Sweep(ctx context.Context) (SweepResult, error) {
 		batch := d.batch()
 		var stale []StaleDelivery
 		var queueErr error
-		err := d.store.InTx(ctx, func(ctx context.Context) error {
+		err := d.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 			var err error
-			if stale, err = d.store.StaleBrokerDeliveries(ctx, grace, batch); err != nil || len(stale) == 0 {
+			if stale, err = d.repos.Queue.StaleBrokerDeliveries(ctx, grace, batch); err != nil || len(stale) == 0 {
 				return err
 			}
 			var ok []uuid.UUID
 			ok, queueErr = d.queue.Requeue(ctx, stale)
 			r.Requeued += len(ok)
-			return d.store.MarkEnqueued(ctx, ok)
+			return d.repos.Queue.MarkEnqueued(ctx, ok)
 		})
 		if err != nil {
 			return r, err
@@ -534,7 +565,7 @@ func (d *Dispatcher) Cleanup(ctx context.Context) (int64, error) {
 	before := d.now().Add(-time.Duration(days) * 24 * time.Hour)
 	var total int64
 	for _, del := range []func(context.Context, time.Time, int) (int64, error){
-		d.store.DeleteTerminalDeliveries, d.store.DeleteDispatchedOutbox,
+		d.repos.Cleanup.DeleteTerminalDeliveries, d.repos.Outbox.DeleteDispatchedOutbox,
 	} {
 		for ctx.Err() == nil {
 			n, err := del(ctx, before, 5000)

@@ -72,21 +72,34 @@ type Attempt struct {
 	StatusCode *int
 }
 
-// Store is the persistence of the API-side use cases.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// SubscriptionRepository stores subscriptions with their ciphertexts.
+type SubscriptionRepository interface {
 	ListSubscriptions(ctx context.Context) ([]webhook.Subscription, error)
+	// CreateSubscription inserts s and fills its id and timestamps.
 	CreateSubscription(ctx context.Context, s *webhook.Subscription) error
+	// GetSubscription returns one subscription (404 when absent).
 	GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error)
+	// UpdateSubscription locks the subscription, lets fn change it and
+	// stores the result; fn's error aborts without a change (404 when
+	// absent).
 	UpdateSubscription(ctx context.Context, id uuid.UUID, fn func(*webhook.Subscription) error) (webhook.Subscription, error)
+	// DeleteSubscription deletes it with its deliveries (404 when absent).
 	DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error)
+}
+
+// DeliveryRepository is the admin's view of a subscription's deliveries.
+type DeliveryRepository interface {
+	// ListDeliveries returns the subscription's deliveries, newest first.
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]webhook.Delivery, error)
 	// RetryDeadDelivery moves a dead delivery of the subscription back to
 	// pending with a fresh attempt budget (404 when the subscription has no
 	// such delivery, 409 when it is not dead).
 	RetryDeadDelivery(ctx context.Context, subscriptionID, deliveryID uuid.UUID) (webhook.Delivery, error)
+}
 
+// AgentDeliveryRepository is the agent-mode side: agents claim deliveries
+// whose target labels they carry and report each attempt.
+type AgentDeliveryRepository interface {
 	// WebhookAgent returns a live agent's status and labels (404 when absent).
 	WebhookAgent(ctx context.Context, id uuid.UUID) (AgentInfo, error)
 	// ClaimAgentDeliveries atomically moves up to limit claimable
@@ -98,15 +111,24 @@ type Store interface {
 	// claiming.
 	ClaimableAgentDeliveries(ctx context.Context, labels []string, limit int) ([]Claimed, error)
 	// LockDelivery reads a delivery and its subscription's secrets and
-	// retry limit, locking the row (inside a transaction).
+	// retry limit, locking the row (inside a transaction; 404 when absent).
 	LockDelivery(ctx context.Context, id uuid.UUID) (Claimed, error)
 	// RecordAgentAttempt stores an agent's attempt on a delivery it holds.
 	RecordAgentAttempt(ctx context.Context, id uuid.UUID, a Attempt) error
 }
 
+// Repos are the ports of the API-side use cases.
+type Repos struct {
+	Tx              journal.Transactor
+	Journal         journal.Recorder
+	Subscriptions   SubscriptionRepository
+	Deliveries      DeliveryRepository
+	AgentDeliveries AgentDeliveryRepository
+}
+
 // Service implements the API-side use cases.
 type Service struct {
-	store  Store
+	repos  Repos
 	cipher Cipher
 	sender Sender
 	notes  LiveNotes
@@ -121,8 +143,8 @@ type LiveNotes interface {
 }
 
 // NewService wires the use cases; notes may be nil (nobody watches).
-func NewService(store Store, cipher Cipher, sender Sender, notes LiveNotes) *Service {
-	return &Service{store: store, cipher: cipher, sender: sender, notes: notes, now: time.Now, jitter: rand.Float64}
+func NewService(repos Repos, cipher Cipher, sender Sender, notes LiveNotes) *Service {
+	return &Service{repos: repos, cipher: cipher, sender: sender, notes: notes, now: time.Now, jitter: rand.Float64}
 }
 
 var (
@@ -168,7 +190,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]webhook.Sub
 	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
-	return s.store.ListSubscriptions(ctx)
+	return s.repos.Subscriptions.ListSubscriptions(ctx)
 }
 
 // Get returns one subscription.
@@ -176,7 +198,7 @@ func (s *Service) Get(ctx context.Context, p identity.Principal, id uuid.UUID) (
 	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Subscription{}, err
 	}
-	return s.store.GetSubscription(ctx, id)
+	return s.repos.Subscriptions.GetSubscription(ctx, id)
 }
 
 // EventTypes lists the subscribable event types.
@@ -253,11 +275,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	}
 	by := string(p.Role)
 	sub.CreatedBy = &by
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.CreateSubscription(ctx, &sub); err != nil {
+	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.repos.Subscriptions.CreateSubscription(ctx, &sub); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionCreated, webhook.ResourceType, sub.ID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionCreated, webhook.ResourceType, sub.ID,
 			map[string]any{"name": sub.Name, "event_types": sub.EventTypes, "target_labels": sub.TargetLabels}))
 	})
 	return sub, err
@@ -292,7 +314,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := AdminOnly.Check(p); err != nil {
 		return webhook.Subscription{}, err
 	}
-	if _, err := s.store.GetSubscription(ctx, id); err != nil {
+	if _, err := s.repos.Subscriptions.GetSubscription(ctx, id); err != nil {
 		return webhook.Subscription{}, err
 	}
 	if len(in.NullNotAllowed) > 0 {
@@ -300,9 +322,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 	}
 	var changed []string
 	var out webhook.Subscription
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.store.UpdateSubscription(ctx, id, func(sub *webhook.Subscription) error {
+		out, err = s.repos.Subscriptions.UpdateSubscription(ctx, id, func(sub *webhook.Subscription) error {
 			var err error
 			changed, err = s.apply(sub, in)
 			return err
@@ -310,7 +332,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionUpdated, webhook.ResourceType, id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionUpdated, webhook.ResourceType, id,
 			map[string]any{"name": out.Name, "enabled": out.Enabled, "changed": changed}))
 	})
 	return out, err
@@ -414,12 +436,12 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := AdminOnly.Check(p); err != nil {
 		return err
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
-		sub, err := s.store.DeleteSubscription(ctx, id)
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		sub, err := s.repos.Subscriptions.DeleteSubscription(ctx, id)
 		if err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeleted, webhook.ResourceType, id,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeleted, webhook.ResourceType, id,
 			map[string]any{"name": sub.Name}))
 	})
 }
@@ -437,13 +459,13 @@ func (s *Service) Deliveries(ctx context.Context, p identity.Principal, q Delive
 		q.Limit = 50
 	}
 	q.Limit = min(q.Limit, 1000)
-	if _, err := s.store.GetSubscription(ctx, q.SubscriptionID); err != nil {
+	if _, err := s.repos.Subscriptions.GetSubscription(ctx, q.SubscriptionID); err != nil {
 		return nil, err
 	}
 	if q.Status != "" && !webhook.ValidStatus(q.Status) {
 		return []webhook.Delivery{}, nil
 	}
-	return s.store.ListDeliveries(ctx, q)
+	return s.repos.Deliveries.ListDeliveries(ctx, q)
 }
 
 // RetryDelivery sends a dead delivery back to pending with its attempts
@@ -457,15 +479,15 @@ func (s *Service) RetryDelivery(ctx context.Context, p identity.Principal, subsc
 		return webhook.Delivery{}, err
 	}
 	var out webhook.Delivery
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if _, err := s.store.GetSubscription(ctx, subscriptionID); err != nil {
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if _, err := s.repos.Subscriptions.GetSubscription(ctx, subscriptionID); err != nil {
 			return err
 		}
 		var err error
-		if out, err = s.store.RetryDeadDelivery(ctx, subscriptionID, deliveryID); err != nil {
+		if out, err = s.repos.Deliveries.RetryDeadDelivery(ctx, subscriptionID, deliveryID); err != nil {
 			return err
 		}
-		return s.store.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryRetried, webhook.ResourceType, subscriptionID,
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, webhook.ActionDeliveryRetried, webhook.ResourceType, subscriptionID,
 			map[string]any{"delivery_id": deliveryID, "event_type": out.EventType}))
 	})
 	return out, err
@@ -487,7 +509,7 @@ func (s *Service) Test(ctx context.Context, p identity.Principal, id uuid.UUID) 
 	if err := AdminOnly.Check(p); err != nil {
 		return TestResult{}, err
 	}
-	sub, err := s.store.GetSubscription(ctx, id)
+	sub, err := s.repos.Subscriptions.GetSubscription(ctx, id)
 	if err != nil {
 		return TestResult{}, err
 	}

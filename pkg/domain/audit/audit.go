@@ -10,17 +10,17 @@ import (
 
 // Entry is one immutable audit record.
 type Entry struct {
-	ID           uuid.UUID       `json:"id" db:"id"`
-	Timestamp    time.Time       `json:"timestamp" db:"timestamp"`
-	ActorType    string          `json:"actor_type" db:"actor_type"`
-	ActorID      *uuid.UUID      `json:"actor_id" db:"actor_id"`
-	Action       string          `json:"action" db:"action"`
-	ResourceType string          `json:"resource_type" db:"resource_type"`
-	ResourceID   *uuid.UUID      `json:"resource_id" db:"resource_id"`
-	Details      json.RawMessage `json:"details" db:"details"`
-	IPAddress    *string         `json:"ip_address,omitempty" db:"ip_address"`
-	UserAgent    *string         `json:"user_agent,omitempty" db:"user_agent"`
-	CreatedAt    time.Time       `json:"created_at" db:"created_at"`
+	ID           uuid.UUID       `json:"id"`
+	Timestamp    time.Time       `json:"timestamp"`
+	ActorType    string          `json:"actor_type"`
+	ActorID      *uuid.UUID      `json:"actor_id"`
+	Action       string          `json:"action"`
+	ResourceType string          `json:"resource_type"`
+	ResourceID   *uuid.UUID      `json:"resource_id"`
+	Details      json.RawMessage `json:"details"`
+	IPAddress    *string         `json:"ip_address,omitempty"`
+	UserAgent    *string         `json:"user_agent,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
 }
 
 // Filter selects audit entries. Action ending in "*" is a prefix match.

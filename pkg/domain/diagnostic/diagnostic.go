@@ -27,26 +27,26 @@ const (
 
 // Request is one diagnostic request.
 type Request struct {
-	ID                 uuid.UUID  `json:"id" db:"id"`
-	AgentID            uuid.UUID  `json:"agent_id" db:"agent_id"`
-	DeploymentObjectID uuid.UUID  `json:"deployment_object_id" db:"deployment_object_id"`
-	Status             string     `json:"status" db:"status"`
-	RequestedBy        *string    `json:"requested_by" db:"requested_by"`
-	CreatedAt          time.Time  `json:"created_at" db:"created_at"`
-	ClaimedAt          *time.Time `json:"claimed_at" db:"claimed_at"`
-	CompletedAt        *time.Time `json:"completed_at" db:"completed_at"`
-	ExpiresAt          time.Time  `json:"expires_at" db:"expires_at"`
+	ID                 uuid.UUID  `json:"id"`
+	AgentID            uuid.UUID  `json:"agent_id"`
+	DeploymentObjectID uuid.UUID  `json:"deployment_object_id"`
+	Status             string     `json:"status"`
+	RequestedBy        *string    `json:"requested_by"`
+	CreatedAt          time.Time  `json:"created_at"`
+	ClaimedAt          *time.Time `json:"claimed_at"`
+	CompletedAt        *time.Time `json:"completed_at"`
+	ExpiresAt          time.Time  `json:"expires_at"`
 }
 
 // Result is what the agent collected. The three data fields are JSON
 // documents carried as strings, as the original's API returns them.
 type Result struct {
-	ID          uuid.UUID `json:"id" db:"id"`
-	RequestID   uuid.UUID `json:"request_id" db:"request_id"`
-	PodStatuses string    `json:"pod_statuses" db:"pod_statuses"`
-	Events      string    `json:"events" db:"events"`
-	LogTails    *string   `json:"log_tails" db:"log_tails"`
-	Error       *string   `json:"error" db:"error"`
-	CollectedAt time.Time `json:"collected_at" db:"collected_at"`
-	CreatedAt   time.Time `json:"created_at" db:"created_at"`
+	ID          uuid.UUID `json:"id"`
+	RequestID   uuid.UUID `json:"request_id"`
+	PodStatuses string    `json:"pod_statuses"`
+	Events      string    `json:"events"`
+	LogTails    *string   `json:"log_tails"`
+	Error       *string   `json:"error"`
+	CollectedAt time.Time `json:"collected_at"`
+	CreatedAt   time.Time `json:"created_at"`
 }

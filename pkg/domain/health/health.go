@@ -28,14 +28,14 @@ func Valid(s string) bool {
 
 // Record is the latest health of one deployment object on one agent.
 type Record struct {
-	ID                 uuid.UUID       `json:"id" db:"id"`
-	AgentID            uuid.UUID       `json:"agent_id" db:"agent_id"`
-	DeploymentObjectID uuid.UUID       `json:"deployment_object_id" db:"deployment_object_id"`
-	Status             string          `json:"status" db:"status"`
-	Summary            json.RawMessage `json:"summary" db:"summary"`
-	CheckedAt          time.Time       `json:"checked_at" db:"checked_at"`
-	CreatedAt          time.Time       `json:"created_at" db:"created_at"`
-	UpdatedAt          time.Time       `json:"updated_at" db:"updated_at"`
+	ID                 uuid.UUID       `json:"id"`
+	AgentID            uuid.UUID       `json:"agent_id"`
+	DeploymentObjectID uuid.UUID       `json:"deployment_object_id"`
+	Status             string          `json:"status"`
+	Summary            json.RawMessage `json:"summary"`
+	CheckedAt          time.Time       `json:"checked_at"`
+	CreatedAt          time.Time       `json:"created_at"`
+	UpdatedAt          time.Time       `json:"updated_at"`
 }
 
 // Overall aggregates statuses by severity: failing, else degraded, else

@@ -104,25 +104,25 @@ func (f Filters) Empty() bool { return f.AgentID == nil && f.StackID == nil && l
 // Subscription is a webhook subscription with its secrets decrypted only
 // where a use case needs them; the stored form keeps ciphertexts.
 type Subscription struct {
-	ID             uuid.UUID `json:"id" db:"id"`
-	Name           string    `json:"name" db:"name"`
-	HasURL         bool      `json:"has_url" db:"-"`
-	HasAuthHeader  bool      `json:"has_auth_header" db:"-"`
-	HasSigningKey  bool      `json:"has_signing_secret" db:"-"`
-	EventTypes     []string  `json:"event_types" db:"-"`
-	Filters        *Filters  `json:"filters" db:"-"`
-	TargetLabels   []string  `json:"target_labels" db:"-"`
-	Enabled        bool      `json:"enabled" db:"enabled"`
-	MaxRetries     int       `json:"max_retries" db:"max_retries"`
-	TimeoutSeconds int       `json:"timeout_seconds" db:"timeout_seconds"`
-	CreatedAt      time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at" db:"updated_at"`
-	CreatedBy      *string   `json:"created_by" db:"created_by"`
+	ID             uuid.UUID `json:"id"`
+	Name           string    `json:"name"`
+	HasURL         bool      `json:"has_url"`
+	HasAuthHeader  bool      `json:"has_auth_header"`
+	HasSigningKey  bool      `json:"has_signing_secret"`
+	EventTypes     []string  `json:"event_types"`
+	Filters        *Filters  `json:"filters"`
+	TargetLabels   []string  `json:"target_labels"`
+	Enabled        bool      `json:"enabled"`
+	MaxRetries     int       `json:"max_retries"`
+	TimeoutSeconds int       `json:"timeout_seconds"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	CreatedBy      *string   `json:"created_by"`
 
 	// Ciphertexts (never serialised).
-	URLEncrypted           []byte `json:"-" db:"url_encrypted"`
-	AuthHeaderEncrypted    []byte `json:"-" db:"auth_header_encrypted"`
-	SigningSecretEncrypted []byte `json:"-" db:"signing_secret_encrypted"`
+	URLEncrypted           []byte `json:"-"`
+	AuthHeaderEncrypted    []byte `json:"-"`
+	SigningSecretEncrypted []byte `json:"-"`
 }
 
 // AgentMode reports whether agents deliver this subscription's events.
@@ -133,22 +133,22 @@ func (s Subscription) Timeout() time.Duration { return time.Duration(s.TimeoutSe
 
 // Delivery is one (event, subscription) notification and its progress.
 type Delivery struct {
-	ID             uuid.UUID  `json:"id" db:"id"`
-	SubscriptionID uuid.UUID  `json:"subscription_id" db:"subscription_id"`
-	EventType      string     `json:"event_type" db:"event_type"`
-	EventID        uuid.UUID  `json:"event_id" db:"event_id"`
-	Payload        string     `json:"payload" db:"payload"`
-	TargetLabels   []string   `json:"target_labels" db:"-"`
-	Status         string     `json:"status" db:"status"`
-	AcquiredBy     *uuid.UUID `json:"acquired_by" db:"acquired_by"`
-	AcquiredUntil  *time.Time `json:"acquired_until" db:"acquired_until"`
-	Attempts       int        `json:"attempts" db:"attempts"`
-	LastAttemptAt  *time.Time `json:"last_attempt_at" db:"last_attempt_at"`
-	NextRetryAt    *time.Time `json:"next_retry_at" db:"next_retry_at"`
-	LastError      *string    `json:"last_error" db:"last_error"`
-	LastStatusCode *int       `json:"last_status_code" db:"last_status_code"`
-	CreatedAt      time.Time  `json:"created_at" db:"created_at"`
-	CompletedAt    *time.Time `json:"completed_at" db:"completed_at"`
+	ID             uuid.UUID  `json:"id"`
+	SubscriptionID uuid.UUID  `json:"subscription_id"`
+	EventType      string     `json:"event_type"`
+	EventID        uuid.UUID  `json:"event_id"`
+	Payload        string     `json:"payload"`
+	TargetLabels   []string   `json:"target_labels"`
+	Status         string     `json:"status"`
+	AcquiredBy     *uuid.UUID `json:"acquired_by"`
+	AcquiredUntil  *time.Time `json:"acquired_until"`
+	Attempts       int        `json:"attempts"`
+	LastAttemptAt  *time.Time `json:"last_attempt_at"`
+	NextRetryAt    *time.Time `json:"next_retry_at"`
+	LastError      *string    `json:"last_error"`
+	LastStatusCode *int       `json:"last_status_code"`
+	CreatedAt      time.Time  `json:"created_at"`
+	CompletedAt    *time.Time `json:"completed_at"`
 }
 
 // ValidateName applies the original's name rules.

@@ -1,7 +1,7 @@
-// Package journaltest is an in-memory journal for use-case tests: a
-// Transactor that runs the function (and, like a transaction, keeps the
-// audit entries and events it recorded only when the function succeeds) and
-// a Recorder that remembers what was written.
+// Package journaltest is an in-memory journal.Transactor and
+// journal.Recorder for use-case tests: audit entries and events written
+// inside InTx are kept only when fn succeeds, as a rolled-back transaction
+// keeps nothing.
 package journaltest
 
 import (
@@ -12,55 +12,61 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 )
 
-// Journal implements journal.Transactor and journal.Recorder.
-type Journal struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-	events  []event.Event
-	// AuditErr, when set, fails every Audit (a broken database).
-	AuditErr error
-}
-
 type txKey struct{}
 
 type pending struct {
-	entries []audit.Entry
-	events  []event.Event
+	audits []audit.Entry
+	events []event.Event
+}
+
+// Journal records what use cases commit. The zero value is ready.
+type Journal struct {
+	mu     sync.Mutex
+	audits []audit.Entry
+	events []event.Event
+	// AuditErr, when set, fails every Audit (a broken database).
+	AuditErr error
+	// Commits and Rollbacks count outermost transactions.
+	Commits, Rollbacks int
 }
 
 // InTx runs fn; what fn recorded is kept only when it returns nil. A nested
-// call joins the outer one.
+// call joins the outer transaction.
 func (j *Journal) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if _, ok := ctx.Value(txKey{}).(*pending); ok {
 		return fn(ctx)
 	}
 	p := &pending{}
 	if err := fn(context.WithValue(ctx, txKey{}, p)); err != nil {
+		j.mu.Lock()
+		j.Rollbacks++
+		j.mu.Unlock()
 		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.entries = append(j.entries, p.entries...)
+	j.audits = append(j.audits, p.audits...)
 	j.events = append(j.events, p.events...)
+	j.Commits++
 	return nil
 }
 
-// Audit records e (at commit when inside InTx).
+// Audit keeps e (at commit when inside InTx).
 func (j *Journal) Audit(ctx context.Context, e audit.Entry) error {
 	if j.AuditErr != nil {
 		return j.AuditErr
 	}
 	if p, ok := ctx.Value(txKey{}).(*pending); ok {
-		p.entries = append(p.entries, e)
+		p.audits = append(p.audits, e)
 		return nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.entries = append(j.entries, e)
+	j.audits = append(j.audits, e)
 	return nil
 }
 
-// Emit records ev (at commit when inside InTx).
+// Emit keeps ev (at commit when inside InTx).
 func (j *Journal) Emit(ctx context.Context, ev event.Event) error {
 	if p, ok := ctx.Value(txKey{}).(*pending); ok {
 		p.events = append(p.events, ev)
@@ -72,30 +78,30 @@ func (j *Journal) Emit(ctx context.Context, ev event.Event) error {
 	return nil
 }
 
-// Entries returns the committed audit entries.
-func (j *Journal) Entries() []audit.Entry {
+// Audits returns the committed audit entries, oldest first.
+func (j *Journal) Audits() []audit.Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return append([]audit.Entry(nil), j.entries...)
+	return append([]audit.Entry(nil), j.audits...)
 }
 
-// Events returns the committed events.
+// Actions returns the committed audit actions, oldest first.
+func (j *Journal) Actions() []string {
+	var out []string
+	for _, e := range j.Audits() {
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+// Events returns the committed events, oldest first.
 func (j *Journal) Events() []event.Event {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]event.Event(nil), j.events...)
 }
 
-// Actions returns the committed audit entries' actions, in order.
-func (j *Journal) Actions() []string {
-	var out []string
-	for _, e := range j.Entries() {
-		out = append(out, e.Action)
-	}
-	return out
-}
-
-// EventTypes returns the committed events' types, in order.
+// EventTypes returns the committed event types, oldest first.
 func (j *Journal) EventTypes() []string {
 	var out []string
 	for _, e := range j.Events() {

@@ -19,9 +19,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -50,13 +50,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(stacks.LabelRepository), new(*postgres.StackLabels)),
 		agents.NewService, agents.NewLabels, generators.NewService, stacks.NewService, stacks.NewLabels, targetstate.NewService,
 		auditlog.NewService, configreload.NewService, templates.NewService, provideTemplatingClient,
-		wire.Bind(new(auditlog.Store), new(*postgres.Store)),
+		wire.Bind(new(auditlog.Store), new(*postgres.AuditLog)),
 		wire.Bind(new(templates.Renderer), new(*templatingclient.Client)),
 		wire.Bind(new(templates.Deployer), new(*stacks.Service)),
 		wire.Bind(new(journal.Recorder), new(*postgres.Store)),
 		wire.Bind(new(journal.Transactor), new(*postgres.Store)),
 		wire.Bind(new(stacks.GeneratorChecker), new(*postgres.Generators)),
 		wire.Bind(new(templates.StackLabelReader), new(*postgres.StackLabels)),
+		postgres.NewAuditLog, postgres.NewDeploymentHealth, postgres.NewDiagnostics, postgres.NewExistence,
+		postgres.NewSubscriptions, postgres.NewDeliveries, postgres.NewIdempotencyKeys, postgres.NewOverview,
 		wire.Bind(new(authn.PAKIssuer), new(*authclient.Client)),
 		wire.Bind(new(authn.Invalidator), new(*redisadapter.AuthInvalidation)),
 		wire.Bind(new(configreload.CacheFlusher), new(*redisadapter.AuthInvalidation)),
@@ -66,23 +68,30 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,
-		health.NewService, diagnostics.NewService,
-		wire.Bind(new(health.Store), new(*postgres.Store)),
-		wire.Bind(new(diagnostics.Store), new(*postgres.Store)),
+		deploymenthealth.NewService, diagnostics.NewService,
+		wire.Struct(new(deploymenthealth.Repos), "*"), wire.Struct(new(diagnostics.Repos), "*"),
+		wire.Bind(new(deploymenthealth.RecordRepository), new(*postgres.DeploymentHealth)),
+		wire.Bind(new(deploymenthealth.References), new(*postgres.Existence)),
+		wire.Bind(new(deploymenthealth.ReportPermission), new(*postgres.AgentEvents)),
+		wire.Bind(new(diagnostics.RequestRepository), new(*postgres.Diagnostics)),
+		wire.Bind(new(diagnostics.References), new(*postgres.Existence)),
 		wire.Bind(new(diagnostics.LiveNotes), new(*redisadapter.Changes)),
 		wire.Bind(new(webhooks.LiveNotes), new(*redisadapter.Changes)),
 		wire.Bind(new(workorders.RetryTimer), new(*asynqadapter.Enqueuer)),
 		wire.InterfaceValue(new(workorders.Clock), workorders.SystemClock{}),
 		webhooks.NewService, provideWebhookCipher, provideWebhookSender,
-		wire.Bind(new(webhooks.Store), new(*postgres.Store)),
+		wire.Struct(new(webhooks.Repos), "*"),
+		wire.Bind(new(webhooks.SubscriptionRepository), new(*postgres.Subscriptions)),
+		wire.Bind(new(webhooks.DeliveryRepository), new(*postgres.Deliveries)),
+		wire.Bind(new(webhooks.AgentDeliveryRepository), new(*postgres.Deliveries)),
 		wire.Bind(new(webhooks.Cipher), new(*aesgcm.Cipher)),
 		wire.Bind(new(webhooks.Sender), new(*webhookhttp.Sender)),
 		idempotency.NewService,
-		wire.Bind(new(idempotency.Store), new(*postgres.Store)),
+		wire.Bind(new(idempotency.KeyRepository), new(*postgres.IdempotencyKeys)),
 		wire.Bind(new(idempotency.Sealer), new(*aesgcm.Cipher)),
 		wire.Struct(new(httpapi.Services), "*"),
 		overview.NewService, provideConsoleSessions, provideConsoleHub, provideConsole,
-		wire.Bind(new(overview.Store), new(*postgres.Store)),
+		wire.Bind(new(overview.ReadModel), new(*postgres.Overview)),
 		wire.Bind(new(overview.StackReader), new(*stacks.Service)),
 	)
 	return nil, nil, nil

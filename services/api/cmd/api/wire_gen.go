@@ -13,9 +13,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
@@ -84,7 +84,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Stacks:     postgresStacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
-	auditlogService := auditlog.NewService(postgresStore)
+	auditLog := postgres.NewAuditLog(postgresStore)
+	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
 	postgresTemplates := postgres.NewTemplates(postgresStore)
 	templatesRepos := templates.Repos{
@@ -97,8 +98,24 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	}
 	templatingclientClient := provideTemplatingClient(cfg)
 	templatesService := templates.NewService(templatesRepos, templatingclientClient, stacksService)
-	healthService := health.NewService(postgresStore)
-	diagnosticsService := diagnostics.NewService(postgresStore, changes)
+	deploymentHealth := postgres.NewDeploymentHealth(postgresStore)
+	existence := postgres.NewExistence(postgresStore)
+	deploymenthealthRepos := deploymenthealth.Repos{
+		Tx:          postgresStore,
+		Journal:     postgresStore,
+		Records:     deploymentHealth,
+		Refs:        existence,
+		Permissions: agentEvents,
+	}
+	deploymenthealthService := deploymenthealth.NewService(deploymenthealthRepos)
+	postgresDiagnostics := postgres.NewDiagnostics(postgresStore)
+	diagnosticsRepos := diagnostics.Repos{
+		Tx:       postgresStore,
+		Journal:  postgresStore,
+		Requests: postgresDiagnostics,
+		Refs:     existence,
+	}
+	diagnosticsService := diagnostics.NewService(diagnosticsRepos, changes)
 	workOrders := postgres.NewWorkOrders(postgresStore)
 	workordersRepos := workorders.Repos{
 		Tx:      postgresStore,
@@ -125,6 +142,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	}
 	clock := _wireSystemClockValue
 	workordersSchedules := workorders.NewSchedules(scheduleRepos, workordersService, clock, log)
+	subscriptions := postgres.NewSubscriptions(postgresStore)
+	deliveries := postgres.NewDeliveries(postgresStore)
+	webhooksRepos := webhooks.Repos{
+		Tx:              postgresStore,
+		Journal:         postgresStore,
+		Subscriptions:   subscriptions,
+		Deliveries:      deliveries,
+		AgentDeliveries: deliveries,
+	}
 	cipher, err := provideWebhookCipher(ctx, cfg, universalClient, log)
 	if err != nil {
 		cleanup3()
@@ -133,8 +159,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		return nil, nil, err
 	}
 	sender := provideWebhookSender(cfg, log)
-	webhooksService := webhooks.NewService(postgresStore, cipher, sender, changes)
-	idempotencyService := idempotency.NewService(postgresStore, cipher)
+	webhooksService := webhooks.NewService(webhooksRepos, cipher, sender, changes)
+	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
+	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
 		Auth:               cache,
 		Agents:             service,
@@ -146,14 +173,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,
 		Templates:          templatesService,
-		Health:             healthService,
+		Health:             deploymenthealthService,
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
 		Idempotency:        idempotencyService,
 	}
-	overviewService := overview.NewService(postgresStore, stacksService)
+	postgresOverview := postgres.NewOverview(postgresStore)
+	overviewService := overview.NewService(postgresOverview, stacksService)
 	console, err := provideConsole(services, overviewService, redisSessions, hub, log)
 	if err != nil {
 		cleanup3()

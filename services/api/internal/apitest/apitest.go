@@ -30,9 +30,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
@@ -156,7 +156,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), index, log)
 	go changes.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for !changes.Healthy() && time.Now().Before(deadline) {
+	for !changes.Subscribed() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
@@ -204,19 +204,19 @@ func New(t testing.TB, opts ...Option) *Env {
 			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
 		Stacks:             stackSvc,
 		Templates:          templates.NewService(postgres.TemplateRepos(store), o.renderer, stackSvc),
-		Health:             health.NewService(store),
-		Diagnostics:        diagnostics.NewService(store, changes),
-		AuditLog:           auditlog.NewService(store),
+		Health:             deploymenthealth.NewService(healthRepos(store)),
+		Diagnostics:        diagnostics.NewService(diagnosticsRepos(store), changes),
+		AuditLog:           auditlog.NewService(postgres.NewAuditLog(store)),
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),
 		WorkOrders:         orders,
 		WorkOrderSchedules: schedules,
 		Webhooks:           whs,
-		Idempotency:        idempotency.NewService(store, o.webhookCipher),
+		Idempotency:        idempotency.NewService(store, postgres.NewIdempotencyKeys(store), o.webhookCipher),
 	}
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary.
 	ui, err := console.New(console.Deps{Auth: cache, Sessions: sessions,
-		Live: hub, Agents: services.Agents, AgentLabels: services.AgentLabels, Overview: overview.NewService(store, stackSvc),
+		Live: hub, Agents: services.Agents, AgentLabels: services.AgentLabels, Overview: overview.NewService(postgres.NewOverview(store), stackSvc),
 		Stacks: stackSvc, StackLabels: services.StackLabels,
 		Templates: services.Templates, WorkOrders: orders, Webhooks: services.Webhooks, AuditLog: services.AuditLog,
 		Diagnostics: services.Diagnostics, Log: log})

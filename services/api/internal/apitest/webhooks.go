@@ -30,5 +30,8 @@ func webhookService(store *postgres.Store, notes webhooks.LiveNotes, o *options)
 		panic(err)
 	}
 	o.webhookCipher = c
-	return webhooks.NewService(store, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}), notes)
+	deliveries := postgres.NewDeliveries(store)
+	repos := webhooks.Repos{Tx: store, Journal: store, Subscriptions: postgres.NewSubscriptions(store),
+		Deliveries: deliveries, AgentDeliveries: deliveries}
+	return webhooks.NewService(repos, c, webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.webhooks.guard}), notes)
 }

@@ -8,13 +8,13 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 type healthHandlers struct {
-	health      *health.Service
+	health      *deploymenthealth.Service
 	diagnostics *diagnostics.Service
 }
 
@@ -35,9 +35,9 @@ func (h healthHandlers) report(c *gin.Context) {
 	if !bindJSON(c, &body) {
 		return
 	}
-	reports := make([]health.Report, len(body.DeploymentObjects))
+	reports := make([]deploymenthealth.Report, len(body.DeploymentObjects))
 	for i, d := range body.DeploymentObjects {
-		reports[i] = health.Report{DeploymentObjectID: d.ID, Status: d.Status, Summary: d.Summary, CheckedAt: d.CheckedAt}
+		reports[i] = deploymenthealth.Report{DeploymentObjectID: d.ID, Status: d.Status, Summary: d.Summary, CheckedAt: d.CheckedAt}
 	}
 	if err := h.health.ReportHealth(c.Request.Context(), principal(c), id, reports); err != nil {
 		httpserver.Fail(c, err)

@@ -281,7 +281,7 @@ func TestIdempotencyInFlightIs409(t *testing.T) {
 	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
 		done <- e.Store.InTx(context.Background(), func(ctx context.Context) error {
-			ok, err := e.Store.LockIdempotencyKey(ctx, "admin", "slow")
+			ok, err := postgres.NewIdempotencyKeys(e.Store).LockIdempotencyKey(ctx, "admin", "slow")
 			if err != nil || !ok {
 				return fmt.Errorf("lock: %v %v", ok, err)
 			}
@@ -454,7 +454,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	stackID := e.CreateStack(e.AdminPAK, "notify")
 	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
 	sid := uuid.MustParse(stackID)
-	if !e.Changes.Healthy() {
+	if !e.Changes.Subscribed() {
 		t.Fatal("change notifications are not flowing through Redis")
 	}
 	// Every published change wakes a watcher, so a premature one shows.
@@ -465,7 +465,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	default:
 	}
 	stacksSvc := stacks.NewService(postgres.StackRepos(e.Store), e.Changes)
-	svc := idempotency.NewService(e.Store, e.WebhookCipher)
+	svc := idempotency.NewService(e.Store, postgres.NewIdempotencyKeys(e.Store), e.WebhookCipher)
 	ctx := context.Background()
 	out, err := svc.Do(ctx, idempotency.Request{Scope: "admin", Key: "notify", Method: "POST", Path: "/x"},
 		func(ctx context.Context) idempotency.Response {

@@ -10,9 +10,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
-	"github.com/brokkr-go/brokkr/pkg/app/health"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
@@ -38,8 +38,8 @@ type Services struct {
 	ConfigReload *configreload.Service
 	Templates    *templates.Service
 	// Health and Diagnostics serve deployment health and on-demand
-	// diagnostics (health.go).
-	Health      *health.Service
+	// diagnostics (deploymenthealth.go).
+	Health      *deploymenthealth.Service
 	Diagnostics *diagnostics.Service
 	// WorkOrders and WorkOrderSchedules serve /work-orders, /work-order-log
 	// and /work-order-schedules (workorders.go).

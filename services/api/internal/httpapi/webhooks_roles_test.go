@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
@@ -42,7 +43,7 @@ func (f *matrixFixture) newWebhook(url string, targetLabels []string) string {
 func (f *matrixFixture) deadDelivery() string {
 	sub := uuid.MustParse(f.newWebhook("http://127.0.0.1:9/hook", nil))
 	id := uuid.New()
-	if _, err := f.e.Store.InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: sub,
+	if _, err := postgres.NewDeliveries(f.e.Store).InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: sub,
 		EventID: uuid.New(), EventType: "stack.created", Payload: `{}`}}); err != nil {
 		f.e.T.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func (f *matrixFixture) deadDelivery() string {
 func (f *matrixFixture) heldDelivery() string {
 	sub := uuid.MustParse(f.newWebhook("http://127.0.0.1:9/hook", []string{"matrix-agent"}))
 	id := uuid.New()
-	if _, err := f.e.Store.InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: sub,
+	if _, err := postgres.NewDeliveries(f.e.Store).InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: sub,
 		EventID: uuid.New(), EventType: "stack.created", Payload: `{}`}}); err != nil {
 		f.e.T.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/services/api/internal/apitest"
 )
@@ -327,7 +328,7 @@ func TestWebhookTestHonoursSSRFGuard(t *testing.T) {
 func insertDelivery(t *testing.T, e *apitest.Env, sub string) string {
 	t.Helper()
 	id := uuid.New()
-	if _, err := e.Store.InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: uuid.MustParse(sub),
+	if _, err := postgres.NewDeliveries(e.Store).InsertDeliveries(context.Background(), []webhook.Delivery{{ID: id, SubscriptionID: uuid.MustParse(sub),
 		EventID: uuid.New(), EventType: "deployment.failed", Payload: `{"id":"x","event_type":"deployment.failed"}`}}); err != nil {
 		t.Fatal(err)
 	}

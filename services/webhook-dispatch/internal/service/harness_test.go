@@ -163,7 +163,7 @@ func (h *harness) subscribe(s webhook.Subscription, url, auth, key string) webho
 	if key != "" {
 		s.SigningSecretEncrypted = h.cipher.SealString(key)
 	}
-	if err := h.store.CreateSubscription(context.Background(), &s); err != nil {
+	if err := postgres.NewSubscriptions(h.store).CreateSubscription(context.Background(), &s); err != nil {
 		h.t.Fatal(err)
 	}
 	return s

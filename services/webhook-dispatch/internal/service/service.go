@@ -83,7 +83,7 @@ func New(o Options) (*Service, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := o.Registry.Register(metrics.NewGauges(s.inspector, o.Queue, o.Store, o.Log)); err != nil {
+		if err := o.Registry.Register(metrics.NewGauges(s.inspector, o.Queue, postgres.NewWebhookCounts(o.Store), o.Log)); err != nil {
 			return nil, err
 		}
 		observer = obs
@@ -92,10 +92,18 @@ func New(o Options) (*Service, error) {
 	// (coalesced to at most one message a second per replica), so a
 	// delivery's outcome shows within a second or two.
 	observer = noteObserver{next: observer, changes: redisadapter.NewChanges(o.Redis, o.Tenant, nil, o.Log)}
-	s.dispatcher = webhooks.NewDispatcher(o.Store, o.Cipher, o.Sender, s.enqueuer, webhooks.NewHostLimiter(o.PerHost),
+	s.dispatcher = webhooks.NewDispatcher(dispatchRepos(o.Store), o.Cipher, o.Sender, s.enqueuer, webhooks.NewHostLimiter(o.PerHost),
 		o.Settings, observer, o.Log)
 	s.server = asynq.NewServer(o.QueueConn, queue.ServerConfig(o.Queue, o.Concurrency, o.ShutdownTimeout, o.Log))
 	return s, nil
+}
+
+// dispatchRepos builds the dispatcher's repositories over one store: one
+// pool, and the transaction InTx opens is carried in the context to all.
+func dispatchRepos(st *postgres.Store) webhooks.DispatchRepos {
+	deliveries := postgres.NewDeliveries(st)
+	return webhooks.DispatchRepos{Tx: st, Journal: st, Subscriptions: postgres.NewSubscriptions(st),
+		Outbox: postgres.NewOutbox(st), Queue: deliveries, Attempts: deliveries, Cleanup: deliveries}
 }
 
 // Dispatcher exposes the use cases (tests drive sweeps and cleanups).

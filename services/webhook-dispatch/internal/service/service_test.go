@@ -406,7 +406,7 @@ func TestDeliveryOutcomesWakeConsoleViews(t *testing.T) {
 	defer cancel()
 	api := redisadapter.NewChanges(h.rdb, h.tenant, nil, nil) // an api replica's hub
 	go api.Run(ctx)
-	eventually(t, 5*time.Second, "change subscription", api.Healthy)
+	eventually(t, 5*time.Second, "change subscription", api.Subscribed)
 	watch, stop := api.Watch()
 	defer stop()
 	select { // the wake-up of the subscription itself

@@ -1,8 +1,9 @@
-// Package health holds the deployment-health use cases: agents report the
-// health of what they applied; admins read it per object and per stack. A
-// transition to failing emits deployment.failed
-// (docs/compatibility.md#event-payloads).
-package health
+// Package deploymenthealth holds the deployment-health use cases: agents
+// report the health of what they applied; admins read it per object and per
+// stack. A transition to failing emits deployment.failed
+// (docs/compatibility.md#event-payloads). Not the services' /healthz nor the
+// agent's own /health (docs/architecture.md#names).
+package deploymenthealth
 
 import (
 	"bytes"
@@ -20,27 +21,45 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
-// Store is the persistence the health use cases need.
-type Store interface {
-	journal.Transactor
-	journal.Recorder
+// RecordRepository stores the latest deployment health per (agent,
+// deployment object).
+type RecordRepository interface {
 	// UpsertHealth stores r for (agent, object) and returns the status it
 	// replaced ("" when there was none).
 	UpsertHealth(ctx context.Context, r health.Record) (previous string, err error)
+	// ObjectHealth returns every agent's record for an object, newest first.
 	ObjectHealth(ctx context.Context, objectID uuid.UUID) ([]health.Record, error)
+	// StackHealth returns the records of a stack's live objects.
 	StackHealth(ctx context.Context, stackID uuid.UUID) ([]health.Record, error)
+}
+
+// References checks that what a request names exists (live rows only).
+type References interface {
 	DeploymentObjectExists(ctx context.Context, id uuid.UUID) (bool, error)
-	// AgentMayReport reports whether the agent is (or was) associated with
-	// the object's stack; false when the object does not exist.
-	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
 	StackExists(ctx context.Context, id uuid.UUID) (bool, error)
 }
 
-// Service implements the health use cases.
-type Service struct{ store Store }
+// ReportPermission decides whether an agent may report on an object.
+type ReportPermission interface {
+	// AgentMayReport reports whether the agent is (or was) associated with
+	// the object's stack; false when the object does not exist.
+	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
+}
+
+// Repos are the ports of the deployment-health use cases.
+type Repos struct {
+	Tx          journal.Transactor
+	Journal     journal.Recorder
+	Records     RecordRepository
+	Refs        References
+	Permissions ReportPermission
+}
+
+// Service implements the deployment-health use cases.
+type Service struct{ repos Repos }
 
 // NewService wires the use cases.
-func NewService(store Store) *Service { return &Service{store: store} }
+func NewService(repos Repos) *Service { return &Service{repos: repos} }
 
 // MaxReports bounds one report so a client cannot hold a transaction open
 // over an unbounded batch.
@@ -84,12 +103,12 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 		records[i] = health.Record{AgentID: agentID, DeploymentObjectID: r.DeploymentObjectID, Status: r.Status,
 			Summary: summary, CheckedAt: checked}
 	}
-	return s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		for _, r := range records {
 			// Only objects of stacks the agent is (or was) associated with;
 			// another tenant's object reads like a missing one.
 			if !p.IsAdmin() {
-				ok, err := s.store.AgentMayReport(ctx, agentID, r.DeploymentObjectID)
+				ok, err := s.repos.Permissions.AgentMayReport(ctx, agentID, r.DeploymentObjectID)
 				if err != nil {
 					return err
 				}
@@ -97,7 +116,7 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 					return domain.Unprocessable("Deployment object not found: " + r.DeploymentObjectID.String())
 				}
 			}
-			prev, err := s.store.UpsertHealth(ctx, r)
+			prev, err := s.repos.Records.UpsertHealth(ctx, r)
 			if err != nil {
 				return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found: "+r.DeploymentObjectID.String())
 			}
@@ -107,7 +126,7 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 					"reason": "health", "error": "deployment health is failing", "summary": r.Summary,
 					"checked_at": r.CheckedAt,
 				})
-				if err := s.store.Emit(ctx, ev); err != nil {
+				if err := s.repos.Journal.Emit(ctx, ev); err != nil {
 					return err
 				}
 			}
@@ -148,14 +167,14 @@ func (s *Service) ObjectHealth(ctx context.Context, p identity.Principal, id uui
 	if !p.IsAdmin() {
 		return ObjectHealthView{}, domain.Forbidden("Unauthorized")
 	}
-	ok, err := s.store.DeploymentObjectExists(ctx, id)
+	ok, err := s.repos.Refs.DeploymentObjectExists(ctx, id)
 	if err != nil {
 		return ObjectHealthView{}, err
 	}
 	if !ok {
 		return ObjectHealthView{}, domain.NotFound("Deployment object not found")
 	}
-	recs, err := s.store.ObjectHealth(ctx, id)
+	recs, err := s.repos.Records.ObjectHealth(ctx, id)
 	if err != nil {
 		return ObjectHealthView{}, err
 	}
@@ -187,14 +206,14 @@ func (s *Service) StackHealth(ctx context.Context, p identity.Principal, id uuid
 	if !p.IsAdmin() {
 		return StackHealthView{}, domain.Forbidden("Unauthorized")
 	}
-	ok, err := s.store.StackExists(ctx, id)
+	ok, err := s.repos.Refs.StackExists(ctx, id)
 	if err != nil {
 		return StackHealthView{}, err
 	}
 	if !ok {
 		return StackHealthView{}, domain.NotFound("Stack not found")
 	}
-	recs, err := s.store.StackHealth(ctx, id)
+	recs, err := s.repos.Records.StackHealth(ctx, id)
 	if err != nil {
 		return StackHealthView{}, err
 	}
