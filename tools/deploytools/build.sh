@@ -3,16 +3,19 @@
 # module proxy, and caches them OUTSIDE the repository:
 #
 #   helm     ${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}/helm/<version>/bin/helm
+#   helm3    ${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}/helm3/<version>/bin/helm
+#            (helm 3, for skaffold: skaffold v2.16.1 cannot drive helm 4)
 #   skaffold ${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}/skaffold/<version>/bin/skaffold
 #
 # Idempotent: exits at once when the binary and its stamp exist. One build per
 # tool at a time (flock), so concurrent `make test` runs wait instead of racing.
 #
-# Usage: tools/deploytools/build.sh helm|skaffold [--force]
-#        tools/deploytools/build.sh --print-path helm|skaffold
+# Usage: tools/deploytools/build.sh helm|helm3|skaffold [--force]
+#        tools/deploytools/build.sh --print-path helm|helm3|skaffold
 set -euo pipefail
 
 HELM_VERSION="${HELM_VERSION:-v4.3.2}"
+HELM3_VERSION="${HELM3_VERSION:-v3.21.4}"
 SKAFFOLD_VERSION="${SKAFFOLD_VERSION:-v2.16.1}"
 CACHE_ROOT="${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}"
 
@@ -20,7 +23,7 @@ log() { printf '[deploytools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 PRINT=0
 if [[ "${1:-}" == "--print-path" ]]; then PRINT=1; shift; fi
-TOOL="${1:?usage: build.sh helm|skaffold [--force]}"
+TOOL="${1:?usage: build.sh helm|helm3|skaffold [--force]}"
 FORCE=0
 [[ "${2:-}" == "--force" ]] && FORCE=1
 
@@ -32,6 +35,16 @@ helm)
 	# helm prints this in `helm version`; without it it says v4.x-dev.
 	LDFLAGS="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
 	;;
+helm3)
+	VERSION="$HELM3_VERSION"
+	MODULE="helm.sh/helm/v3"
+	PKG="helm.sh/helm/v3/cmd/helm"
+	LDFLAGS="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION"
+	# helm's own Makefile stamps the Kubernetes version of its client-go into
+	# these; without them `helm template` assumes v1.20 and refuses our
+	# charts' kubeVersion (>=1.29), so `skaffold render` would fail.
+	KUBE_VERSION_PKGS="helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules"
+	;;
 skaffold)
 	VERSION="$SKAFFOLD_VERSION"
 	MODULE="github.com/GoogleContainerTools/skaffold/v2"
@@ -39,13 +52,14 @@ skaffold)
 	LDFLAGS="-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION"
 	;;
 *)
-	log "unknown tool $TOOL (helm|skaffold)"
+	log "unknown tool $TOOL (helm|helm3|skaffold)"
 	exit 2
 	;;
 esac
 
 DEST="$CACHE_ROOT/$TOOL/$VERSION"
-BINARY="$DEST/bin/$TOOL"
+# skaffold runs `helm` from PATH, so helm 3 keeps the name helm.
+BINARY="$DEST/bin/${TOOL%3}"
 STAMP="$DEST/bin/.stamp"
 STAMP_WANT="$MODULE@$VERSION layout=1"
 
@@ -112,6 +126,12 @@ rm -f "$STAMP"
 	TOOLS
 	log "resolving $MODULE@$VERSION dependencies"
 	go mod tidy -e >/dev/null 2>&1 || go mod download
+	if [[ -n "${KUBE_VERSION_PKGS:-}" ]]; then
+		KMINOR="$(go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2)"
+		for p in $KUBE_VERSION_PKGS; do
+			LDFLAGS="$LDFLAGS -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$KMINOR"
+		done
+	fi
 	log "building $TOOL $VERSION"
 	go build -trimpath -ldflags "$LDFLAGS" -o "$BINARY" "$PKG"
 )

@@ -5,7 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
@@ -17,9 +17,9 @@ const bootstrapLockKey int64 = 0x62726f6b6b72_01
 const adminGeneratorDescription = "Linked to Admin PAK"
 
 var (
-	_ auth.Lookup          = (*PAKs)(nil)
-	_ auth.AdminStore      = (*PAKs)(nil)
-	_ auth.ShortTokenStore = (*PAKs)(nil)
+	_ paks.Lookup          = (*PAKs)(nil)
+	_ paks.AdminStore      = (*PAKs)(nil)
+	_ paks.ShortTokenStore = (*PAKs)(nil)
 )
 
 // PAKs is the repository of pre-authentication keys: the lookup of a hash
@@ -34,7 +34,7 @@ func NewPAKs(s *Store) *PAKs { return &PAKs{s: s} }
 // of precedence: the first admin_role row's hash (the caller compares it in
 // constant time), then a live agent, then a live generator holding the hash.
 // The agent and generator probes use the partial pak_hash indexes.
-func (r *PAKs) LookupPAK(ctx context.Context, hash string) (auth.Match, error) {
+func (r *PAKs) LookupPAK(ctx context.Context, hash string) (paks.Match, error) {
 	var row struct {
 		AdminHash   *string    `db:"admin_hash"`
 		AgentID     *uuid.UUID `db:"agent_id"`
@@ -53,9 +53,9 @@ func (r *PAKs) LookupPAK(ctx context.Context, hash string) (auth.Match, error) {
 		  ORDER BY created_at LIMIT 1) AS generator_id,
 		(SELECT short_token FROM pak_short_tokens WHERE pak_hash = $1) AS short_token`, hash)
 	if err != nil {
-		return auth.Match{}, mapErr(err)
+		return paks.Match{}, mapErr(err)
 	}
-	m := auth.Match{AgentID: row.AgentID, GeneratorID: row.GeneratorID}
+	m := paks.Match{AgentID: row.AgentID, GeneratorID: row.GeneratorID}
 	if row.AdminHash != nil {
 		m.AdminHash = *row.AdminHash
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
@@ -66,9 +66,9 @@ func insertGenerator(t *testing.T, db *sqlx.DB, name, hash string, deleted bool)
 	return id
 }
 
-func newAdmin(t *testing.T, st *postgres.Store, cfg auth.AdminConfig, out *bytes.Buffer) *auth.Admin {
+func newAdmin(t *testing.T, st *postgres.Store, cfg paks.AdminConfig, out *bytes.Buffer) *paks.Admin {
 	t.Helper()
-	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, cfg, out, nil)
+	a, err := paks.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, cfg, out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestVerifyAgainstPostgres(t *testing.T) {
 	db := pgtest.New(t)
 	st := postgres.NewStore(db)
 	ctx := context.Background()
-	if _, err := newAdmin(t, st, auth.AdminConfig{PinnedHash: wellKnownHash}, nil).Bootstrap(ctx); err != nil {
+	if _, err := newAdmin(t, st, paks.AdminConfig{PinnedHash: wellKnownHash}, nil).Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
 	agentPAK, agentHash := newPAK(t)
@@ -92,7 +92,7 @@ func TestVerifyAgainstPostgres(t *testing.T) {
 	insertGenerator(t, db, "g-dead", deadGenHash, true)
 	insertAgent(t, db, "a-nohash", "", false) // an agent mid-creation never matches
 
-	v := auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil)
+	v := paks.NewVerifier(postgres.NewPAKs(st), st, nil, paks.ThrottleConfig{}, nil)
 	ok := map[string]identity.Principal{
 		wellKnownPAK:           identity.Admin, // admin wins over admin-generator (same hash)
 		"Bearer " + agentPAK:   identity.Agent(agentID),
@@ -165,7 +165,7 @@ func TestBootstrapGeneratesOnceAndWritesFile(t *testing.T) {
 	ctx := context.Background()
 	file := filepath.Join(t.TempDir(), "brokkr", "admin.pak")
 	var out bytes.Buffer
-	a := newAdmin(t, st, auth.AdminConfig{PAKFile: file}, &out)
+	a := newAdmin(t, st, paks.AdminConfig{PAKFile: file}, &out)
 	for i := 0; i < 2; i++ {
 		did, err := a.Bootstrap(ctx)
 		if err != nil || did != (i == 0) {
@@ -174,7 +174,7 @@ func TestBootstrapGeneratesOnceAndWritesFile(t *testing.T) {
 	}
 	// A second process starting later prints nothing either.
 	var out2 bytes.Buffer
-	if did, err := newAdmin(t, postgres.NewStore(db), auth.AdminConfig{PAKFile: file}, &out2).Bootstrap(ctx); err != nil || did || out2.Len() != 0 {
+	if did, err := newAdmin(t, postgres.NewStore(db), paks.AdminConfig{PAKFile: file}, &out2).Bootstrap(ctx); err != nil || did || out2.Len() != 0 {
 		t.Fatalf("later start: %v %v %q", did, err, out2.String())
 	}
 	if strings.Count(out.String(), "Admin PAK: ") != 1 {
@@ -189,7 +189,7 @@ func TestBootstrapGeneratesOnceAndWritesFile(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v %v", fi.Mode(), err)
 	}
-	p, err := auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil).Authenticate(ctx, printed, authn.Client{})
+	p, err := paks.NewVerifier(postgres.NewPAKs(st), st, nil, paks.ThrottleConfig{}, nil).Authenticate(ctx, printed, authn.Client{})
 	if err != nil || p != identity.Admin {
 		t.Fatalf("printed PAK does not verify: %v %v", p, err)
 	}
@@ -217,7 +217,7 @@ func TestBootstrapConcurrentReplicas(t *testing.T) {
 			defer wg.Done()
 			var out bytes.Buffer
 			st := postgres.NewStore(db)
-			a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, auth.AdminConfig{}, &out, nil)
+			a, err := paks.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, nil, paks.AdminConfig{}, &out, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -257,12 +257,12 @@ func TestBootstrapPinnedHashAndRotateAdmin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // before the client closes
 	channel := redistest.Namespace(t, client) + "auth"
-	cache := authn.NewCache(auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil), time.Hour, 0)
+	cache := authn.NewCache(paks.NewVerifier(postgres.NewPAKs(st), st, nil, paks.ThrottleConfig{}, nil), time.Hour, 0)
 	sub := redis.NewAuthInvalidation(client, nil).OnChannel(channel).Subscribe(ctx, cache, nil)
 	<-sub.Ready()
 
-	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, redis.NewAuthInvalidation(client, nil).OnChannel(channel),
-		auth.AdminConfig{PinnedHash: wellKnownHash}, &out, nil)
+	a, err := paks.NewAdmin(st, st, postgres.NewPAKs(st), pak.Issuer{Cfg: pak.DefaultConfig}, redis.NewAuthInvalidation(client, nil).OnChannel(channel),
+		paks.AdminConfig{PinnedHash: wellKnownHash}, &out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestVerifyThrottlingWithRedis(t *testing.T) {
 	ctx := context.Background()
 	agentPAK, agentHash := newPAK(t)
 	insertAgent(t, db, "a1", agentHash, false)
-	v := auth.NewVerifier(postgres.NewPAKs(st), st, fc, auth.ThrottleConfig{FailureLimit: 3, FailureWindow: time.Second}, nil)
+	v := paks.NewVerifier(postgres.NewPAKs(st), st, fc, paks.ThrottleConfig{FailureLimit: 3, FailureWindow: time.Second}, nil)
 	bad := authn.Client{IP: "192.0.2.7"}
 	for i := 0; i < 3; i++ {
 		if _, err := v.Authenticate(ctx, "a_b_nope", bad); !errors.Is(err, domain.ErrUnauthenticated) {

@@ -7,11 +7,11 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
-	"github.com/brokkr-go/brokkr/pkg/app/auth/authtest"
+	"github.com/brokkr-go/brokkr/pkg/app/paks/pakstest"
 )
 
 func TestPAKContract(t *testing.T) {
-	authtest.RunPAKContract(t, func(t *testing.T) authtest.Subject {
+	pakstest.RunPAKContract(t, func(t *testing.T) pakstest.Subject {
 		db := pgtest.New(t)
 		s := postgres.NewStore(db)
 		paks := postgres.NewPAKs(s)
@@ -22,7 +22,7 @@ func TestPAKContract(t *testing.T) {
 			}
 			return id
 		}
-		return authtest.Subject{Lookup: paks, Shorts: paks, Admin: paks, Tx: s,
+		return pakstest.Subject{Lookup: paks, Shorts: paks, Admin: paks, Tx: s,
 			AddAgent: func(t *testing.T, h string, live bool) uuid.UUID {
 				return ins(t, `INSERT INTO agents (name, cluster_name, pak_hash, deleted_at)
 					VALUES ($1, 'c', $2, CASE WHEN $3 THEN NULL ELSE now() END) RETURNING id`, "a-"+uuid.NewString(), h, live)

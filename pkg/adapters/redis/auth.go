@@ -10,8 +10,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 )
 
@@ -159,13 +159,13 @@ const FailurePrefix = "brokkr:auth:fail:"
 
 // FailureCounter counts failed verifications per client in fixed windows
 // (INCR, with the expiry set by the first failure of a window). It
-// implements auth.FailureCounter.
+// implements paks.FailureCounter.
 type FailureCounter struct {
 	client goredis.UniversalClient
 	prefix string
 }
 
-var _ auth.FailureCounter = (*FailureCounter)(nil)
+var _ paks.FailureCounter = (*FailureCounter)(nil)
 
 // NewFailureCounter uses keys prefix+client; "" means FailurePrefix.
 func NewFailureCounter(client goredis.UniversalClient, prefix string) *FailureCounter {

@@ -27,7 +27,6 @@ import (
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/auditlog"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
@@ -35,6 +34,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -167,16 +167,16 @@ func New(t testing.TB, opts ...Option) *Env {
 		t.Fatal(err)
 	}
 	// As the auth service does: record each PAK's public part.
-	paks := postgres.NewPAKs(store)
-	issuer := auth.NewRecordingIssuer(plain, paks)
+	pakRepo := postgres.NewPAKs(store)
+	issuer := paks.NewRecordingIssuer(plain, pakRepo)
 	adminPAK, adminHash, err := issuer.Issue(ctx) // recorded, as the auth service's bootstrap does
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := paks.SetAdminHash(ctx, adminHash); err != nil {
+	if _, err := pakRepo.SetAdminHash(ctx, adminHash); err != nil {
 		t.Fatal(err)
 	}
-	verifier := auth.NewVerifier(paks, store, nil, auth.ThrottleConfig{}, log)
+	verifier := paks.NewVerifier(pakRepo, store, nil, paks.ThrottleConfig{}, log)
 	cache := authn.NewCache(verifier, time.Minute, 10000)
 	// The console's sessions in Redis under this test's tenant, live
 	// streams fed by the change hub.

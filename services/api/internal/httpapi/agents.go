@@ -244,24 +244,6 @@ func (h agentHandlers) getEvent(c *gin.Context) {
 	respond(c, http.StatusOK, e, err)
 }
 
-// respond writes v with status, or the error.
-func respond(c *gin.Context, status int, v any, err error) {
-	if err != nil {
-		httpserver.Fail(c, err)
-		return
-	}
-	c.JSON(status, v)
-}
-
-// noContent answers 204 or the error.
-func noContent(c *gin.Context, err error) {
-	if err != nil {
-		httpserver.Fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
-}
-
 // sameOwner enforces that an owner id sent in a body equals the path id
 // (docs/compatibility.md#label-bodies).
 func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {

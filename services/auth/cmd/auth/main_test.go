@@ -22,8 +22,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
@@ -77,7 +77,7 @@ func newCLIEnv(t *testing.T) cliEnv {
 	e := cliEnv{env: environ(map[string]string{"BROKKR__DATABASE__URL": url, "BROKKR__BROKER__PAK_HASH": wellKnownHash}), db: db}
 	// Bootstrap as `serve` would, so admin-generator exists.
 	st := postgres.NewStore(db)
-	a, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), nil, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
+	a, err := paks.NewAdmin(st, st, postgres.NewPAKs(st), nil, nil, paks.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func (e cliEnv) run(t *testing.T, args ...string) (int, string, string) {
 func (e cliEnv) verify(t *testing.T, p string) (identity.Principal, error) {
 	t.Helper()
 	st := postgres.NewStore(e.db)
-	return auth.NewVerifier(postgres.NewPAKs(st), st, nil, auth.ThrottleConfig{}, nil).Authenticate(context.Background(), p, authn.Client{})
+	return paks.NewVerifier(postgres.NewPAKs(st), st, nil, paks.ThrottleConfig{}, nil).Authenticate(context.Background(), p, authn.Client{})
 }
 
 var (

@@ -17,8 +17,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -29,7 +29,7 @@ import (
 // server is what `auth serve` runs.
 type server struct {
 	http            *http.Server
-	admin           *auth.Admin
+	admin           *paks.Admin
 	shutdownTimeout time.Duration
 }
 
@@ -38,7 +38,7 @@ type server struct {
 type cli struct {
 	agents     *agents.Service
 	generators *generators.Service
-	admin      *auth.Admin
+	admin      *paks.Admin
 }
 
 // migrated marks that the schema is ready (migrate_on_start honoured).
@@ -58,7 +58,7 @@ func provideMigrations(ctx context.Context, db *sqlx.DB, cfg config.Settings, lo
 
 // provideIssuer issues PAKs and records each one's public part, which the
 // verifier checks.
-func provideIssuer(cfg config.Settings, paks *postgres.PAKs) (*auth.RecordingIssuer, error) {
+func provideIssuer(cfg config.Settings, pakRepo *postgres.PAKs) (*paks.RecordingIssuer, error) {
 	iss, err := pak.NewIssuer(pak.Config{
 		Prefix:           cfg.PAK.Prefix,
 		ShortTokenPrefix: cfg.PAK.ShortTokenPrefix,
@@ -68,15 +68,15 @@ func provideIssuer(cfg config.Settings, paks *postgres.PAKs) (*auth.RecordingIss
 	if err != nil {
 		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
 	}
-	return auth.NewRecordingIssuer(iss, paks), nil
+	return paks.NewRecordingIssuer(iss, pakRepo), nil
 }
 
 func provideFailureCounter(rdb goredis.UniversalClient) *redisadapter.FailureCounter {
 	return redisadapter.NewFailureCounter(rdb, "")
 }
 
-func provideVerifier(store *postgres.Store, paks *postgres.PAKs, counter *redisadapter.FailureCounter, cfg config.Settings, log *slog.Logger) *auth.Verifier {
-	return auth.NewVerifier(paks, store, counter, auth.ThrottleConfig{
+func provideVerifier(store *postgres.Store, pakRepo *postgres.PAKs, counter *redisadapter.FailureCounter, cfg config.Settings, log *slog.Logger) *paks.Verifier {
+	return paks.NewVerifier(pakRepo, store, counter, paks.ThrottleConfig{
 		FailureLimit:  cfg.Auth.FailureLimit,
 		FailureWindow: time.Duration(cfg.Auth.FailureWindowSeconds) * time.Second,
 	}, log)
@@ -86,9 +86,9 @@ func provideInvalidation(rdb goredis.UniversalClient) *redisadapter.AuthInvalida
 	return redisadapter.NewAuthInvalidation(rdb, nil)
 }
 
-func provideAdmin(store *postgres.Store, paks *postgres.PAKs, issuer *auth.RecordingIssuer, inval *redisadapter.AuthInvalidation,
-	cfg config.Settings, out io.Writer, log *slog.Logger) (*auth.Admin, error) {
-	acfg := auth.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}
+func provideAdmin(store *postgres.Store, pakRepo *postgres.PAKs, issuer *paks.RecordingIssuer, inval *redisadapter.AuthInvalidation,
+	cfg config.Settings, out io.Writer, log *slog.Logger) (*paks.Admin, error) {
+	acfg := paks.AdminConfig{PinnedHash: cfg.Broker.PakHash, PAKFile: cfg.Broker.AdminPakFile}
 	if cfg.Broker.AdminPakSecret != "" {
 		sec, err := kube.NewPAKSecret(nil, cfg.Broker.AdminPakSecretNamespace, cfg.Broker.AdminPakSecret)
 		if err != nil {
@@ -96,7 +96,7 @@ func provideAdmin(store *postgres.Store, paks *postgres.PAKs, issuer *auth.Recor
 		}
 		acfg.Secret = sec
 	}
-	a, err := auth.NewAdmin(store, store, paks, issuer, inval, acfg, out, log)
+	a, err := paks.NewAdmin(store, store, pakRepo, issuer, inval, acfg, out, log)
 	return a, lifecycle.WithCode(lifecycle.ExitConfig, err)
 }
 
@@ -109,7 +109,7 @@ func provideChanges(rdb goredis.UniversalClient, cfg config.Settings, log *slog.
 func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB,
-	rdb goredis.UniversalClient, verifier *auth.Verifier, issuer *auth.RecordingIssuer) (*gin.Engine, error) {
+	rdb goredis.UniversalClient, verifier *paks.Verifier, issuer *paks.RecordingIssuer) (*gin.Engine, error) {
 	verifications, err := httpapi.NewVerificationMetric(reg)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 	return e, nil
 }
 
-func provideServer(cfg config.Settings, e *gin.Engine, admin *auth.Admin, _ migrated) *server {
+func provideServer(cfg config.Settings, e *gin.Engine, admin *paks.Admin, _ migrated) *server {
 	return &server{
 		http:            httpserver.NewServer(cfg.Auth.Addr, e),
 		admin:           admin,
@@ -136,6 +136,6 @@ func provideServer(cfg config.Settings, e *gin.Engine, admin *auth.Admin, _ migr
 	}
 }
 
-func provideCLI(a *agents.Service, g *generators.Service, admin *auth.Admin) *cli {
+func provideCLI(a *agents.Service, g *generators.Service, admin *paks.Admin) *cli {
 	return &cli{agents: a, generators: g, admin: admin}
 }

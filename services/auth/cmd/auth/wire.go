@@ -16,10 +16,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
 
@@ -54,7 +54,7 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 		wire.Bind(new(agents.ObjectReader), new(*postgres.DeploymentObjects)),
 		wire.Bind(new(generators.GeneratorRepository), new(*postgres.Generators)),
 		wire.Bind(new(generators.StackLister), new(*postgres.Stacks)),
-		wire.Bind(new(authn.PAKIssuer), new(*auth.RecordingIssuer)),
+		wire.Bind(new(authn.PAKIssuer), new(*paks.RecordingIssuer)),
 		wire.Bind(new(authn.Invalidator), new(*redisadapter.AuthInvalidation)),
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),

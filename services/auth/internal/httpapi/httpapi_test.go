@@ -18,8 +18,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
@@ -48,15 +48,15 @@ func start(t *testing.T, limit int, window time.Duration) env {
 	rdb := redistest.New(t)
 	ns := redistest.Namespace(t, rdb)
 	issuer := &pak.Issuer{Cfg: pak.DefaultConfig}
-	admin, err := auth.NewAdmin(st, st, postgres.NewPAKs(st), issuer, nil, auth.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
+	admin, err := paks.NewAdmin(st, st, postgres.NewPAKs(st), issuer, nil, paks.AdminConfig{PinnedHash: wellKnownHash}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	verifier := auth.NewVerifier(postgres.NewPAKs(st), st, redis.NewFailureCounter(rdb, ns+"fail:"),
-		auth.ThrottleConfig{FailureLimit: limit, FailureWindow: window}, nil)
+	verifier := paks.NewVerifier(postgres.NewPAKs(st), st, redis.NewFailureCounter(rdb, ns+"fail:"),
+		paks.ThrottleConfig{FailureLimit: limit, FailureWindow: window}, nil)
 	reg := httpserver.NewRegistry()
 	verifications, err := httpapi.NewVerificationMetric(reg)
 	if err != nil {

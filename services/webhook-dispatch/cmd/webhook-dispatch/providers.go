@@ -22,14 +22,14 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/dispatcher"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/queue"
-	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/service"
 )
 
 // app is what main runs: the ops listener and one dispatcher replica.
 type app struct {
 	server  *http.Server
-	service *service.Service
+	service *dispatcher.Service
 	queue   string
 }
 
@@ -95,8 +95,8 @@ func settingsFrom(live *config.Store) func() webhooks.DispatchSettings {
 // unreachable Redis at start-up exits 69 like an unreachable database.
 func provideService(cfg config.Settings, live *config.Store, store *postgres.Store, rdb goredis.UniversalClient,
 	conn asynqlib.RedisConnOpt, cipher *aesgcm.Cipher, sender *webhookhttp.Sender, reg *prometheus.Registry,
-	log *slog.Logger) (*service.Service, error) {
-	s, err := service.New(service.Options{Store: store, Redis: rdb, QueueConn: conn,
+	log *slog.Logger) (*dispatcher.Service, error) {
+	s, err := dispatcher.New(dispatcher.Options{Store: store, Redis: rdb, QueueConn: conn,
 		Queue: queue.Name(cfg.Database.URL, cfg.Database.Schema), Tenant: cfg.Database.Schema, Cipher: cipher,
 		Sender: sender, Settings: settingsFrom(live), Concurrency: cfg.WebhookDispatch.Concurrency,
 		PerHost: cfg.WebhookDispatch.PerHostConcurrency, ShutdownTimeout: time.Duration(cfg.HTTP.ShutdownTimeoutSeconds) * time.Second,
@@ -110,7 +110,7 @@ func provideService(cfg config.Settings, live *config.Store, store *postgres.Sto
 	return s, nil
 }
 
-func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *service.Service) *gin.Engine {
+func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *dispatcher.Service) *gin.Engine {
 	e := httpserver.New(httpserver.Options{Service: "brokkr-webhook-dispatch", Logger: log,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	httpserver.Mount(e, httpserver.Ops{
@@ -124,7 +124,7 @@ func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 	return e
 }
 
-func provideApp(cfg config.Settings, e *gin.Engine, s *service.Service) *app {
+func provideApp(cfg config.Settings, e *gin.Engine, s *dispatcher.Service) *app {
 	return &app{server: httpserver.NewServer(cfg.WebhookDispatch.Addr, e), service: s,
 		queue: queue.Name(cfg.Database.URL, cfg.Database.Schema)}
 }

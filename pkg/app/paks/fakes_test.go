@@ -1,4 +1,4 @@
-package auth
+package paks
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package authtest
+package pakstest
 
 import (
 	"context"
@@ -6,15 +6,15 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 )
 
 // Subject is one implementation of the PAK ports, with seeding.
 type Subject struct {
-	Lookup auth.Lookup
-	Shorts auth.ShortTokenStore
-	Admin  auth.AdminStore
+	Lookup paks.Lookup
+	Shorts paks.ShortTokenStore
+	Admin  paks.AdminStore
 	Tx     journal.Transactor
 	// AddAgent and AddGenerator seed holders of a hash.
 	AddAgent     func(t *testing.T, hash string, live bool) uuid.UUID

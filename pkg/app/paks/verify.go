@@ -1,8 +1,8 @@
-// Package auth holds the auth service's use cases: verifying PAKs with
+// Package paks holds the auth service's use cases: verifying PAKs with
 // per-client throttling and failure audit, the first-start admin bootstrap
 // and admin PAK rotation (docs/compatibility.md#pak-format,
 // #admin-bootstrap, #pak-revocation).
-package auth
+package paks
 
 import (
 	"context"

@@ -1,8 +1,8 @@
-// Package authtest holds an in-memory implementation of the auth service's
+// Package pakstest holds an in-memory implementation of the auth service's
 // PAK ports (Lookup, ShortTokenStore, AdminStore) and the contract every
 // implementation must meet, run against both the memory one and PostgreSQL
 // (pkg/adapters/postgres).
-package authtest
+package pakstest
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/brokkr-go/brokkr/pkg/app/auth"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 )
 
 var (
-	_ auth.Lookup          = (*Memory)(nil)
-	_ auth.ShortTokenStore = (*Memory)(nil)
-	_ auth.AdminStore      = (*Memory)(nil)
+	_ paks.Lookup          = (*Memory)(nil)
+	_ paks.ShortTokenStore = (*Memory)(nil)
+	_ paks.AdminStore      = (*Memory)(nil)
 )
 
 // Memory keeps PAK hashes in memory with the lookup's precedence and
@@ -71,10 +71,10 @@ func first(hs []holder, hash string) *uuid.UUID {
 	return nil
 }
 
-func (m *Memory) LookupPAK(_ context.Context, hash string) (auth.Match, error) {
+func (m *Memory) LookupPAK(_ context.Context, hash string) (paks.Match, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return auth.Match{AdminHash: m.admin, AgentID: first(m.agents, hash), GeneratorID: first(m.generators, hash),
+	return paks.Match{AdminHash: m.admin, AgentID: first(m.agents, hash), GeneratorID: first(m.generators, hash),
 		ShortToken: m.shorts[hash]}, nil
 }
 

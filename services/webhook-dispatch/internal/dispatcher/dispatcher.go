@@ -1,11 +1,11 @@
-// Package service runs webhook-dispatch: the outbox relay (woken right
+// Package dispatcher runs webhook-dispatch: the outbox relay (woken right
 // after commit by api's Redis signal, and by a periodic sweep that catches
 // whatever a lost signal or a lost queue entry would have delayed), the
 // asynq worker that makes broker-mode delivery attempts, and the hourly
 // retention cleanup. Every part is safe with several replicas: the relay
 // and the sweep lock rows with SKIP LOCKED, an attempt holds its delivery
 // under a lease, and asynq hands each task to one worker.
-package service
+package dispatcher
 
 import (
 	"context"

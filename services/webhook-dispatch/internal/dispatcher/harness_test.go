@@ -1,4 +1,4 @@
-package service_test
+package dispatcher_test
 
 import (
 	"context"
@@ -30,7 +30,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/service"
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/dispatcher"
 )
 
 // harness is one webhook-dispatch replica in-process, on a fresh database,
@@ -40,7 +40,7 @@ type harness struct {
 	db       *sqlx.DB
 	store    *postgres.Store
 	cipher   *aesgcm.Cipher
-	svc      *service.Service
+	svc      *dispatcher.Service
 	registry *prometheus.Registry
 	queue    string
 	conn     asynq.RedisConnOpt
@@ -107,7 +107,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		queue: "brokkr_test_" + randomHex(6) + ":webhooks", conn: conn,
 		settings: webhooks.DispatchSettings{BatchSize: 50, Interval: o.interval, RetentionDays: 7}, rdb: rdb, tenant: tenant}
 	sender := webhookhttp.New(webhookhttp.Options{AllowPrivate: !o.guard})
-	h.svc, err = service.New(service.Options{Store: store, Redis: rdb, QueueConn: conn, Queue: h.queue, Tenant: tenant,
+	h.svc, err = dispatcher.New(dispatcher.Options{Store: store, Redis: rdb, QueueConn: conn, Queue: h.queue, Tenant: tenant,
 		Cipher: cipher, Sender: sender, Settings: h.currentSettings, Concurrency: o.concurrency, PerHost: o.perHost,
 		ShutdownTimeout: 5 * time.Second, Registry: h.registry, Log: log})
 	if err != nil {
