@@ -145,13 +145,14 @@ dockerfile: ## regenerate build/Dockerfile from build/images.yaml
 	$(GO) run ./tools/cmd/imagebuild dockerfile > build/Dockerfile
 
 .PHONY: deploy-tools
-deploy-tools: ## build (cached) helm and skaffold into ~/.cache/brokkr
+deploy-tools: ## build (cached) helm, helm 3 (for skaffold) and skaffold into ~/.cache/brokkr
 	@$(DEPLOYTOOLS) helm >&2
+	@$(DEPLOYTOOLS) helm3 >&2
 	@$(DEPLOYTOOLS) skaffold >&2 || echo "skaffold could not be built; tools/deploytools/README.md" >&2
 
 .PHONY: test-charts
 test-charts: ## helm lint/template/dry-run/install/upgrade/uninstall of both charts on the local kube-apiserver, skaffold render of every profile, and the images
-	@$(TESTENV_BUILD) >&2; $(DEPLOYTOOLS) helm >&2; $(DEPLOYTOOLS) skaffold >&2
+	@$(TESTENV_BUILD) >&2; $(DEPLOYTOOLS) helm >&2; $(DEPLOYTOOLS) helm3 >&2; $(DEPLOYTOOLS) skaffold >&2
 	BROKKR_REQUIRE_SKAFFOLD=1 $(GO) test -count=1 -timeout 30m ./tools/images/ ./tools/charts/
 
 .PHONY: testenv-up

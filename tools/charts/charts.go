@@ -5,6 +5,7 @@
 package charts
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Tool returns the cached binary of tool (helm or skaffold), or an error
@@ -28,7 +30,7 @@ func Tool(root, tool string) (string, error) {
 	p := strings.TrimSpace(string(out))
 	if _, err := os.Stat(p); err != nil {
 		by := "make test does"
-		if tool == "skaffold" {
+		if tool == "skaffold" || tool == "helm3" {
 			by = "make test-charts or make deploy-tools does"
 		}
 		return "", fmt.Errorf("%s is not built (%s missing): run tools/deploytools/build.sh %s (%s)", tool, p, tool, by)
@@ -48,17 +50,23 @@ func Run(env []string, bin string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// Decode splits a multi-document YAML stream into objects (empty documents dropped).
+// Decode splits a multi-document YAML stream into objects (empty documents
+// dropped). It is strict: a key twice in one mapping is an error, as it is
+// for skaffold's post-renderer and kubectl, though helm itself lets it pass.
 func Decode(manifest string) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
+	r := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifest)))
 	var out []*unstructured.Unstructured
 	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
 			return nil, err
+		}
+		var m map[string]any
+		if err := sigsyaml.UnmarshalStrict(doc, &m); err != nil {
+			return nil, fmt.Errorf("%w in:\n%s", err, doc)
 		}
 		if len(m) == 0 {
 			continue

@@ -113,9 +113,8 @@ const EnvRequireSkaffold = "BROKKR_REQUIRE_SKAFFOLD"
 // (`skaffold diagnose --yaml-only`, offline, nothing built); the effective
 // helm release it prints is then rendered with helm exactly as skaffold
 // would deploy it (values files, setValues, setValueTemplates with the
-// images given as tags). `skaffold render` itself cannot run with helm v4:
-// skaffold v2.16.1 calls `helm version --client` and passes its own binary
-// as `--post-renderer`, both refused by helm v4 (docs/install.md).
+// images given as tags); then the real `skaffold render` of the profile runs
+// with helm 3 (renderWithSkaffold).
 func TestSkaffoldRender(t *testing.T) {
 	bin, err := Tool(rootDir, "skaffold")
 	if err != nil {
@@ -232,6 +231,58 @@ func TestSkaffoldRender(t *testing.T) {
 					t.Errorf("%s runs %q, not the image skaffold builds", o.GetName(), img)
 				}
 			}
+			renderWithSkaffold(t, bin, env, tc.module, tc.profile, tc.check)
 		})
+	}
+}
+
+// renderWithSkaffold runs the real `skaffold render` of a profile, offline,
+// with the images given as tags (nothing is built), and checks what it
+// renders as the helm-template path above does. skaffold v2.16.1 drives
+// helm 3 only (it calls `helm version --client` and passes itself as
+// --post-renderer, both refused by helm 4), so it runs with the cached
+// helm 3 first on PATH (tools/deploytools/build.sh helm3).
+func renderWithSkaffold(t *testing.T, bin string, env []string, module, profile string, check func(*testing.T, map[string][]string)) {
+	t.Helper()
+	helm3, err := Tool(rootDir, "helm3")
+	if err != nil {
+		if os.Getenv(EnvRequireSkaffold) != "" {
+			t.Fatal(err)
+		}
+		t.Logf("skaffold render not run: %v", err)
+		return
+	}
+	spec, err := images.Load(rootDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tags []string
+	for _, im := range spec.Images {
+		tags = append(tags, "brokkr-"+im.Name+"=registry.test/brokkr-"+im.Name+":t1")
+	}
+	cmd := exec.Command(bin, "render", "-m", module, "-p", profile, "--offline=true", "--digest-source=tag",
+		"--images="+strings.Join(tags, ","))
+	cmd.Dir = rootDir
+	cmd.Env = append(os.Environ(), append(env, "PATH="+filepath.Dir(helm3)+string(os.PathListSeparator)+os.Getenv("PATH"))...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("skaffold render -m %s -p %s: %v\n%s", module, profile, err, stderr.String())
+	}
+	objs, err := Decode(string(out))
+	if err != nil {
+		t.Fatalf("skaffold render output does not parse: %v", err)
+	}
+	check(t, kinds(objs))
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+		img, _ := cs[0].(map[string]any)["image"].(string)
+		if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
+			t.Errorf("skaffold render: %s runs %q, not the image skaffold builds", o.GetName(), img)
+		}
 	}
 }

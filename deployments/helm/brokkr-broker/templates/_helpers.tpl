@@ -20,8 +20,15 @@
 {{- end -}}
 
 {{- define "brokkr.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/name: {{ include "brokkr.name" . }}
+{{ include "brokkr.commonLabels" . }}
+{{- end -}}
+
+{{- /* The labels of every object but app.kubernetes.io/name: the bundled
+PostgreSQL and Redis name themselves (a key twice in one mapping is invalid
+YAML that strict parsers, skaffold's post-renderer among them, refuse). */ -}}
+{{- define "brokkr.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
