@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +25,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 const wellKnownHash = "4c697273df3d764cba950bb5c04368097685f09259f5bd880d892cf1ff9f4cdd"
-
-// syncBuffer is written by the server goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // environ is a hermetic environment: only the given BROKKR__ variables.
 func environ(kv map[string]string) func() []string {
@@ -242,20 +223,10 @@ func TestCLIUsageAndConfigErrors(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	url := pgtest.NewEmpty(t) // migrate_on_start does the schema
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	pakFile := filepath.Join(t.TempDir(), "keys", "admin.pak")
 	env := environ(map[string]string{
 		"BROKKR__DATABASE__URL":              url,
@@ -267,7 +238,7 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testsupport.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
 
@@ -346,7 +317,7 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 
 	// A second start on the same database prints nothing.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2 syncBuffer
+	var out2 testsupport.SyncBuffer
 	go func() { done <- run(ctx2, []string{"serve"}, env, &out2, &errb) }()
 	deadline = time.Now().Add(30 * time.Second)
 	for {

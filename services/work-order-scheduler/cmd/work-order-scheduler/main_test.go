@@ -4,44 +4,21 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func environ(kv ...string) func() []string {
 	return func() []string {
 		return append([]string{"BROKKR__LOG__LEVEL=warn", "BROKKR_CONFIG_WATCHER_ENABLED=false"}, kv...)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestExitCodes(t *testing.T) {
@@ -55,7 +32,7 @@ func TestExitCodes(t *testing.T) {
 		{"extra argument", []string{"serve", "now"}, environ(), lifecycle.ExitConfig},
 		{"bad config", nil, environ("BROKKR__SCHEDULER__MAINTENANCE_INTERVAL_SECONDS=0"), lifecycle.ExitConfig},
 		{"database down", nil, environ("BROKKR__DATABASE__URL=postgres://nobody@127.0.0.1:1/none",
-			"BROKKR__SCHEDULER__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable},
+			"BROKKR__SCHEDULER__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable},
 	}
 	if !testing.Short() {
 		cases = append(cases, struct {
@@ -64,7 +41,7 @@ func TestExitCodes(t *testing.T) {
 			env  func() []string
 			want int
 		}{"redis down", nil, environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL=redis://127.0.0.1:1/0",
-			"BROKKR__SCHEDULER__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable})
+			"BROKKR__SCHEDULER__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable})
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -84,12 +61,12 @@ func TestExitCodes(t *testing.T) {
 func TestServe(t *testing.T) {
 	url := pgtest.NewURL(t)
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	env := environ("BROKKR__DATABASE__URL="+url, "BROKKR__REDIS__URL="+redistest.URL(), "BROKKR__SCHEDULER__ADDR="+addr,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS=4", "BROKKR__LOG__FORMAT=json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testsupport.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
 
