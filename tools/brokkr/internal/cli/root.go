@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
+	api "github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
 	"github.com/brokkr-go/brokkr/tools/brokkr/internal/config"
 )
 
@@ -190,4 +191,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// withClient is a command body that talks to the broker: it gets the
+// configured client (or the error saying why there is none) and the
+// command's context.
+func (a *App) withClient(run func(ctx context.Context, c *api.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, args)
+	}
 }
