@@ -139,12 +139,19 @@ func (a *App) configFile() (string, error) {
 	return config.DefaultPath()
 }
 
-func (a *App) settings() (config.Settings, error) {
+// loadConfig reads the config file (--config or the default path) and
+// returns its path too, for messages and for saving it back.
+func (a *App) loadConfig() (string, *config.File, error) {
 	path, err := a.configFile()
 	if err != nil {
-		return config.Settings{}, err
+		return "", nil, err
 	}
 	f, err := config.Load(path)
+	return path, f, err
+}
+
+func (a *App) settings() (config.Settings, error) {
+	_, f, err := a.loadConfig()
 	if err != nil {
 		return config.Settings{}, err
 	}
