@@ -20,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/queue"
@@ -111,17 +112,9 @@ func provideService(cfg config.Settings, live *config.Store, store *postgres.Sto
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *service.Service) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: "brokkr-webhook-dispatch", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
-	httpserver.Mount(e, httpserver.Ops{
-		Ready: []httpserver.Check{
-			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
-			{Name: "redis", Probe: func(context.Context) error { return s.Ping() }},
-		},
-		Metrics: reg,
-		Logger:  log,
-	})
-	return e
+	return daemon.OpsEngine("brokkr-webhook-dispatch", cfg, log, reg,
+		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+		httpserver.Check{Name: "redis", Probe: func(context.Context) error { return s.Ping() }})
 }
 
 func provideApp(cfg config.Settings, e *gin.Engine, s *service.Service) *app {
