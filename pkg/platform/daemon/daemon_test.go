@@ -15,7 +15,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
-func environ() []string { return []string{"BROKKR__LOG__FORMAT=json", "BROKKR_CONFIG_WATCHER_ENABLED=false"} }
+func environ() []string {
+	return []string{"BROKKR__LOG__FORMAT=json", "BROKKR_CONFIG_WATCHER_ENABLED=false"}
+}
 
 type graph struct{ name string }
 
