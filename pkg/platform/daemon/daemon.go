@@ -11,11 +11,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/pkg/platform/logging"
 	"github.com/brokkr-go/brokkr/pkg/platform/telemetry"
@@ -103,13 +99,4 @@ func Run[A any](parent context.Context, name string, args []string, environ func
 	err = serve(p, app)
 	p.Log.Info(name + " stopped")
 	return p.Exit(err)
-}
-
-// OpsEngine is a worker's only HTTP surface: /healthz, /readyz over ready
-// (the worker's database and Redis) and /metrics from reg.
-func OpsEngine(service string, cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, ready ...httpserver.Check) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: service, Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
-	httpserver.Mount(e, httpserver.Ops{Ready: ready, Metrics: reg, Logger: log})
-	return e
 }

@@ -5,13 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
@@ -60,30 +57,5 @@ func TestRun(t *testing.T) {
 				t.Fatalf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
 			}
 		})
-	}
-}
-
-func TestOpsEngineReadiness(t *testing.T) {
-	var down error
-	reg := httpserver.NewRegistry()
-	e := OpsEngine("brokkr-test", config.Settings{}, slog.New(slog.DiscardHandler), reg,
-		httpserver.Check{Name: "database", Probe: func(context.Context) error { return down }})
-	get := func(path string) int {
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code
-	}
-	if c := get("/readyz"); c != http.StatusOK {
-		t.Fatalf("/readyz with the database up = %d", c)
-	}
-	down = errors.New("gone")
-	if c := get("/readyz"); c != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz with the database down = %d, want 503", c)
-	}
-	if c := get("/healthz"); c != http.StatusOK {
-		t.Fatalf("/healthz = %d", c)
-	}
-	if c := get("/metrics"); c != http.StatusOK {
-		t.Fatalf("/metrics = %d", c)
 	}
 }

@@ -207,3 +207,13 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeo
 	}
 	return err
 }
+
+// NewOps is a worker's only HTTP surface (webhook-dispatch,
+// work-order-scheduler): /healthz, /readyz over ready (the worker's
+// database and Redis) and /metrics from reg.
+func NewOps(service string, cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, ready ...Check) *gin.Engine {
+	e := New(Options{Service: service, Logger: log,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
+	Mount(e, Ops{Ready: ready, Metrics: reg, Logger: log})
+	return e
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/queue"
@@ -112,7 +111,7 @@ func provideService(cfg config.Settings, live *config.Store, store *postgres.Sto
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *service.Service) *gin.Engine {
-	return daemon.OpsEngine("brokkr-webhook-dispatch", cfg, log, reg,
+	return httpserver.NewOps("brokkr-webhook-dispatch", cfg, log, reg,
 		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
 		httpserver.Check{Name: "redis", Probe: func(context.Context) error { return s.Ping() }})
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/maintenance"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/work-order-scheduler/internal/tasks"
@@ -95,7 +94,7 @@ func provideScheduler(orders *workorders.Service, schedules *workorders.Schedule
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *tasks.Scheduler) *gin.Engine {
-	return daemon.OpsEngine("brokkr-work-order-scheduler", cfg, log, reg,
+	return httpserver.NewOps("brokkr-work-order-scheduler", cfg, log, reg,
 		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
 		httpserver.Check{Name: "redis", Probe: func(context.Context) error { return s.Ping() }})
 }
