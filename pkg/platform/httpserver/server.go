@@ -208,9 +208,10 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeo
 	return err
 }
 
-// NewOps is a worker's only HTTP surface (webhook-dispatch,
-// work-order-scheduler): /healthz, /readyz over ready (the worker's
-// database and Redis) and /metrics from reg.
+// NewOps is the engine of a service other than api: the limits from the
+// settings, /healthz, /readyz over ready and /metrics from reg. It is the
+// workers' whole HTTP surface; auth and templating add their internal
+// routes to it.
 func NewOps(service string, cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, ready ...Check) *gin.Engine {
 	e := New(Options{Service: service, Logger: log,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
