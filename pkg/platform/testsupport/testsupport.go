@@ -230,3 +230,36 @@ func Start(t testing.TB, c Command) *exec.Cmd {
 	})
 	return cmd
 }
+
+// Exit is a command's run function started in the test process (its main
+// without os.Exit), and the code it returns.
+type Exit struct {
+	done chan struct{}
+	code int
+}
+
+// Go starts run in a goroutine.
+func Go(run func() int) *Exit {
+	e := &Exit{done: make(chan struct{})}
+	go func() { e.code = run(); close(e.done) }()
+	return e
+}
+
+// Done is closed once run has returned; PollReady takes it to stop
+// waiting for a server that exited.
+func (e *Exit) Done() <-chan struct{} { return e.done }
+
+// Code is run's exit code; it is valid once Done is closed.
+func (e *Exit) Code() int { <-e.done; return e.code }
+
+// Wait returns the exit code, failing t unless run returns within d.
+func (e *Exit) Wait(t testing.TB, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-e.done:
+		return e.code
+	case <-time.After(d):
+		t.Fatalf("did not exit within %v", d)
+		return 0
+	}
+}

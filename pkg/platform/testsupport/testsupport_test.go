@@ -168,3 +168,28 @@ func TestEventually(t *testing.T) {
 }
 
 func (f *fakeT) Fatalf(string, ...any) { f.failed = true; panic("fatal") }
+
+func TestGoReportsTheExitCode(t *testing.T) {
+	release := make(chan struct{})
+	e := Go(func() int { <-release; return 69 })
+	select {
+	case <-e.Done():
+		t.Fatal("done before run returned")
+	default:
+	}
+	ft := &fakeT{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		e.Wait(ft, 20*time.Millisecond)
+	}()
+	if !ft.failed {
+		t.Fatal("Wait did not fail while run was still going")
+	}
+	close(release)
+	if code := e.Wait(t, 5*time.Second); code != 69 || e.Code() != 69 {
+		t.Fatalf("exit code %d, want 69", code)
+	}
+	if err := PollReady(context.Background(), "http://127.0.0.1:1/readyz", time.Minute, e.Done()); !errors.Is(err, ErrExited) {
+		t.Fatalf("PollReady after exit: %v", err)
+	}
+}

@@ -239,28 +239,13 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb testsupport.SyncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
+	exit := testsupport.Go(func() int { return run(ctx, []string{"serve"}, env, &out, &errb) })
 
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, errb.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("auth never became ready: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, base+"/readyz", 30*time.Second, exit.Done()); errors.Is(err, testsupport.ErrExited) {
+		t.Fatalf("serve exited %d: %s", exit.Code(), errb.String())
+	} else if err != nil {
+		t.Fatalf("auth never became ready: %v\n%s", err, out.String())
 	}
 
 	printed := regexp.MustCompile(`(?m)^Admin PAK: (brokkr_BR\S+)$`).FindAllStringSubmatch(out.String(), -1)
@@ -306,33 +291,19 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d after a clean stop: %s", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after a clean stop: %s", code, errb.String())
 	}
 
 	// A second start on the same database prints nothing.
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	var out2 testsupport.SyncBuffer
-	go func() { done <- run(ctx2, []string{"serve"}, env, &out2, &errb) }()
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("second start never listened")
-		}
-		time.Sleep(50 * time.Millisecond)
+	exit2 := testsupport.Go(func() int { return run(ctx2, []string{"serve"}, env, &out2, &errb) })
+	if err := testsupport.PollReady(ctx2, base+"/healthz", 30*time.Second, exit2.Done()); err != nil {
+		t.Fatalf("second start never listened: %v", err)
 	}
 	cancel2()
-	<-done
+	exit2.Wait(t, 30*time.Second)
 	if strings.Contains(out2.String(), "Admin PAK") {
 		t.Fatalf("second start printed a PAK:\n%s", out2.String())
 	}

@@ -71,8 +71,7 @@ func TestServeAndDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &testsupport.SyncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
+	exit := testsupport.Go(func() int { return run(ctx, nil, env, io.Discard, out) })
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -82,15 +81,8 @@ func TestServeAndDrain(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready; output:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, "http://"+addr+"/readyz", 20*time.Second, exit.Done()); err != nil {
+		t.Fatalf("not ready: %v; output:\n%s", err, out.String())
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "brokkr_webhook_queue_depth") {
 		t.Fatalf("/metrics: %d", code)
@@ -112,13 +104,8 @@ func TestServeAndDrain(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
 	}
 }
 
@@ -135,8 +122,7 @@ func TestServeOnRedisSentinel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &testsupport.SyncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
+	exit := testsupport.Go(func() int { return run(ctx, nil, env, io.Discard, out) })
 	ready := func(what string) {
 		t.Helper()
 		redistest.Eventually(t, 30*time.Second, what, func(ctx context.Context) error {
@@ -169,12 +155,7 @@ func TestServeOnRedisSentinel(t *testing.T) {
 	})
 	ready("ready again after the failover")
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d; output:\n%s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d; output:\n%s", code, out.String())
 	}
 }

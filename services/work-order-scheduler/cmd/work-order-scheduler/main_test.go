@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -67,8 +68,7 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb testsupport.SyncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
+	exit := testsupport.Go(func() int { return run(ctx, []string{"serve"}, env, &out, &errb) })
 
 	base := "http://" + addr
 	get := func(path string) (int, string) {
@@ -80,26 +80,16 @@ func TestServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("exited %d early: %s %s", code, errb.String(), out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, base+"/readyz", 30*time.Second, exit.Done()); errors.Is(err, testsupport.ErrExited) {
+		t.Fatalf("exited %d early: %s %s", exit.Code(), errb.String(), out.String())
+	} else if err != nil {
+		t.Fatalf("never ready: %v\n%s", err, out.String())
 	}
 	if code, body := get("/healthz"); code != 200 || body != "OK" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	// The start-up run of the maintenance task shows in the metrics.
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, body := get("/metrics")
 		if strings.Contains(body, `brokkr_scheduler_tasks_total{outcome="ok",task="workorder:maintenance"}`) &&
@@ -112,12 +102,7 @@ func TestServe(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d after a clean stop: %s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d after a clean stop: %s", code, out.String())
 	}
 }
