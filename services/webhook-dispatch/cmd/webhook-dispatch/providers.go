@@ -60,13 +60,7 @@ func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
 // provideCipher opens webhook secrets with broker.webhook_encryption_key,
 // or with the ephemeral key api shares through Redis when none is set.
 func provideCipher(ctx context.Context, cfg config.Settings, rdb goredis.UniversalClient, log *slog.Logger) (*aesgcm.Cipher, error) {
-	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
-		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
-	}, log)
-	if err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
-	}
-	return c, nil
+	return redisadapter.WebhookCipher(ctx, cfg.Broker.WebhookEncryptionKey, rdb, cfg.Database.Schema, log)
 }
 
 // provideSender posts deliveries behind the SSRF guard unless
