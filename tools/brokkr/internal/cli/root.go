@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
-	api "github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
 	"github.com/brokkr-go/brokkr/tools/brokkr/internal/config"
 )
 
@@ -203,7 +202,7 @@ func isTerminal(w io.Writer) bool {
 // withClient is a command body that talks to the broker: it gets the
 // configured client (or the error saying why there is none) and the
 // command's context.
-func (a *App) withClient(run func(ctx context.Context, c *api.Client, args []string) error) func(*cobra.Command, []string) error {
+func (a *App) withClient(run func(ctx context.Context, c *apiclient.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		c, err := a.client()
 		if err != nil {
