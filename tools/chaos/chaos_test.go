@@ -16,9 +16,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.dir != "" {
-		_ = os.RemoveAll(build.dir)
-	}
+	bins.Remove()
 	if err := testenv.StopShared(); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		if code == 0 {

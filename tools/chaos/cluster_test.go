@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 	"github.com/brokkr-go/brokkr/tools/testenv"
 )
 
@@ -123,7 +124,7 @@ func newCluster(t *testing.T) *cluster {
 
 	// Private PostgreSQL and Redis: the suite restarts them, so never the
 	// machine's shared ones.
-	pgPort, redisPort := freePort(t), freePort(t)
+	pgPort, redisPort := testsupport.FreePort(t), testsupport.FreePort(t)
 	var adminURL string
 	c.pg, adminURL = newPostgres(t, pgPort)
 	if err := c.pg.start(); err != nil {
@@ -152,7 +153,7 @@ func newCluster(t *testing.T) *cluster {
 
 	ports := map[string]int{}
 	for _, n := range serviceOrder {
-		ports[n] = freePort(t)
+		ports[n] = testsupport.FreePort(t)
 	}
 	key := randHex(32)
 	c.secrets = append(c.secrets, key)

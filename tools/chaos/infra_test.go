@@ -19,56 +19,25 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // The infrastructure of the suite: the service binaries, a private
 // PostgreSQL cluster and a private Redis (the machine's shared ones must
 // never be restarted), and the processes themselves.
 
-var build struct {
-	once sync.Once
-	dir  string
-	err  error
-}
+var bins = testsupport.Binaries{Prefix: "brokkr-chaos-bin-", Packages: []string{
+	"github.com/brokkr-go/brokkr/services/api/cmd/api",
+	"github.com/brokkr-go/brokkr/services/auth/cmd/auth",
+	"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
+	"github.com/brokkr-go/brokkr/services/work-order-scheduler/cmd/work-order-scheduler",
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch",
+	"github.com/brokkr-go/brokkr/services/agent/cmd/agent",
+}}
 
-// binaries builds the six service binaries once per test process (a relink
-// with a warm build cache).
-func binaries(t testing.TB) string {
-	t.Helper()
-	build.once.Do(func() {
-		dir, err := os.MkdirTemp("", "brokkr-chaos-bin-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", dir+"/",
-			"github.com/brokkr-go/brokkr/services/api/cmd/api",
-			"github.com/brokkr-go/brokkr/services/auth/cmd/auth",
-			"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
-			"github.com/brokkr-go/brokkr/services/work-order-scheduler/cmd/work-order-scheduler",
-			"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch",
-			"github.com/brokkr-go/brokkr/services/agent/cmd/agent")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("building the service binaries: %w\n%s", err, out)
-			return
-		}
-		build.dir = dir
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.dir
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// binaries builds the commands once per test process.
+func binaries(t testing.TB) string { return bins.Dir(t) }
 
 // proc is one long-running process that the suite kills and restarts. Its
 // output of every incarnation goes to one log file.

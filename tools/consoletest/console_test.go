@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,41 +30,25 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 	"github.com/brokkr-go/brokkr/tools/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var build struct {
-	once sync.Once
-	dir  string
-	err  error
-}
+var bins = testsupport.Binaries{Prefix: "brokkr-console-bin-", Packages: []string{
+	"github.com/brokkr-go/brokkr/services/api/cmd/api",
+	"github.com/brokkr-go/brokkr/services/auth/cmd/auth",
+	"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
+	"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch",
+	"github.com/brokkr-go/brokkr/services/agent/cmd/agent",
+}}
 
-// binaries builds the services and the agent once per test process.
-func binaries(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "brokkr-console-bin-")
-		if build.err != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", build.dir+"/",
-			"github.com/brokkr-go/brokkr/services/api/cmd/api", "github.com/brokkr-go/brokkr/services/auth/cmd/auth",
-			"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
-			"github.com/brokkr-go/brokkr/services/webhook-dispatch/cmd/webhook-dispatch",
-			"github.com/brokkr-go/brokkr/services/agent/cmd/agent")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("building the binaries: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.dir
-}
+// binaries builds the commands once per test process.
+func binaries(t testing.TB) string { return bins.Dir(t) }
 
 // chromiumPath finds the browser. make test installs Debian's chromium
 // when it is missing (tools/devenv/chromium.sh); this test never skips.
@@ -89,111 +72,22 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func pgAdminURL() string {
-	if u := os.Getenv("BROKKR_TEST_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-func redisURL() string {
-	if u := os.Getenv("BROKKR_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-// freshDatabase creates an empty database, dropped when the test ends.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgAdminURL())
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := "brokkr_console_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), pgAdminURL()); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	cfg, _ := pgx.ParseConfig(pgAdminURL())
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // proc is a running process whose output goes to a log file.
 type proc struct {
 	name string
 	log  string
 }
 
+// start runs bin/name (its first word) until the test ends, logging to
+// a file the failure report prints.
 func start(t *testing.T, bin, name string, env []string, args ...string) proc {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, strings.Fields(name)[0]), args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		f.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			s := string(data)
-			if len(s) > 3000 {
-				s = s[len(s)-3000:]
-			}
-			t.Logf("%s log:\n%s", name, s)
-		}
+	testsupport.Start(t, testsupport.Command{
+		Bin: filepath.Join(bin, strings.Fields(name)[0]), Args: args,
+		Env: append(os.Environ(), env...), Log: logPath, Name: name,
 	})
 	return proc{name: name, log: logPath}
-}
-
-func waitReady(t *testing.T, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // broker is the running control plane.
@@ -209,12 +103,12 @@ func startBroker(t *testing.T) *broker {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
-	authAddr, apiAddr, tplAddr, whAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	authAddr, apiAddr, tplAddr, whAddr := testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t)
 	env := []string{
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
-		"BROKKR__DATABASE__URL=" + freshDatabase(t),
+		"BROKKR__DATABASE__URL=" + pgtest.NewEmpty(t),
 		"BROKKR__DATABASE__MIGRATE_ON_START=true",
-		"BROKKR__REDIS__URL=" + redisURL(),
+		"BROKKR__REDIS__URL=" + redistest.URL(),
 		"BROKKR__LOG__FORMAT=json",
 		"BROKKR__LOG__LEVEL=debug",
 		"BROKKR__AUTH__ADDR=" + authAddr,
@@ -230,13 +124,13 @@ func startBroker(t *testing.T) *broker {
 	}
 	b := &broker{t: t, url: "http://" + apiAddr, bin: bin}
 	b.procs = append(b.procs, start(t, bin, "templating", env, "serve"))
-	waitReady(t, "http://"+tplAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+tplAddr+"/readyz")
 	b.procs = append(b.procs, start(t, bin, "auth", env, "serve"))
-	waitReady(t, "http://"+authAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+authAddr+"/readyz")
 	b.procs = append(b.procs, start(t, bin, "api", env, "serve"))
-	waitReady(t, b.url+"/readyz")
+	testsupport.WaitReady(t, b.url+"/readyz")
 	b.procs = append(b.procs, start(t, bin, "webhook-dispatch", env, "serve"))
-	waitReady(t, "http://"+whAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+whAddr+"/readyz")
 	pak, err := os.ReadFile(filepath.Join(dir, "admin.pak"))
 	if err != nil || len(bytes.TrimSpace(pak)) == 0 {
 		t.Fatalf("admin PAK: %v", err)
@@ -299,7 +193,7 @@ func (b *broker) deploy(pak, stackID, yaml string) string {
 // startAgent runs the agent binary for a registered agent.
 func (b *broker) startAgent(name, pak, kubeconfig string) proc {
 	b.t.Helper()
-	health := freeAddr(b.t)
+	health := testsupport.FreeAddr(b.t)
 	_, port, _ := strings.Cut(health, ":")
 	env := []string{
 		"BROKKR__LOG__FORMAT=json",
@@ -320,7 +214,7 @@ func (b *broker) startAgent(name, pak, kubeconfig string) proc {
 		"BROKKR__AGENT__WORK_ORDERS_ENABLED=false",
 	}
 	p := start(b.t, b.bin, "agent", env, "start")
-	waitReady(b.t, "http://"+health+"/readyz")
+	testsupport.WaitReady(b.t, "http://"+health+"/readyz")
 	return p
 }
 

@@ -20,6 +20,8 @@ SKAFFOLD_VERSION="${SKAFFOLD_VERSION:-v2.16.1}"
 CACHE_ROOT="${BROKKR_TOOLS_CACHE:-$HOME/.cache/brokkr}"
 
 log() { printf '[deploytools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=tools/devenv/gomodbuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../devenv/gomodbuild.sh"
 
 PRINT=0
 if [[ "${1:-}" == "--print-path" ]]; then PRINT=1; shift; fi
@@ -77,15 +79,7 @@ fi
 
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 mkdir -p "$DEST/bin" "$DEST/src"
-exec 9>"$DEST/.build.lock"
-if ! flock -n 9; then
-	log "another build holds $DEST/.build.lock; waiting"
-	flock 9
-	if [[ $FORCE == 0 ]] && up_to_date; then
-		log "up to date after waiting: $BINARY"
-		exit 0
-	fi
-fi
+build_lock "$DEST/.build.lock"
 
 START=$(date +%s)
 rm -f "$STAMP"
@@ -95,8 +89,7 @@ rm -f "$STAMP"
 	GOVER="${GOVER#go}"
 	cd "$DEST/src"
 	log "downloading $MODULE@$VERSION go.mod"
-	GOMOD="$(go mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-	[[ -f "$GOMOD" ]] || { log "cannot find go.mod of $MODULE@$VERSION"; exit 1; }
+	GOMOD="$(gomod_of "$MODULE@$VERSION")"
 	# `go install pkg@version` refuses modules with replace directives (skaffold
 	# pins docker, viper, ...). Build through a throwaway module that repeats
 	# every versioned replace of the upstream go.mod instead.
@@ -110,20 +103,8 @@ rm -f "$STAMP"
 		sed -n 's#^replace[[:space:]]\+\([^[:space:]]\+\)[[:space:]]*=>[[:space:]]*\([^.][^[:space:]]*[[:space:]]\+v[^[:space:]]*\)$#replace \1 => \2#p' "$GOMOD"
 		# replace ( ... ) blocks
 		awk '/^replace \($/{b=1;next} b&&/^\)/{b=0} b&&/=>/&&$0!~/=>[[:space:]]*\./{sub(/^[[:space:]]+/,"");print "replace " $0}' "$GOMOD"
-	} >go.mod.new
-	if ! cmp -s go.mod.new go.mod 2>/dev/null; then
-		mv go.mod.new go.mod
-		rm -f go.sum
-	else
-		rm -f go.mod.new
-	fi
-	cat >tools.go <<-TOOLS
-	//go:build tools
-
-	package tools
-
-	import _ "$PKG"
-	TOOLS
+	} | write_gomod
+	write_tools_go "$PKG"
 	log "resolving $MODULE@$VERSION dependencies"
 	go mod tidy -e >/dev/null 2>&1 || go mod download
 	if [[ -n "${KUBE_VERSION_PKGS:-}" ]]; then

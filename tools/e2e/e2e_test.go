@@ -6,12 +6,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,7 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 var binDir string
@@ -51,56 +51,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "e2e: scanned %d log lines of %d processes: no PAK, secret or Authorization header\n", lines, len(scanProcs))
 	}
 	os.Exit(code)
-}
-
-func pgAdminURL() string {
-	if u := os.Getenv("BROKKR_TEST_PG_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-}
-
-func redisURL() string {
-	if u := os.Getenv("BROKKR_TEST_REDIS_URL"); u != "" {
-		return u
-	}
-	return "redis://127.0.0.1:6379/0"
-}
-
-// freshDatabase creates an empty database and returns its URL.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgAdminURL())
-	if err != nil {
-		t.Fatalf("connect to PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "brokkr_e2e_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgAdminURL())
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			_ = c.Close(context.Background())
-		}
-	})
-	cfg, _ := pgx.ParseConfig(pgAdminURL())
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // proc is a running service process with captured output.
@@ -183,27 +133,6 @@ func start(t *testing.T, env []string, name string, args ...string) *proc {
 	return p
 }
 
-func waitReady(t *testing.T, url string, p *proc) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			t.Fatalf("process exited early: %v\n%s", p.err, p.output())
-		default:
-		}
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready; output:\n%s", url, p.output())
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	return newStackWith(t, "BROKKR_CONFIG_WATCHER_ENABLED=false")
@@ -212,13 +141,13 @@ func newStack(t *testing.T) *stack {
 // newStackWith starts the stack with extra environment entries.
 func newStackWith(t *testing.T, extra ...string) *stack {
 	t.Helper()
-	dbURL := freshDatabase(t)
-	apiPort, authPort, tplPort := freePort(t), freePort(t), freePort(t)
+	dbURL := pgtest.NewEmpty(t)
+	apiPort, authPort, tplPort := testsupport.FreePort(t), testsupport.FreePort(t), testsupport.FreePort(t)
 	pakFile := filepath.Join(t.TempDir(), "admin.pak")
 	env := append(os.Environ(),
 		"BROKKR__DATABASE__URL="+dbURL,
 		"BROKKR__DATABASE__MIGRATE_ON_START=true",
-		"BROKKR__REDIS__URL="+redisURL(),
+		"BROKKR__REDIS__URL="+redistest.URL(),
 		"BROKKR__LOG__FORMAT=json",
 		"BROKKR__LOG__LEVEL=info",
 		fmt.Sprintf("BROKKR__HTTP__ADDR=127.0.0.1:%d", apiPort),
@@ -295,4 +224,17 @@ func (s *stack) list(method, path, authorization string) []map[string]any {
 		s.t.Fatalf("%s %s: %v: %s", method, path, err, data)
 	}
 	return out
+}
+
+// waitReady waits for url's readiness endpoint, failing at once when p
+// exits first.
+func waitReady(t *testing.T, url string, p *proc) {
+	t.Helper()
+	err := testsupport.PollReady(context.Background(), url+"/readyz", 30*time.Second, p.done)
+	if errors.Is(err, testsupport.ErrExited) {
+		t.Fatalf("process exited early: %v\n%s", p.err, p.output())
+	}
+	if err != nil {
+		t.Fatalf("%v; output:\n%s", err, p.output())
+	}
 }

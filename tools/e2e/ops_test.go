@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 )
 
 // TestMigrateSubcommands: api migrate version|up|down against a fresh database.
 func TestMigrateSubcommands(t *testing.T) {
-	env := append(os.Environ(), "BROKKR__DATABASE__URL="+freshDatabase(t), "BROKKR__LOG__LEVEL=error")
+	env := append(os.Environ(), "BROKKR__DATABASE__URL="+pgtest.NewEmpty(t), "BROKKR__LOG__LEVEL=error")
 	run := func(args ...string) string {
 		cmd := exec.Command(filepath.Join(binDir, "api"), append([]string{"migrate"}, args...)...)
 		cmd.Env = env

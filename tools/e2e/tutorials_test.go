@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // TestQuickStartSteps1to3 follows the quick start's API calls: create a
@@ -154,7 +156,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("auth logged the admin PAK")
 	}
 	// A second auth replica on the same database does not bootstrap again.
-	second := start(t, replace(s.env, "BROKKR__AUTH__ADDR=", fmt.Sprintf("BROKKR__AUTH__ADDR=127.0.0.1:%d", freePort(t))), "auth", "serve")
+	second := start(t, replace(s.env, "BROKKR__AUTH__ADDR=", fmt.Sprintf("BROKKR__AUTH__ADDR=127.0.0.1:%d", testsupport.FreePort(t))), "auth", "serve")
 	time.Sleep(2 * time.Second)
 	if second.stdoutText() != "" || strings.Contains(second.output(), "Admin PAK:") {
 		t.Fatalf("second start printed an admin PAK:\n%s", second.stdoutText())

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Webhooks end to end: api, auth, templating and webhook-dispatch as real
@@ -65,7 +67,7 @@ func newWebhookStack(t *testing.T, extra ...string) *whStack {
 // startDispatch runs one more webhook-dispatch process.
 func (w *whStack) startDispatch(t *testing.T) *proc {
 	t.Helper()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	env := append(append([]string{}, w.env...), fmt.Sprintf("BROKKR__WEBHOOK_DISPATCH__ADDR=127.0.0.1:%d", port),
 		"BROKKR__LOG__LEVEL=debug")
 	p := start(t, env, "webhook-dispatch", "serve")
@@ -209,17 +211,6 @@ func (s *sink) subscribe(t *testing.T, w *whStack, extra string) string {
 	return m["id"].(string)
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // TestWebhooksDeliverEveryDocumentedEvent triggers each of the 12
@@ -281,7 +272,7 @@ func TestWebhooksDeliverEveryDocumentedEvent(t *testing.T) {
 		"workorder.failed":    {"work_order_log_id", "work_type", "success", "result_message", "agent_id", "completed_at"},
 	}
 	got := map[string][]sinkHit{}
-	waitFor(t, 30*time.Second, "every event type", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "every event type", func() bool {
 		got = map[string][]sinkHit{}
 		for _, h := range rcv.all() {
 			got[h.header.Get("X-Brokkr-Event-Type")] = append(got[h.header.Get("X-Brokkr-Event-Type")], h)
@@ -335,7 +326,7 @@ func TestWebhooksDeliverEveryDocumentedEvent(t *testing.T) {
 		}
 	}
 	// The API's delivery history agrees.
-	waitFor(t, 10*time.Second, "all deliveries recorded as success", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "all deliveries recorded as success", func() bool {
 		for _, d := range w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries?limit=1000", admin) {
 			if d["status"] != "success" {
 				return false
@@ -372,7 +363,7 @@ func TestWebhookAgentModeContract(t *testing.T) {
 	for i := range 3 {
 		w.must(200, "POST", "/api/v1/stacks", admin, fmt.Sprintf(`{"name":"am-%d"}`, i))
 	}
-	waitFor(t, 10*time.Second, "three pending deliveries", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "three pending deliveries", func() bool {
 		return len(w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries?status=pending", admin)) == 3
 	})
 	if got := w.list("GET", "/api/v1/agents/"+other+"/webhooks/pending", otherPAK); len(got) != 0 {
@@ -452,8 +443,8 @@ func burst(t *testing.T, w *whStack, prefix string, n int, tick func(i int)) {
 func checkExactlyOnceish(t *testing.T, w *whStack, rcv *sink, n, maxDup int) {
 	t.Helper()
 	db := w.db(t)
-	waitFor(t, 90*time.Second, fmt.Sprintf("%d deliveries at the receiver", n), func() bool { return rcv.distinct() == n })
-	waitFor(t, 30*time.Second, "every delivery recorded as success", func() bool {
+	testsupport.Eventually(t, 90*time.Second, fmt.Sprintf("%d deliveries at the receiver", n), func() bool { return rcv.distinct() == n })
+	testsupport.Eventually(t, 30*time.Second, "every delivery recorded as success", func() bool {
 		var ok int
 		_ = db.QueryRow(context.Background(), `SELECT count(*) FROM webhook_deliveries WHERE status = 'success'`).Scan(&ok)
 		return ok == n
@@ -561,7 +552,7 @@ func TestWebhookChaosRedisStop(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server is not installed")
 	}
-	rd := &privateRedis{port: freePort(t)}
+	rd := &privateRedis{port: testsupport.FreePort(t)}
 	if err := rd.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -666,7 +657,7 @@ func TestWebhookSecretsNeverLogged(t *testing.T) {
 
 	w.must(200, "POST", "/api/v1/stacks", admin, `{"name":"secrets"}`)
 	var claimed []map[string]any
-	waitFor(t, 10*time.Second, "an agent-mode delivery", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "an agent-mode delivery", func() bool {
 		claimed = w.list("GET", "/api/v1/agents/"+agentID+"/webhooks/pending", agentPAK)
 		return len(claimed) == 1
 	})
@@ -682,7 +673,7 @@ func TestWebhookSecretsNeverLogged(t *testing.T) {
 		}
 	}
 
-	waitFor(t, 30*time.Second, "every broker delivery dead", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "every broker delivery dead", func() bool {
 		for _, sub := range subs {
 			ds := w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries", admin)
 			if len(ds) == 0 || ds[0]["status"] != "dead" {

@@ -7,12 +7,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // startScheduler runs one work-order-scheduler process for the stack.
 func (s *stack) startScheduler(t *testing.T) (*proc, string) {
 	t.Helper()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	env := append(append([]string{}, s.env...),
 		fmt.Sprintf("BROKKR__SCHEDULER__ADDR=127.0.0.1:%d", port),
 		"BROKKR__SCHEDULER__MAINTENANCE_INTERVAL_SECONDS=1")

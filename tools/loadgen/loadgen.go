@@ -403,34 +403,31 @@ func (r *Runner) ack(ctx context.Context, a *simAgent, objID string) {
 	_, _, _, _ = r.do(ctx, "health-status", "PATCH", a.base+"/api/v1/agents/"+a.id+"/health-status", a.pak, hb, nil)
 }
 
+// every calls fn each period until ctx ends; the first call comes after a
+// random part of period, so simulated agents do not act in step.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(period))))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+			t.Reset(period)
+		}
+	}
+}
+
 func (r *Runner) runAgent(ctx context.Context, a *simAgent) {
 	if r.cfg.Heartbeat > 0 {
-		go func() {
-			t := time.NewTimer(time.Duration(rand.Int64N(int64(r.cfg.Heartbeat))))
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-				_, _, _, _ = r.do(ctx, "heartbeat", "POST", a.base+"/api/v1/agents/"+a.id+"/heartbeat", a.pak, nil, nil)
-				t.Reset(r.cfg.Heartbeat)
-			}
-		}()
+		go every(ctx, r.cfg.Heartbeat, func() {
+			_, _, _, _ = r.do(ctx, "heartbeat", "POST", a.base+"/api/v1/agents/"+a.id+"/heartbeat", a.pak, nil, nil)
+		})
 	}
 	if r.cfg.PollInterval > 0 {
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(r.cfg.PollInterval))))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			_, _ = r.targetState(ctx, a, 0)
-			t.Reset(r.cfg.PollInterval)
-		}
+		every(ctx, r.cfg.PollInterval, func() { _, _ = r.targetState(ctx, a, 0) })
+		return
 	}
 	// Long-poll: spread the first requests over the ramp (1 s per 1,000
 	// agents), as a fleet does not connect in one instant.

@@ -5,9 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Cluster is auth plus one or more api replicas started by Spawn on
@@ -89,12 +90,16 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 	c.admin = cfg.AdminDBURL
 	pc, _ := pgx.ParseConfig(cfg.AdminDBURL)
 	c.DBURL = fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", pc.User, pc.Host, pc.Port, c.DBName)
+	ports, err := testsupport.FreePorts(1 + cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	tmp, err := os.MkdirTemp("", "brokkr-loadgen")
 	if err != nil {
 		return nil, err
 	}
 	pakFile := filepath.Join(tmp, "admin.pak")
-	authPort := freePort()
+	authPort := ports[0]
 	env := append(os.Environ(),
 		"BROKKR__DATABASE__URL="+c.DBURL,
 		"BROKKR__DATABASE__MIGRATE_ON_START=true",
@@ -120,7 +125,7 @@ func Spawn(ctx context.Context, cfg SpawnConfig) (*Cluster, error) {
 		return nil, err
 	}
 	for r := 0; r < cfg.Replicas; r++ {
-		port := freePort()
+		port := ports[1+r]
 		penv := append(append([]string{}, env...), fmt.Sprintf("BROKKR__HTTP__ADDR=127.0.0.1:%d", port))
 		api, err := c.start(ctx, cfg.BinDir, "api", penv)
 		if err != nil {
@@ -203,31 +208,13 @@ func (c *Cluster) Close() {
 	}
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func waitReady(ctx context.Context, url string, p *Proc) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited early:\n%s", p.Name, p.Output())
-		default:
-		}
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := testsupport.PollReady(ctx, url+"/readyz", 60*time.Second, p.done)
+	if errors.Is(err, testsupport.ErrExited) {
+		return fmt.Errorf("%s exited early:\n%s", p.Name, p.Output())
 	}
-	return fmt.Errorf("%s at %s not ready:\n%s", p.Name, url, p.Output())
+	if err != nil {
+		return fmt.Errorf("%s: %w:\n%s", p.Name, err, p.Output())
+	}
+	return nil
 }

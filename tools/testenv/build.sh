@@ -29,6 +29,8 @@ BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwo
 STAGE_FILES=(node-fast.yaml node-heartbeat.yaml pod-fast.yaml)
 
 log() { printf '[testenv build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=tools/devenv/gomodbuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../devenv/gomodbuild.sh"
 
 up_to_date() {
 	[[ -f "$STAMP" ]] || return 1
@@ -61,16 +63,7 @@ fi
 command -v go >/dev/null 2>&1 || { log "go is not on PATH"; exit 1; }
 
 mkdir -p "$CACHE_ROOT" "$SRC"
-# One build at a time (tests, make up and CI may race for it).
-exec 9>"$CACHE_ROOT/.build.lock"
-if ! flock -n 9; then
-	log "another build holds $CACHE_ROOT/.build.lock; waiting"
-	flock 9
-	if [[ $FORCE == 0 ]] && up_to_date; then
-		log "up to date after waiting: $BIN"
-		exit 0
-	fi
-fi
+build_lock "$CACHE_ROOT/.build.lock"
 
 START=$(date +%s)
 mkdir -p "$BIN" "$STAGES"
@@ -97,8 +90,7 @@ rm -f "$STAMP"
 	cd "$K8S_SRC"
 
 	log "downloading k8s.io/kubernetes@$K8S_VERSION go.mod"
-	K8S_GOMOD="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-	[[ -f "$K8S_GOMOD" ]] || { log "cannot find go.mod of k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
+	K8S_GOMOD="$(gomod_of "k8s.io/kubernetes@$K8S_VERSION")"
 	# Every staging repository is required at v0.0.0 and replaced by a local
 	# path (./staging/src/k8s.io/<x>); map each to its published tag instead.
 	mapfile -t STAGING < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$K8S_GOMOD" | sort -u)
@@ -114,25 +106,9 @@ rm -f "$STAMP"
 		echo "replace ("
 		for m in "${STAGING[@]}"; do echo "	$m => $m $STAGING_VERSION"; done
 		echo ")"
-	} >go.mod.new
-	if ! cmp -s go.mod.new go.mod 2>/dev/null; then
-		mv go.mod.new go.mod
-		rm -f go.sum
-	else
-		rm -f go.mod.new
-	fi
-	cat >tools.go <<-'EOF'
-	//go:build tools
-
-	package tools
-
-	import (
-		_ "k8s.io/kubernetes/cmd/kube-apiserver"
-		_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-		_ "k8s.io/kubernetes/cmd/kube-scheduler"
-		_ "k8s.io/kubernetes/cmd/kubectl"
-	)
-	EOF
+	} | write_gomod
+	write_tools_go k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 	BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	LDFLAGS="-s -w"
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -157,8 +133,7 @@ rm -f "$STAMP"
 	mkdir -p "$ETCD_SRC"
 	cd "$ETCD_SRC"
 	log "downloading go.etcd.io/etcd/server/v3@$ETCD_VERSION go.mod"
-	ETCD_GOMOD="$(go mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
-	[[ -f "$ETCD_GOMOD" ]] || { log "cannot find go.mod of go.etcd.io/etcd/server/v3@$ETCD_VERSION"; exit 1; }
+	ETCD_GOMOD="$(gomod_of "go.etcd.io/etcd/server/v3@$ETCD_VERSION")"
 	# The server module replaces its sibling modules by ../<dir>; pin them to
 	# the same release instead.
 	mapfile -t ETCD_MODS < <(sed -n 's#^[[:space:]]*\(go\.etcd\.io/etcd/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\.\./.*#\1#p' "$ETCD_GOMOD" | sort -u)
@@ -171,20 +146,8 @@ rm -f "$STAMP"
 		echo "	go.etcd.io/etcd/server/v3 $ETCD_VERSION"
 		for m in "${ETCD_MODS[@]}"; do echo "	$m $ETCD_VERSION"; done
 		echo ")"
-	} >go.mod.new
-	if ! cmp -s go.mod.new go.mod 2>/dev/null; then
-		mv go.mod.new go.mod
-		rm -f go.sum
-	else
-		rm -f go.mod.new
-	fi
-	cat >tools.go <<-'EOF'
-	//go:build tools
-
-	package tools
-
-	import _ "go.etcd.io/etcd/server/v3"
-	EOF
+	} | write_gomod
+	write_tools_go go.etcd.io/etcd/server/v3
 	go mod tidy -e >/dev/null 2>&1 || go mod download
 	log "building etcd $ETCD_VERSION"
 	go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3

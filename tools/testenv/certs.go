@@ -52,26 +52,21 @@ func serial() (*big.Int, error) {
 	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 }
 
-func newCA() (*keyPair, error) {
+// sign gives tmpl a fresh key and serial number and signs it with the
+// parent's key; a nil parent makes it self-signed.
+func sign(tmpl *x509.Certificate, parent *keyPair) (*keyPair, error) {
 	k, keyPEM, err := newKey()
 	if err != nil {
 		return nil, err
 	}
-	sn, err := serial()
-	if err != nil {
+	if tmpl.SerialNumber, err = serial(); err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: "brokkr-testenv-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
+	issuer, signer := tmpl, crypto.Signer(k)
+	if parent != nil {
+		issuer, signer = parent.parsed, parent.signer
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, k.Public(), signer)
 	if err != nil {
 		return nil, err
 	}
@@ -87,25 +82,24 @@ func newCA() (*keyPair, error) {
 	}, nil
 }
 
-func (ca *keyPair) issue(tmpl *x509.Certificate) (*keyPair, error) {
-	k, keyPEM, err := newKey()
-	if err != nil {
-		return nil, err
-	}
-	sn, err := serial()
-	if err != nil {
-		return nil, err
-	}
+func newCA() (*keyPair, error) {
 	now := time.Now()
-	tmpl.SerialNumber = sn
+	return sign(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: "brokkr-testenv-ca"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}, nil)
+}
+
+func (ca *keyPair) issue(tmpl *x509.Certificate) (*keyPair, error) {
+	now := time.Now()
 	tmpl.NotBefore = now.Add(-time.Hour)
 	tmpl.NotAfter = now.Add(5 * 365 * 24 * time.Hour)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.parsed, k.Public(), ca.signer)
-	if err != nil {
-		return nil, err
-	}
-	return &keyPair{cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), key: keyPEM}, nil
+	return sign(tmpl, ca)
 }
 
 // writePKI creates a CA, the apiserver serving certificate, the admin client

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 // ApplyOptions steer Apply.
@@ -149,7 +151,7 @@ func (c *Client) WaitEstablished(ctx context.Context, names []string, timeout ti
 		if len(pending) == 0 {
 			break
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := lifecycle.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("waiting for CRDs %s: %w (last: %v)", joinKeys(pending), err, lastErr)
 		}
 	}
@@ -161,7 +163,7 @@ func (c *Client) WaitEstablished(ctx context.Context, names []string, timeout ti
 			} else if !meta.IsNoMatchError(err) {
 				return err
 			}
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			if err := lifecycle.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return fmt.Errorf("waiting for discovery to serve %s: %w", gvk, err)
 			}
 			c.Reset()
@@ -196,17 +198,6 @@ func servedKinds(crd *unstructured.Unstructured) []schema.GroupVersionKind {
 		}
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func joinKeys(m map[string]bool) string {

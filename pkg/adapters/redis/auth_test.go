@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // countingAuth accepts every well-formed token as one agent and counts calls.
@@ -28,17 +29,6 @@ func (c *countingAuth) Authenticate(_ context.Context, token string, _ authn.Cli
 		return identity.Principal{}, authn.Unauthenticated()
 	}
 	return identity.Agent(c.id), nil
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func waitReady(t *testing.T, s *AuthSubscriber) {
@@ -90,7 +80,7 @@ func TestAuthInvalidationAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range caches {
-		eventually(t, "invalidation on every replica", func() bool { return c.Len() == 1 })
+		testsupport.Eventually(t, 5*time.Second, "invalidation on every replica", func() bool { return c.Len() == 1 })
 		// tokB is still cached, tokA goes upstream again.
 		_, _ = c.Authenticate(ctx, tokB, authn.Client{})
 		_, _ = c.Authenticate(ctx, tokA, authn.Client{})
@@ -107,7 +97,7 @@ func TestAuthInvalidationAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range caches {
-		eventually(t, "invalidate all", func() bool { return c.Len() == 0 })
+		testsupport.Eventually(t, 5*time.Second, "invalidate all", func() bool { return c.Len() == 0 })
 	}
 }
 
@@ -155,18 +145,18 @@ func TestAuthSubscriberDropsCacheOnReconnect(t *testing.T) {
 	if killed == 0 {
 		t.Fatal("no connection to kill")
 	}
-	eventually(t, "cache dropped after losing the subscription", func() bool { return cache.Len() == 0 })
-	eventually(t, "resubscribed", sub.Subscribed)
+	testsupport.Eventually(t, 5*time.Second, "cache dropped after losing the subscription", func() bool { return cache.Len() == 0 })
+	testsupport.Eventually(t, 5*time.Second, "resubscribed", sub.Subscribed)
 
 	// Caching and invalidation work again after the reconnect.
-	eventually(t, "caching resumed", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "caching resumed", func() bool {
 		_, _ = cache.Authenticate(ctx, tokB, authn.Client{})
 		return cache.Len() == 1
 	})
 	if err := NewAuthInvalidation(admin, nil).OnChannel(channel).Invalidate(ctx, hashOf(tokB)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "invalidation after reconnect", func() bool { return cache.Len() == 0 })
+	testsupport.Eventually(t, 5*time.Second, "invalidation after reconnect", func() bool { return cache.Len() == 0 })
 
 	cancel()
 	select {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 type recordingSink struct {
@@ -62,14 +63,14 @@ func TestChangesDeliverInOrderAndResyncOnLoss(t *testing.T) {
 	b := NewChanges(c, tenant, sb, nil)
 	go a.Run(ctx)
 	go b.Run(ctx)
-	eventually(t, "both subscribed", func() bool { return a.Subscribed() && b.Subscribed() })
+	testsupport.Eventually(t, 5*time.Second, "both subscribed", func() bool { return a.Subscribed() && b.Subscribed() })
 
 	stack := uuid.New()
 	a.StackChanged(ctx, stack)
 	if n, _ := sa.counts(); n != 1 {
 		t.Fatalf("publisher applied %d changes locally, want 1", n)
 	}
-	eventually(t, "the other replica to apply it", func() bool { n, _ := sb.counts(); return n == 1 })
+	testsupport.Eventually(t, 5*time.Second, "the other replica to apply it", func() bool { n, _ := sb.counts(); return n == 1 })
 	sb.mu.Lock()
 	got := sb.applied[0]
 	sb.mu.Unlock()
@@ -90,14 +91,14 @@ func TestChangesDeliverInOrderAndResyncOnLoss(t *testing.T) {
 	if err := c.Publish(ctx, "brokkr:"+tenant+":changes", fmt.Sprintf("%d other agent:%s", n+5, uuid.New())).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a resync after a gap", func() bool { _, r := sb.counts(); return r > before })
+	testsupport.Eventually(t, 5*time.Second, "a resync after a gap", func() bool { _, r := sb.counts(); return r > before })
 
 	// A number taken but its message lost: noticed by the periodic check.
 	_, beforeA := sa.counts()
 	if err := c.IncrBy(ctx, "brokkr:"+tenant+":changes:seq", 10).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a resync after a lost message", func() bool { _, r := sa.counts(); return r > beforeA })
+	testsupport.Eventually(t, 5*time.Second, "a resync after a lost message", func() bool { _, r := sa.counts(); return r > beforeA })
 }
 
 func TestChangeWireFormat(t *testing.T) {

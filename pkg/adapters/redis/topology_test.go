@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 func TestOptionsPerTopology(t *testing.T) {
@@ -94,31 +95,12 @@ type paths struct {
 	queue     string
 	processed chan string
 	ticks     chan time.Time
-	log       *syncBuffer
-}
-
-// syncBuffer collects the services' logs, so a test can look for Redis
-// errors the code only logs (asynq's scheduler and heartbeats).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log       *testsupport.SyncBuffer
 }
 
 func startPaths(t *testing.T, cfg config.Redis) *paths {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testsupport.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

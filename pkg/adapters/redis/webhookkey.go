@@ -5,9 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/adapters/aesgcm"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
 // EphemeralWebhookKey returns the tenant's development webhook key, shared
@@ -39,4 +44,18 @@ func EphemeralWebhookKey(ctx context.Context, client goredis.UniversalClient, te
 		return nil, errors.New("redis: the shared ephemeral webhook key is malformed")
 	}
 	return key, nil
+}
+
+// WebhookCipher is the cipher of webhook secrets that api (sealing) and
+// webhook-dispatch (opening) build alike: broker.webhook_encryption_key, or
+// else the tenant's ephemeral key shared here (aesgcm.FromSetting explains
+// the fallbacks and warnings). A malformed key exits 64.
+func WebhookCipher(ctx context.Context, setting secret.String, client goredis.UniversalClient, tenant string, log *slog.Logger) (*aesgcm.Cipher, error) {
+	c, err := aesgcm.FromSetting(ctx, setting, func(ctx context.Context) ([]byte, error) {
+		return EphemeralWebhookKey(ctx, client, tenant)
+	}, log)
+	if err != nil {
+		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
+	}
+	return c, nil
 }

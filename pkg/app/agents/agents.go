@@ -98,14 +98,13 @@ type ChangeNotifier interface {
 // Service implements the agent use cases.
 type Service struct {
 	repos   Repos
-	paks    authn.PAKIssuer
-	inval   authn.Invalidator
+	creds   authn.Credentials
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
 func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{repos: repos, paks: paks, inval: inval, changes: changes}
+	return &Service{repos: repos, creds: authn.Credentials{Issuer: paks, Inval: inval}, changes: changes}
 }
 
 var errUnauthorized = domain.Forbidden("Unauthorized")
@@ -170,9 +169,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	if err := validateNames(in.Name, in.ClusterName); err != nil {
 		return agent.Agent{}, "", err
 	}
-	pak, hash, err := s.paks.Issue(ctx)
+	pak, hash, err := s.creds.Issue(ctx, "Failed to create PAK")
 	if err != nil {
-		return agent.Agent{}, "", domain.Unavailable("Failed to create PAK", err)
+		return agent.Agent{}, "", err
 	}
 	a := agent.Agent{Name: in.Name, ClusterName: in.ClusterName, Status: agent.StatusActive, PakHash: hash}
 	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
@@ -291,7 +290,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err != nil {
 		return err
 	}
-	s.invalidate(ctx, deleted.PakHash)
+	s.creds.Revoke(ctx, deleted.PakHash)
 	s.changes.AgentChanged(ctx, id)
 	return nil
 }
@@ -304,39 +303,26 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 		return agent.Agent{}, "", err
 	}
-	pak, hash, err := s.paks.Issue(ctx)
-	if err != nil {
-		return agent.Agent{}, "", domain.Unavailable("Failed to create new PAK", err)
-	}
-	var old string
 	var out agent.Agent
-	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.repos.Agents.UpdateAgent(ctx, id, func(a *agent.Agent) error {
-			old = a.PakHash
-			a.PakHash = hash
-			return nil
+	pak, err := s.creds.Rotate(ctx, func(ctx context.Context, hash string) (old string, err error) {
+		err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.repos.Agents.UpdateAgent(ctx, id, func(a *agent.Agent) error {
+				old, a.PakHash = a.PakHash, hash
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
+				map[string]any{"agent_name": out.Name}))
 		})
-		if err != nil {
-			return err
-		}
-		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
-			map[string]any{"agent_name": out.Name}))
+		return old, err
 	})
 	if err != nil {
 		return agent.Agent{}, "", err
 	}
-	s.invalidate(ctx, old)
 	return out, pak, nil
-}
-
-func (s *Service) invalidate(ctx context.Context, hash string) {
-	if hash == "" {
-		return
-	}
-	// A failed publish only delays revocation until the cache TTL; the row
-	// is already changed, so the request itself has succeeded.
-	_ = s.inval.Invalidate(ctx, hash)
 }
 
 // Heartbeat records that the agent is alive and returns its record, so the

@@ -54,14 +54,13 @@ type ChangeNotifier interface {
 // Service implements the generator use cases.
 type Service struct {
 	repos   Repos
-	paks    authn.PAKIssuer
-	inval   authn.Invalidator
+	creds   authn.Credentials
 	changes ChangeNotifier
 }
 
 // NewService wires the use cases.
 func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, changes ChangeNotifier) *Service {
-	return &Service{repos: repos, paks: paks, inval: inval, changes: changes}
+	return &Service{repos: repos, creds: authn.Credentials{Issuer: paks, Inval: inval}, changes: changes}
 }
 
 var errAdminOnly = domain.Forbidden("Admin access required")
@@ -108,9 +107,9 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	if err := validateName(in.Name); err != nil {
 		return generator.Generator{}, "", err
 	}
-	pak, hash, err := s.paks.Issue(ctx)
+	pak, hash, err := s.creds.Issue(ctx, "Failed to create PAK")
 	if err != nil {
-		return generator.Generator{}, "", domain.Unavailable("Failed to create PAK", err)
+		return generator.Generator{}, "", err
 	}
 	g := generator.Generator{Name: in.Name, Description: in.Description, IsActive: true, PakHash: &hash}
 	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
@@ -171,10 +170,10 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionGeneratorUpdated, "generator", id,
 			map[string]any{"name": out.Name, "is_active": out.IsActive}))
 	})
-	if err == nil && !out.IsActive && out.PakHash != nil && *out.PakHash != "" {
+	if err == nil && !out.IsActive {
 		// A deactivated generator's PAK stops authenticating (the auth
 		// lookup skips inactive generators); forget cached verifications.
-		_ = s.inval.Invalidate(ctx, *out.PakHash)
+		s.creds.Revoke(ctx, hashOf(out))
 	}
 	return out, err
 }
@@ -200,9 +199,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err != nil {
 		return err
 	}
-	if g.PakHash != nil && *g.PakHash != "" {
-		_ = s.inval.Invalidate(ctx, *g.PakHash)
-	}
+	s.creds.Revoke(ctx, hashOf(g))
 	for _, st := range owned {
 		s.changes.StackChanged(ctx, st.ID)
 	}
@@ -217,32 +214,32 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if _, err := s.repos.Generators.GetGenerator(ctx, id); err != nil {
 		return generator.Generator{}, "", err
 	}
-	pak, hash, err := s.paks.Issue(ctx)
-	if err != nil {
-		return generator.Generator{}, "", domain.Unavailable("Failed to create new PAK", err)
-	}
-	var old string
 	var out generator.Generator
-	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
-			if g.PakHash != nil {
-				old = *g.PakHash
+	pak, err := s.creds.Rotate(ctx, func(ctx context.Context, hash string) (old string, err error) {
+		err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
+				old, g.PakHash = hashOf(*g), &hash
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			g.PakHash = &hash
-			return nil
+			return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
+				map[string]any{"generator_name": out.Name}))
 		})
-		if err != nil {
-			return err
-		}
-		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
-			map[string]any{"generator_name": out.Name}))
+		return old, err
 	})
 	if err != nil {
 		return generator.Generator{}, "", err
 	}
-	if old != "" {
-		_ = s.inval.Invalidate(ctx, old)
-	}
 	return out, pak, nil
+}
+
+// hashOf is the generator's PAK hash, "" when it has none.
+func hashOf(g generator.Generator) string {
+	if g.PakHash == nil {
+		return ""
+	}
+	return *g.PakHash
 }

@@ -78,3 +78,25 @@ func (p *Process) Exit(err error) int {
 	_ = p.shutdownTelemetry(context.Background())
 	return lifecycle.Exit(p.signalCode(), err)
 }
+
+// Run is a worker's whole life: Start, build its graph with build (the
+// service's Wire injector), serve until the context ends, and Exit with
+// serve's error. A start-up failure is logged and exits with the code it
+// carries (69 for an unreachable database or Redis).
+func Run[A any](parent context.Context, name string, args []string, environ func() []string, stdout, stderr io.Writer,
+	build func(context.Context, config.Settings, *config.Store, *slog.Logger) (A, func(), error),
+	serve func(p *Process, app A) error) int {
+	p, code := Start(parent, name, args, environ, stdout, stderr)
+	if p == nil {
+		return code
+	}
+	app, cleanup, err := build(p.Ctx, p.Config, p.Live, p.Log)
+	if err != nil {
+		p.Log.Error("start-up failed", "error", err)
+		return p.Exit(err)
+	}
+	defer cleanup()
+	err = serve(p, app)
+	p.Log.Info(name + " stopped")
+	return p.Exit(err)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // rawGet sends a request line as given (no client-side escaping), so a
@@ -215,7 +216,7 @@ func TestDependencyDown(t *testing.T) {
 
 // Issue item 9: a client that disconnects is a 499 at debug, not a 500.
 func TestClientGoneIs499AtDebug(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	reg := NewRegistry()
 	e := New(Options{Service: "test", Logger: log, Registry: reg})

@@ -44,16 +44,19 @@ func RegisterHTTPMetrics(reg prometheus.Registerer) (*HTTPMetrics, error) {
 	}, []string{"endpoint", "method"})
 
 	var err error
-	if requests, err = registerOrReuse(reg, requests); err != nil {
+	if requests, err = RegisterOrReuse(reg, requests); err != nil {
 		return nil, err
 	}
-	if duration, err = registerOrReuse(reg, duration); err != nil {
+	if duration, err = RegisterOrReuse(reg, duration); err != nil {
 		return nil, err
 	}
 	return &HTTPMetrics{Requests: requests, Duration: duration}, nil
 }
 
-func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+// RegisterOrReuse registers c on reg, or returns the collector of the same
+// type already registered under its name (a second server or replica in
+// one process shares the series instead of failing).
+func RegisterOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -201,3 +201,14 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeo
 	}
 	return err
 }
+
+// NewOps is the engine of a service other than api: the limits from the
+// settings, /healthz, /readyz over ready and /metrics from reg. It is the
+// workers' whole HTTP surface; auth and templating add their internal
+// routes to it.
+func NewOps(service string, cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, ready ...Check) *gin.Engine {
+	e := New(Options{Service: service, Logger: log,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
+	Mount(e, Ops{Ready: ready, Metrics: reg, Logger: log})
+	return e
+}

@@ -1,7 +1,6 @@
 package httpserver
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,30 +21,13 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/logging"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type fixture struct {
 	srv   *httptest.Server
 	reg   *prometheus.Registry
-	logs  *syncBuffer
+	logs  *testsupport.SyncBuffer
 	store *config.Store
 	env   *envVar
 }
@@ -68,7 +50,7 @@ func newFixture(t *testing.T, checks ...Check) *fixture {
 		t.Fatal(err)
 	}
 	store := config.NewStore(initial, opts, nil)
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	log, _ := logging.New("test", config.Log{Level: "debug", Format: "json"}, logs)
 	reg := NewRegistry()
 

@@ -39,7 +39,7 @@ func Shed(opts ShedOptions) gin.HandlerFunc {
 		Help: "Requests answered 503 because the process was saturated",
 	})
 	if opts.Registry != nil {
-		if c, err := registerOrReuse(opts.Registry, shed); err == nil {
+		if c, err := RegisterOrReuse(opts.Registry, shed); err == nil {
 			shed = c
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Exit codes, from sysexits.h where one fits, so operators and the
@@ -95,4 +96,17 @@ func Exit(signalCode int, err error) int {
 		return signalCode
 	}
 	return CodeFor(err)
+}
+
+// Sleep waits d, or less when ctx ends first (then it returns ctx's
+// error): the pause of a retry loop that must stop on shutdown.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

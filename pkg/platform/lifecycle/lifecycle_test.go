@@ -84,3 +84,15 @@ func TestCodeFor(t *testing.T) {
 		t.Errorf("config.ExitCode %d != ExitConfig %d", config.ExitCode, ExitConfig)
 	}
 }
+
+func TestSleep(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Fatalf("full sleep: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
+		t.Fatalf("cancelled sleep: %v after %v; want context.Canceled at once", err, time.Since(start))
+	}
+}

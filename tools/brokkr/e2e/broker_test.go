@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // report posts an agent event with the agent's own PAK, as the agent does
@@ -63,7 +65,7 @@ func (w *world) jsonOut(v any, args ...string) {
 func (w *world) latestObject(stack string, after float64) string {
 	w.t.Helper()
 	var id string
-	eventually(w.t, 20*time.Second, "the new deployment object of "+stack, func() bool {
+	testsupport.Eventually(w.t, 20*time.Second, "the new deployment object of "+stack, func() bool {
 		var objs []map[string]any
 		w.jsonOut(&objs, "get", "deployment-objects", "--stack", stack, "-o", "json")
 		if len(objs) > 0 && objs[0]["sequence_id"].(float64) > after {

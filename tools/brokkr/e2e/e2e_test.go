@@ -8,61 +8,31 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 	"github.com/brokkr-go/brokkr/tools/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-var build struct {
-	once sync.Once
-	dir  string
-	err  error
-}
+var bins = testsupport.Binaries{Prefix: "brokkr-cli-e2e-bin-", Packages: []string{
+	"github.com/brokkr-go/brokkr/services/api/cmd/api",
+	"github.com/brokkr-go/brokkr/services/auth/cmd/auth",
+	"github.com/brokkr-go/brokkr/services/agent/cmd/agent",
+	"github.com/brokkr-go/brokkr/services/templating/cmd/templating",
+	"github.com/brokkr-go/brokkr/tools/brokkr",
+}}
 
-// binaries builds api, auth, agent and brokkr once per test process.
-func binaries(t testing.TB) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "brokkr-cli-e2e-bin-")
-		if build.err != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", build.dir+"/",
-			"github.com/brokkr-go/brokkr/services/api/cmd/api", "github.com/brokkr-go/brokkr/services/auth/cmd/auth",
-			"github.com/brokkr-go/brokkr/services/agent/cmd/agent", "github.com/brokkr-go/brokkr/services/templating/cmd/templating",
-			"github.com/brokkr-go/brokkr/tools/brokkr")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			build.err = fmt.Errorf("building binaries: %v\n%s", err, out)
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.dir
-}
-
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// binaries builds the commands once per test process.
+func binaries(t testing.TB) string { return bins.Dir(t) }
 
 // cleanEnv is the environment without any BROKKR_ setting of the caller.
 func cleanEnv() []string {
@@ -75,56 +45,12 @@ func cleanEnv() []string {
 	return out
 }
 
+// startProcess runs bin without the caller's BROKKR settings until the test ends.
 func startProcess(t testing.TB, bin string, env []string, logPath string, args ...string) {
 	t.Helper()
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(cleanEnv(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			s := string(data)
-			if len(s) > 4000 {
-				s = s[len(s)-4000:]
-			}
-			t.Logf("%s log:\n%s", filepath.Base(logPath), s)
-		}
+	testsupport.Start(t, testsupport.Command{
+		Bin: bin, Args: args, Env: append(cleanEnv(), env...), Log: logPath, Name: filepath.Base(logPath),
 	})
-}
-
-func waitReady(t testing.TB, url string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // world is one broker (templating, auth, api on a fresh database), the shared local
@@ -151,7 +77,7 @@ func newWorld(t *testing.T) *world {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
 	dir := t.TempDir()
-	authAddr, apiAddr, tplAddr := freePort(t), freePort(t), freePort(t)
+	authAddr, apiAddr, tplAddr := testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t)
 	senv := []string{
 		"BROKKR__DATABASE__URL=" + dbURL,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS=5",
@@ -166,11 +92,11 @@ func newWorld(t *testing.T) *world {
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 	}
 	startProcess(t, filepath.Join(bin, "templating"), senv, filepath.Join(dir, "templating.log"), "serve")
-	waitReady(t, "http://"+tplAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+tplAddr+"/readyz")
 	startProcess(t, filepath.Join(bin, "auth"), senv, filepath.Join(dir, "auth.log"), "serve")
-	waitReady(t, "http://"+authAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+authAddr+"/readyz")
 	startProcess(t, filepath.Join(bin, "api"), senv, filepath.Join(dir, "api.log"), "serve")
-	waitReady(t, "http://"+apiAddr+"/readyz")
+	testsupport.WaitReady(t, "http://"+apiAddr+"/readyz")
 	var pak []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for len(bytes.TrimSpace(pak)) == 0 {
@@ -262,7 +188,7 @@ func (w *world) createAgent(name, cluster string) {
 		"BROKKR__AGENT__AGENT_NAME=" + name,
 		"BROKKR__AGENT__CLUSTER_NAME=" + cluster,
 		"BROKKR__AGENT__KUBECONFIG_PATH=" + w.kubeconfig,
-		"BROKKR__AGENT__HEALTH_PORT=" + strings.Split(freePort(w.t), ":")[1],
+		"BROKKR__AGENT__HEALTH_PORT=" + strings.Split(testsupport.FreeAddr(w.t), ":")[1],
 		"BROKKR__AGENT__OUTBOX_DIR=" + filepath.Join(dir, "outbox"),
 		"BROKKR__AGENT__POLLING_INTERVAL=1",
 		"BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS=5",
@@ -277,17 +203,6 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 const quickStartNS = `apiVersion: v1
@@ -74,7 +76,7 @@ func TestQuickStartWithCLI(t *testing.T) {
 	}
 
 	w.createAgent("quick-start-agent", "local")
-	eventually(t, 30*time.Second, "the agent's first heartbeat", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "the agent's first heartbeat", func() bool {
 		out := w.ok("get", "agents")
 		return strings.Contains(out, "quick-start-agent") && strings.Contains(out, "ACTIVE") && !strings.Contains(out, "<never>")
 	})
@@ -175,7 +177,7 @@ func TestQuickStartWithCLI(t *testing.T) {
 		t.Fatalf("delete without --yes and no answer: %d %q", r.code, r.err)
 	}
 	w.ok("delete", "stack", "quick-start-app", "--yes")
-	eventually(t, 90*time.Second, "the quick-start namespace to go", func() bool {
+	testsupport.Eventually(t, 90*time.Second, "the quick-start namespace to go", func() bool {
 		out, err := kubeGet(t, w, "get", "namespace", "quick-start", "-o", "jsonpath={.status.phase}")
 		return err != nil || out == "Terminating"
 	})

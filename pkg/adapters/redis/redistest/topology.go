@@ -14,6 +14,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Proc is a private redis-server (or sentinel) process on a free loopback
@@ -53,16 +55,6 @@ func serverBinary(t testing.TB) string {
 	return bin
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start runs redis-server with the config file text conf (port, bind and
 // dir are added) and waits until it answers PING.
 func start(t testing.TB, name, conf string, sentinel bool) *Proc {
@@ -72,7 +64,7 @@ func start(t testing.TB, name, conf string, sentinel bool) *Proc {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	full := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\n%s", port, dir, conf)
 	file := filepath.Join(dir, name+".conf")
 	if err := os.WriteFile(file, []byte(full), 0o600); err != nil {

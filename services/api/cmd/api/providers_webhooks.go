@@ -12,7 +12,6 @@ import (
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
-	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 // provideStore is the PostgreSQL store. After every commit that wrote
@@ -32,13 +31,7 @@ func provideStore(ctx context.Context, db *sqlx.DB, rdb goredis.UniversalClient,
 // broker.webhook_encryption_key, or with the tenant's ephemeral key shared
 // through Redis (and a loud warning) when none is configured.
 func provideWebhookCipher(ctx context.Context, cfg config.Settings, rdb goredis.UniversalClient, log *slog.Logger) (*aesgcm.Cipher, error) {
-	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
-		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
-	}, log)
-	if err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
-	}
-	return c, nil
+	return redisadapter.WebhookCipher(ctx, cfg.Broker.WebhookEncryptionKey, rdb, cfg.Database.Schema, log)
 }
 
 // provideWebhookSender sends POST /webhooks/{id}/test (and validate) with

@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,27 +25,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 const wellKnownHash = "4c697273df3d764cba950bb5c04368097685f09259f5bd880d892cf1ff9f4cdd"
-
-// syncBuffer is written by the server goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // environ is a hermetic environment: only the given BROKKR__ variables.
 func environ(kv map[string]string) func() []string {
@@ -242,20 +223,10 @@ func TestCLIUsageAndConfigErrors(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	url := pgtest.NewEmpty(t) // migrate_on_start does the schema
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	pakFile := filepath.Join(t.TempDir(), "keys", "admin.pak")
 	env := environ(map[string]string{
 		"BROKKR__DATABASE__URL":              url,
@@ -267,29 +238,14 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
+	var out, errb testsupport.SyncBuffer
+	exit := testsupport.Go(func() int { return run(ctx, []string{"serve"}, env, &out, &errb) })
 
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d: %s", code, errb.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("auth never became ready: %v\n%s", err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, base+"/readyz", 30*time.Second, exit.Done()); errors.Is(err, testsupport.ErrExited) {
+		t.Fatalf("serve exited %d: %s", exit.Code(), errb.String())
+	} else if err != nil {
+		t.Fatalf("auth never became ready: %v\n%s", err, out.String())
 	}
 
 	printed := regexp.MustCompile(`(?m)^Admin PAK: (brokkr_BR\S+)$`).FindAllStringSubmatch(out.String(), -1)
@@ -335,33 +291,19 @@ func TestServeBootstrapsMigratesAndVerifies(t *testing.T) {
 	}
 
 	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d after a clean stop: %s", code, errb.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d after a clean stop: %s", code, errb.String())
 	}
 
 	// A second start on the same database prints nothing.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2 syncBuffer
-	go func() { done <- run(ctx2, []string{"serve"}, env, &out2, &errb) }()
-	deadline = time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("second start never listened")
-		}
-		time.Sleep(50 * time.Millisecond)
+	var out2 testsupport.SyncBuffer
+	exit2 := testsupport.Go(func() int { return run(ctx2, []string{"serve"}, env, &out2, &errb) })
+	if err := testsupport.PollReady(ctx2, base+"/healthz", 30*time.Second, exit2.Done()); err != nil {
+		t.Fatalf("second start never listened: %v", err)
 	}
 	cancel2()
-	<-done
+	exit2.Wait(t, 30*time.Second)
 	if strings.Contains(out2.String(), "Admin PAK") {
 		t.Fatalf("second start printed a PAK:\n%s", out2.String())
 	}

@@ -114,16 +114,9 @@ func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 	if err != nil {
 		return nil, err
 	}
-	e := httpserver.New(httpserver.Options{Service: "brokkr-auth", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
-	httpserver.Mount(e, httpserver.Ops{
-		Ready: []httpserver.Check{
-			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
-			{Name: "redis", Probe: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-		},
-		Metrics: reg,
-		Logger:  log,
-	})
+	e := httpserver.NewOps("brokkr-auth", cfg, log, reg,
+		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+		httpserver.Check{Name: "redis", Probe: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }})
 	httpapi.Register(e, httpapi.Handlers{Verifier: verifier, Issuer: issuer, Verifications: verifications})
 	return e, nil
 }

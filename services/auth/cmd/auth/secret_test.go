@@ -23,6 +23,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 	"github.com/brokkr-go/brokkr/tools/testenv"
 )
 
@@ -76,7 +77,7 @@ func TestServeStoresAdminPAKInSecret(t *testing.T) {
 
 	url := pgtest.NewEmpty(t)
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	environ := environ(map[string]string{
 		"BROKKR__DATABASE__URL":                      url,
 		"BROKKR__DATABASE__MIGRATE_ON_START":         "true",
@@ -88,7 +89,7 @@ func TestServeStoresAdminPAKInSecret(t *testing.T) {
 	})
 
 	// 1. Forbidden: the bootstrap fails and commits nothing.
-	var out0, err0 syncBuffer
+	var out0, err0 testsupport.SyncBuffer
 	if code := run(ctx, []string{"serve"}, environ, &out0, &err0); code == 0 {
 		t.Fatalf("serve without permission to the Secret exited 0:\n%s", err0.String())
 	}
@@ -117,7 +118,7 @@ func TestServeStoresAdminPAKInSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	sctx, stop := context.WithCancel(ctx)
-	var out, errb syncBuffer
+	var out, errb testsupport.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(sctx, []string{"serve"}, environ, &out, &errb) }()
 	base := "http://" + addr
@@ -165,7 +166,7 @@ func TestServeStoresAdminPAKInSecret(t *testing.T) {
 	}
 
 	// 3. A rotation replaces the Secret's PAK (the update path).
-	var rout, rerr syncBuffer
+	var rout, rerr testsupport.SyncBuffer
 	if code := run(ctx, []string{"rotate", "admin"}, environ, &rout, &rerr); code != 0 {
 		t.Fatalf("rotate admin: %d %s", code, rerr.String())
 	}

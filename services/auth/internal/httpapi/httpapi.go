@@ -31,14 +31,7 @@ func NewVerificationMetric(reg prometheus.Registerer) (*prometheus.CounterVec, e
 		Name: "brokkr_auth_verifications_total",
 		Help: "PAK verifications by outcome",
 	}, []string{"result"})
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			return are.ExistingCollector.(*prometheus.CounterVec), nil
-		}
-		return nil, err
-	}
-	return c, nil
+	return httpserver.RegisterOrReuse(reg, c)
 }
 
 // Register mounts POST /internal/v1/verify and POST /internal/v1/paks.

@@ -33,10 +33,8 @@ func provideRouter(cfg config.Settings, log *slog.Logger, reg *prometheus.Regist
 	if err != nil {
 		return nil, err
 	}
-	e := httpserver.New(httpserver.Options{Service: "brokkr-templating", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
 	// Stateless: ready as soon as it listens.
-	httpserver.Mount(e, httpserver.Ops{Metrics: reg, Logger: log})
+	e := httpserver.NewOps("brokkr-templating", cfg, log, reg)
 	httpapi.Register(e, svc, metrics)
 	return e, nil
 }

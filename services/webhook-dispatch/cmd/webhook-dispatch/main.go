@@ -36,30 +36,22 @@ func main() {
 // run is main without the process: environ nil means the process
 // environment. It returns the exit code.
 func run(ctx context.Context, args []string, environ func() []string, stdout, stderr io.Writer) int {
-	p, code := daemon.Start(ctx, "webhook-dispatch", args, environ, stdout, stderr)
-	if p == nil {
-		return code
-	}
-	cfg, log := p.Config, p.Log
-	a, cleanup, err := buildApp(p.Ctx, cfg, p.Live, log)
-	if err != nil {
-		log.Error("start-up failed", "error", err)
-		return p.Exit(err)
-	}
-	defer cleanup()
+	return daemon.Run(ctx, "webhook-dispatch", args, environ, stdout, stderr, buildApp, serve)
+}
 
+// serve runs the delivery worker and the ops listener until ctx ends; the
+// worker drains in-flight attempts before it returns.
+func serve(p *daemon.Process, a *app) error {
 	worker := make(chan error, 1)
 	go func() { worker <- a.service.Run(p.Ctx) }()
-	log.Info("webhook-dispatch running", "addr", cfg.WebhookDispatch.Addr, "queue", a.queue)
-	err = httpserver.Run(p.Ctx, a.server, time.Duration(cfg.HTTP.ShutdownTimeoutSeconds)*time.Second)
+	p.Log.Info("webhook-dispatch running", "addr", p.Config.WebhookDispatch.Addr, "queue", a.queue)
+	err := httpserver.Run(p.Ctx, a.server, time.Duration(p.Config.HTTP.ShutdownTimeoutSeconds)*time.Second)
 	if err != nil {
-		log.Error("ops server stopped", "error", err)
+		p.Log.Error("ops server stopped", "error", err)
 	}
-	// The worker stops with ctx: it drains in-flight attempts first.
 	if werr := <-worker; werr != nil {
-		log.Error("webhook worker stopped", "error", werr)
+		p.Log.Error("webhook worker stopped", "error", werr)
 		err = errors.Join(err, werr)
 	}
-	log.Info("webhook-dispatch stopped")
-	return p.Exit(err)
+	return err
 }

@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,35 +16,13 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func environ(kv ...string) func() []string {
 	return func() []string {
 		return append([]string{"BROKKR__LOG__LEVEL=info", "BROKKR__LOG__FORMAT=json", "BROKKR_CONFIG_WATCHER_ENABLED=false"}, kv...)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestExitCodes(t *testing.T) {
@@ -62,11 +38,11 @@ func TestExitCodes(t *testing.T) {
 		{"bad config", nil, environ("BROKKR__WEBHOOK_DISPATCH__CONCURRENCY=0"), lifecycle.ExitConfig},
 		{"bad key", nil, environ("BROKKR__BROKER__WEBHOOK_ENCRYPTION_KEY=abc"), lifecycle.ExitConfig},
 		{"database down", nil, environ("BROKKR__DATABASE__URL=postgres://nobody@127.0.0.1:1/none",
-			"BROKKR__WEBHOOK_DISPATCH__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable},
+			"BROKKR__WEBHOOK_DISPATCH__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable},
 	}
 	if !testing.Short() {
 		cases = append(cases, tc{"redis down", nil, environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t),
-			"BROKKR__REDIS__URL=redis://127.0.0.1:1/0", "BROKKR__WEBHOOK_DISPATCH__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable})
+			"BROKKR__REDIS__URL=redis://127.0.0.1:1/0", "BROKKR__WEBHOOK_DISPATCH__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable})
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -85,7 +61,7 @@ func TestExitCodes(t *testing.T) {
 // answer, and without a configured key it warns loudly and still starts.
 func TestServeAndDrain(t *testing.T) {
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	file := filepath.Join(t.TempDir(), "brokkr.toml")
 	if err := os.WriteFile(file, []byte("[broker]\nwebhook_cleanup_retention_days = 7\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -94,9 +70,8 @@ func TestServeAndDrain(t *testing.T) {
 		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=", "BROKKR_CONFIG_FILE="+file)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
+	out := &testsupport.SyncBuffer{}
+	exit := testsupport.Go(func() int { return run(ctx, nil, env, io.Discard, out) })
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
@@ -106,15 +81,8 @@ func TestServeAndDrain(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready; output:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, "http://"+addr+"/readyz", 20*time.Second, exit.Done()); err != nil {
+		t.Fatalf("not ready: %v; output:\n%s", err, out.String())
 	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "brokkr_webhook_queue_depth") {
 		t.Fatalf("/metrics: %d", code)
@@ -136,13 +104,8 @@ func TestServeAndDrain(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d after the context ended; output:\n%s", code, out.String())
 	}
 }
 
@@ -151,16 +114,15 @@ func TestServeAndDrain(t *testing.T) {
 // after that primary is SIGKILLed and a replica promoted, without a restart.
 func TestServeOnRedisSentinel(t *testing.T) {
 	set := redistest.StartSentinel(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	env := environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL=redis://unused:6379/0",
 		"BROKKR__REDIS__SENTINEL_MASTER="+redistest.SentinelMaster,
 		"BROKKR__REDIS__SENTINEL_ADDRS="+strings.Join(set.SentinelAddrs(), ","),
 		"BROKKR__WEBHOOK_DISPATCH__ADDR="+addr, "BROKKR__DATABASE__SCHEMA=")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, env, io.Discard, out) }()
+	out := &testsupport.SyncBuffer{}
+	exit := testsupport.Go(func() int { return run(ctx, nil, env, io.Discard, out) })
 	ready := func(what string) {
 		t.Helper()
 		redistest.Eventually(t, 30*time.Second, what, func(ctx context.Context) error {
@@ -193,12 +155,7 @@ func TestServeOnRedisSentinel(t *testing.T) {
 	})
 	ready("ready again after the failover")
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d; output:\n%s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d; output:\n%s", code, out.String())
 	}
 }

@@ -60,13 +60,7 @@ func provideConn(cfg config.Settings) (asynqlib.RedisConnOpt, error) {
 // provideCipher opens webhook secrets with broker.webhook_encryption_key,
 // or with the ephemeral key api shares through Redis when none is set.
 func provideCipher(ctx context.Context, cfg config.Settings, rdb goredis.UniversalClient, log *slog.Logger) (*aesgcm.Cipher, error) {
-	c, err := aesgcm.FromSetting(ctx, cfg.Broker.WebhookEncryptionKey, func(ctx context.Context) ([]byte, error) {
-		return redisadapter.EphemeralWebhookKey(ctx, rdb, cfg.Database.Schema)
-	}, log)
-	if err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitConfig, err)
-	}
-	return c, nil
+	return redisadapter.WebhookCipher(ctx, cfg.Broker.WebhookEncryptionKey, rdb, cfg.Database.Schema, log)
 }
 
 // provideSender posts deliveries behind the SSRF guard unless
@@ -111,17 +105,9 @@ func provideService(cfg config.Settings, live *config.Store, store *postgres.Sto
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *dispatcher.Service) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: "brokkr-webhook-dispatch", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
-	httpserver.Mount(e, httpserver.Ops{
-		Ready: []httpserver.Check{
-			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
-			{Name: "redis", Probe: func(context.Context) error { return s.Ping() }},
-		},
-		Metrics: reg,
-		Logger:  log,
-	})
-	return e
+	return httpserver.NewOps("brokkr-webhook-dispatch", cfg, log, reg,
+		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+		httpserver.Check{Name: "redis", Probe: func(context.Context) error { return s.Ping() }})
 }
 
 func provideApp(cfg config.Settings, e *gin.Engine, s *dispatcher.Service) *app {

@@ -14,6 +14,7 @@ import (
 
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 func TestRetriesWithGrowingDelaysThenSuccess(t *testing.T) {
@@ -28,7 +29,7 @@ func TestRetriesWithGrowingDelaysThenSuccess(t *testing.T) {
 	sub := h.subscribe(webhook.Subscription{EventTypes: []string{"stack.*"}, MaxRetries: 5}, rcv.URL+"/hook", "Bearer t", "k")
 	ev := h.emit("stack.created", map[string]any{"stack_id": uuid.NewString(), "name": "s"})
 
-	eventually(t, 20*time.Second, "delivery success", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "delivery success", func() bool {
 		ds := h.deliveries(sub.ID)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusSuccess
 	})
@@ -68,7 +69,7 @@ func TestClientErrorIsDeadAtOnce(t *testing.T) {
 	})
 	sub := h.subscribe(webhook.Subscription{MaxRetries: 5}, rcv.URL, "", "")
 	h.emit("agent.registered", map[string]any{"agent_id": uuid.NewString()})
-	eventually(t, 10*time.Second, "dead delivery", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "dead delivery", func() bool {
 		ds := h.deliveries(sub.ID)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDead
 	})
@@ -80,7 +81,7 @@ func TestClientErrorIsDeadAtOnce(t *testing.T) {
 	// Nothing is left in the queue that could try again.
 	in := asynq.NewInspector(h.conn)
 	defer in.Close()
-	eventually(t, 5*time.Second, "an empty queue", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "an empty queue", func() bool {
 		q, err := in.GetQueueInfo(h.queue)
 		return err == nil && q.Pending+q.Active+q.Scheduled+q.Retry == 0
 	})
@@ -110,7 +111,7 @@ func TestTimeoutIsRetried(t *testing.T) {
 	})
 	sub := h.subscribe(webhook.Subscription{MaxRetries: 1, TimeoutSeconds: 1}, rcv.URL, "", "")
 	h.emit("stack.deleted", map[string]any{"stack_id": uuid.NewString()})
-	eventually(t, 15*time.Second, "dead after one retry", func() bool {
+	testsupport.Eventually(t, 15*time.Second, "dead after one retry", func() bool {
 		ds := h.deliveries(sub.ID)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDead
 	})
@@ -129,7 +130,7 @@ func TestSSRFGuardRefusesLoopbackForGood(t *testing.T) {
 	rcv := newReceiver(t, nil)
 	sub := h.subscribe(webhook.Subscription{}, strings.Replace(rcv.URL, "127.0.0.1", "localhost", 1), "", "")
 	h.emit("stack.created", map[string]any{"stack_id": uuid.NewString()})
-	eventually(t, 10*time.Second, "refused delivery", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "refused delivery", func() bool {
 		ds := h.deliveries(sub.ID)
 		return len(ds) == 1 && ds[0].Status == webhook.StatusDead
 	})
@@ -147,18 +148,18 @@ func TestSweepRelaysWhenNoSignalArrives(t *testing.T) {
 	for range 5 {
 		h.emit("deployment.created", map[string]any{"deployment_object_id": uuid.NewString()})
 	}
-	eventually(t, 10*time.Second, "five deliveries", func() bool { return rcv.count() == 5 })
+	testsupport.Eventually(t, 10*time.Second, "five deliveries", func() bool { return rcv.count() == 5 })
 	// These come after the start-up sweep: only a periodic one finds them.
 	start := time.Now()
 	for range 5 {
 		h.emit("deployment.created", map[string]any{"deployment_object_id": uuid.NewString()})
 	}
-	eventually(t, 10*time.Second, "ten deliveries", func() bool { return rcv.count() == 10 })
+	testsupport.Eventually(t, 10*time.Second, "ten deliveries", func() bool { return rcv.count() == 10 })
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("the 1 s sweep took %v to deliver", took)
 	}
 	// The receiver counts a request before the worker records its result.
-	eventually(t, 5*time.Second, "every delivery recorded as success", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "every delivery recorded as success", func() bool {
 		for _, d := range h.deliveries(sub.ID) {
 			if d.Status != webhook.StatusSuccess {
 				return false
@@ -213,7 +214,7 @@ func TestFanOutPatternsFiltersAndModes(t *testing.T) {
 		disabled.ID:  nil,
 		inCluster.ID: {evApplied.ID, evOther.ID, evAgent.ID},
 	}
-	eventually(t, 10*time.Second, "every broker delivery made", func() bool { return rcv.count() == 3+1+2+1+1 })
+	testsupport.Eventually(t, 10*time.Second, "every broker delivery made", func() bool { return rcv.count() == 3+1+2+1+1 })
 	for sub, events := range want {
 		ds := h.deliveries(sub)
 		got := map[uuid.UUID]bool{}
@@ -287,17 +288,17 @@ func TestPerHostLimitKeepsOtherHostsFlowing(t *testing.T) {
 	for range 8 {
 		h.emit("stack.created", map[string]any{"stack_id": uuid.NewString()})
 	}
-	eventually(t, 10*time.Second, "the slow host saturated", func() bool { return inFlight.Load() == 2 })
+	testsupport.Eventually(t, 10*time.Second, "the slow host saturated", func() bool { return inFlight.Load() == 2 })
 	for range 10 {
 		h.emit("agent.registered", map[string]any{"agent_id": uuid.NewString()})
 	}
 	// The fast host is served while the slow one holds its two slots.
-	eventually(t, 10*time.Second, "the fast host served", func() bool { return fast.count() == 10 })
+	testsupport.Eventually(t, 10*time.Second, "the fast host served", func() bool { return fast.count() == 10 })
 	if p := peak.Load(); p > 2 {
 		t.Fatalf("%d concurrent requests to one host, limit 2", p)
 	}
 	close(release)
-	eventually(t, 30*time.Second, "the slow host drained", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "the slow host drained", func() bool {
 		for _, d := range h.deliveries(slowSub.ID) {
 			if d.Status != webhook.StatusSuccess {
 				return false
@@ -349,7 +350,7 @@ func TestMetricsExposeQueueAndStates(t *testing.T) {
 	h.subscribe(webhook.Subscription{}, rcv.URL, "", "")
 	h.subscribe(webhook.Subscription{TargetLabels: []string{"x"}}, rcv.URL, "", "")
 	h.emit("stack.created", map[string]any{})
-	eventually(t, 10*time.Second, "one recorded delivery", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "one recorded delivery", func() bool {
 		return counterValue(t, h, "brokkr_webhook_deliveries_total", "success") == 1
 	})
 	mfs, err := h.registry.Gather()
@@ -406,7 +407,7 @@ func TestDeliveryOutcomesWakeConsoleViews(t *testing.T) {
 	defer cancel()
 	api := redisadapter.NewChanges(h.rdb, h.tenant, nil, nil) // an api replica's hub
 	go api.Run(ctx)
-	eventually(t, 5*time.Second, "change subscription", api.Subscribed)
+	testsupport.Eventually(t, 5*time.Second, "change subscription", api.Subscribed)
 	watch, stop := api.Watch()
 	defer stop()
 	select { // the wake-up of the subscription itself
@@ -426,7 +427,7 @@ func TestDeliveryOutcomesWakeConsoleViews(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no note reached the api's change hub after a delivery")
 	}
-	eventually(t, 20*time.Second, "20 deliveries", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "20 deliveries", func() bool {
 		n := 0
 		for _, d := range h.deliveries(sub.ID) {
 			if d.Status == webhook.StatusSuccess {

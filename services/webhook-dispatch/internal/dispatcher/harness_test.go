@@ -199,18 +199,6 @@ func (h *harness) deliveries(sub uuid.UUID) []deliveryRow {
 	return out
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // hit is one request a receiver got.
 type hit struct {
 	at     time.Time

@@ -31,30 +31,22 @@ func main() {
 // run is main without the process: environ nil means the process
 // environment. It returns the exit code.
 func run(ctx context.Context, args []string, environ func() []string, stdout, stderr io.Writer) int {
-	p, code := daemon.Start(ctx, "work-order-scheduler", args, environ, stdout, stderr)
-	if p == nil {
-		return code
-	}
-	cfg, log := p.Config, p.Log
-	a, cleanup, err := buildApp(p.Ctx, cfg, p.Live, log)
-	if err != nil {
-		log.Error("start-up failed", "error", err)
-		return p.Exit(err)
-	}
-	defer cleanup()
+	return daemon.Run(ctx, "work-order-scheduler", args, environ, stdout, stderr, buildApp, serve)
+}
 
+// serve starts the scheduler and runs the ops listener until ctx ends.
+func serve(p *daemon.Process, a *app) error {
 	if err := a.scheduler.Start(p.Ctx); err != nil {
-		log.Error("scheduler start failed", "error", err)
-		return p.Exit(lifecycle.WithCode(lifecycle.ExitUnavailable, err))
+		p.Log.Error("scheduler start failed", "error", err)
+		return lifecycle.WithCode(lifecycle.ExitUnavailable, err)
 	}
-	log.Info("work-order-scheduler running", "addr", cfg.Scheduler.Addr)
-	err = httpserver.Run(p.Ctx, a.server, shutdownTimeout(cfg))
+	p.Log.Info("work-order-scheduler running", "addr", p.Config.Scheduler.Addr)
+	err := httpserver.Run(p.Ctx, a.server, shutdownTimeout(p.Config))
 	// Stop enqueuing, then drain running tasks; unfinished ones go back to
 	// the queue.
 	a.scheduler.Shutdown()
 	if err != nil {
-		log.Error("server stopped", "error", err)
+		p.Log.Error("server stopped", "error", err)
 	}
-	log.Info("work-order-scheduler stopped")
-	return p.Exit(err)
+	return err
 }

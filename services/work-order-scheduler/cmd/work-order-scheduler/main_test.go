@@ -3,45 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func environ(kv ...string) func() []string {
 	return func() []string {
 		return append([]string{"BROKKR__LOG__LEVEL=warn", "BROKKR_CONFIG_WATCHER_ENABLED=false"}, kv...)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestExitCodes(t *testing.T) {
@@ -55,7 +33,7 @@ func TestExitCodes(t *testing.T) {
 		{"extra argument", []string{"serve", "now"}, environ(), lifecycle.ExitConfig},
 		{"bad config", nil, environ("BROKKR__SCHEDULER__MAINTENANCE_INTERVAL_SECONDS=0"), lifecycle.ExitConfig},
 		{"database down", nil, environ("BROKKR__DATABASE__URL=postgres://nobody@127.0.0.1:1/none",
-			"BROKKR__SCHEDULER__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable},
+			"BROKKR__SCHEDULER__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable},
 	}
 	if !testing.Short() {
 		cases = append(cases, struct {
@@ -64,7 +42,7 @@ func TestExitCodes(t *testing.T) {
 			env  func() []string
 			want int
 		}{"redis down", nil, environ("BROKKR__DATABASE__URL="+pgtest.NewURL(t), "BROKKR__REDIS__URL=redis://127.0.0.1:1/0",
-			"BROKKR__SCHEDULER__ADDR="+freeAddr(t)), lifecycle.ExitUnavailable})
+			"BROKKR__SCHEDULER__ADDR="+testsupport.FreeAddr(t)), lifecycle.ExitUnavailable})
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -84,14 +62,13 @@ func TestExitCodes(t *testing.T) {
 func TestServe(t *testing.T) {
 	url := pgtest.NewURL(t)
 	redistest.New(t)
-	addr := freeAddr(t)
+	addr := testsupport.FreeAddr(t)
 	env := environ("BROKKR__DATABASE__URL="+url, "BROKKR__REDIS__URL="+redistest.URL(), "BROKKR__SCHEDULER__ADDR="+addr,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS=4", "BROKKR__LOG__FORMAT=json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, env, &out, &errb) }()
+	var out, errb testsupport.SyncBuffer
+	exit := testsupport.Go(func() int { return run(ctx, []string{"serve"}, env, &out, &errb) })
 
 	base := "http://" + addr
 	get := func(path string) (int, string) {
@@ -103,26 +80,16 @@ func TestServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if code, _ := get("/readyz"); code == 200 {
-			break
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("exited %d early: %s %s", code, errb.String(), out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testsupport.PollReady(ctx, base+"/readyz", 30*time.Second, exit.Done()); errors.Is(err, testsupport.ErrExited) {
+		t.Fatalf("exited %d early: %s %s", exit.Code(), errb.String(), out.String())
+	} else if err != nil {
+		t.Fatalf("never ready: %v\n%s", err, out.String())
 	}
 	if code, body := get("/healthz"); code != 200 || body != "OK" {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	// The start-up run of the maintenance task shows in the metrics.
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, body := get("/metrics")
 		if strings.Contains(body, `brokkr_scheduler_tasks_total{outcome="ok",task="workorder:maintenance"}`) &&
@@ -135,12 +102,7 @@ func TestServe(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cancel()
-	select {
-	case code := <-done:
-		if code != lifecycle.ExitOK {
-			t.Fatalf("exit %d after a clean stop: %s", code, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("did not stop")
+	if code := exit.Wait(t, 30*time.Second); code != lifecycle.ExitOK {
+		t.Fatalf("exit %d after a clean stop: %s", code, out.String())
 	}
 }

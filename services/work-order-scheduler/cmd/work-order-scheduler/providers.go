@@ -94,17 +94,9 @@ func provideScheduler(orders *workorders.Service, schedules *workorders.Schedule
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *tasks.Scheduler) *gin.Engine {
-	e := httpserver.New(httpserver.Options{Service: "brokkr-work-order-scheduler", Logger: log,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustedProxies: cfg.HTTP.TrustedProxies, Registry: reg})
-	httpserver.Mount(e, httpserver.Ops{
-		Ready: []httpserver.Check{
-			{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
-			{Name: "redis", Probe: func(context.Context) error { return s.Ping() }},
-		},
-		Metrics: reg,
-		Logger:  log,
-	})
-	return e
+	return httpserver.NewOps("brokkr-work-order-scheduler", cfg, log, reg,
+		httpserver.Check{Name: "database", Probe: func(ctx context.Context) error { return postgres.Ping(ctx, db) }},
+		httpserver.Check{Name: "redis", Probe: func(context.Context) error { return s.Ping() }})
 }
 
 func provideApp(cfg config.Settings, e *gin.Engine, s *tasks.Scheduler) *app {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Metrics are the scheduler's own Prometheus series.
@@ -62,13 +63,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if reg == nil {
 		return c
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
+	c, err := httpserver.RegisterOrReuse(reg, c)
+	if err != nil {
 		panic(err)
 	}
 	return c

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 // Options configure New.
@@ -82,7 +84,7 @@ func New(o Options) (*Client, error) {
 		d.http.Timeout = 60 * time.Second
 	}
 	if d.opts.Sleep == nil {
-		d.opts.Sleep = sleepCtx
+		d.opts.Sleep = lifecycle.Sleep
 	}
 	// Redirects would resend the PAK to wherever the broker points; a
 	// control-plane client has no reason to follow them.
@@ -95,17 +97,6 @@ func New(o Options) (*Client, error) {
 type Doer struct {
 	opts Options
 	http *http.Client
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // NewIdempotencyKey returns a random key (UUID v4 text form).

@@ -58,6 +58,23 @@ func (l list[T]) print(a *App, o outputFlag) error {
 	return printValue(a.Out, o, raw)
 }
 
+// render prints l as the broker sent it for -o json|yaml, else as a table:
+// head (and wide's columns for -o wide) and a row per item; row gets
+// whether the wide columns are wanted.
+func (l list[T]) render(a *App, o outputFlag, head, wide []string, row func(it T, wide bool) []string) error {
+	if o.structured() {
+		return l.print(a, o)
+	}
+	if o == "wide" {
+		head = append(head, wide...)
+	}
+	t := newTable(a.Out, head...)
+	for _, it := range l.items {
+		t.row(row(it, o == "wide")...)
+	}
+	return t.flush()
+}
+
 type getFlags struct {
 	out    outputFlag
 	labels []string
@@ -164,30 +181,48 @@ func hasAll(have []string, want []string) bool {
 	return true
 }
 
-func agentLabels(ctx context.Context, c *api.Client, id uuid.UUID) ([]string, error) {
-	ls, _, err := api.Decode[[]api.AgentLabel](c.ListAgentLabels(ctx, id))
+// labelNames maps decoded label objects to the labels, in the broker's
+// order (passing a decoding error through).
+func labelNames[L any](ls []L, err error, label func(L) string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
 	out := make([]string, len(ls))
 	for i, l := range ls {
-		out[i] = l.Label
+		out[i] = label(l)
 	}
-	sort.Strings(out)
 	return out, nil
+}
+
+func agentLabels(ctx context.Context, c *api.Client, id uuid.UUID) ([]string, error) {
+	ls, _, err := api.Decode[[]api.AgentLabel](c.ListAgentLabels(ctx, id))
+	out, err := labelNames(ls, err, func(l api.AgentLabel) string { return l.Label })
+	sort.Strings(out)
+	return out, err
 }
 
 func stackLabels(ctx context.Context, c *api.Client, id uuid.UUID) ([]string, error) {
 	ls, _, err := api.Decode[[]api.StackLabel](c.ListStackLabels(ctx, id))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = l.Label
-	}
+	out, err := labelNames(ls, err, func(l api.StackLabel) string { return l.Label })
 	sort.Strings(out)
-	return out, nil
+	return out, err
+}
+
+// withLabels fetches each item's labels when -l filters by them or -o wide
+// shows them, and keeps the items that carry every -l label.
+func withLabels[T any](l list[T], f getFlags, id func(T) uuid.UUID, fetch func(uuid.UUID) ([]string, error)) (list[T], map[uuid.UUID][]string, error) {
+	labels := map[uuid.UUID][]string{}
+	if len(f.labels) == 0 && f.out != "wide" {
+		return l, labels, nil
+	}
+	for _, it := range l.items {
+		ls, err := fetch(id(it))
+		if err != nil {
+			return l, nil, err
+		}
+		labels[id(it)] = ls
+	}
+	return l.filter(func(it T) bool { return hasAll(labels[id(it)], f.labels) }), labels, nil
 }
 
 // agentHealth is the worst health each agent reported for the latest
@@ -245,14 +280,10 @@ func (a *App) getAgents(ctx context.Context, c *api.Client, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	labels := map[uuid.UUID][]string{}
-	if len(f.labels) > 0 || f.out == "wide" {
-		for _, ag := range l.items {
-			if labels[ag.Id], err = agentLabels(ctx, c, ag.Id); err != nil {
-				return err
-			}
-		}
-		l = l.filter(func(ag api.Agent) bool { return hasAll(labels[ag.Id], f.labels) })
+	l, labels, err := withLabels(l, f, func(ag api.Agent) uuid.UUID { return ag.Id },
+		func(id uuid.UUID) ([]string, error) { return agentLabels(ctx, c, id) })
+	if err != nil {
+		return err
 	}
 	if f.out.structured() {
 		return l.print(a, f.out)
@@ -268,11 +299,7 @@ func (a *App) getAgents(ctx context.Context, c *api.Client, f getFlags) error {
 	}
 	now := a.Now()
 	head := []string{"NAME", "CLUSTER", "STATUS", "HEARTBEAT", "HEALTH", "LAST EVENT", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "ID", "LABELS")
-	}
-	t := newTable(a.Out, head...)
-	for _, ag := range l.items {
+	return l.render(a, f.out, head, []string{"ID", "LABELS"}, func(ag api.Agent, wide bool) []string {
 		ev := "<none>"
 		if e, ok := last[ag.Id]; ok {
 			ev = fmt.Sprintf("%s %s %s ago", e.EventType, e.Status, age(now, e.CreatedAt))
@@ -282,12 +309,11 @@ func (a *App) getAgents(ctx context.Context, c *api.Client, f getFlags) error {
 			h = "<none>"
 		}
 		row := []string{ag.Name, ag.ClusterName, ag.Status, agePtr(now, ag.LastHeartbeat), h, ev, age(now, ag.CreatedAt)}
-		if f.out == "wide" {
+		if wide {
 			row = append(row, ag.Id.String(), joinOrNone(labels[ag.Id]))
 		}
-		t.row(row...)
-	}
-	return t.flush()
+		return row
+	})
 }
 
 func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
@@ -305,25 +331,14 @@ func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
 	} else if l, err = decodeList[api.Stack](c.ListStacks(ctx)); err != nil {
 		return err
 	}
-	labels := map[uuid.UUID][]string{}
-	if len(f.labels) > 0 || f.out == "wide" {
-		for _, s := range l.items {
-			if labels[s.Id], err = stackLabels(ctx, c, s.Id); err != nil {
-				return err
-			}
-		}
-		l = l.filter(func(s api.Stack) bool { return hasAll(labels[s.Id], f.labels) })
-	}
-	if f.out.structured() {
-		return l.print(a, f.out)
+	l, labels, err := withLabels(l, f, func(s api.Stack) uuid.UUID { return s.Id },
+		func(id uuid.UUID) ([]string, error) { return stackLabels(ctx, c, id) })
+	if err != nil {
+		return err
 	}
 	now := a.Now()
 	head := []string{"NAME", "LATEST", "HEALTH", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "ID", "GENERATOR", "LABELS", "DESCRIPTION")
-	}
-	t := newTable(a.Out, head...)
-	for _, s := range l.items {
+	return l.render(a, f.out, head, []string{"ID", "GENERATOR", "LABELS", "DESCRIPTION"}, func(s api.Stack, wide bool) []string {
 		latest := "<none>"
 		if obj, err := latestObject(ctx, c, s.Id); err == nil && obj != nil {
 			latest = fmt.Sprintf("%d", obj.SequenceId)
@@ -336,16 +351,11 @@ func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
 			health = string(h.OverallStatus)
 		}
 		row := []string{s.Name, latest, health, age(now, s.CreatedAt)}
-		if f.out == "wide" {
-			gen := "<system>"
-			if s.GeneratorId != nil {
-				gen = s.GeneratorId.String()
-			}
-			row = append(row, s.Id.String(), gen, joinOrNone(labels[s.Id]), str(s.Description))
+		if wide {
+			row = append(row, s.Id.String(), ownerOf(s.GeneratorId), joinOrNone(labels[s.Id]), str(s.Description))
 		}
-		t.row(row...)
-	}
-	return t.flush()
+		return row
+	})
 }
 
 func (a *App) getObjects(ctx context.Context, c *api.Client, f getFlags) error {
@@ -360,16 +370,11 @@ func (a *App) getObjects(ctx context.Context, c *api.Client, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.out.structured() {
-		return l.print(a, f.out)
-	}
 	now := a.Now()
 	head := []string{"SEQUENCE", "ID", "CHECKSUM", "DELETION", "AGE"}
-	t := newTable(a.Out, head...)
-	for _, o := range l.items {
-		t.row(fmt.Sprint(o.SequenceId), o.Id.String(), o.YamlChecksum[:min(12, len(o.YamlChecksum))], fmt.Sprint(o.IsDeletionMarker), age(now, o.CreatedAt))
-	}
-	return t.flush()
+	return l.render(a, f.out, head, nil, func(o api.DeploymentObject, _ bool) []string {
+		return []string{fmt.Sprint(o.SequenceId), o.Id.String(), o.YamlChecksum[:min(12, len(o.YamlChecksum))], fmt.Sprint(o.IsDeletionMarker), age(now, o.CreatedAt)}
+	})
 }
 
 func (a *App) getTemplates(ctx context.Context, c *api.Client, f getFlags) error {
@@ -377,40 +382,31 @@ func (a *App) getTemplates(ctx context.Context, c *api.Client, f getFlags) error
 	if err != nil {
 		return err
 	}
-	labels := map[uuid.UUID][]string{}
-	if len(f.labels) > 0 || f.out == "wide" {
-		for _, tp := range l.items {
-			ls, _, err := api.Decode[[]api.TemplateLabel](c.ListTemplateLabels(ctx, tp.Id))
-			if err != nil {
-				return err
-			}
-			for _, x := range ls {
-				labels[tp.Id] = append(labels[tp.Id], x.Label)
-			}
-		}
-		l = l.filter(func(tp api.StackTemplate) bool { return hasAll(labels[tp.Id], f.labels) })
-	}
-	if f.out.structured() {
-		return l.print(a, f.out)
+	l, labels, err := withLabels(l, f, func(tp api.StackTemplate) uuid.UUID { return tp.Id },
+		func(id uuid.UUID) ([]string, error) {
+			ls, _, err := api.Decode[[]api.TemplateLabel](c.ListTemplateLabels(ctx, id))
+			return labelNames(ls, err, func(l api.TemplateLabel) string { return l.Label })
+		})
+	if err != nil {
+		return err
 	}
 	now := a.Now()
 	head := []string{"NAME", "VERSION", "OWNER", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "ID", "LABELS", "DESCRIPTION")
-	}
-	t := newTable(a.Out, head...)
-	for _, tp := range l.items {
-		owner := "<system>"
-		if tp.GeneratorId != nil {
-			owner = tp.GeneratorId.String()
-		}
-		row := []string{tp.Name, fmt.Sprint(tp.Version), owner, age(now, tp.CreatedAt)}
-		if f.out == "wide" {
+	return l.render(a, f.out, head, []string{"ID", "LABELS", "DESCRIPTION"}, func(tp api.StackTemplate, wide bool) []string {
+		row := []string{tp.Name, fmt.Sprint(tp.Version), ownerOf(tp.GeneratorId), age(now, tp.CreatedAt)}
+		if wide {
 			row = append(row, tp.Id.String(), joinOrNone(labels[tp.Id]), str(tp.Description))
 		}
-		t.row(row...)
+		return row
+	})
+}
+
+// ownerOf names the generator that owns a stack or template.
+func ownerOf(generator *uuid.UUID) string {
+	if generator == nil {
+		return "<system>"
 	}
-	return t.flush()
+	return generator.String()
 }
 
 func (a *App) getGenerators(ctx context.Context, c *api.Client, f getFlags) error {
@@ -418,23 +414,15 @@ func (a *App) getGenerators(ctx context.Context, c *api.Client, f getFlags) erro
 	if err != nil {
 		return err
 	}
-	if f.out.structured() {
-		return l.print(a, f.out)
-	}
 	now := a.Now()
 	head := []string{"NAME", "ACTIVE", "LAST ACTIVE", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "ID", "DESCRIPTION")
-	}
-	t := newTable(a.Out, head...)
-	for _, g := range l.items {
+	return l.render(a, f.out, head, []string{"ID", "DESCRIPTION"}, func(g api.Generator, wide bool) []string {
 		row := []string{g.Name, fmt.Sprint(g.IsActive), agePtr(now, g.LastActiveAt), age(now, g.CreatedAt)}
-		if f.out == "wide" {
+		if wide {
 			row = append(row, g.Id.String(), str(g.Description))
 		}
-		t.row(row...)
-	}
-	return t.flush()
+		return row
+	})
 }
 
 func (a *App) getWorkOrders(ctx context.Context, c *api.Client, f getFlags) error {
@@ -442,16 +430,9 @@ func (a *App) getWorkOrders(ctx context.Context, c *api.Client, f getFlags) erro
 	if err != nil {
 		return err
 	}
-	if f.out.structured() {
-		return l.print(a, f.out)
-	}
 	now := a.Now()
 	head := []string{"ID", "TYPE", "STATUS", "RETRIES", "CLAIMED BY", "PROGRESS", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "LAST ERROR")
-	}
-	t := newTable(a.Out, head...)
-	for _, w := range l.items {
+	return l.render(a, f.out, head, []string{"LAST ERROR"}, func(w api.WorkOrder, wide bool) []string {
 		claimed := "<none>"
 		if w.ClaimedBy != nil {
 			claimed = w.ClaimedBy.String()
@@ -461,12 +442,11 @@ func (a *App) getWorkOrders(ctx context.Context, c *api.Client, f getFlags) erro
 			prog = fmt.Sprintf("%d%%", *w.Progress.Percent)
 		}
 		row := []string{w.Id.String(), w.WorkType, string(w.Status), fmt.Sprintf("%d/%d", w.RetryCount, w.MaxRetries), claimed, prog, age(now, w.CreatedAt)}
-		if f.out == "wide" {
+		if wide {
 			row = append(row, truncate(str(w.LastError), 60))
 		}
-		t.row(row...)
-	}
-	return t.flush()
+		return row
+	})
 }
 
 func (a *App) getWebhooks(ctx context.Context, c *api.Client, f getFlags) error {
@@ -474,27 +454,19 @@ func (a *App) getWebhooks(ctx context.Context, c *api.Client, f getFlags) error 
 	if err != nil {
 		return err
 	}
-	if f.out.structured() {
-		return l.print(a, f.out)
-	}
 	now := a.Now()
 	head := []string{"NAME", "ENABLED", "EVENTS", "DELIVERED BY", "AGE"}
-	if f.out == "wide" {
-		head = append(head, "ID", "RETRIES", "TIMEOUT")
-	}
-	t := newTable(a.Out, head...)
-	for _, w := range l.items {
+	return l.render(a, f.out, head, []string{"ID", "RETRIES", "TIMEOUT"}, func(w api.WebhookSubscription, wide bool) []string {
 		by := "broker"
 		if w.TargetLabels != nil && len(*w.TargetLabels) > 0 {
 			by = "agents " + strings.Join(*w.TargetLabels, ",")
 		}
 		row := []string{w.Name, fmt.Sprint(w.Enabled), strings.Join(w.EventTypes, ","), by, age(now, w.CreatedAt)}
-		if f.out == "wide" {
+		if wide {
 			row = append(row, w.Id.String(), fmt.Sprint(w.MaxRetries), fmt.Sprintf("%ds", w.TimeoutSeconds))
 		}
-		t.row(row...)
-	}
-	return t.flush()
+		return row
+	})
 }
 
 // eventFilter narrows events to an agent and/or a stack's objects.
@@ -548,15 +520,8 @@ func (a *App) getEvents(ctx context.Context, c *api.Client, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	l = l.filter(keep)
-	if f.out.structured() {
-		return l.print(a, f.out)
-	}
-	t := newTable(a.Out, "TIME", "AGENT", "TYPE", "STATUS", "OBJECT", "MESSAGE")
-	for _, e := range l.items {
-		t.row(eventCols(e, names)...)
-	}
-	return t.flush()
+	head := []string{"TIME", "AGENT", "TYPE", "STATUS", "OBJECT", "MESSAGE"}
+	return l.filter(keep).render(a, f.out, head, nil, func(e api.AgentEvent, _ bool) []string { return eventCols(e, names) })
 }
 
 func eventCols(e api.AgentEvent, names map[uuid.UUID]string) []string {

@@ -41,11 +41,7 @@ from BROKKR_PAK instead of --pak (which keeps it out of the shell history).`,
 				return err
 			}
 			ctxName := firstNonBlank(name, a.contextName, "default")
-			path, err := a.configFile()
-			if err != nil {
-				return err
-			}
-			f, err := config.Load(path)
+			path, f, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -95,11 +91,7 @@ func (a *App) configCommand() *cobra.Command {
 		Example: "  brokkr config get-contexts",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := a.configFile()
-			if err != nil {
-				return err
-			}
-			f, err := config.Load(path)
+			_, f, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -123,11 +115,7 @@ func (a *App) configCommand() *cobra.Command {
 		Example: "  brokkr config use-context prod",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := a.configFile()
-			if err != nil {
-				return err
-			}
-			f, err := config.Load(path)
+			path, f, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
@@ -147,11 +135,7 @@ func (a *App) configCommand() *cobra.Command {
 		Example: "  brokkr config current-context",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := a.configFile()
-			if err != nil {
-				return err
-			}
-			f, err := config.Load(path)
+			path, f, err := a.loadConfig()
 			if err != nil {
 				return err
 			}

@@ -24,12 +24,7 @@ func (a *App) createCommand() *cobra.Command {
 		Short:   "Create a stack",
 		Example: "  brokkr create stack myapp-staging --label env:staging --description 'My app - staging'",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			req := api.CreateStackRequest{Name: args[0]}
 			if stackDesc != "" {
 				req.Description = &stackDesc
@@ -51,7 +46,7 @@ func (a *App) createCommand() *cobra.Command {
 			_ = raw
 			fmt.Fprintf(a.Out, "stack/%s created (%s)\n", st.Name, st.Id)
 			return nil
-		},
+		}),
 	}
 	stack.Flags().StringArrayVar(&stackLabels, "label", nil, "label (k:v); repeatable")
 	stack.Flags().StringVar(&stackDesc, "description", "", "description")
@@ -104,22 +99,18 @@ Cluster:, Initial PAK:).`,
 		Short:   "Create a generator (a CI/CD identity); prints its PAK once",
 		Example: "  brokkr create generator github-actions --description 'CI for payments'",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			req := api.CreateGeneratorRequest{Name: args[0]}
 			if genDesc != "" {
 				req.Description = &genDesc
 			}
-			res, _, err := api.Decode[api.GeneratorPakResponse](c.CreateGenerator(cmd.Context(), nil, req))
+			res, _, err := api.Decode[api.GeneratorPakResponse](c.CreateGenerator(ctx, nil, req))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.Out, "Generator created successfully:\nID: %s\nName: %s\nInitial PAK: %s\n", res.Generator.Id, res.Generator.Name, res.Pak)
 			return nil
-		},
+		}),
 	}
 	generator.Flags().StringVar(&genDesc, "description", "", "description")
 
@@ -251,12 +242,7 @@ Deleting a work-order cancels it.`,
 		Example: `  brokkr delete stack quick-start-app
   brokkr delete agent staging-agent --yes`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			kind, ref := normalizeKind(args[0]), args[1]
 			var id uuid.UUID
 			var label string
@@ -315,7 +301,7 @@ Deleting a work-order cancels it.`,
 			}
 			fmt.Fprintf(a.Out, "%s deleted (%s)\n", label, id)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask")
 	return cmd
@@ -341,12 +327,7 @@ func (a *App) labelCommand() *cobra.Command {
   brokkr label stack myapp-staging env:staging tier:web
   brokkr label agent staging-agent env:staging-`,
 		Args: cobra.MinimumNArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			add, remove := labelArgs(args[2:])
 			switch normalizeKind(args[0]) {
 			case "agents":
@@ -401,7 +382,7 @@ func (a *App) labelCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.Out, "%s %s labeled\n", strings.TrimSuffix(normalizeKind(args[0]), "s"), args[1])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -412,12 +393,7 @@ func (a *App) annotateCommand() *cobra.Command {
 		Example: `  brokkr annotate agent prod-agent region=us-east-1
   brokkr annotate agent prod-agent region-`,
 		Args: cobra.MinimumNArgs(3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			type kv struct{ k, v string }
 			var add []kv
 			var remove []string
@@ -475,7 +451,7 @@ func (a *App) annotateCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.Out, "%s %s annotated\n", strings.TrimSuffix(normalizeKind(args[0]), "s"), args[1])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -485,17 +461,8 @@ func (a *App) targetCommand() *cobra.Command {
 		Short:   "Target a stack at an agent explicitly",
 		Example: "  brokkr target staging-agent myapp-staging",
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			ag, err := mustAgent(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := mustStack(ctx, c, args[1])
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			ag, st, err := agentAndStack(ctx, c, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -509,7 +476,7 @@ func (a *App) targetCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.Out, "agent %s targets stack %s\n", ag.Name, st.Name)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -519,17 +486,8 @@ func (a *App) untargetCommand() *cobra.Command {
 		Short:   "Remove an explicit target",
 		Example: "  brokkr untarget staging-agent myapp-staging",
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			ag, err := mustAgent(ctx, c, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := mustStack(ctx, c, args[1])
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			ag, st, err := agentAndStack(ctx, c, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -538,8 +496,21 @@ func (a *App) untargetCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.Out, "agent %s no longer targets stack %s\n", ag.Name, st.Name)
 			return nil
-		},
+		}),
 	}
+}
+
+// agentAndStack resolves the AGENT STACK arguments of target and untarget.
+func agentAndStack(ctx context.Context, c *api.Client, agentRef, stackRef string) (*api.Agent, *api.Stack, error) {
+	ag, err := mustAgent(ctx, c, agentRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := mustStack(ctx, c, stackRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ag, st, nil
 }
 
 func (a *App) rotatePAKCommand() *cobra.Command {
@@ -549,12 +520,7 @@ func (a *App) rotatePAKCommand() *cobra.Command {
 		Example: `  brokkr rotate-pak agent prod-1
   brokkr rotate-pak generator github-actions`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			switch normalizeKind(args[0]) {
 			case "agents":
 				ag, err := mustAgent(ctx, c, args[1])
@@ -580,6 +546,6 @@ func (a *App) rotatePAKCommand() *cobra.Command {
 				return fmt.Errorf("cannot rotate the PAK of %q: use agent or generator", args[0])
 			}
 			return nil
-		},
+		}),
 	}
 }

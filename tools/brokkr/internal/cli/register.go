@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -34,38 +35,24 @@ func uuidFlags(agent, generator string) (uuid.UUID, uuid.UUID, error) {
 }
 
 func (a *App) registerCommand() *cobra.Command {
-	var agent, generator string
 	cmd := &cobra.Command{
 		Use:     "register --agent UUID --generator UUID",
 		Short:   "Register an agent with a generator scope (admin PAK)",
 		Example: "  brokkr register --agent 3f0c…-agent-id --generator 8a1d…-generator-id",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ag, gen, err := uuidFlags(agent, generator)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(cmd.Context(), gen, ag))
+	}
+	return a.pairCommand(cmd, "the agent to register (UUID)", "the generator scope (UUID)",
+		func(ctx context.Context, c *api.Client, ag, gen uuid.UUID) error {
+			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(ctx, gen, ag))
 			if err != nil {
 				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.ID)
 			return nil
-		},
-	}
-	cmd.Flags().StringVar(&agent, "agent", "", "the agent to register (UUID)")
-	cmd.Flags().StringVar(&generator, "generator", "", "the generator scope (UUID)")
-	_ = cmd.MarkFlagRequired("agent")
-	_ = cmd.MarkFlagRequired("generator")
-	return cmd
+		})
 }
 
 func (a *App) deregisterCommand() *cobra.Command {
-	var agent, generator string
 	cmd := &cobra.Command{
 		Use:   "deregister --agent UUID --generator UUID",
 		Short: "Remove an agent's registration with a generator scope (admin PAK)",
@@ -74,24 +61,36 @@ broker also removes the agent's targets on that generator's stacks, and the agen
 their resources on its next reconcile.`,
 		Example: "  brokkr deregister --agent 3f0c…-agent-id --generator 8a1d…-generator-id",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ag, gen, err := uuidFlags(agent, generator)
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if _, err := api.Read(c.DeregisterAgent(cmd.Context(), gen, ag)); err != nil {
+	}
+	return a.pairCommand(cmd, "the agent to deregister (UUID)", "the generator scope to remove (UUID)",
+		func(ctx context.Context, c *api.Client, ag, gen uuid.UUID) error {
+			if _, err := api.Read(c.DeregisterAgent(ctx, gen, ag)); err != nil {
 				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "deregistered agent %s from generator %s\n", ag, gen)
 			return nil
-		},
+		})
+}
+
+// pairCommand completes register and deregister: both take --agent and
+// --generator (required UUIDs, checked before the broker is asked) and
+// call do on the pair.
+func (a *App) pairCommand(cmd *cobra.Command, agentHelp, generatorHelp string,
+	do func(ctx context.Context, c *api.Client, ag, gen uuid.UUID) error) *cobra.Command {
+	var agent, generator string
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ag, gen, err := uuidFlags(agent, generator)
+		if err != nil {
+			return err
+		}
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return do(cmd.Context(), c, ag, gen)
 	}
-	cmd.Flags().StringVar(&agent, "agent", "", "the agent to deregister (UUID)")
-	cmd.Flags().StringVar(&generator, "generator", "", "the generator scope to remove (UUID)")
+	cmd.Flags().StringVar(&agent, "agent", "", agentHelp)
+	cmd.Flags().StringVar(&generator, "generator", "", generatorHelp)
 	_ = cmd.MarkFlagRequired("agent")
 	_ = cmd.MarkFlagRequired("generator")
 	return cmd

@@ -138,12 +138,19 @@ func (a *App) configFile() (string, error) {
 	return config.DefaultPath()
 }
 
-func (a *App) settings() (config.Settings, error) {
+// loadConfig reads the config file (--config or the default path) and
+// returns its path too, for messages and for saving it back.
+func (a *App) loadConfig() (string, *config.File, error) {
 	path, err := a.configFile()
 	if err != nil {
-		return config.Settings{}, err
+		return "", nil, err
 	}
 	f, err := config.Load(path)
+	return path, f, err
+}
+
+func (a *App) settings() (config.Settings, error) {
+	_, f, err := a.loadConfig()
 	if err != nil {
 		return config.Settings{}, err
 	}
@@ -190,4 +197,17 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// withClient is a command body that talks to the broker: it gets the
+// configured client (or the error saying why there is none) and the
+// command's context.
+func (a *App) withClient(run func(ctx context.Context, c *apiclient.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, args)
+	}
 }
