@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
+	"github.com/brokkr-go/brokkr/pkg/app/policy"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -90,29 +91,48 @@ const (
 
 var errForbidden = domain.Forbidden("Only the agent itself or an admin may change its registrations")
 
+// Policies of the registration use cases; the HTTP layer runs the same
+// values as route guards (see package policy).
+var (
+	// Changers may register and deregister: the admin (and the CLI) for
+	// any agent, an agent for itself. A generator never may (0.9.1).
+	Changers = policy.Allow(errForbidden, policy.Admin, policy.System, policy.AnyAgent)
+	// AgentReaders may list an agent's registrations.
+	AgentReaders = policy.Allow(domain.Forbidden("Unauthorized access"), policy.Admin, policy.SelfAgent)
+	// GeneratorReaders may list the agents registered with a generator.
+	GeneratorReaders = policy.Allow(domain.Forbidden("Unauthorized access"), policy.Admin, policy.SelfGenerator)
+)
+
 // NotRegistered is the error of a target change the boundary refuses.
 func NotRegistered() error {
 	return domain.WithCode(domain.Forbidden("Agent is not registered with the stack's generator"), CodeAgentNotRegistered)
 }
 
+// CheckChange runs what a register/deregister call checks before its body
+// is read: the caller's role, then that the generator exists (403, then
+// 404 generator_not_found, before any 400: docs/compatibility.md#check-order).
+func (s *Service) CheckChange(ctx context.Context, p identity.Principal, genID uuid.UUID) error {
+	if err := Changers.Check(p); err != nil {
+		return err
+	}
+	_, err := s.generator(ctx, genID)
+	return err
+}
+
 // subject resolves which agent a register/deregister call is about: the
 // calling agent itself (agent_id omitted or its own), or the agent_id an
-// admin names. Generators never may (0.9.1: 403 forbidden).
+// admin names.
 func subject(p identity.Principal, agentID *uuid.UUID) (uuid.UUID, error) {
-	switch p.Role {
-	case identity.RoleAgent:
+	if p.Role == identity.RoleAgent {
 		if agentID != nil && *agentID != p.ID {
 			return uuid.Nil, errForbidden
 		}
 		return p.ID, nil
-	case identity.RoleAdmin, identity.RoleSystem:
-		if agentID == nil || *agentID == uuid.Nil {
-			return uuid.Nil, domain.WithCode(domain.Invalid("agent_id is required"), CodeMissingAgentID)
-		}
-		return *agentID, nil
-	default:
-		return uuid.Nil, errForbidden
 	}
+	if agentID == nil || *agentID == uuid.Nil {
+		return uuid.Nil, domain.WithCode(domain.Invalid("agent_id is required"), CodeMissingAgentID)
+	}
+	return *agentID, nil
 }
 
 func (s *Service) generator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
@@ -124,11 +144,11 @@ func (s *Service) generator(ctx context.Context, id uuid.UUID) (generator.Genera
 // (POST /generators/{id}/register). Not idempotent: a repeat is a 409
 // already_registered.
 func (s *Service) Register(ctx context.Context, p identity.Principal, genID uuid.UUID, agentID *uuid.UUID) (agent.Registration, error) {
-	who, err := subject(p, agentID)
-	if err != nil {
+	if err := s.CheckChange(ctx, p, genID); err != nil {
 		return agent.Registration{}, err
 	}
-	if _, err := s.generator(ctx, genID); err != nil {
+	who, err := subject(p, agentID)
+	if err != nil {
 		return agent.Registration{}, err
 	}
 	if _, err := s.repos.Agents.GetAgent(ctx, who); err != nil {
@@ -156,11 +176,11 @@ func (s *Service) Register(ctx context.Context, p identity.Principal, genID uuid
 // what they delivered through its normal target-state flow. Deregistering
 // a pair that was never registered is a no-op (204), as in 0.9.1.
 func (s *Service) Deregister(ctx context.Context, p identity.Principal, genID uuid.UUID, agentID *uuid.UUID) error {
-	who, err := subject(p, agentID)
-	if err != nil {
+	if err := s.CheckChange(ctx, p, genID); err != nil {
 		return err
 	}
-	if _, err := s.generator(ctx, genID); err != nil {
+	who, err := subject(p, agentID)
+	if err != nil {
 		return err
 	}
 	removed := false
@@ -184,8 +204,8 @@ func (s *Service) Deregister(ctx context.Context, p identity.Principal, genID uu
 // ForAgent lists an agent's registrations (GET /agents/{id}/registrations):
 // admin or the agent itself.
 func (s *Service) ForAgent(ctx context.Context, p identity.Principal, agentID uuid.UUID) ([]agent.Registration, error) {
-	if !p.IsAdmin() && !p.IsAgent(agentID) {
-		return nil, domain.Forbidden("Unauthorized access")
+	if err := AgentReaders.CheckID(p, agentID); err != nil {
+		return nil, err
 	}
 	if _, err := s.repos.Agents.GetAgent(ctx, agentID); err != nil {
 		return nil, domain.WithCode(err, CodeAgentNotFound)
@@ -198,8 +218,8 @@ func (s *Service) ForAgent(ctx context.Context, p identity.Principal, agentID uu
 // The system generator is no tenant: every agent is registered with it, so
 // only the admin may list it.
 func (s *Service) ForGenerator(ctx context.Context, p identity.Principal, genID uuid.UUID) ([]agent.Registration, error) {
-	if !p.IsAdmin() && !p.IsGenerator(genID) {
-		return nil, domain.Forbidden("Unauthorized access")
+	if err := GeneratorReaders.CheckID(p, genID); err != nil {
+		return nil, err
 	}
 	g, err := s.generator(ctx, genID)
 	if err != nil {

@@ -338,7 +338,7 @@ func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
 		row := []string{s.Name, latest, health, age(now, s.CreatedAt)}
 		if f.out == "wide" {
 			gen := "<system>"
-			if s.GeneratorId != nil {
+			if !isSystemGenerator(s.GeneratorId) {
 				gen = s.GeneratorId.String()
 			}
 			row = append(row, s.Id.String(), gen, joinOrNone(labels[s.Id]), str(s.Description))

@@ -16,10 +16,16 @@ import (
 // registrationHint explains a 404 that may mean "route not served".
 func registrationHint(err error) error {
 	if api.IsStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("%w; hint: a broker without generator registration (this Go broker, for now) answers 404 to every registration call", err)
+		return fmt.Errorf("%w; hint: a broker without generator registration (before 0.9.1, or this broker before migration 0011) answers 404 to every registration call", err)
 	}
 	return err
 }
+
+// systemGeneratorID is the broker's system generator, which a system stack
+// answers in generator_id (older brokers answer null, read as uuid.Nil).
+var systemGeneratorID = uuid.MustParse("00000000-0000-4000-8000-000000000001")
+
+func isSystemGenerator(id uuid.UUID) bool { return id == uuid.Nil || id == systemGeneratorID }
 
 func uuidFlags(agent, generator string) (uuid.UUID, uuid.UUID, error) {
 	a, err := uuid.Parse(agent)
@@ -49,11 +55,11 @@ func (a *App) registerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(cmd.Context(), gen, ag))
+			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(cmd.Context(), gen, api.AgentRegistrationBody{AgentId: &ag}))
 			if err != nil {
 				return registrationHint(err)
 			}
-			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.ID)
+			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.Id)
 			return nil
 		},
 	}
@@ -83,7 +89,7 @@ their resources on its next reconcile.`,
 			if err != nil {
 				return err
 			}
-			if _, err := api.Read(c.DeregisterAgent(cmd.Context(), gen, ag)); err != nil {
+			if _, err := api.Read(c.DeregisterAgent(cmd.Context(), gen, api.AgentRegistrationBody{AgentId: &ag})); err != nil {
 				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "deregistered agent %s from generator %s\n", ag, gen)
@@ -131,7 +137,7 @@ func (a *App) registrationsCommand() *cobra.Command {
 				if perr != nil {
 					return fmt.Errorf("--generator %q is not a UUID", generator)
 				}
-				regs, raw, err = api.Decode[[]api.Registration](c.ListGeneratorRegisteredAgents(cmd.Context(), id))
+				regs, raw, err = api.Decode[[]api.Registration](c.ListRegisteredAgents(cmd.Context(), id))
 			}
 			if err != nil {
 				return registrationHint(err)
@@ -145,11 +151,11 @@ func (a *App) registrationsCommand() *cobra.Command {
 			}
 			t := newTable(a.Out, head, "REGISTERED", "REGISTRATION")
 			for _, r := range regs {
-				id := r.GeneratorID
+				id := r.GeneratorId
 				if !byAgent {
-					id = r.AgentID
+					id = r.AgentId
 				}
-				t.row(id.String(), r.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), r.ID.String())
+				t.row(id.String(), r.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), r.Id.String())
 			}
 			return t.flush()
 		},
