@@ -9,6 +9,7 @@ package registrations
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
@@ -158,8 +159,11 @@ func (s *Service) Register(ctx context.Context, p identity.Principal, genID uuid
 	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
 		if out, err = s.repos.Registrations.Register(ctx, who, genID); err != nil {
-			return domain.WithCode(domain.Rephrase(err, domain.ErrConflict, "Agent is already registered with this generator"),
-				CodeAlreadyRegistered)
+			if errors.Is(err, domain.ErrConflict) {
+				// 0.9.1's code, not the generic unique_violation.
+				return domain.WithCode(domain.Conflict("Agent is already registered with this generator"), CodeAlreadyRegistered)
+			}
+			return err
 		}
 		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionAgentRegistered, "agent", who,
 			map[string]any{"generator_id": genID}))
