@@ -243,6 +243,10 @@ type Agent struct {
 	DiagnosticsPollInterval int `koanf:"diagnostics_poll_interval"`
 	// DiagnosticsLogLines is the log tail collected per container.
 	DiagnosticsLogLines int `koanf:"diagnostics_log_lines"`
+	// GeneratorIDs are the generators the agent registers itself with at
+	// start-up (comma-separated in the environment); malformed entries are
+	// skipped with a warning, as in 0.9.1.
+	GeneratorIDs []string `koanf:"generator_ids"`
 	// KubeQPS and KubeBurst are the client-side rate limit towards the
 	// Kubernetes API; KubeQPS ≤ 0 leaves flow control to the apiserver.
 	KubeQPS   float64 `koanf:"kube_qps"`
