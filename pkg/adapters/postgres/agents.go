@@ -8,8 +8,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
@@ -55,11 +57,18 @@ func (r *Agents) ListAgents(ctx context.Context) ([]agent.Agent, error) {
 	return convertRows(rows, agentRow.domain), mapErr(err)
 }
 
-// CreateAgent inserts a, filling id and timestamps.
+// CreateAgent inserts a, filling id and timestamps, and registers it with
+// the system generator in the same statement: every agent, however created
+// (API or CLI), receives the system generator's stacks.
 func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
 	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agents (name, cluster_name, status, pak_hash)
-		VALUES ($1, $2, $3, $4) RETURNING `+agentCols, a.Name, a.ClusterName, a.Status, a.PakHash)
+	err := r.s.q(ctx).GetContext(ctx, &row, `WITH a AS (
+			INSERT INTO agents (name, cluster_name, status, pak_hash)
+			VALUES ($1, $2, $3, $4) RETURNING `+agentCols+`
+		), reg AS (
+			INSERT INTO agent_generator_registrations (agent_id, generator_id) SELECT id, $5 FROM a
+		)
+		SELECT `+agentCols+` FROM a`, a.Name, a.ClusterName, a.Status, a.PakHash, generator.SystemID)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -151,6 +160,9 @@ func (r *Agents) AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID)
 	if !live {
 		return agent.Target{}, domain.Unprocessable("Stack not found")
 	}
+	if err := r.consented(ctx, agentID, stackID); err != nil {
+		return agent.Target{}, err
+	}
 	var row targetRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)
 		RETURNING id, agent_id, stack_id`, agentID, stackID)
@@ -159,7 +171,32 @@ func (r *Agents) AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID)
 
 // RemoveAgentTarget deletes a target; 404 when absent.
 func (r *Agents) RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UUID) error {
+	if err := r.consented(ctx, agentID, stackID); err != nil {
+		return err
+	}
 	return r.s.deleteOne(ctx, "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
+}
+
+// consented enforces the consent boundary on explicit target changes, as
+// 0.9.1 does: with the boundary on, the agent must be registered with the
+// stack's generator (admins included). Off, it checks nothing.
+func (r *Agents) consented(ctx context.Context, agentID, stackID uuid.UUID) error {
+	if !r.s.registrationRequired {
+		return nil
+	}
+	var ok bool
+	// An unknown stack passes: the caller's own not-found answer follows.
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT NOT EXISTS (SELECT 1 FROM stacks s WHERE s.id = $2
+		AND NOT EXISTS (SELECT 1 FROM agent_generator_registrations g
+		                 WHERE g.agent_id = $1 AND g.generator_id = COALESCE(s.generator_id, $3)))`,
+		agentID, stackID, generator.SystemID)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !ok {
+		return registrations.NotRegistered()
+	}
+	return nil
 }
 
 // associatedStackIDs is the association rule as SQL
@@ -173,11 +210,29 @@ const associatedStackIDs = `
 	SELECT sa.stack_id FROM stack_annotations sa
 	  JOIN agent_annotations aa ON aa.key = sa.key AND aa.value = sa.value WHERE aa.agent_id = $1`
 
+// consentedStackIDs narrows associatedStackIDs to stacks whose generator
+// (the system generator for a system stack) the agent is registered with:
+// the consent boundary, on every association path, in the same statement.
+const consentedStackIDs = `
+	SELECT x.stack_id FROM (` + associatedStackIDs + `) x
+	  JOIN stacks cs ON cs.id = x.stack_id
+	  JOIN agent_generator_registrations cr ON cr.agent_id = $1
+	   AND cr.generator_id = COALESCE(cs.generator_id, '00000000-0000-4000-8000-000000000001'::uuid)`
+
+// association returns the association rule under the store's consent
+// boundary.
+func (s *Store) association() string {
+	if s.registrationRequired {
+		return consentedStackIDs
+	}
+	return associatedStackIDs
+}
+
 // AssociatedStacks returns the live stacks associated with the agent.
 func (r *Agents) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
 	rows := []stackRow{}
 	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
-		WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`) ORDER BY id`, agentID)
+		WHERE deleted_at IS NULL AND id IN (`+r.s.association()+`) ORDER BY id`, agentID)
 	return stacksToDomain(rows), mapErr(err)
 }
 
@@ -218,7 +273,7 @@ func (r *AgentEvents) AgentMayReport(ctx context.Context, agentID, objectID uuid
 	var ok bool
 	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (
 		SELECT 1 FROM deployment_objects d WHERE d.id = $2 AND (
-			d.stack_id IN (`+associatedStackIDs+`)
+			d.stack_id IN (`+r.s.association()+`)
 			OR EXISTS (SELECT 1 FROM agent_events e JOIN deployment_objects o ON o.id = e.deployment_object_id
 			           WHERE e.agent_id = $1 AND o.stack_id = d.stack_id)
 			OR EXISTS (SELECT 1 FROM deployment_health h JOIN deployment_objects o ON o.id = h.deployment_object_id

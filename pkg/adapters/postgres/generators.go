@@ -18,7 +18,7 @@ type Generators struct{ s *Store }
 // NewGenerators returns the generator repository on s.
 func NewGenerators(s *Store) *Generators { return &Generators{s: s} }
 
-const generatorCols = `id, created_at, updated_at, deleted_at, name, description, last_active_at, is_active, pak_hash`
+const generatorCols = `id, created_at, updated_at, deleted_at, name, description, last_active_at, is_active, pak_hash, is_system`
 
 // generatorRow is a generators row.
 type generatorRow struct {
@@ -31,17 +31,19 @@ type generatorRow struct {
 	LastActiveAt *time.Time `db:"last_active_at"`
 	IsActive     bool       `db:"is_active"`
 	PakHash      *string    `db:"pak_hash"`
+	IsSystem     bool       `db:"is_system"`
 }
 
 func (r generatorRow) domain() generator.Generator {
 	return generator.Generator{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, Description: r.Description, LastActiveAt: r.LastActiveAt, IsActive: r.IsActive, PakHash: r.PakHash}
+		Name: r.Name, Description: r.Description, LastActiveAt: r.LastActiveAt, IsActive: r.IsActive, PakHash: r.PakHash, IsSystem: r.IsSystem}
 }
 
-// ListGenerators returns live generators in creation order.
+// ListGenerators returns live generators in creation order; the system
+// generator is not listed.
 func (r *Generators) ListGenerators(ctx context.Context) ([]generator.Generator, error) {
 	var rows []generatorRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL ORDER BY created_at, id`)
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL AND NOT is_system ORDER BY created_at, id`)
 	return convertRows(rows, generatorRow.domain), mapErr(err)
 }
 

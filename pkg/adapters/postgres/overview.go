@@ -271,7 +271,7 @@ func (r *Overview) AgentStacks(ctx context.Context, agentID uuid.UUID) ([]overvi
 		WHERE o.stack_id = st.id AND o.deleted_at IS NULL ORDER BY o.sequence_id DESC LIMIT 1) d ON true
 	LEFT JOIN LATERAL (SELECT e.status, e.message FROM agent_events e WHERE e.agent_id = $1 AND e.deployment_object_id = d.id
 		AND e.deleted_at IS NULL ORDER BY e.created_at DESC LIMIT 1) ev ON true
-	WHERE st.deleted_at IS NULL AND st.id IN (`+associatedStackIDs+`)
+	WHERE st.deleted_at IS NULL AND st.id IN (`+r.s.association()+`)
 	ORDER BY st.name
 	LIMIT 500`, agentID)
 	if err != nil {

@@ -105,7 +105,7 @@ func (r *Stacks) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, er
 // AgentAssociated reports whether the stack is associated with the agent.
 func (r *Stacks) AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID) (bool, error) {
 	var ok bool
-	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT $2::uuid IN (`+associatedStackIDs+`)`, agentID, stackID)
+	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT $2::uuid IN (`+r.s.association()+`)`, agentID, stackID)
 	return ok, mapErr(err)
 }
 

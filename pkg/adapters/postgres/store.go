@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +29,18 @@ type Store struct {
 	onOutboxCommit func(ctx context.Context)
 	// beats groups heartbeats into one commit per batch.
 	beats *heartbeats
+	// registrationRequired is the consent boundary
+	// (broker.require_generator_registration, pkg/app/registrations
+	// Boundary): set once at start-up, before any request.
+	registrationRequired bool
+}
+
+// SetRegistrationBoundary switches the consent boundary on or off: when on,
+// a stack is associated with an agent only if the agent is registered with
+// the stack's generator, and explicit targets are added or removed only
+// for such stacks. Call before serving.
+func (s *Store) SetRegistrationBoundary(b registrations.Boundary) {
+	s.registrationRequired = b.Required
 }
 
 // OnOutboxCommit registers fn to run after every committed transaction that

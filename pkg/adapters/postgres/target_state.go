@@ -41,7 +41,7 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 		SELECT 'status' AS kind, status AS value FROM agents WHERE id = $1 AND deleted_at IS NULL
 		UNION ALL SELECT 'label', label FROM agent_labels WHERE agent_id = $1
 		UNION ALL SELECT DISTINCT 'annotation', key FROM agent_annotations WHERE agent_id = $1
-		UNION ALL SELECT 'stack', id::text FROM stacks WHERE deleted_at IS NULL AND id IN (`+associatedStackIDs+`)`, agentID)
+		UNION ALL SELECT 'stack', id::text FROM stacks WHERE deleted_at IS NULL AND id IN (`+r.s.association()+`)`, agentID)
 	if err != nil {
 		return targetstate.Snapshot{}, mapErr(err)
 	}
@@ -72,7 +72,7 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 	}
 	var objects []ackedObjectRow
 	err = r.s.q(ctx).SelectContext(ctx, &objects, `
-		WITH assoc AS (`+associatedStackIDs+`),
+		WITH assoc AS (`+r.s.association()+`),
 		latest AS (
 			SELECT d.* FROM assoc
 			JOIN stacks st ON st.id = assoc.stack_id

@@ -75,6 +75,15 @@ var (
 
 func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
 
+// The system generator carries every agent's system stacks: it is never
+// deleted, renamed or given a PAK (0.9.1: cannot_delete_system_generator).
+func systemGuard(id uuid.UUID, code string) error {
+	if id == generator.SystemID {
+		return domain.WithCode(domain.Forbidden("The system generator cannot be changed or deleted"), code)
+	}
+	return nil
+}
+
 // CreateInput is the body of POST /generators.
 type CreateInput struct {
 	Name        string
@@ -146,6 +155,9 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := adminOrSelf(p, id); err != nil {
 		return generator.Generator{}, err
 	}
+	if err := systemGuard(id, "cannot_modify_system_generator"); err != nil {
+		return generator.Generator{}, err
+	}
 	var out generator.Generator
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
@@ -183,6 +195,9 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 	if err := adminOrSelf(p, id); err != nil {
 		return err
 	}
+	if err := systemGuard(id, "cannot_delete_system_generator"); err != nil {
+		return err
+	}
 	var g generator.Generator
 	var owned []stack.Stack
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
@@ -209,6 +224,9 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 // RotatePAK issues a new PAK for the generator; the old one fails at once.
 func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.UUID) (generator.Generator, secret.String, error) {
 	if err := adminOrSelf(p, id); err != nil {
+		return generator.Generator{}, "", err
+	}
+	if err := systemGuard(id, "cannot_modify_system_generator"); err != nil {
 		return generator.Generator{}, "", err
 	}
 	if _, err := s.repos.Generators.GetGenerator(ctx, id); err != nil {

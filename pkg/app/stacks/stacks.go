@@ -13,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
@@ -125,7 +126,9 @@ func validateStack(name string, description *string) error {
 
 // Create makes a stack.
 func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInput) (stack.Stack, error) {
-	if in.GeneratorID != nil && *in.GeneratorID == uuid.Nil {
+	// The nil UUID and the system generator's id both name a system stack,
+	// stored without a generator (docs/compatibility.md#system-stacks).
+	if in.GeneratorID != nil && (*in.GeneratorID == uuid.Nil || *in.GeneratorID == generator.SystemID) {
 		in.GeneratorID = nil
 	}
 	switch p.Role {

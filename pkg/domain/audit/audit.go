@@ -63,6 +63,8 @@ const (
 	ActionAnnotationRemoved = "annotation.removed"
 	ActionTargetAdded       = "target.added"
 	ActionTargetRemoved     = "target.removed"
+	ActionAgentRegistered   = "registration.created"
+	ActionAgentDeregistered = "registration.deleted"
 	ActionDeploymentCreated = "deployment.created"
 	ActionAgentEventCreated = "agent_event.created"
 )

@@ -13,6 +13,15 @@ import (
 // the admin PAK, as in the original.
 const AdminGeneratorName = "admin-generator"
 
+// SystemGeneratorName names the singleton system generator: it carries the
+// stacks every agent receives and every agent is registered with it.
+const SystemGeneratorName = "__system__"
+
+// SystemID is the system generator's fixed id (created by migration
+// 0011_generator_registrations). Fixed so that a system stack, stored with
+// no generator, answers it in generator_id without a lookup.
+var SystemID = uuid.MustParse("00000000-0000-4000-8000-000000000001")
+
 // Generator is a CI/CD identity.
 type Generator struct {
 	ID           uuid.UUID  `json:"id"`
@@ -23,5 +32,8 @@ type Generator struct {
 	Description  *string    `json:"description"`
 	LastActiveAt *time.Time `json:"last_active_at"`
 	IsActive     bool       `json:"is_active"`
-	PakHash      *string    `json:"-"`
+	// IsSystem is true only for the system generator, which is hidden from
+	// listings and cannot be changed or deleted.
+	IsSystem bool    `json:"is_system"`
+	PakHash  *string `json:"-"`
 }

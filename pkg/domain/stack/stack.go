@@ -5,9 +5,12 @@ package stack
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
 // Stack groups Kubernetes resources delivered together. GeneratorID nil is a
@@ -20,6 +23,35 @@ type Stack struct {
 	Name        string     `json:"name"`
 	Description *string    `json:"description"`
 	GeneratorID *uuid.UUID `json:"generator_id"`
+}
+
+// stackJSON is Stack's wire form.
+type stackJSON Stack
+
+// MarshalJSON answers a system stack's generator_id as the system
+// generator's id rather than null: 0.9.1 clients read it as a UUID
+// (docs/compatibility.md#system-stacks). Storage keeps NULL.
+func (s Stack) MarshalJSON() ([]byte, error) {
+	w := stackJSON(s)
+	if w.GeneratorID == nil {
+		id := generator.SystemID
+		w.GeneratorID = &id
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reverses MarshalJSON: the system generator's id reads back
+// as a system stack.
+func (s *Stack) UnmarshalJSON(b []byte) error {
+	var w stackJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	if w.GeneratorID != nil && *w.GeneratorID == generator.SystemID {
+		w.GeneratorID = nil
+	}
+	*s = Stack(w)
+	return nil
 }
 
 // OwnedBy reports whether generator id owns the stack.

@@ -104,6 +104,12 @@ type Broker struct {
 	// endpoint) reach loopback, link-local and cloud-metadata addresses,
 	// which the SSRF guard refuses by default. For local development only.
 	WebhookAllowPrivate bool `koanf:"webhook_allow_private"`
+	// RequireGeneratorRegistration is the consent boundary
+	// (docs/configuration.md): on, a generator's stacks reach only agents
+	// registered with it, by target, label or annotation alike, and explicit
+	// targets need the registration (0.9.1's behaviour). Off by default: the
+	// seed's association rules, unchanged.
+	RequireGeneratorRegistration bool `koanf:"require_generator_registration"`
 }
 
 // CORS configures the /api/v1 CORS layer. AllowedOrigins and MaxAgeSeconds
@@ -237,6 +243,10 @@ type Agent struct {
 	DiagnosticsPollInterval int `koanf:"diagnostics_poll_interval"`
 	// DiagnosticsLogLines is the log tail collected per container.
 	DiagnosticsLogLines int `koanf:"diagnostics_log_lines"`
+	// GeneratorIDs are the generators the agent registers itself with at
+	// start-up (comma-separated in the environment); malformed entries are
+	// skipped with a warning, as in 0.9.1.
+	GeneratorIDs []string `koanf:"generator_ids"`
 	// KubeQPS and KubeBurst are the client-side rate limit towards the
 	// Kubernetes API; KubeQPS ≤ 0 leaves flow control to the apiserver.
 	KubeQPS   float64 `koanf:"kube_qps"`

@@ -112,6 +112,7 @@ func Defaults() Settings {
 			DiagnosticsEnabled:       true,
 			DiagnosticsPollInterval:  10,
 			DiagnosticsLogLines:      100,
+			GeneratorIDs:             []string{},
 			KubeQPS:                  50,
 			KubeBurst:                100,
 			WorkOrdersEnabled:        true,

@@ -67,7 +67,7 @@ func (m *Memory) ListGenerators(context.Context) ([]generator.Generator, error) 
 	defer m.mu.Unlock()
 	out := []generator.Generator{}
 	for _, g := range m.gens {
-		if g.DeletedAt == nil {
+		if g.DeletedAt == nil && !g.IsSystem {
 			out = append(out, g)
 		}
 	}

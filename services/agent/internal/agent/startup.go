@@ -84,6 +84,7 @@ func (a *Agent) startup(ctx context.Context) error {
 	a.record.Store(&self)
 	a.log = a.log.With("agent_id", self.ID.String())
 	a.log.Info("agent record fetched", "status", self.Status)
+	a.registerWithGenerators(ctx)
 
 	k, err := a.newKube()
 	if err != nil {
@@ -107,6 +108,35 @@ func (a *Agent) startup(ctx context.Context) error {
 
 	a.openOutbox(self.ID)
 	return nil
+}
+
+// registerWithGenerators registers the agent with each of
+// agent.generator_ids, as 0.9.1's agent does at start-up: a 409
+// (already registered) is success, a malformed id or any other failure is
+// logged and skipped; nothing here blocks start-up.
+func (a *Agent) registerWithGenerators(ctx context.Context) {
+	for _, raw := range a.set.GeneratorIDs {
+		raw = strings.TrimSpace(raw)
+		if raw == "" {
+			continue
+		}
+		gen, err := uuid.Parse(raw)
+		if err != nil {
+			a.log.Warn("skipping a malformed generator id in agent.generator_ids", "value", raw)
+			continue
+		}
+		err = a.retry(ctx, "registering with a generator", broker.Permanent, func(ctx context.Context) error {
+			return a.broker.RegisterWithGenerator(ctx, gen)
+		})
+		switch {
+		case err == nil:
+			a.log.Info("registered with generator", "generator_id", gen.String())
+		case errors.Is(err, broker.ErrConflict):
+			a.log.Info("already registered with generator", "generator_id", gen.String())
+		default:
+			a.log.Warn("could not register with generator; continuing", "generator_id", gen.String(), "error", err)
+		}
+	}
 }
 
 // olderThan parses "v1.37.2" and reports whether it is older than

@@ -219,6 +219,15 @@ func (c *Client) FindAgent(ctx context.Context, name, cluster string) (agent.Age
 	return a, err
 }
 
+// RegisterWithGenerator registers the calling agent with generator gen
+// (POST /api/v1/generators/{id}/register, no agent_id: the agent acts on
+// itself). The broker answers 409 already_registered for a registered
+// pair: an error matching ErrConflict, which start-up treats as success.
+func (c *Client) RegisterWithGenerator(ctx context.Context, gen uuid.UUID) error {
+	_, err := c.Do(ctx, http.MethodPost, "/api/v1/generators/"+gen.String()+"/register", []byte("{}"), nil, 0)
+	return err
+}
+
 // GetAgent reads the agent record.
 func (c *Client) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
 	var a agent.Agent

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
@@ -21,6 +22,7 @@ import (
 // the webhook queue: fan-out and queueing happen in one place, the relay.
 func provideStore(ctx context.Context, db *sqlx.DB, rdb goredis.UniversalClient, cfg config.Settings, log *slog.Logger) *postgres.Store {
 	s := postgres.NewStore(db)
+	s.SetRegistrationBoundary(registrations.Boundary{Required: cfg.Broker.RequireGeneratorRegistration})
 	sig := redisadapter.NewOutboxSignal(rdb, cfg.Database.Schema, log)
 	go sig.Run(ctx)
 	s.OnOutboxCommit(func(context.Context) { sig.Notify() })

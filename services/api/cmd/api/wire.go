@@ -25,6 +25,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -41,6 +42,11 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		provideStore, stackRepos,
 		postgres.NewAgents, postgres.NewAgentEvents, postgres.NewGenerators, postgres.NewAgentLabels, postgres.NewStackLabels,
 		wire.Struct(new(agents.Repos), "*"), wire.Struct(new(generators.Repos), "*"),
+		postgres.NewRegistrations, wire.Struct(new(registrations.Repos), "*"), registrations.NewService,
+		wire.Bind(new(registrations.Repository), new(*postgres.Registrations)),
+		wire.Bind(new(registrations.GeneratorReader), new(*postgres.Generators)),
+		wire.Bind(new(registrations.AgentReader), new(*postgres.Agents)),
+		wire.Bind(new(registrations.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(agents.AgentRepository), new(*postgres.Agents)),
 		wire.Bind(new(agents.TargetRepository), new(*postgres.Agents)),
 		wire.Bind(new(agents.EventRepository), new(*postgres.AgentEvents)),

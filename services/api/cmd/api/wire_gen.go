@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -84,6 +85,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Stacks:     postgresStacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
+	postgresRegistrations := postgres.NewRegistrations(postgresStore)
+	registrationsRepos := registrations.Repos{
+		Tx:            postgresStore,
+		Journal:       postgresStore,
+		Registrations: postgresRegistrations,
+		Generators:    postgresGenerators,
+		Agents:        postgresAgents,
+	}
+	registrationsService := registrations.NewService(registrationsRepos, changes)
 	auditLog := postgres.NewAuditLog(postgresStore)
 	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -169,6 +179,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		StackLabels:        stacksLabels,
 		TargetState:        targetstateService,
 		Generators:         generatorsService,
+		Registrations:      registrationsService,
 		Stacks:             stacksService,
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,

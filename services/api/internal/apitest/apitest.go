@@ -35,6 +35,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -110,6 +111,14 @@ type options struct {
 	webhookCipher *aesgcm.Cipher
 	// logs receives the engine's logs (access log, panics); nil discards.
 	logs io.Writer
+	// boundary is broker.require_generator_registration.
+	boundary registrations.Boundary
+}
+
+// WithRegistrationBoundary switches the consent boundary
+// (broker.require_generator_registration) on.
+func WithRegistrationBoundary() Option {
+	return func(o *options) { o.boundary = registrations.Boundary{Required: true} }
 }
 
 func (o *options) logger() *slog.Logger {
@@ -141,6 +150,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	gin.SetMode(gin.ReleaseMode)
 	db := pgtest.New(t)
 	store := postgres.NewStore(db)
+	store.SetRegistrationBoundary(o.boundary)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	opt, err := goredis.ParseURL(RedisURL())
@@ -202,7 +212,10 @@ func New(t testing.TB, opts ...Option) *Env {
 		TargetState: targetstate.NewService(index),
 		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
 			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
-		Stacks:             stackSvc,
+		Stacks: stackSvc,
+		Registrations: registrations.NewService(registrations.Repos{Tx: store, Journal: store,
+			Registrations: postgres.NewRegistrations(store), Generators: postgres.NewGenerators(store),
+			Agents: postgres.NewAgents(store)}, changes),
 		Templates:          templates.NewService(postgres.TemplateRepos(store), o.renderer, stackSvc),
 		Health:             deploymenthealth.NewService(healthRepos(store)),
 		Diagnostics:        diagnostics.NewService(diagnosticsRepos(store), changes),

@@ -9,6 +9,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/policy"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -69,4 +70,8 @@ var (
 	generatorOrAdmin   = guardID(generators.AdminOrSelf)
 	adminOrGenerator   = guard(stacks.AdminOrGenerator)
 	templateRole       = guard(templates.AdminOrGenerator)
+
+	registrationChanger    = guard(registrations.Changers)
+	registrationsReader    = guardID(registrations.AgentReaders)
+	registeredAgentsReader = guardID(registrations.GeneratorReaders)
 )

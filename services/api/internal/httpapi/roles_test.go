@@ -273,6 +273,35 @@ func roleRows() []roleRow {
 			}
 			return c
 		}},
+		// Registration: the admin names the agent, an agent acts on itself
+		// only, a generator never may (reference: 0.9.1 generators.md).
+		{"POST", "/generators/:id/register", [numWho]int{201, 201, 403, 403, 403}, func(f *matrixFixture, w who) call {
+			x := f.e.CreateGenerator(unique("greg"))
+			c := call{path: v1 + "/generators/" + x.ID + "/register", body: map[string]string{"agent_id": f.b.ID}}
+			switch w {
+			case asOwnAgent:
+				c.body = nil
+			case asOtherAgent:
+				c.body = map[string]string{"agent_id": f.a.ID}
+			}
+			return c
+		}},
+		{"DELETE", "/generators/:id/register", [numWho]int{204, 204, 403, 403, 403}, func(f *matrixFixture, w who) call {
+			x := f.e.CreateGenerator(unique("gdereg"))
+			for _, ag := range []string{f.a.ID, f.b.ID} {
+				f.e.Must(201, "POST", v1+"/generators/"+x.ID+"/register", f.e.AdminPAK, map[string]string{"agent_id": ag})
+			}
+			c := call{path: v1 + "/generators/" + x.ID + "/register", body: map[string]string{"agent_id": f.b.ID}}
+			switch w {
+			case asOwnAgent:
+				c.body = nil
+			case asOtherAgent:
+				c.body = map[string]string{"agent_id": f.a.ID}
+			}
+			return c
+		}},
+		{"GET", "/generators/:id/registered-agents", adminOrOwnGen, genPath("/registered-agents")},
+		{"GET", "/agents/:id/registrations", adminOrOwnAgent, agentPath("/registrations")},
 
 		// A generator lists its own stacks (TestRowScopingGeneratorStacks).
 		{"GET", "/stacks", [numWho]int{200, 403, 403, 200, 200}, path("/stacks")},
@@ -560,6 +589,8 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 		"POST /agents/:id/annotations":                      map[string]string{"key": "k", "value": "v"},
 		"POST /agents/:id/targets":                          map[string]string{"stack_id": f.stack},
 		"PUT /generators/:id":                               map[string]string{"description": "x"},
+		"POST /generators/:id/register":                     map[string]string{"agent_id": f.a.ID},
+		"DELETE /generators/:id/register":                   map[string]string{"agent_id": f.a.ID},
 		"PUT /stacks/:id":                                   map[string]string{"description": "x"},
 		"POST /stacks/:id/labels":                           `"x"`,
 		"POST /stacks/:id/annotations":                      map[string]string{"key": "k", "value": "v"},

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
+	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -29,14 +30,16 @@ type Services struct {
 	Agents *agents.Service
 	// AgentLabels and StackLabels serve the label and annotation routes
 	// of agents and stacks (labels.go).
-	AgentLabels  *agents.Labels
-	StackLabels  *stacks.Labels
-	TargetState  *targetstate.Service
-	Generators   *generators.Service
-	Stacks       *stacks.Service
-	AuditLog     *auditlog.Service
-	ConfigReload *configreload.Service
-	Templates    *templates.Service
+	AgentLabels *agents.Labels
+	StackLabels *stacks.Labels
+	TargetState *targetstate.Service
+	Generators  *generators.Service
+	// Registrations serves generator registration (registrations.go).
+	Registrations *registrations.Service
+	Stacks        *stacks.Service
+	AuditLog      *auditlog.Service
+	ConfigReload  *configreload.Service
+	Templates     *templates.Service
 	// Health and Diagnostics serve deployment health and on-demand
 	// diagnostics (deploymenthealth.go).
 	Health      *deploymenthealth.Service
@@ -129,6 +132,16 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.PUT("/generators/:id", generatorOrAdmin, generatorFound, g.update)
 	v1.DELETE("/generators/:id", generatorOrAdmin, g.remove)
 	v1.POST("/generators/:id/rotate-pak", generatorOrAdmin, g.rotate)
+
+	rg := registrationHandlers{svc: s.Registrations}
+	// Role, then the generator, before the (optional) body is read.
+	registrationTarget := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		return s.Registrations.CheckChange(ctx, p, id)
+	})
+	v1.POST("/generators/:id/register", registrationChanger, registrationTarget, rg.register)
+	v1.DELETE("/generators/:id/register", registrationChanger, registrationTarget, rg.deregister)
+	v1.GET("/generators/:id/registered-agents", registeredAgentsReader, rg.forGenerator)
+	v1.GET("/agents/:id/registrations", registrationsReader, rg.forAgent)
 
 	st := stackHandlers{svc: s.Stacks}
 	v1.GET("/stacks", st.list)

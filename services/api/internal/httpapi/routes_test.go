@@ -17,7 +17,7 @@ import (
 )
 
 var agentFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "cluster_name", "last_heartbeat", "status"}
-var generatorFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "last_active_at", "is_active"}
+var generatorFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "last_active_at", "is_active", "is_system"}
 var stackFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "generator_id"}
 var objectFields = []string{"id", "created_at", "updated_at", "deleted_at", "sequence_id", "stack_id", "yaml_content",
 	"yaml_checksum", "submitted_at", "is_deletion_marker"}
@@ -479,17 +479,18 @@ func TestStacks(t *testing.T) {
 	e := apitest.New(t)
 	g := e.CreateGenerator("stack-owner")
 
-	// Admin: a system stack, generator_id null; the nil UUID means the same
+	// Admin: a system stack, answering the system generator's id in
+	// generator_id (never null); the nil UUID means the same
 	// (docs/compatibility.md#system-stacks).
 	sys := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system", "description": "d"}).Map(t)
 	wantKeys(t, sys, "stack", stackFields...)
 	wantUUID(t, sys["id"], "stack id")
 	wantTimestamp(t, sys["created_at"], "stack created_at")
-	if _, present := sys["generator_id"]; !present || sys["generator_id"] != nil || sys["description"] != "d" {
+	if sys["generator_id"] != systemGeneratorID || sys["description"] != "d" {
 		t.Fatalf("system stack = %v", sys)
 	}
 	nilGen := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system2", "generator_id": uuid.Nil.String()}).Map(t)
-	if nilGen["generator_id"] != nil || nilGen["description"] != nil {
+	if nilGen["generator_id"] != systemGeneratorID || nilGen["description"] != nil {
 		t.Fatalf("nil-UUID stack = %v", nilGen)
 	}
 	// Admin on behalf of a generator; a generator for itself.

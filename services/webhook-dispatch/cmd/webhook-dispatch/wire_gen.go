@@ -8,10 +8,9 @@ package main
 
 import (
 	"context"
-	"log/slog"
-
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"log/slog"
 )
 
 // Injectors from wire.go:

@@ -8,11 +8,10 @@ package main
 
 import (
 	"context"
-	"log/slog"
-
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"log/slog"
 )
 
 // Injectors from wire.go:

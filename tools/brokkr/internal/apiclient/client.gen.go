@@ -527,6 +527,23 @@ type AgentEvent struct {
 	UpdatedAt Timestamp `json:"updated_at"`
 }
 
+// AgentGeneratorRegistration defines model for AgentGeneratorRegistration.
+type AgentGeneratorRegistration struct {
+	// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	AgentId Uuid `json:"agent_id"`
+
+	// GeneratorId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	GeneratorId Uuid `json:"generator_id"`
+
+	// Id Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	Id Uuid `json:"id"`
+
+	// RegisteredAt RFC 3339, UTC, `Z` suffix.
+	//
+	// Examples: 2025-01-02T10:00:00.123456Z
+	RegisteredAt Timestamp `json:"registered_at"`
+}
+
 // AgentLabel defines model for AgentLabel.
 type AgentLabel struct {
 	// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
@@ -565,6 +582,12 @@ type AgentPakResponse struct {
 	//
 	// Examples: brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8
 	Pak Pak `json:"pak"`
+}
+
+// AgentRegistrationBody defines model for AgentRegistrationBody.
+type AgentRegistrationBody struct {
+	// AgentId The agent to (de)register; required from an admin, omitted by an agent acting on itself.
+	AgentId *Uuid `json:"agent_id,omitempty"`
 }
 
 // AgentTarget defines model for AgentTarget.
@@ -1017,6 +1040,11 @@ type Generator struct {
 	Id       Uuid `json:"id"`
 	IsActive bool `json:"is_active"`
 
+	// IsSystem True only for the singleton system generator (`__system__`), which every agent
+	// is registered with, which carries the system stacks, is never listed, and
+	// cannot be changed or deleted.
+	IsSystem bool `json:"is_system"`
+
 	// LastActiveAt RFC 3339, UTC, `Z` suffix; null when unset.
 	LastActiveAt *NullableTimestamp `json:"last_active_at"`
 
@@ -1186,8 +1214,9 @@ type Stack struct {
 	DeletedAt   *NullableTimestamp `json:"deleted_at"`
 	Description *string            `json:"description"`
 
-	// GeneratorId The owning generator; null for a system stack created by an admin.
-	GeneratorId *openapi_types.UUID `json:"generator_id"`
+	// GeneratorId The owning generator; for a system stack created by an admin, the system
+	// generator's id (`00000000-0000-4000-8000-000000000001`), never null.
+	GeneratorId Uuid `json:"generator_id"`
 
 	// Id Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
 	Id Uuid `json:"id"`
@@ -2440,6 +2469,12 @@ type CreateGeneratorJSONRequestBody = CreateGeneratorRequest
 // UpdateGeneratorJSONRequestBody defines body for UpdateGenerator for application/json ContentType.
 type UpdateGeneratorJSONRequestBody = UpdateGeneratorRequest
 
+// DeregisterAgentJSONRequestBody defines body for DeregisterAgent for application/json ContentType.
+type DeregisterAgentJSONRequestBody = AgentRegistrationBody
+
+// RegisterAgentJSONRequestBody defines body for RegisterAgent for application/json ContentType.
+type RegisterAgentJSONRequestBody = AgentRegistrationBody
+
 // CreateStackJSONRequestBody defines body for CreateStack for application/json ContentType.
 type CreateStackJSONRequestBody = CreateStackRequest
 
@@ -3588,6 +3623,14 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/agents/{id}/labels/{label} (the `RemoveAgentLabel` operationId).
 	RemoveAgentLabel(ctx context.Context, id AgentId, label LabelParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListAgentRegistrations List an agent's generator registrations
+	//
+	// Admin or the agent itself. Every agent is registered with the system generator
+	// from its creation on.
+	//
+	// Corresponds with GET /api/v1/agents/{id}/registrations (the `ListAgentRegistrations` operationId).
+	ListAgentRegistrations(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RotateAgentPak Rotate an agent's PAK
 	//
 	// Admin or the agent itself. Issues a new PAK, returned once; the old one fails with
@@ -3832,6 +3875,67 @@ type ClientInterface interface {
 	// Corresponds with PUT /api/v1/generators/{id} (the `UpdateGenerator` operationId).
 	UpdateGenerator(ctx context.Context, id GeneratorId, body UpdateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeregisterAgentWithBody Deregister an agent from a generator
+	//
+	// Same callers and body as registering. Destructive: the agent's explicit targets on
+	// the generator's stacks are removed with the registration, and the agent prunes what
+	// they delivered through its target state. A pair that was never registered is a
+	// no-op that still answers 204.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+	DeregisterAgentWithBody(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeregisterAgent Deregister an agent from a generator
+	//
+	// Same callers and body as registering. Destructive: the agent's explicit targets on
+	// the generator's stacks are removed with the registration, and the agent prunes what
+	// they delivered through its target state. A pair that was never registered is a
+	// no-op that still answers 204.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+	DeregisterAgent(ctx context.Context, id GeneratorId, body DeregisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterAgentWithBody Register an agent with a generator
+	//
+	// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+	// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+	// idempotent: registering a registered pair again is `409 already_registered`.
+	// Registration is the agent's consent to the generator's stacks; whether it limits
+	// what reaches the agent is the broker setting `broker.require_generator_registration`
+	// (docs/compatibility.md#generator-registration).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+	RegisterAgentWithBody(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterAgent Register an agent with a generator
+	//
+	// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+	// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+	// idempotent: registering a registered pair again is `409 already_registered`.
+	// Registration is the agent's consent to the generator's stacks; whether it limits
+	// what reaches the agent is the broker setting `broker.require_generator_registration`
+	// (docs/compatibility.md#generator-registration).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+	RegisterAgent(ctx context.Context, id GeneratorId, body RegisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRegisteredAgents List the agents registered with a generator
+	//
+	// Admin or the generator itself. Registration records of live agents, oldest first.
+	// The system generator is no tenant: only the admin may list it
+	// (`403 system_generator_not_a_tenant` otherwise).
+	//
+	// Corresponds with GET /api/v1/generators/{id}/registered-agents (the `ListRegisteredAgents` operationId).
+	ListRegisteredAgents(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RotateGeneratorPak Rotate a generator's PAK
 	//
 	// Admin or the generator itself. Issues a new PAK, returned once; the old one fails
@@ -3851,8 +3955,9 @@ type ClientInterface interface {
 	//
 	// Admin or generator. A generator's stacks are always its own: it may omit
 	// `generator_id` or send its own id; another id is 403. An admin may omit
-	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-	// create a system stack (`generator_id: null`), or name an existing generator
+	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+	// system generator's id to create a system stack (answered with the system
+	// generator's id in `generator_id`), or name an existing generator
 	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type.
@@ -3864,8 +3969,9 @@ type ClientInterface interface {
 	//
 	// Admin or generator. A generator's stacks are always its own: it may omit
 	// `generator_id` or send its own id; another id is 403. An admin may omit
-	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-	// create a system stack (`generator_id: null`), or name an existing generator
+	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+	// system generator's id to create a system stack (answered with the system
+	// generator's id in `generator_id`), or name an existing generator
 	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type.
@@ -5169,6 +5275,24 @@ func (c *Client) RemoveAgentLabel(ctx context.Context, id AgentId, label LabelPa
 	return c.Client.Do(req)
 }
 
+// ListAgentRegistrations List an agent's generator registrations
+//
+// Admin or the agent itself. Every agent is registered with the system generator
+// from its creation on.
+//
+// Corresponds with GET /api/v1/agents/{id}/registrations (the `ListAgentRegistrations` operationId).
+func (c *Client) ListAgentRegistrations(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAgentRegistrationsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RotateAgentPak Rotate an agent's PAK
 //
 // Admin or the agent itself. Issues a new PAK, returned once; the old one fails with
@@ -5663,6 +5787,117 @@ func (c *Client) UpdateGenerator(ctx context.Context, id GeneratorId, body Updat
 	return c.Client.Do(req)
 }
 
+// DeregisterAgentWithBody Deregister an agent from a generator
+//
+// Same callers and body as registering. Destructive: the agent's explicit targets on
+// the generator's stacks are removed with the registration, and the agent prunes what
+// they delivered through its target state. A pair that was never registered is a
+// no-op that still answers 204.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+func (c *Client) DeregisterAgentWithBody(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeregisterAgentRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeregisterAgent Deregister an agent from a generator
+//
+// Same callers and body as registering. Destructive: the agent's explicit targets on
+// the generator's stacks are removed with the registration, and the agent prunes what
+// they delivered through its target state. A pair that was never registered is a
+// no-op that still answers 204.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+func (c *Client) DeregisterAgent(ctx context.Context, id GeneratorId, body DeregisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeregisterAgentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterAgentWithBody Register an agent with a generator
+//
+// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+// idempotent: registering a registered pair again is `409 already_registered`.
+// Registration is the agent's consent to the generator's stacks; whether it limits
+// what reaches the agent is the broker setting `broker.require_generator_registration`
+// (docs/compatibility.md#generator-registration).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+func (c *Client) RegisterAgentWithBody(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterAgentRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterAgent Register an agent with a generator
+//
+// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+// idempotent: registering a registered pair again is `409 already_registered`.
+// Registration is the agent's consent to the generator's stacks; whether it limits
+// what reaches the agent is the broker setting `broker.require_generator_registration`
+// (docs/compatibility.md#generator-registration).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+func (c *Client) RegisterAgent(ctx context.Context, id GeneratorId, body RegisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterAgentRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRegisteredAgents List the agents registered with a generator
+//
+// Admin or the generator itself. Registration records of live agents, oldest first.
+// The system generator is no tenant: only the admin may list it
+// (`403 system_generator_not_a_tenant` otherwise).
+//
+// Corresponds with GET /api/v1/generators/{id}/registered-agents (the `ListRegisteredAgents` operationId).
+func (c *Client) ListRegisteredAgents(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRegisteredAgentsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RotateGeneratorPak Rotate a generator's PAK
 //
 // Admin or the generator itself. Issues a new PAK, returned once; the old one fails
@@ -5702,8 +5937,9 @@ func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) 
 //
 // Admin or generator. A generator's stacks are always its own: it may omit
 // `generator_id` or send its own id; another id is 403. An admin may omit
-// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-// create a system stack (`generator_id: null`), or name an existing generator
+// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+// system generator's id to create a system stack (answered with the system
+// generator's id in `generator_id`), or name an existing generator
 // (422 if there is none). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type.
@@ -5725,8 +5961,9 @@ func (c *Client) CreateStackWithBody(ctx context.Context, params *CreateStackPar
 //
 // Admin or generator. A generator's stacks are always its own: it may omit
 // `generator_id` or send its own id; another id is 403. An admin may omit
-// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-// create a system stack (`generator_id: null`), or name an existing generator
+// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+// system generator's id to create a system stack (answered with the system
+// generator's id in `generator_id`), or name an existing generator
 // (422 if there is none). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type.
@@ -8246,6 +8483,40 @@ func NewRemoveAgentLabelRequest(server string, id AgentId, label LabelParameter)
 	return req, nil
 }
 
+// NewListAgentRegistrationsRequest constructs an http.Request for the ListAgentRegistrations method
+func NewListAgentRegistrationsRequest(server string, id AgentId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agents/%s/registrations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRotateAgentPakRequest constructs an http.Request for the RotateAgentPak method
 func NewRotateAgentPakRequest(server string, id AgentId) (*http.Request, error) {
 	var err error
@@ -9114,6 +9385,134 @@ func NewUpdateGeneratorRequestWithBody(server string, id GeneratorId, contentTyp
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeregisterAgentRequest calls the generic DeregisterAgent builder with application/json body
+func NewDeregisterAgentRequest(server string, id GeneratorId, body DeregisterAgentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeregisterAgentRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewDeregisterAgentRequestWithBody constructs an http.Request for the DeregisterAgent method, with any body, and a specified content type
+func NewDeregisterAgentRequestWithBody(server string, id GeneratorId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/generators/%s/register", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRegisterAgentRequest calls the generic RegisterAgent builder with application/json body
+func NewRegisterAgentRequest(server string, id GeneratorId, body RegisterAgentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRegisterAgentRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewRegisterAgentRequestWithBody constructs an http.Request for the RegisterAgent method, with any body, and a specified content type
+func NewRegisterAgentRequestWithBody(server string, id GeneratorId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/generators/%s/register", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListRegisteredAgentsRequest constructs an http.Request for the ListRegisteredAgents method
+func NewListRegisteredAgentsRequest(server string, id GeneratorId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/generators/%s/registered-agents", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -12060,6 +12459,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/agents/{id}/labels/{label} (the `RemoveAgentLabel` operationId).
 	RemoveAgentLabelWithResponse(ctx context.Context, id AgentId, label LabelParameter, reqEditors ...RequestEditorFn) (*RemoveAgentLabelResponse, error)
 
+	// ListAgentRegistrationsWithResponse List an agent's generator registrations
+	//
+	// Admin or the agent itself. Every agent is registered with the system generator
+	// from its creation on.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/agents/{id}/registrations (the `ListAgentRegistrations` operationId).
+	ListAgentRegistrationsWithResponse(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*ListAgentRegistrationsResponse, error)
+
 	// RotateAgentPakWithResponse Rotate an agent's PAK
 	//
 	// Admin or the agent itself. Issues a new PAK, returned once; the old one fails with
@@ -12334,6 +12743,69 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /api/v1/generators/{id} (the `UpdateGenerator` operationId).
 	UpdateGeneratorWithResponse(ctx context.Context, id GeneratorId, body UpdateGeneratorJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateGeneratorResponse, error)
 
+	// DeregisterAgentWithBodyWithResponse Deregister an agent from a generator
+	//
+	// Same callers and body as registering. Destructive: the agent's explicit targets on
+	// the generator's stacks are removed with the registration, and the agent prunes what
+	// they delivered through its target state. A pair that was never registered is a
+	// no-op that still answers 204.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+	DeregisterAgentWithBodyWithResponse(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeregisterAgentResponse, error)
+
+	// DeregisterAgentWithResponse Deregister an agent from a generator
+	//
+	// Same callers and body as registering. Destructive: the agent's explicit targets on
+	// the generator's stacks are removed with the registration, and the agent prunes what
+	// they delivered through its target state. A pair that was never registered is a
+	// no-op that still answers 204.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+	DeregisterAgentWithResponse(ctx context.Context, id GeneratorId, body DeregisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*DeregisterAgentResponse, error)
+
+	// RegisterAgentWithBodyWithResponse Register an agent with a generator
+	//
+	// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+	// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+	// idempotent: registering a registered pair again is `409 already_registered`.
+	// Registration is the agent's consent to the generator's stacks; whether it limits
+	// what reaches the agent is the broker setting `broker.require_generator_registration`
+	// (docs/compatibility.md#generator-registration).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+	RegisterAgentWithBodyWithResponse(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterAgentResponse, error)
+
+	// RegisterAgentWithResponse Register an agent with a generator
+	//
+	// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+	// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+	// idempotent: registering a registered pair again is `409 already_registered`.
+	// Registration is the agent's consent to the generator's stacks; whether it limits
+	// what reaches the agent is the broker setting `broker.require_generator_registration`
+	// (docs/compatibility.md#generator-registration).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+	RegisterAgentWithResponse(ctx context.Context, id GeneratorId, body RegisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterAgentResponse, error)
+
+	// ListRegisteredAgentsWithResponse List the agents registered with a generator
+	//
+	// Admin or the generator itself. Registration records of live agents, oldest first.
+	// The system generator is no tenant: only the admin may list it
+	// (`403 system_generator_not_a_tenant` otherwise).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/generators/{id}/registered-agents (the `ListRegisteredAgents` operationId).
+	ListRegisteredAgentsWithResponse(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*ListRegisteredAgentsResponse, error)
+
 	// RotateGeneratorPakWithResponse Rotate a generator's PAK
 	//
 	// Admin or the generator itself. Issues a new PAK, returned once; the old one fails
@@ -12357,8 +12829,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Admin or generator. A generator's stacks are always its own: it may omit
 	// `generator_id` or send its own id; another id is 403. An admin may omit
-	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-	// create a system stack (`generator_id: null`), or name an existing generator
+	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+	// system generator's id to create a system stack (answered with the system
+	// generator's id in `generator_id`), or name an existing generator
 	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -12370,8 +12843,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Admin or generator. A generator's stacks are always its own: it may omit
 	// `generator_id` or send its own id; another id is 403. An admin may omit
-	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-	// create a system stack (`generator_id: null`), or name an existing generator
+	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+	// system generator's id to create a system stack (answered with the system
+	// generator's id in `generator_id`), or name an existing generator
 	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -15478,6 +15952,110 @@ func (r RemoveAgentLabelResponse) ContentType() string {
 	return ""
 }
 
+// ListAgentRegistrationsResponse429Headers the declared response headers of an HTTP 429 response for ListAgentRegistrations
+type ListAgentRegistrationsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListAgentRegistrationsResponse503Headers the declared response headers of an HTTP 503 response for ListAgentRegistrations
+type ListAgentRegistrationsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListAgentRegistrationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]AgentGeneratorRegistration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAgentRegistrationsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAgentRegistrationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON200() *[]AgentGeneratorRegistration {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListAgentRegistrationsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAgentRegistrationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAgentRegistrationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAgentRegistrationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAgentRegistrationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RotateAgentPakResponse429Headers the declared response headers of an HTTP 429 response for RotateAgentPak
 type RotateAgentPakResponse429Headers struct {
 	RetryAfter *int
@@ -17650,6 +18228,360 @@ func (r UpdateGeneratorResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateGeneratorResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeregisterAgentResponse429Headers the declared response headers of an HTTP 429 response for DeregisterAgent
+type DeregisterAgentResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DeregisterAgentResponse503Headers the declared response headers of an HTTP 503 response for DeregisterAgent
+type DeregisterAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeregisterAgentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *UnprocessableEntity
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeregisterAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeregisterAgentResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeregisterAgentResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeregisterAgentResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r DeregisterAgentResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeregisterAgentResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeregisterAgentResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r DeregisterAgentResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r DeregisterAgentResponse) GetJSON422() *UnprocessableEntity {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeregisterAgentResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeregisterAgentResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeregisterAgentResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeregisterAgentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeregisterAgentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeregisterAgentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeregisterAgentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegisterAgentResponse429Headers the declared response headers of an HTTP 429 response for RegisterAgent
+type RegisterAgentResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RegisterAgentResponse503Headers the declared response headers of an HTTP 503 response for RegisterAgent
+type RegisterAgentResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RegisterAgentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentGeneratorRegistration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *Error
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *Error
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *UnprocessableEntity
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RegisterAgentResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RegisterAgentResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RegisterAgentResponse) GetJSON201() *AgentGeneratorRegistration {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RegisterAgentResponse) GetJSON400() *Error {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RegisterAgentResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RegisterAgentResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RegisterAgentResponse) GetJSON404() *Error {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RegisterAgentResponse) GetJSON409() *Error {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RegisterAgentResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RegisterAgentResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RegisterAgentResponse) GetJSON422() *UnprocessableEntity {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RegisterAgentResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RegisterAgentResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RegisterAgentResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RegisterAgentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegisterAgentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegisterAgentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegisterAgentResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListRegisteredAgentsResponse429Headers the declared response headers of an HTTP 429 response for ListRegisteredAgents
+type ListRegisteredAgentsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListRegisteredAgentsResponse503Headers the declared response headers of an HTTP 503 response for ListRegisteredAgents
+type ListRegisteredAgentsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListRegisteredAgentsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]AgentGeneratorRegistration
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListRegisteredAgentsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRegisteredAgentsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON200() *[]AgentGeneratorRegistration {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListRegisteredAgentsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRegisteredAgentsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRegisteredAgentsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRegisteredAgentsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRegisteredAgentsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24389,6 +25321,22 @@ func (c *ClientWithResponses) RemoveAgentLabelWithResponse(ctx context.Context, 
 	return ParseRemoveAgentLabelResponse(rsp)
 }
 
+// ListAgentRegistrationsWithResponse List an agent's generator registrations
+//
+// Admin or the agent itself. Every agent is registered with the system generator
+// from its creation on.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/agents/{id}/registrations (the `ListAgentRegistrations` operationId).
+func (c *ClientWithResponses) ListAgentRegistrationsWithResponse(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*ListAgentRegistrationsResponse, error) {
+	rsp, err := c.ListAgentRegistrations(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAgentRegistrationsResponse(rsp)
+}
+
 // RotateAgentPakWithResponse Rotate an agent's PAK
 //
 // Admin or the agent itself. Issues a new PAK, returned once; the old one fails with
@@ -24813,6 +25761,99 @@ func (c *ClientWithResponses) UpdateGeneratorWithResponse(ctx context.Context, i
 	return ParseUpdateGeneratorResponse(rsp)
 }
 
+// DeregisterAgentWithBodyWithResponse Deregister an agent from a generator
+//
+// Same callers and body as registering. Destructive: the agent's explicit targets on
+// the generator's stacks are removed with the registration, and the agent prunes what
+// they delivered through its target state. A pair that was never registered is a
+// no-op that still answers 204.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+func (c *ClientWithResponses) DeregisterAgentWithBodyWithResponse(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeregisterAgentResponse, error) {
+	rsp, err := c.DeregisterAgentWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeregisterAgentResponse(rsp)
+}
+
+// DeregisterAgentWithResponse Deregister an agent from a generator
+//
+// Same callers and body as registering. Destructive: the agent's explicit targets on
+// the generator's stacks are removed with the registration, and the agent prunes what
+// they delivered through its target state. A pair that was never registered is a
+// no-op that still answers 204.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/generators/{id}/register (the `DeregisterAgent` operationId).
+func (c *ClientWithResponses) DeregisterAgentWithResponse(ctx context.Context, id GeneratorId, body DeregisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*DeregisterAgentResponse, error) {
+	rsp, err := c.DeregisterAgent(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeregisterAgentResponse(rsp)
+}
+
+// RegisterAgentWithBodyWithResponse Register an agent with a generator
+//
+// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+// idempotent: registering a registered pair again is `409 already_registered`.
+// Registration is the agent's consent to the generator's stacks; whether it limits
+// what reaches the agent is the broker setting `broker.require_generator_registration`
+// (docs/compatibility.md#generator-registration).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+func (c *ClientWithResponses) RegisterAgentWithBodyWithResponse(ctx context.Context, id GeneratorId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterAgentResponse, error) {
+	rsp, err := c.RegisterAgentWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterAgentResponse(rsp)
+}
+
+// RegisterAgentWithResponse Register an agent with a generator
+//
+// Admin (naming `agent_id`) or an agent acting on itself (omitting `agent_id`, or
+// naming its own id; the body may be omitted). A generator PAK gets 403. Not
+// idempotent: registering a registered pair again is `409 already_registered`.
+// Registration is the agent's consent to the generator's stacks; whether it limits
+// what reaches the agent is the broker setting `broker.require_generator_registration`
+// (docs/compatibility.md#generator-registration).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/generators/{id}/register (the `RegisterAgent` operationId).
+func (c *ClientWithResponses) RegisterAgentWithResponse(ctx context.Context, id GeneratorId, body RegisterAgentJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterAgentResponse, error) {
+	rsp, err := c.RegisterAgent(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterAgentResponse(rsp)
+}
+
+// ListRegisteredAgentsWithResponse List the agents registered with a generator
+//
+// Admin or the generator itself. Registration records of live agents, oldest first.
+// The system generator is no tenant: only the admin may list it
+// (`403 system_generator_not_a_tenant` otherwise).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/generators/{id}/registered-agents (the `ListRegisteredAgents` operationId).
+func (c *ClientWithResponses) ListRegisteredAgentsWithResponse(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*ListRegisteredAgentsResponse, error) {
+	rsp, err := c.ListRegisteredAgents(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRegisteredAgentsResponse(rsp)
+}
+
 // RotateGeneratorPakWithResponse Rotate a generator's PAK
 //
 // Admin or the generator itself. Issues a new PAK, returned once; the old one fails
@@ -24848,8 +25889,9 @@ func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEdi
 //
 // Admin or generator. A generator's stacks are always its own: it may omit
 // `generator_id` or send its own id; another id is 403. An admin may omit
-// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-// create a system stack (`generator_id: null`), or name an existing generator
+// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+// system generator's id to create a system stack (answered with the system
+// generator's id in `generator_id`), or name an existing generator
 // (422 if there is none). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -24867,8 +25909,9 @@ func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Contex
 //
 // Admin or generator. A generator's stacks are always its own: it may omit
 // `generator_id` or send its own id; another id is 403. An admin may omit
-// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) to
-// create a system stack (`generator_id: null`), or name an existing generator
+// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
+// system generator's id to create a system stack (answered with the system
+// generator's id in `generator_id`), or name an existing generator
 // (422 if there is none). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -28319,6 +29362,104 @@ func ParseRemoveAgentLabelResponse(rsp *http.Response) (*RemoveAgentLabelRespons
 	return response, nil
 }
 
+// ParseListAgentRegistrationsResponse parses an HTTP response from a ListAgentRegistrationsWithResponse call
+func ParseListAgentRegistrationsResponse(rsp *http.Response) (*ListAgentRegistrationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAgentRegistrationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []AgentGeneratorRegistration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListAgentRegistrationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListAgentRegistrationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseRotateAgentPakResponse parses an HTTP response from a RotateAgentPakWithResponse call
 func ParseRotateAgentPakResponse(rsp *http.Response) (*RotateAgentPakResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -30382,6 +31523,345 @@ func ParseUpdateGeneratorResponse(rsp *http.Response) (*UpdateGeneratorResponse,
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateGeneratorResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeregisterAgentResponse parses an HTTP response from a DeregisterAgentWithResponse call
+func ParseDeregisterAgentResponse(rsp *http.Response) (*DeregisterAgentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeregisterAgentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DeregisterAgentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeregisterAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegisterAgentResponse parses an HTTP response from a RegisterAgentWithResponse call
+func ParseRegisterAgentResponse(rsp *http.Response) (*RegisterAgentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegisterAgentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AgentGeneratorRegistration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RegisterAgentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RegisterAgentResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListRegisteredAgentsResponse parses an HTTP response from a ListRegisteredAgentsWithResponse call
+func ParseListRegisteredAgentsResponse(rsp *http.Response) (*ListRegisteredAgentsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRegisteredAgentsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []AgentGeneratorRegistration
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListRegisteredAgentsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListRegisteredAgentsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -256,7 +256,7 @@ func (a *App) describeStack(ctx context.Context, ref string, out outputFlag) err
 		annStr = append(annStr, an.Key+"="+an.Value)
 	}
 	gen := "<system>"
-	if st.GeneratorId != nil {
+	if !isSystemGenerator(st.GeneratorId) {
 		gen = st.GeneratorId.String()
 	}
 	latestStr, overall := "<none>", "<none>"

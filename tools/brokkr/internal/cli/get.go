@@ -352,7 +352,11 @@ func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
 		}
 		row := []string{s.Name, latest, health, age(now, s.CreatedAt)}
 		if wide {
-			row = append(row, s.Id.String(), ownerOf(s.GeneratorId), joinOrNone(labels[s.Id]), str(s.Description))
+			gen := "<system>"
+			if !isSystemGenerator(s.GeneratorId) {
+				gen = s.GeneratorId.String()
+			}
+			row = append(row, s.Id.String(), gen, joinOrNone(labels[s.Id]), str(s.Description))
 		}
 		return row
 	})

@@ -17,10 +17,16 @@ import (
 // registrationHint explains a 404 that may mean "route not served".
 func registrationHint(err error) error {
 	if api.IsStatus(err, http.StatusNotFound) {
-		return fmt.Errorf("%w; hint: a broker without generator registration (this Go broker, for now) answers 404 to every registration call", err)
+		return fmt.Errorf("%w; hint: a broker without generator registration (before 0.9.1, or this broker before migration 0011) answers 404 to every registration call", err)
 	}
 	return err
 }
+
+// systemGeneratorID is the broker's system generator, which a system stack
+// answers in generator_id (older brokers answer null, read as uuid.Nil).
+var systemGeneratorID = uuid.MustParse("00000000-0000-4000-8000-000000000001")
+
+func isSystemGenerator(id uuid.UUID) bool { return id == uuid.Nil || id == systemGeneratorID }
 
 func uuidFlags(agent, generator string) (uuid.UUID, uuid.UUID, error) {
 	a, err := uuid.Parse(agent)
@@ -43,11 +49,11 @@ func (a *App) registerCommand() *cobra.Command {
 	}
 	return a.pairCommand(cmd, "the agent to register (UUID)", "the generator scope (UUID)",
 		func(ctx context.Context, c *api.Client, ag, gen uuid.UUID) error {
-			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(ctx, gen, ag))
+			reg, _, err := api.Decode[api.Registration](c.RegisterAgent(ctx, gen, api.AgentRegistrationBody{AgentId: &ag}))
 			if err != nil {
 				return registrationHint(err)
 			}
-			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.ID)
+			fmt.Fprintf(a.Out, "registered agent %s with generator %s (registration %s)\n", ag, gen, reg.Id)
 			return nil
 		})
 }
@@ -64,7 +70,7 @@ their resources on its next reconcile.`,
 	}
 	return a.pairCommand(cmd, "the agent to deregister (UUID)", "the generator scope to remove (UUID)",
 		func(ctx context.Context, c *api.Client, ag, gen uuid.UUID) error {
-			if _, err := api.Read(c.DeregisterAgent(ctx, gen, ag)); err != nil {
+			if _, err := api.Read(c.DeregisterAgent(ctx, gen, api.AgentRegistrationBody{AgentId: &ag})); err != nil {
 				return registrationHint(err)
 			}
 			fmt.Fprintf(a.Out, "deregistered agent %s from generator %s\n", ag, gen)
@@ -130,7 +136,7 @@ func (a *App) registrationsCommand() *cobra.Command {
 				if perr != nil {
 					return fmt.Errorf("--generator %q is not a UUID", generator)
 				}
-				regs, raw, err = api.Decode[[]api.Registration](c.ListGeneratorRegisteredAgents(cmd.Context(), id))
+				regs, raw, err = api.Decode[[]api.Registration](c.ListRegisteredAgents(cmd.Context(), id))
 			}
 			if err != nil {
 				return registrationHint(err)
@@ -144,11 +150,11 @@ func (a *App) registrationsCommand() *cobra.Command {
 			}
 			t := newTable(a.Out, head, "REGISTERED", "REGISTRATION")
 			for _, r := range regs {
-				id := r.GeneratorID
+				id := r.GeneratorId
 				if !byAgent {
-					id = r.AgentID
+					id = r.AgentId
 				}
-				t.row(id.String(), r.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), r.ID.String())
+				t.row(id.String(), r.RegisteredAt.UTC().Format("2006-01-02T15:04:05Z"), r.Id.String())
 			}
 			return t.flush()
 		},
