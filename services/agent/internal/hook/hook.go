@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
@@ -41,12 +43,32 @@ type Cluster interface {
 	Config() *rest.Config
 }
 
+// Broker is the broker client as the hooks get it: every call some hook
+// makes. Each hook hands it on only as the smaller interface its own
+// package declares (deploy.TargetStates, webhooks.Broker,
+// diagnostics.Broker, workorders.Broker). *broker.Client implements it.
+type Broker interface {
+	// Target state and drift.
+	TargetState(ctx context.Context, agentID uuid.UUID, q broker.TargetStateQuery) (broker.TargetState, error)
+	// Diagnostics.
+	PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error)
+	ClaimDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error)
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+	// Work orders.
+	PendingWorkOrders(ctx context.Context, agentID uuid.UUID) ([]workorder.WorkOrder, error)
+	ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error)
+	ReportWorkOrderProgress(ctx context.Context, id uuid.UUID, p broker.WorkOrderProgress) (workorder.WorkOrder, error)
+	// Webhook delivery.
+	ClaimWebhooks(ctx context.Context, agentID uuid.UUID) ([]broker.PendingWebhook, error)
+	ReportWebhook(ctx context.Context, id uuid.UUID, r broker.WebhookResult) (broker.WebhookOutcome, error)
+}
+
 // Env is what a hook gets: the agent's identity and clients, once start-up
 // finished. Each hook keeps only the few methods it calls, behind an
 // interface it declares itself, so its tests can fake them.
 type Env struct {
 	AgentID uuid.UUID
-	Broker  *broker.Client
+	Broker  Broker
 	Kube    Cluster
 	Outbox  *outbox.Outbox
 	Logger  *slog.Logger
