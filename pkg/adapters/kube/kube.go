@@ -150,6 +150,14 @@ func New(cfg *rest.Config, opts Options) (*Client, error) {
 	}, nil
 }
 
+// DynamicClient is the dynamic client (the Dynamic field) as a method, so
+// consumers can ask for it through an interface they declare and fake.
+func (c *Client) DynamicClient() dynamic.Interface { return c.Dynamic }
+
+// MetadataClient is the metadata client (the Metadata field) as a method,
+// for the same reason.
+func (c *Client) MetadataClient() metadata.Interface { return c.Metadata }
+
 // Config returns the client's REST configuration (a copy).
 func (c *Client) Config() *rest.Config { return rest.CopyConfig(c.cfg) }
 

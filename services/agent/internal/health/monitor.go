@@ -390,7 +390,7 @@ func (m *Monitor) syncWatchers(ctx context.Context) {
 }
 
 func (m *Monitor) watch(ctx context.Context, ns string) {
-	ri := m.env.Kube.Metadata.Resource(podsGVR).Namespace(ns)
+	ri := m.env.Kube.MetadataClient().Resource(podsGVR).Namespace(ns)
 	failures := 0
 	pause := func() {
 		d := min(time.Second<<min(failures, 6), time.Minute)

@@ -11,22 +11,65 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
 
+// Cluster is the Kubernetes client as the hooks get it: every method some
+// hook calls (work orders apply, read and watch; health and diagnostics
+// inspect). Each hook hands it on only as the smaller interface its own
+// package declares (workorders.Cluster, inspect.Cluster), so its tests can
+// fake that. *kube.Client implements it; the runtime builds the client
+// once start-up reached the cluster.
+type Cluster interface {
+	Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
+	Apply(ctx context.Context, obj *unstructured.Unstructured, opts kube.ApplyOptions) (*unstructured.Unstructured, error)
+	Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+	WaitEstablished(ctx context.Context, names []string, timeout time.Duration) error
+	DynamicClient() dynamic.Interface
+	MetadataClient() metadata.Interface
+	Config() *rest.Config
+}
+
+// Broker is the broker client as the hooks get it: every call some hook
+// makes. Each hook hands it on only as the smaller interface its own
+// package declares (deploy.TargetStates, webhooks.Broker,
+// diagnostics.Broker, workorders.Broker). *broker.Client implements it.
+type Broker interface {
+	// Target state and drift.
+	TargetState(ctx context.Context, agentID uuid.UUID, q broker.TargetStateQuery) (broker.TargetState, error)
+	// Diagnostics.
+	PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error)
+	ClaimDiagnostic(ctx context.Context, id uuid.UUID) (diagnostic.Request, error)
+	GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
+	// Work orders.
+	PendingWorkOrders(ctx context.Context, agentID uuid.UUID) ([]workorder.WorkOrder, error)
+	ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error)
+	ReportWorkOrderProgress(ctx context.Context, id uuid.UUID, p broker.WorkOrderProgress) (workorder.WorkOrder, error)
+	// Webhook delivery.
+	ClaimWebhooks(ctx context.Context, agentID uuid.UUID) ([]broker.PendingWebhook, error)
+	ReportWebhook(ctx context.Context, id uuid.UUID, r broker.WebhookResult) (broker.WebhookOutcome, error)
+}
+
 // Env is what a hook gets: the agent's identity and clients, once start-up
-// finished. The clients are the concrete ones; each hook keeps only the
-// few methods it calls, behind an interface it declares itself, so its
-// tests can fake them.
+// finished. Each hook keeps only the few methods it calls, behind an
+// interface it declares itself, so its tests can fake them.
 type Env struct {
 	AgentID uuid.UUID
-	Broker  *broker.Client
-	Kube    *kube.Client
+	Broker  Broker
+	Kube    Cluster
 	Outbox  *outbox.Outbox
 	Logger  *slog.Logger
 	// Active reports whether the broker says the agent is ACTIVE; inactive

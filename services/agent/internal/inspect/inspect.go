@@ -19,7 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
@@ -79,14 +82,26 @@ func (p Plan) Namespaces() []string {
 	return out
 }
 
+// Cluster is what the inspector needs from the Kubernetes client
+// (*kube.Client in the agent; tests may fake it).
+type Cluster interface {
+	Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
+	// DynamicClient and MetadataClient list live objects (the metadata
+	// API for kinds without a status worth reading).
+	DynamicClient() dynamic.Interface
+	MetadataClient() metadata.Interface
+	// Config builds the typed client for Pods, events and logs.
+	Config() *rest.Config
+}
+
 // Inspector reads objects and pods.
 type Inspector struct {
-	Kube  *kube.Client
+	Kube  Cluster
 	Typed kubernetes.Interface
 }
 
 // New returns an inspector over k.
-func New(k *kube.Client) (*Inspector, error) {
+func New(k Cluster) (*Inspector, error) {
 	cs, err := kubernetes.NewForConfig(k.Config())
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -208,7 +223,7 @@ func (in *Inspector) list(ctx context.Context, g *group, selector string) (map[s
 	for {
 		var cont string
 		if g.metaOnly {
-			ri := in.Kube.Metadata.Resource(g.gvr)
+			ri := in.Kube.MetadataClient().Resource(g.gvr)
 			var list *metav1.PartialObjectMetadataList
 			var err error
 			if g.namespace != "" {
@@ -235,7 +250,7 @@ func (in *Inspector) list(ctx context.Context, g *group, selector string) (map[s
 			}
 			cont = list.Continue
 		} else {
-			ri := in.Kube.Dynamic.Resource(g.gvr)
+			ri := in.Kube.DynamicClient().Resource(g.gvr)
 			var list *unstructured.UnstructuredList
 			var err error
 			if g.namespace != "" {

@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
@@ -42,9 +44,34 @@ type Options struct {
 	Logger    *slog.Logger
 }
 
+// Cluster is what the reconciler needs from the Kubernetes client
+// (*kube.Client in the agent; tests may fake it).
+type Cluster interface {
+	// Target resolves obj's resource and normalises its namespace.
+	Target(obj *unstructured.Unstructured) (dynamic.ResourceInterface, *meta.RESTMapping, error)
+	// Mapping resolves a kind to its resource and scope.
+	Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
+	Apply(ctx context.Context, obj *unstructured.Unstructured, opts kube.ApplyOptions) (*unstructured.Unstructured, error)
+	Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+	Exists(ctx context.Context, obj *unstructured.Unstructured) (bool, error)
+	Delete(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) error
+	DeleteObject(ctx context.Context, obj *unstructured.Unstructured) error
+	WaitEstablished(ctx context.Context, names []string, timeout time.Duration) error
+	// MetadataClient reads the objects a prune is about to delete.
+	MetadataClient() metadata.Interface
+	Scanner
+}
+
+// Scanner is the seeding scan's part of Cluster: list the metadata of
+// every listable type with a selector.
+type Scanner interface {
+	Listable(ctx context.Context) ([]kube.Resource, error)
+	ListMetadata(ctx context.Context, resources []kube.Resource, selector string) ([]kube.Item, []kube.SkippedError, error)
+}
+
 // Reconciler applies deployment objects to one cluster.
 type Reconciler struct {
-	kube  *kube.Client
+	kube  Cluster
 	opts  Options
 	log   *slog.Logger
 	store InventoryStore
@@ -58,7 +85,7 @@ type Reconciler struct {
 }
 
 // New returns a reconciler.
-func New(k *kube.Client, opts Options) *Reconciler {
+func New(k Cluster, opts Options) *Reconciler {
 	if opts.CallRetry == (kube.Backoff{}) {
 		opts.CallRetry = kube.Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second, Deadline: 30 * time.Second}
 	}
@@ -471,9 +498,9 @@ func (r *Reconciler) prune(ctx context.Context, stackID uuid.UUID, inv, keep Inv
 		err := r.call(ctx, func(ctx context.Context) error {
 			var err error
 			if ns != "" {
-				live, err = r.kube.Metadata.Resource(d.gvr).Namespace(ns).Get(ctx, d.ref.Name, metav1.GetOptions{})
+				live, err = r.kube.MetadataClient().Resource(d.gvr).Namespace(ns).Get(ctx, d.ref.Name, metav1.GetOptions{})
 			} else {
-				live, err = r.kube.Metadata.Resource(d.gvr).Get(ctx, d.ref.Name, metav1.GetOptions{})
+				live, err = r.kube.MetadataClient().Resource(d.gvr).Get(ctx, d.ref.Name, metav1.GetOptions{})
 			}
 			return err
 		})

@@ -100,7 +100,7 @@ func (e *Executor) build(ctx context.Context, t Task) (string, error) {
 			return "", err
 		}
 	}
-	ri := e.kube.Dynamic.Resource(mapping.Resource).Namespace(ns)
+	ri := e.kube.DynamicClient().Resource(mapping.Resource).Namespace(ns)
 	name := BuildRunName(buildName, t.Order.ID, t.Order.RetryCount)
 	adopted, err := e.createOrAdopt(ctx, t, ri, ns, name, buildName)
 	if err != nil {

@@ -10,7 +10,10 @@ import (
 
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
@@ -46,15 +49,26 @@ type ExecutorOptions struct {
 	Logger     *slog.Logger
 }
 
+// Cluster is what the executor needs from the Kubernetes client
+// (*kube.Client in the agent; tests may fake it).
+type Cluster interface {
+	Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
+	Apply(ctx context.Context, obj *unstructured.Unstructured, opts kube.ApplyOptions) (*unstructured.Unstructured, error)
+	Get(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+	WaitEstablished(ctx context.Context, names []string, timeout time.Duration) error
+	// DynamicClient creates and watches Shipwright BuildRuns.
+	DynamicClient() dynamic.Interface
+}
+
 // Executor runs one work order against the cluster.
 type Executor struct {
-	kube *kube.Client
+	kube Cluster
 	opts ExecutorOptions
 	log  *slog.Logger
 }
 
 // NewExecutor returns an executor for the cluster k talks to.
-func NewExecutor(k *kube.Client, opts ExecutorOptions) *Executor {
+func NewExecutor(k Cluster, opts ExecutorOptions) *Executor {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = 5 * time.Second
 	}
