@@ -117,6 +117,7 @@ type Index struct {
 	// holds remember since when each agent has held long-polls here (the
 	// fleet's "connected now", see Holding).
 	holds map[uuid.UUID]*hold
+	clock func() time.Time
 	// seq numbers applied changes; recent keeps the last len(recent) so a
 	// load that raced a change can tell (see conflicts).
 	seq    uint64
@@ -156,7 +157,7 @@ func NewIndex(store SnapshotReader, opts IndexOptions) *Index {
 	}
 	return &Index{store: store, log: opts.Logger, loadSem: make(chan struct{}, opts.MaxLoads), loadWait: opts.LoadWait,
 		idle: opts.IdleAfter, entries: map[uuid.UUID]*entry{}, waiters: map[uuid.UUID]map[chan struct{}]struct{}{},
-		holds: map[uuid.UUID]*hold{}, bodies: map[string][]byte{}}
+		holds: map[uuid.UUID]*hold{}, clock: time.Now, bodies: map[string][]byte{}}
 }
 
 // Stats returns the index's counters.
@@ -443,7 +444,7 @@ func (i *Index) Subscribe(agentID uuid.UUID) (<-chan struct{}, func(), bool) {
 	if ws == nil {
 		ws = map[chan struct{}]struct{}{}
 		i.waiters[agentID] = ws
-		i.startHold(agentID, time.Now())
+		i.startHold(agentID, i.clock())
 	}
 	ws[ch] = struct{}{}
 	ok := i.trusted
@@ -456,7 +457,7 @@ func (i *Index) Subscribe(agentID uuid.UUID) (<-chan struct{}, func(), bool) {
 			if len(ws) == 0 {
 				delete(i.waiters, agentID)
 				if h := i.holds[agentID]; h != nil {
-					h.released = time.Now()
+					h.released = i.clock()
 				}
 			}
 		}
@@ -490,8 +491,8 @@ func (i *Index) startHold(agentID uuid.UUID, now time.Time) {
 // time its run of long-polls began: those holding a long-poll, and those
 // whose last one ended less than HoldGrace ago. Older runs are forgotten.
 func (i *Index) Holding() map[uuid.UUID]time.Time {
-	now := time.Now()
 	i.mu.Lock()
+	now := i.clock()
 	defer i.mu.Unlock()
 	out := make(map[uuid.UUID]time.Time, len(i.holds))
 	for id, h := range i.holds {
