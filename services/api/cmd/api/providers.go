@@ -66,6 +66,14 @@ func provideChanges(ctx context.Context, rdb goredis.UniversalClient, index *tar
 	return c
 }
 
+// providePresence shares this replica's long-poll holders (the fleet's
+// connected agents) through Redis until ctx ends.
+func providePresence(ctx context.Context, rdb goredis.UniversalClient, index *targetstate.Index, cfg config.Settings, log *slog.Logger) *redisadapter.Presence {
+	p := redisadapter.NewPresence(rdb, cfg.Database.Schema, index.Holding, log)
+	go p.Run(ctx)
+	return p
+}
+
 func provideAuthClient(cfg config.Settings) *authclient.Client {
 	return authclient.New(cfg.Auth.URL)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -160,6 +161,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	}
 	sender := provideWebhookSender(cfg, log)
 	webhooksService := webhooks.NewService(webhooksRepos, cipher, sender, changes)
+	postgresFleet := postgres.NewFleet(postgresStore)
+	presence := providePresence(ctx, universalClient, index, cfg, log)
+	fleetService := fleet.NewService(postgresFleet, presence)
 	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
@@ -178,6 +182,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
+		Fleet:              fleetService,
 		Idempotency:        idempotencyService,
 	}
 	postgresOverview := postgres.NewOverview(postgresStore)

@@ -32,6 +32,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -212,6 +213,9 @@ func New(t testing.TB, opts ...Option) *Env {
 		WorkOrderSchedules: schedules,
 		Webhooks:           whs,
 		Idempotency:        idempotency.NewService(store, postgres.NewIdempotencyKeys(store), o.webhookCipher),
+		// Connected agents: this replica's long-polls plus what other
+		// replicas published under the test's tenant.
+		Fleet: fleet.NewService(postgres.NewFleet(store), redisadapter.NewPresence(rdb, "test_"+uuid.NewString(), index.Holding, log)),
 	}
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary.
