@@ -131,6 +131,11 @@ func (s *Service) List(ctx context.Context, p identity.Principal, generatorID *u
 	if err := AdminOnly.Check(p); err != nil {
 		return nil, err
 	}
+	return s.records(ctx, generatorID)
+}
+
+// records builds the records without a role check (List and Live).
+func (s *Service) records(ctx context.Context, generatorID *uuid.UUID) ([]Record, error) {
 	agents, err := s.repo.Agents(ctx, generatorID)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -72,6 +73,18 @@ func providePresence(ctx context.Context, rdb goredis.UniversalClient, index *ta
 	p := redisadapter.NewPresence(rdb, cfg.Database.Schema, index.Holding, log)
 	go p.Run(ctx)
 	return p
+}
+
+// provideFleetLive starts the fleet's live push (GET /fleet/live), woken by
+// every change note of any replica and a 5-second sweep; it stops with ctx.
+func provideFleetLive(ctx context.Context, svc *fleet.Service, changes *redisadapter.Changes, log *slog.Logger) *fleet.Live {
+	live := fleet.NewLive(svc, 5*time.Second, log)
+	notes, stop := changes.Watch()
+	go func() {
+		live.Run(ctx, notes)
+		stop()
+	}()
+	return live
 }
 
 func provideAuthClient(cfg config.Settings) *authclient.Client {

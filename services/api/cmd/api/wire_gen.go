@@ -164,6 +164,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	postgresFleet := postgres.NewFleet(postgresStore)
 	presence := providePresence(ctx, universalClient, index, cfg, log)
 	fleetService := fleet.NewService(postgresFleet, presence)
+	live := provideFleetLive(ctx, fleetService, changes, log)
 	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
@@ -183,6 +184,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
 		Fleet:              fleetService,
+		FleetLive:          live,
 		Idempotency:        idempotencyService,
 	}
 	postgresOverview := postgres.NewOverview(postgresStore)

@@ -65,7 +65,10 @@ type wsConnectionsView struct {
 	LiveSubscribers int                `json:"live_subscribers"`
 }
 
-type fleetHandlers struct{ svc *fleet.Service }
+type fleetHandlers struct {
+	svc  *fleet.Service
+	live *fleet.Live
+}
 
 // list answers GET /fleet[?pak_id=<generator id>].
 func (h fleetHandlers) list(c *gin.Context) {
@@ -105,8 +108,9 @@ func (h fleetHandlers) status(c *gin.Context) {
 }
 
 // connections answers GET /admin/ws/connections: the agents holding a
-// target-state long-poll now. Long-poll carries no messages and no live
-// subscriptions exist, so those counts are 0 (docs/compatibility.md#fleet-connected).
+// target-state long-poll now. Long-poll carries no messages, so those
+// counts are 0; live_subscribers counts this replica's /fleet/live
+// subscribers (docs/compatibility.md#fleet-connected).
 func (h fleetHandlers) connections(c *gin.Context) {
 	conns, err := h.svc.Connections(c.Request.Context(), principal(c))
 	if err != nil {
@@ -114,6 +118,9 @@ func (h fleetHandlers) connections(c *gin.Context) {
 		return
 	}
 	out := wsConnectionsView{ConnectedAgents: len(conns), Connections: make([]wsConnectionView, len(conns))}
+	if h.live != nil {
+		out.LiveSubscribers = h.live.Subscribers()
+	}
 	for i, cn := range conns {
 		out.Connections[i] = wsConnectionView{AgentID: cn.AgentID, ConnectedSince: cn.ConnectedSince}
 	}

@@ -22,6 +22,8 @@ func fleetRoleRows() []roleRow {
 			return call{path: v1 + "/agents/" + f.a.ID + "/fleet-status"}
 		}},
 		{"GET", "/admin/ws/connections", adminOnly, path("/admin/ws/connections")},
+		// A plain GET (no Upgrade) passes the role check, then 426.
+		{"GET", "/fleet/live", [numWho]int{426, 403, 403, 403, 403}, path("/fleet/live")},
 	}
 }
 

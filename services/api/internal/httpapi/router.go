@@ -52,6 +52,8 @@ type Services struct {
 	// Fleet serves /fleet, /agents/{id}/fleet-status and
 	// /admin/ws/connections (fleet.go).
 	Fleet *fleet.Service
+	// FleetLive serves the WebSocket GET /fleet/live (fleet_live.go).
+	FleetLive *fleet.Live
 	// Idempotency honours Idempotency-Key on the routes of
 	// idempotentRoutes; nil ignores the header.
 	Idempotency *idempotency.Service
@@ -61,7 +63,7 @@ type Services struct {
 // before authentication.
 func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1 := r.Group("/api/v1", middleware...)
-	v1.Use(authenticate(s.Auth))
+	v1.Use(liftWSPAK, authenticate(s.Auth))
 	if s.Idempotency != nil {
 		v1.Use(idempotent(s.Idempotency))
 	}
@@ -179,11 +181,12 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	registerWorkOrders(v1, s)
 	registerWebhooks(v1, s)
 
-	fl := fleetHandlers{svc: s.Fleet}
+	fl := fleetHandlers{svc: s.Fleet, live: s.FleetLive}
 	fleetAdmin := guard(fleet.AdminOnly)
 	v1.GET("/fleet", fleetAdmin, fl.list)
 	v1.GET("/agents/:id/fleet-status", fleetAdmin, fl.status)
 	v1.GET("/admin/ws/connections", fleetAdmin, fl.connections)
+	v1.GET("/fleet/live", fleetAdmin, fleetLiveHandlers{live: s.FleetLive}.stream)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -3405,8 +3405,8 @@ type ClientInterface interface {
 	//
 	// Admin only. With the long-poll transport an agent is connected while it holds a
 	// target-state long-poll on any api replica, and for 10 seconds after its last one
-	// ended; `connected_since` is when that run began. `messages_in`, `messages_out` and
-	// `live_subscribers` are 0: long-poll carries no messages
+	// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+	// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
 	// (docs/compatibility.md#fleet-connected).
 	//
 	// Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
@@ -3860,6 +3860,20 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
 	ListFleet(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamFleet Live fleet updates (WebSocket)
+	//
+	// Admin only. A read-only WebSocket: each text frame is
+	// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+	// when anything but its ages changed (on any replica's change note, and at least
+	// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+	// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+	// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+	// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+	// (docs/compatibility.md#fleet-live).
+	//
+	// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+	StreamFleet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGenerators List generators
 	//
@@ -4766,8 +4780,8 @@ func (c *Client) ReloadConfig(ctx context.Context, reqEditors ...RequestEditorFn
 //
 // Admin only. With the long-poll transport an agent is connected while it holds a
 // target-state long-poll on any api replica, and for 10 seconds after its last one
-// ended; `connected_since` is when that run began. `messages_in`, `messages_out` and
-// `live_subscribers` are 0: long-poll carries no messages
+// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
 // (docs/compatibility.md#fleet-connected).
 //
 // Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
@@ -5672,6 +5686,30 @@ func (c *Client) SubmitDiagnosticResult(ctx context.Context, id openapi_types.UU
 // Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
 func (c *Client) ListFleet(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListFleetRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamFleet Live fleet updates (WebSocket)
+//
+// Admin only. A read-only WebSocket: each text frame is
+// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+// when anything but its ages changed (on any replica's change note, and at least
+// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+// (docs/compatibility.md#fleet-live).
+//
+// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+func (c *Client) StreamFleet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamFleetRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -9188,6 +9226,33 @@ func NewListFleetRequest(server string, params *ListFleetParams) (*http.Request,
 	return req, nil
 }
 
+// NewStreamFleetRequest constructs an http.Request for the StreamFleet method
+func NewStreamFleetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/fleet/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListGeneratorsRequest constructs an http.Request for the ListGenerators method
 func NewListGeneratorsRequest(server string) (*http.Request, error) {
 	var err error
@@ -12056,8 +12121,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Admin only. With the long-poll transport an agent is connected while it holds a
 	// target-state long-poll on any api replica, and for 10 seconds after its last one
-	// ended; `connected_since` is when that run began. `messages_in`, `messages_out` and
-	// `live_subscribers` are 0: long-poll carries no messages
+	// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+	// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
 	// (docs/compatibility.md#fleet-connected).
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -12567,6 +12632,22 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
 	ListFleetWithResponse(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*ListFleetResponse, error)
+
+	// StreamFleetWithResponse Live fleet updates (WebSocket)
+	//
+	// Admin only. A read-only WebSocket: each text frame is
+	// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+	// when anything but its ages changed (on any replica's change note, and at least
+	// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+	// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+	// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+	// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+	// (docs/compatibility.md#fleet-live).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+	StreamFleetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StreamFleetResponse, error)
 
 	// ListGeneratorsWithResponse List generators
 	//
@@ -17696,6 +17777,89 @@ func (r ListFleetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListFleetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamFleetResponse429Headers the declared response headers of an HTTP 429 response for StreamFleet
+type StreamFleetResponse429Headers struct {
+	RetryAfter *int
+}
+
+// StreamFleetResponse503Headers the declared response headers of an HTTP 503 response for StreamFleet
+type StreamFleetResponse503Headers struct {
+	RetryAfter *int
+}
+
+type StreamFleetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON426 the response for an HTTP 426 `application/json` response
+	JSON426 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StreamFleetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamFleetResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamFleetResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StreamFleetResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON426 returns the response for an HTTP 426 `application/json` response
+func (r StreamFleetResponse) GetJSON426() *Error {
+	return r.JSON426
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StreamFleetResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StreamFleetResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamFleetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamFleetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamFleetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamFleetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24562,8 +24726,8 @@ func (c *ClientWithResponses) ReloadConfigWithResponse(ctx context.Context, reqE
 //
 // Admin only. With the long-poll transport an agent is connected while it holds a
 // target-state long-poll on any api replica, and for 10 seconds after its last one
-// ended; `connected_since` is when that run began. `messages_in`, `messages_out` and
-// `live_subscribers` are 0: long-poll carries no messages
+// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
 // (docs/compatibility.md#fleet-connected).
 //
 // Returns a wrapper object for the known response body format(s).
@@ -25348,6 +25512,28 @@ func (c *ClientWithResponses) ListFleetWithResponse(ctx context.Context, params 
 		return nil, err
 	}
 	return ParseListFleetResponse(rsp)
+}
+
+// StreamFleetWithResponse Live fleet updates (WebSocket)
+//
+// Admin only. A read-only WebSocket: each text frame is
+// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+// when anything but its ages changed (on any replica's change note, and at least
+// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+// (docs/compatibility.md#fleet-live).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+func (c *ClientWithResponses) StreamFleetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StreamFleetResponse, error) {
+	rsp, err := c.StreamFleet(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamFleetResponse(rsp)
 }
 
 // ListGeneratorsWithResponse List generators
@@ -30782,6 +30968,86 @@ func ParseListFleetResponse(rsp *http.Response) (*ListFleetResponse, error) {
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListFleetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamFleetResponse parses an HTTP response from a StreamFleetWithResponse call
+func ParseStreamFleetResponse(rsp *http.Response) (*StreamFleetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamFleetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON426 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StreamFleetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamFleetResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
