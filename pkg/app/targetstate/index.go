@@ -114,6 +114,10 @@ type Index struct {
 	trusted bool
 	entries map[uuid.UUID]*entry
 	waiters map[uuid.UUID]map[chan struct{}]struct{}
+	// holds remember since when each agent has held long-polls here (the
+	// fleet's "connected now", see Holding).
+	holds map[uuid.UUID]*hold
+	clock func() time.Time
 	// seq numbers applied changes; recent keeps the last len(recent) so a
 	// load that raced a change can tell (see conflicts).
 	seq    uint64
@@ -153,7 +157,7 @@ func NewIndex(store SnapshotReader, opts IndexOptions) *Index {
 	}
 	return &Index{store: store, log: opts.Logger, loadSem: make(chan struct{}, opts.MaxLoads), loadWait: opts.LoadWait,
 		idle: opts.IdleAfter, entries: map[uuid.UUID]*entry{}, waiters: map[uuid.UUID]map[chan struct{}]struct{}{},
-		bodies: map[string][]byte{}}
+		holds: map[uuid.UUID]*hold{}, clock: time.Now, bodies: map[string][]byte{}}
 }
 
 // Stats returns the index's counters.
@@ -440,6 +444,7 @@ func (i *Index) Subscribe(agentID uuid.UUID) (<-chan struct{}, func(), bool) {
 	if ws == nil {
 		ws = map[chan struct{}]struct{}{}
 		i.waiters[agentID] = ws
+		i.startHold(agentID, i.clock())
 	}
 	ws[ch] = struct{}{}
 	ok := i.trusted
@@ -451,10 +456,53 @@ func (i *Index) Subscribe(agentID uuid.UUID) (<-chan struct{}, func(), bool) {
 			delete(ws, ch)
 			if len(ws) == 0 {
 				delete(i.waiters, agentID)
+				if h := i.holds[agentID]; h != nil {
+					h.released = i.clock()
+				}
 			}
 		}
 		i.mu.Unlock()
 	}, ok
+}
+
+// HoldGrace is how long after its last long-poll ended an agent still
+// counts as connected: an agent answers a change, then polls again, and
+// that gap is not a disconnection. A new long-poll within the grace keeps
+// the original connection time.
+const HoldGrace = 10 * time.Second
+
+// hold is one agent's run of long-polls on this replica.
+type hold struct {
+	since    time.Time
+	released time.Time // zero while a long-poll is held
+}
+
+// startHold records that agentID holds a long-poll again (i.mu held).
+func (i *Index) startHold(agentID uuid.UUID, now time.Time) {
+	h := i.holds[agentID]
+	if h == nil || now.Sub(h.released) > HoldGrace && !h.released.IsZero() {
+		h = &hold{since: now}
+		i.holds[agentID] = h
+	}
+	h.released = time.Time{}
+}
+
+// Holding returns the agents connected to this replica now, each with the
+// time its run of long-polls began: those holding a long-poll, and those
+// whose last one ended less than HoldGrace ago. Older runs are forgotten.
+func (i *Index) Holding() map[uuid.UUID]time.Time {
+	i.mu.Lock()
+	now := i.clock()
+	defer i.mu.Unlock()
+	out := make(map[uuid.UUID]time.Time, len(i.holds))
+	for id, h := range i.holds {
+		if !h.released.IsZero() && now.Sub(h.released) > HoldGrace {
+			delete(i.holds, id)
+			continue
+		}
+		out[id] = h.since
+	}
+	return out
 }
 
 // SetWakeObserver registers fn to receive, for every held long-poll woken

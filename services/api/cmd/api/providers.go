@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
@@ -64,6 +65,26 @@ func provideChanges(ctx context.Context, rdb goredis.UniversalClient, index *tar
 	c := redisadapter.NewChanges(rdb, cfg.Database.Schema, index, log)
 	go c.Run(ctx)
 	return c
+}
+
+// providePresence shares this replica's long-poll holders (the fleet's
+// connected agents) through Redis until ctx ends.
+func providePresence(ctx context.Context, rdb goredis.UniversalClient, index *targetstate.Index, cfg config.Settings, log *slog.Logger) *redisadapter.Presence {
+	p := redisadapter.NewPresence(rdb, cfg.Database.Schema, index.Holding, log)
+	go p.Run(ctx)
+	return p
+}
+
+// provideFleetLive starts the fleet's live push (GET /fleet/live), woken by
+// every change note of any replica and a 5-second sweep; it stops with ctx.
+func provideFleetLive(ctx context.Context, svc *fleet.Service, changes *redisadapter.Changes, log *slog.Logger) *fleet.Live {
+	live := fleet.NewLive(svc, 5*time.Second, log)
+	notes, stop := changes.Watch()
+	go func() {
+		live.Run(ctx, notes)
+		stop()
+	}()
+	return live
 }
 
 func provideAuthClient(cfg config.Settings) *authclient.Client {

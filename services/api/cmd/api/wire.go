@@ -21,6 +21,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
@@ -99,6 +100,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		overview.NewService, provideConsoleSessions, provideConsoleHub, provideConsole,
 		wire.Bind(new(overview.ReadModel), new(*postgres.Overview)),
 		wire.Bind(new(overview.StackReader), new(*stacks.Service)),
+		fleet.NewService, postgres.NewFleet, providePresence, provideFleetLive,
+		wire.Bind(new(fleet.Repository), new(*postgres.Fleet)),
+		wire.Bind(new(fleet.Presence), new(*redisadapter.Presence)),
 	)
 	return nil, nil, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -170,6 +171,10 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	}
 	sender := provideWebhookSender(cfg, log)
 	webhooksService := webhooks.NewService(webhooksRepos, cipher, sender, changes)
+	postgresFleet := postgres.NewFleet(postgresStore)
+	presence := providePresence(ctx, universalClient, index, cfg, log)
+	fleetService := fleet.NewService(postgresFleet, presence)
+	live := provideFleetLive(ctx, fleetService, changes, log)
 	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
@@ -189,6 +194,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		WorkOrders:         workordersService,
 		WorkOrderSchedules: workordersSchedules,
 		Webhooks:           webhooksService,
+		Fleet:              fleetService,
+		FleetLive:          live,
 		Idempotency:        idempotencyService,
 	}
 	postgresOverview := postgres.NewOverview(postgresStore)

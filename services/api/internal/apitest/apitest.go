@@ -31,6 +31,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
@@ -204,6 +205,11 @@ func New(t testing.TB, opts ...Option) *Env {
 	// The production engine (recovery, URL checks, body limit, JSON 404/405,
 	// metrics), so tests see what clients see.
 	r := httpserver.New(httpserver.Options{Service: "brokkr-api-test", Logger: o.logger(), Registry: httpserver.NewRegistry()})
+	fleetSvc := fleet.NewService(postgres.NewFleet(store), redisadapter.NewPresence(rdb, "test_"+uuid.NewString(), index.Holding, log))
+	fleetLive := fleet.NewLive(fleetSvc, 200*time.Millisecond, log)
+	fleetNotes, stopNotes := changes.Watch()
+	t.Cleanup(stopNotes)
+	go fleetLive.Run(ctx, fleetNotes)
 	services := httpapi.Services{
 		Auth:        cache,
 		Agents:      agentSvc,
@@ -225,6 +231,11 @@ func New(t testing.TB, opts ...Option) *Env {
 		WorkOrderSchedules: schedules,
 		Webhooks:           whs,
 		Idempotency:        idempotency.NewService(store, postgres.NewIdempotencyKeys(store), o.webhookCipher),
+		// Connected agents: this replica's long-polls plus what other
+		// replicas published under the test's tenant.
+		Fleet: fleetSvc,
+		// The live push as in the api binary, with a short sweep.
+		FleetLive: fleetLive,
 	}
 	httpapi.Register(r, services)
 	// The console on the same router, as in the api binary.

@@ -411,6 +411,7 @@ func roleRows() []roleRow {
 		{"POST", "/admin/config/reload", adminOnly, path("/admin/config/reload")},
 	}
 	rows = append(rows, workOrderRoleRows()...)
+	rows = append(rows, fleetRoleRows()...)
 	return append(rows, webhookRoleRows()...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/configreload"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
+	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
@@ -51,6 +52,11 @@ type Services struct {
 	// Webhooks serves /webhooks, the agent's pending deliveries and
 	// /webhook-deliveries (webhooks.go).
 	Webhooks *webhooks.Service
+	// Fleet serves /fleet, /agents/{id}/fleet-status and
+	// /admin/ws/connections (fleet.go).
+	Fleet *fleet.Service
+	// FleetLive serves the WebSocket GET /fleet/live (fleet_live.go).
+	FleetLive *fleet.Live
 	// Idempotency honours Idempotency-Key on the routes of
 	// idempotentRoutes; nil ignores the header.
 	Idempotency *idempotency.Service
@@ -60,7 +66,7 @@ type Services struct {
 // before authentication.
 func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1 := r.Group("/api/v1", middleware...)
-	v1.Use(authenticate(s.Auth))
+	v1.Use(liftWSPAK, authenticate(s.Auth))
 	if s.Idempotency != nil {
 		v1.Use(idempotent(s.Idempotency))
 	}
@@ -187,6 +193,13 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 
 	registerWorkOrders(v1, s)
 	registerWebhooks(v1, s)
+
+	fl := fleetHandlers{svc: s.Fleet, live: s.FleetLive}
+	fleetAdmin := guard(fleet.AdminOnly)
+	v1.GET("/fleet", fleetAdmin, fl.list)
+	v1.GET("/agents/:id/fleet-status", fleetAdmin, fl.status)
+	v1.GET("/admin/ws/connections", fleetAdmin, fl.connections)
+	v1.GET("/fleet/live", fleetAdmin, fleetLiveHandlers{live: s.FleetLive}.stream)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -527,6 +527,16 @@ type AgentEvent struct {
 	UpdatedAt Timestamp `json:"updated_at"`
 }
 
+// AgentFleetStatusResponse defines model for AgentFleetStatusResponse.
+type AgentFleetStatusResponse struct {
+	RecentEvents []AgentEvent `json:"recent_events"`
+
+	// Record One agent's measured signals (0.9.1's FleetAgentRecord). Ages are computed on read
+	// and clamped at 0. `k8s_reachable` and `k8s_api_latency_ms` are null: our agents do
+	// not report them (docs/compatibility.md#fleet-record).
+	Record FleetAgentRecord `json:"record"`
+}
+
 // AgentGeneratorRegistration defines model for AgentGeneratorRegistration.
 type AgentGeneratorRegistration struct {
 	// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
@@ -1023,6 +1033,37 @@ type Error struct {
 	// Message A human-readable message; not stable.
 	Message              string                 `json:"message"`
 	AdditionalProperties map[string]interface{} `json:"-"`
+}
+
+// FleetAgentRecord One agent's measured signals (0.9.1's FleetAgentRecord). Ages are computed on read
+// and clamped at 0. `k8s_reachable` and `k8s_api_latency_ms` are null: our agents do
+// not report them (docs/compatibility.md#fleet-record).
+type FleetAgentRecord struct {
+	AgentId             openapi_types.UUID `json:"agent_id"`
+	ClaimedWorkOrders   int64              `json:"claimed_work_orders"`
+	ClusterName         string             `json:"cluster_name"`
+	ConnectedSince      *time.Time         `json:"connected_since"`
+	HealthDegraded      int64              `json:"health_degraded"`
+	HealthFailing       int64              `json:"health_failing"`
+	HeartbeatAgeSeconds *int64             `json:"heartbeat_age_seconds"`
+	K8sApiLatencyMs     *int64             `json:"k8s_api_latency_ms"`
+	K8sReachable        *bool              `json:"k8s_reachable"`
+	LastEventAt         *time.Time         `json:"last_event_at"`
+	LastHeartbeat       *time.Time         `json:"last_heartbeat"`
+	Name                string             `json:"name"`
+
+	// PendingObjectCount Objects of the agent's target state it has not acknowledged with SUCCESS.
+	PendingObjectCount int64 `json:"pending_object_count"`
+
+	// PendingWorkOrders PENDING work orders the agent may claim.
+	PendingWorkOrders     int64  `json:"pending_work_orders"`
+	SecondsSinceLastEvent *int64 `json:"seconds_since_last_event"`
+
+	// Status Examples: ACTIVE
+	Status string `json:"status"`
+
+	// WsConnected Holds a target-state long-poll now.
+	WsConnected bool `json:"ws_connected"`
 }
 
 // Generator defines model for Generator.
@@ -1877,6 +1918,21 @@ type WorkOrderTargeting struct {
 	Labels      *[]Label                   `json:"labels,omitempty"`
 }
 
+// WsConnectionInfo defines model for WsConnectionInfo.
+type WsConnectionInfo struct {
+	AgentId        openapi_types.UUID `json:"agent_id"`
+	ConnectedSince time.Time          `json:"connected_since"`
+	MessagesIn     int64              `json:"messages_in"`
+	MessagesOut    int64              `json:"messages_out"`
+}
+
+// WsConnectionsResponse defines model for WsConnectionsResponse.
+type WsConnectionsResponse struct {
+	ConnectedAgents int                `json:"connected_agents"`
+	Connections     []WsConnectionInfo `json:"connections"`
+	LiveSubscribers int                `json:"live_subscribers"`
+}
+
 // AgentId defines model for AgentId.
 type AgentId = openapi_types.UUID
 
@@ -2143,6 +2199,12 @@ type SubmitDiagnosticResultParams struct {
 	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
 	// See docs/idempotency.md.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListFleetParams defines parameters for ListFleet.
+type ListFleetParams struct {
+	// PakId Generator id to narrow the listing to.
+	PakId *openapi_types.UUID `form:"pak_id,omitempty" json:"pak_id,omitempty"`
 }
 
 // CreateGeneratorParams defines parameters for CreateGenerator.
@@ -3374,6 +3436,17 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/admin/config/reload (the `ReloadConfig` operationId).
 	ReloadConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListWsConnections The agents connected now
+	//
+	// Admin only. With the long-poll transport an agent is connected while it holds a
+	// target-state long-poll on any api replica, and for 10 seconds after its last one
+	// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+	// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
+	// (docs/compatibility.md#fleet-connected).
+	//
+	// Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
+	ListWsConnections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAgentEvents List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
@@ -3545,6 +3618,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
 	ReportAgentEvent(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAgentFleetStatus One agent's fleet record and latest events
+	//
+	// Admin only. `recent_events` are the agent's 20 latest events, newest first.
+	//
+	// Corresponds with GET /api/v1/agents/{id}/fleet-status (the `GetAgentFleetStatus` operationId).
+	GetAgentFleetStatus(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ReportDeploymentHealthWithBody Report deployment health (the agent itself or the admin)
 	//
@@ -3811,6 +3891,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
 	SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListFleet The fleet record of every agent
+	//
+	// Admin only (`admin_required` otherwise). One record per live agent, by name and
+	// cluster: measured signals only, no verdict, each computed for the whole fleet by one
+	// grouped query. `ws_connected` is true while the agent holds a target-state long-poll
+	// on any api replica (docs/compatibility.md#fleet-connected). `pak_id` narrows the list
+	// to the agents a generator reaches; it is a view filter, and an unknown id gives an
+	// empty list.
+	//
+	// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
+	ListFleet(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamFleet Live fleet updates (WebSocket)
+	//
+	// Admin only. A read-only WebSocket: each text frame is
+	// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+	// when anything but its ages changed (on any replica's change note, and at least
+	// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+	// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+	// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+	// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+	// (docs/compatibility.md#fleet-live).
+	//
+	// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+	StreamFleet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListGenerators List generators
 	//
@@ -4776,6 +4882,27 @@ func (c *Client) ReloadConfig(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// ListWsConnections The agents connected now
+//
+// Admin only. With the long-poll transport an agent is connected while it holds a
+// target-state long-poll on any api replica, and for 10 seconds after its last one
+// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
+// (docs/compatibility.md#fleet-connected).
+//
+// Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
+func (c *Client) ListWsConnections(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListWsConnectionsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAgentEvents List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
@@ -5118,6 +5245,23 @@ func (c *Client) ReportAgentEventWithBody(ctx context.Context, id AgentId, param
 // Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
 func (c *Client) ReportAgentEvent(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewReportAgentEventRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAgentFleetStatus One agent's fleet record and latest events
+//
+// Admin only. `recent_events` are the agent's 20 latest events, newest first.
+//
+// Corresponds with GET /api/v1/agents/{id}/fleet-status (the `GetAgentFleetStatus` operationId).
+func (c *Client) GetAgentFleetStatus(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAgentFleetStatusRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -5644,6 +5788,52 @@ func (c *Client) SubmitDiagnosticResultWithBody(ctx context.Context, id openapi_
 // Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
 func (c *Client) SubmitDiagnosticResult(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSubmitDiagnosticResultRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListFleet The fleet record of every agent
+//
+// Admin only (`admin_required` otherwise). One record per live agent, by name and
+// cluster: measured signals only, no verdict, each computed for the whole fleet by one
+// grouped query. `ws_connected` is true while the agent holds a target-state long-poll
+// on any api replica (docs/compatibility.md#fleet-connected). `pak_id` narrows the list
+// to the agents a generator reaches; it is a view filter, and an unknown id gives an
+// empty list.
+//
+// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
+func (c *Client) ListFleet(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListFleetRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamFleet Live fleet updates (WebSocket)
+//
+// Admin only. A read-only WebSocket: each text frame is
+// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+// when anything but its ages changed (on any replica's change note, and at least
+// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+// (docs/compatibility.md#fleet-live).
+//
+// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+func (c *Client) StreamFleet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamFleetRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -7667,6 +7857,33 @@ func NewReloadConfigRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListWsConnectionsRequest constructs an http.Request for the ListWsConnections method
+func NewListWsConnectionsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/admin/ws/connections")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListAgentEventsRequest constructs an http.Request for the ListAgentEvents method
 func NewListAgentEventsRequest(server string) (*http.Request, error) {
 	var err error
@@ -8245,6 +8462,40 @@ func NewReportAgentEventRequestWithBody(server string, id AgentId, params *Repor
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewGetAgentFleetStatusRequest constructs an http.Request for the GetAgentFleetStatus method
+func NewGetAgentFleetStatusRequest(server string, id AgentId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agents/%s/fleet-status", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -9187,6 +9438,87 @@ func NewSubmitDiagnosticResultRequestWithBody(server string, id openapi_types.UU
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
+	}
+
+	return req, nil
+}
+
+// NewListFleetRequest constructs an http.Request for the ListFleet method
+func NewListFleetRequest(server string, params *ListFleetParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/fleet")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PakId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pak_id", *params.PakId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStreamFleetRequest constructs an http.Request for the StreamFleet method
+func NewStreamFleetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/fleet/live")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
 	}
 
 	return req, nil
@@ -12184,6 +12516,19 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/admin/config/reload (the `ReloadConfig` operationId).
 	ReloadConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReloadConfigResponse, error)
 
+	// ListWsConnectionsWithResponse The agents connected now
+	//
+	// Admin only. With the long-poll transport an agent is connected while it holds a
+	// target-state long-poll on any api replica, and for 10 seconds after its last one
+	// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+	// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
+	// (docs/compatibility.md#fleet-connected).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
+	ListWsConnectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWsConnectionsResponse, error)
+
 	// ListAgentEventsWithResponse List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
@@ -12375,6 +12720,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/agents/{id}/events (the `ReportAgentEvent` operationId).
 	ReportAgentEventWithResponse(ctx context.Context, id AgentId, params *ReportAgentEventParams, body ReportAgentEventJSONRequestBody, reqEditors ...RequestEditorFn) (*ReportAgentEventResponse, error)
+
+	// GetAgentFleetStatusWithResponse One agent's fleet record and latest events
+	//
+	// Admin only. `recent_events` are the agent's 20 latest events, newest first.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/agents/{id}/fleet-status (the `GetAgentFleetStatus` operationId).
+	GetAgentFleetStatusWithResponse(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*GetAgentFleetStatusResponse, error)
 
 	// ReportDeploymentHealthWithBodyWithResponse Report deployment health (the agent itself or the admin)
 	//
@@ -12673,6 +13027,36 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/diagnostics/{id}/result (the `SubmitDiagnosticResult` operationId).
 	SubmitDiagnosticResultWithResponse(ctx context.Context, id openapi_types.UUID, params *SubmitDiagnosticResultParams, body SubmitDiagnosticResultJSONRequestBody, reqEditors ...RequestEditorFn) (*SubmitDiagnosticResultResponse, error)
+
+	// ListFleetWithResponse The fleet record of every agent
+	//
+	// Admin only (`admin_required` otherwise). One record per live agent, by name and
+	// cluster: measured signals only, no verdict, each computed for the whole fleet by one
+	// grouped query. `ws_connected` is true while the agent holds a target-state long-poll
+	// on any api replica (docs/compatibility.md#fleet-connected). `pak_id` narrows the list
+	// to the agents a generator reaches; it is a view filter, and an unknown id gives an
+	// empty list.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
+	ListFleetWithResponse(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*ListFleetResponse, error)
+
+	// StreamFleetWithResponse Live fleet updates (WebSocket)
+	//
+	// Admin only. A read-only WebSocket: each text frame is
+	// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+	// when anything but its ages changed (on any replica's change note, and at least
+	// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+	// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+	// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+	// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+	// (docs/compatibility.md#fleet-live).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+	StreamFleetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StreamFleetResponse, error)
 
 	// ListGeneratorsWithResponse List generators
 	//
@@ -13872,6 +14256,96 @@ func (r ReloadConfigResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReloadConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListWsConnectionsResponse429Headers the declared response headers of an HTTP 429 response for ListWsConnections
+type ListWsConnectionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListWsConnectionsResponse503Headers the declared response headers of an HTTP 503 response for ListWsConnections
+type ListWsConnectionsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListWsConnectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WsConnectionsResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListWsConnectionsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListWsConnectionsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON200() *WsConnectionsResponse {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListWsConnectionsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListWsConnectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListWsConnectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListWsConnectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListWsConnectionsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -15377,6 +15851,110 @@ func (r ReportAgentEventResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReportAgentEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAgentFleetStatusResponse429Headers the declared response headers of an HTTP 429 response for GetAgentFleetStatus
+type GetAgentFleetStatusResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetAgentFleetStatusResponse503Headers the declared response headers of an HTTP 503 response for GetAgentFleetStatus
+type GetAgentFleetStatusResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetAgentFleetStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AgentFleetStatusResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAgentFleetStatusResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAgentFleetStatusResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON200() *AgentFleetStatusResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetAgentFleetStatusResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAgentFleetStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAgentFleetStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAgentFleetStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAgentFleetStatusResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -17680,6 +18258,193 @@ func (r SubmitDiagnosticResultResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SubmitDiagnosticResultResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListFleetResponse429Headers the declared response headers of an HTTP 429 response for ListFleet
+type ListFleetResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListFleetResponse503Headers the declared response headers of an HTTP 503 response for ListFleet
+type ListFleetResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListFleetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]FleetAgentRecord
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListFleetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListFleetResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListFleetResponse) GetJSON200() *[]FleetAgentRecord {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListFleetResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListFleetResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListFleetResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListFleetResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListFleetResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListFleetResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListFleetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListFleetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListFleetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListFleetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamFleetResponse429Headers the declared response headers of an HTTP 429 response for StreamFleet
+type StreamFleetResponse429Headers struct {
+	RetryAfter *int
+}
+
+// StreamFleetResponse503Headers the declared response headers of an HTTP 503 response for StreamFleet
+type StreamFleetResponse503Headers struct {
+	RetryAfter *int
+}
+
+type StreamFleetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON426 the response for an HTTP 426 `application/json` response
+	JSON426 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StreamFleetResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamFleetResponse503Headers
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamFleetResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StreamFleetResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON426 returns the response for an HTTP 426 `application/json` response
+func (r StreamFleetResponse) GetJSON426() *Error {
+	return r.JSON426
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StreamFleetResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StreamFleetResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StreamFleetResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamFleetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamFleetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamFleetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamFleetResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -24896,6 +25661,25 @@ func (c *ClientWithResponses) ReloadConfigWithResponse(ctx context.Context, reqE
 	return ParseReloadConfigResponse(rsp)
 }
 
+// ListWsConnectionsWithResponse The agents connected now
+//
+// Admin only. With the long-poll transport an agent is connected while it holds a
+// target-state long-poll on any api replica, and for 10 seconds after its last one
+// ended; `connected_since` is when that run began. `messages_in` and `messages_out` are 0: long-poll carries no messages;
+// `live_subscribers` counts this replica's `GET /fleet/live` subscribers
+// (docs/compatibility.md#fleet-connected).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/admin/ws/connections (the `ListWsConnections` operationId).
+func (c *ClientWithResponses) ListWsConnectionsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListWsConnectionsResponse, error) {
+	rsp, err := c.ListWsConnections(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListWsConnectionsResponse(rsp)
+}
+
 // ListAgentEventsWithResponse List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
@@ -25194,6 +25978,21 @@ func (c *ClientWithResponses) ReportAgentEventWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseReportAgentEventResponse(rsp)
+}
+
+// GetAgentFleetStatusWithResponse One agent's fleet record and latest events
+//
+// Admin only. `recent_events` are the agent's 20 latest events, newest first.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/agents/{id}/fleet-status (the `GetAgentFleetStatus` operationId).
+func (c *ClientWithResponses) GetAgentFleetStatusWithResponse(ctx context.Context, id AgentId, reqEditors ...RequestEditorFn) (*GetAgentFleetStatusResponse, error) {
+	rsp, err := c.GetAgentFleetStatus(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAgentFleetStatusResponse(rsp)
 }
 
 // ReportDeploymentHealthWithBodyWithResponse Report deployment health (the agent itself or the admin)
@@ -25648,6 +26447,48 @@ func (c *ClientWithResponses) SubmitDiagnosticResultWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseSubmitDiagnosticResultResponse(rsp)
+}
+
+// ListFleetWithResponse The fleet record of every agent
+//
+// Admin only (`admin_required` otherwise). One record per live agent, by name and
+// cluster: measured signals only, no verdict, each computed for the whole fleet by one
+// grouped query. `ws_connected` is true while the agent holds a target-state long-poll
+// on any api replica (docs/compatibility.md#fleet-connected). `pak_id` narrows the list
+// to the agents a generator reaches; it is a view filter, and an unknown id gives an
+// empty list.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/fleet (the `ListFleet` operationId).
+func (c *ClientWithResponses) ListFleetWithResponse(ctx context.Context, params *ListFleetParams, reqEditors ...RequestEditorFn) (*ListFleetResponse, error) {
+	rsp, err := c.ListFleet(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListFleetResponse(rsp)
+}
+
+// StreamFleetWithResponse Live fleet updates (WebSocket)
+//
+// Admin only. A read-only WebSocket: each text frame is
+// `{"type": "fleet_update", "body": FleetAgentRecord}`, one agent's whole record, sent
+// when anything but its ages changed (on any replica's change note, and at least
+// every 5 seconds). Read `GET /fleet` first for the baseline. A subscriber that lags
+// more than 1024 frames loses the oldest; the next frame of an agent supersedes them.
+// Authenticate with `Authorization: Bearer <PAK>`, or, from a browser, the subprotocols
+// `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is echoed
+// (docs/compatibility.md#fleet-live).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/fleet/live (the `StreamFleet` operationId).
+func (c *ClientWithResponses) StreamFleetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*StreamFleetResponse, error) {
+	rsp, err := c.StreamFleet(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamFleetResponse(rsp)
 }
 
 // ListGeneratorsWithResponse List generators
@@ -27387,6 +28228,90 @@ func ParseReloadConfigResponse(rsp *http.Response) (*ReloadConfigResponse, error
 	return response, nil
 }
 
+// ParseListWsConnectionsResponse parses an HTTP response from a ListWsConnectionsWithResponse call
+func ParseListWsConnectionsResponse(rsp *http.Response) (*ListWsConnectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListWsConnectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WsConnectionsResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListWsConnectionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListWsConnectionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAgentEventsResponse parses an HTTP response from a ListAgentEventsWithResponse call
 func ParseListAgentEventsResponse(rsp *http.Response) (*ListAgentEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -28804,6 +29729,104 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReportAgentEventResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAgentFleetStatusResponse parses an HTTP response from a GetAgentFleetStatusWithResponse call
+func ParseGetAgentFleetStatusResponse(rsp *http.Response) (*GetAgentFleetStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAgentFleetStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AgentFleetStatusResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetAgentFleetStatusResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAgentFleetStatusResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -31002,6 +32025,184 @@ func ParseSubmitDiagnosticResultResponse(rsp *http.Response) (*SubmitDiagnosticR
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SubmitDiagnosticResultResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListFleetResponse parses an HTTP response from a ListFleetWithResponse call
+func ParseListFleetResponse(rsp *http.Response) (*ListFleetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListFleetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []FleetAgentRecord
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListFleetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListFleetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamFleetResponse parses an HTTP response from a StreamFleetWithResponse call
+func ParseStreamFleetResponse(rsp *http.Response) (*StreamFleetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamFleetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON426 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StreamFleetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamFleetResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
