@@ -47,7 +47,7 @@ func (h labelHandlers) add(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
-	respond(c, http.StatusOK, labelView{h.ownerField, out}, err)
+	respond(c, http.StatusCreated, labelView{h.ownerField, out}, err)
 }
 
 func (h labelHandlers) remove(c *gin.Context) {
@@ -85,7 +85,7 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
-	respond(c, http.StatusOK, annotationView{h.ownerField, out}, err)
+	respond(c, http.StatusCreated, annotationView{h.ownerField, out}, err)
 }
 
 func (h labelHandlers) removeAnnotation(c *gin.Context) {

@@ -29,7 +29,7 @@ func (h stackHandlers) create(c *gin.Context) {
 	}
 	st, err := h.svc.Create(c.Request.Context(), principal(c), stacks.CreateInput{
 		Name: body.Name, Description: body.Description, GeneratorID: body.GeneratorID})
-	respond(c, http.StatusOK, st, err)
+	respond(c, http.StatusCreated, st, err)
 }
 
 func (h stackHandlers) get(c *gin.Context) {
@@ -96,7 +96,7 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 	marker, _ := body.IsDeletionMarker.(bool)
 	d, err := h.svc.CreateDeploymentObject(c.Request.Context(), principal(c), id, stacks.DeploymentInput{
 		YAMLContent: *body.YAMLContent, IsDeletionMarker: marker})
-	respond(c, http.StatusOK, d, err)
+	respond(c, http.StatusCreated, d, err)
 }
 
 func (h stackHandlers) getDeploymentObject(c *gin.Context) {

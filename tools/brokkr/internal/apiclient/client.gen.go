@@ -13694,8 +13694,8 @@ type CreateAgentResponse2503Headers struct {
 type CreateAgentResponse2 struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *CreateAgentResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CreateAgentResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -13722,9 +13722,9 @@ type CreateAgentResponse2 struct {
 	Headers503 *CreateAgentResponse2503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateAgentResponse2) GetJSON200() *CreateAgentResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAgentResponse2) GetJSON201() *CreateAgentResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -14353,8 +14353,8 @@ type AddAgentAnnotationResponse503Headers struct {
 type AddAgentAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -14383,9 +14383,9 @@ type AddAgentAnnotationResponse struct {
 	Headers503 *AddAgentAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentAnnotationResponse) GetJSON200() *AgentAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentAnnotationResponse) GetJSON201() *AgentAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -14788,8 +14788,8 @@ type ReportAgentEventResponse503Headers struct {
 type ReportAgentEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentEvent
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentEvent
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -14820,9 +14820,9 @@ type ReportAgentEventResponse struct {
 	Headers503 *ReportAgentEventResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ReportAgentEventResponse) GetJSON200() *AgentEvent {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ReportAgentEventResponse) GetJSON201() *AgentEvent {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -15262,8 +15262,8 @@ type AddAgentLabelResponse503Headers struct {
 type AddAgentLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -15292,9 +15292,9 @@ type AddAgentLabelResponse struct {
 	Headers503 *AddAgentLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentLabelResponse) GetJSON200() *AgentLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentLabelResponse) GetJSON201() *AgentLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -15907,8 +15907,8 @@ type AddAgentTargetResponse503Headers struct {
 type AddAgentTargetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentTarget
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentTarget
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -15937,9 +15937,9 @@ type AddAgentTargetResponse struct {
 	Headers503 *AddAgentTargetResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentTargetResponse) GetJSON200() *AgentTarget {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentTargetResponse) GetJSON201() *AgentTarget {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17211,8 +17211,8 @@ type CreateGeneratorResponse503Headers struct {
 type CreateGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *GeneratorPakResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GeneratorPakResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -17239,9 +17239,9 @@ type CreateGeneratorResponse struct {
 	Headers503 *CreateGeneratorResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateGeneratorResponse) GetJSON200() *GeneratorPakResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateGeneratorResponse) GetJSON201() *GeneratorPakResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17669,8 +17669,8 @@ type RotateGeneratorPakResponse503Headers struct {
 type RotateGeneratorPakResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *GeneratorPakResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GeneratorPakResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -17691,9 +17691,9 @@ type RotateGeneratorPakResponse struct {
 	Headers503 *RotateGeneratorPakResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RotateGeneratorPakResponse) GetJSON200() *GeneratorPakResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RotateGeneratorPakResponse) GetJSON201() *GeneratorPakResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17863,8 +17863,8 @@ type CreateStackResponse503Headers struct {
 type CreateStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Stack
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Stack
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -17891,9 +17891,9 @@ type CreateStackResponse struct {
 	Headers503 *CreateStackResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateStackResponse) GetJSON200() *Stack {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateStackResponse) GetJSON201() *Stack {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -18430,8 +18430,8 @@ type AddStackAnnotationResponse503Headers struct {
 type AddStackAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *StackAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *StackAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -18462,9 +18462,9 @@ type AddStackAnnotationResponse struct {
 	Headers503 *AddStackAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddStackAnnotationResponse) GetJSON200() *StackAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddStackAnnotationResponse) GetJSON201() *StackAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -18770,8 +18770,8 @@ type CreateDeploymentObjectResponse503Headers struct {
 type CreateDeploymentObjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *DeploymentObject
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *DeploymentObject
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -18802,9 +18802,9 @@ type CreateDeploymentObjectResponse struct {
 	Headers503 *CreateDeploymentObjectResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateDeploymentObjectResponse) GetJSON200() *DeploymentObject {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateDeploymentObjectResponse) GetJSON201() *DeploymentObject {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -19251,8 +19251,8 @@ type AddStackLabelResponse503Headers struct {
 type AddStackLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *StackLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *StackLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -19281,9 +19281,9 @@ type AddStackLabelResponse struct {
 	Headers503 *AddStackLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddStackLabelResponse) GetJSON200() *StackLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddStackLabelResponse) GetJSON201() *StackLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20125,8 +20125,8 @@ type AddTemplateAnnotationResponse503Headers struct {
 type AddTemplateAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *TemplateAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TemplateAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -20155,9 +20155,9 @@ type AddTemplateAnnotationResponse struct {
 	Headers503 *AddTemplateAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddTemplateAnnotationResponse) GetJSON200() *TemplateAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddTemplateAnnotationResponse) GetJSON201() *TemplateAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20458,8 +20458,8 @@ type AddTemplateLabelResponse503Headers struct {
 type AddTemplateLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *TemplateLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TemplateLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -20488,9 +20488,9 @@ type AddTemplateLabelResponse struct {
 	Headers503 *AddTemplateLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddTemplateLabelResponse) GetJSON200() *TemplateLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddTemplateLabelResponse) GetJSON201() *TemplateLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -26617,12 +26617,12 @@ func ParseCreateAgentResponse2(rsp *http.Response) (*CreateAgentResponse2, error
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest CreateAgentResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -27243,12 +27243,12 @@ func ParseAddAgentAnnotationResponse(rsp *http.Response) (*AddAgentAnnotationRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -27652,12 +27652,12 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentEvent
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -28113,12 +28113,12 @@ func ParseAddAgentLabelResponse(rsp *http.Response) (*AddAgentLabelResponse, err
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -28734,12 +28734,12 @@ func ParseAddAgentTargetResponse(rsp *http.Response) (*AddAgentTargetResponse, e
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentTarget
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -29972,12 +29972,12 @@ func ParseCreateGeneratorResponse(rsp *http.Response) (*CreateGeneratorResponse,
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest GeneratorPakResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -30409,12 +30409,12 @@ func ParseRotateGeneratorPakResponse(rsp *http.Response) (*RotateGeneratorPakRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest GeneratorPakResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -30591,12 +30591,12 @@ func ParseCreateStackResponse(rsp *http.Response) (*CreateStackResponse, error) 
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest Stack
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -31126,12 +31126,12 @@ func ParseAddStackAnnotationResponse(rsp *http.Response) (*AddStackAnnotationRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest StackAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -31454,12 +31454,12 @@ func ParseCreateDeploymentObjectResponse(rsp *http.Response) (*CreateDeploymentO
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest DeploymentObject
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -31922,12 +31922,12 @@ func ParseAddStackLabelResponse(rsp *http.Response) (*AddStackLabelResponse, err
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest StackLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -32754,12 +32754,12 @@ func ParseAddTemplateAnnotationResponse(rsp *http.Response) (*AddTemplateAnnotat
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest TemplateAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -33072,12 +33072,12 @@ func ParseAddTemplateLabelResponse(rsp *http.Response) (*AddTemplateLabelRespons
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest TemplateLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
