@@ -266,7 +266,8 @@ func noContent(c *gin.Context, err error) {
 // (docs/compatibility.md#label-bodies).
 func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {
 	if body != nil && *body != path {
-		httpserver.Fail(c, domain.Invalid(field+" in the body must match the path"))
+		// 0.9.1's codes: agent_id_mismatch, stack_id_mismatch.
+		httpserver.Fail(c, domain.InvalidCode(field+"_mismatch", field+" in the body must match the path"))
 		return false
 	}
 	return true

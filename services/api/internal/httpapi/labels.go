@@ -78,7 +78,7 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 	}
 	if h.annotationMismatch != "" {
 		if body.owner.id != nil && *body.owner.id != id {
-			httpserver.Fail(c, domain.Invalid(h.annotationMismatch))
+			httpserver.Fail(c, domain.InvalidCode("stack_id_mismatch", h.annotationMismatch))
 			return
 		}
 	} else if !sameOwner(c, body.owner.id, id, h.ownerField) {

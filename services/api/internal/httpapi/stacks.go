@@ -89,7 +89,7 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 		return
 	}
 	if body.YAMLContent == nil {
-		httpserver.Fail(c, domain.Invalid("Missing or invalid yaml_content"))
+		httpserver.Fail(c, domain.InvalidCode("invalid_deployment_object", "Missing or invalid yaml_content"))
 		return
 	}
 	// The original treats a non-boolean marker flag as false.
