@@ -149,7 +149,7 @@ func NewService(repos Repos, cipher Cipher, sender Sender, notes LiveNotes) *Ser
 
 var (
 	errAdminOnly  = domain.ForbiddenCode("admin_required", "Admin access required")
-	errAgentOrAdm = domain.Forbidden("Unauthorized - must be the agent or admin")
+	errAgentOrAdm = domain.ForbiddenCode("agent_pak_mismatch", "Unauthorized - must be the agent or admin")
 	errAgentOnly  = domain.ForbiddenCode("agent_pak_required", "Agent authentication required")
 	// errDecrypt is a server-side failure (the key changed or was lost): a
 	// 500 whose message says what to do, never what the secret was.
