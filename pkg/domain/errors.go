@@ -111,3 +111,32 @@ func WithCode(err error, code string) error {
 
 // Unauthenticated is a 401-class failure: no valid credential.
 func Unauthenticated(msg string) error { return &Error{Kind: ErrUnauthenticated, Msg: msg} }
+
+// Coded constructors: a failure with its stable code (docs/error-codes.md),
+// named where the failure is known, so clients of 0.9.1 can match on it.
+
+// InvalidCode is a 400-class failure with a stable code.
+func InvalidCode(code, msg string) error { return &Error{Kind: ErrInvalid, Code: code, Msg: msg} }
+
+// ForbiddenCode is a 403-class failure with a stable code.
+func ForbiddenCode(code, msg string) error { return &Error{Kind: ErrForbidden, Code: code, Msg: msg} }
+
+// NotFoundCode is a 404-class failure with a stable code.
+func NotFoundCode(code, msg string) error { return &Error{Kind: ErrNotFound, Code: code, Msg: msg} }
+
+// ConflictCode is a 409-class failure with a stable code.
+func ConflictCode(code, msg string) error { return &Error{Kind: ErrConflict, Code: code, Msg: msg} }
+
+// UnprocessableCode is a 422-class failure with a stable code.
+func UnprocessableCode(code, msg string) error {
+	return &Error{Kind: ErrUnprocessable, Code: code, Msg: msg}
+}
+
+// CodeOf is err's stable code when it carries one, else "".
+func CodeOf(err error) string {
+	var de *Error
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return ""
+}

@@ -126,7 +126,7 @@ func (ld *load) canary(t0 time.Time, n int, within time.Duration, kube *kubernet
 				status, body, err := ld.c.call("POST", "/api/v1/agents", admin,
 					map[string]string{"name": fmt.Sprintf("canary-%d-%d", n, attempt), "cluster_name": "canary"})
 				ld.l.count("canary new agent", outcome(status, err))
-				if status != 200 || json.Unmarshal(body, &created) != nil {
+				if status != 201 || json.Unmarshal(body, &created) != nil {
 					return false
 				}
 				id, pak = created.Agent.ID, created.InitialPAK

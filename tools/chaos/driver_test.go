@@ -256,10 +256,10 @@ func (ld *load) generate(ctx context.Context) {
 	})
 }
 
-// objectID reads the id of a created deployment object (from-template
-// answers a one-element array).
+// objectID reads the id of a created deployment object (a create answers
+// 201; from-template answers 200 with a one-element array).
 func objectID(status int, body []byte, array bool) string {
-	if status != 200 {
+	if status/100 != 2 {
 		return ""
 	}
 	var one struct {
@@ -340,7 +340,7 @@ func (ld *load) poll(a *simAgent) {
 		status, body, err := ld.c.call("POST", "/api/v1/agents/"+a.id+"/events", a.pak,
 			map[string]any{"deployment_object_id": o.ID, "event_type": "DEPLOY", "status": "SUCCESS", "message": "applied by a simulated agent"})
 		ld.l.count("agent event", outcome(status, err))
-		if status != 200 {
+		if status != 201 {
 			continue
 		}
 		var ev struct {

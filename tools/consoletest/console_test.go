@@ -180,13 +180,13 @@ func (b *broker) registerAgent(name string) (id, pak string) {
 		Agent      created `json:"agent"`
 		InitialPAK string  `json:"initial_pak"`
 	}
-	b.must(200, b.adminPAK, "POST", "/agents", map[string]string{"name": name, "cluster_name": "console-cluster"}, &out)
+	b.must(201, b.adminPAK, "POST", "/agents", map[string]string{"name": name, "cluster_name": "console-cluster"}, &out)
 	return out.Agent.ID, out.InitialPAK
 }
 
 func (b *broker) deploy(pak, stackID, yaml string) string {
 	var out created
-	b.must(200, pak, "POST", "/stacks/"+stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, &out)
+	b.must(201, pak, "POST", "/stacks/"+stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, &out)
 	return out.ID
 }
 
@@ -292,11 +292,11 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	// The fleet: one agent that will run, one that never does.
 	agentID, agentPAK := b.registerAgent("edge-1")
 	offlineID, offlinePAK := b.registerAgent("edge-offline")
-	b.must(200, b.adminPAK, "POST", "/agents/"+offlineID+"/labels", "env:staging", nil)
-	b.must(200, b.adminPAK, "POST", "/agents/"+agentID+"/labels", "env:prod", nil)
+	b.must(201, b.adminPAK, "POST", "/agents/"+offlineID+"/labels", "env:staging", nil)
+	b.must(201, b.adminPAK, "POST", "/agents/"+agentID+"/labels", "env:prod", nil)
 	var st created
-	b.must(200, b.adminPAK, "POST", "/stacks", map[string]string{"name": "web", "description": "the web tier"}, &st)
-	b.must(200, b.adminPAK, "POST", "/agents/"+agentID+"/targets", map[string]string{"stack_id": st.ID}, nil)
+	b.must(201, b.adminPAK, "POST", "/stacks", map[string]string{"name": "web", "description": "the web tier"}, &st)
+	b.must(201, b.adminPAK, "POST", "/agents/"+agentID+"/targets", map[string]string{"stack_id": st.ID}, nil)
 	ns := "console-" + randomHex(4)
 	v1 := b.deploy(b.adminPAK, st.ID, fmt.Sprintf(configMapYAML, ns, "blue"))
 
@@ -465,7 +465,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	b.must(201, b.adminPAK, "POST", "/webhooks", map[string]any{"name": "ops-hook", "url": recv.URL + "/hook",
 		"event_types": []string{"stack.created"}, "max_retries": 2}, &sub)
 	var hooked created
-	b.must(200, b.adminPAK, "POST", "/stacks", map[string]string{"name": "hooked"}, &hooked)
+	b.must(201, b.adminPAK, "POST", "/stacks", map[string]string{"name": "hooked"}, &hooked)
 	var dead string
 	deadline := time.Now().Add(30 * time.Second)
 	for dead == "" && time.Now().Before(deadline) {
@@ -528,9 +528,9 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		Generator created `json:"generator"`
 		PAK       string  `json:"pak"`
 	}
-	b.must(200, b.adminPAK, "POST", "/generators", map[string]string{"name": "team-a"}, &gen)
+	b.must(201, b.adminPAK, "POST", "/generators", map[string]string{"name": "team-a"}, &gen)
 	var genStack created
-	b.must(200, gen.PAK, "POST", "/stacks", map[string]string{"name": "team-a-app"}, &genStack)
+	b.must(201, gen.PAK, "POST", "/stacks", map[string]string{"name": "team-a-app"}, &genStack)
 	var stacksText, navText, forbidden string
 	run(t, ctx, "generator view", chromedp.Click(`.who button[type=submit]`, chromedp.ByQuery), chromedp.WaitVisible("#pak", chromedp.ByID),
 		login(b, gen.PAK), chromedp.WaitVisible("#stacks", chromedp.ByID), chromedp.Text("#stacks", &stacksText, chromedp.ByID),
@@ -556,7 +556,7 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	run(t, ctx, "session ends with its PAK", chromedp.Navigate(b.url+"/ui/stacks"), chromedp.WaitVisible("#stacks", chromedp.ByID),
 		chromedp.Sleep(300*time.Millisecond), // the live stream is open
 		chromedp.ActionFunc(func(context.Context) error {
-			b.must(200, b.adminPAK, "POST", "/generators/"+gen.Generator.ID+"/rotate-pak", nil, &rotated)
+			b.must(201, b.adminPAK, "POST", "/generators/"+gen.Generator.ID+"/rotate-pak", nil, &rotated)
 			return nil
 		}),
 		chromedp.WaitVisible("#pak", chromedp.ByID), chromedp.Location(&afterRotation), shot.take("signed-out-after-rotation"),

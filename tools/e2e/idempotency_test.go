@@ -28,7 +28,7 @@ func TestIdempotencyChaosKillAPI(t *testing.T) {
 	rcv := newSink(t, w)
 	rcv.subscribe(t, w, `,"event_types":["deployment.created"],"timeout_seconds":2`)
 	admin := "Bearer " + w.adminPAK
-	stackID := w.must(200, "POST", "/api/v1/stacks", admin, `{"name":"chaos-idempotency"}`)["id"].(string)
+	stackID := w.must(201, "POST", "/api/v1/stacks", admin, `{"name":"chaos-idempotency"}`)["id"].(string)
 	path := w.apiURL + "/api/v1/stacks/" + stackID + "/deployment-objects"
 
 	const n, clients = 300, 4
@@ -96,7 +96,8 @@ func TestIdempotencyChaosKillAPI(t *testing.T) {
 				deadline := time.Now().Add(60 * time.Second)
 				for attempt := 0; ; attempt++ {
 					status, wasReplay, err := send(i)
-					if err == nil && status == 200 {
+					// 201 for the first attempt and every replay of it.
+					if err == nil && status == 201 {
 						if wasReplay {
 							replayed.Add(1)
 						}

@@ -40,7 +40,7 @@ func TestStandardizedDeploymentsTutorial(t *testing.T) {
 
 	// Step 4.
 	nilGen := `"generator_id": "00000000-0000-0000-0000-000000000000"`
-	stackID := s.must(200, "POST", "/api/v1/stacks", pak, `{"name": "frontend-app", "description": "Frontend web application", `+nilGen+`}`)["id"].(string)
+	stackID := s.must(201, "POST", "/api/v1/stacks", pak, `{"name": "frontend-app", "description": "Frontend web application", `+nilGen+`}`)["id"].(string)
 	status, body := s.call("POST", "/api/v1/stacks/"+stackID+"/deployment-objects/from-template", pak, jsonBody(map[string]any{
 		"template_id": tplID,
 		"parameters": map[string]any{"service_name": "frontend", "namespace": "frontend-app",
@@ -64,7 +64,7 @@ func TestStandardizedDeploymentsTutorial(t *testing.T) {
 	}
 
 	// Step 6: the same template for another service.
-	backend := s.must(200, "POST", "/api/v1/stacks", pak, `{"name": "backend-api", "description": "Backend API service", `+nilGen+`}`)["id"].(string)
+	backend := s.must(201, "POST", "/api/v1/stacks", pak, `{"name": "backend-api", "description": "Backend API service", `+nilGen+`}`)["id"].(string)
 	status, body = s.call("POST", "/api/v1/stacks/"+backend+"/deployment-objects/from-template", pak, jsonBody(map[string]any{
 		"template_id": tplID,
 		"parameters": map[string]any{"service_name": "api", "namespace": "backend-api",
@@ -137,7 +137,7 @@ func TestTemplateScopingAndMatching(t *testing.T) {
 	s := newStack(t)
 	admin := s.adminPAK
 	gen := func(name string) (string, string) {
-		m := s.must(200, "POST", "/api/v1/generators", admin, jsonBody(map[string]string{"name": name}))
+		m := s.must(201, "POST", "/api/v1/generators", admin, jsonBody(map[string]string{"name": name}))
 		return m["generator"].(map[string]any)["id"].(string), m["pak"].(string)
 	}
 	_, g1 := gen("ci-one")
@@ -149,9 +149,9 @@ func TestTemplateScopingAndMatching(t *testing.T) {
 	}
 	system := s.must(201, "POST", "/api/v1/templates", admin, body("system-cm"))["id"].(string)
 	foreign := s.must(201, "POST", "/api/v1/templates", "Bearer "+g2, body("g2-cm"))["id"].(string)
-	s.must(200, "POST", "/api/v1/templates/"+system+"/labels", admin, `"env=prod"`)
+	s.must(201, "POST", "/api/v1/templates/"+system+"/labels", admin, `"env=prod"`)
 
-	stack := s.must(200, "POST", "/api/v1/stacks", g1, `{"name": "g1-app"}`)["id"].(string)
+	stack := s.must(201, "POST", "/api/v1/stacks", g1, `{"name": "g1-app"}`)["id"].(string)
 	inst := func(pak, tpl string) (int, string) {
 		st, b := s.call("POST", "/api/v1/stacks/"+stack+"/deployment-objects/from-template", pak,
 			jsonBody(map[string]any{"template_id": tpl, "parameters": map[string]any{"name": "cfg"}}))
@@ -160,7 +160,7 @@ func TestTemplateScopingAndMatching(t *testing.T) {
 	if st, b := inst(g1, system); st != 422 || !strings.Contains(b, `"missing_labels":["env=prod"]`) {
 		t.Fatalf("unlabelled stack: %d %s", st, b)
 	}
-	s.must(200, "POST", "/api/v1/stacks/"+stack+"/labels", g1, `"env=prod"`)
+	s.must(201, "POST", "/api/v1/stacks/"+stack+"/labels", g1, `"env=prod"`)
 	if st, b := inst(g1, system); st != 200 || !strings.Contains(b, `namespace: apps`) {
 		t.Fatalf("labelled stack: %d %s", st, b)
 	}

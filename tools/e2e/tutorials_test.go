@@ -20,14 +20,14 @@ func TestQuickStartSteps1to3(t *testing.T) {
 	s := newStack(t)
 	admin := "Bearer " + s.adminPAK
 
-	ag := s.must(200, "POST", "/api/v1/agents", admin, `{"name": "quick-start-agent", "cluster_name": "local"}`)
+	ag := s.must(201, "POST", "/api/v1/agents", admin, `{"name": "quick-start-agent", "cluster_name": "local"}`)
 	agentID := ag["agent"].(map[string]any)["id"].(string)
 	if ag["initial_pak"] == nil || ag["initial_pak"] != ag["pak"] {
 		t.Fatalf("create agent response: %v", ag)
 	}
 
 	// Step 1.
-	st := s.must(200, "POST", "/api/v1/stacks", admin, `{
+	st := s.must(201, "POST", "/api/v1/stacks", admin, `{
 "name": "quick-start-app",
 "description": "My first Brokkr deployment"
 }`)
@@ -41,13 +41,13 @@ func TestQuickStartSteps1to3(t *testing.T) {
 	if len(ids) != 1 || ids[0]["id"] != agentID {
 		t.Fatalf("agents: %v", ids)
 	}
-	s.must(200, "POST", "/api/v1/agents/"+agentID+"/targets", admin,
+	s.must(201, "POST", "/api/v1/agents/"+agentID+"/targets", admin,
 		fmt.Sprintf(`{"agent_id": %q, "stack_id": %q}`, agentID, stackID))
 
 	// Step 3.
 	yaml := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: quick-start\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: quick-start\ndata:\n  message: \"Hello from Brokkr!\"\n  environment: development\n"
 	body, _ := json.Marshal(map[string]any{"yaml_content": yaml, "is_deletion_marker": false})
-	obj := s.must(200, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", admin, string(body))
+	obj := s.must(201, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", admin, string(body))
 	objs := s.list("GET", "/api/v1/stacks/"+stackID+"/deployment-objects", admin)
 	if len(objs) != 1 || objs[0]["id"] != obj["id"] {
 		t.Fatalf("deployment objects: %v", objs)
@@ -79,32 +79,32 @@ func TestMultiClusterTargetingTutorial(t *testing.T) {
 	}
 
 	// Step 1, API form.
-	staging := s.must(200, "POST", "/api/v1/agents", pak, `{"name": "staging-agent", "cluster_name": "staging-cluster"}`)["agent"].(map[string]any)["id"].(string)
-	prod := s.must(200, "POST", "/api/v1/agents", pak, `{"name": "prod-agent", "cluster_name": "prod-cluster"}`)["agent"].(map[string]any)["id"].(string)
+	staging := s.must(201, "POST", "/api/v1/agents", pak, `{"name": "staging-agent", "cluster_name": "staging-cluster"}`)["agent"].(map[string]any)["id"].(string)
+	prod := s.must(201, "POST", "/api/v1/agents", pak, `{"name": "prod-agent", "cluster_name": "prod-cluster"}`)["agent"].(map[string]any)["id"].(string)
 
 	// Step 2.
-	s.must(200, "POST", "/api/v1/agents/"+staging+"/labels", pak, `"env:staging"`)
-	s.must(200, "POST", "/api/v1/agents/"+prod+"/labels", pak, `"env:production"`)
-	s.must(200, "POST", "/api/v1/agents/"+prod+"/annotations", pak, `{"key": "region", "value": "us-east-1"}`)
+	s.must(201, "POST", "/api/v1/agents/"+staging+"/labels", pak, `"env:staging"`)
+	s.must(201, "POST", "/api/v1/agents/"+prod+"/labels", pak, `"env:production"`)
+	s.must(201, "POST", "/api/v1/agents/"+prod+"/annotations", pak, `{"key": "region", "value": "us-east-1"}`)
 	if l := s.list("GET", "/api/v1/agents/"+staging+"/labels", pak); len(l) != 1 || l[0]["label"] != "env:staging" {
 		t.Fatalf("staging labels: %v", l)
 	}
 
 	// Step 3.
 	nilGen := `"generator_id": "00000000-0000-0000-0000-000000000000"`
-	stagingStack := s.must(200, "POST", "/api/v1/stacks", pak, `{"name": "myapp-staging", "description": "My app - staging environment", `+nilGen+`}`)["id"].(string)
-	s.must(200, "POST", "/api/v1/stacks/"+stagingStack+"/labels", pak, `"env:staging"`)
-	prodStack := s.must(200, "POST", "/api/v1/stacks", pak, `{"name": "myapp-production", "description": "My app - production environment", `+nilGen+`}`)["id"].(string)
-	s.must(200, "POST", "/api/v1/stacks/"+prodStack+"/labels", pak, `"env:production"`)
+	stagingStack := s.must(201, "POST", "/api/v1/stacks", pak, `{"name": "myapp-staging", "description": "My app - staging environment", `+nilGen+`}`)["id"].(string)
+	s.must(201, "POST", "/api/v1/stacks/"+stagingStack+"/labels", pak, `"env:staging"`)
+	prodStack := s.must(201, "POST", "/api/v1/stacks", pak, `{"name": "myapp-production", "description": "My app - production environment", `+nilGen+`}`)["id"].(string)
+	s.must(201, "POST", "/api/v1/stacks/"+prodStack+"/labels", pak, `"env:production"`)
 
 	// Step 4.
-	s.must(200, "POST", "/api/v1/agents/"+staging+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, stagingStack))
-	s.must(200, "POST", "/api/v1/agents/"+prod+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, prodStack))
+	s.must(201, "POST", "/api/v1/agents/"+staging+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, stagingStack))
+	s.must(201, "POST", "/api/v1/agents/"+prod+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, prodStack))
 
 	// Steps 5 and 6: each agent receives only its environment's object.
-	stagingObj := s.must(200, "POST", "/api/v1/stacks/"+stagingStack+"/deployment-objects", pak,
+	stagingObj := s.must(201, "POST", "/api/v1/stacks/"+stagingStack+"/deployment-objects", pak,
 		`{"yaml_content": "apiVersion: v1\nkind: Namespace\nmetadata:\n name: myapp-staging\n"}`)["id"]
-	prodObj := s.must(200, "POST", "/api/v1/stacks/"+prodStack+"/deployment-objects", pak,
+	prodObj := s.must(201, "POST", "/api/v1/stacks/"+prodStack+"/deployment-objects", pak,
 		`{"yaml_content": "apiVersion: v1\nkind: Namespace\nmetadata:\n name: myapp-production\n"}`)["id"]
 	if st := s.list("GET", "/api/v1/agents/"+staging+"/target-state", pak); len(st) != 1 || st[0]["id"] != stagingObj {
 		t.Fatalf("staging target state: %v", st)
@@ -114,9 +114,9 @@ func TestMultiClusterTargetingTutorial(t *testing.T) {
 	}
 
 	// Steps 7 and 8: a shared stack targeted by both.
-	shared := s.must(200, "POST", "/api/v1/stacks", pak, `{"name": "monitoring-shared", "description": "Monitoring stack for all clusters", `+nilGen+`}`)["id"].(string)
-	s.must(200, "POST", "/api/v1/agents/"+staging+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, shared))
-	s.must(200, "POST", "/api/v1/agents/"+prod+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, shared))
+	shared := s.must(201, "POST", "/api/v1/stacks", pak, `{"name": "monitoring-shared", "description": "Monitoring stack for all clusters", `+nilGen+`}`)["id"].(string)
+	s.must(201, "POST", "/api/v1/agents/"+staging+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, shared))
+	s.must(201, "POST", "/api/v1/agents/"+prod+"/targets", pak, fmt.Sprintf(`{"stack_id": %q}`, shared))
 	for _, a := range []string{staging, prod} {
 		if tg := s.list("GET", "/api/v1/agents/"+a+"/targets", pak); len(tg) != 2 {
 			t.Fatalf("agent %s targets: %v, want 2", a, tg)

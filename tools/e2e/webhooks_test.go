@@ -222,16 +222,16 @@ func TestWebhooksDeliverEveryDocumentedEvent(t *testing.T) {
 	admin := "Bearer " + w.adminPAK
 	sub := rcv.subscribe(t, w, `,"event_types":["*"]`)
 
-	ag := w.must(200, "POST", "/api/v1/agents", admin, `{"name":"wh-agent","cluster_name":"edge"}`)
+	ag := w.must(201, "POST", "/api/v1/agents", admin, `{"name":"wh-agent","cluster_name":"edge"}`)
 	agentID := ag["agent"].(map[string]any)["id"].(string)
 	agentPAK := "Bearer " + ag["initial_pak"].(string)
-	stackID := w.must(200, "POST", "/api/v1/stacks", admin, `{"name":"wh-stack","description":"d"}`)["id"].(string)
-	w.must(200, "POST", "/api/v1/agents/"+agentID+"/targets", admin, `{"stack_id":"`+stackID+`"}`)
-	objID := w.must(200, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", admin,
+	stackID := w.must(201, "POST", "/api/v1/stacks", admin, `{"name":"wh-stack","description":"d"}`)["id"].(string)
+	w.must(201, "POST", "/api/v1/agents/"+agentID+"/targets", admin, `{"stack_id":"`+stackID+`"}`)
+	objID := w.must(201, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", admin,
 		`{"yaml_content":"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wh\n  namespace: default\n"}`)["id"].(string)
-	w.must(200, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
+	w.must(201, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
 		`{"deployment_object_id":"`+objID+`","event_type":"DEPLOY","status":"FAILURE","message":"quota exceeded"}`)
-	w.must(200, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
+	w.must(201, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
 		`{"deployment_object_id":"`+objID+`","event_type":"DEPLOY","status":"SUCCESS","message":"applied"}`)
 	w.must(204, "DELETE", "/api/v1/stacks/"+stackID, admin, "")
 	var marker string
@@ -243,7 +243,7 @@ func TestWebhooksDeliverEveryDocumentedEvent(t *testing.T) {
 	if marker == "" {
 		t.Fatal("no deletion marker in the target state after deleting the stack")
 	}
-	w.must(200, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
+	w.must(201, "POST", "/api/v1/agents/"+agentID+"/events", agentPAK,
 		`{"deployment_object_id":"`+marker+`","event_type":"DEPLOY","status":"SUCCESS"}`)
 	job := `"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: wh\n  namespace: default\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n"`
 	for _, success := range []bool{true, false} {
@@ -351,17 +351,17 @@ func TestWebhookAgentModeContract(t *testing.T) {
 	admin := "Bearer " + w.adminPAK
 	sub := rcv.subscribe(t, w, `,"event_types":["stack.created"],"target_labels":["role:monitoring"]`)
 	agent := func(name string, labels ...string) (string, string) {
-		ag := w.must(200, "POST", "/api/v1/agents", admin, `{"name":"`+name+`","cluster_name":"c"}`)
+		ag := w.must(201, "POST", "/api/v1/agents", admin, `{"name":"`+name+`","cluster_name":"c"}`)
 		id := ag["agent"].(map[string]any)["id"].(string)
 		for _, l := range labels {
-			w.must(200, "POST", "/api/v1/agents/"+id+"/labels", admin, `"`+l+`"`)
+			w.must(201, "POST", "/api/v1/agents/"+id+"/labels", admin, `"`+l+`"`)
 		}
 		return id, "Bearer " + ag["initial_pak"].(string)
 	}
 	labelled, labelledPAK := agent("monitor", "role:monitoring")
 	other, otherPAK := agent("plain")
 	for i := range 3 {
-		w.must(200, "POST", "/api/v1/stacks", admin, fmt.Sprintf(`{"name":"am-%d"}`, i))
+		w.must(201, "POST", "/api/v1/stacks", admin, fmt.Sprintf(`{"name":"am-%d"}`, i))
 	}
 	testsupport.Eventually(t, 10*time.Second, "three pending deliveries", func() bool {
 		return len(w.list("GET", "/api/v1/webhooks/"+sub+"/deliveries?status=pending", admin)) == 3
@@ -419,7 +419,7 @@ func burst(t *testing.T, w *whStack, prefix string, n int, tick func(i int)) {
 				deadline := time.Now().Add(30 * time.Second)
 				for {
 					status, body := w.call("POST", "/api/v1/stacks", "Bearer "+w.adminPAK, fmt.Sprintf(`{"name":"%s-%d"}`, prefix, i))
-					if status == 200 {
+					if status == 201 {
 						break
 					}
 					if time.Now().After(deadline) {
@@ -650,12 +650,12 @@ func TestWebhookSecretsNeverLogged(t *testing.T) {
 	// An agent that echoes the secrets in its error report.
 	agentSink := newSink(t, w)
 	agentSub := agentSink.subscribe(t, w, `,"event_types":["stack.created"],"target_labels":["edge"],"max_retries":0`)
-	ag := w.must(200, "POST", "/api/v1/agents", admin, `{"name":"echo","cluster_name":"c"}`)
+	ag := w.must(201, "POST", "/api/v1/agents", admin, `{"name":"echo","cluster_name":"c"}`)
 	agentID := ag["agent"].(map[string]any)["id"].(string)
 	agentPAK := "Bearer " + ag["initial_pak"].(string)
-	w.must(200, "POST", "/api/v1/agents/"+agentID+"/labels", admin, `"edge"`)
+	w.must(201, "POST", "/api/v1/agents/"+agentID+"/labels", admin, `"edge"`)
 
-	w.must(200, "POST", "/api/v1/stacks", admin, `{"name":"secrets"}`)
+	w.must(201, "POST", "/api/v1/stacks", admin, `{"name":"secrets"}`)
 	var claimed []map[string]any
 	testsupport.Eventually(t, 10*time.Second, "an agent-mode delivery", func() bool {
 		claimed = w.list("GET", "/api/v1/agents/"+agentID+"/webhooks/pending", agentPAK)

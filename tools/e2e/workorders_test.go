@@ -54,10 +54,10 @@ func TestWorkOrderRetriesSurviveSchedulerKill(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	admin := "Bearer " + s.adminPAK
-	ag := s.must(200, "POST", "/api/v1/agents", admin, `{"name":"builder","cluster_name":"edge"}`)
+	ag := s.must(201, "POST", "/api/v1/agents", admin, `{"name":"builder","cluster_name":"edge"}`)
 	agentID := ag["agent"].(map[string]any)["id"].(string)
 	agentPAK := "Bearer " + ag["initial_pak"].(string)
-	s.must(200, "POST", "/api/v1/agents/"+agentID+"/labels", admin, `"builder"`)
+	s.must(201, "POST", "/api/v1/agents/"+agentID+"/labels", admin, `"builder"`)
 
 	o := s.must(201, "POST", "/api/v1/work-orders", admin, `{"work_type":"custom","max_retries":2,"backoff_seconds":1,
 		"yaml_content":"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n","targeting":{"labels":["builder"]}}`)
@@ -132,7 +132,7 @@ func TestScheduledWorkOrdersThroughProcesses(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	admin := "Bearer " + s.adminPAK
-	ag := s.must(200, "POST", "/api/v1/agents", admin, `{"name":"nightly","cluster_name":"edge"}`)
+	ag := s.must(201, "POST", "/api/v1/agents", admin, `{"name":"nightly","cluster_name":"edge"}`)
 	agentID := ag["agent"].(map[string]any)["id"].(string)
 	agentPAK := "Bearer " + ag["initial_pak"].(string)
 	sc := s.must(201, "POST", "/api/v1/work-order-schedules", admin, `{"name":"every-2s","cron_expression":"*/2 * * * * *",

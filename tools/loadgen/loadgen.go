@@ -230,16 +230,16 @@ func (r *Runner) Setup(ctx context.Context) error {
 	var st struct {
 		ID string `json:"id"`
 	}
-	data, err := r.admin(ctx, "POST", "/api/v1/stacks", map[string]any{"name": "loadgen-fleet-" + suffix}, 200)
+	data, err := r.admin(ctx, "POST", "/api/v1/stacks", map[string]any{"name": "loadgen-fleet-" + suffix}, 201)
 	if err != nil {
 		return err
 	}
 	_ = json.Unmarshal(data, &st)
 	r.stackID = st.ID
-	if _, err := r.admin(ctx, "POST", "/api/v1/stacks/"+r.stackID+"/labels", "loadgen-fleet", 200); err != nil {
+	if _, err := r.admin(ctx, "POST", "/api/v1/stacks/"+r.stackID+"/labels", "loadgen-fleet", 201); err != nil {
 		return err
 	}
-	if data, err = r.admin(ctx, "POST", "/api/v1/stacks", map[string]any{"name": "loadgen-churn-" + suffix}, 200); err != nil {
+	if data, err = r.admin(ctx, "POST", "/api/v1/stacks", map[string]any{"name": "loadgen-churn-" + suffix}, 201); err != nil {
 		return err
 	}
 	_ = json.Unmarshal(data, &st)
@@ -255,7 +255,7 @@ func (r *Runner) Setup(ctx context.Context) error {
 			defer wg.Done()
 			for i := range jobs {
 				data, err := r.admin(ctx, "POST", "/api/v1/agents",
-					map[string]any{"name": fmt.Sprintf("sim-%s-%05d", suffix, i), "cluster_name": "loadgen"}, 200)
+					map[string]any{"name": fmt.Sprintf("sim-%s-%05d", suffix, i), "cluster_name": "loadgen"}, 201)
 				if err != nil {
 					errc <- err
 					return
@@ -267,7 +267,7 @@ func (r *Runner) Setup(ctx context.Context) error {
 					PAK string `json:"initial_pak"`
 				}
 				_ = json.Unmarshal(data, &out)
-				if _, err := r.admin(ctx, "POST", "/api/v1/agents/"+out.Agent.ID+"/labels", "loadgen-fleet", 200); err != nil {
+				if _, err := r.admin(ctx, "POST", "/api/v1/agents/"+out.Agent.ID+"/labels", "loadgen-fleet", 201); err != nil {
 					errc <- err
 					return
 				}
@@ -313,7 +313,7 @@ feed:
 func (r *Runner) deploy(ctx context.Context) error {
 	n := len(r.order)
 	yaml := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loadgen\n  namespace: default\ndata:\n  change: \"%d\"\n", n)
-	data, err := r.admin(ctx, "POST", "/api/v1/stacks/"+r.stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, 200)
+	data, err := r.admin(ctx, "POST", "/api/v1/stacks/"+r.stackID+"/deployment-objects", map[string]any{"yaml_content": yaml}, 201)
 	if err != nil {
 		return err
 	}
@@ -555,7 +555,7 @@ func (r *Runner) driveChanges(ctx context.Context) {
 			n++
 			label := fmt.Sprintf("churn-%d", n%8)
 			if n%16 < 8 {
-				_, _ = r.admin(ctx, "POST", "/api/v1/stacks/"+r.churnID+"/labels", label, 200)
+				_, _ = r.admin(ctx, "POST", "/api/v1/stacks/"+r.churnID+"/labels", label, 201)
 			} else {
 				_, _ = r.admin(ctx, "DELETE", "/api/v1/stacks/"+r.churnID+"/labels/"+label, nil, 204)
 			}

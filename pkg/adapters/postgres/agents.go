@@ -80,7 +80,7 @@ func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
 func (r *Agents) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
 	var row agentRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "Agent not found")
+	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // FindAgent looks an agent up by name and cluster.
@@ -88,7 +88,7 @@ func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Age
 	var row agentRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
 		WHERE name = $1 AND cluster_name = $2 AND deleted_at IS NULL`, name, cluster)
-	return row.domain(), notFound(err, "Agent not found")
+	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // UpdateAgent locks the row, lets fn change it and writes it back.
@@ -99,7 +99,7 @@ func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.A
 		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
 		if err != nil {
-			return notFound(err, "Agent not found")
+			return notFound(err, "agent_not_found", "Agent not found")
 		}
 		a := row.domain()
 		if err := fn(&a); err != nil {
@@ -117,7 +117,7 @@ func (r *Agents) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, er
 	var row agentRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE agents SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return row.domain(), notFound(err, "Agent not found")
+	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // Heartbeat stamps last_heartbeat and returns the agent with the previous
@@ -130,7 +130,7 @@ func (r *Agents) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *tim
 	}
 	var row beatRow
 	err := r.s.q(ctx).GetContext(ctx, &row, heartbeatSQL, []string{id.String()})
-	return row.agentRow.domain(), row.Previous, notFound(err, "Agent not found")
+	return row.agentRow.domain(), row.Previous, notFound(err, "agent_not_found", "Agent not found")
 }
 
 // targetRow is an agent_targets row.
@@ -174,7 +174,7 @@ func (r *Agents) RemoveAgentTarget(ctx context.Context, agentID, stackID uuid.UU
 	if err := r.consented(ctx, agentID, stackID); err != nil {
 		return err
 	}
-	return r.s.deleteOne(ctx, "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
+	return r.s.deleteOne(ctx, "agent_target_not_found", "Target not found", `DELETE FROM agent_targets WHERE agent_id = $1 AND stack_id = $2`, agentID, stackID)
 }
 
 // consented enforces the consent boundary on explicit target changes, as
@@ -314,7 +314,7 @@ func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) (
 func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
 	var row eventRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "Agent event not found")
+	return row.domain(), notFound(err, "agent_event_not_found", "Agent event not found")
 }
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.
@@ -347,14 +347,15 @@ func convertRows[R, D any](rows []R, conv func(R) D) []D {
 	return out
 }
 
-// deleteOne runs a DELETE and maps "no row" to a 404 with msg.
-func (s *Store) deleteOne(ctx context.Context, msg, query string, args ...any) error {
+// deleteOne runs a DELETE and maps "no row" to a 404 with its stable code
+// and msg.
+func (s *Store) deleteOne(ctx context.Context, code, msg, query string, args ...any) error {
 	res, err := s.q(ctx).ExecContext(ctx, query, args...)
 	if err != nil {
 		return mapErr(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return domain.NotFound(msg)
+		return domain.NotFoundCode(code, msg)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator
 func (r *Generators) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
 	var row generatorRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "Generator not found")
+	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
 }
 
 // GeneratorExists reports whether a live generator has id.
@@ -81,7 +81,7 @@ func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(
 		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
 		if err != nil {
-			return notFound(err, "Generator not found")
+			return notFound(err, "generator_not_found", "Generator not found")
 		}
 		g := row.domain()
 		if err := fn(&g); err != nil {
@@ -100,5 +100,5 @@ func (r *Generators) DeleteGenerator(ctx context.Context, id uuid.UUID) (generat
 	var row generatorRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE generators SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+generatorCols, id)
-	return row.domain(), notFound(err, "Generator not found")
+	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
 }

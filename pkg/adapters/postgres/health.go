@@ -207,7 +207,7 @@ func (r *Diagnostics) GetDiagnostic(ctx context.Context, id uuid.UUID) (diagnost
 	var row diagnosticRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+diagnosticCols+` FROM diagnostic_requests WHERE id = $1`, id)
 	if err != nil {
-		return diagnostic.Request{}, notFound(err, "Diagnostic request not found")
+		return diagnostic.Request{}, notFound(err, "diagnostic_not_found", "Diagnostic request not found")
 	}
 	return row.domain(), nil
 }

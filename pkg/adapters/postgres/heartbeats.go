@@ -131,7 +131,7 @@ func (h *heartbeats) flush(batch []*beat) {
 		case ok:
 			b.row = r
 		default:
-			b.err = domain.NotFound("Agent not found")
+			b.err = domain.NotFoundCode("agent_not_found", "Agent not found")
 		}
 		close(b.done)
 	}

@@ -28,19 +28,24 @@ type Labels struct {
 type labelSQL struct {
 	listLabels, addLabel, removeLabel                string
 	listAnnotations, addAnnotation, removeAnnotation string
+	// The stable codes of a missing label or annotation
+	// (docs/error-codes.md), such as agent_label_not_found.
+	labelNotFound, annotationNotFound string
 }
 
 // labelTables names an owner kind's tables. annotationOrder sorts its
 // annotations: an agent has one value per key, a stack's keys may repeat.
 type labelTables struct {
 	labels, annotations, owner, annotationOrder string
+	// kind names the owner in error codes: "agent", "stack".
+	kind string
 }
 
 var (
 	agentLabelSQL = newLabelSQL(labelTables{labels: "agent_labels", annotations: "agent_annotations",
-		owner: "agent_id", annotationOrder: "key"})
+		owner: "agent_id", annotationOrder: "key", kind: "agent"})
 	stackLabelSQL = newLabelSQL(labelTables{labels: "stack_labels", annotations: "stack_annotations",
-		owner: "stack_id", annotationOrder: "key, value"})
+		owner: "stack_id", annotationOrder: "key, value", kind: "stack"})
 )
 
 func newLabelSQL(t labelTables) *labelSQL {
@@ -53,7 +58,9 @@ func newLabelSQL(t labelTables) *labelSQL {
 			` = $1 ORDER BY ` + t.annotationOrder,
 		addAnnotation: `INSERT INTO ` + t.annotations + ` (` + t.owner + `, key, value) VALUES ($1, $2, $3)
 		RETURNING id, ` + t.owner + ` AS owner_id, key, value`,
-		removeAnnotation: `DELETE FROM ` + t.annotations + ` WHERE ` + t.owner + ` = $1 AND key = $2`,
+		removeAnnotation:   `DELETE FROM ` + t.annotations + ` WHERE ` + t.owner + ` = $1 AND key = $2`,
+		labelNotFound:      t.kind + "_label_not_found",
+		annotationNotFound: t.kind + "_annotation_not_found",
 	}
 }
 
@@ -110,7 +117,7 @@ func (r *Labels) AddLabel(ctx context.Context, owner uuid.UUID, label string) (l
 
 // RemoveLabel deletes a label; 404 when absent.
 func (r *Labels) RemoveLabel(ctx context.Context, owner uuid.UUID, label string) error {
-	return r.s.deleteOne(ctx, "Label not found", r.sql.removeLabel, owner, label)
+	return r.s.deleteOne(ctx, r.sql.labelNotFound, "Label not found", r.sql.removeLabel, owner, label)
 }
 
 // ListAnnotations returns the owner's annotations.
@@ -129,5 +136,5 @@ func (r *Labels) AddAnnotation(ctx context.Context, owner uuid.UUID, key, value 
 
 // RemoveAnnotation deletes every annotation with key; 404 when none.
 func (r *Labels) RemoveAnnotation(ctx context.Context, owner uuid.UUID, key string) error {
-	return r.s.deleteOne(ctx, "Annotation not found", r.sql.removeAnnotation, owner, key)
+	return r.s.deleteOne(ctx, r.sql.annotationNotFound, "Annotation not found", r.sql.removeAnnotation, owner, key)
 }

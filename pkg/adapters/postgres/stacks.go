@@ -66,7 +66,7 @@ func (r *Stacks) CreateStack(ctx context.Context, st *stack.Stack) error {
 func (r *Stacks) GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
 	var row stackRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.toDomain(), notFound(err, "Stack not found")
+	return row.toDomain(), notFound(err, "stack_not_found", "Stack not found")
 }
 
 // UpdateStack locks the row, lets fn change it and writes it back.
@@ -76,7 +76,7 @@ func (r *Stacks) UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.S
 		var row stackRow
 		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
 		if err != nil {
-			return notFound(err, "Stack not found")
+			return notFound(err, "stack_not_found", "Stack not found")
 		}
 		st := row.toDomain()
 		if err := fn(&st); err != nil {
@@ -99,7 +99,7 @@ func (r *Stacks) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, er
 	var row stackRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE stacks SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+stackCols, id)
-	return row.toDomain(), notFound(err, "Stack not found")
+	return row.toDomain(), notFound(err, "stack_not_found", "Stack not found")
 }
 
 // AgentAssociated reports whether the stack is associated with the agent.
@@ -157,7 +157,7 @@ func (r *DeploymentObjects) CreateDeploymentObject(ctx context.Context, d *stack
 		SELECT id, $2, $3, $4 FROM stacks WHERE id = $1 AND deleted_at IS NULL
 		RETURNING `+objectCols, d.StackID, d.YAMLContent, d.YAMLChecksum, d.IsDeletionMarker)
 	if err != nil {
-		return notFound(err, "Stack not found")
+		return notFound(err, "stack_not_found", "Stack not found")
 	}
 	*d = row.toDomain()
 	return nil
@@ -167,7 +167,7 @@ func (r *DeploymentObjects) CreateDeploymentObject(ctx context.Context, d *stack
 func (r *DeploymentObjects) GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
 	var row objectRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.toDomain(), notFound(err, "Deployment object not found")
+	return row.toDomain(), notFound(err, "deployment_object_not_found", "Deployment object not found")
 }
 
 // DeploymentObjectRef returns an object whether or not it is soft-deleted
@@ -175,5 +175,5 @@ func (r *DeploymentObjects) GetDeploymentObject(ctx context.Context, id uuid.UUI
 func (r *DeploymentObjects) DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
 	var row objectRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
-	return row.toDomain(), notFound(err, "Deployment object not found")
+	return row.toDomain(), notFound(err, "deployment_object_not_found", "Deployment object not found")
 }

@@ -157,10 +157,11 @@ func mapErr(err error) error {
 	return err
 }
 
-// notFound maps sql.ErrNoRows to a domain 404 with msg.
-func notFound(err error, msg string) error {
+// notFound maps sql.ErrNoRows to a domain 404 with its stable code and msg
+// (docs/error-codes.md).
+func notFound(err error, code, msg string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return domain.NotFound(msg)
+		return domain.NotFoundCode(code, msg)
 	}
 	return mapErr(err)
 }

@@ -64,7 +64,7 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 		}
 	}
 	if !found {
-		return targetstate.Snapshot{}, domain.NotFound("Agent not found")
+		return targetstate.Snapshot{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	snap.Objects = []targetstate.Object{}
 	if snap.Status != agent.StatusActive {

@@ -91,7 +91,7 @@ func (r *Templates) FindTemplateByName(ctx context.Context, generatorID *uuid.UU
 	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND t.generator_id IS NOT DISTINCT FROM $1 AND t.name = $2`, generatorID, name)
-	return t.toDomain(), notFound(err, "Template not found")
+	return t.toDomain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // CreateTemplate inserts a template with its first version.
@@ -120,7 +120,7 @@ func (r *Templates) AddTemplateVersion(ctx context.Context, id uuid.UUID, v temp
 		var next int
 		if err := r.s.q(ctx).GetContext(ctx, &next, `UPDATE stack_templates SET latest_version = latest_version + 1
 			WHERE id = $1 AND deleted_at IS NULL RETURNING latest_version`, id); err != nil {
-			return notFound(err, "Template not found")
+			return notFound(err, "template_not_found", "Template not found")
 		}
 		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO stack_template_versions
 			(template_id, version, description, template_content, parameters_schema, checksum)
@@ -139,7 +139,7 @@ func (r *Templates) GetTemplate(ctx context.Context, id uuid.UUID) (template.Tem
 	var t templateRow
 	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE t.id = $1 AND v.version = t.latest_version AND t.deleted_at IS NULL`, id)
-	return t.toDomain(), notFound(err, "Template not found")
+	return t.toDomain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // GetTemplateVersion returns a live template at a given version.
@@ -147,7 +147,7 @@ func (r *Templates) GetTemplateVersion(ctx context.Context, id uuid.UUID, versio
 	var t templateRow
 	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
 		WHERE t.id = $1 AND v.version = $2 AND t.deleted_at IS NULL`, id, version)
-	return t.toDomain(), notFound(err, "Template version not found")
+	return t.toDomain(), notFound(err, "template_version_not_found", "Template version not found")
 }
 
 // ListTemplateVersions returns every version, oldest first.
@@ -170,7 +170,7 @@ func (r *Templates) DeleteTemplate(ctx context.Context, id uuid.UUID) error {
 		return mapErr(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return domain.NotFound("Template not found")
+		return domain.NotFoundCode("template_not_found", "Template not found")
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (r *Templates) AddTemplateLabel(ctx context.Context, id uuid.UUID, label st
 
 // RemoveTemplateLabel deletes a label; 404 when absent.
 func (r *Templates) RemoveTemplateLabel(ctx context.Context, id uuid.UUID, label string) error {
-	return r.s.deleteOne(ctx, "Label not found", `DELETE FROM template_labels WHERE template_id = $1 AND label = $2`, id, label)
+	return r.s.deleteOne(ctx, "template_label_not_found", "Label not found", `DELETE FROM template_labels WHERE template_id = $1 AND label = $2`, id, label)
 }
 
 // ListTemplateAnnotations returns a template's annotations.
@@ -222,7 +222,7 @@ func (r *Templates) AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key
 
 // RemoveTemplateAnnotation deletes an annotation by key; 404 when absent.
 func (r *Templates) RemoveTemplateAnnotation(ctx context.Context, id uuid.UUID, key string) error {
-	return r.s.deleteOne(ctx, "Annotation not found", `DELETE FROM template_annotations WHERE template_id = $1 AND key = $2`, id, key)
+	return r.s.deleteOne(ctx, "template_annotation_not_found", "Annotation not found", `DELETE FROM template_annotations WHERE template_id = $1 AND key = $2`, id, key)
 }
 
 // RecordProvenance stores which template version produced an object.

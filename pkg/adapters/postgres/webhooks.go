@@ -159,7 +159,7 @@ func (r *Subscriptions) GetSubscription(ctx context.Context, id uuid.UUID) (webh
 	var row subscriptionRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
 	if err != nil {
-		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
+		return webhook.Subscription{}, notFound(err, "webhook_not_found", "Webhook subscription not found")
 	}
 	return row.domain(), nil
 }
@@ -172,7 +172,7 @@ func (r *Subscriptions) UpdateSubscription(ctx context.Context, id uuid.UUID, fn
 		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 			WHERE s.id = $1 FOR UPDATE`, id)
 		if err != nil {
-			return notFound(err, "Webhook subscription not found")
+			return notFound(err, "webhook_not_found", "Webhook subscription not found")
 		}
 		sub := row.domain()
 		if err := fn(&sub); err != nil {
@@ -200,7 +200,7 @@ func (r *Subscriptions) DeleteSubscription(ctx context.Context, id uuid.UUID) (w
 	var row subscriptionRow
 	err := r.s.q(ctx).GetContext(ctx, &row, `DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
 	if err != nil {
-		return webhook.Subscription{}, notFound(err, "Webhook subscription not found")
+		return webhook.Subscription{}, notFound(err, "webhook_not_found", "Webhook subscription not found")
 	}
 	return row.domain(), nil
 }
@@ -300,7 +300,7 @@ func (r *Deliveries) RetryDeadDelivery(ctx context.Context, subscriptionID, deli
 		err = r.s.q(ctx).GetContext(ctx, &status, `SELECT status FROM webhook_deliveries WHERE id = $1 AND subscription_id = $2`,
 			deliveryID, subscriptionID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return webhook.Delivery{}, domain.NotFound("Delivery not found")
+			return webhook.Delivery{}, domain.NotFoundCode("delivery_not_found", "Delivery not found")
 		}
 		if err != nil {
 			return webhook.Delivery{}, mapErr(err)
@@ -317,7 +317,7 @@ func (r *Deliveries) RetryDeadDelivery(ctx context.Context, subscriptionID, deli
 func (r *Deliveries) WebhookAgent(ctx context.Context, id uuid.UUID) (webhooks.AgentInfo, error) {
 	var info webhooks.AgentInfo
 	if err := r.s.q(ctx).GetContext(ctx, &info.Status, `SELECT status FROM agents WHERE id = $1 AND deleted_at IS NULL`, id); err != nil {
-		return info, notFound(err, "Agent not found")
+		return info, notFound(err, "agent_not_found", "Agent not found")
 	}
 	err := r.s.q(ctx).SelectContext(ctx, &info.Labels, `SELECT label FROM agent_labels WHERE agent_id = $1 ORDER BY label`, id)
 	return info, mapErr(err)
@@ -359,7 +359,7 @@ func (r *Deliveries) LockDelivery(ctx context.Context, id uuid.UUID) (webhooks.C
 	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+claimedCols+` FROM webhook_deliveries d
 		JOIN webhook_subscriptions s ON s.id = d.subscription_id WHERE d.id = $1 FOR UPDATE OF d`, id)
 	if err != nil {
-		return webhooks.Claimed{}, notFound(err, "Delivery not found")
+		return webhooks.Claimed{}, notFound(err, "delivery_not_found", "Delivery not found")
 	}
 	return row.domain(), nil
 }

@@ -78,7 +78,7 @@ func targetingJSON(t workorder.Targeting) (string, error) {
 func (r *Schedules) getSchedule(ctx context.Context, query string, args ...any) (workorder.Schedule, error) {
 	var row scheduleRow
 	if err := r.s.q(ctx).GetContext(ctx, &row, query, args...); err != nil {
-		return workorder.Schedule{}, notFound(err, "Schedule not found")
+		return workorder.Schedule{}, notFound(err, "schedule_not_found", "Schedule not found")
 	}
 	return row.schedule()
 }

@@ -189,21 +189,21 @@ func (r *WorkOrders) ListWorkOrders(ctx context.Context, f workorders.ListFilter
 func (r *WorkOrders) GetWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
 	var w workOrderRow
 	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1`, id)
-	return workorder.WorkOrder(w), notFound(err, "Work order not found")
+	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // LockWorkOrder returns an active order locked until the transaction ends.
 func (r *WorkOrders) LockWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
 	var w workOrderRow
 	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1 FOR UPDATE`, id)
-	return workorder.WorkOrder(w), notFound(err, "Work order not found")
+	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // DeleteWorkOrder hard-deletes an active order; targeting goes by cascade.
 func (r *WorkOrders) DeleteWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
 	var w workOrderRow
 	err := r.s.q(ctx).GetContext(ctx, &w, `DELETE FROM work_orders WHERE id = $1 RETURNING `+workOrderCols, id)
-	return workorder.WorkOrder(w), notFound(err, "Work order not found")
+	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // PendingForAgent lists the PENDING orders the agent is eligible for,
@@ -225,7 +225,7 @@ func (r *WorkOrders) ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) 
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE wo.id = $1 AND wo.status = 'PENDING' AND `+eligibleFor(2)+`
 		RETURNING `+prefixed("wo.", workOrderCols), id, agentID)
-	return workorder.WorkOrder(w), notFound(err, "Work order not found or not claimable")
+	return workorder.WorkOrder(w), notFound(err, "work_order_not_claimable", "Work order not found or not claimable")
 }
 
 // ReportProgress stores a progress report on an order CLAIMED by agentID.
@@ -253,7 +253,7 @@ func (r *WorkOrders) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, las
 			claimed_by = NULL, claimed_at = NULL, last_error = $3, last_error_at = now(),
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE id = $1 RETURNING `+workOrderCols, id, n, lastError)
-	return workorder.WorkOrder(w), notFound(err, "Work order not found")
+	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // MoveToLog deletes the active order and writes its log entry, in one
@@ -265,7 +265,7 @@ func (r *WorkOrders) MoveToLog(ctx context.Context, id uuid.UUID, success bool, 
 			result_message, yaml_content, schedule_id, scheduled_at)
 		SELECT id, work_type, created_at, claimed_at, claimed_by, $2, $3, $4, yaml_content, schedule_id, scheduled_at
 		FROM moved RETURNING `+workOrderLogCols, id, success, retries, message)
-	return workorder.LogEntry(l), notFound(err, "Work order not found")
+	return workorder.LogEntry(l), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // ListLog returns log entries matching f, newest first.
@@ -312,7 +312,7 @@ func (r *WorkOrders) ListLog(ctx context.Context, f workorders.LogFilter) ([]wor
 func (r *WorkOrders) GetLogEntry(ctx context.Context, id uuid.UUID) (workorder.LogEntry, error) {
 	var l logEntryRow
 	err := r.s.q(ctx).GetContext(ctx, &l, `SELECT `+workOrderLogCols+` FROM work_order_log WHERE id = $1`, id)
-	return workorder.LogEntry(l), notFound(err, "Work order log entry not found")
+	return workorder.LogEntry(l), notFound(err, "work_order_log_entry_not_found", "Work order log entry not found")
 }
 
 // ReleaseRetry moves order id back to PENDING if it still waits for retry n

@@ -107,15 +107,21 @@ func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, chan
 	return &Service{repos: repos, creds: authn.Credentials{Issuer: paks, Inval: inval}, changes: changes}
 }
 
-var errUnauthorized = domain.Forbidden("Unauthorized")
+// The refusals carry 0.9.1's codes (docs/error-codes.md): admin_required
+// where only the admin may act, agent_pak_mismatch where the caller is not
+// the agent in the path.
+var (
+	errUnauthorized = domain.ForbiddenCode("admin_required", "Unauthorized")
+	errNotSelf      = domain.ForbiddenCode("agent_pak_mismatch", "Unauthorized")
+)
 
 // Policies of the agent use cases; the HTTP layer runs the same values as
 // route guards (see package policy).
 var (
 	AdminOnly   = policy.Allow(errUnauthorized, policy.Admin)
-	AdminOrSelf = policy.Allow(errUnauthorized, policy.Admin, policy.SelfAgent)
+	AdminOrSelf = policy.Allow(errNotSelf, policy.Admin, policy.SelfAgent)
 	// SelfOnly admits only the agent itself (heartbeats).
-	SelfOnly = policy.Allow(errUnauthorized, policy.SelfAgent)
+	SelfOnly = policy.Allow(errNotSelf, policy.SelfAgent)
 )
 
 func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }
@@ -144,11 +150,11 @@ type CreateInput struct {
 func validateNames(name, cluster string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return domain.Invalid("name cannot be empty")
+		return domain.InvalidCode("invalid_agent", "name cannot be empty")
 	case strings.TrimSpace(cluster) == "":
-		return domain.Invalid("cluster_name cannot be empty")
+		return domain.InvalidCode("invalid_agent", "cluster_name cannot be empty")
 	case len(name) > 255 || len(cluster) > 255:
-		return domain.Invalid("name and cluster_name cannot exceed 255 characters")
+		return domain.InvalidCode("invalid_agent", "name and cluster_name cannot exceed 255 characters")
 	}
 	return nil
 }
@@ -200,7 +206,7 @@ func (s *Service) Search(ctx context.Context, p identity.Principal, name, cluste
 		return agent.Agent{}, errUnauthorized
 	}
 	if name == "" || cluster == "" {
-		return agent.Agent{}, domain.Invalid("Invalid request: name and cluster_name are required")
+		return agent.Agent{}, domain.InvalidCode("name_and_cluster_required", "Invalid request: name and cluster_name are required")
 	}
 	a, err := s.repos.Agents.FindAgent(ctx, name, cluster)
 	if err != nil {
@@ -235,11 +241,11 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 	}
 	if in.Status != nil {
 		if !p.IsAdmin() {
-			return agent.Agent{}, domain.Forbidden("Agents cannot change their own status")
+			return agent.Agent{}, domain.ForbiddenCode("admin_required", "Agents cannot change their own status")
 		}
 		st := strings.ToUpper(strings.TrimSpace(*in.Status))
 		if st != agent.StatusActive && st != agent.StatusInactive {
-			return agent.Agent{}, domain.Invalid("status must be ACTIVE or INACTIVE")
+			return agent.Agent{}, domain.InvalidCode("invalid_agent", "status must be ACTIVE or INACTIVE")
 		}
 		in.Status = &st
 	}
@@ -298,7 +304,7 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 // RotatePAK issues a new PAK for the agent; the old one fails at once.
 func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.UUID) (agent.Agent, secret.String, error) {
 	if !adminOrSystem(p) && !p.IsAgent(id) {
-		return agent.Agent{}, "", domain.Forbidden("Unauthorized access")
+		return agent.Agent{}, "", domain.ForbiddenCode("agent_pak_mismatch", "Unauthorized access")
 	}
 	if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 		return agent.Agent{}, "", err
@@ -428,7 +434,7 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		return agent.Event{}, err
 	}
 	if in.AgentID != nil && *in.AgentID != id {
-		return agent.Event{}, domain.Invalid("agent_id in the body must match the path")
+		return agent.Event{}, domain.InvalidCode("agent_id_mismatch", "agent_id in the body must match the path")
 	}
 	switch {
 	case in.DeploymentObjectID == uuid.Nil:

@@ -38,7 +38,7 @@ func NewService(store Store) *Service { return &Service{store: store} }
 // Query lists entries newest first (admin only).
 func (s *Service) Query(ctx context.Context, p identity.Principal, f audit.Filter) (Page, error) {
 	if !p.IsAdmin() {
-		return Page{}, domain.Forbidden("Admin access required")
+		return Page{}, domain.ForbiddenCode("admin_required", "Admin access required")
 	}
 	switch {
 	case f.Limit < 0:

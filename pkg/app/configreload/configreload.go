@@ -50,7 +50,7 @@ func NewService(r Reloader, f CacheFlusher, rec journal.Recorder) *Service {
 // Reload applies the configuration (admin only).
 func (s *Service) Reload(ctx context.Context, p identity.Principal) (Result, error) {
 	if !p.IsAdmin() {
-		return Result{}, domain.Forbidden("Admin access required")
+		return Result{}, domain.ForbiddenCode("admin_required", "Admin access required")
 	}
 	changes, err := s.reloader.Reload()
 	if err != nil {

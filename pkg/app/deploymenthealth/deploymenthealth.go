@@ -82,19 +82,19 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 		return domain.Forbidden("Unauthorized")
 	}
 	if len(reports) > MaxReports {
-		return domain.Invalid(fmt.Sprintf("at most %d reports per request", MaxReports))
+		return domain.InvalidCode("invalid_health_record", fmt.Sprintf("at most %d reports per request", MaxReports))
 	}
 	records := make([]health.Record, len(reports))
 	for i, r := range reports {
 		if !health.Valid(r.Status) {
-			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].status must be healthy, degraded, failing or unknown", i))
+			return domain.InvalidCode("invalid_health_record", fmt.Sprintf("deployment_objects[%d].status must be healthy, degraded, failing or unknown", i))
 		}
 		if r.DeploymentObjectID == uuid.Nil {
-			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].id is required", i))
+			return domain.InvalidCode("invalid_health_record", fmt.Sprintf("deployment_objects[%d].id is required", i))
 		}
 		summary, err := normaliseSummary(r.Summary)
 		if err != nil {
-			return domain.Invalid(fmt.Sprintf("deployment_objects[%d].summary: %v", i, err))
+			return domain.InvalidCode("invalid_health_record", fmt.Sprintf("deployment_objects[%d].summary: %v", i, err))
 		}
 		checked := r.CheckedAt
 		if checked.IsZero() {
@@ -172,7 +172,7 @@ func (s *Service) ObjectHealth(ctx context.Context, p identity.Principal, id uui
 		return ObjectHealthView{}, err
 	}
 	if !ok {
-		return ObjectHealthView{}, domain.NotFound("Deployment object not found")
+		return ObjectHealthView{}, domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
 	}
 	recs, err := s.repos.Records.ObjectHealth(ctx, id)
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Service) StackHealth(ctx context.Context, p identity.Principal, id uuid
 		return StackHealthView{}, err
 	}
 	if !ok {
-		return StackHealthView{}, domain.NotFound("Stack not found")
+		return StackHealthView{}, domain.NotFoundCode("stack_not_found", "Stack not found")
 	}
 	recs, err := s.repos.Records.StackHealth(ctx, id)
 	if err != nil {

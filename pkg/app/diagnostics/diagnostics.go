@@ -74,7 +74,7 @@ type Service struct {
 // NewService wires the use cases; notes may be nil (nobody watches).
 func NewService(repos Repos, notes LiveNotes) *Service { return &Service{repos: repos, notes: notes} }
 
-var errUnauthorized = domain.Forbidden("Unauthorized")
+var errUnauthorized = domain.ForbiddenCode("diagnostic_not_owned", "Unauthorized")
 
 // CreateInput is the body of POST /deployment-objects/{id}/diagnostics.
 type CreateInput struct {
@@ -93,25 +93,25 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, objectID uui
 		return diagnostic.Request{}, err
 	}
 	if !ok {
-		return diagnostic.Request{}, domain.NotFound("Deployment object not found")
+		return diagnostic.Request{}, domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
 	}
 	if in.AgentID == uuid.Nil {
-		return diagnostic.Request{}, domain.Invalid("agent_id is required")
+		return diagnostic.Request{}, domain.InvalidCode("invalid_diagnostic_request", "agent_id is required")
 	}
 	if ok, err = s.repos.Refs.AgentExists(ctx, in.AgentID); err != nil {
 		return diagnostic.Request{}, err
 	} else if !ok {
-		return diagnostic.Request{}, domain.NotFound("Agent not found")
+		return diagnostic.Request{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	retention := diagnostic.DefaultRetentionMinutes
 	if in.RetentionMinutes != nil {
 		retention = *in.RetentionMinutes
 	}
 	if retention < 1 || retention > diagnostic.MaxRetentionMinutes {
-		return diagnostic.Request{}, domain.Invalid("Retention must be between 1 and 1440 minutes")
+		return diagnostic.Request{}, domain.InvalidCode("invalid_diagnostic_request", "Retention must be between 1 and 1440 minutes")
 	}
 	if in.RequestedBy != nil && len(*in.RequestedBy) > 255 {
-		return diagnostic.Request{}, domain.Invalid("requested_by cannot exceed 255 characters")
+		return diagnostic.Request{}, domain.InvalidCode("invalid_diagnostic_request", "requested_by cannot exceed 255 characters")
 	}
 	r := diagnostic.Request{AgentID: in.AgentID, DeploymentObjectID: objectID, Status: diagnostic.Pending,
 		RequestedBy: in.RequestedBy, ExpiresAt: time.Now().Add(time.Duration(retention) * time.Minute)}
@@ -208,7 +208,7 @@ func (s *Service) Claim(ctx context.Context, p identity.Principal, id uuid.UUID)
 		if status == diagnostic.Pending {
 			status = diagnostic.Expired // past expires_at, not yet swept
 		}
-		return diagnostic.Request{}, domain.Conflict("Request is already " + status)
+		return diagnostic.Request{}, domain.ConflictCode("diagnostic_already_claimed", "Request is already "+status)
 	}
 	return r, nil
 }
@@ -236,7 +236,7 @@ func (s *Service) CheckSubmit(ctx context.Context, p identity.Principal, id uuid
 		return errUnauthorized
 	}
 	if r.Status != diagnostic.Claimed {
-		return domain.Conflict("Request status is " + r.Status + ", expected 'claimed'")
+		return domain.ConflictCode("diagnostic_not_claimed", "Request status is "+r.Status+", expected 'claimed'")
 	}
 	return nil
 }
@@ -260,9 +260,9 @@ func (s *Service) SubmitResult(ctx context.Context, p identity.Principal, id uui
 	if status == diagnostic.Completed {
 		switch {
 		case res.PodStatuses == "":
-			return diagnostic.Result{}, domain.Invalid("Pod statuses cannot be empty")
+			return diagnostic.Result{}, domain.InvalidCode("invalid_diagnostic_result", "Pod statuses cannot be empty")
 		case res.Events == "":
-			return diagnostic.Result{}, domain.Invalid("Events cannot be empty")
+			return diagnostic.Result{}, domain.InvalidCode("invalid_diagnostic_result", "Events cannot be empty")
 		}
 	}
 	if lt := document(in.LogTails); lt != "" {
@@ -273,7 +273,7 @@ func (s *Service) SubmitResult(ctx context.Context, p identity.Principal, id uui
 		return diagnostic.Result{}, err
 	}
 	if !ok {
-		return diagnostic.Result{}, domain.Conflict("Request status changed, expected 'claimed'")
+		return diagnostic.Result{}, domain.ConflictCode("diagnostic_not_claimed", "Request status changed, expected 'claimed'")
 	}
 	// The agent page shows results: open pages refresh at once.
 	if s.notes != nil {

@@ -63,14 +63,14 @@ func NewService(repos Repos, paks authn.PAKIssuer, inval authn.Invalidator, chan
 	return &Service{repos: repos, creds: authn.Credentials{Issuer: paks, Inval: inval}, changes: changes}
 }
 
-var errAdminOnly = domain.Forbidden("Admin access required")
+var errAdminOnly = domain.ForbiddenCode("admin_required", "Admin access required")
 
 // Policies of the generator use cases; the HTTP layer runs the same values
 // as route guards (see package policy).
 var (
 	AdminOnly = policy.Allow(errAdminOnly, policy.Admin)
 	// AdminOrSelf admits the admin, the CLI (system) and the generator itself.
-	AdminOrSelf = policy.Allow(domain.Forbidden("Unauthorized access"), policy.Admin, policy.System, policy.SelfGenerator)
+	AdminOrSelf = policy.Allow(domain.ForbiddenCode("generator_not_owned", "Unauthorized access"), policy.Admin, policy.System, policy.SelfGenerator)
 )
 
 func adminOrSelf(p identity.Principal, id uuid.UUID) error { return AdminOrSelf.CheckID(p, id) }

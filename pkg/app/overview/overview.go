@@ -183,7 +183,7 @@ func NewService(store ReadModel, stacks StackReader) *Service {
 	return &Service{store: store, stacks: stacks}
 }
 
-var errAdminOnly = domain.Forbidden("Admin access required")
+var errAdminOnly = domain.ForbiddenCode("admin_required", "Admin access required")
 
 // Page limits.
 const (

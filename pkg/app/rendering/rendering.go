@@ -28,7 +28,7 @@ func NewService(engine template.Engine, schemas template.SchemaValidator) *Servi
 // ValidateTemplate checks the syntax (unknown filters included).
 func (s *Service) ValidateTemplate(ctx context.Context, source string) error {
 	if err := s.engine.Validate(ctx, source); err != nil {
-		return &domain.Error{Kind: domain.ErrInvalid, Msg: "Invalid Tera syntax: " + err.Error(), Cause: err}
+		return &domain.Error{Kind: domain.ErrInvalid, Code: "invalid_template_syntax", Msg: "Invalid Tera syntax: " + err.Error(), Cause: err}
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ const SchemaTimeout = 2 * time.Second
 func (s *Service) ValidateSchema(ctx context.Context, schema string) error {
 	_, err := bounded(ctx, func() (struct{}, error) { return struct{}{}, s.schemas.ValidateSchema(schema) })
 	if err != nil {
-		return schemaError(err)
+		return domain.WithCode(schemaError(err), "invalid_parameters_schema")
 	}
 	return nil
 }
@@ -120,7 +120,7 @@ func (s *Service) Render(ctx context.Context, source, schema string, params map[
 	}
 	effective, violations := res.effective, res.violations
 	if len(violations) > 0 {
-		return "", domain.WithFields(domain.Invalid("Invalid parameters"),
+		return "", domain.WithFields(domain.InvalidCode("invalid_parameters", "Invalid parameters"),
 			map[string]any{"validation_errors": template.ViolationStrings(violations)})
 	}
 	vars, ok := effective.(map[string]any)
@@ -131,9 +131,9 @@ func (s *Service) Render(ctx context.Context, source, schema string, params map[
 	if err != nil {
 		var syn *template.SyntaxError
 		if errors.As(err, &syn) {
-			return "", &domain.Error{Kind: domain.ErrInvalid, Msg: "Template parse error: " + err.Error(), Cause: err}
+			return "", &domain.Error{Kind: domain.ErrInvalid, Code: "invalid_template_syntax", Msg: "Template parse error: " + err.Error(), Cause: err}
 		}
-		return "", &domain.Error{Kind: domain.ErrInvalid, Msg: "Template rendering failed: " + err.Error(), Cause: err}
+		return "", &domain.Error{Kind: domain.ErrInvalid, Code: "template_render_failed", Msg: "Template rendering failed: " + err.Error(), Cause: err}
 	}
 	return out, nil
 }

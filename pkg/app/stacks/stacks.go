@@ -86,11 +86,17 @@ func NewService(repos Repos, changes ChangeNotifier) *Service {
 	return &Service{repos: repos, changes: changes}
 }
 
-var errAccess = domain.Forbidden("Access denied")
+// errAccess refuses a caller that neither is admin nor owns the stack;
+// errRole one whose role may not manage stacks at all (0.9.1's codes,
+// docs/error-codes.md).
+var (
+	errAccess = domain.ForbiddenCode("stack_not_owned", "Access denied")
+	errRole   = domain.ForbiddenCode("stack_not_accessible", "Access denied")
+)
 
 // AdminOrGenerator admits the roles that may manage stacks at all;
 // ownership needs the row and is checked by the use cases.
-var AdminOrGenerator = policy.Allow(errAccess, policy.Admin, policy.AnyGenerator)
+var AdminOrGenerator = policy.Allow(errRole, policy.Admin, policy.AnyGenerator)
 
 // List returns live stacks: all for the admin, its own for a generator.
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack, error) {
@@ -100,7 +106,7 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack
 	case identity.RoleGenerator:
 		return s.repos.Stacks.ListStacks(ctx, &p.ID)
 	}
-	return nil, domain.Forbidden("Admin or generator access required")
+	return nil, domain.ForbiddenCode("stacks_list_denied", "Admin or generator access required")
 }
 
 // CreateInput is the body of POST /stacks. GeneratorID nil (or the nil
@@ -135,12 +141,12 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	case identity.RoleAdmin:
 	case identity.RoleGenerator:
 		if in.GeneratorID != nil && *in.GeneratorID != p.ID {
-			return stack.Stack{}, domain.Forbidden("Generator can only create stacks for itself")
+			return stack.Stack{}, domain.ForbiddenCode("stack_generator_mismatch", "Generator can only create stacks for itself")
 		}
 		id := p.ID
 		in.GeneratorID = &id
 	default:
-		return stack.Stack{}, domain.Forbidden("Admin or generator access required")
+		return stack.Stack{}, domain.ForbiddenCode("stack_create_denied", "Admin or generator access required")
 	}
 	if err := validateStack(in.Name, in.Description); err != nil {
 		return stack.Stack{}, err
@@ -172,7 +178,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 // load returns a live stack the caller may manage: admin or owning generator.
 func (s *Service) load(ctx context.Context, p identity.Principal, id uuid.UUID) (stack.Stack, error) {
 	if !p.IsAdmin() && p.Role != identity.RoleGenerator {
-		return stack.Stack{}, errAccess
+		return stack.Stack{}, errRole
 	}
 	st, err := s.repos.Stacks.GetStack(ctx, id)
 	if err != nil {
@@ -198,7 +204,7 @@ func (s *Service) loadForRead(ctx context.Context, p identity.Principal, id uuid
 		return stack.Stack{}, err
 	}
 	if !ok {
-		return stack.Stack{}, errAccess
+		return stack.Stack{}, errRole
 	}
 	return st, nil
 }
@@ -222,7 +228,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return stack.Stack{}, err
 	}
 	if in.ID != nil && *in.ID != id {
-		return stack.Stack{}, domain.Invalid("Stack ID mismatch")
+		return stack.Stack{}, domain.InvalidCode("stack_id_mismatch", "Stack ID mismatch")
 	}
 	var out stack.Stack
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
@@ -291,10 +297,10 @@ func (s *Service) CreateDeploymentObject(ctx context.Context, p identity.Princip
 		return stack.DeploymentObject{}, err
 	}
 	if strings.TrimSpace(in.YAMLContent) == "" {
-		return stack.DeploymentObject{}, domain.Invalid("YAML content cannot be empty")
+		return stack.DeploymentObject{}, domain.InvalidCode("invalid_deployment_object", "YAML content cannot be empty")
 	}
 	if _, err := stack.SplitYAML(in.YAMLContent); err != nil {
-		return stack.DeploymentObject{}, domain.Invalid("Invalid YAML: " + err.Error())
+		return stack.DeploymentObject{}, domain.InvalidCode("invalid_deployment_object", "Invalid YAML: "+err.Error())
 	}
 	return s.Deploy(ctx, p, id, in, nil)
 }
@@ -349,16 +355,16 @@ func (s *Service) GetDeploymentObject(ctx context.Context, p identity.Principal,
 		if ok {
 			return d, nil
 		}
-		return stack.DeploymentObject{}, domain.Forbidden("Agent is not associated with this deployment object")
+		return stack.DeploymentObject{}, domain.ForbiddenCode("agent_not_associated", "Agent is not associated with this deployment object")
 	case identity.RoleGenerator:
 		st, err := s.repos.Stacks.GetStack(ctx, d.StackID)
 		if err != nil {
-			return stack.DeploymentObject{}, domain.NotFound("Stack not found for this deployment object")
+			return stack.DeploymentObject{}, domain.NotFoundCode("stack_not_found", "Stack not found for this deployment object")
 		}
 		if st.OwnedBy(p.ID) {
 			return d, nil
 		}
-		return stack.DeploymentObject{}, domain.Forbidden("Generator is not associated with this deployment object")
+		return stack.DeploymentObject{}, domain.ForbiddenCode("generator_not_associated", "Generator is not associated with this deployment object")
 	}
 	return stack.DeploymentObject{}, errAccess
 }

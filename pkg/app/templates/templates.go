@@ -117,9 +117,10 @@ func NewService(repos Repos, renderer Renderer, deployer Deployer) *Service {
 }
 
 var (
-	errRole     = domain.Forbidden("Admin or generator access required")
-	errAccess   = domain.Forbidden("Access denied")
-	errNotFound = domain.NotFound("Template not found")
+	errRole     = domain.ForbiddenCode("templates_not_accessible", "Admin or generator access required")
+	errAccess   = domain.ForbiddenCode("template_not_accessible", "Access denied")
+	errNotOwned = domain.ForbiddenCode("template_not_owned", "Access denied")
+	errNotFound = domain.NotFoundCode("template_not_found", "Template not found")
 )
 
 // AdminOrGenerator admits the roles that may use templates at all.
@@ -155,7 +156,7 @@ func (s *Service) loadForModify(ctx context.Context, p identity.Principal, id uu
 		return template.Template{}, err
 	}
 	if !canModify(p, t) {
-		return template.Template{}, errAccess
+		return template.Template{}, errNotOwned
 	}
 	return t, nil
 }
@@ -425,10 +426,10 @@ func (s *Service) Instantiate(ctx context.Context, p identity.Principal, stackID
 		return stack.DeploymentObject{}, err
 	}
 	if strings.TrimSpace(yaml) == "" {
-		return stack.DeploymentObject{}, domain.Invalid("Template rendering failed: the template rendered to empty YAML")
+		return stack.DeploymentObject{}, domain.InvalidCode("invalid_deployment_object", "Template rendering failed: the template rendered to empty YAML")
 	}
 	if _, err := stack.SplitYAML(yaml); err != nil {
-		return stack.DeploymentObject{}, domain.Invalid("Template rendering failed: the output is not valid YAML: " + err.Error())
+		return stack.DeploymentObject{}, domain.InvalidCode("invalid_deployment_object", "Template rendering failed: the output is not valid YAML: "+err.Error())
 	}
 	stored, err := json.Marshal(params)
 	if err != nil {
@@ -480,7 +481,7 @@ func (s *Service) match(ctx context.Context, templateID, stackID uuid.UUID) erro
 	if res.Matches {
 		return nil
 	}
-	return domain.WithFields(domain.Unprocessable("Template labels do not match stack"), map[string]any{
+	return domain.WithFields(domain.UnprocessableCode("template_stack_mismatch", "Template labels do not match stack"), map[string]any{
 		"missing_labels": res.MissingLabels, "missing_annotations": res.MissingAnnotationStrings()})
 }
 

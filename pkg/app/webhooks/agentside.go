@@ -160,7 +160,7 @@ func (s *Service) CheckReport(ctx context.Context, p identity.Principal, id uuid
 		return err
 	}
 	if c.AcquiredBy == nil || *c.AcquiredBy != p.ID {
-		return domain.Forbidden("Delivery not acquired by this agent")
+		return domain.ForbiddenCode("delivery_not_acquired_by_agent", "Delivery not acquired by this agent")
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func (s *Service) Report(ctx context.Context, p identity.Principal, id uuid.UUID
 			return err
 		}
 		if c.AcquiredBy == nil || *c.AcquiredBy != p.ID {
-			return domain.Forbidden("Delivery not acquired by this agent")
+			return domain.ForbiddenCode("delivery_not_acquired_by_agent", "Delivery not acquired by this agent")
 		}
 		if c.Status != webhook.StatusAcquired {
 			return domain.Conflict("Delivery is not in progress (status " + c.Status + ")")

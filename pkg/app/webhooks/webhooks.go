@@ -148,9 +148,9 @@ func NewService(repos Repos, cipher Cipher, sender Sender, notes LiveNotes) *Ser
 }
 
 var (
-	errAdminOnly  = domain.Forbidden("Admin access required")
-	errAgentOrAdm = domain.Forbidden("Unauthorized - must be the agent or admin")
-	errAgentOnly  = domain.Forbidden("Agent authentication required")
+	errAdminOnly  = domain.ForbiddenCode("admin_required", "Admin access required")
+	errAgentOrAdm = domain.ForbiddenCode("agent_pak_mismatch", "Unauthorized - must be the agent or admin")
+	errAgentOnly  = domain.ForbiddenCode("agent_pak_required", "Agent authentication required")
 	// errDecrypt is a server-side failure (the key changed or was lost): a
 	// 500 whose message says what to do, never what the secret was.
 	errDecrypt = &domain.Error{Kind: errors.New("webhook secret decryption failed"),
@@ -262,7 +262,7 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 	if in.Validate {
 		res := s.send(ctx, uuid.Nil, secret.String(in.URL), secretPtr(in.AuthHeader), secretPtr(in.SigningSecret), sub.Timeout())
 		if res.Verdict() != webhook.Delivered {
-			return webhook.Subscription{}, domain.WithFields(domain.Invalid("Validation delivery failed: "+res.ErrorText()),
+			return webhook.Subscription{}, domain.WithFields(domain.InvalidCode("webhook_test_failed", "Validation delivery failed: "+res.ErrorText()),
 				testFields(res))
 		}
 	}
@@ -318,7 +318,7 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		return webhook.Subscription{}, err
 	}
 	if len(in.NullNotAllowed) > 0 {
-		return webhook.Subscription{}, domain.Invalid(strings.Join(in.NullNotAllowed, ", ") + " cannot be null")
+		return webhook.Subscription{}, domain.InvalidCode("invalid_webhook", strings.Join(in.NullNotAllowed, ", ")+" cannot be null")
 	}
 	var changed []string
 	var out webhook.Subscription
@@ -523,7 +523,7 @@ func (s *Service) Test(ctx context.Context, p identity.Principal, id uuid.UUID) 
 		if res.StatusCode != 0 {
 			msg = "Endpoint returned " + webhook.HTTPError(res.StatusCode, nil)
 		}
-		return TestResult{}, domain.WithFields(domain.Invalid(msg), testFields(res))
+		return TestResult{}, domain.WithFields(domain.InvalidCode("webhook_test_failed", msg), testFields(res))
 	}
 	return TestResult{Success: true, StatusCode: res.StatusCode, Message: "Test delivery successful"}, nil
 }

@@ -132,10 +132,10 @@ func NewService(repos Repos, timer RetryTimer) *Service {
 }
 
 var (
-	errAdminOnly  = domain.Forbidden("Admin access required")
+	errAdminOnly  = domain.ForbiddenCode("admin_required", "Admin access required")
 	errAccess     = domain.Forbidden("Access denied")
-	errNotClaimed = domain.Conflict("Work order is not claimed by this agent")
-	errNotFound   = domain.NotFound("Work order not found")
+	errNotClaimed = domain.ConflictCode("work_order_not_claimed_by_agent", "Work order is not claimed by this agent")
+	errNotFound   = domain.NotFoundCode("work_order_not_found", "Work order not found")
 )
 
 // System is the actor of the scheduler's transitions.
@@ -305,7 +305,7 @@ func (s *Service) Pending(ctx context.Context, p identity.Principal, agentID uui
 		return nil, err
 	}
 	if !ok {
-		return nil, domain.NotFound("Agent not found")
+		return nil, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	return s.repos.Claims.PendingForAgent(ctx, agentID, workType)
 }

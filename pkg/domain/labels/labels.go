@@ -34,25 +34,26 @@ const MaxLen = 64
 
 // ValidateLabel applies the original's rules with its messages.
 func ValidateLabel(l string) error {
-	return validate(l, "Label")
+	return validate(l, "Label", "invalid_label")
 }
 
 // ValidateAnnotation checks an annotation key and value.
 func ValidateAnnotation(key, value string) error {
-	if err := validate(key, "Annotation key"); err != nil {
+	if err := validate(key, "Annotation key", "invalid_annotation"); err != nil {
 		return err
 	}
-	return validate(value, "Annotation value")
+	return validate(value, "Annotation value", "invalid_annotation")
 }
 
-func validate(s, what string) error {
+// validate checks one value; code is 0.9.1's (docs/error-codes.md).
+func validate(s, what, code string) error {
 	switch {
 	case strings.TrimSpace(s) == "":
-		return domain.Invalid(what + " cannot be empty")
+		return domain.InvalidCode(code, what+" cannot be empty")
 	case len(s) > MaxLen:
-		return domain.Invalid(what + " cannot exceed 64 characters")
+		return domain.InvalidCode(code, what+" cannot exceed 64 characters")
 	case strings.IndexFunc(s, unicode.IsSpace) >= 0:
-		return domain.Invalid(what + " cannot contain whitespace")
+		return domain.InvalidCode(code, what+" cannot contain whitespace")
 	}
 	return nil
 }

@@ -155,9 +155,9 @@ type Delivery struct {
 func ValidateName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return domain.Invalid("Name cannot be empty")
+		return domain.InvalidCode("invalid_webhook", "Name cannot be empty")
 	case len(name) > MaxNameLength:
-		return domain.Invalid("Name cannot exceed 255 characters")
+		return domain.InvalidCode("invalid_webhook", "Name cannot exceed 255 characters")
 	}
 	return nil
 }
@@ -166,17 +166,17 @@ func ValidateName(name string) error {
 // repeats the URL: it may carry a token.
 func ValidateURL(raw string) error {
 	if strings.TrimSpace(raw) == "" {
-		return domain.Invalid("URL is required")
+		return domain.InvalidCode("url_required", "URL is required")
 	}
 	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
-		return domain.Invalid("URL must start with http:// or https://")
+		return domain.InvalidCode("invalid_url_scheme", "URL must start with http:// or https://")
 	}
 	if len(raw) > MaxURLLength {
-		return domain.Invalid("URL cannot exceed 2048 characters")
+		return domain.InvalidCode("invalid_webhook", "URL cannot exceed 2048 characters")
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Hostname() == "" {
-		return domain.Invalid("URL must be an absolute http(s) URL with a host")
+		return domain.InvalidCode("invalid_webhook", "URL must be an absolute http(s) URL with a host")
 	}
 	return nil
 }
@@ -186,14 +186,14 @@ func ValidateURL(raw string) error {
 // event types that later versions add.
 func ValidateEventTypes(types []string) error {
 	if len(types) == 0 {
-		return domain.Invalid("At least one event type is required")
+		return domain.InvalidCode("invalid_webhook", "At least one event type is required")
 	}
 	for _, t := range types {
 		switch {
 		case strings.TrimSpace(t) == "":
-			return domain.Invalid("Event types cannot be blank")
+			return domain.InvalidCode("invalid_webhook", "Event types cannot be blank")
 		case len(t) > MaxEventTypeLength:
-			return domain.Invalid("Event types cannot exceed 100 characters")
+			return domain.InvalidCode("invalid_webhook", "Event types cannot exceed 100 characters")
 		}
 	}
 	return nil
@@ -211,9 +211,9 @@ func NormalizeTargetLabels(labels []string) ([]string, error) {
 	for _, l := range labels {
 		switch {
 		case strings.TrimSpace(l) == "":
-			return nil, domain.Invalid("Target labels cannot be blank")
+			return nil, domain.InvalidCode("invalid_webhook", "Target labels cannot be blank")
 		case len(l) > MaxLabelLength:
-			return nil, domain.Invalid("Target labels cannot exceed 64 characters")
+			return nil, domain.InvalidCode("invalid_webhook", "Target labels cannot exceed 64 characters")
 		}
 		if !seen[l] {
 			seen[l] = true
@@ -228,11 +228,11 @@ func NormalizeTargetLabels(labels []string) ([]string, error) {
 func ValidateAuthHeader(v string) error {
 	switch {
 	case strings.TrimSpace(v) == "":
-		return domain.Invalid("auth_header cannot be blank (send null to remove it)")
+		return domain.InvalidCode("invalid_webhook", "auth_header cannot be blank (send null to remove it)")
 	case len(v) > 8192:
-		return domain.Invalid("auth_header cannot exceed 8192 characters")
+		return domain.InvalidCode("invalid_webhook", "auth_header cannot exceed 8192 characters")
 	case strings.ContainsAny(v, "\r\n\x00"):
-		return domain.Invalid("auth_header must not contain line breaks")
+		return domain.InvalidCode("invalid_webhook", "auth_header must not contain line breaks")
 	}
 	return nil
 }
@@ -241,9 +241,9 @@ func ValidateAuthHeader(v string) error {
 func ValidateSigningSecret(v string) error {
 	switch {
 	case strings.TrimSpace(v) == "":
-		return domain.Invalid("signing_secret cannot be blank (send null to remove it)")
+		return domain.InvalidCode("invalid_webhook", "signing_secret cannot be blank (send null to remove it)")
 	case len(v) > 1024:
-		return domain.Invalid("signing_secret cannot exceed 1024 characters")
+		return domain.InvalidCode("invalid_webhook", "signing_secret cannot exceed 1024 characters")
 	}
 	return nil
 }
@@ -251,10 +251,10 @@ func ValidateSigningSecret(v string) error {
 // ValidateLimits checks max_retries and timeout_seconds.
 func ValidateLimits(maxRetries, timeoutSeconds int) error {
 	if maxRetries < 0 || maxRetries > MaxMaxRetries {
-		return domain.Invalid("max_retries must be between 0 and 100")
+		return domain.InvalidCode("invalid_webhook", "max_retries must be between 0 and 100")
 	}
 	if timeoutSeconds < 1 || timeoutSeconds > MaxTimeoutSeconds {
-		return domain.Invalid("timeout_seconds must be between 1 and 300")
+		return domain.InvalidCode("invalid_webhook", "timeout_seconds must be between 1 and 300")
 	}
 	return nil
 }
@@ -266,7 +266,7 @@ func ValidateFilters(f *Filters) error {
 	}
 	for k := range f.Labels {
 		if strings.TrimSpace(k) == "" {
-			return domain.Invalid("Filter label keys cannot be blank")
+			return domain.InvalidCode("invalid_webhook", "Filter label keys cannot be blank")
 		}
 	}
 	return nil

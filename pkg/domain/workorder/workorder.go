@@ -171,7 +171,7 @@ func (t Targeting) Normalize() Targeting {
 	return out
 }
 
-var errNoTargeting = domain.Invalid("At least one targeting method must be specified (agent_ids, labels, or annotations)")
+var errNoTargeting = domain.InvalidCode("no_targeting_specified", "At least one targeting method must be specified (agent_ids, labels, or annotations)")
 
 // Validate requires at least one method and well-formed labels and
 // annotations. Unlike the original, which drops bad labels silently, a bad
@@ -183,7 +183,7 @@ func (t Targeting) Validate() error {
 	}
 	for _, id := range t.AgentIDs {
 		if id == uuid.Nil {
-			return domain.Invalid("agent_ids must not contain the nil UUID")
+			return domain.InvalidCode("invalid_work_order", "agent_ids must not contain the nil UUID")
 		}
 	}
 	for _, l := range t.Labels {
@@ -221,22 +221,22 @@ func DefaultTemplate() Template {
 func (t Template) Validate() error {
 	switch {
 	case strings.TrimSpace(t.WorkType) == "":
-		return domain.Invalid("Work type cannot be empty")
+		return domain.InvalidCode("invalid_work_order", "Work type cannot be empty")
 	case len(t.WorkType) > MaxWorkTypeLen:
-		return domain.Invalid(fmt.Sprintf("Work type cannot exceed %d characters", MaxWorkTypeLen))
+		return domain.InvalidCode("invalid_work_order", fmt.Sprintf("Work type cannot exceed %d characters", MaxWorkTypeLen))
 	case strings.TrimSpace(t.YAMLContent) == "":
-		return domain.Invalid("YAML content cannot be empty")
+		return domain.InvalidCode("invalid_work_order", "YAML content cannot be empty")
 	case t.MaxRetries < 0:
-		return domain.Invalid("max_retries must be non-negative")
+		return domain.InvalidCode("invalid_work_order", "max_retries must be non-negative")
 	case t.BackoffSeconds <= 0:
-		return domain.Invalid("backoff_seconds must be positive")
+		return domain.InvalidCode("invalid_work_order", "backoff_seconds must be positive")
 	case t.ClaimTimeoutSeconds <= 0:
-		return domain.Invalid("claim_timeout_seconds must be positive")
+		return domain.InvalidCode("invalid_work_order", "claim_timeout_seconds must be positive")
 	case Backoff(t.BackoffSeconds, t.MaxRetries) > MaxBackoff:
-		return domain.Invalid("backoff_seconds × 2^max_retries must not exceed 10 years")
+		return domain.InvalidCode("invalid_work_order", "backoff_seconds × 2^max_retries must not exceed 10 years")
 	}
 	if _, err := stack.SplitYAML(t.YAMLContent); err != nil {
-		return domain.Invalid("Invalid YAML: " + err.Error())
+		return domain.InvalidCode("invalid_work_order", "Invalid YAML: "+err.Error())
 	}
 	return nil
 }

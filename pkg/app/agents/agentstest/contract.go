@@ -64,6 +64,10 @@ func RunAgentRepositoryContract(t *testing.T, newSubject func(t *testing.T) Subj
 		is(t, err, domain.ErrNotFound, "FindAgent of another cluster")
 		_, err = r.GetAgent(ctx, uuid.New())
 		is(t, err, domain.ErrNotFound, "GetAgent unknown")
+		// The stable code clients match on (docs/error-codes.md).
+		if code := domain.CodeOf(err); code != "agent_not_found" {
+			t.Fatalf("GetAgent unknown: code %q, want agent_not_found", code)
+		}
 	})
 	t.Run("name and cluster are unique among live agents", func(t *testing.T) {
 		r := newSubject(t).Agents
@@ -173,7 +177,11 @@ func RunTargetRepositoryContract(t *testing.T, newSubject func(t *testing.T) Sub
 	if err := s.Targets.RemoveAgentTarget(ctx, a.ID, st1); err != nil {
 		t.Fatal(err)
 	}
-	is(t, s.Targets.RemoveAgentTarget(ctx, a.ID, st1), domain.ErrNotFound, "remove absent target")
+	err = s.Targets.RemoveAgentTarget(ctx, a.ID, st1)
+	is(t, err, domain.ErrNotFound, "remove absent target")
+	if code := domain.CodeOf(err); code != "agent_target_not_found" {
+		t.Fatalf("remove absent target: code %q, want agent_target_not_found", code)
+	}
 	if stacks, _ := s.Targets.AssociatedStacks(ctx, a.ID); len(stacks) != 1 || stacks[0].ID != st2 ||
 		stacks[0].Name == "" || stacks[0].CreatedAt.IsZero() || stacks[0].DeletedAt != nil {
 		t.Fatalf("AssociatedStacks after removal = %+v", stacks)

@@ -64,7 +64,7 @@ func (m *Memory) AddObject(stackID uuid.UUID, marker bool) uuid.UUID {
 	return d.ID
 }
 
-var errConflict = &domain.Error{Kind: domain.ErrConflict, Msg: "already exists"}
+var errConflict = &domain.Error{Kind: domain.ErrConflict, Code: "unique_violation", Msg: "already exists"}
 
 func (m *Memory) live(id uuid.UUID) (int, bool) {
 	for i, a := range m.agents {
@@ -114,7 +114,7 @@ func (m *Memory) GetAgent(_ context.Context, id uuid.UUID) (agent.Agent, error) 
 	if i, ok := m.live(id); ok {
 		return m.agents[i], nil
 	}
-	return agent.Agent{}, domain.NotFound("Agent not found")
+	return agent.Agent{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 }
 
 func (m *Memory) FindAgent(_ context.Context, name, cluster string) (agent.Agent, error) {
@@ -125,7 +125,7 @@ func (m *Memory) FindAgent(_ context.Context, name, cluster string) (agent.Agent
 			return a, nil
 		}
 	}
-	return agent.Agent{}, domain.NotFound("Agent not found")
+	return agent.Agent{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 }
 
 func (m *Memory) UpdateAgent(_ context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
@@ -133,7 +133,7 @@ func (m *Memory) UpdateAgent(_ context.Context, id uuid.UUID, fn func(*agent.Age
 	defer m.mu.Unlock()
 	i, ok := m.live(id)
 	if !ok {
-		return agent.Agent{}, domain.NotFound("Agent not found")
+		return agent.Agent{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	a := m.agents[i]
 	if err := fn(&a); err != nil {
@@ -153,7 +153,7 @@ func (m *Memory) DeleteAgent(_ context.Context, id uuid.UUID) (agent.Agent, erro
 	defer m.mu.Unlock()
 	i, ok := m.live(id)
 	if !ok {
-		return agent.Agent{}, domain.NotFound("Agent not found")
+		return agent.Agent{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	now := m.now()
 	m.agents[i].DeletedAt = &now
@@ -165,7 +165,7 @@ func (m *Memory) Heartbeat(_ context.Context, id uuid.UUID) (agent.Agent, *time.
 	defer m.mu.Unlock()
 	i, ok := m.live(id)
 	if !ok {
-		return agent.Agent{}, nil, domain.NotFound("Agent not found")
+		return agent.Agent{}, nil, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	prev := m.agents[i].LastHeartbeat
 	now := m.now()
@@ -208,7 +208,7 @@ func (m *Memory) RemoveAgentTarget(_ context.Context, agentID, stackID uuid.UUID
 	n := len(m.targets)
 	m.targets = slices.DeleteFunc(m.targets, func(t agent.Target) bool { return t.AgentID == agentID && t.StackID == stackID })
 	if len(m.targets) == n {
-		return domain.NotFound("Target not found")
+		return domain.NotFoundCode("agent_target_not_found", "Target not found")
 	}
 	return nil
 }
@@ -257,7 +257,7 @@ func (m *Memory) GetEvent(_ context.Context, id uuid.UUID) (agent.Event, error) 
 			return e, nil
 		}
 	}
-	return agent.Event{}, domain.NotFound("Agent event not found")
+	return agent.Event{}, domain.NotFoundCode("agent_event_not_found", "Agent event not found")
 }
 
 func (m *Memory) CreateAgentEvent(_ context.Context, e *agent.Event) error {
@@ -309,5 +309,5 @@ func (m *Memory) DeploymentObjectRef(_ context.Context, id uuid.UUID) (stack.Dep
 	if d, ok := m.objects[id]; ok {
 		return d, nil
 	}
-	return stack.DeploymentObject{}, domain.NotFound("Deployment object not found")
+	return stack.DeploymentObject{}, domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
 }

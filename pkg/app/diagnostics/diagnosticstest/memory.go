@@ -78,7 +78,7 @@ func (m *Memory) GetDiagnostic(_ context.Context, id uuid.UUID) (diagnostic.Requ
 	defer m.mu.Unlock()
 	r, ok := m.requests[id]
 	if !ok {
-		return diagnostic.Request{}, domain.NotFound("Diagnostic request not found")
+		return diagnostic.Request{}, domain.NotFoundCode("diagnostic_not_found", "Diagnostic request not found")
 	}
 	return r, nil
 }

@@ -60,7 +60,7 @@ func (m *Memory) clash(g generator.Generator) bool {
 	return false
 }
 
-var errConflict = &domain.Error{Kind: domain.ErrConflict, Msg: "already exists"}
+var errConflict = &domain.Error{Kind: domain.ErrConflict, Code: "unique_violation", Msg: "already exists"}
 
 func (m *Memory) ListGenerators(context.Context) ([]generator.Generator, error) {
 	m.mu.Lock()
@@ -92,7 +92,7 @@ func (m *Memory) GetGenerator(_ context.Context, id uuid.UUID) (generator.Genera
 	if i, ok := m.live(id); ok {
 		return m.gens[i], nil
 	}
-	return generator.Generator{}, domain.NotFound("Generator not found")
+	return generator.Generator{}, domain.NotFoundCode("generator_not_found", "Generator not found")
 }
 
 func (m *Memory) UpdateGenerator(_ context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
@@ -100,7 +100,7 @@ func (m *Memory) UpdateGenerator(_ context.Context, id uuid.UUID, fn func(*gener
 	defer m.mu.Unlock()
 	i, ok := m.live(id)
 	if !ok {
-		return generator.Generator{}, domain.NotFound("Generator not found")
+		return generator.Generator{}, domain.NotFoundCode("generator_not_found", "Generator not found")
 	}
 	g := m.gens[i]
 	if err := fn(&g); err != nil {
@@ -120,7 +120,7 @@ func (m *Memory) DeleteGenerator(_ context.Context, id uuid.UUID) (generator.Gen
 	defer m.mu.Unlock()
 	i, ok := m.live(id)
 	if !ok {
-		return generator.Generator{}, domain.NotFound("Generator not found")
+		return generator.Generator{}, domain.NotFoundCode("generator_not_found", "Generator not found")
 	}
 	now := time.Now()
 	m.gens[i].DeletedAt = &now

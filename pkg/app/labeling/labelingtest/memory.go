@@ -21,16 +21,26 @@ import (
 // all, not even the same pair twice (stacks, as the original's table).
 type Memory struct {
 	UniqueKeys bool
+	// Kind names the owner in the not-found codes ("agent", "stack"), as
+	// the tables' repositories do (docs/error-codes.md).
+	Kind string
 
 	mu          sync.Mutex
 	labels      []labels.Label
 	annotations []labels.Annotation
 }
 
-// NewMemory returns an empty repository.
-func NewMemory(uniqueKeys bool) *Memory { return &Memory{UniqueKeys: uniqueKeys} }
+// NewMemory returns an empty repository: an agent's (unique annotation
+// keys) or a stack's.
+func NewMemory(uniqueKeys bool) *Memory {
+	kind := "stack"
+	if uniqueKeys {
+		kind = "agent"
+	}
+	return &Memory{UniqueKeys: uniqueKeys, Kind: kind}
+}
 
-var errDuplicate = &domain.Error{Kind: domain.ErrConflict, Msg: "already exists"}
+var errDuplicate = &domain.Error{Kind: domain.ErrConflict, Code: "unique_violation", Msg: "already exists"}
 
 func (m *Memory) ListLabels(_ context.Context, owner uuid.UUID) ([]labels.Label, error) {
 	m.mu.Lock()
@@ -64,7 +74,7 @@ func (m *Memory) RemoveLabel(_ context.Context, owner uuid.UUID, label string) e
 	n := len(m.labels)
 	m.labels = slices.DeleteFunc(m.labels, func(l labels.Label) bool { return l.OwnerID == owner && l.Label == label })
 	if len(m.labels) == n {
-		return domain.NotFound("Label not found")
+		return domain.NotFoundCode(m.Kind+"_label_not_found", "Label not found")
 	}
 	return nil
 }
@@ -106,7 +116,7 @@ func (m *Memory) RemoveAnnotation(_ context.Context, owner uuid.UUID, key string
 	n := len(m.annotations)
 	m.annotations = slices.DeleteFunc(m.annotations, func(a labels.Annotation) bool { return a.OwnerID == owner && a.Key == key })
 	if len(m.annotations) == n {
-		return domain.NotFound("Annotation not found")
+		return domain.NotFoundCode(m.Kind+"_annotation_not_found", "Annotation not found")
 	}
 	return nil
 }

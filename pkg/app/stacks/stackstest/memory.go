@@ -108,8 +108,8 @@ func (m *Memory) Emit(_ context.Context, ev event.Event) error {
 }
 
 var (
-	errStackNotFound  = domain.NotFound("Stack not found")
-	errObjectNotFound = domain.NotFound("Deployment object not found")
+	errStackNotFound  = domain.NotFoundCode("stack_not_found", "Stack not found")
+	errObjectNotFound = domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
 )
 
 func (m *Memory) nameTaken(name string, except uuid.UUID) bool {

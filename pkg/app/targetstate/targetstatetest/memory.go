@@ -160,7 +160,7 @@ func (m *Memory) AgentState(_ context.Context, agentID uuid.UUID) (targetstate.S
 	defer m.mu.Unlock()
 	a, ok := m.agents[agentID]
 	if !ok {
-		return targetstate.Snapshot{}, domain.NotFound("Agent not found")
+		return targetstate.Snapshot{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	snap := targetstate.Snapshot{Status: a.status, Labels: slices.Clone(a.labels), Objects: []targetstate.Object{}}
 	for k := range a.annotations {

@@ -122,7 +122,7 @@ func (m *Memory) now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.tick) * time.Microsecond)
 }
 
-var errNotFound = domain.NotFound("Template not found")
+var errNotFound = domain.NotFoundCode("template_not_found", "Template not found")
 
 func at(r record, v template.Version) template.Template {
 	t := r.t
@@ -226,7 +226,7 @@ func (m *Memory) GetTemplateVersion(_ context.Context, id uuid.UUID, version int
 	defer m.mu.Unlock()
 	r, ok := m.live(id)
 	if !ok || version < 1 || version > len(r.versions) {
-		return template.Template{}, domain.NotFound("Template version not found")
+		return template.Template{}, domain.NotFoundCode("template_version_not_found", "Template version not found")
 	}
 	return at(r, r.versions[version-1]), nil
 }
@@ -285,7 +285,7 @@ func (m *Memory) RemoveTemplateLabel(_ context.Context, id uuid.UUID, label stri
 	before := m.labels[id]
 	after := slices.DeleteFunc(slices.Clone(before), func(l template.Label) bool { return l.Label == label })
 	if len(after) == len(before) {
-		return domain.NotFound("Label not found")
+		return domain.NotFoundCode("template_label_not_found", "Label not found")
 	}
 	m.labels[id] = after
 	return nil
@@ -324,7 +324,7 @@ func (m *Memory) RemoveTemplateAnnotation(_ context.Context, id uuid.UUID, key s
 	before := m.annotations[id]
 	after := slices.DeleteFunc(slices.Clone(before), func(a template.TemplateAnnotation) bool { return a.Key == key })
 	if len(after) == len(before) {
-		return domain.NotFound("Annotation not found")
+		return domain.NotFoundCode("template_annotation_not_found", "Annotation not found")
 	}
 	m.annotations[id] = after
 	return nil

@@ -165,7 +165,7 @@ func (m *Memory) GetSubscription(_ context.Context, id uuid.UUID) (webhook.Subsc
 	defer m.mu.Unlock()
 	s, ok := m.subs[id]
 	if !ok {
-		return webhook.Subscription{}, domain.NotFound("Webhook subscription not found")
+		return webhook.Subscription{}, domain.NotFoundCode("webhook_not_found", "Webhook subscription not found")
 	}
 	return s, nil
 }
@@ -176,7 +176,7 @@ func (m *Memory) UpdateSubscription(_ context.Context, id uuid.UUID, fn func(*we
 	defer m.mu.Unlock()
 	s, ok := m.subs[id]
 	if !ok {
-		return webhook.Subscription{}, domain.NotFound("Webhook subscription not found")
+		return webhook.Subscription{}, domain.NotFoundCode("webhook_not_found", "Webhook subscription not found")
 	}
 	if err := fn(&s); err != nil {
 		return webhook.Subscription{}, err
@@ -197,7 +197,7 @@ func (m *Memory) DeleteSubscription(_ context.Context, id uuid.UUID) (webhook.Su
 	defer m.mu.Unlock()
 	s, ok := m.subs[id]
 	if !ok {
-		return webhook.Subscription{}, domain.NotFound("Webhook subscription not found")
+		return webhook.Subscription{}, domain.NotFoundCode("webhook_not_found", "Webhook subscription not found")
 	}
 	delete(m.subs, id)
 	for did, d := range m.deliveries {
@@ -261,7 +261,7 @@ func (m *Memory) RetryDeadDelivery(_ context.Context, subscriptionID, deliveryID
 	defer m.mu.Unlock()
 	d, ok := m.deliveries[deliveryID]
 	if !ok || d.SubscriptionID != subscriptionID {
-		return webhook.Delivery{}, domain.NotFound("Delivery not found")
+		return webhook.Delivery{}, domain.NotFoundCode("delivery_not_found", "Delivery not found")
 	}
 	if d.Status != webhook.StatusDead {
 		return webhook.Delivery{}, domain.Conflict("Only a dead delivery can be retried (this one is " + d.Status + ")")
@@ -278,7 +278,7 @@ func (m *Memory) WebhookAgent(_ context.Context, id uuid.UUID) (webhooks.AgentIn
 	defer m.mu.Unlock()
 	a, ok := m.agents[id]
 	if !ok {
-		return webhooks.AgentInfo{}, domain.NotFound("Agent not found")
+		return webhooks.AgentInfo{}, domain.NotFoundCode("agent_not_found", "Agent not found")
 	}
 	labels := slices.Clone(a.labels)
 	slices.Sort(labels)
@@ -360,7 +360,7 @@ func (m *Memory) LockDelivery(_ context.Context, id uuid.UUID) (webhooks.Claimed
 	defer m.mu.Unlock()
 	d, ok := m.deliveries[id]
 	if !ok {
-		return webhooks.Claimed{}, domain.NotFound("Delivery not found")
+		return webhooks.Claimed{}, domain.NotFoundCode("delivery_not_found", "Delivery not found")
 	}
 	return m.claimed(d), nil
 }

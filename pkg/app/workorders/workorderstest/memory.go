@@ -128,7 +128,7 @@ func (m *Memory) now() time.Time {
 	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.tick) * time.Microsecond)
 }
 
-var errNotFound = domain.NotFound("Work order not found")
+var errNotFound = domain.NotFoundCode("work_order_not_found", "Work order not found")
 
 // CreateWorkOrder inserts w PENDING with its targeting; unknown agents are
 // dropped from the targets.
@@ -274,7 +274,7 @@ func (m *Memory) ClaimWorkOrder(_ context.Context, id, agentID uuid.UUID) (worko
 	defer m.mu.Unlock()
 	w, ok := m.orders[id]
 	if !ok || w.Status != workorder.StatusPending || !m.eligible(id, agentID) {
-		return workorder.WorkOrder{}, domain.NotFound("Work order not found or not claimable")
+		return workorder.WorkOrder{}, domain.NotFoundCode("work_order_not_claimable", "Work order not found or not claimable")
 	}
 	now := m.now()
 	a := agentID
@@ -371,7 +371,7 @@ func (m *Memory) GetLogEntry(_ context.Context, id uuid.UUID) (workorder.LogEntr
 	defer m.mu.Unlock()
 	l, ok := m.logs[id]
 	if !ok {
-		return workorder.LogEntry{}, domain.NotFound("Work order log entry not found")
+		return workorder.LogEntry{}, domain.NotFoundCode("work_order_log_entry_not_found", "Work order log entry not found")
 	}
 	return l, nil
 }
@@ -436,7 +436,7 @@ func (m *Memory) LockStaleClaims(_ context.Context, limit int) ([]workorder.Work
 	return out, nil
 }
 
-var errScheduleNotFound = domain.NotFound("Schedule not found")
+var errScheduleNotFound = domain.NotFoundCode("schedule_not_found", "Schedule not found")
 
 func (m *Memory) checkSchedule(sc workorder.Schedule) error {
 	switch {

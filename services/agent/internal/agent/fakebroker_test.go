@@ -224,7 +224,10 @@ func (b *fakeBroker) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		b.events = append(b.events, e)
 		b.notify()
-		writeJSON(e)
+		// 201, as the broker answers a create (api-spec/openapi.yaml).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(e)
 	case r.Method == http.MethodGet && r.URL.Path == agentPath+"/events":
 		b.mu.Lock()
 		var out []domainagent.Event

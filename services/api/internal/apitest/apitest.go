@@ -339,7 +339,7 @@ func (e *Env) CreateAgent(name, cluster string) Agent {
 		} `json:"agent"`
 		InitialPAK string `json:"initial_pak"`
 	}
-	e.Must(200, "POST", "/api/v1/agents", e.AdminPAK, map[string]string{"name": name, "cluster_name": cluster}).JSON(e.T, &out)
+	e.Must(201, "POST", "/api/v1/agents", e.AdminPAK, map[string]string{"name": name, "cluster_name": cluster}).JSON(e.T, &out)
 	return Agent{ID: out.Agent.ID, PAK: out.InitialPAK}
 }
 
@@ -358,7 +358,7 @@ func (e *Env) CreateGenerator(name string) Generator {
 		} `json:"generator"`
 		PAK string `json:"pak"`
 	}
-	e.Must(200, "POST", "/api/v1/generators", e.AdminPAK, map[string]string{"name": name}).JSON(e.T, &out)
+	e.Must(201, "POST", "/api/v1/generators", e.AdminPAK, map[string]string{"name": name}).JSON(e.T, &out)
 	return Generator{ID: out.Generator.ID, PAK: out.PAK}
 }
 
@@ -368,7 +368,7 @@ func (e *Env) CreateStack(pakValue, name string) string {
 	var out struct {
 		ID string `json:"id"`
 	}
-	e.Must(200, "POST", "/api/v1/stacks", pakValue, map[string]any{"name": name}).JSON(e.T, &out)
+	e.Must(201, "POST", "/api/v1/stacks", pakValue, map[string]any{"name": name}).JSON(e.T, &out)
 	return out.ID
 }
 
@@ -379,6 +379,6 @@ func (e *Env) Deploy(pakValue, stackID, yaml string) (string, int64) {
 		ID         string `json:"id"`
 		SequenceID int64  `json:"sequence_id"`
 	}
-	e.Must(200, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", pakValue, map[string]any{"yaml_content": yaml}).JSON(e.T, &out)
+	e.Must(201, "POST", "/api/v1/stacks/"+stackID+"/deployment-objects", pakValue, map[string]any{"yaml_content": yaml}).JSON(e.T, &out)
 	return out.ID, out.SequenceID
 }

@@ -221,7 +221,7 @@ func TestFleetStateDiffAndLive(t *testing.T) {
 	ag := env.CreateAgent("edge-1", "cluster-a")
 	env.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/heartbeat", ag.PAK, nil)
 	st := env.CreateStack(env.AdminPAK, "web")
-	env.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", env.AdminPAK, map[string]string{"agent_id": ag.ID, "stack_id": st})
+	env.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", env.AdminPAK, map[string]string{"agent_id": ag.ID, "stack_id": st})
 	v1, _ := env.Deploy(env.AdminPAK, st, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  color: blue\n")
 
 	row := regexp.MustCompile(`data-agent="` + ag.ID + `" data-state="([a-z]+)"`)
@@ -258,7 +258,7 @@ func TestFleetStateDiffAndLive(t *testing.T) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	sent := time.Now()
-	env.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	env.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": v1, "event_type": "DEPLOY", "status": "SUCCESS"})
 	select {
 	case at := <-got:
@@ -276,7 +276,7 @@ func TestFleetStateDiffAndLive(t *testing.T) {
 	if s := state(); s != "pending" {
 		t.Fatalf("after a new object: %s", s)
 	}
-	env.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	env.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": v2, "event_type": "DEPLOY", "status": "FAILURE", "message": "quota exceeded"})
 	if s := state(); s != "failing" {
 		t.Fatalf("after FAILURE: %s", s)

@@ -18,7 +18,7 @@ func TestAgentPageDiagnostics(t *testing.T) {
 	env := apitest.New(t)
 	ag := env.CreateAgent("diag-agent", "c1")
 	st := env.CreateStack(env.AdminPAK, "diag-stack")
-	env.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", env.AdminPAK, map[string]string{"agent_id": ag.ID, "stack_id": st})
+	env.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", env.AdminPAK, map[string]string{"agent_id": ag.ID, "stack_id": st})
 	obj, _ := env.Deploy(env.AdminPAK, st, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: d\n")
 
 	b := newBrowser(t, env.URL)

@@ -90,7 +90,7 @@ func TestSessionEndsWithItsPAK(t *testing.T) {
 	var rotated struct {
 		PAK string `json:"pak"`
 	}
-	env.Must(200, "POST", "/api/v1/generators/"+gen.ID+"/rotate-pak", env.AdminPAK, nil).JSON(t, &rotated)
+	env.Must(201, "POST", "/api/v1/generators/"+gen.ID+"/rotate-pak", env.AdminPAK, nil).JSON(t, &rotated)
 	waitEnded(t, "after rotation", ended)
 	signedOut(t, "after rotation", b)
 	if res, _ := b.login(gen.PAK); res.status != http.StatusUnauthorized {
@@ -117,7 +117,7 @@ func TestSessionEndsWithItsPAK(t *testing.T) {
 	var again struct {
 		PAK string `json:"pak"`
 	}
-	env.Must(200, "POST", "/api/v1/generators/"+gen.ID+"/rotate-pak", rotated.PAK, nil).JSON(t, &again)
+	env.Must(201, "POST", "/api/v1/generators/"+gen.ID+"/rotate-pak", rotated.PAK, nil).JSON(t, &again)
 	waitEnded(t, "after self-rotation", ended)
 	signedOut(t, "after self-rotation", b)
 

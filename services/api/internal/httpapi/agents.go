@@ -39,7 +39,7 @@ func (h agentHandlers) create(c *gin.Context) {
 		return
 	}
 	// initial_pak is the original's field; pak is what the quick start reads.
-	c.JSON(http.StatusOK, gin.H{"agent": a, "initial_pak": pak.Reveal(), "pak": pak.Reveal()})
+	c.JSON(http.StatusCreated, gin.H{"agent": a, "initial_pak": pak.Reveal(), "pak": pak.Reveal()})
 }
 
 func (h agentHandlers) search(c *gin.Context) {
@@ -109,7 +109,7 @@ func (h agentHandlers) reportEvent(c *gin.Context) {
 	e, err := h.svc.ReportEvent(c.Request.Context(), principal(c), id, agents.EventInput{
 		AgentID: body.AgentID, DeploymentObjectID: body.DeploymentObjectID, EventType: body.EventType,
 		Status: body.Status, Message: body.Message})
-	respond(c, http.StatusOK, e, err)
+	respond(c, http.StatusCreated, e, err)
 }
 
 func (h agentHandlers) targets(c *gin.Context) {
@@ -138,7 +138,7 @@ func (h agentHandlers) addTarget(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddTarget(c.Request.Context(), principal(c), id, body.StackID)
-	respond(c, http.StatusOK, out, err)
+	respond(c, http.StatusCreated, out, err)
 }
 
 func (h agentHandlers) removeTarget(c *gin.Context) {
@@ -248,7 +248,8 @@ func (h agentHandlers) getEvent(c *gin.Context) {
 // (docs/compatibility.md#label-bodies).
 func sameOwner(c *gin.Context, body *uuid.UUID, path uuid.UUID, field string) bool {
 	if body != nil && *body != path {
-		httpserver.Fail(c, domain.Invalid(field+" in the body must match the path"))
+		// 0.9.1's codes: agent_id_mismatch, stack_id_mismatch.
+		httpserver.Fail(c, domain.InvalidCode(field+"_mismatch", field+" in the body must match the path"))
 		return false
 	}
 	return true

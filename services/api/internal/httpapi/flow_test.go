@@ -24,7 +24,7 @@ func TestQuickStartFlow(t *testing.T) {
 	e := apitest.New(t)
 	ag := e.CreateAgent("quickstart-agent", "local")
 	stackID := e.CreateStack(e.AdminPAK, "quickstart-app")
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
 
 	objID, seq := e.Deploy(e.AdminPAK, stackID, nsYAML)
 
@@ -43,13 +43,13 @@ func TestQuickStartFlow(t *testing.T) {
 	}
 
 	// A FAILURE keeps the object; a SUCCESS hides it.
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objID, "event_type": "DEPLOY", "status": "FAILURE", "message": "boom"})
 	e.Must(200, "GET", "/api/v1/agents/"+ag.ID+"/target-state", ag.PAK, nil).JSON(t, &objs)
 	if len(objs) != 1 {
 		t.Fatalf("after FAILURE: %d objects, want 1", len(objs))
 	}
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objID, "event_type": "DEPLOY", "status": "SUCCESS"})
 	e.Must(200, "GET", "/api/v1/agents/"+ag.ID+"/target-state", ag.PAK, nil).JSON(t, &objs)
 	if len(objs) != 0 {
@@ -66,7 +66,7 @@ func TestQuickStartFlow(t *testing.T) {
 	if len(objs) != 1 || !objs[0].IsDeletionMarker || objs[0].StackID != stackID {
 		t.Fatalf("after delete: %+v, want the deletion marker", objs)
 	}
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objs[0].ID, "event_type": "DEPLOY", "status": "SUCCESS"})
 	e.Must(200, "GET", "/api/v1/agents/"+ag.ID+"/target-state", ag.PAK, nil).JSON(t, &objs)
 	if len(objs) != 0 {
@@ -80,8 +80,8 @@ func TestTargetStateLongPoll(t *testing.T) {
 	e := apitest.New(t)
 	ag := e.CreateAgent("poller", "local")
 	stackID := e.CreateStack(e.AdminPAK, "poll-stack")
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/labels", e.AdminPAK, "\"env:poll\"")
-	e.Must(200, "POST", "/api/v1/stacks/"+stackID+"/labels", e.AdminPAK, "\"env:poll\"")
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/labels", e.AdminPAK, "\"env:poll\"")
+	e.Must(201, "POST", "/api/v1/stacks/"+stackID+"/labels", e.AdminPAK, "\"env:poll\"")
 
 	first := e.Must(200, "GET", "/api/v1/agents/"+ag.ID+"/target-state", ag.PAK, nil)
 	etag := first.Header.Get("ETag")

@@ -29,7 +29,7 @@ func (h generatorHandlers) create(c *gin.Context) {
 		httpserver.Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})
+	c.JSON(http.StatusCreated, gin.H{"generator": g, "pak": pak.Reveal()})
 }
 
 func (h generatorHandlers) get(c *gin.Context) {
@@ -78,5 +78,5 @@ func (h generatorHandlers) rotate(c *gin.Context) {
 		httpserver.Fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"generator": g, "pak": pak.Reveal()})
+	c.JSON(http.StatusCreated, gin.H{"generator": g, "pak": pak.Reveal()})
 }

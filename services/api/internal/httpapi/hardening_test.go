@@ -28,8 +28,8 @@ func TestAgentReportsOnlyOnAssociatedObjects(t *testing.T) {
 	b := e.CreateAgent(unique("b"), "c")
 	g1, g2 := e.CreateGenerator(unique("g1")), e.CreateGenerator(unique("g2"))
 	s1, s2 := e.CreateStack(g1.PAK, unique("s1")), e.CreateStack(g2.PAK, unique("s2"))
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s1})
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s2})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s1})
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s2})
 	o1, _ := e.Deploy(g1.PAK, s1, cmYAML("one"))
 	o2, _ := e.Deploy(g2.PAK, s2, cmYAML("two"))
 
@@ -56,12 +56,12 @@ func TestAgentReportsOnlyOnAssociatedObjects(t *testing.T) {
 
 	// Its own object: accepted, and still after the target is removed
 	// (it was associated and reported before).
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/events", a.PAK, event(o1))
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/events", a.PAK, event(o1))
 	e.Must(200, "PATCH", v1+"/agents/"+a.ID+"/health-status", a.PAK, health(o1))
 	e.Must(204, "DELETE", v1+"/agents/"+a.ID+"/targets/"+s1, e.AdminPAK, nil)
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/events", a.PAK, event(o1))
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/events", a.PAK, event(o1))
 	// The admin may report on any object.
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/events", e.AdminPAK, event(o2))
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/events", e.AdminPAK, event(o2))
 }
 
 // Issue item 6: a deactivated generator cannot act; a PAK with another

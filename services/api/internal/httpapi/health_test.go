@@ -18,7 +18,7 @@ func TestDeploymentHealth(t *testing.T) {
 	stack := e.CreateStack(e.AdminPAK, "h-stack")
 	obj, _ := e.Deploy(e.AdminPAK, stack, nsYAML)
 	for _, ag := range []apitest.Agent{a, b} {
-		e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stack})
+		e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stack})
 	}
 	report := func(ag apitest.Agent, status string, summary any) apitest.Response {
 		return e.Do("PATCH", "/api/v1/agents/"+ag.ID+"/health-status", ag.PAK, map[string]any{

@@ -170,7 +170,7 @@ func targetState(e *apitest.Env, ag apitest.Agent, query string) []object {
 // ack reports an event for an object as the agent.
 func ack(e *apitest.Env, ag apitest.Agent, objectID, status string) {
 	e.T.Helper()
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objectID, "event_type": "DEPLOY", "status": status})
 }
 

@@ -49,7 +49,7 @@ func TestIdempotencyReplay(t *testing.T) {
 	body := map[string]any{"yaml_content": cmYAML("idem")}
 
 	first := withKey(e, "POST", path, e.AdminPAK, body, "deploy-1")
-	if first.Status != 200 || first.Header.Get("Idempotent-Replayed") != "" {
+	if first.Status != 201 || first.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("first: %d %v %s", first.Status, first.Header, first.Body)
 	}
 	for i := 0; i < 3; i++ {
@@ -74,7 +74,7 @@ func TestIdempotencyReplay(t *testing.T) {
 		t.Fatalf("%d audit entries, want 1", n)
 	}
 	// Without a key (or with another one) the same body is a new object, as today.
-	e.Must(200, "POST", path, e.AdminPAK, body)
+	e.Must(201, "POST", path, e.AdminPAK, body)
 	withKey(e, "POST", path, e.AdminPAK, body, "deploy-2")
 	if n := count(t, e, `SELECT count(*) FROM deployment_objects WHERE stack_id = $1`, stackID); n != 3 {
 		t.Fatalf("%d deployment objects, want 3", n)
@@ -88,7 +88,7 @@ func TestIdempotencyEveryCreate(t *testing.T) {
 	ag := e.CreateAgent("idem-agent", "c1")
 	gen := e.CreateGenerator("idem-gen")
 	stackID := e.CreateStack(e.AdminPAK, "idem-every")
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
 	objID, _ := e.Deploy(e.AdminPAK, stackID, cmYAML("every"))
 	tplBody := map[string]any{"name": "idem-tpl", "template_content": "name: {{ name }}",
 		"parameters_schema": `{"type":"object","properties":{"name":{"type":"string"}}}`}
@@ -158,7 +158,8 @@ func TestIdempotencyEveryCreate(t *testing.T) {
 		before := count(t, e, "SELECT count(*) FROM "+c.table)
 		first := withKey(e, "POST", c.path, e.AdminPAK, c.body, "more-"+c.name)
 		second := withKey(e, "POST", c.path, e.AdminPAK, c.body, "more-"+c.name)
-		if first.Status != 200 || second.Status != 200 || !bytes.Equal(first.Body, second.Body) || second.Header.Get("Idempotent-Replayed") != "true" {
+		// Targets answer 201, instantiation 200; a replay answers the same.
+		if first.Status/100 != 2 || second.Status != first.Status || !bytes.Equal(first.Body, second.Body) || second.Header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("%s: %d %s / %d %s", c.name, first.Status, first.Body, second.Status, second.Body)
 		}
 		if after := count(t, e, "SELECT count(*) FROM "+c.table); after != before+1 {
@@ -186,9 +187,9 @@ func TestIdempotencyEveryCreate(t *testing.T) {
 // so the corrected request may reuse it.
 func TestIdempotencyMismatch(t *testing.T) {
 	e := apitest.New(t)
-	e.Must(200, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "taken"})
+	e.Must(201, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "taken"})
 	r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "one"}, "k1")
-	if r.Status != 200 {
+	if r.Status != 201 {
 		t.Fatalf("first: %d %s", r.Status, r.Body)
 	}
 	msg := wantError(t, withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "two"}, "k1"), 422, "other body")
@@ -205,14 +206,14 @@ func TestIdempotencyMismatch(t *testing.T) {
 	// Errors are not stored: the rollback left no effect to protect.
 	wantError(t, withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "taken"}, "k2"), 409, "duplicate name")
 	wantError(t, withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": ""}, "k2"), 400, "empty name")
-	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "fixed"}, "k2"); r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "" {
+	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "fixed"}, "k2"); r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
 		t.Fatalf("corrected request with the key of a failed one: %d %v %s", r.Status, r.Header, r.Body)
 	}
 
 	// Bad keys are a 400; the header on a route outside the list is ignored.
 	wantError(t, withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "long"}, strings.Repeat("x", 256)), 400, "256-character key")
 	wantError(t, withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "ctl"}, "a\tb"), 400, "control character")
-	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": strings.Repeat("y", 10)}, strings.Repeat("x", 255)); r.Status != 200 {
+	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": strings.Repeat("y", 10)}, strings.Repeat("x", 255)); r.Status != 201 {
 		t.Fatalf("255-character key: %d %s", r.Status, r.Body)
 	}
 	e.Must(200, "GET", "/api/v1/stacks", e.AdminPAK, nil)
@@ -247,7 +248,7 @@ func TestIdempotencyConcurrentDuplicates(t *testing.T) {
 		conflicts := 0
 		for _, r := range res {
 			switch r.Status {
-			case 200:
+			case 201:
 				ok = append(ok, r.Body)
 			case 409:
 				conflicts++
@@ -298,14 +299,14 @@ func TestIdempotencyInFlightIs409(t *testing.T) {
 	}
 	// Another identity's key of the same name is not blocked.
 	gen := e.CreateGenerator("other")
-	if r := withKey(e, "POST", "/api/v1/stacks", gen.PAK, map[string]any{"name": "gen-slow"}, "slow"); r.Status != 200 {
+	if r := withKey(e, "POST", "/api/v1/stacks", gen.PAK, map[string]any{"name": "gen-slow"}, "slow"); r.Status != 201 {
 		t.Fatalf("other identity: %d %s", r.Status, r.Body)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "slow"}, "slow"); r.Status != 200 {
+	if r := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "slow"}, "slow"); r.Status != 201 {
 		t.Fatalf("after release: %d %s", r.Status, r.Body)
 	}
 	if c := count(t, e, `SELECT count(*) FROM stacks WHERE name = 'slow'`); c != 1 {
@@ -322,7 +323,7 @@ func TestIdempotencyPerIdentity(t *testing.T) {
 	r2 := withKey(e, "POST", "/api/v1/stacks", g2.PAK, map[string]any{"name": "same2"}, "shared")
 	r3 := withKey(e, "POST", "/api/v1/stacks", e.AdminPAK, map[string]any{"name": "same3"}, "shared")
 	for i, r := range []apitest.Response{r1, r2, r3} {
-		if r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "" {
+		if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
 			t.Fatalf("caller %d: %d %v %s", i, r.Status, r.Header, r.Body)
 		}
 	}
@@ -343,10 +344,10 @@ func TestIdempotencyPerIdentity(t *testing.T) {
 	objID, _ := e.Deploy(e.AdminPAK, evStack, cmYAML("ev"))
 	for _, a := range []apitest.Agent{a1, a2} {
 		// Agents report only on objects of stacks they are associated with.
-		e.Must(200, "POST", "/api/v1/agents/"+a.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": a.ID, "stack_id": evStack})
+		e.Must(201, "POST", "/api/v1/agents/"+a.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": a.ID, "stack_id": evStack})
 		r := withKey(e, "POST", "/api/v1/agents/"+a.ID+"/events", a.PAK,
 			map[string]any{"deployment_object_id": objID, "event_type": "DEPLOY", "status": "SUCCESS"}, "ev")
-		if r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "" || r.Map(t)["agent_id"] != a.ID {
+		if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" || r.Map(t)["agent_id"] != a.ID {
 			t.Fatalf("agent %s event: %d %v %s", a.ID, r.Status, r.Header, r.Body)
 		}
 	}
@@ -382,7 +383,7 @@ func TestIdempotencyExpiry(t *testing.T) {
 		t.Fatalf("key within the window not replayed: %d %v", r.Status, r.Header)
 	}
 	r := withKey(e, "POST", path, e.AdminPAK, body, "old")
-	if r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "" || bytes.Equal(r.Body, old.Body) {
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" || bytes.Equal(r.Body, old.Body) {
 		t.Fatalf("expired key replayed: %d %v %s", r.Status, r.Header, r.Body)
 	}
 	if c := count(t, e, `SELECT count(*) FROM deployment_objects WHERE stack_id = $1`, stackID); c != 3 {
@@ -452,7 +453,7 @@ func TestIdempotencyNotifiesAfterCommit(t *testing.T) {
 	e := apitest.New(t)
 	ag := e.CreateAgent("notify-agent", "c")
 	stackID := e.CreateStack(e.AdminPAK, "notify")
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]any{"agent_id": ag.ID, "stack_id": stackID})
 	sid := uuid.MustParse(stackID)
 	if !e.Changes.Subscribed() {
 		t.Fatal("change notifications are not flowing through Redis")

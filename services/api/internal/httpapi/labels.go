@@ -47,7 +47,7 @@ func (h labelHandlers) add(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
-	respond(c, http.StatusOK, labelView{h.ownerField, out}, err)
+	respond(c, http.StatusCreated, labelView{h.ownerField, out}, err)
 }
 
 func (h labelHandlers) remove(c *gin.Context) {
@@ -78,14 +78,14 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 	}
 	if h.annotationMismatch != "" {
 		if body.owner.id != nil && *body.owner.id != id {
-			httpserver.Fail(c, domain.Invalid(h.annotationMismatch))
+			httpserver.Fail(c, domain.InvalidCode("stack_id_mismatch", h.annotationMismatch))
 			return
 		}
 	} else if !sameOwner(c, body.owner.id, id, h.ownerField) {
 		return
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
-	respond(c, http.StatusOK, annotationView{h.ownerField, out}, err)
+	respond(c, http.StatusCreated, annotationView{h.ownerField, out}, err)
 }
 
 func (h labelHandlers) removeAnnotation(c *gin.Context) {

@@ -124,9 +124,9 @@ func newFuzzWorld(t *testing.T, e *apitest.Env) fuzzWorld {
 	w := fuzzWorld{agent: e.CreateAgent(unique("fa"), "c"), other: e.CreateAgent(unique("fb"), "c"), gen: e.CreateGenerator(unique("fg"))}
 	w.stack = e.CreateStack(w.gen.PAK, unique("fs"))
 	w.obj, _ = e.Deploy(w.gen.PAK, w.stack, cmYAML("f"))
-	e.Must(200, "POST", v1+"/agents/"+w.agent.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.stack})
-	e.Must(200, "POST", v1+"/agents/"+w.agent.ID+"/labels", e.AdminPAK, `"env"`)
-	e.Must(200, "POST", v1+"/stacks/"+w.stack+"/annotations", e.AdminPAK, map[string]string{"key": "k", "value": "v"})
+	e.Must(201, "POST", v1+"/agents/"+w.agent.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.stack})
+	e.Must(201, "POST", v1+"/agents/"+w.agent.ID+"/labels", e.AdminPAK, `"env"`)
+	e.Must(201, "POST", v1+"/stacks/"+w.stack+"/annotations", e.AdminPAK, map[string]string{"key": "k", "value": "v"})
 	var tpl struct {
 		ID string `json:"id"`
 	}

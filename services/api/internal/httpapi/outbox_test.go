@@ -15,10 +15,10 @@ func TestMutationsWriteOutboxEvents(t *testing.T) {
 	ag := e.CreateAgent("outbox-agent", "c1")
 	stackID := e.CreateStack(e.AdminPAK, "outbox-stack")
 	objID, _ := e.Deploy(e.AdminPAK, stackID, nsYAML)
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objID, "event_type": "DEPLOY", "status": "FAILURE", "message": "boom"})
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 		"deployment_object_id": objID, "event_type": "DEPLOY", "status": "SUCCESS"})
 	e.Must(204, "DELETE", "/api/v1/stacks/"+stackID, e.AdminPAK, nil)
 	e.Must(204, "DELETE", "/api/v1/agents/"+ag.ID, e.AdminPAK, nil)
@@ -82,10 +82,10 @@ func TestAgentEventTypes(t *testing.T) {
 	e := apitest.New(t)
 	ag := e.CreateAgent("ev-agent", "c1")
 	stackID := e.CreateStack(e.AdminPAK, "ev-stack")
-	e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
+	e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stackID})
 	objID, _ := e.Deploy(e.AdminPAK, stackID, nsYAML)
 	report := func(obj, typ, status string) {
-		e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+		e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 			"deployment_object_id": obj, "event_type": typ, "status": status})
 	}
 	report(objID, "DEPLOY", "SUCCESS")

@@ -53,16 +53,16 @@ func newMatrixFixture(t *testing.T) *matrixFixture {
 	e.CreateStack(f.inactive.PAK, "matrix-inactive-stack")
 	e.Must(200, "PUT", "/api/v1/generators/"+f.inactive.ID, e.AdminPAK, map[string]any{"is_active": false})
 	f.stack = e.CreateStack(f.g.PAK, "matrix-stack")
-	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/labels", f.g.PAK, `"matrix"`)
-	e.Must(200, "POST", "/api/v1/stacks/"+f.stack+"/annotations", f.g.PAK, map[string]string{"key": "tier", "value": "1"})
-	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": f.stack})
-	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/labels", e.AdminPAK, `"matrix-agent"`)
-	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
+	e.Must(201, "POST", "/api/v1/stacks/"+f.stack+"/labels", f.g.PAK, `"matrix"`)
+	e.Must(201, "POST", "/api/v1/stacks/"+f.stack+"/annotations", f.g.PAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(201, "POST", "/api/v1/agents/"+f.a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": f.stack})
+	e.Must(201, "POST", "/api/v1/agents/"+f.a.ID+"/labels", e.AdminPAK, `"matrix-agent"`)
+	e.Must(201, "POST", "/api/v1/agents/"+f.a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
 	f.object, _ = e.Deploy(f.g.PAK, f.stack, cmYAML("matrix"))
 	var ev struct {
 		ID string `json:"id"`
 	}
-	e.Must(200, "POST", "/api/v1/agents/"+f.a.ID+"/events", f.a.PAK, map[string]any{
+	e.Must(201, "POST", "/api/v1/agents/"+f.a.ID+"/events", f.a.PAK, map[string]any{
 		"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "FAILURE", "message": "x"}).JSON(t, &ev)
 	f.event = ev.ID
 	return f
@@ -108,6 +108,10 @@ var (
 	adminOrOwnAgent  = [numWho]int{200, 200, 403, 403, 403}
 	adminOrOwnGen    = [numWho]int{200, 403, 403, 200, 403}
 	adminOrOwnGen204 = [numWho]int{204, 403, 403, 204, 403}
+	// Creates answer 201, as 0.9.1 does (docs/compatibility.md#create-status).
+	adminOnly201       = [numWho]int{201, 403, 403, 403, 403}
+	adminOrOwnAgent201 = [numWho]int{201, 201, 403, 403, 403}
+	adminOrOwnGen201   = [numWho]int{201, 403, 403, 201, 403}
 	// stack readers: admin, the owning generator and an associated agent.
 	stackReaders = [numWho]int{200, 200, 403, 200, 403}
 	everyone     = [numWho]int{200, 200, 200, 200, 200}
@@ -179,7 +183,7 @@ func roleRows() []roleRow {
 		{"POST", "/auth/pak", everyone, path("/auth/pak")},
 
 		{"GET", "/agents", adminOnly, path("/agents")},
-		{"POST", "/agents", adminOnly, func(*matrixFixture, who) call {
+		{"POST", "/agents", adminOnly201, func(*matrixFixture, who) call {
 			return call{path: v1 + "/agents", body: map[string]string{"name": unique("a"), "cluster_name": "c"}}
 		}},
 		{"GET", "/agents/", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
@@ -198,36 +202,36 @@ func roleRows() []roleRow {
 			return c
 		}},
 		{"GET", "/agents/:id/events", adminOrOwnAgent, agentPath("/events")},
-		{"POST", "/agents/:id/events", adminOrOwnAgent, func(f *matrixFixture, _ who) call {
+		{"POST", "/agents/:id/events", adminOrOwnAgent201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/agents/" + f.a.ID + "/events", body: map[string]any{
 				"deployment_object_id": f.object, "event_type": "DEPLOY", "status": "FAILURE"}}
 		}},
 		{"GET", "/agents/:id/labels", adminOrOwnAgent, agentPath("/labels")},
-		{"POST", "/agents/:id/labels", adminOnly, func(f *matrixFixture, _ who) call {
+		{"POST", "/agents/:id/labels", adminOnly201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/agents/" + f.a.ID + "/labels", body: `"` + unique("l") + `"`}
 		}},
 		{"DELETE", "/agents/:id/labels/:label", adminOnly204, func(f *matrixFixture, _ who) call {
 			l := unique("l")
-			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			f.e.Must(201, "POST", v1+"/agents/"+f.a.ID+"/labels", f.e.AdminPAK, `"`+l+`"`)
 			return call{path: v1 + "/agents/" + f.a.ID + "/labels/" + l}
 		}},
 		{"GET", "/agents/:id/annotations", adminOrOwnAgent, agentPath("/annotations")},
-		{"POST", "/agents/:id/annotations", adminOnly, func(f *matrixFixture, _ who) call {
+		{"POST", "/agents/:id/annotations", adminOnly201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/agents/" + f.a.ID + "/annotations", body: map[string]string{"key": unique("k"), "value": "v"}}
 		}},
 		{"DELETE", "/agents/:id/annotations/:key", adminOnly204, func(f *matrixFixture, _ who) call {
 			k := unique("k")
-			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			f.e.Must(201, "POST", v1+"/agents/"+f.a.ID+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
 			return call{path: v1 + "/agents/" + f.a.ID + "/annotations/" + k}
 		}},
 		{"GET", "/agents/:id/targets", adminOrOwnAgent, agentPath("/targets")},
-		{"POST", "/agents/:id/targets", adminOnly, func(f *matrixFixture, _ who) call {
+		{"POST", "/agents/:id/targets", adminOnly201, func(f *matrixFixture, _ who) call {
 			st := f.e.CreateStack(f.e.AdminPAK, unique("t"))
 			return call{path: v1 + "/agents/" + f.a.ID + "/targets", body: map[string]string{"stack_id": st}}
 		}},
 		{"DELETE", "/agents/:id/targets/:stack_id", adminOnly204, func(f *matrixFixture, _ who) call {
 			st := f.e.CreateStack(f.e.AdminPAK, unique("t"))
-			f.e.Must(200, "POST", v1+"/agents/"+f.a.ID+"/targets", f.e.AdminPAK, map[string]string{"stack_id": st})
+			f.e.Must(201, "POST", v1+"/agents/"+f.a.ID+"/targets", f.e.AdminPAK, map[string]string{"stack_id": st})
 			return call{path: v1 + "/agents/" + f.a.ID + "/targets/" + st}
 		}},
 		{"GET", "/agents/:id/target-state", adminOrOwnAgent, agentPath("/target-state")},
@@ -250,7 +254,7 @@ func roleRows() []roleRow {
 		}},
 
 		{"GET", "/generators", adminOnly, path("/generators")},
-		{"POST", "/generators", adminOnly, func(*matrixFixture, who) call {
+		{"POST", "/generators", adminOnly201, func(*matrixFixture, who) call {
 			return call{path: v1 + "/generators", body: map[string]string{"name": unique("g")}}
 		}},
 		{"GET", "/generators/:id", adminOrOwnGen, genPath("")},
@@ -265,7 +269,7 @@ func roleRows() []roleRow {
 			}
 			return c
 		}},
-		{"POST", "/generators/:id/rotate-pak", adminOrOwnGen, func(f *matrixFixture, w who) call {
+		{"POST", "/generators/:id/rotate-pak", adminOrOwnGen201, func(f *matrixFixture, w who) call {
 			x := f.e.CreateGenerator(unique("grot"))
 			c := call{path: v1 + "/generators/" + x.ID + "/rotate-pak"}
 			if w == asOwnGen {
@@ -306,7 +310,7 @@ func roleRows() []roleRow {
 		// A generator lists its own stacks (TestRowScopingGeneratorStacks).
 		{"GET", "/stacks", [numWho]int{200, 403, 403, 200, 200}, path("/stacks")},
 		// Any generator may create a stack; it is always its own.
-		{"POST", "/stacks", [numWho]int{200, 403, 403, 200, 200}, func(*matrixFixture, who) call {
+		{"POST", "/stacks", [numWho]int{201, 403, 403, 201, 201}, func(*matrixFixture, who) call {
 			return call{path: v1 + "/stacks", body: map[string]string{"name": unique("s")}}
 		}},
 		{"GET", "/stacks/:id", adminOrOwnGen, stackPath("")},
@@ -317,25 +321,25 @@ func roleRows() []roleRow {
 			return call{path: v1 + "/stacks/" + f.e.CreateStack(f.g.PAK, unique("sdel"))}
 		}},
 		{"GET", "/stacks/:id/labels", stackReaders, stackPath("/labels")},
-		{"POST", "/stacks/:id/labels", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+		{"POST", "/stacks/:id/labels", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/stacks/" + f.stack + "/labels", body: `"` + unique("l") + `"`}
 		}},
 		{"DELETE", "/stacks/:id/labels/:label", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
 			l := unique("l")
-			f.e.Must(200, "POST", v1+"/stacks/"+f.stack+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			f.e.Must(201, "POST", v1+"/stacks/"+f.stack+"/labels", f.e.AdminPAK, `"`+l+`"`)
 			return call{path: v1 + "/stacks/" + f.stack + "/labels/" + l}
 		}},
 		{"GET", "/stacks/:id/annotations", stackReaders, stackPath("/annotations")},
-		{"POST", "/stacks/:id/annotations", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+		{"POST", "/stacks/:id/annotations", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/stacks/" + f.stack + "/annotations", body: map[string]string{"key": unique("k"), "value": "v"}}
 		}},
 		{"DELETE", "/stacks/:id/annotations/:key", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
 			k := unique("k")
-			f.e.Must(200, "POST", v1+"/stacks/"+f.stack+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			f.e.Must(201, "POST", v1+"/stacks/"+f.stack+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
 			return call{path: v1 + "/stacks/" + f.stack + "/annotations/" + k}
 		}},
 		{"GET", "/stacks/:id/deployment-objects", adminOrOwnGen, stackPath("/deployment-objects")},
-		{"POST", "/stacks/:id/deployment-objects", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+		{"POST", "/stacks/:id/deployment-objects", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/stacks/" + f.stack + "/deployment-objects", body: map[string]string{"yaml_content": cmYAML(unique("cm"))}}
 		}},
 		{"GET", "/deployment-objects/:id", stackReaders, func(f *matrixFixture, _ who) call {
@@ -357,25 +361,25 @@ func roleRows() []roleRow {
 		}},
 		{"GET", "/templates/:id/versions", adminOrOwnGen, templatePath("/versions")},
 		{"GET", "/templates/:id/labels", adminOrOwnGen, templatePath("/labels")},
-		{"POST", "/templates/:id/labels", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+		{"POST", "/templates/:id/labels", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			c := templatePath("/labels")(f, asAdmin)
 			c.body = `"` + unique("l") + `"`
 			return c
 		}},
 		{"DELETE", "/templates/:id/labels/:label", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
 			id, l := f.newTemplate(unique("tl")), unique("l")
-			f.e.Must(200, "POST", v1+"/templates/"+id+"/labels", f.e.AdminPAK, `"`+l+`"`)
+			f.e.Must(201, "POST", v1+"/templates/"+id+"/labels", f.e.AdminPAK, `"`+l+`"`)
 			return call{path: v1 + "/templates/" + id + "/labels/" + l}
 		}},
 		{"GET", "/templates/:id/annotations", adminOrOwnGen, templatePath("/annotations")},
-		{"POST", "/templates/:id/annotations", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+		{"POST", "/templates/:id/annotations", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			c := templatePath("/annotations")(f, asAdmin)
 			c.body = map[string]string{"key": unique("k"), "value": "v"}
 			return c
 		}},
 		{"DELETE", "/templates/:id/annotations/:key", adminOrOwnGen204, func(f *matrixFixture, _ who) call {
 			id, k := f.newTemplate(unique("ta")), unique("k")
-			f.e.Must(200, "POST", v1+"/templates/"+id+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
+			f.e.Must(201, "POST", v1+"/templates/"+id+"/annotations", f.e.AdminPAK, map[string]string{"key": k, "value": "v"})
 			return call{path: v1 + "/templates/" + id + "/annotations/" + k}
 		}},
 		{"POST", "/stacks/:id/deployment-objects/from-template", adminOrOwnGen, func(f *matrixFixture, _ who) call {

@@ -40,7 +40,7 @@ func wantAgent(t *testing.T, m map[string]any, ctx string) map[string]any {
 func TestAgentsCreateShapeAndPAK(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
-	r := e.Must(200, "POST", v1+"/agents", e.AdminPAK, map[string]string{"name": "shape", "cluster_name": "prod"})
+	r := e.Must(201, "POST", v1+"/agents", e.AdminPAK, map[string]string{"name": "shape", "cluster_name": "prod"})
 	body := r.Map(t)
 	wantKeys(t, body, "create agent", "agent", "initial_pak", "pak")
 	a := wantAgent(t, body["agent"].(map[string]any), "created agent")
@@ -252,14 +252,14 @@ func TestAgentLabels(t *testing.T) {
 	p := v1 + "/agents/" + a.ID + "/labels"
 
 	// Bare string, {"label"} and {"agent_id", "label"} are all accepted.
-	l := e.Must(200, "POST", p, e.AdminPAK, `"env:prod"`).Map(t)
+	l := e.Must(201, "POST", p, e.AdminPAK, `"env:prod"`).Map(t)
 	wantKeys(t, l, "label", "id", "agent_id", "label")
 	if l["agent_id"] != a.ID || l["label"] != "env:prod" {
 		t.Fatalf("label = %v", l)
 	}
-	e.Must(200, "POST", p, e.AdminPAK, map[string]string{"label": "tier-1"})
-	e.Must(200, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "label": "zone-a"})
-	e.Must(200, "POST", p, e.AdminPAK, `"`+strings.Repeat("x", 64)+`"`)
+	e.Must(201, "POST", p, e.AdminPAK, map[string]string{"label": "tier-1"})
+	e.Must(201, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "label": "zone-a"})
+	e.Must(201, "POST", p, e.AdminPAK, `"`+strings.Repeat("x", 64)+`"`)
 
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"agent_id": uuid.NewString(), "label": "x"}), 400, "agent_id mismatch")
 	wantError(t, e.Do("POST", p, e.AdminPAK, `"env:prod"`), 409, "duplicate label")
@@ -292,12 +292,12 @@ func TestAgentAnnotations(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("annotated", "c")
 	p := v1 + "/agents/" + a.ID + "/annotations"
-	an := e.Must(200, "POST", p, e.AdminPAK, map[string]string{"key": "region", "value": "eu"}).Map(t)
+	an := e.Must(201, "POST", p, e.AdminPAK, map[string]string{"key": "region", "value": "eu"}).Map(t)
 	wantKeys(t, an, "annotation", "id", "agent_id", "key", "value")
 	if an["agent_id"] != a.ID || an["key"] != "region" || an["value"] != "eu" {
 		t.Fatalf("annotation = %v", an)
 	}
-	e.Must(200, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "key": "tier", "value": "1"})
+	e.Must(201, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "key": "tier", "value": "1"})
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"agent_id": uuid.NewString(), "key": "k", "value": "v"}), 400, "agent_id mismatch")
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"key": "region", "value": "us"}), 409, "duplicate key")
 	wantErrorMsg(t, e.Do("POST", p, e.AdminPAK, map[string]string{"key": "", "value": "v"}), 400, "Annotation key cannot be empty", "empty key")
@@ -323,12 +323,12 @@ func TestAgentTargets(t *testing.T) {
 	p := v1 + "/agents/" + a.ID + "/targets"
 
 	// {"stack_id"} alone, and with a matching agent_id.
-	tg := e.Must(200, "POST", p, e.AdminPAK, map[string]string{"stack_id": s1}).Map(t)
+	tg := e.Must(201, "POST", p, e.AdminPAK, map[string]string{"stack_id": s1}).Map(t)
 	wantKeys(t, tg, "target", "id", "agent_id", "stack_id")
 	if tg["agent_id"] != a.ID || tg["stack_id"] != s1 {
 		t.Fatalf("target = %v", tg)
 	}
-	e.Must(200, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "stack_id": s2})
+	e.Must(201, "POST", p, e.AdminPAK, map[string]string{"agent_id": a.ID, "stack_id": s2})
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"stack_id": s1}), 409, "duplicate target")
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"stack_id": uuid.NewString()}), 422, "unknown stack")
 	wantError(t, e.Do("POST", p, e.AdminPAK, map[string]string{"agent_id": uuid.NewString(), "stack_id": s1}), 400, "agent_id mismatch")
@@ -365,10 +365,10 @@ func TestAgentEvents(t *testing.T) {
 	a := e.CreateAgent("reporter", "c")
 	st := e.CreateStack(e.AdminPAK, "ev")
 	obj, _ := e.Deploy(e.AdminPAK, st, cmYAML("ev"))
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	p := v1 + "/agents/" + a.ID + "/events"
 
-	ev := e.Must(200, "POST", p, a.PAK, map[string]any{
+	ev := e.Must(201, "POST", p, a.PAK, map[string]any{
 		"agent_id": a.ID, "deployment_object_id": obj, "event_type": "DEPLOY", "status": "FAILURE", "message": "boom"}).Map(t)
 	wantKeys(t, ev, "event", eventFields...)
 	wantTimestamp(t, ev["created_at"], "event created_at")
@@ -376,7 +376,7 @@ func TestAgentEvents(t *testing.T) {
 		t.Fatalf("event = %v", ev)
 	}
 	// A lenient status spelling is normalised, message may be omitted (null).
-	ev2 := e.Must(200, "POST", p, a.PAK, map[string]any{"deployment_object_id": obj, "event_type": "DEPLOY", "status": "success"}).Map(t)
+	ev2 := e.Must(201, "POST", p, a.PAK, map[string]any{"deployment_object_id": obj, "event_type": "DEPLOY", "status": "success"}).Map(t)
 	if ev2["status"] != "SUCCESS" || ev2["message"] != nil {
 		t.Fatalf("second event = %v", ev2)
 	}
@@ -405,7 +405,7 @@ func TestAgentEvents(t *testing.T) {
 func TestGenerators(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
-	body := e.Must(200, "POST", v1+"/generators", e.AdminPAK, map[string]string{"name": "ci", "description": "pipeline"}).Map(t)
+	body := e.Must(201, "POST", v1+"/generators", e.AdminPAK, map[string]string{"name": "ci", "description": "pipeline"}).Map(t)
 	wantKeys(t, body, "create generator", "generator", "pak")
 	g := body["generator"].(map[string]any)
 	wantKeys(t, g, "generator", generatorFields...)
@@ -456,7 +456,7 @@ func TestGenerators(t *testing.T) {
 	}
 
 	// Rotation: the old PAK fails at once, the new one works.
-	rot := e.Must(200, "POST", v1+"/generators/"+id+"/rotate-pak", gpak, nil).Map(t)
+	rot := e.Must(201, "POST", v1+"/generators/"+id+"/rotate-pak", gpak, nil).Map(t)
 	wantKeys(t, rot, "rotate", "generator", "pak")
 	newPAK, _ := rot["pak"].(string)
 	if !pakPattern.MatchString(newPAK) || newPAK == gpak {
@@ -482,24 +482,24 @@ func TestStacks(t *testing.T) {
 	// Admin: a system stack, answering the system generator's id in
 	// generator_id (never null); the nil UUID means the same
 	// (docs/compatibility.md#system-stacks).
-	sys := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system", "description": "d"}).Map(t)
+	sys := e.Must(201, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system", "description": "d"}).Map(t)
 	wantKeys(t, sys, "stack", stackFields...)
 	wantUUID(t, sys["id"], "stack id")
 	wantTimestamp(t, sys["created_at"], "stack created_at")
 	if sys["generator_id"] != systemGeneratorID || sys["description"] != "d" {
 		t.Fatalf("system stack = %v", sys)
 	}
-	nilGen := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system2", "generator_id": uuid.Nil.String()}).Map(t)
+	nilGen := e.Must(201, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "system2", "generator_id": uuid.Nil.String()}).Map(t)
 	if nilGen["generator_id"] != systemGeneratorID || nilGen["description"] != nil {
 		t.Fatalf("nil-UUID stack = %v", nilGen)
 	}
 	// Admin on behalf of a generator; a generator for itself.
-	forG := e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "for-g", "generator_id": g.ID}).Map(t)
-	own := e.Must(200, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "own"}).Map(t)
+	forG := e.Must(201, "POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "for-g", "generator_id": g.ID}).Map(t)
+	own := e.Must(201, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "own"}).Map(t)
 	if forG["generator_id"] != g.ID || own["generator_id"] != g.ID {
 		t.Fatalf("generator stacks: %v / %v", forG, own)
 	}
-	e.Must(200, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "own-explicit", "generator_id": g.ID})
+	e.Must(201, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "own-explicit", "generator_id": g.ID})
 	wantError(t, e.Do("POST", v1+"/stacks", g.PAK, map[string]any{"name": "theirs", "generator_id": uuid.NewString()}), 403, "generator creating for another")
 	wantError(t, e.Do("POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "orphan", "generator_id": uuid.NewString()}), 422, "unknown generator_id")
 	wantError(t, e.Do("POST", v1+"/stacks", e.AdminPAK, map[string]any{"name": "own"}), 409, "duplicate stack name")
@@ -532,7 +532,7 @@ func TestStacks(t *testing.T) {
 	wantErrorMsg(t, e.Do("DELETE", v1+"/stacks/"+id, g.PAK, nil), 404, "Stack not found", "repeated stack delete")
 	wantError(t, e.Do("GET", v1+"/stacks/"+id, e.AdminPAK, nil), 404, "GET deleted stack")
 	wantError(t, e.Do("POST", v1+"/stacks/"+id+"/deployment-objects", e.AdminPAK, map[string]string{"yaml_content": cmYAML("x")}), 404, "deploy to deleted stack")
-	e.Must(200, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "renamed"})
+	e.Must(201, "POST", v1+"/stacks", g.PAK, map[string]any{"name": "renamed"})
 
 	var list []map[string]any
 	e.Must(200, "GET", v1+"/stacks", e.AdminPAK, nil).JSON(t, &list)
@@ -548,13 +548,13 @@ func TestStackLabelsAndAnnotations(t *testing.T) {
 	st := e.CreateStack(g.PAK, "labelled")
 	p := v1 + "/stacks/" + st
 
-	l := e.Must(200, "POST", p+"/labels", g.PAK, `"app:web"`).Map(t)
+	l := e.Must(201, "POST", p+"/labels", g.PAK, `"app:web"`).Map(t)
 	wantKeys(t, l, "stack label", "id", "stack_id", "label")
 	if l["stack_id"] != st || l["label"] != "app:web" {
 		t.Fatalf("stack label = %v", l)
 	}
-	e.Must(200, "POST", p+"/labels", g.PAK, map[string]string{"label": "tier-1"})
-	e.Must(200, "POST", p+"/labels", g.PAK, map[string]string{"stack_id": st, "label": "zone-a"})
+	e.Must(201, "POST", p+"/labels", g.PAK, map[string]string{"label": "tier-1"})
+	e.Must(201, "POST", p+"/labels", g.PAK, map[string]string{"stack_id": st, "label": "zone-a"})
 	wantError(t, e.Do("POST", p+"/labels", g.PAK, map[string]string{"stack_id": uuid.NewString(), "label": "x"}), 400, "stack_id mismatch")
 	wantError(t, e.Do("POST", p+"/labels", g.PAK, `"app:web"`), 409, "duplicate stack label")
 	wantErrorMsg(t, e.Do("POST", p+"/labels", g.PAK, `""`), 400, "Label cannot be empty", "empty")
@@ -569,12 +569,12 @@ func TestStackLabelsAndAnnotations(t *testing.T) {
 	wantErrorMsg(t, e.Do("DELETE", p+"/labels/app:web", g.PAK, nil), 404, "Label not found", "repeated delete")
 
 	// Annotations: stack_id optional; keys may repeat; DELETE removes all of a key.
-	an := e.Must(200, "POST", p+"/annotations", g.PAK, map[string]string{"key": "tier", "value": "1"}).Map(t)
+	an := e.Must(201, "POST", p+"/annotations", g.PAK, map[string]string{"key": "tier", "value": "1"}).Map(t)
 	wantKeys(t, an, "stack annotation", "id", "stack_id", "key", "value")
 	if an["stack_id"] != st {
 		t.Fatalf("stack annotation = %v", an)
 	}
-	e.Must(200, "POST", p+"/annotations", g.PAK, map[string]string{"stack_id": st, "key": "tier", "value": "2"})
+	e.Must(201, "POST", p+"/annotations", g.PAK, map[string]string{"stack_id": st, "key": "tier", "value": "2"})
 	wantErrorMsg(t, e.Do("POST", p+"/annotations", g.PAK, map[string]string{"stack_id": uuid.NewString(), "key": "k", "value": "v"}), 400, "Stack ID mismatch", "stack_id mismatch")
 	wantErrorMsg(t, e.Do("POST", p+"/annotations", g.PAK, map[string]string{"key": "k", "value": ""}), 400, "Annotation value cannot be empty", "empty value")
 	var anns []map[string]any
@@ -598,7 +598,7 @@ func TestDeploymentObjects(t *testing.T) {
 	p := v1 + "/stacks/" + st + "/deployment-objects"
 
 	y1 := cmYAML("one")
-	d1 := e.Must(200, "POST", p, g.PAK, map[string]any{"yaml_content": y1}).Map(t)
+	d1 := e.Must(201, "POST", p, g.PAK, map[string]any{"yaml_content": y1}).Map(t)
 	wantKeys(t, d1, "deployment object", objectFields...)
 	sum := sha256.Sum256([]byte(y1))
 	if d1["yaml_checksum"] != hex.EncodeToString(sum[:]) {
@@ -612,12 +612,12 @@ func TestDeploymentObjects(t *testing.T) {
 		t.Fatalf("sequence_id = %v", d1["sequence_id"])
 	}
 	// A multi-document YAML is fine; an explicit marker flag is kept.
-	d2 := e.Must(200, "POST", p, g.PAK, map[string]any{"yaml_content": y1 + "---\n" + cmYAML("two"), "is_deletion_marker": true}).Map(t)
+	d2 := e.Must(201, "POST", p, g.PAK, map[string]any{"yaml_content": y1 + "---\n" + cmYAML("two"), "is_deletion_marker": true}).Map(t)
 	if d2["is_deletion_marker"] != true || d2["sequence_id"].(float64) <= d1["sequence_id"].(float64) {
 		t.Fatalf("second object = %v", d2)
 	}
 	// A non-boolean marker flag counts as false (the original's rule).
-	d3 := e.Must(200, "POST", p, g.PAK, map[string]any{"yaml_content": cmYAML("three"), "is_deletion_marker": "yes"}).Map(t)
+	d3 := e.Must(201, "POST", p, g.PAK, map[string]any{"yaml_content": cmYAML("three"), "is_deletion_marker": "yes"}).Map(t)
 	if d3["is_deletion_marker"] != false {
 		t.Fatalf("string marker flag: %v", d3)
 	}
@@ -683,11 +683,11 @@ func TestRequestDecodingErrors(t *testing.T) {
 	}
 	// application/*+json and charset parameters are JSON too.
 	r := e.Do("POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"ct-1"`, "Content-Type", "application/json; charset=utf-8")
-	if r.Status != 200 {
+	if r.Status != 201 {
 		t.Fatalf("charset content type: %d %s", r.Status, r.Body)
 	}
 	r = e.Do("POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"ct-2"`, "Content-Type", "application/merge-patch+json")
-	if r.Status != 200 {
+	if r.Status != 201 {
 		t.Fatalf("+json content type: %d %s", r.Status, r.Body)
 	}
 }

@@ -16,7 +16,7 @@ func TestRowScopingAgents(t *testing.T) {
 	a := e.CreateAgent("scope-a", "c")
 	b := e.CreateAgent("scope-b", "c")
 	stB := e.CreateStack(e.AdminPAK, "b-only")
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stB})
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stB})
 	objB, _ := e.Deploy(e.AdminPAK, stB, cmYAML("b"))
 	ack(e, b, objB, "FAILURE")
 
@@ -99,8 +99,8 @@ func TestRowScopingGeneratorStacks(t *testing.T) {
 	own2 := e.CreateStack(g1.PAK, "g1-b")
 	theirs := e.CreateStack(g2.PAK, "g2-a")
 	system := e.CreateStack(e.AdminPAK, "system")
-	e.Must(200, "POST", v1+"/stacks/"+theirs+"/labels", g2.PAK, `"keep"`)
-	e.Must(200, "POST", v1+"/stacks/"+theirs+"/annotations", g2.PAK, map[string]string{"key": "k", "value": "v"})
+	e.Must(201, "POST", v1+"/stacks/"+theirs+"/labels", g2.PAK, `"keep"`)
+	e.Must(201, "POST", v1+"/stacks/"+theirs+"/annotations", g2.PAK, map[string]string{"key": "k", "value": "v"})
 	theirObj, _ := e.Deploy(g2.PAK, theirs, cmYAML("theirs"))
 	sysObj, _ := e.Deploy(e.AdminPAK, system, cmYAML("system"))
 
@@ -196,7 +196,7 @@ func TestRowScopingAgentEvents(t *testing.T) {
 	// Agents report only on objects of their stacks (issue 10 item 1).
 	for _, ag := range []apitest.Agent{a, b} {
 		for _, st := range []string{s1, s2} {
-			e.Must(200, "POST", v1+"/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+			e.Must(201, "POST", v1+"/agents/"+ag.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 		}
 	}
 
@@ -204,7 +204,7 @@ func TestRowScopingAgentEvents(t *testing.T) {
 		var ev struct {
 			ID string `json:"id"`
 		}
-		e.Must(200, "POST", v1+"/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+		e.Must(201, "POST", v1+"/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
 			"deployment_object_id": obj, "event_type": "DEPLOY", "status": "SUCCESS"}).JSON(t, &ev)
 		return ev.ID
 	}

@@ -41,7 +41,7 @@ func postObject(client *http.Client, base, pak, stack, yaml string) (deployment,
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	d.done = time.Now()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != 201 {
 		return deployment{}, fmt.Errorf("status %d: %s", resp.StatusCode, data)
 	}
 	var out struct {
@@ -79,7 +79,7 @@ func TestSequenceIDsStrictlyIncreaseUnderConcurrency(t *testing.T) {
 	stacks := make([]string, numStacks)
 	for i := range stacks {
 		stacks[i] = e.CreateStack(g.PAK, unique("race"))
-		e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[i]})
+		e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[i]})
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: numWorkers}, Timeout: 30 * time.Second}

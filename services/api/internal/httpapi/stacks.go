@@ -29,7 +29,7 @@ func (h stackHandlers) create(c *gin.Context) {
 	}
 	st, err := h.svc.Create(c.Request.Context(), principal(c), stacks.CreateInput{
 		Name: body.Name, Description: body.Description, GeneratorID: body.GeneratorID})
-	respond(c, http.StatusOK, st, err)
+	respond(c, http.StatusCreated, st, err)
 }
 
 func (h stackHandlers) get(c *gin.Context) {
@@ -89,14 +89,14 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 		return
 	}
 	if body.YAMLContent == nil {
-		httpserver.Fail(c, domain.Invalid("Missing or invalid yaml_content"))
+		httpserver.Fail(c, domain.InvalidCode("invalid_deployment_object", "Missing or invalid yaml_content"))
 		return
 	}
 	// The original treats a non-boolean marker flag as false.
 	marker, _ := body.IsDeletionMarker.(bool)
 	d, err := h.svc.CreateDeploymentObject(c.Request.Context(), principal(c), id, stacks.DeploymentInput{
 		YAMLContent: *body.YAMLContent, IsDeletionMarker: marker})
-	respond(c, http.StatusOK, d, err)
+	respond(c, http.StatusCreated, d, err)
 }
 
 func (h stackHandlers) getDeploymentObject(c *gin.Context) {

@@ -44,11 +44,11 @@ func TestTargetStateAssociationByLabel(t *testing.T) {
 	match := e.CreateStack(e.AdminPAK, "label-match")
 	other := e.CreateStack(e.AdminPAK, "label-other")
 	plain := e.CreateStack(e.AdminPAK, "label-none")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:prod"`)
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"team:web"`)
-	e.Must(200, "POST", v1+"/stacks/"+match+"/labels", e.AdminPAK, `"env:prod"`)
-	e.Must(200, "POST", v1+"/stacks/"+match+"/labels", e.AdminPAK, `"extra"`)
-	e.Must(200, "POST", v1+"/stacks/"+other+"/labels", e.AdminPAK, `"env:dev"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:prod"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"team:web"`)
+	e.Must(201, "POST", v1+"/stacks/"+match+"/labels", e.AdminPAK, `"env:prod"`)
+	e.Must(201, "POST", v1+"/stacks/"+match+"/labels", e.AdminPAK, `"extra"`)
+	e.Must(201, "POST", v1+"/stacks/"+other+"/labels", e.AdminPAK, `"env:dev"`)
 	obj, _ := e.Deploy(e.AdminPAK, match, cmYAML("match"))
 	e.Deploy(e.AdminPAK, other, cmYAML("other"))
 	e.Deploy(e.AdminPAK, plain, cmYAML("plain"))
@@ -67,7 +67,7 @@ func TestTargetStateAssociationByLabel(t *testing.T) {
 	e.Must(204, "DELETE", v1+"/agents/"+a.ID+"/labels/env:prod", e.AdminPAK, nil)
 	wantObjects(t, targetState(e, a, ""), "after removing the label")
 	// Labelling the stack with the agent's other label associates it again.
-	e.Must(200, "POST", v1+"/stacks/"+plain+"/labels", e.AdminPAK, `"team:web"`)
+	e.Must(201, "POST", v1+"/stacks/"+plain+"/labels", e.AdminPAK, `"team:web"`)
 	objs := targetState(e, a, "")
 	if len(objs) != 1 || objs[0].StackID != plain {
 		t.Fatalf("after labelling the plain stack: %+v", objs)
@@ -81,13 +81,13 @@ func TestTargetStateAssociationByAnnotation(t *testing.T) {
 	keyOnly := e.CreateAgent("key-only", "c")
 	s1 := e.CreateStack(e.AdminPAK, "tier-1")
 	s2 := e.CreateStack(e.AdminPAK, "tier-2")
-	e.Must(200, "POST", v1+"/stacks/"+s1+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
-	e.Must(200, "POST", v1+"/stacks/"+s2+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "2"})
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(201, "POST", v1+"/stacks/"+s1+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(201, "POST", v1+"/stacks/"+s2+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "2"})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
 	// Same key, different value: not associated.
-	e.Must(200, "POST", v1+"/agents/"+keyOnly.ID+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "3"})
+	e.Must(201, "POST", v1+"/agents/"+keyOnly.ID+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "3"})
 	// Same value under another key: not associated either.
-	e.Must(200, "POST", v1+"/agents/"+keyOnly.ID+"/annotations", e.AdminPAK, map[string]string{"key": "level", "value": "1"})
+	e.Must(201, "POST", v1+"/agents/"+keyOnly.ID+"/annotations", e.AdminPAK, map[string]string{"key": "level", "value": "1"})
 	o1, _ := e.Deploy(e.AdminPAK, s1, cmYAML("t1"))
 	e.Deploy(e.AdminPAK, s2, cmYAML("t2"))
 
@@ -107,7 +107,7 @@ func TestTargetStateAssociationByExplicitTarget(t *testing.T) {
 	b := e.CreateAgent("bystander", "c")
 	s1 := e.CreateStack(e.AdminPAK, "targeted")
 	s2 := e.CreateStack(e.AdminPAK, "untargeted")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s1})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": s1})
 	o1, _ := e.Deploy(e.AdminPAK, s1, cmYAML("one"))
 	e.Deploy(e.AdminPAK, s2, cmYAML("two"))
 
@@ -131,7 +131,7 @@ func TestTargetStateLatestPerStackAscending(t *testing.T) {
 	var stacks [3]string
 	for i := range stacks {
 		stacks[i] = e.CreateStack(e.AdminPAK, unique("many"))
-		e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[i]})
+		e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[i]})
 	}
 	e.Deploy(e.AdminPAK, stacks[0], cmYAML("s0v1"))
 	e.Deploy(e.AdminPAK, stacks[1], cmYAML("s1v1"))
@@ -155,7 +155,7 @@ func TestTargetStateLatestPerStackAscending(t *testing.T) {
 	wantObjects(t, targetState(e, a, ""), "after a new version", s0v2, s1v2, s2v3)
 	// Another agent's SUCCESS does not hide anything for this one.
 	b := e.CreateAgent("other", "c")
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[0]})
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": stacks[0]})
 	ack(e, b, s0v2, "SUCCESS")
 	wantObjects(t, targetState(e, a, ""), "after another agent's SUCCESS", s0v2, s1v2, s2v3)
 	wantObjects(t, targetState(e, b, ""), "the other agent")
@@ -166,7 +166,7 @@ func TestTargetStateInactiveAgentGetsNothing(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("sleepy", "c")
 	st := e.CreateStack(e.AdminPAK, "sleepy")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	obj, _ := e.Deploy(e.AdminPAK, st, cmYAML("sleepy"))
 	active := e.Must(200, "GET", v1+"/agents/"+a.ID+"/target-state", a.PAK, nil)
 
@@ -194,7 +194,7 @@ func TestTargetStateETag(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("etag", "c")
 	st := e.CreateStack(e.AdminPAK, "etag")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	p := v1 + "/agents/" + a.ID + "/target-state"
 
 	empty := e.Must(200, "GET", p, a.PAK, nil).Header.Get("ETag")
@@ -252,11 +252,11 @@ func TestTargetStateGeneratorDeletionDeliversMarkers(t *testing.T) {
 	s1 := e.CreateStack(g.PAK, "doomed-1")
 	s2 := e.CreateStack(g.PAK, "doomed-2")
 	s3 := e.CreateStack(h.PAK, "survivor")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"fleet"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"fleet"`)
 	for _, st := range []string{s1, s2} {
-		e.Must(200, "POST", v1+"/stacks/"+st+"/labels", g.PAK, `"fleet"`)
+		e.Must(201, "POST", v1+"/stacks/"+st+"/labels", g.PAK, `"fleet"`)
 	}
-	e.Must(200, "POST", v1+"/stacks/"+s3+"/labels", h.PAK, `"fleet"`)
+	e.Must(201, "POST", v1+"/stacks/"+s3+"/labels", h.PAK, `"fleet"`)
 	o1, _ := e.Deploy(g.PAK, s1, cmYAML("d1"))
 	o2, _ := e.Deploy(g.PAK, s2, cmYAML("d2"))
 	o3, _ := e.Deploy(h.PAK, s3, cmYAML("d3"))
@@ -294,7 +294,7 @@ func TestTargetStateGeneratorDeletionDeliversMarkers(t *testing.T) {
 	wantObjects(t, targetState(e, a, ""), "after acknowledging one marker", markers[s2])
 	// An agent registered after the deletion never applied those stacks.
 	late := e.CreateAgent("late", "c")
-	e.Must(200, "POST", v1+"/agents/"+late.ID+"/labels", e.AdminPAK, `"fleet"`)
+	e.Must(201, "POST", v1+"/agents/"+late.ID+"/labels", e.AdminPAK, `"fleet"`)
 	wantObjects(t, targetState(e, late, ""), "agent registered after the deletion", o3)
 }
 
@@ -305,8 +305,8 @@ func TestTargetStateStackDeletionByLabel(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("label-cleaner", "c")
 	st := e.CreateStack(e.AdminPAK, "label-deleted")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"x"`)
-	e.Must(200, "POST", v1+"/stacks/"+st+"/labels", e.AdminPAK, `"x"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"x"`)
+	e.Must(201, "POST", v1+"/stacks/"+st+"/labels", e.AdminPAK, `"x"`)
 	e.Deploy(e.AdminPAK, st, cmYAML("v1"))
 	last, seq := e.Deploy(e.AdminPAK, st, cmYAML("v2"))
 	wantObjects(t, targetState(e, a, ""), "before", last)
@@ -332,7 +332,7 @@ func TestTargetStateWakesOnlyConcernedLongPolls(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
 	a := e.CreateAgent("precise-wake", "c")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:prod"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:prod"`)
 	unrelated := e.CreateStack(e.AdminPAK, "precise-unrelated")
 	e.Deploy(e.AdminPAK, unrelated, cmYAML("unrelated"))
 	later := e.CreateStack(e.AdminPAK, "precise-later")
@@ -350,8 +350,8 @@ func TestTargetStateWakesOnlyConcernedLongPolls(t *testing.T) {
 		t.Fatal("long-poll never held")
 	}
 	wakes := e.Index.Stats().Wakes.Load()
-	e.Must(200, "POST", v1+"/stacks/"+unrelated+"/labels", e.AdminPAK, `"env:dev"`)
-	e.Must(200, "POST", v1+"/stacks/"+unrelated+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
+	e.Must(201, "POST", v1+"/stacks/"+unrelated+"/labels", e.AdminPAK, `"env:dev"`)
+	e.Must(201, "POST", v1+"/stacks/"+unrelated+"/annotations", e.AdminPAK, map[string]string{"key": "tier", "value": "1"})
 	e.Must(204, "DELETE", v1+"/stacks/"+unrelated+"/labels/env:dev", e.AdminPAK, nil)
 	if got := e.Index.Stats().Wakes.Load(); got != wakes {
 		t.Fatalf("label/annotation changes on an unrelated stack woke %d long-polls", got-wakes)
@@ -362,7 +362,7 @@ func TestTargetStateWakesOnlyConcernedLongPolls(t *testing.T) {
 	default:
 	}
 	// Labelling a stack with the agent's label associates it: woken, 200.
-	e.Must(200, "POST", v1+"/stacks/"+later+"/labels", e.AdminPAK, `"env:prod"`)
+	e.Must(201, "POST", v1+"/stacks/"+later+"/labels", e.AdminPAK, `"env:prod"`)
 	r := <-done
 	if r.Status != 200 || !strings.Contains(string(r.Body), obj) {
 		t.Fatalf("after the concerning label: %d %s", r.Status, r.Body)

@@ -118,7 +118,7 @@ func (h templateHandlers) addLabel(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddLabel(c.Request.Context(), principal(c), id, label)
-	respond(c, http.StatusOK, out, err)
+	respond(c, http.StatusCreated, out, err)
 }
 
 func (h templateHandlers) removeLabel(c *gin.Context) {
@@ -151,7 +151,7 @@ func (h templateHandlers) addAnnotation(c *gin.Context) {
 		return
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
-	respond(c, http.StatusOK, out, err)
+	respond(c, http.StatusCreated, out, err)
 }
 
 func (h templateHandlers) removeAnnotation(c *gin.Context) {

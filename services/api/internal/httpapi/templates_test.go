@@ -89,7 +89,7 @@ func TestTemplateVersions(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
 	tpl := createTemplate(t, e, e.AdminPAK, "versioned")
-	e.Must(200, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"env=prod"`)
+	e.Must(201, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"env=prod"`)
 	var v2 tplResp
 	e.Must(200, "PUT", "/api/v1/templates/"+tpl.ID, e.AdminPAK, map[string]string{
 		"template_content": strings.Replace(cmTemplate, "data:", "data:\n  v: \"2\"", 1), "parameters_schema": cmSchema}).JSON(t, &v2)
@@ -111,7 +111,7 @@ func TestTemplateVersions(t *testing.T) {
 		t.Fatalf("versions %v", versions)
 	}
 	stack := e.CreateStack(e.AdminPAK, "vstack")
-	e.Must(200, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"env=prod"`)
+	e.Must(201, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"env=prod"`)
 	r := instantiate(e, e.AdminPAK, stack, tpl.ID, map[string]any{"name": "a"}, "version", 1)
 	if r.Status != 200 || strings.Contains(string(r.Body), `v: \"2\"`) {
 		t.Fatalf("version 1: %d %s", r.Status, r.Body)
@@ -128,12 +128,12 @@ func TestTemplateMatching422(t *testing.T) {
 	t.Parallel()
 	e := apitest.New(t)
 	tpl := createTemplate(t, e, e.AdminPAK, "guarded")
-	e.Must(200, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"env=prod"`)
-	e.Must(200, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"tier=1"`)
-	e.Must(200, "POST", "/api/v1/templates/"+tpl.ID+"/annotations", e.AdminPAK, map[string]string{"key": "team", "value": "core"})
+	e.Must(201, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"env=prod"`)
+	e.Must(201, "POST", "/api/v1/templates/"+tpl.ID+"/labels", e.AdminPAK, `"tier=1"`)
+	e.Must(201, "POST", "/api/v1/templates/"+tpl.ID+"/annotations", e.AdminPAK, map[string]string{"key": "team", "value": "core"})
 	stack := e.CreateStack(e.AdminPAK, "mstack")
-	e.Must(200, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"env=prod"`)
-	e.Must(200, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"extra"`)
+	e.Must(201, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"env=prod"`)
+	e.Must(201, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"extra"`)
 
 	r := instantiate(e, e.AdminPAK, stack, tpl.ID, map[string]any{"name": "x"})
 	var body struct {
@@ -151,8 +151,8 @@ func TestTemplateMatching422(t *testing.T) {
 	if r := instantiate(e, e.AdminPAK, stack, tpl.ID, map[string]any{"replicas": "bad"}); r.Status != 422 {
 		t.Fatalf("order: %d %s", r.Status, r.Body)
 	}
-	e.Must(200, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"tier=1"`)
-	e.Must(200, "POST", "/api/v1/stacks/"+stack+"/annotations", e.AdminPAK, map[string]string{"key": "team", "value": "core"})
+	e.Must(201, "POST", "/api/v1/stacks/"+stack+"/labels", e.AdminPAK, `"tier=1"`)
+	e.Must(201, "POST", "/api/v1/stacks/"+stack+"/annotations", e.AdminPAK, map[string]string{"key": "team", "value": "core"})
 	if r := instantiate(e, e.AdminPAK, stack, tpl.ID, map[string]any{"name": "x"}); r.Status != 200 {
 		t.Fatalf("after matching: %d %s", r.Status, r.Body)
 	}

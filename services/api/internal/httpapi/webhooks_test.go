@@ -432,9 +432,9 @@ func TestAgentClaimsAndReportsDeliveries(t *testing.T) {
 	b := e.CreateAgent("wh-b", "c")
 	c := e.CreateAgent("wh-c", "c")
 	for _, l := range []string{"env:prod", "region:us", "extra"} {
-		e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"`+l+`"`)
+		e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"`+l+`"`)
 	}
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/labels", e.AdminPAK, `"env:prod"`)
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/labels", e.AdminPAK, `"env:prod"`)
 	var want []string
 	for range 12 {
 		want = append(want, insertDelivery(t, e, sub))
@@ -565,7 +565,7 @@ func TestAgentClaimsAndReportsDeliveries(t *testing.T) {
 	// An expired lease frees the delivery for another labelled agent.
 	a2 := e.CreateAgent("wh-a2", "c")
 	for _, l := range []string{"env:prod", "region:us"} {
-		e.Must(200, "POST", v1+"/agents/"+a2.ID+"/labels", e.AdminPAK, `"`+l+`"`)
+		e.Must(201, "POST", v1+"/agents/"+a2.ID+"/labels", e.AdminPAK, `"`+l+`"`)
 	}
 	e.Store.DB().MustExec(`UPDATE webhook_deliveries SET acquired_until = now() - interval '1 second' WHERE id = $1`, first[3].ID)
 	taken := pending(t, e, a2.ID, a2.PAK)
@@ -594,7 +594,7 @@ func TestConcurrentAgentClaimsAreDisjoint(t *testing.T) {
 	agents := make([]apitest.Agent, 4)
 	for i := range agents {
 		agents[i] = e.CreateAgent(unique("racer"), "c")
-		e.Must(200, "POST", v1+"/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"role:monitoring"`)
+		e.Must(201, "POST", v1+"/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"role:monitoring"`)
 	}
 	var mu sync.Mutex
 	seen := map[string]string{}
@@ -704,7 +704,7 @@ func TestAgentDeliveryReportWakesLiveViews(t *testing.T) {
 	sub := createHook(t, e, map[string]any{"name": "in-cluster-live", "url": "http://receiver.monitoring.svc:9093/hook",
 		"event_types": []string{"deployment.failed"}, "target_labels": []string{"env:live"}})["id"].(string)
 	a := e.CreateAgent("wh-live", "c")
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:live"`)
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/labels", e.AdminPAK, `"env:live"`)
 	insertDelivery(t, e, sub)
 	claimed := pending(t, e, a.ID, a.PAK)
 	if len(claimed) != 1 {

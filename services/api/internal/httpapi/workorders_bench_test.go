@@ -40,7 +40,7 @@ func BenchmarkClaimWorkOrders(b *testing.B) {
 	agents := make([]apitest.Agent, benchClaimers)
 	for i := range agents {
 		agents[i] = e.CreateAgent(fmt.Sprintf("bench-claimer-%03d", i), "bench")
-		e.Must(200, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"bench"`)
+		e.Must(201, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"bench"`)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClaimers, MaxConnsPerHost: benchClaimers}}
 	svc := workorders.NewService(postgres.WorkOrderRepos(e.Store), nil)

@@ -127,10 +127,10 @@ func TestWorkOrderEligibility(t *testing.T) {
 	a := e.CreateAgent("elig-a", "c") // label builder, annotation gpu=true
 	b := e.CreateAgent("elig-b", "c") // label other, annotation gpu=false
 	c := e.CreateAgent("elig-c", "c") // nothing
-	e.Must(200, "POST", "/api/v1/agents/"+a.ID+"/labels", e.AdminPAK, `"builder"`)
-	e.Must(200, "POST", "/api/v1/agents/"+a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "gpu", "value": "true"})
-	e.Must(200, "POST", "/api/v1/agents/"+b.ID+"/labels", e.AdminPAK, `"other"`)
-	e.Must(200, "POST", "/api/v1/agents/"+b.ID+"/annotations", e.AdminPAK, map[string]string{"key": "gpu", "value": "false"})
+	e.Must(201, "POST", "/api/v1/agents/"+a.ID+"/labels", e.AdminPAK, `"builder"`)
+	e.Must(201, "POST", "/api/v1/agents/"+a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "gpu", "value": "true"})
+	e.Must(201, "POST", "/api/v1/agents/"+b.ID+"/labels", e.AdminPAK, `"other"`)
+	e.Must(201, "POST", "/api/v1/agents/"+b.ID+"/annotations", e.AdminPAK, map[string]string{"key": "gpu", "value": "false"})
 
 	byTarget := createOrder(e, map[string]any{"targeting": map[string]any{"agent_ids": []string{c.ID}}})
 	byLabel := createOrder(e, map[string]any{"targeting": map[string]any{"labels": []string{"builder", "nobody"}}})
@@ -174,7 +174,7 @@ func TestWorkOrderLifecycle(t *testing.T) {
 	a := e.CreateAgent("life-a", "c")
 	b := e.CreateAgent("life-b", "c")
 	for _, ag := range []apitest.Agent{a, b} {
-		e.Must(200, "POST", "/api/v1/agents/"+ag.ID+"/labels", e.AdminPAK, `"pool"`)
+		e.Must(201, "POST", "/api/v1/agents/"+ag.ID+"/labels", e.AdminPAK, `"pool"`)
 	}
 	o := createOrder(e, map[string]any{"work_type": "build", "targeting": map[string]any{"labels": []string{"pool"}}})
 
@@ -385,7 +385,7 @@ func TestClaimFiftyAgentsOneWinner(t *testing.T) {
 	agents := make([]apitest.Agent, 50)
 	for i := range agents {
 		agents[i] = e.CreateAgent(fmt.Sprintf("race-%02d", i), "c")
-		e.Must(200, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"race"`)
+		e.Must(201, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"race"`)
 	}
 	for round := range 3 {
 		o := createOrder(e, map[string]any{"targeting": map[string]any{"labels": []string{"race"}}})
@@ -439,7 +439,7 @@ func TestClaimManyOrdersManyAgents(t *testing.T) {
 	agents := make([]apitest.Agent, nAgents)
 	for i := range agents {
 		agents[i] = e.CreateAgent(fmt.Sprintf("drain-%02d", i), "c")
-		e.Must(200, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"drain"`)
+		e.Must(201, "POST", "/api/v1/agents/"+agents[i].ID+"/labels", e.AdminPAK, `"drain"`)
 	}
 	// Create through the API, a few at a time.
 	created := make([]string, nOrders)

@@ -14642,8 +14642,8 @@ type CreateAgentResponse2503Headers struct {
 type CreateAgentResponse2 struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *CreateAgentResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *CreateAgentResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -14670,9 +14670,9 @@ type CreateAgentResponse2 struct {
 	Headers503 *CreateAgentResponse2503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateAgentResponse2) GetJSON200() *CreateAgentResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAgentResponse2) GetJSON201() *CreateAgentResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -15301,8 +15301,8 @@ type AddAgentAnnotationResponse503Headers struct {
 type AddAgentAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -15331,9 +15331,9 @@ type AddAgentAnnotationResponse struct {
 	Headers503 *AddAgentAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentAnnotationResponse) GetJSON200() *AgentAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentAnnotationResponse) GetJSON201() *AgentAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -15736,8 +15736,8 @@ type ReportAgentEventResponse503Headers struct {
 type ReportAgentEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentEvent
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentEvent
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -15768,9 +15768,9 @@ type ReportAgentEventResponse struct {
 	Headers503 *ReportAgentEventResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ReportAgentEventResponse) GetJSON200() *AgentEvent {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r ReportAgentEventResponse) GetJSON201() *AgentEvent {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -16314,8 +16314,8 @@ type AddAgentLabelResponse503Headers struct {
 type AddAgentLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -16344,9 +16344,9 @@ type AddAgentLabelResponse struct {
 	Headers503 *AddAgentLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentLabelResponse) GetJSON200() *AgentLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentLabelResponse) GetJSON201() *AgentLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -17063,8 +17063,8 @@ type AddAgentTargetResponse503Headers struct {
 type AddAgentTargetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *AgentTarget
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentTarget
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -17093,9 +17093,9 @@ type AddAgentTargetResponse struct {
 	Headers503 *AddAgentTargetResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddAgentTargetResponse) GetJSON200() *AgentTarget {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddAgentTargetResponse) GetJSON201() *AgentTarget {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -18554,8 +18554,8 @@ type CreateGeneratorResponse503Headers struct {
 type CreateGeneratorResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *GeneratorPakResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GeneratorPakResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -18582,9 +18582,9 @@ type CreateGeneratorResponse struct {
 	Headers503 *CreateGeneratorResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateGeneratorResponse) GetJSON200() *GeneratorPakResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateGeneratorResponse) GetJSON201() *GeneratorPakResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -19366,8 +19366,8 @@ type RotateGeneratorPakResponse503Headers struct {
 type RotateGeneratorPakResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *GeneratorPakResponse
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *GeneratorPakResponse
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -19388,9 +19388,9 @@ type RotateGeneratorPakResponse struct {
 	Headers503 *RotateGeneratorPakResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r RotateGeneratorPakResponse) GetJSON200() *GeneratorPakResponse {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RotateGeneratorPakResponse) GetJSON201() *GeneratorPakResponse {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -19560,8 +19560,8 @@ type CreateStackResponse503Headers struct {
 type CreateStackResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Stack
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Stack
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -19588,9 +19588,9 @@ type CreateStackResponse struct {
 	Headers503 *CreateStackResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateStackResponse) GetJSON200() *Stack {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateStackResponse) GetJSON201() *Stack {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20127,8 +20127,8 @@ type AddStackAnnotationResponse503Headers struct {
 type AddStackAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *StackAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *StackAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -20159,9 +20159,9 @@ type AddStackAnnotationResponse struct {
 	Headers503 *AddStackAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddStackAnnotationResponse) GetJSON200() *StackAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddStackAnnotationResponse) GetJSON201() *StackAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20467,8 +20467,8 @@ type CreateDeploymentObjectResponse503Headers struct {
 type CreateDeploymentObjectResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *DeploymentObject
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *DeploymentObject
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -20499,9 +20499,9 @@ type CreateDeploymentObjectResponse struct {
 	Headers503 *CreateDeploymentObjectResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CreateDeploymentObjectResponse) GetJSON200() *DeploymentObject {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateDeploymentObjectResponse) GetJSON201() *DeploymentObject {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -20948,8 +20948,8 @@ type AddStackLabelResponse503Headers struct {
 type AddStackLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *StackLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *StackLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -20978,9 +20978,9 @@ type AddStackLabelResponse struct {
 	Headers503 *AddStackLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddStackLabelResponse) GetJSON200() *StackLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddStackLabelResponse) GetJSON201() *StackLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -21822,8 +21822,8 @@ type AddTemplateAnnotationResponse503Headers struct {
 type AddTemplateAnnotationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *TemplateAnnotation
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TemplateAnnotation
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -21852,9 +21852,9 @@ type AddTemplateAnnotationResponse struct {
 	Headers503 *AddTemplateAnnotationResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddTemplateAnnotationResponse) GetJSON200() *TemplateAnnotation {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddTemplateAnnotationResponse) GetJSON201() *TemplateAnnotation {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -22155,8 +22155,8 @@ type AddTemplateLabelResponse503Headers struct {
 type AddTemplateLabelResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *TemplateLabel
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TemplateLabel
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -22185,9 +22185,9 @@ type AddTemplateLabelResponse struct {
 	Headers503 *AddTemplateLabelResponse503Headers
 }
 
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AddTemplateLabelResponse) GetJSON200() *TemplateLabel {
-	return r.JSON200
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddTemplateLabelResponse) GetJSON201() *TemplateLabel {
+	return r.JSON201
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -28585,12 +28585,12 @@ func ParseCreateAgentResponse2(rsp *http.Response) (*CreateAgentResponse2, error
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest CreateAgentResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -29211,12 +29211,12 @@ func ParseAddAgentAnnotationResponse(rsp *http.Response) (*AddAgentAnnotationRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -29620,12 +29620,12 @@ func ParseReportAgentEventResponse(rsp *http.Response) (*ReportAgentEventRespons
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentEvent
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -30179,12 +30179,12 @@ func ParseAddAgentLabelResponse(rsp *http.Response) (*AddAgentLabelResponse, err
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -30898,12 +30898,12 @@ func ParseAddAgentTargetResponse(rsp *http.Response) (*AddAgentTargetResponse, e
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest AgentTarget
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -32314,12 +32314,12 @@ func ParseCreateGeneratorResponse(rsp *http.Response) (*CreateGeneratorResponse,
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest GeneratorPakResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -33090,12 +33090,12 @@ func ParseRotateGeneratorPakResponse(rsp *http.Response) (*RotateGeneratorPakRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest GeneratorPakResponse
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -33272,12 +33272,12 @@ func ParseCreateStackResponse(rsp *http.Response) (*CreateStackResponse, error) 
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest Stack
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -33807,12 +33807,12 @@ func ParseAddStackAnnotationResponse(rsp *http.Response) (*AddStackAnnotationRes
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest StackAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -34135,12 +34135,12 @@ func ParseCreateDeploymentObjectResponse(rsp *http.Response) (*CreateDeploymentO
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest DeploymentObject
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -34603,12 +34603,12 @@ func ParseAddStackLabelResponse(rsp *http.Response) (*AddStackLabelResponse, err
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest StackLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -35435,12 +35435,12 @@ func ParseAddTemplateAnnotationResponse(rsp *http.Response) (*AddTemplateAnnotat
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest TemplateAnnotation
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -35753,12 +35753,12 @@ func ParseAddTemplateLabelResponse(rsp *http.Response) (*AddTemplateLabelRespons
 	}
 
 	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
 		var dest TemplateLabel
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
-		response.JSON200 = &dest
+		response.JSON201 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest

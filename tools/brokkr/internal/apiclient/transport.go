@@ -311,8 +311,9 @@ func ParseError(status int, body []byte) *APIError {
 	return e
 }
 
-// Read returns the body of a 2xx answer (any 2xx: creates answer 200 today
-// and 201 in the original), or the APIError of any other.
+// Read returns the body of a 2xx answer (any 2xx: creates answer 201, as in
+// the original 0.9.1, and a seed-era broker answered 200), or the APIError
+// of any other.
 func Read(resp *http.Response, err error) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the broker: %w", err)

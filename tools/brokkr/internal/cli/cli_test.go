@@ -98,7 +98,7 @@ func (f *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "POST" && len(p) == 3 && p[0] == "stacks" && p[2] == "labels":
 		l, _ := body["label"].(string)
 		f.labels[p[1]] = append(f.labels[p[1]], l)
-		writeJSON(w, 200, map[string]any{"id": uuid.NewString(), "stack_id": p[1], "label": l})
+		writeJSON(w, 201, map[string]any{"id": uuid.NewString(), "stack_id": p[1], "label": l})
 	case r.Method == "GET" && len(p) == 3 && p[0] == "stacks" && p[2] == "deployment-objects":
 		objs := f.objects[p[1]]
 		out := make([]map[string]any, 0, len(objs))
