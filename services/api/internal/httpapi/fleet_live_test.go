@@ -60,7 +60,7 @@ func TestFleetLivePush(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	st := e.CreateStack(e.AdminPAK, unique("live"))
 	e.Deploy(e.AdminPAK, st, cmYAML(unique("live")))
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 
 	for _, cn := range []*websocket.Conn{conn, browser} {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -96,8 +96,8 @@ func TestFleetRecordManyAgents(t *testing.T) {
 		e.Deploy(e.AdminPAK, st, cmYAML(unique("old")))
 		obj, _ := e.Deploy(e.AdminPAK, st, cmYAML(unique("head")))
 		objs = append(objs, obj)
-		e.Must(200, "POST", v1+"/agents/"+busy.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
-		e.Must(200, "POST", v1+"/agents/"+acked.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+		e.Must(201, "POST", v1+"/agents/"+busy.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+		e.Must(201, "POST", v1+"/agents/"+acked.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 		_ = i
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
@@ -106,7 +106,7 @@ func TestFleetRecordManyAgents(t *testing.T) {
 	// acked: acknowledged one of the two heads; its latest event is that.
 	reportEvent(t, e, acked, map[string]any{"deployment_object_id": objs[0], "event_type": "DEPLOY", "status": "SUCCESS"})
 	// worker: three pending orders it may claim (one by label), one claimed.
-	e.Must(200, "POST", v1+"/agents/"+worker.ID+"/labels", e.AdminPAK, `"fleet-worker"`)
+	e.Must(201, "POST", v1+"/agents/"+worker.ID+"/labels", e.AdminPAK, `"fleet-worker"`)
 	for _, targeting := range []map[string]any{{"agent_ids": []string{worker.ID}}, {"agent_ids": []string{worker.ID}},
 		{"labels": []string{"fleet-worker"}}, {"agent_ids": []string{worker.ID}}} {
 		createOrder(e, map[string]any{"targeting": targeting})
@@ -143,7 +143,7 @@ func TestFleetRecordManyAgents(t *testing.T) {
 	g := e.CreateGenerator(unique("fleet-g"))
 	gst := e.CreateStack(g.PAK, unique("fleet-gst"))
 	for _, a := range []apitest.Agent{agents[5], agents[7]} {
-		e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": gst})
+		e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": gst})
 	}
 	if got := fleetList(t, e, "?pak_id="+g.ID); len(got) != 2 || got[agents[5].ID].Name != "fleet-05" || got[agents[7].ID].Name != "fleet-07" {
 		t.Errorf("pak_id view %v", got)
@@ -180,7 +180,7 @@ func TestFleetStatus(t *testing.T) {
 	e := apitest.New(t)
 	a := e.CreateAgent("fs-a", "c")
 	st := e.CreateStack(e.AdminPAK, unique("fs"))
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": st})
 	var last string
 	for i := range 23 {
 		obj, _ := e.Deploy(e.AdminPAK, st, cmYAML(unique("fs")))

@@ -129,7 +129,7 @@ func TestSystemGenerator(t *testing.T) {
 	// Admin stacks answer the system generator's id, never null, in every
 	// answer; a generator's stacks their generator's.
 	sysStack := e.CreateStack(e.AdminPAK, "sys-stack")
-	e.Must(200, "POST", v1+"/stacks", e.AdminPAK, map[string]string{"name": "sys-stack-2", "generator_id": systemGeneratorID})
+	e.Must(201, "POST", v1+"/stacks", e.AdminPAK, map[string]string{"name": "sys-stack-2", "generator_id": systemGeneratorID})
 	owned := e.CreateStack(g.PAK, "owned-stack")
 	if m := e.Must(200, "GET", v1+"/stacks/"+sysStack, e.AdminPAK, nil).Map(t); m["generator_id"] != systemGeneratorID {
 		t.Fatalf("system stack generator_id = %v", m["generator_id"])
@@ -166,15 +166,15 @@ type boundaryWorld struct {
 func newBoundaryWorld(t *testing.T, opts ...apitest.Option) *boundaryWorld {
 	e := apitest.New(t, opts...)
 	w := &boundaryWorld{e: e, a: e.CreateAgent("boundary", "c"), g: e.CreateGenerator("boundary-g")}
-	e.Must(200, "POST", v1+"/agents/"+w.a.ID+"/labels", e.AdminPAK, `"edge"`)
-	e.Must(200, "POST", v1+"/agents/"+w.a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
+	e.Must(201, "POST", v1+"/agents/"+w.a.ID+"/labels", e.AdminPAK, `"edge"`)
+	e.Must(201, "POST", v1+"/agents/"+w.a.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
 	w.byTarget = e.CreateStack(w.g.PAK, "b-target")
 	w.byLabel = e.CreateStack(w.g.PAK, "b-label")
 	w.byAnnot = e.CreateStack(w.g.PAK, "b-annot")
 	system := e.CreateStack(e.AdminPAK, "b-system")
-	e.Must(200, "POST", v1+"/stacks/"+w.byLabel+"/labels", w.g.PAK, `"edge"`)
-	e.Must(200, "POST", v1+"/stacks/"+system+"/labels", e.AdminPAK, `"edge"`)
-	e.Must(200, "POST", v1+"/stacks/"+w.byAnnot+"/annotations", w.g.PAK, map[string]string{"key": "zone", "value": "a"})
+	e.Must(201, "POST", v1+"/stacks/"+w.byLabel+"/labels", w.g.PAK, `"edge"`)
+	e.Must(201, "POST", v1+"/stacks/"+system+"/labels", e.AdminPAK, `"edge"`)
+	e.Must(201, "POST", v1+"/stacks/"+w.byAnnot+"/annotations", w.g.PAK, map[string]string{"key": "zone", "value": "a"})
 	w.objTarget, _ = e.Deploy(w.g.PAK, w.byTarget, cmYAML("t"))
 	w.objLabel, _ = e.Deploy(w.g.PAK, w.byLabel, cmYAML("l"))
 	w.objAn, _ = e.Deploy(w.g.PAK, w.byAnnot, cmYAML("n"))
@@ -189,7 +189,7 @@ func TestConsentBoundaryOff(t *testing.T) {
 	t.Parallel()
 	w := newBoundaryWorld(t)
 	e, a := w.e, w.a
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.byTarget})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.byTarget})
 	wantObjects(t, targetState(e, a, ""), "boundary off", w.objTarget, w.objLabel, w.objAn, w.objSystem)
 
 	// Registering then deregistering removes the explicit target; label and
@@ -219,14 +219,14 @@ func TestConsentBoundaryOn(t *testing.T) {
 	}
 
 	e.Must(201, "POST", v1+"/generators/"+w.g.ID+"/register", a.PAK, nil)
-	e.Must(200, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.byTarget})
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": w.byTarget})
 	wantObjects(t, targetState(e, a, ""), "registered", w.objTarget, w.objLabel, w.objAn, w.objSystem)
 
 	// A second agent with the same label and annotation, not registered,
 	// gets only the system stack: labels cannot cross the boundary.
 	b := e.CreateAgent("boundary-b", "c")
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/labels", e.AdminPAK, `"edge"`)
-	e.Must(200, "POST", v1+"/agents/"+b.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/labels", e.AdminPAK, `"edge"`)
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/annotations", e.AdminPAK, map[string]string{"key": "zone", "value": "a"})
 	wantObjects(t, targetState(e, b, ""), "unregistered twin", w.objSystem)
 
 	// Deregistration: the index drops A's answer at once (a long-poll of
