@@ -34,20 +34,9 @@ func (r fleetAgentRow) domain() fleet.Agent {
 	return fleet.Agent{ID: r.ID, Name: r.Name, ClusterName: r.ClusterName, Status: r.Status, LastHeartbeat: r.LastHeartbeat}
 }
 
-// generatorAgents is the agents a generator reaches ($1 = generator id):
-// associated (docs/compatibility.md#stack-association) with one of its live
-// stacks. It stands for 0.9.1's "registered with the generator" until
-// registrations exist (docs/compatibility.md#fleet-record).
-const generatorAgents = `
-	SELECT t.agent_id FROM agent_targets t JOIN stacks st ON st.id = t.stack_id
-		WHERE st.generator_id = $1 AND st.deleted_at IS NULL
-	UNION
-	SELECT al.agent_id FROM stack_labels sl JOIN stacks st ON st.id = sl.stack_id
-		JOIN agent_labels al ON al.label = sl.label WHERE st.generator_id = $1 AND st.deleted_at IS NULL
-	UNION
-	SELECT aa.agent_id FROM stack_annotations sa JOIN stacks st ON st.id = sa.stack_id
-		JOIN agent_annotations aa ON aa.key = sa.key AND aa.value = sa.value
-		WHERE st.generator_id = $1 AND st.deleted_at IS NULL`
+// generatorAgents is the agents registered with a generator ($1 =
+// generator id), 0.9.1's meaning of pak_id (docs/compatibility.md#fleet-record).
+const generatorAgents = `SELECT agent_id FROM agent_generator_registrations WHERE generator_id = $1`
 
 // Agents lists live agents by name and cluster, optionally only a
 // generator's.

@@ -42,7 +42,7 @@ func (w fleetPG) AddAgent(t *testing.T, a fleettest.AgentSpec) uuid.UUID {
 // targeted returns a new object, the head of a new stack targeted at agentID.
 func (w fleetPG) targeted(t *testing.T, agentID uuid.UUID) uuid.UUID {
 	t.Helper()
-	pw := pgWorld{w.db}
+	pw := pgWorld(w)
 	st := pw.Stack(t)
 	w.db.MustExec(`INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)`, agentID, st)
 	// An older object of the same stack never counts: only the head does.
@@ -76,14 +76,14 @@ func (w fleetPG) WorkOrders(t *testing.T, agentID uuid.UUID, pending, claimed in
 }
 
 func (w fleetPG) Health(t *testing.T, agentID uuid.UUID, status string) {
-	pw := pgWorld{w.db}
+	pw := pgWorld(w)
 	obj := pw.Object(t, pw.Stack(t))
 	w.db.MustExec(`INSERT INTO deployment_health (agent_id, deployment_object_id, status, checked_at) VALUES ($1, $2, $3, now())`,
 		agentID, obj, status)
 }
 
 func (w fleetPG) Events(t *testing.T, agentID uuid.UUID, n int, latest time.Time) {
-	pw := pgWorld{w.db}
+	pw := pgWorld(w)
 	obj := pw.Object(t, pw.Stack(t))
 	for i := range n {
 		w.db.MustExec(`INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, created_at)
@@ -94,17 +94,14 @@ func (w fleetPG) Events(t *testing.T, agentID uuid.UUID, n int, latest time.Time
 		VALUES ($1, $2, 'DEPLOY', 'FAILURE', $3, now())`, agentID, obj, latest.Add(time.Hour))
 }
 
-func (w fleetPG) Reaches(t *testing.T, agentIDs ...uuid.UUID) uuid.UUID {
+func (w fleetPG) Registers(t *testing.T, agentIDs ...uuid.UUID) uuid.UUID {
 	t.Helper()
-	var g, st uuid.UUID
+	var g uuid.UUID
 	if err := w.db.Get(&g, `INSERT INTO generators (name) VALUES ($1) RETURNING id`, "g-"+uuid.NewString()); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.db.Get(&st, `INSERT INTO stacks (name, generator_id) VALUES ($1, $2) RETURNING id`, "s-"+uuid.NewString(), g); err != nil {
-		t.Fatal(err)
-	}
 	for _, a := range agentIDs {
-		w.db.MustExec(`INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)`, a, st)
+		w.db.MustExec(`INSERT INTO agent_generator_registrations (agent_id, generator_id) VALUES ($1, $2)`, a, g)
 	}
 	return g
 }

@@ -92,7 +92,7 @@ func TestRecords(t *testing.T) {
 		t.Errorf("unknown agent: %v", err)
 	}
 
-	g := m.Reaches(t, quiet)
+	g := m.Registers(t, quiet)
 	if recs, err := s.List(ctx, identity.Admin, &g); err != nil || len(recs) != 1 || recs[0].AgentID != quiet {
 		t.Errorf("filtered %+v %v", recs, err)
 	}

@@ -10,8 +10,8 @@ import (
 // (docs/compatibility.md#generator-registration); 0.9.1's
 // AgentGeneratorRegistration on the wire.
 type Registration struct {
-	ID           uuid.UUID `json:"id" db:"id"`
-	AgentID      uuid.UUID `json:"agent_id" db:"agent_id"`
-	GeneratorID  uuid.UUID `json:"generator_id" db:"generator_id"`
-	RegisteredAt time.Time `json:"registered_at" db:"registered_at"`
+	ID           uuid.UUID `json:"id"`
+	AgentID      uuid.UUID `json:"agent_id"`
+	GeneratorID  uuid.UUID `json:"generator_id"`
+	RegisteredAt time.Time `json:"registered_at"`
 }

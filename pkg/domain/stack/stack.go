@@ -57,21 +57,6 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 // OwnedBy reports whether generator id owns the stack.
 func (s Stack) OwnedBy(id uuid.UUID) bool { return s.GeneratorID != nil && *s.GeneratorID == id }
 
-// Label is one stack label.
-type Label struct {
-	ID      uuid.UUID `json:"id" db:"id"`
-	StackID uuid.UUID `json:"stack_id" db:"stack_id"`
-	Label   string    `json:"label" db:"label"`
-}
-
-// Annotation is one stack annotation; keys may repeat.
-type Annotation struct {
-	ID      uuid.UUID `json:"id" db:"id"`
-	StackID uuid.UUID `json:"stack_id" db:"stack_id"`
-	Key     string    `json:"key" db:"key"`
-	Value   string    `json:"value" db:"value"`
-}
-
 // DeploymentObject is one immutable version of a stack's YAML.
 type DeploymentObject struct {
 	ID               uuid.UUID  `json:"id"`

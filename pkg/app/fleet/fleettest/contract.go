@@ -35,8 +35,8 @@ type World interface {
 	Health(t *testing.T, agentID uuid.UUID, status string)
 	// Events records n events, the latest at latest, one minute apart.
 	Events(t *testing.T, agentID uuid.UUID, n int, latest time.Time)
-	// Reaches returns a new generator with one stack targeted at agentIDs.
-	Reaches(t *testing.T, agentIDs ...uuid.UUID) uuid.UUID
+	// Registers returns a new generator the agents are registered with.
+	Registers(t *testing.T, agentIDs ...uuid.UUID) uuid.UUID
 }
 
 // Repos is one implementation under test.
@@ -64,7 +64,7 @@ func RunContract(t *testing.T, newRepos func(t *testing.T) Repos) {
 		if all[0].LastHeartbeat == nil || all[2].LastHeartbeat != nil || all[1].Status != "INACTIVE" || all[0].Status != "ACTIVE" {
 			t.Errorf("agent fields %+v", all)
 		}
-		g := r.World.Reaches(t, b, a2)
+		g := r.World.Registers(t, b, a2)
 		got, err := r.Repo.Agents(ctx, &g)
 		if err != nil || len(got) != 2 || got[0].ID != a2 || got[1].ID != b {
 			t.Errorf("Agents(generator) = %+v, %v", got, err)

@@ -118,8 +118,8 @@ func (m *Memory) Events(_ *testing.T, agentID uuid.UUID, n int, latest time.Time
 	})
 }
 
-// Reaches returns a generator with a stack targeted at the agents.
-func (m *Memory) Reaches(_ *testing.T, agentIDs ...uuid.UUID) uuid.UUID {
+// Registers returns a generator the agents are registered with.
+func (m *Memory) Registers(_ *testing.T, agentIDs ...uuid.UUID) uuid.UUID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := uuid.New()

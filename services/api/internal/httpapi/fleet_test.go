@@ -139,11 +139,13 @@ func TestFleetRecordManyAgents(t *testing.T) {
 		t.Errorf("quiet %+v", q)
 	}
 
-	// A generator's view: the agents its stacks reach; unknown: empty.
+	// A generator's view: the agents registered with it (a target alone
+	// does not count); unknown: empty.
 	g := e.CreateGenerator(unique("fleet-g"))
 	gst := e.CreateStack(g.PAK, unique("fleet-gst"))
+	e.Must(201, "POST", v1+"/agents/"+agents[3].ID+"/targets", e.AdminPAK, map[string]string{"stack_id": gst})
 	for _, a := range []apitest.Agent{agents[5], agents[7]} {
-		e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": gst})
+		e.Must(201, "POST", v1+"/generators/"+g.ID+"/register", e.AdminPAK, map[string]string{"agent_id": a.ID})
 	}
 	if got := fleetList(t, e, "?pak_id="+g.ID); len(got) != 2 || got[agents[5].ID].Name != "fleet-05" || got[agents[7].ID].Name != "fleet-07" {
 		t.Errorf("pak_id view %v", got)
