@@ -412,6 +412,11 @@ func (m *Monitor) watch(ctx context.Context, ns string) {
 			continue
 		}
 		rv := list.ResourceVersion
+		// The watch sees changes after rv only: a Pod that changed between
+		// the last evaluation and this list (becoming ready while the watch
+		// was being set up, or during a watch outage) would otherwise wait
+		// for the periodic report. Re-evaluate once at every (re)start.
+		m.markDirty(ns)
 		for ctx.Err() == nil {
 			w, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 			if err != nil {
