@@ -220,17 +220,7 @@ func TestSkaffoldRender(t *testing.T) {
 				t.Fatalf("rendered YAML does not parse: %v", err)
 			}
 			tc.check(t, kinds(objs))
-			// Every Deployment runs the image skaffold builds for it.
-			for _, o := range objs {
-				if o.GetKind() != "Deployment" {
-					continue
-				}
-				cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
-				img, _ := cs[0].(map[string]any)["image"].(string)
-				if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
-					t.Errorf("%s runs %q, not the image skaffold builds", o.GetName(), img)
-				}
-			}
+			wantSkaffoldImages(t, "helm template", objs)
 			renderWithSkaffold(t, bin, env, tc.module, tc.profile, tc.check)
 		})
 	}
@@ -275,6 +265,13 @@ func renderWithSkaffold(t *testing.T, bin string, env []string, module, profile 
 		t.Fatalf("skaffold render output does not parse: %v", err)
 	}
 	check(t, kinds(objs))
+	wantSkaffoldImages(t, "skaffold render", objs)
+}
+
+// wantSkaffoldImages checks that every Deployment runs the image skaffold
+// builds for it (registry.test/brokkr-<service>:t1, the tags both paths give).
+func wantSkaffoldImages(t *testing.T, path string, objs []*unstructured.Unstructured) {
+	t.Helper()
 	for _, o := range objs {
 		if o.GetKind() != "Deployment" {
 			continue
@@ -282,7 +279,7 @@ func renderWithSkaffold(t *testing.T, bin string, env []string, module, profile 
 		cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
 		img, _ := cs[0].(map[string]any)["image"].(string)
 		if !strings.HasPrefix(img, "registry.test/brokkr-") || !strings.HasSuffix(img, ":t1") {
-			t.Errorf("skaffold render: %s runs %q, not the image skaffold builds", o.GetName(), img)
+			t.Errorf("%s: %s runs %q, not the image skaffold builds", path, o.GetName(), img)
 		}
 	}
 }
