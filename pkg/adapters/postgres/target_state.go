@@ -21,6 +21,19 @@ func NewTargetStates(s *Store) *TargetStates { return &TargetStates{s: s} }
 
 var _ targetstate.SnapshotReader = (*TargetStates)(nil)
 
+// Delivery gates. Some objects reach an agent later than others: an
+// object is delivered to agent $1 only when deliverable holds for it (d is
+// the candidate deployment_objects row, st its stack), and the agent keeps
+// the newest object of the stack that is deliverable, so a gate never
+// leaves a gap or deletes anything. Deletion markers are never gated.
+// A stack whose object may differ between agents is gated: its change
+// notifications reload each agent instead of patching in one head.
+// Each feature that holds objects back adds its conjunct here.
+const (
+	deliverable = `TRUE`
+	gated       = `FALSE`
+)
+
 // ackedObjectRow is a deployment object with whether the agent acknowledged it.
 type ackedObjectRow struct {
 	objectRow
@@ -77,9 +90,10 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 			SELECT d.* FROM assoc
 			JOIN stacks st ON st.id = assoc.stack_id
 			CROSS JOIN LATERAL (
-				SELECT `+objectCols+` FROM deployment_objects
-				WHERE stack_id = st.id AND deleted_at IS NULL
-				ORDER BY sequence_id DESC LIMIT 1
+				SELECT `+objectCols+` FROM deployment_objects d
+				WHERE d.stack_id = st.id AND d.deleted_at IS NULL
+				  AND (d.is_deletion_marker OR `+deliverable+`)
+				ORDER BY d.sequence_id DESC LIMIT 1
 			) d
 			WHERE st.deleted_at IS NULL
 			   OR (d.is_deletion_marker AND st.deleted_at >= (SELECT created_at FROM agents WHERE id = $1))
@@ -100,12 +114,14 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 	return snap, nil
 }
 
-// StackHead returns the latest live object of a live stack.
+// StackHead returns the latest live object of a live stack that every
+// agent holding the stack receives alike; ok=false for a gated stack, so
+// the index reloads each of its agents from AgentState.
 func (r *TargetStates) StackHead(ctx context.Context, stackID uuid.UUID) (stack.DeploymentObject, bool, error) {
 	var d objectRow
 	err := r.s.q(ctx).GetContext(ctx, &d, `SELECT `+prefixed("d.", objectCols)+` FROM stacks st
 		JOIN deployment_objects d ON d.stack_id = st.id AND d.deleted_at IS NULL
-		WHERE st.id = $1 AND st.deleted_at IS NULL
+		WHERE st.id = $1 AND st.deleted_at IS NULL AND NOT `+gated+`
 		ORDER BY d.sequence_id DESC LIMIT 1`, stackID)
 	if isNoRows(err) {
 		return stack.DeploymentObject{}, false, nil

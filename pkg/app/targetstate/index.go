@@ -47,7 +47,8 @@ type SnapshotReader interface {
 	// the agent does not exist.
 	AgentState(ctx context.Context, agentID uuid.UUID) (Snapshot, error)
 	// StackHead returns the latest live object of a live stack; ok=false
-	// when the stack is deleted or has no object.
+	// when the stack is deleted, has no object, or is gated (its object
+	// may differ between agents, so each agent is reloaded).
 	StackHead(ctx context.Context, stackID uuid.UUID) (obj stack.DeploymentObject, ok bool, err error)
 }
 
