@@ -28,7 +28,7 @@ type Memory struct {
 }
 
 var (
-	_ telemetry.Store               = (*Memory)(nil)
+	_ telemetry.Store              = (*Memory)(nil)
 	_ housekeeping.TelemetryPurger = (*Memory)(nil)
 )
 
