@@ -39,7 +39,6 @@ type telemetryMessage struct {
 type TelemetryFeed struct {
 	client  goredis.UniversalClient
 	channel string
-	sink    TelemetrySink
 	log     *slog.Logger
 	queue   chan telemetryMessage
 
@@ -49,16 +48,15 @@ type TelemetryFeed struct {
 
 var _ telemetry.Publisher = (*TelemetryFeed)(nil)
 
-// NewTelemetryFeed returns the feed of one tenant (schema), delivering what
-// any replica publishes to sink (nil: publish only).
-func NewTelemetryFeed(client goredis.UniversalClient, tenant string, sink TelemetrySink, log *slog.Logger) *TelemetryFeed {
+// NewTelemetryFeed returns the feed of one tenant (schema); Run delivers.
+func NewTelemetryFeed(client goredis.UniversalClient, tenant string, log *slog.Logger) *TelemetryFeed {
 	if tenant == "" {
 		tenant = "public"
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &TelemetryFeed{client: client, channel: "brokkr:" + tenant + ":telemetry", sink: sink, log: log,
+	return &TelemetryFeed{client: client, channel: "brokkr:" + tenant + ":telemetry", log: log,
 		queue: make(chan telemetryMessage, TelemetryQueue)}
 }
 
@@ -78,17 +76,18 @@ func (f *TelemetryFeed) Dropped() int64 { return f.dropped.Load() }
 // Subscribed reports whether the subscription is up.
 func (f *TelemetryFeed) Subscribed() bool { return f.subscribed.Load() }
 
-// Run publishes the queue and, with a sink, subscribes until ctx ends.
-func (f *TelemetryFeed) Run(ctx context.Context) {
+// Run publishes the queue and, with a sink, subscribes and delivers what
+// every replica publishes to it, until ctx ends.
+func (f *TelemetryFeed) Run(ctx context.Context, sink TelemetrySink) {
 	go f.publishLoop(ctx)
-	if f.sink == nil {
+	if sink == nil {
 		<-ctx.Done()
 		return
 	}
 	listen(ctx, f.client, f.channel, listener{
 		up:      func() { f.subscribed.Store(true) },
 		down:    func(err error) { f.subscribed.Store(false); f.log.Debug("telemetry subscription down", "error", err) },
-		message: f.receive,
+		message: func(payload string) { f.receive(sink, payload) },
 	})
 	f.subscribed.Store(false)
 }
@@ -114,10 +113,10 @@ func (f *TelemetryFeed) publishLoop(ctx context.Context) {
 	}
 }
 
-func (f *TelemetryFeed) receive(payload string) {
+func (f *TelemetryFeed) receive(sink TelemetrySink, payload string) {
 	idS, body, ok := strings.Cut(payload, " ")
 	id, err := uuid.Parse(idS)
-	if !ok || err != nil || !f.sink.Watching(id) {
+	if !ok || err != nil || !sink.Watching(id) {
 		return
 	}
 	var frames []telemetry.Frame
@@ -125,5 +124,5 @@ func (f *TelemetryFeed) receive(payload string) {
 		f.log.Debug("bad telemetry message", "error", err)
 		return
 	}
-	f.sink.Deliver(id, frames)
+	sink.Deliver(id, frames)
 }
