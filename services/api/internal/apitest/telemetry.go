@@ -33,4 +33,3 @@ func telemetryServices(ctx context.Context, t testing.TB, store *postgres.Store,
 	}
 	return svc, hub, feed
 }
-
