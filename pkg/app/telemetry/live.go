@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,8 @@ type Hub struct {
 
 	mu   sync.RWMutex
 	subs map[uuid.UUID]map[*Subscription]struct{}
+	// delivered counts the frames handed to Deliver for watched stacks.
+	delivered atomic.Int64
 }
 
 // NewHub returns an empty hub; svc checks who may subscribe.
@@ -81,6 +84,10 @@ func (h *Hub) Subscribers() int {
 	return n
 }
 
+// Delivered counts the frames this replica received for stacks it had
+// subscribers of (offered to them, queued or lost).
+func (h *Hub) Delivered() int64 { return h.delivered.Load() }
+
 // Watching reports whether any subscriber follows the stack here.
 func (h *Hub) Watching(stackID uuid.UUID) bool {
 	h.mu.RLock()
@@ -92,6 +99,9 @@ func (h *Hub) Watching(stackID uuid.UUID) bool {
 func (h *Hub) Deliver(stackID uuid.UUID, frames []Frame) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if len(h.subs[stackID]) > 0 {
+		h.delivered.Add(int64(len(frames)))
+	}
 	for s := range h.subs[stackID] {
 		for _, f := range frames {
 			s.offer(f)
@@ -106,7 +116,8 @@ func (s *Subscription) offer(f Frame) {
 	defer s.mu.Unlock()
 	if s.dropped > 0 {
 		select {
-		case s.ch <- s.gapLocked():
+		case s.ch <- s.gapFrame():
+			s.dropped = 0
 		default:
 			s.dropped++
 			return
@@ -122,10 +133,9 @@ func (s *Subscription) offer(f Frame) {
 	}
 }
 
-// gapLocked turns the lost count into a log_gap frame and resets it.
-func (s *Subscription) gapLocked() Frame {
+// gapFrame is the log_gap frame of the lost count (s.mu held).
+func (s *Subscription) gapFrame() Frame {
 	body, _ := json.Marshal(LogGap{StackID: s.stackID, SinceTS: s.dropSince, DroppedCount: s.dropped, Reason: GapBufferFull})
-	s.dropped = 0
 	return Frame{Type: TypeLogGap, Body: body}
 }
 
@@ -139,7 +149,8 @@ func (s *Subscription) Next(ctx context.Context) (Frame, error) {
 	}
 	s.mu.Lock()
 	if s.dropped > 0 {
-		g := s.gapLocked()
+		g := s.gapFrame()
+		s.dropped = 0
 		s.mu.Unlock()
 		return g, nil
 	}

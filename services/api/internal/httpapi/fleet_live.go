@@ -77,6 +77,11 @@ func wantsUpgrade(c *gin.Context, route string) bool {
 	return false
 }
 
+// wsWriteTimeout ends a socket whose client has not taken a frame for that
+// long; until then a lagging subscriber only loses frames (its queue is
+// bounded), never slowing anyone else.
+const wsWriteTimeout = time.Minute
+
 // serveWebSocket upgrades the request (echoing only the brokkr.v1
 // subprotocol) and writes what next returns as JSON text frames until the
 // client leaves, a write or a keep-alive ping fails, or next fails.
@@ -115,7 +120,7 @@ func serveWebSocket(c *gin.Context, next func(ctx context.Context) (any, error))
 		if err != nil {
 			return
 		}
-		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, wsWriteTimeout)
 		err = wsjson.Write(wctx, conn, v)
 		wcancel()
 		if err != nil {
