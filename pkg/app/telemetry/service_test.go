@@ -21,7 +21,9 @@ var (
 	errForbidden = domain.Forbidden("Access denied")
 )
 
-type recordingPublisher struct{ got map[uuid.UUID][]telemetry.Frame }
+type recordingPublisher struct {
+	got map[uuid.UUID][]telemetry.Frame
+}
 
 func (r *recordingPublisher) Publish(id uuid.UUID, frames []telemetry.Frame) {
 	r.got[id] = append(r.got[id], frames...)
