@@ -14,15 +14,9 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
+	"github.com/brokkr-go/brokkr/pkg/app/telemetry/telemetrytest"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
-	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
-
-type adminStacks struct{}
-
-func (adminStacks) Get(_ context.Context, _ identity.Principal, id uuid.UUID) (stack.Stack, error) {
-	return stack.Stack{ID: id}, nil
-}
 
 // BenchmarkTelemetryFlood floods one stack through the ingest use case
 // with full batches (500 lines of 200 bytes) on PostgreSQL, running the
@@ -44,7 +38,7 @@ func BenchmarkTelemetryFlood(b *testing.B) {
 	if _, err := s.DB().ExecContext(ctx, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)`, agentID, stackID); err != nil {
 		b.Fatal(err)
 	}
-	svc := telemetry.NewService(repo, adminStacks{}, nil, telemetry.Options{})
+	svc := telemetry.NewService(repo, telemetrytest.AnyStack{}, nil, telemetry.Options{})
 	house := housekeeping.NewService(housekeeping.Repos{Telemetry: repo}, func() housekeeping.Retention {
 		return housekeeping.Retention{Telemetry: telemetry.RetentionCeiling, TelemetryRowCap: 100000}
 	})

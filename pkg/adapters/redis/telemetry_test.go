@@ -10,16 +10,10 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
+	"github.com/brokkr-go/brokkr/pkg/app/telemetry/telemetrytest"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
-	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
-
-type anyStack struct{}
-
-func (anyStack) Get(_ context.Context, _ identity.Principal, id uuid.UUID) (stack.Stack, error) {
-	return stack.Stack{ID: id}, nil
-}
 
 // Frames published by one replica's feed reach the subscribers of the
 // stack on another replica's hub, in order; other stacks' messages are
@@ -30,7 +24,7 @@ func TestTelemetryFeedAcrossReplicas(t *testing.T) {
 	tenant := "test_" + uuid.NewString()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hub := telemetry.NewHub(telemetry.NewService(nil, anyStack{}, nil, telemetry.Options{}))
+	hub := telemetry.NewHub(telemetry.NewService(nil, telemetrytest.AnyStack{}, nil, telemetry.Options{}))
 	receiver := NewTelemetryFeed(c, tenant, nil)
 	sender := NewTelemetryFeed(c, tenant, nil)
 	go receiver.Run(ctx, hub)

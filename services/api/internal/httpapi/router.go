@@ -209,8 +209,8 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 
 	tl := telemetryHandlers{svc: s.Telemetry, hub: s.TelemetryLive}
 	v1.POST("/agents/:id/telemetry", guardID(telemetry.AgentOnly), tl.ingest)
-	v1.GET("/stacks/:id/logs", adminOrGenerator, tl.logs)
-	v1.GET("/stacks/:id/events", adminOrGenerator, tl.events)
+	v1.GET("/stacks/:id/logs", adminOrGenerator, history(s.Telemetry.Logs))
+	v1.GET("/stacks/:id/events", adminOrGenerator, history(s.Telemetry.Events))
 	v1.GET("/stacks/:id/live", adminOrGenerator, tl.live)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
@@ -68,32 +70,22 @@ func historyQuery(c *gin.Context) (telemetry.Query, bool) {
 	return out, q.ok()
 }
 
-// logs answers GET /stacks/{id}/logs (0.9.1's PodLogHistoryResponse).
-func (h telemetryHandlers) logs(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
+// history answers a history route with read, the use case's Logs or
+// Events: GET /stacks/{id}/logs (0.9.1's PodLogHistoryResponse) and
+// GET /stacks/{id}/events (K8sEventHistoryResponse).
+func history[T any](read func(context.Context, identity.Principal, uuid.UUID, telemetry.Query) (T, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		q, ok := historyQuery(c)
+		if !ok {
+			return
+		}
+		out, err := read(c.Request.Context(), principal(c), id, q)
+		respond(c, http.StatusOK, out, err)
 	}
-	q, ok := historyQuery(c)
-	if !ok {
-		return
-	}
-	out, err := h.svc.Logs(c.Request.Context(), principal(c), id, q)
-	respond(c, http.StatusOK, out, err)
-}
-
-// events answers GET /stacks/{id}/events (0.9.1's K8sEventHistoryResponse).
-func (h telemetryHandlers) events(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	q, ok := historyQuery(c)
-	if !ok {
-		return
-	}
-	out, err := h.svc.Events(c.Request.Context(), principal(c), id, q)
-	respond(c, http.StatusOK, out, err)
 }
 
 // live answers GET /stacks/{id}/live: a read-only WebSocket of the stack's
