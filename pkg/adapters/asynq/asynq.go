@@ -38,6 +38,9 @@ const (
 	TypeAuditRetention = "maintenance:audit_retention"
 	// TypeIdempotencyKeys deletes idempotency keys past their window.
 	TypeIdempotencyKeys = "maintenance:idempotency_keys"
+	// TypeTelemetrySweep deletes stack telemetry past its window and beyond
+	// the per-stack row cap (docs/telemetry.md#retention).
+	TypeTelemetrySweep = "maintenance:telemetry"
 )
 
 // QueueName is the queue of one broker deployment: its database and

@@ -37,5 +37,5 @@ func ScheduleRepos(s *Store) workorders.ScheduleRepos {
 
 // HousekeepingRepos returns housekeeping's ports over s.
 func HousekeepingRepos(s *Store) housekeeping.Repos {
-	return housekeeping.Repos{Diagnostics: NewHousekeeping(s), Audit: NewHousekeeping(s), Idempotency: s}
+	return housekeeping.Repos{Diagnostics: NewHousekeeping(s), Audit: NewHousekeeping(s), Idempotency: s, Telemetry: NewTelemetry(s)}
 }

@@ -33,11 +33,22 @@ type IdempotencyPurger interface {
 	PurgeIdempotencyKeys(ctx context.Context, cutoff time.Time, batch int) (int, error)
 }
 
+// TelemetryPurger bounds the stack telemetry tables (docs/telemetry.md#retention).
+type TelemetryPurger interface {
+	// PurgeTelemetry deletes up to batch rows of each telemetry table
+	// created before cutoff (the server's created_at).
+	PurgeTelemetry(ctx context.Context, cutoff time.Time, batch int) (int, error)
+	// CapTelemetry deletes, per stack and table, the oldest rows beyond
+	// perStack, at most batch per stack and table.
+	CapTelemetry(ctx context.Context, perStack, batch int) (int, error)
+}
+
 // Repos is the persistence housekeeping needs.
 type Repos struct {
 	Diagnostics DiagnosticsExpirer
 	Audit       AuditPurger
 	Idempotency IdempotencyPurger
+	Telemetry   TelemetryPurger
 }
 
 // Retention is the live housekeeping configuration, read on every pass so a
@@ -48,6 +59,11 @@ type Retention struct {
 	// IdempotencyKeys is how long a stored Idempotency-Key (and its
 	// response) is kept; ≤0 keeps them forever.
 	IdempotencyKeys time.Duration
+	// Telemetry is the stack telemetry window (capped at 6 h by the
+	// caller's validation); TelemetryRowCap the rows kept per stack and
+	// table.
+	Telemetry       time.Duration
+	TelemetryRowCap int
 }
 
 // Service runs the housekeeping passes.
@@ -110,4 +126,37 @@ func (s *Service) PurgeAuditLogs(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return purge(ctx, s.now().Add(-keep), s.repos.Audit.PurgeAuditLogs)
+}
+
+// TelemetryResult reports one telemetry pass.
+type TelemetryResult struct {
+	// Expired rows were older than the window; Capped rows were beyond a
+	// stack's row cap.
+	Expired, Capped int
+}
+
+// SweepTelemetry deletes telemetry older than the window, then the oldest
+// rows of any stack over the row cap, in batches.
+func (s *Service) SweepTelemetry(ctx context.Context) (TelemetryResult, error) {
+	r := s.retention()
+	var res TelemetryResult
+	var err error
+	if r.Telemetry > 0 {
+		if res.Expired, err = purge(ctx, s.now().Add(-r.Telemetry), s.repos.Telemetry.PurgeTelemetry); err != nil {
+			return res, err
+		}
+	}
+	if r.TelemetryRowCap > 0 {
+		for {
+			n, err := s.repos.Telemetry.CapTelemetry(ctx, r.TelemetryRowCap, auditBatch)
+			res.Capped += n
+			if err != nil || n == 0 {
+				return res, err
+			}
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
 }

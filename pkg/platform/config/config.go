@@ -110,6 +110,15 @@ type Broker struct {
 	// targets need the registration (0.9.1's behaviour). Off by default: the
 	// seed's association rules, unchanged.
 	RequireGeneratorRegistration bool `koanf:"require_generator_registration"`
+	// TelemetryRetentionSeconds is the stack telemetry window
+	// (docs/telemetry.md#retention): at most 21600 (6 h, 0.9.1's ceiling).
+	TelemetryRetentionSeconds int `koanf:"telemetry_retention_seconds"`
+	// TelemetryMaxRowsPerStack bounds the log rows and the event rows kept
+	// per stack; the sweep deletes the oldest beyond it.
+	TelemetryMaxRowsPerStack int `koanf:"telemetry_max_rows_per_stack"`
+	// TelemetrySweepIntervalSeconds is how often the work-order-scheduler
+	// runs the telemetry retention sweep.
+	TelemetrySweepIntervalSeconds int `koanf:"telemetry_sweep_interval_seconds"`
 }
 
 // CORS configures the /api/v1 CORS layer. AllowedOrigins and MaxAgeSeconds

@@ -348,6 +348,8 @@ func TestValidate(t *testing.T) {
 		{"agent drift disabled", func(s *Settings) { s.Agent.DriftCheckInterval = 0 }, ""},
 		{"agent stack concurrency", func(s *Settings) { s.Agent.StackConcurrency = 0 }, "agent.stack_concurrency (BROKKR__AGENT__STACK_CONCURRENCY): must be between 1 and 64, got 0"},
 		{"agent long-poll wait", func(s *Settings) { s.Agent.TargetStateWaitSeconds = 61 }, "agent.target_state_wait_seconds (BROKKR__AGENT__TARGET_STATE_WAIT_SECONDS): must be between 0 and 60"},
+		{"telemetry window over the 6 h ceiling", func(s *Settings) { s.Broker.TelemetryRetentionSeconds = 21601 }, "broker.telemetry_retention_seconds (BROKKR__BROKER__TELEMETRY_RETENTION_SECONDS): must be between 1 and 21600, got 21601"},
+		{"telemetry row cap", func(s *Settings) { s.Broker.TelemetryMaxRowsPerStack = 0 }, "broker.telemetry_max_rows_per_stack (BROKKR__BROKER__TELEMETRY_MAX_ROWS_PER_STACK): must be"},
 		{"agent outbox bound", func(s *Settings) { s.Agent.OutboxMaxBytes = 100 }, "agent.outbox_max_bytes (BROKKR__AGENT__OUTBOX_MAX_BYTES): must be at least 4096"},
 		{"agent log lines", func(s *Settings) { s.Agent.DiagnosticsLogLines = 0 }, "agent.diagnostics_log_lines (BROKKR__AGENT__DIAGNOSTICS_LOG_LINES)"},
 		{"agent diagnostics poll", func(s *Settings) { s.Agent.DiagnosticsPollInterval = 0 }, "agent.diagnostics_poll_interval (BROKKR__AGENT__DIAGNOSTICS_POLL_INTERVAL)"},

@@ -38,6 +38,9 @@ func Defaults() Settings {
 			AuthCacheTTLSeconds:              60,
 			IdempotencyKeyTTLHours:           24,
 			WebhookAllowPrivate:              false,
+			TelemetryRetentionSeconds:        21600,
+			TelemetryMaxRowsPerStack:         100000,
+			TelemetrySweepIntervalSeconds:    60,
 		},
 		CORS: CORS{
 			AllowedOrigins: []string{"http://localhost:3001"},

@@ -131,6 +131,9 @@ func (s Settings) Validate() error {
 	v.positive("broker.audit_log_retention_days", s.Broker.AuditLogRetentionDays)
 	v.nonNegative("broker.auth_cache_ttl_seconds", s.Broker.AuthCacheTTLSeconds) // 0 disables the cache
 	v.positive("broker.idempotency_key_ttl_hours", s.Broker.IdempotencyKeyTTLHours)
+	v.between("broker.telemetry_retention_seconds", s.Broker.TelemetryRetentionSeconds, 1, 21600)
+	v.positive("broker.telemetry_max_rows_per_stack", s.Broker.TelemetryMaxRowsPerStack)
+	v.positive("broker.telemetry_sweep_interval_seconds", s.Broker.TelemetrySweepIntervalSeconds)
 
 	v.nonNegative("cors.max_age_seconds", s.CORS.MaxAgeSeconds)
 

@@ -100,6 +100,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		overview.NewService, provideConsoleSessions, provideConsoleHub, provideConsole,
 		wire.Bind(new(overview.ReadModel), new(*postgres.Overview)),
 		wire.Bind(new(overview.StackReader), new(*stacks.Service)),
+		provideTelemetryFeed, provideTelemetry, provideTelemetryHub,
 		fleet.NewService, postgres.NewFleet, providePresence, provideFleetLive,
 		wire.Bind(new(fleet.Repository), new(*postgres.Fleet)),
 		wire.Bind(new(fleet.Presence), new(*redisadapter.Presence)),

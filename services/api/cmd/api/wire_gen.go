@@ -175,6 +175,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	presence := providePresence(ctx, universalClient, index, cfg, log)
 	fleetService := fleet.NewService(postgresFleet, presence)
 	live := provideFleetLive(ctx, fleetService, changes, log)
+	telemetryFeed := provideTelemetryFeed(universalClient, cfg, log)
+	telemetryService := provideTelemetry(postgresStore, stacksService, telemetryFeed, store, cfg)
+	telemetryHub := provideTelemetryHub(ctx, telemetryService, telemetryFeed)
 	idempotencyKeys := postgres.NewIdempotencyKeys(postgresStore)
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
@@ -196,6 +199,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Webhooks:           webhooksService,
 		Fleet:              fleetService,
 		FleetLive:          live,
+		Telemetry:          telemetryService,
+		TelemetryLive:      telemetryHub,
 		Idempotency:        idempotencyService,
 	}
 	postgresOverview := postgres.NewOverview(postgresStore)

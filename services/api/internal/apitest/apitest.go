@@ -40,6 +40,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/pak"
@@ -66,6 +67,14 @@ type Env struct {
 	WebhookCipher *aesgcm.Cipher
 	// Hub feeds the console's live streams (console on /ui).
 	Hub *console.Hub
+	// Tenant names this api's Redis channels; a replica (WithReplicaOf)
+	// shares its original's.
+	Tenant string
+	// Telemetry is the stack telemetry use case, TelemetryLive its live
+	// tail and TelemetryFeed the Redis feed between replicas.
+	Telemetry     *telemetry.Service
+	TelemetryLive *telemetry.Hub
+	TelemetryFeed *redisadapter.TelemetryFeed
 }
 
 // RedisURL is the Redis the tests use (BROKKR_TEST_REDIS_URL overrides).
@@ -114,7 +123,20 @@ type options struct {
 	logs io.Writer
 	// boundary is broker.require_generator_registration.
 	boundary registrations.Boundary
+	// replicaOf is the api whose database, admin PAK and Redis tenant
+	// this one shares.
+	replicaOf *Env
+	// telemetry tunes the telemetry use case.
+	telemetry telemetry.Options
 }
+
+// WithReplicaOf makes the new api a second replica of e: same database,
+// admin PAK and Redis channels, its own in-memory state.
+func WithReplicaOf(e *Env) Option { return func(o *options) { o.replicaOf = e } }
+
+// WithTelemetryOptions tunes the telemetry use case (retention, ingest
+// concurrency, clock).
+func WithTelemetryOptions(t telemetry.Options) Option { return func(o *options) { o.telemetry = t } }
 
 // WithRegistrationBoundary switches the consent boundary
 // (broker.require_generator_registration) on.
@@ -149,8 +171,14 @@ func New(t testing.TB, opts ...Option) *Env {
 		o.renderer = rendering.NewService(gonja.New(template.DefaultLimits()), jsonschema.New())
 	}
 	gin.SetMode(gin.ReleaseMode)
-	db := pgtest.New(t)
-	store := postgres.NewStore(db)
+	tenant := "test_" + uuid.NewString()
+	var store *postgres.Store
+	if o.replicaOf != nil {
+		store = postgres.NewStore(o.replicaOf.Store.DB())
+		tenant = o.replicaOf.Tenant
+	} else {
+		store = postgres.NewStore(pgtest.New(t))
+	}
 	store.SetRegistrationBoundary(o.boundary)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -164,7 +192,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	t.Cleanup(cancel)
 	// A tenant name per test keeps parallel tests' notifications apart.
 	index := targetstate.NewIndex(postgres.NewTargetStates(store), targetstate.IndexOptions{MaxLoads: 4, Logger: log})
-	changes := redisadapter.NewChanges(rdb, "test_"+uuid.NewString(), index, log)
+	changes := redisadapter.NewChanges(rdb, tenant, index, log)
 	go changes.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
 	for !changes.Subscribed() && time.Now().Before(deadline) {
@@ -180,12 +208,18 @@ func New(t testing.TB, opts ...Option) *Env {
 	// As the auth service does: record each PAK's public part.
 	pakRepo := postgres.NewPAKs(store)
 	issuer := paks.NewRecordingIssuer(plain, pakRepo)
-	adminPAK, adminHash, err := issuer.Issue(ctx) // recorded, as the auth service's bootstrap does
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pakRepo.SetAdminHash(ctx, adminHash); err != nil {
-		t.Fatal(err)
+	var adminPAK string
+	if o.replicaOf != nil {
+		adminPAK = o.replicaOf.AdminPAK
+	} else {
+		issued, adminHash, err := issuer.Issue(ctx) // recorded, as the auth service's bootstrap does
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pakRepo.SetAdminHash(ctx, adminHash); err != nil {
+			t.Fatal(err)
+		}
+		adminPAK = issued.Reveal()
 	}
 	verifier := paks.NewVerifier(pakRepo, store, nil, paks.ThrottleConfig{}, log)
 	cache := authn.NewCache(verifier, time.Minute, 10000)
@@ -210,12 +244,15 @@ func New(t testing.TB, opts ...Option) *Env {
 	fleetNotes, stopNotes := changes.Watch()
 	t.Cleanup(stopNotes)
 	go fleetLive.Run(ctx, fleetNotes)
+	telemetrySvc, telemetryHub, feed := telemetryServices(ctx, t, store, stackSvc, rdb, tenant, o.telemetry, log)
 	services := httpapi.Services{
-		Auth:        cache,
-		Agents:      agentSvc,
-		AgentLabels: agents.NewLabels(agentSvc, store, store, postgres.NewAgentLabels(store)),
-		StackLabels: stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),
-		TargetState: targetstate.NewService(index),
+		Telemetry:     telemetrySvc,
+		TelemetryLive: telemetryHub,
+		Auth:          cache,
+		Agents:        agentSvc,
+		AgentLabels:   agents.NewLabels(agentSvc, store, store, postgres.NewAgentLabels(store)),
+		StackLabels:   stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),
+		TargetState:   targetstate.NewService(index),
 		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
 			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
 		Stacks: stackSvc,
@@ -250,8 +287,9 @@ func New(t testing.TB, opts ...Option) *Env {
 	ui.Mount(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK.Reveal(), Store: store, Changes: changes, Index: index, Server: srv, Queue: queue,
-		WebhookCipher: o.webhookCipher, Hub: hub}
+	return &Env{T: t, URL: srv.URL, AdminPAK: adminPAK, Store: store, Changes: changes, Index: index, Server: srv, Queue: queue,
+		WebhookCipher: o.webhookCipher, Hub: hub, Tenant: tenant,
+		Telemetry: telemetrySvc, TelemetryLive: telemetryHub, TelemetryFeed: feed}
 }
 
 // Response is a decoded answer.

@@ -48,9 +48,7 @@ func (h fleetLiveHandlers) stream(c *gin.Context) {
 		httpserver.Fail(c, domain.Unavailable("live push is not configured", nil))
 		return
 	}
-	if !strings.EqualFold(c.GetHeader("Upgrade"), "websocket") {
-		c.Header("Upgrade", "websocket")
-		httpserver.AbortError(c, http.StatusUpgradeRequired, "GET /fleet/live is a WebSocket: send Upgrade: websocket")
+	if !wantsUpgrade(c, "GET /fleet/live") {
 		return
 	}
 	updates, cancel, err := h.live.Subscribe(principal(c))
@@ -59,6 +57,36 @@ func (h fleetLiveHandlers) stream(c *gin.Context) {
 		return
 	}
 	defer cancel()
+	serveWebSocket(c, func(ctx context.Context) (any, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case r := <-updates:
+			return gin.H{"type": "fleet_update", "body": fleetRecord(r)}, nil
+		}
+	})
+}
+
+// wantsUpgrade answers 426 to a plain GET of a WebSocket route.
+func wantsUpgrade(c *gin.Context, route string) bool {
+	if strings.EqualFold(c.GetHeader("Upgrade"), "websocket") {
+		return true
+	}
+	c.Header("Upgrade", "websocket")
+	httpserver.AbortError(c, http.StatusUpgradeRequired, route+" is a WebSocket: send Upgrade: websocket")
+	return false
+}
+
+// wsWriteTimeout ends a socket whose client has not taken a frame for that
+// long; until then a lagging subscriber only loses frames (its queue is
+// bounded), never slowing anyone else.
+const wsWriteTimeout = time.Minute
+
+// serveWebSocket upgrades the request (echoing only the brokkr.v1
+// subprotocol) and writes what next returns as JSON text frames until the
+// client leaves, a write or a keep-alive ping fails, or next fails.
+// Anything the client sends is ignored.
+func serveWebSocket(c *gin.Context, next func(ctx context.Context) (any, error)) {
 	// The server's read deadline for request bodies would cut the socket
 	// after a minute; the socket has its own keep-alive below.
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Time{})
@@ -67,27 +95,36 @@ func (h fleetLiveHandlers) stream(c *gin.Context) {
 		return // Accept answered the client (426 or 400)
 	}
 	defer conn.CloseNow()
-	ctx := conn.CloseRead(c.Request.Context())
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
+	ctx, cancel := context.WithCancel(conn.CloseRead(c.Request.Context()))
+	defer cancel()
+	go func() {
+		ping := time.NewTicker(30 * time.Second)
+		defer ping.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ping.C:
+				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+				err := conn.Ping(pctx)
+				pcancel()
+				if err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	for {
-		select {
-		case <-ctx.Done():
+		v, err := next(ctx)
+		if err != nil {
 			return
-		case <-ping.C:
-			pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-			err := conn.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
-			}
-		case r := <-updates:
-			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-			err := wsjson.Write(wctx, conn, gin.H{"type": "fleet_update", "body": fleetRecord(r)})
-			wcancel()
-			if err != nil {
-				return
-			}
+		}
+		wctx, wcancel := context.WithTimeout(ctx, wsWriteTimeout)
+		err = wsjson.Write(wctx, conn, v)
+		wcancel()
+		if err != nil {
+			return
 		}
 	}
 }

@@ -416,6 +416,7 @@ func roleRows() []roleRow {
 	}
 	rows = append(rows, workOrderRoleRows()...)
 	rows = append(rows, fleetRoleRows()...)
+	rows = append(rows, telemetryRoleRows()...)
 	return append(rows, webhookRoleRows()...)
 }
 

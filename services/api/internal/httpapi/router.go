@@ -19,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
+	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
@@ -57,6 +58,11 @@ type Services struct {
 	Fleet *fleet.Service
 	// FleetLive serves the WebSocket GET /fleet/live (fleet_live.go).
 	FleetLive *fleet.Live
+	// Telemetry and TelemetryLive serve stack telemetry: the agent's
+	// ingest, /stacks/{id}/logs and /events, and the WebSocket
+	// /stacks/{id}/live (telemetry.go).
+	Telemetry     *telemetry.Service
+	TelemetryLive *telemetry.Hub
 	// Idempotency honours Idempotency-Key on the routes of
 	// idempotentRoutes; nil ignores the header.
 	Idempotency *idempotency.Service
@@ -200,6 +206,12 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/agents/:id/fleet-status", fleetAdmin, fl.status)
 	v1.GET("/admin/ws/connections", fleetAdmin, fl.connections)
 	v1.GET("/fleet/live", fleetAdmin, fleetLiveHandlers{live: s.FleetLive}.stream)
+
+	tl := telemetryHandlers{svc: s.Telemetry, hub: s.TelemetryLive}
+	v1.POST("/agents/:id/telemetry", guardID(telemetry.AgentOnly), tl.ingest)
+	v1.GET("/stacks/:id/logs", adminOrGenerator, history(s.Telemetry.Logs))
+	v1.GET("/stacks/:id/events", adminOrGenerator, history(s.Telemetry.Events))
+	v1.GET("/stacks/:id/live", adminOrGenerator, tl.live)
 
 	ad := adminHandlers{audit: s.AuditLog, reload: s.ConfigReload}
 	v1.GET("/admin/audit-logs", adminOnly, ad.auditLogs)

@@ -47,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"status"}),
 		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brokkr_housekeeping_rows_total",
-			Help: "Rows changed by housekeeping, by kind (audit_logs_deleted, diagnostics_expired, diagnostics_deleted, idempotency_keys_deleted).",
+			Help: "Rows changed by housekeeping, by kind (audit_logs_deleted, diagnostics_expired, diagnostics_deleted, idempotency_keys_deleted, telemetry_expired, telemetry_capped).",
 		}, []string{"kind"}),
 	}
 	m.tasks = register(reg, m.tasks)

@@ -70,6 +70,7 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *hou
 	s.worker.Handle(asynqadapter.TypeDiagnosticsCleanup, s.diagnostics)
 	s.worker.Handle(asynqadapter.TypeAuditRetention, s.auditRetention)
 	s.worker.Handle(asynqadapter.TypeIdempotencyKeys, s.idempotencyKeys)
+	s.worker.Handle(asynqadapter.TypeTelemetrySweep, s.telemetry)
 	p, err := asynqadapter.NewPeriodic(o.Conn, o.Queue, s.periodicTasks, o.SyncInterval, log)
 	if err != nil {
 		return nil, err
@@ -89,6 +90,7 @@ func (s *Scheduler) periodicTasks() []asynqadapter.PeriodicTask {
 		{Type: asynqadapter.TypeDiagnosticsCleanup, Every: sec(cfg.Broker.DiagnosticCleanupIntervalSeconds)},
 		{Type: asynqadapter.TypeAuditRetention, Every: sec(cfg.Scheduler.AuditCleanupIntervalSeconds)},
 		{Type: asynqadapter.TypeIdempotencyKeys, Every: sec(cfg.Scheduler.MaintenanceIntervalSeconds)},
+		{Type: asynqadapter.TypeTelemetrySweep, Every: sec(cfg.Broker.TelemetrySweepIntervalSeconds)},
 	}
 }
 
@@ -196,6 +198,16 @@ func (s *Scheduler) idempotencyKeys(ctx context.Context, _ []byte) error {
 	return err
 }
 
+func (s *Scheduler) telemetry(ctx context.Context, _ []byte) error {
+	res, err := s.house.SweepTelemetry(ctx)
+	s.metrics.purged.WithLabelValues("telemetry_expired").Add(float64(res.Expired))
+	s.metrics.purged.WithLabelValues("telemetry_capped").Add(float64(res.Capped))
+	if res.Expired+res.Capped > 0 {
+		s.log.InfoContext(ctx, "stack telemetry past its window or row cap deleted", "expired", res.Expired, "capped", res.Capped)
+	}
+	return err
+}
+
 // Retention adapts the live settings to the housekeeping use case.
 func Retention(settings func() config.Settings) func() housekeeping.Retention {
 	return func() housekeeping.Retention {
@@ -204,6 +216,8 @@ func Retention(settings func() config.Settings) func() housekeeping.Retention {
 			DiagnosticMaxAge: time.Duration(b.DiagnosticMaxAgeHours) * time.Hour,
 			AuditLog:         time.Duration(b.AuditLogRetentionDays) * 24 * time.Hour,
 			IdempotencyKeys:  time.Duration(b.IdempotencyKeyTTLHours) * time.Hour,
+			Telemetry:        time.Duration(b.TelemetryRetentionSeconds) * time.Second,
+			TelemetryRowCap:  b.TelemetryMaxRowsPerStack,
 		}
 	}
 }

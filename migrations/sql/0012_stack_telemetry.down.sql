@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS stack_k8s_events;
+DROP TABLE IF EXISTS stack_pod_logs;
