@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -79,6 +80,31 @@ func slicePage[T any](all []T, limit, offset int) ([]T, pager) {
 	out := all[offset:min(offset+limit, len(all))]
 	p.Shown = len(out)
 	return out, p
+}
+
+// namedPage loads the whole list of a page, keeps (when search) the items
+// whose name contains the "q" query, sorts them by name and cuts the
+// requested page out of them; false means the error page was answered.
+func namedPage[T any](c *Console, g *gin.Context, list func(context.Context, identity.Principal) ([]T, error),
+	name func(T) string, search bool) ([]T, pager, bool) {
+	var limit, offset int
+	var all []T
+	if !c.steps(g, paging(g, &limit, &offset),
+		func() (err error) { all, err = list(g.Request.Context(), principal(g)); return }) {
+		return nil, pager{}, false
+	}
+	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); search && text != "" {
+		kept := all[:0]
+		for _, v := range all {
+			if strings.Contains(strings.ToLower(name(v)), text) {
+				kept = append(kept, v)
+			}
+		}
+		all = kept
+	}
+	sort.Slice(all, func(i, j int) bool { return name(all[i]) < name(all[j]) })
+	rows, pg := slicePage(all, limit, offset)
+	return rows, pg, true
 }
 
 // steps runs the loading steps of a page in order; at the first error it
@@ -318,23 +344,10 @@ type stacksData struct {
 }
 
 func (c *Console) stacks(g *gin.Context) {
-	var limit, offset int
-	var all []stack.Stack
-	if !c.steps(g, paging(g, &limit, &offset),
-		func() (err error) { all, err = c.d.Stacks.List(g.Request.Context(), principal(g)); return }) {
+	rows, pg, ok := namedPage(c, g, c.d.Stacks.List, func(s stack.Stack) string { return s.Name }, true)
+	if !ok {
 		return
 	}
-	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); text != "" {
-		kept := all[:0]
-		for _, s := range all {
-			if strings.Contains(strings.ToLower(s.Name), text) {
-				kept = append(kept, s)
-			}
-		}
-		all = kept
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	rows, pg := slicePage(all, limit, offset)
 	c.showLive(g, "stacks", "Stacks", "stacks", stacksData{Stacks: rows, Pager: pg})
 }
 
@@ -442,14 +455,10 @@ type templatesData struct {
 }
 
 func (c *Console) templates(g *gin.Context) {
-	var limit, offset int
-	var all []template.Template
-	if !c.steps(g, paging(g, &limit, &offset),
-		func() (err error) { all, err = c.d.Templates.List(g.Request.Context(), principal(g)); return }) {
+	rows, pg, ok := namedPage(c, g, c.d.Templates.List, func(t template.Template) string { return t.Name }, false)
+	if !ok {
 		return
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	rows, pg := slicePage(all, limit, offset)
 	c.showLive(g, "templates", "Templates", "templates", templatesData{Templates: rows, Pager: pg})
 }
 
