@@ -10,6 +10,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 // IsRetryable reports whether err is worth another attempt: throttling
@@ -111,12 +113,8 @@ func Retry(ctx context.Context, b Backoff, fn func(context.Context) error) error
 		if !deadline.IsZero() && time.Now().Add(wait).After(deadline) {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if lifecycle.Sleep(ctx, wait) != nil {
 			return err
-		case <-t.C:
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
@@ -95,12 +96,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, heade
 		if !ok {
 			return resp, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if lifecycle.Sleep(ctx, wait) != nil {
 			return resp, err
-		case <-t.C:
 		}
 	}
 }

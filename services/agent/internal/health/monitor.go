@@ -17,6 +17,7 @@ import (
 
 	domainhealth "github.com/brokkr-go/brokkr/pkg/domain/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/inspect"
 )
@@ -395,12 +396,7 @@ func (m *Monitor) watch(ctx context.Context, ns string) {
 	pause := func() {
 		d := min(time.Second<<min(failures, 6), time.Minute)
 		failures++
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
+		_ = lifecycle.Sleep(ctx, d) // the loop below checks ctx
 	}
 	for ctx.Err() == nil {
 		list, err := ri.List(ctx, metav1.ListOptions{Limit: 1})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
 
@@ -233,14 +234,7 @@ func isBinding(u *unstructured.Unstructured) bool {
 
 // sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return lifecycle.Sleep(ctx, d) == nil
 }
 
 // ended turns the end of ctx while waiting into a failure: the per-order
