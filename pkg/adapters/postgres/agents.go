@@ -93,23 +93,12 @@ func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Age
 
 // UpdateAgent locks the row, lets fn change it and writes it back.
 func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
-	var out agentRow
-	err := r.s.InTx(ctx, func(ctx context.Context) error {
-		var row agentRow
-		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
-			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
-		if err != nil {
-			return notFound(err, "agent_not_found", "Agent not found")
-		}
-		a := row.domain()
-		if err := fn(&a); err != nil {
-			return err
-		}
-		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
+	return updateLocked(ctx, r.s, "agent_not_found", "Agent not found", `SELECT `+agentCols+` FROM agents
+			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
+		func(ctx context.Context, a agent.Agent, out *agentRow) error {
+			return r.s.q(ctx).GetContext(ctx, out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+agentCols, id, a.Name, a.ClusterName, a.Status, a.PakHash)
-		return mapErr(err)
-	})
-	return out.domain(), err
+		})
 }
 
 // DeleteAgent soft-deletes a live agent; the trigger soft-deletes its events.
@@ -230,10 +219,8 @@ func (s *Store) association() string {
 
 // AssociatedStacks returns the live stacks associated with the agent.
 func (r *Agents) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	rows := []stackRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
+	return selectAs[stackRow](ctx, r.s.q(ctx), `SELECT `+stackCols+` FROM stacks
 		WHERE deleted_at IS NULL AND id IN (`+r.s.association()+`) ORDER BY id`, agentID)
-	return stacksToDomain(rows), mapErr(err)
 }
 
 // AgentEvents is the repository of what agents report about deployment

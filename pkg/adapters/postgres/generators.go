@@ -75,23 +75,12 @@ func (r *Generators) GeneratorExists(ctx context.Context, id uuid.UUID) (bool, e
 
 // UpdateGenerator locks the row, lets fn change it and writes it back.
 func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
-	var out generatorRow
-	err := r.s.InTx(ctx, func(ctx context.Context) error {
-		var row generatorRow
-		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators
-			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
-		if err != nil {
-			return notFound(err, "generator_not_found", "Generator not found")
-		}
-		g := row.domain()
-		if err := fn(&g); err != nil {
-			return err
-		}
-		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
+	return updateLocked(ctx, r.s, "generator_not_found", "Generator not found", `SELECT `+generatorCols+` FROM generators
+			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
+		func(ctx context.Context, g generator.Generator, out *generatorRow) error {
+			return r.s.q(ctx).GetContext(ctx, out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+generatorCols, id, g.Name, g.Description, g.IsActive, g.PakHash)
-		return mapErr(err)
-	})
-	return out.domain(), err
+		})
 }
 
 // DeleteGenerator soft-deletes a live generator; triggers cascade to its
