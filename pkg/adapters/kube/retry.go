@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
@@ -61,18 +62,14 @@ type Backoff struct {
 }
 
 func (b Backoff) withDefaults() Backoff {
-	if b.Initial <= 0 {
-		b.Initial = time.Second
-	}
+	defaults.Set(&b.Initial, time.Second)
 	if b.Factor < 1 {
 		b.Factor = 2
 	}
 	if b.Jitter == 0 {
 		b.Jitter = 0.5
 	}
-	if b.Max <= 0 {
-		b.Max = 60 * time.Second
-	}
+	defaults.Set(&b.Max, 60*time.Second)
 	if b.Deadline == 0 {
 		b.Deadline = 5 * time.Minute
 	}

@@ -17,6 +17,7 @@ import (
 
 	domainhealth "github.com/brokkr-go/brokkr/pkg/domain/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/inspect"
@@ -167,18 +168,10 @@ type Monitor struct {
 
 // NewMonitor returns a monitor; Run starts it.
 func NewMonitor(env agent.Env, ev *Evaluator, opts Options) *Monitor {
-	if opts.Interval <= 0 {
-		opts.Interval = time.Minute
-	}
-	if opts.Debounce <= 0 {
-		opts.Debounce = 2 * time.Second
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
-	}
-	if opts.AppliedEvery <= 0 {
-		opts.AppliedEvery = time.Second
-	}
+	defaults.Set(&opts.Interval, time.Minute)
+	defaults.Set(&opts.Debounce, 2*time.Second)
+	defaults.Set(&opts.Concurrency, 4)
+	defaults.Set(&opts.AppliedEvery, time.Second)
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

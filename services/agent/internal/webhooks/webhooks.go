@@ -29,6 +29,7 @@ import (
 	appwebhooks "github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
@@ -77,19 +78,11 @@ func FromConfig(c config.Agent) Options {
 }
 
 func (o Options) withDefaults() Options {
-	if o.PollInterval <= 0 {
-		o.PollInterval = 10 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = webhook.AgentClaimBatch
-	}
+	defaults.Set(&o.PollInterval, 10*time.Second)
+	defaults.Set(&o.Concurrency, webhook.AgentClaimBatch)
 	o.DrainGrace = max(o.DrainGrace, 0)
-	if o.StartMargin <= 0 {
-		o.StartMargin = 5 * time.Second
-	}
-	if o.ReportGrace <= 0 {
-		o.ReportGrace = 30 * time.Second
-	}
+	defaults.Set(&o.StartMargin, 5*time.Second)
+	defaults.Set(&o.ReportGrace, 30*time.Second)
 	return o
 }
 
