@@ -78,17 +78,15 @@ func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
 
 // GetAgent returns a live agent.
 func (r *Agents) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // FindAgent looks an agent up by name and cluster.
 func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`SELECT `+agentCols+` FROM agents
 		WHERE name = $1 AND cluster_name = $2 AND deleted_at IS NULL`, name, cluster)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // UpdateAgent locks the row, lets fn change it and writes it back.
@@ -103,10 +101,9 @@ func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.A
 
 // DeleteAgent soft-deletes a live agent; the trigger soft-deletes its events.
 func (r *Agents) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE agents SET deleted_at = now()
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`UPDATE agents SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // Heartbeat stamps last_heartbeat and returns the agent with the previous
@@ -299,9 +296,8 @@ func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) (
 
 // GetEvent returns one live event.
 func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
-	var row eventRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "agent_event_not_found", "Agent event not found")
+	return getAs[eventRow](ctx, r.s.q(ctx), "agent_event_not_found", "Agent event not found",
+		`SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.

@@ -61,9 +61,8 @@ func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator
 
 // GetGenerator returns a live generator.
 func (r *Generators) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var row generatorRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
+	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+		`SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // GeneratorExists reports whether a live generator has id.
@@ -86,8 +85,7 @@ func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(
 // DeleteGenerator soft-deletes a live generator; triggers cascade to its
 // stacks (with deletion markers).
 func (r *Generators) DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var row generatorRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE generators SET deleted_at = now()
+	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+		`UPDATE generators SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+generatorCols, id)
-	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
 }

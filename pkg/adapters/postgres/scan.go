@@ -17,6 +17,14 @@ func selectAs[R domainRow[D], D any](ctx context.Context, q querier, query strin
 	return convertRows(rows, R.domain), mapErr(err)
 }
 
+// getAs runs query (one row) into a row of type R and converts it; no row
+// is the not-found error code/msg.
+func getAs[R domainRow[D], D any](ctx context.Context, q querier, code, msg, query string, args ...any) (D, error) {
+	var row R
+	err := q.GetContext(ctx, &row, query, args...)
+	return row.domain(), notFound(err, code, msg)
+}
+
 // updateLocked reads one row with sel (which ends in FOR UPDATE; no row is
 // the not-found error code/msg), lets fn change its domain value and writes
 // that back with write, all in one transaction.

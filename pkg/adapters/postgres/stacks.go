@@ -54,9 +54,8 @@ func (r *Stacks) CreateStack(ctx context.Context, st *stack.Stack) error {
 
 // GetStack returns a live stack.
 func (r *Stacks) GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
-	var row stackRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "stack_not_found", "Stack not found")
+	return getAs[stackRow](ctx, r.s.q(ctx), "stack_not_found", "Stack not found",
+		`SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // UpdateStack locks the row, lets fn change it and writes it back.
@@ -72,10 +71,9 @@ func (r *Stacks) UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.S
 // DeleteStack soft-deletes a live stack; the trigger soft-deletes its
 // objects and inserts a deletion marker.
 func (r *Stacks) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
-	var row stackRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE stacks SET deleted_at = now()
+	return getAs[stackRow](ctx, r.s.q(ctx), "stack_not_found", "Stack not found",
+		`UPDATE stacks SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+stackCols, id)
-	return row.domain(), notFound(err, "stack_not_found", "Stack not found")
 }
 
 // AgentAssociated reports whether the stack is associated with the agent.

@@ -81,11 +81,10 @@ func (r *Templates) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) 
 // FindTemplateByName returns the live template of an owner (nil = system)
 // with name, at its latest version.
 func (r *Templates) FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+		templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND t.generator_id IS NOT DISTINCT FROM $1 AND t.name = $2`, generatorID, name)
-	return t.domain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // CreateTemplate inserts a template with its first version.
@@ -130,18 +129,16 @@ func (r *Templates) AddTemplateVersion(ctx context.Context, id uuid.UUID, v temp
 
 // GetTemplate returns a live template at its latest version.
 func (r *Templates) GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+		templateSelect+`
 		WHERE t.id = $1 AND v.version = t.latest_version AND t.deleted_at IS NULL`, id)
-	return t.domain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // GetTemplateVersion returns a live template at a given version.
 func (r *Templates) GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_version_not_found", "Template version not found",
+		templateSelect+`
 		WHERE t.id = $1 AND v.version = $2 AND t.deleted_at IS NULL`, id, version)
-	return t.domain(), notFound(err, "template_version_not_found", "Template version not found")
 }
 
 // ListTemplateVersions returns every version, oldest first.
