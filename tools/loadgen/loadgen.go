@@ -25,6 +25,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 )
 
 // Config describes one simulation.
@@ -131,18 +133,10 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Agents <= 0 {
 		return nil, errors.New("agents must be positive")
 	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = 30 * time.Second
-	}
-	if cfg.Clients <= 0 {
-		cfg.Clients = 64
-	}
-	if cfg.SetupWorkers <= 0 {
-		cfg.SetupWorkers = 16
-	}
-	if cfg.AckDelay <= 0 {
-		cfg.AckDelay = 500 * time.Millisecond
-	}
+	defaults.Set(&cfg.Wait, 30*time.Second)
+	defaults.Set(&cfg.Clients, 64)
+	defaults.Set(&cfg.SetupWorkers, 16)
+	defaults.Set(&cfg.AckDelay, 500*time.Millisecond)
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}

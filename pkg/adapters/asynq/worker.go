@@ -8,6 +8,8 @@ import (
 	"time"
 
 	asynqlib "github.com/hibiken/asynq"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 )
 
 // Handler runs one task given its payload.
@@ -51,15 +53,9 @@ type Worker struct {
 // NewWorker returns a worker on queue with its own Redis connections.
 func NewWorker(opt asynqlib.RedisConnOpt, queue string, o WorkerOptions) *Worker {
 	log := orDiscard(o.Logger)
-	if o.Concurrency <= 0 {
-		o.Concurrency = 10
-	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = time.Second
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 20 * time.Second
-	}
+	defaults.Set(&o.Concurrency, 10)
+	defaults.Set(&o.PollInterval, time.Second)
+	defaults.Set(&o.ShutdownTimeout, 20*time.Second)
 	w := &Worker{mux: asynqlib.NewServeMux(), log: log, observe: o.Observe}
 	w.srv = asynqlib.NewServer(opt, asynqlib.Config{
 		Concurrency:              o.Concurrency,

@@ -10,6 +10,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
+
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 )
 
 // IsRetryable reports whether err is worth another attempt: throttling
@@ -59,18 +62,14 @@ type Backoff struct {
 }
 
 func (b Backoff) withDefaults() Backoff {
-	if b.Initial <= 0 {
-		b.Initial = time.Second
-	}
+	defaults.Set(&b.Initial, time.Second)
 	if b.Factor < 1 {
 		b.Factor = 2
 	}
 	if b.Jitter == 0 {
 		b.Jitter = 0.5
 	}
-	if b.Max <= 0 {
-		b.Max = 60 * time.Second
-	}
+	defaults.Set(&b.Max, 60*time.Second)
 	if b.Deadline == 0 {
 		b.Deadline = 5 * time.Minute
 	}
@@ -111,12 +110,8 @@ func Retry(ctx context.Context, b Backoff, fn func(context.Context) error) error
 		if !deadline.IsZero() && time.Now().Add(wait).After(deadline) {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if lifecycle.Sleep(ctx, wait) != nil {
 			return err
-		case <-t.C:
 		}
 	}
 }

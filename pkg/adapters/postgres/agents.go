@@ -78,46 +78,32 @@ func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
 
 // GetAgent returns a live agent.
 func (r *Agents) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // FindAgent looks an agent up by name and cluster.
 func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`SELECT `+agentCols+` FROM agents
 		WHERE name = $1 AND cluster_name = $2 AND deleted_at IS NULL`, name, cluster)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // UpdateAgent locks the row, lets fn change it and writes it back.
 func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
-	var out agentRow
-	err := r.s.InTx(ctx, func(ctx context.Context) error {
-		var row agentRow
-		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+agentCols+` FROM agents
-			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
-		if err != nil {
-			return notFound(err, "agent_not_found", "Agent not found")
-		}
-		a := row.domain()
-		if err := fn(&a); err != nil {
-			return err
-		}
-		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
+	return updateLocked(ctx, r.s, "agent_not_found", "Agent not found", `SELECT `+agentCols+` FROM agents
+			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
+		func(ctx context.Context, a agent.Agent, out *agentRow) error {
+			return r.s.q(ctx).GetContext(ctx, out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+agentCols, id, a.Name, a.ClusterName, a.Status, a.PakHash)
-		return mapErr(err)
-	})
-	return out.domain(), err
+		})
 }
 
 // DeleteAgent soft-deletes a live agent; the trigger soft-deletes its events.
 func (r *Agents) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE agents SET deleted_at = now()
+	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+		`UPDATE agents SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
-	return row.domain(), notFound(err, "agent_not_found", "Agent not found")
 }
 
 // Heartbeat stamps last_heartbeat and returns the agent with the previous
@@ -230,10 +216,8 @@ func (s *Store) association() string {
 
 // AssociatedStacks returns the live stacks associated with the agent.
 func (r *Agents) AssociatedStacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	rows := []stackRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
+	return selectAs[stackRow](ctx, r.s.q(ctx), `SELECT `+stackCols+` FROM stacks
 		WHERE deleted_at IS NULL AND id IN (`+r.s.association()+`) ORDER BY id`, agentID)
-	return stacksToDomain(rows), mapErr(err)
 }
 
 // AgentEvents is the repository of what agents report about deployment
@@ -312,9 +296,8 @@ func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) (
 
 // GetEvent returns one live event.
 func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
-	var row eventRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "agent_event_not_found", "Agent event not found")
+	return getAs[eventRow](ctx, r.s.q(ctx), "agent_event_not_found", "Agent event not found",
+		`SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.

@@ -47,19 +47,12 @@ const auditCols = `id, timestamp, actor_type, actor_id, action, resource_type, r
 
 // QueryAudit lists audit entries matching f, newest first, with the total.
 func (r *AuditLog) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entry, int, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w filter
 	if f.ActorType != "" {
-		add("actor_type = $%d", f.ActorType)
+		w.add("actor_type = $%d", f.ActorType)
 	}
 	if f.ActorID != nil {
-		add("actor_id = $%d", *f.ActorID)
+		w.add("actor_id = $%d", *f.ActorID)
 	}
 	if f.Action != "" {
 		if prefix, ok := strings.CutSuffix(f.Action, "*"); ok {
@@ -68,38 +61,29 @@ func (r *AuditLog) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entr
 			if strings.HasSuffix(f.Action, ".*") {
 				prefix += "."
 			}
-			add("action LIKE $%d", prefix+"%")
+			w.add("action LIKE $%d", prefix+"%")
 		} else {
-			add("action = $%d", f.Action)
+			w.add("action = $%d", f.Action)
 		}
 	}
 	if f.ResourceType != "" {
-		add("resource_type = $%d", f.ResourceType)
+		w.add("resource_type = $%d", f.ResourceType)
 	}
 	if f.ResourceID != nil {
-		add("resource_id = $%d", *f.ResourceID)
+		w.add("resource_id = $%d", *f.ResourceID)
 	}
 	if f.From != nil {
-		add("timestamp >= $%d", *f.From)
+		w.add("timestamp >= $%d", *f.From)
 	}
 	if f.To != nil {
-		add("timestamp < $%d", *f.To)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+		w.add("timestamp < $%d", *f.To)
 	}
 	var total int
-	if err := r.s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM audit_logs`+cond, args...); err != nil {
+	if err := r.s.q(ctx).GetContext(ctx, &total, `SELECT count(*) FROM audit_logs`+w.where(), w.args...); err != nil {
 		return nil, 0, mapErr(err)
 	}
-	var rows []auditRow
-	args = append(args, f.Limit, f.Offset)
-	err := r.s.q(ctx).SelectContext(ctx, &rows, fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+cond+
-		` ORDER BY timestamp DESC, id LIMIT $%d OFFSET $%d`, len(args)-1, len(args)), args...)
-	out := make([]audit.Entry, len(rows))
-	for i, row := range rows {
-		out[i] = row.domain()
-	}
-	return out, total, mapErr(err)
+	q := fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+w.where()+` ORDER BY timestamp DESC, id LIMIT $%d OFFSET $%d`,
+		w.arg(f.Limit), w.arg(f.Offset))
+	out, err := selectAs[auditRow](ctx, r.s.q(ctx), q, w.args...)
+	return out, total, err
 }

@@ -61,9 +61,8 @@ func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator
 
 // GetGenerator returns a live generator.
 func (r *Generators) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var row generatorRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
+	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+		`SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // GeneratorExists reports whether a live generator has id.
@@ -75,30 +74,18 @@ func (r *Generators) GeneratorExists(ctx context.Context, id uuid.UUID) (bool, e
 
 // UpdateGenerator locks the row, lets fn change it and writes it back.
 func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
-	var out generatorRow
-	err := r.s.InTx(ctx, func(ctx context.Context) error {
-		var row generatorRow
-		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+generatorCols+` FROM generators
-			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
-		if err != nil {
-			return notFound(err, "generator_not_found", "Generator not found")
-		}
-		g := row.domain()
-		if err := fn(&g); err != nil {
-			return err
-		}
-		err = r.s.q(ctx).GetContext(ctx, &out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
+	return updateLocked(ctx, r.s, "generator_not_found", "Generator not found", `SELECT `+generatorCols+` FROM generators
+			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
+		func(ctx context.Context, g generator.Generator, out *generatorRow) error {
+			return r.s.q(ctx).GetContext(ctx, out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+generatorCols, id, g.Name, g.Description, g.IsActive, g.PakHash)
-		return mapErr(err)
-	})
-	return out.domain(), err
+		})
 }
 
 // DeleteGenerator soft-deletes a live generator; triggers cascade to its
 // stacks (with deletion markers).
 func (r *Generators) DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	var row generatorRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE generators SET deleted_at = now()
+	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+		`UPDATE generators SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+generatorCols, id)
-	return row.domain(), notFound(err, "generator_not_found", "Generator not found")
 }

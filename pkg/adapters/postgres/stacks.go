@@ -22,17 +22,9 @@ type stackRow struct {
 	GeneratorID *uuid.UUID `db:"generator_id"`
 }
 
-func (r stackRow) toDomain() stack.Stack {
+func (r stackRow) domain() stack.Stack {
 	return stack.Stack{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
 		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID}
-}
-
-func stacksToDomain(rows []stackRow) []stack.Stack {
-	out := make([]stack.Stack, len(rows))
-	for i, r := range rows {
-		out[i] = r.toDomain()
-	}
-	return out
 }
 
 // Stacks is the stack repository: live and soft-deleted stacks and which
@@ -44,10 +36,8 @@ func NewStacks(s *Store) *Stacks { return &Stacks{s: s} }
 
 // ListStacks returns live stacks, optionally only a generator's.
 func (r *Stacks) ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stack.Stack, error) {
-	rows := []stackRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+stackCols+` FROM stacks
+	return selectAs[stackRow](ctx, r.s.q(ctx), `SELECT `+stackCols+` FROM stacks
 		WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR generator_id = $1) ORDER BY created_at, id`, generatorID)
-	return stacksToDomain(rows), mapErr(err)
 }
 
 // CreateStack inserts st, filling id and timestamps.
@@ -58,48 +48,32 @@ func (r *Stacks) CreateStack(ctx context.Context, st *stack.Stack) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	*st = row.toDomain()
+	*st = row.domain()
 	return nil
 }
 
 // GetStack returns a live stack.
 func (r *Stacks) GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
-	var row stackRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.toDomain(), notFound(err, "stack_not_found", "Stack not found")
+	return getAs[stackRow](ctx, r.s.q(ctx), "stack_not_found", "Stack not found",
+		`SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // UpdateStack locks the row, lets fn change it and writes it back.
 func (r *Stacks) UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error) {
-	var out stack.Stack
-	err := r.s.InTx(ctx, func(ctx context.Context) error {
-		var row stackRow
-		err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id)
-		if err != nil {
-			return notFound(err, "stack_not_found", "Stack not found")
-		}
-		st := row.toDomain()
-		if err := fn(&st); err != nil {
-			return err
-		}
-		err = r.s.q(ctx).GetContext(ctx, &row, `UPDATE stacks SET name = $2, description = $3, generator_id = $4
+	return updateLocked(ctx, r.s, "stack_not_found", "Stack not found",
+		`SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
+		func(ctx context.Context, st stack.Stack, out *stackRow) error {
+			return r.s.q(ctx).GetContext(ctx, out, `UPDATE stacks SET name = $2, description = $3, generator_id = $4
 			WHERE id = $1 RETURNING `+stackCols, id, st.Name, st.Description, st.GeneratorID)
-		if err != nil {
-			return mapErr(err)
-		}
-		out = row.toDomain()
-		return nil
-	})
-	return out, err
+		})
 }
 
 // DeleteStack soft-deletes a live stack; the trigger soft-deletes its
 // objects and inserts a deletion marker.
 func (r *Stacks) DeleteStack(ctx context.Context, id uuid.UUID) (stack.Stack, error) {
-	var row stackRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `UPDATE stacks SET deleted_at = now()
+	return getAs[stackRow](ctx, r.s.q(ctx), "stack_not_found", "Stack not found",
+		`UPDATE stacks SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+stackCols, id)
-	return row.toDomain(), notFound(err, "stack_not_found", "Stack not found")
 }
 
 // AgentAssociated reports whether the stack is associated with the agent.
@@ -143,11 +117,7 @@ func (r *DeploymentObjects) ListDeploymentObjects(ctx context.Context, stackID u
 	rows := []objectRow{}
 	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+objectCols+` FROM deployment_objects
 		WHERE stack_id = $1 AND deleted_at IS NULL ORDER BY sequence_id DESC`, stackID)
-	out := make([]stack.DeploymentObject, len(rows))
-	for i, row := range rows {
-		out[i] = row.toDomain()
-	}
-	return out, mapErr(err)
+	return convertRows(rows, objectRow.toDomain), mapErr(err)
 }
 
 // CreateDeploymentObject inserts d; its stack must be live.

@@ -25,7 +25,7 @@ type templateRow struct {
 	Checksum         string     `db:"checksum"`
 }
 
-func (r templateRow) toDomain() template.Template {
+func (r templateRow) domain() template.Template {
 	return template.Template{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
 		GeneratorID: r.GeneratorID, Name: r.Name, Description: r.Description, Version: r.Version,
 		TemplateContent: r.TemplateContent, ParametersSchema: r.ParametersSchema, Checksum: r.Checksum}
@@ -72,26 +72,19 @@ const templateSelect = `SELECT t.id, t.created_at, t.updated_at, t.deleted_at, t
 
 // ListTemplates returns live templates at their latest version.
 func (r *Templates) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) ([]template.Template, error) {
-	rows := []templateRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, templateSelect+`
+	return selectAs[templateRow](ctx, r.s.q(ctx), templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND ($1 OR t.generator_id IS NULL OR t.generator_id = $2)
 		ORDER BY t.created_at, t.id`, all, gen)
-	out := make([]template.Template, len(rows))
-	for i, row := range rows {
-		out[i] = row.toDomain()
-	}
-	return out, mapErr(err)
 }
 
 // FindTemplateByName returns the live template of an owner (nil = system)
 // with name, at its latest version.
 func (r *Templates) FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+		templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND t.generator_id IS NOT DISTINCT FROM $1 AND t.name = $2`, generatorID, name)
-	return t.toDomain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // CreateTemplate inserts a template with its first version.
@@ -136,18 +129,16 @@ func (r *Templates) AddTemplateVersion(ctx context.Context, id uuid.UUID, v temp
 
 // GetTemplate returns a live template at its latest version.
 func (r *Templates) GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+		templateSelect+`
 		WHERE t.id = $1 AND v.version = t.latest_version AND t.deleted_at IS NULL`, id)
-	return t.toDomain(), notFound(err, "template_not_found", "Template not found")
 }
 
 // GetTemplateVersion returns a live template at a given version.
 func (r *Templates) GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error) {
-	var t templateRow
-	err := r.s.q(ctx).GetContext(ctx, &t, templateSelect+`
+	return getAs[templateRow](ctx, r.s.q(ctx), "template_version_not_found", "Template version not found",
+		templateSelect+`
 		WHERE t.id = $1 AND v.version = $2 AND t.deleted_at IS NULL`, id, version)
-	return t.toDomain(), notFound(err, "template_version_not_found", "Template version not found")
 }
 
 // ListTemplateVersions returns every version, oldest first.

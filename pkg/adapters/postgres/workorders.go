@@ -159,29 +159,18 @@ func (r *WorkOrders) AgentLive(ctx context.Context, id uuid.UUID) (bool, error) 
 
 // ListWorkOrders returns active orders matching f, newest first.
 func (r *WorkOrders) ListWorkOrders(ctx context.Context, f workorders.ListFilter) ([]workorder.WorkOrder, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w filter
 	if f.Status != "" {
-		add("status = $%d", f.Status)
+		w.add("status = $%d", f.Status)
 	}
 	if f.WorkType != "" {
-		add("work_type = $%d", f.WorkType)
+		w.add("work_type = $%d", f.WorkType)
 	}
 	if f.ScheduleID != nil {
-		add("schedule_id = $%d", *f.ScheduleID)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+		w.add("schedule_id = $%d", *f.ScheduleID)
 	}
 	rows := []workOrderRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders`+cond+` ORDER BY created_at DESC, id`, args...)
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders`+w.where()+` ORDER BY created_at DESC, id`, w.args...)
 	return workOrders(rows), mapErr(err)
 }
 
@@ -270,37 +259,25 @@ func (r *WorkOrders) MoveToLog(ctx context.Context, id uuid.UUID, success bool, 
 
 // ListLog returns log entries matching f, newest first.
 func (r *WorkOrders) ListLog(ctx context.Context, f workorders.LogFilter) ([]workorder.LogEntry, error) {
-	var (
-		where []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w filter
 	if f.WorkType != "" {
-		add("work_type = $%d", f.WorkType)
+		w.add("work_type = $%d", f.WorkType)
 	}
 	if f.Success != nil {
-		add("success = $%d", *f.Success)
+		w.add("success = $%d", *f.Success)
 	}
 	if f.AgentID != nil {
-		add("claimed_by = $%d", *f.AgentID)
+		w.add("claimed_by = $%d", *f.AgentID)
 	}
 	if f.ScheduleID != nil {
-		add("schedule_id = $%d", *f.ScheduleID)
+		w.add("schedule_id = $%d", *f.ScheduleID)
 	}
-	q := `SELECT ` + workOrderLogCols + ` FROM work_order_log`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY completed_at DESC, id"
+	q := `SELECT ` + workOrderLogCols + ` FROM work_order_log` + w.where() + " ORDER BY completed_at DESC, id"
 	if f.Limit != nil {
-		args = append(args, *f.Limit)
-		q += fmt.Sprintf(" LIMIT $%d", len(args))
+		q += fmt.Sprintf(" LIMIT $%d", w.arg(*f.Limit))
 	}
 	rows := []logEntryRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, q, args...)
+	err := r.s.q(ctx).SelectContext(ctx, &rows, q, w.args...)
 	out := make([]workorder.LogEntry, len(rows))
 	for i, l := range rows {
 		out[i] = workorder.LogEntry(l)

@@ -309,26 +309,18 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 		return agent.Agent{}, "", err
 	}
-	var out agent.Agent
-	pak, err := s.creds.Rotate(ctx, func(ctx context.Context, hash string) (old string, err error) {
-		err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
-			var err error
+	return authn.RotateRecord(ctx, s.creds, s.repos.Tx.InTx,
+		func(ctx context.Context, hash string) (out agent.Agent, old string, err error) {
 			out, err = s.repos.Agents.UpdateAgent(ctx, id, func(a *agent.Agent) error {
 				old, a.PakHash = a.PakHash, hash
 				return nil
 			})
-			if err != nil {
-				return err
-			}
+			return out, old, err
+		},
+		func(ctx context.Context, a agent.Agent) error {
 			return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "agent", id,
-				map[string]any{"agent_name": out.Name}))
+				map[string]any{"agent_name": a.Name}))
 		})
-		return old, err
-	})
-	if err != nil {
-		return agent.Agent{}, "", err
-	}
-	return out, pak, nil
 }
 
 // Heartbeat records that the agent is alive and returns its record, so the

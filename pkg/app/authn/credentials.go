@@ -49,3 +49,26 @@ func (c Credentials) Rotate(ctx context.Context, store func(ctx context.Context,
 	c.Revoke(ctx, old)
 	return pak, nil
 }
+
+// RotateRecord rotates the PAK of one agent or generator record: inTx runs
+// update (which swaps the stored hash, returning the record and the hash it
+// replaced) and audit in one transaction; the old hash is revoked after.
+func RotateRecord[T any](ctx context.Context, c Credentials, inTx func(context.Context, func(context.Context) error) error,
+	update func(ctx context.Context, hash string) (T, string, error), audit func(ctx context.Context, v T) error) (T, secret.String, error) {
+	var out T
+	pak, err := c.Rotate(ctx, func(ctx context.Context, hash string) (old string, err error) {
+		err = inTx(ctx, func(ctx context.Context) error {
+			var err error
+			if out, old, err = update(ctx, hash); err != nil {
+				return err
+			}
+			return audit(ctx, out)
+		})
+		return old, err
+	})
+	if err != nil {
+		var zero T
+		return zero, "", err
+	}
+	return out, pak, nil
+}

@@ -232,26 +232,18 @@ func (s *Service) RotatePAK(ctx context.Context, p identity.Principal, id uuid.U
 	if _, err := s.repos.Generators.GetGenerator(ctx, id); err != nil {
 		return generator.Generator{}, "", err
 	}
-	var out generator.Generator
-	pak, err := s.creds.Rotate(ctx, func(ctx context.Context, hash string) (old string, err error) {
-		err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
-			var err error
+	return authn.RotateRecord(ctx, s.creds, s.repos.Tx.InTx,
+		func(ctx context.Context, hash string) (out generator.Generator, old string, err error) {
 			out, err = s.repos.Generators.UpdateGenerator(ctx, id, func(g *generator.Generator) error {
 				old, g.PakHash = hashOf(*g), &hash
 				return nil
 			})
-			if err != nil {
-				return err
-			}
+			return out, old, err
+		},
+		func(ctx context.Context, g generator.Generator) error {
 			return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionPakRotated, "generator", id,
-				map[string]any{"generator_name": out.Name}))
+				map[string]any{"generator_name": g.Name}))
 		})
-		return old, err
-	})
-	if err != nil {
-		return generator.Generator{}, "", err
-	}
-	return out, pak, nil
 }
 
 // hashOf is the generator's PAK hash, "" when it has none.

@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Memory implements every port of pkg/app/stacks in memory, with the rules
@@ -69,26 +70,17 @@ func (m *Memory) Events() []event.Event {
 	return slices.Clone(m.events)
 }
 
-type txKey struct{}
-
 // InTx runs fn; when fn fails every change it made is undone. A nested
 // call joins the outer transaction.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if ctx.Value(txKey{}) != nil {
-		return fn(ctx)
-	}
-	m.mu.Lock()
-	stacks, objects := maps.Clone(m.stacks), maps.Clone(m.objects)
-	seq, na, ne := m.seq, len(m.audits), len(m.events)
-	m.mu.Unlock()
-	if err := fn(context.WithValue(ctx, txKey{}, true)); err != nil {
-		m.mu.Lock()
-		m.stacks, m.objects, m.seq = stacks, objects, seq
-		m.audits, m.events = m.audits[:na], m.events[:ne]
-		m.mu.Unlock()
-		return err
-	}
-	return nil
+	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
+		stacks, objects := maps.Clone(m.stacks), maps.Clone(m.objects)
+		seq, na, ne := m.seq, len(m.audits), len(m.events)
+		return func() {
+			m.stacks, m.objects, m.seq = stacks, objects, seq
+			m.audits, m.events = m.audits[:na], m.events[:ne]
+		}
+	}, fn)
 }
 
 // Audit records e.

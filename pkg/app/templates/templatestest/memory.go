@@ -20,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 type record struct {
@@ -80,25 +81,16 @@ func (m *Memory) Audits() []audit.Entry {
 	return slices.Clone(m.audits)
 }
 
-type txKey struct{}
-
 // InTx runs fn; when fn fails every change it made is undone.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if ctx.Value(txKey{}) != nil {
-		return fn(ctx)
-	}
-	m.mu.Lock()
-	ts, ls, as, ps, na, ne := maps.Clone(m.templates), maps.Clone(m.labels), maps.Clone(m.annotations),
-		maps.Clone(m.provenance), len(m.audits), len(m.events)
-	m.mu.Unlock()
-	if err := fn(context.WithValue(ctx, txKey{}, true)); err != nil {
-		m.mu.Lock()
-		m.templates, m.labels, m.annotations, m.provenance = ts, ls, as, ps
-		m.audits, m.events = m.audits[:na], m.events[:ne]
-		m.mu.Unlock()
-		return err
-	}
-	return nil
+	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
+		ts, ls, as, ps, na, ne := maps.Clone(m.templates), maps.Clone(m.labels), maps.Clone(m.annotations),
+			maps.Clone(m.provenance), len(m.audits), len(m.events)
+		return func() {
+			m.templates, m.labels, m.annotations, m.provenance = ts, ls, as, ps
+			m.audits, m.events = m.audits[:na], m.events[:ne]
+		}
+	}, fn)
 }
 
 // Audit records e.

@@ -19,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 type agentRec struct {
@@ -85,25 +86,16 @@ func (m *Memory) Events() []event.Event {
 	return slices.Clone(m.events)
 }
 
-type txKey struct{}
-
 // InTx runs fn; when fn fails every change it made is undone.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if ctx.Value(txKey{}) != nil {
-		return fn(ctx)
-	}
-	m.mu.Lock()
-	orders, targeting, logs, na, ne := maps.Clone(m.orders), maps.Clone(m.targeting), maps.Clone(m.logs), len(m.audits), len(m.events)
-	schedules, runs := maps.Clone(m.schedules), maps.Clone(m.runs)
-	m.mu.Unlock()
-	if err := fn(context.WithValue(ctx, txKey{}, true)); err != nil {
-		m.mu.Lock()
-		m.orders, m.targeting, m.logs, m.audits, m.events = orders, targeting, logs, m.audits[:na], m.events[:ne]
-		m.schedules, m.runs = schedules, runs
-		m.mu.Unlock()
-		return err
-	}
-	return nil
+	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
+		orders, targeting, logs, na, ne := maps.Clone(m.orders), maps.Clone(m.targeting), maps.Clone(m.logs), len(m.audits), len(m.events)
+		schedules, runs := maps.Clone(m.schedules), maps.Clone(m.runs)
+		return func() {
+			m.orders, m.targeting, m.logs, m.audits, m.events = orders, targeting, logs, m.audits[:na], m.events[:ne]
+			m.schedules, m.runs = schedules, runs
+		}
+	}, fn)
 }
 
 // Audit records e.

@@ -37,12 +37,8 @@ func (a *Agent) retry(ctx context.Context, what string, permanent func(error) bo
 		if i+1 < a.attempts() {
 			d := startupBackoff.Delay(i)
 			a.log.Warn(what+" failed, retrying", "attempt", i+1, "of", a.attempts(), "retry_in", d.Round(time.Millisecond).String(), "error", err)
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
+			if err := lifecycle.Sleep(ctx, d); err != nil {
+				return err
 			}
 		}
 	}

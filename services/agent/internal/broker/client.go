@@ -21,6 +21,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
@@ -95,12 +96,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, heade
 		if !ok {
 			return resp, err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if lifecycle.Sleep(ctx, wait) != nil {
 			return resp, err
-		case <-t.C:
 		}
 	}
 }
@@ -191,6 +188,13 @@ func (c *Client) getJSON(ctx context.Context, path string, out any) error {
 	return decode(resp, out)
 }
 
+// getAs reads the JSON at path as a T.
+func getAs[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var out T
+	err := c.getJSON(ctx, path, &out)
+	return out, err
+}
+
 func decode(resp *Response, out any) error {
 	if err := json.Unmarshal(resp.Body, out); err != nil {
 		return fmt.Errorf("decoding the broker's answer: %w", err)
@@ -214,9 +218,7 @@ func (c *Client) VerifyPAK(ctx context.Context) error {
 // FindAgent looks the agent up by name and cluster.
 func (c *Client) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
 	q := url.Values{"name": {name}, "cluster_name": {cluster}}
-	var a agent.Agent
-	err := c.getJSON(ctx, "/api/v1/agents/?"+q.Encode(), &a)
-	return a, err
+	return getAs[agent.Agent](ctx, c, "/api/v1/agents/?"+q.Encode())
 }
 
 // RegisterWithGenerator registers the calling agent with generator gen
@@ -230,9 +232,7 @@ func (c *Client) RegisterWithGenerator(ctx context.Context, gen uuid.UUID) error
 
 // GetAgent reads the agent record.
 func (c *Client) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	var a agent.Agent
-	err := c.getJSON(ctx, "/api/v1/agents/"+id.String(), &a)
-	return a, err
+	return getAs[agent.Agent](ctx, c, "/api/v1/agents/"+id.String())
 }
 
 // Heartbeat posts a heartbeat. The broker answers with the agent record;
@@ -331,31 +331,23 @@ func (c *Client) PostEvent(ctx context.Context, e Event) error {
 
 // Events lists the events the agent reported.
 func (c *Client) Events(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error) {
-	var out []agent.Event
-	err := c.getJSON(ctx, EventsPath(agentID), &out)
-	return out, err
+	return getAs[[]agent.Event](ctx, c, EventsPath(agentID))
 }
 
 // Stacks lists the stacks associated with the agent.
 func (c *Client) Stacks(ctx context.Context, agentID uuid.UUID) ([]stack.Stack, error) {
-	var out []stack.Stack
-	err := c.getJSON(ctx, "/api/v1/agents/"+agentID.String()+"/stacks", &out)
-	return out, err
+	return getAs[[]stack.Stack](ctx, c, "/api/v1/agents/"+agentID.String()+"/stacks")
 }
 
 // GetDeploymentObject reads a deployment object of a stack the agent is
 // associated with.
 func (c *Client) GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
-	var do stack.DeploymentObject
-	err := c.getJSON(ctx, "/api/v1/deployment-objects/"+id.String(), &do)
-	return do, err
+	return getAs[stack.DeploymentObject](ctx, c, "/api/v1/deployment-objects/"+id.String())
 }
 
 // PendingDiagnostics lists the agent's pending diagnostic requests.
 func (c *Client) PendingDiagnostics(ctx context.Context, agentID uuid.UUID) ([]diagnostic.Request, error) {
-	var out []diagnostic.Request
-	err := c.getJSON(ctx, "/api/v1/agents/"+agentID.String()+"/diagnostics/pending", &out)
-	return out, err
+	return getAs[[]diagnostic.Request](ctx, c, "/api/v1/agents/"+agentID.String()+"/diagnostics/pending")
 }
 
 // ClaimDiagnostic claims a pending request; a 409 (claimed by someone else,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/hook"
 )
@@ -129,7 +130,7 @@ func (p *poller) run(ctx context.Context) {
 			d := kube.Backoff{Initial: time.Second, Max: p.opts.PollInterval, Deadline: -1}.Delay(failures)
 			failures++
 			p.log.Warn("fetching the target state failed", "error", err, "retry_in", d.Round(time.Millisecond).String())
-			sleep(ctx, d)
+			_ = lifecycle.Sleep(ctx, d) // the loop checks ctx
 			continue
 		}
 		failures = 0
@@ -147,7 +148,7 @@ func (p *poller) run(ctx context.Context) {
 		// A broker that does not hold the request (or an empty ETag) must
 		// not make this loop spin.
 		if took < time.Second && (ts.NotModified || p.opts.Wait == 0 || ts.ETag == "") {
-			sleep(ctx, p.opts.PollInterval)
+			_ = lifecycle.Sleep(ctx, p.opts.PollInterval) // the loop checks ctx
 		}
 	}
 }
@@ -198,13 +199,4 @@ func (d *Drift) Check(ctx context.Context) {
 	d.deps.CheckDrift(ctx, applied(ts.Objects, d.deps))
 	d.opts.Metrics.KubeOperations.WithLabelValues("drift_check").Inc()
 	d.opts.Metrics.KubeOperationTime.WithLabelValues("drift_check").Observe(time.Since(start).Seconds())
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

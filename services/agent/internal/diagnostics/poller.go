@@ -13,6 +13,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/inspect"
@@ -63,12 +64,8 @@ type Poller struct {
 
 // NewPoller returns a poller; Run starts it.
 func NewPoller(env agent.Env, c *Collector, opts Options) *Poller {
-	if opts.Interval <= 0 {
-		opts.Interval = 10 * time.Second
-	}
-	if opts.CollectTimeout <= 0 {
-		opts.CollectTimeout = 2 * time.Minute
-	}
+	defaults.Set(&opts.Interval, 10*time.Second)
+	defaults.Set(&opts.CollectTimeout, 2*time.Minute)
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

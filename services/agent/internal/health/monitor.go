@@ -17,6 +17,8 @@ import (
 
 	domainhealth "github.com/brokkr-go/brokkr/pkg/domain/health"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/inspect"
 )
@@ -166,18 +168,10 @@ type Monitor struct {
 
 // NewMonitor returns a monitor; Run starts it.
 func NewMonitor(env agent.Env, ev *Evaluator, opts Options) *Monitor {
-	if opts.Interval <= 0 {
-		opts.Interval = time.Minute
-	}
-	if opts.Debounce <= 0 {
-		opts.Debounce = 2 * time.Second
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
-	}
-	if opts.AppliedEvery <= 0 {
-		opts.AppliedEvery = time.Second
-	}
+	defaults.Set(&opts.Interval, time.Minute)
+	defaults.Set(&opts.Debounce, 2*time.Second)
+	defaults.Set(&opts.Concurrency, 4)
+	defaults.Set(&opts.AppliedEvery, time.Second)
 	log := env.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -395,12 +389,7 @@ func (m *Monitor) watch(ctx context.Context, ns string) {
 	pause := func() {
 		d := min(time.Second<<min(failures, 6), time.Minute)
 		failures++
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
+		_ = lifecycle.Sleep(ctx, d) // the loop below checks ctx
 	}
 	for ctx.Err() == nil {
 		list, err := ri.List(ctx, metav1.ListOptions{Limit: 1})

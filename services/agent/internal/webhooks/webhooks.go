@@ -29,6 +29,8 @@ import (
 	appwebhooks "github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
@@ -76,19 +78,11 @@ func FromConfig(c config.Agent) Options {
 }
 
 func (o Options) withDefaults() Options {
-	if o.PollInterval <= 0 {
-		o.PollInterval = 10 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = webhook.AgentClaimBatch
-	}
+	defaults.Set(&o.PollInterval, 10*time.Second)
+	defaults.Set(&o.Concurrency, webhook.AgentClaimBatch)
 	o.DrainGrace = max(o.DrainGrace, 0)
-	if o.StartMargin <= 0 {
-		o.StartMargin = 5 * time.Second
-	}
-	if o.ReportGrace <= 0 {
-		o.ReportGrace = 30 * time.Second
-	}
+	defaults.Set(&o.StartMargin, 5*time.Second)
+	defaults.Set(&o.ReportGrace, 30*time.Second)
 	return o
 }
 
@@ -400,26 +394,19 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	f := httpserver.NewFamilies(reg)
 	m := &metrics{
-		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_agent_webhook_polls_total", Help: "Claims of pending webhook deliveries, by result (success, error)",
-		}, []string{"result"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_agent_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by outcome (success, retryable, rejected, not_attempted)",
-		}, []string{"outcome"}),
-		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_agent_webhook_reports_total",
-			Help: "Webhook results reported to the broker, by result (recorded, refused, lost)",
-		}, []string{"result"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "brokkr_agent_webhook_delivery_duration_seconds", Help: "HTTP duration of webhook delivery attempts",
-			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "brokkr_agent_webhook_in_flight", Help: "Webhook delivery attempts in progress",
-		}),
+		polls: f.CounterVec("brokkr_agent_webhook_polls_total",
+			"Claims of pending webhook deliveries, by result (success, error)", "result"),
+		deliveries: f.CounterVec("brokkr_agent_webhook_deliveries_total",
+			"Webhook delivery attempts by outcome (success, retryable, rejected, not_attempted)", "outcome"),
+		reports: f.CounterVec("brokkr_agent_webhook_reports_total",
+			"Webhook results reported to the broker, by result (recorded, refused, lost)", "result"),
+		duration: f.Histogram("brokkr_agent_webhook_delivery_duration_seconds", "HTTP duration of webhook delivery attempts",
+			[]float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
+		inFlight: f.Gauge("brokkr_agent_webhook_in_flight", "Webhook delivery attempts in progress"),
 	}
+	f.Must()
 	for _, o := range []string{"success", "retryable", "rejected", "not_attempted"} {
 		m.deliveries.WithLabelValues(o)
 	}
@@ -429,27 +416,5 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"success", "error"} {
 		m.polls.WithLabelValues(r)
 	}
-	if reg != nil {
-		m.polls = register(reg, m.polls)
-		m.deliveries = register(reg, m.deliveries)
-		m.reports = register(reg, m.reports)
-		m.duration = register(reg, m.duration)
-		m.inFlight = register(reg, m.inFlight)
-	}
 	return m
-}
-
-// register adds c to reg, or returns the collector already registered
-// under its name (a second deliverer on the same registry).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }

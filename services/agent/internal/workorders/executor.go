@@ -17,6 +17,8 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
+	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
 )
 
@@ -69,15 +71,11 @@ type Executor struct {
 
 // NewExecutor returns an executor for the cluster k talks to.
 func NewExecutor(k Cluster, opts ExecutorOptions) *Executor {
-	if opts.CheckInterval <= 0 {
-		opts.CheckInterval = 5 * time.Second
-	}
+	defaults.Set(&opts.CheckInterval, 5*time.Second)
 	if opts.CallRetry == (kube.Backoff{}) {
 		opts.CallRetry = kube.Backoff{Initial: 500 * time.Millisecond, Max: 10 * time.Second, Deadline: 30 * time.Second}
 	}
-	if opts.CRDTimeout <= 0 {
-		opts.CRDTimeout = 60 * time.Second
-	}
+	defaults.Set(&opts.CRDTimeout, 60*time.Second)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -233,14 +231,7 @@ func isBinding(u *unstructured.Unstructured) bool {
 
 // sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return lifecycle.Sleep(ctx, d) == nil
 }
 
 // ended turns the end of ctx while waiting into a failure: the per-order

@@ -24,6 +24,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
@@ -71,24 +72,12 @@ func FromConfig(c config.Agent) Options {
 }
 
 func (o Options) withDefaults() Options {
-	if o.PollInterval <= 0 {
-		o.PollInterval = 10 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 1
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 15 * time.Minute
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = 5 * time.Second
-	}
-	if o.ProgressInterval <= 0 {
-		o.ProgressInterval = time.Minute
-	}
-	if o.ResumeGrace <= 0 {
-		o.ResumeGrace = 30 * time.Second
-	}
+	defaults.Set(&o.PollInterval, 10*time.Second)
+	defaults.Set(&o.Concurrency, 1)
+	defaults.Set(&o.Timeout, 15*time.Minute)
+	defaults.Set(&o.CheckInterval, 5*time.Second)
+	defaults.Set(&o.ProgressInterval, time.Minute)
+	defaults.Set(&o.ResumeGrace, 30*time.Second)
 	return o
 }
 

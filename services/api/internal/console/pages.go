@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -27,6 +28,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
+	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
 
 // pager is the state of a paginated table.
@@ -80,6 +82,60 @@ func slicePage[T any](all []T, limit, offset int) ([]T, pager) {
 	return out, p
 }
 
+// namedPage loads the whole list of a page, keeps (when search) the items
+// whose name contains the "q" query, sorts them by name and cuts the
+// requested page out of them; false means the error page was answered.
+func namedPage[T any](c *Console, g *gin.Context, list func(context.Context, identity.Principal) ([]T, error),
+	name func(T) string, search bool) ([]T, pager, bool) {
+	var limit, offset int
+	var all []T
+	if !c.steps(g, paging(g, &limit, &offset),
+		func() (err error) { all, err = list(g.Request.Context(), principal(g)); return }) {
+		return nil, pager{}, false
+	}
+	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); search && text != "" {
+		kept := all[:0]
+		for _, v := range all {
+			if strings.Contains(strings.ToLower(name(v)), text) {
+				kept = append(kept, v)
+			}
+		}
+		all = kept
+	}
+	sort.Slice(all, func(i, j int) bool { return name(all[i]) < name(all[j]) })
+	rows, pg := slicePage(all, limit, offset)
+	return rows, pg, true
+}
+
+// steps runs the loading steps of a page in order; at the first error it
+// answers the error page and reports false.
+func (c *Console) steps(g *gin.Context, steps ...func() error) bool {
+	for _, step := range steps {
+		if err := step(); err != nil {
+			c.fail(g, err)
+			return false
+		}
+	}
+	return true
+}
+
+// pathID is a step that reads the path parameter name into id.
+func pathID(g *gin.Context, name string, id *uuid.UUID) func() error {
+	return func() (err error) { *id, err = pathUUID(g, name); return }
+}
+
+// paging is a step that reads limit/offset (default overview.DefaultLimit).
+func paging(g *gin.Context, limit, offset *int) func() error {
+	return func() (err error) { *limit, *offset, err = pageParams(g, overview.DefaultLimit); return }
+}
+
+// showLive renders a page with a live region.
+func (c *Console) showLive(g *gin.Context, page, title, nav string, data any) {
+	v := c.newView(g, title, nav, data)
+	v.Live = true
+	c.render(g, http.StatusOK, page, v)
+}
+
 // ---- fleet -----------------------------------------------------------------
 
 type fleetData struct {
@@ -120,9 +176,7 @@ func (c *Console) fleet(g *gin.Context) {
 		d.Rows = append(d.Rows, fleetRow{AgentRow: r, State: r.State(now, c.d.StaleAfter),
 			Stale: r.LastHeartbeat != nil && now.Sub(*r.LastHeartbeat) > c.d.StaleAfter})
 	}
-	v := c.newView(g, "Fleet", "fleet", d)
-	v.Live = true
-	c.render(g, http.StatusOK, "fleet", v)
+	c.showLive(g, "fleet", "Fleet", "fleet", d)
 }
 
 // ---- agent -----------------------------------------------------------------
@@ -192,13 +246,10 @@ func indentJSON(doc string) (string, int) {
 
 func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
 	p, ctx := principal(g), g.Request.Context()
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return agentData{}, false
-	}
+	var id uuid.UUID
 	var d agentData
-	steps := []func() error{
+	if !c.steps(g,
+		pathID(g, "id", &id),
 		func() (err error) { d.Agent, err = c.d.Agents.Get(ctx, p, id); return },
 		func() (err error) { d.Labels, err = c.d.AgentLabels.Labels(ctx, p, id); return },
 		func() (err error) { d.Annotations, err = c.d.AgentLabels.Annotations(ctx, p, id); return },
@@ -213,12 +264,8 @@ func (c *Console) loadAgent(g *gin.Context) (agentData, bool) {
 			}
 			return err
 		},
-	}
-	for _, step := range steps {
-		if err := step(); err != nil {
-			c.fail(g, err)
-			return agentData{}, false
-		}
+	) {
+		return agentData{}, false
 	}
 	for _, st := range d.Stacks {
 		if st.ObjectID != nil && !st.Marker {
@@ -236,22 +283,16 @@ func (c *Console) agent(g *gin.Context) {
 	if !ok {
 		return
 	}
-	v := c.newView(g, "Agent "+d.Agent.Name, "fleet", d)
-	v.Live = true
-	c.render(g, http.StatusOK, "agent", v)
+	c.showLive(g, "agent", "Agent "+d.Agent.Name, "fleet", d)
 }
 
 // rotateAgentPAK issues a new PAK and shows it once, in this response only
 // (no-store; never in a URL or a log line).
 func (c *Console) rotateAgentPAK(g *gin.Context) {
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	_, pak, err := c.d.Agents.RotatePAK(g.Request.Context(), principal(g), id)
-	if err != nil {
-		c.fail(g, err)
+	var id uuid.UUID
+	var pak secret.String
+	if !c.steps(g, pathID(g, "id", &id),
+		func() (err error) { _, pak, err = c.d.Agents.RotatePAK(g.Request.Context(), principal(g), id); return }) {
 		return
 	}
 	d, ok := c.loadAgent(g)
@@ -303,30 +344,11 @@ type stacksData struct {
 }
 
 func (c *Console) stacks(g *gin.Context) {
-	limit, offset, err := pageParams(g, overview.DefaultLimit)
-	if err != nil {
-		c.fail(g, err)
+	rows, pg, ok := namedPage(c, g, c.d.Stacks.List, func(s stack.Stack) string { return s.Name }, true)
+	if !ok {
 		return
 	}
-	all, err := c.d.Stacks.List(g.Request.Context(), principal(g))
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); text != "" {
-		kept := all[:0]
-		for _, s := range all {
-			if strings.Contains(strings.ToLower(s.Name), text) {
-				kept = append(kept, s)
-			}
-		}
-		all = kept
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	rows, pg := slicePage(all, limit, offset)
-	v := c.newView(g, "Stacks", "stacks", stacksData{Stacks: rows, Pager: pg})
-	v.Live = true
-	c.render(g, http.StatusOK, "stacks", v)
+	c.showLive(g, "stacks", "Stacks", "stacks", stacksData{Stacks: rows, Pager: pg})
 }
 
 type stackData struct {
@@ -339,38 +361,22 @@ type stackData struct {
 
 func (c *Console) stack(g *gin.Context) {
 	p, ctx := principal(g), g.Request.Context()
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	limit, offset, err := pageParams(g, overview.DefaultLimit)
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
+	var id uuid.UUID
+	var limit, offset, total int
 	var d stackData
-	if d.Stack, err = c.d.Stacks.Get(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.Labels, err = c.d.StackLabels.Labels(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.Annotations, err = c.d.StackLabels.Annotations(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	var total int
-	if d.Objects, total, err = c.d.Overview.StackObjects(ctx, p, id, limit, offset); err != nil {
-		c.fail(g, err)
+	if !c.steps(g, pathID(g, "id", &id), paging(g, &limit, &offset),
+		func() (err error) { d.Stack, err = c.d.Stacks.Get(ctx, p, id); return },
+		func() (err error) { d.Labels, err = c.d.StackLabels.Labels(ctx, p, id); return },
+		func() (err error) { d.Annotations, err = c.d.StackLabels.Annotations(ctx, p, id); return },
+		func() (err error) {
+			d.Objects, total, err = c.d.Overview.StackObjects(ctx, p, id, limit, offset)
+			return
+		},
+	) {
 		return
 	}
 	d.Pager = pager{Limit: limit, Offset: offset, Total: total, Shown: len(d.Objects)}
-	v := c.newView(g, "Stack "+d.Stack.Name, "stacks", d)
-	v.Live = true
-	c.render(g, http.StatusOK, "stack", v)
+	c.showLive(g, "stack", "Stack "+d.Stack.Name, "stacks", d)
 }
 
 type objectData struct {
@@ -381,29 +387,21 @@ type objectData struct {
 
 func (c *Console) object(g *gin.Context) {
 	p, ctx := principal(g), g.Request.Context()
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
+	var id uuid.UUID
 	var d objectData
-	if d.Object, err = c.d.Stacks.GetDeploymentObject(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.Stack, err = c.d.Stacks.Get(ctx, p, d.Object.StackID); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if p.IsAdmin() {
-		if d.Agents, err = c.d.Overview.ObjectAgents(ctx, p, id); err != nil {
-			c.fail(g, err)
+	if !c.steps(g, pathID(g, "id", &id),
+		func() (err error) { d.Object, err = c.d.Stacks.GetDeploymentObject(ctx, p, id); return },
+		func() (err error) { d.Stack, err = c.d.Stacks.Get(ctx, p, d.Object.StackID); return },
+		func() (err error) {
+			if p.IsAdmin() {
+				d.Agents, err = c.d.Overview.ObjectAgents(ctx, p, id)
+			}
 			return
-		}
+		},
+	) {
+		return
 	}
-	v := c.newView(g, "Deployment object #"+strconv.FormatInt(d.Object.SequenceID, 10), "stacks", d)
-	v.Live = true
-	c.render(g, http.StatusOK, "object", v)
+	c.showLive(g, "object", "Deployment object #"+strconv.FormatInt(d.Object.SequenceID, 10), "stacks", d)
 }
 
 type diffData struct {
@@ -417,32 +415,28 @@ type diffData struct {
 // diff compares two objects of one stack line by line.
 func (c *Console) diff(g *gin.Context) {
 	p, ctx := principal(g), g.Request.Context()
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	fromID, err1 := uuid.Parse(g.Query("from"))
-	toID, err2 := uuid.Parse(g.Query("to"))
-	if err1 != nil || err2 != nil {
-		c.fail(g, domain.Invalid("choose two deployment objects to compare (from and to)"))
-		return
-	}
+	var id, fromID, toID uuid.UUID
 	var d diffData
-	if d.Stack, err = c.d.Stacks.Get(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.From, err = c.d.Stacks.GetDeploymentObject(ctx, p, fromID); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.To, err = c.d.Stacks.GetDeploymentObject(ctx, p, toID); err != nil {
-		c.fail(g, err)
-		return
-	}
-	if d.From.StackID != id || d.To.StackID != id {
-		c.fail(g, domain.Invalid("both deployment objects must belong to this stack"))
+	if !c.steps(g, pathID(g, "id", &id),
+		func() error {
+			var err1, err2 error
+			fromID, err1 = uuid.Parse(g.Query("from"))
+			toID, err2 = uuid.Parse(g.Query("to"))
+			if err1 != nil || err2 != nil {
+				return domain.Invalid("choose two deployment objects to compare (from and to)")
+			}
+			return nil
+		},
+		func() (err error) { d.Stack, err = c.d.Stacks.Get(ctx, p, id); return },
+		func() (err error) { d.From, err = c.d.Stacks.GetDeploymentObject(ctx, p, fromID); return },
+		func() (err error) { d.To, err = c.d.Stacks.GetDeploymentObject(ctx, p, toID); return },
+		func() error {
+			if d.From.StackID != id || d.To.StackID != id {
+				return domain.Invalid("both deployment objects must belong to this stack")
+			}
+			return nil
+		},
+	) {
 		return
 	}
 	if d.From.SequenceID > d.To.SequenceID {
@@ -461,21 +455,11 @@ type templatesData struct {
 }
 
 func (c *Console) templates(g *gin.Context) {
-	limit, offset, err := pageParams(g, overview.DefaultLimit)
-	if err != nil {
-		c.fail(g, err)
+	rows, pg, ok := namedPage(c, g, c.d.Templates.List, func(t template.Template) string { return t.Name }, false)
+	if !ok {
 		return
 	}
-	all, err := c.d.Templates.List(g.Request.Context(), principal(g))
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
-	rows, pg := slicePage(all, limit, offset)
-	v := c.newView(g, "Templates", "templates", templatesData{Templates: rows, Pager: pg})
-	v.Live = true
-	c.render(g, http.StatusOK, "templates", v)
+	c.showLive(g, "templates", "Templates", "templates", templatesData{Templates: rows, Pager: pg})
 }
 
 // ---- work orders -------------------------------------------------------------
@@ -492,20 +476,20 @@ func (c *Console) workOrders(g *gin.Context) {
 
 func (c *Console) showWorkOrders(g *gin.Context, flash string) {
 	p, ctx := principal(g), g.Request.Context()
-	limit, offset, err := pageParams(g, overview.DefaultLimit)
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	all, err := c.d.WorkOrders.List(ctx, p, workorders.ListFilter{Status: g.Query("status"), WorkType: g.Query("type")})
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
+	var limit, offset int
+	var all []workorder.WorkOrder
+	var log []workorder.LogEntry
 	n := 20
-	log, err := c.d.WorkOrders.Log(ctx, p, workorders.LogFilter{WorkType: g.Query("type"), Limit: &n})
-	if err != nil {
-		c.fail(g, err)
+	if !c.steps(g, paging(g, &limit, &offset),
+		func() (err error) {
+			all, err = c.d.WorkOrders.List(ctx, p, workorders.ListFilter{Status: g.Query("status"), WorkType: g.Query("type")})
+			return
+		},
+		func() (err error) {
+			log, err = c.d.WorkOrders.Log(ctx, p, workorders.LogFilter{WorkType: g.Query("type"), Limit: &n})
+			return
+		},
+	) {
 		return
 	}
 	rows, pg := slicePage(all, limit, offset)
@@ -515,13 +499,9 @@ func (c *Console) showWorkOrders(g *gin.Context, flash string) {
 }
 
 func (c *Console) cancelWorkOrder(g *gin.Context) {
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	if err := c.d.WorkOrders.Cancel(g.Request.Context(), principal(g), id); err != nil {
-		c.fail(g, err)
+	var id uuid.UUID
+	if !c.steps(g, pathID(g, "id", &id),
+		func() error { return c.d.WorkOrders.Cancel(g.Request.Context(), principal(g), id) }) {
 		return
 	}
 	// Post/redirect/get, so a reload does not repeat the action.
@@ -540,9 +520,7 @@ func (c *Console) webhooks(g *gin.Context) {
 		c.fail(g, err)
 		return
 	}
-	v := c.newView(g, "Webhooks", "webhooks", webhooksData{Subscriptions: subs})
-	v.Live = true
-	c.render(g, http.StatusOK, "webhooks", v)
+	c.showLive(g, "webhooks", "Webhooks", "webhooks", webhooksData{Subscriptions: subs})
 }
 
 type webhookData struct {
@@ -554,27 +532,19 @@ type webhookData struct {
 
 func (c *Console) webhook(g *gin.Context) {
 	p, ctx := principal(g), g.Request.Context()
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	limit, offset, err := pageParams(g, overview.DefaultLimit)
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	var d webhookData
-	if d.Subscription, err = c.d.Webhooks.Get(ctx, p, id); err != nil {
-		c.fail(g, err)
-		return
-	}
-	d.Status = g.Query("status")
-	// One row more than the page tells whether a next page exists without
-	// counting every delivery.
-	if d.Deliveries, err = c.d.Webhooks.Deliveries(ctx, p, webhooks.DeliveryQuery{SubscriptionID: id, Status: d.Status,
-		Limit: limit + 1, Offset: offset}); err != nil {
-		c.fail(g, err)
+	var id uuid.UUID
+	var limit, offset int
+	d := webhookData{Status: g.Query("status")}
+	if !c.steps(g, pathID(g, "id", &id), paging(g, &limit, &offset),
+		func() (err error) { d.Subscription, err = c.d.Webhooks.Get(ctx, p, id); return },
+		// One row more than the page tells whether a next page exists
+		// without counting every delivery.
+		func() (err error) {
+			d.Deliveries, err = c.d.Webhooks.Deliveries(ctx, p, webhooks.DeliveryQuery{SubscriptionID: id,
+				Status: d.Status, Limit: limit + 1, Offset: offset})
+			return
+		},
+	) {
 		return
 	}
 	d.Pager = pager{Limit: limit, Offset: offset, Total: offset + len(d.Deliveries)}
@@ -589,18 +559,12 @@ func (c *Console) webhook(g *gin.Context) {
 }
 
 func (c *Console) retryDelivery(g *gin.Context) {
-	id, err := pathUUID(g, "id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	did, err := pathUUID(g, "delivery_id")
-	if err != nil {
-		c.fail(g, err)
-		return
-	}
-	if _, err := c.d.Webhooks.RetryDelivery(g.Request.Context(), principal(g), id, did); err != nil {
-		c.fail(g, err)
+	var id, did uuid.UUID
+	if !c.steps(g, pathID(g, "id", &id), pathID(g, "delivery_id", &did),
+		func() (err error) {
+			_, err = c.d.Webhooks.RetryDelivery(g.Request.Context(), principal(g), id, did)
+			return
+		}) {
 		return
 	}
 	g.Redirect(http.StatusSeeOther, Prefix+"/webhooks/"+id.String()+"?retried="+did.String())
@@ -646,10 +610,8 @@ func (c *Console) audit(g *gin.Context) {
 		c.fail(g, err)
 		return
 	}
-	v := c.newView(g, "Audit log", "audit", auditData{Entries: page.Logs,
+	c.showLive(g, "audit", "Audit log", "audit", auditData{Entries: page.Logs,
 		Pager: pager{Limit: page.Limit, Offset: page.Offset, Total: page.Total, Shown: page.Count}})
-	v.Live = true
-	c.render(g, http.StatusOK, "audit", v)
 }
 
 // parseTime accepts RFC 3339 and the browser's datetime-local value (UTC).

@@ -48,12 +48,7 @@ func (h agentHandlers) search(c *gin.Context) {
 }
 
 func (h agentHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	a, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, a, err)
+	byID(c, h.svc.Get)
 }
 
 func (h agentHandlers) update(c *gin.Context) {
@@ -75,20 +70,11 @@ func (h agentHandlers) update(c *gin.Context) {
 }
 
 func (h agentHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Delete)
 }
 
 func (h agentHandlers) events(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Events(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Events)
 }
 
 func (h agentHandlers) reportEvent(c *gin.Context) {
@@ -113,12 +99,7 @@ func (h agentHandlers) reportEvent(c *gin.Context) {
 }
 
 func (h agentHandlers) targets(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Targets(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Targets)
 }
 
 func (h agentHandlers) addTarget(c *gin.Context) {
@@ -154,21 +135,11 @@ func (h agentHandlers) removeTarget(c *gin.Context) {
 }
 
 func (h agentHandlers) stacks(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Stacks(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Stacks)
 }
 
 func (h agentHandlers) heartbeat(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	a, err := h.svc.Heartbeat(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, a, err)
+	byID(c, h.svc.Heartbeat)
 }
 
 func (h agentHandlers) rotate(c *gin.Context) {
@@ -236,12 +207,7 @@ func (h agentHandlers) allEvents(c *gin.Context) {
 }
 
 func (h agentHandlers) getEvent(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	e, err := h.svc.GetEvent(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, e, err)
+	byID(c, h.svc.GetEvent)
 }
 
 // sameOwner enforces that an owner id sent in a body equals the path id

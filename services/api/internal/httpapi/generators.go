@@ -33,12 +33,7 @@ func (h generatorHandlers) create(c *gin.Context) {
 }
 
 func (h generatorHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	g, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, g, err)
+	byID(c, h.svc.Get)
 }
 
 func (h generatorHandlers) update(c *gin.Context) {
@@ -61,11 +56,7 @@ func (h generatorHandlers) update(c *gin.Context) {
 }
 
 func (h generatorHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Delete)
 }
 
 func (h generatorHandlers) rotate(c *gin.Context) {

@@ -45,19 +45,9 @@ func (h registrationHandlers) deregister(c *gin.Context) {
 }
 
 func (h registrationHandlers) forAgent(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.ForAgent(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.ForAgent)
 }
 
 func (h registrationHandlers) forGenerator(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.ForGenerator(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.ForGenerator)
 }

@@ -33,12 +33,7 @@ func (h stackHandlers) create(c *gin.Context) {
 }
 
 func (h stackHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	st, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, st, err)
+	byID(c, h.svc.Get)
 }
 
 func (h stackHandlers) update(c *gin.Context) {
@@ -60,20 +55,11 @@ func (h stackHandlers) update(c *gin.Context) {
 }
 
 func (h stackHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Delete)
 }
 
 func (h stackHandlers) deploymentObjects(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.DeploymentObjects(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.DeploymentObjects)
 }
 
 func (h stackHandlers) createDeploymentObject(c *gin.Context) {
@@ -100,10 +86,5 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 }
 
 func (h stackHandlers) getDeploymentObject(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	d, err := h.svc.GetDeploymentObject(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, d, err)
+	byID(c, h.svc.GetDeploymentObject)
 }

@@ -60,21 +60,11 @@ func (h templateHandlers) create(c *gin.Context) {
 }
 
 func (h templateHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	t, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, t, err)
+	byID(c, h.svc.Get)
 }
 
 func (h templateHandlers) versions(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Versions(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Versions)
 }
 
 func (h templateHandlers) update(c *gin.Context) {
@@ -92,20 +82,11 @@ func (h templateHandlers) update(c *gin.Context) {
 }
 
 func (h templateHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Delete)
 }
 
 func (h templateHandlers) labels(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Labels(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Labels)
 }
 
 func (h templateHandlers) addLabel(c *gin.Context) {
@@ -130,12 +111,7 @@ func (h templateHandlers) removeLabel(c *gin.Context) {
 }
 
 func (h templateHandlers) annotations(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Annotations(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Annotations)
 }
 
 func (h templateHandlers) addAnnotation(c *gin.Context) {

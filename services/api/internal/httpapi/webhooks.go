@@ -94,12 +94,7 @@ func (h webhookHandlers) eventTypes(c *gin.Context) {
 }
 
 func (h webhookHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Get)
 }
 
 func (h webhookHandlers) update(c *gin.Context) {
@@ -126,11 +121,7 @@ func (h webhookHandlers) update(c *gin.Context) {
 }
 
 func (h webhookHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Delete(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Delete)
 }
 
 func (h webhookHandlers) deliveries(c *gin.Context) {
@@ -169,12 +160,7 @@ func (h webhookHandlers) retry(c *gin.Context) {
 }
 
 func (h webhookHandlers) test(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Test(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Test)
 }
 
 // pending answers GET /agents/{id}/webhooks/pending (claims for the agent).

@@ -180,20 +180,11 @@ func (h workOrderHandlers) create(c *gin.Context) {
 }
 
 func (h workOrderHandlers) get(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	w, err := h.svc.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, w, err)
+	byID(c, h.svc.Get)
 }
 
 func (h workOrderHandlers) cancel(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.Cancel(c.Request.Context(), principal(c), id))
+	actOnID(c, h.svc.Cancel)
 }
 
 func (h workOrderHandlers) pending(c *gin.Context) {
@@ -291,12 +282,7 @@ func (h workOrderHandlers) log(c *gin.Context) {
 }
 
 func (h workOrderHandlers) logEntry(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	l, err := h.svc.LogEntry(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, l, err)
+	byID(c, h.svc.LogEntry)
 }
 
 func (h workOrderHandlers) listSchedules(c *gin.Context) {

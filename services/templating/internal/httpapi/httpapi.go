@@ -23,23 +23,18 @@ type Metrics struct {
 	duration prometheus.Histogram
 }
 
-// NewMetrics registers brokkr_templating_* on reg.
+// NewMetrics registers brokkr_templating_* on reg (or reuses them).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	f := httpserver.NewFamilies(reg)
 	m := &Metrics{
-		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_templating_renders_total",
-			Help: "Template renders by result: ok, or the failure reason (params, syntax, render, limit).",
-		}, []string{"result"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "brokkr_templating_render_duration_seconds",
-			Help:    "Time to validate parameters and render one template.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}),
+		renders: f.CounterVec("brokkr_templating_renders_total",
+			"Template renders by result: ok, or the failure reason (params, syntax, render, limit).", "result"),
+		duration: f.Histogram("brokkr_templating_render_duration_seconds",
+			"Time to validate parameters and render one template.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}),
 	}
-	for _, c := range []prometheus.Collector{m.renders, m.duration} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/metrics"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/queue"
 )
@@ -66,15 +67,9 @@ func New(o Options) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	if o.CleanupEvery <= 0 {
-		o.CleanupEvery = time.Hour
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 20
-	}
-	if o.ShutdownTimeout <= 0 {
-		o.ShutdownTimeout = 20 * time.Second
-	}
+	defaults.Set(&o.CleanupEvery, time.Hour)
+	defaults.Set(&o.Concurrency, 20)
+	defaults.Set(&o.ShutdownTimeout, 20*time.Second)
 	s := &Service{opts: o, enqueuer: queue.NewEnqueuer(o.QueueConn, o.Queue),
 		inspector: asynq.NewInspector(o.QueueConn), signal: redisadapter.NewOutboxSignal(o.Redis, o.Tenant, o.Log)}
 	var observer webhooks.Observer

@@ -16,6 +16,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
 // Observer counts what the dispatcher does; it implements webhooks.Observer.
@@ -30,30 +31,26 @@ type Observer struct {
 
 var _ webhooks.Observer = (*Observer)(nil)
 
-// NewObserver registers the counters on reg.
+// NewObserver registers the counters on reg (or reuses them).
 func NewObserver(reg prometheus.Registerer) (*Observer, error) {
+	f := httpserver.NewFamilies(reg)
 	o := &Observer{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brokkr_webhook_deliveries_total",
-			Help: "Delivery attempts by the resulting status (success, failed = retry scheduled, dead)."}, []string{"outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brokkr_webhook_delivery_duration_seconds",
-			Help:    "Duration of delivery attempts (HTTP exchange) by resulting status.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"outcome"}),
-		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{Name: "brokkr_webhook_dead_letters_total",
-			Help: "Deliveries that ended dead (no more attempts)."}),
-		events: prometheus.NewCounter(prometheus.CounterOpts{Name: "brokkr_webhook_events_relayed_total",
-			Help: "Outbox events moved on by the relay."}),
-		created: prometheus.NewCounter(prometheus.CounterOpts{Name: "brokkr_webhook_deliveries_created_total",
-			Help: "Delivery rows created by fan-out."}),
-		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "brokkr_webhook_host_throttled_total",
-			Help: "Attempts postponed because their receiver host was at its concurrency limit."}),
+		attempts: f.CounterVec("brokkr_webhook_deliveries_total",
+			"Delivery attempts by the resulting status (success, failed = retry scheduled, dead).", "outcome"),
+		latency: f.HistogramVec("brokkr_webhook_delivery_duration_seconds",
+			"Duration of delivery attempts (HTTP exchange) by resulting status.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}, "outcome"),
+		deadLetters: f.Counter("brokkr_webhook_dead_letters_total", "Deliveries that ended dead (no more attempts)."),
+		events:      f.Counter("brokkr_webhook_events_relayed_total", "Outbox events moved on by the relay."),
+		created:     f.Counter("brokkr_webhook_deliveries_created_total", "Delivery rows created by fan-out."),
+		throttled: f.Counter("brokkr_webhook_host_throttled_total",
+			"Attempts postponed because their receiver host was at its concurrency limit."),
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	for _, s := range []string{webhook.StatusSuccess, webhook.StatusFailed, webhook.StatusDead} {
 		o.attempts.WithLabelValues(s)
-	}
-	for _, c := range []prometheus.Collector{o.attempts, o.latency, o.deadLetters, o.events, o.created, o.throttled} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
 	}
 	return o, nil
 }

@@ -23,51 +23,23 @@ type Metrics struct {
 // NewMetrics registers the series on reg (or reuses them when another
 // replica in the same process registered them first).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := httpserver.NewFamilies(reg)
 	m := &Metrics{
-		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_scheduler_tasks_total",
-			Help: "Tasks run by the work-order-scheduler, by type and outcome (ok, error).",
-		}, []string{"task", "outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "brokkr_scheduler_task_duration_seconds",
-			Help:    "Run time of work-order-scheduler tasks.",
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"task"}),
-		released: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_work_orders_released_total",
-			Help: "RETRY_PENDING work orders moved back to PENDING, by path (timer, sweep).",
-		}, []string{"path"}),
-		expired: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brokkr_work_order_claims_expired_total",
-			Help: "Claims that outlived claim_timeout_seconds and counted as a failed attempt.",
-		}),
-		scheduleRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_work_order_schedule_runs_total",
-			Help: "Schedule windows handled by this replica, by status (created, skipped).",
-		}, []string{"status"}),
-		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brokkr_housekeeping_rows_total",
-			Help: "Rows changed by housekeeping, by kind (audit_logs_deleted, diagnostics_expired, diagnostics_deleted, idempotency_keys_deleted, telemetry_expired, telemetry_capped).",
-		}, []string{"kind"}),
+		tasks: f.CounterVec("brokkr_scheduler_tasks_total",
+			"Tasks run by the work-order-scheduler, by type and outcome (ok, error).", "task", "outcome"),
+		duration: f.HistogramVec("brokkr_scheduler_task_duration_seconds", "Run time of work-order-scheduler tasks.",
+			[]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "task"),
+		released: f.CounterVec("brokkr_work_orders_released_total",
+			"RETRY_PENDING work orders moved back to PENDING, by path (timer, sweep).", "path"),
+		expired: f.Counter("brokkr_work_order_claims_expired_total",
+			"Claims that outlived claim_timeout_seconds and counted as a failed attempt."),
+		scheduleRuns: f.CounterVec("brokkr_work_order_schedule_runs_total",
+			"Schedule windows handled by this replica, by status (created, skipped).", "status"),
+		purged: f.CounterVec("brokkr_housekeeping_rows_total",
+			"Rows changed by housekeeping, by kind (audit_logs_deleted, diagnostics_expired, diagnostics_deleted, idempotency_keys_deleted, telemetry_expired, telemetry_capped).", "kind"),
 	}
-	m.tasks = register(reg, m.tasks)
-	m.duration = register(reg, m.duration)
-	m.released = register(reg, m.released)
-	m.expired = register(reg, m.expired)
-	m.scheduleRuns = register(reg, m.scheduleRuns)
-	m.purged = register(reg, m.purged)
+	f.Must()
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	c, err := httpserver.RegisterOrReuse(reg, c)
-	if err != nil {
-		panic(err)
-	}
-	return c
 }
 
 func (m *Metrics) observe(task string, took time.Duration, err error) {

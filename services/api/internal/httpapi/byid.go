@@ -1,0 +1,31 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+)
+
+// byID answers 200 with what load returns for the path's {id} (a bad id is
+// a 400 from pathID).
+func byID[T any](c *gin.Context, load func(context.Context, identity.Principal, uuid.UUID) (T, error)) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	v, err := load(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, v, err)
+}
+
+// actOnID answers 204 once act succeeds for the path's {id}.
+func actOnID(c *gin.Context, act func(context.Context, identity.Principal, uuid.UUID) error) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, act(c.Request.Context(), principal(c), id))
+}
