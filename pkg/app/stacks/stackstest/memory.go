@@ -365,3 +365,13 @@ func (m *Memory) Withheld(_ context.Context, agentID uuid.UUID) ([]stack.Withhel
 	defer m.mu.Unlock()
 	return append([]stack.Withheld{}, m.withheld[agentID]...), nil
 }
+
+// DependedObjects fakes the agents' and deployment health's
+// DependencyWatch port: the ids of objects whose stack another stack
+// depends on.
+type DependedObjects map[uuid.UUID]bool
+
+// ObjectDependedOn reports whether objectID is in d.
+func (d DependedObjects) ObjectDependedOn(_ context.Context, objectID uuid.UUID) (bool, error) {
+	return d[objectID], nil
+}
