@@ -20,8 +20,8 @@ func (h stackHandlers) list(c *gin.Context) {
 
 func (h stackHandlers) create(c *gin.Context) {
 	var body struct {
-		Name        string     `json:"name"`
-		Description *string    `json:"description"`
+		Name        string      `json:"name"`
+		Description *string     `json:"description"`
 		GeneratorID *uuid.UUID  `json:"generator_id"`
 		DependsOn   []uuid.UUID `json:"depends_on"`
 	}
