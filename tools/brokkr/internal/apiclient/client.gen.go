@@ -177,6 +177,30 @@ func (e StackHealthOverallStatus) Valid() bool {
 	}
 }
 
+// Defines values for TargetStateExplanationWithheldWaitingForReason.
+const (
+	TargetStateExplanationWithheldWaitingForReasonFailed        TargetStateExplanationWithheldWaitingForReason = "failed"
+	TargetStateExplanationWithheldWaitingForReasonNotApplied    TargetStateExplanationWithheldWaitingForReason = "not_applied"
+	TargetStateExplanationWithheldWaitingForReasonNotAssociated TargetStateExplanationWithheldWaitingForReason = "not_associated"
+	TargetStateExplanationWithheldWaitingForReasonUnhealthy     TargetStateExplanationWithheldWaitingForReason = "unhealthy"
+)
+
+// Valid indicates whether the value is a known member of the TargetStateExplanationWithheldWaitingForReason enum.
+func (e TargetStateExplanationWithheldWaitingForReason) Valid() bool {
+	switch e {
+	case TargetStateExplanationWithheldWaitingForReasonFailed:
+		return true
+	case TargetStateExplanationWithheldWaitingForReasonNotApplied:
+		return true
+	case TargetStateExplanationWithheldWaitingForReasonNotAssociated:
+		return true
+	case TargetStateExplanationWithheldWaitingForReasonUnhealthy:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for UpdateAgentRequestStatus.
 const (
 	ACTIVE   UpdateAgentRequestStatus = "ACTIVE"
@@ -785,7 +809,10 @@ type CreateGeneratorRequest struct {
 
 // CreateStackRequest defines model for CreateStackRequest.
 type CreateStackRequest struct {
-	Description *string `json:"description,omitempty"`
+	// DependsOn Optional. 422 `dependency_not_found` (not a live stack),
+	// `dependency_cross_generator` (another owner).
+	DependsOn   *DependsOn `json:"depends_on,omitempty"`
+	Description *string    `json:"description,omitempty"`
 
 	// GeneratorId Optional. A generator may omit it or send its own id. An admin may omit it or
 	// send the nil UUID for a system stack, or name an existing generator.
@@ -874,6 +901,13 @@ type CreateWorkOrderScheduleRequest struct {
 
 // CreateWorkOrderScheduleRequestConcurrencyPolicy defines model for CreateWorkOrderScheduleRequest.ConcurrencyPolicy.
 type CreateWorkOrderScheduleRequestConcurrencyPolicy string
+
+// DependsOn The stacks this stack depends on (docs/dependencies.md), sorted by id; `[]`
+// when none. Per agent, this stack's latest object is delivered only once every
+// dependency's latest object is SUCCESS and healthy on that agent. Each must be a
+// live stack of the same owner (the same generator; a system stack only system
+// stacks); duplicates are ignored.
+type DependsOn = []Uuid
 
 // DeploymentObject defines model for DeploymentObject.
 type DeploymentObject struct {
@@ -1252,8 +1286,15 @@ type Stack struct {
 	CreatedAt Timestamp `json:"created_at"`
 
 	// DeletedAt RFC 3339, UTC, `Z` suffix; null when unset.
-	DeletedAt   *NullableTimestamp `json:"deleted_at"`
-	Description *string            `json:"description"`
+	DeletedAt *NullableTimestamp `json:"deleted_at"`
+
+	// DependsOn The stacks this stack depends on (docs/dependencies.md), sorted by id; `[]`
+	// when none. Per agent, this stack's latest object is delivered only once every
+	// dependency's latest object is SUCCESS and healthy on that agent. Each must be a
+	// live stack of the same owner (the same generator; a system stack only system
+	// stacks); duplicates are ignored.
+	DependsOn   DependsOn `json:"depends_on"`
+	Description *string   `json:"description"`
 
 	// GeneratorId The owning generator; for a system stack created by an admin, the system
 	// generator's id (`00000000-0000-4000-8000-000000000001`), never null.
@@ -1384,6 +1425,49 @@ type StackTemplate struct {
 	Version   int       `json:"version"`
 }
 
+// TargetStateExplanation defines model for TargetStateExplanation.
+type TargetStateExplanation struct {
+	// Objects The same objects the request without `explain` answers.
+	Objects []DeploymentObject `json:"objects"`
+
+	// Withheld Stacks whose latest object this agent does not receive yet, by stack id.
+	Withheld []struct {
+		// DeploymentObjectId The latest object, held back.
+		DeploymentObjectId Uuid  `json:"deployment_object_id"`
+		SequenceId         int64 `json:"sequence_id"`
+
+		// StackId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+		StackId    Uuid `json:"stack_id"`
+		WaitingFor []struct {
+			// DeploymentObjectId The dependency's latest object (null when it has none).
+			DeploymentObjectId *openapi_types.UUID `json:"deployment_object_id"`
+
+			// Health This agent's deployment health for that object (`healthy`,
+			// `degraded`, `failing`, `unknown`); null when not reported.
+			Health *string `json:"health"`
+
+			// Reason `not_applied`: the agent reported neither SUCCESS nor FAILURE for
+			// the dependency's latest object (or there is none); `failed`: its
+			// newest report is FAILURE; `unhealthy`: applied, but its deployment
+			// health on this agent is not `healthy` (degraded, failing, unknown
+			// or not reported); `not_associated`: the dependency is not
+			// associated with this agent.
+			Reason TargetStateExplanationWithheldWaitingForReason `json:"reason"`
+
+			// StackId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+			StackId Uuid `json:"stack_id"`
+		} `json:"waiting_for"`
+	} `json:"withheld"`
+}
+
+// TargetStateExplanationWithheldWaitingForReason `not_applied`: the agent reported neither SUCCESS nor FAILURE for
+// the dependency's latest object (or there is none); `failed`: its
+// newest report is FAILURE; `unhealthy`: applied, but its deployment
+// health on this agent is not `healthy` (degraded, failing, unknown
+// or not reported); `not_associated`: the dependency is not
+// associated with this agent.
+type TargetStateExplanationWithheldWaitingForReason string
+
 // TemplateAnnotation defines model for TemplateAnnotation.
 type TemplateAnnotation struct {
 	// CreatedAt RFC 3339, UTC, `Z` suffix.
@@ -1508,6 +1592,11 @@ type UpdateGeneratorRequest struct {
 
 // UpdateStackRequest Partial; omitted fields stay unchanged.
 type UpdateStackRequest struct {
+	// DependsOn Replaces the dependencies; `[]` or `null` removes them, omitted keeps them.
+	// 422 `dependency_cycle` (itself, or a stack that depends on this one),
+	// `dependency_not_found`, `dependency_cross_generator`.
+	DependsOn *[]Uuid `json:"depends_on,omitempty"`
+
 	// Description `null` clears the description.
 	Description *string `json:"description,omitempty"`
 
@@ -2127,6 +2216,10 @@ type AddAgentLabelParams struct {
 
 // GetAgentTargetStateParams defines parameters for GetAgentTargetState.
 type GetAgentTargetStateParams struct {
+	// Explain `true` answers a TargetStateExplanation object (objects plus withheld stacks)
+	// instead of the array; any other value than true/false is 400.
+	Explain *bool `form:"explain,omitempty" json:"explain,omitempty"`
+
 	// Mode `full` also returns objects this agent already reported SUCCESS for.
 	Mode *GetAgentTargetStateParamsMode `form:"mode,omitempty" json:"mode,omitempty"`
 
@@ -2141,6 +2234,14 @@ type GetAgentTargetStateParams struct {
 
 // GetAgentTargetStateParamsMode defines parameters for GetAgentTargetState.
 type GetAgentTargetStateParamsMode string
+
+// GetAgentTargetState200JSONResponseBody0 defines parameters for GetAgentTargetState.
+type GetAgentTargetState200JSONResponseBody0 = []DeploymentObject
+
+// GetAgentTargetState200JSONResponseBody defines parameters for GetAgentTargetState.
+type GetAgentTargetState200JSONResponseBody struct {
+	union json.RawMessage
+}
 
 // AddAgentTargetParams defines parameters for AddAgentTarget.
 type AddAgentTargetParams struct {
@@ -3345,6 +3446,68 @@ func (t *UpdateTemplateRequest_ParametersSchema) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsGetAgentTargetState200JSONResponseBody0 returns the union data inside the GetAgentTargetState200JSONResponseBody as a GetAgentTargetState200JSONResponseBody0
+func (t GetAgentTargetState200JSONResponseBody) AsGetAgentTargetState200JSONResponseBody0() (GetAgentTargetState200JSONResponseBody0, error) {
+	var body GetAgentTargetState200JSONResponseBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetAgentTargetState200JSONResponseBody0 overwrites any union data inside the GetAgentTargetState200JSONResponseBody as the provided GetAgentTargetState200JSONResponseBody0
+func (t *GetAgentTargetState200JSONResponseBody) FromGetAgentTargetState200JSONResponseBody0(v GetAgentTargetState200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetAgentTargetState200JSONResponseBody0 performs a merge with any union data inside the GetAgentTargetState200JSONResponseBody, using the provided GetAgentTargetState200JSONResponseBody0
+func (t *GetAgentTargetState200JSONResponseBody) MergeGetAgentTargetState200JSONResponseBody0(v GetAgentTargetState200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTargetStateExplanation returns the union data inside the GetAgentTargetState200JSONResponseBody as a TargetStateExplanation
+func (t GetAgentTargetState200JSONResponseBody) AsTargetStateExplanation() (TargetStateExplanation, error) {
+	var body TargetStateExplanation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTargetStateExplanation overwrites any union data inside the GetAgentTargetState200JSONResponseBody as the provided TargetStateExplanation
+func (t *GetAgentTargetState200JSONResponseBody) FromTargetStateExplanation(v TargetStateExplanation) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTargetStateExplanation performs a merge with any union data inside the GetAgentTargetState200JSONResponseBody, using the provided TargetStateExplanation
+func (t *GetAgentTargetState200JSONResponseBody) MergeTargetStateExplanation(v TargetStateExplanation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetAgentTargetState200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetAgentTargetState200JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
 
@@ -3756,6 +3919,15 @@ type ClientInterface interface {
 	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 	// request was not processed and may be retried after that delay plus jitter.
 	//
+	// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+	// latest object reaches the agent only once every dependency's latest object is
+	// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+	// already has for that stack (or none). `explain=true` answers
+	// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+	// plus each stack whose latest object is held back and what it waits for. An
+	// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+	// carries no `ETag` (`Cache-Control: no-store`).
+	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 	GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -4064,7 +4236,8 @@ type ClientInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4078,7 +4251,8 @@ type ClientInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4090,7 +4264,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Soft delete: the stack's deployment objects are
 	// deleted and one deletion marker is created, which agents that were associated
 	// with the stack receive until they report SUCCESS for it. Targets are kept.
-	// Emits `stack.deleted`, audits `stack.deleted`.
+	// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+	// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id} (the `DeleteStack` operationId).
 	DeleteStack(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4107,7 +4282,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4119,7 +4295,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5502,6 +5679,15 @@ func (c *Client) ListAgentStacks(ctx context.Context, id AgentId, reqEditors ...
 // overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 // request was not processed and may be retried after that delay plus jitter.
 //
+// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+// latest object reaches the agent only once every dependency's latest object is
+// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+// already has for that stack (or none). `explain=true` answers
+// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+// plus each stack whose latest object is held back and what it waits for. An
+// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+// carries no `ETag` (`Cache-Control: no-store`).
+//
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 func (c *Client) GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAgentTargetStateRequest(c.Server, id, params)
@@ -6130,7 +6316,8 @@ func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) 
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6154,7 +6341,8 @@ func (c *Client) CreateStackWithBody(ctx context.Context, params *CreateStackPar
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6176,7 +6364,8 @@ func (c *Client) CreateStack(ctx context.Context, params *CreateStackParams, bod
 // Admin or the owning generator. Soft delete: the stack's deployment objects are
 // deleted and one deletion marker is created, which agents that were associated
 // with the stack receive until they report SUCCESS for it. Targets are kept.
-// Emits `stack.deleted`, audits `stack.deleted`.
+// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 //
 // Corresponds with DELETE /api/v1/stacks/{id} (the `DeleteStack` operationId).
 func (c *Client) DeleteStack(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6213,7 +6402,8 @@ func (c *Client) GetStack(ctx context.Context, id StackId, reqEditors ...Request
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6235,7 +6425,8 @@ func (c *Client) UpdateStackWithBody(ctx context.Context, id StackId, contentTyp
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -8870,6 +9061,18 @@ func NewGetAgentTargetStateRequest(server string, id AgentId, params *GetAgentTa
 		// styled parameters, preserving literal commas as delimiters
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
+
+		if params.Explain != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "explain", *params.Explain, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
 
 		if params.Mode != nil {
 
@@ -12872,6 +13075,15 @@ type ClientWithResponsesInterface interface {
 	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 	// request was not processed and may be retried after that delay plus jitter.
 	//
+	// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+	// latest object reaches the agent only once every dependency's latest object is
+	// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+	// already has for that stack (or none). `explain=true` answers
+	// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+	// plus each stack whose latest object is held back and what it waits for. An
+	// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+	// carries no `ETag` (`Cache-Control: no-store`).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -13216,7 +13428,8 @@ type ClientWithResponsesInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13230,7 +13443,8 @@ type ClientWithResponsesInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13242,7 +13456,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Soft delete: the stack's deployment objects are
 	// deleted and one deletion marker is created, which agents that were associated
 	// with the stack receive until they report SUCCESS for it. Targets are kept.
-	// Emits `stack.deleted`, audits `stack.deleted`.
+	// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+	// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13263,7 +13478,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13275,7 +13491,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -16859,7 +17076,7 @@ type GetAgentTargetStateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]DeploymentObject
+	JSON200 *GetAgentTargetState200JSONResponseBody
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -16885,7 +17102,7 @@ type GetAgentTargetStateResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetAgentTargetStateResponse) GetJSON200() *[]DeploymentObject {
+func (r GetAgentTargetStateResponse) GetJSON200() *GetAgentTargetState200JSONResponseBody {
 	return r.JSON200
 }
 
@@ -19693,6 +19910,8 @@ type DeleteStackResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -19723,6 +19942,11 @@ func (r DeleteStackResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteStackResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteStackResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -26197,6 +26421,15 @@ func (c *ClientWithResponses) ListAgentStacksWithResponse(ctx context.Context, i
 // overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 // request was not processed and may be retried after that delay plus jitter.
 //
+// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+// latest object reaches the agent only once every dependency's latest object is
+// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+// already has for that stack (or none). `explain=true` answers
+// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+// plus each stack whose latest object is held back and what it waits for. An
+// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+// carries no `ETag` (`Cache-Control: no-store`).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -26733,7 +26966,8 @@ func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEdi
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -26753,7 +26987,8 @@ func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Contex
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -26771,7 +27006,8 @@ func (c *ClientWithResponses) CreateStackWithResponse(ctx context.Context, param
 // Admin or the owning generator. Soft delete: the stack's deployment objects are
 // deleted and one deletion marker is created, which agents that were associated
 // with the stack receive until they report SUCCESS for it. Targets are kept.
-// Emits `stack.deleted`, audits `stack.deleted`.
+// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -26804,7 +27040,8 @@ func (c *ClientWithResponses) GetStackWithResponse(ctx context.Context, id Stack
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -26822,7 +27059,8 @@ func (c *ClientWithResponses) UpdateStackWithBodyWithResponse(ctx context.Contex
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -30687,7 +30925,7 @@ func ParseGetAgentTargetStateResponse(rsp *http.Response) (*GetAgentTargetStateR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []DeploymentObject
+		var dest GetAgentTargetState200JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -33421,6 +33659,13 @@ func ParseDeleteStackResponse(rsp *http.Response) (*DeleteStackResponse, error) 
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
