@@ -13,8 +13,9 @@ import (
 
 // StackRepos returns the stack use cases' ports over s.
 func StackRepos(s *Store) stacks.Repos {
+	d := NewDependencies(s)
 	return stacks.Repos{Tx: s, Journal: s, Stacks: NewStacks(s), Objects: NewDeploymentObjects(s),
-		Generators: NewGenerators(s)}
+		Generators: NewGenerators(s), Dependencies: d, Withheld: d}
 }
 
 // TemplateRepos returns the template use cases' ports over s.

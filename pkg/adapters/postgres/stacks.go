@@ -9,22 +9,23 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-const stackCols = `id, created_at, updated_at, deleted_at, name, description, generator_id`
+const stackCols = `id, created_at, updated_at, deleted_at, name, description, generator_id, ` + dependsOnCol
 
 // stackRow is a stacks row as sqlx scans it; stack.Stack carries no db tags.
 type stackRow struct {
-	ID          uuid.UUID  `db:"id"`
-	CreatedAt   time.Time  `db:"created_at"`
-	UpdatedAt   time.Time  `db:"updated_at"`
-	DeletedAt   *time.Time `db:"deleted_at"`
-	Name        string     `db:"name"`
-	Description *string    `db:"description"`
-	GeneratorID *uuid.UUID `db:"generator_id"`
+	ID          uuid.UUID           `db:"id"`
+	CreatedAt   time.Time           `db:"created_at"`
+	UpdatedAt   time.Time           `db:"updated_at"`
+	DeletedAt   *time.Time          `db:"deleted_at"`
+	Name        string              `db:"name"`
+	Description *string             `db:"description"`
+	GeneratorID *uuid.UUID          `db:"generator_id"`
+	DependsOn   jsonList[uuid.UUID] `db:"depends_on"`
 }
 
 func (r stackRow) domain() stack.Stack {
 	return stack.Stack{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID}
+		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID, DependsOn: r.DependsOn}
 }
 
 // Stacks is the stack repository: live and soft-deleted stacks and which

@@ -65,3 +65,12 @@ func (f pgFixtures) DeploymentObject(t *testing.T) uuid.UUID {
 	}
 	return id
 }
+
+func TestDependencyRepositoryContract(t *testing.T) {
+	t.Parallel()
+	stackstest.RunDependencyRepositoryContract(t, func(t *testing.T) stackstest.DependencySubject {
+		s := postgres.NewStore(pgtest.New(t))
+		return stackstest.DependencySubject{Subject: stackstest.Subject{Tx: s, Stacks: postgres.NewStacks(s),
+			Objects: postgres.NewDeploymentObjects(s), Fixtures: pgFixtures{s}}, Dependencies: postgres.NewDependencies(s)}
+	})
+}

@@ -35,11 +35,12 @@ func NewDeliveries(s *Store) *Deliveries { return &Deliveries{s: s} }
 // NewOutbox returns the outbox relay's repository over s.
 func NewOutbox(s *Store) *Outbox { return &Outbox{s: s} }
 
-// jsonStrings scans a text[] selected as to_json(...): database/sql cannot
-// scan a PostgreSQL array into []string, and JSON keeps NULL apart from [].
-type jsonStrings []string
+// jsonList scans an array selected as to_json(...): database/sql cannot
+// scan a PostgreSQL array into a slice, and JSON keeps NULL (nil) apart
+// from [].
+type jsonList[T any] []T
 
-func (j *jsonStrings) Scan(src any) error {
+func (j *jsonList[T]) Scan(src any) error {
 	var b []byte
 	switch v := src.(type) {
 	case nil:
@@ -50,15 +51,18 @@ func (j *jsonStrings) Scan(src any) error {
 	case string:
 		b = []byte(v)
 	default:
-		return fmt.Errorf("jsonStrings: cannot scan %T", src)
+		return fmt.Errorf("jsonList: cannot scan %T", src)
 	}
-	var out []string
+	var out []T
 	if err := json.Unmarshal(b, &out); err != nil {
 		return err
 	}
 	*j = out
 	return nil
 }
+
+// jsonStrings scans a text[] selected as to_json(...).
+type jsonStrings = jsonList[string]
 
 const subscriptionCols = `s.id, s.name, s.url_encrypted, s.auth_header_encrypted, s.signing_secret_encrypted,
 	to_json(s.event_types) AS event_types, s.filters, to_json(s.target_labels) AS target_labels, s.enabled,

@@ -67,15 +67,24 @@ type ObjectReader interface {
 	DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error)
 }
 
+// DependencyWatch tells whether an agent's report on an object may
+// release another stack's object to that agent (docs/dependencies.md).
+type DependencyWatch interface {
+	// ObjectDependedOn reports whether some live stack depends on the
+	// object's stack.
+	ObjectDependedOn(ctx context.Context, objectID uuid.UUID) (bool, error)
+}
+
 // Repos are the ports the agent use cases persist through; every
 // repository joins the transaction Tx carries in the context.
 type Repos struct {
-	Tx      journal.Transactor
-	Journal journal.Recorder
-	Agents  AgentRepository
-	Targets TargetRepository
-	Events  EventRepository
-	Objects ObjectReader
+	Tx           journal.Transactor
+	Journal      journal.Recorder
+	Agents       AgentRepository
+	Targets      TargetRepository
+	Events       EventRepository
+	Objects      ObjectReader
+	Dependencies DependencyWatch
 }
 
 // EventScope narrows the global event list to what a principal may see.
@@ -445,6 +454,7 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 	}
 	e := agent.Event{AgentID: id, DeploymentObjectID: in.DeploymentObjectID, EventType: in.EventType,
 		Status: in.Status, Message: in.Message}
+	releases := false
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if _, err := s.repos.Agents.GetAgent(ctx, id); err != nil {
 			return err
@@ -468,6 +478,11 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		if err != nil {
 			return err
 		}
+		if e.Status == agent.EventSuccess || e.Status == agent.EventFailure {
+			if releases, err = s.repos.Dependencies.ObjectDependedOn(ctx, e.DeploymentObjectID); err != nil {
+				return err
+			}
+		}
 		ev := event.New(eventType(e, obj.IsDeletionMarker), map[string]any{
 			"agent_event_id": e.ID, "agent_id": id, "deployment_object_id": e.DeploymentObjectID,
 			"stack_id": obj.StackID, "event_type": e.EventType, "status": e.Status, "message": e.Message,
@@ -480,6 +495,10 @@ func (s *Service) ReportEvent(ctx context.Context, p identity.Principal, id uuid
 		// A SUCCESS hides the object from the agent's target state; other
 		// statuses change nothing there.
 		s.changes.ObjectAcknowledged(ctx, id, e.DeploymentObjectID)
+	}
+	if err == nil && releases {
+		// Another stack's object may now reach (or wait for) this agent.
+		s.changes.AgentChanged(ctx, id)
 	}
 	return e, err
 }

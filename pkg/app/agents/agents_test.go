@@ -13,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents/agentstest"
 	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling/labelingtest"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks/stackstest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
@@ -74,13 +75,15 @@ type fixture struct {
 	paks   *issuer
 	inval  *invalidator
 	notes  *notifier
+	deps   stackstest.DependedObjects
 }
 
 func newFixture() fixture {
 	mem := agentstest.NewMemory()
 	j := &journaltest.Journal{}
-	f := fixture{mem: mem, j: j, paks: &issuer{}, inval: &invalidator{}, notes: &notifier{}}
-	f.svc = agents.NewService(agents.Repos{Tx: j, Journal: j, Agents: mem, Targets: mem, Events: mem, Objects: mem},
+	f := fixture{mem: mem, j: j, paks: &issuer{}, inval: &invalidator{}, notes: &notifier{}, deps: stackstest.DependedObjects{}}
+	f.svc = agents.NewService(agents.Repos{Tx: j, Journal: j, Agents: mem, Targets: mem, Events: mem, Objects: mem,
+		Dependencies: f.deps},
 		f.paks, f.inval, f.notes)
 	f.labels = agents.NewLabels(f.svc, j, j, labelingtest.NewMemory(true))
 	return f
@@ -434,6 +437,31 @@ func TestReportEvent(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a SUCCESS or FAILURE on a depended-on stack wakes the agent", func(t *testing.T) {
+		for _, c := range []struct {
+			status   string
+			depended bool
+			wake     bool
+		}{{"SUCCESS", true, true}, {"FAILURE", true, true}, {"PENDING", true, false}, {"SUCCESS", false, false}} {
+			f := newFixture()
+			a := f.agent(t, "a")
+			st := f.mem.AddStack(nil)
+			obj := f.mem.AddObject(st, false)
+			f.deps[obj] = c.depended
+			if _, err := f.svc.AddTarget(ctx, identity.Admin, a.ID, st); err != nil {
+				t.Fatal(err)
+			}
+			before := len(f.notes.agent)
+			if _, err := f.svc.ReportEvent(ctx, identity.Agent(a.ID), a.ID,
+				agents.EventInput{DeploymentObjectID: obj, EventType: "DEPLOY", Status: c.status}); err != nil {
+				t.Fatal(err)
+			}
+			woken := f.notes.agent[before:]
+			if got := len(woken) == 1 && woken[0] == a.ID; got != c.wake {
+				t.Fatalf("%s, depended on %v: AgentChanged %v, want wake %v", c.status, c.depended, woken, c.wake)
+			}
+		}
+	})
 	t.Run("agent_id in the body must match", func(t *testing.T) {
 		f := newFixture()
 		a := f.agent(t, "a")

@@ -46,20 +46,39 @@ type ReportPermission interface {
 	AgentMayReport(ctx context.Context, agentID, deploymentObjectID uuid.UUID) (bool, error)
 }
 
+// DependencyWatch tells whether an agent's health report on an object may
+// release another stack's object to that agent (docs/dependencies.md).
+type DependencyWatch interface {
+	// ObjectDependedOn reports whether some live stack depends on the
+	// object's stack.
+	ObjectDependedOn(ctx context.Context, objectID uuid.UUID) (bool, error)
+}
+
+// ChangeNotifier wakes an agent's target-state long-polls after commit.
+type ChangeNotifier interface {
+	AgentChanged(ctx context.Context, agentID uuid.UUID)
+}
+
 // Repos are the ports of the deployment-health use cases.
 type Repos struct {
-	Tx          journal.Transactor
-	Journal     journal.Recorder
-	Records     RecordRepository
-	Refs        References
-	Permissions ReportPermission
+	Tx           journal.Transactor
+	Journal      journal.Recorder
+	Records      RecordRepository
+	Refs         References
+	Permissions  ReportPermission
+	Dependencies DependencyWatch
 }
 
 // Service implements the deployment-health use cases.
-type Service struct{ repos Repos }
+type Service struct {
+	repos   Repos
+	changes ChangeNotifier
+}
 
 // NewService wires the use cases.
-func NewService(repos Repos) *Service { return &Service{repos: repos} }
+func NewService(repos Repos, changes ChangeNotifier) *Service {
+	return &Service{repos: repos, changes: changes}
+}
 
 // MaxReports bounds one report so a client cannot hold a transaction open
 // over an unbounded batch.
@@ -103,7 +122,8 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 		records[i] = health.Record{AgentID: agentID, DeploymentObjectID: r.DeploymentObjectID, Status: r.Status,
 			Summary: summary, CheckedAt: checked}
 	}
-	return s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+	releases := false
+	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		for _, r := range records {
 			// Only objects of stacks the agent is (or was) associated with;
 			// another tenant's object reads like a missing one.
@@ -120,6 +140,13 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 			if err != nil {
 				return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found: "+r.DeploymentObjectID.String())
 			}
+			// Becoming healthy or ceasing to be may release (or hold)
+			// another stack's object for this agent.
+			if !releases && (prev == health.Healthy) != (r.Status == health.Healthy) {
+				if releases, err = s.repos.Dependencies.ObjectDependedOn(ctx, r.DeploymentObjectID); err != nil {
+					return err
+				}
+			}
 			if r.Status == health.Failing && prev != health.Failing {
 				ev := event.New(event.DeploymentFailed, map[string]any{
 					"agent_id": agentID, "deployment_object_id": r.DeploymentObjectID, "status": r.Status,
@@ -133,6 +160,10 @@ func (s *Service) ReportHealth(ctx context.Context, p identity.Principal, agentI
 		}
 		return nil
 	})
+	if err == nil && releases {
+		s.changes.AgentChanged(ctx, agentID)
+	}
+	return err
 }
 
 // normaliseSummary accepts null, an object, or a string holding an object.

@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth/deploymenthealthtest"
 	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks/stackstest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	dh "github.com/brokkr-go/brokkr/pkg/domain/health"
@@ -27,7 +28,13 @@ type fixture struct {
 	agent   uuid.UUID
 	stack   uuid.UUID
 	object  uuid.UUID
+	deps    stackstest.DependedObjects
+	woken   *[]uuid.UUID
 }
+
+type wakeups struct{ agents *[]uuid.UUID }
+
+func (w wakeups) AgentChanged(_ context.Context, id uuid.UUID) { *w.agents = append(*w.agents, id) }
 
 func newFixture(t *testing.T) fixture {
 	m := deploymenthealthtest.NewMemory()
@@ -35,7 +42,9 @@ func newFixture(t *testing.T) fixture {
 	f := fixture{mem: m, journal: j, agent: m.Agent(t), stack: m.Stack(t)}
 	f.object = m.Object(t, f.stack)
 	m.Allow(f.agent, f.object)
-	f.svc = deploymenthealth.NewService(deploymenthealth.Repos{Tx: j, Journal: j, Records: m, Refs: m, Permissions: m})
+	f.deps, f.woken = stackstest.DependedObjects{}, &[]uuid.UUID{}
+	f.svc = deploymenthealth.NewService(deploymenthealth.Repos{Tx: j, Journal: j, Records: m, Refs: m, Permissions: m,
+		Dependencies: f.deps}, wakeups{f.woken})
 	return f
 }
 
@@ -205,3 +214,32 @@ func TestObjectAndStackHealth(t *testing.T) {
 }
 
 func second2[T any](_ T, err error) error { return err }
+
+// A report that makes a depended-on object healthy, or stops it being
+// healthy, wakes the agent's target state once; other reports do not.
+func TestReportHealthWakesDependents(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	report := func(status string) []uuid.UUID {
+		t.Helper()
+		before := len(*f.woken)
+		if err := f.svc.ReportHealth(ctx, identity.Agent(f.agent), f.agent,
+			[]deploymenthealth.Report{{DeploymentObjectID: f.object, Status: status}}); err != nil {
+			t.Fatal(err)
+		}
+		return (*f.woken)[before:]
+	}
+	if w := report(dh.Healthy); len(w) != 0 {
+		t.Fatalf("not depended on: woke %v", w)
+	}
+	f.deps[f.object] = true
+	for _, c := range []struct {
+		status string
+		wake   bool
+	}{{dh.Healthy, false}, {dh.Degraded, true}, {dh.Failing, false}, {dh.Healthy, true}, {dh.Unknown, true}} {
+		w := report(c.status)
+		if got := len(w) == 1 && w[0] == f.agent; got != c.wake {
+			t.Fatalf("report %s: woke %v, want %v", c.status, w, c.wake)
+		}
+	}
+}

@@ -62,6 +62,10 @@ type Repos struct {
 	Stacks     StackRepository
 	Objects    DeploymentObjectRepository
 	Generators GeneratorChecker
+	// Dependencies and Withheld serve stack dependencies
+	// (dependencies.go).
+	Dependencies DependencyRepository
+	Withheld     WithheldReader
 }
 
 // ChangeNotifier wakes target-state long-polls after commit.
@@ -116,6 +120,8 @@ type CreateInput struct {
 	Name        string
 	Description *string
 	GeneratorID *uuid.UUID
+	// DependsOn lists the stacks this one depends on (docs/dependencies.md).
+	DependsOn []uuid.UUID
 }
 
 func validateStack(name string, description *string) error {
@@ -165,12 +171,19 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		if err := s.repos.Stacks.CreateStack(ctx, &st); err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
+		if len(in.DependsOn) > 0 {
+			deps, err := s.setDependencies(ctx, st, in.DependsOn)
+			if err != nil {
+				return err
+			}
+			st.DependsOn = deps
+		}
 		ev := event.New(event.StackCreated, map[string]any{
 			"stack_id": st.ID, "name": st.Name, "description": st.Description, "generator_id": st.GeneratorID,
 			"created_at": st.CreatedAt,
 		})
 		return journal.Record(ctx, s.repos.Journal, journal.Entry(ctx, p, audit.ActionStackCreated, "stack", st.ID,
-			map[string]any{"name": st.Name, "generator_id": st.GeneratorID}), &ev)
+			map[string]any{"name": st.Name, "generator_id": st.GeneratorID, "depends_on": st.DependsOn}), &ev)
 	})
 	return st, err
 }
@@ -220,9 +233,12 @@ type UpdateInput struct {
 	Name             *string
 	Description      *string
 	ClearDescription bool
+	// DependsOn, when not nil, replaces the stack's dependencies (an empty
+	// list removes them).
+	DependsOn *[]uuid.UUID
 }
 
-// Update renames or re-describes a stack.
+// Update renames or re-describes a stack, or replaces its dependencies.
 func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID, in UpdateInput) (stack.Stack, error) {
 	if _, err := s.load(ctx, p, id); err != nil {
 		return stack.Stack{}, err
@@ -248,9 +264,19 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 		if err != nil {
 			return domain.Rephrase(err, domain.ErrConflict, "A stack with this name already exists")
 		}
-		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id,
-			map[string]any{"name": out.Name}))
+		details := map[string]any{"name": out.Name}
+		if in.DependsOn != nil {
+			if out.DependsOn, err = s.setDependencies(ctx, out, *in.DependsOn); err != nil {
+				return err
+			}
+			details["depends_on"] = out.DependsOn
+		}
+		return s.repos.Journal.Audit(ctx, journal.Entry(ctx, p, audit.ActionStackUpdated, "stack", id, details))
 	})
+	if err == nil && in.DependsOn != nil {
+		// Gating changed: the index reloads the stack's agents.
+		s.changes.StackChanged(ctx, id)
+	}
 	return out, err
 }
 
@@ -262,6 +288,9 @@ func (s *Service) Delete(ctx context.Context, p identity.Principal, id uuid.UUID
 		return err
 	}
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
+		if err := s.refuseIfDependedOn(ctx, id); err != nil {
+			return err
+		}
 		st, err := s.repos.Stacks.DeleteStack(ctx, id)
 		if err != nil {
 			return err

@@ -55,7 +55,7 @@ func (c *changes) StackAnnotationChanged(_ context.Context, k string) {
 func newService() (*stacks.Service, *stackstest.Memory, *changes) {
 	m := stackstest.NewMemory()
 	c := &changes{}
-	return stacks.NewService(stacks.Repos{Tx: m, Journal: m, Stacks: m, Objects: m, Generators: m}, c), m, c
+	return stacks.NewService(stacks.Repos{Tx: m, Journal: m, Stacks: m, Objects: m, Generators: m, Dependencies: m, Withheld: m}, c), m, c
 }
 
 func wantKind(t *testing.T, err error, kind error, msg string) {
@@ -319,4 +319,12 @@ func TestDeploymentObjects(t *testing.T) {
 	if len(after) != len(before) {
 		t.Fatalf("%d objects after a failed deploy, want %d", len(after), len(before))
 	}
+}
+
+func TestMemoryDependencyContract(t *testing.T) {
+	stackstest.RunDependencyRepositoryContract(t, func(*testing.T) stackstest.DependencySubject {
+		m := stackstest.NewMemory()
+		return stackstest.DependencySubject{Subject: stackstest.Subject{Tx: m, Stacks: m, Objects: m, Fixtures: memFixtures{m}},
+			Dependencies: m}
+	})
 }

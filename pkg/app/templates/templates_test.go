@@ -71,7 +71,7 @@ func (noChanges) StackAnnotationChanged(context.Context, string) {}
 
 func newFixture() fixture {
 	sm := stackstest.NewMemory()
-	st := stacks.NewService(stacks.Repos{Tx: sm, Journal: sm, Stacks: sm, Objects: sm, Generators: sm}, noChanges{})
+	st := stacks.NewService(stacks.Repos{Tx: sm, Journal: sm, Stacks: sm, Objects: sm, Generators: sm, Dependencies: sm, Withheld: sm}, noChanges{})
 	stackLabels := labelingtest.NewMemory(false)
 	tm := templatestest.NewMemory()
 	svc := templates.NewService(templates.Repos{Tx: tm, Journal: tm, Templates: tm, Labels: tm, StackLabels: stackLabels, Provenance: tm},

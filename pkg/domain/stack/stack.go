@@ -23,6 +23,10 @@ type Stack struct {
 	Name        string     `json:"name"`
 	Description *string    `json:"description"`
 	GeneratorID *uuid.UUID `json:"generator_id"`
+	// DependsOn lists the stacks whose latest object must be applied and
+	// healthy on an agent before this stack's objects reach it
+	// (docs/dependencies.md); always an array on the wire.
+	DependsOn []uuid.UUID `json:"depends_on"`
 }
 
 // stackJSON is Stack's wire form.
@@ -36,6 +40,9 @@ func (s Stack) MarshalJSON() ([]byte, error) {
 	if w.GeneratorID == nil {
 		id := generator.SystemID
 		w.GeneratorID = &id
+	}
+	if w.DependsOn == nil {
+		w.DependsOn = []uuid.UUID{}
 	}
 	return json.Marshal(w)
 }

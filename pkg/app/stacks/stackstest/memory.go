@@ -31,6 +31,8 @@ type Memory struct {
 	objects    map[uuid.UUID]stack.DeploymentObject
 	generators map[uuid.UUID]bool
 	targets    map[[2]uuid.UUID]bool
+	deps       map[uuid.UUID][]uuid.UUID
+	withheld   map[uuid.UUID][]stack.Withheld
 	seq        int64
 	audits     []audit.Entry
 	events     []event.Event
@@ -39,7 +41,8 @@ type Memory struct {
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
 	return &Memory{stacks: map[uuid.UUID]stack.Stack{}, objects: map[uuid.UUID]stack.DeploymentObject{},
-		generators: map[uuid.UUID]bool{}, targets: map[[2]uuid.UUID]bool{}}
+		generators: map[uuid.UUID]bool{}, targets: map[[2]uuid.UUID]bool{},
+		deps: map[uuid.UUID][]uuid.UUID{}, withheld: map[uuid.UUID][]stack.Withheld{}}
 }
 
 // AddGenerator records a generator, as the generators table would hold it.
@@ -74,10 +77,10 @@ func (m *Memory) Events() []event.Event {
 // call joins the outer transaction.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
-		stacks, objects := maps.Clone(m.stacks), maps.Clone(m.objects)
+		stacks, objects, deps := maps.Clone(m.stacks), maps.Clone(m.objects), maps.Clone(m.deps)
 		seq, na, ne := m.seq, len(m.audits), len(m.events)
 		return func() {
-			m.stacks, m.objects, m.seq = stacks, objects, seq
+			m.stacks, m.objects, m.deps, m.seq = stacks, objects, deps, seq
 			m.audits, m.events = m.audits[:na], m.events[:ne]
 		}
 	}, fn)
@@ -132,7 +135,7 @@ func (m *Memory) ListStacks(_ context.Context, generatorID *uuid.UUID) ([]stack.
 	out := []stack.Stack{}
 	for _, s := range m.stacks {
 		if s.DeletedAt == nil && (generatorID == nil || s.OwnedBy(*generatorID)) {
-			out = append(out, s)
+			out = append(out, m.withDeps(s))
 		}
 	}
 	slices.SortFunc(out, func(a, b stack.Stack) int {
@@ -174,7 +177,7 @@ func (m *Memory) GetStack(_ context.Context, id uuid.UUID) (stack.Stack, error) 
 	if !ok || s.DeletedAt != nil {
 		return stack.Stack{}, errStackNotFound
 	}
-	return s, nil
+	return m.withDeps(s), nil
 }
 
 // UpdateStack lets fn change a live stack and stores it.
@@ -195,8 +198,9 @@ func (m *Memory) UpdateStack(_ context.Context, id uuid.UUID, fn func(*stack.Sta
 		return stack.Stack{}, err
 	}
 	s.UpdatedAt = m.tick()
+	s.DependsOn = nil
 	m.stacks[id] = s
-	return s, nil
+	return m.withDeps(s), nil
 }
 
 // DeleteStack soft-deletes a live stack and its objects and adds a
@@ -277,4 +281,89 @@ func (m *Memory) GetDeploymentObject(_ context.Context, id uuid.UUID) (stack.Dep
 		return stack.DeploymentObject{}, errObjectNotFound
 	}
 	return o, nil
+}
+
+// withDeps returns s with its dependencies, as the stacks' reads do.
+func (m *Memory) withDeps(s stack.Stack) stack.Stack {
+	s.DependsOn = slices.Clone(m.deps[s.ID])
+	return s
+}
+
+// LockDependencies does nothing: every call takes the store's mutex.
+func (m *Memory) LockDependencies(context.Context) error { return nil }
+
+// Dependencies returns what each of ids depends on.
+func (m *Memory) Dependencies(_ context.Context, ids []uuid.UUID) (map[uuid.UUID][]uuid.UUID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uuid.UUID][]uuid.UUID{}
+	for _, id := range ids {
+		if d := m.deps[id]; len(d) > 0 {
+			out[id] = slices.Clone(d)
+		}
+	}
+	return out, nil
+}
+
+// SetDependencies replaces the stack's dependencies; like the foreign
+// keys, every stack named must exist, and the check forbids a self edge.
+func (m *Memory) SetDependencies(_ context.Context, stackID uuid.UUID, deps []uuid.UUID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.Contains(deps, stackID) {
+		return domain.Invalid("invalid value")
+	}
+	for _, d := range append([]uuid.UUID{stackID}, deps...) {
+		if _, ok := m.stacks[d]; !ok {
+			return domain.Unprocessable("referenced entity does not exist")
+		}
+	}
+	sorted := slices.Clone(deps)
+	slices.SortFunc(sorted, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	if len(sorted) == 0 {
+		delete(m.deps, stackID)
+		return nil
+	}
+	m.deps[stackID] = sorted
+	return nil
+}
+
+// Dependents returns the live stacks that depend on stackID, by id.
+func (m *Memory) Dependents(_ context.Context, stackID uuid.UUID) ([]uuid.UUID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []uuid.UUID{}
+	for id, deps := range m.deps {
+		if s := m.stacks[id]; s.DeletedAt == nil && slices.Contains(deps, stackID) {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	return out, nil
+}
+
+// SetWithheld sets what Withheld answers for the agent (the memory store
+// keeps no agent reports to compute it from).
+func (m *Memory) SetWithheld(agentID uuid.UUID, w []stack.Withheld) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.withheld[agentID] = w
+}
+
+// Withheld returns what SetWithheld set for the agent.
+func (m *Memory) Withheld(_ context.Context, agentID uuid.UUID) ([]stack.Withheld, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]stack.Withheld{}, m.withheld[agentID]...), nil
+}
+
+// DependedObjects fakes the agents' and deployment health's
+// DependencyWatch port: the ids of objects whose stack another stack
+// depends on.
+type DependedObjects map[uuid.UUID]bool
+
+// ObjectDependedOn reports whether objectID is in d.
+func (d DependedObjects) ObjectDependedOn(_ context.Context, objectID uuid.UUID) (bool, error) {
+	return d[objectID], nil
 }

@@ -72,6 +72,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(agents.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(stacks.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(deploymenthealth.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,

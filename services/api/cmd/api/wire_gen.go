@@ -51,13 +51,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	postgresAgents := postgres.NewAgents(postgresStore)
 	agentEvents := postgres.NewAgentEvents(postgresStore)
 	deploymentObjects := postgres.NewDeploymentObjects(postgresStore)
+	dependencies := postgres.NewDependencies(postgresStore)
 	repos := agents.Repos{
-		Tx:      postgresStore,
-		Journal: postgresStore,
-		Agents:  postgresAgents,
-		Targets: postgresAgents,
-		Events:  agentEvents,
-		Objects: deploymentObjects,
+		Tx:           postgresStore,
+		Journal:      postgresStore,
+		Agents:       postgresAgents,
+		Targets:      postgresAgents,
+		Events:       agentEvents,
+		Objects:      deploymentObjects,
+		Dependencies: dependencies,
 	}
 	redisSessions := provideConsoleSessions(universalClient, cfg)
 	changes := provideChanges(ctx, universalClient, index, cfg, log)
@@ -69,11 +71,13 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	postgresStacks := postgres.NewStacks(postgresStore)
 	postgresGenerators := postgres.NewGenerators(postgresStore)
 	stacksRepos := stacks.Repos{
-		Tx:         postgresStore,
-		Journal:    postgresStore,
-		Stacks:     postgresStacks,
-		Objects:    deploymentObjects,
-		Generators: postgresGenerators,
+		Tx:           postgresStore,
+		Journal:      postgresStore,
+		Stacks:       postgresStacks,
+		Objects:      deploymentObjects,
+		Generators:   postgresGenerators,
+		Dependencies: dependencies,
+		Withheld:     dependencies,
 	}
 	stacksService := stacks.NewService(stacksRepos, changes)
 	stackLabels := postgres.NewStackLabels(postgresStore)
@@ -112,13 +116,14 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	deploymentHealth := postgres.NewDeploymentHealth(postgresStore)
 	existence := postgres.NewExistence(postgresStore)
 	deploymenthealthRepos := deploymenthealth.Repos{
-		Tx:          postgresStore,
-		Journal:     postgresStore,
-		Records:     deploymentHealth,
-		Refs:        existence,
-		Permissions: agentEvents,
+		Tx:           postgresStore,
+		Journal:      postgresStore,
+		Records:      deploymentHealth,
+		Refs:         existence,
+		Permissions:  agentEvents,
+		Dependencies: dependencies,
 	}
-	deploymenthealthService := deploymenthealth.NewService(deploymenthealthRepos)
+	deploymenthealthService := deploymenthealth.NewService(deploymenthealthRepos, changes)
 	postgresDiagnostics := postgres.NewDiagnostics(postgresStore)
 	diagnosticsRepos := diagnostics.Repos{
 		Tx:       postgresStore,

@@ -6,6 +6,8 @@ import (
 	"github.com/google/wire"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
+	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/deploymenthealth"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -13,14 +15,19 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 )
 
-// stackRepos binds the ports of the stack, template, target-state and
+// stackRepos binds the ports of the stack (dependencies included: also
+// the agents' and deployment health's wake-ups), template, target-state and
 // work-order use cases to their PostgreSQL repositories. The ports still
 // served by the shared Store (transactions, stack labels, the generator
 // check) are bound in wire.go, where the Store's provider is.
 var stackRepos = wire.NewSet(
 	postgres.NewStacks, postgres.NewDeploymentObjects, postgres.NewTargetStates, postgres.NewTemplates,
-	postgres.NewWorkOrders, postgres.NewSchedules,
+	postgres.NewWorkOrders, postgres.NewSchedules, postgres.NewDependencies,
 	wire.Struct(new(stacks.Repos), "*"),
+	wire.Bind(new(stacks.DependencyRepository), new(*postgres.Dependencies)),
+	wire.Bind(new(stacks.WithheldReader), new(*postgres.Dependencies)),
+	wire.Bind(new(agents.DependencyWatch), new(*postgres.Dependencies)),
+	wire.Bind(new(deploymenthealth.DependencyWatch), new(*postgres.Dependencies)),
 	wire.Bind(new(stacks.StackRepository), new(*postgres.Stacks)),
 	wire.Bind(new(stacks.DeploymentObjectRepository), new(*postgres.DeploymentObjects)),
 	wire.Bind(new(generators.StackLister), new(*postgres.Stacks)),

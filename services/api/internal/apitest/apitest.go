@@ -232,7 +232,8 @@ func New(t testing.TB, opts ...Option) *Env {
 
 	stackSvc := stacks.NewService(postgres.StackRepos(store), changes)
 	agentSvc := agents.NewService(agents.Repos{Tx: store, Journal: store, Agents: postgres.NewAgents(store),
-		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store)},
+		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store),
+		Dependencies: postgres.NewDependencies(store)},
 		issuer, inval, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, changes, &o)
@@ -260,7 +261,7 @@ func New(t testing.TB, opts ...Option) *Env {
 			Registrations: postgres.NewRegistrations(store), Generators: postgres.NewGenerators(store),
 			Agents: postgres.NewAgents(store)}, changes),
 		Templates:          templates.NewService(postgres.TemplateRepos(store), o.renderer, stackSvc),
-		Health:             deploymenthealth.NewService(healthRepos(store)),
+		Health:             deploymenthealth.NewService(healthRepos(store), changes),
 		Diagnostics:        diagnostics.NewService(diagnosticsRepos(store), changes),
 		AuditLog:           auditlog.NewService(postgres.NewAuditLog(store)),
 		ConfigReload:       configreload.NewService(staticReloader{}, inval, store),

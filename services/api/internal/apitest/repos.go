@@ -10,7 +10,8 @@ import (
 // one store, as the api's wire graph does.
 func healthRepos(store *postgres.Store) deploymenthealth.Repos {
 	return deploymenthealth.Repos{Tx: store, Journal: store, Records: postgres.NewDeploymentHealth(store),
-		Refs: postgres.NewExistence(store), Permissions: postgres.NewAgentEvents(store)}
+		Refs: postgres.NewExistence(store), Permissions: postgres.NewAgentEvents(store),
+		Dependencies: postgres.NewDependencies(store)}
 }
 
 func diagnosticsRepos(store *postgres.Store) diagnostics.Repos {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -18,6 +19,8 @@ import (
 type agentHandlers struct {
 	svc   *agents.Service
 	state *targetstate.Service
+	// stacks explains withheld stacks (?explain=true, dependencies.go).
+	deps *stacks.Service
 }
 
 func (h agentHandlers) list(c *gin.Context) {
@@ -160,6 +163,12 @@ func (h agentHandlers) rotate(c *gin.Context) {
 func (h agentHandlers) targetState(c *gin.Context) {
 	id, ok := pathID(c, "id")
 	if !ok {
+		return
+	}
+	if explain, ok := explainRequested(c); !ok || explain {
+		if ok {
+			h.explainTargetState(c, id)
+		}
 		return
 	}
 	wait, err := parseWait(c.Query("wait"))

@@ -104,7 +104,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 		return s.Templates.CheckModify(ctx, p, id)
 	})
 
-	a := agentHandlers{svc: s.Agents, state: s.TargetState}
+	a := agentHandlers{svc: s.Agents, state: s.TargetState, deps: s.Stacks}
 	v1.GET("/agents", adminOnly, a.list)
 	v1.POST("/agents", adminOnly, a.create)
 	v1.GET("/agents/", a.search)

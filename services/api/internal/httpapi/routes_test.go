@@ -18,7 +18,9 @@ import (
 
 var agentFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "cluster_name", "last_heartbeat", "status"}
 var generatorFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "last_active_at", "is_active", "is_system"}
-var stackFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "generator_id"}
+
+// stackFields: 0.9.1's fields plus depends_on (docs/compatibility.md#stack-dependencies).
+var stackFields = []string{"id", "created_at", "updated_at", "deleted_at", "name", "description", "generator_id", "depends_on"}
 var objectFields = []string{"id", "created_at", "updated_at", "deleted_at", "sequence_id", "stack_id", "yaml_content",
 	"yaml_checksum", "submitted_at", "is_deletion_marker"}
 var eventFields = []string{"id", "created_at", "updated_at", "deleted_at", "agent_id", "deployment_object_id",

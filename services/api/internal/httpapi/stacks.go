@@ -20,15 +20,16 @@ func (h stackHandlers) list(c *gin.Context) {
 
 func (h stackHandlers) create(c *gin.Context) {
 	var body struct {
-		Name        string     `json:"name"`
-		Description *string    `json:"description"`
-		GeneratorID *uuid.UUID `json:"generator_id"`
+		Name        string      `json:"name"`
+		Description *string     `json:"description"`
+		GeneratorID *uuid.UUID  `json:"generator_id"`
+		DependsOn   []uuid.UUID `json:"depends_on"`
 	}
 	if !bindJSON(c, &body) {
 		return
 	}
 	st, err := h.svc.Create(c.Request.Context(), principal(c), stacks.CreateInput{
-		Name: body.Name, Description: body.Description, GeneratorID: body.GeneratorID})
+		Name: body.Name, Description: body.Description, GeneratorID: body.GeneratorID, DependsOn: body.DependsOn})
 	respond(c, http.StatusCreated, st, err)
 }
 
@@ -45,12 +46,19 @@ func (h stackHandlers) update(c *gin.Context) {
 		ID          *uuid.UUID       `json:"id"`
 		Name        optional[string] `json:"name"`
 		Description optional[string] `json:"description"`
+		// DependsOn absent keeps the dependencies; null or [] clears them.
+		DependsOn optional[[]uuid.UUID] `json:"depends_on"`
 	}
 	if !bindJSON(c, &body) {
 		return
 	}
-	st, err := h.svc.Update(c.Request.Context(), principal(c), id, stacks.UpdateInput{
-		ID: body.ID, Name: body.Name.ptr(), Description: body.Description.ptr(), ClearDescription: body.Description.Null})
+	in := stacks.UpdateInput{ID: body.ID, Name: body.Name.ptr(), Description: body.Description.ptr(),
+		ClearDescription: body.Description.Null}
+	if body.DependsOn.Set {
+		deps := body.DependsOn.Value
+		in.DependsOn = &deps
+	}
+	st, err := h.svc.Update(c.Request.Context(), principal(c), id, in)
 	respond(c, http.StatusOK, st, err)
 }
 

@@ -78,13 +78,15 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	postgresAgents := postgres.NewAgents(store)
 	agentEvents := postgres.NewAgentEvents(store)
 	deploymentObjects := postgres.NewDeploymentObjects(store)
+	dependencies := postgres.NewDependencies(store)
 	repos := agents.Repos{
-		Tx:      store,
-		Journal: store,
-		Agents:  postgresAgents,
-		Targets: postgresAgents,
-		Events:  agentEvents,
-		Objects: deploymentObjects,
+		Tx:           store,
+		Journal:      store,
+		Agents:       postgresAgents,
+		Targets:      postgresAgents,
+		Events:       agentEvents,
+		Objects:      deploymentObjects,
+		Dependencies: dependencies,
 	}
 	paKs := postgres.NewPAKs(store)
 	recordingIssuer, err := provideIssuer(cfg, paKs)

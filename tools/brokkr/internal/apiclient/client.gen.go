@@ -18,45 +18,6 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
-// Defines values for AgentPodLogKind.
-const (
-	Gap  AgentPodLogKind = "gap"
-	Line AgentPodLogKind = "line"
-)
-
-// Valid indicates whether the value is a known member of the AgentPodLogKind enum.
-func (e AgentPodLogKind) Valid() bool {
-	switch e {
-	case Gap:
-		return true
-	case Line:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for AgentPodLogReason.
-const (
-	AgentPodLogReasonBufferFull   AgentPodLogReason = "buffer_full"
-	AgentPodLogReasonDisconnected AgentPodLogReason = "disconnected"
-	AgentPodLogReasonRateLimit    AgentPodLogReason = "rate_limit"
-)
-
-// Valid indicates whether the value is a known member of the AgentPodLogReason enum.
-func (e AgentPodLogReason) Valid() bool {
-	switch e {
-	case AgentPodLogReasonBufferFull:
-		return true
-	case AgentPodLogReasonDisconnected:
-		return true
-	case AgentPodLogReasonRateLimit:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for CreateWorkOrderScheduleRequestConcurrencyPolicy.
 const (
 	CreateWorkOrderScheduleRequestConcurrencyPolicyAllow   CreateWorkOrderScheduleRequestConcurrencyPolicy = "Allow"
@@ -177,27 +138,6 @@ func (e HealthReportRequestDeploymentObjectsStatus) Valid() bool {
 	}
 }
 
-// Defines values for LogGapReason.
-const (
-	LogGapReasonBufferFull   LogGapReason = "buffer_full"
-	LogGapReasonDisconnected LogGapReason = "disconnected"
-	LogGapReasonRateLimit    LogGapReason = "rate_limit"
-)
-
-// Valid indicates whether the value is a known member of the LogGapReason enum.
-func (e LogGapReason) Valid() bool {
-	switch e {
-	case LogGapReasonBufferFull:
-		return true
-	case LogGapReasonDisconnected:
-		return true
-	case LogGapReasonRateLimit:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for RetryScheduledStatus.
 const (
 	RetryScheduledStatusRetryScheduled RetryScheduledStatus = "retry_scheduled"
@@ -237,21 +177,24 @@ func (e StackHealthOverallStatus) Valid() bool {
 	}
 }
 
-// Defines values for TelemetryFrameType.
+// Defines values for TargetStateExplanationWithheldWaitingForReason.
 const (
-	TelemetryFrameTypeK8sEvent   TelemetryFrameType = "k8s_event"
-	TelemetryFrameTypeLogGap     TelemetryFrameType = "log_gap"
-	TelemetryFrameTypePodLogLine TelemetryFrameType = "pod_log_line"
+	TargetStateExplanationWithheldWaitingForReasonFailed        TargetStateExplanationWithheldWaitingForReason = "failed"
+	TargetStateExplanationWithheldWaitingForReasonNotApplied    TargetStateExplanationWithheldWaitingForReason = "not_applied"
+	TargetStateExplanationWithheldWaitingForReasonNotAssociated TargetStateExplanationWithheldWaitingForReason = "not_associated"
+	TargetStateExplanationWithheldWaitingForReasonUnhealthy     TargetStateExplanationWithheldWaitingForReason = "unhealthy"
 )
 
-// Valid indicates whether the value is a known member of the TelemetryFrameType enum.
-func (e TelemetryFrameType) Valid() bool {
+// Valid indicates whether the value is a known member of the TargetStateExplanationWithheldWaitingForReason enum.
+func (e TargetStateExplanationWithheldWaitingForReason) Valid() bool {
 	switch e {
-	case TelemetryFrameTypeK8sEvent:
+	case TargetStateExplanationWithheldWaitingForReasonFailed:
 		return true
-	case TelemetryFrameTypeLogGap:
+	case TargetStateExplanationWithheldWaitingForReasonNotApplied:
 		return true
-	case TelemetryFrameTypePodLogLine:
+	case TargetStateExplanationWithheldWaitingForReasonNotAssociated:
+		return true
+	case TargetStateExplanationWithheldWaitingForReasonUnhealthy:
 		return true
 	default:
 		return false
@@ -635,20 +578,6 @@ type AgentGeneratorRegistration struct {
 	RegisteredAt Timestamp `json:"registered_at"`
 }
 
-// AgentK8sEvent defines model for AgentK8sEvent.
-type AgentK8sEvent struct {
-	AgentId        openapi_types.UUID `json:"agent_id"`
-	CreatedAt      time.Time          `json:"created_at"`
-	EventType      string             `json:"event_type"`
-	Id             openapi_types.UUID `json:"id"`
-	InvolvedObject InvolvedObject     `json:"involved_object"`
-	Message        string             `json:"message"`
-	ObservedAt     time.Time          `json:"observed_at"`
-	Reason         string             `json:"reason"`
-	Source         string             `json:"source"`
-	StackId        openapi_types.UUID `json:"stack_id"`
-}
-
 // AgentLabel defines model for AgentLabel.
 type AgentLabel struct {
 	// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
@@ -688,29 +617,6 @@ type AgentPakResponse struct {
 	// Examples: brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8
 	Pak Pak `json:"pak"`
 }
-
-// AgentPodLog A retained log row: 0.9.1's AgentPodLog plus `kind` and, for a gap, `dropped_count`
-// and `reason` (docs/compatibility.md#telemetry-gaps).
-type AgentPodLog struct {
-	AgentId      openapi_types.UUID `json:"agent_id"`
-	Container    string             `json:"container"`
-	CreatedAt    time.Time          `json:"created_at"`
-	DroppedCount *int64             `json:"dropped_count,omitempty"`
-	Id           openapi_types.UUID `json:"id"`
-	Kind         AgentPodLogKind    `json:"kind"`
-	Line         string             `json:"line"`
-	Namespace    string             `json:"namespace"`
-	Pod          string             `json:"pod"`
-	Reason       *AgentPodLogReason `json:"reason,omitempty"`
-	StackId      openapi_types.UUID `json:"stack_id"`
-	Ts           time.Time          `json:"ts"`
-}
-
-// AgentPodLogKind defines model for AgentPodLog.Kind.
-type AgentPodLogKind string
-
-// AgentPodLogReason defines model for AgentPodLog.Reason.
-type AgentPodLogReason string
 
 // AgentRegistrationBody defines model for AgentRegistrationBody.
 type AgentRegistrationBody struct {
@@ -903,7 +809,10 @@ type CreateGeneratorRequest struct {
 
 // CreateStackRequest defines model for CreateStackRequest.
 type CreateStackRequest struct {
-	Description *string `json:"description,omitempty"`
+	// DependsOn Optional. 422 `dependency_not_found` (not a live stack),
+	// `dependency_cross_generator` (another owner).
+	DependsOn   *DependsOn `json:"depends_on,omitempty"`
+	Description *string    `json:"description,omitempty"`
 
 	// GeneratorId Optional. A generator may omit it or send its own id. An admin may omit it or
 	// send the nil UUID for a system stack, or name an existing generator.
@@ -992,6 +901,13 @@ type CreateWorkOrderScheduleRequest struct {
 
 // CreateWorkOrderScheduleRequestConcurrencyPolicy defines model for CreateWorkOrderScheduleRequest.ConcurrencyPolicy.
 type CreateWorkOrderScheduleRequestConcurrencyPolicy string
+
+// DependsOn The stacks this stack depends on (docs/dependencies.md), sorted by id; `[]`
+// when none. Per agent, this stack's latest object is delivered only once every
+// dependency's latest object is SUCCESS and healthy on that agent. Each must be a
+// live stack of the same owner (the same generator; a system stack only system
+// stacks); duplicates are ignored.
+type DependsOn = []Uuid
 
 // DeploymentObject defines model for DeploymentObject.
 type DeploymentObject struct {
@@ -1304,56 +1220,10 @@ type InstantiateTemplateRequest struct {
 	Version *int `json:"version,omitempty"`
 }
 
-// InvolvedObject defines model for InvolvedObject.
-type InvolvedObject struct {
-	ApiVersion *string `json:"api_version,omitempty"`
-	Kind       string  `json:"kind"`
-	Name       string  `json:"name"`
-	Namespace  *string `json:"namespace,omitempty"`
-	Uid        *string `json:"uid,omitempty"`
-}
-
-// K8sEvent defines model for K8sEvent.
-type K8sEvent struct {
-	// AgentId The path's agent; may be omitted.
-	AgentId *openapi_types.UUID `json:"agent_id,omitempty"`
-
-	// EventType Normal or Warning.
-	EventType      string             `json:"event_type"`
-	InvolvedObject InvolvedObject     `json:"involved_object"`
-	Message        *string            `json:"message,omitempty"`
-	ObservedAt     time.Time          `json:"observed_at"`
-	Reason         string             `json:"reason"`
-	Source         *string            `json:"source,omitempty"`
-	StackId        openapi_types.UUID `json:"stack_id"`
-}
-
-// K8sEventHistoryResponse defines model for K8sEventHistoryResponse.
-type K8sEventHistoryResponse struct {
-	Events    []AgentK8sEvent `json:"events"`
-	Retention RetentionInfo   `json:"retention"`
-}
-
 // Label 1–64 characters, no whitespace.
 //
 // Examples: env:prod
 type Label = string
-
-// LogGap defines model for LogGap.
-type LogGap struct {
-	// AgentId The path's agent; may be omitted (nil in the live tail's buffer_full gaps).
-	AgentId      *openapi_types.UUID `json:"agent_id,omitempty"`
-	Container    *string             `json:"container,omitempty"`
-	DroppedCount int64               `json:"dropped_count"`
-	Namespace    *string             `json:"namespace,omitempty"`
-	Pod          *string             `json:"pod,omitempty"`
-	Reason       LogGapReason        `json:"reason"`
-	SinceTs      time.Time           `json:"since_ts"`
-	StackId      openapi_types.UUID  `json:"stack_id"`
-}
-
-// LogGapReason defines model for LogGap.Reason.
-type LogGapReason string
 
 // NullableTimestamp RFC 3339, UTC, `Z` suffix; null when unset.
 type NullableTimestamp = time.Time
@@ -1392,43 +1262,6 @@ type PendingWebhookDelivery struct {
 	Url *string `json:"url"`
 }
 
-// PodLogHistoryResponse defines model for PodLogHistoryResponse.
-type PodLogHistoryResponse struct {
-	Lines     []AgentPodLog `json:"lines"`
-	Retention RetentionInfo `json:"retention"`
-}
-
-// PodLogLine defines model for PodLogLine.
-type PodLogLine struct {
-	// AgentId The path's agent; may be omitted.
-	AgentId   *openapi_types.UUID `json:"agent_id,omitempty"`
-	Container string              `json:"container"`
-
-	// Line Cut to 16 KiB.
-	Line      string             `json:"line"`
-	Namespace string             `json:"namespace"`
-	Pod       string             `json:"pod"`
-	StackId   openapi_types.UUID `json:"stack_id"`
-
-	// Ts The container runtime's timestamp.
-	Ts time.Time `json:"ts"`
-}
-
-// RetentionInfo defines model for RetentionInfo.
-type RetentionInfo struct {
-	// EffectiveRetentionSeconds The configured window (broker.telemetry_retention_seconds), <= the ceiling.
-	EffectiveRetentionSeconds int64 `json:"effective_retention_seconds"`
-
-	// LongTermSinkHint Where to ship logs for long-term retention.
-	LongTermSinkHint string `json:"long_term_sink_hint"`
-
-	// OldestAvailableTs created_at of the stack's oldest retained row of this kind; null when none.
-	OldestAvailableTs time.Time `json:"oldest_available_ts"`
-
-	// RetentionCeilingSeconds Hard upper bound of the window
-	RetentionCeilingSeconds int64 `json:"retention_ceiling_seconds"`
-}
-
 // RetryScheduled defines model for RetryScheduled.
 type RetryScheduled struct {
 	// NextRetryAfter RFC 3339, UTC, `Z` suffix.
@@ -1453,8 +1286,15 @@ type Stack struct {
 	CreatedAt Timestamp `json:"created_at"`
 
 	// DeletedAt RFC 3339, UTC, `Z` suffix; null when unset.
-	DeletedAt   *NullableTimestamp `json:"deleted_at"`
-	Description *string            `json:"description"`
+	DeletedAt *NullableTimestamp `json:"deleted_at"`
+
+	// DependsOn The stacks this stack depends on (docs/dependencies.md), sorted by id; `[]`
+	// when none. Per agent, this stack's latest object is delivered only once every
+	// dependency's latest object is SUCCESS and healthy on that agent. Each must be a
+	// live stack of the same owner (the same generator; a system stack only system
+	// stacks); duplicates are ignored.
+	DependsOn   DependsOn `json:"depends_on"`
+	Description *string   `json:"description"`
 
 	// GeneratorId The owning generator; for a system stack created by an admin, the system
 	// generator's id (`00000000-0000-4000-8000-000000000001`), never null.
@@ -1585,34 +1425,48 @@ type StackTemplate struct {
 	Version   int       `json:"version"`
 }
 
-// TelemetryBatch defines model for TelemetryBatch.
-type TelemetryBatch struct {
-	Frames []TelemetryFrame `json:"frames"`
+// TargetStateExplanation defines model for TargetStateExplanation.
+type TargetStateExplanation struct {
+	// Objects The same objects the request without `explain` answers.
+	Objects []DeploymentObject `json:"objects"`
+
+	// Withheld Stacks whose latest object this agent does not receive yet, by stack id.
+	Withheld []struct {
+		// DeploymentObjectId The latest object, held back.
+		DeploymentObjectId Uuid  `json:"deployment_object_id"`
+		SequenceId         int64 `json:"sequence_id"`
+
+		// StackId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+		StackId    Uuid `json:"stack_id"`
+		WaitingFor []struct {
+			// DeploymentObjectId The dependency's latest object (null when it has none).
+			DeploymentObjectId *openapi_types.UUID `json:"deployment_object_id"`
+
+			// Health This agent's deployment health for that object (`healthy`,
+			// `degraded`, `failing`, `unknown`); null when not reported.
+			Health *string `json:"health"`
+
+			// Reason `not_applied`: the agent reported neither SUCCESS nor FAILURE for
+			// the dependency's latest object (or there is none); `failed`: its
+			// newest report is FAILURE; `unhealthy`: applied, but its deployment
+			// health on this agent is not `healthy` (degraded, failing, unknown
+			// or not reported); `not_associated`: the dependency is not
+			// associated with this agent.
+			Reason TargetStateExplanationWithheldWaitingForReason `json:"reason"`
+
+			// StackId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+			StackId Uuid `json:"stack_id"`
+		} `json:"waiting_for"`
+	} `json:"withheld"`
 }
 
-// TelemetryFrame A WsMessage `{type, body}` (0.9.1's ws-protocol): `body` is a `PodLogLine`
-// (`pod_log_line`), `K8sEvent` (`k8s_event`) or `LogGap` (`log_gap`).
-type TelemetryFrame struct {
-	Body TelemetryFrame_Body `json:"body"`
-	Type TelemetryFrameType  `json:"type"`
-}
-
-// TelemetryFrame_Body defines model for TelemetryFrame.Body.
-type TelemetryFrame_Body struct {
-	union json.RawMessage
-}
-
-// TelemetryFrameType defines model for TelemetryFrame.Type.
-type TelemetryFrameType string
-
-// TelemetryIngestResult defines model for TelemetryIngestResult.
-type TelemetryIngestResult struct {
-	// Accepted Frames stored and sent to the live tail.
-	Accepted int `json:"accepted"`
-
-	// Dropped Frames for stacks the agent is not associated with.
-	Dropped int `json:"dropped"`
-}
+// TargetStateExplanationWithheldWaitingForReason `not_applied`: the agent reported neither SUCCESS nor FAILURE for
+// the dependency's latest object (or there is none); `failed`: its
+// newest report is FAILURE; `unhealthy`: applied, but its deployment
+// health on this agent is not `healthy` (degraded, failing, unknown
+// or not reported); `not_associated`: the dependency is not
+// associated with this agent.
+type TargetStateExplanationWithheldWaitingForReason string
 
 // TemplateAnnotation defines model for TemplateAnnotation.
 type TemplateAnnotation struct {
@@ -1738,6 +1592,11 @@ type UpdateGeneratorRequest struct {
 
 // UpdateStackRequest Partial; omitted fields stay unchanged.
 type UpdateStackRequest struct {
+	// DependsOn Replaces the dependencies; `[]` or `null` removes them, omitted keeps them.
+	// 422 `dependency_cycle` (itself, or a stack that depends on this one),
+	// `dependency_not_found`, `dependency_cross_generator`.
+	DependsOn *[]Uuid `json:"depends_on,omitempty"`
+
 	// Description `null` clears the description.
 	Description *string `json:"description,omitempty"`
 
@@ -2357,6 +2216,10 @@ type AddAgentLabelParams struct {
 
 // GetAgentTargetStateParams defines parameters for GetAgentTargetState.
 type GetAgentTargetStateParams struct {
+	// Explain `true` answers a TargetStateExplanation object (objects plus withheld stacks)
+	// instead of the array; any other value than true/false is 400.
+	Explain *bool `form:"explain,omitempty" json:"explain,omitempty"`
+
 	// Mode `full` also returns objects this agent already reported SUCCESS for.
 	Mode *GetAgentTargetStateParamsMode `form:"mode,omitempty" json:"mode,omitempty"`
 
@@ -2371,6 +2234,14 @@ type GetAgentTargetStateParams struct {
 
 // GetAgentTargetStateParamsMode defines parameters for GetAgentTargetState.
 type GetAgentTargetStateParamsMode string
+
+// GetAgentTargetState200JSONResponseBody0 defines parameters for GetAgentTargetState.
+type GetAgentTargetState200JSONResponseBody0 = []DeploymentObject
+
+// GetAgentTargetState200JSONResponseBody defines parameters for GetAgentTargetState.
+type GetAgentTargetState200JSONResponseBody struct {
+	union json.RawMessage
+}
 
 // AddAgentTargetParams defines parameters for AddAgentTarget.
 type AddAgentTargetParams struct {
@@ -2527,16 +2398,6 @@ type InstantiateTemplateParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
-// ListTelemetryEventsParams defines parameters for ListTelemetryEvents.
-type ListTelemetryEventsParams struct {
-	// Since Earliest `created_at` (the broker's receive time) to include, RFC 3339. Defaults to
-	// now minus `effective_retention_seconds`; an older value is silently clamped to it.
-	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
-
-	// Limit Maximum rows to return; default 500, larger values are capped at 5000; 0 is 400.
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
-}
-
 // AddStackLabelParams defines parameters for AddStackLabel.
 type AddStackLabelParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2553,16 +2414,6 @@ type AddStackLabelParams struct {
 	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
 	// See docs/idempotency.md.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
-}
-
-// ListTelemetryLogsParams defines parameters for ListTelemetryLogs.
-type ListTelemetryLogsParams struct {
-	// Since Earliest `created_at` (the broker's receive time) to include, RFC 3339. Defaults to
-	// now minus `effective_retention_seconds`; an older value is silently clamped to it.
-	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
-
-	// Limit Maximum rows to return; default 500, larger values are capped at 5000; 0 is 400.
-	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // CreateTemplateParams defines parameters for CreateTemplate.
@@ -2768,9 +2619,6 @@ type AddAgentLabelJSONRequestBody = AgentLabelRequest
 
 // AddAgentTargetJSONRequestBody defines body for AddAgentTarget for application/json ContentType.
 type AddAgentTargetJSONRequestBody = AgentTargetRequest
-
-// IngestAgentTelemetryJSONRequestBody defines body for IngestAgentTelemetry for application/json ContentType.
-type IngestAgentTelemetryJSONRequestBody = TelemetryBatch
 
 // RequestDiagnosticsJSONRequestBody defines body for RequestDiagnostics for application/json ContentType.
 type RequestDiagnosticsJSONRequestBody = DiagnosticCreateRequest
@@ -3474,94 +3322,6 @@ func (t *StackLabelRequest) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// AsPodLogLine returns the union data inside the TelemetryFrame_Body as a PodLogLine
-func (t TelemetryFrame_Body) AsPodLogLine() (PodLogLine, error) {
-	var body PodLogLine
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromPodLogLine overwrites any union data inside the TelemetryFrame_Body as the provided PodLogLine
-func (t *TelemetryFrame_Body) FromPodLogLine(v PodLogLine) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergePodLogLine performs a merge with any union data inside the TelemetryFrame_Body, using the provided PodLogLine
-func (t *TelemetryFrame_Body) MergePodLogLine(v PodLogLine) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsK8sEvent returns the union data inside the TelemetryFrame_Body as a K8sEvent
-func (t TelemetryFrame_Body) AsK8sEvent() (K8sEvent, error) {
-	var body K8sEvent
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromK8sEvent overwrites any union data inside the TelemetryFrame_Body as the provided K8sEvent
-func (t *TelemetryFrame_Body) FromK8sEvent(v K8sEvent) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeK8sEvent performs a merge with any union data inside the TelemetryFrame_Body, using the provided K8sEvent
-func (t *TelemetryFrame_Body) MergeK8sEvent(v K8sEvent) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-// AsLogGap returns the union data inside the TelemetryFrame_Body as a LogGap
-func (t TelemetryFrame_Body) AsLogGap() (LogGap, error) {
-	var body LogGap
-	err := json.Unmarshal(t.union, &body)
-	return body, err
-}
-
-// FromLogGap overwrites any union data inside the TelemetryFrame_Body as the provided LogGap
-func (t *TelemetryFrame_Body) FromLogGap(v LogGap) error {
-	b, err := json.Marshal(v)
-	t.union = b
-	return err
-}
-
-// MergeLogGap performs a merge with any union data inside the TelemetryFrame_Body, using the provided LogGap
-func (t *TelemetryFrame_Body) MergeLogGap(v LogGap) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-
-	merged, err := runtime.JSONMerge(t.union, b)
-	t.union = merged
-	return err
-}
-
-func (t TelemetryFrame_Body) MarshalJSON() ([]byte, error) {
-	b, err := t.union.MarshalJSON()
-	return b, err
-}
-
-func (t *TelemetryFrame_Body) UnmarshalJSON(b []byte) error {
-	err := t.union.UnmarshalJSON(b)
-	return err
-}
-
 // AsLabel returns the union data inside the TemplateLabelRequest as a Label
 func (t TemplateLabelRequest) AsLabel() (Label, error) {
 	var body Label
@@ -3682,6 +3442,68 @@ func (t UpdateTemplateRequest_ParametersSchema) MarshalJSON() ([]byte, error) {
 }
 
 func (t *UpdateTemplateRequest_ParametersSchema) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsGetAgentTargetState200JSONResponseBody0 returns the union data inside the GetAgentTargetState200JSONResponseBody as a GetAgentTargetState200JSONResponseBody0
+func (t GetAgentTargetState200JSONResponseBody) AsGetAgentTargetState200JSONResponseBody0() (GetAgentTargetState200JSONResponseBody0, error) {
+	var body GetAgentTargetState200JSONResponseBody0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromGetAgentTargetState200JSONResponseBody0 overwrites any union data inside the GetAgentTargetState200JSONResponseBody as the provided GetAgentTargetState200JSONResponseBody0
+func (t *GetAgentTargetState200JSONResponseBody) FromGetAgentTargetState200JSONResponseBody0(v GetAgentTargetState200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeGetAgentTargetState200JSONResponseBody0 performs a merge with any union data inside the GetAgentTargetState200JSONResponseBody, using the provided GetAgentTargetState200JSONResponseBody0
+func (t *GetAgentTargetState200JSONResponseBody) MergeGetAgentTargetState200JSONResponseBody0(v GetAgentTargetState200JSONResponseBody0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsTargetStateExplanation returns the union data inside the GetAgentTargetState200JSONResponseBody as a TargetStateExplanation
+func (t GetAgentTargetState200JSONResponseBody) AsTargetStateExplanation() (TargetStateExplanation, error) {
+	var body TargetStateExplanation
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromTargetStateExplanation overwrites any union data inside the GetAgentTargetState200JSONResponseBody as the provided TargetStateExplanation
+func (t *GetAgentTargetState200JSONResponseBody) FromTargetStateExplanation(v TargetStateExplanation) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeTargetStateExplanation performs a merge with any union data inside the GetAgentTargetState200JSONResponseBody, using the provided TargetStateExplanation
+func (t *GetAgentTargetState200JSONResponseBody) MergeTargetStateExplanation(v TargetStateExplanation) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t GetAgentTargetState200JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *GetAgentTargetState200JSONResponseBody) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -4097,6 +3919,15 @@ type ClientInterface interface {
 	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 	// request was not processed and may be retried after that delay plus jitter.
 	//
+	// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+	// latest object reaches the agent only once every dependency's latest object is
+	// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+	// already has for that stack (or none). `explain=true` answers
+	// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+	// plus each stack whose latest object is held back and what it waits for. An
+	// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+	// carries no `ETag` (`Cache-Control: no-store`).
+	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 	GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -4134,44 +3965,6 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/agents/{id}/targets/{stack_id} (the `RemoveAgentTarget` operationId).
 	RemoveAgentTarget(ctx context.Context, id AgentId, stackId TargetStackId, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// IngestAgentTelemetryWithBody Post a batch of telemetry frames (agent only)
-	//
-	// Only the agent itself (admin and generators get 403). The REST replacement for the
-	// telemetry frames 0.9.1 sends over its internal agent WebSocket
-	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-	// stack the agent is not associated with (target, label or annotation, as for target
-	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-	// at once.
-	//
-	// Takes any type of body and a specified content type.
-	//
-	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-	IngestAgentTelemetryWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// IngestAgentTelemetry Post a batch of telemetry frames (agent only)
-	//
-	// Only the agent itself (admin and generators get 403). The REST replacement for the
-	// telemetry frames 0.9.1 sends over its internal agent WebSocket
-	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-	// stack the agent is not associated with (target, label or annotation, as for target
-	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-	// at once.
-	//
-	// Takes a body of the `application/json` content type.
-	//
-	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-	IngestAgentTelemetry(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ClaimPendingWebhookDeliveries Claim the agent's pending webhook deliveries
 	//
@@ -4443,7 +4236,8 @@ type ClientInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4457,7 +4251,8 @@ type ClientInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4469,7 +4264,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Soft delete: the stack's deployment objects are
 	// deleted and one deletion marker is created, which agents that were associated
 	// with the stack receive until they report SUCCESS for it. Targets are kept.
-	// Emits `stack.deleted`, audits `stack.deleted`.
+	// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+	// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id} (the `DeleteStack` operationId).
 	DeleteStack(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4486,7 +4282,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4498,7 +4295,8 @@ type ClientInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4612,14 +4410,6 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
 	InstantiateTemplate(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// ListTelemetryEvents Retained Kubernetes events of a stack
-	//
-	// Admin or the generator owning the stack (agents get 403). Events newest first
-	// (`created_at`, then arrival).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
-	ListTelemetryEvents(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// GetStackHealth Health of a stack's live deployment objects (admin)
 	//
 	// Corresponds with GET /api/v1/stacks/{id}/health (the `GetStackHealth` operationId).
@@ -4660,29 +4450,6 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 	RemoveStackLabel(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// StreamStackTelemetry Live tail of a stack's telemetry (WebSocket)
-	//
-	// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
-	// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
-	// agents post them, from any api replica. A subscriber that lags more than 1024 frames
-	// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
-	// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
-	// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
-	// echoed (docs/telemetry.md#live).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
-	StreamStackTelemetry(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// ListTelemetryLogs Retained pod log lines of a stack
-	//
-	// Admin or the generator owning the stack (agents get 403). Rows newest first
-	// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
-	// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
-	// (docs/telemetry.md#gaps).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
-	ListTelemetryLogs(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTemplates List templates
 	//
@@ -5912,6 +5679,15 @@ func (c *Client) ListAgentStacks(ctx context.Context, id AgentId, reqEditors ...
 // overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 // request was not processed and may be retried after that delay plus jitter.
 //
+// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+// latest object reaches the agent only once every dependency's latest object is
+// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+// already has for that stack (or none). `explain=true` answers
+// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+// plus each stack whose latest object is held back and what it waits for. An
+// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+// carries no `ETag` (`Cache-Control: no-store`).
+//
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
 func (c *Client) GetAgentTargetState(ctx context.Context, id AgentId, params *GetAgentTargetStateParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetAgentTargetStateRequest(c.Server, id, params)
@@ -5990,64 +5766,6 @@ func (c *Client) AddAgentTarget(ctx context.Context, id AgentId, params *AddAgen
 // Corresponds with DELETE /api/v1/agents/{id}/targets/{stack_id} (the `RemoveAgentTarget` operationId).
 func (c *Client) RemoveAgentTarget(ctx context.Context, id AgentId, stackId TargetStackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRemoveAgentTargetRequest(c.Server, id, stackId)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// IngestAgentTelemetryWithBody Post a batch of telemetry frames (agent only)
-//
-// Only the agent itself (admin and generators get 403). The REST replacement for the
-// telemetry frames 0.9.1 sends over its internal agent WebSocket
-// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-// stack the agent is not associated with (target, label or annotation, as for target
-// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-// at once.
-//
-// Takes any type of body and a specified content type.
-//
-// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-func (c *Client) IngestAgentTelemetryWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewIngestAgentTelemetryRequestWithBody(c.Server, id, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// IngestAgentTelemetry Post a batch of telemetry frames (agent only)
-//
-// Only the agent itself (admin and generators get 403). The REST replacement for the
-// telemetry frames 0.9.1 sends over its internal agent WebSocket
-// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-// stack the agent is not associated with (target, label or annotation, as for target
-// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-// at once.
-//
-// Takes a body of the `application/json` content type.
-//
-// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-func (c *Client) IngestAgentTelemetry(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewIngestAgentTelemetryRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6598,7 +6316,8 @@ func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) 
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6622,7 +6341,8 @@ func (c *Client) CreateStackWithBody(ctx context.Context, params *CreateStackPar
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6644,7 +6364,8 @@ func (c *Client) CreateStack(ctx context.Context, params *CreateStackParams, bod
 // Admin or the owning generator. Soft delete: the stack's deployment objects are
 // deleted and one deletion marker is created, which agents that were associated
 // with the stack receive until they report SUCCESS for it. Targets are kept.
-// Emits `stack.deleted`, audits `stack.deleted`.
+// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 //
 // Corresponds with DELETE /api/v1/stacks/{id} (the `DeleteStack` operationId).
 func (c *Client) DeleteStack(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6681,7 +6402,8 @@ func (c *Client) GetStack(ctx context.Context, id StackId, reqEditors ...Request
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6703,7 +6425,8 @@ func (c *Client) UpdateStackWithBody(ctx context.Context, id StackId, contentTyp
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -6917,24 +6640,6 @@ func (c *Client) InstantiateTemplate(ctx context.Context, id StackId, params *In
 	return c.Client.Do(req)
 }
 
-// ListTelemetryEvents Retained Kubernetes events of a stack
-//
-// Admin or the generator owning the stack (agents get 403). Events newest first
-// (`created_at`, then arrival).
-//
-// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
-func (c *Client) ListTelemetryEvents(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListTelemetryEventsRequest(c.Server, id, params)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
 // GetStackHealth Health of a stack's live deployment objects (admin)
 //
 // Corresponds with GET /api/v1/stacks/{id}/health (the `GetStackHealth` operationId).
@@ -7016,49 +6721,6 @@ func (c *Client) AddStackLabel(ctx context.Context, id StackId, params *AddStack
 // Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 func (c *Client) RemoveStackLabel(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRemoveStackLabelRequest(c.Server, id, label)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// StreamStackTelemetry Live tail of a stack's telemetry (WebSocket)
-//
-// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
-// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
-// agents post them, from any api replica. A subscriber that lags more than 1024 frames
-// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
-// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
-// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
-// echoed (docs/telemetry.md#live).
-//
-// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
-func (c *Client) StreamStackTelemetry(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewStreamStackTelemetryRequest(c.Server, id)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
-
-// ListTelemetryLogs Retained pod log lines of a stack
-//
-// Admin or the generator owning the stack (agents get 403). Rows newest first
-// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
-// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
-// (docs/telemetry.md#gaps).
-//
-// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
-func (c *Client) ListTelemetryLogs(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListTelemetryLogsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -9400,6 +9062,18 @@ func NewGetAgentTargetStateRequest(server string, id AgentId, params *GetAgentTa
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
+		if params.Explain != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "explain", *params.Explain, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Mode != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "mode", *params.Mode, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -9586,53 +9260,6 @@ func NewRemoveAgentTargetRequest(server string, id AgentId, stackId TargetStackI
 	if err != nil {
 		return nil, err
 	}
-
-	return req, nil
-}
-
-// NewIngestAgentTelemetryRequest calls the generic IngestAgentTelemetry builder with application/json body
-func NewIngestAgentTelemetryRequest(server string, id AgentId, body IngestAgentTelemetryJSONRequestBody) (*http.Request, error) {
-	var bodyReader io.Reader
-	buf, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
-	}
-	bodyReader = bytes.NewReader(buf)
-	return NewIngestAgentTelemetryRequestWithBody(server, id, "application/json", bodyReader)
-}
-
-// NewIngestAgentTelemetryRequestWithBody constructs an http.Request for the IngestAgentTelemetry method, with any body, and a specified content type
-func NewIngestAgentTelemetryRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
-	var err error
-
-	var pathParam0 string
-
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
-	if err != nil {
-		return nil, err
-	}
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/api/v1/agents/%s/telemetry", pathParam0)
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
-	if err != nil {
-		return nil, err
-	}
-
-	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -10951,79 +10578,6 @@ func NewInstantiateTemplateRequestWithBody(server string, id StackId, params *In
 	return req, nil
 }
 
-// NewListTelemetryEventsRequest constructs an http.Request for the ListTelemetryEvents method
-func NewListTelemetryEventsRequest(server string, id StackId, params *ListTelemetryEventsParams) (*http.Request, error) {
-	var err error
-
-	var pathParam0 string
-
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
-	if err != nil {
-		return nil, err
-	}
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/api/v1/stacks/%s/events", pathParam0)
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	if params != nil {
-		// queryValues collects non-styled parameters (passthrough, JSON)
-		// that are safe to round-trip through url.Values.Encode().
-		queryValues := queryURL.Query()
-		// rawQueryFragments collects pre-encoded query fragments from
-		// styled parameters, preserving literal commas as delimiters
-		// per the OpenAPI spec (e.g. "color=blue,black,brown").
-		var rawQueryFragments []string
-
-		if params.Since != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Limit != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if encoded := queryValues.Encode(); encoded != "" {
-			rawQueryFragments = append(rawQueryFragments, encoded)
-		}
-		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
-	}
-
-	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-
-	return req, nil
-}
-
 // NewGetStackHealthRequest constructs an http.Request for the GetStackHealth method
 func NewGetStackHealthRequest(server string, id StackId) (*http.Request, error) {
 	var err error
@@ -11188,113 +10742,6 @@ func NewRemoveStackLabelRequest(server string, id StackId, label LabelParameter)
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-
-	return req, nil
-}
-
-// NewStreamStackTelemetryRequest constructs an http.Request for the StreamStackTelemetry method
-func NewStreamStackTelemetryRequest(server string, id StackId) (*http.Request, error) {
-	var err error
-
-	var pathParam0 string
-
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
-	if err != nil {
-		return nil, err
-	}
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/api/v1/stacks/%s/live", pathParam0)
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-
-	return req, nil
-}
-
-// NewListTelemetryLogsRequest constructs an http.Request for the ListTelemetryLogs method
-func NewListTelemetryLogsRequest(server string, id StackId, params *ListTelemetryLogsParams) (*http.Request, error) {
-	var err error
-
-	var pathParam0 string
-
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
-	if err != nil {
-		return nil, err
-	}
-
-	serverURL, err := url.Parse(server)
-	if err != nil {
-		return nil, err
-	}
-
-	operationPath := fmt.Sprintf("/api/v1/stacks/%s/logs", pathParam0)
-	if operationPath[0] == '/' {
-		operationPath = "." + operationPath
-	}
-
-	queryURL, err := serverURL.Parse(operationPath)
-	if err != nil {
-		return nil, err
-	}
-
-	if params != nil {
-		// queryValues collects non-styled parameters (passthrough, JSON)
-		// that are safe to round-trip through url.Values.Encode().
-		queryValues := queryURL.Query()
-		// rawQueryFragments collects pre-encoded query fragments from
-		// styled parameters, preserving literal commas as delimiters
-		// per the OpenAPI spec (e.g. "color=blue,black,brown").
-		var rawQueryFragments []string
-
-		if params.Since != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if params.Limit != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
-			}
-
-		}
-
-		if encoded := queryValues.Encode(); encoded != "" {
-			rawQueryFragments = append(rawQueryFragments, encoded)
-		}
-		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
-	}
-
-	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -13628,6 +13075,15 @@ type ClientWithResponsesInterface interface {
 	// overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 	// request was not processed and may be retried after that delay plus jitter.
 	//
+	// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+	// latest object reaches the agent only once every dependency's latest object is
+	// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+	// already has for that stack (or none). `explain=true` answers
+	// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+	// plus each stack whose latest object is held back and what it waits for. An
+	// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+	// carries no `ETag` (`Cache-Control: no-store`).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -13671,44 +13127,6 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/agents/{id}/targets/{stack_id} (the `RemoveAgentTarget` operationId).
 	RemoveAgentTargetWithResponse(ctx context.Context, id AgentId, stackId TargetStackId, reqEditors ...RequestEditorFn) (*RemoveAgentTargetResponse, error)
-
-	// IngestAgentTelemetryWithBodyWithResponse Post a batch of telemetry frames (agent only)
-	//
-	// Only the agent itself (admin and generators get 403). The REST replacement for the
-	// telemetry frames 0.9.1 sends over its internal agent WebSocket
-	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-	// stack the agent is not associated with (target, label or annotation, as for target
-	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-	// at once.
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-	IngestAgentTelemetryWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error)
-
-	// IngestAgentTelemetryWithResponse Post a batch of telemetry frames (agent only)
-	//
-	// Only the agent itself (admin and generators get 403). The REST replacement for the
-	// telemetry frames 0.9.1 sends over its internal agent WebSocket
-	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-	// stack the agent is not associated with (target, label or annotation, as for target
-	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-	// at once.
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-	IngestAgentTelemetryWithResponse(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error)
 
 	// ClaimPendingWebhookDeliveriesWithResponse Claim the agent's pending webhook deliveries
 	//
@@ -14010,7 +13428,8 @@ type ClientWithResponsesInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14024,7 +13443,8 @@ type ClientWithResponsesInterface interface {
 	// `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 	// system generator's id to create a system stack (answered with the system
 	// generator's id in `generator_id`), or name an existing generator
-	// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+	// (422 if there is none). `depends_on` lists stacks this one depends on
+	// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14036,7 +13456,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Soft delete: the stack's deployment objects are
 	// deleted and one deletion marker is created, which agents that were associated
 	// with the stack receive until they report SUCCESS for it. Targets are kept.
-	// Emits `stack.deleted`, audits `stack.deleted`.
+	// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+	// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -14057,7 +13478,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14069,7 +13491,8 @@ type ClientWithResponsesInterface interface {
 	// Admin or the owning generator. Partial body: omitted fields stay unchanged,
 	// `description: null` clears the description. `id`, when sent, must equal the path
 	// id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-	// read-only fields are ignored). Audits `stack.updated`.
+	// read-only fields are ignored). `depends_on` replaces the dependencies
+	// (docs/dependencies.md). Audits `stack.updated`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -14189,16 +13612,6 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
 	InstantiateTemplateWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
 
-	// ListTelemetryEventsWithResponse Retained Kubernetes events of a stack
-	//
-	// Admin or the generator owning the stack (agents get 403). Events newest first
-	// (`created_at`, then arrival).
-	//
-	// Returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
-	ListTelemetryEventsWithResponse(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*ListTelemetryEventsResponse, error)
-
 	// GetStackHealthWithResponse Health of a stack's live deployment objects (admin)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -14245,33 +13658,6 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 	RemoveStackLabelWithResponse(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*RemoveStackLabelResponse, error)
-
-	// StreamStackTelemetryWithResponse Live tail of a stack's telemetry (WebSocket)
-	//
-	// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
-	// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
-	// agents post them, from any api replica. A subscriber that lags more than 1024 frames
-	// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
-	// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
-	// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
-	// echoed (docs/telemetry.md#live).
-	//
-	// Returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
-	StreamStackTelemetryWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*StreamStackTelemetryResponse, error)
-
-	// ListTelemetryLogsWithResponse Retained pod log lines of a stack
-	//
-	// Admin or the generator owning the stack (agents get 403). Rows newest first
-	// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
-	// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
-	// (docs/telemetry.md#gaps).
-	//
-	// Returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
-	ListTelemetryLogsWithResponse(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*ListTelemetryLogsResponse, error)
 
 	// ListTemplatesWithResponse List templates
 	//
@@ -17690,7 +17076,7 @@ type GetAgentTargetStateResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *[]DeploymentObject
+	JSON200 *GetAgentTargetState200JSONResponseBody
 	// JSON400 the response for an HTTP 400 `application/json` response
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
@@ -17716,7 +17102,7 @@ type GetAgentTargetStateResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetAgentTargetStateResponse) GetJSON200() *[]DeploymentObject {
+func (r GetAgentTargetStateResponse) GetJSON200() *GetAgentTargetState200JSONResponseBody {
 	return r.JSON200
 }
 
@@ -18104,124 +17490,6 @@ func (r RemoveAgentTargetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RemoveAgentTargetResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
-// IngestAgentTelemetryResponse429Headers the declared response headers of an HTTP 429 response for IngestAgentTelemetry
-type IngestAgentTelemetryResponse429Headers struct {
-	RetryAfter *int
-}
-
-// IngestAgentTelemetryResponse503Headers the declared response headers of an HTTP 503 response for IngestAgentTelemetry
-type IngestAgentTelemetryResponse503Headers struct {
-	RetryAfter *int
-}
-
-type IngestAgentTelemetryResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON202 the response for an HTTP 202 `application/json` response
-	JSON202 *TelemetryIngestResult
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
-	// JSON413 the response for an HTTP 413 `application/json` response
-	JSON413 *PayloadTooLarge
-	// JSON415 the response for an HTTP 415 `application/json` response
-	JSON415 *UnsupportedMediaType
-	// JSON422 the response for an HTTP 422 `application/json` response
-	JSON422 *UnprocessableEntity
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *TooManyRequests
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *InternalError
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *IngestAgentTelemetryResponse429Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *IngestAgentTelemetryResponse503Headers
-}
-
-// GetJSON202 returns the response for an HTTP 202 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON202() *TelemetryIngestResult {
-	return r.JSON202
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON400() *BadRequest {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON401() *Unauthorized {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON403() *Forbidden {
-	return r.JSON403
-}
-
-// GetJSON413 returns the response for an HTTP 413 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON413() *PayloadTooLarge {
-	return r.JSON413
-}
-
-// GetJSON415 returns the response for an HTTP 415 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON415() *UnsupportedMediaType {
-	return r.JSON415
-}
-
-// GetJSON422 returns the response for an HTTP 422 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON422() *UnprocessableEntity {
-	return r.JSON422
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON429() *TooManyRequests {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON500() *InternalError {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r IngestAgentTelemetryResponse) GetJSON503() *ServiceUnavailable {
-	return r.JSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r IngestAgentTelemetryResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r IngestAgentTelemetryResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r IngestAgentTelemetryResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r IngestAgentTelemetryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20642,6 +19910,8 @@ type DeleteStackResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Error
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -20672,6 +19942,11 @@ func (r DeleteStackResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteStackResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r DeleteStackResponse) GetJSON409() *Error {
+	return r.JSON409
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -21676,110 +20951,6 @@ func (r InstantiateTemplateResponse) ContentType() string {
 	return ""
 }
 
-// ListTelemetryEventsResponse429Headers the declared response headers of an HTTP 429 response for ListTelemetryEvents
-type ListTelemetryEventsResponse429Headers struct {
-	RetryAfter *int
-}
-
-// ListTelemetryEventsResponse503Headers the declared response headers of an HTTP 503 response for ListTelemetryEvents
-type ListTelemetryEventsResponse503Headers struct {
-	RetryAfter *int
-}
-
-type ListTelemetryEventsResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *K8sEventHistoryResponse
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *TooManyRequests
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *InternalError
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *ListTelemetryEventsResponse429Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *ListTelemetryEventsResponse503Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON200() *K8sEventHistoryResponse {
-	return r.JSON200
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON400() *BadRequest {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON401() *Unauthorized {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON403() *Forbidden {
-	return r.JSON403
-}
-
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON404() *NotFound {
-	return r.JSON404
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON429() *TooManyRequests {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON500() *InternalError {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ListTelemetryEventsResponse) GetJSON503() *ServiceUnavailable {
-	return r.JSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r ListTelemetryEventsResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r ListTelemetryEventsResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r ListTelemetryEventsResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r ListTelemetryEventsResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
 // GetStackHealthResponse429Headers the declared response headers of an HTTP 429 response for GetStackHealth
 type GetStackHealthResponse429Headers struct {
 	RetryAfter *int
@@ -22211,214 +21382,6 @@ func (r RemoveStackLabelResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RemoveStackLabelResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
-// StreamStackTelemetryResponse429Headers the declared response headers of an HTTP 429 response for StreamStackTelemetry
-type StreamStackTelemetryResponse429Headers struct {
-	RetryAfter *int
-}
-
-// StreamStackTelemetryResponse503Headers the declared response headers of an HTTP 503 response for StreamStackTelemetry
-type StreamStackTelemetryResponse503Headers struct {
-	RetryAfter *int
-}
-
-type StreamStackTelemetryResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
-	// JSON426 the response for an HTTP 426 `application/json` response
-	JSON426 *Error
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *TooManyRequests
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *InternalError
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *StreamStackTelemetryResponse429Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *StreamStackTelemetryResponse503Headers
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON400() *BadRequest {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON401() *Unauthorized {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON403() *Forbidden {
-	return r.JSON403
-}
-
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON404() *NotFound {
-	return r.JSON404
-}
-
-// GetJSON426 returns the response for an HTTP 426 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON426() *Error {
-	return r.JSON426
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON429() *TooManyRequests {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON500() *InternalError {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r StreamStackTelemetryResponse) GetJSON503() *ServiceUnavailable {
-	return r.JSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r StreamStackTelemetryResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r StreamStackTelemetryResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r StreamStackTelemetryResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r StreamStackTelemetryResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
-}
-
-// ListTelemetryLogsResponse429Headers the declared response headers of an HTTP 429 response for ListTelemetryLogs
-type ListTelemetryLogsResponse429Headers struct {
-	RetryAfter *int
-}
-
-// ListTelemetryLogsResponse503Headers the declared response headers of an HTTP 503 response for ListTelemetryLogs
-type ListTelemetryLogsResponse503Headers struct {
-	RetryAfter *int
-}
-
-type ListTelemetryLogsResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *PodLogHistoryResponse
-	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
-	// JSON401 the response for an HTTP 401 `application/json` response
-	JSON401 *Unauthorized
-	// JSON403 the response for an HTTP 403 `application/json` response
-	JSON403 *Forbidden
-	// JSON404 the response for an HTTP 404 `application/json` response
-	JSON404 *NotFound
-	// JSON429 the response for an HTTP 429 `application/json` response
-	JSON429 *TooManyRequests
-	// JSON500 the response for an HTTP 500 `application/json` response
-	JSON500 *InternalError
-	// JSON503 the response for an HTTP 503 `application/json` response
-	JSON503 *ServiceUnavailable
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *ListTelemetryLogsResponse429Headers
-	// Headers503 the parsed response headers for an HTTP 503 response
-	Headers503 *ListTelemetryLogsResponse503Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON200() *PodLogHistoryResponse {
-	return r.JSON200
-}
-
-// GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON400() *BadRequest {
-	return r.JSON400
-}
-
-// GetJSON401 returns the response for an HTTP 401 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON401() *Unauthorized {
-	return r.JSON401
-}
-
-// GetJSON403 returns the response for an HTTP 403 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON403() *Forbidden {
-	return r.JSON403
-}
-
-// GetJSON404 returns the response for an HTTP 404 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON404() *NotFound {
-	return r.JSON404
-}
-
-// GetJSON429 returns the response for an HTTP 429 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON429() *TooManyRequests {
-	return r.JSON429
-}
-
-// GetJSON500 returns the response for an HTTP 500 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON500() *InternalError {
-	return r.JSON500
-}
-
-// GetJSON503 returns the response for an HTTP 503 `application/json` response
-func (r ListTelemetryLogsResponse) GetJSON503() *ServiceUnavailable {
-	return r.JSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r ListTelemetryLogsResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r ListTelemetryLogsResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r ListTelemetryLogsResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r ListTelemetryLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -27458,6 +26421,15 @@ func (c *ClientWithResponses) ListAgentStacksWithResponse(ctx context.Context, i
 // overload (any route) the api answers **503 with `Retry-After`** (seconds); the
 // request was not processed and may be retried after that delay plus jitter.
 //
+// **Stack dependencies** (`depends_on`, see docs/dependencies.md): a stack's
+// latest object reaches the agent only once every dependency's latest object is
+// `SUCCESS` and `healthy` on this agent; until then the agent keeps the object it
+// already has for that stack (or none). `explain=true` answers
+// `{"objects": [...], "withheld": [...]}` instead of the array: the same objects,
+// plus each stack whose latest object is held back and what it waits for. An
+// explained answer never long-polls, ignores `If-None-Match` and `wait`, and
+// carries no `ETag` (`Cache-Control: no-store`).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/agents/{id}/target-state (the `GetAgentTargetState` operationId).
@@ -27530,56 +26502,6 @@ func (c *ClientWithResponses) RemoveAgentTargetWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseRemoveAgentTargetResponse(rsp)
-}
-
-// IngestAgentTelemetryWithBodyWithResponse Post a batch of telemetry frames (agent only)
-//
-// Only the agent itself (admin and generators get 403). The REST replacement for the
-// telemetry frames 0.9.1 sends over its internal agent WebSocket
-// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-// stack the agent is not associated with (target, label or annotation, as for target
-// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-// at once.
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-func (c *ClientWithResponses) IngestAgentTelemetryWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error) {
-	rsp, err := c.IngestAgentTelemetryWithBody(ctx, id, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseIngestAgentTelemetryResponse(rsp)
-}
-
-// IngestAgentTelemetryWithResponse Post a batch of telemetry frames (agent only)
-//
-// Only the agent itself (admin and generators get 403). The REST replacement for the
-// telemetry frames 0.9.1 sends over its internal agent WebSocket
-// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
-// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
-// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
-// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
-// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
-// stack the agent is not associated with (target, label or annotation, as for target
-// state) are dropped and counted. Accepted frames are stored and sent to the stack's
-// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
-// at once.
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
-func (c *ClientWithResponses) IngestAgentTelemetryWithResponse(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error) {
-	rsp, err := c.IngestAgentTelemetry(ctx, id, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseIngestAgentTelemetryResponse(rsp)
 }
 
 // ClaimPendingWebhookDeliveriesWithResponse Claim the agent's pending webhook deliveries
@@ -28044,7 +26966,8 @@ func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEdi
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28064,7 +26987,8 @@ func (c *ClientWithResponses) CreateStackWithBodyWithResponse(ctx context.Contex
 // `generator_id` or send the nil UUID (`00000000-0000-0000-0000-000000000000`) or the
 // system generator's id to create a system stack (answered with the system
 // generator's id in `generator_id`), or name an existing generator
-// (422 if there is none). Emits `stack.created`, audits `stack.created`.
+// (422 if there is none). `depends_on` lists stacks this one depends on
+// (docs/dependencies.md). Emits `stack.created`, audits `stack.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28082,7 +27006,8 @@ func (c *ClientWithResponses) CreateStackWithResponse(ctx context.Context, param
 // Admin or the owning generator. Soft delete: the stack's deployment objects are
 // deleted and one deletion marker is created, which agents that were associated
 // with the stack receive until they report SUCCESS for it. Targets are kept.
-// Emits `stack.deleted`, audits `stack.deleted`.
+// A stack other live stacks depend on is not deleted: 409 `stack_has_dependents`
+// (`details.dependents` lists them). Emits `stack.deleted`, audits `stack.deleted`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -28115,7 +27040,8 @@ func (c *ClientWithResponses) GetStackWithResponse(ctx context.Context, id Stack
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28133,7 +27059,8 @@ func (c *ClientWithResponses) UpdateStackWithBodyWithResponse(ctx context.Contex
 // Admin or the owning generator. Partial body: omitted fields stay unchanged,
 // `description: null` clears the description. `id`, when sent, must equal the path
 // id (else 400 `Stack ID mismatch`). A full Stack object is accepted too (its
-// read-only fields are ignored). Audits `stack.updated`.
+// read-only fields are ignored). `depends_on` replaces the dependencies
+// (docs/dependencies.md). Audits `stack.updated`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -28313,22 +27240,6 @@ func (c *ClientWithResponses) InstantiateTemplateWithResponse(ctx context.Contex
 	return ParseInstantiateTemplateResponse(rsp)
 }
 
-// ListTelemetryEventsWithResponse Retained Kubernetes events of a stack
-//
-// Admin or the generator owning the stack (agents get 403). Events newest first
-// (`created_at`, then arrival).
-//
-// Returns a wrapper object for the known response body format(s).
-//
-// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
-func (c *ClientWithResponses) ListTelemetryEventsWithResponse(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*ListTelemetryEventsResponse, error) {
-	rsp, err := c.ListTelemetryEvents(ctx, id, params, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseListTelemetryEventsResponse(rsp)
-}
-
 // GetStackHealthWithResponse Health of a stack's live deployment objects (admin)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -28404,45 +27315,6 @@ func (c *ClientWithResponses) RemoveStackLabelWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseRemoveStackLabelResponse(rsp)
-}
-
-// StreamStackTelemetryWithResponse Live tail of a stack's telemetry (WebSocket)
-//
-// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
-// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
-// agents post them, from any api replica. A subscriber that lags more than 1024 frames
-// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
-// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
-// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
-// echoed (docs/telemetry.md#live).
-//
-// Returns a wrapper object for the known response body format(s).
-//
-// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
-func (c *ClientWithResponses) StreamStackTelemetryWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*StreamStackTelemetryResponse, error) {
-	rsp, err := c.StreamStackTelemetry(ctx, id, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseStreamStackTelemetryResponse(rsp)
-}
-
-// ListTelemetryLogsWithResponse Retained pod log lines of a stack
-//
-// Admin or the generator owning the stack (agents get 403). Rows newest first
-// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
-// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
-// (docs/telemetry.md#gaps).
-//
-// Returns a wrapper object for the known response body format(s).
-//
-// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
-func (c *ClientWithResponses) ListTelemetryLogsWithResponse(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*ListTelemetryLogsResponse, error) {
-	rsp, err := c.ListTelemetryLogs(ctx, id, params, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseListTelemetryLogsResponse(rsp)
 }
 
 // ListTemplatesWithResponse List templates
@@ -32053,7 +30925,7 @@ func ParseGetAgentTargetStateResponse(rsp *http.Response) (*GetAgentTargetStateR
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest []DeploymentObject
+		var dest GetAgentTargetState200JSONResponseBody
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -32457,118 +31329,6 @@ func ParseRemoveAgentTargetResponse(rsp *http.Response) (*RemoveAgentTargetRespo
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RemoveAgentTargetResponse503Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers503 = &headers
-	}
-
-	return response, nil
-}
-
-// ParseIngestAgentTelemetryResponse parses an HTTP response from a IngestAgentTelemetryWithResponse call
-func ParseIngestAgentTelemetryResponse(rsp *http.Response) (*IngestAgentTelemetryResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &IngestAgentTelemetryResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
-		var dest TelemetryIngestResult
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON202 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest PayloadTooLarge
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
-		var dest UnsupportedMediaType
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON415 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
-		var dest UnprocessableEntity
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON422 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 429:
-		var headers IngestAgentTelemetryResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers429 = &headers
-	case rsp.StatusCode == 503:
-		var headers IngestAgentTelemetryResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -34900,6 +33660,13 @@ func ParseDeleteStackResponse(rsp *http.Response) (*DeleteStackResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -35871,104 +34638,6 @@ func ParseInstantiateTemplateResponse(rsp *http.Response) (*InstantiateTemplateR
 	return response, nil
 }
 
-// ParseListTelemetryEventsResponse parses an HTTP response from a ListTelemetryEventsWithResponse call
-func ParseListTelemetryEventsResponse(rsp *http.Response) (*ListTelemetryEventsResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &ListTelemetryEventsResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest K8sEventHistoryResponse
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 429:
-		var headers ListTelemetryEventsResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers429 = &headers
-	case rsp.StatusCode == 503:
-		var headers ListTelemetryEventsResponse503Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers503 = &headers
-	}
-
-	return response, nil
-}
-
 // ParseGetStackHealthResponse parses an HTTP response from a GetStackHealthWithResponse call
 func ParseGetStackHealthResponse(rsp *http.Response) (*GetStackHealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -36372,205 +35041,6 @@ func ParseRemoveStackLabelResponse(rsp *http.Response) (*RemoveStackLabelRespons
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RemoveStackLabelResponse503Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers503 = &headers
-	}
-
-	return response, nil
-}
-
-// ParseStreamStackTelemetryResponse parses an HTTP response from a StreamStackTelemetryWithResponse call
-func ParseStreamStackTelemetryResponse(rsp *http.Response) (*StreamStackTelemetryResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &StreamStackTelemetryResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case rsp.StatusCode == 101:
-		break // No content-type
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
-		var dest Error
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON426 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 429:
-		var headers StreamStackTelemetryResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers429 = &headers
-	case rsp.StatusCode == 503:
-		var headers StreamStackTelemetryResponse503Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers503 = &headers
-	}
-
-	return response, nil
-}
-
-// ParseListTelemetryLogsResponse parses an HTTP response from a ListTelemetryLogsWithResponse call
-func ParseListTelemetryLogsResponse(rsp *http.Response) (*ListTelemetryLogsResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
-	if err != nil {
-		return nil, err
-	}
-
-	response := &ListTelemetryLogsResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
-	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest PodLogHistoryResponse
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
-		var dest NotFound
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON404 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 429:
-		var headers ListTelemetryLogsResponse429Headers
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = &value
-		}
-		response.Headers429 = &headers
-	case rsp.StatusCode == 503:
-		var headers ListTelemetryLogsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

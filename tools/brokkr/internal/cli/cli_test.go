@@ -84,11 +84,23 @@ func (f *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "GET" && len(p) == 1 && p[0] == "stacks":
 		writeJSON(w, 200, f.stacks)
 	case r.Method == "POST" && len(p) == 1 && p[0] == "stacks":
+		deps, _ := body["depends_on"].([]any)
+		if deps == nil {
+			deps = []any{}
+		}
 		s := map[string]any{"id": uuid.NewString(), "name": body["name"], "description": nil, "generator_id": nil,
-			"created_at": now, "updated_at": now, "deleted_at": nil}
+			"created_at": now, "updated_at": now, "deleted_at": nil, "depends_on": deps}
 		f.stacks = append(f.stacks, s)
 		f.creates++
 		writeJSON(w, 201, s)
+	case r.Method == "GET" && len(p) == 2 && p[0] == "stacks":
+		for _, s := range f.stacks {
+			if s["id"] == p[1] {
+				writeJSON(w, 200, s)
+				return
+			}
+		}
+		writeJSON(w, 404, map[string]string{"code": "stack_not_found", "error": "Stack not found"})
 	case r.Method == "GET" && len(p) == 3 && p[0] == "stacks" && p[2] == "labels":
 		var out []map[string]any
 		for _, l := range f.labels[p[1]] {
@@ -440,5 +452,30 @@ func TestApplyWaitTerminalProgress(t *testing.T) {
 	if code != ExitFailed || !strings.Contains(out.String(), "\r\033[K1/2 applied, 1 failed: cluster-b (cluster-b): no matches for kind") ||
 		strings.Contains(out.String(), ": applied\n") {
 		t.Fatalf("exit %d, terminal output %q", code, out.String())
+	}
+}
+
+// create stack --depends-on resolves each stack by name or id and sends
+// their ids in depends_on.
+func TestCreateStackDependsOn(t *testing.T) {
+	f := newFake("brokkr_BRgenerat_pak")
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	env := map[string]string{"BROKKR_BROKER_URL": srv.URL + "/api/v1", "BROKKR_PAK": "brokkr_BRgenerat_pak"}
+	for _, name := range []string{"crds", "db"} {
+		if r := runCLI(t, env, "create", "stack", name); r.code != 0 {
+			t.Fatalf("create %s: %+v", name, r)
+		}
+	}
+	crds, db := f.stacks[0]["id"].(string), f.stacks[1]["id"].(string)
+	if r := runCLI(t, env, "create", "stack", "app", "--depends-on", "crds", "--depends-on", db); r.code != 0 {
+		t.Fatalf("create app: %+v", r)
+	}
+	got, _ := json.Marshal(f.stacks[2]["depends_on"])
+	if want, _ := json.Marshal([]string{crds, db}); string(got) != string(want) {
+		t.Fatalf("depends_on sent %s, want %s", got, want)
+	}
+	if r := runCLI(t, env, "create", "stack", "x", "--depends-on", "nope"); r.code == 0 {
+		t.Fatalf("an unknown dependency must fail: %+v", r)
 	}
 }

@@ -17,13 +17,14 @@ import (
 func (a *App) createCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "create", Short: "Create a stack, agent, generator, template or webhook"}
 
-	var stackLabels []string
+	var stackLabels, stackDeps []string
 	var stackDesc, stackGen string
 	stack := &cobra.Command{
-		Use:     "stack NAME [--label k:v]... [--description TEXT] [--generator NAME_OR_ID]",
-		Short:   "Create a stack",
-		Example: "  brokkr create stack myapp-staging --label env:staging --description 'My app - staging'",
-		Args:    cobra.ExactArgs(1),
+		Use:   "stack NAME [--label k:v]... [--description TEXT] [--generator NAME_OR_ID] [--depends-on STACK]...",
+		Short: "Create a stack",
+		Example: `  brokkr create stack myapp-staging --label env:staging --description 'My app - staging'
+  brokkr create stack myapp --depends-on myapp-crds --depends-on myapp-db`,
+		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			req := api.CreateStackRequest{Name: args[0]}
 			if stackDesc != "" {
@@ -35,6 +36,17 @@ func (a *App) createCommand() *cobra.Command {
 					return err
 				}
 				req.GeneratorId = &g.Id
+			}
+			if len(stackDeps) > 0 {
+				deps := make(api.DependsOn, 0, len(stackDeps))
+				for _, d := range stackDeps {
+					dep, err := mustStack(ctx, c, d)
+					if err != nil {
+						return err
+					}
+					deps = append(deps, dep.Id)
+				}
+				req.DependsOn = &deps
 			}
 			st, raw, err := api.Decode[api.Stack](c.CreateStack(ctx, nil, req))
 			if err != nil {
@@ -51,6 +63,7 @@ func (a *App) createCommand() *cobra.Command {
 	stack.Flags().StringArrayVar(&stackLabels, "label", nil, "label (k:v); repeatable")
 	stack.Flags().StringVar(&stackDesc, "description", "", "description")
 	stack.Flags().StringVar(&stackGen, "generator", "", "owning generator (admin only; default: a system stack, or the calling generator)")
+	stack.Flags().StringArrayVar(&stackDeps, "depends-on", nil, "a stack (name or id) this one depends on (docs/dependencies.md); repeatable")
 
 	var cluster string
 	var agentLabelsFlag []string
