@@ -57,6 +57,16 @@ func (r *Agents) ListAgents(ctx context.Context) ([]agent.Agent, error) {
 	return convertRows(rows, agentRow.domain), mapErr(err)
 }
 
+// ListRegisteredAgents lists the live agents registered with the generator,
+// in ListAgents' order.
+func (r *Agents) ListRegisteredAgents(ctx context.Context, generatorID uuid.UUID) ([]agent.Agent, error) {
+	var rows []agentRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("a.", agentCols)+` FROM agents a
+		JOIN agent_generator_registrations r ON r.agent_id = a.id AND r.generator_id = $1
+		WHERE a.deleted_at IS NULL ORDER BY a.created_at, a.id`, generatorID)
+	return convertRows(rows, agentRow.domain), mapErr(err)
+}
+
 // CreateAgent inserts a, filling id and timestamps, and registers it with
 // the system generator in the same statement: every agent, however created
 // (API or CLI), receives the system generator's stacks.

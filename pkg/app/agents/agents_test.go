@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
@@ -80,7 +81,8 @@ func newFixture() fixture {
 	mem := agentstest.NewMemory()
 	j := &journaltest.Journal{}
 	f := fixture{mem: mem, j: j, paks: &issuer{}, inval: &invalidator{}, notes: &notifier{}}
-	f.svc = agents.NewService(agents.Repos{Tx: j, Journal: j, Agents: mem, Targets: mem, Events: mem, Objects: mem},
+	f.svc = agents.NewService(agents.Repos{Tx: j, Journal: j, Agents: mem, Targets: mem, Events: mem, Objects: mem,
+		Registrations: mem, Generators: mem},
 		f.paks, f.inval, f.notes)
 	f.labels = agents.NewLabels(f.svc, j, j, labelingtest.NewMemory(true))
 	return f
@@ -145,6 +147,57 @@ func TestCreate(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// POST /agents' generator_ids: checked before anything is created,
+// registered in the creating transaction; GET /agents is tenant-scoped for
+// generators (0.9.1).
+func TestCreateWithGeneratorsAndScopedList(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	g1, g2 := f.mem.AddGenerator(), f.mem.AddGenerator()
+	a, _, err := f.svc.Create(ctx, identity.Admin, agents.CreateInput{Name: "a", ClusterName: "c",
+		GeneratorIDs: []uuid.UUID{g1, g1, generator.SystemID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.agent(t, "b")
+	_, _, err = f.svc.Create(ctx, identity.Admin, agents.CreateInput{Name: "x", ClusterName: "c", GeneratorIDs: []uuid.UUID{g2, uuid.New()}})
+	if !errors.Is(err, domain.ErrInvalid) || domain.CodeOf(err) != agents.CodeInvalidGeneratorID {
+		t.Fatalf("unknown generator id: %v (code %q)", err, domain.CodeOf(err))
+	}
+	if f.paks.n != 2 {
+		t.Fatalf("a PAK was issued for the refused create (%d issued)", f.paks.n)
+	}
+	for _, tc := range []struct {
+		name string
+		p    identity.Principal
+		want []uuid.UUID
+		code string
+	}{
+		{"admin sees the fleet", identity.Admin, []uuid.UUID{a.ID, b.ID}, ""},
+		{"generator sees its registered agents", identity.Generator(g1), []uuid.UUID{a.ID}, ""},
+		{"generator without agents", identity.Generator(g2), []uuid.UUID{}, ""},
+		{"agent refused", identity.Agent(a.ID), nil, agents.CodeGeneratorRequired},
+		{"system generator is no tenant", identity.Generator(generator.SystemID), nil, agents.CodeNotATenant},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			list, err := f.svc.List(ctx, tc.p)
+			if tc.code != "" {
+				if !errors.Is(err, domain.ErrForbidden) || domain.CodeOf(err) != tc.code {
+					t.Fatalf("List = %v (code %q), want 403 %s", err, domain.CodeOf(err), tc.code)
+				}
+				return
+			}
+			ids := []uuid.UUID{}
+			for _, x := range list {
+				ids = append(ids, x.ID)
+			}
+			if err != nil || !slices.Equal(ids, tc.want) {
+				t.Fatalf("List = %v, %v; want %v", ids, err, tc.want)
+			}
+		})
+	}
 }
 
 func TestReadAccess(t *testing.T) {

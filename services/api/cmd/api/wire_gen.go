@@ -19,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -48,16 +49,22 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	registry := provideRegistry(postgresStore, index, log)
 	client := provideAuthClient(cfg)
 	cache := provideAuthCache(client, cfg)
+	paKs := postgres.NewPAKs(postgresStore)
+	tenants := paks.NewTenants(paKs)
 	postgresAgents := postgres.NewAgents(postgresStore)
 	agentEvents := postgres.NewAgentEvents(postgresStore)
 	deploymentObjects := postgres.NewDeploymentObjects(postgresStore)
+	postgresRegistrations := postgres.NewRegistrations(postgresStore)
+	postgresGenerators := postgres.NewGenerators(postgresStore)
 	repos := agents.Repos{
-		Tx:      postgresStore,
-		Journal: postgresStore,
-		Agents:  postgresAgents,
-		Targets: postgresAgents,
-		Events:  agentEvents,
-		Objects: deploymentObjects,
+		Tx:            postgresStore,
+		Journal:       postgresStore,
+		Agents:        postgresAgents,
+		Targets:       postgresAgents,
+		Events:        agentEvents,
+		Objects:       deploymentObjects,
+		Registrations: postgresRegistrations,
+		Generators:    postgresGenerators,
 	}
 	redisSessions := provideConsoleSessions(universalClient, cfg)
 	changes := provideChanges(ctx, universalClient, index, cfg, log)
@@ -67,7 +74,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	agentLabels := postgres.NewAgentLabels(postgresStore)
 	labels := agents.NewLabels(service, postgresStore, postgresStore, agentLabels)
 	postgresStacks := postgres.NewStacks(postgresStore)
-	postgresGenerators := postgres.NewGenerators(postgresStore)
 	stacksRepos := stacks.Repos{
 		Tx:         postgresStore,
 		Journal:    postgresStore,
@@ -86,7 +92,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Stacks:     postgresStacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
-	postgresRegistrations := postgres.NewRegistrations(postgresStore)
 	registrationsRepos := registrations.Repos{
 		Tx:            postgresStore,
 		Journal:       postgresStore,
@@ -179,6 +184,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
 		Auth:               cache,
+		PAKs:               tenants,
 		Agents:             service,
 		AgentLabels:        labels,
 		StackLabels:        stacksLabels,

@@ -198,7 +198,8 @@ func New(t testing.TB, opts ...Option) *Env {
 
 	stackSvc := stacks.NewService(postgres.StackRepos(store), changes)
 	agentSvc := agents.NewService(agents.Repos{Tx: store, Journal: store, Agents: postgres.NewAgents(store),
-		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store)},
+		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store),
+		Registrations: postgres.NewRegistrations(store), Generators: postgres.NewGenerators(store)},
 		issuer, inval, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, changes, &o)
@@ -212,6 +213,7 @@ func New(t testing.TB, opts ...Option) *Env {
 	go fleetLive.Run(ctx, fleetNotes)
 	services := httpapi.Services{
 		Auth:        cache,
+		PAKs:        paks.NewTenants(pakRepo),
 		Agents:      agentSvc,
 		AgentLabels: agents.NewLabels(agentSvc, store, store, postgres.NewAgentLabels(store)),
 		StackLabels: stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),

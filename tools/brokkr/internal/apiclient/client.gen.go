@@ -683,6 +683,9 @@ type AuthPayload struct {
 
 	// Generator The generator id for a generator PAK.
 	Generator *openapi_types.UUID `json:"generator"`
+
+	// Readonly Always false here; 0.9.1 sets it for its console's read-only PAK.
+	Readonly bool `json:"readonly"`
 }
 
 // ClaimWorkOrderRequest defines model for ClaimWorkOrderRequest.
@@ -747,6 +750,11 @@ type CreateAgentEventRequest struct {
 type CreateAgentRequest struct {
 	// ClusterName Not blank. (name, cluster_name) is unique among live agents.
 	ClusterName string `json:"cluster_name"`
+
+	// GeneratorIds Generators to register the new agent with, on top of the system generator
+	// (0.9.1). Repeats and the system generator's id are ignored; an id naming no live
+	// generator is `400 invalid_generator_id`.
+	GeneratorIds *[]Uuid `json:"generator_ids,omitempty"`
 
 	// Name Not blank.
 	Name string `json:"name"`
@@ -1198,6 +1206,15 @@ type NullableTimestamp = time.Time
 //
 // Examples: brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8
 type Pak = string
+
+// PakSummary One tenant of `GET /paks` (0.9.1's PakSummary) — a generator reduced to its identity.
+type PakSummary struct {
+	// Id Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	Id Uuid `json:"id"`
+
+	// Name The generator's name.
+	Name string `json:"name"`
+}
 
 // PendingWebhookDelivery defines model for PendingWebhookDelivery.
 type PendingWebhookDelivery struct {
@@ -3465,7 +3482,10 @@ type ClientInterface interface {
 
 	// ListAgents List agents
 	//
-	// Admin only. Every non-deleted agent.
+	// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+	// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+	// generator_required`; the system generator, which is no tenant, would be `403
+	// system_generator_not_a_tenant` (nothing authenticates as it).
 	//
 	// Corresponds with GET /api/v1/agents (the `ListAgents` operationId).
 	ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3473,8 +3493,10 @@ type ClientInterface interface {
 	// CreateAgentWithBody Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3484,8 +3506,10 @@ type ClientInterface interface {
 	// CreateAgent Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3822,7 +3846,9 @@ type ClientInterface interface {
 	// VerifyPak Verify a PAK and tell which principal it is
 	//
 	// Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-	// `{"admin": true, "agent": null, "generator": null}`.
+	// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+	// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+	// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 	//
 	// Corresponds with POST /api/v1/auth/pak (the `VerifyPak` operationId).
 	VerifyPak(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4049,6 +4075,15 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/generators/{id}/rotate-pak (the `RotateGeneratorPak` operationId).
 	RotateGeneratorPak(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListPaks List the tenants (named PAK owners) for scope selection
+	//
+	// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+	// live generator other than the system generator, by name; never a PAK or a hash.
+	// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+	//
+	// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+	ListPaks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListStacks List stacks
 	//
@@ -4941,7 +4976,10 @@ func (c *Client) GetAgentEvent(ctx context.Context, id openapi_types.UUID, reqEd
 
 // ListAgents List agents
 //
-// Admin only. Every non-deleted agent.
+// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+// generator_required`; the system generator, which is no tenant, would be `403
+// system_generator_not_a_tenant` (nothing authenticates as it).
 //
 // Corresponds with GET /api/v1/agents (the `ListAgents` operationId).
 func (c *Client) ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4959,8 +4997,10 @@ func (c *Client) ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) 
 // CreateAgentWithBody Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4980,8 +5020,10 @@ func (c *Client) CreateAgentWithBody(ctx context.Context, params *CreateAgentPar
 // CreateAgent Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5638,7 +5680,9 @@ func (c *Client) ListPendingWorkOrders(ctx context.Context, id AgentId, params *
 // VerifyPak Verify a PAK and tell which principal it is
 //
 // Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-// `{"admin": true, "agent": null, "generator": null}`.
+// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 //
 // Corresponds with POST /api/v1/auth/pak (the `VerifyPak` operationId).
 func (c *Client) VerifyPak(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6096,6 +6140,25 @@ func (c *Client) ListRegisteredAgents(ctx context.Context, id GeneratorId, reqEd
 // Corresponds with POST /api/v1/generators/{id}/rotate-pak (the `RotateGeneratorPak` operationId).
 func (c *Client) RotateGeneratorPak(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRotateGeneratorPakRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListPaks List the tenants (named PAK owners) for scope selection
+//
+// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+// live generator other than the system generator, by name; never a PAK or a hash.
+// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+//
+// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+func (c *Client) ListPaks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPaksRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -9883,6 +9946,33 @@ func NewRotateGeneratorPakRequest(server string, id GeneratorId) (*http.Request,
 	return req, nil
 }
 
+// NewListPaksRequest constructs an http.Request for the ListPaks method
+func NewListPaksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/paks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListStacksRequest constructs an http.Request for the ListStacks method
 func NewListStacksRequest(server string) (*http.Request, error) {
 	var err error
@@ -12551,7 +12641,10 @@ type ClientWithResponsesInterface interface {
 
 	// ListAgentsWithResponse List agents
 	//
-	// Admin only. Every non-deleted agent.
+	// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+	// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+	// generator_required`; the system generator, which is no tenant, would be `403
+	// system_generator_not_a_tenant` (nothing authenticates as it).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12561,8 +12654,10 @@ type ClientWithResponsesInterface interface {
 	// CreateAgentWithBodyWithResponse Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12572,8 +12667,10 @@ type ClientWithResponsesInterface interface {
 	// CreateAgentWithResponse Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12948,7 +13045,9 @@ type ClientWithResponsesInterface interface {
 	// VerifyPakWithResponse Verify a PAK and tell which principal it is
 	//
 	// Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-	// `{"admin": true, "agent": null, "generator": null}`.
+	// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+	// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+	// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13199,6 +13298,17 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/generators/{id}/rotate-pak (the `RotateGeneratorPak` operationId).
 	RotateGeneratorPakWithResponse(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*RotateGeneratorPakResponse, error)
+
+	// ListPaksWithResponse List the tenants (named PAK owners) for scope selection
+	//
+	// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+	// live generator other than the system generator, by name; never a PAK or a hash.
+	// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+	ListPaksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPaksResponse, error)
 
 	// ListStacksWithResponse List stacks
 	//
@@ -19451,6 +19561,96 @@ func (r RotateGeneratorPakResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RotateGeneratorPakResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPaksResponse429Headers the declared response headers of an HTTP 429 response for ListPaks
+type ListPaksResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListPaksResponse503Headers the declared response headers of an HTTP 503 response for ListPaks
+type ListPaksResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListPaksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PakSummary
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPaksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPaksResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPaksResponse) GetJSON200() *[]PakSummary {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListPaksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListPaksResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListPaksResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListPaksResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListPaksResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPaksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPaksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPaksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPaksResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25714,7 +25914,10 @@ func (c *ClientWithResponses) GetAgentEventWithResponse(ctx context.Context, id 
 
 // ListAgentsWithResponse List agents
 //
-// Admin only. Every non-deleted agent.
+// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+// generator_required`; the system generator, which is no tenant, would be `403
+// system_generator_not_a_tenant` (nothing authenticates as it).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -25730,8 +25933,10 @@ func (c *ClientWithResponses) ListAgentsWithResponse(ctx context.Context, reqEdi
 // CreateAgentWithBodyWithResponse Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25747,8 +25952,10 @@ func (c *ClientWithResponses) CreateAgentWithBodyWithResponse(ctx context.Contex
 // CreateAgentWithResponse Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -26315,7 +26522,9 @@ func (c *ClientWithResponses) ListPendingWorkOrdersWithResponse(ctx context.Cont
 // VerifyPakWithResponse Verify a PAK and tell which principal it is
 //
 // Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-// `{"admin": true, "agent": null, "generator": null}`.
+// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -26709,6 +26918,23 @@ func (c *ClientWithResponses) RotateGeneratorPakWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseRotateGeneratorPakResponse(rsp)
+}
+
+// ListPaksWithResponse List the tenants (named PAK owners) for scope selection
+//
+// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+// live generator other than the system generator, by name; never a PAK or a hash.
+// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+func (c *ClientWithResponses) ListPaksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPaksResponse, error) {
+	rsp, err := c.ListPaks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPaksResponse(rsp)
 }
 
 // ListStacksWithResponse List stacks
@@ -33161,6 +33387,90 @@ func ParseRotateGeneratorPakResponse(rsp *http.Response) (*RotateGeneratorPakRes
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RotateGeneratorPakResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPaksResponse parses an HTTP response from a ListPaksWithResponse call
+func ParseListPaksResponse(rsp *http.Response) (*ListPaksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPaksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PakSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListPaksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPaksResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
