@@ -35,7 +35,10 @@ type fakeBroker struct {
 	events  []map[string]any
 	regs    []map[string]any
 	// gens are the generators POST /agents' generator_ids may name.
-	gens    map[string]bool
+	gens map[string]bool
+	// whoami answers POST /auth/pak when set (unset: 404, as brokers
+	// the CLI must still work with).
+	whoami  map[string]any
 	seq     int64
 	creates int
 	keys    map[string]bool
@@ -61,6 +64,10 @@ func (f *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r.Method == http.MethodPost && r.URL.Path == "/api/v1/auth/pak" && f.whoami != nil {
+		writeJSON(w, 200, f.whoami)
+		return
+	}
 	if r.Method == http.MethodPost {
 		k := r.Header.Get("Idempotency-Key")
 		if k == "" || f.keys[k] {
@@ -383,6 +390,22 @@ func TestApplyWaitExitCodes(t *testing.T) {
 				t.Fatalf("per-agent lines: %q", r.out)
 			}
 		})
+	}
+}
+
+// A generator PAK lists only the agents registered with it (0.9.1) and may
+// not read their stacks: --wait does not take that list for the fleet, and
+// waits for --expect (default 1) agents instead.
+func TestApplyWaitAsGenerator(t *testing.T) {
+	f, srv, _ := scriptedBroker(t, map[string]string{"cluster-a": "SUCCESS"})
+	defer srv.Close()
+	f.mu.Lock()
+	f.whoami = map[string]any{"admin": false, "agent": nil, "generator": uuid.NewString(), "readonly": false}
+	f.mu.Unlock()
+	env := map[string]string{"BROKKR_BROKER_URL": srv.URL, "BROKKR_PAK": "admin"}
+	r := runCLI(t, env, "apply", "-f", manifests(t, "v1"), "--stack", "web", "--wait", "--timeout", "5s")
+	if r.code != 0 || !strings.Contains(r.out, "on 1 of 1 agents") {
+		t.Fatalf("generator --wait: %+v", r)
 	}
 }
 
