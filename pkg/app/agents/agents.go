@@ -100,6 +100,9 @@ type Repos struct {
 type EventScope struct {
 	AgentID     *uuid.UUID
 	GeneratorID *uuid.UUID
+	// RegisteredWith keeps the events of agents registered with that
+	// generator (GET /agent-events?pak_id=, a view filter).
+	RegisteredWith *uuid.UUID
 }
 
 // ChangeNotifier wakes target-state long-polls of an agent after commit.
@@ -597,8 +600,11 @@ func failureMessage(e agent.Event) *string {
 // AllEvents lists events scoped to the caller: admin all, an agent its own,
 // a generator those on its stacks' objects
 // (docs/compatibility.md#agent-events-scope).
-func (s *Service) AllEvents(ctx context.Context, p identity.Principal) ([]agent.Event, error) {
-	var scope EventScope
+// tenant, when set, narrows the list further to the events of agents
+// registered with that generator (0.9.1's ?pak_id=: a view filter that
+// never widens what the caller may see).
+func (s *Service) AllEvents(ctx context.Context, p identity.Principal, tenant *uuid.UUID) ([]agent.Event, error) {
+	scope := EventScope{RegisteredWith: tenant}
 	switch p.Role {
 	case identity.RoleAdmin:
 	case identity.RoleAgent:

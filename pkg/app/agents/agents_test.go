@@ -518,7 +518,7 @@ func TestEventScope(t *testing.T) {
 		}
 	}
 	count := func(p identity.Principal) int {
-		es, err := f.svc.AllEvents(ctx, p)
+		es, err := f.svc.AllEvents(ctx, p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -528,10 +528,10 @@ func TestEventScope(t *testing.T) {
 		count(identity.Generator(uuid.New())) != 0 {
 		t.Fatal("AllEvents is not scoped to the caller")
 	}
-	if _, err := f.svc.AllEvents(ctx, system); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := f.svc.AllEvents(ctx, system, nil); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("system: %v", err)
 	}
-	all, _ := f.svc.AllEvents(ctx, identity.Agent(b.ID))
+	all, _ := f.svc.AllEvents(ctx, identity.Agent(b.ID), nil)
 	if _, err := f.svc.GetEvent(ctx, identity.Generator(gen), all[0].ID); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("a generator reads another stack's event: %v", err)
 	}

@@ -314,6 +314,14 @@ func RunEventRepositoryContract(t *testing.T, newSubject func(t *testing.T) Subj
 	eq("ListEvents(all)", ids(s.Events.ListEvents(ctx, agents.EventScope{})), created[2].ID, created[1].ID, created[0].ID)
 	eq("ListEvents(agent b)", ids(s.Events.ListEvents(ctx, agents.EventScope{AgentID: &b.ID})), created[2].ID)
 	eq("ListEvents(generator)", ids(s.Events.ListEvents(ctx, agents.EventScope{GeneratorID: &gen})), created[1].ID, created[0].ID)
+	tenant := s.NewGenerator(t)
+	if _, err := s.Registrations.Register(ctx, b.ID, tenant); err != nil {
+		t.Fatal(err)
+	}
+	eq("ListEvents(registered with tenant)", ids(s.Events.ListEvents(ctx, agents.EventScope{RegisteredWith: &tenant})), created[2].ID)
+	unknown := uuid.New()
+	eq("ListEvents(registered with an unknown generator)", ids(s.Events.ListEvents(ctx, agents.EventScope{RegisteredWith: &unknown})))
+	eq("ListEvents(agent a, registered with tenant)", ids(s.Events.ListEvents(ctx, agents.EventScope{AgentID: &a.ID, RegisteredWith: &tenant})))
 
 	got, err := s.Events.GetEvent(ctx, created[0].ID)
 	if err != nil || got.ID != created[0].ID || got.DeploymentObjectID != obj1 {

@@ -291,6 +291,9 @@ func (m *Memory) ListEvents(_ context.Context, scope agents.EventScope) ([]agent
 		if scope.GeneratorID != nil && !m.owns(*scope.GeneratorID, e.DeploymentObjectID) {
 			continue
 		}
+		if scope.RegisteredWith != nil && !m.registered[[2]uuid.UUID{e.AgentID, *scope.RegisteredWith}] {
+			continue
+		}
 		if _, ok := m.live(e.AgentID); ok {
 			out = append(out, e)
 		}

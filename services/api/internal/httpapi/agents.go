@@ -233,7 +233,11 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 func (h agentHandlers) allEvents(c *gin.Context) {
-	out, err := h.svc.AllEvents(c.Request.Context(), principal(c))
+	tenant, ok := pakIDQuery(c)
+	if !ok {
+		return
+	}
+	out, err := h.svc.AllEvents(c.Request.Context(), principal(c), tenant)
 	respond(c, http.StatusOK, out, err)
 }
 

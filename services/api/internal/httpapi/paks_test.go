@@ -106,3 +106,68 @@ func TestCreateAgentWithGenerators(t *testing.T) {
 		t.Fatalf("after deregistering: g's GET /agents = %v", got)
 	}
 }
+
+// TestPakIDViewFilter: ?pak_id= on GET /stacks and GET /agent-events narrows
+// the admin's listing to one tenant (0.9.1); unknown → [], malformed → 400.
+func TestPakIDViewFilter(t *testing.T) {
+	t.Parallel()
+	e := apitest.New(t)
+	g := e.CreateGenerator("view-g")
+	h := e.CreateGenerator("view-h")
+	gStack := e.CreateStack(g.PAK, "view-g-stack")
+	e.CreateStack(h.PAK, "view-h-stack")
+	sysStack := e.CreateStack(e.AdminPAK, "view-sys-stack")
+	obj, _ := e.Deploy(e.AdminPAK, sysStack, cmYAML("view"))
+	var out struct {
+		Agent struct {
+			ID string `json:"id"`
+		} `json:"agent"`
+		InitialPAK string `json:"initial_pak"`
+	}
+	e.Must(201, "POST", v1+"/agents", e.AdminPAK, map[string]any{"name": "view-a", "cluster_name": "c",
+		"generator_ids": []string{g.ID}}).JSON(t, &out)
+	a := apitest.Agent{ID: out.Agent.ID, PAK: out.InitialPAK}
+	b := e.CreateAgent("view-b", "c")
+	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": sysStack})
+	e.Must(201, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": sysStack})
+	for _, ag := range []apitest.Agent{a, b} {
+		e.Must(201, "POST", v1+"/agents/"+ag.ID+"/events", ag.PAK, map[string]any{
+			"deployment_object_id": obj, "event_type": "DEPLOY", "status": "SUCCESS"})
+	}
+
+	ids := func(path, pak string) []string {
+		var list []map[string]any
+		e.Must(200, "GET", path, pak, nil).JSON(t, &list)
+		out := []string{}
+		for _, x := range list {
+			out = append(out, x["id"].(string))
+		}
+		return out
+	}
+	if got := ids(v1+"/stacks?pak_id="+g.ID, e.AdminPAK); !slices.Equal(got, []string{gStack}) {
+		t.Fatalf("stacks of g: %v", got)
+	}
+	if got := ids(v1+"/stacks?pak_id="+systemGeneratorID, e.AdminPAK); !slices.Equal(got, []string{sysStack}) {
+		t.Fatalf("system stacks: %v", got)
+	}
+	if got := ids(v1+"/stacks?pak_id="+g.ID, h.PAK); len(got) != 0 {
+		t.Fatalf("pak_id widened a generator's view: %v", got)
+	}
+	if got := ids(v1+"/stacks", e.AdminPAK); len(got) != 3 {
+		t.Fatalf("unscoped stacks: %v", got)
+	}
+	var events []map[string]any
+	e.Must(200, "GET", v1+"/agent-events?pak_id="+g.ID, e.AdminPAK, nil).JSON(t, &events)
+	if len(events) != 1 || events[0]["agent_id"] != a.ID {
+		t.Fatalf("events of agents registered with g: %v", events)
+	}
+	if got := ids(v1+"/agent-events", e.AdminPAK); len(got) != 2 {
+		t.Fatalf("unscoped events: %v", got)
+	}
+	for _, path := range []string{"/stacks", "/agent-events"} {
+		if got := ids(v1+path+"?pak_id="+unknownID(), e.AdminPAK); len(got) != 0 {
+			t.Fatalf("%s with an unknown pak_id: %v", path, got)
+		}
+		wantErrorCode(t, e.Do("GET", v1+path+"?pak_id=nope", e.AdminPAK, nil), http.StatusBadRequest, "bad_request", path+" malformed pak_id")
+	}
+}

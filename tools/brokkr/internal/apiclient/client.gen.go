@@ -2046,6 +2046,12 @@ type ListAuditLogsParams struct {
 // ListAuditLogsParamsActorType defines parameters for ListAuditLogs.
 type ListAuditLogsParamsActorType string
 
+// ListAgentEventsParams defines parameters for ListAgentEvents.
+type ListAgentEventsParams struct {
+	// PakId Generator id whose registered agents' events to keep.
+	PakId *openapi_types.UUID `form:"pak_id,omitempty" json:"pak_id,omitempty"`
+}
+
 // CreateAgentParams defines parameters for CreateAgent.
 type CreateAgentParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2240,6 +2246,12 @@ type CreateGeneratorParams struct {
 	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
 	// See docs/idempotency.md.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListStacksParams defines parameters for ListStacks.
+type ListStacksParams struct {
+	// PakId Generator id to narrow the listing to.
+	PakId *openapi_types.UUID `form:"pak_id,omitempty" json:"pak_id,omitempty"`
 }
 
 // CreateStackParams defines parameters for CreateStack.
@@ -3467,10 +3479,12 @@ type ClientInterface interface {
 	// ListAgentEvents List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
-	// the events on deployment objects of its stacks.
+	// the events on deployment objects of its stacks. `pak_id` narrows the list further
+	// to the events of agents registered with that generator (a view filter; an unknown
+	// id gives `[]`; docs/compatibility.md#pak-id-filter).
 	//
 	// Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-	ListAgentEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListAgentEvents(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAgentEvent Get an agent event
 	//
@@ -4087,10 +4101,13 @@ type ClientInterface interface {
 
 	// ListStacks List stacks
 	//
-	// An admin sees every live stack, a generator its own; agents get 403.
+	// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+	// narrows the list to one generator's stacks (the system generator's id: the system
+	// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+	// (docs/compatibility.md#pak-id-filter).
 	//
 	// Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-	ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListStacks(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateStackWithBody Create a stack
 	//
@@ -4941,11 +4958,13 @@ func (c *Client) ListWsConnections(ctx context.Context, reqEditors ...RequestEdi
 // ListAgentEvents List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
-// the events on deployment objects of its stacks.
+// the events on deployment objects of its stacks. `pak_id` narrows the list further
+// to the events of agents registered with that generator (a view filter; an unknown
+// id gives `[]`; docs/compatibility.md#pak-id-filter).
 //
 // Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-func (c *Client) ListAgentEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListAgentEventsRequest(c.Server)
+func (c *Client) ListAgentEvents(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAgentEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6171,11 +6190,14 @@ func (c *Client) ListPaks(ctx context.Context, reqEditors ...RequestEditorFn) (*
 
 // ListStacks List stacks
 //
-// An admin sees every live stack, a generator its own; agents get 403.
+// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+// narrows the list to one generator's stacks (the system generator's id: the system
+// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+// (docs/compatibility.md#pak-id-filter).
 //
 // Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListStacksRequest(c.Server)
+func (c *Client) ListStacks(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListStacksRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -7948,7 +7970,7 @@ func NewListWsConnectionsRequest(server string) (*http.Request, error) {
 }
 
 // NewListAgentEventsRequest constructs an http.Request for the ListAgentEvents method
-func NewListAgentEventsRequest(server string) (*http.Request, error) {
+func NewListAgentEventsRequest(server string, params *ListAgentEventsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -7964,6 +7986,33 @@ func NewListAgentEventsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PakId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pak_id", *params.PakId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9974,7 +10023,7 @@ func NewListPaksRequest(server string) (*http.Request, error) {
 }
 
 // NewListStacksRequest constructs an http.Request for the ListStacks method
-func NewListStacksRequest(server string) (*http.Request, error) {
+func NewListStacksRequest(server string, params *ListStacksParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -9990,6 +10039,33 @@ func NewListStacksRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PakId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pak_id", *params.PakId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -12622,12 +12698,14 @@ type ClientWithResponsesInterface interface {
 	// ListAgentEventsWithResponse List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
-	// the events on deployment objects of its stacks.
+	// the events on deployment objects of its stacks. `pak_id` narrows the list further
+	// to the events of agents registered with that generator (a view filter; an unknown
+	// id gives `[]`; docs/compatibility.md#pak-id-filter).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-	ListAgentEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error)
+	ListAgentEventsWithResponse(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error)
 
 	// GetAgentEventWithResponse Get an agent event
 	//
@@ -13312,12 +13390,15 @@ type ClientWithResponsesInterface interface {
 
 	// ListStacksWithResponse List stacks
 	//
-	// An admin sees every live stack, a generator its own; agents get 403.
+	// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+	// narrows the list to one generator's stacks (the system generator's id: the system
+	// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+	// (docs/compatibility.md#pak-id-filter).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-	ListStacksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListStacksResponse, error)
+	ListStacksWithResponse(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*ListStacksResponse, error)
 
 	// CreateStackWithBodyWithResponse Create a stack
 	//
@@ -25883,13 +25964,15 @@ func (c *ClientWithResponses) ListWsConnectionsWithResponse(ctx context.Context,
 // ListAgentEventsWithResponse List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
-// the events on deployment objects of its stacks.
+// the events on deployment objects of its stacks. `pak_id` narrows the list further
+// to the events of agents registered with that generator (a view filter; an unknown
+// id gives `[]`; docs/compatibility.md#pak-id-filter).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-func (c *ClientWithResponses) ListAgentEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error) {
-	rsp, err := c.ListAgentEvents(ctx, reqEditors...)
+func (c *ClientWithResponses) ListAgentEventsWithResponse(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error) {
+	rsp, err := c.ListAgentEvents(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -26939,13 +27022,16 @@ func (c *ClientWithResponses) ListPaksWithResponse(ctx context.Context, reqEdito
 
 // ListStacksWithResponse List stacks
 //
-// An admin sees every live stack, a generator its own; agents get 403.
+// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+// narrows the list to one generator's stacks (the system generator's id: the system
+// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+// (docs/compatibility.md#pak-id-filter).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListStacksResponse, error) {
-	rsp, err := c.ListStacks(ctx, reqEditors...)
+func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*ListStacksResponse, error) {
+	rsp, err := c.ListStacks(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}

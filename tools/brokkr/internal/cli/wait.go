@@ -51,7 +51,7 @@ func (a *App) waitFor(ctx context.Context, c *api.Client, ap *applied, w waitFla
 	printed := map[uuid.UUID]string{}
 	pause := a.PollMinimum
 	for {
-		events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx))
+		events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx, nil))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
