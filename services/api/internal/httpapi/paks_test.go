@@ -59,15 +59,7 @@ func TestCreateAgentWithGenerators(t *testing.T) {
 	e := apitest.New(t)
 	g := e.CreateGenerator("pre-g")
 	h := e.CreateGenerator("pre-h")
-	var out struct {
-		Agent struct {
-			ID string `json:"id"`
-		} `json:"agent"`
-		InitialPAK string `json:"initial_pak"`
-	}
-	e.Must(201, "POST", v1+"/agents", e.AdminPAK, map[string]any{"name": "pre-a", "cluster_name": "c",
-		"generator_ids": []string{g.ID, g.ID, systemGeneratorID}}).JSON(t, &out)
-	a := apitest.Agent{ID: out.Agent.ID, PAK: out.InitialPAK}
+	a := createAgentWith(t, e, "pre-a", g.ID, g.ID, systemGeneratorID)
 	// Both are registered in the creating transaction (same registered_at).
 	got, want := registeredGenerators(t, e, a), []string{systemGeneratorID, g.ID}
 	slices.Sort(got)
@@ -122,15 +114,7 @@ func TestPakIDViewFilter(t *testing.T) {
 	e.CreateStack(h.PAK, "view-h-stack")
 	sysStack := e.CreateStack(e.AdminPAK, "view-sys-stack")
 	obj, _ := e.Deploy(e.AdminPAK, sysStack, cmYAML("view"))
-	var out struct {
-		Agent struct {
-			ID string `json:"id"`
-		} `json:"agent"`
-		InitialPAK string `json:"initial_pak"`
-	}
-	e.Must(201, "POST", v1+"/agents", e.AdminPAK, map[string]any{"name": "view-a", "cluster_name": "c",
-		"generator_ids": []string{g.ID}}).JSON(t, &out)
-	a := apitest.Agent{ID: out.Agent.ID, PAK: out.InitialPAK}
+	a := createAgentWith(t, e, "view-a", g.ID)
 	b := e.CreateAgent("view-b", "c")
 	e.Must(201, "POST", v1+"/agents/"+a.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": sysStack})
 	e.Must(201, "POST", v1+"/agents/"+b.ID+"/targets", e.AdminPAK, map[string]string{"stack_id": sysStack})
@@ -174,4 +158,18 @@ func TestPakIDViewFilter(t *testing.T) {
 		}
 		wantErrorCode(t, e.Do("GET", v1+path+"?pak_id=nope", e.AdminPAK, nil), http.StatusBadRequest, "bad_request", path+" malformed pak_id")
 	}
+}
+
+// createAgentWith creates an agent with POST /agents' generator_ids.
+func createAgentWith(t *testing.T, e *apitest.Env, name string, generatorIDs ...string) apitest.Agent {
+	t.Helper()
+	var out struct {
+		Agent struct {
+			ID string `json:"id"`
+		} `json:"agent"`
+		InitialPAK string `json:"initial_pak"`
+	}
+	e.Must(201, "POST", v1+"/agents", e.AdminPAK, map[string]any{"name": name, "cluster_name": "c",
+		"generator_ids": generatorIDs}).JSON(t, &out)
+	return apitest.Agent{ID: out.Agent.ID, PAK: out.InitialPAK}
 }
