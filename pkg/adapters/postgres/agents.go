@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -54,6 +55,16 @@ func (r agentRow) domain() agent.Agent {
 func (r *Agents) ListAgents(ctx context.Context) ([]agent.Agent, error) {
 	var rows []agentRow
 	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+agentCols+` FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id`)
+	return convertRows(rows, agentRow.domain), mapErr(err)
+}
+
+// ListRegisteredAgents lists the live agents registered with the generator,
+// in ListAgents' order.
+func (r *Agents) ListRegisteredAgents(ctx context.Context, generatorID uuid.UUID) ([]agent.Agent, error) {
+	var rows []agentRow
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("a.", agentCols)+` FROM agents a
+		JOIN agent_generator_registrations r ON r.agent_id = a.id AND r.generator_id = $1
+		WHERE a.deleted_at IS NULL ORDER BY a.created_at, a.id`, generatorID)
 	return convertRows(rows, agentRow.domain), mapErr(err)
 }
 
@@ -279,14 +290,20 @@ func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) (
 		where = []string{"e.deleted_at IS NULL"}
 		args  []any
 	)
+	arg := func(v uuid.UUID) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
 	if scope.AgentID != nil {
-		args = append(args, *scope.AgentID)
-		where = append(where, "e.agent_id = $1")
+		where = append(where, "e.agent_id = "+arg(*scope.AgentID))
 	}
 	if scope.GeneratorID != nil {
-		args = append(args, *scope.GeneratorID)
 		where = append(where, `e.deployment_object_id IN (SELECT d.id FROM deployment_objects d
-			JOIN stacks st ON st.id = d.stack_id WHERE st.generator_id = $1)`)
+			JOIN stacks st ON st.id = d.stack_id WHERE st.generator_id = `+arg(*scope.GeneratorID)+`)`)
+	}
+	if scope.RegisteredWith != nil {
+		where = append(where, `e.agent_id IN (SELECT agent_id FROM agent_generator_registrations
+			WHERE generator_id = `+arg(*scope.RegisteredWith)+`)`)
 	}
 	var rows []eventRow
 	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("e.", eventCols)+` FROM agent_events e

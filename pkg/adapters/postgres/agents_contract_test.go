@@ -17,6 +17,14 @@ func pgAgentSubject(t *testing.T) agentstest.Subject {
 	s := postgres.NewStore(db)
 	return agentstest.Subject{
 		Agents: postgres.NewAgents(s), Targets: postgres.NewAgents(s), Events: postgres.NewAgentEvents(s),
+		Registrations: postgres.NewRegistrations(s), Generators: postgres.NewGenerators(s),
+		NewGenerator: func(t *testing.T) uuid.UUID {
+			var id uuid.UUID
+			if err := db.Get(&id, `INSERT INTO generators (name) VALUES ($1) RETURNING id`, "g-"+uuid.NewString()); err != nil {
+				t.Fatal(err)
+			}
+			return id
+		},
 		NewStack: func(t *testing.T, gen *uuid.UUID) uuid.UUID {
 			if gen != nil {
 				db.MustExec(`INSERT INTO generators (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, *gen, "g-"+gen.String())

@@ -20,6 +20,7 @@ var (
 	_ paks.Lookup          = (*PAKs)(nil)
 	_ paks.AdminStore      = (*PAKs)(nil)
 	_ paks.ShortTokenStore = (*PAKs)(nil)
+	_ paks.TenantLister    = (*PAKs)(nil)
 )
 
 // PAKs is the repository of pre-authentication keys: the lookup of a hash
@@ -123,4 +124,20 @@ func (r *PAKs) SetAdminHash(ctx context.Context, hash string) (string, error) {
 		return mapErr(err)
 	})
 	return previous, err
+}
+
+// ListTenants lists the live generators other than the system generator as
+// {id, name}, by name (GET /paks). It reads neither hash nor PAK.
+func (r *PAKs) ListTenants(ctx context.Context) ([]generator.Tenant, error) {
+	rows := []struct {
+		ID   uuid.UUID `db:"id"`
+		Name string    `db:"name"`
+	}{}
+	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, name FROM generators
+		WHERE deleted_at IS NULL AND NOT is_system ORDER BY name, id`)
+	out := make([]generator.Tenant, len(rows))
+	for i, row := range rows {
+		out[i] = generator.Tenant{ID: row.ID, Name: row.Name}
+	}
+	return out, mapErr(err)
 }

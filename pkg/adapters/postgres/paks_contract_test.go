@@ -22,7 +22,7 @@ func TestPAKContract(t *testing.T) {
 			}
 			return id
 		}
-		return pakstest.Subject{Lookup: paks, Shorts: paks, Admin: paks, Tx: s,
+		return pakstest.Subject{Lookup: paks, Shorts: paks, Admin: paks, Tenants: paks, Tx: s,
 			AddAgent: func(t *testing.T, h string, live bool) uuid.UUID {
 				return ins(t, `INSERT INTO agents (name, cluster_name, pak_hash, deleted_at)
 					VALUES ($1, 'c', $2, CASE WHEN $3 THEN NULL ELSE now() END) RETURNING id`, "a-"+uuid.NewString(), h, live)

@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
@@ -31,6 +32,9 @@ type AgentRepository interface {
 	FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error)
 	UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error)
 	DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error)
+	// ListRegisteredAgents lists the live agents registered with the
+	// generator, in ListAgents' order (a generator's GET /agents).
+	ListRegisteredAgents(ctx context.Context, generatorID uuid.UUID) ([]agent.Agent, error)
 	// Heartbeat stamps the agent's heartbeat and returns the previous one
 	// (nil: never seen).
 	Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *time.Time, error)
@@ -75,22 +79,39 @@ type DependencyWatch interface {
 	ObjectDependedOn(ctx context.Context, objectID uuid.UUID) (bool, error)
 }
 
+// Registrar registers a new agent with the generators POST /agents names
+// in generator_ids (the system generator is registered by CreateAgent).
+type Registrar interface {
+	// Register records the pair; domain.ErrConflict when it exists.
+	Register(ctx context.Context, agentID, generatorID uuid.UUID) (agent.Registration, error)
+}
+
+// GeneratorChecker tells whether a live generator has an id.
+type GeneratorChecker interface {
+	GeneratorExists(ctx context.Context, id uuid.UUID) (bool, error)
+}
+
 // Repos are the ports the agent use cases persist through; every
 // repository joins the transaction Tx carries in the context.
 type Repos struct {
-	Tx           journal.Transactor
-	Journal      journal.Recorder
-	Agents       AgentRepository
-	Targets      TargetRepository
-	Events       EventRepository
-	Objects      ObjectReader
-	Dependencies DependencyWatch
+	Tx            journal.Transactor
+	Journal       journal.Recorder
+	Agents        AgentRepository
+	Targets       TargetRepository
+	Events        EventRepository
+	Objects       ObjectReader
+	Dependencies  DependencyWatch
+	Registrations Registrar
+	Generators    GeneratorChecker
 }
 
 // EventScope narrows the global event list to what a principal may see.
 type EventScope struct {
 	AgentID     *uuid.UUID
 	GeneratorID *uuid.UUID
+	// RegisteredWith keeps the events of agents registered with that
+	// generator (GET /agent-events?pak_id=, a view filter).
+	RegisteredWith *uuid.UUID
 }
 
 // ChangeNotifier wakes target-state long-polls of an agent after commit.
@@ -127,7 +148,11 @@ var (
 // Policies of the agent use cases; the HTTP layer runs the same values as
 // route guards (see package policy).
 var (
-	AdminOnly   = policy.Allow(errUnauthorized, policy.Admin)
+	AdminOnly = policy.Allow(errUnauthorized, policy.Admin)
+	// Listers may call GET /agents: the admin (every agent) and a
+	// generator (the agents registered with it); anybody else gets 0.9.1's
+	// 403 generator_required.
+	Listers     = policy.Allow(domain.ForbiddenCode(CodeGeneratorRequired, "Unauthorized"), policy.Admin, policy.AnyGenerator)
 	AdminOrSelf = policy.Allow(errNotSelf, policy.Admin, policy.SelfAgent)
 	// SelfOnly admits only the agent itself (heartbeats).
 	SelfOnly = policy.Allow(errNotSelf, policy.SelfAgent)
@@ -150,10 +175,26 @@ func adminOrSystem(p identity.Principal) bool {
 	return p.IsAdmin() || p.Role == identity.RoleSystem
 }
 
+// Codes of 0.9.1's catalogue (docs/error-codes.md).
+const (
+	// CodeInvalidGeneratorID: a generator_ids entry of POST /agents names
+	// no live generator (400).
+	CodeInvalidGeneratorID = "invalid_generator_id"
+	// CodeGeneratorRequired: GET /agents by a caller that is neither the
+	// admin nor a generator (403).
+	CodeGeneratorRequired = "generator_required"
+	// CodeNotATenant: GET /agents by the system generator, which is no
+	// tenant (403; nothing authenticates as it today).
+	CodeNotATenant = "system_generator_not_a_tenant"
+)
+
 // CreateInput is the body of POST /agents.
 type CreateInput struct {
 	Name        string
 	ClusterName string
+	// GeneratorIDs are registered with the new agent in its creating
+	// transaction, on top of the system generator (0.9.1's generator_ids).
+	GeneratorIDs []uuid.UUID
 }
 
 func validateNames(name, cluster string) error {
@@ -168,12 +209,42 @@ func validateNames(name, cluster string) error {
 	return nil
 }
 
-// List returns every live agent (admin only).
+// List returns every live agent to the admin and, to a generator, the live
+// agents registered with it (0.9.1's tenant-scoped GET /agents).
 func (s *Service) List(ctx context.Context, p identity.Principal) ([]agent.Agent, error) {
-	if err := AdminOnly.Check(p); err != nil {
+	if err := Listers.Check(p); err != nil {
 		return nil, err
 	}
-	return s.repos.Agents.ListAgents(ctx)
+	if p.IsAdmin() {
+		return s.repos.Agents.ListAgents(ctx)
+	}
+	if p.ID == generator.SystemID {
+		return nil, domain.ForbiddenCode(CodeNotATenant, "The system generator is not a tenant")
+	}
+	return s.repos.Agents.ListRegisteredAgents(ctx, p.ID)
+}
+
+// extraGenerators checks POST /agents' generator_ids before anything is
+// created and returns them without repeats and without the system
+// generator, which every agent is registered with anyway.
+func (s *Service) extraGenerators(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+	var out []uuid.UUID
+	seen := map[uuid.UUID]bool{generator.SystemID: true}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		ok, err := s.repos.Generators.GeneratorExists(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, domain.InvalidCode(CodeInvalidGeneratorID, "Invalid generator ID: "+id.String())
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }
 
 // Create registers an agent and returns its initial PAK, shown once.
@@ -182,6 +253,10 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		return agent.Agent{}, "", errUnauthorized
 	}
 	if err := validateNames(in.Name, in.ClusterName); err != nil {
+		return agent.Agent{}, "", err
+	}
+	extra, err := s.extraGenerators(ctx, in.GeneratorIDs)
+	if err != nil {
 		return agent.Agent{}, "", err
 	}
 	pak, hash, err := s.creds.Issue(ctx, "Failed to create PAK")
@@ -193,13 +268,18 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		if err := s.repos.Agents.CreateAgent(ctx, &a); err != nil {
 			return conflictMsg(err, "An agent with this name and cluster_name already exists")
 		}
+		for _, g := range extra {
+			if _, err := s.repos.Registrations.Register(ctx, a.ID, g); err != nil {
+				return err
+			}
+		}
 		ev := event.New(event.AgentRegistered, map[string]any{
 			"agent_id": a.ID, "name": a.Name, "cluster_name": a.ClusterName, "cluster": a.ClusterName,
 			"status": a.Status, "created_at": a.CreatedAt,
 		})
 		return journal.Record(ctx, s.repos.Journal,
 			journal.Entry(ctx, p, audit.ActionAgentCreated, "agent", a.ID,
-				map[string]any{"name": a.Name, "cluster_name": a.ClusterName}), &ev)
+				map[string]any{"name": a.Name, "cluster_name": a.ClusterName, "generator_ids": registeredWith(extra)}), &ev)
 	})
 	if err != nil {
 		return agent.Agent{}, "", err
@@ -531,8 +611,11 @@ func failureMessage(e agent.Event) *string {
 // AllEvents lists events scoped to the caller: admin all, an agent its own,
 // a generator those on its stacks' objects
 // (docs/compatibility.md#agent-events-scope).
-func (s *Service) AllEvents(ctx context.Context, p identity.Principal) ([]agent.Event, error) {
-	var scope EventScope
+// tenant, when set, narrows the list further to the events of agents
+// registered with that generator (0.9.1's ?pak_id=: a view filter that
+// never widens what the caller may see).
+func (s *Service) AllEvents(ctx context.Context, p identity.Principal, tenant *uuid.UUID) ([]agent.Event, error) {
+	scope := EventScope{RegisteredWith: tenant}
 	switch p.Role {
 	case identity.RoleAdmin:
 	case identity.RoleAgent:
@@ -573,4 +656,10 @@ var errObjectNotFound = domain.Unprocessable("Deployment object not found")
 // conflictMsg gives a unique violation a message naming what clashed.
 func conflictMsg(err error, msg string) error {
 	return domain.Rephrase(err, domain.ErrConflict, msg)
+}
+
+// registeredWith lists every generator a new agent is registered with, the
+// system generator first.
+func registeredWith(extra []uuid.UUID) []uuid.UUID {
+	return append([]uuid.UUID{generator.SystemID}, extra...)
 }

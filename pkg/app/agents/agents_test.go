@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 )
@@ -83,7 +84,7 @@ func newFixture() fixture {
 	j := &journaltest.Journal{}
 	f := fixture{mem: mem, j: j, paks: &issuer{}, inval: &invalidator{}, notes: &notifier{}, deps: stackstest.DependedObjects{}}
 	f.svc = agents.NewService(agents.Repos{Tx: j, Journal: j, Agents: mem, Targets: mem, Events: mem, Objects: mem,
-		Dependencies: f.deps},
+		Dependencies: f.deps, Registrations: mem, Generators: mem},
 		f.paks, f.inval, f.notes)
 	f.labels = agents.NewLabels(f.svc, j, j, labelingtest.NewMemory(true))
 	return f
@@ -148,6 +149,57 @@ func TestCreate(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// POST /agents' generator_ids: checked before anything is created,
+// registered in the creating transaction; GET /agents is tenant-scoped for
+// generators (0.9.1).
+func TestCreateWithGeneratorsAndScopedList(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture()
+	g1, g2 := f.mem.AddGenerator(), f.mem.AddGenerator()
+	a, _, err := f.svc.Create(ctx, identity.Admin, agents.CreateInput{Name: "a", ClusterName: "c",
+		GeneratorIDs: []uuid.UUID{g1, g1, generator.SystemID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.agent(t, "b")
+	_, _, err = f.svc.Create(ctx, identity.Admin, agents.CreateInput{Name: "x", ClusterName: "c", GeneratorIDs: []uuid.UUID{g2, uuid.New()}})
+	if !errors.Is(err, domain.ErrInvalid) || domain.CodeOf(err) != agents.CodeInvalidGeneratorID {
+		t.Fatalf("unknown generator id: %v (code %q)", err, domain.CodeOf(err))
+	}
+	if f.paks.n != 2 {
+		t.Fatalf("a PAK was issued for the refused create (%d issued)", f.paks.n)
+	}
+	for _, tc := range []struct {
+		name string
+		p    identity.Principal
+		want []uuid.UUID
+		code string
+	}{
+		{"admin sees the fleet", identity.Admin, []uuid.UUID{a.ID, b.ID}, ""},
+		{"generator sees its registered agents", identity.Generator(g1), []uuid.UUID{a.ID}, ""},
+		{"generator without agents", identity.Generator(g2), []uuid.UUID{}, ""},
+		{"agent refused", identity.Agent(a.ID), nil, agents.CodeGeneratorRequired},
+		{"system generator is no tenant", identity.Generator(generator.SystemID), nil, agents.CodeNotATenant},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			list, err := f.svc.List(ctx, tc.p)
+			if tc.code != "" {
+				if !errors.Is(err, domain.ErrForbidden) || domain.CodeOf(err) != tc.code {
+					t.Fatalf("List = %v (code %q), want 403 %s", err, domain.CodeOf(err), tc.code)
+				}
+				return
+			}
+			ids := []uuid.UUID{}
+			for _, x := range list {
+				ids = append(ids, x.ID)
+			}
+			if err != nil || !slices.Equal(ids, tc.want) {
+				t.Fatalf("List = %v, %v; want %v", ids, err, tc.want)
+			}
+		})
+	}
 }
 
 func TestReadAccess(t *testing.T) {
@@ -493,7 +545,7 @@ func TestEventScope(t *testing.T) {
 		}
 	}
 	count := func(p identity.Principal) int {
-		es, err := f.svc.AllEvents(ctx, p)
+		es, err := f.svc.AllEvents(ctx, p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -503,10 +555,10 @@ func TestEventScope(t *testing.T) {
 		count(identity.Generator(uuid.New())) != 0 {
 		t.Fatal("AllEvents is not scoped to the caller")
 	}
-	if _, err := f.svc.AllEvents(ctx, system); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := f.svc.AllEvents(ctx, system, nil); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("system: %v", err)
 	}
-	all, _ := f.svc.AllEvents(ctx, identity.Agent(b.ID))
+	all, _ := f.svc.AllEvents(ctx, identity.Agent(b.ID), nil)
 	if _, err := f.svc.GetEvent(ctx, identity.Generator(gen), all[0].ID); !errors.Is(err, domain.ErrForbidden) {
 		t.Fatalf("a generator reads another stack's event: %v", err)
 	}

@@ -113,6 +113,24 @@ func (s *Service) List(ctx context.Context, p identity.Principal) ([]stack.Stack
 	return nil, domain.ForbiddenCode("stacks_list_denied", "Admin or generator access required")
 }
 
+// ListTenant is List narrowed to the stacks of one generator (0.9.1's
+// GET /stacks?pak_id=, a view filter: docs/compatibility.md#pak-id-filter);
+// the system generator's id names the system stacks. It never widens what
+// List shows the caller.
+func (s *Service) ListTenant(ctx context.Context, p identity.Principal, tenant uuid.UUID) ([]stack.Stack, error) {
+	all, err := s.List(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := []stack.Stack{}
+	for _, st := range all {
+		if st.OwnedBy(tenant) || (st.GeneratorID == nil && tenant == generator.SystemID) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
 // CreateInput is the body of POST /stacks. GeneratorID nil (or the nil
 // UUID) from an admin makes a system stack
 // (docs/compatibility.md#system-stacks).

@@ -3,6 +3,7 @@ package stacks_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/event"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
@@ -327,4 +329,56 @@ func TestMemoryDependencyContract(t *testing.T) {
 		return stackstest.DependencySubject{Subject: stackstest.Subject{Tx: m, Stacks: m, Objects: m, Fixtures: memFixtures{m}},
 			Dependencies: m}
 	})
+}
+
+// ListTenant (GET /stacks?pak_id=) narrows and never widens.
+func TestListTenant(t *testing.T) {
+	ctx := context.Background()
+	svc, m, _ := newService()
+	g1, g2 := uuid.New(), uuid.New()
+	m.AddGenerator(g1)
+	m.AddGenerator(g2)
+	own, err := svc.Create(ctx, identity.Generator(g1), stacks.CreateInput{Name: "g1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := svc.Create(ctx, identity.Generator(g2), stacks.CreateInput{Name: "g2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := svc.Create(ctx, identity.Admin, stacks.CreateInput{Name: "sys"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(p identity.Principal, tenant uuid.UUID) []uuid.UUID {
+		t.Helper()
+		out, err := svc.ListTenant(ctx, p, tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []uuid.UUID{}
+		for _, st := range out {
+			ids = append(ids, st.ID)
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		name   string
+		p      identity.Principal
+		tenant uuid.UUID
+		want   []uuid.UUID
+	}{
+		{"admin, one generator", identity.Admin, g1, []uuid.UUID{own.ID}},
+		{"admin, the system generator", identity.Admin, generator.SystemID, []uuid.UUID{sys.ID}},
+		{"admin, unknown", identity.Admin, uuid.New(), []uuid.UUID{}},
+		{"generator, itself", identity.Generator(g2), g2, []uuid.UUID{other.ID}},
+		{"generator, another: not widened", identity.Generator(g2), g1, []uuid.UUID{}},
+	} {
+		if got := names(tc.p, tc.tenant); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if _, err := svc.ListTenant(ctx, identity.Agent(uuid.New()), g1); !errors.Is(err, domain.ErrForbidden) {
+		t.Fatalf("agent: %v", err)
+	}
 }

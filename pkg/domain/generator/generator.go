@@ -37,3 +37,11 @@ type Generator struct {
 	IsSystem bool    `json:"is_system"`
 	PakHash  *string `json:"-"`
 }
+
+// Tenant is one entry of GET /paks: a named PAK owner (a generator other
+// than the system generator) reduced to its identity, 0.9.1's PakSummary.
+// It carries no secret and no hash.
+type Tenant struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+}

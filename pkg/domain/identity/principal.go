@@ -38,11 +38,15 @@ func (p Principal) IsAgent(id uuid.UUID) bool { return p.Role == RoleAgent && p.
 // IsGenerator reports whether the caller is generator id.
 func (p Principal) IsGenerator(id uuid.UUID) bool { return p.Role == RoleGenerator && p.ID == id }
 
-// AuthPayload is the original's verify response: {admin, agent, generator}.
+// AuthPayload is the original's verify response: {admin, agent, generator,
+// readonly}. ReadOnly is 0.9.1's flag for its console's ephemeral read-only
+// PAK; this broker issues no read-only credential, so it is always false
+// (docs/compatibility.md#auth-pak-readonly).
 type AuthPayload struct {
 	Admin     bool       `json:"admin"`
 	Agent     *uuid.UUID `json:"agent"`
 	Generator *uuid.UUID `json:"generator"`
+	ReadOnly  bool       `json:"readonly"`
 }
 
 // Payload renders the principal in the original's shape.

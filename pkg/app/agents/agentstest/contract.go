@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
 // Subject is one implementation of the agent ports under test, with ways to
@@ -19,6 +20,11 @@ type Subject struct {
 	Agents  agents.AgentRepository
 	Targets agents.TargetRepository
 	Events  agents.EventRepository
+	// Registrations and Generators serve POST /agents' generator_ids.
+	Registrations agents.Registrar
+	Generators    agents.GeneratorChecker
+	// NewGenerator makes a live generator.
+	NewGenerator func(t *testing.T) uuid.UUID
 	// NewStack makes a live stack owned by generator (nil: a system stack;
 	// when non-nil the generator may have to be created too).
 	NewStack func(t *testing.T, generator *uuid.UUID) uuid.UUID
@@ -127,6 +133,41 @@ func RunAgentRepositoryContract(t *testing.T, newSubject func(t *testing.T) Subj
 		is(t, err, domain.ErrNotFound, "second delete")
 		_, err = r.GetAgent(ctx, a.ID)
 		is(t, err, domain.ErrNotFound, "get deleted")
+	})
+	t.Run("registered agents", func(t *testing.T) {
+		s := newSubject(t)
+		gen := s.NewGenerator(t)
+		if ok, err := s.Generators.GeneratorExists(ctx, gen); err != nil || !ok {
+			t.Fatalf("GeneratorExists(new) = %v, %v", ok, err)
+		}
+		if ok, err := s.Generators.GeneratorExists(ctx, uuid.New()); err != nil || ok {
+			t.Fatalf("GeneratorExists(unknown) = %v, %v", ok, err)
+		}
+		a := create(t, s.Agents, "a", "c1")
+		b := create(t, s.Agents, "b", "c1")
+		c := create(t, s.Agents, "c", "c1")
+		for _, x := range []agent.Agent{a, b} {
+			if _, err := s.Registrations.Register(ctx, x.ID, gen); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := s.Registrations.Register(ctx, a.ID, gen)
+		is(t, err, domain.ErrConflict, "registering twice")
+		if _, err := s.Agents.DeleteAgent(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Agents.ListRegisteredAgents(ctx, gen)
+		if err != nil || len(got) != 1 || got[0].ID != a.ID {
+			t.Fatalf("ListRegisteredAgents = %+v, %v; want the live registered agent only", got, err)
+		}
+		// Every agent is registered with the system generator at creation.
+		all, err := s.Agents.ListRegisteredAgents(ctx, generator.SystemID)
+		if err != nil || len(all) != 2 || all[0].ID != a.ID || all[1].ID != c.ID {
+			t.Fatalf("system generator's agents = %+v, %v; want a then c", all, err)
+		}
+		if none, err := s.Agents.ListRegisteredAgents(ctx, uuid.New()); err != nil || len(none) != 0 {
+			t.Fatalf("unknown generator's agents = %+v, %v", none, err)
+		}
 	})
 	t.Run("heartbeat returns the previous stamp", func(t *testing.T) {
 		r := newSubject(t).Agents
@@ -273,6 +314,14 @@ func RunEventRepositoryContract(t *testing.T, newSubject func(t *testing.T) Subj
 	eq("ListEvents(all)", ids(s.Events.ListEvents(ctx, agents.EventScope{})), created[2].ID, created[1].ID, created[0].ID)
 	eq("ListEvents(agent b)", ids(s.Events.ListEvents(ctx, agents.EventScope{AgentID: &b.ID})), created[2].ID)
 	eq("ListEvents(generator)", ids(s.Events.ListEvents(ctx, agents.EventScope{GeneratorID: &gen})), created[1].ID, created[0].ID)
+	tenant := s.NewGenerator(t)
+	if _, err := s.Registrations.Register(ctx, b.ID, tenant); err != nil {
+		t.Fatal(err)
+	}
+	eq("ListEvents(registered with tenant)", ids(s.Events.ListEvents(ctx, agents.EventScope{RegisteredWith: &tenant})), created[2].ID)
+	unknown := uuid.New()
+	eq("ListEvents(registered with an unknown generator)", ids(s.Events.ListEvents(ctx, agents.EventScope{RegisteredWith: &unknown})))
+	eq("ListEvents(agent a, registered with tenant)", ids(s.Events.ListEvents(ctx, agents.EventScope{AgentID: &a.ID, RegisteredWith: &tenant})))
 
 	got, err := s.Events.GetEvent(ctx, created[0].ID)
 	if err != nil || got.ID != created[0].ID || got.DeploymentObjectID != obj1 {

@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
@@ -23,6 +24,8 @@ var (
 	_ agents.TargetRepository = (*Memory)(nil)
 	_ agents.EventRepository  = (*Memory)(nil)
 	_ agents.ObjectReader     = (*Memory)(nil)
+	_ agents.Registrar        = (*Memory)(nil)
+	_ agents.GeneratorChecker = (*Memory)(nil)
 )
 
 // Memory implements the agent ports in memory with the tables' rules: a
@@ -39,11 +42,56 @@ type Memory struct {
 	events  []agent.Event
 	stacks  map[uuid.UUID]stack.Stack
 	objects map[uuid.UUID]stack.DeploymentObject
+	// generators are the live generators (AddGenerator); registered holds
+	// the (agent, generator) registrations, the system generator's made by
+	// CreateAgent as the table's insert does.
+	generators map[uuid.UUID]bool
+	registered map[[2]uuid.UUID]bool
 }
 
 // NewMemory returns an empty store.
 func NewMemory() *Memory {
-	return &Memory{now: time.Now, stacks: map[uuid.UUID]stack.Stack{}, objects: map[uuid.UUID]stack.DeploymentObject{}}
+	return &Memory{now: time.Now, stacks: map[uuid.UUID]stack.Stack{}, objects: map[uuid.UUID]stack.DeploymentObject{},
+		generators: map[uuid.UUID]bool{generator.SystemID: true}, registered: map[[2]uuid.UUID]bool{}}
+}
+
+// AddGenerator seeds a live generator.
+func (m *Memory) AddGenerator() uuid.UUID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id := uuid.New()
+	m.generators[id] = true
+	return id
+}
+
+func (m *Memory) GeneratorExists(_ context.Context, id uuid.UUID) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.generators[id], nil
+}
+
+func (m *Memory) Register(_ context.Context, agentID, generatorID uuid.UUID) (agent.Registration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := [2]uuid.UUID{agentID, generatorID}
+	if m.registered[key] {
+		return agent.Registration{}, errConflict
+	}
+	m.registered[key] = true
+	return agent.Registration{ID: uuid.New(), AgentID: agentID, GeneratorID: generatorID, RegisteredAt: m.now()}, nil
+}
+
+// ListRegisteredAgents lists the live agents registered with generatorID.
+func (m *Memory) ListRegisteredAgents(_ context.Context, generatorID uuid.UUID) ([]agent.Agent, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []agent.Agent{}
+	for _, a := range m.agents {
+		if a.DeletedAt == nil && m.registered[[2]uuid.UUID{a.ID, generatorID}] {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 // AddStack seeds a live stack owned by generator (nil: a system stack).
@@ -105,6 +153,7 @@ func (m *Memory) CreateAgent(_ context.Context, a *agent.Agent) error {
 	now := m.now()
 	a.ID, a.CreatedAt, a.UpdatedAt, a.DeletedAt, a.LastHeartbeat = uuid.New(), now, now, nil, nil
 	m.agents = append(m.agents, *a)
+	m.registered[[2]uuid.UUID{a.ID, generator.SystemID}] = true
 	return nil
 }
 
@@ -240,6 +289,9 @@ func (m *Memory) ListEvents(_ context.Context, scope agents.EventScope) ([]agent
 			continue
 		}
 		if scope.GeneratorID != nil && !m.owns(*scope.GeneratorID, e.DeploymentObjectID) {
+			continue
+		}
+		if scope.RegisteredWith != nil && !m.registered[[2]uuid.UUID{e.AgentID, *scope.RegisteredWith}] {
 			continue
 		}
 		if _, ok := m.live(e.AgentID); ok {

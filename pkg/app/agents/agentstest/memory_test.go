@@ -10,9 +10,10 @@ import (
 
 func memorySubject(t *testing.T) agentstest.Subject {
 	m := agentstest.NewMemory()
-	return agentstest.Subject{Agents: m, Targets: m, Events: m,
-		NewStack:  func(_ *testing.T, gen *uuid.UUID) uuid.UUID { return m.AddStack(gen) },
-		NewObject: func(_ *testing.T, st uuid.UUID) uuid.UUID { return m.AddObject(st, false) }}
+	return agentstest.Subject{Agents: m, Targets: m, Events: m, Registrations: m, Generators: m,
+		NewGenerator: func(*testing.T) uuid.UUID { return m.AddGenerator() },
+		NewStack:     func(_ *testing.T, gen *uuid.UUID) uuid.UUID { return m.AddStack(gen) },
+		NewObject:    func(_ *testing.T, st uuid.UUID) uuid.UUID { return m.AddObject(st, false) }}
 }
 
 func TestMemoryAgentRepository(t *testing.T) { agentstest.RunAgentRepositoryContract(t, memorySubject) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
 // Subject is one implementation of the PAK ports, with seeding.
@@ -16,6 +17,8 @@ type Subject struct {
 	Shorts paks.ShortTokenStore
 	Admin  paks.AdminStore
 	Tx     journal.Transactor
+	// Tenants lists the named PAK owners (GET /paks).
+	Tenants paks.TenantLister
 	// AddAgent and AddGenerator seed holders of a hash.
 	AddAgent     func(t *testing.T, hash string, live bool) uuid.UUID
 	AddGenerator func(t *testing.T, hash string, live, active bool) uuid.UUID
@@ -55,6 +58,30 @@ func RunPAKContract(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		if m, _ = s.Lookup.LookupPAK(ctx, ""); m.AgentID != nil {
 			t.Fatalf("the empty hash matched: %+v", m)
+		}
+	})
+	t.Run("tenants", func(t *testing.T) {
+		s := newSubject(t)
+		live := s.AddGenerator(t, hashA, true, true)
+		inactive := s.AddGenerator(t, hashB, true, false)
+		deleted := s.AddGenerator(t, hashC, false, true)
+		s.AddAgent(t, hashA, true)
+		got, err := s.Tenants.ListTenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[uuid.UUID]bool{}
+		for i, g := range got {
+			seen[g.ID] = true
+			if g.Name == "" {
+				t.Fatalf("tenant %s without a name", g.ID)
+			}
+			if i > 0 && got[i-1].Name > g.Name {
+				t.Fatalf("not ordered by name: %+v", got)
+			}
+		}
+		if !seen[live] || !seen[inactive] || seen[deleted] || seen[generator.SystemID] || len(got) != 2 {
+			t.Fatalf("tenants %+v: want the live generators (active or not), not the deleted or system one", got)
 		}
 	})
 	t.Run("short tokens", func(t *testing.T) {

@@ -6,17 +6,20 @@ package pakstest
 
 import (
 	"context"
+	"sort"
 	"sync"
 
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 )
 
 var (
 	_ paks.Lookup          = (*Memory)(nil)
 	_ paks.ShortTokenStore = (*Memory)(nil)
 	_ paks.AdminStore      = (*Memory)(nil)
+	_ paks.TenantLister    = (*Memory)(nil)
 )
 
 // Memory keeps PAK hashes in memory with the lookup's precedence and
@@ -35,6 +38,7 @@ type Memory struct {
 
 type holder struct {
 	id      uuid.UUID
+	name    string
 	hash    string
 	live    bool
 	enabled bool
@@ -57,7 +61,7 @@ func (m *Memory) AddGenerator(hash string, live, active bool) uuid.UUID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id := uuid.New()
-	m.generators = append(m.generators, holder{id: id, hash: hash, live: live, enabled: active})
+	m.generators = append(m.generators, holder{id: id, name: "g-" + id.String(), hash: hash, live: live, enabled: active})
 	return id
 }
 
@@ -112,6 +116,21 @@ func (m *Memory) SetAdminHash(_ context.Context, hash string) (string, error) {
 		}
 	}
 	m.adminGen = uuid.New()
-	m.generators = append(m.generators, holder{id: m.adminGen, hash: hash, live: true, enabled: true})
+	m.generators = append(m.generators, holder{id: m.adminGen, name: generator.AdminGeneratorName, hash: hash, live: true, enabled: true})
 	return prev, nil
+}
+
+// ListTenants lists the live generators (active or not) by name; the
+// memory store holds no system generator.
+func (m *Memory) ListTenants(context.Context) ([]generator.Tenant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []generator.Tenant{}
+	for _, g := range m.generators {
+		if g.live {
+			out = append(out, generator.Tenant{ID: g.id, Name: g.name})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }

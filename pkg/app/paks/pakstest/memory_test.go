@@ -12,7 +12,7 @@ import (
 func TestMemoryContract(t *testing.T) {
 	pakstest.RunPAKContract(t, func(*testing.T) pakstest.Subject {
 		m := pakstest.NewMemory()
-		return pakstest.Subject{Lookup: m, Shorts: m, Admin: m, Tx: &journaltest.Journal{},
+		return pakstest.Subject{Lookup: m, Shorts: m, Admin: m, Tenants: m, Tx: &journaltest.Journal{},
 			AddAgent: func(_ *testing.T, h string, live bool) uuid.UUID { return m.AddAgent(h, live) },
 			AddGenerator: func(_ *testing.T, h string, live, active bool) uuid.UUID {
 				return m.AddGenerator(h, live, active)

@@ -26,6 +26,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -52,6 +53,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(agents.TargetRepository), new(*postgres.Agents)),
 		wire.Bind(new(agents.EventRepository), new(*postgres.AgentEvents)),
 		wire.Bind(new(agents.ObjectReader), new(*postgres.DeploymentObjects)),
+		wire.Bind(new(agents.Registrar), new(*postgres.Registrations)),
+		wire.Bind(new(agents.GeneratorChecker), new(*postgres.Generators)),
 		wire.Bind(new(agents.LabelRepository), new(*postgres.AgentLabels)),
 		wire.Bind(new(generators.GeneratorRepository), new(*postgres.Generators)),
 		wire.Bind(new(stacks.LabelRepository), new(*postgres.StackLabels)),
@@ -102,6 +105,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(overview.ReadModel), new(*postgres.Overview)),
 		wire.Bind(new(overview.StackReader), new(*stacks.Service)),
 		provideTelemetryFeed, provideTelemetry, provideTelemetryHub,
+		paks.NewTenants, postgres.NewPAKs, wire.Bind(new(paks.TenantLister), new(*postgres.PAKs)),
 		fleet.NewService, postgres.NewFleet, providePresence, provideFleetLive,
 		wire.Bind(new(fleet.Repository), new(*postgres.Fleet)),
 		wire.Bind(new(fleet.Presence), new(*redisadapter.Presence)),

@@ -19,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -48,18 +49,24 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	registry := provideRegistry(postgresStore, index, log)
 	client := provideAuthClient(cfg)
 	cache := provideAuthCache(client, cfg)
+	paKs := postgres.NewPAKs(postgresStore)
+	tenants := paks.NewTenants(paKs)
 	postgresAgents := postgres.NewAgents(postgresStore)
 	agentEvents := postgres.NewAgentEvents(postgresStore)
 	deploymentObjects := postgres.NewDeploymentObjects(postgresStore)
 	dependencies := postgres.NewDependencies(postgresStore)
+	postgresRegistrations := postgres.NewRegistrations(postgresStore)
+	postgresGenerators := postgres.NewGenerators(postgresStore)
 	repos := agents.Repos{
-		Tx:           postgresStore,
-		Journal:      postgresStore,
-		Agents:       postgresAgents,
-		Targets:      postgresAgents,
-		Events:       agentEvents,
-		Objects:      deploymentObjects,
-		Dependencies: dependencies,
+		Tx:            postgresStore,
+		Journal:       postgresStore,
+		Agents:        postgresAgents,
+		Targets:       postgresAgents,
+		Events:        agentEvents,
+		Objects:       deploymentObjects,
+		Dependencies:  dependencies,
+		Registrations: postgresRegistrations,
+		Generators:    postgresGenerators,
 	}
 	redisSessions := provideConsoleSessions(universalClient, cfg)
 	changes := provideChanges(ctx, universalClient, index, cfg, log)
@@ -69,7 +76,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	agentLabels := postgres.NewAgentLabels(postgresStore)
 	labels := agents.NewLabels(service, postgresStore, postgresStore, agentLabels)
 	postgresStacks := postgres.NewStacks(postgresStore)
-	postgresGenerators := postgres.NewGenerators(postgresStore)
 	stacksRepos := stacks.Repos{
 		Tx:           postgresStore,
 		Journal:      postgresStore,
@@ -90,7 +96,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Stacks:     postgresStacks,
 	}
 	generatorsService := generators.NewService(generatorsRepos, client, authInvalidation, changes)
-	postgresRegistrations := postgres.NewRegistrations(postgresStore)
 	registrationsRepos := registrations.Repos{
 		Tx:            postgresStore,
 		Journal:       postgresStore,
@@ -187,6 +192,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	idempotencyService := idempotency.NewService(postgresStore, idempotencyKeys, cipher)
 	services := httpapi.Services{
 		Auth:               cache,
+		PAKs:               tenants,
 		Agents:             service,
 		AgentLabels:        labels,
 		StackLabels:        stacksLabels,

@@ -233,7 +233,8 @@ func New(t testing.TB, opts ...Option) *Env {
 	stackSvc := stacks.NewService(postgres.StackRepos(store), changes)
 	agentSvc := agents.NewService(agents.Repos{Tx: store, Journal: store, Agents: postgres.NewAgents(store),
 		Targets: postgres.NewAgents(store), Events: postgres.NewAgentEvents(store), Objects: postgres.NewDeploymentObjects(store),
-		Dependencies: postgres.NewDependencies(store)},
+		Dependencies: postgres.NewDependencies(store), Registrations: postgres.NewRegistrations(store),
+		Generators: postgres.NewGenerators(store)},
 		issuer, inval, changes)
 	orders, schedules, queue := workOrderServices(t, store, o, log)
 	whs := webhookService(store, changes, &o)
@@ -254,6 +255,7 @@ func New(t testing.TB, opts ...Option) *Env {
 		AgentLabels:   agents.NewLabels(agentSvc, store, store, postgres.NewAgentLabels(store)),
 		StackLabels:   stacks.NewLabels(stackSvc, store, store, postgres.NewStackLabels(store)),
 		TargetState:   targetstate.NewService(index),
+		PAKs:          paks.NewTenants(pakRepo),
 		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
 			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
 		Stacks: stackSvc,

@@ -30,13 +30,15 @@ func (h agentHandlers) list(c *gin.Context) {
 
 func (h agentHandlers) create(c *gin.Context) {
 	var body struct {
-		Name        string `json:"name"`
-		ClusterName string `json:"cluster_name"`
+		Name         string      `json:"name"`
+		ClusterName  string      `json:"cluster_name"`
+		GeneratorIDs []uuid.UUID `json:"generator_ids"`
 	}
 	if !bindJSON(c, &body) {
 		return
 	}
-	a, pak, err := h.svc.Create(c.Request.Context(), principal(c), agents.CreateInput{Name: body.Name, ClusterName: body.ClusterName})
+	a, pak, err := h.svc.Create(c.Request.Context(), principal(c), agents.CreateInput{Name: body.Name, ClusterName: body.ClusterName,
+		GeneratorIDs: body.GeneratorIDs})
 	if err != nil {
 		httpserver.Fail(c, err)
 		return
@@ -211,7 +213,11 @@ func parseWait(s string) (time.Duration, error) {
 }
 
 func (h agentHandlers) allEvents(c *gin.Context) {
-	out, err := h.svc.AllEvents(c.Request.Context(), principal(c))
+	tenant, ok := pakIDQuery(c)
+	if !ok {
+		return
+	}
+	out, err := h.svc.AllEvents(c.Request.Context(), principal(c), tenant)
 	respond(c, http.StatusOK, out, err)
 }
 

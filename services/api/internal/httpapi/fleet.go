@@ -8,7 +8,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/fleet"
-	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
@@ -72,14 +71,9 @@ type fleetHandlers struct {
 
 // list answers GET /fleet[?pak_id=<generator id>].
 func (h fleetHandlers) list(c *gin.Context) {
-	var gen *uuid.UUID
-	if v, ok := c.GetQuery("pak_id"); ok {
-		id, err := uuid.Parse(v)
-		if err != nil {
-			httpserver.Fail(c, domain.Invalid("pak_id must be a UUID"))
-			return
-		}
-		gen = &id
+	gen, ok := pakIDQuery(c)
+	if !ok {
+		return
 	}
 	recs, err := h.svc.List(c.Request.Context(), principal(c), gen)
 	if err != nil {

@@ -182,7 +182,9 @@ func roleRows() []roleRow {
 	rows := []roleRow{
 		{"POST", "/auth/pak", everyone, path("/auth/pak")},
 
-		{"GET", "/agents", adminOnly, path("/agents")},
+		{"GET", "/paks", adminOnly, path("/paks")},
+		// A generator lists the agents registered with it (0.9.1).
+		{"GET", "/agents", [numWho]int{200, 403, 403, 200, 200}, path("/agents")},
 		{"POST", "/agents", adminOnly201, func(*matrixFixture, who) call {
 			return call{path: v1 + "/agents", body: map[string]string{"name": unique("a"), "cluster_name": "c"}}
 		}},

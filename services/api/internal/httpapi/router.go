@@ -16,6 +16,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
+	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
@@ -28,7 +29,9 @@ import (
 
 // Services are the use cases the API exposes.
 type Services struct {
-	Auth   authn.Authenticator
+	Auth authn.Authenticator
+	// PAKs serves GET /paks (paks.go).
+	PAKs   *paks.Tenants
 	Agents *agents.Service
 	// AgentLabels and StackLabels serve the label and annotation routes
 	// of agents and stacks (labels.go).
@@ -78,6 +81,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	}
 
 	v1.POST("/auth/pak", verifyPAK)
+	v1.GET("/paks", guard(paks.ListReaders), pakHandlers{svc: s.PAKs}.list)
 
 	// Body routes under an :id load the row first (guardLoad).
 	agentFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
@@ -105,7 +109,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	})
 
 	a := agentHandlers{svc: s.Agents, state: s.TargetState, deps: s.Stacks}
-	v1.GET("/agents", adminOnly, a.list)
+	v1.GET("/agents", guard(agents.Listers), a.list)
 	v1.POST("/agents", adminOnly, a.create)
 	v1.GET("/agents/", a.search)
 	v1.GET("/agents/:id", agentAdminOrSelf, a.get)

@@ -901,14 +901,14 @@ func TestAuthPAKPayload(t *testing.T) {
 		name, pak string
 		want      map[string]any
 	}{
-		{"admin", e.AdminPAK, map[string]any{"admin": true, "agent": nil, "generator": nil}},
-		{"agent", a.PAK, map[string]any{"admin": false, "agent": a.ID, "generator": nil}},
-		{"generator", g.PAK, map[string]any{"admin": false, "agent": nil, "generator": g.ID}},
+		{"admin", e.AdminPAK, map[string]any{"admin": true, "agent": nil, "generator": nil, "readonly": false}},
+		{"agent", a.PAK, map[string]any{"admin": false, "agent": a.ID, "generator": nil, "readonly": false}},
+		{"generator", g.PAK, map[string]any{"admin": false, "agent": nil, "generator": g.ID, "readonly": false}},
 	} {
 		// The agent sends {} with a JSON content type; no body works too.
 		for _, body := range []any{nil, map[string]any{}} {
 			got := e.Must(200, "POST", v1+"/auth/pak", c.pak, body).Map(t)
-			wantKeys(t, got, c.name, "admin", "agent", "generator")
+			wantKeys(t, got, c.name, "admin", "agent", "generator", "readonly")
 			for k, v := range c.want {
 				if got[k] != v {
 					t.Fatalf("%s: %s = %v, want %v", c.name, k, got[k], v)

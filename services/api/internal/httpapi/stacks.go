@@ -14,6 +14,15 @@ import (
 type stackHandlers struct{ svc *stacks.Service }
 
 func (h stackHandlers) list(c *gin.Context) {
+	tenant, ok := pakIDQuery(c)
+	if !ok {
+		return
+	}
+	if tenant != nil {
+		out, err := h.svc.ListTenant(c.Request.Context(), principal(c), *tenant)
+		respond(c, http.StatusOK, out, err)
+		return
+	}
 	out, err := h.svc.List(c.Request.Context(), principal(c))
 	respond(c, http.StatusOK, out, err)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/agents"
 	"github.com/brokkr-go/brokkr/pkg/app/generators"
 	"github.com/brokkr-go/brokkr/pkg/domain"
+	"github.com/brokkr-go/brokkr/pkg/domain/generator"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -152,19 +153,25 @@ func runCLI(ctx context.Context, cmd string, args []string, cfg config.Settings,
 		name := fs.String("name", "", "agent name (required)")
 		cluster := fs.String("cluster-name", "", "cluster name (required)")
 		fs.StringVar(cluster, "cluster_name", "", "alias of --cluster-name")
+		var genFlags stringList
+		fs.Var(&genFlags, "generator-ids", "generators to register the agent with besides the system generator (comma-separated UUIDs; repeatable)")
 		if err := parse(fs, args, 0); err != nil {
 			return err
 		}
 		if !isSet(fs, "name") || !(isSet(fs, "cluster-name") || isSet(fs, "cluster_name")) {
 			return usageErr("create agent needs --name and --cluster-name")
 		}
+		gens, err := generator.ParseIDs(genFlags)
+		if err != nil {
+			return usageErr("--generator-ids: %v", err)
+		}
 		do = func(c *cli) error {
-			a, p, err := c.agents.Create(ctx, system, agents.CreateInput{Name: *name, ClusterName: *cluster})
+			a, p, err := c.agents.Create(ctx, system, agents.CreateInput{Name: *name, ClusterName: *cluster, GeneratorIDs: gens})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "Agent created successfully:\nID: %s\nName: %s\nCluster: %s\nInitial PAK: %s\n",
-				a.ID, a.Name, a.ClusterName, p.Reveal())
+			fmt.Fprintf(stdout, "Agent created successfully:\nID: %s\nName: %s\nCluster: %s\nInitial PAK: %s\nRegistered with: %s\n",
+				a.ID, a.Name, a.ClusterName, p.Reveal(), generator.RegisteredWith(gens))
 			return nil
 		}
 	case "create generator":
@@ -289,4 +296,14 @@ func cliMessage(err error) string {
 		return de.Msg
 	}
 	return err.Error()
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

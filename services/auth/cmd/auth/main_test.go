@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -82,7 +83,7 @@ func (e cliEnv) verify(t *testing.T, p string) (identity.Principal, error) {
 }
 
 var (
-	agentOut = regexp.MustCompile(`^Agent created successfully:\nID: ([0-9a-f-]{36})\nName: (.*)\nCluster: (.*)\nInitial PAK: (brokkr_BR\S+)\n$`)
+	agentOut = regexp.MustCompile(`^Agent created successfully:\nID: ([0-9a-f-]{36})\nName: (.*)\nCluster: (.*)\nInitial PAK: (brokkr_BR\S+)\nRegistered with: (system \(fleet scope\).*)\n$`)
 	genOut   = regexp.MustCompile(`^Generator created successfully:\nID: ([0-9a-f-]{36})\nName: (.*)\nInitial PAK: (brokkr_BR\S+)\n$`)
 	newPAK   = regexp.MustCompile(`^New PAK: (brokkr_BR\S+)\n$`)
 )
@@ -115,6 +116,37 @@ func TestCLICreateAgentPrintsAVerifyingPAK(t *testing.T) {
 	}
 	if code, out, errOut := e.run(t, "create", "agent", "--name", "prod-1", "--cluster-name", "us-east-1"); code != 1 || out != "" || !strings.HasPrefix(errOut, "Error: ") {
 		t.Fatalf("duplicate: %d %q %q", code, out, errOut)
+	}
+	if m[5] != "system (fleet scope)" {
+		t.Fatalf("Registered with: %q", m[5])
+	}
+
+	// --generator-ids (0.9.1): registered in the same transaction, printed
+	// after the fleet scope; an unknown id creates nothing.
+	var g1, g2 uuid.UUID
+	for i, g := range []*uuid.UUID{&g1, &g2} {
+		if err := e.db.Get(g, `INSERT INTO generators (name) VALUES ($1) RETURNING id`, fmt.Sprintf("cli-gen-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut = e.run(t, "create", "agent", "--name", "prod-3", "--cluster-name", "c", "--generator-ids", g1.String()+","+g2.String())
+	m = agentOut.FindStringSubmatch(out)
+	if code != 0 || m == nil || m[5] != "system (fleet scope), "+g1.String()+", "+g2.String() {
+		t.Fatalf("--generator-ids: %d %q %s", code, out, errOut)
+	}
+	var regs int
+	_ = e.db.Get(&regs, `SELECT count(*) FROM agent_generator_registrations WHERE agent_id = $1`, m[1])
+	if regs != 3 {
+		t.Fatalf("registrations %d, want 3 (system and two generators)", regs)
+	}
+	code, out, errOut = e.run(t, "create", "agent", "--name", "prod-4", "--cluster-name", "c", "--generator-ids", uuid.NewString())
+	var agentsNamed int
+	_ = e.db.Get(&agentsNamed, `SELECT count(*) FROM agents WHERE name = 'prod-4'`)
+	if code != 1 || out != "" || !strings.Contains(errOut, "Invalid generator ID") || agentsNamed != 0 {
+		t.Fatalf("unknown generator: %d %q %q (%d agents)", code, out, errOut, agentsNamed)
+	}
+	if code, _, errOut := e.run(t, "create", "agent", "--name", "prod-5", "--cluster-name", "c", "--generator-ids", "nope"); code != 64 || !strings.Contains(errOut, `"nope" is not a UUID`) {
+		t.Fatalf("malformed id: %d %q", code, errOut)
 	}
 }
 

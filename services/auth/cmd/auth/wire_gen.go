@@ -79,14 +79,18 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	agentEvents := postgres.NewAgentEvents(store)
 	deploymentObjects := postgres.NewDeploymentObjects(store)
 	dependencies := postgres.NewDependencies(store)
+	registrations := postgres.NewRegistrations(store)
+	postgresGenerators := postgres.NewGenerators(store)
 	repos := agents.Repos{
-		Tx:           store,
-		Journal:      store,
-		Agents:       postgresAgents,
-		Targets:      postgresAgents,
-		Events:       agentEvents,
-		Objects:      deploymentObjects,
-		Dependencies: dependencies,
+		Tx:            store,
+		Journal:       store,
+		Agents:        postgresAgents,
+		Targets:       postgresAgents,
+		Events:        agentEvents,
+		Objects:       deploymentObjects,
+		Dependencies:  dependencies,
+		Registrations: registrations,
+		Generators:    postgresGenerators,
 	}
 	paKs := postgres.NewPAKs(store)
 	recordingIssuer, err := provideIssuer(cfg, paKs)
@@ -102,7 +106,6 @@ func buildCLI(ctx context.Context, cfg config.Settings, log *slog.Logger, out io
 	authInvalidation := provideInvalidation(universalClient)
 	changes := provideChanges(universalClient, cfg, log)
 	service := agents.NewService(repos, recordingIssuer, authInvalidation, changes)
-	postgresGenerators := postgres.NewGenerators(store)
 	stacks := postgres.NewStacks(store)
 	generatorsRepos := generators.Repos{
 		Tx:         store,

@@ -18,6 +18,45 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AgentPodLogKind.
+const (
+	Gap  AgentPodLogKind = "gap"
+	Line AgentPodLogKind = "line"
+)
+
+// Valid indicates whether the value is a known member of the AgentPodLogKind enum.
+func (e AgentPodLogKind) Valid() bool {
+	switch e {
+	case Gap:
+		return true
+	case Line:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AgentPodLogReason.
+const (
+	AgentPodLogReasonBufferFull   AgentPodLogReason = "buffer_full"
+	AgentPodLogReasonDisconnected AgentPodLogReason = "disconnected"
+	AgentPodLogReasonRateLimit    AgentPodLogReason = "rate_limit"
+)
+
+// Valid indicates whether the value is a known member of the AgentPodLogReason enum.
+func (e AgentPodLogReason) Valid() bool {
+	switch e {
+	case AgentPodLogReasonBufferFull:
+		return true
+	case AgentPodLogReasonDisconnected:
+		return true
+	case AgentPodLogReasonRateLimit:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CreateWorkOrderScheduleRequestConcurrencyPolicy.
 const (
 	CreateWorkOrderScheduleRequestConcurrencyPolicyAllow   CreateWorkOrderScheduleRequestConcurrencyPolicy = "Allow"
@@ -138,6 +177,27 @@ func (e HealthReportRequestDeploymentObjectsStatus) Valid() bool {
 	}
 }
 
+// Defines values for LogGapReason.
+const (
+	LogGapReasonBufferFull   LogGapReason = "buffer_full"
+	LogGapReasonDisconnected LogGapReason = "disconnected"
+	LogGapReasonRateLimit    LogGapReason = "rate_limit"
+)
+
+// Valid indicates whether the value is a known member of the LogGapReason enum.
+func (e LogGapReason) Valid() bool {
+	switch e {
+	case LogGapReasonBufferFull:
+		return true
+	case LogGapReasonDisconnected:
+		return true
+	case LogGapReasonRateLimit:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for RetryScheduledStatus.
 const (
 	RetryScheduledStatusRetryScheduled RetryScheduledStatus = "retry_scheduled"
@@ -195,6 +255,27 @@ func (e TargetStateExplanationWithheldWaitingForReason) Valid() bool {
 	case TargetStateExplanationWithheldWaitingForReasonNotAssociated:
 		return true
 	case TargetStateExplanationWithheldWaitingForReasonUnhealthy:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TelemetryFrameType.
+const (
+	TelemetryFrameTypeK8sEvent   TelemetryFrameType = "k8s_event"
+	TelemetryFrameTypeLogGap     TelemetryFrameType = "log_gap"
+	TelemetryFrameTypePodLogLine TelemetryFrameType = "pod_log_line"
+)
+
+// Valid indicates whether the value is a known member of the TelemetryFrameType enum.
+func (e TelemetryFrameType) Valid() bool {
+	switch e {
+	case TelemetryFrameTypeK8sEvent:
+		return true
+	case TelemetryFrameTypeLogGap:
+		return true
+	case TelemetryFrameTypePodLogLine:
 		return true
 	default:
 		return false
@@ -578,6 +659,20 @@ type AgentGeneratorRegistration struct {
 	RegisteredAt Timestamp `json:"registered_at"`
 }
 
+// AgentK8sEvent defines model for AgentK8sEvent.
+type AgentK8sEvent struct {
+	AgentId        openapi_types.UUID `json:"agent_id"`
+	CreatedAt      time.Time          `json:"created_at"`
+	EventType      string             `json:"event_type"`
+	Id             openapi_types.UUID `json:"id"`
+	InvolvedObject InvolvedObject     `json:"involved_object"`
+	Message        string             `json:"message"`
+	ObservedAt     time.Time          `json:"observed_at"`
+	Reason         string             `json:"reason"`
+	Source         string             `json:"source"`
+	StackId        openapi_types.UUID `json:"stack_id"`
+}
+
 // AgentLabel defines model for AgentLabel.
 type AgentLabel struct {
 	// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
@@ -617,6 +712,29 @@ type AgentPakResponse struct {
 	// Examples: brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8
 	Pak Pak `json:"pak"`
 }
+
+// AgentPodLog A retained log row: 0.9.1's AgentPodLog plus `kind` and, for a gap, `dropped_count`
+// and `reason` (docs/compatibility.md#telemetry-gaps).
+type AgentPodLog struct {
+	AgentId      openapi_types.UUID `json:"agent_id"`
+	Container    string             `json:"container"`
+	CreatedAt    time.Time          `json:"created_at"`
+	DroppedCount *int64             `json:"dropped_count,omitempty"`
+	Id           openapi_types.UUID `json:"id"`
+	Kind         AgentPodLogKind    `json:"kind"`
+	Line         string             `json:"line"`
+	Namespace    string             `json:"namespace"`
+	Pod          string             `json:"pod"`
+	Reason       *AgentPodLogReason `json:"reason,omitempty"`
+	StackId      openapi_types.UUID `json:"stack_id"`
+	Ts           time.Time          `json:"ts"`
+}
+
+// AgentPodLogKind defines model for AgentPodLog.Kind.
+type AgentPodLogKind string
+
+// AgentPodLogReason defines model for AgentPodLog.Reason.
+type AgentPodLogReason string
 
 // AgentRegistrationBody defines model for AgentRegistrationBody.
 type AgentRegistrationBody struct {
@@ -707,6 +825,9 @@ type AuthPayload struct {
 
 	// Generator The generator id for a generator PAK.
 	Generator *openapi_types.UUID `json:"generator"`
+
+	// Readonly Always false here; 0.9.1 sets it for its console's read-only PAK.
+	Readonly bool `json:"readonly"`
 }
 
 // ClaimWorkOrderRequest defines model for ClaimWorkOrderRequest.
@@ -771,6 +892,11 @@ type CreateAgentEventRequest struct {
 type CreateAgentRequest struct {
 	// ClusterName Not blank. (name, cluster_name) is unique among live agents.
 	ClusterName string `json:"cluster_name"`
+
+	// GeneratorIds Generators to register the new agent with, on top of the system generator
+	// (0.9.1). Repeats and the system generator's id are ignored; an id naming no live
+	// generator is `400 invalid_generator_id`.
+	GeneratorIds *[]Uuid `json:"generator_ids,omitempty"`
 
 	// Name Not blank.
 	Name string `json:"name"`
@@ -1220,10 +1346,56 @@ type InstantiateTemplateRequest struct {
 	Version *int `json:"version,omitempty"`
 }
 
+// InvolvedObject defines model for InvolvedObject.
+type InvolvedObject struct {
+	ApiVersion *string `json:"api_version,omitempty"`
+	Kind       string  `json:"kind"`
+	Name       string  `json:"name"`
+	Namespace  *string `json:"namespace,omitempty"`
+	Uid        *string `json:"uid,omitempty"`
+}
+
+// K8sEvent defines model for K8sEvent.
+type K8sEvent struct {
+	// AgentId The path's agent; may be omitted.
+	AgentId *openapi_types.UUID `json:"agent_id,omitempty"`
+
+	// EventType Normal or Warning.
+	EventType      string             `json:"event_type"`
+	InvolvedObject InvolvedObject     `json:"involved_object"`
+	Message        *string            `json:"message,omitempty"`
+	ObservedAt     time.Time          `json:"observed_at"`
+	Reason         string             `json:"reason"`
+	Source         *string            `json:"source,omitempty"`
+	StackId        openapi_types.UUID `json:"stack_id"`
+}
+
+// K8sEventHistoryResponse defines model for K8sEventHistoryResponse.
+type K8sEventHistoryResponse struct {
+	Events    []AgentK8sEvent `json:"events"`
+	Retention RetentionInfo   `json:"retention"`
+}
+
 // Label 1–64 characters, no whitespace.
 //
 // Examples: env:prod
 type Label = string
+
+// LogGap defines model for LogGap.
+type LogGap struct {
+	// AgentId The path's agent; may be omitted (nil in the live tail's buffer_full gaps).
+	AgentId      *openapi_types.UUID `json:"agent_id,omitempty"`
+	Container    *string             `json:"container,omitempty"`
+	DroppedCount int64               `json:"dropped_count"`
+	Namespace    *string             `json:"namespace,omitempty"`
+	Pod          *string             `json:"pod,omitempty"`
+	Reason       LogGapReason        `json:"reason"`
+	SinceTs      time.Time           `json:"since_ts"`
+	StackId      openapi_types.UUID  `json:"stack_id"`
+}
+
+// LogGapReason defines model for LogGap.Reason.
+type LogGapReason string
 
 // NullableTimestamp RFC 3339, UTC, `Z` suffix; null when unset.
 type NullableTimestamp = time.Time
@@ -1232,6 +1404,15 @@ type NullableTimestamp = time.Time
 //
 // Examples: brokkr_BR3rVsDa_GK3QN7CDUzYc6iKgMkJ98M2WSimM5t6U8
 type Pak = string
+
+// PakSummary One tenant of `GET /paks` (0.9.1's PakSummary) — a generator reduced to its identity.
+type PakSummary struct {
+	// Id Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	Id Uuid `json:"id"`
+
+	// Name The generator's name.
+	Name string `json:"name"`
+}
 
 // PendingWebhookDelivery defines model for PendingWebhookDelivery.
 type PendingWebhookDelivery struct {
@@ -1260,6 +1441,43 @@ type PendingWebhookDelivery struct {
 
 	// Url Decrypted for the claiming agent; null in the admin's preview.
 	Url *string `json:"url"`
+}
+
+// PodLogHistoryResponse defines model for PodLogHistoryResponse.
+type PodLogHistoryResponse struct {
+	Lines     []AgentPodLog `json:"lines"`
+	Retention RetentionInfo `json:"retention"`
+}
+
+// PodLogLine defines model for PodLogLine.
+type PodLogLine struct {
+	// AgentId The path's agent; may be omitted.
+	AgentId   *openapi_types.UUID `json:"agent_id,omitempty"`
+	Container string              `json:"container"`
+
+	// Line Cut to 16 KiB.
+	Line      string             `json:"line"`
+	Namespace string             `json:"namespace"`
+	Pod       string             `json:"pod"`
+	StackId   openapi_types.UUID `json:"stack_id"`
+
+	// Ts The container runtime's timestamp.
+	Ts time.Time `json:"ts"`
+}
+
+// RetentionInfo defines model for RetentionInfo.
+type RetentionInfo struct {
+	// EffectiveRetentionSeconds The configured window (broker.telemetry_retention_seconds), <= the ceiling.
+	EffectiveRetentionSeconds int64 `json:"effective_retention_seconds"`
+
+	// LongTermSinkHint Where to ship logs for long-term retention.
+	LongTermSinkHint string `json:"long_term_sink_hint"`
+
+	// OldestAvailableTs created_at of the stack's oldest retained row of this kind; null when none.
+	OldestAvailableTs time.Time `json:"oldest_available_ts"`
+
+	// RetentionCeilingSeconds Hard upper bound of the window
+	RetentionCeilingSeconds int64 `json:"retention_ceiling_seconds"`
 }
 
 // RetryScheduled defines model for RetryScheduled.
@@ -1467,6 +1685,35 @@ type TargetStateExplanation struct {
 // or not reported); `not_associated`: the dependency is not
 // associated with this agent.
 type TargetStateExplanationWithheldWaitingForReason string
+
+// TelemetryBatch defines model for TelemetryBatch.
+type TelemetryBatch struct {
+	Frames []TelemetryFrame `json:"frames"`
+}
+
+// TelemetryFrame A WsMessage `{type, body}` (0.9.1's ws-protocol): `body` is a `PodLogLine`
+// (`pod_log_line`), `K8sEvent` (`k8s_event`) or `LogGap` (`log_gap`).
+type TelemetryFrame struct {
+	Body TelemetryFrame_Body `json:"body"`
+	Type TelemetryFrameType  `json:"type"`
+}
+
+// TelemetryFrame_Body defines model for TelemetryFrame.Body.
+type TelemetryFrame_Body struct {
+	union json.RawMessage
+}
+
+// TelemetryFrameType defines model for TelemetryFrame.Type.
+type TelemetryFrameType string
+
+// TelemetryIngestResult defines model for TelemetryIngestResult.
+type TelemetryIngestResult struct {
+	// Accepted Frames stored and sent to the live tail.
+	Accepted int `json:"accepted"`
+
+	// Dropped Frames for stacks the agent is not associated with.
+	Dropped int `json:"dropped"`
+}
 
 // TemplateAnnotation defines model for TemplateAnnotation.
 type TemplateAnnotation struct {
@@ -2118,6 +2365,12 @@ type ListAuditLogsParams struct {
 // ListAuditLogsParamsActorType defines parameters for ListAuditLogs.
 type ListAuditLogsParamsActorType string
 
+// ListAgentEventsParams defines parameters for ListAgentEvents.
+type ListAgentEventsParams struct {
+	// PakId Generator id whose registered agents' events to keep.
+	PakId *openapi_types.UUID `form:"pak_id,omitempty" json:"pak_id,omitempty"`
+}
+
 // CreateAgentParams defines parameters for CreateAgent.
 type CreateAgentParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2326,6 +2579,12 @@ type CreateGeneratorParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListStacksParams defines parameters for ListStacks.
+type ListStacksParams struct {
+	// PakId Generator id to narrow the listing to.
+	PakId *openapi_types.UUID `form:"pak_id,omitempty" json:"pak_id,omitempty"`
+}
+
 // CreateStackParams defines parameters for CreateStack.
 type CreateStackParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2398,6 +2657,16 @@ type InstantiateTemplateParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// ListTelemetryEventsParams defines parameters for ListTelemetryEvents.
+type ListTelemetryEventsParams struct {
+	// Since Earliest `created_at` (the broker's receive time) to include, RFC 3339. Defaults to
+	// now minus `effective_retention_seconds`; an older value is silently clamped to it.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Limit Maximum rows to return; default 500, larger values are capped at 5000; 0 is 400.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // AddStackLabelParams defines parameters for AddStackLabel.
 type AddStackLabelParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2414,6 +2683,16 @@ type AddStackLabelParams struct {
 	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
 	// See docs/idempotency.md.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ListTelemetryLogsParams defines parameters for ListTelemetryLogs.
+type ListTelemetryLogsParams struct {
+	// Since Earliest `created_at` (the broker's receive time) to include, RFC 3339. Defaults to
+	// now minus `effective_retention_seconds`; an older value is silently clamped to it.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Limit Maximum rows to return; default 500, larger values are capped at 5000; 0 is 400.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // CreateTemplateParams defines parameters for CreateTemplate.
@@ -2619,6 +2898,9 @@ type AddAgentLabelJSONRequestBody = AgentLabelRequest
 
 // AddAgentTargetJSONRequestBody defines body for AddAgentTarget for application/json ContentType.
 type AddAgentTargetJSONRequestBody = AgentTargetRequest
+
+// IngestAgentTelemetryJSONRequestBody defines body for IngestAgentTelemetry for application/json ContentType.
+type IngestAgentTelemetryJSONRequestBody = TelemetryBatch
 
 // RequestDiagnosticsJSONRequestBody defines body for RequestDiagnostics for application/json ContentType.
 type RequestDiagnosticsJSONRequestBody = DiagnosticCreateRequest
@@ -3322,6 +3604,94 @@ func (t *StackLabelRequest) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsPodLogLine returns the union data inside the TelemetryFrame_Body as a PodLogLine
+func (t TelemetryFrame_Body) AsPodLogLine() (PodLogLine, error) {
+	var body PodLogLine
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromPodLogLine overwrites any union data inside the TelemetryFrame_Body as the provided PodLogLine
+func (t *TelemetryFrame_Body) FromPodLogLine(v PodLogLine) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergePodLogLine performs a merge with any union data inside the TelemetryFrame_Body, using the provided PodLogLine
+func (t *TelemetryFrame_Body) MergePodLogLine(v PodLogLine) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsK8sEvent returns the union data inside the TelemetryFrame_Body as a K8sEvent
+func (t TelemetryFrame_Body) AsK8sEvent() (K8sEvent, error) {
+	var body K8sEvent
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromK8sEvent overwrites any union data inside the TelemetryFrame_Body as the provided K8sEvent
+func (t *TelemetryFrame_Body) FromK8sEvent(v K8sEvent) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeK8sEvent performs a merge with any union data inside the TelemetryFrame_Body, using the provided K8sEvent
+func (t *TelemetryFrame_Body) MergeK8sEvent(v K8sEvent) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsLogGap returns the union data inside the TelemetryFrame_Body as a LogGap
+func (t TelemetryFrame_Body) AsLogGap() (LogGap, error) {
+	var body LogGap
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromLogGap overwrites any union data inside the TelemetryFrame_Body as the provided LogGap
+func (t *TelemetryFrame_Body) FromLogGap(v LogGap) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeLogGap performs a merge with any union data inside the TelemetryFrame_Body, using the provided LogGap
+func (t *TelemetryFrame_Body) MergeLogGap(v LogGap) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t TelemetryFrame_Body) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *TelemetryFrame_Body) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // AsLabel returns the union data inside the TemplateLabelRequest as a Label
 func (t TemplateLabelRequest) AsLabel() (Label, error) {
 	var body Label
@@ -3613,10 +3983,12 @@ type ClientInterface interface {
 	// ListAgentEvents List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
-	// the events on deployment objects of its stacks.
+	// the events on deployment objects of its stacks. `pak_id` narrows the list further
+	// to the events of agents registered with that generator (a view filter; an unknown
+	// id gives `[]`; docs/compatibility.md#pak-id-filter).
 	//
 	// Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-	ListAgentEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListAgentEvents(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetAgentEvent Get an agent event
 	//
@@ -3628,7 +4000,10 @@ type ClientInterface interface {
 
 	// ListAgents List agents
 	//
-	// Admin only. Every non-deleted agent.
+	// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+	// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+	// generator_required`; the system generator, which is no tenant, would be `403
+	// system_generator_not_a_tenant` (nothing authenticates as it).
 	//
 	// Corresponds with GET /api/v1/agents (the `ListAgents` operationId).
 	ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3636,8 +4011,10 @@ type ClientInterface interface {
 	// CreateAgentWithBody Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3647,8 +4024,10 @@ type ClientInterface interface {
 	// CreateAgent Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3966,6 +4345,44 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/agents/{id}/targets/{stack_id} (the `RemoveAgentTarget` operationId).
 	RemoveAgentTarget(ctx context.Context, id AgentId, stackId TargetStackId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// IngestAgentTelemetryWithBody Post a batch of telemetry frames (agent only)
+	//
+	// Only the agent itself (admin and generators get 403). The REST replacement for the
+	// telemetry frames 0.9.1 sends over its internal agent WebSocket
+	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+	// stack the agent is not associated with (target, label or annotation, as for target
+	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+	// at once.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+	IngestAgentTelemetryWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// IngestAgentTelemetry Post a batch of telemetry frames (agent only)
+	//
+	// Only the agent itself (admin and generators get 403). The REST replacement for the
+	// telemetry frames 0.9.1 sends over its internal agent WebSocket
+	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+	// stack the agent is not associated with (target, label or annotation, as for target
+	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+	// at once.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+	IngestAgentTelemetry(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ClaimPendingWebhookDeliveries Claim the agent's pending webhook deliveries
 	//
 	// The agent itself: **claims** (atomically, across api replicas) up to 10 agent-mode
@@ -3994,7 +4411,9 @@ type ClientInterface interface {
 	// VerifyPak Verify a PAK and tell which principal it is
 	//
 	// Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-	// `{"admin": true, "agent": null, "generator": null}`.
+	// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+	// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+	// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 	//
 	// Corresponds with POST /api/v1/auth/pak (the `VerifyPak` operationId).
 	VerifyPak(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4222,12 +4641,24 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/generators/{id}/rotate-pak (the `RotateGeneratorPak` operationId).
 	RotateGeneratorPak(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListPaks List the tenants (named PAK owners) for scope selection
+	//
+	// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+	// live generator other than the system generator, by name; never a PAK or a hash.
+	// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+	//
+	// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+	ListPaks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListStacks List stacks
 	//
-	// An admin sees every live stack, a generator its own; agents get 403.
+	// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+	// narrows the list to one generator's stacks (the system generator's id: the system
+	// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+	// (docs/compatibility.md#pak-id-filter).
 	//
 	// Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-	ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListStacks(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateStackWithBody Create a stack
 	//
@@ -4410,6 +4841,14 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
 	InstantiateTemplate(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListTelemetryEvents Retained Kubernetes events of a stack
+	//
+	// Admin or the generator owning the stack (agents get 403). Events newest first
+	// (`created_at`, then arrival).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
+	ListTelemetryEvents(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetStackHealth Health of a stack's live deployment objects (admin)
 	//
 	// Corresponds with GET /api/v1/stacks/{id}/health (the `GetStackHealth` operationId).
@@ -4450,6 +4889,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 	RemoveStackLabel(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamStackTelemetry Live tail of a stack's telemetry (WebSocket)
+	//
+	// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
+	// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
+	// agents post them, from any api replica. A subscriber that lags more than 1024 frames
+	// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
+	// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
+	// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
+	// echoed (docs/telemetry.md#live).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
+	StreamStackTelemetry(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTelemetryLogs Retained pod log lines of a stack
+	//
+	// Admin or the generator owning the stack (agents get 403). Rows newest first
+	// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
+	// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
+	// (docs/telemetry.md#gaps).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
+	ListTelemetryLogs(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTemplates List templates
 	//
@@ -5083,11 +5545,13 @@ func (c *Client) ListWsConnections(ctx context.Context, reqEditors ...RequestEdi
 // ListAgentEvents List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
-// the events on deployment objects of its stacks.
+// the events on deployment objects of its stacks. `pak_id` narrows the list further
+// to the events of agents registered with that generator (a view filter; an unknown
+// id gives `[]`; docs/compatibility.md#pak-id-filter).
 //
 // Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-func (c *Client) ListAgentEvents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListAgentEventsRequest(c.Server)
+func (c *Client) ListAgentEvents(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAgentEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5118,7 +5582,10 @@ func (c *Client) GetAgentEvent(ctx context.Context, id openapi_types.UUID, reqEd
 
 // ListAgents List agents
 //
-// Admin only. Every non-deleted agent.
+// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+// generator_required`; the system generator, which is no tenant, would be `403
+// system_generator_not_a_tenant` (nothing authenticates as it).
 //
 // Corresponds with GET /api/v1/agents (the `ListAgents` operationId).
 func (c *Client) ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5136,8 +5603,10 @@ func (c *Client) ListAgents(ctx context.Context, reqEditors ...RequestEditorFn) 
 // CreateAgentWithBody Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -5157,8 +5626,10 @@ func (c *Client) CreateAgentWithBody(ctx context.Context, params *CreateAgentPar
 // CreateAgent Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5776,6 +6247,64 @@ func (c *Client) RemoveAgentTarget(ctx context.Context, id AgentId, stackId Targ
 	return c.Client.Do(req)
 }
 
+// IngestAgentTelemetryWithBody Post a batch of telemetry frames (agent only)
+//
+// Only the agent itself (admin and generators get 403). The REST replacement for the
+// telemetry frames 0.9.1 sends over its internal agent WebSocket
+// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+// stack the agent is not associated with (target, label or annotation, as for target
+// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+// at once.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+func (c *Client) IngestAgentTelemetryWithBody(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestAgentTelemetryRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// IngestAgentTelemetry Post a batch of telemetry frames (agent only)
+//
+// Only the agent itself (admin and generators get 403). The REST replacement for the
+// telemetry frames 0.9.1 sends over its internal agent WebSocket
+// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+// stack the agent is not associated with (target, label or annotation, as for target
+// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+// at once.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+func (c *Client) IngestAgentTelemetry(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewIngestAgentTelemetryRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ClaimPendingWebhookDeliveries Claim the agent's pending webhook deliveries
 //
 // The agent itself: **claims** (atomically, across api replicas) up to 10 agent-mode
@@ -5824,7 +6353,9 @@ func (c *Client) ListPendingWorkOrders(ctx context.Context, id AgentId, params *
 // VerifyPak Verify a PAK and tell which principal it is
 //
 // Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-// `{"admin": true, "agent": null, "generator": null}`.
+// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 //
 // Corresponds with POST /api/v1/auth/pak (the `VerifyPak` operationId).
 func (c *Client) VerifyPak(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6292,13 +6823,35 @@ func (c *Client) RotateGeneratorPak(ctx context.Context, id GeneratorId, reqEdit
 	return c.Client.Do(req)
 }
 
+// ListPaks List the tenants (named PAK owners) for scope selection
+//
+// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+// live generator other than the system generator, by name; never a PAK or a hash.
+// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+//
+// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+func (c *Client) ListPaks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPaksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListStacks List stacks
 //
-// An admin sees every live stack, a generator its own; agents get 403.
+// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+// narrows the list to one generator's stacks (the system generator's id: the system
+// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+// (docs/compatibility.md#pak-id-filter).
 //
 // Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-func (c *Client) ListStacks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListStacksRequest(c.Server)
+func (c *Client) ListStacks(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListStacksRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6640,6 +7193,24 @@ func (c *Client) InstantiateTemplate(ctx context.Context, id StackId, params *In
 	return c.Client.Do(req)
 }
 
+// ListTelemetryEvents Retained Kubernetes events of a stack
+//
+// Admin or the generator owning the stack (agents get 403). Events newest first
+// (`created_at`, then arrival).
+//
+// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
+func (c *Client) ListTelemetryEvents(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTelemetryEventsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetStackHealth Health of a stack's live deployment objects (admin)
 //
 // Corresponds with GET /api/v1/stacks/{id}/health (the `GetStackHealth` operationId).
@@ -6721,6 +7292,49 @@ func (c *Client) AddStackLabel(ctx context.Context, id StackId, params *AddStack
 // Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 func (c *Client) RemoveStackLabel(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRemoveStackLabelRequest(c.Server, id, label)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamStackTelemetry Live tail of a stack's telemetry (WebSocket)
+//
+// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
+// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
+// agents post them, from any api replica. A subscriber that lags more than 1024 frames
+// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
+// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
+// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
+// echoed (docs/telemetry.md#live).
+//
+// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
+func (c *Client) StreamStackTelemetry(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamStackTelemetryRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTelemetryLogs Retained pod log lines of a stack
+//
+// Admin or the generator owning the stack (agents get 403). Rows newest first
+// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
+// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
+// (docs/telemetry.md#gaps).
+//
+// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
+func (c *Client) ListTelemetryLogs(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTelemetryLogsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -8076,7 +8690,7 @@ func NewListWsConnectionsRequest(server string) (*http.Request, error) {
 }
 
 // NewListAgentEventsRequest constructs an http.Request for the ListAgentEvents method
-func NewListAgentEventsRequest(server string) (*http.Request, error) {
+func NewListAgentEventsRequest(server string, params *ListAgentEventsParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -8092,6 +8706,33 @@ func NewListAgentEventsRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PakId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pak_id", *params.PakId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -9264,6 +9905,53 @@ func NewRemoveAgentTargetRequest(server string, id AgentId, stackId TargetStackI
 	return req, nil
 }
 
+// NewIngestAgentTelemetryRequest calls the generic IngestAgentTelemetry builder with application/json body
+func NewIngestAgentTelemetryRequest(server string, id AgentId, body IngestAgentTelemetryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewIngestAgentTelemetryRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewIngestAgentTelemetryRequestWithBody constructs an http.Request for the IngestAgentTelemetry method, with any body, and a specified content type
+func NewIngestAgentTelemetryRequestWithBody(server string, id AgentId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agents/%s/telemetry", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewClaimPendingWebhookDeliveriesRequest constructs an http.Request for the ClaimPendingWebhookDeliveries method
 func NewClaimPendingWebhookDeliveriesRequest(server string, id AgentId) (*http.Request, error) {
 	var err error
@@ -10086,8 +10774,35 @@ func NewRotateGeneratorPakRequest(server string, id GeneratorId) (*http.Request,
 	return req, nil
 }
 
+// NewListPaksRequest constructs an http.Request for the ListPaks method
+func NewListPaksRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/paks")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListStacksRequest constructs an http.Request for the ListStacks method
-func NewListStacksRequest(server string) (*http.Request, error) {
+func NewListStacksRequest(server string, params *ListStacksParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -10103,6 +10818,33 @@ func NewListStacksRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.PakId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "pak_id", *params.PakId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -10578,6 +11320,79 @@ func NewInstantiateTemplateRequestWithBody(server string, id StackId, params *In
 	return req, nil
 }
 
+// NewListTelemetryEventsRequest constructs an http.Request for the ListTelemetryEvents method
+func NewListTelemetryEventsRequest(server string, id StackId, params *ListTelemetryEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetStackHealthRequest constructs an http.Request for the GetStackHealth method
 func NewGetStackHealthRequest(server string, id StackId) (*http.Request, error) {
 	var err error
@@ -10742,6 +11557,113 @@ func NewRemoveStackLabelRequest(server string, id StackId, label LabelParameter)
 	}
 
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewStreamStackTelemetryRequest constructs an http.Request for the StreamStackTelemetry method
+func NewStreamStackTelemetryRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/live", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListTelemetryLogsRequest constructs an http.Request for the ListTelemetryLogs method
+func NewListTelemetryLogsRequest(server string, id StackId, params *ListTelemetryLogsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/logs", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -12735,12 +13657,14 @@ type ClientWithResponsesInterface interface {
 	// ListAgentEventsWithResponse List agent events
 	//
 	// Any principal, scoped: an admin sees every event, an agent its own, a generator
-	// the events on deployment objects of its stacks.
+	// the events on deployment objects of its stacks. `pak_id` narrows the list further
+	// to the events of agents registered with that generator (a view filter; an unknown
+	// id gives `[]`; docs/compatibility.md#pak-id-filter).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-	ListAgentEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error)
+	ListAgentEventsWithResponse(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error)
 
 	// GetAgentEventWithResponse Get an agent event
 	//
@@ -12754,7 +13678,10 @@ type ClientWithResponsesInterface interface {
 
 	// ListAgentsWithResponse List agents
 	//
-	// Admin only. Every non-deleted agent.
+	// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+	// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+	// generator_required`; the system generator, which is no tenant, would be `403
+	// system_generator_not_a_tenant` (nothing authenticates as it).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12764,8 +13691,10 @@ type ClientWithResponsesInterface interface {
 	// CreateAgentWithBodyWithResponse Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -12775,8 +13704,10 @@ type ClientWithResponsesInterface interface {
 	// CreateAgentWithResponse Register an agent
 	//
 	// Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-	// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-	// and audits `agent.created`.
+	// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+	// the system generator and with every generator of `generator_ids`, in the same
+	// transaction; an id naming no live generator is `400 invalid_generator_id` and
+	// nothing is created. Emits `agent.registered` and audits `agent.created`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -13128,6 +14059,44 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/agents/{id}/targets/{stack_id} (the `RemoveAgentTarget` operationId).
 	RemoveAgentTargetWithResponse(ctx context.Context, id AgentId, stackId TargetStackId, reqEditors ...RequestEditorFn) (*RemoveAgentTargetResponse, error)
 
+	// IngestAgentTelemetryWithBodyWithResponse Post a batch of telemetry frames (agent only)
+	//
+	// Only the agent itself (admin and generators get 403). The REST replacement for the
+	// telemetry frames 0.9.1 sends over its internal agent WebSocket
+	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+	// stack the agent is not associated with (target, label or annotation, as for target
+	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+	// at once.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+	IngestAgentTelemetryWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error)
+
+	// IngestAgentTelemetryWithResponse Post a batch of telemetry frames (agent only)
+	//
+	// Only the agent itself (admin and generators get 403). The REST replacement for the
+	// telemetry frames 0.9.1 sends over its internal agent WebSocket
+	// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+	// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+	// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+	// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+	// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+	// stack the agent is not associated with (target, label or annotation, as for target
+	// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+	// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+	// at once.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+	IngestAgentTelemetryWithResponse(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error)
+
 	// ClaimPendingWebhookDeliveriesWithResponse Claim the agent's pending webhook deliveries
 	//
 	// The agent itself: **claims** (atomically, across api replicas) up to 10 agent-mode
@@ -13160,7 +14129,9 @@ type ClientWithResponsesInterface interface {
 	// VerifyPakWithResponse Verify a PAK and tell which principal it is
 	//
 	// Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-	// `{"admin": true, "agent": null, "generator": null}`.
+	// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+	// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+	// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13412,14 +14383,28 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/generators/{id}/rotate-pak (the `RotateGeneratorPak` operationId).
 	RotateGeneratorPakWithResponse(ctx context.Context, id GeneratorId, reqEditors ...RequestEditorFn) (*RotateGeneratorPakResponse, error)
 
+	// ListPaksWithResponse List the tenants (named PAK owners) for scope selection
+	//
+	// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+	// live generator other than the system generator, by name; never a PAK or a hash.
+	// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+	ListPaksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPaksResponse, error)
+
 	// ListStacksWithResponse List stacks
 	//
-	// An admin sees every live stack, a generator its own; agents get 403.
+	// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+	// narrows the list to one generator's stacks (the system generator's id: the system
+	// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+	// (docs/compatibility.md#pak-id-filter).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-	ListStacksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListStacksResponse, error)
+	ListStacksWithResponse(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*ListStacksResponse, error)
 
 	// CreateStackWithBodyWithResponse Create a stack
 	//
@@ -13612,6 +14597,16 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/stacks/{id}/deployment-objects/from-template (the `InstantiateTemplate` operationId).
 	InstantiateTemplateWithResponse(ctx context.Context, id StackId, params *InstantiateTemplateParams, body InstantiateTemplateJSONRequestBody, reqEditors ...RequestEditorFn) (*InstantiateTemplateResponse, error)
 
+	// ListTelemetryEventsWithResponse Retained Kubernetes events of a stack
+	//
+	// Admin or the generator owning the stack (agents get 403). Events newest first
+	// (`created_at`, then arrival).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
+	ListTelemetryEventsWithResponse(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*ListTelemetryEventsResponse, error)
+
 	// GetStackHealthWithResponse Health of a stack's live deployment objects (admin)
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -13658,6 +14653,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /api/v1/stacks/{id}/labels/{label} (the `RemoveStackLabel` operationId).
 	RemoveStackLabelWithResponse(ctx context.Context, id StackId, label LabelParameter, reqEditors ...RequestEditorFn) (*RemoveStackLabelResponse, error)
+
+	// StreamStackTelemetryWithResponse Live tail of a stack's telemetry (WebSocket)
+	//
+	// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
+	// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
+	// agents post them, from any api replica. A subscriber that lags more than 1024 frames
+	// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
+	// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
+	// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
+	// echoed (docs/telemetry.md#live).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
+	StreamStackTelemetryWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*StreamStackTelemetryResponse, error)
+
+	// ListTelemetryLogsWithResponse Retained pod log lines of a stack
+	//
+	// Admin or the generator owning the stack (agents get 403). Rows newest first
+	// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
+	// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
+	// (docs/telemetry.md#gaps).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
+	ListTelemetryLogsWithResponse(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*ListTelemetryLogsResponse, error)
 
 	// ListTemplatesWithResponse List templates
 	//
@@ -17496,6 +18518,124 @@ func (r RemoveAgentTargetResponse) ContentType() string {
 	return ""
 }
 
+// IngestAgentTelemetryResponse429Headers the declared response headers of an HTTP 429 response for IngestAgentTelemetry
+type IngestAgentTelemetryResponse429Headers struct {
+	RetryAfter *int
+}
+
+// IngestAgentTelemetryResponse503Headers the declared response headers of an HTTP 503 response for IngestAgentTelemetry
+type IngestAgentTelemetryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type IngestAgentTelemetryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *TelemetryIngestResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *UnprocessableEntity
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *IngestAgentTelemetryResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *IngestAgentTelemetryResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON202() *TelemetryIngestResult {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON422() *UnprocessableEntity {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r IngestAgentTelemetryResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r IngestAgentTelemetryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r IngestAgentTelemetryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r IngestAgentTelemetryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r IngestAgentTelemetryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ClaimPendingWebhookDeliveriesResponse429Headers the declared response headers of an HTTP 429 response for ClaimPendingWebhookDeliveries
 type ClaimPendingWebhookDeliveriesResponse429Headers struct {
 	RetryAfter *int
@@ -19674,6 +20814,96 @@ func (r RotateGeneratorPakResponse) ContentType() string {
 	return ""
 }
 
+// ListPaksResponse429Headers the declared response headers of an HTTP 429 response for ListPaks
+type ListPaksResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListPaksResponse503Headers the declared response headers of an HTTP 503 response for ListPaks
+type ListPaksResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListPaksResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *[]PakSummary
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPaksResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPaksResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPaksResponse) GetJSON200() *[]PakSummary {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListPaksResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListPaksResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListPaksResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListPaksResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListPaksResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPaksResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPaksResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPaksResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPaksResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListStacksResponse429Headers the declared response headers of an HTTP 429 response for ListStacks
 type ListStacksResponse429Headers struct {
 	RetryAfter *int
@@ -20951,6 +22181,110 @@ func (r InstantiateTemplateResponse) ContentType() string {
 	return ""
 }
 
+// ListTelemetryEventsResponse429Headers the declared response headers of an HTTP 429 response for ListTelemetryEvents
+type ListTelemetryEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListTelemetryEventsResponse503Headers the declared response headers of an HTTP 503 response for ListTelemetryEvents
+type ListTelemetryEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTelemetryEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *K8sEventHistoryResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTelemetryEventsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTelemetryEventsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON200() *K8sEventHistoryResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTelemetryEventsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTelemetryEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTelemetryEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTelemetryEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTelemetryEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetStackHealthResponse429Headers the declared response headers of an HTTP 429 response for GetStackHealth
 type GetStackHealthResponse429Headers struct {
 	RetryAfter *int
@@ -21382,6 +22716,214 @@ func (r RemoveStackLabelResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RemoveStackLabelResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamStackTelemetryResponse429Headers the declared response headers of an HTTP 429 response for StreamStackTelemetry
+type StreamStackTelemetryResponse429Headers struct {
+	RetryAfter *int
+}
+
+// StreamStackTelemetryResponse503Headers the declared response headers of an HTTP 503 response for StreamStackTelemetry
+type StreamStackTelemetryResponse503Headers struct {
+	RetryAfter *int
+}
+
+type StreamStackTelemetryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON426 the response for an HTTP 426 `application/json` response
+	JSON426 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StreamStackTelemetryResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *StreamStackTelemetryResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON426 returns the response for an HTTP 426 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON426() *Error {
+	return r.JSON426
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StreamStackTelemetryResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamStackTelemetryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamStackTelemetryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamStackTelemetryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamStackTelemetryResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListTelemetryLogsResponse429Headers the declared response headers of an HTTP 429 response for ListTelemetryLogs
+type ListTelemetryLogsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListTelemetryLogsResponse503Headers the declared response headers of an HTTP 503 response for ListTelemetryLogs
+type ListTelemetryLogsResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListTelemetryLogsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PodLogHistoryResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTelemetryLogsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTelemetryLogsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON200() *PodLogHistoryResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTelemetryLogsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTelemetryLogsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTelemetryLogsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTelemetryLogsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTelemetryLogsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -25907,13 +27449,15 @@ func (c *ClientWithResponses) ListWsConnectionsWithResponse(ctx context.Context,
 // ListAgentEventsWithResponse List agent events
 //
 // Any principal, scoped: an admin sees every event, an agent its own, a generator
-// the events on deployment objects of its stacks.
+// the events on deployment objects of its stacks. `pak_id` narrows the list further
+// to the events of agents registered with that generator (a view filter; an unknown
+// id gives `[]`; docs/compatibility.md#pak-id-filter).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/agent-events (the `ListAgentEvents` operationId).
-func (c *ClientWithResponses) ListAgentEventsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error) {
-	rsp, err := c.ListAgentEvents(ctx, reqEditors...)
+func (c *ClientWithResponses) ListAgentEventsWithResponse(ctx context.Context, params *ListAgentEventsParams, reqEditors ...RequestEditorFn) (*ListAgentEventsResponse, error) {
+	rsp, err := c.ListAgentEvents(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -25938,7 +27482,10 @@ func (c *ClientWithResponses) GetAgentEventWithResponse(ctx context.Context, id 
 
 // ListAgentsWithResponse List agents
 //
-// Admin only. Every non-deleted agent.
+// The admin gets every non-deleted agent; a generator gets the non-deleted agents
+// registered with it (0.9.1's tenant-scoped listing). Any other caller is `403
+// generator_required`; the system generator, which is no tenant, would be `403
+// system_generator_not_a_tenant` (nothing authenticates as it).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -25954,8 +27501,10 @@ func (c *ClientWithResponses) ListAgentsWithResponse(ctx context.Context, reqEdi
 // CreateAgentWithBodyWithResponse Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -25971,8 +27520,10 @@ func (c *ClientWithResponses) CreateAgentWithBodyWithResponse(ctx context.Contex
 // CreateAgentWithResponse Register an agent
 //
 // Admin only. Creates an **ACTIVE** agent and its PAK, which is returned once, as
-// both `initial_pak` (the original's field) and `pak`. Emits `agent.registered`
-// and audits `agent.created`.
+// both `initial_pak` (the original's field) and `pak`. The agent is registered with
+// the system generator and with every generator of `generator_ids`, in the same
+// transaction; an id naming no live generator is `400 invalid_generator_id` and
+// nothing is created. Emits `agent.registered` and audits `agent.created`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -26504,6 +28055,56 @@ func (c *ClientWithResponses) RemoveAgentTargetWithResponse(ctx context.Context,
 	return ParseRemoveAgentTargetResponse(rsp)
 }
 
+// IngestAgentTelemetryWithBodyWithResponse Post a batch of telemetry frames (agent only)
+//
+// Only the agent itself (admin and generators get 403). The REST replacement for the
+// telemetry frames 0.9.1 sends over its internal agent WebSocket
+// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+// stack the agent is not associated with (target, label or annotation, as for target
+// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+// at once.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+func (c *ClientWithResponses) IngestAgentTelemetryWithBodyWithResponse(ctx context.Context, id AgentId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error) {
+	rsp, err := c.IngestAgentTelemetryWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestAgentTelemetryResponse(rsp)
+}
+
+// IngestAgentTelemetryWithResponse Post a batch of telemetry frames (agent only)
+//
+// Only the agent itself (admin and generators get 403). The REST replacement for the
+// telemetry frames 0.9.1 sends over its internal agent WebSocket
+// (docs/compatibility.md#telemetry-ingest). At most 500 frames and 1 MiB per request
+// (413 beyond); a line longer than 16 KiB is cut. Bodies are 0.9.1's `PodLogLine`,
+// `K8sEvent` and `LogGap`; `agent_id` may be omitted (it is the path's agent) and must
+// otherwise equal it (400 `agent_id_mismatch`). Malformed JSON is 400; an unknown `type`
+// or a body of the wrong shape is 422 and nothing of the batch is stored. Frames for a
+// stack the agent is not associated with (target, label or annotation, as for target
+// state) are dropped and counted. Accepted frames are stored and sent to the stack's
+// live-tail subscribers. 503 with `Retry-After` when this replica stores too many batches
+// at once.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agents/{id}/telemetry (the `IngestAgentTelemetry` operationId).
+func (c *ClientWithResponses) IngestAgentTelemetryWithResponse(ctx context.Context, id AgentId, body IngestAgentTelemetryJSONRequestBody, reqEditors ...RequestEditorFn) (*IngestAgentTelemetryResponse, error) {
+	rsp, err := c.IngestAgentTelemetry(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseIngestAgentTelemetryResponse(rsp)
+}
+
 // ClaimPendingWebhookDeliveriesWithResponse Claim the agent's pending webhook deliveries
 //
 // The agent itself: **claims** (atomically, across api replicas) up to 10 agent-mode
@@ -26548,7 +28149,9 @@ func (c *ClientWithResponses) ListPendingWorkOrdersWithResponse(ctx context.Cont
 // VerifyPakWithResponse Verify a PAK and tell which principal it is
 //
 // Any valid PAK. The body is ignored (the agent sends `{}`). The admin PAK gives
-// `{"admin": true, "agent": null, "generator": null}`.
+// `{"admin": true, "agent": null, "generator": null, "readonly": false}`. `readonly`
+// is 0.9.1's flag for its console's ephemeral read-only PAK; this broker issues no
+// read-only credential, so it is always false (docs/compatibility.md#auth-pak-readonly).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -26944,15 +28547,35 @@ func (c *ClientWithResponses) RotateGeneratorPakWithResponse(ctx context.Context
 	return ParseRotateGeneratorPakResponse(rsp)
 }
 
+// ListPaksWithResponse List the tenants (named PAK owners) for scope selection
+//
+// Admin only (`403 admin_required` otherwise), as in 0.9.1. One `{id, name}` per
+// live generator other than the system generator, by name; never a PAK or a hash.
+// The ids are what `?pak_id=` accepts on `GET /fleet` (docs/compatibility.md#paks-listing).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/paks (the `ListPaks` operationId).
+func (c *ClientWithResponses) ListPaksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListPaksResponse, error) {
+	rsp, err := c.ListPaks(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPaksResponse(rsp)
+}
+
 // ListStacksWithResponse List stacks
 //
-// An admin sees every live stack, a generator its own; agents get 403.
+// An admin sees every live stack, a generator its own; agents get 403. `pak_id`
+// narrows the list to one generator's stacks (the system generator's id: the system
+// stacks); a view filter that never widens a generator's list, an unknown id gives `[]`
+// (docs/compatibility.md#pak-id-filter).
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/stacks (the `ListStacks` operationId).
-func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListStacksResponse, error) {
-	rsp, err := c.ListStacks(ctx, reqEditors...)
+func (c *ClientWithResponses) ListStacksWithResponse(ctx context.Context, params *ListStacksParams, reqEditors ...RequestEditorFn) (*ListStacksResponse, error) {
+	rsp, err := c.ListStacks(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -27240,6 +28863,22 @@ func (c *ClientWithResponses) InstantiateTemplateWithResponse(ctx context.Contex
 	return ParseInstantiateTemplateResponse(rsp)
 }
 
+// ListTelemetryEventsWithResponse Retained Kubernetes events of a stack
+//
+// Admin or the generator owning the stack (agents get 403). Events newest first
+// (`created_at`, then arrival).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/stacks/{id}/events (the `ListTelemetryEvents` operationId).
+func (c *ClientWithResponses) ListTelemetryEventsWithResponse(ctx context.Context, id StackId, params *ListTelemetryEventsParams, reqEditors ...RequestEditorFn) (*ListTelemetryEventsResponse, error) {
+	rsp, err := c.ListTelemetryEvents(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTelemetryEventsResponse(rsp)
+}
+
 // GetStackHealthWithResponse Health of a stack's live deployment objects (admin)
 //
 // Returns a wrapper object for the known response body format(s).
@@ -27315,6 +28954,45 @@ func (c *ClientWithResponses) RemoveStackLabelWithResponse(ctx context.Context, 
 		return nil, err
 	}
 	return ParseRemoveStackLabelResponse(rsp)
+}
+
+// StreamStackTelemetryWithResponse Live tail of a stack's telemetry (WebSocket)
+//
+// Admin or the generator owning the stack; agent PAKs get 403. A read-only WebSocket:
+// each text frame is a `TelemetryFrame` (`pod_log_line`, `k8s_event` or `log_gap`) as
+// agents post them, from any api replica. A subscriber that lags more than 1024 frames
+// loses frames and then reads a `log_gap` with reason `buffer_full` and the number lost;
+// ingestion never waits for a subscriber. Authenticate with `Authorization: Bearer <PAK>`,
+// or, from a browser, the subprotocols `brokkr.pak.<PAK>, brokkr.v1`; only `brokkr.v1` is
+// echoed (docs/telemetry.md#live).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/stacks/{id}/live (the `StreamStackTelemetry` operationId).
+func (c *ClientWithResponses) StreamStackTelemetryWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*StreamStackTelemetryResponse, error) {
+	rsp, err := c.StreamStackTelemetry(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamStackTelemetryResponse(rsp)
+}
+
+// ListTelemetryLogsWithResponse Retained pod log lines of a stack
+//
+// Admin or the generator owning the stack (agents get 403). Rows newest first
+// (`created_at`, then arrival). Log gaps are rows too (`kind: gap`, with `dropped_count`
+// and `reason`; `ts` is the gap's `since_ts`), so a reader sees where lines are missing
+// (docs/telemetry.md#gaps).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
+func (c *ClientWithResponses) ListTelemetryLogsWithResponse(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*ListTelemetryLogsResponse, error) {
+	rsp, err := c.ListTelemetryLogs(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTelemetryLogsResponse(rsp)
 }
 
 // ListTemplatesWithResponse List templates
@@ -31342,6 +33020,118 @@ func ParseRemoveAgentTargetResponse(rsp *http.Response) (*RemoveAgentTargetRespo
 	return response, nil
 }
 
+// ParseIngestAgentTelemetryResponse parses an HTTP response from a IngestAgentTelemetryWithResponse call
+func ParseIngestAgentTelemetryResponse(rsp *http.Response) (*IngestAgentTelemetryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &IngestAgentTelemetryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest TelemetryIngestResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers IngestAgentTelemetryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers IngestAgentTelemetryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseClaimPendingWebhookDeliveriesResponse parses an HTTP response from a ClaimPendingWebhookDeliveriesWithResponse call
 func ParseClaimPendingWebhookDeliveriesResponse(rsp *http.Response) (*ClaimPendingWebhookDeliveriesResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -33412,6 +35202,90 @@ func ParseRotateGeneratorPakResponse(rsp *http.Response) (*RotateGeneratorPakRes
 	return response, nil
 }
 
+// ParseListPaksResponse parses an HTTP response from a ListPaksWithResponse call
+func ParseListPaksResponse(rsp *http.Response) (*ListPaksResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPaksResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest []PakSummary
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListPaksResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPaksResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListStacksResponse parses an HTTP response from a ListStacksWithResponse call
 func ParseListStacksResponse(rsp *http.Response) (*ListStacksResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -34638,6 +36512,104 @@ func ParseInstantiateTemplateResponse(rsp *http.Response) (*InstantiateTemplateR
 	return response, nil
 }
 
+// ParseListTelemetryEventsResponse parses an HTTP response from a ListTelemetryEventsWithResponse call
+func ParseListTelemetryEventsResponse(rsp *http.Response) (*ListTelemetryEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTelemetryEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest K8sEventHistoryResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListTelemetryEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTelemetryEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetStackHealthResponse parses an HTTP response from a GetStackHealthWithResponse call
 func ParseGetStackHealthResponse(rsp *http.Response) (*GetStackHealthResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -35041,6 +37013,205 @@ func ParseRemoveStackLabelResponse(rsp *http.Response) (*RemoveStackLabelRespons
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RemoveStackLabelResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamStackTelemetryResponse parses an HTTP response from a StreamStackTelemetryWithResponse call
+func ParseStreamStackTelemetryResponse(rsp *http.Response) (*StreamStackTelemetryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamStackTelemetryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON426 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StreamStackTelemetryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers StreamStackTelemetryResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTelemetryLogsResponse parses an HTTP response from a ListTelemetryLogsWithResponse call
+func ParseListTelemetryLogsResponse(rsp *http.Response) (*ListTelemetryLogsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTelemetryLogsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PodLogHistoryResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ListTelemetryLogsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTelemetryLogsResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -107,7 +107,7 @@ func TestRetry503HonoursRetryAfterAndReusesKey(t *testing.T) {
 		t.Fatalf("second create reused the key: %q", s.keys)
 	}
 	// GETs carry no key.
-	_, _ = Read(c.ListStacks(context.Background()))
+	_, _ = Read(c.ListStacks(context.Background(), nil))
 	if s.keys[4] != "" {
 		t.Fatalf("GET sent an Idempotency-Key")
 	}

@@ -34,6 +34,11 @@ type fakeBroker struct {
 	assoc   map[string][]string // agent id → stack ids
 	events  []map[string]any
 	regs    []map[string]any
+	// gens are the generators POST /agents' generator_ids may name.
+	gens map[string]bool
+	// whoami answers POST /auth/pak when set (unset: 404, as brokers
+	// the CLI must still work with).
+	whoami  map[string]any
 	seq     int64
 	creates int
 	keys    map[string]bool
@@ -59,6 +64,10 @@ func (f *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if r.Method == http.MethodPost && r.URL.Path == "/api/v1/auth/pak" && f.whoami != nil {
+		writeJSON(w, 200, f.whoami)
+		return
+	}
 	if r.Method == http.MethodPost {
 		k := r.Header.Get("Idempotency-Key")
 		if k == "" || f.keys[k] {
@@ -130,6 +139,21 @@ func (f *fakeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 201, o)
 	case r.Method == "GET" && len(p) == 1 && p[0] == "agents":
 		writeJSON(w, 200, f.agents)
+	case r.Method == "POST" && len(p) == 1 && p[0] == "agents":
+		ids, _ := body["generator_ids"].([]any)
+		for _, id := range ids {
+			if !f.gens[id.(string)] {
+				writeJSON(w, 400, map[string]any{"code": "invalid_generator_id", "message": "Invalid generator ID: " + id.(string)})
+				return
+			}
+		}
+		a := map[string]any{"id": uuid.NewString(), "name": body["name"], "cluster_name": body["cluster_name"], "status": "ACTIVE",
+			"created_at": now, "updated_at": now, "deleted_at": nil, "last_heartbeat": nil}
+		f.agents = append(f.agents, a)
+		for _, id := range ids {
+			f.regs = append(f.regs, map[string]any{"id": uuid.NewString(), "agent_id": a["id"], "generator_id": id, "registered_at": now})
+		}
+		writeJSON(w, 201, map[string]any{"agent": a, "initial_pak": "brokkr_BRnew_x", "pak": "brokkr_BRnew_x"})
 	case r.Method == "GET" && len(p) == 3 && p[0] == "agents" && p[2] == "stacks":
 		var out []map[string]any
 		for _, sid := range f.assoc[p[1]] {
@@ -381,6 +405,22 @@ func TestApplyWaitExitCodes(t *testing.T) {
 	}
 }
 
+// A generator PAK lists only the agents registered with it (0.9.1) and may
+// not read their stacks: --wait does not take that list for the fleet, and
+// waits for --expect (default 1) agents instead.
+func TestApplyWaitAsGenerator(t *testing.T) {
+	f, srv, _ := scriptedBroker(t, map[string]string{"cluster-a": "SUCCESS"})
+	defer srv.Close()
+	f.mu.Lock()
+	f.whoami = map[string]any{"admin": false, "agent": nil, "generator": uuid.NewString(), "readonly": false}
+	f.mu.Unlock()
+	env := map[string]string{"BROKKR_BROKER_URL": srv.URL, "BROKKR_PAK": "admin"}
+	r := runCLI(t, env, "apply", "-f", manifests(t, "v1"), "--stack", "web", "--wait", "--timeout", "5s")
+	if r.code != 0 || !strings.Contains(r.out, "on 1 of 1 agents") {
+		t.Fatalf("generator --wait: %+v", r)
+	}
+}
+
 func TestApplyWaitNothingTargeted(t *testing.T) {
 	_, srv, _ := scriptedBroker(t, nil)
 	defer srv.Close()
@@ -431,6 +471,38 @@ func TestRegistrationCommands(t *testing.T) {
 	r = runCLI(t, env, "deregister", "--agent", agent, "--generator", gen)
 	if r.code != 1 || !strings.Contains(r.err, "Registration not found (404 Not Found)") {
 		t.Fatalf("deregister twice: %+v", r)
+	}
+}
+
+// create agent: 0.9.1's output lines, Registered with: included, and
+// --generator-ids (comma-separated, repeatable) sent as generator_ids.
+func TestCreateAgentRegisteredWith(t *testing.T) {
+	f := newFake("admin")
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	env := map[string]string{"BROKKR_BROKER_URL": srv.URL, "BROKKR_PAK": "admin"}
+	g1, g2, g3 := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	f.gens = map[string]bool{g1: true, g2: true, g3: true}
+
+	r := runCLI(t, env, "create", "agent", "prod-1", "--cluster", "us-east-1")
+	want := "Agent created successfully:\nID: " + f.agents[0]["id"].(string) +
+		"\nName: prod-1\nCluster: us-east-1\nInitial PAK: brokkr_BRnew_x\nRegistered with: system (fleet scope)\n"
+	if r.code != 0 || r.out != want {
+		t.Fatalf("create agent: %+v\nwant %q", r, want)
+	}
+	r = runCLI(t, env, "create", "agent", "prod-2", "--cluster-name", "c", "--generator-ids", g1+","+g2, "--generator-ids", g3+","+g1)
+	if r.code != 0 || !strings.HasSuffix(r.out, "\nRegistered with: system (fleet scope), "+g1+", "+g2+", "+g3+"\n") {
+		t.Fatalf("create agent --generator-ids: %+v", r)
+	}
+	if len(f.regs) != 3 {
+		t.Fatalf("registrations sent: %v", f.regs)
+	}
+	r = runCLI(t, env, "create", "agent", "prod-3", "--cluster", "c", "--generator-ids", uuid.NewString())
+	if r.code != 1 || !strings.Contains(r.err, "Invalid generator ID") || len(f.agents) != 2 {
+		t.Fatalf("unknown generator: %+v", r)
+	}
+	if r = runCLI(t, env, "create", "agent", "prod-4", "--cluster", "c", "--generator-ids", "nope"); r.code != 1 || !strings.Contains(r.err, `--generator-ids: "nope" is not a UUID`) {
+		t.Fatalf("malformed id: %+v", r)
 	}
 }
 

@@ -203,7 +203,7 @@ func (a *App) describeStack(ctx context.Context, ref string, out outputFlag) err
 		if h, _, err := api.Decode[api.DeploymentObjectHealth](c.GetDeploymentObjectHealth(ctx, latest.Id)); err == nil {
 			health = &h
 		}
-		if evs, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx)); err == nil {
+		if evs, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx, nil)); err == nil {
 			for _, e := range evs {
 				if e.DeploymentObjectId == latest.Id {
 					objEvents = append(objEvents, e)

@@ -54,7 +54,7 @@ func (a *App) events(ctx context.Context, c *api.Client, f getFlags, watch bool)
 			}
 			return err
 		}
-		l, err := decodeList[api.AgentEvent](c.ListAgentEvents(ctx))
+		l, err := decodeList[api.AgentEvent](c.ListAgentEvents(ctx, nil))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

@@ -228,7 +228,7 @@ func withLabels[T any](l list[T], f getFlags, id func(T) uuid.UUID, fetch func(u
 // agentHealth is the worst health each agent reported for the latest
 // deployment object of every stack (failing > degraded > unknown > healthy).
 func agentHealth(ctx context.Context, c *api.Client) (map[uuid.UUID]string, error) {
-	stacks, _, err := api.Decode[[]api.Stack](c.ListStacks(ctx))
+	stacks, _, err := api.Decode[[]api.Stack](c.ListStacks(ctx, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (a *App) getAgents(ctx context.Context, c *api.Client, f getFlags) error {
 	if f.out.structured() {
 		return l.print(a, f.out)
 	}
-	events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx))
+	events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx, nil))
 	if err != nil {
 		return err
 	}
@@ -328,7 +328,7 @@ func (a *App) getStacks(ctx context.Context, c *api.Client, f getFlags) error {
 		if err != nil {
 			return err
 		}
-	} else if l, err = decodeList[api.Stack](c.ListStacks(ctx)); err != nil {
+	} else if l, err = decodeList[api.Stack](c.ListStacks(ctx, nil)); err != nil {
 		return err
 	}
 	l, labels, err := withLabels(l, f, func(s api.Stack) uuid.UUID { return s.Id },
@@ -520,7 +520,7 @@ func (a *App) getEvents(ctx context.Context, c *api.Client, f getFlags) error {
 	if err != nil {
 		return err
 	}
-	l, err := decodeList[api.AgentEvent](c.ListAgentEvents(ctx))
+	l, err := decodeList[api.AgentEvent](c.ListAgentEvents(ctx, nil))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	generatorscope "github.com/brokkr-go/brokkr/pkg/domain/generator"
 	api "github.com/brokkr-go/brokkr/tools/brokkr/internal/apiclient"
 )
 
@@ -66,26 +67,38 @@ func (a *App) createCommand() *cobra.Command {
 	stack.Flags().StringArrayVar(&stackDeps, "depends-on", nil, "a stack (name or id) this one depends on (docs/dependencies.md); repeatable")
 
 	var cluster string
-	var agentLabelsFlag []string
+	var agentLabelsFlag, agentGenerators []string
 	agent := &cobra.Command{
-		Use:   "agent NAME --cluster CLUSTER [--label k:v]...",
+		Use:   "agent NAME --cluster CLUSTER [--label k:v]... [--generator-ids UUID,...]",
 		Short: "Register an agent; prints its PAK once",
 		Long: `create agent registers an agent and prints its PAK, once: the broker keeps only a hash.
+The agent is registered with the system generator (the fleet scope) and with every
+generator of --generator-ids (comma-separated UUIDs, repeatable), in the same request; an
+unknown id fails the whole command and creates nothing.
 The output has the original broker CLI's lines (Agent created successfully:, ID:, Name:,
-Cluster:, Initial PAK:).`,
+Cluster:, Initial PAK:, Registered with:).`,
 		Example: `  brokkr create agent prod-1 --cluster us-east-1 --label env:production
+  brokkr create agent prod-1 --cluster us-east-1 --generator-ids f8e7d6c5-b4a3-2109-8765-432109876543
   PAK=$(brokkr create agent prod-1 --cluster us-east-1 | sed -n 's/^Initial PAK: //p')`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cluster == "" {
 				return fmt.Errorf("create agent needs --cluster")
 			}
+			gens, err := generatorscope.ParseIDs(agentGenerators)
+			if err != nil {
+				return fmt.Errorf("--generator-ids: %w", err)
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			res, _, err := api.Decode[api.CreateAgentResponse](c.CreateAgent(ctx, nil, api.CreateAgentRequest{Name: args[0], ClusterName: cluster}))
+			req := api.CreateAgentRequest{Name: args[0], ClusterName: cluster}
+			if len(gens) > 0 {
+				req.GeneratorIds = &gens
+			}
+			res, _, err := api.Decode[api.CreateAgentResponse](c.CreateAgent(ctx, nil, req))
 			if err != nil {
 				return err
 			}
@@ -98,13 +111,15 @@ Cluster:, Initial PAK:).`,
 			if pak == "" {
 				pak = res.Pak
 			}
-			fmt.Fprintf(a.Out, "Agent created successfully:\nID: %s\nName: %s\nCluster: %s\nInitial PAK: %s\n", res.Agent.Id, res.Agent.Name, res.Agent.ClusterName, pak)
+			fmt.Fprintf(a.Out, "Agent created successfully:\nID: %s\nName: %s\nCluster: %s\nInitial PAK: %s\nRegistered with: %s\n",
+				res.Agent.Id, res.Agent.Name, res.Agent.ClusterName, pak, generatorscope.RegisteredWith(gens))
 			return nil
 		},
 	}
 	agent.Flags().StringVar(&cluster, "cluster", "", "cluster name")
 	agent.Flags().StringVar(&cluster, "cluster-name", "", "alias of --cluster")
 	agent.Flags().StringArrayVar(&agentLabelsFlag, "label", nil, "label (k:v); repeatable")
+	agent.Flags().StringArrayVar(&agentGenerators, "generator-ids", nil, "generators to register the agent with besides the system generator (comma-separated UUIDs; repeatable)")
 
 	var genDesc string
 	generator := &cobra.Command{

@@ -27,7 +27,7 @@ func findStack(ctx context.Context, c *api.Client, nameOrID string) (*api.Stack,
 		}
 		return &st, nil
 	}
-	stacks, _, err := api.Decode[[]api.Stack](c.ListStacks(ctx))
+	stacks, _, err := api.Decode[[]api.Stack](c.ListStacks(ctx, nil))
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ func (a *App) waitFor(ctx context.Context, c *api.Client, ap *applied, w waitFla
 	printed := map[uuid.UUID]string{}
 	pause := a.PollMinimum
 	for {
-		events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx))
+		events, _, err := api.Decode[[]api.AgentEvent](c.ListAgentEvents(ctx, nil))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -170,8 +170,13 @@ func sortedIDs[V any](m map[uuid.UUID]V) []uuid.UUID {
 
 // targetedAgents lists the ACTIVE agents whose associated stacks (explicit
 // target, shared label or annotation: GET /agents/{id}/stacks) include the
-// stack. A generator PAK may not list agents; then fleetVisible is false.
+// stack. Only the admin sees the fleet: a generator PAK lists only the
+// agents registered with it (0.9.1; older brokers: 403) and may not read
+// their stacks, so for anyone else fleetVisible is false.
 func targetedAgents(ctx context.Context, c *api.Client, stack uuid.UUID) ([]api.Agent, bool, error) {
+	if who, _, err := api.Decode[api.AuthPayload](c.VerifyPak(ctx)); err == nil && !who.Admin {
+		return nil, false, nil
+	}
 	agents, _, err := api.Decode[[]api.Agent](c.ListAgents(ctx))
 	if api.IsStatus(err, http.StatusForbidden) {
 		return nil, false, nil
