@@ -38,7 +38,17 @@ const (
 	TypeAuditRetention = "maintenance:audit_retention"
 	// TypeIdempotencyKeys deletes idempotency keys past their window.
 	TypeIdempotencyKeys = "maintenance:idempotency_keys"
+	// TypeRolloutAdvance advances every progressing rollout.
+	TypeRolloutAdvance = "rollout:advance"
+	// TypeRolloutWake advances one stack's rollout after an agent report
+	// (payload WakePayload).
+	TypeRolloutWake = "rollout:wake"
 )
+
+// WakePayload names the stack whose rollout a TypeRolloutWake advances.
+type WakePayload struct {
+	StackID string `json:"stack_id"`
+}
 
 // QueueName is the queue of one broker deployment: its database and
 // schema. Tenants (and test stacks) sharing one Redis never take each

@@ -20,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -95,6 +96,15 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Agents:        postgresAgents,
 	}
 	registrationsService := registrations.NewService(registrationsRepos, changes)
+	rolloutPolicies := postgres.NewRolloutPolicies(postgresStore)
+	postgresRollouts := postgres.NewRollouts(postgresStore)
+	rolloutsRepos := rollouts.Repos{
+		Tx:       postgresStore,
+		Journal:  postgresStore,
+		Policies: rolloutPolicies,
+		Rollouts: postgresRollouts,
+	}
+	rolloutsService := rollouts.NewService(rolloutsRepos, stacksService, changes)
 	auditLog := postgres.NewAuditLog(postgresStore)
 	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -186,6 +196,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Generators:         generatorsService,
 		Registrations:      registrationsService,
 		Stacks:             stacksService,
+		Rollouts:           rolloutsService,
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,
 		Templates:          templatesService,

@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/idempotency"
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -38,9 +39,12 @@ type Services struct {
 	// Registrations serves generator registration (registrations.go).
 	Registrations *registrations.Service
 	Stacks        *stacks.Service
-	AuditLog      *auditlog.Service
-	ConfigReload  *configreload.Service
-	Templates     *templates.Service
+	// Rollouts serves a stack's rollout policy, status, control and
+	// rollback (rollouts.go).
+	Rollouts     *rollouts.Service
+	AuditLog     *auditlog.Service
+	ConfigReload *configreload.Service
+	Templates    *templates.Service
 	// Health and Diagnostics serve deployment health and on-demand
 	// diagnostics (deploymenthealth.go).
 	Health      *deploymenthealth.Service
@@ -193,6 +197,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 
 	registerWorkOrders(v1, s)
 	registerWebhooks(v1, s)
+	registerRollouts(v1, s)
 
 	fl := fleetHandlers{svc: s.Fleet, live: s.FleetLive}
 	fleetAdmin := guard(fleet.AdminOnly)
