@@ -305,3 +305,16 @@ func (r *Rollouts) Log(ctx context.Context, id uuid.UUID) ([]rollout.Transition,
 	}
 	return out, mapErr(err)
 }
+
+var _ rollouts.AgentWaiters = (*Rollouts)(nil)
+
+// AwaitingAgent returns the stacks whose progressing rollout released the
+// agent and waits for it to be healthy or failed.
+func (r *Rollouts) AwaitingAgent(ctx context.Context, agentID uuid.UUID) ([]uuid.UUID, error) {
+	ids := []uuid.UUID{}
+	err := r.s.q(ctx).SelectContext(ctx, &ids, `SELECT DISTINCT ro.stack_id FROM rollout_agents ra
+		JOIN rollouts ro ON ro.id = ra.rollout_id
+		WHERE ra.agent_id = $1 AND ra.released_at IS NOT NULL AND ra.healthy_at IS NULL AND ra.failed_at IS NULL
+		  AND ro.state = 'progressing'`, agentID)
+	return ids, mapErr(err)
+}

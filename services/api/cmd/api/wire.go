@@ -75,6 +75,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(stacks.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(rollouts.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(rollouts.Stacks), new(*stacks.Service)),
+		wire.Bind(new(rollouts.Waker), new(*asynqadapter.Enqueuer)),
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,

@@ -105,6 +105,13 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Rollouts: postgresRollouts,
 	}
 	rolloutsService := rollouts.NewService(rolloutsRepos, stacksService, changes)
+	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	wakeups := rollouts.NewWakeups(postgresRollouts, enqueuer)
 	auditLog := postgres.NewAuditLog(postgresStore)
 	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -146,12 +153,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Log:     workOrders,
 		Agents:  workOrders,
 		Retries: workOrders,
-	}
-	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
 	}
 	workordersService := workorders.NewService(workordersRepos, enqueuer)
 	schedules := postgres.NewSchedules(postgresStore)
@@ -197,6 +198,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Registrations:      registrationsService,
 		Stacks:             stacksService,
 		Rollouts:           rolloutsService,
+		RolloutWakeups:     wakeups,
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,
 		Templates:          templatesService,

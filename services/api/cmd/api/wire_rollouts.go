@@ -14,8 +14,9 @@ import (
 // The bindings to the stack use cases and the change hub are in wire.go,
 // where their providers are.
 var rolloutSet = wire.NewSet(
-	postgres.NewRolloutPolicies, postgres.NewRollouts, rollouts.NewService,
+	postgres.NewRolloutPolicies, postgres.NewRollouts, rollouts.NewService, rollouts.NewWakeups,
 	wire.Struct(new(rollouts.Repos), "*"),
+	wire.Bind(new(rollouts.AgentWaiters), new(*postgres.Rollouts)),
 	wire.Bind(new(rollouts.PolicyRepository), new(*postgres.RolloutPolicies)),
 	wire.Bind(new(rollouts.RolloutRepository), new(*postgres.Rollouts)),
 )

@@ -32,6 +32,22 @@ func registerRollouts(v1 *gin.RouterGroup, s Services) {
 	v1.POST("/stacks/:id/rollback", role, owned, h.rollback)
 }
 
+// wakeRollouts runs after an agent's event or health report: once the
+// report is stored (2xx), the rollouts waiting for that agent are woken
+// (rollouts.Wakeups), so a wave moves on without waiting for the periodic
+// advance.
+func wakeRollouts(s Services) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		if s.RolloutWakeups == nil || c.Writer.Status() >= 300 {
+			return
+		}
+		if id, err := uuid.Parse(c.Param("id")); err == nil {
+			s.RolloutWakeups.AgentReported(context.WithoutCancel(c.Request.Context()), id)
+		}
+	}
+}
+
 type rolloutHandlers struct{ svc *rollouts.Service }
 
 func (h rolloutHandlers) policy(c *gin.Context) {

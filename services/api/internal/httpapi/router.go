@@ -41,10 +41,13 @@ type Services struct {
 	Stacks        *stacks.Service
 	// Rollouts serves a stack's rollout policy, status, control and
 	// rollback (rollouts.go).
-	Rollouts     *rollouts.Service
-	AuditLog     *auditlog.Service
-	ConfigReload *configreload.Service
-	Templates    *templates.Service
+	Rollouts *rollouts.Service
+	// RolloutWakeups wakes rollouts waiting for an agent that reported
+	// (nil: only the periodic advance moves them).
+	RolloutWakeups *rollouts.Wakeups
+	AuditLog       *auditlog.Service
+	ConfigReload   *configreload.Service
+	Templates      *templates.Service
 	// Health and Diagnostics serve deployment health and on-demand
 	// diagnostics (deploymenthealth.go).
 	Health      *deploymenthealth.Service
@@ -110,7 +113,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.PUT("/agents/:id", agentAdminOrSelf, agentFound, a.update)
 	v1.DELETE("/agents/:id", adminOnly, a.remove)
 	v1.GET("/agents/:id/events", agentAdminOrSelf, a.events)
-	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, a.reportEvent)
+	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, wakeRollouts(s), a.reportEvent)
 	var agentLabels, stackLabels *labeling.Service // nil in route-only tests
 	if s.AgentLabels != nil {
 		agentLabels = s.AgentLabels.Service
@@ -171,7 +174,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/deployment-objects/:id", st.getDeploymentObject)
 
 	hd := healthHandlers{health: s.Health, diagnostics: s.Diagnostics}
-	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, hd.report)
+	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, wakeRollouts(s), hd.report)
 	v1.GET("/deployment-objects/:id/health", adminOnly, hd.object)
 	v1.GET("/stacks/:id/health", adminOnly, hd.stack)
 	v1.POST("/deployment-objects/:id/diagnostics", adminOnly, objectFound, hd.requestDiagnostics)
