@@ -1,7 +1,7 @@
 -- Health-gated progressive rollouts and rollback (docs/rollouts.md).
 
--- Provenance of an object made by a rollback: the object whose YAML it
--- restores (docs/rollouts.md#rollback).
+-- Provenance of an object made by a rollback: the stack's latest object
+-- when it was rolled back (docs/rollouts.md#rollback).
 ALTER TABLE deployment_objects
     ADD COLUMN rolled_back_from uuid REFERENCES deployment_objects(id);
 

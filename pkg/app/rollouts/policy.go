@@ -10,7 +10,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/rollout"
 )
 
-// Audit actions (docs/rollouts.md#audit).
+// Audit actions (docs/rollouts.md#status-and-control).
 const (
 	ActionPolicyUpdated = "rollout_policy.updated"
 	ActionControl       = "rollout." // + pause, resume, promote, abort
