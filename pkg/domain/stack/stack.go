@@ -69,8 +69,9 @@ type DeploymentObject struct {
 	YAMLChecksum     string     `json:"yaml_checksum"`
 	SubmittedAt      time.Time  `json:"submitted_at"`
 	IsDeletionMarker bool       `json:"is_deletion_marker"`
-	// RolledBackFrom is set on an object made by a rollback: the object
-	// whose YAML it restores (docs/rollouts.md#rollback). Absent otherwise.
+	// RolledBackFrom is set on an object made by a rollback: the stack's
+	// latest object when it was rolled back (docs/rollouts.md#rollback).
+	// Absent otherwise.
 	RolledBackFrom *uuid.UUID `json:"rolled_back_from,omitempty"`
 }
 
