@@ -515,3 +515,5 @@ func TestNewObjectSupersedesRollout(t *testing.T) {
 		t.Fatalf("v3 rollout %s", r.State)
 	}
 }
+
+func deployInput(yaml string) stacks.DeploymentInput { return stacks.DeploymentInput{YAMLContent: yaml} }
