@@ -516,4 +516,6 @@ func TestNewObjectSupersedesRollout(t *testing.T) {
 	}
 }
 
-func deployInput(yaml string) stacks.DeploymentInput { return stacks.DeploymentInput{YAMLContent: yaml} }
+func deployInput(yaml string) stacks.DeploymentInput {
+	return stacks.DeploymentInput{YAMLContent: yaml}
+}
