@@ -20,37 +20,6 @@ import (
 	"github.com/brokkr-go/brokkr/tools/testenv"
 )
 
-const rolloutYAML = `apiVersion: v1
-kind: Namespace
-metadata:
-  name: %[1]s
----
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: app-config
-  namespace: %[1]s
-data:
-  message: %[2]q
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: %[1]s
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web, version: %[2]q}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-`
-
 // runScheduler advances rollouts in this process every 300 ms, as a
 // work-order-scheduler replica does, on the broker's database, and
 // publishes its change notifications to the broker's api replicas.
@@ -128,7 +97,7 @@ func TestCanaryFailsHealthThenRollback(t *testing.T) {
 	}
 	var v1 object
 	b.call(t, http.MethodPost, "/stacks/"+st.ID.String()+"/deployment-objects",
-		map[string]any{"yaml_content": fmt.Sprintf(rolloutYAML, ns, "v1")}, &v1)
+		map[string]any{"yaml_content": fmt.Sprintf(quickStart, ns, "v1", 1)}, &v1)
 	appliedBy := func(agentID, objectID uuid.UUID) bool {
 		var events []struct {
 			DeploymentObjectID uuid.UUID `json:"deployment_object_id"`
@@ -154,10 +123,11 @@ func TestCanaryFailsHealthThenRollback(t *testing.T) {
 		"on_failure": "halt", "waves": []map[string]any{{"name": "canary", "selector": map[string]any{"labels": []string{"canary"}}}}}, nil)
 	var v2 object
 	b.call(t, http.MethodPost, "/stacks/"+st.ID.String()+"/deployment-objects",
-		map[string]any{"yaml_content": fmt.Sprintf(rolloutYAML, ns, "v2")}, &v2)
+		map[string]any{"yaml_content": fmt.Sprintf(quickStart, ns, "v2", 1)}, &v2)
 
-	// The canary applies v2; its new Pods fail before it has been healthy
-	// for min_healthy_seconds, so the next wave never starts.
+	// The canary applies v2 (a new ConfigMap message); the Deployment's Pod
+	// then fails before the canary has been healthy for
+	// min_healthy_seconds, so the next wave never starts.
 	eventually(t, 90*time.Second, func() string {
 		if appliedBy(canary.id, v2.ID) {
 			return ""
@@ -165,13 +135,13 @@ func TestCanaryFailsHealthThenRollback(t *testing.T) {
 		return "the canary did not apply v2"
 	})
 	eventually(t, 60*time.Second, func() string {
-		pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web,version=v2"})
+		pods, err := cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil || len(pods.Items) == 0 {
-			return fmt.Sprintf("no v2 pods yet: %v", err)
+			return fmt.Sprintf("no pods yet: %v", err)
 		}
 		return ""
 	})
-	setPodStatus(t, cs, ns, "app=web,version=v2", func(p *corev1.Pod) bool {
+	setPodStatus(t, cs, ns, "app=web", func(p *corev1.Pod) bool {
 		p.Status.Phase = corev1.PodFailed
 		return true
 	})

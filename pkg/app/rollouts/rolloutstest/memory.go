@@ -110,15 +110,6 @@ func (m *Memory) PutPolicy(_ context.Context, stackID uuid.UUID, p rollout.Polic
 	return nil
 }
 
-func (m *Memory) seqOf(objectID uuid.UUID) int64 {
-	for _, o := range m.objects {
-		if o.ID == objectID {
-			return o.SequenceID
-		}
-	}
-	return 0
-}
-
 // Latest returns the stack's newest rollout.
 func (m *Memory) Latest(_ context.Context, stackID uuid.UUID) (rollout.Rollout, error) {
 	m.mu.Lock()
