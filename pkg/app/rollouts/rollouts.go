@@ -92,14 +92,15 @@ func (s *Service) WithClock(now func() time.Time) *Service { s.now = now; return
 var system = identity.Principal{Role: identity.RoleSystem}
 
 // inTx runs fn in one transaction and the queued change notifications
-// after its commit.
+// after its commit: at once, or, when a caller holds an outer transaction
+// (an Idempotency-Key request), after that one commits.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	ctx, after := aftercommit.Defer(ctx)
-	if err := s.repos.Tx.InTx(ctx, fn); err != nil {
+	inner, after := aftercommit.Defer(ctx)
+	if err := s.repos.Tx.InTx(inner, fn); err != nil {
 		after.Drop()
 		return err
 	}
-	after.Run()
+	aftercommit.Do(ctx, after.Run)
 	return nil
 }
 
