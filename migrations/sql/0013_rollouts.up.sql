@@ -36,7 +36,7 @@ CREATE TABLE rollouts (
     finished_at          timestamptz
 );
 CREATE INDEX idx_rollouts_stack ON rollouts (stack_id, created_at DESC);
-CREATE INDEX idx_rollouts_progressing ON rollouts (updated_at) WHERE state = 'progressing';
+CREATE INDEX idx_rollouts_progressing ON rollouts (id) WHERE state = 'progressing';
 CREATE TRIGGER update_rollout_timestamp BEFORE UPDATE ON rollouts
     FOR EACH ROW EXECUTE FUNCTION brokkr_touch_updated_at();
 

@@ -276,11 +276,11 @@ func (r *Rollouts) Save(ctx context.Context, id uuid.UUID, st rollout.Step) erro
 	return mapErr(err)
 }
 
-// Progressing lists progressing rollouts, least recently updated first.
-func (r *Rollouts) Progressing(ctx context.Context, limit int) ([]uuid.UUID, error) {
+// Progressing lists progressing rollouts after the given id, in id order.
+func (r *Rollouts) Progressing(ctx context.Context, after uuid.UUID, limit int) ([]uuid.UUID, error) {
 	ids := []uuid.UUID{}
-	err := r.s.q(ctx).SelectContext(ctx, &ids, `SELECT id FROM rollouts WHERE state = 'progressing'
-		ORDER BY updated_at LIMIT $1`, limit)
+	err := r.s.q(ctx).SelectContext(ctx, &ids, `SELECT id FROM rollouts WHERE state = 'progressing' AND id > $1
+		ORDER BY id LIMIT $2`, after, limit)
 	return ids, mapErr(err)
 }
 

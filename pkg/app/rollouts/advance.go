@@ -10,7 +10,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/rollout"
 )
 
-// AdvanceBatch is how many progressing rollouts one periodic run advances.
+// AdvanceBatch is how many progressing rollouts one page of a periodic
+// run reads.
 const AdvanceBatch = 200
 
 // AdvanceAll advances every progressing rollout once (the
@@ -18,25 +19,31 @@ const AdvanceBatch = 200
 // time: each rollout is advanced under its row lock, and a rollout another
 // replica holds is skipped. It returns how many rollouts changed.
 func (s *Service) AdvanceAll(ctx context.Context) (int, error) {
-	ids, err := s.repos.Rollouts.Progressing(ctx, AdvanceBatch)
-	if err != nil {
-		return 0, err
-	}
 	n := 0
 	var errs []error
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			return n, ctx.Err()
-		}
-		changed, err := s.Advance(ctx, id)
+	after := uuid.Nil
+	for {
+		ids, err := s.repos.Rollouts.Progressing(ctx, after, AdvanceBatch)
 		if err != nil {
-			errs = append(errs, err)
+			return n, errors.Join(append(errs, err)...)
 		}
-		if changed {
-			n++
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			changed, err := s.Advance(ctx, id)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if changed {
+				n++
+			}
 		}
+		if len(ids) < AdvanceBatch {
+			return n, errors.Join(errs...)
+		}
+		after = ids[len(ids)-1]
 	}
-	return n, errors.Join(errs...)
 }
 
 // WakeStack advances the stack's newest rollout now (a wake-up after an

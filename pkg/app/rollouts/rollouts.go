@@ -44,8 +44,9 @@ type RolloutRepository interface {
 	// Save writes a step: agent rows (inserted or updated), log entries,
 	// and the rollout's state, wave and reason.
 	Save(ctx context.Context, id uuid.UUID, s rollout.Step) error
-	// Progressing lists the ids of progressing rollouts, oldest update first.
-	Progressing(ctx context.Context, limit int) ([]uuid.UUID, error)
+	// Progressing lists up to limit ids of progressing rollouts greater
+	// than after, in id order (uuid.Nil: from the start).
+	Progressing(ctx context.Context, after uuid.UUID, limit int) ([]uuid.UUID, error)
 }
 
 // Stacks is what rollouts need of the stack use cases (stacks.Service):

@@ -81,9 +81,12 @@ func RunContract(t *testing.T, newSubject func(t *testing.T) Subject) {
 			r.State != rollout.StateProgressing || r.CurrentWave != -1 || r.Policy.Waves[0].Name != "one" {
 			t.Fatalf("rollout %+v", r)
 		}
-		ids, err := s.Repo.Progressing(ctx, 10)
+		ids, err := s.Repo.Progressing(ctx, uuid.Nil, 10)
 		if err != nil || !slices.Contains(ids, r.ID) {
 			t.Fatalf("progressing %v %v", ids, err)
+		}
+		if after, _ := s.Repo.Progressing(ctx, r.ID, 10); slices.Contains(after, r.ID) {
+			t.Fatalf("progressing after its own id lists it: %v", after)
 		}
 		third := s.Fixtures.Object(t, st, nil)
 		old, _, ok, err := s.Repo.Lock(ctx, r.ID, false)
@@ -157,7 +160,7 @@ func RunContract(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if halted.State != rollout.StateHalted || halted.Reason == nil || *halted.Reason != reason || halted.FinishedAt != nil {
 			t.Fatalf("halted %+v", halted)
 		}
-		if ids, _ := s.Repo.Progressing(ctx, 10); slices.Contains(ids, r.ID) {
+		if ids, _ := s.Repo.Progressing(ctx, uuid.Nil, 10); slices.Contains(ids, r.ID) {
 			t.Fatal("a halted rollout is listed as progressing")
 		}
 	})

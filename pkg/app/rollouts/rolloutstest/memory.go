@@ -208,15 +208,15 @@ func (m *Memory) Save(_ context.Context, id uuid.UUID, st rollout.Step) error {
 	return nil
 }
 
-// Progressing lists progressing rollouts, least recently updated first.
-func (m *Memory) Progressing(_ context.Context, limit int) ([]uuid.UUID, error) {
+// Progressing lists progressing rollouts after the given id, in id order.
+func (m *Memory) Progressing(_ context.Context, after uuid.UUID, limit int) ([]uuid.UUID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rs := slices.Clone(m.rollouts)
-	slices.SortFunc(rs, func(a, b rollout.Rollout) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	slices.SortFunc(rs, func(a, b rollout.Rollout) int { return slices.Compare(a.ID[:], b.ID[:]) })
 	out := []uuid.UUID{}
 	for _, r := range rs {
-		if r.State == rollout.StateProgressing && len(out) < limit {
+		if r.State == rollout.StateProgressing && slices.Compare(r.ID[:], after[:]) > 0 && len(out) < limit {
 			out = append(out, r.ID)
 		}
 	}
