@@ -41,7 +41,17 @@ const (
 	// TypeTelemetrySweep deletes stack telemetry past its window and beyond
 	// the per-stack row cap (docs/telemetry.md#retention).
 	TypeTelemetrySweep = "maintenance:telemetry"
+	// TypeRolloutAdvance advances every progressing rollout.
+	TypeRolloutAdvance = "rollout:advance"
+	// TypeRolloutWake advances one stack's rollout after an agent report
+	// (payload WakePayload).
+	TypeRolloutWake = "rollout:wake"
 )
+
+// WakePayload names the stack whose rollout a TypeRolloutWake advances.
+type WakePayload struct {
+	StackID string `json:"stack_id"`
+}
 
 // QueueName is the queue of one broker deployment: its database and
 // schema. Tenants (and test stacks) sharing one Redis never take each

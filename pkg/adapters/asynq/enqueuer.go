@@ -63,6 +63,19 @@ func (e *Enqueuer) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, due t
 	return nil
 }
 
+// WakeRollout enqueues the advance of the stack's rollout now. The task id
+// names the stack, so a burst of reports while one wake-up waits is one
+// task. A failure is only logged: the periodic advance runs anyway.
+func (e *Enqueuer) WakeRollout(ctx context.Context, stackID uuid.UUID) {
+	_, err := e.client.EnqueueContext(ctx, newTask(ctx, TypeRolloutWake, marshal(WakePayload{StackID: stackID.String()})),
+		asynqlib.Queue(e.queue), asynqlib.TaskID("rollout-wake:"+stackID.String()), asynqlib.MaxRetry(1),
+		asynqlib.Timeout(time.Minute))
+	if err != nil && !errors.Is(err, asynqlib.ErrTaskIDConflict) {
+		e.log.DebugContext(ctx, "could not enqueue a rollout wake-up; the periodic advance runs anyway",
+			"stack_id", stackID, "error", err)
+	}
+}
+
 // ceilSecond rounds up to a whole second: asynq keeps due times in whole
 // seconds, truncated, so an unrounded time would fire up to a second early.
 func ceilSecond(t time.Time) time.Time {

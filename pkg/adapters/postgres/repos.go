@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
@@ -39,4 +40,9 @@ func ScheduleRepos(s *Store) workorders.ScheduleRepos {
 // HousekeepingRepos returns housekeeping's ports over s.
 func HousekeepingRepos(s *Store) housekeeping.Repos {
 	return housekeeping.Repos{Diagnostics: NewHousekeeping(s), Audit: NewHousekeeping(s), Idempotency: s, Telemetry: NewTelemetry(s)}
+}
+
+// RolloutRepos returns the rollout use cases' ports over s.
+func RolloutRepos(s *Store) rollouts.Repos {
+	return rollouts.Repos{Tx: s, Journal: s, Policies: NewRolloutPolicies(s), Rollouts: NewRollouts(s)}
 }

@@ -84,7 +84,7 @@ func (r *Stacks) AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID
 	return ok, mapErr(err)
 }
 
-const objectCols = `id, created_at, updated_at, deleted_at, sequence_id, stack_id, yaml_content, yaml_checksum, submitted_at, is_deletion_marker`
+const objectCols = `id, created_at, updated_at, deleted_at, sequence_id, stack_id, yaml_content, yaml_checksum, submitted_at, is_deletion_marker, rolled_back_from`
 
 // objectRow is a deployment_objects row as sqlx scans it.
 type objectRow struct {
@@ -98,12 +98,13 @@ type objectRow struct {
 	YAMLChecksum     string     `db:"yaml_checksum"`
 	SubmittedAt      time.Time  `db:"submitted_at"`
 	IsDeletionMarker bool       `db:"is_deletion_marker"`
+	RolledBackFrom   *uuid.UUID `db:"rolled_back_from"`
 }
 
 func (r objectRow) toDomain() stack.DeploymentObject {
 	return stack.DeploymentObject{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
 		SequenceID: r.SequenceID, StackID: r.StackID, YAMLContent: r.YAMLContent, YAMLChecksum: r.YAMLChecksum,
-		SubmittedAt: r.SubmittedAt, IsDeletionMarker: r.IsDeletionMarker}
+		SubmittedAt: r.SubmittedAt, IsDeletionMarker: r.IsDeletionMarker, RolledBackFrom: r.RolledBackFrom}
 }
 
 // DeploymentObjects is the repository of stacks' immutable, sequence-numbered
@@ -124,9 +125,9 @@ func (r *DeploymentObjects) ListDeploymentObjects(ctx context.Context, stackID u
 // CreateDeploymentObject inserts d; its stack must be live.
 func (r *DeploymentObjects) CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error {
 	var row objectRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum, is_deletion_marker)
-		SELECT id, $2, $3, $4 FROM stacks WHERE id = $1 AND deleted_at IS NULL
-		RETURNING `+objectCols, d.StackID, d.YAMLContent, d.YAMLChecksum, d.IsDeletionMarker)
+	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum, is_deletion_marker, rolled_back_from)
+		SELECT id, $2, $3, $4, $5 FROM stacks WHERE id = $1 AND deleted_at IS NULL
+		RETURNING `+objectCols, d.StackID, d.YAMLContent, d.YAMLChecksum, d.IsDeletionMarker, d.RolledBackFrom)
 	if err != nil {
 		return notFound(err, "stack_not_found", "Stack not found")
 	}

@@ -30,8 +30,8 @@ var _ targetstate.SnapshotReader = (*TargetStates)(nil)
 // notifications reload each agent instead of patching in one head.
 // Each feature that holds objects back adds its conjunct here.
 const (
-	deliverable = dependenciesReady
-	gated       = hasDependencies
+	deliverable = dependenciesReady + ` AND ` + rolloutAllows
+	gated       = `(` + hasDependencies + ` OR ` + rolloutGated + `)`
 )
 
 // ackedObjectRow is a deployment object with whether the agent acknowledged it.

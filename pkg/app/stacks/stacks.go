@@ -334,6 +334,8 @@ func (s *Service) DeploymentObjects(ctx context.Context, p identity.Principal, i
 type DeploymentInput struct {
 	YAMLContent      string
 	IsDeletionMarker bool
+	// RolledBackFrom marks an object made by a rollback (pkg/app/rollouts).
+	RolledBackFrom *uuid.UUID
 }
 
 // CreateDeploymentObject stores a new immutable version of the stack's YAML.
@@ -360,7 +362,8 @@ type Provenance func(ctx context.Context, d stack.DeploymentObject) error
 // transaction. Exposed for template instantiation.
 func (s *Service) Deploy(ctx context.Context, p identity.Principal, id uuid.UUID, in DeploymentInput, prov Provenance) (stack.DeploymentObject, error) {
 	d := stack.DeploymentObject{StackID: id, YAMLContent: in.YAMLContent,
-		YAMLChecksum: stack.Checksum(in.YAMLContent), IsDeletionMarker: in.IsDeletionMarker}
+		YAMLChecksum: stack.Checksum(in.YAMLContent), IsDeletionMarker: in.IsDeletionMarker,
+		RolledBackFrom: in.RolledBackFrom}
 	err := s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
 		if err := s.repos.Objects.CreateDeploymentObject(ctx, &d); err != nil {
 			return err

@@ -35,6 +35,12 @@ const (
 	ScheduleCreated = "schedule.created"
 	ScheduleUpdated = "schedule.updated"
 	ScheduleDeleted = "schedule.deleted"
+
+	// Added: progressive rollouts and rollback (docs/rollouts.md#events).
+	RolloutWaveStarted = "rollout.wave_started"
+	RolloutHalted      = "rollout.halted"
+	RolloutCompleted   = "rollout.completed"
+	StackRolledBack    = "stack.rolled_back"
 )
 
 // Event is a domain event recorded in the outbox.

@@ -76,6 +76,10 @@ type DeploymentObject struct {
 	YAMLChecksum     string     `json:"yaml_checksum"`
 	SubmittedAt      time.Time  `json:"submitted_at"`
 	IsDeletionMarker bool       `json:"is_deletion_marker"`
+	// RolledBackFrom is set on an object made by a rollback: the stack's
+	// latest object when it was rolled back (docs/rollouts.md#rollback).
+	// Absent otherwise.
+	RolledBackFrom *uuid.UUID `json:"rolled_back_from,omitempty"`
 }
 
 // Checksum is the lowercase hex SHA-256 of the YAML, as the original computes.

@@ -38,6 +38,10 @@ var EventTypes = []string{
 	event.ScheduleCreated,
 	event.ScheduleUpdated,
 	event.ScheduleDeleted,
+	event.RolloutWaveStarted,
+	event.RolloutHalted,
+	event.RolloutCompleted,
+	event.StackRolledBack,
 }
 
 // TestEventType is the body type of POST /webhooks/{id}/test; it is never

@@ -85,6 +85,7 @@ func Defaults() Settings {
 			ScheduleIntervalSeconds:    1,
 			// The original's fixed audit cleanup period (daily).
 			AuditCleanupIntervalSeconds: 86400,
+			RolloutIntervalSeconds:      5,
 		},
 		WebhookDispatch: WebhookDispatch{
 			Addr:               "127.0.0.1:3400",

@@ -43,6 +43,7 @@ var hotKeys = []string{
 	"scheduler.maintenance_interval_seconds",
 	"scheduler.schedule_interval_seconds",
 	"scheduler.audit_cleanup_interval_seconds",
+	"scheduler.rollout_interval_seconds",
 }
 
 // commaLists accept a comma-separated string in place of a list; the original

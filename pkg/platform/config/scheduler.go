@@ -20,4 +20,7 @@ type Scheduler struct {
 	// AuditCleanupIntervalSeconds: how often audit entries older than
 	// broker.audit_log_retention_days are deleted.
 	AuditCleanupIntervalSeconds int `koanf:"audit_cleanup_interval_seconds"`
+	// RolloutIntervalSeconds: how often progressing rollouts are advanced
+	// (docs/rollouts.md#advancing); agent reports also wake them at once.
+	RolloutIntervalSeconds int `koanf:"rollout_interval_seconds"`
 }

@@ -173,6 +173,7 @@ func (s Settings) Validate() error {
 	v.positive("scheduler.concurrency", s.Scheduler.Concurrency)
 	v.positive("scheduler.maintenance_interval_seconds", s.Scheduler.MaintenanceIntervalSeconds)
 	v.positive("scheduler.schedule_interval_seconds", s.Scheduler.ScheduleIntervalSeconds)
+	v.positive("scheduler.rollout_interval_seconds", s.Scheduler.RolloutIntervalSeconds)
 	v.positive("scheduler.audit_cleanup_interval_seconds", s.Scheduler.AuditCleanupIntervalSeconds)
 	v.hostPort("webhook_dispatch.addr", s.WebhookDispatch.Addr)
 	v.positive("webhook_dispatch.concurrency", s.WebhookDispatch.Concurrency)

@@ -28,6 +28,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -41,7 +42,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 	wire.Build(
 		provideDB, redisadapter.NewConfiguredClient, provideIndex, provideChanges, provideAuthClient, provideAuthCache, provideAuthInvalidation,
 		provideRegistry, provideEngine, provideServer,
-		provideStore, stackRepos,
+		provideStore, stackRepos, rolloutSet,
 		postgres.NewAgents, postgres.NewAgentEvents, postgres.NewGenerators, postgres.NewAgentLabels, postgres.NewStackLabels,
 		wire.Struct(new(agents.Repos), "*"), wire.Struct(new(generators.Repos), "*"),
 		postgres.NewRegistrations, wire.Struct(new(registrations.Repos), "*"), registrations.NewService,
@@ -76,6 +77,9 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		wire.Bind(new(generators.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(stacks.ChangeNotifier), new(*redisadapter.Changes)),
 		wire.Bind(new(deploymenthealth.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(rollouts.ChangeNotifier), new(*redisadapter.Changes)),
+		wire.Bind(new(rollouts.Stacks), new(*stacks.Service)),
+		wire.Bind(new(rollouts.Waker), new(*asynqadapter.Enqueuer)),
 		wire.Bind(new(configreload.Reloader), new(*config.Store)),
 		wire.Bind(new(authn.Authenticator), new(*authn.Cache)),
 		workorders.NewService, workorders.NewSchedules, provideRetryTimer,

@@ -21,6 +21,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/overview"
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
@@ -104,6 +105,22 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Agents:        postgresAgents,
 	}
 	registrationsService := registrations.NewService(registrationsRepos, changes)
+	rolloutPolicies := postgres.NewRolloutPolicies(postgresStore)
+	postgresRollouts := postgres.NewRollouts(postgresStore)
+	rolloutsRepos := rollouts.Repos{
+		Tx:       postgresStore,
+		Journal:  postgresStore,
+		Policies: rolloutPolicies,
+		Rollouts: postgresRollouts,
+	}
+	rolloutsService := rollouts.NewService(rolloutsRepos, stacksService, changes)
+	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	wakeups := rollouts.NewWakeups(postgresRollouts, enqueuer)
 	auditLog := postgres.NewAuditLog(postgresStore)
 	auditlogService := auditlog.NewService(auditLog)
 	configreloadService := configreload.NewService(store, authInvalidation, postgresStore)
@@ -146,12 +163,6 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Log:     workOrders,
 		Agents:  workOrders,
 		Retries: workOrders,
-	}
-	enqueuer, cleanup3, err := provideRetryTimer(cfg, log)
-	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
 	}
 	workordersService := workorders.NewService(workordersRepos, enqueuer)
 	schedules := postgres.NewSchedules(postgresStore)
@@ -200,6 +211,8 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Generators:         generatorsService,
 		Registrations:      registrationsService,
 		Stacks:             stacksService,
+		Rollouts:           rolloutsService,
+		RolloutWakeups:     wakeups,
 		AuditLog:           auditlogService,
 		ConfigReload:       configreloadService,
 		Templates:          templatesService,

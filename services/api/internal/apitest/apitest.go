@@ -38,6 +38,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
 	"github.com/brokkr-go/brokkr/pkg/app/rendering"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
@@ -258,7 +259,8 @@ func New(t testing.TB, opts ...Option) *Env {
 		PAKs:          paks.NewTenants(pakRepo),
 		Generators: generators.NewService(generators.Repos{Tx: store, Journal: store,
 			Generators: postgres.NewGenerators(store), Stacks: postgres.NewStacks(store)}, issuer, inval, changes),
-		Stacks: stackSvc,
+		Stacks:   stackSvc,
+		Rollouts: rollouts.NewService(postgres.RolloutRepos(store), stackSvc, changes),
 		Registrations: registrations.NewService(registrations.Repos{Tx: store, Journal: store,
 			Registrations: postgres.NewRegistrations(store), Generators: postgres.NewGenerators(store),
 			Agents: postgres.NewAgents(store)}, changes),

@@ -36,6 +36,7 @@ var idempotentRoutes = map[string]bool{
 	"POST /api/v1/stacks/:id/annotations":                      true,
 	"POST /api/v1/stacks/:id/deployment-objects":               true,
 	"POST /api/v1/stacks/:id/deployment-objects/from-template": true,
+	"POST /api/v1/stacks/:id/rollback":                         true,
 	"POST /api/v1/deployment-objects/:id/diagnostics":          true,
 	"POST /api/v1/diagnostics/:id/result":                      true,
 	"POST /api/v1/templates":                                   true,

@@ -408,7 +408,7 @@ func TestIdempotentRoutesMountedAndDocumented(t *testing.T) {
 			t.Errorf("idempotent route %q is not mounted", r)
 		}
 	}
-	if !slices.Contains(routes, "POST /api/v1/stacks/:id/deployment-objects") || len(routes) != 22 {
+	if !slices.Contains(routes, "POST /api/v1/stacks/:id/deployment-objects") || len(routes) != 23 {
 		t.Fatalf("route list changed (%d): %v", len(routes), routes)
 	}
 

@@ -112,6 +112,7 @@ var (
 	adminOnly201       = [numWho]int{201, 403, 403, 403, 403}
 	adminOrOwnAgent201 = [numWho]int{201, 201, 403, 403, 403}
 	adminOrOwnGen201   = [numWho]int{201, 403, 403, 201, 403}
+	adminOrOwnGen404   = [numWho]int{404, 403, 403, 404, 403}
 	// stack readers: admin, the owning generator and an associated agent.
 	stackReaders = [numWho]int{200, 200, 403, 200, 403}
 	everyone     = [numWho]int{200, 200, 200, 200, 200}
@@ -343,6 +344,20 @@ func roleRows() []roleRow {
 		{"GET", "/stacks/:id/deployment-objects", adminOrOwnGen, stackPath("/deployment-objects")},
 		{"POST", "/stacks/:id/deployment-objects", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/stacks/" + f.stack + "/deployment-objects", body: map[string]string{"yaml_content": cmYAML(unique("cm"))}}
+		}},
+		{"GET", "/stacks/:id/rollout-policy", adminOrOwnGen, stackPath("/rollout-policy")},
+		{"PUT", "/stacks/:id/rollout-policy", adminOrOwnGen, func(f *matrixFixture, _ who) call {
+			return call{path: v1 + "/stacks/" + f.stack + "/rollout-policy", body: map[string]any{"strategy": "all"}}
+		}},
+		// The fixture's stack never had a rollout: 404 for those who may see it.
+		{"GET", "/stacks/:id/rollout", adminOrOwnGen404, stackPath("/rollout")},
+		{"POST", "/stacks/:id/rollout/pause", adminOrOwnGen404, stackPath("/rollout/pause")},
+		{"POST", "/stacks/:id/rollout/resume", adminOrOwnGen404, stackPath("/rollout/resume")},
+		{"POST", "/stacks/:id/rollout/promote", adminOrOwnGen404, stackPath("/rollout/promote")},
+		{"POST", "/stacks/:id/rollout/abort", adminOrOwnGen404, stackPath("/rollout/abort")},
+		{"POST", "/stacks/:id/rollback", adminOrOwnGen201, func(f *matrixFixture, _ who) call {
+			f.e.Deploy(f.g.PAK, f.stack, cmYAML(unique("rb")))
+			return call{path: v1 + "/stacks/" + f.stack + "/rollback", body: map[string]any{"deployment_object_id": f.object}}
 		}},
 		{"GET", "/deployment-objects/:id", stackReaders, func(f *matrixFixture, _ who) call {
 			return call{path: v1 + "/deployment-objects/" + f.object}
@@ -603,6 +618,8 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 		"POST /stacks/:id/labels":                           `"x"`,
 		"POST /stacks/:id/annotations":                      map[string]string{"key": "k", "value": "v"},
 		"POST /stacks/:id/deployment-objects":               map[string]string{"yaml_content": cmYAML("x")},
+		"PUT /stacks/:id/rollout-policy":                    map[string]any{"strategy": "all"},
+		"POST /stacks/:id/rollback":                         map[string]any{"to_sequence_id": 1},
 		"PUT /templates/:id":                                templateBody("x"),
 		"POST /templates/:id/labels":                        `"x"`,
 		"POST /templates/:id/annotations":                   map[string]string{"key": "k", "value": "v"},

@@ -18,6 +18,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/app/paks"
 	"github.com/brokkr-go/brokkr/pkg/app/registrations"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
@@ -42,9 +43,15 @@ type Services struct {
 	// Registrations serves generator registration (registrations.go).
 	Registrations *registrations.Service
 	Stacks        *stacks.Service
-	AuditLog      *auditlog.Service
-	ConfigReload  *configreload.Service
-	Templates     *templates.Service
+	// Rollouts serves a stack's rollout policy, status, control and
+	// rollback (rollouts.go).
+	Rollouts *rollouts.Service
+	// RolloutWakeups wakes rollouts waiting for an agent that reported
+	// (nil: only the periodic advance moves them).
+	RolloutWakeups *rollouts.Wakeups
+	AuditLog       *auditlog.Service
+	ConfigReload   *configreload.Service
+	Templates      *templates.Service
 	// Health and Diagnostics serve deployment health and on-demand
 	// diagnostics (deploymenthealth.go).
 	Health      *deploymenthealth.Service
@@ -116,7 +123,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.PUT("/agents/:id", agentAdminOrSelf, agentFound, a.update)
 	v1.DELETE("/agents/:id", adminOnly, a.remove)
 	v1.GET("/agents/:id/events", agentAdminOrSelf, a.events)
-	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, a.reportEvent)
+	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, wakeRollouts(s), a.reportEvent)
 	var agentLabels, stackLabels *labeling.Service // nil in route-only tests
 	if s.AgentLabels != nil {
 		agentLabels = s.AgentLabels.Service
@@ -177,7 +184,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/deployment-objects/:id", st.getDeploymentObject)
 
 	hd := healthHandlers{health: s.Health, diagnostics: s.Diagnostics}
-	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, hd.report)
+	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, wakeRollouts(s), hd.report)
 	v1.GET("/deployment-objects/:id/health", adminOnly, hd.object)
 	v1.GET("/stacks/:id/health", adminOnly, hd.stack)
 	v1.POST("/deployment-objects/:id/diagnostics", adminOnly, objectFound, hd.requestDiagnostics)
@@ -203,6 +210,7 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 
 	registerWorkOrders(v1, s)
 	registerWebhooks(v1, s)
+	registerRollouts(v1, s)
 
 	fl := fleetHandlers{svc: s.Fleet, live: s.FleetLive}
 	fleetAdmin := guard(fleet.AdminOnly)

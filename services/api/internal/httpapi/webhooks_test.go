@@ -209,7 +209,8 @@ func TestWebhookEventTypes(t *testing.T) {
 	want := []string{"agent.registered", "agent.deregistered", "stack.created", "stack.deleted", "deployment.created",
 		"deployment.applied", "deployment.failed", "deployment.deleted", "workorder.created", "workorder.claimed",
 		"workorder.completed", "workorder.failed", "deployment.drifted", "workorder.retry_scheduled",
-		"workorder.cancelled", "schedule.created", "schedule.updated", "schedule.deleted"}
+		"workorder.cancelled", "schedule.created", "schedule.updated", "schedule.deleted",
+		"rollout.wave_started", "rollout.halted", "rollout.completed", "stack.rolled_back"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("event types %v", got)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
 	redisadapter "github.com/brokkr-go/brokkr/pkg/adapters/redis"
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
+	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
@@ -66,6 +68,23 @@ func provideStore(ctx context.Context, db *sqlx.DB, cfg config.Settings, log *sl
 	return s, cleanup, nil
 }
 
+// provideChanges publishes target-state change notifications (a rollout
+// released agents) to the api replicas; the scheduler keeps no index.
+func provideChanges(cfg config.Settings, log *slog.Logger) (*redisadapter.Changes, func(), error) {
+	rdb, cleanup, err := redisadapter.NewConfiguredClient(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return redisadapter.NewChanges(rdb, cfg.Database.Schema, nil, log), cleanup, nil
+}
+
+// provideRollouts advances progressive rollouts; an on_failure rollback
+// creates its object through the stack use cases.
+func provideRollouts(store *postgres.Store, changes *redisadapter.Changes) *rollouts.Service {
+	st := stacks.NewService(postgres.StackRepos(store), changes)
+	return rollouts.NewService(postgres.RolloutRepos(store), st, changes)
+}
+
 func provideClock() workorders.Clock { return workorders.SystemClock{} }
 
 func provideHousekeeping(store *postgres.Store, live *config.Store) *housekeeping.Service {
@@ -79,11 +98,11 @@ func provideMetrics(reg *prometheus.Registry) *tasks.Metrics { return tasks.NewM
 // provideScheduler builds the replica and checks Redis, so an unreachable
 // Redis at start-up exits 69 like an unreachable database.
 func provideScheduler(orders *workorders.Service, schedules *workorders.Schedules,
-	house *housekeeping.Service, conn asynqlib.RedisConnOpt, q queueName,
+	house *housekeeping.Service, ro *rollouts.Service, conn asynqlib.RedisConnOpt, q queueName,
 	cfg config.Settings, live *config.Store, metrics *tasks.Metrics, log *slog.Logger) (*tasks.Scheduler, error) {
 	s, err := tasks.New(orders, schedules, house, tasks.Options{
 		Conn: conn, Queue: string(q), Concurrency: cfg.Scheduler.Concurrency, Settings: live.Current,
-		Log: log, Metrics: metrics})
+		Log: log, Metrics: metrics, Rollouts: ro})
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log *slog.Logger) (*app, func(), error) {
 	wire.Build(
 		postgres.OpenConfigured, provideConn, provideQueue, provideEnqueuer, provideClock, provideHousekeeping,
-		provideRegistry, provideMetrics, provideScheduler, provideEngine, provideApp,
+		provideRegistry, provideMetrics, provideChanges, provideRollouts, provideScheduler, provideEngine, provideApp,
 		provideStore,
 		workorders.NewService, workorders.NewSchedules,
 		postgres.NewWorkOrders, postgres.NewSchedules,

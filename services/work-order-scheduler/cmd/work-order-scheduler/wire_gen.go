@@ -56,9 +56,18 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	clock := provideClock()
 	workordersSchedules := workorders.NewSchedules(scheduleRepos, service, clock, log)
 	housekeepingService := provideHousekeeping(store, live)
-	metrics := provideMetrics(registry)
-	scheduler, err := provideScheduler(service, workordersSchedules, housekeepingService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
+	changes, cleanup4, err := provideChanges(cfg, log)
 	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	rolloutsService := provideRollouts(store, changes)
+	metrics := provideMetrics(registry)
+	scheduler, err := provideScheduler(service, workordersSchedules, housekeepingService, rolloutsService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
+	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -67,6 +76,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	engine := provideEngine(cfg, log, registry, db, scheduler)
 	mainApp := provideApp(cfg, engine, scheduler)
 	return mainApp, func() {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()

@@ -20,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres/pgtest"
 	"github.com/brokkr-go/brokkr/pkg/adapters/redis/redistest"
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -67,6 +68,8 @@ type env struct {
 	settings atomic.Pointer[config.Settings]
 	logs     *logBuffer
 	log      *slog.Logger
+	// rollouts, when set, makes replicas advance rollouts.
+	rollouts *rollouts.Service
 }
 
 type envOption func(*env)
@@ -146,7 +149,8 @@ func (e *env) startReplica() *replica {
 	house := housekeeping.NewService(postgres.HousekeepingRepos(e.store), Retention(settings))
 	m := NewMetrics(nil)
 	s, err := New(orders, schedules, house, Options{Conn: e.conn, Queue: e.queue, Concurrency: 4,
-		PollInterval: 100 * time.Millisecond, SyncInterval: 500 * time.Millisecond, Settings: settings, Log: e.log, Metrics: m})
+		PollInterval: 100 * time.Millisecond, SyncInterval: 500 * time.Millisecond, Settings: settings, Log: e.log, Metrics: m,
+		Rollouts: e.rollouts})
 	if err != nil {
 		e.t.Fatal(err)
 	}

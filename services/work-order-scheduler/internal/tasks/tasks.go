@@ -17,6 +17,7 @@ import (
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
+	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
@@ -36,6 +37,8 @@ type Options struct {
 	Settings func() config.Settings
 	Log      *slog.Logger
 	Metrics  *Metrics
+	// Rollouts advances progressive rollouts (nil: no rollout tasks).
+	Rollouts *rollouts.Service
 }
 
 // Scheduler is one replica: an asynq worker plus a periodic scheduler.
@@ -43,6 +46,7 @@ type Scheduler struct {
 	orders    *workorders.Service
 	schedules *workorders.Schedules
 	house     *housekeeping.Service
+	rollouts  *rollouts.Service
 	settings  func() config.Settings
 	metrics   *Metrics
 	log       *slog.Logger
@@ -60,7 +64,7 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *hou
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
-	s := &Scheduler{orders: orders, schedules: schedules, house: house, settings: o.Settings,
+	s := &Scheduler{orders: orders, schedules: schedules, house: house, rollouts: o.Rollouts, settings: o.Settings,
 		metrics: o.Metrics, log: log}
 	s.worker = asynqadapter.NewWorker(o.Conn, o.Queue, asynqadapter.WorkerOptions{
 		Concurrency: o.Concurrency, PollInterval: o.PollInterval, Logger: log, Observe: o.Metrics.observe})
@@ -71,6 +75,10 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *hou
 	s.worker.Handle(asynqadapter.TypeAuditRetention, s.auditRetention)
 	s.worker.Handle(asynqadapter.TypeIdempotencyKeys, s.idempotencyKeys)
 	s.worker.Handle(asynqadapter.TypeTelemetrySweep, s.telemetry)
+	if s.rollouts != nil {
+		s.worker.Handle(asynqadapter.TypeRolloutAdvance, s.rolloutAdvance)
+		s.worker.Handle(asynqadapter.TypeRolloutWake, s.rolloutWake)
+	}
 	p, err := asynqadapter.NewPeriodic(o.Conn, o.Queue, s.periodicTasks, o.SyncInterval, log)
 	if err != nil {
 		return nil, err
@@ -84,7 +92,7 @@ func New(orders *workorders.Service, schedules *workorders.Schedules, house *hou
 func (s *Scheduler) periodicTasks() []asynqadapter.PeriodicTask {
 	cfg := s.settings()
 	sec := func(n int) time.Duration { return time.Duration(n) * time.Second }
-	return []asynqadapter.PeriodicTask{
+	out := []asynqadapter.PeriodicTask{
 		{Type: asynqadapter.TypeWorkOrderMaintenance, Every: sec(cfg.Scheduler.MaintenanceIntervalSeconds)},
 		{Type: asynqadapter.TypeScheduleTick, Every: sec(cfg.Scheduler.ScheduleIntervalSeconds)},
 		{Type: asynqadapter.TypeDiagnosticsCleanup, Every: sec(cfg.Broker.DiagnosticCleanupIntervalSeconds)},
@@ -92,6 +100,10 @@ func (s *Scheduler) periodicTasks() []asynqadapter.PeriodicTask {
 		{Type: asynqadapter.TypeIdempotencyKeys, Every: sec(cfg.Scheduler.MaintenanceIntervalSeconds)},
 		{Type: asynqadapter.TypeTelemetrySweep, Every: sec(cfg.Broker.TelemetrySweepIntervalSeconds)},
 	}
+	if s.rollouts != nil && cfg.Scheduler.RolloutIntervalSeconds > 0 {
+		out = append(out, asynqadapter.PeriodicTask{Type: asynqadapter.TypeRolloutAdvance, Every: sec(cfg.Scheduler.RolloutIntervalSeconds)})
+	}
+	return out
 }
 
 // Start starts the worker, then the periodic scheduler (which runs every
@@ -205,6 +217,30 @@ func (s *Scheduler) telemetry(ctx context.Context, _ []byte) error {
 	if res.Expired+res.Capped > 0 {
 		s.log.InfoContext(ctx, "stack telemetry past its window or row cap deleted", "expired", res.Expired, "capped", res.Capped)
 	}
+	return err
+}
+
+// rolloutAdvance advances every progressing rollout; replicas running it
+// at once skip the rollouts another holds (docs/rollouts.md#advancing).
+func (s *Scheduler) rolloutAdvance(ctx context.Context, _ []byte) error {
+	n, err := s.rollouts.AdvanceAll(ctx)
+	if n > 0 {
+		s.log.DebugContext(ctx, "rollouts advanced", "count", n)
+	}
+	return err
+}
+
+// rolloutWake advances one stack's rollout after an agent reported on it.
+func (s *Scheduler) rolloutWake(ctx context.Context, payload []byte) error {
+	var p asynqadapter.WakePayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return fmt.Errorf("bad wake payload: %v: %w", err, asynqlib.SkipRetry)
+	}
+	id, err := uuid.Parse(p.StackID)
+	if err != nil {
+		return fmt.Errorf("bad stack id %q: %w", p.StackID, asynqlib.SkipRetry)
+	}
+	_, err = s.rollouts.WakeStack(ctx, id)
 	return err
 }
 

@@ -213,6 +213,126 @@ func (e RetryScheduledStatus) Valid() bool {
 	}
 }
 
+// Defines values for RolloutPolicyOnFailure.
+const (
+	Continue RolloutPolicyOnFailure = "continue"
+	Halt     RolloutPolicyOnFailure = "halt"
+	Rollback RolloutPolicyOnFailure = "rollback"
+)
+
+// Valid indicates whether the value is a known member of the RolloutPolicyOnFailure enum.
+func (e RolloutPolicyOnFailure) Valid() bool {
+	switch e {
+	case Continue:
+		return true
+	case Halt:
+		return true
+	case Rollback:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutPolicyStrategy.
+const (
+	All   RolloutPolicyStrategy = "all"
+	Waves RolloutPolicyStrategy = "waves"
+)
+
+// Valid indicates whether the value is a known member of the RolloutPolicyStrategy enum.
+func (e RolloutPolicyStrategy) Valid() bool {
+	switch e {
+	case All:
+		return true
+	case Waves:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatusState.
+const (
+	Aborted     RolloutStatusState = "aborted"
+	Complete    RolloutStatusState = "complete"
+	Halted      RolloutStatusState = "halted"
+	Paused      RolloutStatusState = "paused"
+	Progressing RolloutStatusState = "progressing"
+	RolledBack  RolloutStatusState = "rolled_back"
+	Superseded  RolloutStatusState = "superseded"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatusState enum.
+func (e RolloutStatusState) Valid() bool {
+	switch e {
+	case Aborted:
+		return true
+	case Complete:
+		return true
+	case Halted:
+		return true
+	case Paused:
+		return true
+	case Progressing:
+		return true
+	case RolledBack:
+		return true
+	case Superseded:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatusWavesAgentsPhase.
+const (
+	RolloutStatusWavesAgentsPhaseApplied  RolloutStatusWavesAgentsPhase = "applied"
+	RolloutStatusWavesAgentsPhaseFailed   RolloutStatusWavesAgentsPhase = "failed"
+	RolloutStatusWavesAgentsPhaseHealthy  RolloutStatusWavesAgentsPhase = "healthy"
+	RolloutStatusWavesAgentsPhasePending  RolloutStatusWavesAgentsPhase = "pending"
+	RolloutStatusWavesAgentsPhaseReleased RolloutStatusWavesAgentsPhase = "released"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatusWavesAgentsPhase enum.
+func (e RolloutStatusWavesAgentsPhase) Valid() bool {
+	switch e {
+	case RolloutStatusWavesAgentsPhaseApplied:
+		return true
+	case RolloutStatusWavesAgentsPhaseFailed:
+		return true
+	case RolloutStatusWavesAgentsPhaseHealthy:
+		return true
+	case RolloutStatusWavesAgentsPhasePending:
+		return true
+	case RolloutStatusWavesAgentsPhaseReleased:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RolloutStatusWavesState.
+const (
+	RolloutStatusWavesStateDone      RolloutStatusWavesState = "done"
+	RolloutStatusWavesStatePending   RolloutStatusWavesState = "pending"
+	RolloutStatusWavesStateReleasing RolloutStatusWavesState = "releasing"
+)
+
+// Valid indicates whether the value is a known member of the RolloutStatusWavesState enum.
+func (e RolloutStatusWavesState) Valid() bool {
+	switch e {
+	case RolloutStatusWavesStateDone:
+		return true
+	case RolloutStatusWavesStatePending:
+		return true
+	case RolloutStatusWavesStateReleasing:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StackHealthOverallStatus.
 const (
 	StackHealthOverallStatusDegraded StackHealthOverallStatus = "degraded"
@@ -1051,6 +1171,9 @@ type DeploymentObject struct {
 	// IsDeletionMarker Delete every object applied for this stack, whatever `yaml_content` says.
 	IsDeletionMarker bool `json:"is_deletion_marker"`
 
+	// RolledBackFrom Only on an object made by a rollback (docs/rollouts.md#rollback) — the stack's latest object when it was rolled back.
+	RolledBackFrom *openapi_types.UUID `json:"rolled_back_from,omitempty"`
+
 	// SequenceId From one global, strictly increasing sequence.
 	//
 	// Examples: 42
@@ -1495,6 +1618,136 @@ type RetryScheduled struct {
 
 // RetryScheduledStatus defines model for RetryScheduled.Status.
 type RetryScheduledStatus string
+
+// RollbackRequest Exactly one of the two.
+type RollbackRequest struct {
+	DeploymentObjectId *openapi_types.UUID `json:"deployment_object_id,omitempty"`
+	ToSequenceId       *int64              `json:"to_sequence_id,omitempty"`
+}
+
+// RolloutPolicy A stack's rollout policy (docs/rollouts.md#policy).
+type RolloutPolicy struct {
+	// MaxUnavailable Per wave, released agents not yet healthy (nor failed); a count or "N%" of the wave (at least 1).
+	//
+	// Examples: 1, 25%
+	MaxUnavailable *RolloutPolicy_MaxUnavailable `json:"max_unavailable,omitempty"`
+
+	// MinHealthySeconds How long an applied agent must report healthy before it counts.
+	MinHealthySeconds *int                    `json:"min_healthy_seconds,omitempty"`
+	OnFailure         *RolloutPolicyOnFailure `json:"on_failure,omitempty"`
+
+	// ProgressDeadlineSeconds A released agent not healthy within this time fails (0 = no deadline).
+	ProgressDeadlineSeconds *int `json:"progress_deadline_seconds,omitempty"`
+
+	// Strategy `all` (default): every targeted agent at once. `waves`: in order, health-gated.
+	Strategy *RolloutPolicyStrategy `json:"strategy,omitempty"`
+
+	// Waves Ordered. Each takes, among the agents earlier waves left, those its selector
+	// matches or its percent of them (rounded up, by agent id). Agents no wave takes
+	// form a last wave named `remaining`.
+	Waves *[]RolloutWave `json:"waves,omitempty"`
+}
+
+// RolloutPolicyMaxUnavailable0 defines model for RolloutPolicy.MaxUnavailable.0.
+type RolloutPolicyMaxUnavailable0 = int
+
+// RolloutPolicyMaxUnavailable1 defines model for RolloutPolicy.MaxUnavailable.1.
+type RolloutPolicyMaxUnavailable1 = string
+
+// RolloutPolicy_MaxUnavailable Per wave, released agents not yet healthy (nor failed); a count or "N%" of the wave (at least 1).
+//
+// Examples: 1, 25%
+type RolloutPolicy_MaxUnavailable struct {
+	union json.RawMessage
+}
+
+// RolloutPolicyOnFailure defines model for RolloutPolicy.OnFailure.
+type RolloutPolicyOnFailure string
+
+// RolloutPolicyStrategy `all` (default): every targeted agent at once. `waves`: in order, health-gated.
+type RolloutPolicyStrategy string
+
+// RolloutStatus defines model for RolloutStatus.
+type RolloutStatus struct {
+	// CreatedAt RFC 3339, UTC, `Z` suffix.
+	//
+	// Examples: 2025-01-02T10:00:00.123456Z
+	CreatedAt *Timestamp `json:"created_at,omitempty"`
+
+	// CurrentWave Index of the wave being released; -1 before the first.
+	CurrentWave int `json:"current_wave"`
+
+	// DeploymentObjectId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	DeploymentObjectId Uuid `json:"deployment_object_id"`
+
+	// FinishedAt RFC 3339, UTC, `Z` suffix; null when unset.
+	FinishedAt *NullableTimestamp `json:"finished_at,omitempty"`
+
+	// Id Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	Id Uuid `json:"id"`
+
+	// Policy A stack's rollout policy (docs/rollouts.md#policy).
+	Policy           RolloutPolicy       `json:"policy"`
+	PreviousObjectId *openapi_types.UUID `json:"previous_object_id,omitempty"`
+	Reason           *string             `json:"reason,omitempty"`
+	SequenceId       int64               `json:"sequence_id"`
+
+	// StackId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+	StackId Uuid               `json:"stack_id"`
+	State   RolloutStatusState `json:"state"`
+
+	// UpdatedAt RFC 3339, UTC, `Z` suffix.
+	//
+	// Examples: 2025-01-02T10:00:00.123456Z
+	UpdatedAt *Timestamp `json:"updated_at,omitempty"`
+	Waves     []struct {
+		Agents *[]struct {
+			// AgentId Examples: 3f1c2b9e-1d2a-4c1b-9a7e-0b6a4d2f9c11
+			AgentId *Uuid `json:"agent_id,omitempty"`
+
+			// AppliedAt RFC 3339, UTC, `Z` suffix; null when unset.
+			AppliedAt *NullableTimestamp `json:"applied_at,omitempty"`
+
+			// FailedAt RFC 3339, UTC, `Z` suffix; null when unset.
+			FailedAt *NullableTimestamp `json:"failed_at,omitempty"`
+
+			// HealthyAt RFC 3339, UTC, `Z` suffix; null when unset.
+			HealthyAt *NullableTimestamp `json:"healthy_at,omitempty"`
+
+			// HealthySince RFC 3339, UTC, `Z` suffix; null when unset.
+			HealthySince *NullableTimestamp             `json:"healthy_since,omitempty"`
+			Phase        *RolloutStatusWavesAgentsPhase `json:"phase,omitempty"`
+			Reason       *string                        `json:"reason,omitempty"`
+
+			// ReleasedAt RFC 3339, UTC, `Z` suffix; null when unset.
+			ReleasedAt *NullableTimestamp `json:"released_at,omitempty"`
+			Wave       *int               `json:"wave,omitempty"`
+		} `json:"agents,omitempty"`
+		Counts *map[string]int          `json:"counts,omitempty"`
+		Index  *int                     `json:"index,omitempty"`
+		Name   *string                  `json:"name,omitempty"`
+		State  *RolloutStatusWavesState `json:"state,omitempty"`
+	} `json:"waves"`
+}
+
+// RolloutStatusState defines model for RolloutStatus.State.
+type RolloutStatusState string
+
+// RolloutStatusWavesAgentsPhase defines model for RolloutStatus.Waves.Agents.Phase.
+type RolloutStatusWavesAgentsPhase string
+
+// RolloutStatusWavesState defines model for RolloutStatus.Waves.State.
+type RolloutStatusWavesState string
+
+// RolloutWave defines model for RolloutWave.
+type RolloutWave struct {
+	Name     *string `json:"name,omitempty"`
+	Percent  *int    `json:"percent,omitempty"`
+	Selector *struct {
+		Annotations *map[string]string `json:"annotations,omitempty"`
+		Labels      *[]string          `json:"labels,omitempty"`
+	} `json:"selector,omitempty"`
+}
 
 // Stack defines model for Stack.
 type Stack struct {
@@ -2695,6 +2948,24 @@ type ListTelemetryLogsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// RollbackStackParams defines parameters for RollbackStack.
+type RollbackStackParams struct {
+	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
+	// the original). An opaque key of 1 to 255 printable ASCII characters, chosen by
+	// the client once per intended operation and sent again, unchanged, on every retry
+	// of it. The first request with a key runs and, when it succeeds (2xx), its
+	// response is stored with the caller's identity and a fingerprint of the method,
+	// path and body, in the same transaction as its effect. A retry with the same key
+	// and the same request gets the stored status and body back with
+	// `Idempotent-Replayed: true` and changes nothing. The same key with a different
+	// request is **422**; a retry while the first attempt is still running is **409**
+	// with `Retry-After`. A request that failed (4xx/5xx) stored nothing and may be
+	// retried with the same key. Keys are scoped per identity (admin, each agent,
+	// each generator) and kept for `broker.idempotency_key_ttl_hours` (default 24).
+	// See docs/idempotency.md.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // CreateTemplateParams defines parameters for CreateTemplate.
 type CreateTemplateParams struct {
 	// IdempotencyKey Optional (new in this implementation; clients that do not send it behave as with
@@ -2937,6 +3208,12 @@ type InstantiateTemplateJSONRequestBody = InstantiateTemplateRequest
 
 // AddStackLabelJSONRequestBody defines body for AddStackLabel for application/json ContentType.
 type AddStackLabelJSONRequestBody = StackLabelRequest
+
+// RollbackStackJSONRequestBody defines body for RollbackStack for application/json ContentType.
+type RollbackStackJSONRequestBody = RollbackRequest
+
+// PutRolloutPolicyJSONRequestBody defines body for PutRolloutPolicy for application/json ContentType.
+type PutRolloutPolicyJSONRequestBody = RolloutPolicy
 
 // CreateTemplateJSONRequestBody defines body for CreateTemplate for application/json ContentType.
 type CreateTemplateJSONRequestBody = CreateTemplateRequest
@@ -3538,6 +3815,68 @@ func (t HealthReportRequest_DeploymentObjects_Summary) MarshalJSON() ([]byte, er
 }
 
 func (t *HealthReportRequest_DeploymentObjects_Summary) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
+// AsRolloutPolicyMaxUnavailable0 returns the union data inside the RolloutPolicy_MaxUnavailable as a RolloutPolicyMaxUnavailable0
+func (t RolloutPolicy_MaxUnavailable) AsRolloutPolicyMaxUnavailable0() (RolloutPolicyMaxUnavailable0, error) {
+	var body RolloutPolicyMaxUnavailable0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRolloutPolicyMaxUnavailable0 overwrites any union data inside the RolloutPolicy_MaxUnavailable as the provided RolloutPolicyMaxUnavailable0
+func (t *RolloutPolicy_MaxUnavailable) FromRolloutPolicyMaxUnavailable0(v RolloutPolicyMaxUnavailable0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRolloutPolicyMaxUnavailable0 performs a merge with any union data inside the RolloutPolicy_MaxUnavailable, using the provided RolloutPolicyMaxUnavailable0
+func (t *RolloutPolicy_MaxUnavailable) MergeRolloutPolicyMaxUnavailable0(v RolloutPolicyMaxUnavailable0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsRolloutPolicyMaxUnavailable1 returns the union data inside the RolloutPolicy_MaxUnavailable as a RolloutPolicyMaxUnavailable1
+func (t RolloutPolicy_MaxUnavailable) AsRolloutPolicyMaxUnavailable1() (RolloutPolicyMaxUnavailable1, error) {
+	var body RolloutPolicyMaxUnavailable1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromRolloutPolicyMaxUnavailable1 overwrites any union data inside the RolloutPolicy_MaxUnavailable as the provided RolloutPolicyMaxUnavailable1
+func (t *RolloutPolicy_MaxUnavailable) FromRolloutPolicyMaxUnavailable1(v RolloutPolicyMaxUnavailable1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeRolloutPolicyMaxUnavailable1 performs a merge with any union data inside the RolloutPolicy_MaxUnavailable, using the provided RolloutPolicyMaxUnavailable1
+func (t *RolloutPolicy_MaxUnavailable) MergeRolloutPolicyMaxUnavailable1(v RolloutPolicyMaxUnavailable1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RolloutPolicy_MaxUnavailable) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RolloutPolicy_MaxUnavailable) UnmarshalJSON(b []byte) error {
 	err := t.union.UnmarshalJSON(b)
 	return err
 }
@@ -4913,6 +5252,110 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
 	ListTelemetryLogs(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RollbackStackWithBody Roll a stack back to an earlier deployment object
+	//
+	// Admin or the owning generator. Creates a new deployment object with the YAML of
+	// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+	// with `rolled_back_from` set to the stack's latest object. It reaches every
+	// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+	// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+	// audited.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+	RollbackStackWithBody(ctx context.Context, id StackId, params *RollbackStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RollbackStack Roll a stack back to an earlier deployment object
+	//
+	// Admin or the owning generator. Creates a new deployment object with the YAML of
+	// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+	// with `rolled_back_from` set to the stack's latest object. It reaches every
+	// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+	// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+	// audited.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+	RollbackStack(ctx context.Context, id StackId, params *RollbackStackParams, body RollbackStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRollout The stack's newest rollout
+	//
+	// Admin or the owning generator. The object being rolled out, the state, and per
+	// wave the agents with their phase (pending, released, applied, healthy, failed
+	// with a reason). 404 `rollout_not_found` when the stack never had one.
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/rollout (the `GetRollout` operationId).
+	GetRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRolloutPolicy A stack's rollout policy
+	//
+	// Admin or the owning generator. A stack that never set one answers the default,
+	// `strategy: all` (every targeted agent at once). See docs/rollouts.md.
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/rollout-policy (the `GetRolloutPolicy` operationId).
+	GetRolloutPolicy(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRolloutPolicyWithBody Set a stack's rollout policy
+	//
+	// Admin or the owning generator. Applies to deployment objects created from now
+	// on; a running rollout keeps the policy it started with. Missing fields take
+	// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+	// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+	// Audited (`rollout_policy.updated`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+	PutRolloutPolicyWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRolloutPolicy Set a stack's rollout policy
+	//
+	// Admin or the owning generator. Applies to deployment objects created from now
+	// on; a running rollout keeps the policy it started with. Missing fields take
+	// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+	// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+	// Audited (`rollout_policy.updated`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+	PutRolloutPolicy(ctx context.Context, id StackId, body PutRolloutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AbortRollout Abort the stack's rollout
+	//
+	// Admin or the owning generator. Ends an unfinished rollout as `aborted`: released
+	// agents keep the object, the others keep what they had. Use rollback to go back. Audited.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/abort (the `AbortRollout` operationId).
+	AbortRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PauseRollout Pause the stack's rollout
+	//
+	// Admin or the owning generator. A progressing rollout stops releasing agents
+	// (released agents keep the object). 409 `rollout_state_conflict` otherwise. Audited.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/pause (the `PauseRollout` operationId).
+	PauseRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PromoteRollout Promote the current wave
+	//
+	// Admin or the owning generator. Releases every pending agent of the current wave
+	// at once, whatever health and `max_unavailable` say, and starts the next wave
+	// (or completes the rollout). Works on a progressing, paused or halted rollout. Audited.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/promote (the `PromoteRollout` operationId).
+	PromoteRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResumeRollout Resume the stack's rollout
+	//
+	// Admin or the owning generator. A paused or halted rollout progresses again;
+	// agents that failed stay failed and no longer hold their wave. Audited.
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/resume (the `ResumeRollout` operationId).
+	ResumeRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListTemplates List templates
 	//
 	// Admin: every live template. Generator: system templates and its own. Each
@@ -5119,7 +5562,7 @@ type ClientInterface interface {
 
 	// ListWebhookEventTypes List the subscribable event types
 	//
-	// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled and schedule.created|updated|deleted.
+	// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled, schedule.created|updated|deleted, rollout.wave_started, rollout.halted, rollout.completed and stack.rolled_back.
 	//
 	// Corresponds with GET /api/v1/webhooks/event-types (the `ListWebhookEventTypes` operationId).
 	ListWebhookEventTypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -7345,6 +7788,210 @@ func (c *Client) ListTelemetryLogs(ctx context.Context, id StackId, params *List
 	return c.Client.Do(req)
 }
 
+// RollbackStackWithBody Roll a stack back to an earlier deployment object
+//
+// Admin or the owning generator. Creates a new deployment object with the YAML of
+// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+// with `rolled_back_from` set to the stack's latest object. It reaches every
+// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+// audited.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+func (c *Client) RollbackStackWithBody(ctx context.Context, id StackId, params *RollbackStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRollbackStackRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RollbackStack Roll a stack back to an earlier deployment object
+//
+// Admin or the owning generator. Creates a new deployment object with the YAML of
+// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+// with `rolled_back_from` set to the stack's latest object. It reaches every
+// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+// audited.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+func (c *Client) RollbackStack(ctx context.Context, id StackId, params *RollbackStackParams, body RollbackStackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRollbackStackRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRollout The stack's newest rollout
+//
+// Admin or the owning generator. The object being rolled out, the state, and per
+// wave the agents with their phase (pending, released, applied, healthy, failed
+// with a reason). 404 `rollout_not_found` when the stack never had one.
+//
+// Corresponds with GET /api/v1/stacks/{id}/rollout (the `GetRollout` operationId).
+func (c *Client) GetRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRolloutPolicy A stack's rollout policy
+//
+// Admin or the owning generator. A stack that never set one answers the default,
+// `strategy: all` (every targeted agent at once). See docs/rollouts.md.
+//
+// Corresponds with GET /api/v1/stacks/{id}/rollout-policy (the `GetRolloutPolicy` operationId).
+func (c *Client) GetRolloutPolicy(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRolloutPolicyRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRolloutPolicyWithBody Set a stack's rollout policy
+//
+// Admin or the owning generator. Applies to deployment objects created from now
+// on; a running rollout keeps the policy it started with. Missing fields take
+// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+// Audited (`rollout_policy.updated`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+func (c *Client) PutRolloutPolicyWithBody(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRolloutPolicyRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRolloutPolicy Set a stack's rollout policy
+//
+// Admin or the owning generator. Applies to deployment objects created from now
+// on; a running rollout keeps the policy it started with. Missing fields take
+// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+// Audited (`rollout_policy.updated`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+func (c *Client) PutRolloutPolicy(ctx context.Context, id StackId, body PutRolloutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRolloutPolicyRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AbortRollout Abort the stack's rollout
+//
+// Admin or the owning generator. Ends an unfinished rollout as `aborted`: released
+// agents keep the object, the others keep what they had. Use rollback to go back. Audited.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/abort (the `AbortRollout` operationId).
+func (c *Client) AbortRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAbortRolloutRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PauseRollout Pause the stack's rollout
+//
+// Admin or the owning generator. A progressing rollout stops releasing agents
+// (released agents keep the object). 409 `rollout_state_conflict` otherwise. Audited.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/pause (the `PauseRollout` operationId).
+func (c *Client) PauseRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPauseRolloutRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PromoteRollout Promote the current wave
+//
+// Admin or the owning generator. Releases every pending agent of the current wave
+// at once, whatever health and `max_unavailable` say, and starts the next wave
+// (or completes the rollout). Works on a progressing, paused or halted rollout. Audited.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/promote (the `PromoteRollout` operationId).
+func (c *Client) PromoteRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPromoteRolloutRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResumeRollout Resume the stack's rollout
+//
+// Admin or the owning generator. A paused or halted rollout progresses again;
+// agents that failed stay failed and no longer hold their wave. Audited.
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/resume (the `ResumeRollout` operationId).
+func (c *Client) ResumeRollout(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResumeRolloutRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListTemplates List templates
 //
 // Admin: every live template. Generator: system templates and its own. Each
@@ -7761,7 +8408,7 @@ func (c *Client) CreateWebhook(ctx context.Context, params *CreateWebhookParams,
 
 // ListWebhookEventTypes List the subscribable event types
 //
-// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled and schedule.created|updated|deleted.
+// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled, schedule.created|updated|deleted, rollout.wave_started, rollout.halted, rollout.completed and stack.rolled_back.
 //
 // Corresponds with GET /api/v1/webhooks/event-types (the `ListWebhookEventTypes` operationId).
 func (c *Client) ListWebhookEventTypes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -11671,6 +12318,319 @@ func NewListTelemetryLogsRequest(server string, id StackId, params *ListTelemetr
 	return req, nil
 }
 
+// NewRollbackStackRequest calls the generic RollbackStack builder with application/json body
+func NewRollbackStackRequest(server string, id StackId, params *RollbackStackParams, body RollbackStackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRollbackStackRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewRollbackStackRequestWithBody constructs an http.Request for the RollbackStack method, with any body, and a specified content type
+func NewRollbackStackRequestWithBody(server string, id StackId, params *RollbackStackParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollback", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutRequest constructs an http.Request for the GetRollout method
+func NewGetRolloutRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetRolloutPolicyRequest constructs an http.Request for the GetRolloutPolicy method
+func NewGetRolloutPolicyRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout-policy", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutRolloutPolicyRequest calls the generic PutRolloutPolicy builder with application/json body
+func NewPutRolloutPolicyRequest(server string, id StackId, body PutRolloutPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutRolloutPolicyRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewPutRolloutPolicyRequestWithBody constructs an http.Request for the PutRolloutPolicy method, with any body, and a specified content type
+func NewPutRolloutPolicyRequestWithBody(server string, id StackId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout-policy", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAbortRolloutRequest constructs an http.Request for the AbortRollout method
+func NewAbortRolloutRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout/abort", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPauseRolloutRequest constructs an http.Request for the PauseRollout method
+func NewPauseRolloutRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout/pause", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPromoteRolloutRequest constructs an http.Request for the PromoteRollout method
+func NewPromoteRolloutRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout/promote", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResumeRolloutRequest constructs an http.Request for the ResumeRollout method
+func NewResumeRolloutRequest(server string, id StackId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/stacks/%s/rollout/resume", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListTemplatesRequest constructs an http.Request for the ListTemplates method
 func NewListTemplatesRequest(server string) (*http.Request, error) {
 	var err error
@@ -14681,6 +15641,122 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/stacks/{id}/logs (the `ListTelemetryLogs` operationId).
 	ListTelemetryLogsWithResponse(ctx context.Context, id StackId, params *ListTelemetryLogsParams, reqEditors ...RequestEditorFn) (*ListTelemetryLogsResponse, error)
 
+	// RollbackStackWithBodyWithResponse Roll a stack back to an earlier deployment object
+	//
+	// Admin or the owning generator. Creates a new deployment object with the YAML of
+	// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+	// with `rolled_back_from` set to the stack's latest object. It reaches every
+	// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+	// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+	// audited.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+	RollbackStackWithBodyWithResponse(ctx context.Context, id StackId, params *RollbackStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollbackStackResponse, error)
+
+	// RollbackStackWithResponse Roll a stack back to an earlier deployment object
+	//
+	// Admin or the owning generator. Creates a new deployment object with the YAML of
+	// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+	// with `rolled_back_from` set to the stack's latest object. It reaches every
+	// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+	// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+	// audited.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+	RollbackStackWithResponse(ctx context.Context, id StackId, params *RollbackStackParams, body RollbackStackJSONRequestBody, reqEditors ...RequestEditorFn) (*RollbackStackResponse, error)
+
+	// GetRolloutWithResponse The stack's newest rollout
+	//
+	// Admin or the owning generator. The object being rolled out, the state, and per
+	// wave the agents with their phase (pending, released, applied, healthy, failed
+	// with a reason). 404 `rollout_not_found` when the stack never had one.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/rollout (the `GetRollout` operationId).
+	GetRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error)
+
+	// GetRolloutPolicyWithResponse A stack's rollout policy
+	//
+	// Admin or the owning generator. A stack that never set one answers the default,
+	// `strategy: all` (every targeted agent at once). See docs/rollouts.md.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/stacks/{id}/rollout-policy (the `GetRolloutPolicy` operationId).
+	GetRolloutPolicyWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*GetRolloutPolicyResponse, error)
+
+	// PutRolloutPolicyWithBodyWithResponse Set a stack's rollout policy
+	//
+	// Admin or the owning generator. Applies to deployment objects created from now
+	// on; a running rollout keeps the policy it started with. Missing fields take
+	// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+	// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+	// Audited (`rollout_policy.updated`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+	PutRolloutPolicyWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRolloutPolicyResponse, error)
+
+	// PutRolloutPolicyWithResponse Set a stack's rollout policy
+	//
+	// Admin or the owning generator. Applies to deployment objects created from now
+	// on; a running rollout keeps the policy it started with. Missing fields take
+	// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+	// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+	// Audited (`rollout_policy.updated`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+	PutRolloutPolicyWithResponse(ctx context.Context, id StackId, body PutRolloutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRolloutPolicyResponse, error)
+
+	// AbortRolloutWithResponse Abort the stack's rollout
+	//
+	// Admin or the owning generator. Ends an unfinished rollout as `aborted`: released
+	// agents keep the object, the others keep what they had. Use rollback to go back. Audited.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/abort (the `AbortRollout` operationId).
+	AbortRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error)
+
+	// PauseRolloutWithResponse Pause the stack's rollout
+	//
+	// Admin or the owning generator. A progressing rollout stops releasing agents
+	// (released agents keep the object). 409 `rollout_state_conflict` otherwise. Audited.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/pause (the `PauseRollout` operationId).
+	PauseRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*PauseRolloutResponse, error)
+
+	// PromoteRolloutWithResponse Promote the current wave
+	//
+	// Admin or the owning generator. Releases every pending agent of the current wave
+	// at once, whatever health and `max_unavailable` say, and starts the next wave
+	// (or completes the rollout). Works on a progressing, paused or halted rollout. Audited.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/promote (the `PromoteRollout` operationId).
+	PromoteRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*PromoteRolloutResponse, error)
+
+	// ResumeRolloutWithResponse Resume the stack's rollout
+	//
+	// Admin or the owning generator. A paused or halted rollout progresses again;
+	// agents that failed stay failed and no longer hold their wave. Audited.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/stacks/{id}/rollout/resume (the `ResumeRollout` operationId).
+	ResumeRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*ResumeRolloutResponse, error)
+
 	// ListTemplatesWithResponse List templates
 	//
 	// Admin: every live template. Generator: system templates and its own. Each
@@ -14905,7 +15981,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListWebhookEventTypesWithResponse List the subscribable event types
 	//
-	// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled and schedule.created|updated|deleted.
+	// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled, schedule.created|updated|deleted, rollout.wave_started, rollout.halted, rollout.completed and stack.rolled_back.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -22930,6 +24006,922 @@ func (r ListTelemetryLogsResponse) ContentType() string {
 	return ""
 }
 
+// RollbackStackResponse409Headers the declared response headers of an HTTP 409 response for RollbackStack
+type RollbackStackResponse409Headers struct {
+	RetryAfter *int
+}
+
+// RollbackStackResponse429Headers the declared response headers of an HTTP 429 response for RollbackStack
+type RollbackStackResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RollbackStackResponse503Headers the declared response headers of an HTTP 503 response for RollbackStack
+type RollbackStackResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RollbackStackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *DeploymentObject
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyInFlight
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *UnprocessableEntity
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RollbackStackResponse409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RollbackStackResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RollbackStackResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RollbackStackResponse) GetJSON201() *DeploymentObject {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RollbackStackResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RollbackStackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RollbackStackResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RollbackStackResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RollbackStackResponse) GetJSON409() *IdempotencyInFlight {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RollbackStackResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RollbackStackResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RollbackStackResponse) GetJSON422() *UnprocessableEntity {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RollbackStackResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RollbackStackResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RollbackStackResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RollbackStackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RollbackStackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RollbackStackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RollbackStackResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutResponse429Headers the declared response headers of an HTTP 429 response for GetRollout
+type GetRolloutResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetRolloutResponse503Headers the declared response headers of an HTTP 503 response for GetRollout
+type GetRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutStatus
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetRolloutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRolloutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutResponse) GetJSON200() *RolloutStatus {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetRolloutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRolloutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRolloutPolicyResponse429Headers the declared response headers of an HTTP 429 response for GetRolloutPolicy
+type GetRolloutPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetRolloutPolicyResponse503Headers the declared response headers of an HTTP 503 response for GetRolloutPolicy
+type GetRolloutPolicyResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetRolloutPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetRolloutPolicyResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRolloutPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON200() *RolloutPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRolloutPolicyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRolloutPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRolloutPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRolloutPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRolloutPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutRolloutPolicyResponse429Headers the declared response headers of an HTTP 429 response for PutRolloutPolicy
+type PutRolloutPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+// PutRolloutPolicyResponse503Headers the declared response headers of an HTTP 503 response for PutRolloutPolicy
+type PutRolloutPolicyResponse503Headers struct {
+	RetryAfter *int
+}
+
+type PutRolloutPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *UnprocessableEntity
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutRolloutPolicyResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutRolloutPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON200() *RolloutPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON422() *UnprocessableEntity {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutRolloutPolicyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutRolloutPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutRolloutPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutRolloutPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutRolloutPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AbortRolloutResponse429Headers the declared response headers of an HTTP 429 response for AbortRollout
+type AbortRolloutResponse429Headers struct {
+	RetryAfter *int
+}
+
+// AbortRolloutResponse503Headers the declared response headers of an HTTP 503 response for AbortRollout
+type AbortRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
+type AbortRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutStatus
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AbortRolloutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AbortRolloutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AbortRolloutResponse) GetJSON200() *RolloutStatus {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r AbortRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r AbortRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r AbortRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r AbortRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r AbortRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r AbortRolloutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r AbortRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r AbortRolloutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AbortRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AbortRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AbortRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AbortRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PauseRolloutResponse429Headers the declared response headers of an HTTP 429 response for PauseRollout
+type PauseRolloutResponse429Headers struct {
+	RetryAfter *int
+}
+
+// PauseRolloutResponse503Headers the declared response headers of an HTTP 503 response for PauseRollout
+type PauseRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
+type PauseRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutStatus
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PauseRolloutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PauseRolloutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PauseRolloutResponse) GetJSON200() *RolloutStatus {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PauseRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PauseRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PauseRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PauseRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PauseRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PauseRolloutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PauseRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PauseRolloutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PauseRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PauseRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PauseRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PauseRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PromoteRolloutResponse429Headers the declared response headers of an HTTP 429 response for PromoteRollout
+type PromoteRolloutResponse429Headers struct {
+	RetryAfter *int
+}
+
+// PromoteRolloutResponse503Headers the declared response headers of an HTTP 503 response for PromoteRollout
+type PromoteRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
+type PromoteRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutStatus
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PromoteRolloutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PromoteRolloutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PromoteRolloutResponse) GetJSON200() *RolloutStatus {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PromoteRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PromoteRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PromoteRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PromoteRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PromoteRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PromoteRolloutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PromoteRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PromoteRolloutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PromoteRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PromoteRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PromoteRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PromoteRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResumeRolloutResponse429Headers the declared response headers of an HTTP 429 response for ResumeRollout
+type ResumeRolloutResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ResumeRolloutResponse503Headers the declared response headers of an HTTP 503 response for ResumeRollout
+type ResumeRolloutResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ResumeRolloutResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RolloutStatus
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResumeRolloutResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResumeRolloutResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResumeRolloutResponse) GetJSON200() *RolloutStatus {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResumeRolloutResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResumeRolloutResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ResumeRolloutResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ResumeRolloutResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ResumeRolloutResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ResumeRolloutResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ResumeRolloutResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResumeRolloutResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResumeRolloutResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResumeRolloutResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResumeRolloutResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResumeRolloutResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListTemplatesResponse429Headers the declared response headers of an HTTP 429 response for ListTemplates
 type ListTemplatesResponse429Headers struct {
 	RetryAfter *int
@@ -28995,6 +30987,182 @@ func (c *ClientWithResponses) ListTelemetryLogsWithResponse(ctx context.Context,
 	return ParseListTelemetryLogsResponse(rsp)
 }
 
+// RollbackStackWithBodyWithResponse Roll a stack back to an earlier deployment object
+//
+// Admin or the owning generator. Creates a new deployment object with the YAML of
+// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+// with `rolled_back_from` set to the stack's latest object. It reaches every
+// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+// audited.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+func (c *ClientWithResponses) RollbackStackWithBodyWithResponse(ctx context.Context, id StackId, params *RollbackStackParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RollbackStackResponse, error) {
+	rsp, err := c.RollbackStackWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRollbackStackResponse(rsp)
+}
+
+// RollbackStackWithResponse Roll a stack back to an earlier deployment object
+//
+// Admin or the owning generator. Creates a new deployment object with the YAML of
+// the object named by `to_sequence_id` or `deployment_object_id` (exactly one),
+// with `rolled_back_from` set to the stack's latest object. It reaches every
+// targeted agent at once (it is not rolled out in waves) and ends an unfinished
+// rollout as `rolled_back`. Emits `deployment.created` and `stack.rolled_back`;
+// audited.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollback (the `RollbackStack` operationId).
+func (c *ClientWithResponses) RollbackStackWithResponse(ctx context.Context, id StackId, params *RollbackStackParams, body RollbackStackJSONRequestBody, reqEditors ...RequestEditorFn) (*RollbackStackResponse, error) {
+	rsp, err := c.RollbackStack(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRollbackStackResponse(rsp)
+}
+
+// GetRolloutWithResponse The stack's newest rollout
+//
+// Admin or the owning generator. The object being rolled out, the state, and per
+// wave the agents with their phase (pending, released, applied, healthy, failed
+// with a reason). 404 `rollout_not_found` when the stack never had one.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/stacks/{id}/rollout (the `GetRollout` operationId).
+func (c *ClientWithResponses) GetRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*GetRolloutResponse, error) {
+	rsp, err := c.GetRollout(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutResponse(rsp)
+}
+
+// GetRolloutPolicyWithResponse A stack's rollout policy
+//
+// Admin or the owning generator. A stack that never set one answers the default,
+// `strategy: all` (every targeted agent at once). See docs/rollouts.md.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/stacks/{id}/rollout-policy (the `GetRolloutPolicy` operationId).
+func (c *ClientWithResponses) GetRolloutPolicyWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*GetRolloutPolicyResponse, error) {
+	rsp, err := c.GetRolloutPolicy(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRolloutPolicyResponse(rsp)
+}
+
+// PutRolloutPolicyWithBodyWithResponse Set a stack's rollout policy
+//
+// Admin or the owning generator. Applies to deployment objects created from now
+// on; a running rollout keeps the policy it started with. Missing fields take
+// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+// Audited (`rollout_policy.updated`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+func (c *ClientWithResponses) PutRolloutPolicyWithBodyWithResponse(ctx context.Context, id StackId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRolloutPolicyResponse, error) {
+	rsp, err := c.PutRolloutPolicyWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRolloutPolicyResponse(rsp)
+}
+
+// PutRolloutPolicyWithResponse Set a stack's rollout policy
+//
+// Admin or the owning generator. Applies to deployment objects created from now
+// on; a running rollout keeps the policy it started with. Missing fields take
+// their defaults (`strategy: all`, `max_unavailable: 1`, `on_failure: halt`,
+// wave names `wave-N`). An invalid policy is 422 with a `rollout_*` code.
+// Audited (`rollout_policy.updated`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /api/v1/stacks/{id}/rollout-policy (the `PutRolloutPolicy` operationId).
+func (c *ClientWithResponses) PutRolloutPolicyWithResponse(ctx context.Context, id StackId, body PutRolloutPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRolloutPolicyResponse, error) {
+	rsp, err := c.PutRolloutPolicy(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRolloutPolicyResponse(rsp)
+}
+
+// AbortRolloutWithResponse Abort the stack's rollout
+//
+// Admin or the owning generator. Ends an unfinished rollout as `aborted`: released
+// agents keep the object, the others keep what they had. Use rollback to go back. Audited.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/abort (the `AbortRollout` operationId).
+func (c *ClientWithResponses) AbortRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*AbortRolloutResponse, error) {
+	rsp, err := c.AbortRollout(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAbortRolloutResponse(rsp)
+}
+
+// PauseRolloutWithResponse Pause the stack's rollout
+//
+// Admin or the owning generator. A progressing rollout stops releasing agents
+// (released agents keep the object). 409 `rollout_state_conflict` otherwise. Audited.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/pause (the `PauseRollout` operationId).
+func (c *ClientWithResponses) PauseRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*PauseRolloutResponse, error) {
+	rsp, err := c.PauseRollout(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePauseRolloutResponse(rsp)
+}
+
+// PromoteRolloutWithResponse Promote the current wave
+//
+// Admin or the owning generator. Releases every pending agent of the current wave
+// at once, whatever health and `max_unavailable` say, and starts the next wave
+// (or completes the rollout). Works on a progressing, paused or halted rollout. Audited.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/promote (the `PromoteRollout` operationId).
+func (c *ClientWithResponses) PromoteRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*PromoteRolloutResponse, error) {
+	rsp, err := c.PromoteRollout(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePromoteRolloutResponse(rsp)
+}
+
+// ResumeRolloutWithResponse Resume the stack's rollout
+//
+// Admin or the owning generator. A paused or halted rollout progresses again;
+// agents that failed stay failed and no longer hold their wave. Audited.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/stacks/{id}/rollout/resume (the `ResumeRollout` operationId).
+func (c *ClientWithResponses) ResumeRolloutWithResponse(ctx context.Context, id StackId, reqEditors ...RequestEditorFn) (*ResumeRolloutResponse, error) {
+	rsp, err := c.ResumeRollout(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResumeRolloutResponse(rsp)
+}
+
 // ListTemplatesWithResponse List templates
 //
 // Admin: every live template. Generator: system templates and its own. Each
@@ -29345,7 +31513,7 @@ func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, par
 
 // ListWebhookEventTypesWithResponse List the subscribable event types
 //
-// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled and schedule.created|updated|deleted.
+// Admin only. The original's twelve in its order, then deployment.drifted, workorder.retry_scheduled, workorder.cancelled, schedule.created|updated|deleted, rollout.wave_started, rollout.halted, rollout.completed and stack.rolled_back.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -37212,6 +39380,877 @@ func ParseListTelemetryLogsResponse(rsp *http.Response) (*ListTelemetryLogsRespo
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListTelemetryLogsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRollbackStackResponse parses an HTTP response from a RollbackStackWithResponse call
+func ParseRollbackStackResponse(rsp *http.Response) (*RollbackStackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RollbackStackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest DeploymentObject
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyInFlight
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 409:
+		var headers RollbackStackResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers RollbackStackResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RollbackStackResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutResponse parses an HTTP response from a GetRolloutWithResponse call
+func ParseGetRolloutResponse(rsp *http.Response) (*GetRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetRolloutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRolloutPolicyResponse parses an HTTP response from a GetRolloutPolicyWithResponse call
+func ParseGetRolloutPolicyResponse(rsp *http.Response) (*GetRolloutPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRolloutPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetRolloutPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRolloutPolicyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutRolloutPolicyResponse parses an HTTP response from a PutRolloutPolicyWithResponse call
+func ParsePutRolloutPolicyResponse(rsp *http.Response) (*PutRolloutPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutRolloutPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PutRolloutPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutRolloutPolicyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAbortRolloutResponse parses an HTTP response from a AbortRolloutWithResponse call
+func ParseAbortRolloutResponse(rsp *http.Response) (*AbortRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AbortRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers AbortRolloutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AbortRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePauseRolloutResponse parses an HTTP response from a PauseRolloutWithResponse call
+func ParsePauseRolloutResponse(rsp *http.Response) (*PauseRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PauseRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PauseRolloutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PauseRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePromoteRolloutResponse parses an HTTP response from a PromoteRolloutWithResponse call
+func ParsePromoteRolloutResponse(rsp *http.Response) (*PromoteRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PromoteRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PromoteRolloutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PromoteRolloutResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResumeRolloutResponse parses an HTTP response from a ResumeRolloutWithResponse call
+func ParseResumeRolloutResponse(rsp *http.Response) (*ResumeRolloutResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResumeRolloutResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RolloutStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ResumeRolloutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResumeRolloutResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
