@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"testing"
@@ -58,18 +57,6 @@ func waitSent(t *testing.T, fb *fakeBroker, what string, cond func([]Frame) bool
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func events(fs []Frame) []K8sEvent {
-	var out []K8sEvent
-	for _, f := range fs {
-		if f.Type == TypeK8sEvent {
-			var e K8sEvent
-			_ = json.Unmarshal(f.Body, &e)
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // TestHookAgainstTheAPIServer runs the hook against the local

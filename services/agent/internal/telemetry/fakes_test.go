@@ -66,29 +66,24 @@ func describe(fs []Frame) string {
 	return out
 }
 
-func lines(fs []Frame) []PodLogLine {
-	var out []PodLogLine
+// bodies decodes the bodies of the frames of one type.
+func bodies[T any](fs []Frame, typ string) []T {
+	var out []T
 	for _, f := range fs {
-		if f.Type == TypePodLogLine {
-			var l PodLogLine
-			_ = json.Unmarshal(f.Body, &l)
-			out = append(out, l)
+		if f.Type == typ {
+			var b T
+			_ = json.Unmarshal(f.Body, &b)
+			out = append(out, b)
 		}
 	}
 	return out
 }
 
-func gaps(fs []Frame) []LogGap {
-	var out []LogGap
-	for _, f := range fs {
-		if f.Type == TypeLogGap {
-			var g LogGap
-			_ = json.Unmarshal(f.Body, &g)
-			out = append(out, g)
-		}
-	}
-	return out
-}
+func lines(fs []Frame) []PodLogLine { return bodies[PodLogLine](fs, TypePodLogLine) }
+
+func gaps(fs []Frame) []LogGap { return bodies[LogGap](fs, TypeLogGap) }
+
+func events(fs []Frame) []K8sEvent { return bodies[K8sEvent](fs, TypeK8sEvent) }
 
 // fakeLogs is a LogSource whose streams the test writes: each Stream call
 // opens a pipe registered under "namespace/pod/container"; the pipe closes
