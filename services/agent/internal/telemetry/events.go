@@ -180,12 +180,17 @@ func (f *Forwarder) Forward(ctx context.Context, ev *corev1.Event) {
 	if stackID == uuid.Nil {
 		return
 	}
-	f.out.Emit(EventFrame(EventBody(f.agentID, stackID, ev, f.now())))
+	b := EventBody(f.agentID, stackID, ev, f.now())
+	if b.Reason == "" || b.InvolvedObject.Kind == "" || b.InvolvedObject.Name == "" {
+		return // the broker refuses such a frame, and the whole batch with it
+	}
+	f.out.Emit(EventFrame(b))
 }
 
 // EventBody maps a core/v1 Event to a k8s_event body. observed_at is when
 // the event last happened (lastTimestamp, the series' last observation,
-// eventTime, firstTimestamp, creation), else now.
+// eventTime, firstTimestamp, creation), else now; an event without a type
+// is Normal (as Kubernetes reads it); the message is cut at MaxLineBytes.
 func EventBody(agentID, stackID uuid.UUID, ev *corev1.Event, now time.Time) K8sEvent {
 	observed := now
 	switch {
@@ -204,9 +209,13 @@ func EventBody(agentID, stackID uuid.UUID, ev *corev1.Event, now time.Time) K8sE
 	if source == "" {
 		source = ev.ReportingController
 	}
+	typ := ev.Type
+	if typ == "" {
+		typ = corev1.EventTypeNormal
+	}
 	io := ev.InvolvedObject
-	return K8sEvent{AgentID: agentID, StackID: stackID, ObservedAt: observed, Reason: ev.Reason, Message: ev.Message,
-		EventType: ev.Type, Source: source, InvolvedObject: InvolvedObject{APIVersion: io.APIVersion, Kind: io.Kind,
+	return K8sEvent{AgentID: agentID, StackID: stackID, ObservedAt: observed, Reason: ev.Reason,
+		Message: truncate(ev.Message, MaxLineBytes), EventType: typ, Source: source, InvolvedObject: InvolvedObject{APIVersion: io.APIVersion, Kind: io.Kind,
 			Namespace: io.Namespace, Name: io.Name, UID: string(io.UID)}}
 }
 

@@ -128,7 +128,9 @@ func TestForwarderForwardsEventsOfStackObjectsOnly(t *testing.T) {
 		Message: "Scaled up", Type: "Normal", Source: corev1.EventSource{Component: "deployment-controller"},
 		LastTimestamp: last, InvolvedObject: ref("apps/v1", "Deployment", "ns", "web", "d1")}
 	f.Forward(context.Background(), ev)
-	f.Forward(context.Background(), &corev1.Event{InvolvedObject: ref("v1", "ConfigMap", "ns", "plain", "c")})
+	f.Forward(context.Background(), &corev1.Event{Reason: "R", InvolvedObject: ref("v1", "ConfigMap", "ns", "plain", "c")})
+	// Without a reason the broker would refuse the frame and its batch.
+	f.Forward(context.Background(), &corev1.Event{InvolvedObject: ref("apps/v1", "Deployment", "ns", "web", "d1")})
 	fs := rec.all()
 	if len(fs) != 1 || fs[0].Type != TypeK8sEvent {
 		t.Fatalf("frames: %s", describe(fs))
@@ -148,8 +150,8 @@ func TestEventBodyObservedAtAndSource(t *testing.T) {
 	if !b.ObservedAt.Equal(t0) || b.Source != "kubelet" {
 		t.Fatalf("events.k8s.io-style event: %+v", b)
 	}
-	if b := EventBody(uuid.Nil, uuid.Nil, &corev1.Event{}, now); !b.ObservedAt.Equal(now) {
-		t.Fatalf("no time at all: %v", b.ObservedAt)
+	if b := EventBody(uuid.Nil, uuid.Nil, &corev1.Event{}, now); !b.ObservedAt.Equal(now) || b.EventType != "Normal" {
+		t.Fatalf("no time and no type at all: %v, %q", b.ObservedAt, b.EventType)
 	}
 }
 
