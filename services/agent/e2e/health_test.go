@@ -133,6 +133,15 @@ type agentRun struct {
 // this process with the health and diagnostics hooks, against kcfg.
 func startAgent(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stackID uuid.UUID) agentRun {
 	t.Helper()
+	return startAgentWith(t, b, kcfg, name, stackID, []agent.Hook{
+		health.Hook(health.Options{Interval: 30 * time.Second, Debounce: 200 * time.Millisecond}),
+		diagnostics.Hook(diagnostics.Options{Interval: 300 * time.Millisecond, LogLines: 10, LogTimeout: 3 * time.Second}),
+	})
+}
+
+// startAgentWith is startAgent with other hooks.
+func startAgentWith(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stackID uuid.UUID, hooks []agent.Hook) agentRun {
+	t.Helper()
 	var created struct {
 		Agent struct {
 			ID uuid.UUID `json:"id"`
@@ -153,10 +162,6 @@ func startAgent(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stack
 	bc, err := broker.New(set.BrokerURL, set.PAK, broker.Options{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	hooks := []agent.Hook{
-		health.Hook(health.Options{Interval: 30 * time.Second, Debounce: 200 * time.Millisecond}),
-		diagnostics.Hook(diagnostics.Options{Interval: 300 * time.Millisecond, LogLines: 10, LogTimeout: 3 * time.Second}),
 	}
 	reg := httpserver.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
