@@ -32,18 +32,6 @@ func (b envBroker) PostTelemetry(ctx context.Context, id uuid.UUID, frames []bro
 	return b.fb.PostTelemetry(ctx, id, frames)
 }
 
-func (b *fakeBroker) sent() []Frame {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []Frame
-	for _, batch := range b.batches {
-		for _, f := range batch {
-			out = append(out, Frame{Type: f.Type, Body: f.Body})
-		}
-	}
-	return out
-}
-
 func waitSent(t *testing.T, fb *fakeBroker, what string, cond func([]Frame) bool) []Frame {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)

@@ -221,3 +221,16 @@ func (c *clock) Add(d time.Duration) {
 }
 
 func typesUID(s string) types.UID { return types.UID(s) }
+
+// sent lists the frames posted so far.
+func (b *fakeBroker) sent() []Frame {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Frame
+	for _, batch := range b.batches {
+		for _, f := range batch {
+			out = append(out, Frame{Type: f.Type, Body: f.Body})
+		}
+	}
+	return out
+}

@@ -26,9 +26,12 @@ type SenderOptions struct {
 	// MaxBytes per request body (default 1 MiB minus a margin for the
 	// envelope; the broker's limit is 1 MiB).
 	MaxBytes int
-	// QueueBatches bounds the batches waiting to be sent (default 256);
-	// a batch that finds the queue full is dropped into a buffer_full gap.
+	// QueueBatches bounds the batches waiting to be sent (default 256)
+	// and QueueBytes their encoded size (default 32 MiB, so a flood of
+	// 16 KiB lines cannot hold 256 MiB); a batch that finds the queue
+	// full is dropped into a buffer_full gap.
 	QueueBatches int
+	QueueBytes   int
 	// FlushEvery sends a partial batch this often (default 1 s).
 	FlushEvery time.Duration
 	// Retries of a failing request before its batch is dropped into a
@@ -49,6 +52,9 @@ func (o *SenderOptions) defaults() {
 	}
 	if o.QueueBatches <= 0 {
 		o.QueueBatches = 256
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 32 << 20
 	}
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = time.Second
@@ -82,11 +88,17 @@ type Sender struct {
 	opts    SenderOptions
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	cur      []Frame
-	curBytes int
-	gaps     map[gapKey]*LogGap
-	queue    chan []Frame
+	mu          sync.Mutex
+	cur         []Frame
+	curBytes    int
+	queuedBytes int
+	gaps        map[gapKey]*LogGap
+	queue       chan batch
+}
+
+type batch struct {
+	frames []Frame
+	bytes  int
 }
 
 // NewSender returns a sender posting as agentID; Run starts it.
@@ -96,7 +108,7 @@ func NewSender(b Broker, agentID uuid.UUID, opts SenderOptions, log *slog.Logger
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Sender{b: b, agentID: agentID, opts: opts, log: log, gaps: map[gapKey]*LogGap{},
-		queue: make(chan []Frame, opts.QueueBatches)}
+		queue: make(chan batch, opts.QueueBatches)}
 }
 
 // Emit adds f to the current batch; it never blocks.
@@ -120,12 +132,17 @@ func (s *Sender) enqueueLocked() {
 	if len(s.cur) == 0 {
 		return
 	}
-	batch := s.cur
+	b := batch{frames: s.cur, bytes: s.curBytes}
 	s.cur, s.curBytes = nil, 0
+	if s.queuedBytes+b.bytes > s.opts.QueueBytes {
+		s.dropLocked(b.frames, GapBufferFull)
+		return
+	}
 	select {
-	case s.queue <- batch:
+	case s.queue <- b:
+		s.queuedBytes += b.bytes
 	default:
-		s.dropLocked(batch, GapBufferFull)
+		s.dropLocked(b.frames, GapBufferFull)
 	}
 }
 
@@ -165,7 +182,7 @@ func (s *Sender) addGapLocked(src Source, reason string, since time.Time, n int)
 func (s *Sender) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.gaps) > 0 && len(s.queue) < cap(s.queue) {
+	if len(s.gaps) > 0 && len(s.queue) < cap(s.queue) && s.queuedBytes < s.opts.QueueBytes {
 		gaps := make([]*LogGap, 0, len(s.gaps))
 		for _, g := range s.gaps {
 			gaps = append(gaps, g)
@@ -206,18 +223,25 @@ func (s *Sender) Run(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.Flush()
-		case batch := <-s.queue:
-			s.post(ctx, batch)
+		case b := <-s.queue:
+			s.post(ctx, s.dequeued(b))
 		}
 	}
+}
+
+func (s *Sender) dequeued(b batch) []Frame {
+	s.mu.Lock()
+	s.queuedBytes -= b.bytes
+	s.mu.Unlock()
+	return b.frames
 }
 
 // SendQueued posts every batch queued now (tests and the final flush).
 func (s *Sender) SendQueued(ctx context.Context) {
 	for {
 		select {
-		case batch := <-s.queue:
-			s.post(ctx, batch)
+		case b := <-s.queue:
+			s.post(ctx, s.dequeued(b))
 		default:
 			return
 		}

@@ -84,15 +84,31 @@ func TestSenderQueueFullDropsIntoABufferFullGap(t *testing.T) {
 	if len(s.Pending()) != 0 {
 		t.Fatalf("gaps left: %+v", s.Pending())
 	}
-	var sent []Frame
-	for _, b := range fb.batches {
-		for _, f := range b {
-			sent = append(sent, Frame{Type: f.Type, Body: f.Body})
-		}
-	}
+	sent := fb.sent()
 	g := gaps(sent)
 	if len(lines(sent)) != 20 || len(g) != 1 || g[0].DroppedCount != 30 || g[0].Reason != GapBufferFull {
 		t.Fatalf("sent %d lines and gaps %+v", len(lines(sent)), g)
+	}
+}
+
+func TestSenderQueueIsBoundedInBytes(t *testing.T) {
+	fb := &fakeBroker{}
+	s := NewSender(fb, uuid.New(), SenderOptions{MaxFrames: 1, QueueBytes: 3 * (MaxLineBytes + 300)}, nil)
+	stack := uuid.New()
+	big := strings.Repeat("x", MaxLineBytes)
+	for i := range 10 { // one 16 KiB frame a batch: three fit
+		s.Emit(LineFrame(PodLogLine{StackID: stack, TS: t0.Add(time.Duration(i) * time.Millisecond), Line: big}))
+	}
+	// Frames 3 to 8 were dropped when cut; the flush queues their gap
+	// (small: it fits) and drops the open batch, frame 9, into a new one.
+	s.Flush()
+	if p := s.Pending(); len(p) != 1 || p[0].Reason != GapBufferFull || p[0].DroppedCount != 1 {
+		t.Fatalf("pending = %+v", p)
+	}
+	s.SendQueued(context.Background())
+	sent := fb.sent()
+	if g := gaps(sent); len(lines(sent)) != 3 || len(g) != 1 || g[0].DroppedCount != 6 || s.queuedBytes != 0 {
+		t.Fatalf("sent %d lines and gaps %+v; %d bytes still counted", len(lines(sent)), g, s.queuedBytes)
 	}
 }
 
