@@ -169,7 +169,11 @@ func TestRepeated(t *testing.T) {
 
 func TestForwarderQueueIsBounded(t *testing.T) {
 	f := NewForwarder(staticOwners{}, newRecorder(), uuid.New(), 2, nil, nil)
-	if !f.Handle(&corev1.Event{}) || !f.Handle(&corev1.Event{}) || f.Handle(&corev1.Event{}) {
-		t.Fatal("the third event should be refused by a queue of 2")
+	var accepted []bool
+	for range 3 {
+		accepted = append(accepted, f.Handle(&corev1.Event{}))
+	}
+	if !accepted[0] || !accepted[1] || accepted[2] {
+		t.Fatalf("accepted = %v: the third event should be refused by a queue of 2", accepted)
 	}
 }
