@@ -23,25 +23,18 @@ func TestTelemetrySenderAgainstTheBroker(t *testing.T) {
 		t.Skip("end-to-end test skipped with -short")
 	}
 	b := startBroker(t)
-	var created struct {
-		Agent struct {
-			ID uuid.UUID `json:"id"`
-		} `json:"agent"`
-		InitialPAK string `json:"initial_pak"`
-	}
-	b.call(t, http.MethodPost, "/agents", map[string]string{"name": "sender", "cluster_name": "e2e-cluster"}, &created)
 	var st struct {
 		ID uuid.UUID `json:"id"`
 	}
 	b.call(t, http.MethodPost, "/stacks", map[string]any{"name": "telemetry-" + uuid.NewString()[:6]}, &st)
-	b.call(t, http.MethodPost, "/agents/"+created.Agent.ID.String()+"/targets", map[string]any{"stack_id": st.ID}, nil)
+	created := registerAgent(t, b, "sender", st.ID)
 	// The agent's status, as created: the broker stores telemetry of
 	// associated stacks whatever it is.
-	bc, err := broker.New(b.url, secret.String(created.InitialPAK), broker.Options{})
+	bc, err := broker.New(b.url, secret.String(created.pak), broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentID := created.Agent.ID
+	agentID := created.id
 	s := telemetry.NewSender(bc, agentID, telemetry.SenderOptions{FlushEvery: 20 * time.Millisecond}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
