@@ -132,12 +132,24 @@ func TestHookAgainstTheAPIServer(t *testing.T) {
 	}
 	event("plain.1", corev1.ObjectReference{APIVersion: "v1", Kind: "ConfigMap", Namespace: ns, Name: "plain", UID: cm.UID}, "Unmanaged")
 	event("streaming.1", corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: "streaming", UID: streaming.UID}, "BackOff")
-	fs = waitSent(t, fb, "the Pod's event", func(fs []Frame) bool { return len(events(fs)) >= 1 })
-	evs := events(fs)
-	if len(evs) != 1 || evs[0].Reason != "BackOff" || evs[0].StackID != stack || evs[0].EventType != "Warning" ||
-		evs[0].Source != "test" || evs[0].InvolvedObject != (InvolvedObject{APIVersion: "v1", Kind: "Pod", Namespace: ns,
-		Name: "streaming", UID: string(streaming.UID)}) {
-		t.Fatalf("events = %+v", evs)
+	// The scheduler's own events about both Pods (they carry the stack
+	// annotation) are forwarded too; the ConfigMap's is not.
+	fs = waitSent(t, fb, "the Pod's event", func(fs []Frame) bool {
+		for _, e := range events(fs) {
+			if e.Reason == "BackOff" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range events(fs) {
+		if e.Reason == "Unmanaged" || e.StackID != stack || e.AgentID != agentID {
+			t.Fatalf("forwarded %+v", e)
+		}
+		if e.Reason == "BackOff" && (e.EventType != "Warning" || e.Source != "test" || e.InvolvedObject != (InvolvedObject{
+			APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: "streaming", UID: string(streaming.UID)})) {
+			t.Fatalf("event = %+v", e)
+		}
 	}
 
 	// The opt-in is removed: the tail ends.
