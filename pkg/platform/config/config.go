@@ -280,6 +280,22 @@ type Agent struct {
 	// WebhookConcurrency bounds how many webhook deliveries are in flight
 	// at once.
 	WebhookConcurrency int `koanf:"webhook_concurrency"`
+	// LogStreamingEnabled turns pod-log streaming on or off: tailing the
+	// containers of Pods annotated k8s.brokkr.io/stack and
+	// brokkr.io/stream-logs: "true" (services/agent/README.md#log-streaming).
+	LogStreamingEnabled bool `koanf:"log_streaming_enabled"`
+	// KubeEventsEnabled turns forwarding the Kubernetes Events of
+	// stack-managed objects on or off.
+	KubeEventsEnabled bool `koanf:"kube_events_enabled"`
+	// MaxLogTails bounds the containers whose logs are followed at once.
+	MaxLogTails int `koanf:"max_log_tails"`
+	// WatchNamespace restricts the Pod and Event watches of log streaming
+	// to one namespace (an agent with namespace-scoped RBAC); empty
+	// watches the whole cluster (the original's key).
+	WatchNamespace string `koanf:"watch_namespace"`
+	// KubeEventUIDCacheCap bounds the cache of which stack an Event's
+	// object belongs to (the original's key).
+	KubeEventUIDCacheCap int `koanf:"kube_event_uid_cache_cap"`
 }
 
 // TLS lets a service terminate TLS itself. The original's Helm chart writes

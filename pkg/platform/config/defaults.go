@@ -126,6 +126,11 @@ func Defaults() Settings {
 			WebhooksEnabled:          true,
 			WebhookPollInterval:      10,
 			WebhookConcurrency:       10,
+			LogStreamingEnabled:      true,
+			KubeEventsEnabled:        true,
+			MaxLogTails:              100,
+			WatchNamespace:           "",
+			KubeEventUIDCacheCap:     10000,
 		},
 	}
 }

@@ -6,9 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 )
+
+// namespaceName is a Kubernetes namespace name (an RFC 1123 label).
+var namespaceName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // ErrInvalid matches every error from Load and Validate.
 var ErrInvalid = errors.New("invalid config")
@@ -211,6 +215,11 @@ func (s Settings) Validate() error {
 	v.positive("agent.work_order_timeout_seconds", s.Agent.WorkOrderTimeoutSeconds)
 	v.positive("agent.webhook_poll_interval", s.Agent.WebhookPollInterval)
 	v.between("agent.webhook_concurrency", s.Agent.WebhookConcurrency, 1, 100)
+	v.between("agent.max_log_tails", s.Agent.MaxLogTails, 1, 10000)
+	v.between("agent.kube_event_uid_cache_cap", s.Agent.KubeEventUIDCacheCap, 1, 10000000)
+	if ns := s.Agent.WatchNamespace; ns != "" && (len(ns) > 63 || !namespaceName.MatchString(ns)) {
+		v.add("agent.watch_namespace", fmt.Sprintf("must be a namespace name, got %q", ns))
+	}
 
 	if s.TLS.Enabled {
 		if s.TLS.CertPath == "" {

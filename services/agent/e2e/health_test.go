@@ -133,17 +133,18 @@ type agentRun struct {
 // this process with the health and diagnostics hooks, against kcfg.
 func startAgent(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stackID uuid.UUID) agentRun {
 	t.Helper()
-	var created struct {
-		Agent struct {
-			ID uuid.UUID `json:"id"`
-		} `json:"agent"`
-		InitialPAK string `json:"initial_pak"`
-	}
-	b.call(t, http.MethodPost, "/agents", map[string]string{"name": name, "cluster_name": "e2e-cluster"}, &created)
-	b.call(t, http.MethodPost, "/agents/"+created.Agent.ID.String()+"/targets", map[string]any{"stack_id": stackID}, nil)
+	return startAgentWith(t, b, kcfg, name, stackID, []agent.Hook{
+		health.Hook(health.Options{Interval: 30 * time.Second, Debounce: 200 * time.Millisecond}),
+		diagnostics.Hook(diagnostics.Options{Interval: 300 * time.Millisecond, LogLines: 10, LogTimeout: 3 * time.Second}),
+	})
+}
 
+// startAgentWith is startAgent with other hooks.
+func startAgentWith(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stackID uuid.UUID, hooks []agent.Hook) agentRun {
+	t.Helper()
+	created := registerAgent(t, b, name, stackID)
 	set := agent.Settings{Agent: config.Defaults().Agent}
-	set.BrokerURL, set.PAK = b.url, secret.String(created.InitialPAK)
+	set.BrokerURL, set.PAK = b.url, secret.String(created.pak)
 	set.AgentName, set.ClusterName = name, "e2e-cluster"
 	set.PollingInterval, set.MaxRetries = 1, 5
 	set.OutboxDir = t.TempDir()
@@ -153,10 +154,6 @@ func startAgent(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stack
 	bc, err := broker.New(set.BrokerURL, set.PAK, broker.Options{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	hooks := []agent.Hook{
-		health.Hook(health.Options{Interval: 30 * time.Second, Debounce: 200 * time.Millisecond}),
-		diagnostics.Hook(diagnostics.Options{Interval: 300 * time.Millisecond, LogLines: 10, LogTimeout: 3 * time.Second}),
 	}
 	reg := httpserver.NewRegistry()
 	log := slog.New(slog.DiscardHandler)
@@ -178,6 +175,21 @@ func startAgent(t *testing.T, b brokerEnv, kcfg *rest.Config, name string, stack
 			t.Error("agent did not stop")
 		}
 	})
+	return created
+}
+
+// registerAgent registers an agent in cluster e2e-cluster and targets the
+// stack.
+func registerAgent(t *testing.T, b brokerEnv, name string, stackID uuid.UUID) agentRun {
+	t.Helper()
+	var created struct {
+		Agent struct {
+			ID uuid.UUID `json:"id"`
+		} `json:"agent"`
+		InitialPAK string `json:"initial_pak"`
+	}
+	b.call(t, http.MethodPost, "/agents", map[string]string{"name": name, "cluster_name": "e2e-cluster"}, &created)
+	b.call(t, http.MethodPost, "/agents/"+created.Agent.ID.String()+"/targets", map[string]any{"stack_id": stackID}, nil)
 	return agentRun{id: created.Agent.ID, pak: created.InitialPAK}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/diagnostics"
 	"github.com/brokkr-go/brokkr/services/agent/internal/health"
+	"github.com/brokkr-go/brokkr/services/agent/internal/telemetry"
 	"github.com/brokkr-go/brokkr/services/agent/internal/webhooks"
 	"github.com/brokkr-go/brokkr/services/agent/internal/workorders"
 )
@@ -40,7 +41,8 @@ func provideRegistry() *prometheus.Registry { return httpserver.NewRegistry() }
 func provideMetrics(reg *prometheus.Registry) *agent.Metrics { return agent.NewMetrics(reg) }
 
 // provideHooks lists the loops that plug into the runtime: deployment
-// health, diagnostics, work orders and webhook delivery.
+// health, diagnostics, work orders, webhook delivery, and pod-log
+// streaming with event forwarding.
 func provideHooks(s agent.Settings, reg *prometheus.Registry) []agent.Hook {
 	var hooks []agent.Hook
 	if s.DeploymentHealthEnabled {
@@ -56,6 +58,9 @@ func provideHooks(s agent.Settings, reg *prometheus.Registry) []agent.Hook {
 		opts := webhooks.FromConfig(s.Agent)
 		opts.Registerer = reg
 		hooks = append(hooks, webhooks.Hook(opts))
+	}
+	if s.LogStreamingEnabled || s.KubeEventsEnabled {
+		hooks = append(hooks, telemetry.Hook(telemetry.FromConfig(s.Agent)))
 	}
 	return hooks
 }

@@ -29,9 +29,10 @@ import (
 
 // Cluster is the Kubernetes client as the hooks get it: every method some
 // hook calls (work orders apply, read and watch; health and diagnostics
-// inspect). Each hook hands it on only as the smaller interface its own
-// package declares (workorders.Cluster, inspect.Cluster), so its tests can
-// fake that. *kube.Client implements it; the runtime builds the client
+// inspect; telemetry resolves the owners of Events). Each hook hands it on
+// only as the smaller interface its own package declares
+// (workorders.Cluster, inspect.Cluster, telemetry.Cluster), so its tests
+// can fake that. *kube.Client implements it; the runtime builds the client
 // once start-up reached the cluster.
 type Cluster interface {
 	Mapping(gvk schema.GroupVersionKind) (*meta.RESTMapping, error)
@@ -46,7 +47,8 @@ type Cluster interface {
 // Broker is the broker client as the hooks get it: every call some hook
 // makes. Each hook hands it on only as the smaller interface its own
 // package declares (deploy.TargetStates, webhooks.Broker,
-// diagnostics.Broker, workorders.Broker). *broker.Client implements it.
+// diagnostics.Broker, workorders.Broker, telemetry.Broker). *broker.Client
+// implements it.
 type Broker interface {
 	// Target state and drift.
 	TargetState(ctx context.Context, agentID uuid.UUID, q broker.TargetStateQuery) (broker.TargetState, error)
@@ -61,6 +63,8 @@ type Broker interface {
 	// Webhook delivery.
 	ClaimWebhooks(ctx context.Context, agentID uuid.UUID) ([]broker.PendingWebhook, error)
 	ReportWebhook(ctx context.Context, id uuid.UUID, r broker.WebhookResult) (broker.WebhookOutcome, error)
+	// Pod-log streaming and Kubernetes events.
+	PostTelemetry(ctx context.Context, agentID uuid.UUID, frames []broker.TelemetryFrame) (broker.TelemetryResult, error)
 }
 
 // Env is what a hook gets: the agent's identity and clients, once start-up
