@@ -28,34 +28,28 @@ func (a *App) rolloutCommand() *cobra.Command {
 and pauses, resumes, promotes or aborts it. STACK is a name or an id. See docs/rollouts.md.`,
 	}
 	policy := &cobra.Command{Use: "policy", Short: "Get or replace a stack's rollout policy"}
-
-	var getOut outputFlag
-	get := &cobra.Command{
+	get := a.stackCommand(&cobra.Command{
 		Use:     "get STACK",
 		Short:   "Show the stack's rollout policy",
 		Example: "  brokkr rollout policy get payments -o yaml",
-		Args:    cobra.ExactArgs(1),
-		RunE: a.withStack(&getOut, func(ctx context.Context, c *api.Client, st *api.Stack) error {
-			p, raw, err := api.Decode[api.RolloutPolicy](c.GetRolloutPolicy(ctx, st.Id))
-			if err != nil {
-				return err
-			}
-			return a.printPolicy(getOut, p, raw)
-		}),
-	}
-	get.Flags().StringVarP((*string)(&getOut), "output", "o", "table", "table, json or yaml")
+	}, func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error {
+		p, raw, err := api.Decode[api.RolloutPolicy](c.GetRolloutPolicy(ctx, st.Id))
+		if err != nil {
+			return err
+		}
+		return a.printPolicy(out, p, raw)
+	})
 
 	var file string
-	var setOut outputFlag
-	set := &cobra.Command{
+	var body []byte
+	set := a.stackCommand(&cobra.Command{
 		Use:   "set STACK -f FILE",
 		Short: "Replace the stack's rollout policy with FILE (JSON or YAML)",
 		Long: `set sends FILE (JSON or YAML) as the stack's whole rollout policy: missing fields take
 the defaults. It applies to objects created afterwards; a running rollout keeps its policy.`,
 		Example: `  brokkr rollout policy set payments -f policy.yaml
   brokkr rollout policy set payments -f policy.json -o json`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(*cobra.Command, []string) error {
 			if file == "" {
 				return fmt.Errorf("rollout policy set needs -f")
 			}
@@ -65,38 +59,32 @@ the defaults. It applies to objects created afterwards; a running rollout keeps 
 			}
 			// YAML is a superset of JSON: either becomes the JSON body as
 			// written, so the broker validates exactly what the file says.
-			body, err := yaml.YAMLToJSON(b)
-			if err != nil {
+			if body, err = yaml.YAMLToJSON(b); err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			return a.withStack(&setOut, func(ctx context.Context, c *api.Client, st *api.Stack) error {
-				p, raw, err := api.Decode[api.RolloutPolicy](c.PutRolloutPolicyWithBody(ctx, st.Id, "application/json", bytes.NewReader(body)))
-				if err != nil {
-					return err
-				}
-				if !setOut.structured() {
-					fmt.Fprintf(a.Out, "stack/%s rollout policy set\n", st.Name)
-				}
-				return a.printPolicy(setOut, p, raw)
-			})(cmd, args)
+			return nil
 		},
-	}
+	}, func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error {
+		p, raw, err := api.Decode[api.RolloutPolicy](c.PutRolloutPolicyWithBody(ctx, st.Id, "application/json", bytes.NewReader(body)))
+		if err != nil {
+			return err
+		}
+		if !out.structured() {
+			fmt.Fprintf(a.Out, "stack/%s rollout policy set\n", st.Name)
+		}
+		return a.printPolicy(out, p, raw)
+	})
 	set.Flags().StringVarP(&file, "filename", "f", "", "the policy, JSON or YAML")
-	set.Flags().StringVarP((*string)(&setOut), "output", "o", "table", "table, json or yaml")
 	policy.AddCommand(get, set)
 
-	var statusOut outputFlag
-	status := &cobra.Command{
+	status := a.stackCommand(&cobra.Command{
 		Use:   "status STACK",
 		Short: "Show the stack's newest rollout, wave by wave",
 		Example: `  brokkr rollout status payments
   brokkr rollout status payments -o json`,
-		Args: cobra.ExactArgs(1),
-		RunE: a.withStack(&statusOut, func(ctx context.Context, c *api.Client, st *api.Stack) error {
-			return a.printRollout(statusOut, st, "")(api.Decode[api.RolloutStatus](c.GetRollout(ctx, st.Id)))
-		}),
-	}
-	status.Flags().StringVarP((*string)(&statusOut), "output", "o", "table", "table, json or yaml")
+	}, func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error {
+		return a.printRollout(out, st, "")(api.Decode[api.RolloutStatus](c.GetRollout(ctx, st.Id)))
+	})
 	cmd.AddCommand(policy, status)
 
 	for _, act := range []struct {
@@ -108,28 +96,23 @@ the defaults. It applies to objects created afterwards; a running rollout keeps 
 		{"promote", "promoted", "Release the current wave's pending agents now and start the next wave", (*api.Client).PromoteRollout},
 		{"abort", "aborted", "End the rollout (final); released agents keep the object", (*api.Client).AbortRollout},
 	} {
-		var out outputFlag
-		c := &cobra.Command{
+		cmd.AddCommand(a.stackCommand(&cobra.Command{
 			Use:     act.name + " STACK",
 			Short:   act.short,
 			Example: "  brokkr rollout " + act.name + " payments",
-			Args:    cobra.ExactArgs(1),
-			RunE: a.withStack(&out, func(ctx context.Context, c *api.Client, st *api.Stack) error {
-				s, raw, err := api.Decode[api.RolloutStatus](act.call(c, ctx, st.Id))
-				return a.printRollout(out, st, act.past)(s, raw, rolloutConflict(err, st))
-			}),
-		}
-		c.Flags().StringVarP((*string)(&out), "output", "o", "table", "table, json or yaml")
-		cmd.AddCommand(c)
+		}, func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error {
+			s, raw, err := api.Decode[api.RolloutStatus](act.call(c, ctx, st.Id))
+			return a.printRollout(out, st, act.past)(s, raw, rolloutConflict(err, st))
+		}))
 	}
 	return cmd
 }
 
 func (a *App) rollbackCommand() *cobra.Command {
 	var toSeq int64
-	var object string
-	var out outputFlag
-	cmd := &cobra.Command{
+	var object, target string
+	var req api.RollbackRequest
+	cmd := a.stackCommand(&cobra.Command{
 		Use:   "rollback STACK --to-sequence N | --object ID",
 		Short: "Create a new deployment object with an earlier object's YAML",
 		Long: `rollback creates a new deployment object on STACK with the YAML of the object of sequence
@@ -137,10 +120,7 @@ func (a *App) rollbackCommand() *cobra.Command {
 rolled_back. The new object reaches every associated agent at once. See docs/rollouts.md#rollback.`,
 		Example: `  brokkr rollback payments --to-sequence 41
   brokkr rollback payments --object 0b9e…`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var req api.RollbackRequest
-			target := ""
+		PreRunE: func(*cobra.Command, []string) error {
 			switch {
 			case object != "" && toSeq != 0:
 				return fmt.Errorf("rollback takes --to-sequence or --object, not both")
@@ -155,29 +135,31 @@ rolled_back. The new object reaches every associated agent at once. See docs/rol
 			default:
 				return fmt.Errorf("rollback needs --to-sequence N or --object ID")
 			}
-			return a.withStack(&out, func(ctx context.Context, c *api.Client, st *api.Stack) error {
-				o, raw, err := api.Decode[api.DeploymentObject](c.RollbackStack(ctx, st.Id, nil, req))
-				if err != nil {
-					return err
-				}
-				if out.structured() {
-					return printRaw(a.Out, out, raw)
-				}
-				fmt.Fprintf(a.Out, "stack/%s rolled back to %s: new deployment object %s (sequence %d)\n", st.Name, target, o.Id, o.SequenceId)
-				return nil
-			})(cmd, args)
+			return nil
 		},
-	}
+	}, func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error {
+		o, raw, err := api.Decode[api.DeploymentObject](c.RollbackStack(ctx, st.Id, nil, req))
+		if err != nil {
+			return err
+		}
+		if out.structured() {
+			return printRaw(a.Out, out, raw)
+		}
+		fmt.Fprintf(a.Out, "stack/%s rolled back to %s: new deployment object %s (sequence %d)\n", st.Name, target, o.Id, o.SequenceId)
+		return nil
+	})
 	cmd.Flags().Int64Var(&toSeq, "to-sequence", 0, "restore the object of this sequence id")
 	cmd.Flags().StringVar(&object, "object", "", "restore this deployment object (id)")
-	cmd.Flags().StringVarP((*string)(&out), "output", "o", "table", "table, json or yaml")
 	return cmd
 }
 
-// withStack is the body of a command whose one argument is a stack (name
-// or id): it checks -o, gets the client and resolves the stack.
-func (a *App) withStack(out *outputFlag, run func(ctx context.Context, c *api.Client, st *api.Stack) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
+// stackCommand completes cmd into a command whose one argument is a stack
+// (name or id) and that takes -o: it checks -o, gets the client, resolves
+// the stack and runs run. Flag checks that need no broker go in PreRunE.
+func (a *App) stackCommand(cmd *cobra.Command, run func(ctx context.Context, c *api.Client, st *api.Stack, out outputFlag) error) *cobra.Command {
+	var out outputFlag
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := out.check(); err != nil {
 			return err
 		}
@@ -186,9 +168,11 @@ func (a *App) withStack(out *outputFlag, run func(ctx context.Context, c *api.Cl
 			if err != nil {
 				return err
 			}
-			return run(ctx, c, st)
+			return run(ctx, c, st, out)
 		})(cmd, args)
 	}
+	cmd.Flags().StringVarP((*string)(&out), "output", "o", "table", "table, json or yaml")
+	return cmd
 }
 
 // rolloutConflict makes a 409 rollout_state_conflict name the stack, the
