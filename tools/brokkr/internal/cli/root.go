@@ -119,7 +119,7 @@ order of precedence. See docs/cli.md.`,
 		a.loginCommand(), a.configCommand(), a.getCommand(), a.describeCommand(), a.createCommand(),
 		a.deleteCommand(), a.labelCommand(), a.annotateCommand(), a.targetCommand(), a.untargetCommand(),
 		a.rotatePAKCommand(), a.templateCommand(), a.workOrderCommand(), a.diagnoseCommand(),
-		a.eventsCommand(), a.versionCommand(),
+		a.eventsCommand(), a.rolloutCommand(), a.rollbackCommand(), a.versionCommand(),
 	)
 	return root
 }
