@@ -11,6 +11,7 @@ replace (
 require (
 	github.com/brokkr-go/brokkr/pkg v0.0.0-00010101000000-000000000000
 	github.com/brokkr-go/brokkr/tools v0.0.0-00010101000000-000000000000
+	github.com/coder/websocket v1.8.15
 	github.com/gin-gonic/gin v1.12.0
 	github.com/google/uuid v1.6.0
 	github.com/google/wire v0.7.0
