@@ -611,6 +611,7 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 		"POST /agents/:id/labels":                           `"x"`,
 		"POST /agents/:id/annotations":                      map[string]string{"key": "k", "value": "v"},
 		"POST /agents/:id/targets":                          map[string]string{"stack_id": f.stack},
+		"POST /agents/:id/telemetry":                        map[string]any{"frames": []any{}},
 		"PUT /generators/:id":                               map[string]string{"description": "x"},
 		"POST /generators/:id/register":                     map[string]string{"agent_id": f.a.ID},
 		"DELETE /generators/:id/register":                   map[string]string{"agent_id": f.a.ID},
@@ -643,9 +644,9 @@ func TestEveryRouteRejectsUnknownAndMalformedIDs(t *testing.T) {
 				return strings.ReplaceAll(s, ":key", "nokey")
 			}
 			pak, want := e.AdminPAK, http.StatusNotFound
-			if route == "POST /agents/:id/heartbeat" {
-				// Nobody but the agent itself may heartbeat, so an unknown
-				// id is forbidden to every caller.
+			if route == "POST /agents/:id/heartbeat" || route == "POST /agents/:id/telemetry" {
+				// Nobody but the agent itself may heartbeat or send
+				// telemetry, so an unknown id is forbidden to every caller.
 				pak, want = f.a.PAK, http.StatusForbidden
 			}
 			if route == "POST /webhook-deliveries/:id/result" {
