@@ -124,7 +124,8 @@ func newCluster(t *testing.T) *cluster {
 
 	// Private PostgreSQL and Redis: the suite restarts them, so never the
 	// machine's shared ones.
-	pgPort, redisPort := testsupport.FreePort(t), testsupport.FreePort(t)
+	free := testsupport.FreePortsT(t, 2+len(serviceOrder))
+	pgPort, redisPort := free[0], free[1]
 	var adminURL string
 	c.pg, adminURL = newPostgres(t, pgPort)
 	if err := c.pg.start(); err != nil {
@@ -152,8 +153,8 @@ func newCluster(t *testing.T) *cluster {
 	}
 
 	ports := map[string]int{}
-	for _, n := range serviceOrder {
-		ports[n] = testsupport.FreePort(t)
+	for i, n := range serviceOrder {
+		ports[n] = free[2+i]
 	}
 	key := randHex(32)
 	c.secrets = append(c.secrets, key)

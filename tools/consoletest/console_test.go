@@ -103,7 +103,8 @@ func startBroker(t *testing.T) *broker {
 	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
-	authAddr, apiAddr, tplAddr, whAddr := testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t)
+	addrs := testsupport.FreeAddrs(t, 4)
+	authAddr, apiAddr, tplAddr, whAddr := addrs[0], addrs[1], addrs[2], addrs[3]
 	env := []string{
 		"BROKKR_CONFIG_WATCHER_ENABLED=false",
 		"BROKKR__DATABASE__URL=" + pgtest.NewEmpty(t),

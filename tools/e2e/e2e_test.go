@@ -142,7 +142,8 @@ func newStack(t *testing.T) *stack {
 func newStackWith(t *testing.T, extra ...string) *stack {
 	t.Helper()
 	dbURL := pgtest.NewEmpty(t)
-	apiPort, authPort, tplPort := testsupport.FreePort(t), testsupport.FreePort(t), testsupport.FreePort(t)
+	ports := testsupport.FreePortsT(t, 3)
+	apiPort, authPort, tplPort := ports[0], ports[1], ports[2]
 	pakFile := filepath.Join(t.TempDir(), "admin.pak")
 	env := append(os.Environ(),
 		"BROKKR__DATABASE__URL="+dbURL,

@@ -51,6 +51,29 @@ func FreePort(t testing.TB) int {
 	return ports[0]
 }
 
+// FreePortsT returns n distinct loopback TCP ports that were free a moment
+// ago. Ports for processes started together must come from one call: ports
+// picked one at a time may repeat, because each is released before the
+// next is picked, and two services would then race for one port.
+func FreePortsT(t testing.TB, n int) []int {
+	t.Helper()
+	ports, err := FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+// FreeAddrs is FreePortsT as "127.0.0.1:port" addresses.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i, p := range FreePortsT(t, n) {
+		out[i] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	return out
+}
+
 // FreeAddr is FreePort as a "127.0.0.1:port" address.
 func FreeAddr(t testing.TB) string {
 	t.Helper()

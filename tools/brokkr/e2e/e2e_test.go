@@ -77,7 +77,8 @@ func newWorld(t *testing.T) *world {
 		redisURL = "redis://127.0.0.1:6379/0"
 	}
 	dir := t.TempDir()
-	authAddr, apiAddr, tplAddr := testsupport.FreeAddr(t), testsupport.FreeAddr(t), testsupport.FreeAddr(t)
+	addrs := testsupport.FreeAddrs(t, 3)
+	authAddr, apiAddr, tplAddr := addrs[0], addrs[1], addrs[2]
 	senv := []string{
 		"BROKKR__DATABASE__URL=" + dbURL,
 		"BROKKR__DATABASE__MAX_OPEN_CONNS=5",
