@@ -319,13 +319,11 @@ func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, 
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.
 func (r *AgentEvents) CreateAgentEvent(ctx context.Context, e *agent.Event) error {
-	var row eventRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
+	err := insertInto[eventRow](ctx, r.s.q(ctx), e, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+eventCols, e.AgentID, e.DeploymentObjectID, e.EventType, e.Status, e.Message)
 	if err != nil {
-		return domain.Rephrase(mapErr(err), domain.ErrUnprocessable, "Deployment object not found")
+		return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found")
 	}
-	*e = row.domain()
 	return nil
 }
 

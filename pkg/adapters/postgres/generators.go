@@ -49,14 +49,8 @@ func (r *Generators) ListGenerators(ctx context.Context) ([]generator.Generator,
 
 // CreateGenerator inserts g, filling id and timestamps.
 func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator) error {
-	var row generatorRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO generators (name, description, is_active, pak_hash)
+	return insertInto[generatorRow](ctx, r.s.q(ctx), g, `INSERT INTO generators (name, description, is_active, pak_hash)
 		VALUES ($1, $2, $3, $4) RETURNING `+generatorCols, g.Name, g.Description, g.IsActive, g.PakHash)
-	if err != nil {
-		return mapErr(err)
-	}
-	*g = row.domain()
-	return nil
 }
 
 // GetGenerator returns a live generator.

@@ -192,14 +192,8 @@ const resultCols = `id, request_id, pod_statuses, events, log_tails, error, coll
 
 // CreateDiagnostic inserts a pending request.
 func (r *Diagnostics) CreateDiagnostic(ctx context.Context, req *diagnostic.Request) error {
-	var row diagnosticRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO diagnostic_requests (agent_id, deployment_object_id, requested_by, expires_at)
+	return insertInto[diagnosticRow](ctx, r.s.q(ctx), req, `INSERT INTO diagnostic_requests (agent_id, deployment_object_id, requested_by, expires_at)
 		VALUES ($1, $2, $3, $4) RETURNING `+diagnosticCols, req.AgentID, req.DeploymentObjectID, req.RequestedBy, req.ExpiresAt)
-	if err != nil {
-		return mapErr(err)
-	}
-	*req = row.domain()
-	return nil
 }
 
 // GetDiagnostic returns one request.

@@ -25,6 +25,17 @@ func getAs[R domainRow[D], D any](ctx context.Context, q querier, code, msg, que
 	return row.domain(), notFound(err, code, msg)
 }
 
+// insertInto runs query (an INSERT … RETURNING one row) into a row of type
+// R and, when it succeeds, stores its domain value in dst.
+func insertInto[R domainRow[D], D any](ctx context.Context, q querier, dst *D, query string, args ...any) error {
+	var row R
+	if err := q.GetContext(ctx, &row, query, args...); err != nil {
+		return mapErr(err)
+	}
+	*dst = row.domain()
+	return nil
+}
+
 // updateLocked reads one row with sel (which ends in FOR UPDATE; no row is
 // the not-found error code/msg), lets fn change its domain value and writes
 // that back with write, all in one transaction.

@@ -43,14 +43,8 @@ func (r *Stacks) ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stac
 
 // CreateStack inserts st, filling id and timestamps.
 func (r *Stacks) CreateStack(ctx context.Context, st *stack.Stack) error {
-	var row stackRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO stacks (name, description, generator_id)
+	return insertInto[stackRow](ctx, r.s.q(ctx), st, `INSERT INTO stacks (name, description, generator_id)
 		VALUES ($1, $2, $3) RETURNING `+stackCols, st.Name, st.Description, st.GeneratorID)
-	if err != nil {
-		return mapErr(err)
-	}
-	*st = row.domain()
-	return nil
 }
 
 // GetStack returns a live stack.
