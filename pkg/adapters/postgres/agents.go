@@ -33,69 +33,41 @@ func NewAgents(s *Store) *Agents { return &Agents{s: s} }
 
 const agentCols = `id, created_at, updated_at, deleted_at, name, cluster_name, last_heartbeat, status, pak_hash`
 
-// agentRow is an agents row.
-type agentRow struct {
-	ID            uuid.UUID  `db:"id"`
-	CreatedAt     time.Time  `db:"created_at"`
-	UpdatedAt     time.Time  `db:"updated_at"`
-	DeletedAt     *time.Time `db:"deleted_at"`
-	Name          string     `db:"name"`
-	ClusterName   string     `db:"cluster_name"`
-	LastHeartbeat *time.Time `db:"last_heartbeat"`
-	Status        string     `db:"status"`
-	PakHash       string     `db:"pak_hash"`
-}
-
-func (r agentRow) domain() agent.Agent {
-	return agent.Agent{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, ClusterName: r.ClusterName, LastHeartbeat: r.LastHeartbeat, Status: r.Status, PakHash: r.PakHash}
-}
-
 // ListAgents returns live agents in creation order.
 func (r *Agents) ListAgents(ctx context.Context) ([]agent.Agent, error) {
-	var rows []agentRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+agentCols+` FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id`)
-	return convertRows(rows, agentRow.domain), mapErr(err)
+	return selectAll[agent.Agent](ctx, r.s.q(ctx), `SELECT `+agentCols+` FROM agents WHERE deleted_at IS NULL ORDER BY created_at, id`)
 }
 
 // ListRegisteredAgents lists the live agents registered with the generator,
 // in ListAgents' order.
 func (r *Agents) ListRegisteredAgents(ctx context.Context, generatorID uuid.UUID) ([]agent.Agent, error) {
-	var rows []agentRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("a.", agentCols)+` FROM agents a
+	return selectAll[agent.Agent](ctx, r.s.q(ctx), `SELECT `+prefixed("a.", agentCols)+` FROM agents a
 		JOIN agent_generator_registrations r ON r.agent_id = a.id AND r.generator_id = $1
 		WHERE a.deleted_at IS NULL ORDER BY a.created_at, a.id`, generatorID)
-	return convertRows(rows, agentRow.domain), mapErr(err)
 }
 
 // CreateAgent inserts a, filling id and timestamps, and registers it with
 // the system generator in the same statement: every agent, however created
 // (API or CLI), receives the system generator's stacks.
 func (r *Agents) CreateAgent(ctx context.Context, a *agent.Agent) error {
-	var row agentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `WITH a AS (
+	return insertInto(ctx, r.s.q(ctx), a, `WITH a AS (
 			INSERT INTO agents (name, cluster_name, status, pak_hash)
 			VALUES ($1, $2, $3, $4) RETURNING `+agentCols+`
 		), reg AS (
 			INSERT INTO agent_generator_registrations (agent_id, generator_id) SELECT id, $5 FROM a
 		)
 		SELECT `+agentCols+` FROM a`, a.Name, a.ClusterName, a.Status, a.PakHash, generator.SystemID)
-	if err != nil {
-		return mapErr(err)
-	}
-	*a = row.domain()
-	return nil
 }
 
 // GetAgent returns a live agent.
 func (r *Agents) GetAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+	return getOne[agent.Agent](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
 		`SELECT `+agentCols+` FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // FindAgent looks an agent up by name and cluster.
 func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Agent, error) {
-	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+	return getOne[agent.Agent](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
 		`SELECT `+agentCols+` FROM agents
 		WHERE name = $1 AND cluster_name = $2 AND deleted_at IS NULL`, name, cluster)
 }
@@ -104,7 +76,7 @@ func (r *Agents) FindAgent(ctx context.Context, name, cluster string) (agent.Age
 func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.Agent) error) (agent.Agent, error) {
 	return updateLocked(ctx, r.s, "agent_not_found", "Agent not found", `SELECT `+agentCols+` FROM agents
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
-		func(ctx context.Context, a agent.Agent, out *agentRow) error {
+		func(ctx context.Context, a agent.Agent, out *agent.Agent) error {
 			return r.s.q(ctx).GetContext(ctx, out, `UPDATE agents SET name = $2, cluster_name = $3, status = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+agentCols, id, a.Name, a.ClusterName, a.Status, a.PakHash)
 		})
@@ -112,7 +84,7 @@ func (r *Agents) UpdateAgent(ctx context.Context, id uuid.UUID, fn func(*agent.A
 
 // DeleteAgent soft-deletes a live agent; the trigger soft-deletes its events.
 func (r *Agents) DeleteAgent(ctx context.Context, id uuid.UUID) (agent.Agent, error) {
-	return getAs[agentRow](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
+	return getOne[agent.Agent](ctx, r.s.q(ctx), "agent_not_found", "Agent not found",
 		`UPDATE agents SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+agentCols, id)
 }
@@ -127,25 +99,12 @@ func (r *Agents) Heartbeat(ctx context.Context, id uuid.UUID) (agent.Agent, *tim
 	}
 	var row beatRow
 	err := r.s.q(ctx).GetContext(ctx, &row, heartbeatSQL, []string{id.String()})
-	return row.agentRow.domain(), row.Previous, notFound(err, "agent_not_found", "Agent not found")
-}
-
-// targetRow is an agent_targets row.
-type targetRow struct {
-	ID      uuid.UUID `db:"id"`
-	AgentID uuid.UUID `db:"agent_id"`
-	StackID uuid.UUID `db:"stack_id"`
-}
-
-func (r targetRow) domain() agent.Target {
-	return agent.Target{ID: r.ID, AgentID: r.AgentID, StackID: r.StackID}
+	return row.Agent, row.Previous, notFound(err, "agent_not_found", "Agent not found")
 }
 
 // ListAgentTargets returns the agent's explicit targets.
 func (r *Agents) ListAgentTargets(ctx context.Context, agentID uuid.UUID) ([]agent.Target, error) {
-	var rows []targetRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, agent_id, stack_id FROM agent_targets WHERE agent_id = $1 ORDER BY stack_id`, agentID)
-	return convertRows(rows, targetRow.domain), mapErr(err)
+	return selectAll[agent.Target](ctx, r.s.q(ctx), `SELECT id, agent_id, stack_id FROM agent_targets WHERE agent_id = $1 ORDER BY stack_id`, agentID)
 }
 
 // AddAgentTarget binds an agent to a live stack.
@@ -160,10 +119,10 @@ func (r *Agents) AddAgentTarget(ctx context.Context, agentID, stackID uuid.UUID)
 	if err := r.consented(ctx, agentID, stackID); err != nil {
 		return agent.Target{}, err
 	}
-	var row targetRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)
+	var t agent.Target
+	err := r.s.q(ctx).GetContext(ctx, &t, `INSERT INTO agent_targets (agent_id, stack_id) VALUES ($1, $2)
 		RETURNING id, agent_id, stack_id`, agentID, stackID)
-	return row.domain(), mapErr(err)
+	return t, mapErr(err)
 }
 
 // RemoveAgentTarget deletes a target; 404 when absent.
@@ -240,25 +199,6 @@ func NewAgentEvents(s *Store) *AgentEvents { return &AgentEvents{s: s} }
 
 const eventCols = `id, created_at, updated_at, deleted_at, agent_id, deployment_object_id, event_type, status, message`
 
-// eventRow is an agent_events row.
-type eventRow struct {
-	ID                 uuid.UUID  `db:"id"`
-	CreatedAt          time.Time  `db:"created_at"`
-	UpdatedAt          time.Time  `db:"updated_at"`
-	DeletedAt          *time.Time `db:"deleted_at"`
-	AgentID            uuid.UUID  `db:"agent_id"`
-	DeploymentObjectID uuid.UUID  `db:"deployment_object_id"`
-	EventType          string     `db:"event_type"`
-	Status             string     `db:"status"`
-	Message            *string    `db:"message"`
-}
-
-func (r eventRow) domain() agent.Event {
-	return agent.Event{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		AgentID: r.AgentID, DeploymentObjectID: r.DeploymentObjectID, EventType: r.EventType,
-		Status: r.Status, Message: r.Message}
-}
-
 // AgentMayReport reports whether the agent may report events or health on
 // the deployment object: its stack is associated with the agent now
 // (target, label or annotation; deleted stacks included, for their deletion
@@ -278,10 +218,8 @@ func (r *AgentEvents) AgentMayReport(ctx context.Context, agentID, objectID uuid
 
 // ListAgentEvents returns the agent's live events, newest first.
 func (r *AgentEvents) ListAgentEvents(ctx context.Context, agentID uuid.UUID) ([]agent.Event, error) {
-	var rows []eventRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+eventCols+` FROM agent_events
+	return selectAll[agent.Event](ctx, r.s.q(ctx), `SELECT `+eventCols+` FROM agent_events
 		WHERE agent_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id`, agentID)
-	return convertRows(rows, eventRow.domain), mapErr(err)
 }
 
 // ListEvents returns live events within scope, newest first.
@@ -305,21 +243,19 @@ func (r *AgentEvents) ListEvents(ctx context.Context, scope agents.EventScope) (
 		where = append(where, `e.agent_id IN (SELECT agent_id FROM agent_generator_registrations
 			WHERE generator_id = `+arg(*scope.RegisteredWith)+`)`)
 	}
-	var rows []eventRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("e.", eventCols)+` FROM agent_events e
+	return selectAll[agent.Event](ctx, r.s.q(ctx), `SELECT `+prefixed("e.", eventCols)+` FROM agent_events e
 		WHERE `+strings.Join(where, " AND ")+` ORDER BY e.created_at DESC, e.id`, args...)
-	return convertRows(rows, eventRow.domain), mapErr(err)
 }
 
 // GetEvent returns one live event.
 func (r *AgentEvents) GetEvent(ctx context.Context, id uuid.UUID) (agent.Event, error) {
-	return getAs[eventRow](ctx, r.s.q(ctx), "agent_event_not_found", "Agent event not found",
+	return getOne[agent.Event](ctx, r.s.q(ctx), "agent_event_not_found", "Agent event not found",
 		`SELECT `+eventCols+` FROM agent_events WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // CreateAgentEvent inserts an event; a missing deployment object is a 422.
 func (r *AgentEvents) CreateAgentEvent(ctx context.Context, e *agent.Event) error {
-	err := insertInto[eventRow](ctx, r.s.q(ctx), e, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
+	err := insertInto(ctx, r.s.q(ctx), e, `INSERT INTO agent_events (agent_id, deployment_object_id, event_type, status, message)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+eventCols, e.AgentID, e.DeploymentObjectID, e.EventType, e.Status, e.Message)
 	if err != nil {
 		return domain.Rephrase(err, domain.ErrUnprocessable, "Deployment object not found")
@@ -333,16 +269,6 @@ func (r *AgentEvents) GeneratorOwnsObject(ctx context.Context, gen, objectID uui
 	err := r.s.q(ctx).GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM deployment_objects d
 		JOIN stacks st ON st.id = d.stack_id WHERE d.id = $1 AND st.generator_id = $2)`, objectID, gen)
 	return ok, mapErr(err)
-}
-
-// convertRows converts scanned rows to domain values; never nil, so an empty
-// list is [] on the wire.
-func convertRows[R, D any](rows []R, conv func(R) D) []D {
-	out := make([]D, len(rows))
-	for i, r := range rows {
-		out[i] = conv(r)
-	}
-	return out
 }
 
 // deleteOne runs a DELETE and maps "no row" to a 404 with its stable code

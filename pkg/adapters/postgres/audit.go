@@ -2,12 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 )
@@ -18,27 +14,6 @@ type AuditLog struct{ s *Store }
 
 // NewAuditLog returns the audit-log reader over s.
 func NewAuditLog(s *Store) *AuditLog { return &AuditLog{s: s} }
-
-// auditRow is an audit_logs row as auditCols selects it.
-type auditRow struct {
-	ID           uuid.UUID       `db:"id"`
-	Timestamp    time.Time       `db:"timestamp"`
-	ActorType    string          `db:"actor_type"`
-	ActorID      *uuid.UUID      `db:"actor_id"`
-	Action       string          `db:"action"`
-	ResourceType string          `db:"resource_type"`
-	ResourceID   *uuid.UUID      `db:"resource_id"`
-	Details      json.RawMessage `db:"details"`
-	IPAddress    *string         `db:"ip_address"`
-	UserAgent    *string         `db:"user_agent"`
-	CreatedAt    time.Time       `db:"created_at"`
-}
-
-func (r auditRow) domain() audit.Entry {
-	return audit.Entry{ID: r.ID, Timestamp: r.Timestamp, ActorType: r.ActorType, ActorID: r.ActorID, Action: r.Action,
-		ResourceType: r.ResourceType, ResourceID: r.ResourceID, Details: r.Details, IPAddress: r.IPAddress,
-		UserAgent: r.UserAgent, CreatedAt: r.CreatedAt}
-}
 
 // details is NULL for entries without details; json.RawMessage cannot scan
 // a NULL, so it is read as the JSON literal null (rendered as null).
@@ -84,6 +59,6 @@ func (r *AuditLog) QueryAudit(ctx context.Context, f audit.Filter) ([]audit.Entr
 	}
 	q := fmt.Sprintf(`SELECT `+auditCols+` FROM audit_logs`+w.where()+` ORDER BY timestamp DESC, id LIMIT $%d OFFSET $%d`,
 		w.arg(f.Limit), w.arg(f.Offset))
-	out, err := selectAs[auditRow](ctx, r.s.q(ctx), q, w.args...)
+	out, err := selectAll[audit.Entry](ctx, r.s.q(ctx), q, w.args...)
 	return out, total, err
 }

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+	"github.com/jmoiron/sqlx/reflectx"
 
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
@@ -57,7 +60,7 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 		}
 		cfg.RuntimeParams["search_path"] = opts.Schema
 	}
-	db := sqlx.NewDb(stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(scanTimestamptzAsUTC)), "pgx")
+	db := OpenDB(*cfg)
 	// A bounded pool: max_open_conns per process is what the capacity guide
 	// adds up against PostgreSQL's max_connections. Requests beyond it wait
 	// for a connection (bounded by the api's in-flight limit), never fail.
@@ -84,6 +87,38 @@ func Open(ctx context.Context, opts Options) (*sqlx.DB, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return db, nil
+}
+
+// OpenDB is the pool every repository expects, without connecting yet:
+// timestamps scan in UTC and columns map to struct fields by columnName.
+// Open uses it; anything else that builds a pool for a Store (a test with
+// its own pgx configuration) must too.
+func OpenDB(cfg pgx.ConnConfig) *sqlx.DB {
+	db := sqlx.NewDb(stdlib.OpenDB(cfg, stdlib.OptionAfterConnect(scanTimestamptzAsUTC)), "pgx")
+	db.Mapper = reflectx.NewMapperFunc("db", columnName)
+	return db
+}
+
+// columnName is the column a struct field without a db tag reads:
+// CreatedAt → created_at, GeneratorID → generator_id, YAMLContent →
+// yaml_content (a run of capitals is one word). It lets repositories scan
+// straight into domain types, which carry no db tags
+// (docs/architecture.md#persistence).
+func columnName(field string) string {
+	rs := []rune(field)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 {
+			prev := rs[i-1]
+			wordEnds := unicode.IsLower(prev) || unicode.IsDigit(prev)
+			acronymEnds := unicode.IsUpper(prev) && i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			if wordEnds || acronymEnds {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
 
 // scanTimestamptzAsUTC makes timestamptz values come back in UTC whatever

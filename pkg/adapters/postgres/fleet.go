@@ -22,18 +22,6 @@ func NewFleet(s *Store) *Fleet { return &Fleet{s: s} }
 
 var _ fleet.Repository = (*Fleet)(nil)
 
-type fleetAgentRow struct {
-	ID            uuid.UUID  `db:"id"`
-	Name          string     `db:"name"`
-	ClusterName   string     `db:"cluster_name"`
-	Status        string     `db:"status"`
-	LastHeartbeat *time.Time `db:"last_heartbeat"`
-}
-
-func (r fleetAgentRow) domain() fleet.Agent {
-	return fleet.Agent{ID: r.ID, Name: r.Name, ClusterName: r.ClusterName, Status: r.Status, LastHeartbeat: r.LastHeartbeat}
-}
-
 // generatorAgents is the agents registered with a generator ($1 =
 // generator id), 0.9.1's meaning of pak_id (docs/compatibility.md#fleet-record).
 const generatorAgents = `SELECT agent_id FROM agent_generator_registrations WHERE generator_id = $1`
@@ -41,27 +29,23 @@ const generatorAgents = `SELECT agent_id FROM agent_generator_registrations WHER
 // Agents lists live agents by name and cluster, optionally only a
 // generator's.
 func (r *Fleet) Agents(ctx context.Context, generatorID *uuid.UUID) ([]fleet.Agent, error) {
-	var rows []fleetAgentRow
-	var err error
 	if generatorID == nil {
-		err = r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, name, cluster_name, status, last_heartbeat
+		return selectAll[fleet.Agent](ctx, r.s.q(ctx), `SELECT id, name, cluster_name, status, last_heartbeat
 			FROM agents WHERE deleted_at IS NULL ORDER BY name, cluster_name`)
-	} else {
-		err = r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, name, cluster_name, status, last_heartbeat
-			FROM agents WHERE deleted_at IS NULL AND id IN (`+generatorAgents+`) ORDER BY name, cluster_name`, *generatorID)
 	}
-	return convertRows(rows, fleetAgentRow.domain), mapErr(err)
+	return selectAll[fleet.Agent](ctx, r.s.q(ctx), `SELECT id, name, cluster_name, status, last_heartbeat
+		FROM agents WHERE deleted_at IS NULL AND id IN (`+generatorAgents+`) ORDER BY name, cluster_name`, *generatorID)
 }
 
 // Agent returns one live agent.
 func (r *Fleet) Agent(ctx context.Context, id uuid.UUID) (fleet.Agent, error) {
-	var row fleetAgentRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT id, name, cluster_name, status, last_heartbeat
+	var a fleet.Agent
+	err := r.s.q(ctx).GetContext(ctx, &a, `SELECT id, name, cluster_name, status, last_heartbeat
 		FROM agents WHERE id = $1 AND deleted_at IS NULL`, id)
 	if isNoRows(err) {
 		return fleet.Agent{}, domain.NotFound("Agent not found")
 	}
-	return row.domain(), mapErr(err)
+	return a, mapErr(err)
 }
 
 // fleetSignalQueries are the grouped queries, one per signal, each
@@ -158,8 +142,6 @@ func (r *Fleet) Signals(ctx context.Context) (map[uuid.UUID]fleet.Signals, error
 
 // RecentEvents returns the agent's latest live events, newest first.
 func (r *Fleet) RecentEvents(ctx context.Context, agentID uuid.UUID, limit int) ([]agent.Event, error) {
-	var rows []eventRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+eventCols+` FROM agent_events
+	return selectAll[agent.Event](ctx, r.s.q(ctx), `SELECT `+eventCols+` FROM agent_events
 		WHERE agent_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, id LIMIT $2`, agentID, limit)
-	return convertRows(rows, eventRow.domain), mapErr(err)
 }

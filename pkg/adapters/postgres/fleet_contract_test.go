@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
@@ -134,7 +133,7 @@ func TestFleetQueryCount(t *testing.T) {
 		}
 		tr := &countingTracer{}
 		cfg.Tracer = tr
-		db := sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx")
+		db := postgres.OpenDB(*cfg)
 		t.Cleanup(func() { _ = db.Close() })
 		w := fleetPG{db}
 		for i := range agents {

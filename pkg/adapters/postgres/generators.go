@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -20,42 +19,21 @@ func NewGenerators(s *Store) *Generators { return &Generators{s: s} }
 
 const generatorCols = `id, created_at, updated_at, deleted_at, name, description, last_active_at, is_active, pak_hash, is_system`
 
-// generatorRow is a generators row.
-type generatorRow struct {
-	ID           uuid.UUID  `db:"id"`
-	CreatedAt    time.Time  `db:"created_at"`
-	UpdatedAt    time.Time  `db:"updated_at"`
-	DeletedAt    *time.Time `db:"deleted_at"`
-	Name         string     `db:"name"`
-	Description  *string    `db:"description"`
-	LastActiveAt *time.Time `db:"last_active_at"`
-	IsActive     bool       `db:"is_active"`
-	PakHash      *string    `db:"pak_hash"`
-	IsSystem     bool       `db:"is_system"`
-}
-
-func (r generatorRow) domain() generator.Generator {
-	return generator.Generator{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, Description: r.Description, LastActiveAt: r.LastActiveAt, IsActive: r.IsActive, PakHash: r.PakHash, IsSystem: r.IsSystem}
-}
-
 // ListGenerators returns live generators in creation order; the system
 // generator is not listed.
 func (r *Generators) ListGenerators(ctx context.Context) ([]generator.Generator, error) {
-	var rows []generatorRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL AND NOT is_system ORDER BY created_at, id`)
-	return convertRows(rows, generatorRow.domain), mapErr(err)
+	return selectAll[generator.Generator](ctx, r.s.q(ctx), `SELECT `+generatorCols+` FROM generators WHERE deleted_at IS NULL AND NOT is_system ORDER BY created_at, id`)
 }
 
 // CreateGenerator inserts g, filling id and timestamps.
 func (r *Generators) CreateGenerator(ctx context.Context, g *generator.Generator) error {
-	return insertInto[generatorRow](ctx, r.s.q(ctx), g, `INSERT INTO generators (name, description, is_active, pak_hash)
+	return insertInto(ctx, r.s.q(ctx), g, `INSERT INTO generators (name, description, is_active, pak_hash)
 		VALUES ($1, $2, $3, $4) RETURNING `+generatorCols, g.Name, g.Description, g.IsActive, g.PakHash)
 }
 
 // GetGenerator returns a live generator.
 func (r *Generators) GetGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+	return getOne[generator.Generator](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
 		`SELECT `+generatorCols+` FROM generators WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
@@ -70,7 +48,7 @@ func (r *Generators) GeneratorExists(ctx context.Context, id uuid.UUID) (bool, e
 func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(*generator.Generator) error) (generator.Generator, error) {
 	return updateLocked(ctx, r.s, "generator_not_found", "Generator not found", `SELECT `+generatorCols+` FROM generators
 			WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
-		func(ctx context.Context, g generator.Generator, out *generatorRow) error {
+		func(ctx context.Context, g generator.Generator, out *generator.Generator) error {
 			return r.s.q(ctx).GetContext(ctx, out, `UPDATE generators SET name = $2, description = $3, is_active = $4, pak_hash = $5
 			WHERE id = $1 RETURNING `+generatorCols, id, g.Name, g.Description, g.IsActive, g.PakHash)
 		})
@@ -79,7 +57,7 @@ func (r *Generators) UpdateGenerator(ctx context.Context, id uuid.UUID, fn func(
 // DeleteGenerator soft-deletes a live generator; triggers cascade to its
 // stacks (with deletion markers).
 func (r *Generators) DeleteGenerator(ctx context.Context, id uuid.UUID) (generator.Generator, error) {
-	return getAs[generatorRow](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
+	return getOne[generator.Generator](ctx, r.s.q(ctx), "generator_not_found", "Generator not found",
 		`UPDATE generators SET deleted_at = now()
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+generatorCols, id)
 }

@@ -40,7 +40,7 @@ type beat struct {
 
 // beatRow is a stamped agent and its heartbeat before the stamp.
 type beatRow struct {
-	agentRow
+	agent.Agent
 	Previous *time.Time `db:"previous_heartbeat"`
 }
 
@@ -79,7 +79,7 @@ func (h *heartbeats) stamp(ctx context.Context, id uuid.UUID) (agent.Agent, *tim
 	}
 	select {
 	case <-b.done:
-		return b.row.agentRow.domain(), b.row.Previous, b.err
+		return b.row.Agent, b.row.Previous, b.err
 	case <-ctx.Done():
 		// The beat may still be written by the flush: a heartbeat is
 		// idempotent, so that is harmless.

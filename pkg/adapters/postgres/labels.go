@@ -80,39 +80,16 @@ func NewStackLabels(s *Store) *StackLabels {
 	return &StackLabels{Labels{s: s, sql: stackLabelSQL}}
 }
 
-type labelRow struct {
-	ID      uuid.UUID `db:"id"`
-	OwnerID uuid.UUID `db:"owner_id"`
-	Label   string    `db:"label"`
-}
-
-func (r labelRow) domain() labels.Label {
-	return labels.Label{ID: r.ID, OwnerID: r.OwnerID, Label: r.Label}
-}
-
-type annotationRow struct {
-	ID      uuid.UUID `db:"id"`
-	OwnerID uuid.UUID `db:"owner_id"`
-	Key     string    `db:"key"`
-	Value   string    `db:"value"`
-}
-
-func (r annotationRow) domain() labels.Annotation {
-	return labels.Annotation{ID: r.ID, OwnerID: r.OwnerID, Key: r.Key, Value: r.Value}
-}
-
 // ListLabels returns the owner's labels.
 func (r *Labels) ListLabels(ctx context.Context, owner uuid.UUID) ([]labels.Label, error) {
-	var rows []labelRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, r.sql.listLabels, owner)
-	return convertRows(rows, labelRow.domain), mapErr(err)
+	return selectAll[labels.Label](ctx, r.s.q(ctx), r.sql.listLabels, owner)
 }
 
 // AddLabel inserts a label; a duplicate is a conflict.
 func (r *Labels) AddLabel(ctx context.Context, owner uuid.UUID, label string) (labels.Label, error) {
-	var row labelRow
-	err := r.s.q(ctx).GetContext(ctx, &row, r.sql.addLabel, owner, label)
-	return row.domain(), mapErr(err)
+	var l labels.Label
+	err := r.s.q(ctx).GetContext(ctx, &l, r.sql.addLabel, owner, label)
+	return l, mapErr(err)
 }
 
 // RemoveLabel deletes a label; 404 when absent.
@@ -122,16 +99,14 @@ func (r *Labels) RemoveLabel(ctx context.Context, owner uuid.UUID, label string)
 
 // ListAnnotations returns the owner's annotations.
 func (r *Labels) ListAnnotations(ctx context.Context, owner uuid.UUID) ([]labels.Annotation, error) {
-	var rows []annotationRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, r.sql.listAnnotations, owner)
-	return convertRows(rows, annotationRow.domain), mapErr(err)
+	return selectAll[labels.Annotation](ctx, r.s.q(ctx), r.sql.listAnnotations, owner)
 }
 
 // AddAnnotation inserts an annotation.
 func (r *Labels) AddAnnotation(ctx context.Context, owner uuid.UUID, key, value string) (labels.Annotation, error) {
-	var row annotationRow
-	err := r.s.q(ctx).GetContext(ctx, &row, r.sql.addAnnotation, owner, key, value)
-	return row.domain(), mapErr(err)
+	var a labels.Annotation
+	err := r.s.q(ctx).GetContext(ctx, &a, r.sql.addAnnotation, owner, key, value)
+	return a, mapErr(err)
 }
 
 // RemoveAnnotation deletes every annotation with key; 404 when none.

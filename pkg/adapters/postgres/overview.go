@@ -97,26 +97,17 @@ LEFT JOIN LATERAL (
 	) x
 ) s ON true`
 
-// fleetRow is one row of fleetSummary.
+// fleetRow is one row of fleetSummary: labels come as JSON (jsonStrings);
+// every other column scans into the embedded overview.AgentRow by name.
 type fleetRow struct {
-	ID            uuid.UUID   `db:"id"`
-	Name          string      `db:"name"`
-	ClusterName   string      `db:"cluster_name"`
-	Status        string      `db:"status"`
-	LastHeartbeat *time.Time  `db:"last_heartbeat"`
-	CreatedAt     time.Time   `db:"created_at"`
-	Labels        jsonStrings `db:"labels"`
-	Objects       int         `db:"objects"`
-	Applied       int         `db:"applied"`
-	Failing       int         `db:"failing"`
-	Healthy       int         `db:"healthy"`
-	PendingWork   int         `db:"pending_work"`
+	overview.AgentRow
+	Labels jsonStrings
 }
 
 func (r fleetRow) domain() overview.AgentRow {
-	return overview.AgentRow{ID: r.ID, Name: r.Name, ClusterName: r.ClusterName, Status: r.Status,
-		LastHeartbeat: r.LastHeartbeat, CreatedAt: r.CreatedAt, Labels: []string(r.Labels), Objects: r.Objects,
-		Applied: r.Applied, Failing: r.Failing, Healthy: r.Healthy, PendingWork: r.PendingWork}
+	a := r.AgentRow
+	a.Labels = r.Labels
+	return a
 }
 
 // fleetWhere builds the filter of q; $1 is always the stale window.
@@ -160,15 +151,7 @@ func (r *Overview) Fleet(ctx context.Context, q overview.FleetQuery) ([]overview
 		SELECT a.id, a.name, a.cluster_name, a.status, a.last_heartbeat, a.created_at
 		FROM agents a WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d)`, where, order, len(args)-1, len(args)) +
 		fleetSummary + " ORDER BY " + strings.ReplaceAll(order, "a.", "p.")
-	var rows []fleetRow
-	if err := r.s.q(ctx).SelectContext(ctx, &rows, query, args...); err != nil {
-		return nil, mapErr(err)
-	}
-	out := make([]overview.AgentRow, len(rows))
-	for i, row := range rows {
-		out[i] = row.domain()
-	}
-	return out, nil
+	return selectAs[fleetRow](ctx, r.s.q(ctx), query, args...)
 }
 
 // CountFleet counts the live agents matching q's filters.

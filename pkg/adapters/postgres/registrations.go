@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -22,25 +21,13 @@ func NewRegistrations(s *Store) *Registrations { return &Registrations{s: s} }
 
 const registrationCols = `id, agent_id, generator_id, registered_at`
 
-// registrationRow is an agent_generator_registrations row.
-type registrationRow struct {
-	ID           uuid.UUID `db:"id"`
-	AgentID      uuid.UUID `db:"agent_id"`
-	GeneratorID  uuid.UUID `db:"generator_id"`
-	RegisteredAt time.Time `db:"registered_at"`
-}
-
-func (r registrationRow) domain() agent.Registration {
-	return agent.Registration{ID: r.ID, AgentID: r.AgentID, GeneratorID: r.GeneratorID, RegisteredAt: r.RegisteredAt}
-}
-
 // Register records the pair; ErrConflict when it exists (the unique
 // constraint).
 func (r *Registrations) Register(ctx context.Context, agentID, generatorID uuid.UUID) (agent.Registration, error) {
-	var row registrationRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO agent_generator_registrations (agent_id, generator_id)
+	var reg agent.Registration
+	err := r.s.q(ctx).GetContext(ctx, &reg, `INSERT INTO agent_generator_registrations (agent_id, generator_id)
 		VALUES ($1, $2) RETURNING `+registrationCols, agentID, generatorID)
-	return row.domain(), mapErr(err)
+	return reg, mapErr(err)
 }
 
 // Deregister removes the pair and, in the same statement, the agent's
@@ -60,20 +47,16 @@ func (r *Registrations) Deregister(ctx context.Context, agentID, generatorID uui
 
 // ListByAgent lists the agent's registrations, oldest first.
 func (r *Registrations) ListByAgent(ctx context.Context, agentID uuid.UUID) ([]agent.Registration, error) {
-	rows := []registrationRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+registrationCols+` FROM agent_generator_registrations
+	return selectAll[agent.Registration](ctx, r.s.q(ctx), `SELECT `+registrationCols+` FROM agent_generator_registrations
 		WHERE agent_id = $1 ORDER BY registered_at, id`, agentID)
-	return convertRows(rows, registrationRow.domain), mapErr(err)
 }
 
 // ListByGenerator lists the registrations of live agents with the
 // generator, oldest first.
 func (r *Registrations) ListByGenerator(ctx context.Context, generatorID uuid.UUID) ([]agent.Registration, error) {
-	rows := []registrationRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("r.", registrationCols)+` FROM agent_generator_registrations r
+	return selectAll[agent.Registration](ctx, r.s.q(ctx), `SELECT `+prefixed("r.", registrationCols)+` FROM agent_generator_registrations r
 		JOIN agents a ON a.id = r.agent_id AND a.deleted_at IS NULL
 		WHERE r.generator_id = $1 ORDER BY r.registered_at, r.id`, generatorID)
-	return convertRows(rows, registrationRow.domain), mapErr(err)
 }
 
 // IsRegistered reports whether the agent is registered with gen (nil: the

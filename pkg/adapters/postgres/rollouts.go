@@ -82,25 +82,16 @@ var _ rollouts.RolloutRepository = (*Rollouts)(nil)
 const rolloutCols = `ro.id, ro.stack_id, ro.deployment_object_id, d.sequence_id, ro.previous_object_id, ro.policy,
 	ro.state, ro.current_wave, ro.reason, ro.created_at, ro.updated_at, ro.finished_at`
 
+// rolloutRow is a rollout as rolloutCols selects it: the policy column is a
+// JSON document, decoded by toDomain(); every other column scans into the
+// embedded rollout.Rollout by name.
 type rolloutRow struct {
-	ID                 uuid.UUID  `db:"id"`
-	StackID            uuid.UUID  `db:"stack_id"`
-	DeploymentObjectID uuid.UUID  `db:"deployment_object_id"`
-	SequenceID         int64      `db:"sequence_id"`
-	PreviousObjectID   *uuid.UUID `db:"previous_object_id"`
-	Policy             []byte     `db:"policy"`
-	State              string     `db:"state"`
-	CurrentWave        int        `db:"current_wave"`
-	Reason             *string    `db:"reason"`
-	CreatedAt          time.Time  `db:"created_at"`
-	UpdatedAt          time.Time  `db:"updated_at"`
-	FinishedAt         *time.Time `db:"finished_at"`
+	rollout.Rollout
+	Policy []byte
 }
 
 func (r rolloutRow) toDomain() (rollout.Rollout, error) {
-	out := rollout.Rollout{ID: r.ID, StackID: r.StackID, DeploymentObjectID: r.DeploymentObjectID,
-		SequenceID: r.SequenceID, PreviousObjectID: r.PreviousObjectID, State: r.State, CurrentWave: r.CurrentWave,
-		Reason: r.Reason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt}
+	out := r.Rollout
 	return out, json.Unmarshal(r.Policy, &out.Policy)
 }
 
@@ -120,34 +111,6 @@ func (r *Rollouts) Latest(ctx context.Context, stackID uuid.UUID) (rollout.Rollo
 }
 
 const rolloutAgentCols = `ra.agent_id, ra.wave, ra.released_at, ra.applied_at, ra.healthy_since, ra.healthy_at, ra.failed_at, ra.reason`
-
-type rolloutAgentRow struct {
-	AgentID      uuid.UUID  `db:"agent_id" json:"agent_id"`
-	Wave         int        `db:"wave" json:"wave"`
-	ReleasedAt   *time.Time `db:"released_at" json:"released_at"`
-	AppliedAt    *time.Time `db:"applied_at" json:"applied_at"`
-	HealthySince *time.Time `db:"healthy_since" json:"healthy_since"`
-	HealthyAt    *time.Time `db:"healthy_at" json:"healthy_at"`
-	FailedAt     *time.Time `db:"failed_at" json:"failed_at"`
-	Reason       *string    `db:"reason" json:"reason"`
-	LastEvent    string     `db:"last_event" json:"-"`
-	EventReason  string     `db:"event_reason" json:"-"`
-	Health       string     `db:"health" json:"-"`
-}
-
-func (a rolloutAgentRow) toDomain() rollout.Agent {
-	return rollout.Agent{AgentID: a.AgentID, Wave: a.Wave, ReleasedAt: a.ReleasedAt, AppliedAt: a.AppliedAt,
-		HealthySince: a.HealthySince, HealthyAt: a.HealthyAt, FailedAt: a.FailedAt, Reason: a.Reason,
-		LastEvent: a.LastEvent, EventReason: a.EventReason, Health: a.Health}
-}
-
-func agentRows(rows []rolloutAgentRow) []rollout.Agent {
-	out := make([]rollout.Agent, len(rows))
-	for i, a := range rows {
-		out[i] = a.toDomain()
-	}
-	return out
-}
 
 // Lock locks the rollout row and reads its agents with, for each, its
 // latest SUCCESS/FAILURE event and its deployment health for the object.
@@ -172,8 +135,7 @@ func (r *Rollouts) Lock(ctx context.Context, id uuid.UUID, skipLocked bool) (rol
 	if err != nil {
 		return ro, nil, false, err
 	}
-	rows := []rolloutAgentRow{}
-	err = r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+rolloutAgentCols+`,
+	agents, err := selectAll[rollout.Agent](ctx, r.s.q(ctx), `SELECT `+rolloutAgentCols+`,
 			COALESCE(ev.status, '') AS last_event, COALESCE(ev.message, '') AS event_reason,
 			COALESCE(h.status, '') AS health
 		FROM rollout_agents ra
@@ -184,17 +146,15 @@ func (r *Rollouts) Lock(ctx context.Context, id uuid.UUID, skipLocked bool) (rol
 		LEFT JOIN deployment_health h ON h.agent_id = ra.agent_id AND h.deployment_object_id = $2
 		WHERE ra.rollout_id = $1 ORDER BY ra.wave, ra.agent_id`, id, ro.DeploymentObjectID)
 	if err != nil {
-		return ro, nil, false, mapErr(err)
+		return ro, nil, false, err
 	}
-	return ro, agentRows(rows), true, nil
+	return ro, agents, true, nil
 }
 
 // Agents returns the rollout's agents by wave and id.
 func (r *Rollouts) Agents(ctx context.Context, id uuid.UUID) ([]rollout.Agent, error) {
-	rows := []rolloutAgentRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+rolloutAgentCols+`, '' AS last_event, '' AS event_reason, '' AS health
+	return selectAll[rollout.Agent](ctx, r.s.q(ctx), `SELECT `+rolloutAgentCols+`, '' AS last_event, '' AS event_reason, '' AS health
 		FROM rollout_agents ra WHERE ra.rollout_id = $1 ORDER BY ra.wave, ra.agent_id`, id)
-	return agentRows(rows), mapErr(err)
 }
 
 // Candidates returns the ACTIVE agents associated with the stack, with
@@ -234,12 +194,9 @@ func (r *Rollouts) Candidates(ctx context.Context, stackID uuid.UUID) ([]rollout
 // rollout row. The caller holds the rollout's row lock.
 func (r *Rollouts) Save(ctx context.Context, id uuid.UUID, st rollout.Step) error {
 	if len(st.Agents) > 0 {
-		rows := make([]rolloutAgentRow, len(st.Agents))
-		for i, a := range st.Agents {
-			rows[i] = rolloutAgentRow{AgentID: a.AgentID, Wave: a.Wave, ReleasedAt: a.ReleasedAt, AppliedAt: a.AppliedAt,
-				HealthySince: a.HealthySince, HealthyAt: a.HealthyAt, FailedAt: a.FailedAt, Reason: a.Reason}
-		}
-		raw, err := json.Marshal(rows)
+		// rollout.Agent's JSON is exactly the stored columns (its
+		// observations are json:"-"), the record set read below.
+		raw, err := json.Marshal(st.Agents)
 		if err != nil {
 			return err
 		}

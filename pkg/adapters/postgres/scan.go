@@ -6,54 +6,82 @@ import (
 	"strings"
 )
 
+// Repositories scan rows straight into domain types: the pool maps each
+// column to the field of the same name (columnName in db.go), so a domain
+// type needs no db tags. A row struct stands in between only where a
+// column's shape differs from its field's (an array read as JSON, a JSONB
+// document, a computed value); it embeds the domain type when it can,
+// declares only the differing columns, and converts itself with domain().
+
 // domainRow is a row struct that converts itself to its domain value.
 type domainRow[D any] interface{ domain() D }
 
-// selectAs runs query into rows of type R and converts each; an empty
-// result is an empty (not nil) slice.
+// selectAll runs query into a slice of T; an empty result is an empty (not
+// nil) slice, so an empty list is [] on the wire.
+func selectAll[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	out := []T{}
+	err := q.SelectContext(ctx, &out, query, args...)
+	return out, mapErr(err)
+}
+
+// getOne runs query (one row) into a T; no row is the not-found error
+// code/msg.
+func getOne[T any](ctx context.Context, q querier, code, msg, query string, args ...any) (T, error) {
+	var v T
+	err := q.GetContext(ctx, &v, query, args...)
+	return v, notFound(err, code, msg)
+}
+
+// selectAs is selectAll through the row struct R.
 func selectAs[R domainRow[D], D any](ctx context.Context, q querier, query string, args ...any) ([]D, error) {
-	rows := []R{}
-	err := q.SelectContext(ctx, &rows, query, args...)
-	return convertRows(rows, R.domain), mapErr(err)
+	rows, err := selectAll[R](ctx, q, query, args...)
+	return convertRows(rows, R.domain), err
 }
 
-// getAs runs query (one row) into a row of type R and converts it; no row
-// is the not-found error code/msg.
+// getAs is getOne through the row struct R.
 func getAs[R domainRow[D], D any](ctx context.Context, q querier, code, msg, query string, args ...any) (D, error) {
-	var row R
-	err := q.GetContext(ctx, &row, query, args...)
-	return row.domain(), notFound(err, code, msg)
+	row, err := getOne[R](ctx, q, code, msg, query, args...)
+	return row.domain(), err
 }
 
-// insertInto runs query (an INSERT … RETURNING one row) into a row of type
-// R and, when it succeeds, stores its domain value in dst.
-func insertInto[R domainRow[D], D any](ctx context.Context, q querier, dst *D, query string, args ...any) error {
-	var row R
-	if err := q.GetContext(ctx, &row, query, args...); err != nil {
+// convertRows converts scanned rows to domain values; never nil.
+func convertRows[R, D any](rows []R, conv func(R) D) []D {
+	out := make([]D, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
+	}
+	return out
+}
+
+// insertInto runs query (an INSERT … RETURNING one row) into a fresh T and,
+// when it succeeds, replaces *dst with it (the value as stored: id,
+// timestamps and defaults filled).
+func insertInto[T any](ctx context.Context, q querier, dst *T, query string, args ...any) error {
+	var v T
+	if err := q.GetContext(ctx, &v, query, args...); err != nil {
 		return mapErr(err)
 	}
-	*dst = row.domain()
+	*dst = v
 	return nil
 }
 
 // updateLocked reads one row with sel (which ends in FOR UPDATE; no row is
-// the not-found error code/msg), lets fn change its domain value and writes
-// that back with write, all in one transaction.
-func updateLocked[R domainRow[D], D any](ctx context.Context, s *Store, code, msg, sel string, id any,
-	fn func(*D) error, write func(ctx context.Context, v D, out *R) error) (D, error) {
-	var out R
+// the not-found error code/msg), lets fn change it and writes it back with
+// write, all in one transaction.
+func updateLocked[T any](ctx context.Context, s *Store, code, msg, sel string, id any,
+	fn func(*T) error, write func(ctx context.Context, v T, out *T) error) (T, error) {
+	var out T
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		var row R
-		if err := s.q(ctx).GetContext(ctx, &row, sel, id); err != nil {
-			return notFound(err, code, msg)
+		v, err := getOne[T](ctx, s.q(ctx), code, msg, sel, id)
+		if err != nil {
+			return err
 		}
-		v := row.domain()
 		if err := fn(&v); err != nil {
 			return err
 		}
 		return mapErr(write(ctx, v, &out))
 	})
-	return out.domain(), err
+	return out, err
 }
 
 // filter collects the optional conditions of a query and their arguments

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -11,21 +10,18 @@ import (
 
 const stackCols = `id, created_at, updated_at, deleted_at, name, description, generator_id, ` + dependsOnCol
 
-// stackRow is a stacks row as sqlx scans it; stack.Stack carries no db tags.
+// stackRow is a stack as stackCols selects it: depends_on comes as a JSON
+// array, which a []uuid.UUID cannot scan; every other column scans into the
+// embedded stack.Stack by name.
 type stackRow struct {
-	ID          uuid.UUID           `db:"id"`
-	CreatedAt   time.Time           `db:"created_at"`
-	UpdatedAt   time.Time           `db:"updated_at"`
-	DeletedAt   *time.Time          `db:"deleted_at"`
-	Name        string              `db:"name"`
-	Description *string             `db:"description"`
-	GeneratorID *uuid.UUID          `db:"generator_id"`
-	DependsOn   jsonList[uuid.UUID] `db:"depends_on"`
+	stack.Stack
+	DependsOn jsonList[uuid.UUID]
 }
 
 func (r stackRow) domain() stack.Stack {
-	return stack.Stack{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		Name: r.Name, Description: r.Description, GeneratorID: r.GeneratorID, DependsOn: r.DependsOn}
+	st := r.Stack
+	st.DependsOn = r.DependsOn
+	return st
 }
 
 // Stacks is the stack repository: live and soft-deleted stacks and which
@@ -43,8 +39,13 @@ func (r *Stacks) ListStacks(ctx context.Context, generatorID *uuid.UUID) ([]stac
 
 // CreateStack inserts st, filling id and timestamps.
 func (r *Stacks) CreateStack(ctx context.Context, st *stack.Stack) error {
-	return insertInto[stackRow](ctx, r.s.q(ctx), st, `INSERT INTO stacks (name, description, generator_id)
-		VALUES ($1, $2, $3) RETURNING `+stackCols, st.Name, st.Description, st.GeneratorID)
+	var row stackRow
+	if err := insertInto(ctx, r.s.q(ctx), &row, `INSERT INTO stacks (name, description, generator_id)
+		VALUES ($1, $2, $3) RETURNING `+stackCols, st.Name, st.Description, st.GeneratorID); err != nil {
+		return err
+	}
+	*st = row.domain()
+	return nil
 }
 
 // GetStack returns a live stack.
@@ -55,12 +56,17 @@ func (r *Stacks) GetStack(ctx context.Context, id uuid.UUID) (stack.Stack, error
 
 // UpdateStack locks the row, lets fn change it and writes it back.
 func (r *Stacks) UpdateStack(ctx context.Context, id uuid.UUID, fn func(*stack.Stack) error) (stack.Stack, error) {
-	return updateLocked(ctx, r.s, "stack_not_found", "Stack not found",
-		`SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id, fn,
-		func(ctx context.Context, st stack.Stack, out *stackRow) error {
+	row, err := updateLocked(ctx, r.s, "stack_not_found", "Stack not found",
+		`SELECT `+stackCols+` FROM stacks WHERE id = $1 AND deleted_at IS NULL FOR UPDATE`, id,
+		func(row *stackRow) error {
+			row.Stack = row.domain()
+			return fn(&row.Stack)
+		},
+		func(ctx context.Context, row stackRow, out *stackRow) error {
 			return r.s.q(ctx).GetContext(ctx, out, `UPDATE stacks SET name = $2, description = $3, generator_id = $4
-			WHERE id = $1 RETURNING `+stackCols, id, st.Name, st.Description, st.GeneratorID)
+			WHERE id = $1 RETURNING `+stackCols, id, row.Name, row.Description, row.GeneratorID)
 		})
+	return row.domain(), err
 }
 
 // DeleteStack soft-deletes a live stack; the trigger soft-deletes its
@@ -80,27 +86,6 @@ func (r *Stacks) AgentAssociated(ctx context.Context, agentID, stackID uuid.UUID
 
 const objectCols = `id, created_at, updated_at, deleted_at, sequence_id, stack_id, yaml_content, yaml_checksum, submitted_at, is_deletion_marker, rolled_back_from`
 
-// objectRow is a deployment_objects row as sqlx scans it.
-type objectRow struct {
-	ID               uuid.UUID  `db:"id"`
-	CreatedAt        time.Time  `db:"created_at"`
-	UpdatedAt        time.Time  `db:"updated_at"`
-	DeletedAt        *time.Time `db:"deleted_at"`
-	SequenceID       int64      `db:"sequence_id"`
-	StackID          uuid.UUID  `db:"stack_id"`
-	YAMLContent      string     `db:"yaml_content"`
-	YAMLChecksum     string     `db:"yaml_checksum"`
-	SubmittedAt      time.Time  `db:"submitted_at"`
-	IsDeletionMarker bool       `db:"is_deletion_marker"`
-	RolledBackFrom   *uuid.UUID `db:"rolled_back_from"`
-}
-
-func (r objectRow) toDomain() stack.DeploymentObject {
-	return stack.DeploymentObject{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		SequenceID: r.SequenceID, StackID: r.StackID, YAMLContent: r.YAMLContent, YAMLChecksum: r.YAMLChecksum,
-		SubmittedAt: r.SubmittedAt, IsDeletionMarker: r.IsDeletionMarker, RolledBackFrom: r.RolledBackFrom}
-}
-
 // DeploymentObjects is the repository of stacks' immutable, sequence-numbered
 // deployment objects.
 type DeploymentObjects struct{ s *Store }
@@ -110,36 +95,32 @@ func NewDeploymentObjects(s *Store) *DeploymentObjects { return &DeploymentObjec
 
 // ListDeploymentObjects returns a stack's live objects, newest first.
 func (r *DeploymentObjects) ListDeploymentObjects(ctx context.Context, stackID uuid.UUID) ([]stack.DeploymentObject, error) {
-	rows := []objectRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+objectCols+` FROM deployment_objects
+	return selectAll[stack.DeploymentObject](ctx, r.s.q(ctx), `SELECT `+objectCols+` FROM deployment_objects
 		WHERE stack_id = $1 AND deleted_at IS NULL ORDER BY sequence_id DESC`, stackID)
-	return convertRows(rows, objectRow.toDomain), mapErr(err)
 }
 
 // CreateDeploymentObject inserts d; its stack must be live.
 func (r *DeploymentObjects) CreateDeploymentObject(ctx context.Context, d *stack.DeploymentObject) error {
-	var row objectRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum, is_deletion_marker, rolled_back_from)
+	var created stack.DeploymentObject
+	err := r.s.q(ctx).GetContext(ctx, &created, `INSERT INTO deployment_objects (stack_id, yaml_content, yaml_checksum, is_deletion_marker, rolled_back_from)
 		SELECT id, $2, $3, $4, $5 FROM stacks WHERE id = $1 AND deleted_at IS NULL
 		RETURNING `+objectCols, d.StackID, d.YAMLContent, d.YAMLChecksum, d.IsDeletionMarker, d.RolledBackFrom)
 	if err != nil {
 		return notFound(err, "stack_not_found", "Stack not found")
 	}
-	*d = row.toDomain()
+	*d = created
 	return nil
 }
 
 // GetDeploymentObject returns a live object.
 func (r *DeploymentObjects) GetDeploymentObject(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
-	var row objectRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1 AND deleted_at IS NULL`, id)
-	return row.toDomain(), notFound(err, "deployment_object_not_found", "Deployment object not found")
+	return getOne[stack.DeploymentObject](ctx, r.s.q(ctx), "deployment_object_not_found", "Deployment object not found",
+		`SELECT `+objectCols+` FROM deployment_objects WHERE id = $1 AND deleted_at IS NULL`, id)
 }
 
 // DeploymentObjectRef returns an object whether or not it is soft-deleted
 // (an agent may report on an object of a stack deleted meanwhile).
 func (r *DeploymentObjects) DeploymentObjectRef(ctx context.Context, id uuid.UUID) (stack.DeploymentObject, error) {
-	var row objectRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
-	return row.toDomain(), notFound(err, "deployment_object_not_found", "Deployment object not found")
+	return getOne[stack.DeploymentObject](ctx, r.s.q(ctx), "deployment_object_not_found", "Deployment object not found",
+		`SELECT `+objectCols+` FROM deployment_objects WHERE id = $1`, id)
 }

@@ -34,12 +34,6 @@ const (
 	gated       = `(` + hasDependencies + ` OR ` + rolloutGated + `)`
 )
 
-// ackedObjectRow is a deployment object with whether the agent acknowledged it.
-type ackedObjectRow struct {
-	objectRow
-	Acked bool `db:"acked"`
-}
-
 // AgentState loads everything the agent's target state depends on for the
 // api's in-memory index: status, own labels and annotation keys, live
 // associated stacks, and the latest object per associated stack with
@@ -83,8 +77,7 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 	if snap.Status != agent.StatusActive {
 		return snap, nil
 	}
-	var objects []ackedObjectRow
-	err = r.s.q(ctx).SelectContext(ctx, &objects, `
+	snap.Objects, err = selectAll[targetstate.Object](ctx, r.s.q(ctx), `
 		WITH assoc AS (`+r.s.association()+`),
 		latest AS (
 			SELECT d.* FROM assoc
@@ -104,21 +97,14 @@ func (r *TargetStates) AgentState(ctx context.Context, agentID uuid.UUID) (targe
 			  AND e.deleted_at IS NULL AND e.status = 'SUCCESS') AS acked
 		FROM latest l
 		ORDER BY sequence_id`, agentID)
-	if err != nil {
-		return snap, mapErr(err)
-	}
-	snap.Objects = make([]targetstate.Object, len(objects))
-	for i, o := range objects {
-		snap.Objects[i] = targetstate.Object{DeploymentObject: o.toDomain(), Acked: o.Acked}
-	}
-	return snap, nil
+	return snap, err
 }
 
 // StackHead returns the latest live object of a live stack that every
 // agent holding the stack receives alike; ok=false for a gated stack, so
 // the index reloads each of its agents from AgentState.
 func (r *TargetStates) StackHead(ctx context.Context, stackID uuid.UUID) (stack.DeploymentObject, bool, error) {
-	var d objectRow
+	var d stack.DeploymentObject
 	err := r.s.q(ctx).GetContext(ctx, &d, `SELECT `+prefixed("d.", objectCols)+` FROM stacks st
 		JOIN deployment_objects d ON d.stack_id = st.id AND d.deleted_at IS NULL
 		WHERE st.id = $1 AND st.deleted_at IS NULL AND NOT `+gated+`
@@ -129,5 +115,5 @@ func (r *TargetStates) StackHead(ctx context.Context, stackID uuid.UUID) (stack.
 	if err != nil {
 		return stack.DeploymentObject{}, false, mapErr(err)
 	}
-	return d.toDomain(), true, nil
+	return d, true, nil
 }

@@ -2,59 +2,12 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
-
-// templateRow is a template joined with one of its versions.
-type templateRow struct {
-	ID               uuid.UUID  `db:"id"`
-	CreatedAt        time.Time  `db:"created_at"`
-	UpdatedAt        time.Time  `db:"updated_at"`
-	DeletedAt        *time.Time `db:"deleted_at"`
-	GeneratorID      *uuid.UUID `db:"generator_id"`
-	Name             string     `db:"name"`
-	Description      *string    `db:"description"`
-	Version          int        `db:"version"`
-	TemplateContent  string     `db:"template_content"`
-	ParametersSchema string     `db:"parameters_schema"`
-	Checksum         string     `db:"checksum"`
-}
-
-func (r templateRow) domain() template.Template {
-	return template.Template{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, DeletedAt: r.DeletedAt,
-		GeneratorID: r.GeneratorID, Name: r.Name, Description: r.Description, Version: r.Version,
-		TemplateContent: r.TemplateContent, ParametersSchema: r.ParametersSchema, Checksum: r.Checksum}
-}
-
-type templateVersionRow struct {
-	TemplateID       uuid.UUID `db:"template_id"`
-	Version          int       `db:"version"`
-	CreatedAt        time.Time `db:"created_at"`
-	Description      *string   `db:"description"`
-	TemplateContent  string    `db:"template_content"`
-	ParametersSchema string    `db:"parameters_schema"`
-	Checksum         string    `db:"checksum"`
-}
-
-type templateLabelRow struct {
-	ID         uuid.UUID `db:"id"`
-	TemplateID uuid.UUID `db:"template_id"`
-	Label      string    `db:"label"`
-	CreatedAt  time.Time `db:"created_at"`
-}
-
-type templateAnnotationRow struct {
-	ID         uuid.UUID `db:"id"`
-	TemplateID uuid.UUID `db:"template_id"`
-	Key        string    `db:"key"`
-	Value      string    `db:"value"`
-	CreatedAt  time.Time `db:"created_at"`
-}
 
 // Templates is the template repository: templates with their immutable
 // versions, their labels and annotations (which stacks they fit), and the
@@ -72,7 +25,7 @@ const templateSelect = `SELECT t.id, t.created_at, t.updated_at, t.deleted_at, t
 
 // ListTemplates returns live templates at their latest version.
 func (r *Templates) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) ([]template.Template, error) {
-	return selectAs[templateRow](ctx, r.s.q(ctx), templateSelect+`
+	return selectAll[template.Template](ctx, r.s.q(ctx), templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND ($1 OR t.generator_id IS NULL OR t.generator_id = $2)
 		ORDER BY t.created_at, t.id`, all, gen)
@@ -81,7 +34,7 @@ func (r *Templates) ListTemplates(ctx context.Context, all bool, gen uuid.UUID) 
 // FindTemplateByName returns the live template of an owner (nil = system)
 // with name, at its latest version.
 func (r *Templates) FindTemplateByName(ctx context.Context, generatorID *uuid.UUID, name string) (template.Template, error) {
-	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+	return getOne[template.Template](ctx, r.s.q(ctx), "template_not_found", "Template not found",
 		templateSelect+`
 		WHERE v.version = t.latest_version AND t.deleted_at IS NULL
 		  AND t.generator_id IS NOT DISTINCT FROM $1 AND t.name = $2`, generatorID, name)
@@ -129,29 +82,23 @@ func (r *Templates) AddTemplateVersion(ctx context.Context, id uuid.UUID, v temp
 
 // GetTemplate returns a live template at its latest version.
 func (r *Templates) GetTemplate(ctx context.Context, id uuid.UUID) (template.Template, error) {
-	return getAs[templateRow](ctx, r.s.q(ctx), "template_not_found", "Template not found",
+	return getOne[template.Template](ctx, r.s.q(ctx), "template_not_found", "Template not found",
 		templateSelect+`
 		WHERE t.id = $1 AND v.version = t.latest_version AND t.deleted_at IS NULL`, id)
 }
 
 // GetTemplateVersion returns a live template at a given version.
 func (r *Templates) GetTemplateVersion(ctx context.Context, id uuid.UUID, version int) (template.Template, error) {
-	return getAs[templateRow](ctx, r.s.q(ctx), "template_version_not_found", "Template version not found",
+	return getOne[template.Template](ctx, r.s.q(ctx), "template_version_not_found", "Template version not found",
 		templateSelect+`
 		WHERE t.id = $1 AND v.version = $2 AND t.deleted_at IS NULL`, id, version)
 }
 
 // ListTemplateVersions returns every version, oldest first.
 func (r *Templates) ListTemplateVersions(ctx context.Context, id uuid.UUID) ([]template.Version, error) {
-	rows := []templateVersionRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT template_id, version, created_at, description,
+	return selectAll[template.Version](ctx, r.s.q(ctx), `SELECT template_id, version, created_at, description,
 		template_content, parameters_schema, checksum FROM stack_template_versions
 		WHERE template_id = $1 ORDER BY version`, id)
-	out := make([]template.Version, len(rows))
-	for i, v := range rows {
-		out[i] = template.Version(v)
-	}
-	return out, mapErr(err)
 }
 
 // DeleteTemplate soft-deletes a live template.
@@ -168,22 +115,16 @@ func (r *Templates) DeleteTemplate(ctx context.Context, id uuid.UUID) error {
 
 // ListTemplateLabels returns a template's labels.
 func (r *Templates) ListTemplateLabels(ctx context.Context, id uuid.UUID) ([]template.Label, error) {
-	rows := []templateLabelRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, template_id, label, created_at FROM template_labels
+	return selectAll[template.Label](ctx, r.s.q(ctx), `SELECT id, template_id, label, created_at FROM template_labels
 		WHERE template_id = $1 ORDER BY label`, id)
-	out := make([]template.Label, len(rows))
-	for i, l := range rows {
-		out[i] = template.Label(l)
-	}
-	return out, mapErr(err)
 }
 
 // AddTemplateLabel inserts a label.
 func (r *Templates) AddTemplateLabel(ctx context.Context, id uuid.UUID, label string) (template.Label, error) {
-	var l templateLabelRow
+	var l template.Label
 	err := r.s.q(ctx).GetContext(ctx, &l, `INSERT INTO template_labels (template_id, label) VALUES ($1, $2)
 		RETURNING id, template_id, label, created_at`, id, label)
-	return template.Label(l), mapErr(err)
+	return l, mapErr(err)
 }
 
 // RemoveTemplateLabel deletes a label; 404 when absent.
@@ -193,22 +134,16 @@ func (r *Templates) RemoveTemplateLabel(ctx context.Context, id uuid.UUID, label
 
 // ListTemplateAnnotations returns a template's annotations.
 func (r *Templates) ListTemplateAnnotations(ctx context.Context, id uuid.UUID) ([]template.TemplateAnnotation, error) {
-	rows := []templateAnnotationRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, template_id, key, value, created_at FROM template_annotations
+	return selectAll[template.TemplateAnnotation](ctx, r.s.q(ctx), `SELECT id, template_id, key, value, created_at FROM template_annotations
 		WHERE template_id = $1 ORDER BY key`, id)
-	out := make([]template.TemplateAnnotation, len(rows))
-	for i, a := range rows {
-		out[i] = template.TemplateAnnotation(a)
-	}
-	return out, mapErr(err)
 }
 
 // AddTemplateAnnotation inserts an annotation (one value per key).
 func (r *Templates) AddTemplateAnnotation(ctx context.Context, id uuid.UUID, key, value string) (template.TemplateAnnotation, error) {
-	var a templateAnnotationRow
+	var a template.TemplateAnnotation
 	err := r.s.q(ctx).GetContext(ctx, &a, `INSERT INTO template_annotations (template_id, key, value) VALUES ($1, $2, $3)
 		RETURNING id, template_id, key, value, created_at`, id, key, value)
-	return template.TemplateAnnotation(a), mapErr(err)
+	return a, mapErr(err)
 }
 
 // RemoveTemplateAnnotation deletes an annotation by key; 404 when absent.

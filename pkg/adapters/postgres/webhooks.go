@@ -68,31 +68,20 @@ const subscriptionCols = `s.id, s.name, s.url_encrypted, s.auth_header_encrypted
 	to_json(s.event_types) AS event_types, s.filters, to_json(s.target_labels) AS target_labels, s.enabled,
 	s.max_retries, s.timeout_seconds, s.created_at, s.updated_at, s.created_by`
 
-// subscriptionRow is a webhook_subscriptions row as subscriptionCols
-// selects it; arrays come as JSON (jsonStrings), filters as jsonb text.
+// subscriptionRow is a subscription as subscriptionCols selects it: the
+// arrays come as JSON (jsonStrings) and filters as jsonb text, decoded by
+// domain(), which also derives the Has* flags; every other column scans
+// into the embedded webhook.Subscription by name.
 type subscriptionRow struct {
-	ID                     uuid.UUID   `db:"id"`
-	Name                   string      `db:"name"`
-	URLEncrypted           []byte      `db:"url_encrypted"`
-	AuthHeaderEncrypted    []byte      `db:"auth_header_encrypted"`
-	SigningSecretEncrypted []byte      `db:"signing_secret_encrypted"`
-	EventTypes             jsonStrings `db:"event_types"`
-	Filters                []byte      `db:"filters"`
-	TargetLabels           jsonStrings `db:"target_labels"`
-	Enabled                bool        `db:"enabled"`
-	MaxRetries             int         `db:"max_retries"`
-	TimeoutSeconds         int         `db:"timeout_seconds"`
-	CreatedAt              time.Time   `db:"created_at"`
-	UpdatedAt              time.Time   `db:"updated_at"`
-	CreatedBy              *string     `db:"created_by"`
+	webhook.Subscription
+	EventTypes   jsonStrings
+	Filters      []byte
+	TargetLabels jsonStrings
 }
 
 func (r subscriptionRow) domain() webhook.Subscription {
-	s := webhook.Subscription{ID: r.ID, Name: r.Name, URLEncrypted: r.URLEncrypted,
-		AuthHeaderEncrypted: r.AuthHeaderEncrypted, SigningSecretEncrypted: r.SigningSecretEncrypted,
-		EventTypes: []string(r.EventTypes), TargetLabels: []string(r.TargetLabels), Enabled: r.Enabled,
-		MaxRetries: r.MaxRetries, TimeoutSeconds: r.TimeoutSeconds, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		CreatedBy: r.CreatedBy}
+	s := r.Subscription
+	s.EventTypes, s.TargetLabels = r.EventTypes, r.TargetLabels
 	if s.EventTypes == nil {
 		s.EventTypes = []string{}
 	}
@@ -108,14 +97,6 @@ func (r subscriptionRow) domain() webhook.Subscription {
 	return s
 }
 
-func subscriptions(rows []subscriptionRow) []webhook.Subscription {
-	out := make([]webhook.Subscription, len(rows))
-	for i, r := range rows {
-		out[i] = r.domain()
-	}
-	return out
-}
-
 func filtersJSON(f *webhook.Filters) any {
 	if f == nil || f.Empty() {
 		return nil
@@ -126,18 +107,14 @@ func filtersJSON(f *webhook.Filters) any {
 
 // ListSubscriptions returns every subscription, newest first.
 func (r *Subscriptions) ListSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
-	var rows []subscriptionRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+	return selectAs[subscriptionRow](ctx, r.s.q(ctx), `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 		ORDER BY s.created_at DESC, s.id`)
-	return subscriptions(rows), mapErr(err)
 }
 
 // EnabledSubscriptions returns the subscriptions fan-out considers.
 func (r *Subscriptions) EnabledSubscriptions(ctx context.Context) ([]webhook.Subscription, error) {
-	var rows []subscriptionRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
+	return selectAs[subscriptionRow](ctx, r.s.q(ctx), `SELECT `+subscriptionCols+` FROM webhook_subscriptions s
 		WHERE s.enabled ORDER BY s.created_at, s.id`)
-	return subscriptions(rows), mapErr(err)
 }
 
 // CreateSubscription inserts sub (ciphertexts already set), filling id and
@@ -160,12 +137,8 @@ func (r *Subscriptions) CreateSubscription(ctx context.Context, sub *webhook.Sub
 
 // GetSubscription returns one subscription.
 func (r *Subscriptions) GetSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
-	var row subscriptionRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
-	if err != nil {
-		return webhook.Subscription{}, notFound(err, "webhook_not_found", "Webhook subscription not found")
-	}
-	return row.domain(), nil
+	return getAs[subscriptionRow](ctx, r.s.q(ctx), "webhook_not_found", "Webhook subscription not found",
+		`SELECT `+subscriptionCols+` FROM webhook_subscriptions s WHERE s.id = $1`, id)
 }
 
 // UpdateSubscription locks the row, lets fn change it and writes it back.
@@ -201,61 +174,42 @@ func (r *Subscriptions) UpdateSubscription(ctx context.Context, id uuid.UUID, fn
 // DeleteSubscription hard-deletes a subscription; its deliveries go by
 // cascade.
 func (r *Subscriptions) DeleteSubscription(ctx context.Context, id uuid.UUID) (webhook.Subscription, error) {
-	var row subscriptionRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
-	if err != nil {
-		return webhook.Subscription{}, notFound(err, "webhook_not_found", "Webhook subscription not found")
-	}
-	return row.domain(), nil
+	return getAs[subscriptionRow](ctx, r.s.q(ctx), "webhook_not_found", "Webhook subscription not found",
+		`DELETE FROM webhook_subscriptions AS s WHERE s.id = $1 RETURNING `+subscriptionCols, id)
 }
 
 const deliveryCols = `d.id, d.subscription_id, d.event_type, d.event_id, d.payload, to_json(d.target_labels) AS target_labels,
 	d.status, d.acquired_by, d.acquired_until, d.attempts, d.last_attempt_at, d.next_retry_at, d.last_error,
 	d.last_status_code, d.created_at, d.completed_at`
 
-// deliveryRow is a webhook_deliveries row as deliveryCols selects it.
+// deliveryRow is a delivery as deliveryCols selects it: target_labels
+// comes as JSON (jsonStrings); every other column scans into the embedded
+// webhook.Delivery by name.
 type deliveryRow struct {
-	ID             uuid.UUID   `db:"id"`
-	SubscriptionID uuid.UUID   `db:"subscription_id"`
-	EventType      string      `db:"event_type"`
-	EventID        uuid.UUID   `db:"event_id"`
-	Payload        string      `db:"payload"`
-	TargetLabels   jsonStrings `db:"target_labels"`
-	Status         string      `db:"status"`
-	AcquiredBy     *uuid.UUID  `db:"acquired_by"`
-	AcquiredUntil  *time.Time  `db:"acquired_until"`
-	Attempts       int         `db:"attempts"`
-	LastAttemptAt  *time.Time  `db:"last_attempt_at"`
-	NextRetryAt    *time.Time  `db:"next_retry_at"`
-	LastError      *string     `db:"last_error"`
-	LastStatusCode *int        `db:"last_status_code"`
-	CreatedAt      time.Time   `db:"created_at"`
-	CompletedAt    *time.Time  `db:"completed_at"`
+	webhook.Delivery
+	TargetLabels jsonStrings
 }
 
 func (r deliveryRow) domain() webhook.Delivery {
-	return webhook.Delivery{ID: r.ID, SubscriptionID: r.SubscriptionID, EventType: r.EventType, EventID: r.EventID,
-		Payload: r.Payload, TargetLabels: []string(r.TargetLabels), Status: r.Status, AcquiredBy: r.AcquiredBy,
-		AcquiredUntil: r.AcquiredUntil, Attempts: r.Attempts, LastAttemptAt: r.LastAttemptAt, NextRetryAt: r.NextRetryAt,
-		LastError: r.LastError, LastStatusCode: r.LastStatusCode, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt}
+	d := r.Delivery
+	d.TargetLabels = r.TargetLabels
+	return d
 }
 
 const claimedCols = deliveryCols + `, s.url_encrypted, s.auth_header_encrypted, s.signing_secret_encrypted,
 	s.timeout_seconds, s.max_retries`
 
+// claimedRow is a claimed delivery as claimedCols selects it; target_labels
+// as in deliveryRow.
 type claimedRow struct {
-	deliveryRow
-	URLEncrypted           []byte `db:"url_encrypted"`
-	AuthHeaderEncrypted    []byte `db:"auth_header_encrypted"`
-	SigningSecretEncrypted []byte `db:"signing_secret_encrypted"`
-	TimeoutSeconds         int    `db:"timeout_seconds"`
-	MaxRetries             int    `db:"max_retries"`
+	webhooks.Claimed
+	TargetLabels jsonStrings
 }
 
 func (r claimedRow) domain() webhooks.Claimed {
-	return webhooks.Claimed{Delivery: r.deliveryRow.domain(), URLEncrypted: r.URLEncrypted,
-		AuthHeaderEncrypted: r.AuthHeaderEncrypted, SigningSecretEncrypted: r.SigningSecretEncrypted,
-		TimeoutSeconds: r.TimeoutSeconds, MaxRetries: r.MaxRetries}
+	c := r.Claimed
+	c.TargetLabels = r.TargetLabels
+	return c
 }
 
 func claimedList(rows []claimedRow) []webhooks.Claimed {
@@ -280,14 +234,8 @@ func (r *Deliveries) ListDeliveries(ctx context.Context, q webhooks.DeliveryQuer
 		args = append(args, q.Status)
 		cond = " AND d.status = $4"
 	}
-	var rows []deliveryRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+deliveryCols+` FROM webhook_deliveries d
+	return selectAs[deliveryRow](ctx, r.s.q(ctx), `SELECT `+deliveryCols+` FROM webhook_deliveries d
 		WHERE d.subscription_id = $1`+cond+` ORDER BY d.created_at DESC, d.id LIMIT $2 OFFSET $3`, args...)
-	out := make([]webhook.Delivery, len(rows))
-	for i, row := range rows {
-		out[i] = row.domain()
-	}
-	return out, mapErr(err)
 }
 
 // RetryDeadDelivery moves a dead delivery back to pending: attempts reset,

@@ -17,50 +17,21 @@ const scheduleCols = `id, created_at, updated_at, name, description, cron_expres
 
 const runCols = `id, schedule_id, scheduled_at, created_at, status, work_order_id, message`
 
-// scheduleRow is a work_order_schedules row; the targeting is the JSON the
-// column holds.
+// scheduleRow is a schedule as scheduleCols selects it: the targeting
+// column is a JSON document, decoded by schedule(); every other column
+// scans into the embedded workorder.Schedule by name.
 type scheduleRow struct {
-	ID                  uuid.UUID  `db:"id"`
-	CreatedAt           time.Time  `db:"created_at"`
-	UpdatedAt           time.Time  `db:"updated_at"`
-	Name                string     `db:"name"`
-	Description         *string    `db:"description"`
-	CronExpression      string     `db:"cron_expression"`
-	TimeZone            string     `db:"time_zone"`
-	Enabled             bool       `db:"enabled"`
-	ConcurrencyPolicy   string     `db:"concurrency_policy"`
-	WorkType            string     `db:"work_type"`
-	YAMLContent         string     `db:"yaml_content"`
-	MaxRetries          int        `db:"max_retries"`
-	BackoffSeconds      int        `db:"backoff_seconds"`
-	ClaimTimeoutSeconds int        `db:"claim_timeout_seconds"`
-	TargetingJSON       []byte     `db:"targeting"`
-	AnchorAt            time.Time  `db:"anchor_at"`
-	LastScheduledAt     *time.Time `db:"last_scheduled_at"`
+	workorder.Schedule
+	Targeting []byte
 }
 
 func (r scheduleRow) schedule() (workorder.Schedule, error) {
-	sc := workorder.Schedule{ID: r.ID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Name: r.Name,
-		Description: r.Description, CronExpression: r.CronExpression, TimeZone: r.TimeZone, Enabled: r.Enabled,
-		ConcurrencyPolicy: r.ConcurrencyPolicy, AnchorAt: r.AnchorAt, LastScheduledAt: r.LastScheduledAt,
-		Template: workorder.Template{WorkType: r.WorkType, YAMLContent: r.YAMLContent, MaxRetries: r.MaxRetries,
-			BackoffSeconds: r.BackoffSeconds, ClaimTimeoutSeconds: r.ClaimTimeoutSeconds}}
-	if err := json.Unmarshal(r.TargetingJSON, &sc.Targeting); err != nil {
+	sc := r.Schedule
+	if err := json.Unmarshal(r.Targeting, &sc.Targeting); err != nil {
 		return sc, fmt.Errorf("schedule %s: targeting: %w", sc.ID, err)
 	}
 	sc.Targeting = sc.Targeting.Normalize()
 	return sc, nil
-}
-
-// runRow is a work_order_schedule_runs row.
-type runRow struct {
-	ID          uuid.UUID  `db:"id"`
-	ScheduleID  uuid.UUID  `db:"schedule_id"`
-	ScheduledAt time.Time  `db:"scheduled_at"`
-	CreatedAt   time.Time  `db:"created_at"`
-	Status      string     `db:"status"`
-	WorkOrderID *uuid.UUID `db:"work_order_id"`
-	Message     *string    `db:"message"`
 }
 
 // Schedules is the repository of work-order schedules and the windows
@@ -156,29 +127,21 @@ func (r *Schedules) DeleteSchedule(ctx context.Context, id uuid.UUID) (workorder
 
 // ListScheduleRuns returns a schedule's runs, newest window first.
 func (r *Schedules) ListScheduleRuns(ctx context.Context, id uuid.UUID, limit int) ([]workorder.Run, error) {
-	rows := []runRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+runCols+` FROM work_order_schedule_runs
+	return selectAll[workorder.Run](ctx, r.s.q(ctx), `SELECT `+runCols+` FROM work_order_schedule_runs
 		WHERE schedule_id = $1 ORDER BY scheduled_at DESC LIMIT $2`, id, limit)
-	out := make([]workorder.Run, len(rows))
-	for i, run := range rows {
-		out[i] = workorder.Run(run)
-	}
-	return out, mapErr(err)
 }
 
 // OpenScheduleOrders locks the schedule's active orders, oldest first.
 func (r *Schedules) OpenScheduleOrders(ctx context.Context, id uuid.UUID) ([]workorder.WorkOrder, error) {
-	rows := []workOrderRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders
+	return selectAll[workorder.WorkOrder](ctx, r.s.q(ctx), `SELECT `+workOrderCols+` FROM work_orders
 		WHERE schedule_id = $1 ORDER BY created_at, id FOR UPDATE`, id)
-	return workOrders(rows), mapErr(err)
 }
 
 // InsertScheduleRun records a fired window; false when that window is
 // already recorded.
 func (r *Schedules) InsertScheduleRun(ctx context.Context, run *workorder.Run) (bool, error) {
-	var row runRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO work_order_schedule_runs (schedule_id, scheduled_at, status, work_order_id, message)
+	var stored workorder.Run
+	err := r.s.q(ctx).GetContext(ctx, &stored, `INSERT INTO work_order_schedule_runs (schedule_id, scheduled_at, status, work_order_id, message)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (schedule_id, scheduled_at) DO NOTHING RETURNING `+runCols,
 		run.ScheduleID, run.ScheduledAt, run.Status, run.WorkOrderID, run.Message)
 	if isNoRows(err) {
@@ -187,7 +150,7 @@ func (r *Schedules) InsertScheduleRun(ctx context.Context, run *workorder.Run) (
 	if err != nil {
 		return false, mapErr(err)
 	}
-	*run = workorder.Run(row)
+	*run = stored
 	return true, nil
 }
 

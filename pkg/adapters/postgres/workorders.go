@@ -19,55 +19,6 @@ const workOrderCols = `id, created_at, updated_at, work_type, yaml_content, stat
 const workOrderLogCols = `id, work_type, created_at, claimed_at, completed_at, claimed_by, success, retries_attempted,
 	result_message, yaml_content, schedule_id, scheduled_at`
 
-// workOrderRow is a work_orders row as sqlx scans it; it converts to
-// workorder.WorkOrder field for field.
-type workOrderRow struct {
-	ID                  uuid.UUID  `db:"id"`
-	CreatedAt           time.Time  `db:"created_at"`
-	UpdatedAt           time.Time  `db:"updated_at"`
-	WorkType            string     `db:"work_type"`
-	YAMLContent         string     `db:"yaml_content"`
-	Status              string     `db:"status"`
-	ClaimedBy           *uuid.UUID `db:"claimed_by"`
-	ClaimedAt           *time.Time `db:"claimed_at"`
-	ClaimTimeoutSeconds int        `db:"claim_timeout_seconds"`
-	MaxRetries          int        `db:"max_retries"`
-	RetryCount          int        `db:"retry_count"`
-	BackoffSeconds      int        `db:"backoff_seconds"`
-	NextRetryAfter      *time.Time `db:"next_retry_after"`
-	LastError           *string    `db:"last_error"`
-	LastErrorAt         *time.Time `db:"last_error_at"`
-	ScheduleID          *uuid.UUID `db:"schedule_id"`
-	ScheduledAt         *time.Time `db:"scheduled_at"`
-	ProgressMessage     *string    `db:"progress_message"`
-	ProgressPercent     *int       `db:"progress_percent"`
-	ProgressUpdatedAt   *time.Time `db:"progress_updated_at"`
-}
-
-func workOrders(rows []workOrderRow) []workorder.WorkOrder {
-	out := make([]workorder.WorkOrder, len(rows))
-	for i, r := range rows {
-		out[i] = workorder.WorkOrder(r)
-	}
-	return out
-}
-
-// logEntryRow is a work_order_log row.
-type logEntryRow struct {
-	ID               uuid.UUID  `db:"id"`
-	WorkType         string     `db:"work_type"`
-	CreatedAt        time.Time  `db:"created_at"`
-	ClaimedAt        *time.Time `db:"claimed_at"`
-	CompletedAt      time.Time  `db:"completed_at"`
-	ClaimedBy        *uuid.UUID `db:"claimed_by"`
-	Success          bool       `db:"success"`
-	RetriesAttempted int        `db:"retries_attempted"`
-	ResultMessage    *string    `db:"result_message"`
-	YAMLContent      string     `db:"yaml_content"`
-	ScheduleID       *uuid.UUID `db:"schedule_id"`
-	ScheduledAt      *time.Time `db:"scheduled_at"`
-}
-
 // WorkOrders is the work-order repository: active orders with their
 // targeting, the agent's pending list and single-winner claim, retries,
 // stale claims and the log of finished orders. The claim and pending
@@ -101,15 +52,12 @@ func uuidStrings(ids []uuid.UUID) []string {
 // CreateWorkOrder inserts w and its targeting; agent ids that name no live
 // agent are skipped (the use case checks them first where it matters).
 func (r *WorkOrders) CreateWorkOrder(ctx context.Context, w *workorder.WorkOrder, t workorder.Targeting) error {
-	var row workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &row, `INSERT INTO work_orders
+	if err := insertInto(ctx, r.s.q(ctx), w, `INSERT INTO work_orders
 		(work_type, yaml_content, max_retries, backoff_seconds, claim_timeout_seconds, schedule_id, scheduled_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING `+workOrderCols,
-		w.WorkType, w.YAMLContent, w.MaxRetries, w.BackoffSeconds, w.ClaimTimeoutSeconds, w.ScheduleID, w.ScheduledAt)
-	if err != nil {
-		return mapErr(err)
+		w.WorkType, w.YAMLContent, w.MaxRetries, w.BackoffSeconds, w.ClaimTimeoutSeconds, w.ScheduleID, w.ScheduledAt); err != nil {
+		return err
 	}
-	*w = workorder.WorkOrder(row)
 	if len(t.AgentIDs) > 0 {
 		if _, err := r.s.q(ctx).ExecContext(ctx, `INSERT INTO work_order_targets (work_order_id, agent_id)
 			SELECT $1, id FROM agents WHERE id = ANY($2::uuid[]) AND deleted_at IS NULL`, w.ID, uuidStrings(t.AgentIDs)); err != nil {
@@ -169,62 +117,54 @@ func (r *WorkOrders) ListWorkOrders(ctx context.Context, f workorders.ListFilter
 	if f.ScheduleID != nil {
 		w.add("schedule_id = $%d", *f.ScheduleID)
 	}
-	rows := []workOrderRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders`+w.where()+` ORDER BY created_at DESC, id`, w.args...)
-	return workOrders(rows), mapErr(err)
+	return selectAll[workorder.WorkOrder](ctx, r.s.q(ctx), `SELECT `+workOrderCols+` FROM work_orders`+w.where()+` ORDER BY created_at DESC, id`, w.args...)
 }
 
 // GetWorkOrder returns an active order.
 func (r *WorkOrders) GetWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1`, id)
-	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
+	return getOne[workorder.WorkOrder](ctx, r.s.q(ctx), "work_order_not_found", "Work order not found",
+		`SELECT `+workOrderCols+` FROM work_orders WHERE id = $1`, id)
 }
 
 // LockWorkOrder returns an active order locked until the transaction ends.
 func (r *WorkOrders) LockWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &w, `SELECT `+workOrderCols+` FROM work_orders WHERE id = $1 FOR UPDATE`, id)
-	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
+	return getOne[workorder.WorkOrder](ctx, r.s.q(ctx), "work_order_not_found", "Work order not found",
+		`SELECT `+workOrderCols+` FROM work_orders WHERE id = $1 FOR UPDATE`, id)
 }
 
 // DeleteWorkOrder hard-deletes an active order; targeting goes by cascade.
 func (r *WorkOrders) DeleteWorkOrder(ctx context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
-	var w workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &w, `DELETE FROM work_orders WHERE id = $1 RETURNING `+workOrderCols, id)
-	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
+	return getOne[workorder.WorkOrder](ctx, r.s.q(ctx), "work_order_not_found", "Work order not found",
+		`DELETE FROM work_orders WHERE id = $1 RETURNING `+workOrderCols, id)
 }
 
 // PendingForAgent lists the PENDING orders the agent is eligible for,
 // oldest first.
 func (r *WorkOrders) PendingForAgent(ctx context.Context, agentID uuid.UUID, workType string) ([]workorder.WorkOrder, error) {
-	rows := []workOrderRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+prefixed("wo.", workOrderCols)+` FROM work_orders wo
+	return selectAll[workorder.WorkOrder](ctx, r.s.q(ctx), `SELECT `+prefixed("wo.", workOrderCols)+` FROM work_orders wo
 		WHERE wo.status = 'PENDING' AND ($2 = '' OR wo.work_type = $2) AND `+eligibleFor(1)+`
 		ORDER BY wo.created_at, wo.id`, agentID, workType)
-	return workOrders(rows), mapErr(err)
 }
 
 // ClaimWorkOrder is the claim: one UPDATE whose WHERE re-checks PENDING and
 // eligibility. Concurrent claimers queue on the row lock and every one
 // after the first finds the row no longer PENDING, so exactly one wins.
 func (r *WorkOrders) ClaimWorkOrder(ctx context.Context, id, agentID uuid.UUID) (workorder.WorkOrder, error) {
-	var w workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders wo SET status = 'CLAIMED', claimed_by = $2, claimed_at = now(),
+	return getOne[workorder.WorkOrder](ctx, r.s.q(ctx), "work_order_not_claimable", "Work order not found or not claimable",
+		`UPDATE work_orders wo SET status = 'CLAIMED', claimed_by = $2, claimed_at = now(),
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE wo.id = $1 AND wo.status = 'PENDING' AND `+eligibleFor(2)+`
 		RETURNING `+prefixed("wo.", workOrderCols), id, agentID)
-	return workorder.WorkOrder(w), notFound(err, "work_order_not_claimable", "Work order not found or not claimable")
 }
 
 // ReportProgress stores a progress report on an order CLAIMED by agentID.
 func (r *WorkOrders) ReportProgress(ctx context.Context, id, agentID uuid.UUID, message *string, percent *int) (workorder.WorkOrder, bool, error) {
-	var w workOrderRow
+	var w workorder.WorkOrder
 	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET progress_message = $3, progress_percent = $4,
 			progress_updated_at = now()
 		WHERE id = $1 AND status = 'CLAIMED' AND claimed_by = $2 RETURNING `+workOrderCols, id, agentID, message, percent)
 	if err == nil {
-		return workorder.WorkOrder(w), true, nil
+		return w, true, nil
 	}
 	if !isNoRows(err) {
 		return workorder.WorkOrder{}, false, mapErr(err)
@@ -236,25 +176,23 @@ func (r *WorkOrders) ReportProgress(ctx context.Context, id, agentID uuid.UUID, 
 // ScheduleRetry moves an order to RETRY_PENDING with retry n due after
 // 2^n × backoff_seconds by the database clock.
 func (r *WorkOrders) ScheduleRetry(ctx context.Context, id uuid.UUID, n int, lastError string) (workorder.WorkOrder, error) {
-	var w workOrderRow
-	err := r.s.q(ctx).GetContext(ctx, &w, `UPDATE work_orders SET status = 'RETRY_PENDING', retry_count = $2,
+	return getOne[workorder.WorkOrder](ctx, r.s.q(ctx), "work_order_not_found", "Work order not found",
+		`UPDATE work_orders SET status = 'RETRY_PENDING', retry_count = $2,
 			next_retry_after = now() + make_interval(secs => backoff_seconds * power(2, $2::int)),
 			claimed_by = NULL, claimed_at = NULL, last_error = $3, last_error_at = now(),
 			progress_message = NULL, progress_percent = NULL, progress_updated_at = NULL
 		WHERE id = $1 RETURNING `+workOrderCols, id, n, lastError)
-	return workorder.WorkOrder(w), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // MoveToLog deletes the active order and writes its log entry, in one
 // statement.
 func (r *WorkOrders) MoveToLog(ctx context.Context, id uuid.UUID, success bool, message *string, retries int) (workorder.LogEntry, error) {
-	var l logEntryRow
-	err := r.s.q(ctx).GetContext(ctx, &l, `WITH moved AS (DELETE FROM work_orders WHERE id = $1 RETURNING *)
+	return getOne[workorder.LogEntry](ctx, r.s.q(ctx), "work_order_not_found", "Work order not found",
+		`WITH moved AS (DELETE FROM work_orders WHERE id = $1 RETURNING *)
 		INSERT INTO work_order_log (id, work_type, created_at, claimed_at, claimed_by, success, retries_attempted,
 			result_message, yaml_content, schedule_id, scheduled_at)
 		SELECT id, work_type, created_at, claimed_at, claimed_by, $2, $3, $4, yaml_content, schedule_id, scheduled_at
 		FROM moved RETURNING `+workOrderLogCols, id, success, retries, message)
-	return workorder.LogEntry(l), notFound(err, "work_order_not_found", "Work order not found")
 }
 
 // ListLog returns log entries matching f, newest first.
@@ -276,20 +214,13 @@ func (r *WorkOrders) ListLog(ctx context.Context, f workorders.LogFilter) ([]wor
 	if f.Limit != nil {
 		q += fmt.Sprintf(" LIMIT $%d", w.arg(*f.Limit))
 	}
-	rows := []logEntryRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, q, w.args...)
-	out := make([]workorder.LogEntry, len(rows))
-	for i, l := range rows {
-		out[i] = workorder.LogEntry(l)
-	}
-	return out, mapErr(err)
+	return selectAll[workorder.LogEntry](ctx, r.s.q(ctx), q, w.args...)
 }
 
 // GetLogEntry returns one log entry.
 func (r *WorkOrders) GetLogEntry(ctx context.Context, id uuid.UUID) (workorder.LogEntry, error) {
-	var l logEntryRow
-	err := r.s.q(ctx).GetContext(ctx, &l, `SELECT `+workOrderLogCols+` FROM work_order_log WHERE id = $1`, id)
-	return workorder.LogEntry(l), notFound(err, "work_order_log_entry_not_found", "Work order log entry not found")
+	return getOne[workorder.LogEntry](ctx, r.s.q(ctx), "work_order_log_entry_not_found", "Work order log entry not found",
+		`SELECT `+workOrderLogCols+` FROM work_order_log WHERE id = $1`, id)
 }
 
 // ReleaseRetry moves order id back to PENDING if it still waits for retry n
@@ -330,10 +261,8 @@ func (r *WorkOrders) ReleaseDueRetries(ctx context.Context, limit int) (int, err
 // LockStaleClaims locks up to limit claims that outlived their timeout,
 // counted from the claim or the latest progress report.
 func (r *WorkOrders) LockStaleClaims(ctx context.Context, limit int) ([]workorder.WorkOrder, error) {
-	rows := []workOrderRow{}
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT `+workOrderCols+` FROM work_orders
+	return selectAll[workorder.WorkOrder](ctx, r.s.q(ctx), `SELECT `+workOrderCols+` FROM work_orders
 		WHERE status = 'CLAIMED'
 		  AND GREATEST(claimed_at, progress_updated_at) + make_interval(secs => claim_timeout_seconds) < now()
 		ORDER BY claimed_at LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
-	return workOrders(rows), mapErr(err)
 }
