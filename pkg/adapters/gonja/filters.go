@@ -38,28 +38,54 @@ func (c *fcall) wrongValue(want string) error {
 	return errorf("Filter `%s` was called on an incorrect value: got `%s` but expected a %s", c.name, shortJSON(c.in), want)
 }
 
-func (c *fcall) str() (string, error) {
-	s, ok := c.in.(string)
-	if !ok {
-		return "", c.wrongValue("String")
+// A filter that works on one kind of input is declared with onString,
+// onArray or onNumber: the wrapper refuses any other input with Tera's
+// message before the filter reads its arguments.
+
+func onString(fn func(c *fcall, s string) (any, error)) func(c *fcall) (any, error) {
+	return func(c *fcall) (any, error) {
+		s, ok := c.in.(string)
+		if !ok {
+			return nil, c.wrongValue("String")
+		}
+		return fn(c, s)
 	}
-	return s, nil
 }
 
-func (c *fcall) arr() ([]any, error) {
-	a, ok := c.in.([]any)
-	if !ok {
-		return nil, c.wrongValue("Array")
+func onArray(fn func(c *fcall, a []any) (any, error)) func(c *fcall) (any, error) {
+	return func(c *fcall) (any, error) {
+		a, ok := c.in.([]any)
+		if !ok {
+			return nil, c.wrongValue("Array")
+		}
+		return fn(c, a)
 	}
-	return a, nil
 }
 
-func (c *fcall) num() (float64, error) {
-	f, ok := asFloat(c.in)
-	if !ok {
-		return 0, c.wrongValue("Number")
+func onNumber(fn func(c *fcall, n float64) (any, error)) func(c *fcall) (any, error) {
+	return func(c *fcall) (any, error) {
+		n, ok := asFloat(c.in)
+		if !ok {
+			return nil, c.wrongValue("Number")
+		}
+		return fn(c, n)
 	}
-	return f, nil
+}
+
+// onScalar is for the lenient extra filters (quote, b64encode): any scalar
+// input is rendered to a string first.
+func onScalar(fn func(c *fcall, s string) (any, error)) func(c *fcall) (any, error) {
+	return func(c *fcall) (any, error) {
+		switch c.in.(type) {
+		case []any, map[string]any:
+			return nil, c.wrongValue("String")
+		}
+		s, err := renderString(c.in, c.st.maxBytes())
+		if err != nil {
+			return nil, err
+		}
+		return fn(c, s)
+	}
 }
 
 // out checks the size of a produced string.
@@ -70,24 +96,10 @@ func (c *fcall) out(s string) (any, error) {
 	return s, nil
 }
 
-// list checks the length of a produced list.
-// scalarString renders scalars for the lenient extra filters (quote, b64encode).
-func (c *fcall) scalarString() (string, error) {
-	switch c.in.(type) {
-	case []any, map[string]any:
-		return "", c.wrongValue("String")
-	}
-	return renderString(c.in, c.st.maxBytes())
-}
-
 func strFilter(fn func(string) string) teraFilter {
-	return teraFilter{fn: func(c *fcall) (any, error) {
-		s, err := c.str()
-		if err != nil {
-			return nil, err
-		}
+	return teraFilter{fn: onString(func(c *fcall, s string) (any, error) {
 		return c.out(fn(s))
-	}}
+	})}
 }
 
 // teraFilters is the filter library: Tera 1.20's built-ins (except date,
@@ -103,15 +115,11 @@ var teraFilters = map[string]teraFilter{
 	"trim_end":           strFilter(func(s string) string { return strings.TrimRightFunc(s, unicode.IsSpace) }),
 	"trim_start_matches": {pos: []string{"pat"}, fn: trimMatches(true)},
 	"trim_end_matches":   {pos: []string{"pat"}, fn: trimMatches(false)},
-	"truncate":           {pos: []string{"length", "end"}, fn: fTruncate},
-	"wordcount": {fn: func(c *fcall) (any, error) {
-		s, err := c.str()
-		if err != nil {
-			return nil, err
-		}
+	"truncate":           {pos: []string{"length", "end"}, fn: onString(fTruncate)},
+	"wordcount": {fn: onString(func(c *fcall, s string) (any, error) {
 		return int64(len(strings.Fields(s))), nil
-	}},
-	"replace":          {pos: []string{"from", "to"}, names: []string{"from", "to", "old", "new"}, fn: fReplace},
+	})},
+	"replace":          {pos: []string{"from", "to"}, names: []string{"from", "to", "old", "new"}, fn: onString(fReplace)},
 	"capitalize":       strFilter(capitalize),
 	"title":            strFilter(title),
 	"striptags":        strFilter(func(s string) string { return stripTagsRe.ReplaceAllString(s, "") }),
@@ -126,28 +134,28 @@ var teraFilters = map[string]teraFilter{
 	"addslashes": strFilter(func(s string) string {
 		return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `'`, `\'`).Replace(s)
 	}),
-	"split":  {pos: []string{"pat"}, fn: fSplit},
+	"split":  {pos: []string{"pat"}, fn: onString(fSplit)},
 	"int":    {pos: []string{"default", "base"}, fn: fInt},
 	"float":  {pos: []string{"default"}, fn: fFloat},
-	"indent": {pos: []string{"width", "first", "blank"}, names: []string{"width", "prefix", "first", "blank"}, fn: fIndent},
+	"indent": {pos: []string{"width", "first", "blank"}, names: []string{"width", "prefix", "first", "blank"}, fn: onString(fIndent)},
 
 	// arrays
 	"first":    {fn: fFirst(true)},
 	"last":     {fn: fFirst(false)},
-	"nth":      {pos: []string{"n"}, fn: fNth},
-	"join":     {pos: []string{"sep"}, names: []string{"sep", "d"}, fn: fJoin},
-	"sort":     {pos: []string{"attribute"}, fn: fSort},
-	"unique":   {pos: []string{"attribute", "case_sensitive"}, fn: fUnique},
-	"slice":    {pos: []string{"start", "end"}, fn: fSlice},
-	"group_by": {pos: []string{"attribute"}, fn: fGroupBy},
-	"filter":   {pos: []string{"attribute", "value"}, fn: fFilter},
-	"map":      {pos: []string{"attribute"}, fn: fMap},
-	"concat":   {pos: []string{"with"}, fn: fConcat},
+	"nth":      {pos: []string{"n"}, fn: onArray(fNth)},
+	"join":     {pos: []string{"sep"}, names: []string{"sep", "d"}, fn: onArray(fJoin)},
+	"sort":     {pos: []string{"attribute"}, fn: onArray(fSort)},
+	"unique":   {pos: []string{"attribute", "case_sensitive"}, fn: onArray(fUnique)},
+	"slice":    {pos: []string{"start", "end"}, fn: onArray(fSlice)},
+	"group_by": {pos: []string{"attribute"}, fn: onArray(fGroupBy)},
+	"filter":   {pos: []string{"attribute", "value"}, fn: onArray(fFilter)},
+	"map":      {pos: []string{"attribute"}, fn: onArray(fMap)},
+	"concat":   {pos: []string{"with"}, fn: onArray(fConcat)},
 
 	// numbers
-	"pluralize":      {pos: []string{"singular", "plural"}, fn: fPluralize},
-	"round":          {pos: []string{"precision", "method"}, fn: fRound},
-	"filesizeformat": {pos: []string{"binary"}, fn: fFileSize},
+	"pluralize":      {pos: []string{"singular", "plural"}, fn: onNumber(fPluralize)},
+	"round":          {pos: []string{"precision", "method"}, fn: onNumber(fRound)},
+	"filesizeformat": {pos: []string{"binary"}, fn: onNumber(fFileSize)},
 	"abs":            {fn: fAbs},
 
 	// common
@@ -162,41 +170,25 @@ var teraFilters = map[string]teraFilter{
 	"get":         {pos: []string{"key", "default"}, fn: fGet},
 
 	// extras
-	"quote": {fn: func(c *fcall) (any, error) {
-		s, err := c.scalarString()
-		if err != nil {
-			return nil, err
-		}
+	"quote": {fn: onScalar(func(c *fcall, s string) (any, error) {
 		return c.out(strconv.Quote(s))
-	}},
-	"squote": {fn: func(c *fcall) (any, error) {
-		s, err := c.scalarString()
-		if err != nil {
-			return nil, err
-		}
+	})},
+	"squote": {fn: onScalar(func(c *fcall, s string) (any, error) {
 		return c.out("'" + strings.ReplaceAll(s, "'", "''") + "'")
-	}},
-	"b64encode": {fn: func(c *fcall) (any, error) {
-		s, err := c.scalarString()
-		if err != nil {
-			return nil, err
-		}
+	})},
+	"b64encode": {fn: onScalar(func(c *fcall, s string) (any, error) {
 		if err := c.st.checkSize(base64.StdEncoding.EncodedLen(len(s))); err != nil {
 			return nil, err
 		}
 		return base64.StdEncoding.EncodeToString([]byte(s)), nil
-	}},
-	"b64decode": {fn: func(c *fcall) (any, error) {
-		s, err := c.str()
-		if err != nil {
-			return nil, err
-		}
+	})},
+	"b64decode": {fn: onString(func(c *fcall, s string) (any, error) {
 		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 		if err != nil {
 			return nil, errorf("Filter `b64decode`: invalid base64: %v", err)
 		}
 		return c.out(string(b))
-	}},
+	})},
 }
 
 // filterFunctions returns the gonja filter set: our Tera filters and the
@@ -248,11 +240,7 @@ var (
 )
 
 func trimMatches(start bool) func(c *fcall) (any, error) {
-	return func(c *fcall) (any, error) {
-		s, err := c.str()
-		if err != nil {
-			return nil, err
-		}
+	return onString(func(c *fcall, s string) (any, error) {
 		pat, err := c.a.strReq("pat")
 		if err != nil {
 			return nil, err
@@ -271,14 +259,10 @@ func trimMatches(start bool) func(c *fcall) (any, error) {
 			}
 		}
 		return s, nil
-	}
+	})
 }
 
-func fTruncate(c *fcall) (any, error) {
-	s, err := c.str()
-	if err != nil {
-		return nil, err
-	}
+func fTruncate(c *fcall, s string) (any, error) {
 	length, err := c.a.int("length", 255)
 	if err != nil {
 		return nil, err
@@ -297,11 +281,7 @@ func fTruncate(c *fcall) (any, error) {
 	return c.out(string(runes[:length]) + end)
 }
 
-func fReplace(c *fcall) (any, error) {
-	s, err := c.str()
-	if err != nil {
-		return nil, err
-	}
+func fReplace(c *fcall, s string) (any, error) {
 	// Jinja's names old/new are accepted as aliases of Tera's from/to.
 	for alias, name := range map[string]string{"old": "from", "new": "to"} {
 		if v, ok := c.a.m[alias]; ok && !c.a.has(name) {
@@ -389,11 +369,7 @@ func slugify(s string) string {
 	return b.String()
 }
 
-func fSplit(c *fcall) (any, error) {
-	s, err := c.str()
-	if err != nil {
-		return nil, err
-	}
+func fSplit(c *fcall, s string) (any, error) {
 	pat, err := c.a.strReq("pat")
 	if err != nil {
 		return nil, err
@@ -501,11 +477,7 @@ func fFloat(c *fcall) (any, error) {
 
 // fIndent is Tera's indent(prefix="    ", first=false, blank=false); Jinja's
 // width (a number of spaces or a string) is accepted as well.
-func fIndent(c *fcall) (any, error) {
-	s, err := c.str()
-	if err != nil {
-		return nil, err
-	}
+func fIndent(c *fcall, s string) (any, error) {
 	prefix := "    "
 	for _, n := range []string{"width", "prefix"} {
 		v, ok := c.a.m[n]
@@ -570,11 +542,7 @@ func rustLines(s string) []string {
 }
 
 func fFirst(first bool) func(c *fcall) (any, error) {
-	return func(c *fcall) (any, error) {
-		a, err := c.arr()
-		if err != nil {
-			return nil, err
-		}
+	return onArray(func(c *fcall, a []any) (any, error) {
 		if len(a) == 0 {
 			return nil, nil
 		}
@@ -582,14 +550,10 @@ func fFirst(first bool) func(c *fcall) (any, error) {
 			return a[0], nil
 		}
 		return a[len(a)-1], nil
-	}
+	})
 }
 
-func fNth(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fNth(c *fcall, a []any) (any, error) {
 	if !c.a.has("n") {
 		return nil, c.a.required("n")
 	}
@@ -603,11 +567,7 @@ func fNth(c *fcall) (any, error) {
 	return a[n], nil
 }
 
-func fJoin(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fJoin(c *fcall, a []any) (any, error) {
 	sep, err := c.a.str("sep", "")
 	if err != nil {
 		return nil, err
@@ -671,11 +631,7 @@ func kindOf(v any) sortKind {
 	return kindNone
 }
 
-func fSort(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fSort(c *fcall, a []any) (any, error) {
 	path, err := c.a.str("attribute", "")
 	if err != nil {
 		return nil, err
@@ -723,11 +679,7 @@ func lessValue(x, y any) bool {
 	return fx < fy
 }
 
-func fUnique(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fUnique(c *fcall, a []any) (any, error) {
 	path, err := c.a.str("attribute", "")
 	if err != nil {
 		return nil, err
@@ -767,11 +719,7 @@ func fUnique(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fSlice(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fSlice(c *fcall, a []any) (any, error) {
 	n := int64(len(a))
 	start, err := c.a.int("start", 0)
 	if err != nil {
@@ -797,11 +745,7 @@ func fSlice(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fGroupBy(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fGroupBy(c *fcall, a []any) (any, error) {
 	path, err := c.a.strReq("attribute")
 	if err != nil {
 		return nil, err
@@ -827,11 +771,7 @@ func fGroupBy(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fFilter(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fFilter(c *fcall, a []any) (any, error) {
 	path, err := c.a.strReq("attribute")
 	if err != nil {
 		return nil, err
@@ -853,11 +793,7 @@ func fFilter(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fMap(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fMap(c *fcall, a []any) (any, error) {
 	path, err := c.a.strReq("attribute")
 	if err != nil {
 		return nil, err
@@ -871,11 +807,7 @@ func fMap(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fConcat(c *fcall) (any, error) {
-	a, err := c.arr()
-	if err != nil {
-		return nil, err
-	}
+func fConcat(c *fcall, a []any) (any, error) {
 	with, ok := c.a.m["with"]
 	if !ok {
 		return nil, c.a.required("with")
@@ -893,11 +825,7 @@ func fConcat(c *fcall) (any, error) {
 	return out, nil
 }
 
-func fPluralize(c *fcall) (any, error) {
-	n, err := c.num()
-	if err != nil {
-		return nil, err
-	}
+func fPluralize(c *fcall, n float64) (any, error) {
 	singular, err := c.a.str("singular", "")
 	if err != nil {
 		return nil, err
@@ -912,11 +840,7 @@ func fPluralize(c *fcall) (any, error) {
 	return plural, nil
 }
 
-func fRound(c *fcall) (any, error) {
-	n, err := c.num()
-	if err != nil {
-		return nil, err
-	}
+func fRound(c *fcall, n float64) (any, error) {
 	method, err := c.a.str("method", "common")
 	if err != nil {
 		return nil, err
@@ -943,11 +867,7 @@ func fRound(c *fcall) (any, error) {
 	return r, nil
 }
 
-func fFileSize(c *fcall) (any, error) {
-	n, err := c.num()
-	if err != nil {
-		return nil, err
-	}
+func fFileSize(c *fcall, n float64) (any, error) {
 	binary, err := c.a.bool("binary", false)
 	if err != nil {
 		return nil, err

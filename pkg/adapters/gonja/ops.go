@@ -48,6 +48,20 @@ func (c *icall) input() (any, error) {
 	return native(c.in), nil
 }
 
+// definedInput is the input of an operation that means nothing for an
+// undefined value: an input error is passed on unchanged, an undefined
+// input is reported.
+func (c *icall) definedInput() (any, error) {
+	in, err := c.input()
+	if err != nil {
+		return nil, propagated{c.in}
+	}
+	if u, ok := in.(undefinedValue); ok {
+		return nil, u.err()
+	}
+	return in, nil
+}
+
 func (c *icall) arg(i int) any {
 	if i < len(c.params.Args) {
 		return native(c.params.Args[i])
@@ -180,12 +194,9 @@ func step(cur any, key any) (any, bool) {
 
 // opPrint renders the value the way Tera prints {{ }}.
 func opPrint(c *icall) (any, error) {
-	in, err := c.input()
+	in, err := c.definedInput()
 	if err != nil {
-		return nil, propagated{c.in}
-	}
-	if u, ok := in.(undefinedValue); ok {
-		return nil, u.err()
+		return nil, err
 	}
 	return renderString(in, c.st.maxBytes())
 }
@@ -229,13 +240,11 @@ func opNot(c *icall) (any, error) {
 }
 
 func opNeg(c *icall) (any, error) {
-	in, err := c.input()
+	in, err := c.definedInput()
 	if err != nil {
-		return nil, propagated{c.in}
+		return nil, err
 	}
 	switch t := in.(type) {
-	case undefinedValue:
-		return nil, t.err()
 	case int64:
 		if t == math.MinInt64 {
 			return nil, errorf("-(%d) results in an out of bounds i64", t)
@@ -248,12 +257,9 @@ func opNeg(c *icall) (any, error) {
 }
 
 func opPos(c *icall) (any, error) {
-	in, err := c.input()
+	in, err := c.definedInput()
 	if err != nil {
-		return nil, propagated{c.in}
-	}
-	if u, ok := in.(undefinedValue); ok {
-		return nil, u.err()
+		return nil, err
 	}
 	if _, ok := asFloat(in); !ok {
 		return nil, mathTypeError(in)

@@ -1,6 +1,7 @@
 package gonja
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -29,10 +30,13 @@ func normalizeParams(v any, depth int) any {
 	if depth > 10_000 {
 		return nil
 	}
+	if n, ok := goInteger(v); ok {
+		return n
+	}
 	switch t := v.(type) {
 	case nil:
 		return nil
-	case bool, string, int64:
+	case bool, string:
 		return t
 	case float64:
 		return normFloat(t)
@@ -46,56 +50,16 @@ func normalizeParams(v any, depth int) any {
 			return f
 		}
 		return t.String()
-	case int:
-		return int64(t)
-	case int8:
-		return int64(t)
-	case int16:
-		return int64(t)
-	case int32:
-		return int64(t)
-	case uint:
-		return uintToValue(uint64(t))
-	case uint8:
-		return int64(t)
-	case uint16:
-		return int64(t)
-	case uint32:
-		return int64(t)
-	case uint64:
-		return uintToValue(t)
 	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = normalizeParams(e, depth+1)
-		}
-		return out
+		return eachItem(t, func(e any) any { return normalizeParams(e, depth+1) })
 	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = normalizeParams(e, depth+1)
-		}
-		return out
+		return eachValue(t, func(e any) any { return normalizeParams(e, depth+1) })
 	case []string:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = e
-		}
-		return out
+		return eachItem(t, func(e string) any { return e })
 	case map[string]string:
-		out := make(map[string]any, len(t))
-		for k, e := range t {
-			out[k] = e
-		}
-		return out
+		return eachValue(t, func(e string) any { return e })
 	case json.RawMessage:
-		var x any
-		d := json.NewDecoder(strings.NewReader(string(t)))
-		d.UseNumber()
-		if err := d.Decode(&x); err != nil {
-			return string(t)
-		}
-		return normalizeParams(x, depth+1)
+		return normalizeJSON(t, depth)
 	}
 	// Anything else (structs, typed maps and slices): go through JSON, the
 	// way serde would serialise it.
@@ -103,8 +67,14 @@ func normalizeParams(v any, depth int) any {
 	if err != nil {
 		return fmt.Sprint(v)
 	}
+	return normalizeJSON(b, depth)
+}
+
+// normalizeJSON decodes JSON text (numbers kept exact as json.Number) and
+// normalises the result; text that does not decode stays a string.
+func normalizeJSON(b []byte, depth int) any {
 	var x any
-	d := json.NewDecoder(strings.NewReader(string(b)))
+	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	if err := d.Decode(&x); err != nil {
 		return string(b)
@@ -112,11 +82,57 @@ func normalizeParams(v any, depth int) any {
 	return normalizeParams(x, depth+1)
 }
 
+// eachItem converts every item of a list into the value model.
+func eachItem[T any](s []T, conv func(T) any) []any {
+	out := make([]any, len(s))
+	for i, e := range s {
+		out[i] = conv(e)
+	}
+	return out
+}
+
+// eachValue converts every value of a map into the value model.
+func eachValue[T any](m map[string]T, conv func(T) any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[k] = conv(e)
+	}
+	return out
+}
+
 func normFloat(f float64) any {
 	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
 		return int64(f)
 	}
 	return f
+}
+
+// goInteger converts a value of one of Go's integer types to int64 (a
+// uint64 beyond int64's range to float64); ok is false for anything else.
+func goInteger(x any) (n any, ok bool) {
+	switch t := x.(type) {
+	case int:
+		return int64(t), true
+	case int8:
+		return int64(t), true
+	case int16:
+		return int64(t), true
+	case int32:
+		return int64(t), true
+	case int64:
+		return t, true
+	case uint:
+		return uintToValue(uint64(t)), true
+	case uint8:
+		return int64(t), true
+	case uint16:
+		return int64(t), true
+	case uint32:
+		return int64(t), true
+	case uint64:
+		return uintToValue(t), true
+	}
+	return nil, false
 }
 
 func uintToValue(u uint64) any {
@@ -139,17 +155,14 @@ func nativeAny(x any, depth int) any {
 	if depth > 1000 {
 		return nil
 	}
+	if n, ok := goInteger(x); ok {
+		return n
+	}
 	switch t := x.(type) {
 	case nil:
 		return nil
-	case bool, string, int64, float64, map[string]any, []any, undefinedValue:
+	case bool, string, float64, map[string]any, []any, undefinedValue:
 		return t
-	case int:
-		return int64(t)
-	case int32:
-		return int64(t)
-	case uint64:
-		return uintToValue(t)
 	case float32:
 		return float64(t)
 	case *exec.Value:
@@ -158,17 +171,9 @@ func nativeAny(x any, depth int) any {
 		}
 		return nativeAny(t.Interface(), depth+1)
 	case exec.ValuesList:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = nativeAny(e, depth+1)
-		}
-		return out
+		return eachItem(t, func(e *exec.Value) any { return nativeAny(e, depth+1) })
 	case []*exec.Value:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = nativeAny(e, depth+1)
-		}
-		return out
+		return eachItem(t, func(e *exec.Value) any { return nativeAny(e, depth+1) })
 	case *exec.Dict:
 		if t == nil {
 			return nil
@@ -308,10 +313,7 @@ func renderInto(w *sizeWriter, v any, depth int) error {
 	case string:
 		return w.add(t)
 	case bool:
-		if t {
-			return w.add("true")
-		}
-		return w.add("false")
+		return w.add(strconv.FormatBool(t))
 	case int64:
 		return w.add(strconv.FormatInt(t, 10))
 	case float64:
@@ -374,29 +376,11 @@ func jsonInto(w *sizeWriter, v any, pretty bool, depth int) error {
 	case nil:
 		return w.add("null")
 	case bool:
-		if t {
-			return w.add("true")
-		}
-		return w.add("false")
+		return w.add(strconv.FormatBool(t))
 	case int64:
 		return w.add(strconv.FormatInt(t, 10))
 	case float64:
-		if math.IsNaN(t) || math.IsInf(t, 0) {
-			return w.add("null")
-		}
-		var s string
-		if a := math.Abs(t); a != 0 && (a < 1e-5 || a >= 1e16) {
-			s = strconv.FormatFloat(t, 'e', -1, 64)
-			s = strings.Replace(s, "e+", "e", 1)
-			s = strings.Replace(s, "e0", "e", 1)
-			s = strings.Replace(s, "e-0", "e-", 1)
-		} else {
-			s = strconv.FormatFloat(t, 'f', -1, 64)
-			if !strings.ContainsAny(s, ".") {
-				s += ".0"
-			}
-		}
-		return w.add(s)
+		return w.add(jsonFloat(t))
 	case string:
 		return w.add(jsonString(t))
 	case []any:
@@ -407,67 +391,84 @@ func jsonInto(w *sizeWriter, v any, pretty bool, depth int) error {
 			return err
 		}
 		for i, e := range t {
-			if i > 0 {
-				if err := w.add(","); err != nil {
-					return err
-				}
-			}
-			if pretty {
-				if err := jsonIndent(w, depth+1); err != nil {
-					return err
-				}
+			if err := jsonItem(w, i, pretty, depth); err != nil {
+				return err
 			}
 			if err := jsonInto(w, e, pretty, depth+1); err != nil {
 				return err
 			}
 		}
-		if pretty {
-			if err := jsonIndent(w, depth); err != nil {
-				return err
-			}
-		}
-		return w.add("]")
+		return jsonClose(w, "]", pretty, depth)
 	case map[string]any:
 		if len(t) == 0 {
 			return w.add("{}")
 		}
-		keys := sortedKeys(t)
 		if err := w.add("{"); err != nil {
 			return err
 		}
-		for i, k := range keys {
-			if i > 0 {
-				if err := w.add(","); err != nil {
-					return err
-				}
-			}
-			if pretty {
-				if err := jsonIndent(w, depth+1); err != nil {
-					return err
-				}
-			}
-			if err := w.add(jsonString(k)); err != nil {
+		sep := ":"
+		if pretty {
+			sep = ": "
+		}
+		for i, k := range sortedKeys(t) {
+			if err := jsonItem(w, i, pretty, depth); err != nil {
 				return err
 			}
-			sep := ":"
-			if pretty {
-				sep = ": "
-			}
-			if err := w.add(sep); err != nil {
+			if err := w.add(jsonString(k) + sep); err != nil {
 				return err
 			}
 			if err := jsonInto(w, t[k], pretty, depth+1); err != nil {
 				return err
 			}
 		}
-		if pretty {
-			if err := jsonIndent(w, depth); err != nil {
-				return err
-			}
-		}
-		return w.add("}")
+		return jsonClose(w, "}", pretty, depth)
 	}
 	return w.add(jsonString(fmt.Sprint(v)))
+}
+
+// jsonItem starts item i of an array or object at depth: a comma after the
+// first item and, when pretty, a new line one level deeper.
+func jsonItem(w *sizeWriter, i int, pretty bool, depth int) error {
+	if i > 0 {
+		if err := w.add(","); err != nil {
+			return err
+		}
+	}
+	if !pretty {
+		return nil
+	}
+	return jsonIndent(w, depth+1)
+}
+
+// jsonClose ends an array or object at depth; when pretty, the closing
+// bracket stands on its own line.
+func jsonClose(w *sizeWriter, bracket string, pretty bool, depth int) error {
+	if pretty {
+		if err := jsonIndent(w, depth); err != nil {
+			return err
+		}
+	}
+	return w.add(bracket)
+}
+
+// jsonFloat prints a float like serde_json: NaN and infinities are null, a
+// whole number keeps ".0", very small or large magnitudes use an exponent
+// without "+" or leading zeros (1e16, 1e-7).
+func jsonFloat(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "null"
+	}
+	if a := math.Abs(f); a != 0 && (a < 1e-5 || a >= 1e16) {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		s = strings.Replace(s, "e+", "e", 1)
+		s = strings.Replace(s, "e0", "e", 1)
+		return strings.Replace(s, "e-0", "e-", 1)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 // jsonString quotes s like serde_json: only '"', '\\' and control characters

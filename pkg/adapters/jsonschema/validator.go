@@ -513,25 +513,22 @@ func leaf(e *js.ValidationError, instance any) []template.Violation {
 		}
 	}
 	one := func(msg string) []template.Violation { return []template.Violation{{Pointer: ptr, Message: msg}} }
+	// required, dependencies and dependentRequired all report each missing
+	// property as its own violation.
+	missing := func(props []string) []template.Violation {
+		var out []template.Violation
+		for _, m := range props {
+			out = append(out, template.Violation{Pointer: ptr, Message: strconv.Quote(m) + " is a required property"})
+		}
+		return out
+	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
-		var out []template.Violation
-		for _, m := range k.Missing {
-			out = append(out, template.Violation{Pointer: ptr, Message: strconv.Quote(m) + " is a required property"})
-		}
-		return out
+		return missing(k.Missing)
 	case *kind.Dependency:
-		var out []template.Violation
-		for _, m := range k.Missing {
-			out = append(out, template.Violation{Pointer: ptr, Message: strconv.Quote(m) + " is a required property"})
-		}
-		return out
+		return missing(k.Missing)
 	case *kind.DependentRequired:
-		var out []template.Violation
-		for _, m := range k.Missing {
-			out = append(out, template.Violation{Pointer: ptr, Message: strconv.Quote(m) + " is a required property"})
-		}
-		return out
+		return missing(k.Missing)
 	case *kind.Type:
 		if len(k.Want) == 1 {
 			return one(fmt.Sprintf("%s is not of type %q", inst, k.Want[0]))

@@ -193,17 +193,32 @@ type ObjectHealthView struct {
 	OverallStatus      string          `json:"overall_status"`
 }
 
-// ObjectHealth returns every agent's health of one object (admin only).
-func (s *Service) ObjectHealth(ctx context.Context, p identity.Principal, id uuid.UUID) (ObjectHealthView, error) {
+var (
+	errObjectNotFound = domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
+	errStackNotFound  = domain.NotFoundCode("stack_not_found", "Stack not found")
+)
+
+// adminViewOf admits the admin to the health view of thing id: a 403 for
+// anyone else comes before notFound when exists says there is no such
+// thing.
+func adminViewOf(ctx context.Context, p identity.Principal, id uuid.UUID, exists func(context.Context, uuid.UUID) (bool, error), notFound error) error {
 	if !p.IsAdmin() {
-		return ObjectHealthView{}, domain.Forbidden("Unauthorized")
+		return domain.Forbidden("Unauthorized")
 	}
-	ok, err := s.repos.Refs.DeploymentObjectExists(ctx, id)
+	ok, err := exists(ctx, id)
 	if err != nil {
-		return ObjectHealthView{}, err
+		return err
 	}
 	if !ok {
-		return ObjectHealthView{}, domain.NotFoundCode("deployment_object_not_found", "Deployment object not found")
+		return notFound
+	}
+	return nil
+}
+
+// ObjectHealth returns every agent's health of one object (admin only).
+func (s *Service) ObjectHealth(ctx context.Context, p identity.Principal, id uuid.UUID) (ObjectHealthView, error) {
+	if err := adminViewOf(ctx, p, id, s.repos.Refs.DeploymentObjectExists, errObjectNotFound); err != nil {
+		return ObjectHealthView{}, err
 	}
 	recs, err := s.repos.Records.ObjectHealth(ctx, id)
 	if err != nil {
@@ -234,15 +249,8 @@ type StackHealthView struct {
 
 // StackHealth aggregates the health of a stack's live objects (admin only).
 func (s *Service) StackHealth(ctx context.Context, p identity.Principal, id uuid.UUID) (StackHealthView, error) {
-	if !p.IsAdmin() {
-		return StackHealthView{}, domain.Forbidden("Unauthorized")
-	}
-	ok, err := s.repos.Refs.StackExists(ctx, id)
-	if err != nil {
+	if err := adminViewOf(ctx, p, id, s.repos.Refs.StackExists, errStackNotFound); err != nil {
 		return StackHealthView{}, err
-	}
-	if !ok {
-		return StackHealthView{}, domain.NotFoundCode("stack_not_found", "Stack not found")
 	}
 	recs, err := s.repos.Records.StackHealth(ctx, id)
 	if err != nil {

@@ -241,15 +241,11 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 			return webhook.Subscription{}, err
 		}
 	}
-	if in.AuthHeader != nil {
-		if err := webhook.ValidateAuthHeader(*in.AuthHeader); err != nil {
-			return webhook.Subscription{}, err
-		}
+	if err := validOptional(in.AuthHeader, webhook.ValidateAuthHeader); err != nil {
+		return webhook.Subscription{}, err
 	}
-	if in.SigningSecret != nil {
-		if err := webhook.ValidateSigningSecret(*in.SigningSecret); err != nil {
-			return webhook.Subscription{}, err
-		}
+	if err := validOptional(in.SigningSecret, webhook.ValidateSigningSecret); err != nil {
+		return webhook.Subscription{}, err
 	}
 	labels, err := webhook.NormalizeTargetLabels(in.TargetLabels)
 	if err != nil {
@@ -267,12 +263,8 @@ func (s *Service) Create(ctx context.Context, p identity.Principal, in CreateInp
 		}
 	}
 	sub.URLEncrypted = s.cipher.Seal([]byte(in.URL))
-	if in.AuthHeader != nil {
-		sub.AuthHeaderEncrypted = s.cipher.Seal([]byte(*in.AuthHeader))
-	}
-	if in.SigningSecret != nil {
-		sub.SigningSecretEncrypted = s.cipher.Seal([]byte(*in.SigningSecret))
-	}
+	sub.AuthHeaderEncrypted = s.sealOptional(in.AuthHeader)
+	sub.SigningSecretEncrypted = s.sealOptional(in.SigningSecret)
 	by := string(p.Role)
 	sub.CreatedBy = &by
 	err = s.repos.Tx.InTx(ctx, func(ctx context.Context) error {
@@ -338,6 +330,24 @@ func (s *Service) Update(ctx context.Context, p identity.Principal, id uuid.UUID
 	return out, err
 }
 
+// validOptional checks an optional secret (auth header, signing secret)
+// with validate; an absent one is valid.
+func validOptional(v *string, validate func(string) error) error {
+	if v == nil {
+		return nil
+	}
+	return validate(*v)
+}
+
+// sealOptional encrypts an optional secret; an absent one is stored as
+// NULL.
+func (s *Service) sealOptional(v *string) []byte {
+	if v == nil {
+		return nil
+	}
+	return s.cipher.Seal([]byte(*v))
+}
+
 // apply changes sub in place and names what changed (never a value).
 func (s *Service) apply(sub *webhook.Subscription, in UpdateInput) ([]string, error) {
 	changed := []string{}
@@ -355,26 +365,19 @@ func (s *Service) apply(sub *webhook.Subscription, in UpdateInput) ([]string, er
 		sub.URLEncrypted = s.cipher.Seal([]byte(*in.URL))
 		changed = append(changed, "url")
 	}
+	// A null auth header or signing secret removes it.
 	if in.AuthHeader.Set {
-		if in.AuthHeader.Value == nil {
-			sub.AuthHeaderEncrypted = nil
-		} else {
-			if err := webhook.ValidateAuthHeader(*in.AuthHeader.Value); err != nil {
-				return nil, err
-			}
-			sub.AuthHeaderEncrypted = s.cipher.Seal([]byte(*in.AuthHeader.Value))
+		if err := validOptional(in.AuthHeader.Value, webhook.ValidateAuthHeader); err != nil {
+			return nil, err
 		}
+		sub.AuthHeaderEncrypted = s.sealOptional(in.AuthHeader.Value)
 		changed = append(changed, "auth_header")
 	}
 	if in.SigningSecret.Set {
-		if in.SigningSecret.Value == nil {
-			sub.SigningSecretEncrypted = nil
-		} else {
-			if err := webhook.ValidateSigningSecret(*in.SigningSecret.Value); err != nil {
-				return nil, err
-			}
-			sub.SigningSecretEncrypted = s.cipher.Seal([]byte(*in.SigningSecret.Value))
+		if err := validOptional(in.SigningSecret.Value, webhook.ValidateSigningSecret); err != nil {
+			return nil, err
 		}
+		sub.SigningSecretEncrypted = s.sealOptional(in.SigningSecret.Value)
 		changed = append(changed, "signing_secret")
 	}
 	if in.EventTypes != nil {

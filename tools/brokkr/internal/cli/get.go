@@ -83,9 +83,31 @@ type getFlags struct {
 	limit  int
 }
 
+// getter lists one kind (named as normalizeKind names it) for `get`.
+type getter struct {
+	kind string
+	list func(a *App, ctx context.Context, c *api.Client, f getFlags) error
+}
+
+// getters are the kinds `get` lists, in the order its help names them.
+var getters = []getter{
+	{"agents", (*App).getAgents},
+	{"stacks", (*App).getStacks},
+	{"deployment-objects", (*App).getObjects},
+	{"templates", (*App).getTemplates},
+	{"generators", (*App).getGenerators},
+	{"work-orders", (*App).getWorkOrders},
+	{"webhooks", (*App).getWebhooks},
+	{"events", (*App).getEvents},
+	{"audit-logs", (*App).getAuditLogs},
+}
+
 func (a *App) getCommand() *cobra.Command {
 	var f getFlags
-	kinds := []string{"agents", "stacks", "deployment-objects", "templates", "generators", "work-orders", "webhooks", "events", "audit-logs"}
+	kinds := make([]string, len(getters))
+	for i, g := range getters {
+		kinds[i] = g.kind
+	}
 	cmd := &cobra.Command{
 		Use:   "get " + strings.Join(kinds, "|"),
 		Short: "List things, as a table or as the API's JSON/YAML",
@@ -111,26 +133,11 @@ func (a *App) getCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			switch normalizeKind(args[0]) {
-			case "agents":
-				return a.getAgents(ctx, c, f)
-			case "stacks":
-				return a.getStacks(ctx, c, f)
-			case "deployment-objects":
-				return a.getObjects(ctx, c, f)
-			case "templates":
-				return a.getTemplates(ctx, c, f)
-			case "generators":
-				return a.getGenerators(ctx, c, f)
-			case "work-orders":
-				return a.getWorkOrders(ctx, c, f)
-			case "webhooks":
-				return a.getWebhooks(ctx, c, f)
-			case "events":
-				return a.getEvents(ctx, c, f)
-			case "audit-logs":
-				return a.getAuditLogs(ctx, c, f)
+			kind := normalizeKind(args[0])
+			for _, g := range getters {
+				if g.kind == kind {
+					return g.list(a, cmd.Context(), c, f)
+				}
 			}
 			return fmt.Errorf("unknown kind %q: use one of %s", args[0], strings.Join(kinds, ", "))
 		},
