@@ -238,15 +238,21 @@ func (in *Inspector) list(ctx context.Context, g *group, selector string) (map[s
 	}
 }
 
+// scoped is the resource client for g: narrowed to its namespace, or
+// cluster-wide for cluster-scoped kinds. It serves the dynamic and the
+// metadata client alike.
+func scoped[R any](g *group, all R, namespace func(string) R) R {
+	if g.namespace == "" {
+		return all
+	}
+	return namespace(g.namespace)
+}
+
 // listObjects adds one page of g's objects to found and returns the
 // continue token.
 func (in *Inspector) listObjects(ctx context.Context, g *group, opts metav1.ListOptions, found map[string]*unstructured.Unstructured) (string, error) {
 	all := in.Kube.DynamicClient().Resource(g.gvr)
-	var ri dynamic.ResourceInterface = all
-	if g.namespace != "" {
-		ri = all.Namespace(g.namespace)
-	}
-	list, err := ri.List(ctx, opts)
+	list, err := scoped[dynamic.ResourceInterface](g, all, all.Namespace).List(ctx, opts)
 	if err != nil {
 		return "", err
 	}
@@ -261,11 +267,7 @@ func (in *Inspector) listObjects(ctx context.Context, g *group, opts metav1.List
 // annotations and deletion timestamp.
 func (in *Inspector) listMetadata(ctx context.Context, g *group, opts metav1.ListOptions, found map[string]*unstructured.Unstructured) (string, error) {
 	all := in.Kube.MetadataClient().Resource(g.gvr)
-	var ri metadata.ResourceInterface = all
-	if g.namespace != "" {
-		ri = all.Namespace(g.namespace)
-	}
-	list, err := ri.List(ctx, opts)
+	list, err := scoped[metadata.ResourceInterface](g, all, all.Namespace).List(ctx, opts)
 	if err != nil {
 		return "", err
 	}
