@@ -15,24 +15,10 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 )
 
-// PendingDelivery is one element of GET /agents/{id}/webhooks/pending (the
-// original's PendingWebhookDelivery plus event_id, signing_secret and
-// acquired_until). url, auth_header and signing_secret are decrypted for
-// the claiming agent only; an admin's preview shows them as null.
-type PendingDelivery struct {
-	ID             uuid.UUID  `json:"id"`
-	SubscriptionID uuid.UUID  `json:"subscription_id"`
-	EventType      string     `json:"event_type"`
-	EventID        uuid.UUID  `json:"event_id"`
-	Payload        string     `json:"payload"`
-	URL            *string    `json:"url"`
-	AuthHeader     *string    `json:"auth_header"`
-	SigningSecret  *string    `json:"signing_secret"`
-	TimeoutSeconds int        `json:"timeout_seconds"`
-	MaxRetries     int        `json:"max_retries"`
-	Attempts       int        `json:"attempts"`
-	AcquiredUntil  *time.Time `json:"acquired_until"`
-}
+// PendingDelivery is one element of GET /agents/{id}/webhooks/pending as
+// the broker writes it: url, auth_header and signing_secret are decrypted
+// for the claiming agent only; an admin's preview shows them as null.
+type PendingDelivery = webhook.PendingDelivery[*string]
 
 // Pending claims, for the agent itself, up to 10 deliveries it may make:
 // pending (or due for retry, or whose previous holder's lease expired)

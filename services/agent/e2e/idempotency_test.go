@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	domainagent "github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
@@ -82,7 +83,7 @@ func TestOutboxReplayAfterRestartRecordsOnce(t *testing.T) {
 			body               any
 		}{
 			{"event", http.MethodPost, broker.EventsPath(agentID), broker.Event{AgentID: agentID, DeploymentObjectID: obj.ID,
-				EventType: broker.EventDeploy, Status: broker.StatusOK, Message: &msg}},
+				EventType: domainagent.EventTypeDeploy, Status: domainagent.EventSuccess, Message: &msg}},
 			{"health", http.MethodPatch, "/api/v1/agents/" + agentID.String() + "/health-status", map[string]any{
 				"deployment_objects": []map[string]any{{"id": obj.ID, "status": "failing", "summary": map[string]any{"pods_ready": 0}}}}},
 			{"work_order_completion", http.MethodPost, broker.WorkOrderCompletePath(wo.ID),

@@ -182,7 +182,7 @@ func (a *Agent) runLoops(ctx context.Context) {
 	// SUCCESS events still queued from a previous run: do not apply and
 	// report those objects again.
 	for _, r := range ob.Pending() {
-		if e, ok := eventOf(r); ok && e.EventType == broker.EventDeploy && e.Status == broker.StatusOK {
+		if e, ok := eventOf(r); ok && e.EventType == domainagent.EventTypeDeploy && e.Status == domainagent.EventSuccess {
 			a.mgr.MarkDone(e.DeploymentObjectID)
 		}
 	}

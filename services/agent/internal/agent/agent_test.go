@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	domainagent "github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
@@ -276,7 +277,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 	// Deploy: namespace + ConfigMap → one SUCCESS.
 	stackA := uuid.New()
 	do1 := h.b.deploy(stackA, nsYAML(ns)+cmYAML(ns, "app", "v1"), false)
-	h.waitEvent(do1.ID, broker.StatusOK)
+	h.waitEvent(do1.ID, domainagent.EventSuccess)
 	if v, ok := h.cmValue(ns, "app"); !ok || v != "v1" {
 		t.Fatalf("ConfigMap = %q %v", v, ok)
 	}
@@ -284,7 +285,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 	// A bad update: one FAILURE, not repeated on the retries that follow;
 	// the earlier state stays.
 	do2 := h.b.deploy(stackA, nsYAML(ns)+cmYAML(ns, "app", "v2")+"---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\n  namespace: "+ns+"\n", false)
-	h.waitEvent(do2.ID, broker.StatusFailed)
+	h.waitEvent(do2.ID, domainagent.EventFailure)
 	time.Sleep(1500 * time.Millisecond) // several retries at 200–400 ms
 	if n := len(h.b.eventsFor(do2.ID)); n != 1 {
 		t.Fatalf("%d events for the failing object, want 1: %+v", n, h.b.eventsFor(do2.ID))
@@ -295,7 +296,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 
 	// A fix supersedes it.
 	do3 := h.b.deploy(stackA, nsYAML(ns)+cmYAML(ns, "app", "v3"), false)
-	h.waitEvent(do3.ID, broker.StatusOK)
+	h.waitEvent(do3.ID, domainagent.EventSuccess)
 	if v, _ := h.cmValue(ns, "app"); v != "v3" {
 		t.Fatalf("ConfigMap = %q", v)
 	}
@@ -314,7 +315,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 		t.Fatalf("/health during the outage: %s", hb)
 	}
 	h.b.setEventsDown(false)
-	h.waitEvent(doC.ID, broker.StatusOK)
+	h.waitEvent(doC.ID, domainagent.EventSuccess)
 	var order []uuid.UUID
 	for _, e := range h.b.allEvents() {
 		if e.DeploymentObjectID == doB.ID || e.DeploymentObjectID == doC.ID {
@@ -335,7 +336,7 @@ func TestAgentReconcilesReportsAndDrains(t *testing.T) {
 	}
 	marker := h.b.deploy(stackA, "", true)
 	r2 := h.start()
-	h.waitEvent(marker.ID, broker.StatusOK)
+	h.waitEvent(marker.ID, domainagent.EventSuccess)
 	if _, ok := h.cmValue(ns, "app"); ok {
 		cm, _ := h.cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "app", metav1.GetOptions{})
 		if cm.DeletionTimestamp == nil {
@@ -378,7 +379,7 @@ func TestDriftIsReportedAndCorrected(t *testing.T) {
 	r := h.start()
 	eventually(t, "ready", 30*time.Second, r.a.Ready)
 	do := h.b.deploy(uuid.New(), cmYAML(ns, "watched", "desired"), false)
-	h.waitEvent(do.ID, broker.StatusOK)
+	h.waitEvent(do.ID, domainagent.EventSuccess)
 
 	cm, err := h.cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "watched", metav1.GetOptions{})
 	if err != nil {
@@ -391,14 +392,14 @@ func TestDriftIsReportedAndCorrected(t *testing.T) {
 	var drift broker.Event
 	eventually(t, "a DRIFT event", 30*time.Second, func() bool {
 		for _, e := range h.b.eventsFor(do.ID) {
-			if e.EventType == broker.EventDrift {
+			if e.EventType == domainagent.EventTypeDrift {
 				drift = e
 				return true
 			}
 		}
 		return false
 	})
-	if drift.Status != broker.StatusOK || drift.Message == nil || !strings.Contains(*drift.Message, "drift corrected: ConfigMap "+ns+"/watched") {
+	if drift.Status != domainagent.EventSuccess || drift.Message == nil || !strings.Contains(*drift.Message, "drift corrected: ConfigMap "+ns+"/watched") {
 		t.Fatalf("drift event %+v %v", drift, *drift.Message)
 	}
 	eventually(t, "the value restored", 10*time.Second, func() bool { v, _ := h.cmValue(ns, "watched"); return v == "desired" })
@@ -422,5 +423,5 @@ func TestInactiveAgentOnlyHeartbeats(t *testing.T) {
 	}
 	h.b.setStatus("ACTIVE")
 	eventually(t, "running", 10*time.Second, func() bool { return r.a.State() == StateRunning })
-	h.waitEvent(do.ID, broker.StatusOK)
+	h.waitEvent(do.ID, domainagent.EventSuccess)
 }

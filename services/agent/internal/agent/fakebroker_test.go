@@ -104,7 +104,7 @@ func (b *fakeBroker) allEvents() []broker.Event {
 
 func (b *fakeBroker) acked(id uuid.UUID) bool {
 	for _, e := range b.events {
-		if e.DeploymentObjectID == id && e.Status == broker.StatusOK && e.EventType == broker.EventDeploy {
+		if e.DeploymentObjectID == id && e.Status == domainagent.EventSuccess && e.EventType == domainagent.EventTypeDeploy {
 			return true
 		}
 	}

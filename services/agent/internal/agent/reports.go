@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	domainagent "github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/outbox"
 	"github.com/brokkr-go/brokkr/services/agent/internal/reconcile"
@@ -14,7 +15,7 @@ import (
 
 func (a *Agent) onOutboxDrop(rec outbox.Record, reason string) {
 	a.metrics.OutboxDropped.Inc()
-	if e, ok := eventOf(rec); ok && e.EventType == broker.EventDeploy && e.Status == broker.StatusOK && a.mgr != nil {
+	if e, ok := eventOf(rec); ok && e.EventType == domainagent.EventTypeDeploy && e.Status == domainagent.EventSuccess && a.mgr != nil {
 		// The broker will keep offering the object; let it be applied and
 		// reported again.
 		a.mgr.Forget(e.DeploymentObjectID)

@@ -299,7 +299,8 @@ func (c *Client) TargetState(ctx context.Context, id uuid.UUID, q TargetStateQue
 	return ts, nil
 }
 
-// Event is the body of POST /agents/{id}/events.
+// Event is the body of POST /agents/{id}/events. Its types and statuses
+// are those of pkg/domain/agent (agent.EventTypeDeploy, agent.EventSuccess …).
 type Event struct {
 	AgentID            uuid.UUID `json:"agent_id"`
 	DeploymentObjectID uuid.UUID `json:"deployment_object_id"`
@@ -307,14 +308,6 @@ type Event struct {
 	Status             string    `json:"status"`
 	Message            *string   `json:"message"`
 }
-
-// Event types and statuses the agent sends.
-const (
-	EventDeploy  = "DEPLOY"
-	EventDrift   = "DRIFT"
-	StatusOK     = "SUCCESS"
-	StatusFailed = "FAILURE"
-)
 
 // EventsPath is where an agent posts its events.
 func EventsPath(agentID uuid.UUID) string { return "/api/v1/agents/" + agentID.String() + "/events" }

@@ -13,22 +13,11 @@ import (
 )
 
 // PendingWebhook is one delivery the agent claimed (an element of GET
-// /agents/{id}/webhooks/pending, docs/webhooks.md "Agent delivery"). The
-// URL, auth header and signing secret are decoded straight into
-// secret.String, so no rendering of the value (log, %v, JSON) shows them.
+// /agents/{id}/webhooks/pending, webhook.PendingDelivery). The URL, auth
+// header and signing secret are decoded straight into secret.String, so no
+// rendering of the value (log, %v, JSON) shows them.
 type PendingWebhook struct {
-	ID             uuid.UUID     `json:"id"`
-	SubscriptionID uuid.UUID     `json:"subscription_id"`
-	EventType      string        `json:"event_type"`
-	EventID        uuid.UUID     `json:"event_id"`
-	Payload        string        `json:"payload"`
-	URL            secret.String `json:"url"`
-	AuthHeader     secret.String `json:"auth_header"`
-	SigningSecret  secret.String `json:"signing_secret"`
-	TimeoutSeconds int           `json:"timeout_seconds"`
-	MaxRetries     int           `json:"max_retries"`
-	Attempts       int           `json:"attempts"`
-	AcquiredUntil  *time.Time    `json:"acquired_until"`
+	webhook.PendingDelivery[secret.String]
 
 	// LeaseEnd is AcquiredUntil on this machine's clock: the lease left
 	// when the broker answered (acquired_until minus the answer's Date),

@@ -66,27 +66,16 @@ type Poller struct {
 func NewPoller(env agent.Env, c *Collector, opts Options) *Poller {
 	defaults.Set(&opts.Interval, 10*time.Second)
 	defaults.Set(&opts.CollectTimeout, 2*time.Minute)
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Poller{env: env, broker: env.Broker, c: c, opts: opts, log: log}
+	return &Poller{env: env, broker: env.Broker, c: c, opts: opts, log: env.Log()}
 }
 
 // Run polls until ctx ends.
 func (p *Poller) Run(ctx context.Context) error {
-	t := time.NewTicker(p.opts.Interval)
-	defer t.Stop()
-	for {
-		if p.env.Active == nil || p.env.Active() {
-			p.Poll(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	p.env.Poll(ctx, p.opts.Interval, nil, func() bool {
+		p.Poll(ctx)
+		return false
+	})
+	return nil
 }
 
 // Poll handles the pending requests once, one at a time, oldest first.

@@ -172,11 +172,7 @@ func NewMonitor(env agent.Env, ev *Evaluator, opts Options) *Monitor {
 	defaults.Set(&opts.Debounce, 2*time.Second)
 	defaults.Set(&opts.Concurrency, 4)
 	defaults.Set(&opts.AppliedEvery, time.Second)
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Monitor{env: env, ev: ev, opts: opts, log: log, objs: map[uuid.UUID]*tracked{},
+	return &Monitor{env: env, ev: ev, opts: opts, log: env.Log(), objs: map[uuid.UUID]*tracked{},
 		watchers: map[string]context.CancelFunc{}, dirty: map[string]bool{}, poke: make(chan struct{}, 1)}
 }
 
@@ -197,12 +193,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if m.active() {
+			if m.env.IsActive() {
 				m.sync(ctx)
 				m.check(ctx, m.ids(nil), true)
 			}
 		case <-appliedTick.C:
-			if m.active() {
+			if m.env.IsActive() {
 				if added := m.sync(ctx); len(added) > 0 {
 					m.check(ctx, added, false)
 				}
@@ -217,14 +213,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 			dirtyNS := m.dirty
 			m.dirty = map[string]bool{}
 			m.dirtyMu.Unlock()
-			if m.active() {
+			if m.env.IsActive() {
 				m.check(ctx, m.ids(dirtyNS), false)
 			}
 		}
 	}
 }
-
-func (m *Monitor) active() bool { return m.env.Active == nil || m.env.Active() }
 
 // ids lists tracked objects, all or those with Pods in one of namespaces.
 func (m *Monitor) ids(namespaces map[string]bool) []uuid.UUID {

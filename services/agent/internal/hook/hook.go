@@ -93,6 +93,40 @@ type Env struct {
 // With returns env with another logger.
 func (e Env) With(log *slog.Logger) Env { e.Logger = log; return e }
 
+// Log is the hook's logger: Logger, or one that discards when the Env was
+// built without one (tests).
+func (e Env) Log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+// IsActive reports whether the agent is ACTIVE. An Env without Active
+// (tests) always is.
+func (e Env) IsActive() bool { return e.Active == nil || e.Active() }
+
+// Poll is the loop of the hooks that poll the broker for work (work
+// orders, diagnostics, webhook deliveries): it calls poll at once and then
+// every interval until ctx ends, only while the agent is ACTIVE (an
+// inactive agent only heartbeats). When poll reports more work waiting
+// (a full claim) it is called again at once; a value on wake (nil: never)
+// also ends the wait early, e.g. when a slot frees up.
+func (e Env) Poll(ctx context.Context, interval time.Duration, wake <-chan struct{}, poll func() (more bool)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		if e.IsActive() && poll() {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-wake:
+		}
+	}
+}
+
 // Hook is an independent loop started after start-up. It must return when
 // ctx ends and must not block other loops; a returned error is logged.
 type Hook struct {

@@ -222,55 +222,70 @@ func (in *Inspector) list(ctx context.Context, g *group, selector string) (map[s
 	opts := metav1.ListOptions{LabelSelector: selector}
 	for {
 		var cont string
+		var err error
 		if g.metaOnly {
-			ri := in.Kube.MetadataClient().Resource(g.gvr)
-			var list *metav1.PartialObjectMetadataList
-			var err error
-			if g.namespace != "" {
-				list, err = ri.Namespace(g.namespace).List(ctx, opts)
-			} else {
-				list, err = ri.List(ctx, opts)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("listing %s: %w", g.gvr.Resource, err)
-			}
-			for i := range list.Items {
-				m := &list.Items[i]
-				u := &unstructured.Unstructured{Object: map[string]any{}}
-				u.SetAPIVersion(m.APIVersion)
-				u.SetKind(m.Kind)
-				u.SetName(m.Name)
-				u.SetNamespace(m.Namespace)
-				u.SetLabels(m.Labels)
-				u.SetAnnotations(m.Annotations)
-				if m.DeletionTimestamp != nil {
-					u.SetDeletionTimestamp(m.DeletionTimestamp)
-				}
-				found[m.Name] = u
-			}
-			cont = list.Continue
+			cont, err = in.listMetadata(ctx, g, opts, found)
 		} else {
-			ri := in.Kube.DynamicClient().Resource(g.gvr)
-			var list *unstructured.UnstructuredList
-			var err error
-			if g.namespace != "" {
-				list, err = ri.Namespace(g.namespace).List(ctx, opts)
-			} else {
-				list, err = ri.List(ctx, opts)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("listing %s: %w", g.gvr.Resource, err)
-			}
-			for i := range list.Items {
-				found[list.Items[i].GetName()] = &list.Items[i]
-			}
-			cont = list.GetContinue()
+			cont, err = in.listObjects(ctx, g, opts, found)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", g.gvr.Resource, err)
 		}
 		if cont == "" {
 			return found, nil
 		}
 		opts.Continue = cont
 	}
+}
+
+// scoped is the resource client for g: narrowed to its namespace, or
+// cluster-wide for cluster-scoped kinds. It serves the dynamic and the
+// metadata client alike.
+func scoped[R any](g *group, all R, namespace func(string) R) R {
+	if g.namespace == "" {
+		return all
+	}
+	return namespace(g.namespace)
+}
+
+// listObjects adds one page of g's objects to found and returns the
+// continue token.
+func (in *Inspector) listObjects(ctx context.Context, g *group, opts metav1.ListOptions, found map[string]*unstructured.Unstructured) (string, error) {
+	all := in.Kube.DynamicClient().Resource(g.gvr)
+	list, err := scoped[dynamic.ResourceInterface](g, all, all.Namespace).List(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	for i := range list.Items {
+		found[list.Items[i].GetName()] = &list.Items[i]
+	}
+	return list.GetContinue(), nil
+}
+
+// listMetadata is listObjects for the kinds read as metadata only: each
+// object comes back as an Unstructured holding just its identity, labels,
+// annotations and deletion timestamp.
+func (in *Inspector) listMetadata(ctx context.Context, g *group, opts metav1.ListOptions, found map[string]*unstructured.Unstructured) (string, error) {
+	all := in.Kube.MetadataClient().Resource(g.gvr)
+	list, err := scoped[metadata.ResourceInterface](g, all, all.Namespace).List(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	for i := range list.Items {
+		m := &list.Items[i]
+		u := &unstructured.Unstructured{Object: map[string]any{}}
+		u.SetAPIVersion(m.APIVersion)
+		u.SetKind(m.Kind)
+		u.SetName(m.Name)
+		u.SetNamespace(m.Namespace)
+		u.SetLabels(m.Labels)
+		u.SetAnnotations(m.Annotations)
+		if m.DeletionTimestamp != nil {
+			u.SetDeletionTimestamp(m.DeletionTimestamp)
+		}
+		found[m.Name] = u
+	}
+	return list.Continue, nil
 }
 
 // workloadKinds are the kinds whose Pods are found through spec.selector.

@@ -10,18 +10,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 )
 
-// Event kinds and statuses the Manager reports.
-const (
-	EventDeploy   = "DEPLOY"
-	EventDrift    = "DRIFT"
-	StatusSuccess = "SUCCESS"
-	StatusFailure = "FAILURE"
-)
-
-// Event is one outcome to report to the broker.
+// Event is one outcome to report to the broker. Type and Status take the
+// values of pkg/domain/agent: agent.EventTypeDeploy or EventTypeDrift,
+// agent.EventSuccess or EventFailure.
 type Event struct {
 	DeploymentObjectID uuid.UUID
 	StackID            uuid.UUID
@@ -342,7 +337,7 @@ func (m *Manager) reconcile(sw *stackWork, do stack.DeploymentObject) {
 	if err == nil {
 		log.Info("deployment object reconciled", "applied", len(res.Applied), "pruned", len(res.Pruned),
 			"deletion_marker", do.IsDeletionMarker, "took", took.String())
-		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: EventDeploy, Status: StatusSuccess,
+		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: agent.EventTypeDeploy, Status: agent.EventSuccess,
 			Message: res.Message(do.IsDeletionMarker)})
 		m.mu.Lock()
 		m.done[do.ID] = true
@@ -379,7 +374,7 @@ func (m *Manager) reconcile(sw *stackWork, do stack.DeploymentObject) {
 	log.Warn("deployment object failed; will retry", "error", msg, "retry_in", delay.Round(time.Millisecond).String(),
 		"attempt", sw.failures, "reported", !repeat)
 	if !repeat {
-		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: EventDeploy, Status: StatusFailure, Message: msg})
+		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: agent.EventTypeDeploy, Status: agent.EventFailure, Message: msg})
 	}
 }
 
@@ -464,9 +459,9 @@ func (m *Manager) drift(ctx context.Context, sw *stackWork, do stack.DeploymentO
 		m.opts.OnDrift(do, rep)
 	}
 	msg := rep.Message()
-	status := StatusFailure
+	status := agent.EventFailure
 	if rep.Corrected {
-		status = StatusSuccess
+		status = agent.EventSuccess
 	}
 	m.mu.Lock()
 	// In report mode the same drift is reported once, not every interval.
@@ -475,6 +470,6 @@ func (m *Manager) drift(ctx context.Context, sw *stackWork, do stack.DeploymentO
 	m.mu.Unlock()
 	log.Warn("drift detected", "objects", rep.Drifted, "corrected", rep.Corrected, "reported", !repeat)
 	if !repeat {
-		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: EventDrift, Status: status, Message: msg})
+		m.report(log, Event{DeploymentObjectID: do.ID, StackID: do.StackID, Type: agent.EventTypeDrift, Status: status, Message: msg})
 	}
 }

@@ -118,15 +118,11 @@ type Deliverer struct {
 // New returns a deliverer; Run starts it.
 func New(env agent.Env, opts Options) *Deliverer {
 	opts = opts.withDefaults()
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	s := opts.Sender
 	if s == nil {
 		s = webhookhttp.New(webhookhttp.Options{AllowPrivate: true})
 	}
-	return &Deliverer{env: env, broker: env.Broker, opts: opts, log: log, sender: s, m: newMetrics(opts.Registerer),
+	return &Deliverer{env: env, broker: env.Broker, opts: opts, log: env.Log(), sender: s, m: newMetrics(opts.Registerer),
 		slots: make(chan struct{}, opts.Concurrency), inFlight: map[uuid.UUID]bool{}}
 }
 
@@ -152,21 +148,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		case <-work.Done():
 		}
 	}()
-	t := time.NewTicker(d.opts.PollInterval)
-	defer t.Stop()
-	for ctx.Err() == nil {
-		full := false
-		if d.env.Active == nil || d.env.Active() {
-			full = d.Poll(ctx, work)
-		}
-		if full {
-			continue // more may be waiting; Poll returned only once every claimed delivery started
-		}
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-	}
+	// After a full claim more may be waiting: Poll returned only once every
+	// claimed delivery started, so claiming again at once is safe.
+	d.env.Poll(ctx, d.opts.PollInterval, nil, func() bool { return d.Poll(ctx, work) })
 	d.wg.Wait()
 	return nil
 }

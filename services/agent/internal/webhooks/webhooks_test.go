@@ -612,11 +612,11 @@ func TestDrain(t *testing.T) {
 }
 
 func TestScrub(t *testing.T) {
-	p := broker.PendingWebhook{
+	p := broker.PendingWebhook{PendingDelivery: webhook.PendingDelivery[secret.String]{
 		URL:           secret.String("https://hooks.example.com:8443/services/T00/B00/XXXX?token=abcd"),
 		AuthHeader:    secret.String("Token token=pd-secret"),
 		SigningSecret: secret.String("sign-me"),
-	}
+	}}
 	for in, want := range map[string]string{
 		"posting https://hooks.example.com:8443/services/T00/B00/XXXX?token=abcd failed": "posting [REDACTED] failed",
 		"Cannot POST /services/T00/B00/XXXX?token=abcd":                                  "Cannot POST [REDACTED]",

@@ -114,10 +114,7 @@ type Runner struct {
 // New returns a runner; Run starts it.
 func New(env agent.Env, opts Options) *Runner {
 	opts = opts.withDefaults()
-	log := env.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := env.Log()
 	dir := opts.StateDir
 	if dir == "" && env.Outbox != nil && env.Outbox.Dir() != "" {
 		dir = filepath.Join(env.Outbox.Dir(), "work-orders")
@@ -138,21 +135,13 @@ func New(env agent.Env, opts Options) *Runner {
 // failure.
 func (r *Runner) Run(ctx context.Context) error {
 	r.loadClaims()
-	t := time.NewTicker(r.opts.PollInterval)
-	defer t.Stop()
-	for {
-		if r.env.Active == nil || r.env.Active() {
-			r.resume(ctx)
-			r.poll(ctx)
-		}
-		select {
-		case <-ctx.Done():
-			r.wg.Wait()
-			return nil
-		case <-t.C:
-		case <-r.wake:
-		}
-	}
+	r.env.Poll(ctx, r.opts.PollInterval, r.wake, func() bool {
+		r.resume(ctx)
+		r.poll(ctx)
+		return false
+	})
+	r.wg.Wait()
+	return nil
 }
 
 // loadClaims reads the orders a previous run left in flight. One whose
