@@ -33,16 +33,16 @@ type Subject struct {
 
 // Line is a log row of the stack for agent, with text line.
 func Line(agentID, stackID uuid.UUID, line string) telemetry.LogRecord {
-	return telemetry.LogRecord{AgentID: agentID, StackID: stackID, Namespace: "default", Pod: "p", Container: "c",
-		TS: time.Now().UTC().Truncate(time.Microsecond), Line: line, Kind: telemetry.KindLine}
+	return telemetry.LogRecord{PodLogLine: telemetry.PodLogLine{AgentID: agentID, StackID: stackID, Namespace: "default",
+		Pod: "p", Container: "c", TS: time.Now().UTC().Truncate(time.Microsecond), Line: line}, Kind: telemetry.KindLine}
 }
 
 // Event is a Kubernetes event row of the stack for agent.
 func Event(agentID, stackID uuid.UUID, reason string) telemetry.EventRecord {
 	src := "scheduler"
-	return telemetry.EventRecord{AgentID: agentID, StackID: stackID, ObservedAt: time.Now().UTC().Truncate(time.Microsecond),
-		Reason: reason, Message: "m", EventType: "Warning", Source: &src,
-		InvolvedObject: telemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "p", UID: "u"}}
+	return telemetry.EventRecord{K8sEvent: telemetry.K8sEvent{AgentID: agentID, StackID: stackID,
+		ObservedAt: time.Now().UTC().Truncate(time.Microsecond), Reason: reason, Message: "m", EventType: "Warning", Source: &src,
+		InvolvedObject: telemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "p", UID: "u"}}}
 }
 
 // RunTelemetryContract checks what every implementation stores, lists and
