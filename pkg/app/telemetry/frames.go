@@ -12,33 +12,16 @@ import (
 )
 
 // The frames' wire contract (types, bodies, gap reasons, limits and the
-// checks a body must pass) is declared once in pkg/domain/telemetry and
-// shared with the agent that sends the frames. The broker's side names it
-// through this package, where Ingest, the live tail and the Redis feed use
-// it.
-type (
-	PodLogLine = domaintelemetry.PodLogLine
-	K8sEvent   = domaintelemetry.K8sEvent
-	LogGap     = domaintelemetry.LogGap
-	ObjectRef  = domaintelemetry.ObjectRef
-)
+// checks a body must pass) is pkg/domain/telemetry, shared with the agent
+// that sends the frames. PodLogLine, TypePodLogLine and MaxFrames are also
+// named here for the tests outside this package that build batches for
+// Ingest (pkg/adapters/redis/telemetry_test.go,
+// pkg/adapters/postgres/telemetry_bench_test.go).
+type PodLogLine = domaintelemetry.PodLogLine
 
-// Frame types and gap reasons (pkg/domain/telemetry).
 const (
 	TypePodLogLine = domaintelemetry.TypePodLogLine
-	TypeK8sEvent   = domaintelemetry.TypeK8sEvent
-	TypeLogGap     = domaintelemetry.TypeLogGap
-
-	GapRateLimit    = domaintelemetry.GapRateLimit
-	GapBufferFull   = domaintelemetry.GapBufferFull
-	GapDisconnected = domaintelemetry.GapDisconnected
-)
-
-// Ingest limits (pkg/domain/telemetry, docs/telemetry.md#limits).
-const (
-	MaxFrames    = domaintelemetry.MaxFrames
-	MaxBodyBytes = domaintelemetry.MaxBodyBytes
-	MaxLineBytes = domaintelemetry.MaxLineBytes
+	MaxFrames      = domaintelemetry.MaxFrames
 )
 
 // Frame is a WsMessage {type, body}: what an agent sends in a batch and
@@ -52,19 +35,19 @@ type Frame struct {
 // is set.
 type decoded struct {
 	stackID uuid.UUID
-	line    *PodLogLine
-	event   *K8sEvent
-	gap     *LogGap
+	line    *domaintelemetry.PodLogLine
+	event   *domaintelemetry.K8sEvent
+	gap     *domaintelemetry.LogGap
 }
 
 func (d decoded) frame() Frame {
 	var v any
-	typ := TypePodLogLine
+	typ := domaintelemetry.TypePodLogLine
 	switch {
 	case d.event != nil:
-		typ, v = TypeK8sEvent, d.event
+		typ, v = domaintelemetry.TypeK8sEvent, d.event
 	case d.gap != nil:
-		typ, v = TypeLogGap, d.gap
+		typ, v = domaintelemetry.TypeLogGap, d.gap
 	default:
 		v = d.line
 	}
@@ -75,7 +58,7 @@ func (d decoded) frame() Frame {
 // decodeFrame validates frame i of agent agentID's batch: 422 for an
 // unknown type or a body of the wrong shape, 400 agent_id_mismatch for a
 // body naming another agent. An omitted agent_id is the caller's; a line
-// or message longer than MaxLineBytes is cut.
+// or message longer than the domain's MaxLineBytes is cut.
 func decodeFrame(i int, f Frame, agentID uuid.UUID) (decoded, error) {
 	bad := func(msg string) error {
 		return domain.Unprocessable(fmt.Sprintf("frames[%d] (%s): %s", i, f.Type, msg))
@@ -89,18 +72,18 @@ func decodeFrame(i int, f Frame, agentID uuid.UUID) (decoded, error) {
 		owner *uuid.UUID
 	)
 	switch f.Type {
-	case TypePodLogLine:
-		if d.line, err = decodeBody[PodLogLine](f.Body); err == nil {
+	case domaintelemetry.TypePodLogLine:
+		if d.line, err = decodeBody[domaintelemetry.PodLogLine](f.Body); err == nil {
 			d.line.Line = domaintelemetry.TruncateLine(d.line.Line)
 			d.stackID, owner = d.line.StackID, &d.line.AgentID
 		}
-	case TypeK8sEvent:
-		if d.event, err = decodeBody[K8sEvent](f.Body); err == nil {
+	case domaintelemetry.TypeK8sEvent:
+		if d.event, err = decodeBody[domaintelemetry.K8sEvent](f.Body); err == nil {
 			d.event.Message = domaintelemetry.TruncateLine(d.event.Message)
 			d.stackID, owner = d.event.StackID, &d.event.AgentID
 		}
-	case TypeLogGap:
-		if d.gap, err = decodeBody[LogGap](f.Body); err == nil {
+	case domaintelemetry.TypeLogGap:
+		if d.gap, err = decodeBody[domaintelemetry.LogGap](f.Body); err == nil {
 			d.stackID, owner = d.gap.StackID, &d.gap.AgentID
 		}
 	default:

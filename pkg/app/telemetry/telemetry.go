@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // RetentionCeiling is the hard upper bound of the telemetry window, as in
@@ -46,7 +47,7 @@ const (
 // created_at.
 type LogRecord struct {
 	ID uuid.UUID `json:"id"`
-	PodLogLine
+	domaintelemetry.PodLogLine
 	CreatedAt    time.Time `json:"created_at"`
 	Kind         string    `json:"kind"`
 	DroppedCount *int64    `json:"dropped_count,omitempty"`
@@ -57,7 +58,7 @@ type LogRecord struct {
 // k8s_event body with its id and created_at.
 type EventRecord struct {
 	ID uuid.UUID `json:"id"`
-	K8sEvent
+	domaintelemetry.K8sEvent
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -147,7 +148,7 @@ func (s *Service) Ingest(ctx context.Context, p identity.Principal, agentID uuid
 	if err := AgentOnly.CheckID(p, agentID); err != nil {
 		return Result{}, err
 	}
-	if len(frames) > MaxFrames {
+	if len(frames) > domaintelemetry.MaxFrames {
 		return Result{}, domain.Unprocessable("a batch carries at most 500 frames")
 	}
 	batch := make([]decoded, 0, len(frames))
@@ -221,9 +222,9 @@ func (s *Service) Ingest(ctx context.Context, p identity.Principal, agentID uuid
 
 // gapRecord stores a gap as a log row, so GET /logs shows where lines are
 // missing (docs/telemetry.md#gaps).
-func gapRecord(g LogGap) LogRecord {
+func gapRecord(g domaintelemetry.LogGap) LogRecord {
 	n, reason := g.DroppedCount, g.Reason
-	line := PodLogLine{AgentID: g.AgentID, StackID: g.StackID, Namespace: g.Namespace, Pod: g.Pod, Container: g.Container,
+	line := domaintelemetry.PodLogLine{AgentID: g.AgentID, StackID: g.StackID, Namespace: g.Namespace, Pod: g.Pod, Container: g.Container,
 		TS: g.SinceTS, Line: GapLine(n, reason)}
 	return LogRecord{PodLogLine: line, Kind: KindGap, DroppedCount: &n, Reason: &reason}
 }
