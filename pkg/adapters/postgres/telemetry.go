@@ -9,6 +9,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // Telemetry is the stack telemetry repository: pod log rows (lines and
@@ -94,8 +95,9 @@ type podLogRow struct {
 }
 
 func (r podLogRow) domain() telemetry.LogRecord {
-	return telemetry.LogRecord{ID: r.ID, AgentID: r.AgentID, StackID: r.StackID, Namespace: r.Namespace, Pod: r.Pod,
-		Container: r.Container, TS: r.TS.UTC(), Line: r.Line, CreatedAt: r.CreatedAt.UTC(), Kind: r.Kind,
+	line := domaintelemetry.PodLogLine{AgentID: r.AgentID, StackID: r.StackID, Namespace: r.Namespace, Pod: r.Pod,
+		Container: r.Container, TS: r.TS.UTC(), Line: r.Line}
+	return telemetry.LogRecord{ID: r.ID, PodLogLine: line, CreatedAt: r.CreatedAt.UTC(), Kind: r.Kind,
 		DroppedCount: r.DroppedCount, Reason: r.Reason}
 }
 
@@ -113,11 +115,11 @@ type k8sEventRow struct {
 }
 
 func (r k8sEventRow) domain() telemetry.EventRecord {
-	var obj telemetry.ObjectRef
+	var obj domaintelemetry.ObjectRef
 	_ = json.Unmarshal(r.InvolvedObject, &obj) // written by InsertTelemetry
-	return telemetry.EventRecord{ID: r.ID, AgentID: r.AgentID, StackID: r.StackID, ObservedAt: r.ObservedAt.UTC(),
-		Reason: r.Reason, Message: r.Message, EventType: r.EventType, Source: r.Source, InvolvedObject: obj,
-		CreatedAt: r.CreatedAt.UTC()}
+	event := domaintelemetry.K8sEvent{AgentID: r.AgentID, StackID: r.StackID, ObservedAt: r.ObservedAt.UTC(),
+		Reason: r.Reason, Message: r.Message, EventType: r.EventType, Source: r.Source, InvolvedObject: obj}
+	return telemetry.EventRecord{ID: r.ID, K8sEvent: event, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // ListLogs returns up to limit rows of the stack created at or after

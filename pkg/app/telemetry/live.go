@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // LiveBuffer is each live-tail subscriber's queue, in frames (0.9.1's
@@ -135,8 +136,8 @@ func (s *Subscription) offer(f Frame) {
 
 // gapFrame is the log_gap frame of the lost count (s.mu held).
 func (s *Subscription) gapFrame() Frame {
-	body, _ := json.Marshal(LogGap{StackID: s.stackID, SinceTS: s.dropSince, DroppedCount: s.dropped, Reason: GapBufferFull})
-	return Frame{Type: TypeLogGap, Body: body}
+	body, _ := json.Marshal(domaintelemetry.LogGap{StackID: s.stackID, SinceTS: s.dropSince, DroppedCount: s.dropped, Reason: domaintelemetry.GapBufferFull})
+	return Frame{Type: domaintelemetry.TypeLogGap, Body: body}
 }
 
 // Next returns the next frame, a buffer_full gap once the queue has

@@ -11,6 +11,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 type ownedStacks map[uuid.UUID]uuid.UUID // stack → owning generator
@@ -27,8 +28,8 @@ func (o ownedStacks) Get(_ context.Context, p identity.Principal, id uuid.UUID) 
 }
 
 func lineFrame(stackID uuid.UUID, i int) telemetry.Frame {
-	body, _ := json.Marshal(telemetry.PodLogLine{StackID: stackID, Line: fmt.Sprint(i)})
-	return telemetry.Frame{Type: telemetry.TypePodLogLine, Body: body}
+	body, _ := json.Marshal(domaintelemetry.PodLogLine{StackID: stackID, Line: fmt.Sprint(i)})
+	return telemetry.Frame{Type: domaintelemetry.TypePodLogLine, Body: body}
 }
 
 // A subscriber that does not read keeps the first LiveBuffer frames; what
@@ -51,20 +52,20 @@ func TestHubBufferFull(t *testing.T) {
 	}
 	for i := range telemetry.LiveBuffer {
 		f, err := sub.Next(ctx)
-		var l telemetry.PodLogLine
+		var l domaintelemetry.PodLogLine
 		_ = json.Unmarshal(f.Body, &l)
-		if err != nil || f.Type != telemetry.TypePodLogLine || l.Line != fmt.Sprint(i) {
+		if err != nil || f.Type != domaintelemetry.TypePodLogLine || l.Line != fmt.Sprint(i) {
 			t.Fatalf("frame %d: %s %s %v", i, f.Type, f.Body, err)
 		}
 	}
 	f, _ := sub.Next(ctx)
-	var g telemetry.LogGap
-	if err := json.Unmarshal(f.Body, &g); err != nil || f.Type != telemetry.TypeLogGap || g.Reason != telemetry.GapBufferFull ||
+	var g domaintelemetry.LogGap
+	if err := json.Unmarshal(f.Body, &g); err != nil || f.Type != domaintelemetry.TypeLogGap || g.Reason != domaintelemetry.GapBufferFull ||
 		g.DroppedCount != 500 || g.StackID != st || g.SinceTS.IsZero() {
 		t.Fatalf("gap %s %s", f.Type, f.Body)
 	}
 	hub.Deliver(st, []telemetry.Frame{lineFrame(st, -1)})
-	if f, _ := sub.Next(ctx); f.Type != telemetry.TypePodLogLine {
+	if f, _ := sub.Next(ctx); f.Type != domaintelemetry.TypePodLogLine {
 		t.Fatalf("after the gap: %s", f.Type)
 	}
 	if hub.Subscribers() != 2 || !hub.Watching(quiet) {

@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry/telemetrytest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 var (
@@ -49,12 +50,12 @@ func TestIngest(t *testing.T) {
 	svc := telemetry.NewService(m, ownedStacks{mine: uuid.New(), theirs: uuid.New()}, pub, telemetry.Options{})
 	p := identity.Principal{Role: identity.RoleAgent, ID: agent}
 	now := time.Now().UTC()
-	line := telemetry.PodLogLine{StackID: mine, Namespace: "ns", Pod: "p", Container: "c", TS: now, Line: strings.Repeat("é", 9000)}
+	line := domaintelemetry.PodLogLine{StackID: mine, Namespace: "ns", Pod: "p", Container: "c", TS: now, Line: strings.Repeat("é", 9000)}
 	batch := []telemetry.Frame{
-		frame(t, telemetry.TypePodLogLine, line),
-		frame(t, telemetry.TypeLogGap, telemetry.LogGap{StackID: mine, SinceTS: now, DroppedCount: 5, Reason: telemetry.GapRateLimit}),
-		frame(t, telemetry.TypeK8sEvent, telemetry.K8sEvent{StackID: theirs, ObservedAt: now, Reason: "r", EventType: "Normal",
-			InvolvedObject: telemetry.ObjectRef{Kind: "Pod", Name: "p"}}),
+		frame(t, domaintelemetry.TypePodLogLine, line),
+		frame(t, domaintelemetry.TypeLogGap, domaintelemetry.LogGap{StackID: mine, SinceTS: now, DroppedCount: 5, Reason: domaintelemetry.GapRateLimit}),
+		frame(t, domaintelemetry.TypeK8sEvent, domaintelemetry.K8sEvent{StackID: theirs, ObservedAt: now, Reason: "r", EventType: "Normal",
+			InvolvedObject: domaintelemetry.ObjectRef{Kind: "Pod", Name: "p"}}),
 	}
 	res, err := svc.Ingest(ctx, p, agent, batch)
 	if err != nil || res != (telemetry.Result{Accepted: 2, Dropped: 1}) {
@@ -71,7 +72,7 @@ func TestIngest(t *testing.T) {
 		if r.AgentID != agent {
 			t.Errorf("agent_id not filled: %+v", r)
 		}
-		if r.Kind == telemetry.KindLine && (len(r.Line) > telemetry.MaxLineBytes || !strings.HasPrefix(r.Line, "éé") || strings.ContainsRune(r.Line, '\uFFFD')) {
+		if r.Kind == telemetry.KindLine && (len(r.Line) > domaintelemetry.MaxLineBytes || !strings.HasPrefix(r.Line, "éé") || strings.ContainsRune(r.Line, '\uFFFD')) {
 			t.Errorf("line cut to %d bytes, or mid-rune", len(r.Line))
 		}
 	}
@@ -84,10 +85,10 @@ func TestIngest(t *testing.T) {
 		"another agent":  {identity.Principal{Role: identity.RoleAgent, ID: uuid.New()}, batch, domain.ErrForbidden},
 		"admin":          {identity.Admin, batch, domain.ErrForbidden},
 		"unknown type":   {p, []telemetry.Frame{{Type: "heartbeat", Body: json.RawMessage(`{}`)}}, domain.ErrUnprocessable},
-		"spoofed agent":  {p, []telemetry.Frame{frame(t, telemetry.TypePodLogLine, telemetry.PodLogLine{AgentID: uuid.New(), StackID: mine, Namespace: "n", Pod: "p", Container: "c", TS: now})}, domain.ErrInvalid},
-		"missing stack":  {p, []telemetry.Frame{frame(t, telemetry.TypePodLogLine, telemetry.PodLogLine{Namespace: "n", Pod: "p", Container: "c", TS: now})}, domain.ErrUnprocessable},
-		"bad gap reason": {p, []telemetry.Frame{frame(t, telemetry.TypeLogGap, telemetry.LogGap{StackID: mine, SinceTS: now, Reason: "x"})}, domain.ErrUnprocessable},
-		"too many":       {p, make([]telemetry.Frame, telemetry.MaxFrames+1), domain.ErrUnprocessable},
+		"spoofed agent":  {p, []telemetry.Frame{frame(t, domaintelemetry.TypePodLogLine, domaintelemetry.PodLogLine{AgentID: uuid.New(), StackID: mine, Namespace: "n", Pod: "p", Container: "c", TS: now})}, domain.ErrInvalid},
+		"missing stack":  {p, []telemetry.Frame{frame(t, domaintelemetry.TypePodLogLine, domaintelemetry.PodLogLine{Namespace: "n", Pod: "p", Container: "c", TS: now})}, domain.ErrUnprocessable},
+		"bad gap reason": {p, []telemetry.Frame{frame(t, domaintelemetry.TypeLogGap, domaintelemetry.LogGap{StackID: mine, SinceTS: now, Reason: "x"})}, domain.ErrUnprocessable},
+		"too many":       {p, make([]telemetry.Frame, domaintelemetry.MaxFrames+1), domain.ErrUnprocessable},
 	} {
 		if _, err := svc.Ingest(ctx, tc.p, agent, tc.frames); !errors.Is(err, tc.kind) {
 			t.Errorf("%s: %v, want %v", name, err, tc.kind)

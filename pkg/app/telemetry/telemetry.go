@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // RetentionCeiling is the hard upper bound of the telemetry window, as in
@@ -39,35 +40,26 @@ const (
 	KindGap  = "gap"
 )
 
-// LogRecord is a stored log row: 0.9.1's AgentPodLog, plus kind and, for a
-// gap, its dropped_count and reason (ts is then the gap's since_ts).
+// LogRecord is a stored log row: 0.9.1's AgentPodLog (the line with its id
+// and created_at), plus kind and, for a gap, its dropped_count and reason
+// (the line is then GapLine's text and ts the gap's since_ts). The
+// embedded line keeps its JSON fields in place: id, agent_id … line,
+// created_at.
 type LogRecord struct {
-	ID           uuid.UUID `json:"id"`
-	AgentID      uuid.UUID `json:"agent_id"`
-	StackID      uuid.UUID `json:"stack_id"`
-	Namespace    string    `json:"namespace"`
-	Pod          string    `json:"pod"`
-	Container    string    `json:"container"`
-	TS           time.Time `json:"ts"`
-	Line         string    `json:"line"`
+	ID uuid.UUID `json:"id"`
+	domaintelemetry.PodLogLine
 	CreatedAt    time.Time `json:"created_at"`
 	Kind         string    `json:"kind"`
 	DroppedCount *int64    `json:"dropped_count,omitempty"`
 	Reason       *string   `json:"reason,omitempty"`
 }
 
-// EventRecord is a stored Kubernetes event: 0.9.1's AgentK8sEvent.
+// EventRecord is a stored Kubernetes event: 0.9.1's AgentK8sEvent, the
+// k8s_event body with its id and created_at.
 type EventRecord struct {
-	ID             uuid.UUID `json:"id"`
-	AgentID        uuid.UUID `json:"agent_id"`
-	StackID        uuid.UUID `json:"stack_id"`
-	ObservedAt     time.Time `json:"observed_at"`
-	Reason         string    `json:"reason"`
-	Message        string    `json:"message"`
-	EventType      string    `json:"event_type"`
-	Source         *string   `json:"source"`
-	InvolvedObject ObjectRef `json:"involved_object"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID uuid.UUID `json:"id"`
+	domaintelemetry.K8sEvent
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Store is the telemetry repository.
@@ -156,7 +148,7 @@ func (s *Service) Ingest(ctx context.Context, p identity.Principal, agentID uuid
 	if err := AgentOnly.CheckID(p, agentID); err != nil {
 		return Result{}, err
 	}
-	if len(frames) > MaxFrames {
+	if len(frames) > domaintelemetry.MaxFrames {
 		return Result{}, domain.Unprocessable("a batch carries at most 500 frames")
 	}
 	batch := make([]decoded, 0, len(frames))
@@ -205,11 +197,11 @@ func (s *Service) Ingest(ctx context.Context, p identity.Principal, agentID uuid
 		live[d.stackID] = append(live[d.stackID], d.frame())
 		switch {
 		case d.line != nil:
-			logs = append(logs, lineRecord(*d.line))
+			logs = append(logs, LogRecord{PodLogLine: *d.line, Kind: KindLine})
 		case d.gap != nil:
 			logs = append(logs, gapRecord(*d.gap))
 		default:
-			events = append(events, eventRecord(*d.event))
+			events = append(events, EventRecord{K8sEvent: *d.event})
 		}
 	}
 	if res.Accepted == 0 {
@@ -228,27 +220,18 @@ func (s *Service) Ingest(ctx context.Context, p identity.Principal, agentID uuid
 	return res, nil
 }
 
-func lineRecord(l PodLogLine) LogRecord {
-	return LogRecord{AgentID: l.AgentID, StackID: l.StackID, Namespace: l.Namespace, Pod: l.Pod,
-		Container: l.Container, TS: l.TS, Line: l.Line, Kind: KindLine}
-}
-
 // gapRecord stores a gap as a log row, so GET /logs shows where lines are
 // missing (docs/telemetry.md#gaps).
-func gapRecord(g LogGap) LogRecord {
+func gapRecord(g domaintelemetry.LogGap) LogRecord {
 	n, reason := g.DroppedCount, g.Reason
-	return LogRecord{AgentID: g.AgentID, StackID: g.StackID, Namespace: g.Namespace, Pod: g.Pod, Container: g.Container,
-		TS: g.SinceTS, Line: GapLine(n, reason), Kind: KindGap, DroppedCount: &n, Reason: &reason}
+	line := domaintelemetry.PodLogLine{AgentID: g.AgentID, StackID: g.StackID, Namespace: g.Namespace, Pod: g.Pod, Container: g.Container,
+		TS: g.SinceTS, Line: GapLine(n, reason)}
+	return LogRecord{PodLogLine: line, Kind: KindGap, DroppedCount: &n, Reason: &reason}
 }
 
 // GapLine is the text of a stored gap row.
 func GapLine(dropped int64, reason string) string {
 	return "[log_gap] " + strconv.FormatInt(dropped, 10) + " line(s) dropped (" + reason + ")"
-}
-
-func eventRecord(e K8sEvent) EventRecord {
-	return EventRecord{AgentID: e.AgentID, StackID: e.StackID, ObservedAt: e.ObservedAt, Reason: e.Reason,
-		Message: e.Message, EventType: e.EventType, Source: e.Source, InvolvedObject: e.InvolvedObject}
 }
 
 // Retention is the retention block of a history answer.

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 	"github.com/google/uuid"
 
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/telemetry"
@@ -69,21 +70,21 @@ func TestTelemetrySenderAgainstTheBroker(t *testing.T) {
 			if i == 300 {
 				t.Fatalf("%s: no probe line arrived on /live", name)
 			}
-			s.Emit(telemetry.LineFrame(telemetry.PodLogLine{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "probe",
+			s.Emit(telemetry.LineFrame(domaintelemetry.PodLogLine{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "probe",
 				Container: "app", TS: ts, Line: "probe"}))
 			tail.awaitProbe(100 * time.Millisecond)
 		}
 	}
-	s.Emit(telemetry.LineFrame(telemetry.PodLogLine{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "web-1",
+	s.Emit(telemetry.LineFrame(domaintelemetry.PodLogLine{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "web-1",
 		Container: "app", TS: ts, Line: "listening on :8080"}))
-	s.Emit(telemetry.GapFrame(telemetry.LogGap{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "web-1",
-		Container: "app", SinceTS: ts, DroppedCount: 42, Reason: telemetry.GapRateLimit}))
-	s.Emit(telemetry.EventFrame(telemetry.K8sEvent{AgentID: agentID, StackID: st.ID, ObservedAt: ts, Reason: "BackOff",
-		Message: "Back-off restarting failed container", EventType: "Warning", Source: "kubelet",
-		InvolvedObject: telemetry.InvolvedObject{APIVersion: "v1", Kind: "Pod", Namespace: "ns", Name: "web-1", UID: "u-1"}}))
+	s.Emit(telemetry.GapFrame(domaintelemetry.LogGap{AgentID: agentID, StackID: st.ID, Namespace: "ns", Pod: "web-1",
+		Container: "app", SinceTS: ts, DroppedCount: 42, Reason: domaintelemetry.GapRateLimit}))
+	s.Emit(telemetry.EventFrame(domaintelemetry.K8sEvent{AgentID: agentID, StackID: st.ID, ObservedAt: ts, Reason: "BackOff",
+		Message: "Back-off restarting failed container", EventType: "Warning", Source: new("kubelet"),
+		InvolvedObject: domaintelemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "ns", Name: "web-1", UID: "u-1"}}))
 	// A stack the agent is not associated with: dropped by the broker,
 	// not a failure of the batch.
-	s.Emit(telemetry.LineFrame(telemetry.PodLogLine{AgentID: agentID, StackID: uuid.New(), Namespace: "ns", Pod: "x",
+	s.Emit(telemetry.LineFrame(domaintelemetry.PodLogLine{AgentID: agentID, StackID: uuid.New(), Namespace: "ns", Pod: "x",
 		Container: "app", TS: ts, Line: "not mine"}))
 
 	for name, tail := range subscribers {

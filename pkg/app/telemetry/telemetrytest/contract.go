@@ -10,6 +10,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // Fixtures builds and inspects the rows the telemetry store works on.
@@ -33,16 +34,16 @@ type Subject struct {
 
 // Line is a log row of the stack for agent, with text line.
 func Line(agentID, stackID uuid.UUID, line string) telemetry.LogRecord {
-	return telemetry.LogRecord{AgentID: agentID, StackID: stackID, Namespace: "default", Pod: "p", Container: "c",
-		TS: time.Now().UTC().Truncate(time.Microsecond), Line: line, Kind: telemetry.KindLine}
+	return telemetry.LogRecord{PodLogLine: domaintelemetry.PodLogLine{AgentID: agentID, StackID: stackID, Namespace: "default",
+		Pod: "p", Container: "c", TS: time.Now().UTC().Truncate(time.Microsecond), Line: line}, Kind: telemetry.KindLine}
 }
 
 // Event is a Kubernetes event row of the stack for agent.
 func Event(agentID, stackID uuid.UUID, reason string) telemetry.EventRecord {
 	src := "scheduler"
-	return telemetry.EventRecord{AgentID: agentID, StackID: stackID, ObservedAt: time.Now().UTC().Truncate(time.Microsecond),
-		Reason: reason, Message: "m", EventType: "Warning", Source: &src,
-		InvolvedObject: telemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "p", UID: "u"}}
+	return telemetry.EventRecord{K8sEvent: domaintelemetry.K8sEvent{AgentID: agentID, StackID: stackID,
+		ObservedAt: time.Now().UTC().Truncate(time.Microsecond), Reason: reason, Message: "m", EventType: "Warning", Source: &src,
+		InvolvedObject: domaintelemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "default", Name: "p", UID: "u"}}}
 }
 
 // RunTelemetryContract checks what every implementation stores, lists and
@@ -70,7 +71,7 @@ func RunTelemetryContract(t *testing.T, newSubject func(t *testing.T) Subject) {
 		sub := newSubject(t)
 		f := sub.Fixtures
 		agent, st, other := f.Agent(t), f.Stack(t), f.Stack(t)
-		n, reason := int64(7), telemetry.GapRateLimit
+		n, reason := int64(7), domaintelemetry.GapRateLimit
 		gap := Line(agent, st, telemetry.GapLine(n, reason))
 		gap.Kind, gap.DroppedCount, gap.Reason = telemetry.KindGap, &n, &reason
 		if err := sub.Store.InsertTelemetry(ctx, []telemetry.LogRecord{Line(agent, st, "one"), Line(agent, other, "x")},

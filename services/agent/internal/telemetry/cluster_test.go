@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/services/agent/internal/agent"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 	"github.com/brokkr-go/brokkr/services/agent/internal/hook"
@@ -146,7 +147,7 @@ func TestHookAgainstTheAPIServer(t *testing.T) {
 		if e.Reason == "Unmanaged" || e.StackID != stack || e.AgentID != agentID {
 			t.Fatalf("forwarded %+v", e)
 		}
-		if e.Reason == "BackOff" && (e.EventType != "Warning" || e.Source != "test" || e.InvolvedObject != (InvolvedObject{
+		if e.Reason == "BackOff" && (e.EventType != "Warning" || e.Source == nil || *e.Source != "test" || e.InvolvedObject != (domaintelemetry.ObjectRef{
 			APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: "streaming", UID: string(streaming.UID)})) {
 			t.Fatalf("event = %+v", e)
 		}

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/metadata"
+
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // LabelStack is the label the reconciler stamps next to the annotation on
@@ -181,7 +183,7 @@ func (f *Forwarder) Forward(ctx context.Context, ev *corev1.Event) {
 		return
 	}
 	b := EventBody(f.agentID, stackID, ev, f.now())
-	if b.Reason == "" || b.InvolvedObject.Kind == "" || b.InvolvedObject.Name == "" {
+	if b.Validate() != nil {
 		return // the broker refuses such a frame, and the whole batch with it
 	}
 	f.out.Emit(EventFrame(b))
@@ -190,8 +192,9 @@ func (f *Forwarder) Forward(ctx context.Context, ev *corev1.Event) {
 // EventBody maps a core/v1 Event to a k8s_event body. observed_at is when
 // the event last happened (lastTimestamp, the series' last observation,
 // eventTime, firstTimestamp, creation), else now; an event without a type
-// is Normal (as Kubernetes reads it); the message is cut at MaxLineBytes.
-func EventBody(agentID, stackID uuid.UUID, ev *corev1.Event, now time.Time) K8sEvent {
+// is Normal (as Kubernetes reads it); the message is cut at MaxLineBytes;
+// source is always sent, "" when the event names no component.
+func EventBody(agentID, stackID uuid.UUID, ev *corev1.Event, now time.Time) domaintelemetry.K8sEvent {
 	observed := now
 	switch {
 	case !ev.LastTimestamp.IsZero():
@@ -214,8 +217,9 @@ func EventBody(agentID, stackID uuid.UUID, ev *corev1.Event, now time.Time) K8sE
 		typ = corev1.EventTypeNormal
 	}
 	io := ev.InvolvedObject
-	return K8sEvent{AgentID: agentID, StackID: stackID, ObservedAt: observed, Reason: ev.Reason,
-		Message: truncate(ev.Message, MaxLineBytes), EventType: typ, Source: source, InvolvedObject: InvolvedObject{APIVersion: io.APIVersion, Kind: io.Kind,
+	return domaintelemetry.K8sEvent{AgentID: agentID, StackID: stackID, ObservedAt: observed, Reason: ev.Reason,
+		Message: domaintelemetry.TruncateLine(ev.Message), EventType: typ, Source: &source,
+		InvolvedObject: domaintelemetry.ObjectRef{APIVersion: io.APIVersion, Kind: io.Kind,
 			Namespace: io.Namespace, Name: io.Name, UID: string(io.UID)}}
 }
 

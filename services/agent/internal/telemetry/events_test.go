@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/metadata"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	clienttesting "k8s.io/client-go/testing"
+
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 type fakeCluster struct {
@@ -132,7 +134,7 @@ func TestForwarderForwardsEventsOfStackObjectsOnly(t *testing.T) {
 	// Without a reason the broker would refuse the frame and its batch.
 	f.Forward(context.Background(), &corev1.Event{InvolvedObject: ref("apps/v1", "Deployment", "ns", "web", "d1")})
 	fs := rec.all()
-	if len(fs) != 1 || fs[0].Type != TypeK8sEvent {
+	if len(fs) != 1 || fs[0].Type != domaintelemetry.TypeK8sEvent {
 		t.Fatalf("frames: %s", describe(fs))
 	}
 	want := `{"agent_id":"` + agentID.String() + `","stack_id":"` + stack.String() + `","observed_at":"2026-12-07T02:01:00Z",` +
@@ -147,11 +149,13 @@ func TestEventBodyObservedAtAndSource(t *testing.T) {
 	now := t0.Add(time.Hour)
 	ev := &corev1.Event{EventTime: metav1.NewMicroTime(t0), ReportingController: "kubelet"}
 	b := EventBody(uuid.Nil, uuid.Nil, ev, now)
-	if !b.ObservedAt.Equal(t0) || b.Source != "kubelet" {
+	if !b.ObservedAt.Equal(t0) || b.Source == nil || *b.Source != "kubelet" {
 		t.Fatalf("events.k8s.io-style event: %+v", b)
 	}
 	if b := EventBody(uuid.Nil, uuid.Nil, &corev1.Event{}, now); !b.ObservedAt.Equal(now) || b.EventType != "Normal" {
 		t.Fatalf("no time and no type at all: %v, %q", b.ObservedAt, b.EventType)
+	} else if b.Source == nil || *b.Source != "" {
+		t.Fatalf("no source: %v, want \"\" (sent as \"source\":\"\", never null)", b.Source)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"k8s.io/apimachinery/pkg/types"
 
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 )
 
@@ -79,11 +80,17 @@ func bodies[T any](fs []Frame, typ string) []T {
 	return out
 }
 
-func lines(fs []Frame) []PodLogLine { return bodies[PodLogLine](fs, TypePodLogLine) }
+func lines(fs []Frame) []domaintelemetry.PodLogLine {
+	return bodies[domaintelemetry.PodLogLine](fs, domaintelemetry.TypePodLogLine)
+}
 
-func gaps(fs []Frame) []LogGap { return bodies[LogGap](fs, TypeLogGap) }
+func gaps(fs []Frame) []domaintelemetry.LogGap {
+	return bodies[domaintelemetry.LogGap](fs, domaintelemetry.TypeLogGap)
+}
 
-func events(fs []Frame) []K8sEvent { return bodies[K8sEvent](fs, TypeK8sEvent) }
+func events(fs []Frame) []domaintelemetry.K8sEvent {
+	return bodies[domaintelemetry.K8sEvent](fs, domaintelemetry.TypeK8sEvent)
+}
 
 // fakeLogs is a LogSource whose streams the test writes: each Stream call
 // opens a pipe registered under "namespace/pod/container"; the pipe closes

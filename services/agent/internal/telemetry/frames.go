@@ -5,7 +5,8 @@
 // the Events of stack-managed objects, and posts both in batches to
 // POST /api/v1/agents/{id}/telemetry. Telemetry is lossy by design: a
 // bounded in-memory queue, never the outbox; whatever is lost is counted
-// into log_gap frames.
+// into log_gap frames. The frames' types, bodies and limits are the wire
+// contract in pkg/domain/telemetry, shared with the broker.
 package telemetry
 
 import (
@@ -14,21 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
-)
-
-// Frame types (the "type" of a frame).
-const (
-	TypePodLogLine = "pod_log_line"
-	TypeK8sEvent   = "k8s_event"
-	TypeLogGap     = "log_gap"
-)
-
-// log_gap reasons.
-const (
-	GapRateLimit    = "rate_limit"
-	GapBufferFull   = "buffer_full"
-	GapDisconnected = "disconnected"
 )
 
 // The opt-in annotations on a Pod; both must be present.
@@ -36,55 +24,6 @@ const (
 	AnnotationStack      = "k8s.brokkr.io/stack"
 	AnnotationStreamLogs = "brokkr.io/stream-logs"
 )
-
-// MaxLineBytes bounds one log line; longer lines are truncated.
-const MaxLineBytes = 16 << 10
-
-// PodLogLine is the body of a pod_log_line frame.
-type PodLogLine struct {
-	AgentID   uuid.UUID `json:"agent_id"`
-	StackID   uuid.UUID `json:"stack_id"`
-	Namespace string    `json:"namespace"`
-	Pod       string    `json:"pod"`
-	Container string    `json:"container"`
-	TS        time.Time `json:"ts"`
-	Line      string    `json:"line"`
-}
-
-// InvolvedObject is the object a Kubernetes Event is about.
-type InvolvedObject struct {
-	APIVersion string `json:"api_version"`
-	Kind       string `json:"kind"`
-	Namespace  string `json:"namespace"`
-	Name       string `json:"name"`
-	UID        string `json:"uid"`
-}
-
-// K8sEvent is the body of a k8s_event frame.
-type K8sEvent struct {
-	AgentID        uuid.UUID      `json:"agent_id"`
-	StackID        uuid.UUID      `json:"stack_id"`
-	ObservedAt     time.Time      `json:"observed_at"`
-	Reason         string         `json:"reason"`
-	Message        string         `json:"message"`
-	EventType      string         `json:"event_type"`
-	Source         string         `json:"source"`
-	InvolvedObject InvolvedObject `json:"involved_object"`
-}
-
-// LogGap is the body of a log_gap frame: DroppedCount frames of the stack
-// (of one container when Pod and Container are set) were lost since
-// SinceTS, for Reason.
-type LogGap struct {
-	AgentID      uuid.UUID `json:"agent_id"`
-	StackID      uuid.UUID `json:"stack_id"`
-	SinceTS      time.Time `json:"since_ts"`
-	DroppedCount int       `json:"dropped_count"`
-	Reason       string    `json:"reason"`
-	Namespace    string    `json:"namespace,omitempty"`
-	Pod          string    `json:"pod,omitempty"`
-	Container    string    `json:"container,omitempty"`
-}
 
 // Source is where a frame comes from: its stack and, for log lines and
 // their gaps, its container. Lost frames are counted per Source.
@@ -106,7 +45,7 @@ type Frame struct {
 	TS     time.Time
 	// Gap is set on log_gap frames: a dropped gap is merged back into the
 	// pending gaps instead of being counted as a lost frame.
-	Gap *LogGap
+	Gap *domaintelemetry.LogGap
 }
 
 func (f Frame) wire() broker.TelemetryFrame { return broker.TelemetryFrame{Type: f.Type, Body: f.Body} }
@@ -123,22 +62,22 @@ func encode(typ string, body any) json.RawMessage {
 }
 
 // LineFrame builds a pod_log_line frame.
-func LineFrame(l PodLogLine) Frame {
+func LineFrame(l domaintelemetry.PodLogLine) Frame {
 	l.TS = l.TS.UTC()
-	return Frame{Type: TypePodLogLine, Body: encode(TypePodLogLine, l), TS: l.TS,
+	return Frame{Type: domaintelemetry.TypePodLogLine, Body: encode(domaintelemetry.TypePodLogLine, l), TS: l.TS,
 		Source: Source{StackID: l.StackID, Namespace: l.Namespace, Pod: l.Pod, Container: l.Container}}
 }
 
 // EventFrame builds a k8s_event frame.
-func EventFrame(e K8sEvent) Frame {
+func EventFrame(e domaintelemetry.K8sEvent) Frame {
 	e.ObservedAt = e.ObservedAt.UTC()
-	return Frame{Type: TypeK8sEvent, Body: encode(TypeK8sEvent, e), TS: e.ObservedAt, Source: Source{StackID: e.StackID}}
+	return Frame{Type: domaintelemetry.TypeK8sEvent, Body: encode(domaintelemetry.TypeK8sEvent, e), TS: e.ObservedAt, Source: Source{StackID: e.StackID}}
 }
 
 // GapFrame builds a log_gap frame.
-func GapFrame(g LogGap) Frame {
+func GapFrame(g domaintelemetry.LogGap) Frame {
 	g.SinceTS = g.SinceTS.UTC()
-	return Frame{Type: TypeLogGap, Body: encode(TypeLogGap, g), TS: g.SinceTS, Gap: &g,
+	return Frame{Type: domaintelemetry.TypeLogGap, Body: encode(domaintelemetry.TypeLogGap, g), TS: g.SinceTS, Gap: &g,
 		Source: Source{StackID: g.StackID, Namespace: g.Namespace, Pod: g.Pod, Container: g.Container}}
 }
 

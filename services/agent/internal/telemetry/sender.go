@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 )
 
@@ -21,10 +22,10 @@ type Broker interface {
 
 // SenderOptions tune the Sender; zero values take the defaults.
 type SenderOptions struct {
-	// MaxFrames per request (default and broker limit 500).
+	// MaxFrames per request (default the broker's limit, 500).
 	MaxFrames int
-	// MaxBytes per request body (default 1 MiB minus a margin for the
-	// envelope; the broker's limit is 1 MiB).
+	// MaxBytes per request body (default the broker's limit, 1 MiB, minus
+	// a margin for the envelope).
 	MaxBytes int
 	// QueueBatches bounds the batches waiting to be sent (default 256)
 	// and QueueBytes their encoded size (default 32 MiB, so a flood of
@@ -45,10 +46,10 @@ type SenderOptions struct {
 
 func (o *SenderOptions) defaults() {
 	if o.MaxFrames <= 0 {
-		o.MaxFrames = 500
+		o.MaxFrames = domaintelemetry.MaxFrames
 	}
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 1<<20 - 4<<10
+		o.MaxBytes = domaintelemetry.MaxBodyBytes - 4<<10
 	}
 	if o.QueueBatches <= 0 {
 		o.QueueBatches = 256
@@ -92,7 +93,7 @@ type Sender struct {
 	cur         []Frame
 	curBytes    int
 	queuedBytes int
-	gaps        map[gapKey]*LogGap
+	gaps        map[gapKey]*domaintelemetry.LogGap
 	queue       chan batch
 }
 
@@ -107,7 +108,7 @@ func NewSender(b Broker, agentID uuid.UUID, opts SenderOptions, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sender{b: b, agentID: agentID, opts: opts, log: log, gaps: map[gapKey]*LogGap{},
+	return &Sender{b: b, agentID: agentID, opts: opts, log: log, gaps: map[gapKey]*domaintelemetry.LogGap{},
 		queue: make(chan batch, opts.QueueBatches)}
 }
 
@@ -135,14 +136,14 @@ func (s *Sender) enqueueLocked() {
 	b := batch{frames: s.cur, bytes: s.curBytes}
 	s.cur, s.curBytes = nil, 0
 	if s.queuedBytes+b.bytes > s.opts.QueueBytes {
-		s.dropLocked(b.frames, GapBufferFull)
+		s.dropLocked(b.frames, domaintelemetry.GapBufferFull)
 		return
 	}
 	select {
 	case s.queue <- b:
 		s.queuedBytes += b.bytes
 	default:
-		s.dropLocked(b.frames, GapBufferFull)
+		s.dropLocked(b.frames, domaintelemetry.GapBufferFull)
 	}
 }
 
@@ -163,11 +164,11 @@ func (s *Sender) dropLocked(batch []Frame, reason string) {
 	}
 }
 
-func (s *Sender) addGapLocked(src Source, reason string, since time.Time, n int) {
+func (s *Sender) addGapLocked(src Source, reason string, since time.Time, n int64) {
 	k := gapKey{src: src, reason: reason}
 	g, ok := s.gaps[k]
 	if !ok {
-		s.gaps[k] = &LogGap{AgentID: s.agentID, StackID: src.StackID, Namespace: src.Namespace, Pod: src.Pod,
+		s.gaps[k] = &domaintelemetry.LogGap{AgentID: s.agentID, StackID: src.StackID, Namespace: src.Namespace, Pod: src.Pod,
 			Container: src.Container, Reason: reason, SinceTS: since, DroppedCount: n}
 		return
 	}
@@ -183,11 +184,11 @@ func (s *Sender) Flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.gaps) > 0 && len(s.queue) < cap(s.queue) && s.queuedBytes < s.opts.QueueBytes {
-		gaps := make([]*LogGap, 0, len(s.gaps))
+		gaps := make([]*domaintelemetry.LogGap, 0, len(s.gaps))
 		for _, g := range s.gaps {
 			gaps = append(gaps, g)
 		}
-		s.gaps = map[gapKey]*LogGap{}
+		s.gaps = map[gapKey]*domaintelemetry.LogGap{}
 		sort.Slice(gaps, func(i, j int) bool { return gaps[i].SinceTS.Before(gaps[j].SinceTS) })
 		for _, g := range gaps {
 			s.addLocked(GapFrame(*g))
@@ -197,10 +198,10 @@ func (s *Sender) Flush() {
 }
 
 // Pending returns the gaps not yet sent, oldest first (tests, logs).
-func (s *Sender) Pending() []LogGap {
+func (s *Sender) Pending() []domaintelemetry.LogGap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]LogGap, 0, len(s.gaps))
+	out := make([]domaintelemetry.LogGap, 0, len(s.gaps))
 	for _, g := range s.gaps {
 		out = append(out, *g)
 	}
@@ -275,7 +276,7 @@ func (s *Sender) post(ctx context.Context, batch []Frame) {
 		if attempt >= s.opts.Retries {
 			s.log.Warn("could not send a telemetry batch; dropped", "frames", len(batch), "error", err)
 			s.mu.Lock()
-			s.dropLocked(batch, GapDisconnected)
+			s.dropLocked(batch, domaintelemetry.GapDisconnected)
 			s.mu.Unlock()
 			return
 		}

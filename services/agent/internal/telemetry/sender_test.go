@@ -16,12 +16,13 @@ import (
 
 	"github.com/google/uuid"
 
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/platform/secret"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
 )
 
 func testLine(stack uuid.UUID, pod string, i int) Frame {
-	return LineFrame(PodLogLine{StackID: stack, Namespace: "ns", Pod: pod, Container: "app",
+	return LineFrame(domaintelemetry.PodLogLine{StackID: stack, Namespace: "ns", Pod: pod, Container: "app",
 		TS: t0.Add(time.Duration(i) * time.Millisecond), Line: fmt.Sprintf("line %d", i)})
 }
 
@@ -39,9 +40,9 @@ func TestSenderBatchesAtMostMaxFramesAndBytes(t *testing.T) {
 	}
 	// 16 KiB lines: the byte bound cuts first.
 	fb.batches = nil
-	big := strings.Repeat("x", MaxLineBytes)
+	big := strings.Repeat("x", domaintelemetry.MaxLineBytes)
 	for range 200 {
-		s.Emit(LineFrame(PodLogLine{StackID: stack, TS: t0, Line: big}))
+		s.Emit(LineFrame(domaintelemetry.PodLogLine{StackID: stack, TS: t0, Line: big}))
 	}
 	s.Flush()
 	s.SendQueued(context.Background())
@@ -69,7 +70,7 @@ func TestSenderQueueFullDropsIntoABufferFullGap(t *testing.T) {
 		s.Emit(testLine(stack, "p", i))
 	}
 	pending := s.Pending()
-	if len(pending) != 1 || pending[0].Reason != GapBufferFull || pending[0].DroppedCount != 20 ||
+	if len(pending) != 1 || pending[0].Reason != domaintelemetry.GapBufferFull || pending[0].DroppedCount != 20 ||
 		!pending[0].SinceTS.Equal(t0.Add(20*time.Millisecond)) || pending[0].Pod != "p" || pending[0].AgentID != agentID {
 		t.Fatalf("pending gaps = %+v", pending)
 	}
@@ -86,23 +87,23 @@ func TestSenderQueueFullDropsIntoABufferFullGap(t *testing.T) {
 	}
 	sent := fb.sent()
 	g := gaps(sent)
-	if len(lines(sent)) != 20 || len(g) != 1 || g[0].DroppedCount != 30 || g[0].Reason != GapBufferFull {
+	if len(lines(sent)) != 20 || len(g) != 1 || g[0].DroppedCount != 30 || g[0].Reason != domaintelemetry.GapBufferFull {
 		t.Fatalf("sent %d lines and gaps %+v", len(lines(sent)), g)
 	}
 }
 
 func TestSenderQueueIsBoundedInBytes(t *testing.T) {
 	fb := &fakeBroker{}
-	s := NewSender(fb, uuid.New(), SenderOptions{MaxFrames: 1, QueueBytes: 3 * (MaxLineBytes + 300)}, nil)
+	s := NewSender(fb, uuid.New(), SenderOptions{MaxFrames: 1, QueueBytes: 3 * (domaintelemetry.MaxLineBytes + 300)}, nil)
 	stack := uuid.New()
-	big := strings.Repeat("x", MaxLineBytes)
+	big := strings.Repeat("x", domaintelemetry.MaxLineBytes)
 	for i := range 10 { // one 16 KiB frame a batch: three fit
-		s.Emit(LineFrame(PodLogLine{StackID: stack, TS: t0.Add(time.Duration(i) * time.Millisecond), Line: big}))
+		s.Emit(LineFrame(domaintelemetry.PodLogLine{StackID: stack, TS: t0.Add(time.Duration(i) * time.Millisecond), Line: big}))
 	}
 	// Frames 3 to 8 were dropped when cut; the flush queues their gap
 	// (small: it fits) and drops the open batch, frame 9, into a new one.
 	s.Flush()
-	if p := s.Pending(); len(p) != 1 || p[0].Reason != GapBufferFull || p[0].DroppedCount != 1 {
+	if p := s.Pending(); len(p) != 1 || p[0].Reason != domaintelemetry.GapBufferFull || p[0].DroppedCount != 1 {
 		t.Fatalf("pending = %+v", p)
 	}
 	s.SendQueued(context.Background())
@@ -126,13 +127,13 @@ func TestSenderFailingBrokerDropsIntoADisconnectedGap(t *testing.T) {
 		t.Fatalf("calls = %d, sent = %d; want 1 + 3 retries, nothing sent", fb.calls, len(fb.batches))
 	}
 	p := s.Pending()
-	if len(p) != 1 || p[0].Reason != GapDisconnected || p[0].DroppedCount != 5 || !p[0].SinceTS.Equal(t0) {
+	if len(p) != 1 || p[0].Reason != domaintelemetry.GapDisconnected || p[0].DroppedCount != 5 || !p[0].SinceTS.Equal(t0) {
 		t.Fatalf("pending = %+v", p)
 	}
 	// The broker is back: the gap goes out.
 	s.Flush()
 	s.SendQueued(context.Background())
-	if len(fb.batches) != 1 || fb.batches[0][0].Type != TypeLogGap {
+	if len(fb.batches) != 1 || fb.batches[0][0].Type != domaintelemetry.TypeLogGap {
 		t.Fatalf("batches = %+v", fb.batches)
 	}
 }
@@ -142,11 +143,11 @@ func TestSenderLostGapsAreMergedNotMultiplied(t *testing.T) {
 	fb := &fakeBroker{errs: []error{down, down}}
 	s := NewSender(fb, uuid.New(), SenderOptions{Retries: 1, Backoff: time.Nanosecond}, nil)
 	stack := uuid.New()
-	s.Emit(GapFrame(LogGap{StackID: stack, Namespace: "ns", Pod: "p", Container: "app", SinceTS: t0, DroppedCount: 7, Reason: GapRateLimit}))
+	s.Emit(GapFrame(domaintelemetry.LogGap{StackID: stack, Namespace: "ns", Pod: "p", Container: "app", SinceTS: t0, DroppedCount: 7, Reason: domaintelemetry.GapRateLimit}))
 	s.Flush()
 	s.SendQueued(context.Background()) // lost: merged back as the rate-limit gap it was
 	p := s.Pending()
-	if len(p) != 1 || p[0].Reason != GapRateLimit || p[0].DroppedCount != 7 {
+	if len(p) != 1 || p[0].Reason != domaintelemetry.GapRateLimit || p[0].DroppedCount != 7 {
 		t.Fatalf("pending = %+v", p)
 	}
 }
@@ -207,9 +208,9 @@ func (c *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	required := map[string][]string{
-		TypePodLogLine: {"agent_id", "stack_id", "namespace", "pod", "container", "ts", "line"},
-		TypeK8sEvent:   {"agent_id", "stack_id", "observed_at", "reason", "message", "event_type", "source", "involved_object"},
-		TypeLogGap:     {"agent_id", "stack_id", "since_ts", "dropped_count", "reason"},
+		domaintelemetry.TypePodLogLine: {"agent_id", "stack_id", "namespace", "pod", "container", "ts", "line"},
+		domaintelemetry.TypeK8sEvent:   {"agent_id", "stack_id", "observed_at", "reason", "message", "event_type", "source", "involved_object"},
+		domaintelemetry.TypeLogGap:     {"agent_id", "stack_id", "since_ts", "dropped_count", "reason"},
 	}
 	for _, f := range req.Frames {
 		keys, ok := required[f.Type]
@@ -240,7 +241,7 @@ func (c *contractServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		if f.Type == TypeLogGap && !map[any]bool{GapRateLimit: true, GapBufferFull: true, GapDisconnected: true}[m["reason"]] {
+		if f.Type == domaintelemetry.TypeLogGap && !map[any]bool{domaintelemetry.GapRateLimit: true, domaintelemetry.GapBufferFull: true, domaintelemetry.GapDisconnected: true}[m["reason"]] {
 			fail(http.StatusUnprocessableEntity, "log_gap reason %v", m["reason"])
 			return
 		}
@@ -273,10 +274,10 @@ func TestSenderPostsFramesAsTheContractSays(t *testing.T) {
 	go func() { defer close(done); s.Run(ctx) }()
 
 	stack := uuid.New()
-	s.Emit(LineFrame(PodLogLine{AgentID: agentID, StackID: stack, Namespace: "ns", Pod: "p", Container: "c", TS: t0, Line: "hi"}))
-	s.Emit(EventFrame(K8sEvent{AgentID: agentID, StackID: stack, ObservedAt: t0, Reason: "Started", Message: "m",
-		EventType: "Normal", Source: "kubelet", InvolvedObject: InvolvedObject{APIVersion: "v1", Kind: "Pod", Namespace: "ns", Name: "p", UID: "u"}}))
-	s.Emit(GapFrame(LogGap{AgentID: agentID, StackID: stack, SinceTS: t0, DroppedCount: 3, Reason: GapRateLimit}))
+	s.Emit(LineFrame(domaintelemetry.PodLogLine{AgentID: agentID, StackID: stack, Namespace: "ns", Pod: "p", Container: "c", TS: t0, Line: "hi"}))
+	s.Emit(EventFrame(domaintelemetry.K8sEvent{AgentID: agentID, StackID: stack, ObservedAt: t0, Reason: "Started", Message: "m",
+		EventType: "Normal", Source: new("kubelet"), InvolvedObject: domaintelemetry.ObjectRef{APIVersion: "v1", Kind: "Pod", Namespace: "ns", Name: "p", UID: "u"}}))
+	s.Emit(GapFrame(domaintelemetry.LogGap{AgentID: agentID, StackID: stack, SinceTS: t0, DroppedCount: 3, Reason: domaintelemetry.GapRateLimit}))
 	deadline := time.After(30 * time.Second)
 	for {
 		cs.mu.Lock()

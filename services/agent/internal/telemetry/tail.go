@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
+
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // LogSource opens a container's log: followed, each line prefixed with its
@@ -47,7 +48,7 @@ type tail struct {
 	// Lines over the rate: counted since the first one's timestamp
 	// (dropSince), a gap emitted once lines flow again or after a second
 	// of dropping (dropOpened, on the clock).
-	dropped    int
+	dropped    int64
 	dropSince  time.Time
 	dropOpened time.Time
 }
@@ -95,7 +96,7 @@ func (t *tail) run(ctx context.Context) {
 func (t *tail) read(ctx context.Context, r io.Reader) int {
 	// Room for the timestamp prefix and one byte more than a kept line,
 	// so a longer line shows as a buffer-full chunk.
-	br := bufio.NewReaderSize(r, MaxLineBytes+64)
+	br := bufio.NewReaderSize(r, domaintelemetry.MaxLineBytes+64)
 	n := 0
 	for ctx.Err() == nil {
 		chunk, err := br.ReadSlice('\n')
@@ -130,7 +131,7 @@ func (t *tail) line(raw string) {
 	if !ts.Before(t.last) {
 		t.last = ts
 	}
-	text = truncate(text, MaxLineBytes)
+	text = domaintelemetry.TruncateLine(text)
 	now := t.now()
 	if !t.limiter.AllowN(now, 1) {
 		if t.dropped == 0 {
@@ -143,7 +144,7 @@ func (t *tail) line(raw string) {
 		return
 	}
 	t.flushGap()
-	t.out.Emit(LineFrame(PodLogLine{AgentID: t.agentID, StackID: t.at.StackID, Namespace: t.at.Namespace,
+	t.out.Emit(LineFrame(domaintelemetry.PodLogLine{AgentID: t.agentID, StackID: t.at.StackID, Namespace: t.at.Namespace,
 		Pod: t.at.Pod, Container: t.at.Container, TS: ts, Line: text}))
 }
 
@@ -152,8 +153,8 @@ func (t *tail) flushGap() {
 	if t.dropped == 0 {
 		return
 	}
-	t.out.Emit(GapFrame(LogGap{AgentID: t.agentID, StackID: t.at.StackID, Namespace: t.at.Namespace, Pod: t.at.Pod,
-		Container: t.at.Container, SinceTS: t.dropSince, DroppedCount: t.dropped, Reason: GapRateLimit}))
+	t.out.Emit(GapFrame(domaintelemetry.LogGap{AgentID: t.agentID, StackID: t.at.StackID, Namespace: t.at.Namespace, Pod: t.at.Pod,
+		Container: t.at.Container, SinceTS: t.dropSince, DroppedCount: t.dropped, Reason: domaintelemetry.GapRateLimit}))
 	t.dropped = 0
 }
 
@@ -172,16 +173,4 @@ func splitTimestamp(raw string) (time.Time, string) {
 		return time.Time{}, raw
 	}
 	return ts, raw[i+1:]
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && cut > n-utf8.UTFMax && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
+
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 var t0 = time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC)
@@ -41,11 +43,11 @@ func TestTailRateLimitEmitsOneGapWhenLinesFlowAgain(t *testing.T) {
 	tl.line(stamp(t0.Add(time.Second), "after"))
 	fs := rec.all()
 	g := gaps(fs)
-	if len(g) != 1 || g[0].Reason != GapRateLimit || g[0].DroppedCount != 50 || !g[0].SinceTS.Equal(t0.Add(100*time.Microsecond)) ||
+	if len(g) != 1 || g[0].Reason != domaintelemetry.GapRateLimit || g[0].DroppedCount != 50 || !g[0].SinceTS.Equal(t0.Add(100*time.Microsecond)) ||
 		g[0].Pod != "web-1" || g[0].Container != "app" || g[0].StackID != tl.at.StackID || g[0].AgentID != tl.agentID {
 		t.Fatalf("gap = %+v", g)
 	}
-	if fs[len(fs)-2].Type != TypeLogGap || lines(fs[len(fs)-1:])[0].Line != "after" {
+	if fs[len(fs)-2].Type != domaintelemetry.TypeLogGap || lines(fs[len(fs)-1:])[0].Line != "after" {
 		t.Fatalf("want the gap right before the next line, got %s", describe(fs[len(fs)-2:]))
 	}
 }
@@ -88,16 +90,11 @@ func TestTailTruncatesLongLinesAndKeepsTheNext(t *testing.T) {
 	if len(ls) != 3 {
 		t.Fatalf("lines = %d", len(ls))
 	}
-	if len(ls[0].Line) != MaxLineBytes || ls[0].Line != long[:MaxLineBytes] || !ls[0].TS.Equal(t0) {
-		t.Fatalf("long line kept %d bytes, want %d", len(ls[0].Line), MaxLineBytes)
+	if len(ls[0].Line) != domaintelemetry.MaxLineBytes || ls[0].Line != long[:domaintelemetry.MaxLineBytes] || !ls[0].TS.Equal(t0) {
+		t.Fatalf("long line kept %d bytes, want %d", len(ls[0].Line), domaintelemetry.MaxLineBytes)
 	}
 	if ls[1].Line != "short" || ls[2].Line != "" {
 		t.Fatalf("following lines = %q, %q", ls[1].Line, ls[2].Line)
-	}
-	// A line cut inside a multi-byte rune stays valid UTF-8.
-	odd := "a" + strings.Repeat("é", MaxLineBytes)
-	if got := truncate(odd, MaxLineBytes); len(got) != MaxLineBytes-1 || !strings.HasPrefix(odd, got) {
-		t.Fatalf("truncate kept %d bytes", len(got))
 	}
 }
 

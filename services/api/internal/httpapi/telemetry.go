@@ -13,6 +13,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
 
@@ -31,7 +32,7 @@ func (h telemetryHandlers) ingest(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, telemetry.MaxBodyBytes)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, domaintelemetry.MaxBodyBytes)
 	body, ok := readJSON(c)
 	if !ok {
 		return
@@ -47,7 +48,7 @@ func (h telemetryHandlers) ingest(c *gin.Context) {
 		httpserver.Fail(c, domain.Unprocessable("Failed to deserialize the JSON body into the target type: missing field `frames`"))
 		return
 	}
-	if len(*in.Frames) > telemetry.MaxFrames {
+	if len(*in.Frames) > domaintelemetry.MaxFrames {
 		httpserver.AbortError(c, http.StatusRequestEntityTooLarge, "a telemetry batch carries at most 500 frames")
 		return
 	}
