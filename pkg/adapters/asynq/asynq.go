@@ -119,6 +119,11 @@ func marshal(v any) []byte {
 	return b
 }
 
+// Logger routes an asynq server's own log lines to log, tagged
+// component=asynq; every asynq server in Brokkr (this package's Worker and
+// webhook-dispatch's queue) logs through it.
+func Logger(log *slog.Logger) asynqlib.Logger { return slogLogger{log: orDiscard(log)} }
+
 // slogLogger routes asynq's logs to slog.
 type slogLogger struct{ log *slog.Logger }
 
@@ -135,8 +140,9 @@ func (l slogLogger) Error(args ...any) { l.emit(slog.LevelError, args) }
 // library must not end the process.
 func (l slogLogger) Fatal(args ...any) { l.emit(slog.LevelError, args) }
 
-// logLevel never goes below info: asynq's debug output is a line per poll.
-func logLevel(log *slog.Logger) asynqlib.LogLevel {
+// LogLevel is the asynq log level that follows log's, never below info:
+// asynq's debug output is a line per poll.
+func LogLevel(log *slog.Logger) asynqlib.LogLevel {
 	if log.Enabled(context.Background(), slog.LevelInfo) {
 		return asynqlib.InfoLevel
 	}

@@ -63,8 +63,8 @@ func NewWorker(opt asynqlib.RedisConnOpt, queue string, o WorkerOptions) *Worker
 		TaskCheckInterval:        o.PollInterval,
 		DelayedTaskCheckInterval: o.PollInterval,
 		ShutdownTimeout:          o.ShutdownTimeout,
-		Logger:                   slogLogger{log: log},
-		LogLevel:                 logLevel(log),
+		Logger:                   Logger(log),
+		LogLevel:                 LogLevel(log),
 		ErrorHandler: asynqlib.ErrorHandlerFunc(func(ctx context.Context, t *asynqlib.Task, err error) {
 			if _, ok := retryAt(err); !ok {
 				log.WarnContext(ctx, "task failed", "task", t.Type(), "error", err)
@@ -165,8 +165,8 @@ func NewPeriodic(opt asynqlib.RedisConnOpt, queue string, tasks func() []Periodi
 		RedisConnOpt:               opt,
 		SyncInterval:               syncEvery,
 		SchedulerOpts: &asynqlib.SchedulerOpts{
-			Logger:   slogLogger{log: log},
-			LogLevel: logLevel(log),
+			Logger:   Logger(log),
+			LogLevel: LogLevel(log),
 			PostEnqueueFunc: func(info *asynqlib.TaskInfo, err error) {
 				if err != nil && !errors.Is(err, asynqlib.ErrDuplicateTask) {
 					log.Warn("periodic task not enqueued", "error", err)

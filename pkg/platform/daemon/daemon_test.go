@@ -59,3 +59,22 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+type runner struct{ err error }
+
+func (r *runner) Ping() error { return r.err }
+
+func TestRedisReachable(t *testing.T) {
+	up := &runner{}
+	if w, err := RedisReachable(up, nil); w != up || err != nil {
+		t.Fatalf("reachable: %v, %v", w, err)
+	}
+	built := errors.New("bad options")
+	if _, err := RedisReachable(up, built); err != built {
+		t.Fatalf("build error = %v, want it as is", err)
+	}
+	w, err := RedisReachable(&runner{err: errors.New("connection refused")}, nil)
+	if w != nil || lifecycle.CodeFor(err) != lifecycle.ExitUnavailable || !strings.Contains(err.Error(), "redis: connection refused") {
+		t.Fatalf("unreachable: %v, %v (exit %d)", w, err, lifecycle.CodeFor(err))
+	}
+}

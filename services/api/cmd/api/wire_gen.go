@@ -154,26 +154,11 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Refs:     existence,
 	}
 	diagnosticsService := diagnostics.NewService(diagnosticsRepos, changes)
-	workOrders := postgres.NewWorkOrders(postgresStore)
-	workordersRepos := workorders.Repos{
-		Tx:      postgresStore,
-		Journal: postgresStore,
-		Orders:  workOrders,
-		Claims:  workOrders,
-		Log:     workOrders,
-		Agents:  workOrders,
-		Retries: workOrders,
-	}
+	workordersRepos := postgres.WorkOrderRepos(postgresStore)
 	workordersService := workorders.NewService(workordersRepos, enqueuer)
-	schedules := postgres.NewSchedules(postgresStore)
-	scheduleRepos := workorders.ScheduleRepos{
-		Tx:        postgresStore,
-		Journal:   postgresStore,
-		Schedules: schedules,
-		Runs:      schedules,
-	}
+	scheduleRepos := postgres.ScheduleRepos(postgresStore)
 	clock := _wireSystemClockValue
-	workordersSchedules := workorders.NewSchedules(scheduleRepos, workordersService, clock, log)
+	schedules := workorders.NewSchedules(scheduleRepos, workordersService, clock, log)
 	subscriptions := postgres.NewSubscriptions(postgresStore)
 	deliveries := postgres.NewDeliveries(postgresStore)
 	webhooksRepos := webhooks.Repos{
@@ -219,7 +204,7 @@ func buildApp(ctx context.Context, cfg config.Settings, store *config.Store, log
 		Health:             deploymenthealthService,
 		Diagnostics:        diagnosticsService,
 		WorkOrders:         workordersService,
-		WorkOrderSchedules: workordersSchedules,
+		WorkOrderSchedules: schedules,
 		Webhooks:           webhooksService,
 		Fleet:              fleetService,
 		FleetLive:          live,

@@ -12,17 +12,19 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/targetstate"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
-	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 )
 
 // stackRepos binds the ports of the stack (dependencies included: also
 // the agents' and deployment health's wake-ups), template, target-state and
 // work-order use cases to their PostgreSQL repositories. The ports still
 // served by the shared Store (transactions, stack labels, the generator
-// check) are bound in wire.go, where the Store's provider is.
+// check) are bound in wire.go, where the Store's provider is. The
+// work-order and schedule ports come assembled from postgres.WorkOrderRepos
+// and postgres.ScheduleRepos, as work-order-scheduler gets them, so both
+// services bind them the same way.
 var stackRepos = wire.NewSet(
 	postgres.NewStacks, postgres.NewDeploymentObjects, postgres.NewTargetStates, postgres.NewTemplates,
-	postgres.NewWorkOrders, postgres.NewSchedules, postgres.NewDependencies,
+	postgres.NewDependencies, postgres.WorkOrderRepos, postgres.ScheduleRepos,
 	wire.Struct(new(stacks.Repos), "*"),
 	wire.Bind(new(stacks.DependencyRepository), new(*postgres.Dependencies)),
 	wire.Bind(new(stacks.WithheldReader), new(*postgres.Dependencies)),
@@ -36,13 +38,4 @@ var stackRepos = wire.NewSet(
 	wire.Bind(new(templates.TemplateRepository), new(*postgres.Templates)),
 	wire.Bind(new(templates.TemplateLabelRepository), new(*postgres.Templates)),
 	wire.Bind(new(templates.ProvenanceRecorder), new(*postgres.Templates)),
-	wire.Struct(new(workorders.Repos), "*"),
-	wire.Bind(new(workorders.OrderRepository), new(*postgres.WorkOrders)),
-	wire.Bind(new(workorders.ClaimRepository), new(*postgres.WorkOrders)),
-	wire.Bind(new(workorders.LogRepository), new(*postgres.WorkOrders)),
-	wire.Bind(new(workorders.AgentDirectory), new(*postgres.WorkOrders)),
-	wire.Bind(new(workorders.RetryRepository), new(*postgres.WorkOrders)),
-	wire.Struct(new(workorders.ScheduleRepos), "*"),
-	wire.Bind(new(workorders.ScheduleRepository), new(*postgres.Schedules)),
-	wire.Bind(new(workorders.RunRepository), new(*postgres.Schedules)),
 )

@@ -29,3 +29,13 @@ func actOnID(c *gin.Context, act func(context.Context, identity.Principal, uuid.
 	}
 	noContent(c, act(c.Request.Context(), principal(c), id))
 }
+
+// actOnIDAnd answers 204 once act succeeds for the path's {id} and its
+// second parameter, named param ({label}, {key}).
+func actOnIDAnd(c *gin.Context, param string, act func(context.Context, identity.Principal, uuid.UUID, string) error) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	noContent(c, act(c.Request.Context(), principal(c), id, c.Param(param)))
+}

@@ -47,21 +47,11 @@ func (h healthHandlers) report(c *gin.Context) {
 }
 
 func (h healthHandlers) object(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	v, err := h.health.ObjectHealth(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, v, err)
+	byID(c, h.health.ObjectHealth)
 }
 
 func (h healthHandlers) stack(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	v, err := h.health.StackHealth(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, v, err)
+	byID(c, h.health.StackHealth)
 }
 
 func (h healthHandlers) requestDiagnostics(c *gin.Context) {
@@ -83,30 +73,15 @@ func (h healthHandlers) requestDiagnostics(c *gin.Context) {
 }
 
 func (h healthHandlers) getDiagnostic(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	v, err := h.diagnostics.Get(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, v, err)
+	byID(c, h.diagnostics.Get)
 }
 
 func (h healthHandlers) pendingDiagnostics(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.diagnostics.Pending(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.diagnostics.Pending)
 }
 
 func (h healthHandlers) claimDiagnostic(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	r, err := h.diagnostics.Claim(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, r, err)
+	byID(c, h.diagnostics.Claim)
 }
 
 func (h healthHandlers) submitDiagnostic(c *gin.Context) {

@@ -51,11 +51,7 @@ func (h labelHandlers) add(c *gin.Context) {
 }
 
 func (h labelHandlers) remove(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.RemoveLabel(c.Request.Context(), principal(c), id, c.Param("label")))
+	actOnIDAnd(c, "label", h.svc.RemoveLabel)
 }
 
 func (h labelHandlers) annotations(c *gin.Context) {
@@ -89,11 +85,7 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 }
 
 func (h labelHandlers) removeAnnotation(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.RemoveAnnotation(c.Request.Context(), principal(c), id, c.Param("key")))
+	actOnIDAnd(c, "key", h.svc.RemoveAnnotation)
 }
 
 func (h labelHandlers) labelViews(ls []labels.Label) []labelView {

@@ -62,6 +62,15 @@ func guardLoad(load loadFn) gin.HandlerFunc {
 	}
 }
 
+// guardFound is guardLoad over a use case's read of the :id row, for
+// routes that need only the 403 or 404 that read answers, not the row.
+func guardFound[T any](get func(context.Context, identity.Principal, uuid.UUID) (T, error)) gin.HandlerFunc {
+	return guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
+		_, err := get(ctx, p, id)
+		return err
+	})
+}
+
 var (
 	adminOnly          = guard(agents.AdminOnly)
 	agentAdminOrSelf   = guardID(agents.AdminOrSelf)

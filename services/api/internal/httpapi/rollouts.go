@@ -51,12 +51,7 @@ func wakeRollouts(s Services) gin.HandlerFunc {
 type rolloutHandlers struct{ svc *rollouts.Service }
 
 func (h rolloutHandlers) policy(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Policy(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Policy)
 }
 
 func (h rolloutHandlers) putPolicy(c *gin.Context) {
@@ -73,12 +68,7 @@ func (h rolloutHandlers) putPolicy(c *gin.Context) {
 }
 
 func (h rolloutHandlers) status(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Status(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, out, err)
+	byID(c, h.svc.Status)
 }
 
 func (h rolloutHandlers) control(action string) gin.HandlerFunc {

@@ -91,29 +91,13 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	v1.GET("/paks", guard(paks.ListReaders), pakHandlers{svc: s.PAKs}.list)
 
 	// Body routes under an :id load the row first (guardLoad).
-	agentFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		_, err := s.Agents.Get(ctx, p, id)
-		return err
-	})
-	generatorFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		_, err := s.Generators.Get(ctx, p, id)
-		return err
-	})
-	stackOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		_, err := s.Stacks.Get(ctx, p, id)
-		return err
-	})
-	objectFound := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		_, err := s.Stacks.GetDeploymentObject(ctx, p, id)
-		return err
-	})
+	agentFound := guardFound(s.Agents.Get)
+	generatorFound := guardFound(s.Generators.Get)
+	stackOwned := guardFound(s.Stacks.Get)
+	objectFound := guardFound(s.Stacks.GetDeploymentObject)
 	// Only the request's agent submits a result; load before the body.
-	diagnosticOwner := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		return s.Diagnostics.CheckSubmit(ctx, p, id)
-	})
-	templateOwned := guardLoad(func(ctx context.Context, p identity.Principal, id uuid.UUID) error {
-		return s.Templates.CheckModify(ctx, p, id)
-	})
+	diagnosticOwner := guardLoad(s.Diagnostics.CheckSubmit)
+	templateOwned := guardLoad(s.Templates.CheckModify)
 
 	a := agentHandlers{svc: s.Agents, state: s.TargetState, deps: s.Stacks}
 	v1.GET("/agents", guard(agents.Listers), a.list)

@@ -103,11 +103,7 @@ func (h templateHandlers) addLabel(c *gin.Context) {
 }
 
 func (h templateHandlers) removeLabel(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.RemoveLabel(c.Request.Context(), principal(c), id, c.Param("label")))
+	actOnIDAnd(c, "label", h.svc.RemoveLabel)
 }
 
 func (h templateHandlers) annotations(c *gin.Context) {
@@ -131,11 +127,7 @@ func (h templateHandlers) addAnnotation(c *gin.Context) {
 }
 
 func (h templateHandlers) removeAnnotation(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.svc.RemoveAnnotation(c.Request.Context(), principal(c), id, c.Param("key")))
+	actOnIDAnd(c, "key", h.svc.RemoveAnnotation)
 }
 
 // instantiate answers POST /stacks/{id}/deployment-objects/from-template

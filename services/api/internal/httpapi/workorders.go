@@ -311,12 +311,7 @@ func (h workOrderHandlers) createSchedule(c *gin.Context) {
 }
 
 func (h workOrderHandlers) getSchedule(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	sc, err := h.sched.GetSchedule(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, sc, err)
+	byID(c, h.sched.GetSchedule)
 }
 
 func (h workOrderHandlers) updateSchedule(c *gin.Context) {
@@ -356,11 +351,7 @@ func (h workOrderHandlers) updateSchedule(c *gin.Context) {
 }
 
 func (h workOrderHandlers) deleteSchedule(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	noContent(c, h.sched.DeleteSchedule(c.Request.Context(), principal(c), id))
+	actOnID(c, h.sched.DeleteSchedule)
 }
 
 func (h workOrderHandlers) enableSchedule(c *gin.Context)  { h.setEnabled(c, true) }

@@ -20,6 +20,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/webhook-dispatch/internal/dispatcher"
@@ -90,18 +91,11 @@ func settingsFrom(live *config.Store) func() webhooks.DispatchSettings {
 func provideService(cfg config.Settings, live *config.Store, store *postgres.Store, rdb goredis.UniversalClient,
 	conn asynqlib.RedisConnOpt, cipher *aesgcm.Cipher, sender *webhookhttp.Sender, reg *prometheus.Registry,
 	log *slog.Logger) (*dispatcher.Service, error) {
-	s, err := dispatcher.New(dispatcher.Options{Store: store, Redis: rdb, QueueConn: conn,
+	return daemon.RedisReachable(dispatcher.New(dispatcher.Options{Store: store, Redis: rdb, QueueConn: conn,
 		Queue: queue.Name(cfg.Database.URL, cfg.Database.Schema), Tenant: cfg.Database.Schema, Cipher: cipher,
 		Sender: sender, Settings: settingsFrom(live), Concurrency: cfg.WebhookDispatch.Concurrency,
 		PerHost: cfg.WebhookDispatch.PerHostConcurrency, ShutdownTimeout: time.Duration(cfg.HTTP.ShutdownTimeoutSeconds) * time.Second,
-		Registry: reg, Log: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Ping(); err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
-	}
-	return s, nil
+		Registry: reg, Log: log}))
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *dispatcher.Service) *gin.Engine {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -219,27 +218,8 @@ func IsFailure(err error) bool {
 	return true
 }
 
-// Logger routes asynq's own log lines to slog.
-type Logger struct{ Log *slog.Logger }
-
-func (l Logger) emit(level slog.Level, args []any) {
-	l.Log.Log(context.Background(), level, strings.TrimSpace(fmt.Sprint(args...)), "component", "asynq")
-}
-
-func (l Logger) Debug(args ...any) { l.emit(slog.LevelDebug, args) }
-func (l Logger) Info(args ...any)  { l.emit(slog.LevelInfo, args) }
-func (l Logger) Warn(args ...any)  { l.emit(slog.LevelWarn, args) }
-func (l Logger) Error(args ...any) { l.emit(slog.LevelError, args) }
-
-// Fatal is logged as an error: a library must not end the process.
-func (l Logger) Fatal(args ...any) { l.emit(slog.LevelError, args) }
-
 // ServerConfig is the asynq server configuration of webhook-dispatch.
 func ServerConfig(queue string, concurrency int, shutdown time.Duration, log *slog.Logger) asynq.Config {
-	level := asynq.WarnLevel
-	if log.Enabled(context.Background(), slog.LevelInfo) {
-		level = asynq.InfoLevel
-	}
 	return asynq.Config{
 		Concurrency:    concurrency,
 		Queues:         map[string]int{queue: 1},
@@ -250,7 +230,7 @@ func ServerConfig(queue string, concurrency int, shutdown time.Duration, log *sl
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
 		ShutdownTimeout:          shutdown,
-		Logger:                   Logger{Log: log},
-		LogLevel:                 level,
+		Logger:                   asynqadapter.Logger(log),
+		LogLevel:                 asynqadapter.LogLevel(log),
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
+	"github.com/brokkr-go/brokkr/pkg/platform/daemon"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/work-order-scheduler/internal/tasks"
@@ -100,16 +100,9 @@ func provideMetrics(reg *prometheus.Registry) *tasks.Metrics { return tasks.NewM
 func provideScheduler(orders *workorders.Service, schedules *workorders.Schedules,
 	house *housekeeping.Service, ro *rollouts.Service, conn asynqlib.RedisConnOpt, q queueName,
 	cfg config.Settings, live *config.Store, metrics *tasks.Metrics, log *slog.Logger) (*tasks.Scheduler, error) {
-	s, err := tasks.New(orders, schedules, house, tasks.Options{
+	return daemon.RedisReachable(tasks.New(orders, schedules, house, tasks.Options{
 		Conn: conn, Queue: string(q), Concurrency: cfg.Scheduler.Concurrency, Settings: live.Current,
-		Log: log, Metrics: metrics, Rollouts: ro})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Ping(); err != nil {
-		return nil, lifecycle.WithCode(lifecycle.ExitUnavailable, fmt.Errorf("redis: %w", err))
-	}
-	return s, nil
+		Log: log, Metrics: metrics, Rollouts: ro}))
 }
 
 func provideEngine(cfg config.Settings, log *slog.Logger, reg *prometheus.Registry, db *sqlx.DB, s *tasks.Scheduler) *gin.Engine {

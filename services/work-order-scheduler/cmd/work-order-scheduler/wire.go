@@ -15,7 +15,6 @@ import (
 
 	asynqadapter "github.com/brokkr-go/brokkr/pkg/adapters/asynq"
 	"github.com/brokkr-go/brokkr/pkg/adapters/postgres"
-	"github.com/brokkr-go/brokkr/pkg/app/journal"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 )
@@ -26,18 +25,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 		provideRegistry, provideMetrics, provideChanges, provideRollouts, provideScheduler, provideEngine, provideApp,
 		provideStore,
 		workorders.NewService, workorders.NewSchedules,
-		postgres.NewWorkOrders, postgres.NewSchedules,
-		wire.Bind(new(journal.Transactor), new(*postgres.Store)),
-		wire.Bind(new(journal.Recorder), new(*postgres.Store)),
-		wire.Struct(new(workorders.Repos), "*"),
-		wire.Bind(new(workorders.OrderRepository), new(*postgres.WorkOrders)),
-		wire.Bind(new(workorders.ClaimRepository), new(*postgres.WorkOrders)),
-		wire.Bind(new(workorders.LogRepository), new(*postgres.WorkOrders)),
-		wire.Bind(new(workorders.AgentDirectory), new(*postgres.WorkOrders)),
-		wire.Bind(new(workorders.RetryRepository), new(*postgres.WorkOrders)),
-		wire.Struct(new(workorders.ScheduleRepos), "*"),
-		wire.Bind(new(workorders.ScheduleRepository), new(*postgres.Schedules)),
-		wire.Bind(new(workorders.RunRepository), new(*postgres.Schedules)),
+		postgres.WorkOrderRepos, postgres.ScheduleRepos,
 		wire.Bind(new(workorders.RetryTimer), new(*asynqadapter.Enqueuer)),
 	)
 	return nil, nil, nil

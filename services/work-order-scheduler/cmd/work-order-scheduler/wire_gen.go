@@ -27,16 +27,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 		cleanup()
 		return nil, nil, err
 	}
-	workOrders := postgres.NewWorkOrders(store)
-	repos := workorders.Repos{
-		Tx:      store,
-		Journal: store,
-		Orders:  workOrders,
-		Claims:  workOrders,
-		Log:     workOrders,
-		Agents:  workOrders,
-		Retries: workOrders,
-	}
+	repos := postgres.WorkOrderRepos(store)
 	redisConnOpt, err := provideConn(cfg)
 	if err != nil {
 		cleanup2()
@@ -46,15 +37,9 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	mainQueueName := provideQueue(cfg)
 	enqueuer, cleanup3 := provideEnqueuer(redisConnOpt, mainQueueName, log)
 	service := workorders.NewService(repos, enqueuer)
-	schedules := postgres.NewSchedules(store)
-	scheduleRepos := workorders.ScheduleRepos{
-		Tx:        store,
-		Journal:   store,
-		Schedules: schedules,
-		Runs:      schedules,
-	}
+	scheduleRepos := postgres.ScheduleRepos(store)
 	clock := provideClock()
-	workordersSchedules := workorders.NewSchedules(scheduleRepos, service, clock, log)
+	schedules := workorders.NewSchedules(scheduleRepos, service, clock, log)
 	housekeepingService := provideHousekeeping(store, live)
 	changes, cleanup4, err := provideChanges(cfg, log)
 	if err != nil {
@@ -65,7 +50,7 @@ func buildApp(ctx context.Context, cfg config.Settings, live *config.Store, log 
 	}
 	rolloutsService := provideRollouts(store, changes)
 	metrics := provideMetrics(registry)
-	scheduler, err := provideScheduler(service, workordersSchedules, housekeepingService, rolloutsService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
+	scheduler, err := provideScheduler(service, schedules, housekeepingService, rolloutsService, redisConnOpt, mainQueueName, cfg, live, metrics, log)
 	if err != nil {
 		cleanup4()
 		cleanup3()

@@ -194,20 +194,25 @@ func (s *Scheduler) diagnostics(ctx context.Context, _ []byte) error {
 
 func (s *Scheduler) auditRetention(ctx context.Context, _ []byte) error {
 	n, err := s.house.PurgeAuditLogs(ctx)
-	s.metrics.purged.WithLabelValues("audit_logs_deleted").Add(float64(n))
-	if n > 0 {
-		s.log.InfoContext(ctx, "audit entries past retention deleted", "count", n)
-	}
+	s.countDeleted(ctx, "audit_logs_deleted", n, "audit entries past retention deleted")
 	return err
 }
 
 func (s *Scheduler) idempotencyKeys(ctx context.Context, _ []byte) error {
 	n, err := s.house.PurgeIdempotencyKeys(ctx)
-	s.metrics.purged.WithLabelValues("idempotency_keys_deleted").Add(float64(n))
-	if n > 0 {
-		s.log.InfoContext(ctx, "idempotency keys past their window deleted", "count", n)
-	}
+	s.countDeleted(ctx, "idempotency_keys_deleted", n, "idempotency keys past their window deleted")
 	return err
+}
+
+// countDeleted records the n rows a retention task deleted under kind in
+// brokkr_housekeeping_rows_total and, when there were any, logs msg with
+// the count. Callers run it before returning the task's error: the
+// batches deleted before a failure still count.
+func (s *Scheduler) countDeleted(ctx context.Context, kind string, n int, msg string) {
+	s.metrics.purged.WithLabelValues(kind).Add(float64(n))
+	if n > 0 {
+		s.log.InfoContext(ctx, msg, "count", n)
+	}
 }
 
 func (s *Scheduler) telemetry(ctx context.Context, _ []byte) error {
