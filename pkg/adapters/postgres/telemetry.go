@@ -9,7 +9,6 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/housekeeping"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
-	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // Telemetry is the stack telemetry repository: pod log rows (lines and
@@ -79,66 +78,32 @@ func (r *Telemetry) InsertTelemetry(ctx context.Context, logs []telemetry.LogRec
 	})
 }
 
-type podLogRow struct {
-	ID           uuid.UUID `db:"id"`
-	StackID      uuid.UUID `db:"stack_id"`
-	AgentID      uuid.UUID `db:"agent_id"`
-	Kind         string    `db:"kind"`
-	Namespace    string    `db:"namespace"`
-	Pod          string    `db:"pod"`
-	Container    string    `db:"container"`
-	TS           time.Time `db:"ts"`
-	Line         string    `db:"line"`
-	DroppedCount *int64    `db:"dropped_count"`
-	Reason       *string   `db:"reason"`
-	CreatedAt    time.Time `db:"created_at"`
-}
-
-func (r podLogRow) domain() telemetry.LogRecord {
-	line := domaintelemetry.PodLogLine{AgentID: r.AgentID, StackID: r.StackID, Namespace: r.Namespace, Pod: r.Pod,
-		Container: r.Container, TS: r.TS.UTC(), Line: r.Line}
-	return telemetry.LogRecord{ID: r.ID, PodLogLine: line, CreatedAt: r.CreatedAt.UTC(), Kind: r.Kind,
-		DroppedCount: r.DroppedCount, Reason: r.Reason}
-}
-
+// k8sEventRow is an event as stored: involved_object is a JSONB column,
+// read as raw JSON beside the record and decoded into it.
 type k8sEventRow struct {
-	ID             uuid.UUID `db:"id"`
-	StackID        uuid.UUID `db:"stack_id"`
-	AgentID        uuid.UUID `db:"agent_id"`
-	ObservedAt     time.Time `db:"observed_at"`
-	Reason         string    `db:"reason"`
-	Message        string    `db:"message"`
-	EventType      string    `db:"event_type"`
-	Source         *string   `db:"source"`
-	InvolvedObject []byte    `db:"involved_object"`
-	CreatedAt      time.Time `db:"created_at"`
+	telemetry.EventRecord
+	InvolvedObject []byte `db:"involved_object"`
 }
 
 func (r k8sEventRow) domain() telemetry.EventRecord {
-	var obj domaintelemetry.ObjectRef
-	_ = json.Unmarshal(r.InvolvedObject, &obj) // written by InsertTelemetry
-	event := domaintelemetry.K8sEvent{AgentID: r.AgentID, StackID: r.StackID, ObservedAt: r.ObservedAt.UTC(),
-		Reason: r.Reason, Message: r.Message, EventType: r.EventType, Source: r.Source, InvolvedObject: obj}
-	return telemetry.EventRecord{ID: r.ID, K8sEvent: event, CreatedAt: r.CreatedAt.UTC()}
+	e := r.EventRecord
+	_ = json.Unmarshal(r.InvolvedObject, &e.InvolvedObject) // written by InsertTelemetry
+	return e
 }
 
 // ListLogs returns up to limit rows of the stack created at or after
 // since, newest first.
 func (r *Telemetry) ListLogs(ctx context.Context, stackID uuid.UUID, since time.Time, limit int) ([]telemetry.LogRecord, error) {
-	var rows []podLogRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, stack_id, agent_id, kind, namespace, pod, container, ts, line,
+	return selectAll[telemetry.LogRecord](ctx, r.s.q(ctx), `SELECT id, stack_id, agent_id, kind, namespace, pod, container, ts, line,
 		dropped_count, reason, created_at FROM stack_pod_logs
 		WHERE stack_id = $1 AND created_at >= $2 ORDER BY created_at DESC, seq DESC LIMIT $3`, stackID, since, limit)
-	return convertRows(rows, podLogRow.domain), mapErr(err)
 }
 
 // ListEvents is ListLogs for Kubernetes events.
 func (r *Telemetry) ListEvents(ctx context.Context, stackID uuid.UUID, since time.Time, limit int) ([]telemetry.EventRecord, error) {
-	var rows []k8sEventRow
-	err := r.s.q(ctx).SelectContext(ctx, &rows, `SELECT id, stack_id, agent_id, observed_at, reason, message, event_type,
+	return selectAs[k8sEventRow](ctx, r.s.q(ctx), `SELECT id, stack_id, agent_id, observed_at, reason, message, event_type,
 		source, involved_object, created_at FROM stack_k8s_events
 		WHERE stack_id = $1 AND created_at >= $2 ORDER BY created_at DESC, seq DESC LIMIT $3`, stackID, since, limit)
-	return convertRows(rows, k8sEventRow.domain), mapErr(err)
 }
 
 func (r *Telemetry) oldest(ctx context.Context, table string, stackID uuid.UUID, since time.Time) (*time.Time, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry/telemetrytest"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 )
 
 // BenchmarkTelemetryFlood floods one stack through the ingest use case
@@ -43,11 +44,11 @@ func BenchmarkTelemetryFlood(b *testing.B) {
 		return housekeeping.Retention{Telemetry: telemetry.RetentionCeiling, TelemetryRowCap: 100000}
 	})
 	line := strings.Repeat("x", 200)
-	batch := make([]telemetry.Frame, telemetry.MaxFrames)
+	batch := make([]telemetry.Frame, domaintelemetry.MaxFrames)
 	for i := range batch {
-		body, _ := json.Marshal(telemetry.PodLogLine{StackID: stackID, Namespace: "default", Pod: "flood-0",
+		body, _ := json.Marshal(domaintelemetry.PodLogLine{StackID: stackID, Namespace: "default", Pod: "flood-0",
 			Container: "app", TS: time.Now().UTC(), Line: line})
-		batch[i] = telemetry.Frame{Type: telemetry.TypePodLogLine, Body: body}
+		batch[i] = telemetry.Frame{Type: domaintelemetry.TypePodLogLine, Body: body}
 	}
 	p := identity.Principal{Role: identity.RoleAgent, ID: agentID}
 	var peak uint64
@@ -72,7 +73,7 @@ func BenchmarkTelemetryFlood(b *testing.B) {
 	if err := s.DB().GetContext(ctx, &rows, `SELECT count(*) FROM stack_pod_logs WHERE stack_id = $1`, stackID); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64(b.N*telemetry.MaxFrames)/elapsed.Seconds(), "lines/s")
+	b.ReportMetric(float64(b.N*domaintelemetry.MaxFrames)/elapsed.Seconds(), "lines/s")
 	b.ReportMetric(float64(rows), "rows-at-end")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/app/telemetry/telemetrytest"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
+	domaintelemetry "github.com/brokkr-go/brokkr/pkg/domain/telemetry"
 	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
@@ -37,8 +38,8 @@ func TestTelemetryFeedAcrossReplicas(t *testing.T) {
 	}
 	defer sub.Close()
 	frame := func(line string) telemetry.Frame {
-		body, _ := json.Marshal(telemetry.PodLogLine{StackID: st, Line: line})
-		return telemetry.Frame{Type: telemetry.TypePodLogLine, Body: body}
+		body, _ := json.Marshal(domaintelemetry.PodLogLine{StackID: st, Line: line})
+		return telemetry.Frame{Type: domaintelemetry.TypePodLogLine, Body: body}
 	}
 	sender.Publish(other, []telemetry.Frame{frame("not mine")})
 	sender.Publish(st, []telemetry.Frame{frame("one"), frame("two")})
@@ -49,8 +50,8 @@ func TestTelemetryFeedAcrossReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatalf("waiting for %q: %v", want, err)
 		}
-		var l telemetry.PodLogLine
-		if err := json.Unmarshal(f.Body, &l); err != nil || f.Type != telemetry.TypePodLogLine || l.Line != want {
+		var l domaintelemetry.PodLogLine
+		if err := json.Unmarshal(f.Body, &l); err != nil || f.Type != domaintelemetry.TypePodLogLine || l.Line != want {
 			t.Fatalf("frame %s %s, want line %q", f.Type, f.Body, want)
 		}
 	}

@@ -13,16 +13,7 @@ import (
 
 // The frames' wire contract (types, bodies, gap reasons, limits and the
 // checks a body must pass) is pkg/domain/telemetry, shared with the agent
-// that sends the frames. PodLogLine, TypePodLogLine and MaxFrames are also
-// named here for the tests outside this package that build batches for
-// Ingest (pkg/adapters/redis/telemetry_test.go,
-// pkg/adapters/postgres/telemetry_bench_test.go).
-type PodLogLine = domaintelemetry.PodLogLine
-
-const (
-	TypePodLogLine = domaintelemetry.TypePodLogLine
-	MaxFrames      = domaintelemetry.MaxFrames
-)
+// that sends the frames.
 
 // Frame is a WsMessage {type, body}: what an agent sends in a batch and
 // what a live-tail subscriber receives.

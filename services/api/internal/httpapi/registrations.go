@@ -19,29 +19,34 @@ type registrationBody struct {
 	AgentID *uuid.UUID `json:"agent_id"`
 }
 
-func (h registrationHandlers) register(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
+// registrationArgs reads what register and deregister both take: the
+// generator id from the path and the optional body's agent_id.
+func registrationArgs(c *gin.Context) (generatorID uuid.UUID, agentID *uuid.UUID, ok bool) {
+	if generatorID, ok = pathID(c, "id"); !ok {
 		return
 	}
 	var body registrationBody
-	if !bindOptionalJSON(c, &body) {
+	if ok = bindOptionalJSON(c, &body); !ok {
 		return
 	}
-	out, err := h.svc.Register(c.Request.Context(), principal(c), id, body.AgentID)
+	return generatorID, body.AgentID, true
+}
+
+func (h registrationHandlers) register(c *gin.Context) {
+	id, agentID, ok := registrationArgs(c)
+	if !ok {
+		return
+	}
+	out, err := h.svc.Register(c.Request.Context(), principal(c), id, agentID)
 	respond(c, http.StatusCreated, out, err)
 }
 
 func (h registrationHandlers) deregister(c *gin.Context) {
-	id, ok := pathID(c, "id")
+	id, agentID, ok := registrationArgs(c)
 	if !ok {
 		return
 	}
-	var body registrationBody
-	if !bindOptionalJSON(c, &body) {
-		return
-	}
-	noContent(c, h.svc.Deregister(c.Request.Context(), principal(c), id, body.AgentID))
+	noContent(c, h.svc.Deregister(c.Request.Context(), principal(c), id, agentID))
 }
 
 func (h registrationHandlers) forAgent(c *gin.Context) {
