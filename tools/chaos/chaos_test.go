@@ -100,6 +100,7 @@ func TestChaos(t *testing.T) {
 	// A baseline canary without a fault: what "recovered" is compared to.
 	base := s.ld.canary(time.Now(), 0, cfg.bound, kube)
 	if len(base.errs) > 0 {
+		s.explainRealAgent()
 		t.Fatalf("the flows do not work even without a fault: %v", base.errs)
 	}
 	n := 1

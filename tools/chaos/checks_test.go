@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +79,37 @@ func (s *suite) checkRealAgent(ctx context.Context, db *pgx.Conn) {
 			}
 			t.Errorf("the real agent did not apply and report the newest load object (seq %s) within %v: cluster has seq %s, reported %v",
 				m[1], s.cfg.bound, got, reported)
+			s.explainRealAgent()
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// explainRealAgent logs what the real agent was given and what went wrong,
+// for a failure where the kept log directory cannot be read (CI): the
+// broker's explained target state for it, and the start-up line, warnings
+// and errors of the agent's and the api's logs (the last 40 of each).
+func (s *suite) explainRealAgent() {
+	t, c := s.t, s.c
+	status, body, err := c.call("GET", "/api/v1/agents/"+c.realAgentID+"/target-state?explain=true", c.adminPAK, nil)
+	if len(body) > 4000 {
+		body = append(body[:4000:4000], "…"...)
+	}
+	t.Logf("the real agent's target state (?explain=true): %d %v %s", status, err, body)
+	for _, n := range []string{"agent", "api"} {
+		data, err := os.ReadFile(c.svc[n].logPath)
+		if err != nil {
+			t.Logf("%s log: %v", n, err)
+			continue
+		}
+		var keep []string
+		for l := range strings.SplitSeq(string(data), "\n") {
+			if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"agent started"`) {
+				keep = append(keep, l)
+			}
+		}
+		t.Logf("%s log: %d bytes; start-up, warnings and errors (last 40 of %d):\n%s", n, len(data), len(keep),
+			strings.Join(keep[max(0, len(keep)-40):], "\n"))
 	}
 }
