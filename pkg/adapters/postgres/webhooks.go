@@ -411,11 +411,7 @@ func (r *Outbox) ClaimOutbox(ctx context.Context, limit int) ([]webhooks.OutboxE
 
 // MarkDispatched stamps events as relayed.
 func (r *Outbox) MarkDispatched(ctx context.Context, ids []uuid.UUID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE outbox_events SET dispatched_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
-	return mapErr(err)
+	return stampNow(ctx, r.s.q(ctx), "outbox_events", "dispatched_at", ids)
 }
 
 // InsertDeliveries inserts deliveries (target labels copied from the
@@ -444,11 +440,7 @@ func (r *Deliveries) InsertDeliveries(ctx context.Context, ds []webhook.Delivery
 
 // MarkEnqueued stamps deliveries as handed to the queue.
 func (r *Deliveries) MarkEnqueued(ctx context.Context, ids []uuid.UUID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := r.s.q(ctx).ExecContext(ctx, `UPDATE webhook_deliveries SET enqueued_at = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
-	return mapErr(err)
+	return stampNow(ctx, r.s.q(ctx), "webhook_deliveries", "enqueued_at", ids)
 }
 
 // StaleBrokerDeliveries locks broker-mode deliveries whose queue entry may
@@ -559,6 +551,17 @@ func nilSlice(s []string) any {
 		return nil
 	}
 	return s
+}
+
+// stampNow sets a timestamp column to now() on the rows of table whose
+// ids are given (the relay's and the enqueuer's "done" marks); none is a
+// no-op. table and column are constants of this file, never input.
+func stampNow(ctx context.Context, q querier, table, column string, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := q.ExecContext(ctx, `UPDATE `+table+` SET `+column+` = now() WHERE id = ANY($1::uuid[])`, webhookIDs(ids))
+	return mapErr(err)
 }
 
 func webhookIDs(ids []uuid.UUID) []string {

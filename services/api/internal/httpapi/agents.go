@@ -128,11 +128,7 @@ func (h agentHandlers) addTarget(c *gin.Context) {
 }
 
 func (h agentHandlers) removeTarget(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	stackID, ok := pathID(c, "stack_id")
+	id, stackID, ok := pathIDPair(c, "stack_id")
 	if !ok {
 		return
 	}

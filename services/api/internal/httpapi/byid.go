@@ -39,3 +39,13 @@ func actOnIDAnd(c *gin.Context, param string, act func(context.Context, identity
 	}
 	noContent(c, act(c.Request.Context(), principal(c), id, c.Param(param)))
 }
+
+// pathIDPair reads the path's {id} and a second id parameter, named
+// second ({stack_id}, {delivery_id}); either one malformed is pathID's 400.
+func pathIDPair(c *gin.Context, second string) (id, other uuid.UUID, ok bool) {
+	if id, ok = pathID(c, "id"); !ok {
+		return id, other, false
+	}
+	other, ok = pathID(c, second)
+	return id, other, ok
+}

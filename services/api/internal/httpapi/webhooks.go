@@ -147,11 +147,7 @@ func (h webhookHandlers) deliveries(c *gin.Context) {
 // retry answers POST /webhooks/{id}/deliveries/{delivery_id}/retry: a dead
 // delivery goes back to pending with a fresh attempt budget.
 func (h webhookHandlers) retry(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	did, ok := pathID(c, "delivery_id")
+	id, did, ok := pathIDPair(c, "delivery_id")
 	if !ok {
 		return
 	}
