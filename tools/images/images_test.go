@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,25 +57,39 @@ func TestDockerfileMatchesDescription(t *testing.T) {
 	if string(got) != s.Dockerfile() {
 		t.Fatalf("%s is stale: run `make dockerfile`", DockerfilePath)
 	}
-	// And the rendering itself says what the description says, stage by stage.
+	// And the rendering itself says what the description says: each
+	// --target gets, through the stages it builds on, the base image and the
+	// config `make images` gives the same image, with and without build args.
 	stages := parseStages(string(got))
+	build := stages[builderStage]
 	for _, im := range s.Images {
-		st, ok := stages[im.Name]
-		if !ok {
+		if _, ok := stages[im.Name]; !ok {
 			t.Fatalf("no stage %q in the Dockerfile", im.Name)
 		}
-		if st["FROM"] != s.RuntimeImage || st["USER"] != s.User || st["ENTRYPOINT"] != fmt.Sprintf("[%q]", im.Entrypoint()) {
-			t.Errorf("stage %s = %v", im.Name, st)
+		if !strings.Contains(stages[im.Name].last("COPY"), "--from="+builderStage+" /out/"+im.Name+" "+im.Entrypoint()) {
+			t.Errorf("stage %s copies %q", im.Name, stages[im.Name].last("COPY"))
 		}
-		if !strings.Contains(st["COPY"], "/out/"+im.Name+" "+im.Entrypoint()) {
-			t.Errorf("stage %s copies %q", im.Name, st["COPY"])
-		}
-		if !strings.Contains(stages["build"]["RUN"], im.Cmd) {
+		if !strings.Contains(build.last("RUN"), im.Cmd) {
 			t.Errorf("build stage does not compile %s", im.Cmd)
 		}
+		for _, tc := range []struct {
+			buildArgs map[string]string
+			same      BuildOptions
+		}{
+			{nil, BuildOptions{Version: "dev", Revision: "unknown"}}, // Build's defaults
+			{map[string]string{"VERSION": "1.2.3-test", "REVISION": "0123abc"}, BuildOptions{Version: "1.2.3-test", Revision: "0123abc"}},
+		} {
+			base, cfg := targetConfig(t, stages, im.Name, tc.buildArgs)
+			if base != s.RuntimeImage {
+				t.Errorf("--target %s is based on %q, want %q", im.Name, base, s.RuntimeImage)
+			}
+			if want := makeImagesConfig(t, s, im, tc.same); !reflect.DeepEqual(cfg, want) {
+				t.Errorf("--target %s --build-arg %v:\n Dockerfile  %+v\n make images %+v", im.Name, tc.buildArgs, cfg, want)
+			}
+		}
 	}
-	if !strings.Contains(stages["build"]["FROM"], "golang:"+s.GoVersion) {
-		t.Errorf("builder %q is not pinned to go %s", stages["build"]["FROM"], s.GoVersion)
+	if !strings.Contains(build.from, "golang:"+s.GoVersion) {
+		t.Errorf("builder %q is not pinned to go %s", build.from, s.GoVersion)
 	}
 	gowork, _ := os.ReadFile(filepath.Join(root, "go.work"))
 	if !regexp.MustCompile(`(?m)^go ` + regexp.QuoteMeta(s.GoVersion) + `$`).Match(gowork) {
@@ -81,11 +97,28 @@ func TestDockerfileMatchesDescription(t *testing.T) {
 	}
 }
 
-// parseStages maps each stage name to its last instruction of each kind
-// (RUN continuation lines joined).
-func parseStages(df string) map[string]map[string]string {
-	out := map[string]map[string]string{}
-	var cur map[string]string
+type instruction struct{ kw, args string }
+
+// stage is one FROM … AS name section: its parent (an image or an earlier
+// stage) and its instructions in order (RUN continuation lines joined).
+type stage struct {
+	from string
+	body []instruction
+}
+
+// last returns the arguments of the stage's last kw instruction.
+func (st stage) last(kw string) string {
+	for i := len(st.body) - 1; i >= 0; i-- {
+		if st.body[i].kw == kw {
+			return st.body[i].args
+		}
+	}
+	return ""
+}
+
+func parseStages(df string) map[string]*stage {
+	out := map[string]*stage{}
+	var cur *stage
 	sc := bufio.NewScanner(strings.NewReader(strings.ReplaceAll(df, "\\\n", " ")))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -94,16 +127,92 @@ func parseStages(df string) map[string]map[string]string {
 		}
 		kw, rest, _ := strings.Cut(line, " ")
 		if kw == "FROM" {
-			img, stage, _ := strings.Cut(rest, " AS ")
-			cur = map[string]string{"FROM": img}
-			out[stage] = cur
+			from, name, _ := strings.Cut(rest, " AS ")
+			cur = &stage{from: from}
+			out[name] = cur
 			continue
 		}
 		if cur != nil {
-			cur[kw] = strings.Join(strings.Fields(rest), " ")
+			cur.body = append(cur.body, instruction{kw, strings.Join(strings.Fields(rest), " ")})
 		}
 	}
 	return out
+}
+
+// targetConfig is what `docker build --target name --build-arg k=v…` gives:
+// the image at the root of the stage's FROM chain, and the config the chain
+// sets (LABEL and EXPOSE add up; the nearest USER and ENTRYPOINT win). As in
+// Docker, a stage sees only the ARGs it declares itself, so a $VERSION in a
+// LABEL expands to "" unless that LABEL's stage declares ARG VERSION.
+func targetConfig(t *testing.T, stages map[string]*stage, name string, buildArgs map[string]string) (string, imageConfig) {
+	t.Helper()
+	st := stages[name]
+	base, cfg := st.from, imageConfig{Labels: map[string]string{}, ExposedPorts: map[string]struct{}{}}
+	if _, ok := stages[st.from]; ok {
+		base, cfg = targetConfig(t, stages, st.from, buildArgs)
+	}
+	args := map[string]string{}
+	for _, in := range st.body {
+		switch in.kw {
+		case "ARG":
+			k, def, _ := strings.Cut(in.args, "=")
+			args[k] = def
+			if v, ok := buildArgs[k]; ok {
+				args[k] = v
+			}
+		case "LABEL":
+			k, quoted, _ := strings.Cut(in.args, "=")
+			v, err := strconv.Unquote(quoted)
+			if err != nil {
+				t.Fatalf("stage %s: LABEL %s: %v", name, in.args, err)
+			}
+			cfg.Labels[k] = os.Expand(v, func(arg string) string { return args[arg] })
+		case "USER":
+			cfg.User = in.args
+		case "ENTRYPOINT":
+			cfg.Entrypoint = nil
+			if err := json.Unmarshal([]byte(in.args), &cfg.Entrypoint); err != nil {
+				t.Fatalf("stage %s: ENTRYPOINT %s: %v", name, in.args, err)
+			}
+		case "EXPOSE":
+			for _, port := range strings.Fields(in.args) {
+				cfg.ExposedPorts[port+"/tcp"] = struct{}{}
+			}
+		}
+	}
+	return base, cfg
+}
+
+// imageConfig is the part of an image's config that build/Dockerfile sets
+// itself (WorkingDir and Env come from its base image).
+type imageConfig struct {
+	User         string
+	Entrypoint   []string
+	Labels       map[string]string
+	ExposedPorts map[string]struct{}
+}
+
+// makeImagesConfig is the imageConfig `make images` writes for im.
+func makeImagesConfig(t *testing.T, s Spec, im Image, o BuildOptions) imageConfig {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), im.Name)
+	if err := os.WriteFile(bin, []byte("not a binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base, err := tarLayer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := s.image(im, base, bin, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	return imageConfig{User: c.User, Entrypoint: c.Entrypoint, Labels: c.Labels, ExposedPorts: c.ExposedPorts}
 }
 
 func TestSpecRejectsRootAndBadNames(t *testing.T) {
@@ -115,6 +224,7 @@ func TestSpecRejectsRootAndBadNames(t *testing.T) {
 		{"unpinned builder", func(s *Spec) { s.BuilderImage = "golang:latest" }},
 		{"cmd not named after image", func(s *Spec) { s.Images[0].Cmd = "./services/api/cmd/other" }},
 		{"duplicate", func(s *Spec) { s.Images = append(s.Images, s.Images[0]) }},
+		{"named like a shared stage", func(s *Spec) { s.Images[0].Name, s.Images[0].Cmd = "runtime", "./services/api/cmd/runtime" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _ := loadSpec(t)

@@ -6,6 +6,7 @@ package images
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -72,6 +73,9 @@ func (s Spec) validate() error {
 			errs = append(errs, fmt.Errorf("image name %q must be unique and match %s", im.Name, nameRE))
 		}
 		seen[im.Name] = true
+		if im.Name == builderStage || im.Name == runtimeStage {
+			errs = append(errs, fmt.Errorf("image name %q is taken by a shared stage of %s", im.Name, DockerfilePath))
+		}
 		if !strings.HasPrefix(im.Cmd, "./") {
 			errs = append(errs, fmt.Errorf("image %s: cmd %q must be a ./ package path", im.Name, im.Cmd))
 		}
@@ -107,14 +111,29 @@ func (s Spec) Find(name string) (Image, bool) {
 	return Image{}, false
 }
 
-// Labels are the OCI annotations every image carries.
+// Labels are the OCI annotations every image carries: the build's, which all
+// images share, and the image's own.
 func (s Spec) Labels(im Image, version, revision string) map[string]string {
+	labels := s.BuildLabels(version, revision)
+	maps.Copy(labels, im.Labels())
+	return labels
+}
+
+// BuildLabels are the OCI annotations every image shares: where it comes
+// from and which build of it it is.
+func (s Spec) BuildLabels(version, revision string) map[string]string {
 	return map[string]string{
-		"org.opencontainers.image.title":       "brokkr-" + im.Name,
-		"org.opencontainers.image.description": im.Description,
-		"org.opencontainers.image.source":      s.Source,
-		"org.opencontainers.image.version":     version,
-		"org.opencontainers.image.revision":    revision,
+		"org.opencontainers.image.source":   s.Source,
+		"org.opencontainers.image.version":  version,
+		"org.opencontainers.image.revision": revision,
+	}
+}
+
+// Labels are the OCI annotations that name and describe this image.
+func (i Image) Labels() map[string]string {
+	return map[string]string{
+		"org.opencontainers.image.title":       "brokkr-" + i.Name,
+		"org.opencontainers.image.description": i.Description,
 	}
 }
 
