@@ -11,7 +11,8 @@ import (
 )
 
 // byID answers 200 with what load returns for the path's {id} (a bad id is
-// a 400 from pathID).
+// a 400 from pathID). load may also act (pause a rollout, enable a
+// schedule): the answer is then the state it leaves.
 func byID[T any](c *gin.Context, load func(context.Context, identity.Principal, uuid.UUID) (T, error)) {
 	id, ok := pathID(c, "id")
 	if !ok {

@@ -73,12 +73,9 @@ func (h rolloutHandlers) status(c *gin.Context) {
 
 func (h rolloutHandlers) control(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id, ok := pathID(c, "id")
-		if !ok {
-			return
-		}
-		out, err := h.svc.Control(c.Request.Context(), principal(c), id, action)
-		respond(c, http.StatusOK, out, err)
+		byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) (rollouts.Status, error) {
+			return h.svc.Control(ctx, p, id, action)
+		})
 	}
 }
 

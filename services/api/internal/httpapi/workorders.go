@@ -188,12 +188,9 @@ func (h workOrderHandlers) cancel(c *gin.Context) {
 }
 
 func (h workOrderHandlers) pending(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	out, err := h.svc.Pending(c.Request.Context(), principal(c), id, c.Query("work_type"))
-	respond(c, http.StatusOK, out, err)
+	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) ([]workorder.WorkOrder, error) {
+		return h.svc.Pending(ctx, p, id, c.Query("work_type"))
+	})
 }
 
 // bindOptionalJSON is bindJSON for bodies a caller may leave out entirely.
@@ -358,12 +355,9 @@ func (h workOrderHandlers) enableSchedule(c *gin.Context)  { h.setEnabled(c, tru
 func (h workOrderHandlers) disableSchedule(c *gin.Context) { h.setEnabled(c, false) }
 
 func (h workOrderHandlers) setEnabled(c *gin.Context, enabled bool) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
-	sc, err := h.sched.SetEnabled(c.Request.Context(), principal(c), id, enabled)
-	respond(c, http.StatusOK, sc, err)
+	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) (workorder.Schedule, error) {
+		return h.sched.SetEnabled(ctx, p, id, enabled)
+	})
 }
 
 func (h workOrderHandlers) scheduleRuns(c *gin.Context) {
