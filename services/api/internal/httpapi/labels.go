@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 
@@ -11,7 +10,6 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/app/labeling"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/platform/httpserver"
 )
@@ -30,10 +28,12 @@ type labelHandlers struct {
 }
 
 func (h labelHandlers) list(c *gin.Context) {
-	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) ([]labelView, error) {
-		out, err := h.svc.Labels(ctx, p, id)
-		return h.labelViews(out), err
-	})
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Labels(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, h.labelViews(out), err)
 }
 
 func (h labelHandlers) add(c *gin.Context) {
@@ -55,10 +55,12 @@ func (h labelHandlers) remove(c *gin.Context) {
 }
 
 func (h labelHandlers) annotations(c *gin.Context) {
-	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) ([]annotationView, error) {
-		out, err := h.svc.Annotations(ctx, p, id)
-		return h.annotationViews(out), err
-	})
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	out, err := h.svc.Annotations(c.Request.Context(), principal(c), id)
+	respond(c, http.StatusOK, h.annotationViews(out), err)
 }
 
 func (h labelHandlers) addAnnotation(c *gin.Context) {
