@@ -184,44 +184,51 @@ func (s *Scheduler) diagnostics(ctx context.Context, _ []byte) error {
 		s.log.DebugContext(ctx, "diagnostics housekeeping skipped: no diagnostics tables in this schema")
 		return err
 	}
-	s.metrics.purged.WithLabelValues("diagnostics_expired").Add(float64(res.Expired))
-	s.metrics.purged.WithLabelValues("diagnostics_deleted").Add(float64(res.Deleted))
-	if res.Expired+res.Deleted > 0 {
-		s.log.InfoContext(ctx, "diagnostic requests cleaned up", "expired", res.Expired, "deleted", res.Deleted)
-	}
+	s.purgedRows(ctx, "diagnostic requests cleaned up",
+		purged{"diagnostics_expired", "expired", res.Expired}, purged{"diagnostics_deleted", "deleted", res.Deleted})
 	return err
 }
 
 func (s *Scheduler) auditRetention(ctx context.Context, _ []byte) error {
 	n, err := s.house.PurgeAuditLogs(ctx)
-	s.countDeleted(ctx, "audit_logs_deleted", n, "audit entries past retention deleted")
+	s.purgedRows(ctx, "audit entries past retention deleted", purged{"audit_logs_deleted", "count", n})
 	return err
 }
 
 func (s *Scheduler) idempotencyKeys(ctx context.Context, _ []byte) error {
 	n, err := s.house.PurgeIdempotencyKeys(ctx)
-	s.countDeleted(ctx, "idempotency_keys_deleted", n, "idempotency keys past their window deleted")
+	s.purgedRows(ctx, "idempotency keys past their window deleted", purged{"idempotency_keys_deleted", "count", n})
 	return err
 }
 
-// countDeleted records the n rows a retention task deleted under kind in
-// brokkr_housekeeping_rows_total and, when there were any, logs msg with
-// the count. Callers run it before returning the task's error: the
-// batches deleted before a failure still count.
-func (s *Scheduler) countDeleted(ctx context.Context, kind string, n int, msg string) {
-	s.metrics.purged.WithLabelValues(kind).Add(float64(n))
-	if n > 0 {
-		s.log.InfoContext(ctx, msg, "count", n)
+// purged is one count of rows a housekeeping task removed: kind is its
+// brokkr_housekeeping_rows_total label, key its key in the log line.
+type purged struct {
+	kind, key string
+	n         int
+}
+
+// purgedRows records each count in brokkr_housekeeping_rows_total and,
+// when any is above zero, logs msg with all of them. Callers run it before
+// returning the task's error: the batches removed before a failure still
+// count.
+func (s *Scheduler) purgedRows(ctx context.Context, msg string, counts ...purged) {
+	total := 0
+	args := make([]any, 0, 2*len(counts))
+	for _, c := range counts {
+		s.metrics.purged.WithLabelValues(c.kind).Add(float64(c.n))
+		total += c.n
+		args = append(args, c.key, c.n)
+	}
+	if total > 0 {
+		s.log.InfoContext(ctx, msg, args...)
 	}
 }
 
 func (s *Scheduler) telemetry(ctx context.Context, _ []byte) error {
 	res, err := s.house.SweepTelemetry(ctx)
-	s.metrics.purged.WithLabelValues("telemetry_expired").Add(float64(res.Expired))
-	s.metrics.purged.WithLabelValues("telemetry_capped").Add(float64(res.Capped))
-	if res.Expired+res.Capped > 0 {
-		s.log.InfoContext(ctx, "stack telemetry past its window or row cap deleted", "expired", res.Expired, "capped", res.Capped)
-	}
+	s.purgedRows(ctx, "stack telemetry past its window or row cap deleted",
+		purged{"telemetry_expired", "expired", res.Expired}, purged{"telemetry_capped", "capped", res.Capped})
 	return err
 }
 
