@@ -57,16 +57,13 @@ func (h agentHandlers) get(c *gin.Context) {
 }
 
 func (h agentHandlers) update(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		Name        optional[string] `json:"name"`
 		ClusterName optional[string] `json:"cluster_name"`
 		Status      optional[string] `json:"status"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	a, err := h.svc.Update(c.Request.Context(), principal(c), id, agents.UpdateInput{
@@ -83,10 +80,6 @@ func (h agentHandlers) events(c *gin.Context) {
 }
 
 func (h agentHandlers) reportEvent(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		AgentID            *uuid.UUID `json:"agent_id"`
 		DeploymentObjectID uuid.UUID  `json:"deployment_object_id"`
@@ -94,7 +87,8 @@ func (h agentHandlers) reportEvent(c *gin.Context) {
 		Status             string     `json:"status"`
 		Message            *string    `json:"message"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	e, err := h.svc.ReportEvent(c.Request.Context(), principal(c), id, agents.EventInput{

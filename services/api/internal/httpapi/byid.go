@@ -50,3 +50,13 @@ func pathIDPair(c *gin.Context, second string) (id, other uuid.UUID, ok bool) {
 	other, ok = pathID(c, second)
 	return id, other, ok
 }
+
+// pathIDAndJSON reads the path's {id}, then binds the JSON body into v:
+// a malformed id is pathID's 400 before the body is read, a bad body
+// bindJSON's. ok is false when either answered.
+func pathIDAndJSON(c *gin.Context, v any) (id uuid.UUID, ok bool) {
+	if id, ok = pathID(c, "id"); !ok {
+		return id, false
+	}
+	return id, bindJSON(c, v)
+}

@@ -37,16 +37,13 @@ func (h generatorHandlers) get(c *gin.Context) {
 }
 
 func (h generatorHandlers) update(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		Name        optional[string] `json:"name"`
 		Description optional[string] `json:"description"`
 		IsActive    optional[bool]   `json:"is_active"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	g, err := h.svc.Update(c.Request.Context(), principal(c), id, generators.UpdateInput{

@@ -20,10 +20,6 @@ type healthHandlers struct {
 
 // report answers PATCH /agents/{id}/health-status.
 func (h healthHandlers) report(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		DeploymentObjects []struct {
 			ID        uuid.UUID       `json:"id"`
@@ -32,7 +28,8 @@ func (h healthHandlers) report(c *gin.Context) {
 			CheckedAt time.Time       `json:"checked_at"`
 		} `json:"deployment_objects"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	reports := make([]deploymenthealth.Report, len(body.DeploymentObjects))
@@ -55,16 +52,13 @@ func (h healthHandlers) stack(c *gin.Context) {
 }
 
 func (h healthHandlers) requestDiagnostics(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		AgentID          uuid.UUID `json:"agent_id"`
 		RequestedBy      *string   `json:"requested_by"`
 		RetentionMinutes *int      `json:"retention_minutes"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	r, err := h.diagnostics.Create(c.Request.Context(), principal(c), id, diagnostics.CreateInput{
@@ -85,10 +79,6 @@ func (h healthHandlers) claimDiagnostic(c *gin.Context) {
 }
 
 func (h healthHandlers) submitDiagnostic(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		PodStatuses json.RawMessage `json:"pod_statuses"`
 		Events      json.RawMessage `json:"events"`
@@ -96,7 +86,8 @@ func (h healthHandlers) submitDiagnostic(c *gin.Context) {
 		Error       *string         `json:"error"`
 		CollectedAt time.Time       `json:"collected_at"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	res, err := h.diagnostics.SubmitResult(c.Request.Context(), principal(c), id, diagnostics.ResultInput{

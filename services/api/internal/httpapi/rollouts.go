@@ -55,12 +55,9 @@ func (h rolloutHandlers) policy(c *gin.Context) {
 }
 
 func (h rolloutHandlers) putPolicy(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body rollout.Policy
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	out, err := h.svc.PutPolicy(c.Request.Context(), principal(c), id, body)
@@ -80,15 +77,12 @@ func (h rolloutHandlers) control(action string) gin.HandlerFunc {
 }
 
 func (h rolloutHandlers) rollback(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		ToSequenceID       *int64     `json:"to_sequence_id"`
 		DeploymentObjectID *uuid.UUID `json:"deployment_object_id"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	out, err := h.svc.Rollback(c.Request.Context(), principal(c), id, rollouts.RollbackInput{

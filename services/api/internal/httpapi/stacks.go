@@ -47,10 +47,6 @@ func (h stackHandlers) get(c *gin.Context) {
 }
 
 func (h stackHandlers) update(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		ID          *uuid.UUID       `json:"id"`
 		Name        optional[string] `json:"name"`
@@ -58,7 +54,8 @@ func (h stackHandlers) update(c *gin.Context) {
 		// DependsOn absent keeps the dependencies; null or [] clears them.
 		DependsOn optional[[]uuid.UUID] `json:"depends_on"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	in := stacks.UpdateInput{ID: body.ID, Name: body.Name.ptr(), Description: body.Description.ptr(),
@@ -80,15 +77,12 @@ func (h stackHandlers) deploymentObjects(c *gin.Context) {
 }
 
 func (h stackHandlers) createDeploymentObject(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		YAMLContent      *string `json:"yaml_content"`
 		IsDeletionMarker any     `json:"is_deletion_marker"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	if body.YAMLContent == nil {

@@ -68,12 +68,9 @@ func (h templateHandlers) versions(c *gin.Context) {
 }
 
 func (h templateHandlers) update(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var b templateBody
-	if !bindJSON(c, &b) {
+	id, ok := pathIDAndJSON(c, &b)
+	if !ok {
 		return
 	}
 	t, err := h.svc.Update(c.Request.Context(), principal(c), id, templates.UpdateInput{
@@ -111,15 +108,12 @@ func (h templateHandlers) annotations(c *gin.Context) {
 }
 
 func (h templateHandlers) addAnnotation(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		Key   string `json:"key"`
 		Value string `json:"value"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
@@ -134,16 +128,13 @@ func (h templateHandlers) removeAnnotation(c *gin.Context) {
 // with a JSON array holding the new object
 // (docs/compatibility.md#instantiate-returns-array).
 func (h templateHandlers) instantiate(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		TemplateID uuid.UUID       `json:"template_id"`
 		Version    *int            `json:"version"`
 		Parameters json.RawMessage `json:"parameters"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	d, err := h.svc.Instantiate(c.Request.Context(), principal(c), id, templates.InstantiateInput{

@@ -98,12 +98,9 @@ func (h webhookHandlers) get(c *gin.Context) {
 }
 
 func (h webhookHandlers) update(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var b webhookBody
-	if !bindJSON(c, &b) {
+	id, ok := pathIDAndJSON(c, &b)
+	if !ok {
 		return
 	}
 	in := webhooks.UpdateInput{Name: b.Name.ptr(), URL: b.URL.ptr(), AuthHeader: nullable(b.AuthHeader),
@@ -175,17 +172,14 @@ func (h webhookHandlers) pending(c *gin.Context) {
 
 // result answers POST /webhook-deliveries/{id}/result.
 func (h webhookHandlers) result(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var b struct {
 		Success    *bool   `json:"success"`
 		StatusCode *int    `json:"status_code"`
 		Error      *string `json:"error"`
 		DurationMS *int64  `json:"duration_ms"`
 	}
-	if !bindJSON(c, &b) {
+	id, ok := pathIDAndJSON(c, &b)
+	if !ok {
 		return
 	}
 	if b.Success == nil {

@@ -218,16 +218,13 @@ func (h workOrderHandlers) claim(c *gin.Context) {
 }
 
 func (h workOrderHandlers) complete(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		Success   *bool   `json:"success"`
 		Message   *string `json:"message"`
 		Retryable *bool   `json:"retryable"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	if body.Success == nil {
@@ -312,10 +309,6 @@ func (h workOrderHandlers) getSchedule(c *gin.Context) {
 }
 
 func (h workOrderHandlers) updateSchedule(c *gin.Context) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
-	}
 	var body struct {
 		Name                optional[string]         `json:"name"`
 		Description         optional[string]         `json:"description"`
@@ -331,7 +324,8 @@ func (h workOrderHandlers) updateSchedule(c *gin.Context) {
 		Targeting           optional[*targetingBody] `json:"targeting"`
 		TargetAgentIDs      []uuid.UUID              `json:"target_agent_ids"`
 	}
-	if !bindJSON(c, &body) {
+	id, ok := pathIDAndJSON(c, &body)
+	if !ok {
 		return
 	}
 	in := workorders.ScheduleUpdate{Name: body.Name.ptr(), Description: body.Description.ptr(),
