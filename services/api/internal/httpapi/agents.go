@@ -23,11 +23,6 @@ type agentHandlers struct {
 	deps *stacks.Service
 }
 
-func (h agentHandlers) list(c *gin.Context) {
-	out, err := h.svc.List(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
 func (h agentHandlers) create(c *gin.Context) {
 	var body struct {
 		Name         string      `json:"name"`
@@ -52,10 +47,6 @@ func (h agentHandlers) search(c *gin.Context) {
 	respond(c, http.StatusOK, a, err)
 }
 
-func (h agentHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
-}
-
 func (h agentHandlers) update(c *gin.Context) {
 	var body struct {
 		Name        optional[string] `json:"name"`
@@ -69,14 +60,6 @@ func (h agentHandlers) update(c *gin.Context) {
 	a, err := h.svc.Update(c.Request.Context(), principal(c), id, agents.UpdateInput{
 		Name: body.Name.ptr(), ClusterName: body.ClusterName.ptr(), Status: body.Status.ptr()})
 	respond(c, http.StatusOK, a, err)
-}
-
-func (h agentHandlers) remove(c *gin.Context) {
-	actOnID(c, h.svc.Delete)
-}
-
-func (h agentHandlers) events(c *gin.Context) {
-	byID(c, h.svc.Events)
 }
 
 func (h agentHandlers) reportEvent(c *gin.Context) {
@@ -95,10 +78,6 @@ func (h agentHandlers) reportEvent(c *gin.Context) {
 		AgentID: body.AgentID, DeploymentObjectID: body.DeploymentObjectID, EventType: body.EventType,
 		Status: body.Status, Message: body.Message})
 	respond(c, http.StatusCreated, e, err)
-}
-
-func (h agentHandlers) targets(c *gin.Context) {
-	byID(c, h.svc.Targets)
 }
 
 func (h agentHandlers) addTarget(c *gin.Context) {
@@ -127,14 +106,6 @@ func (h agentHandlers) removeTarget(c *gin.Context) {
 		return
 	}
 	noContent(c, h.svc.RemoveTarget(c.Request.Context(), principal(c), id, stackID))
-}
-
-func (h agentHandlers) stacks(c *gin.Context) {
-	byID(c, h.svc.Stacks)
-}
-
-func (h agentHandlers) heartbeat(c *gin.Context) {
-	byID(c, h.svc.Heartbeat)
 }
 
 func (h agentHandlers) rotate(c *gin.Context) {
@@ -209,10 +180,6 @@ func (h agentHandlers) allEvents(c *gin.Context) {
 	}
 	out, err := h.svc.AllEvents(c.Request.Context(), principal(c), tenant)
 	respond(c, http.StatusOK, out, err)
-}
-
-func (h agentHandlers) getEvent(c *gin.Context) {
-	byID(c, h.svc.GetEvent)
 }
 
 // sameOwner enforces that an owner id sent in a body equals the path id

@@ -10,35 +10,52 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 )
 
-// byID answers 200 with what load returns for the path's {id} (a bad id is
-// a 400 from pathID). load may also act (pause a rollout, enable a
-// schedule): the answer is then the state it leaves.
-func byID[T any](c *gin.Context, load func(context.Context, identity.Principal, uuid.UUID) (T, error)) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
+// byID is the handler answering 200 with what load returns for the path's
+// {id} (a bad id is a 400 from pathID). load may also act (pause a rollout,
+// enable a schedule): the answer is then the state it leaves. A route whose
+// handler only passes {id} to one use case names that use case in the route
+// table through byID, actOnID or actOnIDAnd.
+func byID[T any](load func(context.Context, identity.Principal, uuid.UUID) (T, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		v, err := load(c.Request.Context(), principal(c), id)
+		respond(c, http.StatusOK, v, err)
 	}
-	v, err := load(c.Request.Context(), principal(c), id)
-	respond(c, http.StatusOK, v, err)
 }
 
-// actOnID answers 204 once act succeeds for the path's {id}.
-func actOnID(c *gin.Context, act func(context.Context, identity.Principal, uuid.UUID) error) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
+// byPrincipal is the handler answering 200 with what load returns for the
+// caller (the lists, filtered to what the caller may see).
+func byPrincipal[T any](load func(context.Context, identity.Principal) (T, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := load(c.Request.Context(), principal(c))
+		respond(c, http.StatusOK, v, err)
 	}
-	noContent(c, act(c.Request.Context(), principal(c), id))
 }
 
-// actOnIDAnd answers 204 once act succeeds for the path's {id} and its
-// second parameter, named param ({label}, {key}).
-func actOnIDAnd(c *gin.Context, param string, act func(context.Context, identity.Principal, uuid.UUID, string) error) {
-	id, ok := pathID(c, "id")
-	if !ok {
-		return
+// actOnID is the handler answering 204 once act succeeds for the path's {id}.
+func actOnID(act func(context.Context, identity.Principal, uuid.UUID) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		noContent(c, act(c.Request.Context(), principal(c), id))
 	}
-	noContent(c, act(c.Request.Context(), principal(c), id, c.Param(param)))
+}
+
+// actOnIDAnd is the handler answering 204 once act succeeds for the path's
+// {id} and its second parameter, named param ({label}, {key}).
+func actOnIDAnd(param string, act func(context.Context, identity.Principal, uuid.UUID, string) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		noContent(c, act(c.Request.Context(), principal(c), id, c.Param(param)))
+	}
 }
 
 // pathIDPair reads the path's {id} and a second id parameter, named

@@ -11,11 +11,6 @@ import (
 
 type generatorHandlers struct{ svc *generators.Service }
 
-func (h generatorHandlers) list(c *gin.Context) {
-	out, err := h.svc.List(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
 func (h generatorHandlers) create(c *gin.Context) {
 	var body struct {
 		Name        string  `json:"name"`
@@ -32,10 +27,6 @@ func (h generatorHandlers) create(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"generator": g, "pak": pak.Reveal()})
 }
 
-func (h generatorHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
-}
-
 func (h generatorHandlers) update(c *gin.Context) {
 	var body struct {
 		Name        optional[string] `json:"name"`
@@ -50,10 +41,6 @@ func (h generatorHandlers) update(c *gin.Context) {
 		Name: body.Name.ptr(), Description: body.Description.ptr(), ClearDescription: body.Description.Null,
 		IsActive: body.IsActive.ptr()})
 	respond(c, http.StatusOK, g, err)
-}
-
-func (h generatorHandlers) remove(c *gin.Context) {
-	actOnID(c, h.svc.Delete)
 }
 
 func (h generatorHandlers) rotate(c *gin.Context) {

@@ -43,14 +43,6 @@ func (h healthHandlers) report(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"updated": len(reports)})
 }
 
-func (h healthHandlers) object(c *gin.Context) {
-	byID(c, h.health.ObjectHealth)
-}
-
-func (h healthHandlers) stack(c *gin.Context) {
-	byID(c, h.health.StackHealth)
-}
-
 func (h healthHandlers) requestDiagnostics(c *gin.Context) {
 	var body struct {
 		AgentID          uuid.UUID `json:"agent_id"`
@@ -64,18 +56,6 @@ func (h healthHandlers) requestDiagnostics(c *gin.Context) {
 	r, err := h.diagnostics.Create(c.Request.Context(), principal(c), id, diagnostics.CreateInput{
 		AgentID: body.AgentID, RequestedBy: body.RequestedBy, RetentionMinutes: body.RetentionMinutes})
 	respond(c, http.StatusCreated, r, err)
-}
-
-func (h healthHandlers) getDiagnostic(c *gin.Context) {
-	byID(c, h.diagnostics.Get)
-}
-
-func (h healthHandlers) pendingDiagnostics(c *gin.Context) {
-	byID(c, h.diagnostics.Pending)
-}
-
-func (h healthHandlers) claimDiagnostic(c *gin.Context) {
-	byID(c, h.diagnostics.Claim)
 }
 
 func (h healthHandlers) submitDiagnostic(c *gin.Context) {

@@ -50,10 +50,6 @@ func (h labelHandlers) add(c *gin.Context) {
 	respond(c, http.StatusCreated, labelView{h.ownerField, out}, err)
 }
 
-func (h labelHandlers) remove(c *gin.Context) {
-	actOnIDAnd(c, "label", h.svc.RemoveLabel)
-}
-
 func (h labelHandlers) annotations(c *gin.Context) {
 	id, ok := pathID(c, "id")
 	if !ok {
@@ -82,10 +78,6 @@ func (h labelHandlers) addAnnotation(c *gin.Context) {
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
 	respond(c, http.StatusCreated, annotationView{h.ownerField, out}, err)
-}
-
-func (h labelHandlers) removeAnnotation(c *gin.Context) {
-	actOnIDAnd(c, "key", h.svc.RemoveAnnotation)
 }
 
 func (h labelHandlers) labelViews(ls []labels.Label) []labelView {

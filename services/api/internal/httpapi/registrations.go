@@ -48,11 +48,3 @@ func (h registrationHandlers) deregister(c *gin.Context) {
 	}
 	noContent(c, h.svc.Deregister(c.Request.Context(), principal(c), id, agentID))
 }
-
-func (h registrationHandlers) forAgent(c *gin.Context) {
-	byID(c, h.svc.ForAgent)
-}
-
-func (h registrationHandlers) forGenerator(c *gin.Context) {
-	byID(c, h.svc.ForGenerator)
-}

@@ -23,9 +23,9 @@ func registerRollouts(v1 *gin.RouterGroup, s Services) {
 		_, err := s.Stacks.Get(ctx, p, id)
 		return err
 	})
-	v1.GET("/stacks/:id/rollout-policy", role, h.policy)
+	v1.GET("/stacks/:id/rollout-policy", role, byID(s.Rollouts.Policy))
 	v1.PUT("/stacks/:id/rollout-policy", role, owned, h.putPolicy)
-	v1.GET("/stacks/:id/rollout", role, h.status)
+	v1.GET("/stacks/:id/rollout", role, byID(s.Rollouts.Status))
 	for _, action := range []string{rollout.ActionPause, rollout.ActionResume, rollout.ActionPromote, rollout.ActionAbort} {
 		v1.POST("/stacks/:id/rollout/"+action, role, h.control(action))
 	}
@@ -50,10 +50,6 @@ func wakeRollouts(s Services) gin.HandlerFunc {
 
 type rolloutHandlers struct{ svc *rollouts.Service }
 
-func (h rolloutHandlers) policy(c *gin.Context) {
-	byID(c, h.svc.Policy)
-}
-
 func (h rolloutHandlers) putPolicy(c *gin.Context) {
 	var body rollout.Policy
 	id, ok := pathIDAndJSON(c, &body)
@@ -64,16 +60,10 @@ func (h rolloutHandlers) putPolicy(c *gin.Context) {
 	respond(c, http.StatusOK, out, err)
 }
 
-func (h rolloutHandlers) status(c *gin.Context) {
-	byID(c, h.svc.Status)
-}
-
 func (h rolloutHandlers) control(action string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) (rollouts.Status, error) {
-			return h.svc.Control(ctx, p, id, action)
-		})
-	}
+	return byID(func(ctx context.Context, p identity.Principal, id uuid.UUID) (rollouts.Status, error) {
+		return h.svc.Control(ctx, p, id, action)
+	})
 }
 
 func (h rolloutHandlers) rollback(c *gin.Context) {

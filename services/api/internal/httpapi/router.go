@@ -31,7 +31,7 @@ import (
 // Services are the use cases the API exposes.
 type Services struct {
 	Auth authn.Authenticator
-	// PAKs serves GET /paks (paks.go).
+	// PAKs serves GET /paks.
 	PAKs   *paks.Tenants
 	Agents *agents.Service
 	// AgentLabels and StackLabels serve the label and annotation routes
@@ -88,7 +88,9 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	}
 
 	v1.POST("/auth/pak", verifyPAK)
-	v1.GET("/paks", guard(paks.ListReaders), pakHandlers{svc: s.PAKs}.list)
+	// GET /paks: the tenants a scope selector offers, as 0.9.1's PakSummary
+	// {id, name} (docs/compatibility.md#paks-listing).
+	v1.GET("/paks", guard(paks.ListReaders), byPrincipal(s.PAKs.List))
 
 	// Body routes under an :id load the row first (guardLoad).
 	agentFound := guardFound(s.Agents.Get)
@@ -100,13 +102,13 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	templateOwned := guardLoad(s.Templates.CheckModify)
 
 	a := agentHandlers{svc: s.Agents, state: s.TargetState, deps: s.Stacks}
-	v1.GET("/agents", guard(agents.Listers), a.list)
+	v1.GET("/agents", guard(agents.Listers), byPrincipal(s.Agents.List))
 	v1.POST("/agents", adminOnly, a.create)
 	v1.GET("/agents/", a.search)
-	v1.GET("/agents/:id", agentAdminOrSelf, a.get)
+	v1.GET("/agents/:id", agentAdminOrSelf, byID(s.Agents.Get))
 	v1.PUT("/agents/:id", agentAdminOrSelf, agentFound, a.update)
-	v1.DELETE("/agents/:id", adminOnly, a.remove)
-	v1.GET("/agents/:id/events", agentAdminOrSelf, a.events)
+	v1.DELETE("/agents/:id", adminOnly, actOnID(s.Agents.Delete))
+	v1.GET("/agents/:id/events", agentAdminOrSelf, byID(s.Agents.Events))
 	v1.POST("/agents/:id/events", agentAdminOrSelf, agentFound, wakeRollouts(s), a.reportEvent)
 	var agentLabels, stackLabels *labeling.Service // nil in route-only tests
 	if s.AgentLabels != nil {
@@ -118,26 +120,26 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	al := labelHandlers{svc: agentLabels, ownerField: "agent_id"}
 	v1.GET("/agents/:id/labels", agentAdminOrSelf, al.list)
 	v1.POST("/agents/:id/labels", adminOnly, agentFound, al.add)
-	v1.DELETE("/agents/:id/labels/:label", adminOnly, al.remove)
+	v1.DELETE("/agents/:id/labels/:label", adminOnly, actOnIDAnd("label", agentLabels.RemoveLabel))
 	v1.GET("/agents/:id/annotations", agentAdminOrSelf, al.annotations)
 	v1.POST("/agents/:id/annotations", adminOnly, agentFound, al.addAnnotation)
-	v1.DELETE("/agents/:id/annotations/:key", adminOnly, al.removeAnnotation)
-	v1.GET("/agents/:id/targets", agentAdminOrSelf, a.targets)
+	v1.DELETE("/agents/:id/annotations/:key", adminOnly, actOnIDAnd("key", agentLabels.RemoveAnnotation))
+	v1.GET("/agents/:id/targets", agentAdminOrSelf, byID(s.Agents.Targets))
 	v1.POST("/agents/:id/targets", adminOnly, agentFound, a.addTarget)
 	v1.DELETE("/agents/:id/targets/:stack_id", adminOnly, a.removeTarget)
 	v1.GET("/agents/:id/target-state", agentAdminOrSelf, a.targetState)
-	v1.GET("/agents/:id/stacks", agentAdminOrSelf, a.stacks)
-	v1.POST("/agents/:id/heartbeat", agentSelf, a.heartbeat)
+	v1.GET("/agents/:id/stacks", agentAdminOrSelf, byID(s.Agents.Stacks))
+	v1.POST("/agents/:id/heartbeat", agentSelf, byID(s.Agents.Heartbeat))
 	v1.POST("/agents/:id/rotate-pak", agentAdminOrSelf, a.rotate)
 	v1.GET("/agent-events", a.allEvents)
-	v1.GET("/agent-events/:id", a.getEvent)
+	v1.GET("/agent-events/:id", byID(s.Agents.GetEvent))
 
 	g := generatorHandlers{svc: s.Generators}
-	v1.GET("/generators", generatorAdminOnly, g.list)
+	v1.GET("/generators", generatorAdminOnly, byPrincipal(s.Generators.List))
 	v1.POST("/generators", generatorAdminOnly, g.create)
-	v1.GET("/generators/:id", generatorOrAdmin, g.get)
+	v1.GET("/generators/:id", generatorOrAdmin, byID(s.Generators.Get))
 	v1.PUT("/generators/:id", generatorOrAdmin, generatorFound, g.update)
-	v1.DELETE("/generators/:id", generatorOrAdmin, g.remove)
+	v1.DELETE("/generators/:id", generatorOrAdmin, actOnID(s.Generators.Delete))
 	v1.POST("/generators/:id/rotate-pak", generatorOrAdmin, g.rotate)
 
 	rg := registrationHandlers{svc: s.Registrations}
@@ -147,49 +149,49 @@ func Register(r gin.IRouter, s Services, middleware ...gin.HandlerFunc) {
 	})
 	v1.POST("/generators/:id/register", registrationChanger, registrationTarget, rg.register)
 	v1.DELETE("/generators/:id/register", registrationChanger, registrationTarget, rg.deregister)
-	v1.GET("/generators/:id/registered-agents", registeredAgentsReader, rg.forGenerator)
-	v1.GET("/agents/:id/registrations", registrationsReader, rg.forAgent)
+	v1.GET("/generators/:id/registered-agents", registeredAgentsReader, byID(s.Registrations.ForGenerator))
+	v1.GET("/agents/:id/registrations", registrationsReader, byID(s.Registrations.ForAgent))
 
 	st := stackHandlers{svc: s.Stacks}
 	v1.GET("/stacks", st.list)
 	v1.POST("/stacks", adminOrGenerator, st.create)
-	v1.GET("/stacks/:id", st.get)
+	v1.GET("/stacks/:id", byID(s.Stacks.Get))
 	v1.PUT("/stacks/:id", adminOrGenerator, stackOwned, st.update)
-	v1.DELETE("/stacks/:id", st.remove)
+	v1.DELETE("/stacks/:id", actOnID(s.Stacks.Delete))
 	sl := labelHandlers{svc: stackLabels, ownerField: "stack_id", annotationMismatch: "Stack ID mismatch"}
 	v1.GET("/stacks/:id/labels", sl.list)
 	v1.POST("/stacks/:id/labels", adminOrGenerator, stackOwned, sl.add)
-	v1.DELETE("/stacks/:id/labels/:label", sl.remove)
+	v1.DELETE("/stacks/:id/labels/:label", actOnIDAnd("label", stackLabels.RemoveLabel))
 	v1.GET("/stacks/:id/annotations", sl.annotations)
 	v1.POST("/stacks/:id/annotations", adminOrGenerator, stackOwned, sl.addAnnotation)
-	v1.DELETE("/stacks/:id/annotations/:key", sl.removeAnnotation)
-	v1.GET("/stacks/:id/deployment-objects", st.deploymentObjects)
+	v1.DELETE("/stacks/:id/annotations/:key", actOnIDAnd("key", stackLabels.RemoveAnnotation))
+	v1.GET("/stacks/:id/deployment-objects", byID(s.Stacks.DeploymentObjects))
 	v1.POST("/stacks/:id/deployment-objects", adminOrGenerator, stackOwned, st.createDeploymentObject)
-	v1.GET("/deployment-objects/:id", st.getDeploymentObject)
+	v1.GET("/deployment-objects/:id", byID(s.Stacks.GetDeploymentObject))
 
 	hd := healthHandlers{health: s.Health, diagnostics: s.Diagnostics}
 	v1.PATCH("/agents/:id/health-status", agentAdminOrSelf, agentFound, wakeRollouts(s), hd.report)
-	v1.GET("/deployment-objects/:id/health", adminOnly, hd.object)
-	v1.GET("/stacks/:id/health", adminOnly, hd.stack)
+	v1.GET("/deployment-objects/:id/health", adminOnly, byID(s.Health.ObjectHealth))
+	v1.GET("/stacks/:id/health", adminOnly, byID(s.Health.StackHealth))
 	v1.POST("/deployment-objects/:id/diagnostics", adminOnly, objectFound, hd.requestDiagnostics)
-	v1.GET("/agents/:id/diagnostics/pending", agentAdminOrSelf, agentFound, hd.pendingDiagnostics)
-	v1.GET("/diagnostics/:id", hd.getDiagnostic)
-	v1.POST("/diagnostics/:id/claim", hd.claimDiagnostic)
+	v1.GET("/agents/:id/diagnostics/pending", agentAdminOrSelf, agentFound, byID(s.Diagnostics.Pending))
+	v1.GET("/diagnostics/:id", byID(s.Diagnostics.Get))
+	v1.POST("/diagnostics/:id/claim", byID(s.Diagnostics.Claim))
 	v1.POST("/diagnostics/:id/result", diagnosticOwner, hd.submitDiagnostic)
 
 	tp := templateHandlers{svc: s.Templates}
-	v1.GET("/templates", templateRole, tp.list)
+	v1.GET("/templates", templateRole, byPrincipal(s.Templates.List))
 	v1.POST("/templates", templateRole, tp.create)
-	v1.GET("/templates/:id", templateRole, tp.get)
+	v1.GET("/templates/:id", templateRole, byID(s.Templates.Get))
 	v1.PUT("/templates/:id", templateRole, templateOwned, tp.update)
-	v1.DELETE("/templates/:id", templateRole, tp.remove)
-	v1.GET("/templates/:id/versions", templateRole, tp.versions)
-	v1.GET("/templates/:id/labels", templateRole, tp.labels)
+	v1.DELETE("/templates/:id", templateRole, actOnID(s.Templates.Delete))
+	v1.GET("/templates/:id/versions", templateRole, byID(s.Templates.Versions))
+	v1.GET("/templates/:id/labels", templateRole, byID(s.Templates.Labels))
 	v1.POST("/templates/:id/labels", templateRole, templateOwned, tp.addLabel)
-	v1.DELETE("/templates/:id/labels/:label", templateRole, tp.removeLabel)
-	v1.GET("/templates/:id/annotations", templateRole, tp.annotations)
+	v1.DELETE("/templates/:id/labels/:label", templateRole, actOnIDAnd("label", s.Templates.RemoveLabel))
+	v1.GET("/templates/:id/annotations", templateRole, byID(s.Templates.Annotations))
 	v1.POST("/templates/:id/annotations", templateRole, templateOwned, tp.addAnnotation)
-	v1.DELETE("/templates/:id/annotations/:key", templateRole, tp.removeAnnotation)
+	v1.DELETE("/templates/:id/annotations/:key", templateRole, actOnIDAnd("key", s.Templates.RemoveAnnotation))
 	v1.POST("/stacks/:id/deployment-objects/from-template", adminOrGenerator, stackOwned, tp.instantiate)
 
 	registerWorkOrders(v1, s)

@@ -42,10 +42,6 @@ func (h stackHandlers) create(c *gin.Context) {
 	respond(c, http.StatusCreated, st, err)
 }
 
-func (h stackHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
-}
-
 func (h stackHandlers) update(c *gin.Context) {
 	var body struct {
 		ID          *uuid.UUID       `json:"id"`
@@ -68,14 +64,6 @@ func (h stackHandlers) update(c *gin.Context) {
 	respond(c, http.StatusOK, st, err)
 }
 
-func (h stackHandlers) remove(c *gin.Context) {
-	actOnID(c, h.svc.Delete)
-}
-
-func (h stackHandlers) deploymentObjects(c *gin.Context) {
-	byID(c, h.svc.DeploymentObjects)
-}
-
 func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 	var body struct {
 		YAMLContent      *string `json:"yaml_content"`
@@ -94,8 +82,4 @@ func (h stackHandlers) createDeploymentObject(c *gin.Context) {
 	d, err := h.svc.CreateDeploymentObject(c.Request.Context(), principal(c), id, stacks.DeploymentInput{
 		YAMLContent: *body.YAMLContent, IsDeletionMarker: marker})
 	respond(c, http.StatusCreated, d, err)
-}
-
-func (h stackHandlers) getDeploymentObject(c *gin.Context) {
-	byID(c, h.svc.GetDeploymentObject)
 }

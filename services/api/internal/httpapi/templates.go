@@ -44,11 +44,6 @@ func (b templateBody) schema() string {
 	return string(raw)
 }
 
-func (h templateHandlers) list(c *gin.Context) {
-	out, err := h.svc.List(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
 func (h templateHandlers) create(c *gin.Context) {
 	var b templateBody
 	if !bindJSON(c, &b) {
@@ -57,14 +52,6 @@ func (h templateHandlers) create(c *gin.Context) {
 	t, err := h.svc.Create(c.Request.Context(), principal(c), templates.CreateInput{
 		Name: b.Name, Description: b.Description.ptr(), TemplateContent: b.content(), ParametersSchema: b.schema()})
 	respond(c, http.StatusCreated, t, err)
-}
-
-func (h templateHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
-}
-
-func (h templateHandlers) versions(c *gin.Context) {
-	byID(c, h.svc.Versions)
 }
 
 func (h templateHandlers) update(c *gin.Context) {
@@ -76,14 +63,6 @@ func (h templateHandlers) update(c *gin.Context) {
 	t, err := h.svc.Update(c.Request.Context(), principal(c), id, templates.UpdateInput{
 		Description: b.Description.ptr(), TemplateContent: b.content(), ParametersSchema: b.schema()})
 	respond(c, http.StatusOK, t, err)
-}
-
-func (h templateHandlers) remove(c *gin.Context) {
-	actOnID(c, h.svc.Delete)
-}
-
-func (h templateHandlers) labels(c *gin.Context) {
-	byID(c, h.svc.Labels)
 }
 
 func (h templateHandlers) addLabel(c *gin.Context) {
@@ -99,14 +78,6 @@ func (h templateHandlers) addLabel(c *gin.Context) {
 	respond(c, http.StatusCreated, out, err)
 }
 
-func (h templateHandlers) removeLabel(c *gin.Context) {
-	actOnIDAnd(c, "label", h.svc.RemoveLabel)
-}
-
-func (h templateHandlers) annotations(c *gin.Context) {
-	byID(c, h.svc.Annotations)
-}
-
 func (h templateHandlers) addAnnotation(c *gin.Context) {
 	var body struct {
 		Key   string `json:"key"`
@@ -118,10 +89,6 @@ func (h templateHandlers) addAnnotation(c *gin.Context) {
 	}
 	out, err := h.svc.AddAnnotation(c.Request.Context(), principal(c), id, body.Key, body.Value)
 	respond(c, http.StatusCreated, out, err)
-}
-
-func (h templateHandlers) removeAnnotation(c *gin.Context) {
-	actOnIDAnd(c, "key", h.svc.RemoveAnnotation)
 }
 
 // instantiate answers POST /stacks/{id}/deployment-objects/from-template

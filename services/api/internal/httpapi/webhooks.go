@@ -31,14 +31,14 @@ func registerWebhooks(v1 *gin.RouterGroup, s Services) {
 		return s.Webhooks.CheckReport(ctx, p, id)
 	})
 
-	v1.GET("/webhooks", admin, h.list)
+	v1.GET("/webhooks", admin, byPrincipal(s.Webhooks.List))
 	v1.POST("/webhooks", admin, h.create)
-	v1.GET("/webhooks/event-types", admin, h.eventTypes)
-	v1.GET("/webhooks/:id", admin, h.get)
+	v1.GET("/webhooks/event-types", admin, byPrincipal(s.Webhooks.EventTypes))
+	v1.GET("/webhooks/:id", admin, byID(s.Webhooks.Get))
 	v1.PUT("/webhooks/:id", admin, subscriptionFound, h.update)
-	v1.DELETE("/webhooks/:id", admin, h.remove)
+	v1.DELETE("/webhooks/:id", admin, actOnID(s.Webhooks.Delete))
 	v1.GET("/webhooks/:id/deliveries", admin, h.deliveries)
-	v1.POST("/webhooks/:id/test", admin, h.test)
+	v1.POST("/webhooks/:id/test", admin, byID(s.Webhooks.Test))
 	v1.POST("/webhooks/:id/deliveries/:delivery_id/retry", admin, h.retry)
 	v1.GET("/agents/:id/webhooks/pending", guardID(webhooks.AdminOrAgentSelf), h.pending)
 	v1.POST("/webhook-deliveries/:id/result", guard(webhooks.AgentOnly), heldByCaller, h.result)
@@ -67,11 +67,6 @@ func nullable[T any](o optional[T]) webhooks.Nullable[T] {
 	return webhooks.Nullable[T]{Set: o.Set, Value: o.ptr()}
 }
 
-func (h webhookHandlers) list(c *gin.Context) {
-	out, err := h.svc.List(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
 func (h webhookHandlers) create(c *gin.Context) {
 	var b webhookBody
 	if !bindJSON(c, &b) {
@@ -86,15 +81,6 @@ func (h webhookHandlers) create(c *gin.Context) {
 	}
 	out, err := h.svc.Create(c.Request.Context(), principal(c), in)
 	respond(c, http.StatusCreated, out, err)
-}
-
-func (h webhookHandlers) eventTypes(c *gin.Context) {
-	out, err := h.svc.EventTypes(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
-func (h webhookHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
 }
 
 func (h webhookHandlers) update(c *gin.Context) {
@@ -115,10 +101,6 @@ func (h webhookHandlers) update(c *gin.Context) {
 	}
 	out, err := h.svc.Update(c.Request.Context(), principal(c), id, in)
 	respond(c, http.StatusOK, out, err)
-}
-
-func (h webhookHandlers) remove(c *gin.Context) {
-	actOnID(c, h.svc.Delete)
 }
 
 func (h webhookHandlers) deliveries(c *gin.Context) {
@@ -150,10 +132,6 @@ func (h webhookHandlers) retry(c *gin.Context) {
 	}
 	out, err := h.svc.RetryDelivery(c.Request.Context(), principal(c), id, did)
 	respond(c, http.StatusOK, out, err)
-}
-
-func (h webhookHandlers) test(c *gin.Context) {
-	byID(c, h.svc.Test)
 }
 
 // pending answers GET /agents/{id}/webhooks/pending (claims for the agent).

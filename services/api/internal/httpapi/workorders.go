@@ -32,22 +32,22 @@ func registerWorkOrders(v1 *gin.RouterGroup, s Services) {
 
 	v1.GET("/work-orders", admin, h.list)
 	v1.POST("/work-orders", admin, h.create)
-	v1.GET("/work-orders/:id", admin, h.get)
-	v1.DELETE("/work-orders/:id", admin, h.cancel)
+	v1.GET("/work-orders/:id", admin, byID(s.WorkOrders.Get))
+	v1.DELETE("/work-orders/:id", admin, actOnID(s.WorkOrders.Cancel))
 	v1.POST("/work-orders/:id/claim", adminOrAgent, active, h.claim)
 	v1.POST("/work-orders/:id/complete", adminOrAgent, active, h.complete)
 	v1.POST("/work-orders/:id/progress", agentOnly, active, h.progress)
 	v1.GET("/agents/:id/work-orders/pending", guardID(workorders.AdminOrSelf), h.pending)
 	v1.GET("/work-order-log", admin, h.log)
-	v1.GET("/work-order-log/:id", admin, h.logEntry)
+	v1.GET("/work-order-log/:id", admin, byID(s.WorkOrders.LogEntry))
 
-	v1.GET("/work-order-schedules", admin, h.listSchedules)
+	v1.GET("/work-order-schedules", admin, byPrincipal(s.WorkOrderSchedules.ListSchedules))
 	v1.POST("/work-order-schedules", admin, h.createSchedule)
-	v1.GET("/work-order-schedules/:id", admin, h.getSchedule)
+	v1.GET("/work-order-schedules/:id", admin, byID(s.WorkOrderSchedules.GetSchedule))
 	v1.PUT("/work-order-schedules/:id", admin, scheduleFound, h.updateSchedule)
-	v1.DELETE("/work-order-schedules/:id", admin, h.deleteSchedule)
-	v1.POST("/work-order-schedules/:id/enable", admin, h.enableSchedule)
-	v1.POST("/work-order-schedules/:id/disable", admin, h.disableSchedule)
+	v1.DELETE("/work-order-schedules/:id", admin, actOnID(s.WorkOrderSchedules.DeleteSchedule))
+	v1.POST("/work-order-schedules/:id/enable", admin, h.setEnabled(true))
+	v1.POST("/work-order-schedules/:id/disable", admin, h.setEnabled(false))
 	v1.GET("/work-order-schedules/:id/runs", admin, h.scheduleRuns)
 }
 
@@ -179,18 +179,10 @@ func (h workOrderHandlers) create(c *gin.Context) {
 	respond(c, http.StatusCreated, w, err)
 }
 
-func (h workOrderHandlers) get(c *gin.Context) {
-	byID(c, h.svc.Get)
-}
-
-func (h workOrderHandlers) cancel(c *gin.Context) {
-	actOnID(c, h.svc.Cancel)
-}
-
 func (h workOrderHandlers) pending(c *gin.Context) {
-	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) ([]workorder.WorkOrder, error) {
+	byID(func(ctx context.Context, p identity.Principal, id uuid.UUID) ([]workorder.WorkOrder, error) {
 		return h.svc.Pending(ctx, p, id, c.Query("work_type"))
-	})
+	})(c)
 }
 
 // bindOptionalJSON is bindJSON for bodies a caller may leave out entirely.
@@ -275,15 +267,6 @@ func (h workOrderHandlers) log(c *gin.Context) {
 	respond(c, http.StatusOK, out, err)
 }
 
-func (h workOrderHandlers) logEntry(c *gin.Context) {
-	byID(c, h.svc.LogEntry)
-}
-
-func (h workOrderHandlers) listSchedules(c *gin.Context) {
-	out, err := h.sched.ListSchedules(c.Request.Context(), principal(c))
-	respond(c, http.StatusOK, out, err)
-}
-
 func (h workOrderHandlers) createSchedule(c *gin.Context) {
 	var body struct {
 		templateFields
@@ -302,10 +285,6 @@ func (h workOrderHandlers) createSchedule(c *gin.Context) {
 		Enabled: body.Enabled, ConcurrencyPolicy: body.ConcurrencyPolicy, Template: body.template(),
 		Targeting: targeting(body.Targeting, body.TargetAgentIDs)})
 	respond(c, http.StatusCreated, sc, err)
-}
-
-func (h workOrderHandlers) getSchedule(c *gin.Context) {
-	byID(c, h.sched.GetSchedule)
 }
 
 func (h workOrderHandlers) updateSchedule(c *gin.Context) {
@@ -341,15 +320,9 @@ func (h workOrderHandlers) updateSchedule(c *gin.Context) {
 	respond(c, http.StatusOK, sc, err)
 }
 
-func (h workOrderHandlers) deleteSchedule(c *gin.Context) {
-	actOnID(c, h.sched.DeleteSchedule)
-}
-
-func (h workOrderHandlers) enableSchedule(c *gin.Context)  { h.setEnabled(c, true) }
-func (h workOrderHandlers) disableSchedule(c *gin.Context) { h.setEnabled(c, false) }
-
-func (h workOrderHandlers) setEnabled(c *gin.Context, enabled bool) {
-	byID(c, func(ctx context.Context, p identity.Principal, id uuid.UUID) (workorder.Schedule, error) {
+// setEnabled is the handler of /enable (true) and /disable (false).
+func (h workOrderHandlers) setEnabled(enabled bool) gin.HandlerFunc {
+	return byID(func(ctx context.Context, p identity.Principal, id uuid.UUID) (workorder.Schedule, error) {
 		return h.sched.SetEnabled(ctx, p, id, enabled)
 	})
 }
