@@ -82,29 +82,39 @@ func slicePage[T any](all []T, limit, offset int) ([]T, pager) {
 	return out, p
 }
 
-// namedPage loads the whole list of a page, keeps (when search) the items
-// whose name contains the "q" query, sorts them by name and cuts the
-// requested page out of them; false means the error page was answered.
-func namedPage[T any](c *Console, g *gin.Context, list func(context.Context, identity.Principal) ([]T, error),
-	name func(T) string, search bool) ([]T, pager, bool) {
-	var limit, offset int
-	var all []T
-	if !c.steps(g, paging(g, &limit, &offset),
-		func() (err error) { all, err = list(g.Request.Context(), principal(g)); return }) {
-		return nil, pager{}, false
-	}
-	if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); search && text != "" {
-		kept := all[:0]
-		for _, v := range all {
-			if strings.Contains(strings.ToLower(name(v)), text) {
-				kept = append(kept, v)
-			}
+// namedListData is the data of a list page of named items: the page's rows
+// and its pager.
+type namedListData[T any] struct {
+	Rows  []T
+	Pager pager
+}
+
+// namedList is the handler of a list page of named items (stacks,
+// templates): it loads the whole list, keeps (when search) the items whose
+// name contains the "q" query, sorts them by name, cuts the requested page
+// out of them and renders page (also its nav entry) under title.
+func namedList[T any](c *Console, page, title string, list func(context.Context, identity.Principal) ([]T, error),
+	name func(T) string, search bool) gin.HandlerFunc {
+	return func(g *gin.Context) {
+		var limit, offset int
+		var all []T
+		if !c.steps(g, paging(g, &limit, &offset),
+			func() (err error) { all, err = list(g.Request.Context(), principal(g)); return }) {
+			return
 		}
-		all = kept
+		if text := strings.ToLower(strings.TrimSpace(g.Query("q"))); search && text != "" {
+			kept := all[:0]
+			for _, v := range all {
+				if strings.Contains(strings.ToLower(name(v)), text) {
+					kept = append(kept, v)
+				}
+			}
+			all = kept
+		}
+		sort.Slice(all, func(i, j int) bool { return name(all[i]) < name(all[j]) })
+		rows, pg := slicePage(all, limit, offset)
+		c.showLive(g, page, title, page, namedListData[T]{Rows: rows, Pager: pg})
 	}
-	sort.Slice(all, func(i, j int) bool { return name(all[i]) < name(all[j]) })
-	rows, pg := slicePage(all, limit, offset)
-	return rows, pg, true
 }
 
 // steps runs the loading steps of a page in order; at the first error it
@@ -338,17 +348,9 @@ func (c *Console) requestDiagnostics(g *gin.Context) {
 
 // ---- stacks ----------------------------------------------------------------
 
-type stacksData struct {
-	Stacks []stack.Stack
-	Pager  pager
-}
-
-func (c *Console) stacks(g *gin.Context) {
-	rows, pg, ok := namedPage(c, g, c.d.Stacks.List, func(s stack.Stack) string { return s.Name }, true)
-	if !ok {
-		return
-	}
-	c.showLive(g, "stacks", "Stacks", "stacks", stacksData{Stacks: rows, Pager: pg})
+// stacks is the stack list, searchable by name.
+func (c *Console) stacks() gin.HandlerFunc {
+	return namedList(c, "stacks", "Stacks", c.d.Stacks.List, func(s stack.Stack) string { return s.Name }, true)
 }
 
 type stackData struct {
@@ -449,17 +451,9 @@ func (c *Console) diff(g *gin.Context) {
 
 // ---- templates -------------------------------------------------------------
 
-type templatesData struct {
-	Templates []template.Template
-	Pager     pager
-}
-
-func (c *Console) templates(g *gin.Context) {
-	rows, pg, ok := namedPage(c, g, c.d.Templates.List, func(t template.Template) string { return t.Name }, false)
-	if !ok {
-		return
-	}
-	c.showLive(g, "templates", "Templates", "templates", templatesData{Templates: rows, Pager: pg})
+// templates is the template list.
+func (c *Console) templates() gin.HandlerFunc {
+	return namedList(c, "templates", "Templates", c.d.Templates.List, func(t template.Template) string { return t.Name }, false)
 }
 
 // ---- work orders -------------------------------------------------------------
