@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
+
+	"github.com/brokkr-go/brokkr/pkg/domain/template"
 )
 
 // Template values follow Tera's (serde_json's) data model. Everything that
@@ -43,13 +45,7 @@ func normalizeParams(v any, depth int) any {
 	case float32:
 		return normFloat(float64(t))
 	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		if f, err := t.Float64(); err == nil {
-			return f
-		}
-		return t.String()
+		return template.NumberValue(t)
 	case []any:
 		return eachItem(t, func(e any) any { return normalizeParams(e, depth+1) })
 	case map[string]any:

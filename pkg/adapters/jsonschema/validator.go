@@ -342,13 +342,7 @@ func normalize(v any) any {
 	case nil, bool, string, float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
 		return t
 	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			return i
-		}
-		if f, err := t.Float64(); err == nil {
-			return f
-		}
-		return t.String()
+		return template.NumberValue(t)
 	case map[string]any:
 		out := make(map[string]any, len(t))
 		for k, e := range t {

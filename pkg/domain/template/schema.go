@@ -1,6 +1,7 @@
 package template
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 )
@@ -9,6 +10,20 @@ import (
 // Brokkr's hard limits (size, depth, fan-out) or applies itself to the same
 // value forever (a $ref cycle); the HTTP layer answers 422.
 var ErrSchemaRefused = errors.New("JSON Schema refused")
+
+// NumberValue is a json.Number in the params value model, exactly: int64
+// when it is an integer that fits, else float64, else its text. The schema
+// validator and the template engine both read params this way, so a
+// parameter compares and prints the same in both.
+func NumberValue(n json.Number) any {
+	if i, err := n.Int64(); err == nil {
+		return i
+	}
+	if f, err := n.Float64(); err == nil {
+		return f
+	}
+	return n.String()
+}
 
 // SchemaValidator is the port for template parameter schemas (JSON Schema).
 //
