@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/kube"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	domainagent "github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/platform/lifecycle"
 	"github.com/brokkr-go/brokkr/services/agent/internal/broker"
@@ -53,7 +54,7 @@ func (a *Agent) startup(ctx context.Context) error {
 	a.brokerConnected.Store(true)
 
 	a.setState(StateAuthenticating)
-	unauthorized := func(err error) bool { return errors.Is(err, broker.ErrUnauthorized) }
+	unauthorized := func(err error) bool { return errors.Is(err, domain.ErrUnauthenticated) }
 	if err := a.retry(ctx, "verifying the PAK", unauthorized, a.broker.VerifyPAK); err != nil {
 		if unauthorized(err) {
 			return lifecycle.WithCode(lifecycle.ExitNoPermission, errors.New("the broker rejected the agent PAK (401)"))
@@ -68,9 +69,9 @@ func (a *Agent) startup(ctx context.Context) error {
 	})
 	switch {
 	case err == nil:
-	case errors.Is(err, broker.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		return lifecycle.WithCode(lifecycle.ExitConfig, fmt.Errorf("agent %q in cluster %q is not registered with the broker", a.set.AgentName, a.set.ClusterName))
-	case errors.Is(err, broker.ErrUnauthorized) || errors.Is(err, broker.ErrForbidden):
+	case errors.Is(err, domain.ErrUnauthenticated) || errors.Is(err, domain.ErrForbidden):
 		return lifecycle.WithCode(lifecycle.ExitNoPermission, fmt.Errorf("the PAK may not read agent %q: %w", a.set.AgentName, err))
 	case broker.Permanent(err):
 		return fmt.Errorf("fetching the agent record: %w", err)
@@ -127,7 +128,7 @@ func (a *Agent) registerWithGenerators(ctx context.Context) {
 		switch {
 		case err == nil:
 			a.log.Info("registered with generator", "generator_id", gen.String())
-		case errors.Is(err, broker.ErrConflict):
+		case errors.Is(err, domain.ErrConflict):
 			a.log.Info("already registered with generator", "generator_id", gen.String())
 		default:
 			a.log.Warn("could not register with generator; continuing", "generator_id", gen.String(), "error", err)

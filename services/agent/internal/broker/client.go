@@ -209,7 +209,7 @@ func (c *Client) Ready(ctx context.Context) error {
 }
 
 // VerifyPAK calls POST /api/v1/auth/pak. A rejected PAK gives an error
-// matching ErrUnauthorized.
+// matching domain.ErrUnauthenticated.
 func (c *Client) VerifyPAK(ctx context.Context) error {
 	_, err := c.Do(ctx, http.MethodPost, "/api/v1/auth/pak", []byte("{}"), nil, 0)
 	return err
@@ -224,7 +224,7 @@ func (c *Client) FindAgent(ctx context.Context, name, cluster string) (agent.Age
 // RegisterWithGenerator registers the calling agent with generator gen
 // (POST /api/v1/generators/{id}/register, no agent_id: the agent acts on
 // itself). The broker answers 409 already_registered for a registered
-// pair: an error matching ErrConflict, which start-up treats as success.
+// pair: an error matching domain.ErrConflict, which start-up treats as success.
 func (c *Client) RegisterWithGenerator(ctx context.Context, gen uuid.UUID) error {
 	_, err := c.Do(ctx, http.MethodPost, "/api/v1/generators/"+gen.String()+"/register", []byte("{}"), nil, 0)
 	return err

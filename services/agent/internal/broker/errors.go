@@ -9,53 +9,34 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 )
 
-// The broker's answers as domain errors, so the agent's loops ask what an
-// answer means (errors.Is(err, broker.ErrConflict)) instead of comparing
-// status codes. They are the pkg/domain kinds the broker maps to those
-// statuses (pkg/domain/errors.go), read back on the client side.
-var (
-	// ErrUnauthorized is a 401: the PAK was rejected.
-	ErrUnauthorized = domain.ErrUnauthenticated
-	// ErrForbidden is a 403: the PAK may not do this (e.g. a webhook
-	// delivery whose lease this agent no longer holds).
-	ErrForbidden = domain.ErrForbidden
-	// ErrNotFound is a 404: the agent, work order or delivery is gone.
-	ErrNotFound = domain.ErrNotFound
-	// ErrConflict is any 409: claimed by someone else, already reported,
-	// or (with Retry-After, also ErrInFlight) an earlier attempt with the
-	// same Idempotency-Key still running.
-	ErrConflict = domain.ErrConflict
-	// ErrInFlight is a 409 with Retry-After.
-	ErrInFlight = domain.ErrInFlight
-	// ErrInvalid is a 400, ErrUnprocessable a 422: the request itself is
-	// wrong; sending it again cannot help.
-	ErrInvalid       = domain.ErrInvalid
-	ErrUnprocessable = domain.ErrUnprocessable
-	// ErrThrottled is a 429.
-	ErrThrottled = domain.ErrThrottled
-	// ErrUnavailable is a 503 (load shedding or a dependency outage).
-	ErrUnavailable = domain.ErrUnavailable
-	// ErrRejected matches every error status: the broker answered and said
-	// no. An error that does not match it got no usable answer (transport
-	// failure, timeout, an undecodable body), so whether the request took
-	// effect is unknown.
-	ErrRejected = errors.New("broker rejected the request")
-)
+// ErrRejected matches every error status: the broker answered and said no.
+// An error that does not match it got no usable answer (transport failure,
+// timeout, an undecodable body), so whether the request took effect is
+// unknown.
+var ErrRejected = errors.New("broker rejected the request")
 
-// statusKinds maps a status code to the domain kind it carries.
+// statusKinds maps a status code back to the pkg/domain kind the broker
+// answers it for (pkg/domain/errors.go), so the agent's loops ask what an
+// answer means (errors.Is(err, domain.ErrConflict)) instead of comparing
+// status codes. A 401 is a rejected PAK; a 403 a PAK that may not do this
+// (a webhook delivery whose lease this agent no longer holds); a 404 a gone
+// agent, work order or delivery; a 409 claimed by someone else or already
+// reported, or with Retry-After (domain.ErrInFlight as well) an earlier
+// attempt with the same Idempotency-Key still running; 400 and 422 a wrong
+// request that sending again cannot help; 503 load shedding or an outage.
 var statusKinds = map[int]error{
-	http.StatusBadRequest:          ErrInvalid,
-	http.StatusUnauthorized:        ErrUnauthorized,
-	http.StatusForbidden:           ErrForbidden,
-	http.StatusNotFound:            ErrNotFound,
-	http.StatusConflict:            ErrConflict,
-	http.StatusUnprocessableEntity: ErrUnprocessable,
-	http.StatusTooManyRequests:     ErrThrottled,
-	http.StatusServiceUnavailable:  ErrUnavailable,
+	http.StatusBadRequest:          domain.ErrInvalid,
+	http.StatusUnauthorized:        domain.ErrUnauthenticated,
+	http.StatusForbidden:           domain.ErrForbidden,
+	http.StatusNotFound:            domain.ErrNotFound,
+	http.StatusConflict:            domain.ErrConflict,
+	http.StatusUnprocessableEntity: domain.ErrUnprocessable,
+	http.StatusTooManyRequests:     domain.ErrThrottled,
+	http.StatusServiceUnavailable:  domain.ErrUnavailable,
 }
 
 // StatusError is an unexpected HTTP status. It matches (errors.Is) the
-// domain kind of its code, ErrInFlight for a 409 with Retry-After, and
+// domain kind of its code, domain.ErrInFlight for a 409 with Retry-After, and
 // ErrRejected.
 type StatusError struct {
 	Method, Path string
@@ -78,7 +59,7 @@ func (e *StatusError) Is(target error) bool {
 	switch target {
 	case ErrRejected:
 		return true
-	case ErrInFlight:
+	case domain.ErrInFlight:
 		return e.Code == http.StatusConflict && e.RetryAfter != ""
 	}
 	kind, ok := statusKinds[e.Code]
@@ -95,8 +76,8 @@ func Permanent(err error) bool {
 		return false
 	}
 	switch {
-	case errors.Is(se, ErrUnauthorized), errors.Is(se, ErrForbidden), errors.Is(se, ErrThrottled),
-		errors.Is(se, ErrInFlight), se.Code == http.StatusRequestTimeout:
+	case errors.Is(se, domain.ErrUnauthenticated), errors.Is(se, domain.ErrForbidden), errors.Is(se, domain.ErrThrottled),
+		errors.Is(se, domain.ErrInFlight), se.Code == http.StatusRequestTimeout:
 		return false
 	}
 	return se.Code >= 400 && se.Code < 500

@@ -8,31 +8,33 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/brokkr-go/brokkr/pkg/domain"
 )
 
 // The loops decide on these kinds; a wrong mapping would, e.g., drop a
 // webhook report the broker would still take, or keep a claim it refused.
 func TestStatusErrorKinds(t *testing.T) {
 	t.Parallel()
-	kinds := []error{ErrInvalid, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrConflict, ErrInFlight,
-		ErrUnprocessable, ErrThrottled, ErrUnavailable}
+	kinds := []error{domain.ErrInvalid, domain.ErrUnauthenticated, domain.ErrForbidden, domain.ErrNotFound, domain.ErrConflict, domain.ErrInFlight,
+		domain.ErrUnprocessable, domain.ErrThrottled, domain.ErrUnavailable}
 	tests := []struct {
 		code       int
 		retryAfter string
 		want       []error
 		permanent  bool
 	}{
-		{http.StatusBadRequest, "", []error{ErrInvalid}, true},
-		{http.StatusUnauthorized, "", []error{ErrUnauthorized}, false},
-		{http.StatusForbidden, "", []error{ErrForbidden}, false},
-		{http.StatusNotFound, "", []error{ErrNotFound}, true},
-		{http.StatusConflict, "", []error{ErrConflict}, true},
-		{http.StatusConflict, "1", []error{ErrConflict, ErrInFlight}, false},
+		{http.StatusBadRequest, "", []error{domain.ErrInvalid}, true},
+		{http.StatusUnauthorized, "", []error{domain.ErrUnauthenticated}, false},
+		{http.StatusForbidden, "", []error{domain.ErrForbidden}, false},
+		{http.StatusNotFound, "", []error{domain.ErrNotFound}, true},
+		{http.StatusConflict, "", []error{domain.ErrConflict}, true},
+		{http.StatusConflict, "1", []error{domain.ErrConflict, domain.ErrInFlight}, false},
 		{http.StatusRequestTimeout, "", nil, false},
-		{http.StatusUnprocessableEntity, "", []error{ErrUnprocessable}, true},
-		{http.StatusTooManyRequests, "", []error{ErrThrottled}, false},
+		{http.StatusUnprocessableEntity, "", []error{domain.ErrUnprocessable}, true},
+		{http.StatusTooManyRequests, "", []error{domain.ErrThrottled}, false},
 		{http.StatusInternalServerError, "", nil, false},
-		{http.StatusServiceUnavailable, "", []error{ErrUnavailable}, false},
+		{http.StatusServiceUnavailable, "", []error{domain.ErrUnavailable}, false},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d%s", tc.code, tc.retryAfter), func(t *testing.T) {
@@ -82,7 +84,7 @@ func TestTransportErrorIsNotRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Do(context.Background(), http.MethodPost, "/api/v1/x", nil, nil, 0)
-	if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, ErrNotFound) || StatusCode(err) != 0 {
+	if err == nil || errors.Is(err, ErrRejected) || errors.Is(err, domain.ErrNotFound) || StatusCode(err) != 0 {
 		t.Fatalf("err = %v: want a transport error matching no kind", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
@@ -98,7 +99,7 @@ func (p *Poller) Poll(ctx context.Context) {
 		log := p.log.With("diagnostic_request_id", r.ID, "deployment_object_id", r.DeploymentObjectID)
 		claimed, err := p.broker.ClaimDiagnostic(ctx, r.ID)
 		if err != nil {
-			if errors.Is(err, broker.ErrConflict) {
+			if errors.Is(err, domain.ErrConflict) {
 				log.Info("diagnostic request already claimed or expired; skipped")
 			} else if ctx.Err() == nil {
 				log.Warn("claiming the diagnostic request failed", "error", err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/brokkr-go/brokkr/pkg/adapters/webhookhttp"
 	appwebhooks "github.com/brokkr-go/brokkr/pkg/app/webhooks"
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
@@ -300,7 +301,7 @@ func (d *Deliverer) report(work context.Context, log *slog.Logger, p broker.Pend
 			return
 		}
 		switch {
-		case errors.Is(err, broker.ErrForbidden), errors.Is(err, broker.ErrNotFound), errors.Is(err, broker.ErrConflict):
+		case errors.Is(err, domain.ErrForbidden), errors.Is(err, domain.ErrNotFound), errors.Is(err, domain.ErrConflict):
 			// Not ours any more (lease expired and released or re-claimed),
 			// the subscription is gone, or it was already reported.
 			d.m.reports.WithLabelValues("refused").Inc()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/pkg/platform/config"
 	"github.com/brokkr-go/brokkr/pkg/platform/defaults"
@@ -201,7 +202,7 @@ func (r *Runner) resume(ctx context.Context) {
 			r.mu.Unlock()
 			log.Info("claim confirmed; resuming the work order")
 			r.start(ctx, c, true)
-		case errors.Is(err, broker.ErrConflict) || errors.Is(err, broker.ErrNotFound):
+		case errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound):
 			r.mu.Lock()
 			delete(r.unverified, id)
 			r.mu.Unlock()
@@ -270,7 +271,7 @@ func (r *Runner) poll(ctx context.Context) {
 				continue
 			}
 			r.forget(log, o.ID)
-			if errors.Is(err, broker.ErrNotFound) || errors.Is(err, broker.ErrConflict) {
+			if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrConflict) {
 				log.Debug("work order claimed by another agent or gone")
 				continue
 			}
@@ -449,7 +450,7 @@ func (p *progress) run(ctx context.Context) {
 		_, err := p.r.broker.ReportWorkOrderProgress(ctx, p.id, broker.WorkOrderProgress{Message: &msg})
 		switch {
 		case err == nil:
-		case errors.Is(err, broker.ErrConflict) || errors.Is(err, broker.ErrNotFound):
+		case errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrNotFound):
 			p.lost(errClaimLost)
 			return
 		case ctx.Err() == nil:
