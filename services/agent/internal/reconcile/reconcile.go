@@ -239,6 +239,13 @@ func (r *Reconciler) ApplyPlan(ctx context.Context, plan Plan) (res Result, err 
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
+			if kube.IsRetryable(err) {
+				// The API did not judge the object (429, 5xx, a timeout
+				// that outlasted CallRetry): not a validation problem, so
+				// not Permanent; the Manager retries at its normal pace
+				// instead of its slowest.
+				return res, fmt.Errorf("validating %s: %w", o.Describe(), err)
+			}
 			if apierrors.IsNotFound(err) && bindsPlannedRole(plan, o.U) {
 				// Without the "bind" verb the API checks a binding against
 				// its role, which a dry-run did not create; the real apply

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 
@@ -246,6 +247,39 @@ metadata:
 	}
 	if !Permanent(err) {
 		t.Error("a validation error is permanent")
+	}
+	f.mustCMValue(t, f.ns, "keep-me", "original")
+}
+
+// dryRunOutage is the cluster whose dry-run applies fail with a 503, as an
+// API server under load answers for a while; every other call is real.
+type dryRunOutage struct{ Cluster }
+
+func (c dryRunOutage) Apply(ctx context.Context, obj *unstructured.Unstructured, opts kube.ApplyOptions) (*unstructured.Unstructured, error) {
+	if opts.DryRun {
+		return nil, apierrors.NewServiceUnavailable("the server is busy")
+	}
+	return c.Cluster.Apply(ctx, obj, opts)
+}
+
+// An outage during validation is not a validation failure: the error is
+// the outage's, not Permanent (the Manager retries at its normal pace
+// instead of waiting its slowest), and nothing changed.
+func TestOutageDuringValidationIsNotPermanent(t *testing.T) {
+	f := newFixture(t)
+	ctx := ctxT(t)
+	if _, err := f.rec.Apply(ctx, f.do(configMap(f.ns, "keep-me", "original"))); err != nil {
+		t.Fatal(err)
+	}
+	rec := New(dryRunOutage{f.kube}, Options{AgentID: f.agent, Inventory: NewConfigMapInventory(f.kube.Dynamic, f.ns, f.agent),
+		CallRetry: kube.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Deadline: 100 * time.Millisecond}})
+	_, err := rec.Apply(ctx, f.do(configMap(f.ns, "keep-me", "changed")))
+	var ve *ValidationError
+	if err == nil || errors.As(err, &ve) || !apierrors.IsServiceUnavailable(err) {
+		t.Fatalf("err = %v, want the 503 itself, not a ValidationError", err)
+	}
+	if Permanent(err) {
+		t.Errorf("an outage during validation is not permanent: %v", err)
 	}
 	f.mustCMValue(t, f.ns, "keep-me", "original")
 }
