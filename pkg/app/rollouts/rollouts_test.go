@@ -63,8 +63,8 @@ func TestRoleScopingAndValidation(t *testing.T) {
 	if _, err := e.svc.PutPolicy(ctx, identity.Generator(gen), st, pol); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.m.Audits) != 1 || e.m.Audits[0].Action != rollouts.ActionPolicyUpdated {
-		t.Fatalf("audits %+v", e.m.Audits)
+	if len(e.m.Audits()) != 1 || e.m.Audits()[0].Action != rollouts.ActionPolicyUpdated {
+		t.Fatalf("audits %+v", e.m.Audits())
 	}
 	if _, err := e.svc.Status(ctx, identity.Admin, st); !errors.Is(err, rollouts.ErrNoRollout) {
 		t.Fatalf("status without rollout: %v", err)
@@ -104,7 +104,7 @@ func TestAdvanceEmitsEventsAndNotifies(t *testing.T) {
 		t.Fatalf("state %s", r.State)
 	}
 	var types []string
-	for _, ev := range e.m.Events {
+	for _, ev := range e.m.Events() {
 		types = append(types, ev.Type)
 	}
 	if !slices.Equal(types, []string{event.RolloutWaveStarted, event.RolloutWaveStarted, event.RolloutCompleted}) {

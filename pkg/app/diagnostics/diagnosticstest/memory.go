@@ -15,6 +15,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/diagnostics"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/diagnostic"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Memory implements RequestRepository and References with PostgreSQL's
@@ -76,11 +77,7 @@ func (m *Memory) known(ctx context.Context, agentID, objectID uuid.UUID) bool {
 func (m *Memory) GetDiagnostic(_ context.Context, id uuid.UUID) (diagnostic.Request, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.requests[id]
-	if !ok {
-		return diagnostic.Request{}, domain.NotFoundCode("diagnostic_not_found", "Diagnostic request not found")
-	}
-	return r, nil
+	return testsupport.Lookup(m.requests, id, domain.NotFoundCode("diagnostic_not_found", "Diagnostic request not found"))
 }
 
 // GetDiagnosticResult implements RequestRepository.

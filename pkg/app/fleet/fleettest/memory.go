@@ -14,6 +14,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/fleet"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 // Memory implements fleet.Repository and World: the World's calls add to
@@ -153,11 +154,7 @@ func (m *Memory) Agents(_ context.Context, generatorID *uuid.UUID) ([]fleet.Agen
 func (m *Memory) Agent(_ context.Context, id uuid.UUID) (fleet.Agent, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a, ok := m.agents[id]
-	if !ok {
-		return fleet.Agent{}, domain.NotFound("Agent not found")
-	}
-	return a, nil
+	return testsupport.Lookup(m.agents, id, domain.NotFound("Agent not found"))
 }
 
 // Signals returns a copy of the counts of agents that have any.

@@ -21,9 +21,8 @@ type pending struct {
 
 // Journal records what use cases commit. The zero value is ready.
 type Journal struct {
-	mu     sync.Mutex
-	audits []audit.Entry
-	events []event.Event
+	mu   sync.Mutex
+	kept Recorder // what was committed
 	// AuditErr, when set, fails every Audit (a broken database).
 	AuditErr error
 	// Commits and Rollbacks count outermost transactions.
@@ -43,10 +42,14 @@ func (j *Journal) InTx(ctx context.Context, fn func(ctx context.Context) error) 
 		j.mu.Unlock()
 		return err
 	}
+	for _, e := range p.audits {
+		_ = j.kept.Audit(ctx, e)
+	}
+	for _, ev := range p.events {
+		_ = j.kept.Emit(ctx, ev)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.audits = append(j.audits, p.audits...)
-	j.events = append(j.events, p.events...)
 	j.Commits++
 	return nil
 }
@@ -60,10 +63,7 @@ func (j *Journal) Audit(ctx context.Context, e audit.Entry) error {
 		p.audits = append(p.audits, e)
 		return nil
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.audits = append(j.audits, e)
-	return nil
+	return j.kept.Audit(ctx, e)
 }
 
 // Emit keeps ev (at commit when inside InTx).
@@ -72,18 +72,11 @@ func (j *Journal) Emit(ctx context.Context, ev event.Event) error {
 		p.events = append(p.events, ev)
 		return nil
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.events = append(j.events, ev)
-	return nil
+	return j.kept.Emit(ctx, ev)
 }
 
 // Audits returns the committed audit entries, oldest first.
-func (j *Journal) Audits() []audit.Entry {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]audit.Entry(nil), j.audits...)
-}
+func (j *Journal) Audits() []audit.Entry { return j.kept.Audits() }
 
 // Actions returns the committed audit actions, oldest first.
 func (j *Journal) Actions() []string {
@@ -95,11 +88,7 @@ func (j *Journal) Actions() []string {
 }
 
 // Events returns the committed events, oldest first.
-func (j *Journal) Events() []event.Event {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]event.Event(nil), j.events...)
-}
+func (j *Journal) Events() []event.Event { return j.kept.Events() }
 
 // EventTypes returns the committed event types, oldest first.
 func (j *Journal) EventTypes() []string {

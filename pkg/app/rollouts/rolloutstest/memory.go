@@ -12,11 +12,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/app/rollouts"
 	"github.com/brokkr-go/brokkr/pkg/app/stacks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
-	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/rollout"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
@@ -47,8 +46,7 @@ type Memory struct {
 	obs      map[[2]uuid.UUID]observation
 	seq      int64
 
-	Audits []audit.Entry
-	Events []event.Event
+	journaltest.Recorder
 }
 
 // NewMemory returns an empty store.
@@ -67,22 +65,6 @@ var (
 
 // InTx runs fn (no isolation: the memory store is for one test at a time).
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error { return fn(ctx) }
-
-// Audit records an audit entry.
-func (m *Memory) Audit(_ context.Context, e audit.Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.Audits = append(m.Audits, e)
-	return nil
-}
-
-// Emit records an event.
-func (m *Memory) Emit(_ context.Context, ev event.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.Events = append(m.Events, ev)
-	return nil
-}
 
 // Repos returns the use cases' ports over m.
 func (m *Memory) Repos() rollouts.Repos {

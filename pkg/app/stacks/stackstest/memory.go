@@ -10,13 +10,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
-	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
 	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
@@ -33,9 +31,9 @@ type Memory struct {
 	targets    map[[2]uuid.UUID]bool
 	deps       map[uuid.UUID][]uuid.UUID
 	withheld   map[uuid.UUID][]stack.Withheld
-	seq        int64
-	audits     []audit.Entry
-	events     []event.Event
+	seq        int64 // the deployment objects' sequence
+	clock      testsupport.Clock
+	journaltest.Recorder
 }
 
 // NewMemory returns an empty store.
@@ -59,47 +57,17 @@ func (m *Memory) Target(agentID, stackID uuid.UUID) {
 	m.targets[[2]uuid.UUID{agentID, stackID}] = true
 }
 
-// Audits returns the audit entries written so far (committed or not yet).
-func (m *Memory) Audits() []audit.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.audits)
-}
-
-// Events returns the outbox events written so far.
-func (m *Memory) Events() []event.Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.events)
-}
-
 // InTx runs fn; when fn fails every change it made is undone. A nested
 // call joins the outer transaction.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
 		stacks, objects, deps := maps.Clone(m.stacks), maps.Clone(m.objects), maps.Clone(m.deps)
-		seq, na, ne := m.seq, len(m.audits), len(m.events)
+		seq, rewind := m.seq, m.Mark()
 		return func() {
 			m.stacks, m.objects, m.deps, m.seq = stacks, objects, deps, seq
-			m.audits, m.events = m.audits[:na], m.events[:ne]
+			rewind()
 		}
 	}, fn)
-}
-
-// Audit records e.
-func (m *Memory) Audit(_ context.Context, e audit.Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.audits = append(m.audits, e)
-	return nil
-}
-
-// Emit records ev.
-func (m *Memory) Emit(_ context.Context, ev event.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.events = append(m.events, ev)
-	return nil
 }
 
 var (
@@ -156,17 +124,11 @@ func (m *Memory) CreateStack(_ context.Context, s *stack.Stack) error {
 	if err := m.check(n); err != nil {
 		return err
 	}
-	n.CreatedAt = m.tick()
+	n.CreatedAt = m.clock.Now()
 	n.UpdatedAt = n.CreatedAt
 	m.stacks[n.ID] = n
 	*s = n
 	return nil
-}
-
-// tick returns a strictly increasing time, so creation order is total.
-func (m *Memory) tick() time.Time {
-	m.seq++
-	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.seq) * time.Microsecond)
 }
 
 // GetStack returns a live stack.
@@ -197,7 +159,7 @@ func (m *Memory) UpdateStack(_ context.Context, id uuid.UUID, fn func(*stack.Sta
 	if err := m.check(s); err != nil {
 		return stack.Stack{}, err
 	}
-	s.UpdatedAt = m.tick()
+	s.UpdatedAt = m.clock.Now()
 	s.DependsOn = nil
 	m.stacks[id] = s
 	return m.withDeps(s), nil
@@ -212,7 +174,7 @@ func (m *Memory) DeleteStack(_ context.Context, id uuid.UUID) (stack.Stack, erro
 	if !ok || s.DeletedAt != nil {
 		return stack.Stack{}, errStackNotFound
 	}
-	now := m.tick()
+	now := m.clock.Now()
 	s.DeletedAt, s.UpdatedAt = &now, now
 	m.stacks[id] = s
 	for oid, o := range m.objects {
@@ -240,7 +202,8 @@ func (m *Memory) GeneratorExists(_ context.Context, id uuid.UUID) (bool, error) 
 }
 
 func (m *Memory) insertObject(d stack.DeploymentObject) stack.DeploymentObject {
-	now := m.tick()
+	now := m.clock.Now()
+	m.seq++
 	d.ID, d.SequenceID, d.CreatedAt, d.UpdatedAt, d.SubmittedAt, d.DeletedAt = uuid.New(), m.seq, now, now, now, nil
 	m.objects[d.ID] = d
 	return d

@@ -19,6 +19,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/agent"
 	"github.com/brokkr-go/brokkr/pkg/domain/stack"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 type agentRec struct {
@@ -42,7 +43,8 @@ type Memory struct {
 	targets map[[2]uuid.UUID]bool
 	objects []stack.DeploymentObject
 	acks    map[[2]uuid.UUID]bool
-	seq     int64
+	seq     int64 // the deployment objects' sequence
+	clock   testsupport.Clock
 }
 
 var _ targetstate.SnapshotReader = (*Memory)(nil)
@@ -51,11 +53,6 @@ var _ targetstate.SnapshotReader = (*Memory)(nil)
 func NewMemory() *Memory {
 	return &Memory{agents: map[uuid.UUID]agentRec{}, stacks: map[uuid.UUID]stackRec{},
 		targets: map[[2]uuid.UUID]bool{}, acks: map[[2]uuid.UUID]bool{}}
-}
-
-func (m *Memory) now() time.Time {
-	m.seq++
-	return time.Now().UTC().Add(time.Duration(m.seq) * time.Microsecond)
 }
 
 // Agent adds an agent.
@@ -67,7 +64,7 @@ func (m *Memory) Agent(_ *testing.T, active bool, labels []string, annotations m
 		status = agent.StatusInactive
 	}
 	id := uuid.New()
-	m.agents[id] = agentRec{status: status, createdAt: m.now(), labels: labels, annotations: annotations}
+	m.agents[id] = agentRec{status: status, createdAt: m.clock.Now(), labels: labels, annotations: annotations}
 	return id
 }
 
@@ -88,7 +85,8 @@ func (m *Memory) Target(_ *testing.T, agentID, stackID uuid.UUID) {
 }
 
 func (m *Memory) insert(stackID uuid.UUID, yaml string, marker bool) stack.DeploymentObject {
-	now := m.now()
+	now := m.clock.Now()
+	m.seq++
 	d := stack.DeploymentObject{ID: uuid.New(), CreatedAt: now, UpdatedAt: now, SubmittedAt: now, SequenceID: m.seq,
 		StackID: stackID, YAMLContent: yaml, YAMLChecksum: stack.Checksum(yaml), IsDeletionMarker: marker}
 	m.objects = append(m.objects, d)
@@ -106,7 +104,7 @@ func (m *Memory) Object(_ *testing.T, stackID uuid.UUID, yaml string) stack.Depl
 func (m *Memory) DeleteStack(_ *testing.T, stackID uuid.UUID) stack.DeploymentObject {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.now()
+	now := m.clock.Now()
 	s := m.stacks[stackID]
 	s.deletedAt = &now
 	m.stacks[stackID] = s

@@ -10,14 +10,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/app/templates"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
-	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/labels"
 	"github.com/brokkr-go/brokkr/pkg/domain/template"
 	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
@@ -40,9 +38,8 @@ type Memory struct {
 	provenance  map[uuid.UUID]template.Provenance
 	stackLabels map[uuid.UUID][]string
 	stackAnns   map[uuid.UUID]map[string]string
-	tick        int64
-	audits      []audit.Entry
-	events      []event.Event
+	clock       testsupport.Clock
+	journaltest.Recorder
 }
 
 var (
@@ -74,44 +71,16 @@ func (m *Memory) Provenance(objectID uuid.UUID) (template.Provenance, bool) {
 	return p, ok
 }
 
-// Audits returns the audit entries written so far.
-func (m *Memory) Audits() []audit.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.audits)
-}
-
 // InTx runs fn; when fn fails every change it made is undone.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
-		ts, ls, as, ps, na, ne := maps.Clone(m.templates), maps.Clone(m.labels), maps.Clone(m.annotations),
-			maps.Clone(m.provenance), len(m.audits), len(m.events)
+		ts, ls, as, ps, rewind := maps.Clone(m.templates), maps.Clone(m.labels), maps.Clone(m.annotations),
+			maps.Clone(m.provenance), m.Mark()
 		return func() {
 			m.templates, m.labels, m.annotations, m.provenance = ts, ls, as, ps
-			m.audits, m.events = m.audits[:na], m.events[:ne]
+			rewind()
 		}
 	}, fn)
-}
-
-// Audit records e.
-func (m *Memory) Audit(_ context.Context, e audit.Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.audits = append(m.audits, e)
-	return nil
-}
-
-// Emit records ev.
-func (m *Memory) Emit(_ context.Context, ev event.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.events = append(m.events, ev)
-	return nil
-}
-
-func (m *Memory) now() time.Time {
-	m.tick++
-	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.tick) * time.Microsecond)
 }
 
 var errNotFound = domain.NotFoundCode("template_not_found", "Template not found")
@@ -175,7 +144,7 @@ func (m *Memory) CreateTemplate(_ context.Context, t *template.Template) error {
 			return domain.Conflict("already exists")
 		}
 	}
-	now := m.now()
+	now := m.clock.Now()
 	head := template.Template{ID: uuid.New(), CreatedAt: now, UpdatedAt: now, GeneratorID: t.GeneratorID, Name: t.Name}
 	v := template.Version{TemplateID: head.ID, Version: 1, CreatedAt: now, Description: t.Description,
 		TemplateContent: t.TemplateContent, ParametersSchema: t.ParametersSchema, Checksum: t.Checksum}
@@ -193,7 +162,7 @@ func (m *Memory) AddTemplateVersion(_ context.Context, id uuid.UUID, v template.
 	if !ok {
 		return template.Template{}, errNotFound
 	}
-	now := m.now()
+	now := m.clock.Now()
 	v.TemplateID, v.Version, v.CreatedAt = id, len(r.versions)+1, now
 	r.versions = append(slices.Clone(r.versions), v)
 	r.t.UpdatedAt = now
@@ -238,7 +207,7 @@ func (m *Memory) DeleteTemplate(_ context.Context, id uuid.UUID) error {
 	if !ok {
 		return errNotFound
 	}
-	now := m.now()
+	now := m.clock.Now()
 	r.t.DeletedAt = &now
 	m.templates[id] = r
 	return nil
@@ -265,7 +234,7 @@ func (m *Memory) AddTemplateLabel(_ context.Context, id uuid.UUID, label string)
 			return template.Label{}, domain.Conflict("already exists")
 		}
 	}
-	l := template.Label{ID: uuid.New(), TemplateID: id, Label: label, CreatedAt: m.now()}
+	l := template.Label{ID: uuid.New(), TemplateID: id, Label: label, CreatedAt: m.clock.Now()}
 	m.labels[id] = append(slices.Clone(m.labels[id]), l)
 	return l, nil
 }
@@ -304,7 +273,7 @@ func (m *Memory) AddTemplateAnnotation(_ context.Context, id uuid.UUID, key, val
 			return template.TemplateAnnotation{}, domain.Conflict("already exists")
 		}
 	}
-	a := template.TemplateAnnotation{ID: uuid.New(), TemplateID: id, Key: key, Value: value, CreatedAt: m.now()}
+	a := template.TemplateAnnotation{ID: uuid.New(), TemplateID: id, Key: key, Value: value, CreatedAt: m.clock.Now()}
 	m.annotations[id] = append(slices.Clone(m.annotations[id]), a)
 	return a, nil
 }

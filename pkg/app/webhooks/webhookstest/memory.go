@@ -17,6 +17,7 @@ import (
 	"github.com/brokkr-go/brokkr/pkg/app/webhooks"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/webhook"
+	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
 
 type agentRow struct {
@@ -163,11 +164,7 @@ func (m *Memory) CreateSubscription(_ context.Context, s *webhook.Subscription) 
 func (m *Memory) GetSubscription(_ context.Context, id uuid.UUID) (webhook.Subscription, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.subs[id]
-	if !ok {
-		return webhook.Subscription{}, domain.NotFoundCode("webhook_not_found", "Webhook subscription not found")
-	}
-	return s, nil
+	return testsupport.Lookup(m.subs, id, domain.NotFoundCode("webhook_not_found", "Webhook subscription not found"))
 }
 
 // UpdateSubscription implements SubscriptionRepository.

@@ -14,10 +14,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
-	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 	"github.com/brokkr-go/brokkr/pkg/platform/testsupport"
 )
@@ -41,9 +40,8 @@ type Memory struct {
 	agents    map[uuid.UUID]agentRec
 	schedules map[uuid.UUID]workorder.Schedule
 	runs      map[uuid.UUID][]workorder.Run
-	tick      int64
-	audits    []audit.Entry
-	events    []event.Event
+	clock     testsupport.Clock
+	journaltest.Recorder
 }
 
 var (
@@ -72,52 +70,17 @@ func (m *Memory) AddAgent(active bool, labels []string, annotations map[string]s
 	return id
 }
 
-// Audits returns the audit entries written so far.
-func (m *Memory) Audits() []audit.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.audits)
-}
-
-// Events returns the outbox events written so far.
-func (m *Memory) Events() []event.Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.events)
-}
-
 // InTx runs fn; when fn fails every change it made is undone.
 func (m *Memory) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return testsupport.SnapshotTx(ctx, &m.mu, func() func() {
-		orders, targeting, logs, na, ne := maps.Clone(m.orders), maps.Clone(m.targeting), maps.Clone(m.logs), len(m.audits), len(m.events)
+		orders, targeting, logs, rewind := maps.Clone(m.orders), maps.Clone(m.targeting), maps.Clone(m.logs), m.Mark()
 		schedules, runs := maps.Clone(m.schedules), maps.Clone(m.runs)
 		return func() {
-			m.orders, m.targeting, m.logs, m.audits, m.events = orders, targeting, logs, m.audits[:na], m.events[:ne]
+			m.orders, m.targeting, m.logs = orders, targeting, logs
+			rewind()
 			m.schedules, m.runs = schedules, runs
 		}
 	}, fn)
-}
-
-// Audit records e.
-func (m *Memory) Audit(_ context.Context, e audit.Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.audits = append(m.audits, e)
-	return nil
-}
-
-// Emit records ev.
-func (m *Memory) Emit(_ context.Context, ev event.Event) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.events = append(m.events, ev)
-	return nil
-}
-
-// now is strictly increasing so creation order is total.
-func (m *Memory) now() time.Time {
-	m.tick++
-	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(m.tick) * time.Microsecond)
 }
 
 var errNotFound = domain.NotFoundCode("work_order_not_found", "Work order not found")
@@ -139,7 +102,7 @@ func (m *Memory) CreateWorkOrder(_ context.Context, w *workorder.WorkOrder, t wo
 		}
 	}
 	n := *w
-	n.ID, n.Status, n.CreatedAt = uuid.New(), workorder.StatusPending, m.now()
+	n.ID, n.Status, n.CreatedAt = uuid.New(), workorder.StatusPending, m.clock.Now()
 	n.UpdatedAt = n.CreatedAt
 	kept := workorder.Targeting{Labels: t.Labels, Annotations: t.Annotations}
 	for _, id := range t.AgentIDs {
@@ -199,11 +162,7 @@ func (m *Memory) ListWorkOrders(_ context.Context, f workorders.ListFilter) ([]w
 func (m *Memory) GetWorkOrder(_ context.Context, id uuid.UUID) (workorder.WorkOrder, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	w, ok := m.orders[id]
-	if !ok {
-		return workorder.WorkOrder{}, errNotFound
-	}
-	return w, nil
+	return testsupport.Lookup(m.orders, id, errNotFound)
 }
 
 // LockWorkOrder is GetWorkOrder (one caller at a time holds the mutex).
@@ -268,7 +227,7 @@ func (m *Memory) ClaimWorkOrder(_ context.Context, id, agentID uuid.UUID) (worko
 	if !ok || w.Status != workorder.StatusPending || !m.eligible(id, agentID) {
 		return workorder.WorkOrder{}, domain.NotFoundCode("work_order_not_claimable", "Work order not found or not claimable")
 	}
-	now := m.now()
+	now := m.clock.Now()
 	a := agentID
 	w.Status, w.ClaimedBy, w.ClaimedAt, w.UpdatedAt = workorder.StatusClaimed, &a, &now, now
 	w.ProgressMessage, w.ProgressPercent, w.ProgressUpdatedAt = nil, nil, nil
@@ -290,7 +249,7 @@ func (m *Memory) ReportProgress(_ context.Context, id, agentID uuid.UUID, messag
 	if percent != nil && (*percent < 0 || *percent > 100) {
 		return workorder.WorkOrder{}, false, domain.Invalid("invalid value")
 	}
-	now := m.now()
+	now := m.clock.Now()
 	w.ProgressMessage, w.ProgressPercent, w.ProgressUpdatedAt, w.UpdatedAt = message, percent, &now, now
 	m.orders[id] = w
 	return w, true, nil
@@ -307,7 +266,7 @@ func (m *Memory) ScheduleRetry(_ context.Context, id uuid.UUID, n int, lastError
 	if n < 0 || n > w.MaxRetries {
 		return workorder.WorkOrder{}, domain.Invalid("invalid value")
 	}
-	now := m.now()
+	now := m.clock.Now()
 	due := now.Add(workorder.Backoff(w.BackoffSeconds, n))
 	w.Status, w.RetryCount, w.NextRetryAfter, w.ClaimedBy, w.ClaimedAt = workorder.StatusRetryPending, n, &due, nil, nil
 	w.LastError, w.LastErrorAt, w.UpdatedAt = &lastError, &now, now
@@ -327,7 +286,7 @@ func (m *Memory) MoveToLog(_ context.Context, id uuid.UUID, success bool, messag
 	delete(m.orders, id)
 	delete(m.targeting, id)
 	l := workorder.LogEntry{ID: w.ID, WorkType: w.WorkType, CreatedAt: w.CreatedAt, ClaimedAt: w.ClaimedAt,
-		CompletedAt: m.now(), ClaimedBy: w.ClaimedBy, Success: success, RetriesAttempted: retries,
+		CompletedAt: m.clock.Now(), ClaimedBy: w.ClaimedBy, Success: success, RetriesAttempted: retries,
 		ResultMessage: message, YAMLContent: w.YAMLContent, ScheduleID: w.ScheduleID, ScheduledAt: w.ScheduledAt}
 	m.logs[id] = l
 	return l, nil
@@ -361,11 +320,7 @@ func (m *Memory) ListLog(_ context.Context, f workorders.LogFilter) ([]workorder
 func (m *Memory) GetLogEntry(_ context.Context, id uuid.UUID) (workorder.LogEntry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	l, ok := m.logs[id]
-	if !ok {
-		return workorder.LogEntry{}, domain.NotFoundCode("work_order_log_entry_not_found", "Work order log entry not found")
-	}
-	return l, nil
+	return testsupport.Lookup(m.logs, id, domain.NotFoundCode("work_order_log_entry_not_found", "Work order log entry not found"))
 }
 
 // ReleaseRetry moves order id back to PENDING if retry n is due.
@@ -455,7 +410,7 @@ func (m *Memory) CreateSchedule(_ context.Context, sc *workorder.Schedule) error
 	if err := m.checkSchedule(n); err != nil {
 		return err
 	}
-	n.CreatedAt = m.now()
+	n.CreatedAt = m.clock.Now()
 	n.UpdatedAt = n.CreatedAt
 	n.Targeting = n.Targeting.Normalize()
 	m.schedules[n.ID] = n
@@ -479,11 +434,7 @@ func (m *Memory) ListSchedules(_ context.Context) ([]workorder.Schedule, error) 
 func (m *Memory) GetSchedule(_ context.Context, id uuid.UUID) (workorder.Schedule, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	sc, ok := m.schedules[id]
-	if !ok {
-		return workorder.Schedule{}, errScheduleNotFound
-	}
-	return sc, nil
+	return testsupport.Lookup(m.schedules, id, errScheduleNotFound)
 }
 
 // LockSchedule is GetSchedule (the mutex serialises callers).
@@ -503,7 +454,7 @@ func (m *Memory) SaveSchedule(_ context.Context, sc *workorder.Schedule) error {
 	if err := m.checkSchedule(n); err != nil {
 		return err
 	}
-	n.CreatedAt, n.UpdatedAt, n.LastScheduledAt, n.NextRunAt = cur.CreatedAt, m.now(), cur.LastScheduledAt, nil
+	n.CreatedAt, n.UpdatedAt, n.LastScheduledAt, n.NextRunAt = cur.CreatedAt, m.clock.Now(), cur.LastScheduledAt, nil
 	n.Targeting = n.Targeting.Normalize()
 	m.schedules[n.ID] = n
 	*sc = n
@@ -572,7 +523,7 @@ func (m *Memory) InsertScheduleRun(_ context.Context, r *workorder.Run) (bool, e
 		}
 	}
 	n := *r
-	n.ID, n.CreatedAt = uuid.New(), m.now()
+	n.ID, n.CreatedAt = uuid.New(), m.clock.Now()
 	m.runs[r.ScheduleID] = append(slices.Clone(m.runs[r.ScheduleID]), n)
 	*r = n
 	return true, nil

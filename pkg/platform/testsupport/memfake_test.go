@@ -36,3 +36,29 @@ func TestSnapshotTx(t *testing.T) {
 		t.Fatalf("rolled back to %v, want [a b]", state)
 	}
 }
+
+func TestLookup(t *testing.T) {
+	notFound := errors.New("not found")
+	m := map[int]string{1: "a"}
+	if v, err := Lookup(m, 1, notFound); v != "a" || err != nil {
+		t.Fatalf("Lookup(1) = %q, %v", v, err)
+	}
+	if v, err := Lookup(m, 2, notFound); v != "" || err != notFound {
+		t.Fatalf("Lookup(2) = %q, %v; want the zero value and notFound", v, err)
+	}
+}
+
+func TestClockNeverRepeats(t *testing.T) {
+	var c Clock
+	prev := c.Now()
+	for range 1000 {
+		now := c.Now()
+		if !now.After(prev) {
+			t.Fatalf("%v is not after %v", now, prev)
+		}
+		if now.Nanosecond()%1000 != 0 {
+			t.Fatalf("%v is finer than a microsecond", now)
+		}
+		prev = now
+	}
+}

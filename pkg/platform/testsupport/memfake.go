@@ -3,6 +3,8 @@ package testsupport
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // snapshotTxKey marks a context inside SnapshotTx for one fake (its lock),
@@ -31,4 +33,26 @@ func SnapshotTx(ctx context.Context, l sync.Locker, snapshot func() (restore fun
 		return err
 	}
 	return nil
+}
+
+// Lookup is an in-memory fake's "SELECT … WHERE id = $1": m[k], or notFound
+// when there is no such row. The fake holds its own lock around it.
+func Lookup[K comparable, V any](m map[K]V, k K, notFound error) (V, error) {
+	v, ok := m[k]
+	if !ok {
+		return v, notFound
+	}
+	return v, nil
+}
+
+// Clock is an in-memory fake's now(): each reading is one microsecond
+// (PostgreSQL's resolution) after the one before, so rows a test creates in
+// a row are ordered by time as the database would order them, even when the
+// wall clock has not moved. The zero value is ready and safe for concurrent
+// use.
+type Clock struct{ n atomic.Int64 }
+
+// Now returns the next reading.
+func (c *Clock) Now() time.Time {
+	return time.Now().UTC().Truncate(time.Microsecond).Add(time.Duration(c.n.Add(1)) * time.Microsecond)
 }
