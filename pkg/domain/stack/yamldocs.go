@@ -17,7 +17,8 @@ type Document struct {
 	Index int
 	// Source is the document's text.
 	Source string
-	// Value is the decoded document; nil for an empty document.
+	// Value is the decoded mapping, never nil: empty documents (nothing, ~,
+	// or an alias of a null) are skipped.
 	Value map[string]any
 }
 
@@ -67,6 +68,11 @@ func SplitYAML(src string) (docs []Document, err error) {
 		var v map[string]any
 		if err := node.Decode(&v); err != nil {
 			return nil, fmt.Errorf("document %d: not a mapping: %w", i, err)
+		}
+		if v == nil {
+			// Null by another road than the check above, e.g. an alias of an
+			// earlier document's null ("&a\n---\n*a"): empty, like "---\n~".
+			continue
 		}
 		var buf bytes.Buffer
 		enc := yaml.NewEncoder(&buf)

@@ -17,6 +17,7 @@ func TestSplitYAML(t *testing.T) {
 		{name: "multi with empty", src: "---\napiVersion: v1\nkind: Namespace\n---\n---\napiVersion: v1\nkind: ConfigMap\n", kinds: []string{"Namespace", "ConfigMap"}, indexes: []int{1, 3}},
 		{name: "empty", src: "", kinds: nil},
 		{name: "comment only", src: "# nothing\n", kinds: nil},
+		{name: "alias of an earlier null", src: "&n\n---\nkind: A\n---\n*n\n", kinds: []string{"A"}, indexes: []int{2}},
 		{name: "bad second doc", src: "kind: A\n---\nkind: [unclosed\n", errSub: "document 2"},
 		{name: "scalar doc", src: "kind: A\n---\njust a string\n", errSub: "document 2: not a mapping"},
 		{name: "list doc", src: "- a\n- b\n", errSub: "document 1: not a mapping"},
