@@ -80,7 +80,17 @@ type compiled struct {
 // compile runs the three steps. The returned error is a *template.SyntaxError
 // or a *template.LimitError, located in the original source (1-based line,
 // column counted in characters).
-func (e *Engine) compile(source string) (*compiled, error) {
+//
+// gonja's lexer and parser can panic on malformed input (v2.9.1 slices out
+// of range on a number, a dot and a three-byte letter: "{{0.탮"). What
+// does not parse is the author's syntax error, so Validate and Render both
+// answer it as one, never as an internal error.
+func (e *Engine) compile(source string) (c *compiled, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, &template.SyntaxError{Msg: fmt.Sprintf("template could not be parsed (internal error: %v)", r)}
+		}
+	}()
 	if len(source) > e.limits.MaxSourceBytes {
 		return nil, &template.LimitError{
 			Limit:  template.LimitSourceBytes,

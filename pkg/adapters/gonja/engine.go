@@ -65,11 +65,6 @@ func (e *Engine) Validate(ctx context.Context, source string) (err error) {
 			return cerr
 		}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = &template.SyntaxError{Msg: fmt.Sprintf("template could not be parsed (internal error: %v)", r)}
-		}
-	}()
 	_, err = e.compile(source)
 	return err
 }

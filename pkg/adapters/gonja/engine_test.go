@@ -247,6 +247,21 @@ func TestErrorsCarryLine(t *testing.T) {
 	}
 }
 
+// gonja's lexer panics on a number, a dot and a three-byte letter; both
+// Validate and Render answer with the author's syntax error.
+func TestLexerPanicIsASyntaxError(t *testing.T) {
+	e := gonja.New(template.Limits{})
+	for _, src := range []string{"{{0.탮", "{{ 1.탮 }}", "a\n{% if 0.ẞ %}{% endif %}"} {
+		var se *template.SyntaxError
+		if err := e.Validate(context.Background(), src); !errors.As(err, &se) {
+			t.Errorf("Validate(%q) = %T %v, want a SyntaxError", src, err, err)
+		}
+		if _, err := e.Render(context.Background(), src, nil); !errors.As(err, &se) {
+			t.Errorf("Render(%q) = %T %v, want a SyntaxError", src, err, err)
+		}
+	}
+}
+
 func TestConcurrentRenders(t *testing.T) {
 	e := gonja.New(template.Limits{})
 	done := make(chan error, 20)
