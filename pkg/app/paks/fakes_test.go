@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 )
 
 type memLookup struct {
@@ -45,24 +45,6 @@ func (m *memLookup) LookupPAK(_ context.Context, hash string) (Match, error) {
 		out.GeneratorID = &id
 	}
 	return out, nil
-}
-
-type memAudit struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-func (m *memAudit) Audit(_ context.Context, e audit.Entry) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.entries = append(m.entries, e)
-	return nil
-}
-
-func (m *memAudit) all() []audit.Entry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]audit.Entry(nil), m.entries...)
 }
 
 // memCounter is a fixed-window counter on a fake clock.
@@ -114,7 +96,7 @@ func (m *memCounter) advance(d time.Duration) { m.mu.Lock(); m.now = m.now.Add(d
 // memAdminStore keeps the admin state in memory; InTx serialises like the
 // advisory lock and rolls back on error.
 type memAdminStore struct {
-	memAudit
+	journaltest.Recorder
 	txMu        sync.Mutex
 	initialized bool
 	adminHash   string
@@ -125,12 +107,10 @@ type memAdminStore struct {
 func (m *memAdminStore) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	m.txMu.Lock()
 	defer m.txMu.Unlock()
-	init, admin, gen, hasGen, n := m.initialized, m.adminHash, m.genHash, m.hasGen, len(m.all())
+	init, admin, gen, hasGen, rewind := m.initialized, m.adminHash, m.genHash, m.hasGen, m.Mark()
 	if err := fn(ctx); err != nil {
 		m.initialized, m.adminHash, m.genHash, m.hasGen = init, admin, gen, hasGen
-		m.mu.Lock()
-		m.entries = m.entries[:n]
-		m.mu.Unlock()
+		rewind()
 		return err
 	}
 	return nil

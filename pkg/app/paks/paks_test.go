@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/brokkr-go/brokkr/pkg/app/authn"
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/domain"
 	"github.com/brokkr-go/brokkr/pkg/domain/audit"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
@@ -45,7 +46,7 @@ func TestVerifierLookupOrder(t *testing.T) {
 		// admin-generator shares the admin hash; admin wins.
 		generators: map[string]uuid.UUID{genHash: genID, adminHash: adminGenID},
 	}
-	au := &memAudit{}
+	au := &journaltest.Recorder{}
 	v := NewVerifier(lk, au, newMemCounter(), ThrottleConfig{FailureLimit: 100, FailureWindow: time.Minute}, nil)
 	ctx := context.Background()
 	cases := []struct {
@@ -68,7 +69,7 @@ func TestVerifierLookupOrder(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	entries := au.all()
+	entries := au.Audits()
 	if len(entries) != 4 {
 		t.Fatalf("audit entries: %d", len(entries))
 	}
@@ -96,7 +97,7 @@ func TestVerifierLookupOrder(t *testing.T) {
 }
 
 func TestVerifierEmptyAdminRowNeverMatches(t *testing.T) {
-	v := NewVerifier(&memLookup{}, &memAudit{}, nil, ThrottleConfig{}, nil)
+	v := NewVerifier(&memLookup{}, &journaltest.Recorder{}, nil, ThrottleConfig{}, nil)
 	// An empty admin hash must not match anything (no admin_role row yet).
 	if _, err := v.Authenticate(context.Background(), adminPAK, authn.Client{}); !errors.Is(err, domain.ErrUnauthenticated) {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestVerifierEmptyAdminRowNeverMatches(t *testing.T) {
 func TestVerifierThrottling(t *testing.T) {
 	agentPAK, agentHash := issue(t)
 	lk := &memLookup{admin: adminHash, agents: map[string]uuid.UUID{agentHash: uuid.New()}}
-	au := &memAudit{}
+	au := &journaltest.Recorder{}
 	fc := newMemCounter()
 	v := NewVerifier(lk, au, fc, ThrottleConfig{FailureLimit: 3, FailureWindow: 10 * time.Second}, nil)
 	ctx := context.Background()
@@ -136,7 +137,7 @@ func TestVerifierThrottling(t *testing.T) {
 		}
 	}
 	// limit failures plus exactly one throttled attempt are audited.
-	entries := au.all()
+	entries := au.Audits()
 	if len(entries) != 4 || !strings.Contains(string(entries[3].Details), ReasonThrottled) {
 		t.Fatalf("audit: %d entries", len(entries))
 	}
@@ -155,7 +156,7 @@ func TestVerifierThrottling(t *testing.T) {
 // bypass of issue item 2, had it still worked) is throttled per key.
 func TestVerifierThrottlesPerPAKAcrossAddresses(t *testing.T) {
 	fc := newMemCounter()
-	v := NewVerifier(&memLookup{}, &memAudit{}, fc, ThrottleConfig{FailureLimit: 3, FailureWindow: time.Minute}, nil)
+	v := NewVerifier(&memLookup{}, &journaltest.Recorder{}, fc, ThrottleConfig{FailureLimit: 3, FailureWindow: time.Minute}, nil)
 	var throttled int
 	for i := 0; i < 10; i++ {
 		_, err := v.Authenticate(context.Background(), "brokkr_BRvictim_guess"+strings.Repeat("x", i),
@@ -179,7 +180,7 @@ func TestVerifierChecksPublicPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	lk.agents = map[string]uuid.UUID{hash: uuid.New()}
-	v := NewVerifier(lk, &memAudit{}, nil, ThrottleConfig{}, nil)
+	v := NewVerifier(lk, &journaltest.Recorder{}, nil, ThrottleConfig{}, nil)
 	good := p.Reveal()
 	if _, err := v.Authenticate(context.Background(), good, authn.Client{}); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func TestVerifierChecksPublicPart(t *testing.T) {
 func TestVerifierFailsOpenWithoutCounter(t *testing.T) {
 	agentPAK, agentHash := issue(t)
 	lk := &memLookup{agents: map[string]uuid.UUID{agentHash: uuid.New()}}
-	au := &memAudit{}
+	au := &journaltest.Recorder{}
 	fc := newMemCounter()
 	fc.err = errors.New("redis down")
 	v := NewVerifier(lk, au, fc, ThrottleConfig{FailureLimit: 1, FailureWindow: time.Second}, nil)
@@ -213,15 +214,15 @@ func TestVerifierFailsOpenWithoutCounter(t *testing.T) {
 	if _, err := v.Authenticate(context.Background(), agentPAK, authn.Client{IP: "1.1.1.1"}); err != nil {
 		t.Fatal(err)
 	}
-	if len(au.all()) != 3 {
-		t.Fatalf("failures must still be audited: %d", len(au.all()))
+	if len(au.Audits()) != 3 {
+		t.Fatalf("failures must still be audited: %d", len(au.Audits()))
 	}
 }
 
 func TestVerifierLookupErrorIsUnavailable(t *testing.T) {
 	lk := &memLookup{err: errors.New("db down")}
 	fc := newMemCounter()
-	v := NewVerifier(lk, &memAudit{}, fc, ThrottleConfig{FailureLimit: 1, FailureWindow: time.Second}, nil)
+	v := NewVerifier(lk, &journaltest.Recorder{}, fc, ThrottleConfig{FailureLimit: 1, FailureWindow: time.Second}, nil)
 	for i := 0; i < 3; i++ {
 		if _, err := v.Authenticate(context.Background(), adminPAK, authn.Client{IP: "1.1.1.1"}); !errors.Is(err, domain.ErrUnavailable) {
 			t.Fatal(err)
@@ -318,7 +319,7 @@ func TestRotateAdmin(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != p.Reveal() {
 		t.Fatal("PAK file not rewritten")
 	}
-	last := st.all()[len(st.all())-1]
+	last := st.Audits()[len(st.Audits())-1]
 	if last.Action != audit.ActionPakRotated || last.ResourceType != AdminResourceType {
 		t.Fatalf("audit %+v", last)
 	}

@@ -9,10 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/brokkr-go/brokkr/pkg/app/journal/journaltest"
 	"github.com/brokkr-go/brokkr/pkg/app/workorders"
 	"github.com/brokkr-go/brokkr/pkg/domain"
-	"github.com/brokkr-go/brokkr/pkg/domain/audit"
-	"github.com/brokkr-go/brokkr/pkg/domain/event"
 	"github.com/brokkr-go/brokkr/pkg/domain/identity"
 	"github.com/brokkr-go/brokkr/pkg/domain/workorder"
 )
@@ -24,28 +23,19 @@ type memStore struct {
 	workorders.OrderRepository
 	orders map[uuid.UUID]workorder.WorkOrder
 	logs   map[uuid.UUID]workorder.LogEntry
-	audits []audit.Entry
-	events []event.Event
-	now    time.Time
+	journaltest.Recorder
+	now time.Time
 	// failLog makes MoveToLog fail, to check the rollback.
 	failLog bool
 }
 
 func (m *memStore) InTx(ctx context.Context, fn func(context.Context) error) error {
-	orders, logs, audits, events := maps.Clone(m.orders), maps.Clone(m.logs), len(m.audits), len(m.events)
+	orders, logs, rewind := maps.Clone(m.orders), maps.Clone(m.logs), m.Mark()
 	if err := fn(ctx); err != nil {
-		m.orders, m.logs, m.audits, m.events = orders, logs, m.audits[:audits], m.events[:events]
+		m.orders, m.logs = orders, logs
+		rewind()
 		return err
 	}
-	return nil
-}
-
-func (m *memStore) Audit(_ context.Context, e audit.Entry) error {
-	m.audits = append(m.audits, e)
-	return nil
-}
-func (m *memStore) Emit(_ context.Context, e event.Event) error {
-	m.events = append(m.events, e)
 	return nil
 }
 
@@ -111,8 +101,8 @@ func TestCompleteDecisions(t *testing.T) {
 		if err != nil || c.Log == nil || !c.Log.Success || c.Log.RetriesAttempted != 1 || len(timer.calls) != 0 {
 			t.Fatalf("%+v %v timers %v", c, err, timer.calls)
 		}
-		if len(m.events) != 1 || m.events[0].Type != workorder.EventCompleted || m.audits[0].Action != workorder.ActionCompleted {
-			t.Fatalf("journal: %+v %+v", m.events, m.audits)
+		if len(m.Events()) != 1 || m.Events()[0].Type != workorder.EventCompleted || m.Audits()[0].Action != workorder.ActionCompleted {
+			t.Fatalf("journal: %+v %+v", m.Events(), m.Audits())
 		}
 	})
 	t.Run("retryable failure schedules retry n after 2^n × backoff and arms the timer", func(t *testing.T) {
@@ -126,8 +116,8 @@ func TestCompleteDecisions(t *testing.T) {
 		if len(timer.calls) != 1 || !timer.calls[0].Equal(want) || !c.Retry.NextRetryAfter.Equal(want) {
 			t.Fatalf("timer %v, want one at %v", timer.calls, want)
 		}
-		if m.events[0].Type != workorder.EventRetryScheduled || m.audits[0].Action != workorder.ActionRetryScheduled {
-			t.Fatalf("journal: %+v", m.events)
+		if m.Events()[0].Type != workorder.EventRetryScheduled || m.Audits()[0].Action != workorder.ActionRetryScheduled {
+			t.Fatalf("journal: %+v", m.Events())
 		}
 	})
 	t.Run("exhausted or non-retryable failure goes to the log", func(t *testing.T) {
@@ -140,8 +130,8 @@ func TestCompleteDecisions(t *testing.T) {
 			c2.Log == nil || *c2.Log.ResultMessage != "Unknown error" || len(timer.calls) != 0 {
 			t.Fatalf("%+v %+v %v %v", c1, c2, err1, err2)
 		}
-		if m.events[0].Type != workorder.EventFailed {
-			t.Fatalf("event %s", m.events[0].Type)
+		if m.Events()[0].Type != workorder.EventFailed {
+			t.Fatalf("event %s", m.Events()[0].Type)
 		}
 	})
 	t.Run("only the claiming agent, and only a CLAIMED order", func(t *testing.T) {
@@ -162,7 +152,7 @@ func TestCompleteDecisions(t *testing.T) {
 		if _, err := svc.Complete(ctx, me, uuid.New(), workorders.CompleteInput{Success: true}); !errors.Is(err, domain.ErrNotFound) {
 			t.Fatalf("unknown: %v", err)
 		}
-		if len(m.events)+len(m.audits) != 0 {
+		if len(m.Events())+len(m.Audits()) != 0 {
 			t.Fatal("a refused completion left a trace")
 		}
 	})
@@ -173,8 +163,8 @@ func TestCompleteDecisions(t *testing.T) {
 		if _, err := svc.Complete(ctx, me, id, workorders.CompleteInput{Success: true}); err == nil {
 			t.Fatal("no error")
 		}
-		if m.orders[id].Status != workorder.StatusClaimed || len(m.events) != 0 || len(timer.calls) != 0 {
-			t.Fatalf("state after rollback: %+v events %d timers %d", m.orders[id], len(m.events), len(timer.calls))
+		if m.orders[id].Status != workorder.StatusClaimed || len(m.Events()) != 0 || len(timer.calls) != 0 {
+			t.Fatalf("state after rollback: %+v events %d timers %d", m.orders[id], len(m.Events()), len(timer.calls))
 		}
 	})
 }
